@@ -1,0 +1,243 @@
+/**
+ * The one place that reads settings. Every setting has a default, a unit and
+ * a description here; unknown keys are rejected; all violations are reported
+ * at once, each naming its setting; the result is frozen.
+ *
+ * Precedence, highest first: explicit overrides (command-line flags), the
+ * environment, the config file (JSON), the defaults below. Environment names
+ * follow the ecosystem where one exists (KAFKA_BROKERS, SCHEMA_REGISTRY_URL,
+ * DATABASE_URL); the rest are XRC_*. See ENV_VARS for the full table.
+ */
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { ConfigError, type ConfigIssue } from './errors.js'
+
+const port = z.number().int().min(1).max(65535)
+const ms = z.number().int().positive()
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" or "-", at most 63, starting with a letter or digit')
+
+const VolumeSchema = z.strictObject({
+  /** Volume name, unique in the session. */
+  name,
+  /** Size in blocks. */
+  blocks: z.number().int().positive().max(2 ** 31 - 1),
+})
+
+const ControllerSchema = z.strictObject({
+  /** Controller id; also its partition of the updates topic. */
+  id: z.number().int().min(0).max(1023),
+  volumes: z.array(VolumeSchema).min(1),
+})
+
+export const ConfigSchema = z.strictObject({
+  kafka: z.strictObject({
+    /** host:port list; defaults to the local stack's broker. */
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).optional(),
+    clientId: z.string().default('xrc'),
+  }).prefault({}),
+  schemaRegistry: z.strictObject({
+    /** Confluent-compatible API base URL; defaults to the local stack's Apicurio ccompat endpoint. */
+    url: z.url().optional(),
+  }).prefault({}),
+  database: z.strictObject({
+    /** PostgreSQL connection string of the secondary block store. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string').default('postgres://postgres@127.0.0.1:5432/postgres'),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  stack: z.strictObject({
+    /** Folder for the local stack's jars, data, logs and PID files (git-ignored). */
+    dir: z.string().default('.stack'),
+    kafkaPort: port.default(9092),
+    controllerPort: port.default(9093),
+    registryPort: port.default(8081),
+    /** PostgreSQL database in which the registry keeps its schemas. */
+    registryDatabase: name.default('xrc_registry'),
+    kafkaHeapMb: z.number().int().min(256).default(1024),
+    registryHeapMb: z.number().int().min(128).default(512),
+    /** How long `up` waits for each service to answer. */
+    startTimeoutMs: ms.default(120_000),
+  }).prefault({}),
+  session: z.strictObject({
+    name: name.default('demo'),
+    /** Bytes per block; writes are whole blocks. */
+    blockSize: z.number().int().min(512).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(4096),
+    controllers: z.array(ControllerSchema).min(1).default([
+      { id: 0, volumes: [{ name: 'vol0', blocks: 1024 }, { name: 'vol1', blocks: 1024 }] },
+      { id: 1, volumes: [{ name: 'vol2', blocks: 1024 }, { name: 'vol3', blocks: 1024 }] },
+      { id: 2, volumes: [{ name: 'vol4', blocks: 1024 }, { name: 'vol5', blocks: 1024 }] },
+      { id: 3, volumes: [{ name: 'vol6', blocks: 1024 }, { name: 'vol7', blocks: 1024 }] },
+    ]),
+    /** Primary site folder: volume files, sidefiles, clock, bitmaps. */
+    dataDir: z.string().default('.xrc'),
+  }).prefault({}),
+  producer: z.strictObject({
+    /** Heartbeat interval of an idle controller, so the consistency time keeps moving. */
+    heartbeatMs: ms.default(50),
+    /** Longest a write waits in the sidefile before its record set is sent. */
+    lingerMs: z.number().int().min(0).default(5),
+    /** Most updates in one record set. */
+    maxUpdatesPerRecordSet: z.number().int().positive().default(256),
+    /** Sidefile bound in bytes of unsent updates per controller. */
+    sidefileMaxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Longest a host write waits for sidefile space before the session suspends. */
+    sidefileWaitMs: z.number().int().min(0).default(1000),
+    metricsPort: z.number().int().min(0).max(65535).default(0),
+  }).prefault({}),
+  mover: z.strictObject({
+    /** Group cut interval. */
+    groupIntervalMs: ms.default(100),
+    /** A group is cut early when this many update bytes wait. */
+    groupMaxBytes: z.number().int().positive().default(8 * 1024 * 1024),
+    /** Largest journal record; larger groups are split into parts in one transaction. */
+    journalRecordMaxBytes: z.number().int().min(64 * 1024).default(900 * 1024),
+    /** Largest record set accepted from the updates topic. */
+    maxRecordSetBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    transactionTimeoutMs: ms.default(60_000),
+    metricsPort: z.number().int().min(0).max(65535).default(0),
+  }).prefault({}),
+  applier: z.strictObject({
+    /** PostgreSQL schema of the secondary block store; default xrc_<session>. */
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier').optional(),
+    metricsPort: z.number().int().min(0).max(65535).default(0),
+  }).prefault({}),
+})
+
+type Parsed = z.infer<typeof ConfigSchema>
+
+/** The resolved, frozen configuration. */
+export type Config = Readonly<
+  Omit<Parsed, 'kafka' | 'schemaRegistry' | 'applier'> & {
+    kafka: Readonly<{ brokers: readonly string[]; clientId: string }>
+    schemaRegistry: Readonly<{ url: string }>
+    applier: Readonly<Parsed['applier'] & { schema: string }>
+  }
+>
+
+/** Environment variables read, and the setting each one sets. */
+export const ENV_VARS: Readonly<Record<string, { path: string; parse: 'string' | 'int' | 'list'; doc: string }>> = {
+  KAFKA_BROKERS: { path: 'kafka.brokers', parse: 'list', doc: 'Kafka bootstrap servers, comma-separated host:port' },
+  SCHEMA_REGISTRY_URL: { path: 'schemaRegistry.url', parse: 'string', doc: 'Confluent-compatible schema registry URL' },
+  DATABASE_URL: { path: 'database.url', parse: 'string', doc: 'PostgreSQL connection string of the secondary' },
+  LOG_LEVEL: { path: 'log.level', parse: 'string', doc: 'pino log level' },
+  XRC_STACK_DIR: { path: 'stack.dir', parse: 'string', doc: 'local stack folder' },
+  XRC_KAFKA_PORT: { path: 'stack.kafkaPort', parse: 'int', doc: 'local broker port' },
+  XRC_KAFKA_CONTROLLER_PORT: { path: 'stack.controllerPort', parse: 'int', doc: 'local KRaft controller port' },
+  XRC_REGISTRY_PORT: { path: 'stack.registryPort', parse: 'int', doc: 'local schema registry port' },
+  XRC_SESSION: { path: 'session.name', parse: 'string', doc: 'session name' },
+  XRC_DATA_DIR: { path: 'session.dataDir', parse: 'string', doc: 'primary site data folder' },
+}
+
+export interface LoadOptions {
+  /** Path of a JSON config file. */
+  file?: string
+  /** Environment to read; the composition root passes process.env. */
+  env?: Readonly<Record<string, string | undefined>>
+  /** Highest-precedence values, as a partial config object. */
+  overrides?: Record<string, unknown>
+}
+
+/** Loads, validates and freezes the configuration. Throws ConfigError listing every violation. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const issues: ConfigIssue[] = []
+  let fromFile: Record<string, unknown> = {}
+  if (options.file !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(options.file, 'utf8'))
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('top level must be a JSON object')
+      fromFile = parsed as Record<string, unknown>
+    } catch (err) {
+      issues.push({ setting: `config file ${options.file}`, message: err instanceof Error ? err.message : String(err) })
+    }
+  }
+  const fromEnv: Record<string, unknown> = {}
+  for (const [key, spec] of Object.entries(ENV_VARS)) {
+    const raw = options.env?.[key]
+    if (raw === undefined || raw === '') continue
+    let value: unknown = raw
+    if (spec.parse === 'int') {
+      value = Number(raw)
+      if (!Number.isInteger(value)) issues.push({ setting: `${key} (${spec.path})`, message: `expected an integer, got "${raw}"` })
+    } else if (spec.parse === 'list') {
+      value = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    }
+    setPath(fromEnv, spec.path, value)
+  }
+  const merged = deepMerge(deepMerge(fromFile, fromEnv), options.overrides ?? {})
+  const result = ConfigSchema.safeParse(merged)
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.join('.')
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (path ? `${path}.${k}` : k)) : [path || '(root)']
+      for (const setting of keys) issues.push({ setting, message: issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message })
+    }
+  }
+  if (issues.length > 0 || !result.success) throw new ConfigError(issues)
+  const c = result.data
+  const ids = new Set<number>()
+  const volumes = new Set<string>()
+  for (const ctl of c.session.controllers) {
+    if (ids.has(ctl.id)) issues.push({ setting: 'session.controllers', message: `controller id ${ctl.id} appears twice` })
+    ids.add(ctl.id)
+    for (const v of ctl.volumes) {
+      if (volumes.has(v.name)) issues.push({ setting: 'session.controllers', message: `volume "${v.name}" appears twice` })
+      volumes.add(v.name)
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues)
+  const resolved = {
+    ...c,
+    kafka: { ...c.kafka, brokers: c.kafka.brokers ?? [`127.0.0.1:${c.stack.kafkaPort}`] },
+    schemaRegistry: { url: (c.schemaRegistry.url ?? `http://127.0.0.1:${c.stack.registryPort}/apis/ccompat/v7`).replace(/\/+$/, '') },
+    applier: { ...c.applier, schema: c.applier.schema ?? defaultSchemaName(c.session.name) },
+  }
+  return deepFreeze(resolved)
+}
+
+/** The secondary's PostgreSQL schema for a session name. */
+export function defaultSchemaName(session: string): string {
+  return `xrc_${session.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63)
+}
+
+/** A connection string with its password replaced, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable url)'
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node[part] !== 'object' || node[part] === null) node[part] = {}
+    node = node[part] as Record<string, unknown>
+  }
+  node[parts[parts.length - 1] as string] = value
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v
+  }
+  return out
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

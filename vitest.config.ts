@@ -1,0 +1,30 @@
+import { defineConfig } from 'vitest/config'
+
+// Two projects: `unit` (pure code, beside the sources) and `integration`
+// (real Kafka, schema registry and PostgreSQL; see test/global.setup.ts).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{lib,producer,mover,applier,schemas,cli,stack}/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/global.setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // The machine has 2 cores and one broker: keep integration files few at a time.
+          maxWorkers: 2,
+          fileParallelism: true,
+        },
+      },
+    ],
+  },
+})
