@@ -35,19 +35,25 @@ export interface StackPaths {
   registryPid: string
 }
 
+/**
+ * Where things are. Jars are shared by every instance; data, logs and PID
+ * files are named by port, so a test can run a private broker or registry
+ * (its own ports) beside the shared one without touching it.
+ */
 export function stackPaths(config: Config): StackPaths {
   const root = resolve(REPO_ROOT, config.stack.dir)
   const v = stackVersions()
+  const { kafkaPort: kp, registryPort: rp } = config.stack
   return {
     root,
     kafkaLibs: join(root, `kafka-${v.kafka}`, 'libs'),
     apicurioHome: join(root, `apicurio-${v.apicurio}`),
     downloads: join(root, 'downloads'),
-    kafkaData: join(root, 'data', `kafka-${v.kafka}`),
-    kafkaConfig: join(root, 'data', 'server.properties'),
-    kafkaLog: join(root, 'logs', 'kafka.log'),
-    kafkaPid: join(root, 'run', 'kafka.pid'),
-    registryLog: join(root, 'logs', 'registry.log'),
-    registryPid: join(root, 'run', 'registry.pid'),
+    kafkaData: join(root, 'data', `kafka-${v.kafka}-${kp}`),
+    kafkaConfig: join(root, 'data', `server-${kp}.properties`),
+    kafkaLog: join(root, 'logs', `kafka-${kp}.log`),
+    kafkaPid: join(root, 'run', `kafka-${kp}.pid`),
+    registryLog: join(root, 'logs', `registry-${rp}.log`),
+    registryPid: join(root, 'run', `registry-${rp}.pid`),
   }
 }

@@ -1,0 +1,44 @@
+/**
+ * Kafka connections: one kafkajs client per process, its log lines routed to
+ * pino. kafkajs has no KIP-447 fencing; xrc uses explicit partition
+ * assignment and transactional ids instead of consumer-group rebalancing on
+ * the mirroring path.
+ */
+import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs'
+import type { Logger } from './logger.js'
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+}
+
+export interface KafkaOptions {
+  brokers: readonly string[]
+  clientId: string
+  logger: Logger
+  /** kafkajs log level; WARN by default (kafkajs is chatty at INFO). */
+  level?: logLevel
+  connectionTimeoutMs?: number
+  requestTimeoutMs?: number
+}
+
+/** A kafkajs client whose logs go to `logger` (component: kafkajs). */
+export function createKafka(options: KafkaOptions): Kafka {
+  const log = options.logger.child({ component: 'kafkajs' })
+  const config: KafkaConfig = {
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    logLevel: options.level ?? logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry, namespace }: LogEntry) => {
+        const { message, timestamp: _t, logger: _l, ...extra } = entry as { message: string; timestamp?: string; logger?: string }
+        log[LEVELS[level] ?? 'info']({ namespace, ...extra }, message)
+      },
+  }
+  return new Kafka(config)
+}

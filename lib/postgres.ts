@@ -1,0 +1,32 @@
+/**
+ * PostgreSQL connections of the secondary. One pool per process; every
+ * session's tables live in their own schema (search_path is never relied
+ * on: statements name the schema).
+ */
+import pg from 'pg'
+import type { Logger } from './logger.js'
+
+export type Pool = pg.Pool
+export type PoolClient = pg.PoolClient
+
+// int8 as bigint: consistency times are microseconds and exceed 2^53 nowhere
+// soon, but offsets and times must never silently round.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => BigInt(v))
+
+export function createPool(options: { url: string; logger: Logger; max?: number; applicationName?: string }): Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.max ?? 4,
+    application_name: options.applicationName ?? 'xrc',
+    connectionTimeoutMillis: 10_000,
+  })
+  const log = options.logger.child({ component: 'pg' })
+  // an idle client's error (server restart) must not crash the process
+  pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection failed'))
+  return pool
+}
+
+/** Quotes a PostgreSQL identifier. */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}

@@ -1,0 +1,34 @@
+/**
+ * Integration global setup: makes sure the real Kafka broker, schema
+ * registry and PostgreSQL answer, then hands their addresses to the tests
+ * (`inject('stack')`).
+ *
+ * - default: the local stack (`xrc stack up`: jars from Maven Central run as
+ *   local processes), brought up when it is not running and left running.
+ * - XRC_TEST_STACK=testcontainers: containers started with testcontainers,
+ *   for machines with a Docker engine and no Java.
+ */
+import type { TestProject } from 'vitest/node'
+import { loadConfig } from '../lib/config.js'
+import { createStack } from '../stack/index.js'
+import type { StackInfo } from './kit/stackInfo.js'
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  if (process.env.XRC_TEST_STACK === 'testcontainers') {
+    const { startContainers } = await import('./kit/containers.js')
+    const started = await startContainers()
+    project.provide('stack', started.info)
+    return started.stop
+  }
+  const config = loadConfig({ env: process.env })
+  const stack = createStack(config)
+  const status = await stack.status()
+  if (status.some((s) => s.state !== 'up')) await stack.up((line) => console.log(`[stack] ${line}`))
+  const info: StackInfo = {
+    kafkaBrokers: [...config.kafka.brokers],
+    registryUrl: config.schemaRegistry.url,
+    databaseUrl: config.database.url,
+  }
+  project.provide('stack', info)
+  return undefined
+}

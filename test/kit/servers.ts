@@ -1,0 +1,55 @@
+/**
+ * Connections to the real servers for integration tests, each cleaned up by
+ * the test that made it.
+ */
+import { inject } from 'vitest'
+import { logLevel, type Admin, type Kafka } from 'kafkajs'
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
+import pg from 'pg'
+import { createKafka } from '../../lib/kafka.js'
+import { silentLogger } from '../../lib/logger.js'
+import { ident } from '../../lib/postgres.js'
+import { uniqueName } from './names.js'
+
+export function stackInfo() {
+  return inject('stack')
+}
+
+export function testKafka(clientId = uniqueName('test')): Kafka {
+  return createKafka({ brokers: stackInfo().kafkaBrokers, clientId, logger: silentLogger, level: logLevel.NOTHING })
+}
+
+export function testRegistry(): SchemaRegistry {
+  return new SchemaRegistry({ host: stackInfo().registryUrl })
+}
+
+/** Creates topics (and deletes them in `cleanup`). */
+export async function createTestTopics(admin: Admin, topics: { topic: string; numPartitions?: number }[]): Promise<() => Promise<void>> {
+  await admin.createTopics({ waitForLeaders: true, topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 1, replicationFactor: 1 })) })
+  return async () => {
+    await admin.deleteTopics({ topics: topics.map((t) => t.topic) })
+  }
+}
+
+/** A fresh PostgreSQL schema and a client; `drop` removes both. */
+export async function createTestSchema(prefix = 'xrc_test'): Promise<{ schema: string; client: pg.Client; drop: () => Promise<void> }> {
+  const schema = uniqueName(prefix)
+  const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
+  await client.connect()
+  await client.query(`CREATE SCHEMA ${ident(schema)}`)
+  return {
+    schema,
+    client,
+    drop: async () => {
+      await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`)
+      await client.end()
+    },
+  }
+}
+
+/** Deletes a registry subject for good (soft delete, then permanent). */
+export async function deleteSubject(subject: string): Promise<void> {
+  const base = `${stackInfo().registryUrl}/subjects/${encodeURIComponent(subject)}`
+  await fetch(base, { method: 'DELETE' })
+  await fetch(`${base}?permanent=true`, { method: 'DELETE' })
+}
