@@ -8,6 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['{lib,producer,mover,applier,schemas,cli,stack}/**/*.test.ts'],
           environment: 'node',
         },
@@ -15,6 +16,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          // after the unit project, with its own worker limit
+          sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/global.setup.ts'],

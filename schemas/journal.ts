@@ -1,0 +1,105 @@
+/**
+ * JournalRecord: one consistency group, or one part of it, on the session's
+ * journal topic (single partition, written only inside Kafka transactions,
+ * read with read_committed). Value = Avro in the Confluent wire format
+ * (subject `<topic>-value`).
+ *
+ * Layout:
+ *   groupSeq      1, 2, 3, ... contiguous: the applier detects a skip
+ *   groupTime     the consistency time T of the group, strictly increasing
+ *   part, parts   0..parts-1; part 0 begins the group, part parts-1 ends it.
+ *                 All parts of a group are in one transaction, in order.
+ *   updates       this part's block updates, ordered by (time, controller,
+ *                 seq), at most one per (volume, block) in the whole group
+ *                 (the last writer in that order wins)
+ *   controllers   on the last part only: per controller the last seq and
+ *                 latest time the group covers, and the updates-topic offset
+ *                 to resume from. A restarting mover reads it to restore its
+ *                 state; earlier parts carry an empty array.
+ *
+ * A group with no updates is legal (time moved, nothing written) and is
+ * still journaled, so the applier's consistency time keeps moving.
+ */
+export const JOURNAL_SCHEMA = {
+  type: 'record',
+  name: 'JournalRecord',
+  namespace: 'io.xrc.kafka',
+  doc: 'One consistency group (or one part of it) for the secondary',
+  fields: [
+    { name: 'session', type: 'string' },
+    { name: 'groupSeq', type: 'long' },
+    { name: 'groupTime', type: 'long', doc: 'consistency time T, microseconds since the epoch' },
+    { name: 'part', type: 'int' },
+    { name: 'parts', type: 'int' },
+    {
+      name: 'updates',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'JournalUpdate',
+          fields: [
+            { name: 'controller', type: 'int' },
+            { name: 'seq', type: 'long' },
+            { name: 'time', type: 'long' },
+            { name: 'volume', type: 'string' },
+            { name: 'block', type: 'long', doc: 'one block per update' },
+            { name: 'data', type: 'bytes' },
+          ],
+        },
+      },
+    },
+    {
+      name: 'controllers',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'ControllerMark',
+          fields: [
+            { name: 'controller', type: 'int' },
+            { name: 'lastSeq', type: 'long' },
+            { name: 'lastTime', type: 'long' },
+            { name: 'resumeOffset', type: 'long', doc: 'updates-topic offset of the first record set not wholly journaled' },
+          ],
+        },
+      },
+    },
+  ],
+} as const
+
+/** One block of a group. */
+export interface JournalUpdate {
+  controller: number
+  seq: number
+  time: number
+  volume: string
+  block: number
+  data: Buffer
+}
+
+export interface ControllerMark {
+  controller: number
+  lastSeq: number
+  lastTime: number
+  resumeOffset: number
+}
+
+export interface JournalRecord {
+  session: string
+  groupSeq: number
+  groupTime: number
+  part: number
+  parts: number
+  updates: JournalUpdate[]
+  controllers: ControllerMark[]
+}
+
+/** A whole consistency group, parts joined. */
+export interface ConsistencyGroup {
+  session: string
+  groupSeq: number
+  groupTime: number
+  updates: JournalUpdate[]
+  controllers: ControllerMark[]
+}
