@@ -1,0 +1,118 @@
+/**
+ * Reads chosen partitions of a topic from chosen offsets, in order, as
+ * batches, with backpressure (the next fetch waits for `onBatch`).
+ *
+ * kafkajs has no manual assign() and no KIP-447 fencing, so the mirroring
+ * path does not use consumer-group rebalancing: each reader joins a private
+ * group of its own (a single member, which the assigner gives every
+ * partition), never commits through it, seeks to the offsets its caller
+ * keeps (in the journal or the control table), and deletes the group when it
+ * stops. Messages before a requested start offset (a fetch that raced the
+ * seek) are dropped here, so callers see each partition from exactly where
+ * they asked.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
+import type { Logger } from './logger.js'
+
+export interface PartitionBatch {
+  topic: string
+  partition: number
+  messages: KafkaMessage[]
+  /** Offset after the last message of the partition (for read_committed: the last stable offset). */
+  highWatermark: string
+}
+
+export interface PartitionReaderOptions {
+  kafka: Kafka
+  topic: string
+  /** Start offsets per partition; partitions not named start at the earliest offset. */
+  from?: ReadonlyMap<number, number>
+  isolation: 'read_committed' | 'read_uncommitted'
+  /** Prefix of the private group id (a unique suffix is added). */
+  groupPrefix: string
+  logger: Logger
+  onBatch: (batch: PartitionBatch) => Promise<void>
+  /** Largest fetch per partition, bytes. */
+  maxBytesPerPartition?: number
+  maxWaitTimeMs?: number
+  /** Called when the consumer crashes (kafkajs gave up); the reader is stopped. */
+  onCrash?: (error: Error) => void
+}
+
+export interface PartitionReader {
+  start(): Promise<void>
+  pause(partitions: number[]): void
+  resume(partitions: number[]): void
+  stop(): Promise<void>
+}
+
+export function createPartitionReader(options: PartitionReaderOptions): PartitionReader {
+  const groupId = `${options.groupPrefix}.reader.${randomUUID()}`
+  const log = options.logger.child({ component: 'partition-reader', topic: options.topic })
+  const consumer: Consumer = options.kafka.consumer({
+    groupId,
+    readUncommitted: options.isolation === 'read_uncommitted',
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+    maxWaitTimeInMs: options.maxWaitTimeMs ?? 50,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    retry: { retries: 8 },
+  })
+  const startAt = new Map(options.from ?? [])
+  let started = false
+  let stopped = false
+
+  consumer.on(consumer.events.CRASH, (e) => {
+    const err = e.payload.error
+    log.error({ err, restart: e.payload.restart }, 'consumer crashed')
+    if (!e.payload.restart) options.onCrash?.(err)
+  })
+
+  return {
+    async start() {
+      if (started) throw new Error('partition reader already started')
+      started = true
+      await consumer.connect()
+      await consumer.subscribe({ topic: options.topic, fromBeginning: true })
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          const floor = startAt.get(batch.partition)
+          const messages = floor === undefined ? batch.messages : batch.messages.filter((m) => Number(m.offset) >= floor)
+          if (floor !== undefined && messages.length > 0) startAt.delete(batch.partition)
+          if (messages.length > 0 && isRunning() && !isStale()) {
+            await options.onBatch({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark })
+          }
+          const last = batch.messages[batch.messages.length - 1]
+          if (last) resolveOffset(last.offset)
+          await heartbeat()
+        },
+      })
+      for (const [partition, offset] of startAt) consumer.seek({ topic: options.topic, partition, offset: String(offset) })
+    },
+    pause(partitions) {
+      if (partitions.length > 0) consumer.pause([{ topic: options.topic, partitions }])
+    },
+    resume(partitions) {
+      if (partitions.length > 0) consumer.resume([{ topic: options.topic, partitions }])
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      await consumer.disconnect()
+      if (started) {
+        const admin = options.kafka.admin()
+        try {
+          await admin.connect()
+          await admin.deleteGroups([groupId])
+        } catch (err) {
+          log.debug({ err, groupId }, 'could not delete the private reader group')
+        } finally {
+          await admin.disconnect()
+        }
+      }
+    },
+  }
+}
