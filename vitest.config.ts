@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           sequence: { groupOrder: 0 },
-          include: ['{lib,producer,mover,applier,schemas,cli,stack}/**/*.test.ts'],
+          include: ['{lib,producer,mover,applier,schemas,cli,stack,workload,bench}/**/*.test.ts'],
           environment: 'node',
         },
       },
