@@ -158,7 +158,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     let value: unknown = raw
     if (spec.parse === 'int') {
       value = Number(raw)
-      if (!Number.isInteger(value)) issues.push({ setting: `${key} (${spec.path})`, message: `expected an integer, got "${raw}"` })
+      if (!Number.isInteger(value)) {
+        issues.push({ setting: `${key} (${spec.path})`, message: `expected an integer, got "${raw}"` })
+        continue
+      }
     } else if (spec.parse === 'list') {
       value = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
     }

@@ -1,0 +1,24 @@
+/**
+ * What every command needs from the command line: the configuration (file,
+ * environment, flags, in that order of increasing precedence) and a logger.
+ * The only place that reads process.env.
+ */
+import { loadConfig, type Config } from '../lib/config.js'
+import { createLogger, type Logger } from '../lib/logger.js'
+
+export interface GlobalOptions {
+  config?: string
+  session?: string
+  logLevel?: string
+}
+
+export function cliConfig(opts: GlobalOptions, overrides: Record<string, unknown> = {}): Config {
+  const flagOverrides: Record<string, unknown> = { ...overrides }
+  if (opts.session) flagOverrides.session = { ...(overrides.session as object | undefined), name: opts.session }
+  if (opts.logLevel) flagOverrides.log = { level: opts.logLevel }
+  return loadConfig({ ...(opts.config ? { file: opts.config } : {}), env: process.env, overrides: flagOverrides })
+}
+
+export function cliLogger(config: Config, name: string): Logger {
+  return createLogger({ level: config.log.level, name })
+}
