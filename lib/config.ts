@@ -84,6 +84,8 @@ export const ConfigSchema = z.strictObject({
     /** Longest a host write waits for sidefile space before the session suspends. */
     sidefileWaitMs: z.number().int().min(0).default(1000),
     metricsPort: z.number().int().min(0).max(65535).default(0),
+    /** HTTP API of the primary site on 127.0.0.1 (block writes and reads, status; see producer/httpApi.ts); 0 = any free port. */
+    apiPort: z.number().int().min(0).max(65535).default(7070),
   }).prefault({}),
   mover: z.strictObject({
     /** Group cut interval. */
@@ -95,6 +97,8 @@ export const ConfigSchema = z.strictObject({
     /** Largest record set accepted from the updates topic. */
     maxRecordSetBytes: z.number().int().positive().default(4 * 1024 * 1024),
     transactionTimeoutMs: ms.default(60_000),
+    /** Bytes of record-set updates buffered per updates partition before the mover pauses it (resumed when groups drain it). */
+    maxBufferedBytes: z.number().int().positive().default(32 * 1024 * 1024),
     metricsPort: z.number().int().min(0).max(65535).default(0),
   }).prefault({}),
   applier: z.strictObject({
@@ -103,6 +107,13 @@ export const ConfigSchema = z.strictObject({
     metricsPort: z.number().int().min(0).max(65535).default(0),
   }).prefault({}),
 })
+
+/**
+ * Upper bound of a journal record's bytes besides its block data when it
+ * holds a single block (wire header, group fields, one update's fields,
+ * names of at most 63 characters); mover/journalParts.ts sizes parts exactly.
+ */
+export const JOURNAL_RECORD_FRAMING_BYTES = 1024
 
 type Parsed = z.infer<typeof ConfigSchema>
 
@@ -187,6 +198,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       if (volumes.has(v.name)) issues.push({ setting: 'session.controllers', message: `volume "${v.name}" appears twice` })
       volumes.add(v.name)
     }
+  }
+  // A group is split into journal records between blocks, never inside one: one block and its framing must fit.
+  if (c.session.blockSize + JOURNAL_RECORD_FRAMING_BYTES > c.mover.journalRecordMaxBytes) {
+    issues.push({ setting: 'mover.journalRecordMaxBytes', message: `must hold one block of session.blockSize (${c.session.blockSize}) plus ${JOURNAL_RECORD_FRAMING_BYTES} bytes of framing` })
   }
   if (issues.length > 0) throw new ConfigError(issues)
   const resolved = {

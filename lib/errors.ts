@@ -21,11 +21,13 @@ export const ERROR_CODES = {
   XRC_SEQUENCE_GAP: { retriable: false, doc: "A controller's sequence numbers skip: a record set is missing." },
   XRC_TIME_REGRESSION: { retriable: false, doc: "A controller reported a time earlier than its last." },
   XRC_GROUP_OUT_OF_ORDER: { retriable: false, doc: 'A consistency group is not strictly after the last applied one.' },
+  XRC_GROUP_INCOMPLETE: { retriable: false, doc: 'Journal records of a group are not its parts 0..parts-1 in a row (one missing, repeated or foreign); no part of it is applied.' },
   XRC_DECODE_FAILED: { retriable: false, doc: 'A record is not a valid record set (not Avro, unknown schema, bad magic byte).' },
   XRC_INVALID_RECORD: { retriable: false, doc: 'A record set names an unknown controller or volume, a block out of range, or a payload of partial blocks.' },
   XRC_RECORD_TOO_LARGE: { retriable: false, doc: 'A record set exceeds the configured maximum size.' },
   XRC_SESSION_HALTED: { retriable: false, doc: 'The session is halted; an operator action is needed to resume.' },
   XRC_SIDEFILE_FULL: { retriable: true, doc: "The controller's sidefile reached its bound." },
+  XRC_SIDEFILE_CORRUPT: { retriable: false, doc: 'A sidefile entry before the tail fails its check (CRC, length, magic); the error names the file and offset.' },
   XRC_FENCED: { retriable: false, doc: 'Another instance took over this transactional id.' },
   XRC_NOT_FOUND: { retriable: false, doc: 'A session, volume, snapshot or group does not exist.' },
 } as const

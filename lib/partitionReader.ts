@@ -38,6 +38,13 @@ export interface PartitionReaderOptions {
   maxWaitTimeMs?: number
   /** Called when the consumer crashes (kafkajs gave up); the reader is stopped. */
   onCrash?: (error: Error) => void
+  /**
+   * Called after each fetched batch is done with the partition's next offset
+   * to read, including batches of only transaction markers or aborted records,
+   * which never reach `onBatch`: how a read_committed reader learns it has
+   * reached the end of a transactional topic.
+   */
+  onPosition?: (partition: number, nextOffset: number) => void
 }
 
 export interface PartitionReader {
@@ -62,6 +69,13 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
   const startAt = new Map(options.from ?? [])
   let started = false
   let stopped = false
+
+  if (options.onPosition) {
+    const onPosition = options.onPosition
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      if (e.payload.topic === options.topic) onPosition(e.payload.partition, Number(e.payload.lastOffset) + 1)
+    })
+  }
 
   consumer.on(consumer.events.CRASH, (e) => {
     const err = e.payload.error

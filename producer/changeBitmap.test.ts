@@ -16,8 +16,10 @@ describe('ChangeBitmap', () => {
             const count = Math.min(len, n - start)
             let delta = 0
             for (let b = start; b < start + count; b++) {
-              if (isMark && !model.has(b)) (model.add(b), delta++)
-              if (!isMark && model.has(b)) (model.delete(b), delta++)
+              if (isMark === model.has(b)) continue
+              if (isMark) model.add(b)
+              else model.delete(b)
+              delta++
             }
             expect(isMark ? bm.mark(start, count) : bm.clear(start, count)).toBe(delta)
           }

@@ -1,0 +1,314 @@
+/**
+ * The applier service: follows the session's journal and applies each
+ * consistency group, whole and in order, to the secondary block store.
+ *
+ * - Resumes from the store's control row (journal offset + 1), never from
+ *   consumer-group offsets: the secondary itself says what it holds.
+ * - A group is applied in one PostgreSQL transaction, so stop() or a crash
+ *   leaves it applied or not at all; the journal re-read after a restart
+ *   applies it then, or finds it a duplicate.
+ * - Halts (status 'halted', the reason logged and in status(), metric
+ *   xrc_applier_halted = 1) on a group out of order, a record that does not
+ *   decode, parts that do not form a group, an update the store cannot hold,
+ *   or PostgreSQL failing beyond the retries. It never skips a group.
+ * - stopAtTime: applies the groups with T <= stopAtTime, then stops (recover
+ *   to a past consistency time).
+ */
+import type { Kafka } from 'kafkajs'
+import { Registry } from 'prom-client'
+import type { Config } from '../lib/config.js'
+import { XrcError, errorMessage, type ErrorCode } from '../lib/errors.js'
+import { createKafka } from '../lib/kafka.js'
+import type { Logger } from '../lib/logger.js'
+import type { HealthReport } from '../lib/metrics.js'
+import { createPool, type Pool } from '../lib/postgres.js'
+import { retry, waitFor } from '../lib/retry.js'
+import { createCodec, type AvroCodec } from '../schemas/codec.js'
+import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
+import { sessionTopics, valueSubject } from '../schemas/topics.js'
+import { createApplierMetrics } from './applierMetrics.js'
+import { createBlockStore, type ApplyOutcome, type BlockStore } from './blockStore.js'
+import type { AssembledGroup } from './groupAssembler.js'
+import type { AppliedMark } from './groupOrder.js'
+import { createJournalFeed, JOURNAL_PARTITION, type JournalFeed } from './journalFeed.js'
+
+export interface ApplierOptions {
+  config: Config
+  logger: Logger
+  /** Kafka client; made from config.kafka when absent. */
+  kafka?: Kafka
+  /** PostgreSQL pool; made from config.database when absent (and then ended by stop()). A pool passed in stays open. */
+  pool?: Pool
+  /** Registry for the applier's metrics; a private one when absent. */
+  metrics?: Registry
+  /** Journal codec; made (and the schema registered) from config.schemaRegistry when absent. */
+  codec?: AvroCodec<JournalRecord>
+  /** PostgreSQL schema of the secondary; config.applier.schema when absent (replay into another schema). */
+  schema?: string
+  /** Consistency time T (microseconds): apply the groups with groupTime <= T, then stop. */
+  stopAtTime?: number
+  /** Called after each group is applied or found a duplicate (progress reporting). */
+  onGroup?: (event: GroupEvent) => void
+}
+
+export interface GroupEvent {
+  groupSeq: number
+  groupTime: number
+  journalOffset: number
+  outcome: ApplyOutcome
+  updates: number
+}
+
+export type ApplierState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped' | 'halted'
+
+export interface ApplierStatus {
+  state: ApplierState
+  session: string
+  schema: string
+  /** Last group the secondary holds (known after start). */
+  lastApplied: AppliedMark | undefined
+  /** Next journal offset to read. */
+  journalPosition: number | undefined
+  /** Groups applied and duplicates skipped since start(). */
+  groupsApplied: number
+  duplicatesSkipped: number
+  /** Why a stopped applier stopped. */
+  stopReason?: 'requested' | 'stop-time'
+  /** Why a halted applier halted. */
+  halt?: { code: ErrorCode | undefined; message: string }
+}
+
+export interface Applier {
+  readonly store: BlockStore
+  readonly metrics: Registry
+  /** Initialises the store, then follows the journal from the control row. Throws if the store or Kafka cannot be reached. */
+  start(): Promise<void>
+  /** Stops reading; a group being applied finishes first (or was never begun). Idempotent. */
+  stop(): Promise<void>
+  status(): ApplierStatus
+  /** For the /health endpoint: 'halted' answers 503. */
+  health(): HealthReport
+  /**
+   * Waits until the applier has read the journal up to its end as the broker
+   * reports it when called (the last stable offset; with `untilOffset`, up to
+   * that offset) and applied every group below it: true. A transaction whose
+   * commit() has returned but whose markers the broker has not yet written is
+   * not below that end. False when the applier stops first (stop time or
+   * stop()). Rejects with the halt error when it halts, XRC_TIMEOUT after
+   * `timeoutMs` (default 60 s).
+   */
+  waitCaughtUp(options?: { timeoutMs?: number; untilOffset?: number }): Promise<boolean>
+  /** Resolves with the final status once the applier has stopped or halted. */
+  done(): Promise<ApplierStatus>
+}
+
+/** Attempts for one group when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
+const APPLY_RETRY = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
+
+export function createApplier(options: ApplierOptions): Applier {
+  const { config } = options
+  const session = config.session.name
+  const schema = options.schema ?? config.applier.schema
+  const topic = sessionTopics(session).journal
+  const log = options.logger.child({ component: 'applier', session, schema })
+  const ownPool = options.pool === undefined
+  const pool = options.pool ?? createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${session}` })
+  const metricsRegistry = options.metrics ?? new Registry()
+  const metrics = createApplierMetrics(metricsRegistry)
+  const store = createBlockStore({
+    pool,
+    schema,
+    session,
+    blockSize: config.session.blockSize,
+    volumes: config.session.controllers.flatMap((c) => c.volumes),
+    journalPartition: JOURNAL_PARTITION,
+    logger: options.logger,
+  })
+
+  let state: ApplierState = 'new'
+  let feed: JournalFeed | undefined
+  let lastApplied: AppliedMark | undefined
+  let groupsApplied = 0
+  let duplicatesSkipped = 0
+  let stopReason: ApplierStatus['stopReason']
+  let haltError: unknown
+  let teardownPromise: Promise<void> | undefined
+  // aborts the retry backoff of a failing apply when stop() is called
+  const stopping = new AbortController()
+  let resolveDone!: (s: ApplierStatus) => void
+  const donePromise = new Promise<ApplierStatus>((resolve) => (resolveDone = resolve))
+
+  function status(): ApplierStatus {
+    return {
+      state,
+      session,
+      schema,
+      lastApplied,
+      journalPosition: feed?.position(),
+      groupsApplied,
+      duplicatesSkipped,
+      ...(stopReason ? { stopReason } : {}),
+      ...(haltError !== undefined ? { halt: { code: haltError instanceof XrcError ? haltError.code : undefined, message: errorMessage(haltError) } } : {}),
+    }
+  }
+
+  /** Stops the feed and releases what the applier owns; once. Never awaited from inside the feed's callback. */
+  function teardown(final: 'stopped' | 'halted'): Promise<void> {
+    teardownPromise ??= (async () => {
+      try {
+        await feed?.stop()
+      } catch (err) {
+        log.warn({ err }, 'journal reader did not stop cleanly')
+      }
+      if (ownPool) await pool.end()
+      if (state !== 'halted') state = final
+      log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')
+      resolveDone(status())
+    })()
+    return teardownPromise
+  }
+
+  function halt(err: unknown, offset?: number): void {
+    if (state === 'halted') return
+    haltError = err
+    state = 'halted'
+    metrics.halted.set(1)
+    const context = err instanceof XrcError ? { code: err.code, ...err.context } : {}
+    log.error({ err, ...markFields(lastApplied), ...context, ...(offset !== undefined ? { offset } : {}) }, `applier halted: ${errorMessage(err)}`)
+    void teardown('halted')
+  }
+
+  function finish(reason: 'stop-time'): void {
+    stopReason = reason
+    state = 'stopping'
+    log.info({ stopAtTime: options.stopAtTime, ...markFields(lastApplied) }, 'reached the stop time')
+    void teardown('stopped')
+  }
+
+  async function onGroup({ group, lastOffset }: AssembledGroup): Promise<boolean> {
+    if (state !== 'running') return false
+    const stopAt = options.stopAtTime
+    if (stopAt !== undefined && group.groupTime > stopAt) {
+      finish('stop-time')
+      return false
+    }
+    const started = process.hrtime.bigint()
+    let outcome: ApplyOutcome
+    try {
+      outcome = await retry(() => store.applyGroup(group, lastOffset), {
+        ...APPLY_RETRY,
+        signal: stopping.signal,
+        onRetry: (err, attempt, delayMs) => log.warn({ err, attempt, delayMs, groupSeq: group.groupSeq, offset: lastOffset }, 'apply failed; retrying'),
+      })
+    } catch (err) {
+      // stop() during the backoff: the group was not applied and is read again on restart
+      if (stopping.signal.aborted) return false
+      halt(err, lastOffset)
+      return false
+    }
+    const fields = { groupSeq: group.groupSeq, groupTime: group.groupTime, offset: lastOffset, updates: group.updates.length }
+    if (outcome === 'applied') {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      groupsApplied++
+      lastApplied = { groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset: lastOffset }
+      metrics.groupsApplied.inc()
+      metrics.blocksApplied.inc(group.updates.length)
+      metrics.bytesApplied.inc(group.updates.reduce((n, u) => n + u.data.length, 0))
+      metrics.applySeconds.observe(seconds)
+      metrics.consistencyTime.set(group.groupTime / 1e6)
+      metrics.rpoMs.set(Date.now() - group.groupTime / 1000)
+      log.debug({ ...fields, ms: Math.round(seconds * 1000) }, 'group applied')
+    } else {
+      duplicatesSkipped++
+      metrics.duplicateGroups.inc()
+      log.info(fields, 'group already applied: skipped')
+    }
+    options.onGroup?.({ groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset: lastOffset, outcome, updates: group.updates.length })
+    if (stopAt !== undefined && group.groupTime >= stopAt) {
+      finish('stop-time')
+      return false
+    }
+    return state === 'running'
+  }
+
+  return {
+    store,
+    metrics: metricsRegistry,
+
+    async start() {
+      if (state !== 'new') throw new XrcError('XRC_USAGE', `applier already ${state}: start() is called once`)
+      state = 'starting'
+      try {
+        await store.init()
+        lastApplied = await store.lastApplied()
+        if (lastApplied) metrics.consistencyTime.set(lastApplied.groupTime / 1e6)
+        metrics.halted.set(0)
+        const fromOffset = lastApplied ? lastApplied.journalOffset + 1 : 0
+        log.info({ ...markFields(lastApplied), fromOffset, stopAtTime: options.stopAtTime }, 'applier starting')
+        if (options.stopAtTime !== undefined && lastApplied && lastApplied.groupTime >= options.stopAtTime) {
+          finish('stop-time')
+          return
+        }
+        const codec = options.codec ?? (await createCodec<JournalRecord>({ registryUrl: config.schemaRegistry.url, subject: valueSubject(topic), schema: JOURNAL_SCHEMA }))
+        const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-applier`, logger: options.logger })
+        feed = createJournalFeed({ kafka, topic, fromOffset, codec, logger: log, groupPrefix: `xrc.${session}.applier`, onGroup, onError: halt })
+        if ((state as ApplierState) !== 'starting') return // stop() came first
+        state = 'running'
+        await feed.start()
+      } catch (err) {
+        if ((state as ApplierState) === 'halted') return
+        if (stopping.signal.aborted) return // stop() won the race; nothing to report
+        log.error({ err }, 'applier could not start')
+        haltError = err
+        state = 'halted'
+        metrics.halted.set(1)
+        await teardown('halted')
+        throw err
+      }
+    },
+
+    async stop() {
+      if (state === 'new' || state === 'starting' || state === 'running') {
+        stopReason ??= 'requested'
+        state = 'stopping'
+      }
+      stopping.abort(new XrcError('XRC_CLOSED', 'applier stopping'))
+      await teardown('stopped')
+    },
+
+    status,
+
+    health() {
+      const s = status()
+      const map: Record<ApplierState, HealthReport['status']> = { new: 'starting', starting: 'starting', running: 'ok', stopping: 'degraded', stopped: 'degraded', halted: 'halted' }
+      return { ...s, status: map[s.state] }
+    },
+
+    async waitCaughtUp(waitOptions = {}) {
+      if (feed === undefined || state !== 'running') {
+        if (haltError !== undefined) throw haltError
+        if (state === 'stopped' || state === 'stopping') return false
+        throw new XrcError('XRC_USAGE', `applier is ${state}: start() it before waiting for it to catch up`)
+      }
+      const f = feed
+      const end = waitOptions.untilOffset ?? (await f.endOffset())
+      const outcome = await waitFor(
+        `the applier of session ${session} to reach journal offset ${end}`,
+        () => {
+          if (haltError !== undefined) return 'halted' as const
+          if (state !== 'running') return 'stopped' as const
+          return f.position() >= end ? ('caught-up' as const) : undefined
+        },
+        { timeoutMs: waitOptions.timeoutMs ?? 60_000, intervalMs: 25 },
+      )
+      if (outcome === 'halted') throw haltError
+      return outcome === 'caught-up'
+    },
+
+    done: () => donePromise,
+  }
+}
+
+function markFields(mark: AppliedMark | undefined): Record<string, number> {
+  return mark ? { groupSeq: mark.groupSeq, groupTime: mark.groupTime, offset: mark.journalOffset } : {}
+}

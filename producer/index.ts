@@ -1,0 +1,21 @@
+/**
+ * The primary site (producer): what the CLI and other processes use.
+ *
+ *   const primary = createPrimary({ config, logger })
+ *   await primary.start()
+ *   const api = await startHttpApi({ primary, port: config.producer.apiPort, logger })
+ *   const ack = await primary.write({ volume: 'vol0', block: 0, data })   // { controller, seq, time }
+ *   ...
+ *   await api.close(); await primary.stop()
+ *
+ * Pieces, inside out: sessionClock (hybrid logical clock), volumeFile,
+ * sidefile (+ sidefileFormat, sidefileSegments, sidefileEntry),
+ * controller (+ controllerState), recordSets, kafkaTransport, sender,
+ * producerMetrics, primary, httpApi.
+ */
+export { createPrimary, type Primary, type PrimaryEvents, type PrimaryOptions, type PrimaryStatus, type WriteRequest, type WriteAck } from './primary.js'
+export { startHttpApi, type HttpApi, type HttpApiOptions } from './httpApi.js'
+export { createSessionClock, wallMicros, type SessionClock } from './sessionClock.js'
+export { volumePath, primaryDir } from './volumeFile.js'
+export { controllerDir } from './controller.js'
+export type { SidefileFullEvent } from './sidefile.js'

@@ -1,0 +1,171 @@
+/**
+ * The producer's way into Kafka: the session's updates topic (created when
+ * missing), the RecordSet codec (schema registered under the topic's value
+ * subject), and one kafkajs idempotent producer for all controllers.
+ *
+ * Ordering: kafkajs does not reassign sequence numbers after a failed
+ * batch as the Java client does (KAFKA-5494); it serializes produce
+ * requests per broker under a lock and rolls the partition's sequence back
+ * when a request fails. So the producer runs with maxInFlightRequests 1
+ * (what KIP-98 required of idempotence), acks -1, and the sender keeps at
+ * most one send in flight per partition and resends the same record sets
+ * after a failure: record set N+1 never reaches a partition before N.
+ */
+import kafkajs, { type Kafka, type Producer } from 'kafkajs'
+import { XrcError, errorMessage } from '../lib/errors.js'
+import type { Logger } from '../lib/logger.js'
+import { createCodec, type AvroCodec } from '../schemas/codec.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
+import { valueSubject } from '../schemas/topics.js'
+
+// kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
+const { ConfigResourceTypes, Partitioners } = kafkajs
+
+/** Kafka's own framing around a record (batch header, record header, key, headers): kept free under max.message.bytes. */
+const KAFKA_FRAMING_BYTES = 16 * 1024
+
+export interface OutboundMessage {
+  key: string
+  value: Buffer
+  headers: Record<string, string>
+}
+
+export interface Transport {
+  /**
+   * Connects, creates the topic when missing (checks its partitions and
+   * max.message.bytes when not), registers the schema. Returns the largest
+   * batch of messages one send may carry to a partition. Throws a retriable error while Kafka or
+   * the registry is out of reach, XRC_CONFIG_INVALID when the topic cannot serve the session.
+   */
+  open(): Promise<{ maxBatchBytes: number }>
+  /** Encodes with the registered schema (after open). */
+  encode(rs: RecordSet): Buffer
+  /** Sends messages to one partition, in order, as one batch; resolves when all replicas have them (acks -1). */
+  send(partition: number, messages: OutboundMessage[]): Promise<void>
+  close(): Promise<void>
+}
+
+export interface KafkaTransportOptions {
+  kafka: Kafka
+  topic: string
+  /** Partitions the topic needs: the session's highest controller id + 1. */
+  partitions: number
+  registryUrl: string
+  /** The largest record set the mover accepts (mover.maxRecordSetBytes); also the topic's max.message.bytes less framing. */
+  maxRecordSetBytes: number
+  logger: Logger
+  /** A ready codec (tests); made from the registry otherwise. */
+  codec?: AvroCodec<RecordSet>
+}
+
+export function createKafkaTransport(options: KafkaTransportOptions): Transport {
+  const { kafka, topic, logger } = options
+  let producer: Promise<Producer> | undefined
+  let codec = options.codec
+  let closed = false
+  let failures = 0
+
+  async function connectProducer(): Promise<Producer> {
+    const p = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // a few quick retries inside kafkajs; past them the sender backs off and resends the same batch, so an outage
+      // shows in status. kafkajs warns that limited retries may break exactly-once: resending the same batch, in order,
+      // one at a time per partition, is what keeps it (and the mover drops any duplicate by seq).
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    })
+    await p.connect()
+    if (closed) {
+      // closed while connecting (a stop during an outage): leave no connection behind
+      await p.disconnect()
+      throw new XrcError('XRC_CLOSED', 'transport closed while connecting')
+    }
+    return p
+  }
+
+  /** The shared producer, connected on first use and again after a reset. */
+  function connected(): Promise<Producer> {
+    producer ??= connectProducer().catch((err: unknown) => {
+      producer = undefined
+      throw err
+    })
+    return producer
+  }
+
+  // A fresh producer (a new producer id, sequences from 0) gets past an idempotence state kafkajs cannot recover
+  // from by itself (out-of-order sequence, unknown producer id) or a connection it keeps failing on; what it
+  // resends that the old one had written is a duplicate the mover drops by (controller, seq).
+  async function reset(reason: string): Promise<void> {
+    const old = producer
+    producer = undefined
+    logger.warn({ topic, reason }, 'recreating the Kafka producer')
+    await old?.then((p) => p.disconnect()).catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
+  }
+
+  async function prepareTopic(): Promise<void> {
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      const created = await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: options.partitions, configEntries: [{ name: 'max.message.bytes', value: String(options.maxRecordSetBytes + KAFKA_FRAMING_BYTES) }] }],
+      })
+      if (created) logger.info({ topic, partitions: options.partitions }, 'created the updates topic')
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] })
+      const have = meta.topics[0]?.partitions.length ?? 0
+      if (have < options.partitions) {
+        throw new XrcError('XRC_CONFIG_INVALID', `topic ${topic} has ${have} partitions; the session's controller ids need ${options.partitions} (partition = controller id)`, {
+          context: { setting: 'session.controllers' },
+        })
+      }
+      const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] })
+      const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
+      const need = options.maxRecordSetBytes + KAFKA_FRAMING_BYTES
+      // a record set the topic refuses would be retried forever: refuse to start instead
+      if (value !== undefined && Number(value) < need) {
+        throw new XrcError('XRC_CONFIG_INVALID', `topic ${topic} has max.message.bytes ${value}, below the ${need} a record set of mover.maxRecordSetBytes (${options.maxRecordSetBytes}) needs; raise the topic's max.message.bytes or lower mover.maxRecordSetBytes`, {
+          context: { setting: 'mover.maxRecordSetBytes' },
+        })
+      }
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  return {
+    async open() {
+      if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+      await prepareTopic()
+      codec ??= await createCodec<RecordSet>({ registryUrl: options.registryUrl, subject: valueSubject(topic), schema: RECORD_SET_SCHEMA })
+      await connected()
+      return { maxBatchBytes: options.maxRecordSetBytes }
+    },
+    encode(rs) {
+      if (codec === undefined) throw new XrcError('XRC_CLOSED', 'transport not open: no codec yet')
+      return codec.encode(rs)
+    },
+    async send(partition, messages) {
+      if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+      try {
+        const p = await connected()
+        await p.send({ topic, acks: -1, messages: messages.map((m) => ({ partition, key: m.key, value: m.value, headers: m.headers })) })
+        failures = 0
+      } catch (err) {
+        const retriable = (err as { retriable?: boolean }).retriable !== false
+        if (!retriable || ++failures >= 3) {
+          failures = 0
+          await reset(errorMessage(err))
+        }
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition ${partition} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partition } })
+      }
+    },
+    async close() {
+      closed = true
+      const p = producer
+      producer = undefined
+      await p?.then((x) => x.disconnect(), () => undefined) // a producer that never connected has nothing to close
+    },
+  }
+}
