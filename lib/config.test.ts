@@ -52,6 +52,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ overrides: { session: { controllers } } })).toThrow(/controller id 1 appears twice[\s\S]*volume "a" appears twice/)
   })
 
+  it('refuses a journal record bound that cannot hold one block (groups split between blocks, never inside one)', () => {
+    expect(() => loadConfig({ overrides: { session: { blockSize: 1 << 20 } } })).toThrow(/mover\.journalRecordMaxBytes: must hold one block of session\.blockSize \(1048576\)/)
+    expect(loadConfig({ overrides: { session: { blockSize: 1 << 20 }, mover: { journalRecordMaxBytes: (1 << 20) + 1024 } } }).mover.journalRecordMaxBytes).toBe((1 << 20) + 1024)
+  })
+
   it('freezes the result', () => {
     const c = loadConfig()
     expect(Object.isFrozen(c)).toBe(true)

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   XRC_SIDEFILE_FULL: { retriable: true, doc: "The controller's sidefile reached its bound." },
   XRC_SIDEFILE_CORRUPT: { retriable: false, doc: 'A sidefile entry before the tail fails its check (CRC, length, magic); the error names the file and offset.' },
   XRC_FENCED: { retriable: false, doc: 'Another instance took over this transactional id.' },
+  XRC_JOURNAL_WRITE_FAILED: { retriable: true, doc: 'A group could not be journaled, or whether its transaction committed is unknown; the mover re-reads the journal tail before the next group.' },
   XRC_NOT_FOUND: { retriable: false, doc: 'A session, volume, snapshot or group does not exist.' },
 } as const
 

@@ -78,10 +78,14 @@ export interface JournalUpdate {
   data: Buffer
 }
 
+/** Where a controller's stream stands once this group is journaled (mover/groupFormer.ts). */
 export interface ControllerMark {
   controller: number
+  /** Every seq of the controller up to this one is journaled (this group or earlier); later ones are not. */
   lastSeq: number
+  /** Every write of the controller with time <= lastTime is journaled: at least the group's time, more when the controller reported later times. */
   lastTime: number
+  /** Updates-topic offset of the controller's first record set not wholly journaled (else the offset after the last one read). */
   resumeOffset: number
 }
 

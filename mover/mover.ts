@@ -1,0 +1,380 @@
+/**
+ * The mover service (the patents' data mover, secondary half): reads every
+ * partition of the session's updates topic (read_committed, explicit
+ * offsets), decodes and checks each record set, feeds the group former,
+ * cuts a consistency group every mover.groupIntervalMs (sooner when
+ * mover.groupMaxBytes wait) and journals it in one Kafka transaction.
+ *
+ * Control: one loop cuts and journals, and is the only place that restarts
+ * the pipeline, so a restart never races a transaction. A failed or
+ * indefinite journal write, or the reader giving up, restarts it: a new
+ * transactional producer (settling the old transaction), the journal tail
+ * read again, a new former restored from it, the partitions read again from
+ * the marks. Nothing cut but not journaled is lost, nothing is journaled
+ * twice. Being fenced, invalid input, a seq gap or a time regression halts
+ * the session with the reason in status() and the log: never a silent skip.
+ *
+ * Backpressure: a partition whose buffered bytes exceed
+ * mover.maxBufferedBytes is paused until groups drain it below half, so
+ * memory does not grow with the backlog (the controller holding T back has
+ * all of its buffer at or below T, so a paused partition always drains).
+ */
+import { Registry } from 'prom-client'
+import type { Kafka } from 'kafkajs'
+import type { Config } from '../lib/config.js'
+import { XrcError, errorMessage, isXrcError, type ErrorCode, type ErrorContext } from '../lib/errors.js'
+import { createKafka } from '../lib/kafka.js'
+import type { Logger } from '../lib/logger.js'
+import type { HealthReport } from '../lib/metrics.js'
+import { createPartitionReader, type PartitionReader } from '../lib/partitionReader.js'
+import { createCodec, type AvroCodec } from '../schemas/codec.js'
+import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
+import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topics.js'
+import { createGroupFormer, type FormedGroup, type GroupFormer } from './groupFormer.js'
+import { createJournalWriter, type JournalWriter, type JournalWriterHooks } from './journalWriter.js'
+import { createMoverMetrics } from './moverMetrics.js'
+import { awaitUpdatesTopic, ensureJournalTopic } from './moverTopics.js'
+import { findStartPoint, type StartPoint } from './recovery.js'
+import { createUpdatesIntake, type UpdatesIntake } from './updatesIntake.js'
+
+export interface MoverOptions {
+  config: Config
+  logger: Logger
+  /** Default: a client for config.kafka. */
+  kafka?: Kafka
+  /** Registry for the xrc_mover_* metrics; the composition root serves it. Default: a private one. */
+  metrics?: Registry
+  /** Fault injection around commits (tests). */
+  hooks?: JournalWriterHooks
+  /** How long start() waits for the updates topic to exist. Default 30 s. */
+  topicWaitMs?: number
+}
+
+export type MoverState = 'created' | 'starting' | 'running' | 'recovering' | 'halted' | 'stopping' | 'stopped'
+
+export interface MoverStatus {
+  state: MoverState
+  session: string
+  /** The last group journaled (or found in the journal at start); 0 and undefined when none. */
+  groupSeq: number
+  groupTime: number | undefined
+  /** The former's consistency time now (may lead the last group). */
+  consistencyTime: number | undefined
+  /** Controllers that have reported nothing since the start: T waits for them. */
+  silentControllers: number[]
+  bufferedBytes: Record<string, number>
+  pausedPartitions: number[]
+  lag: Record<string, number>
+  groupsJournaled: number
+  duplicateRecordSets: number
+  /** Where the last (re)start took its offsets from. */
+  startedFrom: StartPoint['source'] | undefined
+  halt?: { code: ErrorCode; message: string; context: ErrorContext }
+}
+
+export interface Mover {
+  readonly metrics: Registry
+  /**
+   * Creates the journal topic if missing, waits for the updates topic,
+   * claims the transactional id (fencing an older mover), restores from the
+   * journal tail and starts reading and journaling. Throws when any of that
+   * fails; the mover is then stopped.
+   */
+  start(): Promise<void>
+  /**
+   * Stops cutting groups; the transaction in progress commits first, or
+   * with `abort` is aborted if its commit was not sent yet (as a crash would
+   * leave it: the next mover starts from the journal). Idempotent.
+   */
+  stop(options?: { abort?: boolean }): Promise<void>
+  status(): MoverStatus
+  /** For the /health endpoint: 'halted' answers 503. */
+  health(): HealthReport
+  /** Resolves with the final status once the mover halted or was stopped. */
+  done(): Promise<MoverStatus>
+}
+
+/** Restarts in a row (failed journal writes, reader crashes) before the mover halts. */
+const RESTART = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
+
+export function createMover(options: MoverOptions): Mover {
+  const { config } = options
+  const session = config.session.name
+  const topics = sessionTopics(session)
+  const log = options.logger.child({ component: 'mover', session })
+  const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
+  const registry = options.metrics ?? new Registry()
+  const metrics = createMoverMetrics(registry)
+  const controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
+  const { maxBufferedBytes, groupMaxBytes, groupIntervalMs } = config.mover
+
+  let state: MoverState = 'created'
+  let halt: XrcError | undefined
+  let stopping = false
+  let starting: Promise<void> | undefined
+  let codecs: { updates: AvroCodec<RecordSet>; journal: AvroCodec<JournalRecord> } | undefined
+  let writer: JournalWriter | undefined
+  /** The pipeline of the current run: replaced whole on every restart. */
+  let run: { former: GroupFormer; intake: UpdatesIntake; reader: PartitionReader } | undefined
+  let journaled: { groupSeq: number; groupTime: number | undefined } = { groupSeq: 0, groupTime: undefined }
+  let startedFrom: StartPoint['source'] | undefined
+  let restartReason: unknown
+  let groupsJournaled = 0
+  let earlierDuplicates = 0
+  let control: Promise<void> | undefined
+  let wake: (() => void) | undefined
+  let resolveDone: (s: MoverStatus) => void = () => undefined
+  const done = new Promise<MoverStatus>((resolve) => (resolveDone = resolve))
+
+  function haltWith(err: unknown): void {
+    if (halt !== undefined) return
+    halt = err instanceof XrcError ? err : new XrcError('XRC_SESSION_HALTED', `mover halted: ${errorMessage(err)}`, { cause: err })
+    state = 'halted'
+    run?.intake.close()
+    run?.reader.pause(controllerIds)
+    metrics.halted.set(1)
+    log.error({ err: halt, code: halt.code, context: halt.context }, `mover halted: ${halt.message}`)
+    wake?.()
+  }
+
+  /**
+   * Where a record the mover cannot take goes (undecodable, malformed, too
+   * large). Dead-lettering it (to topics.deadLetter with the reason, the
+   * session going on) is a later issue; until then the session halts here
+   * with the reason. Never a silent skip: the next record's seq would gap.
+   */
+  function rejectRecord(err: unknown, partition: number, offset: number): void {
+    log.error({ partition, offset, deadLetterTopic: topics.deadLetter }, 'record refused; dead-lettering is not built yet, so the session halts')
+    haltWith(err)
+  }
+
+  /** Drops the current run: its reader stops, its callbacks are ignored from now on. */
+  async function release(): Promise<void> {
+    const r = run
+    if (r === undefined) return
+    run = undefined
+    earlierDuplicates += r.intake.duplicateRecordSets()
+    r.intake.close()
+    await r.reader.stop().catch((err: unknown) => log.warn({ err }, 'stopping the updates reader failed'))
+  }
+
+  /** New producer, journal tail, former, intake and reader. Called by start() and, after it, only by the control loop. */
+  async function restartPipeline(): Promise<void> {
+    await release()
+    if (writer === undefined || codecs === undefined) throw new Error('restartPipeline before start')
+    await writer.open() // settles any earlier transaction before the tail is read
+    const start = await findStartPoint({ kafka, session, journalTopic: topics.journal, updatesTopic: topics.updates, controllers: controllerIds, codec: codecs.journal, logger: options.logger })
+    const former = createGroupFormer({ layout: config.session, ...(start.checkpoint ? { restore: start.checkpoint } : {}) })
+    journaled = { groupSeq: start.checkpoint?.groupSeq ?? 0, groupTime: start.checkpoint?.groupTime }
+    startedFrom = start.source
+    log.info({ source: start.source, groupSeq: journaled.groupSeq, groupTime: journaled.groupTime, offsets: Object.fromEntries(start.offsets) }, 'reading the updates topic')
+    // intake is made just below; the reader calls it only once started
+    const reader: PartitionReader = createPartitionReader({
+      kafka,
+      topic: topics.updates,
+      from: start.offsets,
+      isolation: 'read_committed',
+      // memory per partition stays under twice the bound: what is buffered plus one fetch
+      maxBytesPerPartition: Math.min(4 * 1024 * 1024, maxBufferedBytes),
+      groupPrefix: moverGroupId(session),
+      logger: options.logger,
+      onBatch: (batch) => intake.onBatch(batch),
+      onCrash: (err) => {
+        if (run?.intake !== intake || restartReason !== undefined) return
+        restartReason = err
+        wake?.()
+      },
+    })
+    const intake = createUpdatesIntake({
+      former,
+      codec: codecs.updates,
+      startOffsets: start.offsets,
+      maxRecordSetBytes: config.mover.maxRecordSetBytes,
+      maxBufferedBytes,
+      groupMaxBytes,
+      metrics,
+      logger: log,
+      pause: (partitions) => reader.pause(partitions),
+      resume: (partitions) => reader.resume(partitions),
+      onReject: rejectRecord,
+      onHalt: haltWith,
+      onFull: () => wake?.(),
+    })
+    run = { former, intake, reader }
+    await reader.start()
+  }
+
+  function pauseFor(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer)
+        wake = undefined
+        resolve()
+      }
+      const timer = setTimeout(finish, ms)
+      wake = finish
+    })
+  }
+
+  function onJournaled(group: FormedGroup): void {
+    journaled = { groupSeq: group.groupSeq, groupTime: group.groupTime }
+    groupsJournaled++
+    metrics.groupsJournaled.inc()
+    metrics.updatesJournaled.inc(group.updates.length)
+    metrics.bytesJournaled.inc(group.bytes)
+    metrics.groupBytes.observe(group.bytes)
+    metrics.consistencyTime.set(group.groupTime / 1e6)
+    run?.intake.drained(controllerIds)
+    log.debug({ groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes }, 'group journaled')
+  }
+
+  /** Cuts and journals groups until stopped or halted; the only place that restarts the pipeline. */
+  async function runControl(): Promise<void> {
+    let failures = 0
+    let delay: number = RESTART.initialDelayMs
+    const gaveUp = (err: unknown): boolean => {
+      failures++
+      if (failures < RESTART.attempts) return false
+      haltWith(new XrcError(isXrcError(err) ? err.code : 'XRC_SESSION_HALTED', `mover gave up after ${failures} failed attempts in a row: ${errorMessage(err)}`, { cause: err }))
+      return true
+    }
+    while (!stopping && halt === undefined) {
+      if (restartReason !== undefined) {
+        state = 'recovering'
+        try {
+          await restartPipeline()
+          restartReason = undefined
+          state = 'running'
+        } catch (err) {
+          // a journal that does not decode or a topic that does not fit will not mend by trying again
+          if ((isXrcError(err) && !err.retriable) || gaveUp(err)) return haltWith(err)
+          log.warn({ err, attempt: failures }, 'restarting the mover failed; trying again')
+          await pauseFor(Math.round(Math.random() * delay))
+          delay = Math.min(delay * 2, RESTART.maxDelayMs)
+        }
+        continue
+      }
+      if ((run?.former.cuttableBytes(groupMaxBytes) ?? 0) < groupMaxBytes) await pauseFor(groupIntervalMs)
+      if (stopping || halt !== undefined || restartReason !== undefined || run === undefined || writer === undefined) continue
+      const group = run.former.cut({ maxBytes: groupMaxBytes })
+      if (group === undefined) continue
+      try {
+        await writer.write(group)
+        failures = 0
+        delay = RESTART.initialDelayMs
+        onJournaled(group)
+      } catch (err) {
+        if (isXrcError(err, 'XRC_CLOSED')) return
+        if (!isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) return haltWith(err) // fenced, or a sizing bug
+        metrics.journalFailures.inc()
+        log.warn({ err, groupSeq: group.groupSeq, committed: err.context.committed }, 'journaling a group failed; restarting from the journal tail')
+        if (gaveUp(err)) return
+        restartReason = err
+      }
+    }
+  }
+
+  async function startOnce(): Promise<void> {
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      await awaitUpdatesTopic(admin, topics.updates, Math.max(...controllerIds) + 1, options.topicWaitMs ?? 30_000)
+      await ensureJournalTopic(admin, topics.journal, config.mover.journalRecordMaxBytes, log)
+    } finally {
+      await admin.disconnect()
+    }
+    const registryUrl = config.schemaRegistry.url
+    const [updates, journal] = await Promise.all([
+      createCodec<RecordSet>({ registryUrl, subject: valueSubject(topics.updates), schema: RECORD_SET_SCHEMA }),
+      createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA }),
+    ])
+    codecs = { updates, journal }
+    writer = createJournalWriter({
+      kafka,
+      session,
+      topic: topics.journal,
+      updatesTopic: topics.updates,
+      codec: journal,
+      maxRecordBytes: config.mover.journalRecordMaxBytes,
+      transactionTimeoutMs: config.mover.transactionTimeoutMs,
+      logger: options.logger,
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+    })
+    await restartPipeline()
+  }
+
+  const mover: Mover = {
+    metrics: registry,
+
+    async start() {
+      if (state !== 'created') throw new XrcError('XRC_USAGE', `mover already ${state}: make a new one`)
+      state = 'starting'
+      starting = startOnce()
+      try {
+        await starting
+      } catch (err) {
+        await release()
+        await writer?.close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the journal writer failed'))
+        state = 'stopped'
+        resolveDone(mover.status())
+        throw err
+      }
+      if (stopping) return // stop() was called while starting: it cleans up
+      if (halt === undefined) state = 'running'
+      control = runControl()
+        .catch((err: unknown) => haltWith(err))
+        .finally(async () => {
+          await release()
+          if (halt !== undefined && !stopping) resolveDone(mover.status())
+        })
+    },
+
+    async stop(stopOptions = {}) {
+      if (stopping || state === 'stopped') return done.then(() => undefined)
+      stopping = true
+      if (state === 'created') {
+        state = 'stopped'
+        resolveDone(mover.status())
+        return
+      }
+      if (halt === undefined) state = 'stopping'
+      if (stopOptions.abort) writer?.abortInFlight()
+      wake?.()
+      await starting?.catch(() => undefined)
+      await control
+      await release()
+      await writer?.close()
+      state = halt === undefined ? 'stopped' : 'halted'
+      log.info({ groupSeq: journaled.groupSeq, groupTime: journaled.groupTime }, 'mover stopped')
+      resolveDone(mover.status())
+    },
+
+    status() {
+      return {
+        state,
+        session,
+        groupSeq: journaled.groupSeq,
+        groupTime: journaled.groupTime,
+        consistencyTime: run?.former.consistencyTime(),
+        silentControllers: run?.former.silentControllers() ?? controllerIds,
+        bufferedBytes: Object.fromEntries(controllerIds.map((id) => [String(id), run?.former.bufferedBytes(id) ?? 0])),
+        pausedPartitions: run?.intake.paused() ?? [],
+        lag: run?.intake.lag() ?? {},
+        groupsJournaled,
+        duplicateRecordSets: earlierDuplicates + (run?.intake.duplicateRecordSets() ?? 0),
+        startedFrom,
+        ...(halt ? { halt: { code: halt.code, message: halt.message, context: halt.context } } : {}),
+      }
+    },
+
+    health() {
+      const s = mover.status()
+      const status = s.halt ? 'halted' : s.state === 'running' ? 'ok' : s.state === 'recovering' ? 'degraded' : 'starting'
+      return { ...s, status }
+    },
+
+    done: () => done,
+  }
+  return mover
+}

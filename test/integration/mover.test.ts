@@ -1,0 +1,208 @@
+/**
+ * The mover against the real broker and registry: hand-made record sets of
+ * three controllers in, the journal read back with read_committed and
+ * checked against the model (order, completeness, contiguous group seqs,
+ * last writer wins), groups split into parts in one transaction, halts on a
+ * seq gap and on garbage, and backpressure.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Admin, Kafka } from 'kafkajs'
+import { loadConfig } from '../../lib/config.js'
+import { isXrcError } from '../../lib/errors.js'
+import { silentLogger } from '../../lib/logger.js'
+import { waitFor } from '../../lib/retry.js'
+import { createMover, type Mover } from '../../mover/index.js'
+import type { RecordSet } from '../../schemas/recordSet.js'
+import { moverGroupId } from '../../schemas/topics.js'
+import { uniqueName } from '../kit/names.js'
+import { stackInfo, testKafka } from '../kit/servers.js'
+import { CONTROLLERS, expectJournalMatches, groupsOf, moverSession, readJournal, type MoverSession, type ScriptedControllers } from './moverKit.js'
+
+let kafka: Kafka
+let admin: Admin
+const cleanups: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  kafka = testKafka()
+  admin = kafka.admin()
+  await admin.connect()
+})
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+afterAll(async () => {
+  await admin.disconnect()
+})
+
+async function session(overrides: Parameters<typeof moverSession>[2] = {}): Promise<MoverSession> {
+  const s = await moverSession(kafka, admin, overrides)
+  cleanups.push(() => s.cleanup())
+  return s
+}
+
+function mover(s: MoverSession, hooks?: Parameters<typeof createMover>[0]['hooks']): Mover {
+  const m = createMover({ config: s.config, logger: silentLogger, kafka, ...(hooks ? { hooks } : {}) })
+  cleanups.push(() => m.stop())
+  return m
+}
+
+/** Random writes of random controllers (1-3 writes of 1-3 blocks per record set), heartbeats among them. */
+function traffic(c: ScriptedControllers, count: number): RecordSet[] {
+  const out: RecordSet[] = []
+  for (let i = 0; i < count; i++) {
+    const controller = CONTROLLERS[Math.floor(Math.random() * CONTROLLERS.length)] as number
+    if (Math.random() < 0.15) {
+      out.push(c.heartbeat(controller))
+      continue
+    }
+    const n = 1 + Math.floor(Math.random() * 3)
+    out.push(c.updates(controller, Array.from({ length: n }, () => [Math.floor(Math.random() * 2), Math.floor(Math.random() * 60), 1 + Math.floor(Math.random() * 3)] as [number, number, number])))
+  }
+  return out
+}
+
+/** Final heartbeats of every controller; the journal is complete once a group reaches the time they return. */
+async function finish(s: MoverSession): Promise<number> {
+  const hbs = s.controllers.heartbeats()
+  await s.send(hbs)
+  return Math.min(...hbs.map((h) => h.maxTime))
+}
+
+const reached = (m: Mover, t: number) => () => ((m.status().groupTime ?? 0) >= t ? true : m.status().halt ? Promise.reject(new Error(m.status().halt?.message)) : undefined)
+
+describe('mover', () => {
+  it('journals complete, ordered consistency groups of three controllers, each write once, last writer wins', async () => {
+    const s = await session()
+    const c = s.controllers
+    await s.send(traffic(c, 40))
+    const m = mover(s)
+    await m.start()
+    expect(m.status().startedFrom).toBe('earliest')
+    await s.send(c.heartbeats())
+    await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+    // a re-send (producer restart): dropped whole; then one batched anew with new writes: only the tail kept
+    const before = traffic(c, 20)
+    const first = c.updates(1, [[0, 1, 1], [1, 2, 2]])
+    const next = c.updates(1, [[0, 1, 1]])
+    await s.send([...before, first, first, { ...next, firstSeq: first.firstSeq, minTime: first.minTime, updates: [...first.updates, ...next.updates] }])
+    await s.send(traffic(c, 60))
+    const finalTime = await finish(s)
+    await waitFor('the last group', reached(m, finalTime), { timeoutMs: 30_000, intervalMs: 20 })
+    await m.stop()
+
+    const groups = groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec))
+    expectJournalMatches(groups, c.writes, finalTime)
+    expect(groups.length).toBeGreaterThan(1)
+    expect(m.status()).toMatchObject({ state: 'stopped', duplicateRecordSets: 1, groupsJournaled: groups.length })
+    // the input offsets committed with the last group are its marks
+    const last = groups[groups.length - 1]
+    const [committed] = await admin.fetchOffsets({ groupId: moverGroupId(s.session), topics: [s.topics.updates] })
+    expect(committed?.partitions.map((p) => [p.partition, Number(p.offset)]).sort()).toEqual(last?.controllers.map((mk) => [mk.controller, mk.resumeOffset]).sort())
+  })
+
+  it('splits a group larger than journalRecordMaxBytes into parts of one transaction, and an aborted attempt leaves no part visible', async () => {
+    const s = await session({ blockSize: 4096, mover: { journalRecordMaxBytes: 64 * 1024 } })
+    const c = s.controllers
+    // 512 KiB on controller 0 while the others are silent: one group once they speak
+    const big = Array.from({ length: 8 }, (_, i) => c.updates(0, [[i % 2, (i >> 1) * 16, 16]]))
+    await s.send(big)
+    let failOnce = true
+    const m = mover(s, {
+      beforeCommit: (g) => {
+        if (failOnce && g.updates.length > 0) {
+          failOnce = false
+          throw new Error('injected failure before commit')
+        }
+      },
+    })
+    await m.start()
+    const finalTime = await finish(s)
+    await waitFor('the big group', reached(m, finalTime), { timeoutMs: 30_000, intervalMs: 20 })
+    await m.stop()
+
+    const entries = await readJournal(kafka, admin, s.topics.journal, s.journalCodec)
+    const groups = groupsOf(entries) // parts 0..n-1 at consecutive offsets: one transaction
+    expectJournalMatches(groups, c.writes, finalTime)
+    const withData = groups.find((g) => g.updates.length > 0)
+    const parts = entries.filter((e) => e.record.groupSeq === withData?.groupSeq)
+    expect(parts.length).toBeGreaterThanOrEqual(9)
+    for (const e of parts) expect(s.journalCodec.encode(e.record).length).toBeLessThanOrEqual(64 * 1024)
+    expect(withData?.updates).toHaveLength(128)
+    const failures = await m.metrics.getSingleMetric('xrc_mover_journal_failures_total')?.get()
+    expect(failures?.values[0]?.value).toBe(1)
+  })
+
+  it('halts with XRC_SEQUENCE_GAP on a missing seq, naming controller, expected and got; nothing after the gap is journaled', async () => {
+    const s = await session()
+    const c = s.controllers
+    await s.send([c.updates(1, [[0, 0, 1], [0, 1, 1]]), ...c.heartbeats()])
+    const m = mover(s)
+    await m.start()
+    await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+    c.skip(1, 2)
+    await s.send([c.updates(1, [[0, 5, 1]]), ...c.heartbeats()])
+    const final = await m.done()
+    expect(final.halt).toMatchObject({ code: 'XRC_SEQUENCE_GAP', context: { controller: 1, expected: 3, got: 5 } })
+    expect(final.halt?.message).toMatch(/controller 1: expected seq 3, got 5/)
+    expect(m.health().status).toBe('halted')
+    const groups = groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec))
+    expect(groups.flatMap((g) => g.updates).filter((u) => u.controller === 1 && u.seq >= 5)).toEqual([])
+  })
+
+  it('halts with XRC_DECODE_FAILED on a record that is not a record set, naming partition and offset', async () => {
+    const s = await session()
+    await s.send(s.controllers.heartbeats())
+    await s.sendRaw(2, Buffer.from('not avro at all'))
+    const m = mover(s)
+    await m.start()
+    const final = await m.done()
+    expect(final.halt?.code).toBe('XRC_DECODE_FAILED')
+    expect(final.halt?.message).toMatch(/updates partition 2 offset 1: not in the Confluent wire format/)
+  })
+
+  it('pauses partitions whose buffer is full while T waits for a silent controller, then drains them', async () => {
+    const bound = 32 * 1024
+    const s = await session({ mover: { maxBufferedBytes: bound } })
+    const c = s.controllers
+    // controllers 0 and 1 write 300 KiB each; controller 2 says nothing, so no group can be cut
+    for (let i = 0; i < 4; i++) await s.send([0, 1].flatMap((ctl) => Array.from({ length: 25 }, (_, k) => c.updates(ctl, [[k % 2, (k * 3) % 60, 3]]))))
+    const m = mover(s)
+    await m.start()
+    let peak = 0
+    await waitFor(
+      'partitions 0 and 1 paused',
+      () => {
+        const st = m.status()
+        peak = Math.max(peak, ...Object.values(st.bufferedBytes))
+        return st.pausedPartitions.length === 2 ? st : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 5 },
+    )
+    expect(m.status().silentControllers).toEqual([2])
+    expect(m.status().groupSeq).toBe(0)
+    // a bound, one fetch (capped at the bound) and one record set
+    expect(peak).toBeLessThanOrEqual(2 * bound + 3 * 512)
+    const finalTime = await finish(s)
+    await waitFor('all journaled', reached(m, finalTime), { timeoutMs: 60_000, intervalMs: 20 })
+    expect(m.status().pausedPartitions).toEqual([])
+    await m.stop()
+    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, finalTime)
+  })
+
+  it('refuses to start twice', async () => {
+    const s = await session()
+    const m = mover(s)
+    await m.start()
+    await expect(m.start()).rejects.toSatisfy((err) => isXrcError(err, 'XRC_USAGE'))
+  })
+
+  it('fails to start, and is stopped, when the updates topic does not appear in time', async () => {
+    const config = loadConfig({ overrides: { kafka: { brokers: stackInfo().kafkaBrokers }, schemaRegistry: { url: stackInfo().registryUrl }, session: { name: uniqueName('absent') } } })
+    const m = createMover({ config, logger: silentLogger, kafka, topicWaitMs: 300 })
+    await expect(m.start()).rejects.toSatisfy((err) => isXrcError(err, 'XRC_TIMEOUT') && /the updates topic xrc\.absent_.*\.updates/.test((err as Error).message))
+    expect(m.status().state).toBe('stopped')
+    await m.stop()
+  })
+})
