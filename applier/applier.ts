@@ -26,6 +26,7 @@ import { retry, waitFor } from '../lib/retry.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { sessionTopics, valueSubject } from '../schemas/topics.js'
+import { ensureTopic, journalTopicSpec } from '../lib/topics.js'
 import { createApplierMetrics } from './applierMetrics.js'
 import { createBlockStore, type ApplyOutcome, type BlockStore } from './blockStore.js'
 import type { AssembledGroup } from './groupAssembler.js'
@@ -47,6 +48,8 @@ export interface ApplierOptions {
   schema?: string
   /** Consistency time T (microseconds): apply the groups with groupTime <= T, then stop. */
   stopAtTime?: number
+  /** Create the journal topic when missing (the service: true, the default); replay passes false, a missing journal is an error there. */
+  createJournalTopic?: boolean
   /** Called after each group is applied or found a duplicate (progress reporting). */
   onGroup?: (event: GroupEvent) => void
 }
@@ -251,6 +254,16 @@ export function createApplier(options: ApplierOptions): Applier {
         }
         const codec = options.codec ?? (await createCodec<JournalRecord>({ registryUrl: config.schemaRegistry.url, subject: valueSubject(topic), schema: JOURNAL_SCHEMA }))
         const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-applier`, logger: options.logger })
+        if (options.createJournalTopic ?? true) {
+          // the applier may start before the mover: whichever starts first creates the journal
+          const admin = kafka.admin()
+          await admin.connect()
+          try {
+            await ensureTopic(admin, journalTopicSpec(topic, config.mover.journalRecordMaxBytes), log)
+          } finally {
+            await admin.disconnect()
+          }
+        }
         feed = createJournalFeed({ kafka, topic, fromOffset, codec, logger: log, groupPrefix: `xrc.${session}.applier`, onGroup, onError: halt })
         if ((state as ApplierState) !== 'starting') return // stop() came first
         state = 'running'

@@ -73,6 +73,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     config,
     logger: options.logger,
     kafka,
+    createJournalTopic: false,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
     ...(options.stopAtTime !== undefined ? { stopAtTime: options.stopAtTime } : {}),
     ...(options.pool ? { pool: options.pool } : {}),

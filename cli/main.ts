@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { ConfigError, XrcError, errorMessage } from '../lib/errors.js'
+import { registerServiceCommands } from './commands/services.js'
 import { registerStackCommands } from './commands/stack.js'
 
 export const EXIT_USAGE = 2
@@ -21,6 +22,7 @@ const program = new Command()
   .configureOutput({ outputError: (str, write) => write(`xrc: ${str.replace(/^error: /, '')}`) })
 
 registerStackCommands(program)
+registerServiceCommands(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -14,15 +14,14 @@
 import kafkajs, { type Kafka, type Producer } from 'kafkajs'
 import { XrcError, errorMessage } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
+import { ensureTopic, updatesTopicSpec } from '../lib/topics.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { valueSubject } from '../schemas/topics.js'
 
 // kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
-const { ConfigResourceTypes, Partitioners } = kafkajs
+const { Partitioners } = kafkajs
 
-/** Kafka's own framing around a record (batch header, record header, key, headers): kept free under max.message.bytes. */
-const KAFKA_FRAMING_BYTES = 16 * 1024
 
 export interface OutboundMessage {
   key: string
@@ -108,27 +107,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     const admin = kafka.admin()
     await admin.connect()
     try {
-      const created = await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: options.partitions, configEntries: [{ name: 'max.message.bytes', value: String(options.maxRecordSetBytes + KAFKA_FRAMING_BYTES) }] }],
-      })
-      if (created) logger.info({ topic, partitions: options.partitions }, 'created the updates topic')
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] })
-      const have = meta.topics[0]?.partitions.length ?? 0
-      if (have < options.partitions) {
-        throw new XrcError('XRC_CONFIG_INVALID', `topic ${topic} has ${have} partitions; the session's controller ids need ${options.partitions} (partition = controller id)`, {
-          context: { setting: 'session.controllers' },
-        })
-      }
-      const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] })
-      const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
-      const need = options.maxRecordSetBytes + KAFKA_FRAMING_BYTES
-      // a record set the topic refuses would be retried forever: refuse to start instead
-      if (value !== undefined && Number(value) < need) {
-        throw new XrcError('XRC_CONFIG_INVALID', `topic ${topic} has max.message.bytes ${value}, below the ${need} a record set of mover.maxRecordSetBytes (${options.maxRecordSetBytes}) needs; raise the topic's max.message.bytes or lower mover.maxRecordSetBytes`, {
-          context: { setting: 'mover.maxRecordSetBytes' },
-        })
-      }
+      await ensureTopic(admin, updatesTopicSpec(topic, options.partitions, options.maxRecordSetBytes), logger)
     } finally {
       await admin.disconnect()
     }
