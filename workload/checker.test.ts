@@ -53,6 +53,14 @@ describe('checkObservation', () => {
     expect(checkObservation(log, { groupTime: 5, heads: heads([['a', 0, lost.id]]) })[0]?.kind).toBe('mixed')
   })
 
+  it('never accepts a refused write', () => {
+    const log = new WriteLog()
+    log.ack(log.begin('a', 0).id, 10)
+    const refused = log.begin('a', 0)
+    log.refused(refused.id)
+    expect(checkObservation(log, { groupTime: 20, heads: heads([['a', 0, refused.id]]) })[0]?.kind).toBe('mixed')
+  })
+
   it('reports bytes no write put there', () => {
     const log = new WriteLog()
     log.ack(log.begin('a', 0).id, 10)

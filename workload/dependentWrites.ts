@@ -6,8 +6,10 @@
  * that ever shows Y without X is not crash-consistent.
  *
  * Writers own disjoint blocks, so per block the program order is the write
- * order. A failed request marks the write in doubt and the writer waits for
- * the target to come back (the producer may have been killed on purpose).
+ * order. A failed request marks the write in doubt (or refused, when the
+ * target says it certainly did not take it: context.notWritten) and the
+ * writer waits for the target to come back (it may have been killed on
+ * purpose).
  */
 import { encodeBlock } from './blockContent.js'
 import { WriteLog, type WriteRecord } from './writeLog.js'
@@ -50,6 +52,8 @@ export interface WorkloadResult {
   log: WriteLog
   acked: number
   inDoubt: number
+  /** Writes certainly not taken (the target said so, or nothing listened). */
+  refused: number
   errors: number
 }
 
@@ -70,6 +74,7 @@ export async function runDependentWrites(target: WriteTarget, options: WorkloadO
   if (controllers.length < 2) throw new RangeError('a dependent-write workload needs volumes on at least two controllers')
   let errors = 0
   let inDoubt = 0
+  let refused = 0
   let acked = 0
 
   async function writeOne(rec: WriteRecord, after?: number): Promise<number | undefined> {
@@ -83,8 +88,13 @@ export async function runDependentWrites(target: WriteTarget, options: WorkloadO
       return ack.time
     } catch (err) {
       errors++
-      inDoubt++
-      log.inDoubt(rec.id)
+      if ((err as { context?: { notWritten?: boolean } }).context?.notWritten === true) {
+        refused++
+        log.refused(rec.id)
+      } else {
+        inDoubt++
+        log.inDoubt(rec.id)
+      }
       const wait = options.onError?.(err, rec) ?? 100
       await new Promise((r) => setTimeout(r, wait))
       return undefined
@@ -117,5 +127,5 @@ export async function runDependentWrites(target: WriteTarget, options: WorkloadO
   }
 
   await Promise.all(Array.from({ length: options.writers }, (_, i) => writer(i)))
-  return { log, acked, inDoubt, errors }
+  return { log, acked, inDoubt, refused, errors }
 }

@@ -3,11 +3,12 @@
  * checker compares the secondary against. A write is `acked` (the primary
  * acknowledged it, with its session-clock time), `indoubt` (the request
  * failed in a way that leaves open whether the primary took it: the
- * producer died mid-write) or `pending`.
+ * producer died mid-write), `refused` (certainly not taken: nothing
+ * listened, or the primary answered with an error) or `pending`.
  */
 import type { WriteDependency } from './blockContent.js'
 
-export type WriteStatus = 'pending' | 'acked' | 'indoubt'
+export type WriteStatus = 'pending' | 'acked' | 'indoubt' | 'refused'
 
 export interface WriteRecord {
   id: number
@@ -45,6 +46,10 @@ export class WriteLog {
     this.get(id).status = 'indoubt'
   }
 
+  refused(id: number): void {
+    this.get(id).status = 'refused'
+  }
+
   get(id: number): WriteRecord {
     const rec = this.byId.get(id)
     if (!rec) throw new Error(`unknown write id ${id}`)
@@ -60,16 +65,10 @@ export class WriteLog {
     return this.byBlock.entries()
   }
 
-  counts(): { total: number; acked: number; indoubt: number; pending: number } {
-    let acked = 0
-    let indoubt = 0
-    let pending = 0
-    for (const r of this.byId.values()) {
-      if (r.status === 'acked') acked++
-      else if (r.status === 'indoubt') indoubt++
-      else pending++
-    }
-    return { total: this.byId.size, acked, indoubt, pending }
+  counts(): { total: number; acked: number; indoubt: number; refused: number; pending: number } {
+    const c = { total: this.byId.size, acked: 0, indoubt: 0, refused: 0, pending: 0 }
+    for (const r of this.byId.values()) c[r.status]++
+    return c
   }
 
   /** Latest acknowledged time, or 0. */

@@ -1,0 +1,88 @@
+/**
+ * xrc services as real child processes (`node dist/cli/main.js <service>`),
+ * the way an operator runs them, so tests can SIGKILL, SIGSTOP and restart
+ * them. Each child's stderr (its log) goes to a file kept for diagnosis.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { REPO_ROOT } from '../../stack/paths.js'
+
+export const CLI = resolve(REPO_ROOT, 'dist', 'cli', 'main.js')
+
+export interface ServiceChild {
+  name: string
+  /** The JSON line the service printed when it was ready. */
+  announced: Record<string, unknown>
+  pid: number
+  start(): Promise<void>
+  kill(signal: NodeJS.Signals): Promise<void>
+  /** SIGTERM and wait for a clean exit; resolves with the exit code. */
+  stop(): Promise<number | null>
+  exited: () => boolean
+  logFile: string
+  restarts: number
+}
+
+/** Writes a config file for the children of a test session. */
+export function writeConfigFile(dir: string, settings: Record<string, unknown>): string {
+  const file = join(dir, 'xrc-config.json')
+  writeFileSync(file, JSON.stringify(settings, null, 2))
+  return file
+}
+
+export function serviceChild(options: { service: 'primary' | 'mover' | 'applier'; args?: string[]; configFile: string; dir: string; name?: string; readyTimeoutMs?: number }): ServiceChild {
+  const name = options.name ?? options.service
+  const logFile = join(options.dir, `${name}.log`)
+  let child: ChildProcess | undefined
+  let exitedFlag = true
+  let exitPromise: Promise<number | null> = Promise.resolve(null)
+  const self: ServiceChild = {
+    name,
+    announced: {},
+    pid: 0,
+    logFile,
+    restarts: -1,
+    exited: () => exitedFlag,
+    async start() {
+      const log = createWriteStream(logFile, { flags: 'a' })
+      child = spawn(process.execPath, [CLI, '--config', options.configFile, options.service, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
+      exitedFlag = false
+      self.restarts++
+      self.pid = child.pid ?? 0
+      child.stderr?.pipe(log)
+      exitPromise = new Promise((res) => child?.once('exit', (code) => {
+        exitedFlag = true
+        res(code)
+      }))
+      const lines = createInterface({ input: child.stdout! })
+      self.announced = await new Promise<Record<string, unknown>>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`${name} did not announce itself within ${options.readyTimeoutMs ?? 60_000} ms (log: ${logFile})`)), options.readyTimeoutMs ?? 60_000)
+        lines.once('line', (line) => {
+          clearTimeout(timer)
+          try {
+            res(JSON.parse(line) as Record<string, unknown>)
+          } catch {
+            rej(new Error(`${name} printed "${line}" instead of its JSON announcement`))
+          }
+        })
+        void exitPromise.then((code) => {
+          clearTimeout(timer)
+          rej(new Error(`${name} exited with ${code} before it was ready (log: ${logFile})`))
+        })
+      })
+    },
+    async kill(signal) {
+      if (!child || exitedFlag) return
+      child.kill(signal)
+      if (signal === 'SIGKILL') await exitPromise
+    },
+    async stop() {
+      if (!child || exitedFlag) return null
+      child.kill('SIGTERM')
+      return exitPromise
+    },
+  }
+  return self
+}
