@@ -20,7 +20,7 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
           environment: 'node',
-          globalSetup: ['test/global.setup.ts'],
+          globalSetup: ['test/global.setup.ts', 'test/faults/figures.setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // The machine has 2 cores and one broker: keep integration files few at a time.

@@ -17,17 +17,20 @@
 import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage, type ErrorCode } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka.js'
+import { XrcError, errorMessage, isXrcError, type ErrorCode } from '../lib/errors.js'
+import { createFaultPoints } from '../lib/faultPoints.js'
+import { connectAdmin, createKafka } from '../lib/kafka.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import { createPool, type Pool } from '../lib/postgres.js'
+import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { retry, waitFor } from '../lib/retry.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { sessionTopics, valueSubject } from '../schemas/topics.js'
 import { ensureTopic, journalTopicSpec } from '../lib/topics.js'
 import { createApplierMetrics } from './applierMetrics.js'
+import { registerImageMetrics } from './imageMetrics.js'
+import type { ImageState } from './resyncImage.js'
 import { createBlockStore, type ApplyOutcome, type BlockStore } from './blockStore.js'
 import type { AssembledGroup } from './groupAssembler.js'
 import type { AppliedMark } from './groupOrder.js'
@@ -79,6 +82,8 @@ export interface ApplierStatus {
   stopReason?: 'requested' | 'stop-time'
   /** Why a halted applier halted. */
   halt?: { code: ErrorCode | undefined; message: string }
+  /** Whether the image is consistent, or a resync is being applied (with the group it falls back on); known after start. */
+  image?: ImageState
 }
 
 export interface Applier {
@@ -117,7 +122,13 @@ export function createApplier(options: ApplierOptions): Applier {
   const ownPool = options.pool === undefined
   const pool = options.pool ?? createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${session}` })
   const metricsRegistry = options.metrics ?? new Registry()
-  const metrics = createApplierMetrics(metricsRegistry)
+  const metrics = createApplierMetrics(metricsRegistry, {
+    journalLag: async () => {
+      const f = feed
+      if (f === undefined || state !== 'running') return undefined
+      return Math.max(0, (await f.endOffset()) - f.position())
+    },
+  })
   const store = createBlockStore({
     pool,
     schema,
@@ -126,7 +137,9 @@ export function createApplier(options: ApplierOptions): Applier {
     volumes: config.session.controllers.flatMap((c) => c.volumes),
     journalPartition: JOURNAL_PARTITION,
     logger: options.logger,
+    faults: createFaultPoints(config.faults.point, log),
   })
+  registerImageMetrics(metricsRegistry, () => store.consistency())
 
   let state: ApplierState = 'new'
   let feed: JournalFeed | undefined
@@ -152,6 +165,7 @@ export function createApplier(options: ApplierOptions): Applier {
       duplicatesSkipped,
       ...(stopReason ? { stopReason } : {}),
       ...(haltError !== undefined ? { halt: { code: haltError instanceof XrcError ? haltError.code : undefined, message: errorMessage(haltError) } } : {}),
+      ...(store.consistency() ? { image: store.consistency() } : {}),
     }
   }
 
@@ -197,12 +211,22 @@ export function createApplier(options: ApplierOptions): Applier {
     }
     const started = process.hrtime.bigint()
     let outcome: ApplyOutcome
+    // set when a COMMIT of this group may have landed: its next attempt reads the control row, and finding
+    // the group there means this applier committed it (not that someone else had)
+    let commitUnknown = false
     try {
       outcome = await retry(() => store.applyGroup(group, lastOffset), {
         ...APPLY_RETRY,
         signal: stopping.signal,
-        onRetry: (err, attempt, delayMs) => log.warn({ err, attempt, delayMs, groupSeq: group.groupSeq, offset: lastOffset }, 'apply failed; retrying'),
+        onRetry: (err, attempt, delayMs) => {
+          if (isXrcError(err, 'XRC_COMMIT_UNKNOWN')) commitUnknown = true
+          log.warn({ err, attempt, delayMs, groupSeq: group.groupSeq, offset: lastOffset }, 'apply failed; retrying')
+        },
       })
+      if (commitUnknown) {
+        log.warn({ groupSeq: group.groupSeq, offset: lastOffset, committed: outcome === 'duplicate' }, `the outcome of group ${group.groupSeq}'s COMMIT was unknown; the control table shows it ${outcome === 'duplicate' ? 'committed: it is not applied again' : 'did not commit: it was applied now'}`)
+        outcome = 'applied'
+      }
     } catch (err) {
       // stop() during the backoff: the group was not applied and is read again on restart
       if (stopping.signal.aborted) return false
@@ -219,7 +243,9 @@ export function createApplier(options: ApplierOptions): Applier {
       metrics.bytesApplied.inc(group.updates.reduce((n, u) => n + u.data.length, 0))
       metrics.applySeconds.observe(seconds)
       metrics.consistencyTime.set(group.groupTime / 1e6)
-      metrics.rpoMs.set(Date.now() - group.groupTime / 1000)
+      const rpoMs = Date.now() - group.groupTime / 1000
+      metrics.rpoMs.set(rpoMs)
+      metrics.rpoSeconds.observe(Math.max(0, rpoMs) / 1000)
       log.debug({ ...fields, ms: Math.round(seconds * 1000) }, 'group applied')
     } else {
       duplicatesSkipped++
@@ -242,8 +268,11 @@ export function createApplier(options: ApplierOptions): Applier {
       if (state !== 'new') throw new XrcError('XRC_USAGE', `applier already ${state}: start() is called once`)
       state = 'starting'
       try {
-        await store.init()
+        await store.init().catch((err: unknown) => {
+          throw postgresStartError(err, config.database.url)
+        })
         lastApplied = await store.lastApplied()
+        await store.readConsistency()
         if (lastApplied) metrics.consistencyTime.set(lastApplied.groupTime / 1e6)
         metrics.halted.set(0)
         const fromOffset = lastApplied ? lastApplied.journalOffset + 1 : 0
@@ -256,8 +285,7 @@ export function createApplier(options: ApplierOptions): Applier {
         const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-applier`, logger: options.logger })
         if (options.createJournalTopic ?? true) {
           // the applier may start before the mover: whichever starts first creates the journal
-          const admin = kafka.admin()
-          await admin.connect()
+          const admin = await connectAdmin(kafka, config.kafka.brokers)
           try {
             await ensureTopic(admin, journalTopicSpec(topic, config.mover.journalRecordMaxBytes), log)
           } finally {

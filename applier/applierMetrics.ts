@@ -15,12 +15,20 @@ export interface ApplierMetrics {
   consistencyTime: Gauge
   /** Recovery point: wall clock minus the group's T when it was applied, milliseconds. */
   rpoMs: Gauge
+  /** The same, as a distribution over groups (seconds), for percentiles. */
+  rpoSeconds: Histogram
+  /** Journal records not applied yet: the journal's end minus the applier's position (read at scrape time). */
+  journalLag: Gauge
   /** 1 while the applier is halted on an error that needs an operator. */
   halted: Gauge
 }
 
-/** Registers the applier's metrics on `registry` (one applier per registry). */
-export function createApplierMetrics(registry: Registry): ApplierMetrics {
+/**
+ * Registers the applier's metrics on `registry` (one applier per registry).
+ * `journalLag` is asked at scrape time (it needs the broker); undefined
+ * while there is no journal reader.
+ */
+export function createApplierMetrics(registry: Registry, sources: { journalLag?: () => Promise<number | undefined> } = {}): ApplierMetrics {
   const registers = [registry]
   return {
     groupsApplied: new Counter({ name: 'xrc_applier_groups_applied_total', help: 'Consistency groups applied to the secondary', registers }),
@@ -35,6 +43,22 @@ export function createApplierMetrics(registry: Registry): ApplierMetrics {
     }),
     consistencyTime: new Gauge({ name: 'xrc_applier_consistency_time_seconds', help: 'Consistency time T of the last applied group (seconds since the epoch)', registers }),
     rpoMs: new Gauge({ name: 'xrc_applier_rpo_milliseconds', help: 'Wall clock minus the consistency time of the last group, when it was applied', registers }),
+    rpoSeconds: new Histogram({
+      name: 'xrc_applier_rpo_seconds',
+      help: 'Recovery point at each group applied: wall clock minus its consistency time T at commit',
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    journalLag: new Gauge({
+      name: 'xrc_applier_journal_lag_records',
+      help: "Journal offsets not applied yet: the journal's last stable offset minus the applier's position",
+      registers,
+      async collect() {
+        // a scrape must not fail because the broker is slow: keep the last value then
+        const lag = await sources.journalLag?.().catch(() => undefined)
+        if (lag !== undefined) this.set(lag)
+      },
+    }),
     halted: new Gauge({ name: 'xrc_applier_halted', help: '1 while the applier is halted and needs an operator', registers }),
   }
 }

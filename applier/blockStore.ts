@@ -21,7 +21,8 @@
 import pgCopyStreams from 'pg-copy-streams'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { XrcError } from '../lib/errors.js'
+import { XrcError, errorMessage } from '../lib/errors.js'
+import type { FaultPoints } from '../lib/faultPoints.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import type { Pool, PoolClient } from '../lib/postgres.js'
 import type { ConsistencyGroup } from '../schemas/journal.js'
@@ -29,6 +30,8 @@ import { blockStoreDdl, dataStorageAlter, storeTables, type StoreTables } from '
 import { BLOCK_ROW_COLUMNS, encodeBlockRows } from './copyBinary.js'
 import { checkGroupOrder, type AppliedMark } from './groupOrder.js'
 import { validateGroup, type StoreLayout, type VolumeLayout } from './groupValidation.js'
+import { prepareResyncApply, readImageState, type ImageState } from './resyncImage.js'
+import { resyncDdl, resyncTables } from './resyncTables.js'
 import { exportVolume, readImages, type ExportResult, type VolumeReadContext } from './volumeReader.js'
 
 export type { AppliedMark } from './groupOrder.js'
@@ -46,6 +49,8 @@ export interface BlockStoreOptions {
   /** The journal partition offsets refer to (the journal has one: 0). */
   journalPartition?: number
   logger?: Logger
+  /** The fault suite's points applier.before-commit and applier.after-commit (lib/faultPoints.ts). */
+  faults?: FaultPoints
 }
 
 /** 'applied': the group is now the last applied one. 'duplicate': it was applied before; nothing was written. */
@@ -69,7 +74,10 @@ export interface BlockStore {
    * (locked FOR UPDATE, so concurrent appliers serialize) and an
    * applied_groups row. `journalOffset` is the offset of the group's last
    * part. Returns 'duplicate' (writing nothing) for a group at or below the
-   * last applied one. Throws XRC_GROUP_OUT_OF_ORDER for a gap, a time that
+   * last applied one. Throws XRC_COMMIT_UNKNOWN (retriable) when the
+   * connection failed during COMMIT: the group may have committed, and the
+   * next attempt learns from the control row whether it did (then it is a
+   * 'duplicate'). Throws XRC_GROUP_OUT_OF_ORDER for a gap, a time that
    * does not advance, or a duplicate whose time differs from the applied
    * group's; XRC_INVALID_RECORD for an update the store cannot hold (before
    * anything is written); XRC_NOT_FOUND before init().
@@ -90,6 +98,10 @@ export interface BlockStore {
   exportVolume(volume: string, path: string): Promise<ExportResult>
   /** The volumes of the store (loads them on first use). */
   volumes(): Promise<readonly VolumeLayout[]>
+  /** Whether the image is consistent or a resync is being applied (resyncImage.ts): as of the last group this store applied, else undefined. */
+  consistency(): ImageState | undefined
+  /** The same, read from the database now. */
+  readConsistency(): Promise<ImageState>
 }
 
 export function createBlockStore(options: BlockStoreOptions): BlockStore {
@@ -98,6 +110,8 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
   const partition = options.journalPartition ?? 0
   const log = (options.logger ?? silentLogger).child({ component: 'block-store', session, schema: options.schema })
   let layout: StoreLayout | undefined
+  const resync = resyncTables(options.schema)
+  let image: ImageState | undefined
 
   async function loadLayout(q: Pick<PoolClient, 'query'>): Promise<StoreLayout> {
     const exists = await q.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [tables.volumes])
@@ -143,6 +157,7 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
         // CREATE ... IF NOT EXISTS races with itself across sessions; one lock per schema serializes init
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`xrc.block-store:${options.schema}`])
         for (const ddl of blockStoreDdl(tables)) await client.query(ddl)
+        for (const ddl of resyncDdl(options.schema)) await client.query(ddl)
         await setDataStorage(client, tables)
         const other = await client.query<{ session: string }>(`SELECT session FROM ${tables.control} WHERE session <> $1 LIMIT 1`, [session])
         if (other.rows[0]) {
@@ -172,12 +187,15 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
     async applyGroup(group, journalOffset) {
       if (!Number.isSafeInteger(journalOffset) || journalOffset < 0) throw new XrcError('XRC_USAGE', `journal offset must be a non-negative integer, got ${journalOffset}`)
       const rows = validateGroup(group, await currentLayout())
-      return inTransaction(pool, async (client) => {
+      let imageAfter: ImageState | undefined
+      const outcome = await inTransaction(pool, async (client) => {
         const last = await readMark(client, true)
         if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
           await checkDuplicateMatches(client, tables, group)
           return 'duplicate'
         }
+        // inside a resync window: mark the image inconsistent and save what this group overwrites, first
+        const resyncApply = await prepareResyncApply(client, { store: tables, resync }, session, last, group, rows)
         if (rows.length > 0) {
           await client.query(
             `DELETE FROM ${tables.blocks} b USING unnest($1::int[], $2::bigint[]) AS k(volume_id, block) WHERE b.volume_id = k.volume_id AND b.block = k.block`,
@@ -201,11 +219,25 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
           journalOffset,
           rows.length,
         ])
-        return 'applied'
+        imageAfter = await resyncApply.after()
+        options.faults?.reach('applier.before-commit')
+        return 'applied' as const
       })
+      if (outcome === 'applied') {
+        if (imageAfter !== undefined || image?.state !== 'consistent') image = imageAfter ?? { state: 'consistent', retainedVersions: 0 }
+        options.faults?.reach('applier.after-commit')
+      }
+      return outcome
     },
 
     lastApplied: () => readMark(pool),
+
+    consistency: () => image,
+
+    async readConsistency() {
+      image = await readImageState(pool, resync, session)
+      return image
+    },
 
     async readBlock(volume, block) {
       const v = await volumeOf(volume)
@@ -264,7 +296,13 @@ async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<
   try {
     await client.query('BEGIN')
     const result = await fn(client)
-    await client.query('COMMIT')
+    try {
+      await client.query('COMMIT')
+    } catch (err) {
+      // the server may have committed before the connection failed: the caller must read back, not assume
+      broken = err instanceof Error ? err : new Error(String(err))
+      throw new XrcError('XRC_COMMIT_UNKNOWN', `the connection failed during COMMIT, so whether it committed is unknown: ${errorMessage(err)}`, { cause: err })
+    }
     return result
   } catch (err) {
     await client.query('ROLLBACK').catch((e: unknown) => {

@@ -22,3 +22,14 @@ export function cliConfig(opts: GlobalOptions, overrides: Record<string, unknown
 export function cliLogger(config: Config, name: string): Logger {
   return createLogger({ level: config.log.level, name })
 }
+
+/**
+ * The logger of a one-shot command (status, audit, replay, write, volume):
+ * its output is for people, so it logs warnings and errors only unless
+ * --log-level or LOG_LEVEL asks for more (log.level in a config file is for
+ * the services). Logs go to stderr either way.
+ */
+export function commandLogger(opts: GlobalOptions, name: string): Logger {
+  const level = opts.logLevel ?? process.env.LOG_LEVEL ?? ''
+  return createLogger({ level: level === '' ? 'warn' : level, name })
+}

@@ -6,7 +6,15 @@
  */
 import { Command, CommanderError } from 'commander'
 import { ConfigError, XrcError, errorMessage } from '../lib/errors.js'
+import { registerAuditCommand } from './commands/audit.js'
+import { registerDemoCommand } from './commands/demo.js'
+import { registerReplayCommand } from './commands/replay.js'
+import { registerResyncCommands } from './commands/resync.js'
 import { registerServiceCommands } from './commands/services.js'
+import { registerSessionCommands } from './commands/session.js'
+import { registerStatusCommand } from './commands/status.js'
+import { registerVolumeCommands } from './commands/volume.js'
+import { registerWriteCommand } from './commands/write.js'
 import { registerStackCommands } from './commands/stack.js'
 
 export const EXIT_USAGE = 2
@@ -17,12 +25,21 @@ const program = new Command()
   .option('-c, --config <file>', 'JSON config file (settings: see README)')
   .option('-s, --session <name>', 'session name (overrides the config)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
-  .showHelpAfterError()
+  // one clear message, then where to look: the whole help after every mistake buries the message
+  .showHelpAfterError('(see xrc <command> --help)')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`xrc: ${str.replace(/^error: /, '')}`) })
 
 registerStackCommands(program)
 registerServiceCommands(program)
+registerSessionCommands(program)
+registerDemoCommand(program)
+registerStatusCommand(program)
+registerAuditCommand(program)
+registerReplayCommand(program)
+registerWriteCommand(program)
+registerVolumeCommands(program)
+registerResyncCommands(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -34,7 +34,14 @@ export async function runService(name: string, service: RunnableService, logger:
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   })
-  await service.start()
+  try {
+    await service.start()
+  } catch (err) {
+    // what did start (a metrics server, clients retrying) would keep the process alive after the message
+    await service.stop().catch((stopErr: unknown) => logger.warn({ err: stopErr }, `${name}: stopping after a failed start failed too`))
+    logger.flush()
+    throw err
+  }
   logger.info(`${name}: running`)
   const ended = service.done?.then((reason) => {
     if (stopping) return

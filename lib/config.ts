@@ -11,100 +11,111 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { ConfigError, type ConfigIssue } from './errors.js'
+import { FAULT_POINTS, FAULT_SPEC_PATTERN } from './faultPoints.js'
 
 const port = z.number().int().min(1).max(65535)
 const ms = z.number().int().positive()
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" or "-", at most 63, starting with a letter or digit')
 
 const VolumeSchema = z.strictObject({
-  /** Volume name, unique in the session. */
   name,
-  /** Size in blocks. */
   blocks: z.number().int().positive().max(2 ** 31 - 1),
 })
 
 const ControllerSchema = z.strictObject({
-  /** Controller id; also its partition of the updates topic. */
+  // the controller id is also its partition of the updates topic
   id: z.number().int().min(0).max(1023),
   volumes: z.array(VolumeSchema).min(1),
 })
 
+/**
+ * Every setting, with its default and a description (unit last) that the
+ * README's configuration table is generated from (lib/readmeTables.ts;
+ * `npm run docs` rewrites it, and a test fails when they disagree).
+ */
 export const ConfigSchema = z.strictObject({
   kafka: z.strictObject({
-    /** host:port list; defaults to the local stack's broker. */
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).optional(),
-    clientId: z.string().default('xrc'),
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).optional()
+      .describe("Kafka bootstrap servers, host:port; default: the local stack's broker, 127.0.0.1 at stack.kafkaPort"),
+    clientId: z.string().default('xrc').describe("Prefix of the Kafka client ids of xrc's processes"),
   }).prefault({}),
   schemaRegistry: z.strictObject({
-    /** Confluent-compatible API base URL; defaults to the local stack's Apicurio ccompat endpoint. */
-    url: z.url().optional(),
+    url: z.url().optional()
+      .describe("Confluent-compatible schema registry API; default: the local stack's Apicurio at stack.registryPort, path /apis/ccompat/v7"),
   }).prefault({}),
   database: z.strictObject({
-    /** PostgreSQL connection string of the secondary block store. */
-    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string').default('postgres://postgres@127.0.0.1:5432/postgres'),
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string').default('postgres://postgres@127.0.0.1:5432/postgres')
+      .describe('PostgreSQL connection string of the secondary block store (a password in it is never logged)'),
   }).prefault({}),
   log: z.strictObject({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; logs are JSON lines (pino) on stderr'),
   }).prefault({}),
   stack: z.strictObject({
-    /** Folder for the local stack's jars, data, logs and PID files (git-ignored). */
-    dir: z.string().default('.stack'),
-    kafkaPort: port.default(9092),
-    controllerPort: port.default(9093),
-    registryPort: port.default(8081),
-    /** PostgreSQL database in which the registry keeps its schemas. */
-    registryDatabase: name.default('xrc_registry'),
-    kafkaHeapMb: z.number().int().min(256).default(1024),
-    registryHeapMb: z.number().int().min(128).default(512),
-    /** How long `up` waits for each service to answer. */
-    startTimeoutMs: ms.default(120_000),
+    dir: z.string().default('.stack').describe("Folder of the local stack's jars, data, logs and PID files, relative to the repository (git-ignored)"),
+    kafkaPort: port.default(9092).describe('Port of the local Kafka broker'),
+    controllerPort: port.default(9093).describe("Port of the local broker's KRaft controller listener"),
+    registryPort: port.default(8081).describe('Port of the local schema registry (its management interface takes this port + 1000)'),
+    registryDatabase: name.default('xrc_registry').describe('PostgreSQL database in which the local schema registry keeps its schemas'),
+    kafkaHeapMb: z.number().int().min(256).default(1024).describe('Java heap of the local broker, MiB'),
+    registryHeapMb: z.number().int().min(128).default(512).describe('Java heap of the local schema registry, MiB'),
+    startTimeoutMs: ms.default(120_000).describe('How long `xrc stack up` waits for each service to answer, ms'),
   }).prefault({}),
   session: z.strictObject({
-    name: name.default('demo'),
-    /** Bytes per block; writes are whole blocks. */
-    blockSize: z.number().int().min(512).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(4096),
+    name: name.default('demo')
+      .describe('Session name: names its topics (xrc.NAME.updates, .journal, .dlq), registry subjects, transactional id and default PostgreSQL schema'),
+    blockSize: z.number().int().min(512).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(4096)
+      .describe('Bytes per block, a power of two from 512 to 1048576; writes are whole blocks'),
     controllers: z.array(ControllerSchema).min(1).default([
       { id: 0, volumes: [{ name: 'vol0', blocks: 1024 }, { name: 'vol1', blocks: 1024 }] },
       { id: 1, volumes: [{ name: 'vol2', blocks: 1024 }, { name: 'vol3', blocks: 1024 }] },
       { id: 2, volumes: [{ name: 'vol4', blocks: 1024 }, { name: 'vol5', blocks: 1024 }] },
       { id: 3, volumes: [{ name: 'vol6', blocks: 1024 }, { name: 'vol7', blocks: 1024 }] },
-    ]),
-    /** Primary site folder: volume files, sidefiles, clock, bitmaps. */
-    dataDir: z.string().default('.xrc'),
+    ]).describe('Controllers and their volumes, [{"id": 0, "volumes": [{"name": "vol0", "blocks": 1024}]}]: id 0..1023 is the partition of the updates topic; volume names unique in the session; sizes in blocks. Default: 4 controllers of 2 volumes of 1024 blocks (vol0..vol7)'),
+    dataDir: z.string().default('.xrc').describe('Primary site folder (volume files, sidefiles, clock), relative to the working directory'),
   }).prefault({}),
   producer: z.strictObject({
-    /** Heartbeat interval of an idle controller, so the consistency time keeps moving. */
-    heartbeatMs: ms.default(50),
-    /** Longest a write waits in the sidefile before its record set is sent. */
-    lingerMs: z.number().int().min(0).default(5),
-    /** Most updates in one record set. */
-    maxUpdatesPerRecordSet: z.number().int().positive().default(256),
-    /** Sidefile bound in bytes of unsent updates per controller. */
-    sidefileMaxBytes: z.number().int().positive().default(256 * 1024 * 1024),
-    /** Longest a host write waits for sidefile space before the session suspends. */
-    sidefileWaitMs: z.number().int().min(0).default(1000),
-    metricsPort: z.number().int().min(0).max(65535).default(0),
-    /** HTTP API of the primary site on 127.0.0.1 (block writes and reads, status; see producer/httpApi.ts); 0 = any free port. */
-    apiPort: z.number().int().min(0).max(65535).default(7070),
+    heartbeatMs: ms.default(50).describe('Heartbeat interval of an idle controller, so the consistency time keeps moving, ms'),
+    lingerMs: z.number().int().min(0).default(5).describe('Longest a write waits in the sidefile before its record set is sent, ms'),
+    maxUpdatesPerRecordSet: z.number().int().positive().default(256).describe('Most updates in one record set'),
+    sidefileMaxBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('Sidefile bound per controller, bytes of unsent updates'),
+    sidefileWaitMs: z.number().int().min(0).default(1000)
+      .describe('Longest a host write waits for sidefile space, ms: the bound on what a full sidefile adds to a write. Then the session suspends and the write goes on marked for resync (resync.suspendOnSidefileFull), or it is refused (XRC_SIDEFILE_FULL)'),
+    apiPort: z.number().int().min(0).max(65535).default(7070)
+      .describe("Port of the primary's HTTP API on 127.0.0.1 (block writes and reads, /v1/status, /metrics, /health); 0 = any free port"),
   }).prefault({}),
   mover: z.strictObject({
-    /** Group cut interval. */
-    groupIntervalMs: ms.default(100),
-    /** A group is cut early when this many update bytes wait. */
-    groupMaxBytes: z.number().int().positive().default(8 * 1024 * 1024),
-    /** Largest journal record; larger groups are split into parts in one transaction. */
-    journalRecordMaxBytes: z.number().int().min(64 * 1024).default(900 * 1024),
-    /** Largest record set accepted from the updates topic. */
-    maxRecordSetBytes: z.number().int().positive().default(4 * 1024 * 1024),
-    transactionTimeoutMs: ms.default(60_000),
-    /** Bytes of record-set updates buffered per updates partition before the mover pauses it (resumed when groups drain it). */
-    maxBufferedBytes: z.number().int().positive().default(32 * 1024 * 1024),
-    metricsPort: z.number().int().min(0).max(65535).default(0),
+    groupIntervalMs: ms.default(100).describe('Consistency group cut interval, ms'),
+    groupMaxBytes: z.number().int().positive().default(8 * 1024 * 1024).describe('A group is cut early when this many update bytes wait, bytes'),
+    journalRecordMaxBytes: z.number().int().min(64 * 1024).default(900 * 1024)
+      .describe('Largest journal record; larger groups are split into parts of one transaction, bytes'),
+    maxRecordSetBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Largest record set accepted from the updates topic (also bounds one write), bytes'),
+    transactionTimeoutMs: ms.default(60_000).describe('Kafka transaction timeout of the journal writer, ms'),
+    maxBufferedBytes: z.number().int().positive().default(32 * 1024 * 1024)
+      .describe('Update bytes buffered per updates partition before the mover pauses it (resumed when groups drain it), bytes'),
+    metricsPort: z.number().int().min(0).max(65535).default(0).describe("Port of the mover's /metrics and /health on 127.0.0.1; 0 = any free port"),
   }).prefault({}),
   applier: z.strictObject({
-    /** PostgreSQL schema of the secondary block store; default xrc_<session>. */
-    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier').optional(),
-    metricsPort: z.number().int().min(0).max(65535).default(0),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier').optional()
+      .describe('PostgreSQL schema of the secondary block store; default xrc_ + session.name (lower case, other characters as _)'),
+    metricsPort: z.number().int().min(0).max(65535).default(0).describe("Port of the applier's /metrics and /health on 127.0.0.1; 0 = any free port"),
+  }).prefault({}),
+  resync: z.strictObject({
+    suspendAfterUnreachableMs: z.number().int().min(0).default(10_000)
+      .describe('The primary suspends the session when a send to Kafka has failed or hung this long: writes go on, marked for resync; 0 = never, ms'),
+    suspendOnSidefileFull: z.boolean().default(true)
+      .describe('Suspend when a write found the sidefile full for producer.sidefileWaitMs (the write goes on, marked); false = refuse it with XRC_SIDEFILE_FULL'),
+    autoResume: z.boolean().default(true)
+      .describe('Resume by itself (and resync) once Kafka answers again after a suspension it did not get from an operator'),
+    probeMs: ms.default(1000).describe('How often a suspended primary asks whether Kafka answers again (autoResume), ms'),
+    groupBlocks: z.number().int().min(1).max(4096).default(64).describe('Most blocks one resync group reads (a run of marked blocks of one volume)'),
+    maxGroupsInFlight: z.number().int().min(1).max(64).default(4).describe('Resync groups read at once per controller'),
+    maxBytesPerSecond: z.number().int().min(0).default(0).describe('Bound on the block bytes a resync reads per controller and second, to spare host I/O; 0 = none'),
+    confirmPollMs: ms.default(1000)
+      .describe("How often the primary reads the secondary's applied consistency time, to discard the older change generation, ms"),
+  }).prefault({}),
+  faults: z.strictObject({
+    point: z.string().regex(FAULT_SPEC_PATTERN, `<point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`).optional()
+      .describe('For the fault suite only: <point>:<kill|stop>[:<n>] makes the process SIGKILL or SIGSTOP itself the n-th time it reaches the point (see lib/faultPoints.ts); unset, nothing happens'),
   }).prefault({}),
 })
 
@@ -138,6 +149,11 @@ export const ENV_VARS: Readonly<Record<string, { path: string; parse: 'string' |
   XRC_REGISTRY_PORT: { path: 'stack.registryPort', parse: 'int', doc: 'local schema registry port' },
   XRC_SESSION: { path: 'session.name', parse: 'string', doc: 'session name' },
   XRC_DATA_DIR: { path: 'session.dataDir', parse: 'string', doc: 'primary site data folder' },
+  XRC_API_PORT: { path: 'producer.apiPort', parse: 'int', doc: "primary's HTTP API port" },
+  XRC_MOVER_METRICS_PORT: { path: 'mover.metricsPort', parse: 'int', doc: "mover's metrics port" },
+  XRC_APPLIER_METRICS_PORT: { path: 'applier.metricsPort', parse: 'int', doc: "applier's metrics port" },
+  XRC_APPLIER_SCHEMA: { path: 'applier.schema', parse: 'string', doc: 'PostgreSQL schema of the secondary' },
+  XRC_FAULT_POINT: { path: 'faults.point', parse: 'string', doc: 'fault suite only: a fault point to fire' },
 }
 
 export interface LoadOptions {

@@ -4,7 +4,8 @@
  * assignment and transactional ids instead of consumer-group rebalancing on
  * the mirroring path.
  */
-import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs'
+import { Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry } from 'kafkajs'
+import { XrcError, errorMessage } from './errors.js'
 import type { Logger } from './logger.js'
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -41,4 +42,20 @@ export function createKafka(options: KafkaOptions): Kafka {
       },
   }
   return new Kafka(config)
+}
+
+/**
+ * A connected admin client, or XRC_KAFKA_UNREACHABLE naming the brokers
+ * and the setting: how a service's start says that Kafka is not there
+ * (kafkajs alone says only "Connection error: connect ECONNREFUSED").
+ */
+export async function connectAdmin(kafka: Kafka, brokers: readonly string[]): Promise<Admin> {
+  const admin = kafka.admin()
+  try {
+    await admin.connect()
+  } catch (err) {
+    await admin.disconnect().catch(() => undefined) // nothing to close when connect failed
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', `no Kafka broker answers at ${brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`, { cause: err })
+  }
+  return admin
 }

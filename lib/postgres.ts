@@ -4,6 +4,8 @@
  * on: statements name the schema).
  */
 import pg from 'pg'
+import { redactUrl } from './config.js'
+import { XrcError, errorMessage } from './errors.js'
 import type { Logger } from './logger.js'
 
 export type Pool = pg.Pool
@@ -29,4 +31,18 @@ export function createPool(options: { url: string; logger: Logger; max?: number;
 /** Quotes a PostgreSQL identifier. */
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
+}
+
+/**
+ * `err` as XRC_POSTGRES_UNREACHABLE naming the (redacted) URL and the
+ * setting when it says the server could not be reached or refused the
+ * login; any other error unchanged. For a service's start.
+ */
+export function postgresStartError(err: unknown, url: string): unknown {
+  if (err instanceof XrcError) return err
+  const code = (err as { code?: unknown }).code
+  // node's socket errors (ECONNREFUSED, ENOTFOUND, ...), the pool's timeout, and the server refusing the login or starting up
+  const unreachable = (typeof code === 'string' && (/^E[A-Z]+$/.test(code) || code.startsWith('28') || code === '57P03' || code === '3D000')) || /timeout|terminated/i.test(errorMessage(err))
+  if (!unreachable) return err
+  return new XrcError('XRC_POSTGRES_UNREACHABLE', `PostgreSQL does not answer at ${redactUrl(url)} (database.url, DATABASE_URL): ${errorMessage(err)}`, { cause: err })
 }

@@ -83,3 +83,29 @@ export function updatesTopicSpec(topic: string, partitions: number, maxRecordSet
     role: 'updates topic',
   }
 }
+
+/** The dead-letter topic of a session: one partition, records up to an updates record (mover.maxRecordSetBytes) with its framing. */
+export function deadLetterTopicSpec(topic: string, maxRecordSetBytes: number): TopicSpec {
+  return {
+    topic,
+    partitions: 1,
+    partitionRule: 'at-least',
+    maxRecordBytes: maxRecordSetBytes + KAFKA_FRAMING_BYTES,
+    partitionsFrom: 'the dead-letter topic',
+    recordSizeSetting: 'mover.maxRecordSetBytes',
+    role: 'dead-letter topic',
+  }
+}
+
+/** The control topic of a session (operator commands to the mover, see schemas/control.ts): one partition of small JSON records. */
+export function controlTopicSpec(topic: string): TopicSpec {
+  return {
+    topic,
+    partitions: 1,
+    partitionRule: 'exact',
+    maxRecordBytes: 64 * 1024,
+    partitionsFrom: 'a control topic (commands are read in order)',
+    recordSizeSetting: 'the control topic',
+    role: 'control topic',
+  }
+}

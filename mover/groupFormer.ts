@@ -32,14 +32,25 @@ export interface FormerCheckpoint {
   controllers: readonly ControllerMark[]
 }
 
+/** Seqs an operator chose to discard (see GroupFormer.discardMissing): never journaled. */
+export interface DiscardedSeqs {
+  controller: number
+  firstSeq: number
+  lastSeq: number
+}
+
 /** What `add` did with a record set. */
-export type AddOutcome =
+export type AddOutcome = (
   | { kind: 'accepted'; updates: number }
   | { kind: 'heartbeat' }
   /** Every seq was seen before (a re-send): nothing kept. */
   | { kind: 'duplicate'; droppedUpdates: number }
   /** The head was seen before: only the new tail was kept. */
   | { kind: 'overlap'; updates: number; droppedUpdates: number }
+) & {
+  /** Set when this record set was taken across a gap the operator accepted. */
+  discarded?: DiscardedSeqs
+}
 
 /** A cut group, with its size for metrics and the early-cut bound. */
 export interface FormedGroup extends ConsistencyGroup {
@@ -64,10 +75,27 @@ export interface GroupFormer {
    * Takes a controller's record set read at `offset` of its partition.
    * Offsets of one controller must increase. Throws XRC_INVALID_RECORD
    * (malformed, unknown controller), XRC_SEQUENCE_GAP (a seq is missing:
-   * never skipped) or XRC_TIME_REGRESSION (a time earlier than the
-   * controller's latest); after a throw the former must not be used again.
+   * never skipped), XRC_TIME_REGRESSION (a time earlier than the
+   * controller's latest) or XRC_DUPLICATE_SEQUENCE (seqs seen before but
+   * with times later than the controller's latest: not a re-send). A throw
+   * changes nothing, so the caller may set the record aside and go on with
+   * this controller (the mover freezes it) or with the others.
    */
   add(offset: number, recordSet: RecordSet): AddOutcome
+  /** The seq the controller's next record set must start at; undefined before its first one. */
+  expectedSeq(controller: number): number | undefined
+  /**
+   * The operator accepted that the controller's seqs up to its next record
+   * set are lost: that record set is taken across the gap (its times must
+   * still be later than the controller's latest), and `add` reports the
+   * discarded seqs.
+   */
+  discardMissing(controller: number): void
+  /**
+   * A record of the controller's partition at `offset` was set aside
+   * (dead-lettered): a mover restarting from the marks need not read it again.
+   */
+  skipped(controller: number, offset: number): void
   /** T: the minimum over configured controllers of the time each covers; undefined until all reported. */
   consistencyTime(): number | undefined
   /**
@@ -102,6 +130,8 @@ interface ControllerState {
   covered: number | undefined
   /** Offset after the last record set read (or the restored resume offset). */
   nextOffset: number | undefined
+  /** The operator accepted a gap before the next record set (discardMissing). */
+  acceptGap: boolean
   entries: Entry[]
   head: number
   bytes: number
@@ -112,7 +142,7 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
   const volumes: VolumeIndex = indexVolumes(layout)
   const states = new Map<number, ControllerState>()
   for (const c of [...layout.controllers].sort((a, b) => a.id - b.id)) {
-    states.set(c.id, { id: c.id, nextSeq: undefined, latest: undefined, covered: undefined, nextOffset: undefined, entries: [], head: 0, bytes: 0 })
+    states.set(c.id, { id: c.id, nextSeq: undefined, latest: undefined, covered: undefined, nextOffset: undefined, acceptGap: false, entries: [], head: 0, bytes: 0 })
   }
   let groupSeq = options.restore?.groupSeq ?? 0
   let groupTime = options.restore?.groupTime
@@ -174,22 +204,38 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
       if (s.nextOffset !== undefined && offset < s.nextOffset) {
         throw new XrcError('XRC_USAGE', `controller ${s.id}: record set at offset ${offset} fed after offset ${s.nextOffset - 1}; offsets must increase`)
       }
-      s.nextOffset = offset + 1
+      // every check comes before the first change: a throw leaves the controller as it was
+      let discarded: DiscardedSeqs | undefined
       if (s.nextSeq !== undefined) {
         const isStale = rs.kind === 'HEARTBEAT' ? rs.firstSeq < s.nextSeq : rs.lastSeq < s.nextSeq
-        if (isStale) return { kind: 'duplicate', droppedUpdates: rs.updates.length }
+        if (isStale) {
+          // a re-send carries the times it had; seqs seen before with later times are another stream's
+          // (say, a controller that lost its state and counts again): +1 because a restored latest may
+          // be one below the true time of the last seq (see cut's marks)
+          if (rs.kind !== 'HEARTBEAT' && s.latest !== undefined && rs.maxTime > s.latest + 1) {
+            throw new XrcError('XRC_DUPLICATE_SEQUENCE', `controller ${s.id}: seqs ${rs.firstSeq}..${rs.lastSeq} at offset ${offset} were taken before, but with times up to ${s.latest}, and this record set has time ${rs.maxTime}: not a re-send`, {
+              context: { controller: s.id, partition: s.id, offset: String(offset), firstSeq: rs.firstSeq, lastSeq: rs.lastSeq, latest: s.latest },
+            })
+          }
+          s.nextOffset = offset + 1
+          return { kind: 'duplicate', droppedUpdates: rs.updates.length }
+        }
         if (rs.firstSeq > s.nextSeq) {
-          throw new XrcError('XRC_SEQUENCE_GAP', `controller ${s.id}: expected seq ${s.nextSeq}, got ${rs.firstSeq} (record set ${rs.firstSeq}..${rs.lastSeq} at offset ${offset}); seqs ${s.nextSeq}..${rs.firstSeq - 1} are missing`, {
-            context: { controller: s.id, partition: s.id, offset: String(offset), expected: s.nextSeq, got: rs.firstSeq },
-          })
+          if (!s.acceptGap) {
+            throw new XrcError('XRC_SEQUENCE_GAP', `controller ${s.id}: expected seq ${s.nextSeq}, got ${rs.firstSeq} (record set ${rs.firstSeq}..${rs.lastSeq} at offset ${offset}); seqs ${s.nextSeq}..${rs.firstSeq - 1} are missing`, {
+              context: { controller: s.id, partition: s.id, offset: String(offset), expected: s.nextSeq, got: rs.firstSeq },
+            })
+          }
+          discarded = { controller: s.id, firstSeq: s.nextSeq, lastSeq: rs.firstSeq - 1 }
         }
       }
+      const withDiscarded = <T extends AddOutcome>(outcome: T): T => (discarded ? { ...outcome, discarded } : outcome)
       if (rs.kind === 'HEARTBEAT') {
         if (s.latest !== undefined && rs.maxTime < s.latest) regression(s, offset, `heartbeat (next seq ${rs.firstSeq})`, rs.maxTime)
-        Object.assign(s, { nextSeq: rs.firstSeq, latest: rs.maxTime, covered: rs.maxTime })
-        return { kind: 'heartbeat' }
+        Object.assign(s, { nextSeq: rs.firstSeq, latest: rs.maxTime, covered: rs.maxTime, nextOffset: offset + 1, acceptGap: false })
+        return withDiscarded({ kind: 'heartbeat' })
       }
-      const dropped = s.nextSeq === undefined ? 0 : s.nextSeq - rs.firstSeq
+      const dropped = s.nextSeq === undefined || discarded ? 0 : s.nextSeq - rs.firstSeq
       const kept = dropped === 0 ? rs.updates : rs.updates.slice(dropped)
       const first = kept[0] as Update
       const last = kept[kept.length - 1] as Update
@@ -197,8 +243,21 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
       if (s.covered !== undefined && first.time <= s.covered) regression(s, offset, `seq ${first.seq}`, first.time)
       s.entries.push({ offset, updates: kept, next: 0 })
       for (const u of kept) s.bytes += u.data.length
-      Object.assign(s, { nextSeq: rs.lastSeq + 1, latest: last.time, covered: last.time - 1 })
-      return dropped === 0 ? { kind: 'accepted', updates: kept.length } : { kind: 'overlap', updates: kept.length, droppedUpdates: dropped }
+      Object.assign(s, { nextSeq: rs.lastSeq + 1, latest: last.time, covered: last.time - 1, nextOffset: offset + 1, acceptGap: false })
+      return withDiscarded(dropped === 0 ? { kind: 'accepted', updates: kept.length } : { kind: 'overlap', updates: kept.length, droppedUpdates: dropped })
+    },
+
+    expectedSeq: (controller) => states.get(controller)?.nextSeq,
+
+    discardMissing(controller) {
+      const s = states.get(controller)
+      if (s === undefined) throw new XrcError('XRC_NOT_FOUND', `controller ${controller} is not configured in session "${layout.name}"`, { context: { controller } })
+      s.acceptGap = true
+    },
+
+    skipped(controller, offset) {
+      const s = states.get(controller)
+      if (s !== undefined && (s.nextOffset === undefined || offset >= s.nextOffset)) s.nextOffset = offset + 1
     },
 
     consistencyTime,

@@ -5,9 +5,17 @@
  * read_committed reader sees a whole group or nothing.
  *
  * Failure model:
- * - Fenced (another mover claimed the transactional id, or the broker
- *   expired our transaction and bumped the epoch): XRC_FENCED, fatal. The
- *   writer commits nothing more.
+ * - Fenced: the broker says our producer epoch is old (kafkajs's request
+ *   versions get INVALID_PRODUCER_EPOCH both when another mover claimed the
+ *   transactional id and when the broker expired our transaction past
+ *   mover.transactionTimeoutMs). Before the timeout only a takeover can
+ *   explain it: XRC_FENCED, fatal, the writer commits nothing more. At or
+ *   past the timeout the transaction expired (a paused mover): it was
+ *   aborted, so XRC_JOURNAL_WRITE_FAILED with `committed: 'no'`, and open()
+ *   claims the id again. (A mover paused past the timeout while a second
+ *   one took over cannot tell the two apart: it claims the id back and the
+ *   second mover is the one fenced. One mover journals either way, and each
+ *   re-reads the tail after claiming, so the journal stays whole.)
  * - Anything else: XRC_JOURNAL_WRITE_FAILED, with `committed: 'no'` before
  *   the commit was sent and `'unknown'` after. Either way the writer is
  *   unusable until `open()` makes a new producer: a delayed commit or abort
@@ -28,6 +36,8 @@ import { journalHeaders, splitGroup } from './journalParts.js'
 export interface JournalWriterHooks {
   /** After the parts and offsets were sent, before the commit. A throw fails the write before the commit. */
   beforeCommit?: (group: ConsistencyGroup) => Promise<void> | void
+  /** Right after the commit request went out (1 ms after it was issued), before its answer is awaited. */
+  duringCommit?: (group: ConsistencyGroup) => Promise<void> | void
   /** After the commit returned. A throw makes a group that landed look failed (an indefinite error). */
   afterCommit?: (group: ConsistencyGroup) => Promise<void> | void
 }
@@ -137,6 +147,7 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
       })
       const context = { session: group.session, groupSeq: group.groupSeq, groupTime: String(group.groupTime) }
       state = 'busy'
+      const began = Date.now()
       let phase: 'begin' | 'send' | 'commit' | 'committed' = 'begin'
       const tx = await producer.transaction().catch((err: unknown) => {
         state = 'broken'
@@ -157,7 +168,13 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
           throw new XrcError('XRC_CLOSED', `group ${group.groupSeq} aborted: the mover is stopping`, { context })
         }
         phase = 'commit'
-        await tx.commit()
+        const committing = tx.commit()
+        if (options.hooks?.duringCommit) {
+          committing.catch(() => undefined) // awaited below
+          await new Promise((resolve) => setTimeout(resolve, 1))
+          await options.hooks.duringCommit(group)
+        }
+        await committing
         phase = 'committed'
         await options.hooks?.afterCommit?.(group)
       } catch (err) {
@@ -173,6 +190,14 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
 
       function fail(err: unknown, at: typeof phase): XrcError {
         if (err instanceof XrcError && err.code === 'XRC_CLOSED') return err
+        const elapsed = Date.now() - began
+        if (isFencedError(err) && elapsed >= options.transactionTimeoutMs) {
+          log.warn({ elapsedMs: elapsed, transactionTimeoutMs: options.transactionTimeoutMs, groupSeq: group.groupSeq }, 'the transaction outlived its timeout and the broker aborted it; claiming the transactional id again')
+          return new XrcError('XRC_JOURNAL_WRITE_FAILED', `journaling group ${group.groupSeq} (T=${group.groupTime}) failed at ${at}: the transaction was open ${elapsed} ms, past mover.transactionTimeoutMs (${options.transactionTimeoutMs}), and the broker aborted it; committed: no`, {
+            cause: err,
+            context: { ...context, committed: 'no', expired: true },
+          })
+        }
         if (isFencedError(err)) {
           fenced = true
           return new XrcError('XRC_FENCED', `transactional id ${transactionalId} was taken over by another mover (or the broker expired the transaction); group ${group.groupSeq} is not journaled by this mover`, { cause: err, context })

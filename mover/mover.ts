@@ -12,7 +12,15 @@
  * read again, a new former restored from it, the partitions read again from
  * the marks. Nothing cut but not journaled is lost, nothing is journaled
  * twice. Being fenced, invalid input, a seq gap or a time regression halts
- * the session with the reason in status() and the log: never a silent skip.
+ * the mover with the reason in status() and the log.
+ *
+ * Bad input (see updatesIntake.ts): a record the mover cannot take goes to
+ * the dead-letter topic with the reason; a controller whose stream it
+ * breaks is frozen there (the consistency time waits for it, the other
+ * controllers' writes are kept) and the session reports itself halted until
+ * an operator's resume command (the control topic, `xrc session resume`)
+ * names that record: then the pipeline restarts through it. Never a silent
+ * skip.
  *
  * Backpressure: a partition whose buffered bytes exceed
  * mover.maxBufferedBytes is paused until groups drain it below half, so
@@ -23,7 +31,8 @@ import { Registry } from 'prom-client'
 import type { Kafka } from 'kafkajs'
 import type { Config } from '../lib/config.js'
 import { XrcError, errorMessage, isXrcError, type ErrorCode, type ErrorContext } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka.js'
+import { createFaultPoints } from '../lib/faultPoints.js'
+import { connectAdmin, createKafka } from '../lib/kafka.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
 import { createPartitionReader, type PartitionReader } from '../lib/partitionReader.js'
@@ -31,12 +40,15 @@ import { createCodec, type AvroCodec } from '../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topics.js'
-import { createGroupFormer, type FormedGroup, type GroupFormer } from './groupFormer.js'
+import type { ResumeCommand } from '../schemas/control.js'
+import { createDeadLetterWriter, type DeadLetterWriter } from './deadLetters.js'
+import { createGroupFormer, type DiscardedSeqs, type FormedGroup, type GroupFormer } from './groupFormer.js'
 import { createJournalWriter, type JournalWriter, type JournalWriterHooks } from './journalWriter.js'
 import { createMoverMetrics } from './moverMetrics.js'
 import { awaitUpdatesTopic, ensureJournalTopic } from './moverTopics.js'
 import { findStartPoint, type StartPoint } from './recovery.js'
-import { createUpdatesIntake, type UpdatesIntake } from './updatesIntake.js'
+import { createCommandFeed, type CommandFeed } from './operatorCommands.js'
+import { createUpdatesIntake, frozenMessage, type FrozenController, type UpdatesIntake } from './updatesIntake.js'
 
 export interface MoverOptions {
   config: Config
@@ -70,6 +82,12 @@ export interface MoverStatus {
   duplicateRecordSets: number
   /** Where the last (re)start took its offsets from. */
   startedFrom: StartPoint['source'] | undefined
+  /** Controllers frozen at a broken stream: the session is halted for them until an operator resumes them. */
+  frozen: FrozenController[]
+  /** Records dead-lettered by this process, by error code. */
+  deadLettered: Record<string, number>
+  /** Seqs discarded by operator decisions since this process started. */
+  discarded: (DiscardedSeqs & { requestedBy: string })[]
   halt?: { code: ErrorCode; message: string; context: ErrorContext }
 }
 
@@ -115,6 +133,11 @@ export function createMover(options: MoverOptions): Mover {
   let starting: Promise<void> | undefined
   let codecs: { updates: AvroCodec<RecordSet>; journal: AvroCodec<JournalRecord> } | undefined
   let writer: JournalWriter | undefined
+  let deadLetters: DeadLetterWriter | undefined
+  let commands: CommandFeed | undefined
+  const deadLettered: Record<string, number> = {}
+  const discarded: MoverStatus['discarded'] = []
+  const faults = createFaultPoints(config.faults.point, log)
   /** The pipeline of the current run: replaced whole on every restart. */
   let run: { former: GroupFormer; intake: UpdatesIntake; reader: PartitionReader } | undefined
   let journaled: { groupSeq: number; groupTime: number | undefined } = { groupSeq: 0, groupTime: undefined }
@@ -138,15 +161,31 @@ export function createMover(options: MoverOptions): Mover {
     wake?.()
   }
 
-  /**
-   * Where a record the mover cannot take goes (undecodable, malformed, too
-   * large). Dead-lettering it (to topics.deadLetter with the reason, the
-   * session going on) is a later issue; until then the session halts here
-   * with the reason. Never a silent skip: the next record's seq would gap.
-   */
-  function rejectRecord(err: unknown, partition: number, offset: number): void {
-    log.error({ partition, offset, deadLetterTopic: topics.deadLetter }, 'record refused; dead-lettering is not built yet, so the session halts')
-    haltWith(err)
+  /** Retriable trouble in the intake (the registry, the dead-letter topic): restart the pipeline. */
+  function restartFor(intake: UpdatesIntake, err: unknown): void {
+    if (run?.intake !== intake || restartReason !== undefined) return
+    log.warn({ err }, 'restarting the pipeline')
+    restartReason = err
+    wake?.()
+  }
+
+  function onFreeze(frozen: FrozenController): void {
+    metrics.frozenControllers.set(run?.intake.frozen().length ?? 1)
+    metrics.halted.set(1)
+    log.error({ code: 'XRC_CONTROLLER_FROZEN', cause: frozen.code, controller: frozen.controller, partition: frozen.partition, offset: frozen.offset, expectedSeq: frozen.expectedSeq }, frozenMessage(frozen))
+  }
+
+  function onDiscard(d: DiscardedSeqs, command: ResumeCommand): void {
+    discarded.push({ ...d, requestedBy: command.requestedBy })
+    log.error({ ...d, requestedBy: command.requestedBy }, `controller ${d.controller}: seqs ${d.firstSeq}..${d.lastSeq} discarded by the operator: those writes are not on the secondary (resync their volumes)`)
+  }
+
+  /** A resume command for a record a controller is frozen at now: restart the pipeline through it (re-read from the journal marks). */
+  function onResume(command: ResumeCommand): void {
+    const frozen = run?.intake.frozen().find((f) => f.partition === command.partition && f.offset === command.offset)
+    if (frozen === undefined || restartReason !== undefined) return
+    restartReason = new XrcError('XRC_CONTROLLER_FROZEN', `operator resumed controller ${command.controller} at offset ${command.offset}`)
+    wake?.()
   }
 
   /** Drops the current run: its reader stops, its callbacks are ignored from now on. */
@@ -180,14 +219,11 @@ export function createMover(options: MoverOptions): Mover {
       groupPrefix: moverGroupId(session),
       logger: options.logger,
       onBatch: (batch) => intake.onBatch(batch),
-      onCrash: (err) => {
-        if (run?.intake !== intake || restartReason !== undefined) return
-        restartReason = err
-        wake?.()
-      },
+      onCrash: (err) => restartFor(intake, err),
     })
     const intake = createUpdatesIntake({
       former,
+      controllers: controllerIds,
       codec: codecs.updates,
       startOffsets: start.offsets,
       maxRecordSetBytes: config.mover.maxRecordSetBytes,
@@ -197,11 +233,22 @@ export function createMover(options: MoverOptions): Mover {
       logger: log,
       pause: (partitions) => reader.pause(partitions),
       resume: (partitions) => reader.resume(partitions),
-      onReject: rejectRecord,
+      deadLetter: async (letter) => {
+        if (deadLetters === undefined) throw new XrcError('XRC_CLOSED', 'mover stopped')
+        if (!(await deadLetters.write(letter))) return // met again after a restart: written and counted before
+        deadLettered[letter.code] = (deadLettered[letter.code] ?? 0) + 1
+        metrics.deadLettered.inc({ code: letter.code })
+      },
+      decision: (partition, offset) => commands?.decision(partition, offset),
+      onFreeze,
+      onDiscard,
+      onRestart: (err) => restartFor(intake, err),
       onHalt: haltWith,
       onFull: () => wake?.(),
     })
     run = { former, intake, reader }
+    metrics.frozenControllers.set(0)
+    metrics.halted.set(0)
     await reader.start()
   }
 
@@ -226,6 +273,7 @@ export function createMover(options: MoverOptions): Mover {
     metrics.groupBytes.observe(group.bytes)
     metrics.consistencyTime.set(group.groupTime / 1e6)
     run?.intake.drained(controllerIds)
+    for (const m of group.controllers) deadLetters?.forgetBelow(m.controller, m.resumeOffset)
     log.debug({ groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes }, 'group journaled')
   }
 
@@ -233,6 +281,10 @@ export function createMover(options: MoverOptions): Mover {
   async function runControl(): Promise<void> {
     let failures = 0
     let delay: number = RESTART.initialDelayMs
+    // Cuts keep a fixed cadence: the interval counts from the previous cut, not from the end of its journal
+    // write, so a write waits at most groupIntervalMs for its cut instead of that plus a transaction
+    // (bench/: RPO, see BENCHMARKS.md).
+    let lastCutAt = 0
     const gaveUp = (err: unknown): boolean => {
       failures++
       if (failures < RESTART.attempts) return false
@@ -255,9 +307,11 @@ export function createMover(options: MoverOptions): Mover {
         }
         continue
       }
-      if ((run?.former.cuttableBytes(groupMaxBytes) ?? 0) < groupMaxBytes) await pauseFor(groupIntervalMs)
+      const untilCut = lastCutAt + groupIntervalMs - Date.now()
+      if (untilCut > 0 && (run?.former.cuttableBytes(groupMaxBytes) ?? 0) < groupMaxBytes) await pauseFor(untilCut)
       if (stopping || halt !== undefined || restartReason !== undefined || run === undefined || writer === undefined) continue
       const group = run.former.cut({ maxBytes: groupMaxBytes })
+      lastCutAt = Date.now()
       if (group === undefined) continue
       try {
         await writer.write(group)
@@ -275,9 +329,13 @@ export function createMover(options: MoverOptions): Mover {
     }
   }
 
+  async function closeSideChannels(): Promise<void> {
+    await commands?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the control topic reader failed'))
+    await deadLetters?.close()
+  }
+
   async function startOnce(): Promise<void> {
-    const admin = kafka.admin()
-    await admin.connect()
+    const admin = await connectAdmin(kafka, config.kafka.brokers)
     try {
       await awaitUpdatesTopic(admin, topics.updates, Math.max(...controllerIds) + 1, options.topicWaitMs ?? 30_000)
       await ensureJournalTopic(admin, topics.journal, config.mover.journalRecordMaxBytes, log)
@@ -290,6 +348,10 @@ export function createMover(options: MoverOptions): Mover {
       createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA }),
     ])
     codecs = { updates, journal }
+    deadLetters = createDeadLetterWriter({ kafka, session, topic: topics.deadLetter, sourceTopic: topics.updates, maxRecordSetBytes: config.mover.maxRecordSetBytes, logger: options.logger })
+    await deadLetters.open()
+    commands = createCommandFeed({ kafka, session, topic: topics.control, logger: options.logger, groupPrefix: `${moverGroupId(session)}.control`, onResume })
+    await commands.start()
     writer = createJournalWriter({
       kafka,
       session,
@@ -299,7 +361,20 @@ export function createMover(options: MoverOptions): Mover {
       maxRecordBytes: config.mover.journalRecordMaxBytes,
       transactionTimeoutMs: config.mover.transactionTimeoutMs,
       logger: options.logger,
-      ...(options.hooks ? { hooks: options.hooks } : {}),
+      hooks: {
+        beforeCommit: async (group) => {
+          faults.reach('mover.before-commit')
+          await options.hooks?.beforeCommit?.(group)
+        },
+        duringCommit: async (group) => {
+          faults.reach('mover.during-commit')
+          await options.hooks?.duringCommit?.(group)
+        },
+        afterCommit: async (group) => {
+          faults.reach('mover.after-commit')
+          await options.hooks?.afterCommit?.(group)
+        },
+      },
     })
     await restartPipeline()
   }
@@ -316,6 +391,7 @@ export function createMover(options: MoverOptions): Mover {
       } catch (err) {
         await release()
         await writer?.close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the journal writer failed'))
+        await closeSideChannels()
         state = 'stopped'
         resolveDone(mover.status())
         throw err
@@ -345,6 +421,7 @@ export function createMover(options: MoverOptions): Mover {
       await control
       await release()
       await writer?.close()
+      await closeSideChannels()
       state = halt === undefined ? 'stopped' : 'halted'
       log.info({ groupSeq: journaled.groupSeq, groupTime: journaled.groupTime }, 'mover stopped')
       resolveDone(mover.status())
@@ -364,14 +441,19 @@ export function createMover(options: MoverOptions): Mover {
         groupsJournaled,
         duplicateRecordSets: earlierDuplicates + (run?.intake.duplicateRecordSets() ?? 0),
         startedFrom,
+        frozen: run?.intake.frozen() ?? [],
+        deadLettered: { ...deadLettered },
+        discarded: [...discarded],
         ...(halt ? { halt: { code: halt.code, message: halt.message, context: halt.context } } : {}),
       }
     },
 
     health() {
       const s = mover.status()
-      const status = s.halt ? 'halted' : s.state === 'running' ? 'ok' : s.state === 'recovering' ? 'degraded' : 'starting'
-      return { ...s, status }
+      // a frozen controller halts the session (T waits for it) even though the mover runs
+      const status = s.halt || s.frozen.length > 0 ? 'halted' : s.state === 'running' ? 'ok' : s.state === 'recovering' ? 'degraded' : 'starting'
+      const reason = s.halt ? `${s.halt.code}: ${s.halt.message}` : s.frozen.map((f) => frozenMessage(f)).join('; ')
+      return { ...s, status, ...(reason ? { reason } : {}) }
     },
 
     done: () => done,

@@ -22,8 +22,14 @@ export interface MoverMetrics {
   duplicateUpdates: Counter
   /** Transactions that failed or whose outcome was unknown (each followed by a restart from the journal). */
   journalFailures: Counter
-  /** 1 while the mover is halted and needs an operator. */
+  /** 1 while the mover is halted or a controller is frozen: it needs an operator. */
   halted: Gauge
+  /** Records set aside on the dead-letter topic, by error code. */
+  deadLettered: Counter<'code'>
+  /** Controllers frozen at a broken stream (the consistency time waits for them). */
+  frozenControllers: Gauge
+  /** Seqs an operator discarded to resume a controller (writes never journaled). */
+  discardedSeqs: Counter
 }
 
 /** Registers the mover's metrics on `registry` (one mover per registry). */
@@ -46,6 +52,9 @@ export function createMoverMetrics(registry: Registry): MoverMetrics {
     duplicateRecordSets: new Counter({ name: 'xrc_mover_duplicate_record_sets_total', help: 'Record sets dropped because every seq was seen before (re-sends)', registers }),
     duplicateUpdates: new Counter({ name: 'xrc_mover_duplicate_updates_total', help: 'Updates dropped because their seq was seen before (whole or partial re-sends)', registers }),
     journalFailures: new Counter({ name: 'xrc_mover_journal_failures_total', help: 'Journal transactions that failed or whose outcome was unknown', registers }),
-    halted: new Gauge({ name: 'xrc_mover_halted', help: '1 while the mover is halted and needs an operator', registers }),
+    halted: new Gauge({ name: 'xrc_mover_halted', help: '1 while the mover is halted or a controller is frozen: it needs an operator', registers }),
+    deadLettered: new Counter({ name: 'xrc_mover_dead_lettered_total', help: 'Records of the updates topic set aside on the dead-letter topic, by error code', labelNames: ['code'], registers }),
+    frozenControllers: new Gauge({ name: 'xrc_mover_frozen_controllers', help: 'Controllers frozen at a broken stream until an operator resumes them', registers }),
+    discardedSeqs: new Counter({ name: 'xrc_mover_discarded_seqs_total', help: 'Seqs (writes) an operator discarded to resume a frozen controller', registers }),
   }
 }

@@ -34,7 +34,7 @@ export async function decodeRecordSet(message: KafkaMessage, partition: number, 
     throw new XrcError(isXrcError(err) ? err.code : 'XRC_DECODE_FAILED', `${where}: ${errorMessage(err)}`, { cause: err, context })
   }
   if (rs.controller !== partition) {
-    throw new XrcError('XRC_INVALID_RECORD', `${where}: a record set of controller ${rs.controller} (partition = controller id)`, { context: { ...context, controller: rs.controller } })
+    throw new XrcError('XRC_INVALID_RECORD', `${where}: a record set of controller ${rs.controller} (partition = controller id)`, { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } })
   }
   // headers let readers route without decoding: ones that disagree with the body would mislead them
   for (const [name, field] of HEADER_FIELDS) {
@@ -42,7 +42,7 @@ export async function decodeRecordSet(message: KafkaMessage, partition: number, 
     if (h === undefined) continue
     const text = Array.isArray(h) ? h.map(String).join(',') : h.toString()
     if (text !== String(rs[field])) {
-      throw new XrcError('XRC_INVALID_RECORD', `${where}: header ${name} is "${text}" but the record set says ${String(rs[field])}`, { context: { ...context, controller: rs.controller } })
+      throw new XrcError('XRC_INVALID_RECORD', `${where}: header ${name} is "${text}" but the record set says ${String(rs[field])}`, { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } })
     }
   }
   return rs

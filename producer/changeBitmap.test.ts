@@ -25,6 +25,8 @@ describe('ChangeBitmap', () => {
           }
           expect(bm.count).toBe(model.size)
           expect([...bm.marked()]).toEqual([...model].sort((a, b) => a - b))
+          const sorted = [...model].sort((a, b) => a - b)
+          for (const from of [0, Math.floor(n / 3), n - 1]) expect(bm.nextMarked(from)).toBe(sorted.find((b) => b >= from))
           const copy = new ChangeBitmap(n, bm.toBuffer())
           expect([...copy.marked()]).toEqual([...bm.marked()])
           expect(copy.count).toBe(bm.count)
@@ -41,6 +43,16 @@ describe('ChangeBitmap', () => {
     a.union(b)
     expect([...a.marked()]).toEqual([1, 2, 3, 4, 5, 6])
     expect(a.count).toBe(6)
+  })
+
+  it('copies byte ranges and resets', () => {
+    const bm = new ChangeBitmap(20)
+    bm.mark(9, 2)
+    expect([...bm.byteRange(1, 2)]).toEqual([0b110])
+    expect(bm.byteLength).toBe(3)
+    bm.reset()
+    expect(bm.count).toBe(0)
+    expect(bm.nextMarked(0)).toBeUndefined()
   })
 
   it('refuses blocks outside the volume', () => {

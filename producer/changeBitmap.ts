@@ -2,7 +2,7 @@
  * Change bitmap of one volume (the "update map" / hardware bitmap of the
  * patents): one bit per block, set when the block changes while the mirror
  * cannot take the write, cleared when resync has sent the block. Pure; the
- * caller persists `toBuffer()` (see bitmapFile.ts) so a crash loses no mark.
+ * caller persists it (see changeFiles.ts) so a crash loses no mark.
  */
 export class ChangeBitmap {
   readonly blocks: number
@@ -66,6 +66,36 @@ export class ChangeBitmap {
       if (byte === 0) continue
       for (let j = 0; j < 8; j++) if ((byte >>> j) & 1) yield i * 8 + j
     }
+  }
+
+  /** The first marked block at or after `from`, or undefined. */
+  nextMarked(from: number): number | undefined {
+    for (let b = Math.max(0, from); b < this.blocks; ) {
+      const byte = this.bits[b >>> 3] ?? 0
+      if (byte === 0 && (b & 7) === 0) {
+        b += 8 // skip a clear byte whole
+        continue
+      }
+      if ((byte >>> (b & 7)) & 1) return b
+      b++
+    }
+    return undefined
+  }
+
+  /** A copy of bitmap bytes [from, to) (byte indexes), for writing a changed range in place. */
+  byteRange(from: number, to: number): Buffer {
+    return Buffer.from(this.bits.subarray(from, to))
+  }
+
+  /** Bytes the bitmap occupies on disk. */
+  get byteLength(): number {
+    return this.bits.length
+  }
+
+  /** Clears every block. */
+  reset(): void {
+    this.bits.fill(0)
+    this.setCount = 0
   }
 
   /** Marks every block marked in `other` (same size). */

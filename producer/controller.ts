@@ -11,17 +11,30 @@
  * acknowledged write: on open the sidefile is recovered and redone onto the
  * volume files (idempotent), and seqs continue after the last one.
  *
+ * While the session is suspended (`mirror.mode()` is 'mark', see
+ * producer/mirror.ts) a write takes a tick but no seq: its blocks are marked
+ * for resync (durably), then it is written to the volume, the volume is
+ * synced, and it is acknowledged with seq 0. The volume writes of both kinds
+ * queue behind each other per volume in time order, which is what lets a
+ * resync read hold exactly the writes stamped before it
+ * (`readAfterWrites`). Resync reads enter the stream as RESYNC entries
+ * (`appendResync`), taking seqs and one tick in one synchronous step like a
+ * host write.
+ *
  * Folder: `<dataDir>/<session>/primary/controller-<id>/` holds `sidefile/`
  * and `state.json` (see controllerState.ts).
  */
 import { join } from 'node:path'
-import { XrcError } from '../lib/errors.js'
+import { XrcError, isXrcError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { Update } from '../schemas/recordSet.js'
+import { redoSidefile } from './controllerRecovery.js'
 import { loadControllerState, saveControllerState, type ControllerState } from './controllerState.js'
+import { createGroupCommit } from './groupCommit.js'
 import type { SessionClock } from './sessionClock.js'
 import { openSidefile, type Sidefile, type SidefileFullEvent, type SidefileStats } from './sidefile.js'
-import { decodeWriteEntry, encodeWriteEntry, writeEntrySize } from './sidefileEntry.js'
+import { ENTRY_HEADER_BYTES } from './sidefileFormat.js'
+import { decodeEntry, encodeWriteEntry, writeEntrySize, type EntryKind } from './sidefileEntry.js'
 import { openVolumeFile, primaryDir, volumePath, type VolumeFile } from './volumeFile.js'
 
 /** How far above a heartbeat's time the durable ceiling is set, so most heartbeats need no state write. */
@@ -50,6 +63,32 @@ export interface ControllerOptions {
   onWaited?: (ms: number, outcome: 'granted' | 'full' | 'closed') => void
   /** New entries are durable: the sender has work. */
   onDurable?: () => void
+  /** Suspend and resync (producer/mirror.ts); without it every write is captured and sent. */
+  mirror?: ControllerMirror
+}
+
+/** What a controller asks of the session's suspend and resync machinery. All calls but mark() and checkpoint() are synchronous. */
+export interface ControllerMirror {
+  /** Where the next write goes: 'capture' (sidefile, then Kafka) or 'mark' (suspended: marked for resync). */
+  mode(): 'capture' | 'mark'
+  /**
+   * A host write took its seq and `time` (called in that synchronous step).
+   * Returns what to run once the write is durable in the sidefile, if anything.
+   */
+  captured(volume: string, block: number, count: number, time: number): (() => void) | undefined
+  /** A suspended write took `time`; resolves once its blocks are durably marked for resync. */
+  mark(volume: string, block: number, count: number, time: number): Promise<void>
+  /** Recovery found these blocks in a sidefile entry (sent again after the restart). */
+  recovered(volume: string, block: number, count: number): void
+  /** The sidefile is about to delete segments: save what must outlive them. */
+  checkpoint(): Promise<void>
+}
+
+/** One run of blocks a resync read, to append as a RESYNC entry. */
+export interface ResyncEntry {
+  volume: string
+  block: number
+  data: Buffer
 }
 
 export interface ControllerStatus {
@@ -63,12 +102,15 @@ export interface ControllerStatus {
   lastSentSeq: number
   inflightWrites: number
   sidefile: SidefileStats
+  /** Writes acknowledged while the session was suspended (marked for resync, not sent) since start. */
+  markedWrites: number
 }
 
 /** A durable sidefile entry decoded, with the position to trim to once it is sent. */
 export interface PendingUpdate {
   update: Update
   end: number
+  kind: EntryKind
 }
 
 export interface Controller {
@@ -81,6 +123,20 @@ export interface Controller {
   write(volume: string, block: number, data: Buffer, after?: number): Promise<WriteAck>
   /** Reads `count` blocks of a volume of this controller. */
   read(volume: string, block: number, count: number): Promise<Buffer>
+  /**
+   * Reads blocks once every write stamped so far (captured or marked) has
+   * reached the volume: called in the synchronous step that takes a resync
+   * read time, the data holds every write stamped before that time.
+   */
+  readAfterWrites(volume: string, block: number, count: number): Promise<Buffer>
+  /**
+   * Appends resync reads as RESYNC entries in one synchronous step: each
+   * takes the next seq, all take one fresh tick, and `stamped(time)` runs in
+   * that step. Returns undefined, appending nothing, when the sidefile has no
+   * room for them at once (a resync never waits for space holding a read).
+   * Resolves when the entries are durable.
+   */
+  appendResync(entries: readonly ResyncEntry[], stamped: (time: number) => void): Promise<void> | undefined
   /** Durable entries not yet acknowledged, from position `from` (undefined: the sidefile start). For the sender. */
   readPending(from: number | undefined, limits: { maxEntries: number; maxBytes: number }): Promise<PendingUpdate[]>
   /** Kafka acknowledged every entry up to position `upTo`, the last being `seq`: trims the sidefile. */
@@ -93,6 +149,13 @@ export interface Controller {
   takeHeartbeat(): { nextSeq: number; time: number } | undefined
   /** Makes the durable time ceiling cover `time` before a heartbeat with that time is sent. */
   coverTime(time: number): Promise<void>
+  /**
+   * Once every write stamped before the call is on the volumes, syncs them
+   * and records that recovery need not redo the sidefile up to here. Call it
+   * in the step that switches to marking; a marked write must not reach a
+   * volume before it resolves.
+   */
+  checkpointRedo(): Promise<void>
   status(): ControllerStatus
   /** Waits for writes in progress, then closes the sidefile and volume files. */
   close(): Promise<void>
@@ -127,10 +190,11 @@ export async function openController(options: ControllerOptions): Promise<Contro
       beforeDelete: async () => {
         await settledTails()
         for (const v of volumes.values()) await v.sync()
+        await options.mirror?.checkpoint()
       },
     })
     const state = await loadControllerState(dir)
-    const redone = await redo(sidefile, volumes, options, log)
+    const redone = await redoSidefile(sidefile, volumes, options, log, state.redoFrom)
     return createController(options, { dir, volumes, tails, sidefile, state, ...redone })
   } catch (err) {
     await sidefile?.close()
@@ -149,7 +213,11 @@ export async function openController(options: ControllerOptions): Promise<Contro
     // after a restart everything still in the sidefile is sent again
     let lastSentSeq = s.firstSeq === undefined ? lastSeq : s.firstSeq - 1
     let inflight = 0
+    let markedWrites = 0
     let closed = false
+    const mirror = opts.mirror
+    // concurrent marked writes to a volume share one fdatasync
+    const volumeSyncs = new Map([...s.volumes].map(([name, v]) => [name, createGroupCommit(() => v.sync())]))
     let idle: (() => void) | undefined
     let savingCeiling: Promise<void> = Promise.resolve()
     const names = [...s.volumes.keys()]
@@ -176,6 +244,47 @@ export async function openController(options: ControllerOptions): Promise<Contro
       return done
     }
 
+    /** A write while suspended: marked for resync (durably), then written and synced; no seq. */
+    async function markWrite(v: VolumeFile, volume: string, block: number, data: Buffer, marking: ControllerMirror): Promise<WriteAck> {
+      const time = clock.tick()
+      const count = data.length / blockSize
+      // the mark is durable before the volume changes; the ceiling keeps the clock above this time after a restart
+      const marked = Promise.all([marking.mark(volume, block, count, time), coverTime(time)]).then(() => undefined)
+      await inOrder(volume, marked, () => v.write(block, data))
+      await (volumeSyncs.get(volume) as () => Promise<void>)()
+      markedWrites++
+      return { controller: id, seq: 0, time }
+    }
+
+    function coverTime(time: number): Promise<void> {
+      const run = async (): Promise<void> => {
+        if (time < ceilingState.timeCeiling) return
+        // only an acknowledged seq: a seq taken but not yet durable must not be skipped after a crash
+        const next = { ...ceilingState, lastSeq: lastSentSeq, lastTime: time, timeCeiling: time + TIME_CEILING_LEASE_US }
+        await saveControllerState(s.dir, next)
+        Object.assign(ceilingState, next)
+      }
+      savingCeiling = savingCeiling.then(run, run)
+      return savingCeiling
+    }
+
+    function checkpointRedo(): Promise<void> {
+      // taken now: the writes stamped so far (later, marked ones wait for this checkpoint)
+      const upTo = s.sidefile.stats().end
+      const stamped = [...s.tails.values()]
+      const run = async (): Promise<void> => {
+        await Promise.all(stamped)
+        for (const v of s.volumes.values()) await v.sync()
+        if (upTo <= ceilingState.redoFrom) return
+        const next = { ...ceilingState, lastSeq: lastSentSeq, redoFrom: upTo }
+        await saveControllerState(s.dir, next)
+        Object.assign(ceilingState, next)
+      }
+      // the same chain as the ceiling: both rewrite state.json
+      savingCeiling = savingCeiling.then(run, run)
+      return savingCeiling
+    }
+
     return {
       id,
       volumes: names,
@@ -199,16 +308,25 @@ export async function openController(options: ControllerOptions): Promise<Contro
         let applied: Promise<void> | undefined
         inflight++
         try {
-          await s.sidefile.append(writeEntrySize(volume, data.length), (durable) => {
-            // no await between taking the seq, the tick and queueing the entry
-            const seq = ++lastSeq
-            const time = clock.tick()
-            latestTime = time
-            ack = { controller: id, seq, time }
-            applied = inOrder(volume, durable, () => v.write(block, data))
-            applied.catch(() => undefined) // observed below, or through append()'s own rejection
-            return encodeWriteEntry({ seq, time, volume, block, data })
-          })
+          if (mirror?.mode() === 'mark') return await markWrite(v, volume, block, data, mirror)
+          try {
+            await s.sidefile.append(writeEntrySize(volume, data.length), (durable) => {
+              // no await between taking the seq, the tick and queueing the entry
+              const seq = ++lastSeq
+              const time = clock.tick()
+              latestTime = time
+              ack = { controller: id, seq, time }
+              applied = inOrder(volume, durable, () => v.write(block, data))
+              applied.catch(() => undefined) // observed below, or through append()'s own rejection
+              const onDurable = mirror?.captured(volume, block, data.length / blockSize, time)
+              if (onDurable) durable.then(onDurable, () => undefined)
+              return encodeWriteEntry({ seq, time, volume, block, data })
+            })
+          } catch (err) {
+            // the sidefile stayed full for the wait bound and the session suspended (onFull): the write goes on, marked
+            if (isXrcError(err, 'XRC_SIDEFILE_FULL') && mirror?.mode() === 'mark') return await markWrite(v, volume, block, data, mirror)
+            throw err
+          }
           await applied
           return ack as WriteAck
         } finally {
@@ -224,9 +342,32 @@ export async function openController(options: ControllerOptions): Promise<Contro
         return v.read(block, count)
       },
 
+      readAfterWrites(volume, block, count) {
+        const v = volumeOf(volume)
+        checkRange(v, block, count)
+        const prev = s.tails.get(volume) ?? Promise.resolve()
+        return prev.then(() => v.read(block, count))
+      },
+
+      appendResync(entries, stamped) {
+        if (closed || entries.length === 0) return undefined
+        const sizes = entries.map((e) => writeEntrySize(e.volume, e.data.length))
+        const st = s.sidefile.stats()
+        const total = sizes.reduce((n, size) => n + size + ENTRY_HEADER_BYTES, 0)
+        // with no writer waiting and room for all, each append below queues at once, in this step
+        if (st.waitingWriters > 0 || st.bytes + total > st.maxBytes) return undefined
+        const time = clock.tick()
+        latestTime = time
+        const appended = entries.map((e, i) =>
+          s.sidefile.append(sizes[i] as number, () => encodeWriteEntry({ seq: ++lastSeq, time, volume: e.volume, block: e.block, data: e.data }, 'RESYNC')),
+        )
+        stamped(time)
+        return Promise.all(appended).then(() => undefined)
+      },
+
       async readPending(from, limits) {
         const entries = await s.sidefile.read(from ?? s.sidefile.stats().start, limits)
-        return entries.map((e) => ({ update: decodeWriteEntry(e.payload, `${s.dir} position ${e.position}`), end: e.end }))
+        return entries.map((e) => ({ ...decodeEntry(e.payload, `${s.dir} position ${e.position}`), end: e.end }))
       },
 
       async acknowledge(upTo, seq) {
@@ -235,24 +376,16 @@ export async function openController(options: ControllerOptions): Promise<Contro
       },
 
       takeHeartbeat() {
-        if (closed || lastSentSeq !== lastSeq) return undefined
+        // suspended: a heartbeat would let the consistency time pass writes that are only marked
+        if (closed || lastSentSeq !== lastSeq || mirror?.mode() === 'mark') return undefined
         return { nextSeq: lastSeq + 1, time: clock.tick() }
       },
 
-      coverTime(time) {
-        const run = async (): Promise<void> => {
-          if (time < ceilingState.timeCeiling) return
-          // only an acknowledged seq: a seq taken but not yet durable must not be skipped after a crash
-          const next = { lastSeq: lastSentSeq, lastTime: time, timeCeiling: time + TIME_CEILING_LEASE_US }
-          await saveControllerState(s.dir, next)
-          Object.assign(ceilingState, next)
-        }
-        savingCeiling = savingCeiling.then(run, run)
-        return savingCeiling
-      },
+      coverTime,
+      checkpointRedo,
 
       status() {
-        return { id, volumes: names, nextSeq: lastSeq + 1, latestTime, lastSentSeq, inflightWrites: inflight, sidefile: s.sidefile.stats() }
+        return { id, volumes: names, nextSeq: lastSeq + 1, latestTime, lastSentSeq, inflightWrites: inflight, sidefile: s.sidefile.stats(), markedWrites }
       },
 
       async close() {
@@ -266,43 +399,4 @@ export async function openController(options: ControllerOptions): Promise<Contro
       },
     }
   }
-}
-
-/**
- * Redoes every sidefile entry onto the volume files, in seq order (a crash
- * may have come between an entry's append and its volume write; writing it
- * again is harmless). Checks that seqs are contiguous and times
- * non-decreasing. Returns the first and last seq and the last time.
- */
-async function redo(sidefile: Sidefile, volumes: Map<string, VolumeFile>, options: ControllerOptions, log: Logger): Promise<{ firstSeq: number | undefined; lastSeq: number; lastTime: number }> {
-  let pos = sidefile.stats().start
-  let firstSeq: number | undefined
-  let lastSeq = 0
-  let lastTime = 0
-  let count = 0
-  for (;;) {
-    const entries = await sidefile.read(pos, { maxEntries: 1024, maxBytes: 8 * 1024 * 1024 })
-    if (entries.length === 0) break
-    for (const e of entries) {
-      const where = `${sidefile.dir} position ${e.position}`
-      const u = decodeWriteEntry(e.payload, where)
-      if (firstSeq !== undefined && (u.seq !== lastSeq + 1 || u.time < lastTime)) {
-        throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where}: seq ${u.seq} time ${u.time} does not follow seq ${lastSeq} time ${lastTime}`, { context: { controller: options.id } })
-      }
-      const v = volumes.get(u.volume)
-      if (v === undefined || u.data.length % options.blockSize !== 0 || u.block + u.data.length / options.blockSize > v.blocks) {
-        throw new XrcError('XRC_CONFIG_INVALID', `sidefile entry ${where} writes volume "${u.volume}" blocks from ${u.block}, which the configuration of controller ${options.id} no longer holds`, {
-          context: { controller: options.id, volume: u.volume },
-        })
-      }
-      await v.write(u.block, u.data)
-      firstSeq ??= u.seq
-      lastSeq = u.seq
-      lastTime = u.time
-      count++
-      pos = e.end
-    }
-  }
-  if (count > 0) log.info({ entries: count, firstSeq, lastSeq }, 'sidefile recovered and redone onto the volumes; its entries will be sent again')
-  return { firstSeq, lastSeq, lastTime }
 }

@@ -4,6 +4,11 @@
  *   lastSeq       the last seq it issued when the file was written
  *   lastTime      the time of that write
  *   timeCeiling   a time above every heartbeat time it sent
+ *   redoFrom      the sidefile position from which recovery redoes entries
+ *                 onto the volumes: every entry before it is on the (synced)
+ *                 volumes already. Set when the session suspends, before any
+ *                 write bypasses the sidefile: redoing an older entry over
+ *                 such a write would take the volume back in time.
  *
  * The sidefile keeps its latest entry (trim never deletes the last
  * segment), so seqs and write times are recovered from it; the state file
@@ -22,9 +27,10 @@ export interface ControllerState {
   lastSeq: number
   lastTime: number
   timeCeiling: number
+  redoFrom: number
 }
 
-export const INITIAL_STATE: Readonly<ControllerState> = Object.freeze({ lastSeq: 0, lastTime: 0, timeCeiling: 0 })
+export const INITIAL_STATE: Readonly<ControllerState> = Object.freeze({ lastSeq: 0, lastTime: 0, timeCeiling: 0, redoFrom: 0 })
 
 /** Reads the state file of the controller folder `dir` (INITIAL_STATE when there is none). */
 export async function loadControllerState(dir: string): Promise<ControllerState> {
@@ -39,7 +45,7 @@ export async function loadControllerState(dir: string): Promise<ControllerState>
   try {
     const parsed = JSON.parse(text) as Partial<ControllerState>
     const state = { ...INITIAL_STATE, ...parsed }
-    for (const key of ['lastSeq', 'lastTime', 'timeCeiling'] as const) {
+    for (const key of ['lastSeq', 'lastTime', 'timeCeiling', 'redoFrom'] as const) {
       if (!Number.isSafeInteger(state[key]) || state[key] < 0) throw new Error(`${key} is not a non-negative integer`)
     }
     return state

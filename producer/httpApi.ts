@@ -5,7 +5,11 @@
  *   POST /v1/volumes/:volume/blocks/:block[?after=<µs>]   body = whole blocks
  *        200 {"controller":0,"seq":17,"time":1732262400000123}
  *   GET  /v1/volumes/:volume/blocks/:block[?count=<n>]     200 application/octet-stream
- *   GET  /v1/status    200 the primary's status (JSON)
+ *   GET  /v1/status    200 the primary's status (JSON), its suspend/resync state under "mirror"
+ *   POST /v1/suspend   200 suspends the session (writes go on, marked for resync); the mirror's status
+ *   POST /v1/resume    200 starts the resync (503 XRC_POSTGRES_UNREACHABLE when the secondary cannot be told)
+ *   POST /v1/rebase    200 {"blocks","volumeBlocks"}: after a lost journal or updates topic, suspends and
+ *                      marks every block not confirmed applied on the secondary (xrc resync)
  *   GET  /health       200 (503 when halted) health report
  *   GET  /metrics      Prometheus text
  *
@@ -22,7 +26,7 @@ import type { Logger } from '../lib/logger.js'
 import type { Primary } from './primary.js'
 
 export interface HttpApiOptions {
-  primary: Pick<Primary, 'write' | 'read' | 'status' | 'health' | 'registry' | 'maxWriteBytes'>
+  primary: Pick<Primary, 'write' | 'read' | 'status' | 'health' | 'registry' | 'maxWriteBytes' | 'suspend' | 'resume' | 'rebase'>
   /** 0 = any free port. */
   port: number
   host?: string
@@ -43,6 +47,14 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   XRC_RECORD_TOO_LARGE: 413,
   XRC_SIDEFILE_FULL: 503,
   XRC_CLOSED: 503,
+  XRC_POSTGRES_UNREACHABLE: 503,
+}
+
+/** Operator actions on the session's mirroring (POST). */
+const MIRROR_ACTIONS: Record<string, (primary: HttpApiOptions['primary']) => Promise<unknown>> = {
+  '/v1/suspend': (p) => p.suspend(),
+  '/v1/resume': (p) => p.resume(),
+  '/v1/rebase': (p) => p.rebase(),
 }
 
 const BLOCK_PATH = /^\/v1\/volumes\/([^/]+)\/blocks\/([^/]+)$/
@@ -107,6 +119,13 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         return
       }
       return sendJson(res, 405, { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use GET or POST` }, { allow: 'GET, POST' })
+    }
+    const action = MIRROR_ACTIONS[url.pathname]
+    if (action !== undefined) {
+      if (req.method !== 'POST') return sendJson(res, 405, { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use POST` }, { allow: 'POST' })
+      const body = await action(primary)
+      log.info({ action: url.pathname }, 'operator action')
+      return sendJson(res, 200, body)
     }
     if (req.method !== 'GET') return sendJson(res, 405, { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}` }, { allow: 'GET' })
     if (url.pathname === '/v1/status') return sendJson(res, 200, primary.status())

@@ -41,6 +41,11 @@ export interface Transport {
   encode(rs: RecordSet): Buffer
   /** Sends messages to one partition, in order, as one batch; resolves when all replicas have them (acks -1). */
   send(partition: number, messages: OutboundMessage[]): Promise<void>
+  /**
+   * One quick round trip, no retries: resolves when a broker answers and the
+   * topic has its partitions (a suspended primary asks before it resumes).
+   */
+  probe?(): Promise<void>
   close(): Promise<void>
 }
 
@@ -138,6 +143,16 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
           await reset(errorMessage(err))
         }
         throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition ${partition} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partition } })
+      }
+    },
+    async probe() {
+      const admin = kafka.admin({ retry: { retries: 0 } })
+      await admin.connect()
+      try {
+        const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
+        if (have < options.partitions) throw new XrcError('XRC_KAFKA_UNREACHABLE', `topic ${topic} has ${have} of the ${options.partitions} partitions the session needs`)
+      } finally {
+        await admin.disconnect()
       }
     },
     async close() {

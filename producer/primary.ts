@@ -10,6 +10,11 @@
  * even while Kafka is out of reach; stop() refuses new writes, lets those in
  * progress finish, sends what it can within a bound and leaves the rest in
  * the sidefiles to be sent on the next start.
+ *
+ * Suspend and resync (producer/mirror.ts): when Kafka stays out of reach, a
+ * sidefile stays full or an operator asks, the primary suspends: writes go
+ * on, marked for resync in durable change bitmaps; resume sends the marked
+ * blocks as RESYNC records.
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -17,15 +22,19 @@ import type { Kafka } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
+import { createFaultPoints } from '../lib/faultPoints.js'
 import { createKafka } from '../lib/kafka.js'
 import type { Logger } from '../lib/logger.js'
 import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics } from '../schemas/topics.js'
-import { openController, type Controller, type ControllerStatus, type WriteAck } from './controller.js'
+import { controllerDir, openController, type Controller, type ControllerStatus, type WriteAck } from './controller.js'
 import { createKafkaTransport } from './kafkaTransport.js'
+import { createMirror, type MirrorStatus } from './mirror.js'
 import { createProducerMetrics } from './producerMetrics.js'
+import { createResyncMetrics } from './resyncMetrics.js'
+import { createSecondaryLink } from './secondaryLink.js'
 import { recordSetBaseBytes } from './recordSets.js'
 import { createSender, type KafkaState, type Sender } from './sender.js'
 import { createSessionClock, type SessionClock } from './sessionClock.js'
@@ -59,6 +68,8 @@ export interface PrimaryStatus {
   topic: string
   kafka: { state: KafkaState; unreachableSince?: string; lastError?: string }
   controllers: (ControllerStatus & { recordSets: number; heartbeats: number; lastHeartbeatTime?: number })[]
+  /** Suspend and resync: duplex, suspended or resyncing, with the resync's progress and the change bitmaps' counts. */
+  mirror: MirrorStatus
 }
 
 export interface PrimaryOptions {
@@ -98,6 +109,12 @@ export interface Primary {
   read(volume: string, block: number, count: number): Promise<Buffer>
   status(): PrimaryStatus
   health(): HealthReport
+  /** Suspends the session (operator): writes go on, marked for resync; no automatic resume. */
+  suspend(): Promise<MirrorStatus>
+  /** Resumes: the marked blocks are resynced. Throws XRC_POSTGRES_UNREACHABLE when the secondary cannot be told. */
+  resume(): Promise<MirrorStatus>
+  /** After a lost journal or updates topic: suspends and marks every block not confirmed applied on the secondary (see mirror.ts). */
+  rebase(): Promise<{ blocks: number; volumeBlocks: number }>
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends keyof PrimaryEvents>(event: K, listener: (payload: PrimaryEvents[K]) => void): () => void
 }
@@ -118,7 +135,18 @@ export function createPrimary(options: PrimaryOptions): Primary {
   const clock = options.clock ?? createSessionClock()
   const registry = options.registry ?? createMetricsRegistry({ service: 'producer', session })
   const events = new EventEmitter()
+  const faults = createFaultPoints(config.faults.point, log)
   const controllers = new Map<number, Controller>()
+  const link = createSecondaryLink({ url: config.database.url, schema: config.applier.schema, session, logger: log })
+  const mirror = createMirror({
+    config,
+    clock,
+    link,
+    logger: log,
+    onSuspend: (reason) => resyncMetrics.suspensions.inc({ reason }),
+    onResyncBlocks: (id, blocks) => resyncMetrics.resyncBlocks.inc({ controller: String(id) }, blocks),
+  })
+  const resyncMetrics = createResyncMetrics(registry, () => mirror.status())
   // one record set must hold the largest write: its framing and the longest volume name come off the bound
   const maxWriteBytes = Math.floor((config.mover.maxRecordSetBytes - recordSetBaseBytes(session) - 48 - 255) / blockSize) * blockSize
   const segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(settings.sidefileMaxBytes / 8)))
@@ -165,6 +193,7 @@ export function createPrimary(options: PrimaryOptions): Primary {
         const sent = s?.controllers.find((x) => x.id === c.id)
         return { ...c.status(), recordSets: sent?.recordSets ?? 0, heartbeats: sent?.heartbeats ?? 0, ...(sent?.lastHeartbeatTime !== undefined ? { lastHeartbeatTime: sent.lastHeartbeatTime } : {}) }
       }),
+      mirror: mirror.status(),
     }
   }
 
@@ -187,7 +216,7 @@ export function createPrimary(options: PrimaryOptions): Primary {
         for (const id of ids) {
           const cfg = all.find((c) => c.id === id) as (typeof all)[number]
           const label = { controller: String(id) }
-          const c = await openController({
+          const c = await mirror.open(id, cfg.volumes, controllerDir(config.session.dataDir, session, id), (hooks) => openController({
             session,
             id,
             volumes: cfg.volumes,
@@ -199,18 +228,23 @@ export function createPrimary(options: PrimaryOptions): Primary {
             logger: log,
             onFull: (event) => {
               metrics.sidefileFull.inc(label)
-              log.warn(event, 'sidefile full: a write was refused')
+              log.warn(event, 'sidefile full for the wait bound')
               emit('sidefile.full', event)
+              // before the writer learns: with the session suspended its write goes on, marked
+              mirror.sidefileFull()
             },
             onWaited: (ms, outcome) => metrics.sidefileWaitSeconds.observe({ ...label, outcome }, ms / 1000),
             onDurable: () => sender?.wake(id),
-          })
+            mirror: hooks,
+          }))
           controllers.set(id, c)
           clock.advanceTo(c.recoveredTime)
         }
       } catch (err) {
+        await mirror.stop()
         await closeControllers()
         controllers.clear()
+        await link.close().catch(() => undefined)
         state = 'failed'
         throw err
       }
@@ -232,11 +266,17 @@ export function createPrimary(options: PrimaryOptions): Primary {
         heartbeatMs: settings.heartbeatMs,
         maxUpdatesPerRecordSet: settings.maxUpdatesPerRecordSet,
         logger: log,
-        onSent: (id, rs) => {
+        onSent: (id, rs, bytes) => {
+          // Kafka has the record set and the sidefile still holds it: a crash here makes the next start send it again
+          faults.reach('producer.after-send')
           const label = { controller: String(id) }
           metrics.recordSets.inc({ ...label, kind: rs.kind })
           if (rs.kind === 'HEARTBEAT') metrics.heartbeats.inc(label)
           else metrics.sentUpdates.inc(label, rs.updates.length)
+          if (rs.kind === 'RESYNC') {
+            resyncMetrics.resyncBytes.inc(label, bytes)
+            mirror.resyncRecordSent(bytes)
+          }
         },
         onSendError: (id) => metrics.sendErrors.inc({ controller: String(id) }),
         onUnreachable: (since, err) => emit('kafka.unreachable', { since, error: err instanceof Error ? err.message : String(err) }),
@@ -248,6 +288,8 @@ export function createPrimary(options: PrimaryOptions): Primary {
       })
       state = 'running'
       sender.start()
+      const started = sender
+      mirror.start({ stalledSince: () => started.stalledSince(), probeKafka: () => transport.probe?.() ?? Promise.resolve() })
       log.info({ controllers: ids, topic, nextSeqs: Object.fromEntries([...controllers.values()].map((c) => [c.id, c.status().nextSeq])) }, 'primary started')
     },
 
@@ -256,8 +298,10 @@ export function createPrimary(options: PrimaryOptions): Primary {
       const failed = state === 'failed'
       state = 'stopping'
       if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve))
+      await mirror.stop()
       await sender?.stop({ flushTimeoutMs: options.flushTimeoutMs ?? 5000 })
       await closeControllers()
+      await link.close().catch((err: unknown) => log.warn({ err }, 'closing the link to the secondary failed'))
       state = failed ? 'failed' : 'stopped'
       const left = [...controllers.values()].map((c) => ({ controller: c.id, entries: c.status().sidefile.entries }))
       log.info({ unsent: left }, 'primary stopped; unsent writes stay in the sidefiles')
@@ -293,8 +337,25 @@ export function createPrimary(options: PrimaryOptions): Primary {
 
     health() {
       const st = status()
-      const healthState: HealthReport['status'] = st.state === 'failed' ? 'halted' : st.state !== 'running' ? 'starting' : st.kafka.state === 'connected' ? 'ok' : st.kafka.state === 'connecting' ? 'starting' : 'degraded'
-      return { status: healthState, session, kafka: st.kafka, controllers: st.controllers.map((c) => ({ id: c.id, nextSeq: c.nextSeq, sidefileBytes: c.sidefile.bytes, waitingWriters: c.sidefile.waitingWriters })) }
+      const kafkaHealth: HealthReport['status'] = st.kafka.state === 'connected' ? 'ok' : st.kafka.state === 'connecting' ? 'starting' : 'degraded'
+      // suspended or resyncing: writes are taken, the mirror is behind
+      const healthState: HealthReport['status'] = st.state === 'failed' ? 'halted' : st.state !== 'running' ? 'starting' : st.mirror.state !== 'duplex' ? 'degraded' : kafkaHealth
+      return { status: healthState, session, kafka: st.kafka, mirror: { state: st.mirror.state, reason: st.mirror.reason }, controllers: st.controllers.map((c) => ({ id: c.id, nextSeq: c.nextSeq, sidefileBytes: c.sidefile.bytes, waitingWriters: c.sidefile.waitingWriters })) }
+    },
+
+    async suspend() {
+      checkRunning()
+      return mirror.suspend('operator')
+    },
+
+    async resume() {
+      checkRunning()
+      return mirror.resume()
+    },
+
+    async rebase() {
+      checkRunning()
+      return mirror.rebase()
     },
 
     on(event, listener) {

@@ -48,6 +48,19 @@ describe('cutRecordSets', () => {
     )
   })
 
+  it('cuts resync reads into RESYNC record sets, a new one wherever the kind changes', () => {
+    const kinds = ['UPDATES', 'RESYNC', 'RESYNC', 'UPDATES', 'RESYNC'] as const
+    const items = updates(1, [512, 512, 512, 512, 512], [1]).map((x, i) => ({ ...x, kind: kinds[i] }))
+    const cuts = cutRecordSets('s', 0, items, { maxUpdates: 10, maxBytes: 1e6 })
+    expect(cuts.map((c) => [c.recordSet.kind, c.recordSet.firstSeq, c.recordSet.lastSeq])).toEqual([
+      ['UPDATES', 1, 1],
+      ['RESYNC', 2, 3],
+      ['UPDATES', 4, 4],
+      ['RESYNC', 5, 5],
+    ])
+    for (const c of cuts) expect(type.isValid(c.recordSet)).toBe(true)
+  })
+
   it('gives an update larger than maxBytes a record set of its own', () => {
     const items = updates(1, [600, 5000, 600], [1])
     const cuts = cutRecordSets('s', 0, items, { maxUpdates: 10, maxBytes: 2000 })

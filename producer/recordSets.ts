@@ -42,15 +42,16 @@ export interface Cut<T> {
 }
 
 /**
- * Cuts items (seq-contiguous, times non-decreasing) into UPDATES record
- * sets of at most `maxUpdates` updates and `maxBytes` bytes each, in order.
- * Throws RangeError when the input breaks the order: that is a bug upstream,
- * and sending it would halt the mover.
+ * Cuts items (seq-contiguous, times non-decreasing) into record sets of at
+ * most `maxUpdates` updates and `maxBytes` bytes each, in order: UPDATES
+ * for host writes, RESYNC for resync reads (`kind`), a new record set
+ * wherever the kind changes. Throws RangeError when the input breaks the
+ * order: that is a bug upstream, and sending it would halt the mover.
  */
-export function cutRecordSets<T extends { update: Update }>(session: string, controller: number, items: readonly T[], limits: RecordSetLimits): Cut<T>[] {
+export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RESYNC' }>(session: string, controller: number, items: readonly T[], limits: RecordSetLimits): Cut<T>[] {
   const cuts: Cut<T>[] = []
   const base = recordSetBaseBytes(session)
-  let current: { updates: Update[]; bytes: number; last: T } | undefined
+  let current: { kind: 'UPDATES' | 'RESYNC'; updates: Update[]; bytes: number; last: T } | undefined
   let prev: Update | undefined
   const close = (): void => {
     if (current === undefined) return
@@ -58,7 +59,7 @@ export function cutRecordSets<T extends { update: Update }>(session: string, con
     const first = u[0] as Update
     const last = u[u.length - 1] as Update
     cuts.push({
-      recordSet: { session, controller, kind: 'UPDATES', firstSeq: first.seq, lastSeq: last.seq, minTime: first.time, maxTime: last.time, updates: u },
+      recordSet: { session, controller, kind: current.kind, firstSeq: first.seq, lastSeq: last.seq, minTime: first.time, maxTime: last.time, updates: u },
       last: current.last,
       bytes: current.bytes,
     })
@@ -71,8 +72,9 @@ export function cutRecordSets<T extends { update: Update }>(session: string, con
     }
     prev = u
     const size = updateBytes(u)
-    if (current !== undefined && (current.updates.length >= limits.maxUpdates || current.bytes + size > limits.maxBytes)) close()
-    current ??= { updates: [], bytes: base, last: item }
+    const kind = item.kind ?? 'UPDATES'
+    if (current !== undefined && (current.kind !== kind || current.updates.length >= limits.maxUpdates || current.bytes + size > limits.maxBytes)) close()
+    current ??= { kind, updates: [], bytes: base, last: item }
     current.updates.push(u)
     current.bytes += size
     current.last = item

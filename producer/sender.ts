@@ -39,7 +39,8 @@ export interface SenderOptions {
   maxUpdatesPerRecordSet: number
   logger: Logger
   backoff?: { initialMs: number; maxMs: number }
-  onSent?: (controller: number, rs: RecordSet) => void
+  /** Kafka acknowledged a record set; `bytes` is its record as sent (value, key and headers). */
+  onSent?: (controller: number, rs: RecordSet, bytes: number) => void
   onSendError?: (controller: number, err: unknown) => void
   /** A failure streak began (Kafka or the registry out of reach) and ended: the suspend issue's trigger. */
   onUnreachable?: (since: number, err: unknown) => void
@@ -63,6 +64,12 @@ export interface Sender {
   stop(options?: { flushTimeoutMs?: number }): Promise<void>
   status(): SenderStatus
   unreachableSince(): number | undefined
+  /**
+   * When the oldest send not yet acknowledged began (ms since the epoch),
+   * failing or still waiting: a broker that stopped answering without
+   * closing connections shows here before any send fails.
+   */
+  stalledSince(): number | undefined
 }
 
 /** A wake-up flag a loop can wait on with a timeout; a notify while nobody waits is kept for the next wait. */
@@ -105,6 +112,8 @@ export function createSender(options: SenderOptions): Sender {
   let lastError: string | undefined
   let maxBatchBytes = 0
   let draining = false
+  // per controller: when its current send began (cleared once Kafka acknowledges it)
+  const sendingSince = new Map<number, number>()
   let loops: Promise<void> | undefined
 
   function failed(err: unknown, attemptStarted: number, controller?: number): void {
@@ -156,11 +165,16 @@ export function createSender(options: SenderOptions): Sender {
 
   async function send(c: SenderController, sets: RecordSet[]): Promise<void> {
     const messages: OutboundMessage[] = sets.map((rs) => ({ key: String(c.id), value: transport.encode(rs), headers: recordSetHeaders(rs) }))
-    // throws Stopped when the sender stops first: an abandoned send is never taken for an acknowledged one
-    await persist(() => transport.send(c.id, messages), c.id)
+    sendingSince.set(c.id, Date.now())
+    try {
+      // throws Stopped when the sender stops first: an abandoned send is never taken for an acknowledged one
+      await persist(() => transport.send(c.id, messages), c.id)
+    } finally {
+      sendingSince.delete(c.id)
+    }
     const st = stats.get(c.id)
     if (st) st.lastSendAt = Date.now()
-    for (const rs of sets) options.onSent?.(c.id, rs)
+    sets.forEach((rs, i) => options.onSent?.(c.id, rs, recordBytes(messages[i] as OutboundMessage)))
   }
 
   let stopped: Promise<never> | undefined
@@ -268,5 +282,17 @@ export function createSender(options: SenderOptions): Sender {
       }
     },
     unreachableSince: () => unreachableSince,
+    stalledSince() {
+      let oldest = unreachableSince
+      for (const since of sendingSince.values()) if (oldest === undefined || since < oldest) oldest = since
+      return oldest
+    },
   }
+}
+
+/** Bytes of a record as sent: value, key, and header names and values. */
+function recordBytes(m: OutboundMessage): number {
+  let bytes = m.value.length + Buffer.byteLength(m.key)
+  for (const [k, v] of Object.entries(m.headers)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v)
+  return bytes
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
 import { isXrcError } from '../lib/errors.js'
-import { decodeWriteEntry, encodeWriteEntry, writeEntrySize } from './sidefileEntry.js'
+import { decodeEntry, decodeWriteEntry, encodeWriteEntry, writeEntrySize } from './sidefileEntry.js'
 
 it('round-trips a write entry, and its size is known before the seq is taken', () => {
   fc.assert(
@@ -17,6 +17,8 @@ it('round-trips a write entry, and its size is known before the seq is taken', (
         const buf = encodeWriteEntry(u)
         expect(buf.length).toBe(writeEntrySize(u.volume, u.data.length))
         expect(decodeWriteEntry(buf, 'test')).toEqual(u)
+        expect(decodeEntry(buf, 'test').kind).toBe('UPDATES')
+        expect(decodeEntry(encodeWriteEntry(u, 'RESYNC'), 'test')).toEqual({ kind: 'RESYNC', update: u })
       },
     ),
   )

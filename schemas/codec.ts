@@ -117,7 +117,7 @@ async function registerSchema(registry: SchemaRegistry, url: string, subject: st
     // The subject exists with another compatibility level (Apicurio answers
     // NONE for subjects it did not configure): keep the subject's own level.
     if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError') {
-      throw new XrcError('XRC_REGISTRY_UNREACHABLE', `could not register schema under ${subject} at ${url}: ${errorMessage(err)}`, { cause: err })
+      throw new XrcError('XRC_REGISTRY_UNREACHABLE', `could not register schema under ${subject} at ${url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`, { cause: err })
     }
     const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
     const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as COMPATIBILITY | undefined

@@ -9,10 +9,12 @@ export interface SessionTopics {
   journal: string
   /** Records that could not be processed, with the reason in headers. */
   deadLetter: string
+  /** Operator commands to the session's mover (JSON; see schemas/control.ts), one partition. */
+  control: string
 }
 
 export function sessionTopics(session: string): SessionTopics {
-  return { updates: `xrc.${session}.updates`, journal: `xrc.${session}.journal`, deadLetter: `xrc.${session}.dlq` }
+  return { updates: `xrc.${session}.updates`, journal: `xrc.${session}.journal`, deadLetter: `xrc.${session}.dlq`, control: `xrc.${session}.control` }
 }
 
 /** Confluent TopicNameStrategy: the value subject of a topic. */
@@ -49,4 +51,6 @@ export const HEADERS = {
   sourceOffset: 'xrc.dlq.offset',
   errorCode: 'xrc.dlq.error-code',
   errorMessage: 'xrc.dlq.error-message',
+  /** What the mover did with a dead-lettered record: skipped, dropped or frozen (see mover/deadLetters.ts). */
+  deadLetterAction: 'xrc.dlq.action',
 } as const

@@ -2,8 +2,8 @@
  * The mover against the real broker and registry: hand-made record sets of
  * three controllers in, the journal read back with read_committed and
  * checked against the model (order, completeness, contiguous group seqs,
- * last writer wins), groups split into parts in one transaction, halts on a
- * seq gap and on garbage, and backpressure.
+ * last writer wins), groups split into parts in one transaction, a frozen
+ * controller at a seq gap, garbage dead-lettered, and backpressure.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
@@ -134,7 +134,7 @@ describe('mover', () => {
     expect(failures?.values[0]?.value).toBe(1)
   })
 
-  it('halts with XRC_SEQUENCE_GAP on a missing seq, naming controller, expected and got; nothing after the gap is journaled', async () => {
+  it('freezes a controller at a missing seq (XRC_SEQUENCE_GAP): T waits for it, nothing after the gap is journaled, the mover runs on', async () => {
     const s = await session()
     const c = s.controllers
     await s.send([c.updates(1, [[0, 0, 1], [0, 1, 1]]), ...c.heartbeats()])
@@ -143,23 +143,24 @@ describe('mover', () => {
     await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
     c.skip(1, 2)
     await s.send([c.updates(1, [[0, 5, 1]]), ...c.heartbeats()])
-    const final = await m.done()
-    expect(final.halt).toMatchObject({ code: 'XRC_SEQUENCE_GAP', context: { controller: 1, expected: 3, got: 5 } })
-    expect(final.halt?.message).toMatch(/controller 1: expected seq 3, got 5/)
-    expect(m.health().status).toBe('halted')
+    const frozen = await waitFor('controller 1 to freeze', () => m.status().frozen[0], { timeoutMs: 30_000, intervalMs: 20 })
+    expect(frozen).toMatchObject({ controller: 1, code: 'XRC_SEQUENCE_GAP', expectedSeq: 3, takeable: true })
+    expect(frozen.message).toMatch(/controller 1: expected seq 3, got 5/)
+    expect(m.status().halt).toBeUndefined()
+    expect(m.health()).toMatchObject({ status: 'halted', reason: expect.stringMatching(/xrc session resume --controller 1/) })
     const groups = groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec))
     expect(groups.flatMap((g) => g.updates).filter((u) => u.controller === 1 && u.seq >= 5)).toEqual([])
   })
 
-  it('halts with XRC_DECODE_FAILED on a record that is not a record set, naming partition and offset', async () => {
+  it('dead-letters a record that is not a record set (XRC_DECODE_FAILED), naming partition and offset, and goes on', async () => {
     const s = await session()
     await s.send(s.controllers.heartbeats())
     await s.sendRaw(2, Buffer.from('not avro at all'))
+    const t = await finish(s)
     const m = mover(s)
     await m.start()
-    const final = await m.done()
-    expect(final.halt?.code).toBe('XRC_DECODE_FAILED')
-    expect(final.halt?.message).toMatch(/updates partition 2 offset 1: not in the Confluent wire format/)
+    await waitFor('the journal to pass the garbage', reached(m, t), { timeoutMs: 30_000, intervalMs: 20 })
+    expect(m.status()).toMatchObject({ frozen: [], deadLettered: { XRC_DECODE_FAILED: 1 } })
   })
 
   it('pauses partitions whose buffer is full while T waits for a silent controller, then drains them', async () => {

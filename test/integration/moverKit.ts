@@ -91,7 +91,8 @@ export async function moverSession(kafka: Kafka, admin: Admin, overrides: { move
     },
     async cleanup() {
       await producer.disconnect()
-      await admin.deleteTopics({ topics: [topics.updates, topics.journal] }).catch(() => admin.deleteTopics({ topics: [topics.updates] }))
+      const existing = new Set(await admin.listTopics())
+      await admin.deleteTopics({ topics: [topics.updates, topics.journal, topics.deadLetter, topics.control].filter((t) => existing.has(t)) })
       await admin.deleteGroups([moverGroupId(session)]).catch(() => undefined) // absent when no group was journaled
       await deleteSubject(valueSubject(topics.updates))
       await deleteSubject(valueSubject(topics.journal))
@@ -145,6 +146,18 @@ export class ScriptedControllers {
 
   heartbeats(): RecordSet[] {
     return CONTROLLERS.map((c) => this.heartbeat(c))
+  }
+
+  /**
+   * A record set of `controller` at its next seq that the model does not
+   * count (bad input: a forged or broken record), changed by `mutate`; the
+   * controller's seq does not advance.
+   */
+  forge(controller: number, mutate: (rs: RecordSet) => RecordSet): RecordSet {
+    const seq = this.nextSeq.get(controller) ?? 1
+    const t = ++this.clock
+    const rs: RecordSet = { session: this.session, controller, kind: 'UPDATES', firstSeq: seq, lastSeq: seq, minTime: t, maxTime: t, updates: [{ seq, time: t, volume: volumeOf(controller), block: 0, data: Buffer.alloc(this.blockSize, 0xee) }] }
+    return mutate(rs)
   }
 
   /** Skips seqs of a controller (to make a gap). */

@@ -112,7 +112,8 @@ it('a restarted primary resends its sidefile and continues seqs without reuse, a
 
 it('refuses writes with XRC_SIDEFILE_FULL when the sidefile stays full, reports it, and takes writes again once Kafka drains it', async () => {
   const entry = 12 + 22 + 3 + 512 // framing + entry header + volume name + one block
-  const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 })
+  // the refusal is what this test is about; by default the session would suspend instead (resync-*.test.ts)
+  const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 }, 64, { resync: { suspendOnSidefileFull: false } })
   cleanups.push(() => session.cleanup())
   const down = primaryOf(session, { kafka: await unreachableKafka() })
   const full: PrimaryEvents['sidefile.full'][] = []

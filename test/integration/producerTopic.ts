@@ -31,7 +31,7 @@ export interface TestSession {
 }
 
 /** Three controllers (ids 0, 1, 2) of two volumes of `blocks` blocks each, blocks of 512 bytes, a private session. */
-export async function testSession(producer: Record<string, unknown> = {}, blocks = 64): Promise<TestSession> {
+export async function testSession(producer: Record<string, unknown> = {}, blocks = 64, extra: Record<string, unknown> = {}): Promise<TestSession> {
   const name = uniqueName('prod')
   const dataDir = await mkdtemp(join(tmpdir(), 'xrc-producer-it-'))
   const config = loadConfig({
@@ -46,6 +46,7 @@ export async function testSession(producer: Record<string, unknown> = {}, blocks
         controllers: [0, 1, 2].map((id) => ({ id, volumes: [{ name: `v${id}a`, blocks }, { name: `v${id}b`, blocks }] })),
       },
       producer: { heartbeatMs: 50, lingerMs: 2, ...producer },
+      ...extra,
     },
   })
   const topic = sessionTopics(name).updates

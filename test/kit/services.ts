@@ -16,11 +16,14 @@ export interface ServiceChild {
   /** The JSON line the service printed when it was ready. */
   announced: Record<string, unknown>
   pid: number
-  start(): Promise<void>
+  /** Starts the process and waits for its announcement; `env` adds variables for this start only (say, XRC_FAULT_POINT). */
+  start(options?: { env?: Record<string, string> }): Promise<void>
   kill(signal: NodeJS.Signals): Promise<void>
   /** SIGTERM and wait for a clean exit; resolves with the exit code. */
   stop(): Promise<number | null>
   exited: () => boolean
+  /** Resolves with the exit code (null after a signal) once the current process has exited. */
+  waitExit(): Promise<number | null>
   logFile: string
   restarts: number
 }
@@ -45,9 +48,11 @@ export function serviceChild(options: { service: 'primary' | 'mover' | 'applier'
     logFile,
     restarts: -1,
     exited: () => exitedFlag,
-    async start() {
+    waitExit: () => exitPromise,
+    async start(startOptions = {}) {
       const log = createWriteStream(logFile, { flags: 'a' })
-      child = spawn(process.execPath, [CLI, '--config', options.configFile, options.service, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const env = startOptions.env ? { ...process.env, ...startOptions.env } : process.env
+      child = spawn(process.execPath, [CLI, '--config', options.configFile, options.service, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env })
       exitedFlag = false
       self.restarts++
       self.pid = child.pid ?? 0

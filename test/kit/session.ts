@@ -37,7 +37,8 @@ export function sessionSettings(options: { controllers: number; volumesPerContro
   const extra = options.extra ?? {}
   return {
     ...extra,
-    kafka: { brokers: info.kafkaBrokers },
+    // a test may point the session at a private broker of its own
+    kafka: { brokers: info.kafkaBrokers, ...(extra.kafka as object | undefined) },
     schemaRegistry: { url: info.registryUrl },
     database: { url: info.databaseUrl },
     log: { level: 'warn' },

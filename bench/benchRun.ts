@@ -1,0 +1,261 @@
+/**
+ * One whole bench run on its own session, in this order:
+ *   1. Kafka's ceiling (ProducerPerformance, then kafkajs sendBatch) on a
+ *      4-partition topic of the session, nothing else running;
+ *   2. the pipeline (three stage processes): warm-up; the highest sustained
+ *      rate (windowed closed loop); RPO at 50% and 80% of it (open loop);
+ *      the same writes as the 50% phase to plain files (write-path cost);
+ *      then the applier stopped, a backlog written and journaled, and a
+ *      fresh applier started late to catch up, with 1x and 10x the backlog;
+ *   3. PostgreSQL's ceiling (COPY into the store's tables), with
+ *      transactions the size of the pipeline's median group at its top rate.
+ * The ceilings run alone, so the pipeline never competes with them.
+ */
+import { KAFKA_FRAMING_BYTES } from '../lib/topics.js'
+import { stackPaths } from '../stack/paths.js'
+import type { BenchSession } from './benchSession.js'
+import { kafkajsSendBatch, producerPerformance, type ThroughputResult } from './kafkaCeiling.js'
+import { loadAverage } from './machine.js'
+import { startPipeline, type PhaseOutcome, type PipelineHarness } from './pipelineHarness.js'
+import { postgresCopyCeiling, type CopyCeilingResult } from './postgresCeiling.js'
+import type { BenchProfile } from './profiles.js'
+import { nowMs } from './protocol.js'
+import type { ProcessUsage } from './resourceMonitor.js'
+import { differences, latencySummary, median, round, type LatencySummary } from './stats.js'
+
+/** CPU per mirrored block (µs) and memory (MiB) of each process, in one phase. */
+export interface StageUsage {
+  cpuUsPerBlock: number
+  /** The kernel's part of cpuUsPerBlock. */
+  sysUsPerBlock: number
+  peakRssMiB: number
+  hwmMiB: number
+}
+
+export type UsageByStage = Record<string, StageUsage>
+
+export interface RpoPhase {
+  rate: number
+  blocks: number
+  /** From when each write was due to the commit of its group (corrected for coordinated omission). */
+  rpo: LatencySummary
+  /** From each write's acknowledgement to the commit of its group (not corrected). */
+  rpoFromAck: LatencySummary
+  /** Where the RPO goes: from when each write was due to its group's journal commit (producer and mover), and from there to the secondary's commit (applier). */
+  toJournal: LatencySummary
+  journalToSecondary: LatencySummary
+  /** Host write latency, from when it was due to its acknowledgement. */
+  writeLatency: LatencySummary
+  usage: UsageByStage
+  errors: number
+}
+
+export interface BacklogPhase {
+  factor: number
+  blocks: number
+  /** Writing the backlog (primary and mover running, no applier). */
+  write: UsageByStage
+  /** The late applier catching up. */
+  catchUpSeconds: number
+  catchUpBlocksPerSec: number
+  catchUp: UsageByStage
+}
+
+export interface RunResult {
+  session: string
+  startedAt: string
+  /** 1-minute load average at the start and end: above the core count, other work competed. */
+  loadAverage: { start: number; end: number }
+  kafka: { producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }; kafkajsSendBatch: ThroughputResult }
+  postgres: { copy: CopyCeilingResult }
+  pipeline: { blocksPerSec: number; mibPerSec: number; medianGroupBlocks: number; blocks: number; errors: number; usage: UsageByStage }
+  rpo50: RpoPhase
+  rpo80: RpoPhase
+  writePath: { rate: number; mirrored: LatencySummary; baseline: LatencySummary }
+  backlog: BacklogPhase[]
+  /** Settings of the pipeline under test that shape these numbers. */
+  settings: Record<string, number>
+}
+
+const MIB = 1024 * 1024
+
+/** Folds per-process usage into per-stage figures (the applier's PostgreSQL backends summed). */
+export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number): UsageByStage {
+  const out: UsageByStage = {}
+  const add = (stage: string, u: ProcessUsage): void => {
+    const prev = out[stage]
+    const cpu = blocks > 0 ? u.cpuUs / blocks : Number.NaN
+    const sys = blocks > 0 ? u.sysUs / blocks : Number.NaN
+    out[stage] = {
+      cpuUsPerBlock: round((prev?.cpuUsPerBlock ?? 0) + cpu, 1),
+      sysUsPerBlock: round((prev?.sysUsPerBlock ?? 0) + sys, 1),
+      peakRssMiB: round((prev?.peakRssMiB ?? 0) + u.peakRssKb / 1024, 1),
+      hwmMiB: round((prev?.hwmMiB ?? 0) + u.hwmKb / 1024, 1),
+    }
+  }
+  for (const [name, u] of Object.entries(usage)) {
+    if (name.startsWith('postgres backend')) add('postgres (applier backends)', u)
+    else if (name.startsWith('applier')) add('applier', u)
+    else add(name, u)
+  }
+  return out
+}
+
+function concat(parts: Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
+  const { load, commit } = phase
+  return {
+    rate: round(rate),
+    blocks: phase.acked,
+    rpo: latencySummary(differences(commit, load.due)),
+    rpoFromAck: latencySummary(differences(commit, load.ack)),
+    toJournal: latencySummary(differences(phase.journalCommit, load.due)),
+    journalToSecondary: latencySummary(differences(commit, phase.journalCommit)),
+    writeLatency: latencySummary(differences(load.ack, load.due)),
+    usage: usageByStage(phase.usage, phase.acked),
+    errors: load.errors,
+  }
+}
+
+export interface RunOptions {
+  session: BenchSession
+  profile: BenchProfile
+  /** Progress lines (stderr). */
+  log: (message: string) => void
+  /** Extra node flags for the stage processes (profiling). */
+  execArgv?: string[]
+}
+
+export async function benchRun(options: RunOptions): Promise<RunResult> {
+  const { session, profile, log } = options
+  const { config } = session
+  const startedAt = new Date().toISOString()
+  const loadStart = loadAverage()
+
+  log(`Kafka ceiling: ${profile.kafkaRecords} records of 4 KiB, ProducerPerformance then kafkajs sendBatch`)
+  const admin = session.kafka.admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: session.ceilingTopic, numPartitions: 4, configEntries: [{ name: 'max.message.bytes', value: String(config.mover.maxRecordSetBytes + KAFKA_FRAMING_BYTES) }] }] })
+  } finally {
+    await admin.disconnect()
+  }
+  const pp = await producerPerformance({ paths: stackPaths(config), brokers: config.kafka.brokers, topic: session.ceilingTopic, records: profile.kafkaRecords, recordSize: config.session.blockSize })
+  const kj = await kafkajsSendBatch({ kafka: session.kafka, topic: session.ceilingTopic, partitions: 4, records: profile.kafkaRecords, recordSize: config.session.blockSize, batch: config.producer.maxUpdatesPerRecordSet })
+  log(`  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s, kafkajs ${Math.round(kj.recordsPerSec)} records/s`)
+
+  log('pipeline: starting the primary, mover and applier processes')
+  const harness = await startPipeline({ config, dir: session.dir, ...(options.execArgv ? { execArgv: options.execArgv } : {}) })
+  let pipelineResult: Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>
+  try {
+    await harness.startApplier('applier')
+    pipelineResult = await measurePipeline(harness, profile, log)
+    await harness.close()
+  } catch (err) {
+    harness.kill()
+    throw err
+  }
+
+  const groupBlocks = Math.max(1, Math.round(pipelineResult.pipeline.medianGroupBlocks))
+  log(`PostgreSQL ceiling: COPY ${profile.copyBlocks} blocks, ${groupBlocks} per transaction`)
+  const copy = await postgresCopyCeiling({ config, schema: session.ceilingSchema, blocks: profile.copyBlocks, groupBlocks })
+  log(`  COPY ${Math.round(copy.recordsPerSec)} blocks/s`)
+
+  return {
+    session: config.session.name,
+    startedAt,
+    loadAverage: { start: loadStart, end: loadAverage() },
+    kafka: { producerPerformance: pp, kafkajsSendBatch: kj },
+    postgres: { copy },
+    ...pipelineResult,
+    settings: {
+      'producer.lingerMs': config.producer.lingerMs,
+      'producer.maxUpdatesPerRecordSet': config.producer.maxUpdatesPerRecordSet,
+      'producer.heartbeatMs': config.producer.heartbeatMs,
+      'mover.groupIntervalMs': config.mover.groupIntervalMs,
+      'mover.groupMaxBytes': config.mover.groupMaxBytes,
+      'bench.concurrency': profile.concurrency,
+      'bench.window': profile.window,
+    },
+  }
+}
+
+async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, log: (m: string) => void): Promise<Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>> {
+  const drain = { drainTimeoutMs: profile.drainTimeoutMs }
+  log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
+  await harness.runPhase({ mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 }, { seed: 1, ...drain })
+
+  log(`  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not yet on the secondary, ${profile.maxMs} ms`)
+  const max = await harness.runPhase({ mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window }, { seed: 2, ...drain })
+  const from = max.load.startedMs + profile.maxSettleMs
+  const to = max.load.endedMs
+  let inWindow = 0
+  for (const c of max.commit) if (c >= from && c <= to) inWindow++
+  const blocksPerSec = inWindow / ((to - from) / 1000)
+  const pipeline = {
+    blocksPerSec: round(blocksPerSec),
+    mibPerSec: round((blocksPerSec * 4096) / MIB, 1),
+    medianGroupBlocks: median(harness.groups.sizesBetween(from, to)),
+    blocks: max.acked,
+    errors: max.load.errors,
+    usage: usageByStage(max.usage, max.acked),
+  }
+  log(`    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ${pipeline.medianGroupBlocks} blocks`)
+
+  const phase = async (fraction: number, seed: number): Promise<RpoPhase> => {
+    const rate = Math.max(1, blocksPerSec * fraction)
+    log(`  RPO at ${fraction * 100}%: ${Math.round(rate)} writes/s for ${profile.rpoMs} ms (open loop)`)
+    const p = await harness.runPhase({ mode: 'open', rate, durationMs: profile.rpoMs, maxInFlight: 10_000 }, { seed, ...drain })
+    const r = rpoPhase(p, rate)
+    log(`    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ms`)
+    return r
+  }
+  const rpo50 = await phase(0.5, 3)
+  const rpo80 = await phase(0.8, 4)
+
+  log(`  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms through the primary, then to plain files (pwrite + fdatasync), at ${Math.round(rpo50.rate)} writes/s`)
+  const mirroredDelays: Float64Array[] = []
+  const baselineDelays: Float64Array[] = []
+  for (let round = 0; round < profile.writePathRounds; round++) {
+    const spec = { mode: 'open', rate: rpo50.rate, durationMs: profile.writePathSliceMs, maxInFlight: 10_000 } as const
+    // drained before the plain-file slice, so that slice runs with the pipeline idle, as a primary without mirroring would
+    const mirrored = await harness.runPhase(spec, { seed: 20 + round, ...drain })
+    mirroredDelays.push(differences(mirrored.load.ack, mirrored.load.due))
+    const baseline = await harness.primary.request<PhaseOutcome['load']>({ op: 'baseline', spec, seed: 20 + round })
+    baselineDelays.push(differences(baseline.ack, baseline.due))
+  }
+  const writePath = { rate: rpo50.rate, mirrored: latencySummary(concat(mirroredDelays)), baseline: latencySummary(concat(baselineDelays)) }
+  log(`    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.baseline.p99} ms without`)
+
+  const backlog: BacklogPhase[] = []
+  await harness.stopApplier()
+  for (const factor of [1, 10]) {
+    const blocks = profile.backlogBlocks * factor
+    log(`  backlog ${factor}x: ${blocks} blocks written and journaled with no applier, then a late applier catches up`)
+    const meter = await harness.monitor.begin()
+    const load = await harness.primary.request<PhaseOutcome['load']>({ op: 'load', spec: { mode: 'closed', concurrency: profile.concurrency, count: blocks }, seed: 10 + factor })
+    const last = load.time.reduce((m, t) => (Number.isNaN(t) ? m : Math.max(m, t)), Number.NEGATIVE_INFINITY)
+    await harness.waitJournaled(last, profile.drainTimeoutMs)
+    const write = usageByStage(await meter.end(), blocks)
+    const started = nowMs()
+    // begun first: the late applier's CPU counts from when it is tracked (ready), the others' over the same span
+    const catchUpMeter = await harness.monitor.begin()
+    await harness.startApplier(`applier-backlog-${factor}x`)
+    await harness.waitCommitted(last, profile.drainTimeoutMs)
+    const catchUpSeconds = (nowMs() - started) / 1000
+    const catchUp = usageByStage(await catchUpMeter.end(), blocks)
+    await harness.stopApplier()
+    log(`    caught up in ${round(catchUpSeconds, 1)} s; applier peak RSS ${catchUp.applier?.hwmMiB} MiB`)
+    backlog.push({ factor, blocks, write, catchUpSeconds: round(catchUpSeconds, 2), catchUpBlocksPerSec: round(blocks / catchUpSeconds), catchUp })
+  }
+  return { pipeline, rpo50, rpo80, writePath, backlog }
+}

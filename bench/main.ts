@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- --quick] [-- --runs N] [-- --backlog blocks] [-- --config file] [-- --cpu-prof]`:
+ * the benchmark's composition root. It reads its flags and the environment
+ * (through loadConfig, like every xrc process), runs the measurements on
+ * the local stack (benchRun.ts), and writes the results:
+ *   full run:  bench/results/latest.json and BENCHMARKS.md
+ *   --quick:   bench/results/quick.json and bench/results/quick.md
+ * A missed target is reported, never an error: the exit code is non-zero
+ * only when the harness itself fails (the stack is unreachable, a stage
+ * dies, a phase never drains).
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { logLevel } from 'kafkajs'
+import pg from 'pg'
+import { loadConfig, type Config, type LoadOptions } from '../lib/config.js'
+import { XrcError, errorMessage } from '../lib/errors.js'
+import { createKafka } from '../lib/kafka.js'
+import { silentLogger } from '../lib/logger.js'
+import { REPO_ROOT } from '../stack/paths.js'
+import { createBenchSession } from './benchSession.js'
+import { benchRun, type RunResult } from './benchRun.js'
+import { describeMachine } from './machine.js'
+import { PROFILES, type BenchProfile } from './profiles.js'
+import { buildReport, renderMarkdown } from './report.js'
+
+const log = (message: string): void => void process.stderr.write(`bench: ${message}\n`)
+
+/** Fails early, with the command that fixes it, when a server of the stack does not answer. */
+async function preflight(config: Config): Promise<void> {
+  const hint = 'start the local stack with `npm run stack -- up`'
+  const admin = createKafka({ brokers: config.kafka.brokers, clientId: 'xrc-bench-preflight', logger: silentLogger, level: logLevel.NOTHING }).admin()
+  try {
+    await admin.connect()
+    await admin.listTopics()
+  } catch (err) {
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', `Kafka at ${config.kafka.brokers.join(',')} does not answer (${errorMessage(err)}): ${hint}`)
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+  const res = await fetch(`${config.schemaRegistry.url}/subjects`).catch((err: unknown) => err)
+  if (!(res instanceof Response) || !res.ok) throw new XrcError('XRC_REGISTRY_UNREACHABLE', `the schema registry at ${config.schemaRegistry.url} does not answer: ${hint}`)
+  const client = new pg.Client({ connectionString: config.database.url })
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+  } catch (err) {
+    throw new XrcError('XRC_POSTGRES_UNREACHABLE', `PostgreSQL does not answer (${errorMessage(err)}): ${hint}`)
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      config: { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+      backlog: { type: 'string' },
+    },
+    strict: true,
+  })
+  const base = PROFILES[values.quick ? 'quick' : 'full']
+  const runs = values.runs === undefined ? base.runs : Number(values.runs)
+  if (!Number.isInteger(runs) || runs < 1) throw new XrcError('XRC_USAGE', `--runs takes a positive integer, got "${values.runs}"`)
+  const backlog = values.backlog === undefined ? base.backlogBlocks : Number(values.backlog)
+  if (!Number.isInteger(backlog) || backlog < 1) throw new XrcError('XRC_USAGE', `--backlog takes a positive number of blocks, got "${values.backlog}"`)
+  const profile: BenchProfile = { ...base, runs, backlogBlocks: backlog }
+  const load: LoadOptions = { env: process.env, ...(values.config !== undefined ? { file: values.config } : {}) }
+  const config = loadConfig(load)
+  await preflight(config)
+
+  const resultsDir = join(REPO_ROOT, 'bench', 'results')
+  await mkdir(resultsDir, { recursive: true })
+  const execArgv = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : []
+  const machine = await describeMachine(config)
+  const began = Date.now()
+  log(`${profile.name}: ${profile.runs} run(s) on ${machine.cores} cores, Node ${machine.node}, Kafka ${machine.kafka}, PostgreSQL ${machine.postgres}`)
+
+  const results: RunResult[] = []
+  for (let r = 1; r <= profile.runs; r++) {
+    log(`run ${r} of ${profile.runs}`)
+    const session = await createBenchSession({ load, blocksPerVolume: profile.blocksPerVolume })
+    let failed = false
+    try {
+      results.push(await benchRun({ session, profile, log, execArgv }))
+    } catch (err) {
+      failed = true
+      log(`run ${r} failed; the stages' logs are kept in ${session.dir}`)
+      throw err
+    } finally {
+      const problems = await session.cleanup({ keepDir: failed })
+      for (const p of problems) log(`cleanup: ${p}`)
+    }
+  }
+
+  const report = buildReport({ profile, machine, results, durationSeconds: (Date.now() - began) / 1000 })
+  const jsonFile = join(resultsDir, profile.name === 'quick' ? 'quick.json' : 'latest.json')
+  const mdFile = profile.name === 'quick' ? join(resultsDir, 'quick.md') : join(REPO_ROOT, 'BENCHMARKS.md')
+  const previous = await readFile(mdFile, 'utf8').catch(() => undefined)
+  // written beside and renamed into place, so an interrupted write never leaves half a report
+  const atomically = async (file: string, text: string): Promise<void> => {
+    const tmp = join(resultsDir, `${basename(file)}.tmp`)
+    await writeFile(tmp, text)
+    await rename(tmp, file)
+  }
+  await atomically(jsonFile, `${JSON.stringify(report, null, 2)}\n`)
+  await atomically(mdFile, renderMarkdown(report, previous))
+  log(`done in ${Math.round(report.durationSeconds)} s: ${jsonFile}, ${mdFile}`)
+  for (const t of report.targets) log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
+}
+
+main().catch((err: unknown) => {
+  log(`failed: ${err instanceof XrcError ? `${err.message} [${err.code}]` : errorMessage(err)}`)
+  process.exitCode = 1
+})

@@ -1,0 +1,71 @@
+/**
+ * CPU time and memory of a process from Linux's /proc: utime + stime from
+ * /proc/<pid>/stat (clock ticks), VmRSS and VmHWM (peak RSS) from
+ * /proc/<pid>/status. Parsing is pure; reading is a thin shell around it.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+
+/** CPU ticks (user and system) from the text of /proc/<pid>/stat. */
+export function parseStatCpuTicks(text: string): { user: number; system: number } {
+  // field 2 (comm) is in parentheses and may hold spaces or ')', so split after the last ')'
+  const close = text.lastIndexOf(')')
+  if (close < 0) throw new RangeError('not a /proc/<pid>/stat line: no ")"')
+  const fields = text.slice(close + 2).trim().split(/\s+/)
+  // after comm: field 3 (state) is fields[0], so utime (14) and stime (15) are fields[11] and fields[12]
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new RangeError('not a /proc/<pid>/stat line: utime/stime missing')
+  return { user: utime, system: stime }
+}
+
+/** VmRSS and VmHWM in KiB from the text of /proc/<pid>/status. */
+export function parseStatusMemory(text: string): { rssKb: number; hwmKb: number } {
+  const get = (key: string): number => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)
+    if (!m) throw new RangeError(`no ${key} in /proc/<pid>/status`)
+    return Number(m[1])
+  }
+  return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') }
+}
+
+let ticksPerSecond: number | undefined
+
+/** The kernel's clock ticks per second (getconf CLK_TCK; 100 on every common Linux). */
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      ticksPerSecond = 100 // getconf missing: the value every common Linux build uses
+    }
+  }
+  return ticksPerSecond
+}
+
+/** One reading of a process. */
+export interface ProcSample {
+  pid: number
+  /** CPU time used so far, µs (user + system), and the system (kernel) part of it. */
+  cpuUs: number
+  sysUs: number
+  rssKb: number
+  hwmKb: number
+}
+
+/** Reads a process's CPU and memory; undefined when it has exited (or is not readable). */
+export async function readProcSample(pid: number): Promise<ProcSample | undefined> {
+  try {
+    const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')])
+    const { rssKb, hwmKb } = parseStatusMemory(status)
+    const ticks = parseStatCpuTicks(stat)
+    const us = 1e6 / clockTicksPerSecond()
+    return { pid, cpuUs: (ticks.user + ticks.system) * us, sysUs: ticks.system * us, rssKb, hwmKb }
+  } catch (err) {
+    // gone, not ours to read, or exiting (a zombie's status has no Vm* lines): no sample
+    if (err instanceof RangeError) return undefined
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES') return undefined
+    throw err
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * From runs to the report: medians over the runs of every figure, the
+ * ratios and the targets, the JSON document, and BENCHMARKS.md. The
+ * Markdown is generated whole, except a hand-written findings section
+ * between FINDINGS_BEGIN and FINDINGS_END, which is carried over from the
+ * previous file as it is. Pure code.
+ */
+import type { RunResult } from './benchRun.js'
+import type { MachineInfo } from './machine.js'
+import type { BenchProfile } from './profiles.js'
+import { median, ratio, round } from './stats.js'
+
+export const FINDINGS_BEGIN = '<!-- findings:begin (hand-written; `npm run bench` keeps this section as it is) -->'
+export const FINDINGS_END = '<!-- findings:end -->'
+
+/** One figure of the report: its median and its value in each run. */
+export interface Metric {
+  section: string
+  label: string
+  unit: string
+  median: number
+  runs: number[]
+}
+
+export interface Target {
+  name: string
+  goal: string
+  /** The median measured, as text with its unit. */
+  measured: string
+  /** undefined when it could not be measured. */
+  met: boolean | undefined
+}
+
+export interface Report {
+  generatedAt: string
+  profile: BenchProfile['name']
+  runs: number
+  durationSeconds: number
+  machine: MachineInfo
+  metrics: Metric[]
+  targets: Target[]
+  settings: Record<string, number>
+  results: RunResult[]
+}
+
+type Getter = (r: RunResult, machine: MachineInfo) => number | undefined
+
+const WRITE_PATH = 'Write path (at 50% of the highest rate, alternating slices)'
+const CPU = 'CPU per mirrored block (at the highest rate)'
+
+/** The report's figures, in the order of the table. */
+const FIGURES: readonly { section: string; label: string; unit: string; get: Getter }[] = [
+  { section: 'Kafka ceiling', label: 'ProducerPerformance (4 partitions, acks=all, idempotent)', unit: 'blocks/s', get: (r) => r.kafka.producerPerformance.recordsPerSec },
+  { section: 'Kafka ceiling', label: 'ProducerPerformance', unit: 'MiB/s', get: (r) => r.kafka.producerPerformance.mbPerSec },
+  { section: 'Kafka ceiling', label: 'kafkajs sendBatch (same bytes)', unit: 'blocks/s', get: (r) => r.kafka.kafkajsSendBatch.recordsPerSec },
+  { section: 'Kafka ceiling', label: 'kafkajs sendBatch', unit: 'MiB/s', get: (r) => r.kafka.kafkajsSendBatch.mbPerSec },
+  { section: 'PostgreSQL ceiling', label: 'binary COPY into the block store', unit: 'blocks/s', get: (r) => r.postgres.copy.recordsPerSec },
+  { section: 'PostgreSQL ceiling', label: 'binary COPY', unit: 'MiB/s', get: (r) => r.postgres.copy.mbPerSec },
+  { section: 'PostgreSQL ceiling', label: 'blocks per transaction (median pipeline group)', unit: 'blocks', get: (r) => r.postgres.copy.blocksPerTransaction },
+  { section: 'PostgreSQL ceiling', label: 'one transaction', unit: 'ms', get: (r) => r.postgres.copy.medianTransactionMs },
+  { section: 'Pipeline', label: 'highest sustained mirrored rate', unit: 'blocks/s', get: (r) => r.pipeline.blocksPerSec },
+  { section: 'Pipeline', label: 'highest sustained mirrored rate', unit: 'MiB/s', get: (r) => r.pipeline.mibPerSec },
+  { section: 'Pipeline', label: 'ratio to the slower of Kafka (ProducerPerformance) and PostgreSQL (COPY)', unit: '×', get: (r) => throughputRatio(r) },
+  { section: 'Pipeline', label: 'ratio to kafkajs sendBatch', unit: '×', get: (r) => ratio(r.pipeline.blocksPerSec, r.kafka.kafkajsSendBatch.recordsPerSec) },
+  { section: 'Pipeline', label: 'median group at that rate', unit: 'blocks', get: (r) => r.pipeline.medianGroupBlocks },
+  // what the measured CPU cost allows: every stage, the broker and PostgreSQL share the machine's cores
+  { section: 'Pipeline', label: 'bound set by CPU: cores × 10^6 µs / CPU per block of all processes', unit: 'blocks/s', get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)) },
+  ...rpoFigures('50%', (r) => r.rpo50),
+  ...rpoFigures('80%', (r) => r.rpo80),
+  ...['primary', 'mover', 'applier', 'kafka broker', 'postgres (applier backends)'].flatMap((stage) => [
+    { section: CPU, label: stage, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.cpuUsPerBlock },
+    { section: CPU, label: `${stage}: of which in the kernel`, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.sysUsPerBlock },
+  ]),
+  { section: CPU, label: 'all of the above', unit: 'µs', get: (r) => sumCpu(r.pipeline.usage) },
+  ...['primary', 'mover', 'applier'].map((stage) => ({ section: 'Peak RSS (at the highest rate)', label: stage, unit: 'MiB', get: (r: RunResult) => r.pipeline.usage[stage]?.peakRssMiB })),
+  ...[1, 10].flatMap((factor) => {
+    const b = (r: RunResult): RunResult['backlog'][number] | undefined => r.backlog.find((x) => x.factor === factor)
+    const section = `Backlog ${factor}x (applier started late)`
+    return [
+      { section, label: 'backlog', unit: 'blocks', get: (r: RunResult) => b(r)?.blocks },
+      { section, label: 'catch-up rate', unit: 'blocks/s', get: (r: RunResult) => b(r)?.catchUpBlocksPerSec },
+      { section, label: 'applier CPU per block', unit: 'µs', get: (r: RunResult) => b(r)?.catchUp.applier?.cpuUsPerBlock },
+      { section, label: 'applier peak RSS (VmHWM)', unit: 'MiB', get: (r: RunResult) => b(r)?.catchUp.applier?.hwmMiB },
+      { section, label: 'mover peak RSS while the backlog was written', unit: 'MiB', get: (r: RunResult) => b(r)?.write.mover?.peakRssMiB },
+      { section, label: 'primary peak RSS while the backlog was written', unit: 'MiB', get: (r: RunResult) => b(r)?.write.primary?.peakRssMiB },
+    ]
+  }),
+  { section: 'Backlog', label: 'applier peak RSS, 10x backlog / 1x', unit: '×', get: (r) => memoryRatio(r) },
+  { section: WRITE_PATH, label: 'host write p50, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p50 },
+  { section: WRITE_PATH, label: 'host write p99, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p99 },
+  { section: WRITE_PATH, label: 'host write p99.9, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p999 },
+  { section: WRITE_PATH, label: 'host write p50, primary files alone (pwrite + fdatasync)', unit: 'ms', get: (r) => r.writePath.baseline.p50 },
+  { section: WRITE_PATH, label: 'host write p99, primary files alone', unit: 'ms', get: (r) => r.writePath.baseline.p99 },
+  { section: WRITE_PATH, label: 'host write p99.9, primary files alone', unit: 'ms', get: (r) => r.writePath.baseline.p999 },
+  { section: WRITE_PATH, label: 'p99 mirrored / alone', unit: '×', get: (r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99) },
+]
+
+function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): { section: string; label: string; unit: string; get: Getter }[] {
+  const section = `RPO at ${at} of the highest rate (open loop, from when each write was due)`
+  return [
+    { section, label: 'offered rate', unit: 'blocks/s', get: (r) => phase(r).rate },
+    { section, label: 'p50', unit: 'ms', get: (r) => phase(r).rpo.p50 },
+    { section, label: 'p99', unit: 'ms', get: (r) => phase(r).rpo.p99 },
+    { section, label: 'p99.9', unit: 'ms', get: (r) => phase(r).rpo.p999 },
+    { section, label: 'p99 from the acknowledgement (not corrected)', unit: 'ms', get: (r) => phase(r).rpoFromAck.p99 },
+    { section, label: 'of which: due → journal commit (producer + mover), p50', unit: 'ms', get: (r) => phase(r).toJournal.p50 },
+    { section, label: 'of which: due → journal commit, p99', unit: 'ms', get: (r) => phase(r).toJournal.p99 },
+    { section, label: 'of which: journal commit → secondary commit (applier), p50', unit: 'ms', get: (r) => phase(r).journalToSecondary.p50 },
+    { section, label: 'of which: journal commit → secondary commit, p99', unit: 'ms', get: (r) => phase(r).journalToSecondary.p99 },
+  ]
+}
+
+/** CPU per block of every process measured, summed: on a machine of C cores the pipeline cannot pass C × 10^6 / this. */
+export function sumCpu(usage: RunResult['pipeline']['usage']): number {
+  return Object.values(usage).reduce((n, u) => n + u.cpuUsPerBlock, 0)
+}
+
+/** Pipeline rate over the slower of Kafka's (ProducerPerformance) and PostgreSQL's (COPY) ceilings. */
+export function throughputRatio(r: RunResult): number {
+  return ratio(r.pipeline.blocksPerSec, Math.min(r.kafka.producerPerformance.recordsPerSec, r.postgres.copy.recordsPerSec))
+}
+
+/** The late applier's peak RSS with 10x the backlog over that with 1x. */
+export function memoryRatio(r: RunResult): number {
+  const one = r.backlog.find((b) => b.factor === 1)?.catchUp.applier?.hwmMiB
+  const ten = r.backlog.find((b) => b.factor === 10)?.catchUp.applier?.hwmMiB
+  return ratio(ten ?? Number.NaN, one ?? Number.NaN)
+}
+
+function digitsFor(unit: string, v: number): number {
+  if (unit === '×') return 2
+  if (unit === 'ms' || unit === 'MiB' || unit === 'MiB/s' || unit === 'µs') return Math.abs(v) >= 100 ? 0 : 1
+  return 0
+}
+
+/** A number for a table cell: rounded by unit, "n/a" when not measured. */
+export function formatValue(v: number, unit: string): string {
+  return Number.isFinite(v) ? String(round(v, digitsFor(unit, v))) : 'n/a'
+}
+
+function judge(name: string, goal: string, value: number, unit: string, met: (v: number) => boolean): Target {
+  return { name, goal, measured: `${formatValue(value, unit)}${unit === '×' ? '×' : ` ${unit}`}`, met: Number.isFinite(value) ? met(value) : undefined }
+}
+
+export function buildReport(options: { profile: BenchProfile; machine: MachineInfo; results: RunResult[]; durationSeconds: number; generatedAt?: Date }): Report {
+  const { results } = options
+  const metrics: Metric[] = FIGURES.map((f) => {
+    const runs = results.map((r) => f.get(r, options.machine) ?? Number.NaN)
+    return { section: f.section, label: f.label, unit: f.unit, median: median(runs), runs }
+  })
+  const med = (get: (r: RunResult) => number | undefined): number => median(results.map((r) => get(r) ?? Number.NaN))
+  const targets: Target[] = [
+    judge('Pipeline throughput', '≥ 0.8 × the slower ceiling', med(throughputRatio), '×', (v) => v >= 0.8),
+    judge('RPO p99 at 50% of max', '≤ 100 ms', med((r) => r.rpo50.rpo.p99), 'ms', (v) => v <= 100),
+    judge('RPO p99.9 at 50% of max', '≤ 250 ms', med((r) => r.rpo50.rpo.p999), 'ms', (v) => v <= 250),
+    judge('Memory with a 10× backlog', '≤ 1.10 × (applier peak RSS)', med(memoryRatio), '×', (v) => v <= 1.1),
+    judge('Host write p99, mirrored vs alone', '≤ 1.2 ×', med((r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99)), '×', (v) => v <= 1.2),
+  ]
+  return {
+    generatedAt: (options.generatedAt ?? new Date()).toISOString(),
+    profile: options.profile.name,
+    runs: results.length,
+    durationSeconds: round(options.durationSeconds, 1),
+    machine: options.machine,
+    metrics,
+    targets,
+    settings: results[0]?.settings ?? {},
+    results,
+  }
+}
+
+/** The hand-written findings of a previous BENCHMARKS.md (markers included), or a placeholder. */
+export function carriedFindings(previous: string | undefined): string {
+  const begin = previous?.indexOf(FINDINGS_BEGIN) ?? -1
+  const end = previous?.indexOf(FINDINGS_END, begin) ?? -1
+  if (previous !== undefined && begin >= 0 && end > begin) return previous.slice(begin, end + FINDINGS_END.length)
+  return `${FINDINGS_BEGIN}\n_No findings written yet._\n${FINDINGS_END}`
+}
+
+const METHOD = `## How it is measured
+
+- One run = its own session (topics, registry subjects, PostgreSQL schema, data folder), removed afterwards; 4 controllers of 2 volumes, 4 KiB blocks, one block per host write at a random block; random (incompressible) data.
+- Ceilings run alone. Kafka: \`org.apache.kafka.tools.ProducerPerformance\` from the stack's kafka-tools jars, 4 KiB records to 4 partitions, acks=all, idempotence on, linger 5 ms, then the same records through kafkajs \`sendBatch\` (idempotent, acks -1, one request in flight, as the producer runs it). PostgreSQL: binary COPY (pg-copy-streams, the applier's encoder) into the block store's own tables (\`createBlockStore().init()\`), one transaction per group of the pipeline's median group size at its top rate; new keys only, so no DELETE.
+- The stages run as separate processes (primary with the load generator inside it, mover, applier), so each one's CPU (utime+stime from \`/proc/<pid>/stat\`) and memory (\`VmRSS\` sampled every 100 ms, \`VmHWM\`) are its own. CPU per block counts a phase from its first write to the commit of its last, divided by the blocks written; the primary's figure includes the load generator (a buffer copy and a function call per write). The broker and PostgreSQL serve every client of the shared stack: their figures are the bench's own only on a quiet machine.
+- Highest sustained rate: 64 writers in a closed loop, each waiting while 16384 writes are not yet committed on the secondary, so the backlog stays bounded and the rate is one the whole pipeline keeps up with; the rate is writes committed per second after a settling period, from host write acknowledged to committed on the secondary.
+- RPO: open loop at a fixed rate (50% and 80% of the highest); write *i* is due at start + *i*/rate, and its RPO is the commit time of the first group whose consistency time covers the write, minus when the write was due (so a stall counts against every write it held back: no coordinated omission). HdrHistogram, 3 significant digits.
+- Memory with backlog: the applier is stopped, a backlog is written and journaled, then a fresh applier process catches up; its VmHWM with 1× and with 10× the backlog.
+- Write path: open-loop writes at 50% of the highest rate, in alternating slices (through the primary, with the whole pipeline running and drained after each slice; then the same writes to plain files laid out like the volume files: pwrite, then fdatasync, before acknowledging, with the pipeline idle), so a change in background load hits both sides alike. Latency from when each write was due to its acknowledgement.
+- Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load average above the core count) are noisy.
+`
+
+export function renderMarkdown(report: Report, previous: string | undefined): string {
+  const m = report.machine
+  const lines: string[] = []
+  lines.push('# Benchmarks', '')
+  lines.push(`<!-- generated by \`npm run bench\` (bench/report.ts): edit only the findings section -->`, '')
+  lines.push(`Generated ${report.generatedAt} by \`npm run bench${report.profile === 'quick' ? ' -- --quick' : ''}\`: ${report.runs} run(s), medians shown, ${Math.round(report.durationSeconds)} s in all.`, '')
+  lines.push('## Machine', '')
+  lines.push('| | |', '| --- | --- |')
+  lines.push(`| CPU | ${m.cores} cores, ${m.cpuModel} |`, `| Memory | ${m.memoryGiB} GiB |`, `| Kernel | ${m.kernel} |`, `| Node.js | ${m.node} |`, `| Kafka | ${m.kafka} (single node, KRaft, local) |`, `| PostgreSQL | ${m.postgres} (local) |`)
+  const loads = report.results.map((r) => `${r.loadAverage.start} → ${r.loadAverage.end}`).join('; ')
+  const busiest = Math.max(...report.results.flatMap((r) => [r.loadAverage.start, r.loadAverage.end]))
+  lines.push(`| Load average (1 min) per run, start → end | ${loads}${busiest > m.cores ? ` (above ${m.cores} cores: other work competed, numbers are noisy)` : ''} |`, '')
+  lines.push('## Targets', '')
+  lines.push('| Target | Goal | Measured (median) | Met |', '| --- | --- | --- | --- |')
+  for (const t of report.targets) lines.push(`| ${t.name} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'} |`)
+  lines.push('')
+  lines.push('## Results', '')
+  let section = ''
+  for (const metric of report.metrics) {
+    if (metric.section !== section) {
+      section = metric.section
+      lines.push('', `### ${section}`, '', '| Measurement | Median | Runs | Unit |', '| --- | ---: | --- | --- |')
+    }
+    lines.push(`| ${metric.label} | ${formatValue(metric.median, metric.unit)} | ${metric.runs.map((v) => formatValue(v, metric.unit)).join(', ')} | ${metric.unit} |`)
+  }
+  lines.push('', '## Settings of the pipeline under test', '', '| Setting | Value |', '| --- | --- |')
+  for (const [k, v] of Object.entries(report.settings)) lines.push(`| \`${k}\` | ${v} |`)
+  lines.push('', METHOD, '## Findings and changes', '', carriedFindings(previous), '')
+  return lines.join('\n')
+}

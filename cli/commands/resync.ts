@@ -1,0 +1,157 @@
+/**
+ * `xrc suspend`, `xrc resume`, `xrc resync`, `xrc rollback`: the operator's
+ * actions on a session's mirroring (producer/mirror.ts,
+ * applier/resyncImage.ts).
+ *
+ *   suspend   the primaries stop sending; writes go on, marked for resync
+ *   resume    the primaries resync the marked blocks; follows the progress
+ *   resync    after a lost journal or updates topic: copies only the blocks
+ *             the change bitmaps name (cli/resync/reestablish.ts)
+ *   rollback  puts an inconsistent secondary back to its last consistent
+ *             image (the primary was lost in the middle of a resync)
+ *
+ * Each prints one line per primary (or one summary); with --json a JSON
+ * object on the last line.
+ */
+import { InvalidArgumentError, type Command } from 'commander'
+import { storeTables } from '../../applier/blockStoreDdl.js'
+import { rollbackSecondary } from '../../applier/resyncImage.js'
+import { createKafka } from '../../lib/kafka.js'
+import { createPool } from '../../lib/postgres.js'
+import { parseDuration, parseUrl } from '../args.js'
+import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
+import { formatMs } from '../format.js'
+import { createProgressOutput } from '../progress.js'
+import { describeMirror, followResync, primaryUrls, resumePrimary, suspendPrimary, type ResyncOutcome } from '../resync/primaryApi.js'
+import { checkServicesStopped, reestablish } from '../resync/reestablish.js'
+
+interface PrimaryFlags {
+  primary?: string[]
+  json?: boolean
+}
+
+interface FollowFlags extends PrimaryFlags {
+  wait: boolean
+  timeout: number
+}
+
+/** Collects repeated --primary URLs. */
+function collectUrl(value: string, previous: string[] = []): string[] {
+  try {
+    return [...previous, parseUrl(value)]
+  } catch (err) {
+    throw err instanceof InvalidArgumentError ? err : new InvalidArgumentError(String(err))
+  }
+}
+
+const PRIMARY_HELP = "a primary's HTTP API; repeat for a session run by several primary processes (default: http://127.0.0.1:<producer.apiPort>)"
+
+function summary(outcomes: readonly ResyncOutcome[], ms: number): Record<string, unknown> {
+  return {
+    primaries: outcomes.length,
+    blocksResynced: outcomes.reduce((n, o) => n + (o.mirror.resync?.blocksSent ?? 0), 0),
+    bytesSent: outcomes.reduce((n, o) => n + (o.mirror.resync?.bytesSent ?? 0), 0),
+    staleCopies: outcomes.reduce((n, o) => n + (o.mirror.resync?.staleCopies ?? 0), 0),
+    ms,
+  }
+}
+
+export function registerResyncCommands(program: Command): void {
+  program
+    .command('suspend')
+    .description('suspend the session: the primaries stop sending to Kafka; host writes go on, their blocks marked for resync')
+    .option('--primary <url>', PRIMARY_HELP, collectUrl)
+    .option('--json', 'print the primaries\' mirror states as one JSON object')
+    .action(async (flags: PrimaryFlags) => {
+      const config = cliConfig(program.opts<GlobalOptions>())
+      const urls = primaryUrls(flags.primary, config.producer.apiPort)
+      const states = []
+      for (const url of urls) {
+        const m = await suspendPrimary(url)
+        states.push({ url, mirror: m })
+        if (!flags.json) console.log(describeMirror(url, m))
+      }
+      if (flags.json) console.log(JSON.stringify({ suspended: states }))
+    })
+
+  program
+    .command('resume')
+    .description('resume a suspended session: the primaries resync the marked blocks (a progress bar on a terminal), then mirror as before')
+    .option('--primary <url>', PRIMARY_HELP, collectUrl)
+    .option('--no-wait', 'return once the resync started')
+    .option('--timeout <duration>', 'longest to follow the resync', parseDuration, 3_600_000)
+    .option('--json', 'print a JSON summary on the last line')
+    .action(async (flags: FollowFlags) => {
+      const config = cliConfig(program.opts<GlobalOptions>())
+      const urls = primaryUrls(flags.primary, config.producer.apiPort)
+      const started = Date.now()
+      for (const url of urls) {
+        const m = await resumePrimary(url)
+        if (!flags.json) console.log(describeMirror(url, m))
+      }
+      if (!flags.wait) return
+      const outcomes = await followResync(urls, createProgressOutput(process.stderr), flags.timeout)
+      const s = summary(outcomes, Date.now() - started)
+      console.log(flags.json ? JSON.stringify(s) : `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms as number)}; the secondary is consistent again once it applies the groups after it`)
+    })
+
+  program
+    .command('resync')
+    .description('after the journal or updates topic was lost: copy to the secondary only the blocks the change bitmaps name, not whole volumes')
+    .option('--primary <url>', PRIMARY_HELP, collectUrl)
+    .option('--no-wait', 'return once the resync started')
+    .option('--timeout <duration>', 'longest to follow the resync', parseDuration, 3_600_000)
+    .option('--json', 'print a JSON summary on the last line')
+    .addHelpText(
+      'after',
+      `
+Stop the mover and the applier first (the command checks). It suspends the
+primaries and marks the blocks written since the secondary's last confirmed
+consistency time, deletes what is left of the session's topics, rebases the
+secondary on a new journal (it keeps its image, marked inconsistent until
+the resync is applied; xrc rollback returns to it), and resumes the
+primaries. Then start the mover and the applier again.`,
+    )
+    .action(async (flags: FollowFlags) => {
+      const opts = program.opts<GlobalOptions>()
+      const config = cliConfig(opts)
+      const logger = commandLogger(opts, 'xrc-resync')
+      const urls = primaryUrls(flags.primary, config.producer.apiPort)
+      const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger })
+      const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-resync' })
+      const started = Date.now()
+      try {
+        const say = flags.json ? () => undefined : (line: string) => console.log(line)
+        const r = await reestablish({ config, kafka, pool, primaries: urls, logger, say })
+        say(`copying ${r.blocks} blocks of ${r.volumeBlocks} (${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the mover and the applier`)
+        const outcomes = flags.wait ? await followResync(urls, createProgressOutput(process.stderr), flags.timeout) : []
+        const s = { ...summary(outcomes, Date.now() - started), blocksMarked: r.blocks, volumeBlocks: r.volumeBlocks, secondaryGroup: r.secondary.groupSeq }
+        console.log(flags.json ? JSON.stringify(s) : `resync ${flags.wait ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, not whole volumes`)
+      } finally {
+        await pool.end()
+      }
+    })
+
+  program
+    .command('rollback')
+    .description('roll an inconsistent secondary (a resync was being applied when the primary was lost) back to its last consistent image')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText('after', '\nStop the applier first (the command checks). The applier applies nothing more afterwards: the secondary stays the image it was rolled back to.')
+    .action(async (flags: { json?: boolean }) => {
+      const opts = program.opts<GlobalOptions>()
+      const config = cliConfig(opts)
+      const logger = commandLogger(opts, 'xrc-rollback')
+      const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-rollback' })
+      try {
+        await checkServicesStopped(pool, config.session.name)
+        const r = await rollbackSecondary(pool, storeTables(config.applier.schema), config.applier.schema, config.session.name)
+        console.log(
+          flags.json
+            ? JSON.stringify(r)
+            : `rolled back to group ${r.groupSeq}${r.groupTime !== undefined ? ` (consistency time ${r.groupTime})` : ' (an empty image)'}: ${r.blocksRestored} blocks put back, ${r.groupsUndone} groups undone`,
+        )
+      } finally {
+        await pool.end()
+      }
+    })
+}

@@ -1,0 +1,88 @@
+/**
+ * `xrc write`: writes whole blocks from a file or stdin to a primary volume
+ * through the running primary's HTTP API, so people and scripts can drive
+ * the primary without code. Input larger than one write goes as several
+ * writes in order, each ordered after the previous one (its time as the
+ * causal token).
+ */
+import { readFile } from 'node:fs/promises'
+import type { Command } from 'commander'
+import { XrcError } from '../../lib/errors.js'
+import type { WriteAck } from '../../producer/index.js'
+import { integerArg, parseTime, parseUrl } from '../args.js'
+import { cliConfig, type GlobalOptions } from '../context.js'
+import { formatBytes, isoMicros, jsonLine } from '../format.js'
+import { primaryClient } from '../primaryClient.js'
+
+interface WriteFlags {
+  primary?: string
+  after?: number
+  pad?: boolean
+  json?: boolean
+}
+
+/** Bytes per request: well under the largest write a record set carries (mover.maxRecordSetBytes). */
+const CHUNK_BYTES = 1 << 20
+
+async function readInput(file: string | undefined): Promise<Buffer> {
+  if (file !== undefined && file !== '-') {
+    try {
+      return await readFile(file)
+    } catch (err) {
+      throw new XrcError('XRC_USAGE', `cannot read ${file}: ${(err as Error).message}`)
+    }
+  }
+  if (process.stdin.isTTY) throw new XrcError('XRC_USAGE', 'no input: give a file, or pipe the blocks to stdin (xrc write vol0 0 < blocks.bin)')
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+export function registerWriteCommand(program: Command): void {
+  program
+    .command('write')
+    .description("write whole blocks from a file or stdin to a primary volume, through the running primary's HTTP API")
+    .argument('<volume>', 'volume name (session.controllers)')
+    .argument('<block>', 'first block to write', integerArg(0))
+    .argument('[file]', 'file of whole blocks; stdin when absent or -')
+    .option('--primary <url>', "the primary's HTTP API (default: http://127.0.0.1:<producer.apiPort>)", parseUrl)
+    .option('--after <time>', 'order this write after a write acknowledged at this time (its causal token, µs)', parseTime)
+    .option('--pad', 'zero-fill a last partial block instead of refusing it')
+    .option('--json', 'print the acknowledgements as one JSON object')
+    .action(async (volume: string, block: number, file: string | undefined, flags: WriteFlags) => {
+      const config = cliConfig(program.opts<GlobalOptions>())
+      const blockSize = config.session.blockSize
+      const owner = config.session.controllers.find((c) => c.volumes.some((v) => v.name === volume))
+      const size = owner?.volumes.find((v) => v.name === volume)?.blocks
+      if (!owner || size === undefined) {
+        throw new XrcError('XRC_USAGE', `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((v) => v.name)).join(', ')})`)
+      }
+      let data = await readInput(file)
+      if (data.length === 0) throw new XrcError('XRC_USAGE', 'no input bytes: nothing to write')
+      if (data.length % blockSize !== 0) {
+        if (!flags.pad) throw new XrcError('XRC_USAGE', `${data.length} bytes is not a whole number of ${blockSize}-byte blocks (session.blockSize): add --pad to zero-fill the last block`)
+        data = Buffer.concat([data, Buffer.alloc(blockSize - (data.length % blockSize))])
+      }
+      const blocks = data.length / blockSize
+      if (block + blocks > size) throw new XrcError('XRC_USAGE', `blocks ${block}..${block + blocks - 1} do not fit volume "${volume}" (${size} blocks)`)
+      const url = flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
+      if (!url) throw new XrcError('XRC_USAGE', "producer.apiPort is 0 (any free port): pass the primary's address with --primary <url> (it prints it when it starts)")
+      const client = primaryClient(url)
+      const perWrite = Math.max(blockSize, Math.floor(CHUNK_BYTES / blockSize) * blockSize)
+      const acks: WriteAck[] = []
+      let after = flags.after
+      for (let offset = 0; offset < data.length; offset += perWrite) {
+        const ack = await client.write(volume, block + offset / blockSize, data.subarray(offset, offset + perWrite), after)
+        acks.push(ack)
+        after = ack.time
+      }
+      if (flags.json) {
+        console.log(jsonLine({ volume, block, blocks, bytes: data.length, acks }))
+        return
+      }
+      const last = acks[acks.length - 1] as WriteAck
+      console.log(
+        `wrote ${blocks} block${blocks === 1 ? '' : 's'} (${formatBytes(data.length)}) to ${volume} blocks ${block}..${block + blocks - 1} in ${acks.length} write${acks.length === 1 ? '' : 's'}: controller ${last.controller}, seq ${acks[0]?.seq}${acks.length > 1 ? `..${last.seq}` : ''}, time ${last.time} (${isoMicros(last.time)})`,
+      )
+    })
+}

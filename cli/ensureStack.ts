@@ -1,0 +1,65 @@
+/**
+ * Makes sure Kafka, the schema registry and PostgreSQL answer before a
+ * command that needs all three (the demo). When the configuration points
+ * at the local stack, a stack that is not running is brought up; servers
+ * elsewhere are only checked, with one clear error naming the setting.
+ */
+import type { Config } from '../lib/config.js'
+import { redactUrl } from '../lib/config.js'
+import { XrcError, errorMessage } from '../lib/errors.js'
+import { createKafka } from '../lib/kafka.js'
+import type { Logger } from '../lib/logger.js'
+import { createStack } from '../stack/index.js'
+import { pingKafka } from '../stack/kafka.js'
+import { checkPostgres } from '../stack/postgres.js'
+import { localRegistryUrl, pingRegistry } from '../stack/registry.js'
+
+/** True when the config's Kafka and registry are the local stack's. */
+export function usesLocalStack(config: Config): boolean {
+  return config.kafka.brokers.length === 1 && config.kafka.brokers[0] === `127.0.0.1:${config.stack.kafkaPort}` && config.schemaRegistry.url === localRegistryUrl(config)
+}
+
+export async function ensureStack(config: Config, say: (line: string) => void): Promise<void> {
+  if (usesLocalStack(config)) {
+    const stack = createStack(config)
+    const down = (await stack.status()).filter((s) => s.state !== 'up')
+    if (down.length === 0) {
+      say('local stack: Kafka, schema registry and PostgreSQL answer')
+      return
+    }
+    say(`local stack: ${down.map((s) => s.name).join(', ')} not answering; bringing it up (the first time this fetches Kafka and the registry from Maven Central)`)
+    await stack.up((line) => say(`  ${line}`))
+    return
+  }
+  await checkPostgres(config.database.url, 5000)
+  await requireKafka(config)
+  await requireRegistry(config)
+  say(`servers: Kafka ${config.kafka.brokers.join(',')}, registry ${config.schemaRegistry.url}, PostgreSQL ${redactUrl(config.database.url)} answer`)
+}
+
+/** Throws XRC_KAFKA_UNREACHABLE, naming the setting, unless a broker answers within 5 s. */
+export async function requireKafka(config: Config): Promise<void> {
+  await pingKafka(config.kafka.brokers, 5000).catch((err: unknown) => {
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', `no Kafka broker answers at ${config.kafka.brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`, { cause: err })
+  })
+}
+
+/** Throws XRC_REGISTRY_UNREACHABLE, naming the setting, unless the registry answers within 5 s. */
+export async function requireRegistry(config: Config): Promise<void> {
+  await pingRegistry(config.schemaRegistry.url, 5000).catch((err: unknown) => {
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', `the schema registry does not answer at ${config.schemaRegistry.url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`, { cause: err })
+  })
+}
+
+/** Throws XRC_NOT_FOUND unless `topic` exists (a misspelt session name, most often). */
+export async function requireTopic(config: Config, topic: string, logger: Logger): Promise<void> {
+  const admin = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-admin`, logger }).admin()
+  await admin.connect()
+  try {
+    if (!(await admin.listTopics()).includes(topic)) {
+      throw new XrcError('XRC_NOT_FOUND', `topic ${topic} does not exist: is the session name right (--session, session.name)?`, { context: { session: config.session.name } })
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}

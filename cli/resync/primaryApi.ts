@@ -1,0 +1,84 @@
+/**
+ * The CLI's side of the primary's operator API (producer/httpApi.ts):
+ * suspend, resume, rebase, and following a resync's progress until it ends.
+ */
+import { ERROR_CODES, XrcError, errorMessage, type ErrorCode } from '../../lib/errors.js'
+import type { MirrorStatus } from '../../producer/mirror.js'
+import type { PrimaryStatus } from '../../producer/primary.js'
+import { formatMs } from '../format.js'
+import { progressBar, type ProgressOutput } from '../progress.js'
+
+/** The primaries to address: the --primary URLs, else the configured API port on 127.0.0.1. */
+export function primaryUrls(flags: readonly string[] | undefined, apiPort: number): string[] {
+  if (flags !== undefined && flags.length > 0) return [...flags]
+  if (apiPort === 0) throw new XrcError('XRC_USAGE', 'producer.apiPort is 0 (any free port): name the primary with --primary <url>')
+  return [`http://127.0.0.1:${apiPort}`]
+}
+
+async function call<T>(base: string, path: string, method: 'GET' | 'POST', timeoutMs = 30_000): Promise<T> {
+  let res: Response
+  try {
+    res = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) })
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code
+    throw new XrcError('XRC_PRIMARY_UNREACHABLE', `no primary answers at ${base}${code === 'ECONNREFUSED' ? ' (nothing listens there)' : `: ${errorMessage(err)}`}`, { cause: err })
+  }
+  const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string }
+  if (!res.ok) {
+    const code: ErrorCode = body.code !== undefined && body.code in ERROR_CODES ? (body.code as ErrorCode) : 'XRC_USAGE'
+    throw new XrcError(code, `${base}${path} answered ${res.status}: ${body.message ?? ''}`)
+  }
+  return body
+}
+
+export const suspendPrimary = (base: string): Promise<MirrorStatus> => call<MirrorStatus>(base, '/v1/suspend', 'POST')
+export const resumePrimary = (base: string): Promise<MirrorStatus> => call<MirrorStatus>(base, '/v1/resume', 'POST')
+export const rebasePrimary = (base: string): Promise<{ blocks: number; volumeBlocks: number }> => call(base, '/v1/rebase', 'POST', 120_000)
+export const primaryStatus = (base: string): Promise<PrimaryStatus> => call<PrimaryStatus>(base, '/v1/status', 'GET', 5000)
+
+/** One line for a primary's mirroring state. */
+export function describeMirror(base: string, m: MirrorStatus): string {
+  const parts = [`${base}: ${m.state}`]
+  if (m.reason) parts.push(`(${m.reason}${m.since ? ` since ${m.since}` : ''})`)
+  if (m.state === 'suspended') parts.push(`${m.changes.pending} blocks marked for resync, ${m.markedWrites} writes marked`)
+  if (m.resync && m.state === 'resyncing') parts.push(`resync epoch ${m.resync.epoch}: ${m.resync.blocksRemaining} of ${m.resync.blocksTotal} blocks to go`)
+  return parts.join(' ')
+}
+
+export interface ResyncOutcome {
+  url: string
+  mirror: MirrorStatus
+}
+
+/**
+ * Polls the primaries until none is resyncing: a progress bar (blocks sent
+ * of those marked when it began, rate, ETA) on a terminal, a line every few
+ * seconds elsewhere. Throws XRC_TIMEOUT after `timeoutMs`, and
+ * XRC_SESSION_HALTED when a primary suspends again (the resync stops there;
+ * it goes on when the primary resumes).
+ */
+export async function followResync(urls: readonly string[], out: ProgressOutput, timeoutMs: number): Promise<ResyncOutcome[]> {
+  const started = Date.now()
+  for (;;) {
+    const outcomes = await Promise.all(urls.map(async (url) => ({ url, mirror: (await primaryStatus(url)).mirror })))
+    const total = outcomes.reduce((n, o) => n + (o.mirror.resync?.blocksTotal ?? 0), 0)
+    const remaining = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksRemaining ?? 0) : 0), 0)
+    const rate = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksPerSecond ?? 0) : 0), 0)
+    const eta = rate > 0 ? formatMs((remaining / rate) * 1000) : '-'
+    out.update(`resync ${progressBar(total === 0 ? 1 : 1 - remaining / total)}  ${remaining} of ${total} blocks to go  ${rate.toFixed(0)} blocks/s  ETA ${eta}`)
+    const suspended = outcomes.find((o) => o.mirror.state === 'suspended')
+    if (suspended) {
+      out.end()
+      throw new XrcError('XRC_SESSION_HALTED', `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes`)
+    }
+    if (outcomes.every((o) => o.mirror.state === 'duplex')) {
+      out.end()
+      return outcomes
+    }
+    if (Date.now() - started > timeoutMs) {
+      out.end()
+      throw new XrcError('XRC_TIMEOUT', `the resync did not finish within ${formatMs(timeoutMs)}; it goes on (xrc status, or xrc resume again to follow it)`)
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}

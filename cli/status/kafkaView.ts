@@ -1,0 +1,122 @@
+/**
+ * What Kafka says about a session, without decoding a payload: the record
+ * headers carry each record set's controller, kind, seqs and times and each
+ * journal record's group seq and time (schemas/topics.ts HEADERS).
+ *
+ * - per updates partition (= controller): its end offset, the last record's
+ *   kind, last seq and time (a heartbeat's time is the controller's clock),
+ *   and the offset the mover committed with its last group (sendOffsets),
+ *   hence how many records the mover has not journaled yet;
+ * - the journal: its end (last stable offset) and its last group;
+ * - the dead-letter topic: how many records it holds.
+ */
+import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
+import type { Logger } from '../../lib/logger.js'
+import { HEADERS, moverGroupId, sessionTopics } from '../../schemas/topics.js'
+import { headerNumber, headerString, partitionOffsets, readRange } from '../topicRange.js'
+
+export interface PartitionView {
+  partition: number
+  endOffset: number
+  /** Offset the mover resumes from (committed with its last group); undefined before its first group. */
+  moverOffset: number | undefined
+  /** Records the mover has not journaled yet. */
+  moverLag: number | undefined
+  /** From the last record's headers. */
+  last?: { offset: number; kind: string | undefined; lastSeq: number | undefined; time: number | undefined }
+}
+
+export interface KafkaView {
+  updates: { topic: string; exists: boolean; partitions: PartitionView[] }
+  journal: { topic: string; exists: boolean; endOffset: number | undefined; lastGroup?: { seq: number; time: number; offset: number } }
+  deadLetter: { topic: string; exists: boolean; records: number | undefined }
+  /** Parts that could not be read, with the reason. */
+  gaps: string[]
+}
+
+// a group's parts sit in one transaction: its last part is within this many offsets of the end unless a group has more parts
+const JOURNAL_TAIL_WINDOW = 64
+
+export async function kafkaView(kafka: Kafka, admin: Admin, session: string, logger: Logger): Promise<KafkaView> {
+  const topics = sessionTopics(session)
+  const existing = new Set(await admin.listTopics())
+  const view: KafkaView = {
+    updates: { topic: topics.updates, exists: existing.has(topics.updates), partitions: [] },
+    journal: { topic: topics.journal, exists: existing.has(topics.journal), endOffset: undefined },
+    deadLetter: { topic: topics.deadLetter, exists: existing.has(topics.deadLetter), records: undefined },
+    gaps: [],
+  }
+  const tasks: Promise<void>[] = []
+  if (view.updates.exists) tasks.push(updatesView(kafka, admin, session, view, logger))
+  else view.gaps.push(`updates topic ${topics.updates} does not exist (no primary has run for this session)`)
+  if (view.journal.exists) tasks.push(journalView(kafka, admin, view, logger))
+  else view.gaps.push(`journal topic ${topics.journal} does not exist (no mover or applier has run for this session)`)
+  if (view.deadLetter.exists) {
+    const offsets = await partitionOffsets(admin, topics.deadLetter)
+    view.deadLetter.records = [...offsets.values()].reduce((n, o) => n + (o.high - o.low), 0)
+  } else {
+    view.deadLetter.records = 0
+  }
+  await Promise.all(tasks)
+  return view
+}
+
+async function updatesView(kafka: Kafka, admin: Admin, session: string, view: KafkaView, logger: Logger): Promise<void> {
+  const topic = view.updates.topic
+  const offsets = await partitionOffsets(admin, topic)
+  const committed = new Map<number, number>()
+  const groups = await admin.fetchOffsets({ groupId: moverGroupId(session), topics: [topic] })
+  for (const p of groups[0]?.partitions ?? []) if (Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset))
+  const last = new Map<number, KafkaMessage>()
+  const from = new Map([...offsets].map(([p, o]) => [p, Math.max(o.low, o.high - 1)]))
+  const to = new Map([...offsets].map(([p, o]) => [p, o.high]))
+  const { reachedEnd } = await readRange({ kafka, topic, from, to, isolation: 'read_uncommitted', logger, timeoutMs: 15_000, onMessage: (p, m) => void last.set(p, m) })
+  if (!reachedEnd) view.gaps.push(`the last records of ${topic} could not all be read within 15 s`)
+  for (const [partition, o] of [...offsets].sort((a, b) => a[0] - b[0])) {
+    const m = last.get(partition)
+    const moverOffset = committed.get(partition)
+    view.updates.partitions.push({
+      partition,
+      endOffset: o.high,
+      moverOffset,
+      moverLag: moverOffset === undefined ? undefined : Math.max(0, o.high - moverOffset),
+      ...(m
+        ? {
+            last: {
+              offset: Number(m.offset),
+              kind: headerString(m, HEADERS.kind),
+              lastSeq: headerNumber(m, HEADERS.lastSeq),
+              time: headerNumber(m, HEADERS.maxTime),
+            },
+          }
+        : {}),
+    })
+  }
+}
+
+async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: Logger): Promise<void> {
+  const topic = view.journal.topic
+  const offsets = await partitionOffsets(admin, topic)
+  const o = offsets.get(0)
+  if (!o) return
+  view.journal.endOffset = o.high
+  let lastGroup: KafkaView['journal']['lastGroup']
+  const { reachedEnd } = await readRange({
+    kafka,
+    topic,
+    from: new Map([[0, Math.max(o.low, o.high - JOURNAL_TAIL_WINDOW)]]),
+    to: new Map([[0, o.high]]),
+    isolation: 'read_committed',
+    logger,
+    timeoutMs: 15_000,
+    onMessage: (_p, m) => {
+      const part = headerNumber(m, HEADERS.part)
+      const parts = headerNumber(m, HEADERS.parts)
+      const seq = headerNumber(m, HEADERS.groupSeq)
+      const time = headerNumber(m, HEADERS.groupTime)
+      if (part !== undefined && parts !== undefined && part === parts - 1 && seq !== undefined && time !== undefined) lastGroup = { seq, time, offset: Number(m.offset) }
+    },
+  })
+  if (lastGroup) view.journal.lastGroup = lastGroup
+  else if (o.high > o.low) view.gaps.push(reachedEnd ? `no whole group in the last ${JOURNAL_TAIL_WINDOW} offsets of ${topic}` : `the tail of ${topic} could not be read within 15 s`)
+}

@@ -1,0 +1,39 @@
+/**
+ * What the running services say, when they can be reached: the primary's
+ * GET /v1/status (controllers' next seq, latest time, sidefile depth,
+ * Kafka state) and the mover's and applier's GET /health (state, halt
+ * reason). A service that does not answer is reported as such, never
+ * guessed at.
+ */
+import { errorMessage } from '../../lib/errors.js'
+import type { PrimaryStatus } from '../../producer/index.js'
+
+export type Reached<T> = { url: string; reachable: true; body: T } | { url: string; reachable: false; reason: string }
+
+async function getJson<T>(url: string, timeoutMs: number): Promise<Reached<T>> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+    // /health answers 503 with its report when the service is halted
+    if (!res.ok && res.status !== 503) return { url, reachable: false, reason: `answered HTTP ${res.status}` }
+    return { url, reachable: true, body: (await res.json()) as T }
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code
+    return { url, reachable: false, reason: code === 'ECONNREFUSED' ? 'nothing listens there' : errorMessage(err) }
+  }
+}
+
+export function primaryStatus(baseUrl: string, timeoutMs = 2000): Promise<Reached<PrimaryStatus>> {
+  return getJson<PrimaryStatus>(`${baseUrl}/v1/status`, timeoutMs)
+}
+
+/** A mover's or applier's health report (lib/metrics.ts HealthReport plus the service's status fields). */
+export interface HealthBody {
+  status: string
+  state?: string
+  halt?: { code?: string; message: string }
+  [key: string]: unknown
+}
+
+export function serviceHealth(baseUrl: string, timeoutMs = 2000): Promise<Reached<HealthBody>> {
+  return getJson<HealthBody>(`${baseUrl}/health`, timeoutMs)
+}

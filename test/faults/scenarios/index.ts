@@ -1,0 +1,22 @@
+/**
+ * Every fault scenario of the suite, by the issue's numbering: `npm test`
+ * runs each once (test/faults/*.test.ts), `npm run soak` repeats them with
+ * random seeds and timing (test/faults/soak.ts).
+ */
+import type { Scenario } from '../harness/scenario.js'
+import { applierKilled, controllerPaused, moverKilled, producerKilled, zombieMover } from './processFaults.js'
+import { commitCut, kafkaCrash, postgresCrash, registryRestart, transactionTimeout } from './serverFaults.js'
+
+/** Scenarios by test file; factories, because a scenario with private servers keeps their handles per run. */
+export const SCENARIOS: Record<'applier' | 'mover' | 'producer' | 'servers', (() => Scenario)[]> = {
+  // 1 and 7
+  applier: [() => applierKilled('applier.before-commit'), () => applierKilled('applier.after-commit'), () => commitCut('before'), () => commitCut('after')],
+  // 2, 3 and 8
+  mover: [() => moverKilled('mover.before-commit'), () => moverKilled('mover.during-commit'), () => zombieMover, () => transactionTimeout()],
+  // 4 and 5
+  producer: [() => producerKilled, () => controllerPaused],
+  // 6
+  servers: [() => kafkaCrash(), () => postgresCrash(), () => registryRestart()],
+}
+
+export const ALL_SCENARIOS: (() => Scenario)[] = Object.values(SCENARIOS).flat()
