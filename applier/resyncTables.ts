@@ -86,12 +86,19 @@ export interface ResyncStart {
   reason: string
 }
 
-/** Upserts a controller's row as 'running' for a new epoch (its end time cleared). Parameters: see resyncStartParams. */
+/**
+ * Upserts a controller's row as 'running' for a new epoch (its end time
+ * cleared). A row whose epoch the secondary has not finished applying
+ * ('running' or 'sent') keeps the earlier S: the new window must cover the
+ * old one, or a group between the old S and the old E would pass for
+ * consistent. Parameters: see resyncStartParams.
+ */
 export function resyncStartSql(schema: string): string {
   const t = resyncTables(schema)
-  return `INSERT INTO ${t.resync} (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
-    SELECT c, e, 'running', s, NULL, b, r, now() FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS x(c, e, s, b, r)
-    ON CONFLICT (controller) DO UPDATE SET epoch = EXCLUDED.epoch, state = 'running', consistent_until = EXCLUDED.consistent_until,
+  return `INSERT INTO ${t.resync} AS r (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
+    SELECT c, e, 'running', s, NULL, b, why, now() FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS x(c, e, s, b, why)
+    ON CONFLICT (controller) DO UPDATE SET epoch = EXCLUDED.epoch, state = 'running',
+      consistent_until = CASE WHEN r.state IN ('running', 'sent') THEN LEAST(r.consistent_until, EXCLUDED.consistent_until) ELSE EXCLUDED.consistent_until END,
       end_time = NULL, blocks = EXCLUDED.blocks, reason = EXCLUDED.reason, updated_at = now()`
 }
 

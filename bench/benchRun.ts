@@ -71,7 +71,8 @@ export interface RunResult {
   pipeline: { blocksPerSec: number; mibPerSec: number; medianGroupBlocks: number; blocks: number; errors: number; usage: UsageByStage }
   rpo50: RpoPhase
   rpo80: RpoPhase
-  writePath: { rate: number; mirrored: LatencySummary; baseline: LatencySummary }
+  /** Host write latency: through the primary with the whole pipeline running; with the mover and applier frozen; to plain files alone. */
+  writePath: { rate: number; mirrored: LatencySummary; primaryOnly: LatencySummary; baseline: LatencySummary }
   backlog: BacklogPhase[]
   /** Settings of the pipeline under test that shape these numbers. */
   settings: Record<string, number>
@@ -99,6 +100,11 @@ export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number
     else add(name, u)
   }
   return out
+}
+
+/** The latest session time among the acknowledged writes. */
+function maxTime(times: Float64Array): number {
+  return times.reduce((m, t) => (Number.isNaN(t) ? m : Math.max(m, t)), Number.NEGATIVE_INFINITY)
 }
 
 function concat(parts: Float64Array[]): Float64Array {
@@ -222,19 +228,29 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
   const rpo50 = await phase(0.5, 3)
   const rpo80 = await phase(0.8, 4)
 
-  log(`  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms through the primary, then to plain files (pwrite + fdatasync), at ${Math.round(rpo50.rate)} writes/s`)
-  const mirroredDelays: Float64Array[] = []
-  const baselineDelays: Float64Array[] = []
+  log(`  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ${Math.round(rpo50.rate)} writes/s: mirrored; mirrored with the mover and applier frozen; plain files alone`)
+  const delays = { mirrored: [] as Float64Array[], primaryOnly: [] as Float64Array[], baseline: [] as Float64Array[] }
   for (let round = 0; round < profile.writePathRounds; round++) {
     const spec = { mode: 'open', rate: rpo50.rate, durationMs: profile.writePathSliceMs, maxInFlight: 10_000 } as const
-    // drained before the plain-file slice, so that slice runs with the pipeline idle, as a primary without mirroring would
-    const mirrored = await harness.runPhase(spec, { seed: 20 + round, ...drain })
-    mirroredDelays.push(differences(mirrored.load.ack, mirrored.load.due))
-    const baseline = await harness.primary.request<PhaseOutcome['load']>({ op: 'baseline', spec, seed: 20 + round })
-    baselineDelays.push(differences(baseline.ack, baseline.due))
+    const seed = 20 + round
+    // every slice starts with the pipeline drained, so none pays for the one before
+    const mirrored = await harness.runPhase(spec, { seed, ...drain })
+    delays.mirrored.push(differences(mirrored.load.ack, mirrored.load.due))
+    // the secondary's stages share this machine; frozen, what is left is the primary's own cost (and the broker's)
+    harness.freezeSecondary(true)
+    let primaryOnly: PhaseOutcome['load']
+    try {
+      primaryOnly = await harness.primary.request<PhaseOutcome['load']>({ op: 'load', spec, seed })
+    } finally {
+      harness.freezeSecondary(false)
+    }
+    delays.primaryOnly.push(differences(primaryOnly.ack, primaryOnly.due))
+    await harness.waitCommitted(maxTime(primaryOnly.time), profile.drainTimeoutMs)
+    const baseline = await harness.primary.request<PhaseOutcome['load']>({ op: 'baseline', spec, seed })
+    delays.baseline.push(differences(baseline.ack, baseline.due))
   }
-  const writePath = { rate: rpo50.rate, mirrored: latencySummary(concat(mirroredDelays)), baseline: latencySummary(concat(baselineDelays)) }
-  log(`    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.baseline.p99} ms without`)
+  const writePath = { rate: rpo50.rate, mirrored: latencySummary(concat(delays.mirrored)), primaryOnly: latencySummary(concat(delays.primaryOnly)), baseline: latencySummary(concat(delays.baseline)) }
+  log(`    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the secondary frozen, ${writePath.baseline.p99} ms without mirroring`)
 
   const backlog: BacklogPhase[] = []
   await harness.stopApplier()
@@ -243,7 +259,7 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
     log(`  backlog ${factor}x: ${blocks} blocks written and journaled with no applier, then a late applier catches up`)
     const meter = await harness.monitor.begin()
     const load = await harness.primary.request<PhaseOutcome['load']>({ op: 'load', spec: { mode: 'closed', concurrency: profile.concurrency, count: blocks }, seed: 10 + factor })
-    const last = load.time.reduce((m, t) => (Number.isNaN(t) ? m : Math.max(m, t)), Number.NEGATIVE_INFINITY)
+    const last = maxTime(load.time)
     await harness.waitJournaled(last, profile.drainTimeoutMs)
     const write = usageByStage(await meter.end(), blocks)
     const started = nowMs()

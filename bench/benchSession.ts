@@ -15,7 +15,6 @@ import { errorMessage } from '../lib/errors.js'
 import { createKafka } from '../lib/kafka.js'
 import { silentLogger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
-import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topics.js'
 
 /** The shape every bench session has: 4 controllers of 2 volumes, 4 KiB blocks. */
 export const BENCH_LAYOUT = { controllers: 4, volumesPerController: 2, blockSize: 4096 } as const
@@ -58,7 +57,6 @@ export async function createBenchSession(options: { load: LoadOptions; blocksPer
     },
   })
   const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `xrc-bench-${name}`, logger: silentLogger, level: logLevel.NOTHING })
-  const topics = sessionTopics(name)
   const ceilingTopic = `xrc.${name}.ceiling`
   const ceilingSchema = `${name}_ceiling`
   return {
@@ -76,21 +74,25 @@ export async function createBenchSession(options: { load: LoadOptions; blocksPer
           problems.push(`${what}: ${errorMessage(err)}`)
         }
       }
+      // by prefix, not by a list: every topic, group and subject the session's stages made (later issues add more)
+      const prefix = `xrc.${name}.`
       const admin = kafka.admin()
       await attempt('kafka', async () => {
         await admin.connect()
         try {
-          const existing = new Set(await admin.listTopics())
-          const mine = [topics.updates, topics.journal, topics.deadLetter, ceilingTopic].filter((t) => existing.has(t))
+          const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix))
           if (mine.length > 0) await admin.deleteTopics({ topics: mine })
-          await admin.deleteGroups([moverGroupId(name)]).catch(() => undefined) // absent when no group was ever committed
+          const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix))
+          if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined) // a group still settling goes with its topics' offsets
         } finally {
           await admin.disconnect()
         }
       })
-      for (const t of [topics.updates, topics.journal, topics.deadLetter]) {
-        await attempt(`registry subject of ${t}`, () => deleteSubject(config.schemaRegistry.url, valueSubject(t)))
-      }
+      await attempt('registry subjects', async () => {
+        const res = await fetch(`${config.schemaRegistry.url}/subjects`)
+        const subjects = res.ok ? ((await res.json()) as string[]) : []
+        for (const subject of subjects.filter((s) => s.startsWith(prefix))) await deleteSubject(config.schemaRegistry.url, subject)
+      })
       await attempt('postgresql', async () => {
         const client = new pg.Client({ connectionString: config.database.url })
         await client.connect()

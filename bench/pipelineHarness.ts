@@ -95,6 +95,11 @@ export interface PipelineHarness {
   waitCommitted(time: number, timeoutMs: number): Promise<void>
   /** Resolves once the mover has journaled a group covering session time `time`. */
   waitJournaled(time: number, timeoutMs: number): Promise<void>
+  /**
+   * Freezes the mover and the applier (SIGSTOP) or thaws them: writes then
+   * go through the primary to Kafka with no secondary work on the machine.
+   */
+  freezeSecondary(frozen: boolean): void
   /** Stops every stage (clean stop; SIGKILL past a bound). */
   close(): Promise<void>
   /** Kills every stage at once (after a failure). */
@@ -231,6 +236,10 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
       const drainedMs = nowMs()
       const usage = await meter.end()
       return { load, commit: groups.commitTimesOf(load.time), journalCommit: journal.commitTimesOf(load.time), acked, usage, drainedMs }
+    },
+    freezeSecondary(frozen) {
+      mover.freeze(frozen)
+      applier?.freeze(frozen)
     },
     async close() {
       monitor.close()

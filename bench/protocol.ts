@@ -54,6 +54,8 @@ export interface LoadResult {
   firstError?: string
   startedMs: number
   endedMs: number
+  /** Event-loop delay of the stage during the load, ms (a stalled loop delays every write's acknowledgement). */
+  loopDelay?: { p50: number; p99: number; max: number }
 }
 
 export type StageRequest =

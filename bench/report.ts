@@ -89,10 +89,12 @@ const FIGURES: readonly { section: string; label: string; unit: string; get: Get
   { section: WRITE_PATH, label: 'host write p50, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p50 },
   { section: WRITE_PATH, label: 'host write p99, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p99 },
   { section: WRITE_PATH, label: 'host write p99.9, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p999 },
+  { section: WRITE_PATH, label: 'host write p99, mirrored, mover and applier frozen (primary and broker only)', unit: 'ms', get: (r) => r.writePath.primaryOnly.p99 },
   { section: WRITE_PATH, label: 'host write p50, primary files alone (pwrite + fdatasync)', unit: 'ms', get: (r) => r.writePath.baseline.p50 },
   { section: WRITE_PATH, label: 'host write p99, primary files alone', unit: 'ms', get: (r) => r.writePath.baseline.p99 },
   { section: WRITE_PATH, label: 'host write p99.9, primary files alone', unit: 'ms', get: (r) => r.writePath.baseline.p999 },
   { section: WRITE_PATH, label: 'p99 mirrored / alone', unit: '×', get: (r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99) },
+  { section: WRITE_PATH, label: 'p99 mirrored with the secondary frozen / alone', unit: '×', get: (r) => ratio(r.writePath.primaryOnly.p99, r.writePath.baseline.p99) },
 ]
 
 function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): { section: string; label: string; unit: string; get: Getter }[] {
@@ -185,7 +187,7 @@ const METHOD = `## How it is measured
 - Highest sustained rate: 64 writers in a closed loop, each waiting while 16384 writes are not yet committed on the secondary, so the backlog stays bounded and the rate is one the whole pipeline keeps up with; the rate is writes committed per second after a settling period, from host write acknowledged to committed on the secondary.
 - RPO: open loop at a fixed rate (50% and 80% of the highest); write *i* is due at start + *i*/rate, and its RPO is the commit time of the first group whose consistency time covers the write, minus when the write was due (so a stall counts against every write it held back: no coordinated omission). HdrHistogram, 3 significant digits.
 - Memory with backlog: the applier is stopped, a backlog is written and journaled, then a fresh applier process catches up; its VmHWM with 1× and with 10× the backlog.
-- Write path: open-loop writes at 50% of the highest rate, in alternating slices (through the primary, with the whole pipeline running and drained after each slice; then the same writes to plain files laid out like the volume files: pwrite, then fdatasync, before acknowledging, with the pipeline idle), so a change in background load hits both sides alike. Latency from when each write was due to its acknowledgement.
+- Write path: open-loop writes at 50% of the highest rate in alternating slices, so a change in background load hits every variant alike: through the primary with the whole pipeline running; through the primary with the mover and applier frozen (SIGSTOP; they catch up afterwards), which leaves the primary's own cost and the broker's, since on this one machine the secondary's work competes for the same cores and disk; and the same writes to plain files laid out like the volume files (pwrite, then fdatasync, before acknowledging) with the pipeline idle. Every slice starts with the pipeline drained. Latency from when each write was due to its acknowledgement.
 - Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load average above the core count) are noisy.
 `
 

@@ -6,6 +6,7 @@
  * from the parent's start message, never from the environment.
  */
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createApplier } from '../applier/index.js'
 import { loadConfig, type Config } from '../lib/config.js'
 import { XrcError, errorMessage } from '../lib/errors.js'
@@ -15,7 +16,7 @@ import { createMover } from '../mover/index.js'
 import { createPrimary } from '../producer/index.js'
 import { openBaselineFiles } from './baselineFiles.js'
 import { createWorkload, runLoad, type CommitFeed } from './loadGenerator.js'
-import { nowMs, type ChildMessage, type ParentMessage, type StageName, type StageRequest } from './protocol.js'
+import { nowMs, type ChildMessage, type LoadResult, type ParentMessage, type StageName, type StageRequest } from './protocol.js'
 
 interface Stage {
   handle(request: StageRequest): Promise<unknown>
@@ -29,6 +30,19 @@ function send(message: ChildMessage): Promise<void> {
     if (!process.connected) return resolve()
     process.send?.(message, undefined, {}, () => resolve())
   })
+}
+
+/** Runs `load` while watching the event loop's delay, and adds it to the result. */
+async function withLoopDelay(load: () => Promise<LoadResult>): Promise<LoadResult> {
+  const h = monitorEventLoopDelay({ resolution: 5 })
+  h.enable()
+  try {
+    const result = await load()
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100
+    return { ...result, loopDelay: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) } }
+  } finally {
+    h.disable()
+  }
 }
 
 function unsupported(stage: StageName, request: StageRequest): never {
@@ -64,13 +78,15 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
     async handle(request) {
       if (request.op === 'load') {
         const workload = workloadFor(request.seed)
-        return runLoad(
-          request.spec,
-          async (i) => {
-            const { volume, block } = workload.target(i)
-            return (await primary.write({ volume, block, data: workload.data(i) })).time
-          },
-          feed,
+        return withLoopDelay(() =>
+          runLoad(
+            request.spec,
+            async (i) => {
+              const { volume, block } = workload.target(i)
+              return (await primary.write({ volume, block, data: workload.data(i) })).time
+            },
+            feed,
+          ),
         )
       }
       if (request.op === 'baseline') {
@@ -78,7 +94,7 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
         // beside the volume files: the same file system and disk
         const files = await openBaselineFiles({ dir: join(config.session.dataDir, config.session.name, 'baseline'), volumes, blockSize: config.session.blockSize, workload })
         try {
-          return await runLoad(request.spec, files.write)
+          return await withLoopDelay(() => runLoad(request.spec, files.write))
         } finally {
           await files.close()
         }

@@ -27,6 +27,8 @@ export interface StageHandle {
   onJournaled(listener: (g: GroupJournaled) => void): void
   /** Asks the service to stop cleanly and waits for the process to exit (SIGKILL after `timeoutMs`). */
   stop(timeoutMs?: number): Promise<void>
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the process: a stage that does nothing for a while, with nothing lost. */
+  freeze(frozen: boolean): void
   /** Ends the process at once (cleanup after a failure). */
   kill(): void
   /** Why the stage ended by itself, once it has (a halted service, a crash). */
@@ -125,6 +127,9 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
         child.kill('SIGKILL')
         await exit
       }
+    },
+    freeze(frozen) {
+      if (!exited) child.kill(frozen ? 'SIGSTOP' : 'SIGCONT')
     },
     kill() {
       if (!exited) child.kill('SIGKILL')

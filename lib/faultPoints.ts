@@ -27,7 +27,7 @@ export const FAULT_POINTS = [
   'mover.during-commit',
   /** Mover: the commit returned. */
   'mover.after-commit',
-  /** Producer: a batch of record sets is sent to Kafka; the sidefile is not trimmed yet. */
+  /** Producer: a record set of writes is in Kafka; the sidefile is not trimmed yet. */
   'producer.after-send',
 ] as const
 

@@ -25,6 +25,10 @@ export function createPool(options: { url: string; logger: Logger; max?: number;
   const log = options.logger.child({ component: 'pg' })
   // an idle client's error (server restart) must not crash the process
   pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection failed'))
+  // nor a checked-out one's: pg-pool drops its listener while a client is out, and a connection lost in the
+  // middle of a transaction then emitted an unhandled 'error' that killed the process (the fault suite's
+  // COMMIT-reset scenario); the query in progress still rejects, and its caller retries
+  pool.on('connect', (client) => client.on('error', (err) => log.warn({ err }, 'PostgreSQL connection failed')))
   return pool
 }
 

@@ -46,6 +46,8 @@ export interface Transport {
    * topic has its partitions (a suspended primary asks before it resumes).
    */
   probe?(): Promise<void>
+  /** Drops the producer (the next send makes a new one): after the topic was deleted and made again, its idempotence state is void. */
+  reset?(): Promise<void>
   close(): Promise<void>
 }
 
@@ -145,6 +147,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
         throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition ${partition} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partition } })
       }
     },
+    reset: () => reset('the updates topic was made again'),
     async probe() {
       const admin = kafka.admin({ retry: { retries: 0 } })
       await admin.connect()

@@ -27,36 +27,20 @@
  *   resync.confirmPollMs, discards older change generations.
  */
 import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage } from '../lib/errors.js'
+import { errorMessage } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import { openChangeTracker, type ChangeCounts, type ChangeTracker } from './changeTracker.js'
 import type { Controller, ControllerMirror } from './controller.js'
-import { loadMirrorRecord, saveMirrorRecord, type MirrorRecord, type MirrorState, type SuspendReason } from './mirrorRecord.js'
+import { startMirrorMonitor } from './mirrorMonitor.js'
+import { combineRecords, loadMirrorRecord, saveMirrorRecord, type MirrorRecord, type MirrorState, type SuspendReason } from './mirrorRecord.js'
 import { ProgressQueue } from './resyncOrdering.js'
+import { ProgressCounter, type ResyncProgress } from './resyncProgress.js'
 import { runResync } from './resyncRunner.js'
 import type { SecondaryLink } from './secondaryLink.js'
 import type { SessionClock } from './sessionClock.js'
 
 export type { MirrorState, SuspendReason } from './mirrorRecord.js'
-
-/** Resync progress: what is left, how fast it goes, when it ends. */
-export interface ResyncProgress {
-  epoch: number
-  startedAt: string
-  /** Blocks marked when the resync began (more may be marked by a suspension during it). */
-  blocksTotal: number
-  blocksRemaining: number
-  blocksSent: number
-  /** Bytes of RESYNC records Kafka acknowledged, headers included. */
-  bytesSent: number
-  /** Copies dropped because a newer host write carried the block (resyncOrdering.ts). */
-  staleCopies: number
-  blocksPerSecond: number
-  /** Seconds to go at the current rate; undefined before a rate is known. */
-  etaSeconds: number | undefined
-  /** Once every mark is sent: E, the secondary is consistent again once it applies a group at or after it. */
-  endTime?: number
-}
+export type { ResyncProgress } from './resyncProgress.js'
 
 export interface MirrorStatus {
   state: MirrorState
@@ -77,7 +61,7 @@ export interface Mirror {
   /** Opens a controller's change bitmaps and mirror state, then the controller itself with the hooks that consult them. */
   open(id: number, volumes: readonly { name: string; blocks: number }[], controllerDir: string, openController: (hooks: ControllerMirror) => Promise<Controller>): Promise<Controller>
   /** Starts the monitor (triggers, auto-resume, feedback) and goes on with a resync the last run left unfinished. */
-  start(io: { stalledSince: () => number | undefined; probeKafka: () => Promise<void> }): void
+  start(io: MirrorIo): void
   stop(): Promise<void>
   state(): MirrorState
   /** Suspends (idempotent). */
@@ -91,6 +75,18 @@ export interface Mirror {
   /** Kafka acknowledged a RESYNC record of `bytes`. */
   resyncRecordSent(bytes: number): void
   status(): MirrorStatus
+}
+
+/** What the mirror needs of the primary's way into Kafka. */
+export interface MirrorIo {
+  /** Since when the oldest unacknowledged send has been failing or waiting (ms since the epoch). */
+  stalledSince(): number | undefined
+  /** One quick round trip: resolves when Kafka answers and the topic is there. */
+  probeKafka(): Promise<void>
+  /** Failing sends retry at once instead of finishing their backoff. */
+  retrySends(): void
+  /** A new Kafka producer for the next send (the topic was made again). */
+  resetKafka(): Promise<void>
 }
 
 export interface MirrorOptions {
@@ -112,8 +108,6 @@ interface Unit {
   volumeBlocks: number
 }
 
-const STALL_CHECK_MS = 250
-
 export function createMirror(options: MirrorOptions): Mirror {
   const { clock, link } = options
   const settings = options.config.resync
@@ -128,17 +122,16 @@ export function createMirror(options: MirrorOptions): Mirror {
   let captureEpoch = 0
   let persisted: Promise<void> = Promise.resolve()
   let resuming: Promise<MirrorStatus> | undefined
-  let progress: (ResyncProgress & { window: { at: number; sent: number }[] }) | undefined
+  let progress: ProgressCounter | undefined
   let confirmedTime: number | undefined
   let markedWrites = 0
   /** Marked writes whose mark is not yet made: a resync is not done while any is. */
   let marking = 0
   let running = false
-  let monitor: Promise<void> | undefined
+  let monitor: { stop: () => Promise<void> } | undefined
   let runners: Promise<void> | undefined
-  let wakeMonitor: (() => void) | undefined
   let resumedAt = 0
-  let io: { stalledSince: () => number | undefined; probeKafka: () => Promise<void> } | undefined
+  let io: MirrorIo | undefined
 
   const record = (): MirrorRecord => ({ state, consistentUntil, epoch, ...(reason ? { reason } : {}), ...(since ? { since } : {}) })
   const pendingTotal = (): number => [...units.values()].reduce((n, u) => n + u.tracker.pendingCount(), 0)
@@ -220,7 +213,7 @@ export function createMirror(options: MirrorOptions): Mirror {
           active,
           settled: () => marking === 0,
           onGroupDurable(blocks) {
-            if (progress) progress.blocksSent += blocks
+            progress?.blocksSent(blocks)
             options.onResyncBlocks?.(u.id, blocks)
           },
         }),
@@ -244,17 +237,18 @@ export function createMirror(options: MirrorOptions): Mirror {
       }
     }
     if (!running || state !== 'resyncing' || epoch !== runEpoch) return
-    if (progress) progress.endTime = end
+    progress?.ended(end)
     state = 'duplex'
     reason = undefined
     since = undefined
     consistentUntil = 0
     await persist()
-    log.info({ epoch: runEpoch, endTime: end, blocksSent: progress?.blocksSent }, 'resync complete: the secondary is consistent again once it applies a group at or after the end time')
+    log.info({ epoch: runEpoch, endTime: end }, 'resync complete: the secondary is consistent again once it applies a group at or after the end time')
   }
 
   async function resumeNow(): Promise<MirrorStatus> {
     if (state !== 'suspended') return status()
+    const topicsRemade = reason === 'journal-lost'
     const nextEpoch = epoch + 1
     const rows = [...units.values()].map((u) => ({ controller: u.id, epoch: nextEpoch, consistentUntil, blocks: u.tracker.pendingCount(), reason: reason ?? 'operator' }))
     // the secondary learns first: a group past S must never be applied as if it were consistent
@@ -267,56 +261,14 @@ export function createMirror(options: MirrorOptions): Mirror {
     mode = 'capture'
     captureEpoch++
     resumedAt = Date.now()
+    // Kafka answers: the sends still backing off from the outage go now, with a producer that knows the topic as it is
+    if (topicsRemade) await io?.resetKafka().catch((err: unknown) => log.warn({ err }, 'recreating the Kafka producer failed'))
+    io?.retrySends()
     const total = pendingTotal()
-    progress = { epoch, startedAt: new Date().toISOString(), blocksTotal: total, blocksRemaining: total, blocksSent: 0, bytesSent: 0, staleCopies: 0, blocksPerSecond: 0, etaSeconds: undefined, window: [] }
+    progress = new ProgressCounter(epoch, total)
     log.info({ epoch, blocks: total, consistentUntil }, 'resync started')
     startRunners()
     return status()
-  }
-
-  async function monitorLoop(): Promise<void> {
-    let lastPoll = 0
-    let lastProbe = 0
-    while (running) {
-      const now = Date.now()
-      const stalled = io?.stalledSince()
-      // a send still failing from before a resume counts from the resume, not from the outage
-      if (state !== 'suspended' && settings.suspendAfterUnreachableMs > 0 && stalled !== undefined && now - Math.max(stalled, resumedAt) >= settings.suspendAfterUnreachableMs) {
-        suspendNow('kafka-unreachable')
-      }
-      if (state === 'suspended' && settings.autoResume && (reason === 'kafka-unreachable' || reason === 'sidefile-full') && now - lastProbe >= settings.probeMs) {
-        lastProbe = now
-        const drained = [...units.values()].every((u) => (u.controller?.status().sidefile.bytes ?? 0) <= (u.controller?.status().sidefile.maxBytes ?? 0) / 2)
-        if (drained) {
-          try {
-            await io?.probeKafka()
-            log.info({ reason }, 'Kafka answers again: resuming')
-            await resume()
-          } catch (err) {
-            log.debug({ err: errorMessage(err) }, 'not resuming yet')
-          }
-        }
-      }
-      if (now - lastPoll >= settings.confirmPollMs) {
-        lastPoll = now
-        try {
-          const applied = await link.appliedTime()
-          if (applied !== undefined) {
-            confirmedTime = applied
-            for (const u of units.values()) u.tracker.confirm(applied, clock.tick())
-          }
-        } catch (err) {
-          log.debug({ err: errorMessage(err) }, 'could not read the secondary applied time')
-        }
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, STALL_CHECK_MS)
-        wakeMonitor = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    }
   }
 
   function status(): MirrorStatus {
@@ -324,18 +276,10 @@ export function createMirror(options: MirrorOptions): Mirror {
       const c = u.tracker.counts()
       return { pending: acc.pending + c.pending, older: acc.older + c.older, newer: acc.newer + c.newer }
     }, { pending: 0, older: 0, newer: 0 })
-    let resync: ResyncProgress | undefined
-    if (progress !== undefined) {
-      const now = Date.now()
-      const w = progress.window
-      w.push({ at: now, sent: progress.blocksSent })
-      while (w.length > 2 && (w[0] as { at: number }).at < now - 5000) w.shift()
-      const first = w[0] as { at: number; sent: number }
-      const rate = now > first.at ? ((progress.blocksSent - first.sent) * 1000) / (now - first.at) : 0
-      const remaining = state === 'resyncing' ? counts.pending : progress.blocksTotal - progress.blocksSent
-      const { window: _w, ...rest } = progress
-      resync = { ...rest, blocksRemaining: Math.max(0, remaining), staleCopies: [...units.values()].reduce((n, u) => n + u.queue.staleCopies, 0), blocksPerSecond: Math.round(rate * 10) / 10, etaSeconds: rate > 0 ? Math.ceil(remaining / rate) : undefined }
-    }
+    const resync: ResyncProgress | undefined = progress?.snapshot(
+      state === 'resyncing' ? counts.pending : 0,
+      [...units.values()].reduce((n, u) => n + u.queue.staleCopies, 0),
+    )
     return {
       state,
       epoch,
@@ -347,26 +291,6 @@ export function createMirror(options: MirrorOptions): Mirror {
       ...(resync ? { resync } : {}),
       ...(confirmedTime !== undefined ? { confirmedTime } : {}),
     }
-  }
-
-  /**
-   * The process takes the most cautious state its controllers were left in.
-   * Marks with no saved suspension (a crash between the first mark and the
-   * save) mean a suspension whose S is unknown: 0, nothing assumed. The
-   * consistency time cannot have passed it, since no heartbeat went out.
-   */
-  function recoverState(): void {
-    const list = [...units.values()]
-    const suspended = list.filter((u) => u.record.state === 'suspended' || (u.record.state === 'duplex' && u.tracker.pendingCount() > 0))
-    const resyncing = list.filter((u) => u.record.state === 'resyncing')
-    epoch = Math.max(0, ...list.map((u) => u.record.epoch))
-    const first = suspended[0] ?? resyncing[0]
-    if (first === undefined) return
-    state = suspended.length > 0 ? 'suspended' : 'resyncing'
-    mode = state === 'suspended' ? 'mark' : 'capture'
-    consistentUntil = Math.min(...[...suspended, ...resyncing].map((u) => (u.record.state === 'duplex' ? 0 : u.record.consistentUntil)))
-    reason = first.record.reason ?? 'operator'
-    since = first.record.since ?? new Date().toISOString()
   }
 
   async function resume(): Promise<MirrorStatus> {
@@ -393,21 +317,40 @@ export function createMirror(options: MirrorOptions): Mirror {
     start(ioOptions) {
       io = ioOptions
       running = true
-      recoverState()
+      const recovered = combineRecords([...units.values()].map((u) => ({ record: u.record, pending: u.tracker.pendingCount() })))
+      ;({ state, consistentUntil, epoch, reason, since } = recovered)
+      mode = state === 'suspended' ? 'mark' : 'capture'
       if (state !== 'duplex') log.warn({ state, reason, consistentUntil, epoch, pendingBlocks: pendingTotal() }, 'mirror state recovered')
       if (state === 'resyncing') {
         // a resync the last run left: the secondary row of this epoch exists; go on
         resumedAt = Date.now()
-        progress = { epoch, startedAt: new Date().toISOString(), blocksTotal: pendingTotal(), blocksRemaining: pendingTotal(), blocksSent: 0, bytesSent: 0, staleCopies: 0, blocksPerSecond: 0, etaSeconds: undefined, window: [] }
+        progress = new ProgressCounter(epoch, pendingTotal())
         startRunners()
       }
-      monitor = monitorLoop().catch((err: unknown) => log.error({ err }, 'mirror monitor failed'))
+      monitor = startMirrorMonitor({
+        settings,
+        link,
+        logger: log,
+        view: () => ({
+          state,
+          reason,
+          resumedAt,
+          sidefilesDrained: [...units.values()].every((u) => (u.controller?.status().sidefile.bytes ?? 0) <= (u.controller?.status().sidefile.maxBytes ?? 0) / 2),
+        }),
+        stalledSince: () => ioOptions.stalledSince(),
+        probeKafka: () => ioOptions.probeKafka(),
+        suspend: suspendNow,
+        resume,
+        confirmed(applied) {
+          confirmedTime = applied
+          for (const u of units.values()) u.tracker.confirm(applied, clock.tick())
+        },
+      })
     },
 
     async stop() {
       running = false
-      wakeMonitor?.()
-      await monitor
+      await monitor?.stop()
       await runners?.catch(() => undefined)
       await persisted.catch(() => undefined)
       for (const u of units.values()) await u.tracker.close().catch((err: unknown) => log.error({ err, controller: u.id }, 'closing the change bitmaps failed'))
@@ -440,14 +383,9 @@ export function createMirror(options: MirrorOptions): Mirror {
     },
 
     resyncRecordSent(bytes) {
-      if (progress) progress.bytesSent += bytes
+      progress?.bytesSent(bytes)
     },
 
     status,
   }
-}
-
-/** Thrown by operations that need a running mirror. */
-export function mirrorClosed(session: string): XrcError {
-  return new XrcError('XRC_CLOSED', `the primary of session ${session} is not running`, { context: { session } })
 }

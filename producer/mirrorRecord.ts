@@ -71,3 +71,25 @@ export async function saveMirrorRecord(dir: string, record: MirrorRecord): Promi
   await rename(tmp, path)
   await syncDir(dir)
 }
+
+/**
+ * The state a process takes from its controllers' records (pure): the most
+ * cautious one. A controller with marks but a duplex record (marks whose
+ * suspension was never saved) counts as suspended with S = 0: nothing after
+ * the secondary's image can be assumed. `pending` gives each record's
+ * marked-block count.
+ */
+export function combineRecords(records: readonly { record: MirrorRecord; pending: number }[]): MirrorRecord {
+  const epoch = Math.max(0, ...records.map((r) => r.record.epoch))
+  const suspended = records.filter((r) => r.record.state === 'suspended' || (r.record.state === 'duplex' && r.pending > 0))
+  const resyncing = records.filter((r) => r.record.state === 'resyncing')
+  const first = suspended[0] ?? resyncing[0]
+  if (first === undefined) return { ...DUPLEX, epoch }
+  return {
+    state: suspended.length > 0 ? 'suspended' : 'resyncing',
+    consistentUntil: Math.min(...[...suspended, ...resyncing].map((r) => (r.record.state === 'duplex' ? 0 : r.record.consistentUntil))),
+    epoch,
+    reason: first.record.reason ?? 'operator',
+    since: first.record.since ?? new Date().toISOString(),
+  }
+}

@@ -268,7 +268,7 @@ export function createPrimary(options: PrimaryOptions): Primary {
         logger: log,
         onSent: (id, rs, bytes) => {
           // Kafka has the record set and the sidefile still holds it: a crash here makes the next start send it again
-          faults.reach('producer.after-send')
+          if (rs.kind !== 'HEARTBEAT') faults.reach('producer.after-send')
           const label = { controller: String(id) }
           metrics.recordSets.inc({ ...label, kind: rs.kind })
           if (rs.kind === 'HEARTBEAT') metrics.heartbeats.inc(label)
@@ -289,7 +289,12 @@ export function createPrimary(options: PrimaryOptions): Primary {
       state = 'running'
       sender.start()
       const started = sender
-      mirror.start({ stalledSince: () => started.stalledSince(), probeKafka: () => transport.probe?.() ?? Promise.resolve() })
+      mirror.start({
+        stalledSince: () => started.stalledSince(),
+        probeKafka: () => transport.probe?.() ?? Promise.resolve(),
+        retrySends: () => started.retryNow(),
+        resetKafka: () => transport.reset?.() ?? Promise.resolve(),
+      })
       log.info({ controllers: ids, topic, nextSeqs: Object.fromEntries([...controllers.values()].map((c) => [c.id, c.status().nextSeq])) }, 'primary started')
     },
 

@@ -28,6 +28,9 @@ import type { Controller, ResyncEntry } from './controller.js'
 import type { BlockRun, ProgressQueue } from './resyncOrdering.js'
 import type { SessionClock } from './sessionClock.js'
 
+/** Bytes a resync entry takes in the sidefile besides its blocks (framing, entry header, a volume name): an upper bound. */
+const ENTRY_OVERHEAD_BYTES = 12 + 22 + 255
+
 export interface ResyncPacing {
   groupBlocks: number
   maxGroupsInFlight: number
@@ -67,8 +70,8 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
   let allowance = pacing.maxBytesPerSecond
   let refilledAt = Date.now()
 
-  /** The next run of marked blocks not in flight, from the cursor on (wrapping once). */
-  function nextRun(): BlockRun | undefined {
+  /** The next run of at most `maxBlocks` marked blocks not in flight, from the cursor on (wrapping once). */
+  function nextRun(maxBlocks: number): BlockRun | undefined {
     for (let i = 0; i <= volumes.length; i++) {
       const vi = (cursor.volume + i) % volumes.length
       const volume = volumes[vi] as string
@@ -78,7 +81,7 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
       while (b !== undefined && isReserved(volume, b)) b = bm.nextMarked(b + 1)
       if (b === undefined) continue
       let count = 1
-      while (count < pacing.groupBlocks && bm.has(b + count) && !isReserved(volume, b + count)) count++
+      while (count < maxBlocks && bm.has(b + count) && !isReserved(volume, b + count)) count++
       cursor = { volume: vi, block: b + count }
       return { volume, start: b, count }
     }
@@ -146,22 +149,25 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
     options.onGroupDurable(blocks)
   }
 
-  const roomForAGroup = (): boolean => {
+  /** Blocks a group may read now: what fits in the free half of the sidefile (one block into an empty one). */
+  const blocksWithRoom = (): number => {
     const sf = controller.status().sidefile
-    return sf.bytes + pacing.groupBlocks * blockSize <= sf.maxBytes / 2
+    const fit = Math.floor((sf.maxBytes / 2 - sf.bytes) / (blockSize + ENTRY_OVERHEAD_BYTES))
+    return Math.min(pacing.groupBlocks, fit > 0 ? fit : sf.bytes === 0 ? 1 : 0)
   }
 
   try {
     while (options.active()) {
-      if (inFlight.size >= pacing.maxGroupsInFlight || (inFlight.size > 0 && !roomForAGroup())) {
+      const room = blocksWithRoom()
+      if (inFlight.size >= pacing.maxGroupsInFlight || (inFlight.size > 0 && room === 0)) {
         await Promise.race(inFlight)
         continue
       }
-      if (!roomForAGroup()) {
+      if (room === 0) {
         await sleep(20)
         continue
       }
-      const run = nextRun()
+      const run = nextRun(room)
       if (run === undefined) {
         if (inFlight.size > 0) {
           await Promise.race(inFlight)

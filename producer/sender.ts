@@ -70,6 +70,8 @@ export interface Sender {
    * closing connections shows here before any send fails.
    */
   stalledSince(): number | undefined
+  /** Ends the backoff of failing sends now (Kafka answered again): they are retried at once. */
+  retryNow(): void
 }
 
 /** A wake-up flag a loop can wait on with a timeout; a notify while nobody waits is kept for the next wait. */
@@ -114,6 +116,8 @@ export function createSender(options: SenderOptions): Sender {
   let draining = false
   // per controller: when its current send began (cleared once Kafka acknowledges it)
   const sendingSince = new Map<number, number>()
+  // ends every backoff sleep in progress
+  let wakeBackoff = new AbortController()
   let loops: Promise<void> | undefined
 
   function failed(err: unknown, attemptStarted: number, controller?: number): void {
@@ -157,7 +161,8 @@ export function createSender(options: SenderOptions): Sender {
         if (err instanceof XrcError && err.code === 'XRC_CONFIG_INVALID') throw err
         if (controller !== undefined) options.onSendError?.(controller, err)
         failed(err, started, controller)
-        await sleep(Math.round(delay / 2 + (Math.random() * delay) / 2), abort.signal).catch(() => undefined)
+        await sleep(Math.round(delay / 2 + (Math.random() * delay) / 2), AbortSignal.any([abort.signal, wakeBackoff.signal])).catch(() => undefined)
+        if (wakeBackoff.signal.aborted) delay = backoff.initialMs
         delay = Math.min(delay * 2, backoff.maxMs)
       }
     }
@@ -282,6 +287,10 @@ export function createSender(options: SenderOptions): Sender {
       }
     },
     unreachableSince: () => unreachableSince,
+    retryNow() {
+      wakeBackoff.abort()
+      wakeBackoff = new AbortController()
+    },
     stalledSince() {
       let oldest = unreachableSince
       for (const since of sendingSince.values()) if (oldest === undefined || since < oldest) oldest = since

@@ -73,12 +73,28 @@ export async function followResync(urls: readonly string[], out: ProgressOutput,
     }
     if (outcomes.every((o) => o.mirror.state === 'duplex')) {
       out.end()
-      return outcomes
+      return sentOut(urls, Math.min(30_000, Math.max(0, timeoutMs - (Date.now() - started))))
     }
     if (Date.now() - started > timeoutMs) {
       out.end()
       throw new XrcError('XRC_TIMEOUT', `the resync did not finish within ${formatMs(timeoutMs)}; it goes on (xrc status, or xrc resume again to follow it)`)
     }
     await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/**
+ * The resync records are durable in the sidefiles once a primary is duplex
+ * again; waits (at most `boundMs`) until Kafka acknowledged every entry each
+ * controller had then, so the figures count all the bytes sent.
+ */
+async function sentOut(urls: readonly string[], boundMs: number): Promise<ResyncOutcome[]> {
+  const targets = new Map(await Promise.all(urls.map(async (url) => [url, (await primaryStatus(url)).controllers.map((c) => ({ id: c.id, seq: c.nextSeq - 1 }))] as const)))
+  const deadline = Date.now() + boundMs
+  for (;;) {
+    const statuses = await Promise.all(urls.map(async (url) => ({ url, status: await primaryStatus(url) })))
+    const sent = statuses.every(({ url, status }) => (targets.get(url) ?? []).every((t) => (status.controllers.find((c) => c.id === t.id)?.lastSentSeq ?? 0) >= t.seq))
+    if (sent || Date.now() >= deadline) return statuses.map(({ url, status }) => ({ url, mirror: status.mirror }))
+    await new Promise((r) => setTimeout(r, 100))
   }
 }

@@ -59,6 +59,8 @@ export interface ResyncWatchReport {
   /** Consistent observations that were not exactly the primary's writes up to their time. */
   mixed: number
   samples: Violation[]
+  /** Where the first mixed observation was: its group and time. */
+  firstMixed?: { groupSeq: number; groupTime: number }
   readErrors: number
 }
 
@@ -84,6 +86,7 @@ export function watchResync(options: { pool: Pool; schema: string; session: stri
     report.consistent++
     const violations = checkObservation(options.log, obs)
     if (violations.length > 0) {
+      report.firstMixed ??= { groupSeq: obs.groupSeq, groupTime: obs.groupTime }
       report.mixed++
       if (report.samples.length < 5) report.samples.push(...violations.slice(0, 5 - report.samples.length))
     }

@@ -35,6 +35,9 @@ export async function startPgProxy(target: { host: string; port: number }): Prom
 
   const server: Server = createServer((client) => {
     const upstream = connect(target.port, target.host)
+    // no Nagle: small protocol messages would each wait for a delayed ACK (40 ms a round trip)
+    client.setNoDelay(true)
+    upstream.setNoDelay(true)
     sockets.add(client).add(upstream)
     let buffered = Buffer.alloc(0)
     let started = false

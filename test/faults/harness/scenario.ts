@@ -10,7 +10,9 @@
  * Scenario code only injects and recovers; failed expectations are recorded
  * (`ctx.check`), not thrown, so the soak can count them and go on.
  */
-import { readFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { logLevel, type Kafka } from 'kafkajs'
 import { createKafka } from '../../../lib/kafka.js'
 import { silentLogger } from '../../../lib/logger.js'
@@ -216,15 +218,19 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       ).catch(() => failures.push(`volumes not identical: ${identical}/${volumes.length}`))
     }
     const report = await watch.stop()
-    for (const s of all()) {
-      if (s.exited()) continue
+    const stop = async (s: ServiceChild): Promise<void> => {
+      if (s.exited()) return
       const code = await s.stop()
       if (code !== 0) failures.push(`${s.name} exited ${code} on SIGTERM (log: ${s.logFile})`)
     }
+    // the journal is final once the mover stopped; the applier must then apply every group of it, none skipped
+    for (const s of [...services.primaries, services.mover]) await stop(s)
+    const journal = await checkJournal(kafka, sessionTopics(config.session.name).journal, servers.registryUrl)
+    await waitFor('the applier to apply the whole journal', async () => ((await appliedGroupHistory(pool, config.applier.schema)).groups >= journal.groups ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 }).catch(() => undefined)
+    await stop(services.applier)
     const history = await appliedGroupHistory(pool, config.applier.schema)
     const final = await observeSecondary(pool, config.applier.schema, config.session.name)
     const lost = final ? checkObservation(log, final).length : result.acked
-    const journal = await checkJournal(kafka, sessionTopics(config.session.name).journal, servers.registryUrl)
     const dead = summarizeDeadLetters(await readDeadLetters({ kafka, topic: sessionTopics(config.session.name).deadLetter, logger: silentLogger, groupPrefix: uniqueName('dlq-check') }))
     notes.journalGroups = journal.groups
     await scenario.afterRun?.(ctx, journal)
@@ -263,6 +269,7 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
   } finally {
     for (const s of all()) await s.kill('SIGKILL')
     await pool.end()
+    if (failures.length > 0) failures.push(`logs kept in ${keepLogs(session.dataDir, `${scenario.name}-${seed}`)}`)
     await session.cleanup()
   }
 }
@@ -279,4 +286,12 @@ async function readSecondaryImage(pool: Pool, schema: string, volume: string, bl
   const res = await pool.query<{ block: bigint; data: Buffer }>(`SELECT b.block, b.data FROM "${schema}".blocks b JOIN "${schema}".volumes v ON v.id = b.volume_id WHERE v.name = $1`, [volume])
   for (const r of res.rows) r.data.copy(image, Number(r.block) * blockSize)
   return image
+}
+
+/** Copies a failed run's service logs where they outlive the session's cleanup; returns the folder. */
+function keepLogs(dataDir: string, name: string): string {
+  const dir = join(tmpdir(), 'xrc-fault-logs', name)
+  mkdirSync(dir, { recursive: true })
+  for (const f of readdirSync(dataDir).filter((n) => n.endsWith('.log'))) cpSync(join(dataDir, f), join(dir, f))
+  return dir
 }

@@ -68,7 +68,7 @@ export const zombieMover: Scenario = {
 /** Scenario 4: the producer SIGKILLed with record sets sent but not yet trimmed from its sidefile, then again at a random moment. */
 export const producerKilled: Scenario = {
   name: 'producer-kill-in-flight',
-  armed: (random) => ({ primary: { XRC_FAULT_POINT: `producer.after-send:kill:${occurrence(random, 20, 200)}` } }),
+  armed: (random) => ({ primary: { XRC_FAULT_POINT: `producer.after-send:kill:${occurrence(random, 5, 40)}` } }),
   async inject(ctx) {
     const primary = ctx.services.primaries[0] as ServiceChild
     await diedAtFaultPoint(ctx, primary, 'producer.after-send')
@@ -78,7 +78,9 @@ export const producerKilled: Scenario = {
     await primary.start()
     await ctx.moreAcks(20)
     // re-sent record sets are recognised by (controller, seq): dropped, counted, never journaled twice (the journal check)
-    ctx.note('duplicateRecordSetsDropped', await metricOf(ctx.services.mover, 'xrc_mover_duplicate_record_sets_total'))
+    const duplicates = await metricOf(ctx.services.mover, 'xrc_mover_duplicate_record_sets_total')
+    ctx.check((duplicates ?? 0) > 0, `the record sets in flight at the first kill were sent again and dropped as duplicates (${duplicates})`)
+    ctx.note('duplicateRecordSetsDropped', duplicates)
   },
 }
 
@@ -99,7 +101,7 @@ export const controllerPaused: Scenario = {
       highest = Math.max(highest, Number(r.rows[0]?.group_time ?? 0))
     }
     // the other controllers' writers go on meanwhile (a writer on the paused one waits out its request)
-    const writes = ctx.moreAcks(40, 60_000)
+    const writes = ctx.moreAcks(20, 60_000)
     const sampling = (async () => {
       for (let done = false; !done; ) {
         await sample()
