@@ -7,3 +7,4 @@ export { createBlockStore, type ApplyOutcome, type BlockStore, type BlockStoreOp
 export type { AppliedMark } from './groupOrder.js'
 export type { ExportResult } from './volumeReader.js'
 export { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './replay.js'
+export { rebaseSecondary, rollbackSecondary, type ImageState, type RebaseResult, type RollbackResult } from './resyncImage.js'

@@ -11,6 +11,7 @@
  *      transactions the size of the pipeline's median group at its top rate.
  * The ceilings run alone, so the pipeline never competes with them.
  */
+import { loadConfig, type Config } from '../lib/config.js'
 import { KAFKA_FRAMING_BYTES } from '../lib/topics.js'
 import { stackPaths } from '../stack/paths.js'
 import type { BenchSession } from './benchSession.js'
@@ -73,6 +74,8 @@ export interface RunResult {
   rpo80: RpoPhase
   /** Host write latency: through the primary with the whole pipeline running; with the mover and applier frozen; to plain files alone. */
   writePath: { rate: number; mirrored: LatencySummary; primaryOnly: LatencySummary; baseline: LatencySummary }
+  /** RPO at the 50% rate again, with the mover restarted at a shorter mover.groupIntervalMs. */
+  groupIntervals: { groupIntervalMs: number; rpo: RpoPhase }[]
   backlog: BacklogPhase[]
   /** Settings of the pipeline under test that shape these numbers. */
   settings: Record<string, number>
@@ -100,6 +103,12 @@ export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number
     else add(name, u)
   }
   return out
+}
+
+/** The same configuration with another group interval (validated again: it is a whole config). */
+function withGroupInterval(config: Config, groupIntervalMs: number): Config {
+  const plain = JSON.parse(JSON.stringify(config)) as Record<string, unknown> & { mover: Record<string, unknown> }
+  return loadConfig({ overrides: { ...plain, mover: { ...plain.mover, groupIntervalMs } } })
 }
 
 /** The latest session time among the acknowledged writes. */
@@ -164,7 +173,7 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   let pipelineResult: Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>
   try {
     await harness.startApplier('applier')
-    pipelineResult = await measurePipeline(harness, profile, log)
+    pipelineResult = await measurePipeline(harness, profile, config, log)
     await harness.close()
   } catch (err) {
     harness.kill()
@@ -195,7 +204,7 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, log: (m: string) => void): Promise<Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>> {
+async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, config: Config, log: (m: string) => void): Promise<Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>> {
   const drain = { drainTimeoutMs: profile.drainTimeoutMs }
   log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
   await harness.runPhase({ mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 }, { seed: 1, ...drain })
@@ -217,9 +226,9 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
   }
   log(`    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ${pipeline.medianGroupBlocks} blocks`)
 
-  const phase = async (fraction: number, seed: number): Promise<RpoPhase> => {
+  const phase = async (fraction: number, seed: number, what = `RPO at ${fraction * 100}%`): Promise<RpoPhase> => {
     const rate = Math.max(1, blocksPerSec * fraction)
-    log(`  RPO at ${fraction * 100}%: ${Math.round(rate)} writes/s for ${profile.rpoMs} ms (open loop)`)
+    log(`  ${what}: ${Math.round(rate)} writes/s for ${profile.rpoMs} ms (open loop)`)
     const p = await harness.runPhase({ mode: 'open', rate, durationMs: profile.rpoMs, maxInFlight: 10_000 }, { seed, ...drain })
     const r = rpoPhase(p, rate)
     log(`    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ms`)
@@ -252,6 +261,13 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
   const writePath = { rate: rpo50.rate, mirrored: latencySummary(concat(delays.mirrored)), primaryOnly: latencySummary(concat(delays.primaryOnly)), baseline: latencySummary(concat(delays.baseline)) }
   log(`    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the secondary frozen, ${writePath.baseline.p99} ms without mirroring`)
 
+  const groupIntervals: RunResult['groupIntervals'] = []
+  for (const ms of profile.groupIntervalsMs.filter((x) => x !== config.mover.groupIntervalMs)) {
+    await harness.restartMover(withGroupInterval(config, ms))
+    groupIntervals.push({ groupIntervalMs: ms, rpo: await phase(0.5, 30 + ms, `RPO at 50% with mover.groupIntervalMs ${ms}`) })
+  }
+  if (groupIntervals.length > 0) await harness.restartMover(config)
+
   const backlog: BacklogPhase[] = []
   await harness.stopApplier()
   for (const factor of [1, 10]) {
@@ -273,5 +289,5 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
     log(`    caught up in ${round(catchUpSeconds, 1)} s; applier peak RSS ${catchUp.applier?.hwmMiB} MiB`)
     backlog.push({ factor, blocks, write, catchUpSeconds: round(catchUpSeconds, 2), catchUpBlocksPerSec: round(blocks / catchUpSeconds), catchUp })
   }
-  return { pipeline, rpo50, rpo80, writePath, backlog }
+  return { pipeline, rpo50, rpo80, writePath, groupIntervals, backlog }
 }

@@ -78,7 +78,6 @@ export interface PhaseOutcome {
 
 export interface PipelineHarness {
   readonly primary: StageHandle
-  readonly mover: StageHandle
   /** Groups committed on the secondary. */
   readonly groups: GroupLog
   /** Groups committed in the journal. */
@@ -93,6 +92,11 @@ export interface PipelineHarness {
   runPhase(spec: LoadSpec, options: { seed: number; drainTimeoutMs: number }): Promise<PhaseOutcome>
   /** Resolves once the secondary has committed every write up to session time `time`. */
   waitCommitted(time: number, timeoutMs: number): Promise<void>
+  /**
+   * Replaces the mover with one running `config` (another mover.groupIntervalMs,
+   * say); it resumes from the journal's tail like any restarted mover.
+   */
+  restartMover(config: Config): Promise<void>
   /** Resolves once the mover has journaled a group covering session time `time`. */
   waitJournaled(time: number, timeoutMs: number): Promise<void>
   /**
@@ -121,8 +125,8 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
   const groups = new GroupLog()
   const journal = new GroupLog()
   const started: StageHandle[] = []
-  const stage = async (s: StageName, name: string = s): Promise<StageHandle> => {
-    const h = await startStage({ stage: s, name, config, logFile: join(dir, `${name}.log`), execArgv: options.execArgv ?? [] })
+  const stage = async (s: StageName, name: string = s, stageConfig: Config = config): Promise<StageHandle> => {
+    const h = await startStage({ stage: s, name, config: stageConfig, logFile: join(dir, `${name}.log`), execArgv: options.execArgv ?? [] })
     started.push(h)
     await monitor.track(name, h.pid)
     return h
@@ -177,7 +181,6 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
 
   const harness: PipelineHarness = {
     primary,
-    mover,
     groups,
     journal,
     monitor,
@@ -236,6 +239,11 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
       const drainedMs = nowMs()
       const usage = await meter.end()
       return { load, commit: groups.commitTimesOf(load.time), journalCommit: journal.commitTimesOf(load.time), acked, usage, drainedMs }
+    },
+    async restartMover(moverConfig) {
+      await mover.stop()
+      mover = await stage('mover', 'mover', moverConfig)
+      mover.onJournaled((g) => journal.add(g))
     },
     freezeSecondary(frozen) {
       mover.freeze(frozen)

@@ -31,6 +31,12 @@ export interface BenchProfile {
    */
   writePathRounds: number
   writePathSliceMs: number
+  /**
+   * The RPO phase at 50% again with the mover restarted at each of these
+   * mover.groupIntervalMs (the group interval sets RPO's floor): what a
+   * shorter interval buys, and costs, on this machine.
+   */
+  groupIntervalsMs: number[]
   /** Backlog of the late applier, blocks; the second backlog is ten times this. */
   backlogBlocks: number
   /** Bound on waiting for the secondary to catch up after a phase. */
@@ -53,6 +59,7 @@ export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
     rpoMs: 4000,
     writePathRounds: 2,
     writePathSliceMs: 1500,
+    groupIntervalsMs: [25],
     backlogBlocks: 1000,
     drainTimeoutMs: 120_000,
   },
@@ -71,6 +78,7 @@ export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
     rpoMs: 30_000,
     writePathRounds: 8,
     writePathSliceMs: 3000,
+    groupIntervalsMs: [50, 25],
     backlogBlocks: 20_000,
     drainTimeoutMs: 300_000,
   },

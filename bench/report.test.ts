@@ -22,6 +22,7 @@ function run(o: { pipeline: number; kafka: number; copy: number; rpoP99: number;
     pipeline: { blocksPerSec: o.pipeline, mibPerSec: o.pipeline / 256, medianGroupBlocks: 500, blocks: 1000, errors: 0, usage: { primary: use(200), mover: use(100) } },
     rpo50: rpo,
     rpo80: rpo,
+    groupIntervals: [],
     writePath: { rate: 100, mirrored: lat(o.mirroredP99), primaryOnly: lat(o.mirroredP99), baseline: lat(o.aloneP99) },
     backlog: [
       { factor: 1, blocks: 10, write: {}, catchUpSeconds: 1, catchUpBlocksPerSec: 10, catchUp: { applier: use(50, o.hwm1) } },

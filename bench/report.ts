@@ -48,8 +48,15 @@ type Getter = (r: RunResult, machine: MachineInfo) => number | undefined
 const WRITE_PATH = 'Write path (at 50% of the highest rate, alternating slices)'
 const CPU = 'CPU per mirrored block (at the highest rate)'
 
-/** The report's figures, in the order of the table. */
-const FIGURES: readonly { section: string; label: string; unit: string; get: Getter }[] = [
+interface Figure {
+  section: string
+  label: string
+  unit: string
+  get: Getter
+}
+
+/** The report's figures, in the order of the table; `intervals` are the shorter group intervals the runs tried. */
+const figures = (intervals: readonly number[]): Figure[] => [
   { section: 'Kafka ceiling', label: 'ProducerPerformance (4 partitions, acks=all, idempotent)', unit: 'blocks/s', get: (r) => r.kafka.producerPerformance.recordsPerSec },
   { section: 'Kafka ceiling', label: 'ProducerPerformance', unit: 'MiB/s', get: (r) => r.kafka.producerPerformance.mbPerSec },
   { section: 'Kafka ceiling', label: 'kafkajs sendBatch (same bytes)', unit: 'blocks/s', get: (r) => r.kafka.kafkajsSendBatch.recordsPerSec },
@@ -67,6 +74,17 @@ const FIGURES: readonly { section: string; label: string; unit: string; get: Get
   { section: 'Pipeline', label: 'bound set by CPU: cores × 10^6 µs / CPU per block of all processes', unit: 'blocks/s', get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)) },
   ...rpoFigures('50%', (r) => r.rpo50),
   ...rpoFigures('80%', (r) => r.rpo80),
+  ...intervals.flatMap((ms) => {
+    const section = 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)'
+    const at = (r: RunResult): RunResult['rpo50'] | undefined => r.groupIntervals.find((g) => g.groupIntervalMs === ms)?.rpo
+    return [
+      { section, label: `mover.groupIntervalMs ${ms}: p50`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p50 },
+      { section, label: `mover.groupIntervalMs ${ms}: p99`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p99 },
+      { section, label: `mover.groupIntervalMs ${ms}: p99.9`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p999 },
+      { section, label: `mover.groupIntervalMs ${ms}: CPU per block, all processes`, unit: 'µs', get: (r: RunResult) => (at(r) ? sumCpu(at(r)?.usage ?? {}) : undefined) },
+    ]
+  }),
+  { section: 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)', label: 'default interval: CPU per block, all processes', unit: 'µs', get: (r) => sumCpu(r.rpo50.usage) },
   ...['primary', 'mover', 'applier', 'kafka broker', 'postgres (applier backends)'].flatMap((stage) => [
     { section: CPU, label: stage, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.cpuUsPerBlock },
     { section: CPU, label: `${stage}: of which in the kernel`, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.sysUsPerBlock },
@@ -97,7 +115,7 @@ const FIGURES: readonly { section: string; label: string; unit: string; get: Get
   { section: WRITE_PATH, label: 'p99 mirrored with the secondary frozen / alone', unit: '×', get: (r) => ratio(r.writePath.primaryOnly.p99, r.writePath.baseline.p99) },
 ]
 
-function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): { section: string; label: string; unit: string; get: Getter }[] {
+function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): Figure[] {
   const section = `RPO at ${at} of the highest rate (open loop, from when each write was due)`
   return [
     { section, label: 'offered rate', unit: 'blocks/s', get: (r) => phase(r).rate },
@@ -146,7 +164,8 @@ function judge(name: string, goal: string, value: number, unit: string, met: (v:
 
 export function buildReport(options: { profile: BenchProfile; machine: MachineInfo; results: RunResult[]; durationSeconds: number; generatedAt?: Date }): Report {
   const { results } = options
-  const metrics: Metric[] = FIGURES.map((f) => {
+  const intervals = [...new Set(results.flatMap((r) => r.groupIntervals.map((g) => g.groupIntervalMs)))].sort((a, b) => b - a)
+  const metrics: Metric[] = figures(intervals).map((f) => {
     const runs = results.map((r) => f.get(r, options.machine) ?? Number.NaN)
     return { section: f.section, label: f.label, unit: f.unit, median: median(runs), runs }
   })
@@ -179,13 +198,18 @@ export function carriedFindings(previous: string | undefined): string {
   return `${FINDINGS_BEGIN}\n_No findings written yet._\n${FINDINGS_END}`
 }
 
-const METHOD = `## How it is measured
+const METHOD = `## Running it
+
+\`npm run bench\` (3 runs, about 20 minutes, on the local stack: \`npm run stack -- up\`) writes this file and \`bench/results/latest.json\`; \`npm run bench -- --quick\` runs everything once, small, in about a minute (\`bench/results/quick.*\`; CI runs it). Flags: \`--runs N\`, \`--backlog <blocks>\`, \`--config <file>\` (settings of the pipeline under test, e.g. \`{"mover": {"groupIntervalMs": 40}}\`), \`--cpu-prof\` (V8 profiles of the stage processes in \`bench/results/profiles/\`).
+
+## How it is measured
 
 - One run = its own session (topics, registry subjects, PostgreSQL schema, data folder), removed afterwards; 4 controllers of 2 volumes, 4 KiB blocks, one block per host write at a random block; random (incompressible) data.
 - Ceilings run alone. Kafka: \`org.apache.kafka.tools.ProducerPerformance\` from the stack's kafka-tools jars, 4 KiB records to 4 partitions, acks=all, idempotence on, linger 5 ms, then the same records through kafkajs \`sendBatch\` (idempotent, acks -1, one request in flight, as the producer runs it). PostgreSQL: binary COPY (pg-copy-streams, the applier's encoder) into the block store's own tables (\`createBlockStore().init()\`), one transaction per group of the pipeline's median group size at its top rate; new keys only, so no DELETE.
 - The stages run as separate processes (primary with the load generator inside it, mover, applier), so each one's CPU (utime+stime from \`/proc/<pid>/stat\`) and memory (\`VmRSS\` sampled every 100 ms, \`VmHWM\`) are its own. CPU per block counts a phase from its first write to the commit of its last, divided by the blocks written; the primary's figure includes the load generator (a buffer copy and a function call per write). The broker and PostgreSQL serve every client of the shared stack: their figures are the bench's own only on a quiet machine.
 - Highest sustained rate: 64 writers in a closed loop, each waiting while 16384 writes are not yet committed on the secondary, so the backlog stays bounded and the rate is one the whole pipeline keeps up with; the rate is writes committed per second after a settling period, from host write acknowledged to committed on the secondary.
 - RPO: open loop at a fixed rate (50% and 80% of the highest); write *i* is due at start + *i*/rate, and its RPO is the commit time of the first group whose consistency time covers the write, minus when the write was due (so a stall counts against every write it held back: no coordinated omission). HdrHistogram, 3 significant digits.
+- Group interval: the 50% RPO phase again with the mover restarted at each shorter \`mover.groupIntervalMs\` (it resumes from the journal's tail), to show what the interval, which sets RPO's floor, buys and costs here; the default mover is back for what follows.
 - Memory with backlog: the applier is stopped, a backlog is written and journaled, then a fresh applier process catches up; its VmHWM with 1× and with 10× the backlog.
 - Write path: open-loop writes at 50% of the highest rate in alternating slices, so a change in background load hits every variant alike: through the primary with the whole pipeline running; through the primary with the mover and applier frozen (SIGSTOP; they catch up afterwards), which leaves the primary's own cost and the broker's, since on this one machine the secondary's work competes for the same cores and disk; and the same writes to plain files laid out like the volume files (pwrite, then fdatasync, before acknowledging) with the pipeline idle. Every slice starts with the pipeline drained. Latency from when each write was due to its acknowledgement.
 - Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load average above the core count) are noisy.

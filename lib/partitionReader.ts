@@ -13,7 +13,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
+import { errorMessage } from './errors.js'
 import type { Logger } from './logger.js'
+import { waitFor } from './retry.js'
 
 export interface PartitionBatch {
   topic: string
@@ -69,6 +71,7 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
   const startAt = new Map(options.from ?? [])
   let started = false
   let stopped = false
+  let crashed: Error | undefined
 
   if (options.onPosition) {
     const onPosition = options.onPosition
@@ -80,7 +83,10 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
   consumer.on(consumer.events.CRASH, (e) => {
     const err = e.payload.error
     log.error({ err, restart: e.payload.restart }, 'consumer crashed')
-    if (!e.payload.restart) options.onCrash?.(err)
+    if (!e.payload.restart) {
+      crashed = err
+      options.onCrash?.(err)
+    }
   })
 
   return {
@@ -104,7 +110,25 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
           await heartbeat()
         },
       })
-      for (const [partition, offset] of startAt) consumer.seek({ topic: options.topic, partition, offset: String(offset) })
+      // A group coordinator that is still loading (a broker just started) fails the first join: kafkajs
+      // restarts the consumer, and a seek meanwhile throws "not initialized" (the applier then refused to
+      // start). Seek once it runs; what arrives before that is cut at the start offsets above.
+      for (const [partition, offset] of startAt) {
+        await waitFor(
+          `the reader of ${options.topic} to join its group`,
+          () => {
+            if (!startAt.has(partition)) return true // delivered from the start offset already
+            try {
+              consumer.seek({ topic: options.topic, partition, offset: String(offset) })
+              return true
+            } catch (err) {
+              if (/not initialized/i.test(errorMessage(err))) return undefined
+              throw err
+            }
+          },
+          { timeoutMs: 60_000, intervalMs: 100, abortIf: () => (crashed ? `the consumer failed: ${crashed.message}` : undefined) },
+        )
+      }
     },
     pause(partitions) {
       if (partitions.length > 0) consumer.pause([{ topic: options.topic, partitions }])

@@ -5,6 +5,7 @@
  */
 import kafkajs, { type Admin } from 'kafkajs'
 import { XrcError } from './errors.js'
+import { waitFor } from './retry.js'
 import type { Logger } from './logger.js'
 
 const { ConfigResourceTypes } = kafkajs
@@ -40,8 +41,11 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
     topics: [{ topic: spec.topic, numPartitions: spec.partitions, configEntries: [{ name: 'max.message.bytes', value: String(need) }] }],
   })
   if (created) logger.info({ topic: spec.topic, partitions: spec.partitions }, `created the ${spec.role}`)
-  const meta = await admin.fetchTopicMetadata({ topics: [spec.topic] })
-  const have = meta.topics[0]?.partitions.length ?? 0
+  // a topic just created (here or by another process) may not be in the broker's metadata yet: ask again, bounded
+  const have = await waitFor(`the ${spec.role} ${spec.topic} in the broker's metadata`, async () => (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics[0]?.partitions.length, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  })
   if (spec.partitionRule === 'exact' ? have !== spec.partitions : have < spec.partitions) {
     throw new XrcError('XRC_CONFIG_INVALID', `${spec.role} ${spec.topic} has ${have} partitions; ${spec.partitionsFrom} needs ${spec.partitionRule === 'exact' ? 'exactly' : 'at least'} ${spec.partitions}`, {
       context: { topic: spec.topic },

@@ -156,6 +156,8 @@ export interface Controller {
    * volume before it resolves.
    */
   checkpointRedo(): Promise<void>
+  /** Writers waiting for sidefile space give up waiting now (the session suspended: they go on marked). */
+  releaseWaiters(): void
   status(): ControllerStatus
   /** Waits for writes in progress, then closes the sidefile and volume files. */
   close(): Promise<void>
@@ -383,6 +385,7 @@ export async function openController(options: ControllerOptions): Promise<Contro
 
       coverTime,
       checkpointRedo,
+      releaseWaiters: () => void s.sidefile.releaseWaiters(),
 
       status() {
         return { id, volumes: names, nextSeq: lastSeq + 1, latestTime, lastSentSeq, inflightWrites: inflight, sidefile: s.sidefile.stats(), markedWrites }

@@ -112,3 +112,22 @@ it('reads for a resync after the writes stamped before, and appends resync entri
   expect(c.status().nextSeq).toBe(4)
   await c.close()
 })
+
+it('a writer waiting for sidefile space when the session suspends goes on marked, taking no seq', async () => {
+  const mirror = standIn()
+  const entry = 12 + 22 + 1 + BS // framing + entry header + volume name + one block
+  const c = await openController(options(mirror, { sidefile: { maxBytes: 2 * entry, waitMs: 10_000, segmentBytes: 64 * 1024 } }))
+  await c.write('a', 0, block(1))
+  await c.write('a', 1, block(2))
+  const waiting = c.write('a', 2, block(3))
+  await new Promise((r) => setTimeout(r, 20))
+  expect(c.status().sidefile.waitingWriters).toBe(1)
+  mirror.state = 'mark'
+  mirror.floor = c.checkpointRedo()
+  c.releaseWaiters()
+  const ack = await waiting
+  expect(ack.seq).toBe(0)
+  expect(c.status().nextSeq).toBe(3)
+  expect(await c.read('a', 2, 1)).toEqual(block(3))
+  await c.close()
+})

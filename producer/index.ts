@@ -10,8 +10,11 @@
  *
  * Pieces, inside out: sessionClock (hybrid logical clock), volumeFile,
  * sidefile (+ sidefileFormat, sidefileSegments, sidefileEntry),
- * controller (+ controllerState), recordSets, kafkaTransport, sender,
- * producerMetrics, primary, httpApi.
+ * controller (+ controllerState, controllerRecovery), recordSets,
+ * kafkaTransport, sender, producerMetrics, primary, httpApi. Suspend and
+ * resync: changeBitmap, changeGenerations, changeFiles, changeTracker (the
+ * marks), resyncOrdering (the rule), resyncRunner, mirrorRecord,
+ * mirrorMonitor, secondaryLink, mirror (the state machine), resyncMetrics.
  */
 export { createPrimary, type Primary, type PrimaryEvents, type PrimaryOptions, type PrimaryStatus, type WriteRequest, type WriteAck } from './primary.js'
 export { startHttpApi, type HttpApi, type HttpApiOptions } from './httpApi.js'
@@ -19,3 +22,4 @@ export { createSessionClock, wallMicros, type SessionClock } from './sessionCloc
 export { volumePath, primaryDir } from './volumeFile.js'
 export { controllerDir } from './controller.js'
 export type { SidefileFullEvent } from './sidefile.js'
+export type { MirrorState, MirrorStatus, ResyncProgress, SuspendReason } from './mirror.js'

@@ -62,7 +62,10 @@ export interface Mirror {
   open(id: number, volumes: readonly { name: string; blocks: number }[], controllerDir: string, openController: (hooks: ControllerMirror) => Promise<Controller>): Promise<Controller>
   /** Starts the monitor (triggers, auto-resume, feedback) and goes on with a resync the last run left unfinished. */
   start(io: MirrorIo): void
+  /** Stops the monitor and any resync (its marks stay for the next start). */
   stop(): Promise<void>
+  /** Saves and closes the change bitmaps: after the sidefiles are closed (their last trim may save generations). */
+  close(): Promise<void>
   state(): MirrorState
   /** Suspends (idempotent). */
   suspend(reason: SuspendReason): Promise<MirrorStatus>
@@ -191,6 +194,8 @@ export function createMirror(options: MirrorOptions): Mirror {
     // still the switching step: each redo floor covers exactly the writes captured so far. Marks and marked
     // writes wait for the floors and the saved state (persisted), so recovery never redoes an older entry over them
     const floors = [...units.values()].map((u) => u.controller?.checkpointRedo())
+    // a writer still waiting for sidefile space would take a seq and a time after S: it goes on marked instead
+    for (const u of units.values()) u.controller?.releaseWaiters()
     options.onSuspend?.(why)
     log.warn({ reason: why, consistentUntil, pendingBlocks: pendingTotal() }, 'session suspended: writes go on and are marked for resync')
     void persist(floors.filter((f) => f !== undefined)).catch((err: unknown) => log.error({ err }, 'saving the suspended state failed'))
@@ -257,6 +262,8 @@ export function createMirror(options: MirrorOptions): Mirror {
     epoch = nextEpoch
     state = 'resyncing'
     await persist()
+    // a suspension while the state was saved wins: it stays marking
+    if ((state as MirrorState) !== 'resyncing' || epoch !== nextEpoch) return status()
     // one synchronous step: captures again from here, and a write now supersedes its blocks' marks
     mode = 'capture'
     captureEpoch++
@@ -353,7 +360,11 @@ export function createMirror(options: MirrorOptions): Mirror {
       await monitor?.stop()
       await runners?.catch(() => undefined)
       await persisted.catch(() => undefined)
+    },
+
+    async close() {
       for (const u of units.values()) await u.tracker.close().catch((err: unknown) => log.error({ err, controller: u.id }, 'closing the change bitmaps failed'))
+      units.clear()
     },
 
     state: () => state,

@@ -50,12 +50,14 @@ export function startMirrorMonitor(options: MirrorMonitorOptions): { stop: () =>
     const byItself = v.reason === 'kafka-unreachable' || v.reason === 'sidefile-full'
     if (options.view().state === 'suspended' && settings.autoResume && byItself && now - lastProbe >= settings.probeMs && v.sidefilesDrained) {
       lastProbe = now
-      try {
-        await options.probeKafka()
+      const answers = await options.probeKafka().then(
+        () => true,
+        (err: unknown) => (log.debug({ err: errorMessage(err) }, 'Kafka does not answer yet'), false),
+      )
+      if (answers) {
         log.info({ reason: v.reason }, 'Kafka answers again: resuming')
-        await options.resume()
-      } catch (err) {
-        log.debug({ err: errorMessage(err) }, 'not resuming yet')
+        // the secondary may be out of reach (it must learn of the resync first): the next probe tries again
+        await options.resume().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not resume; trying again'))
       }
     }
     if (now - lastPoll >= settings.confirmPollMs) {

@@ -243,6 +243,7 @@ export function createPrimary(options: PrimaryOptions): Primary {
       } catch (err) {
         await mirror.stop()
         await closeControllers()
+        await mirror.close()
         controllers.clear()
         await link.close().catch(() => undefined)
         state = 'failed'
@@ -306,6 +307,7 @@ export function createPrimary(options: PrimaryOptions): Primary {
       await mirror.stop()
       await sender?.stop({ flushTimeoutMs: options.flushTimeoutMs ?? 5000 })
       await closeControllers()
+      await mirror.close()
       await link.close().catch((err: unknown) => log.warn({ err }, 'closing the link to the secondary failed'))
       state = failed ? 'failed' : 'stopped'
       const left = [...controllers.values()].map((c) => ({ controller: c.id, entries: c.status().sidefile.entries }))

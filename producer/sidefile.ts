@@ -102,6 +102,12 @@ export interface Sidefile {
   /** Releases the entries before `upTo` (an entry end at or below the durable end); deletes whole segments behind it. */
   trim(upTo: number): Promise<void>
   stats(): SidefileStats
+  /**
+   * Rejects every writer waiting for space at once with XRC_SIDEFILE_FULL
+   * (the session suspended: their writes go on marked, and none of them may
+   * take a seq later). Their build was never called. Returns how many.
+   */
+  releaseWaiters(): number
   /** Waits for pending appends, fails waiting writers with XRC_CLOSED, closes the files. */
   close(): Promise<void>
 }
@@ -371,6 +377,18 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
         fullTotal: counters.fullTotal,
         syncs: counters.syncs,
       }
+    },
+
+    releaseWaiters() {
+      const released = waiters.splice(0)
+      for (const w of released) {
+        clearTimeout(w.timer)
+        const waited = Date.now() - w.since
+        counters.waitedMs += waited
+        options.onWaited?.(waited, 'full')
+        w.reject(new XrcError('XRC_SIDEFILE_FULL', `sidefile ${dir}: the session suspended while the writer waited ${waited} ms for space`, { context: { dir, waitedMs: waited } }))
+      }
+      return released.length
     },
 
     async close() {

@@ -111,17 +111,23 @@ export function readWireHeader(buf: Buffer | null | undefined): number {
 
 async function registerSchema(registry: SchemaRegistry, url: string, subject: string, schema: object, compatibility: COMPATIBILITY): Promise<number> {
   const confluent = { type: SchemaType.AVRO as const, schema: JSON.stringify(schema) }
-  try {
-    return (await registry.register(confluent, { subject, compatibility })).id
-  } catch (err) {
-    // The subject exists with another compatibility level (Apicurio answers
-    // NONE for subjects it did not configure): keep the subject's own level.
-    if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError') {
-      throw new XrcError('XRC_REGISTRY_UNREACHABLE', `could not register schema under ${subject} at ${url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`, { cause: err })
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await registry.register(confluent, { subject, compatibility })).id
+    } catch (err) {
+      // Processes of a new session starting together register its new subject at once: the registry
+      // takes every schema but refuses all but one compatibility setting ("A rule named 'COMPATIBILITY'
+      // already exists"). The subject is configured by then, so the next attempt only registers.
+      if (attempt < 3 && /already exists/i.test(errorMessage(err))) continue
+      // The subject exists with another compatibility level (Apicurio answers
+      // NONE for subjects it did not configure): keep the subject's own level.
+      if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError') {
+        throw new XrcError('XRC_REGISTRY_UNREACHABLE', `could not register schema under ${subject} at ${url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`, { cause: err })
+      }
+      const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
+      const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as COMPATIBILITY | undefined
+      return (await registry.register(confluent, { subject, ...(level ? { compatibility: level } : {}) })).id
     }
-    const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
-    const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as COMPATIBILITY | undefined
-    return (await registry.register(confluent, { subject, ...(level ? { compatibility: level } : {}) })).id
   }
 }
 

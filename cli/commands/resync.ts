@@ -13,7 +13,7 @@
  * Each prints one line per primary (or one summary); with --json a JSON
  * object on the last line.
  */
-import { InvalidArgumentError, type Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
 import { storeTables } from '../../applier/blockStoreDdl.js'
 import { rollbackSecondary } from '../../applier/resyncImage.js'
 import { createKafka } from '../../lib/kafka.js'
@@ -42,6 +42,11 @@ function collectUrl(value: string, previous: string[] = []): string[] {
   } catch (err) {
     throw err instanceof InvalidArgumentError ? err : new InvalidArgumentError(String(err))
   }
+}
+
+/** How long resume and resync follow the resync's progress. */
+function timeoutOption(): Option {
+  return new Option('--timeout <duration>', 'longest to follow the resync (it goes on after)').argParser(parseDuration).default(3_600_000, '1h')
 }
 
 const PRIMARY_HELP = "a primary's HTTP API; repeat for a session run by several primary processes (default: http://127.0.0.1:<producer.apiPort>)"
@@ -79,7 +84,7 @@ export function registerResyncCommands(program: Command): void {
     .description('resume a suspended session: the primaries resync the marked blocks (a progress bar on a terminal), then mirror as before')
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--no-wait', 'return once the resync started')
-    .option('--timeout <duration>', 'longest to follow the resync', parseDuration, 3_600_000)
+    .addOption(timeoutOption())
     .option('--json', 'print a JSON summary on the last line')
     .action(async (flags: FollowFlags) => {
       const config = cliConfig(program.opts<GlobalOptions>())
@@ -100,7 +105,7 @@ export function registerResyncCommands(program: Command): void {
     .description('after the journal or updates topic was lost: copy to the secondary only the blocks the change bitmaps name, not whole volumes')
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--no-wait', 'return once the resync started')
-    .option('--timeout <duration>', 'longest to follow the resync', parseDuration, 3_600_000)
+    .addOption(timeoutOption())
     .option('--json', 'print a JSON summary on the last line')
     .addHelpText(
       'after',

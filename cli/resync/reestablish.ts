@@ -38,7 +38,13 @@ export async function checkServicesStopped(pool: Pool, session: string, admin?: 
   if (readers.length === 0) return
   const described = await admin.describeGroups(readers)
   const live = described.groups.filter((g) => g.state !== 'Empty' && g.state !== 'Dead' && g.members.length > 0)
-  if (live.length > 0) throw new XrcError('XRC_SERVICE_RUNNING', `the mover of session ${session} is reading the updates topic (group ${live[0]?.groupId}): stop it first`, { context: { session } })
+  if (live.length > 0) {
+    throw new XrcError(
+      'XRC_SERVICE_RUNNING',
+      `the mover of session ${session} is reading the updates topic (group ${live[0]?.groupId}): stop it first (a mover killed moments ago stays a member until its session times out, 30 s)`,
+      { context: { session } },
+    )
+  }
 }
 
 export interface ReestablishResult {

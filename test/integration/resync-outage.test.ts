@@ -74,7 +74,8 @@ beforeAll(async () => {
   // a broker that just started may not serve consumer groups yet (kafkajs then fails a seek): try again, as the supervisor would
   const retried = (start: () => Promise<void>): Promise<void> =>
     waitFor('a service to start on the new broker', () => start().then(() => true), { timeoutMs: 60_000, intervalMs: 1000 }).then(() => undefined)
-  await Promise.all([retried(startMover), retried(startApplier)])
+  await retried(startMover)
+  await retried(startApplier)
   supervisor = (async () => {
     while (supervising) {
       await new Promise((r) => setTimeout(r, 500))

@@ -49,7 +49,9 @@ beforeAll(async () => {
   await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
   mover = createMover({ config: session.config, logger: silentLogger })
   applier = createApplier({ config: session.config, logger: silentLogger, pool })
-  await Promise.all([mover.start(), applier.start()])
+  // one after the other: two clients registering one subject at once can race in the registry
+  await mover.start()
+  await applier.start()
 })
 
 afterAll(async () => {
@@ -86,9 +88,16 @@ it('recovers a deleted updates topic by copying only the blocks the change bitma
   expect(r.code, r.stderr).toBe(0)
   const summary = lastJsonLine<{ blocksMarked: number; volumeBlocks: number; blocksResynced: number; bytesSent: number; secondaryGroup: number }>(r)
   expect(primary.status().mirror.state).toBe('duplex')
+  // rebased: no group applied, the image it keeps marked inconsistent until the resync is applied
+  const rebased = await pool.query<{ state: string; group_seq: bigint }>(
+    `SELECT i.state, c.group_seq FROM "${config.applier.schema}".resync_image i, "${config.applier.schema}".control c`,
+  )
+  expect(rebased.rows[0]).toEqual({ state: 'inconsistent', group_seq: 0n })
   mover = createMover({ config, logger: silentLogger })
   applier = createApplier({ config, logger: silentLogger, pool })
-  await Promise.all([mover.start(), applier.start()])
+  // one after the other: two clients registering one subject at once can race in the registry
+  await mover.start()
+  await applier.start()
   const acked = log.counts().acked
   await waitFor('writes after the resync', () => (log.counts().acked > acked + 200 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
   ac.abort()
@@ -127,6 +136,5 @@ it('recovers a deleted updates topic by copying only the blocks the change bitma
   expect(summary.secondaryGroup).toBeGreaterThanOrEqual(15)
   expect(report.samples).toEqual([])
   expect(report.mixed).toBe(0)
-  expect(report.inconsistent).toBeGreaterThan(0)
   expect(identical).toBe(volumes.length)
 }, 240_000)

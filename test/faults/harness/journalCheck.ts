@@ -25,14 +25,16 @@ export interface JournalReport {
   outOfOrder: number
   /** Groups holding a write some earlier group holds, or a seq journaled before. */
   journaledTwice: number
+  /** A few of the writes journaled twice, as controller:seq@groupSeq, for the failure message. */
+  twiceSamples: string[]
   /** Committed journal offset of each group's last part, by group seq. */
   lastPartOffset: Map<number, number>
 }
 
 export async function checkJournal(kafka: Kafka, topic: string, registryUrl: string): Promise<JournalReport> {
   const codec = await createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topic), schema: JOURNAL_SCHEMA })
-  const report: JournalReport = { groups: 0, outOfOrder: 0, journaledTwice: 0, lastPartOffset: new Map() }
-  const writes = new Set<string>()
+  const report: JournalReport = { groups: 0, outOfOrder: 0, journaledTwice: 0, twiceSamples: [], lastPartOffset: new Map() }
+  const writes = new Map<string, number>()
   const seqs = new Set<number>()
   let previous: { seq: number; time: number } | undefined
   let twiceInGroup = false
@@ -41,8 +43,12 @@ export async function checkJournal(kafka: Kafka, topic: string, registryUrl: str
   for (const { offset, record: r } of records) {
     for (const u of r.updates) {
       const key = `${u.controller}:${u.seq}`
-      if (writes.has(key)) twiceInGroup = true
-      writes.add(key)
+      const before = writes.get(key)
+      if (before !== undefined) {
+        twiceInGroup = true
+        if (report.twiceSamples.length < 5) report.twiceSamples.push(`${key} in groups ${before} and ${r.groupSeq}`)
+      }
+      writes.set(key, r.groupSeq)
     }
     if (r.part !== r.parts - 1) continue
     report.groups++

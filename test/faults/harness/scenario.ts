@@ -256,7 +256,7 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
     }
     if (lost > 0) failures.push(`${lost} acknowledged writes lost or wrong: ${JSON.stringify(final ? checkObservation(log, final).slice(0, 3) : [])}`)
     if (report.mixedStates > 0) failures.push(`mixed states observed: ${JSON.stringify(report.samples.slice(0, 3))}`)
-    if (figures.groupsAppliedTwice > 0) failures.push(`${figures.groupsAppliedTwice} groups applied or journaled twice`)
+    if (figures.groupsAppliedTwice > 0) failures.push(`${figures.groupsAppliedTwice} groups applied or journaled twice: ${journal.twiceSamples.join(', ')}`)
     if (figures.outOfOrder > 0) failures.push(`${figures.outOfOrder} groups out of order or skipped (history ${JSON.stringify(history)})`)
     if (history.groups !== journal.groups) failures.push(`${history.groups} groups applied but ${journal.groups} journaled`)
     if (dead.records > 0) failures.push(`records dead-lettered in a run with no bad input: ${JSON.stringify(dead.byCode)}`)
