@@ -10,6 +10,7 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { WriteFn, Workload } from './loadGenerator.js'
 
+/** Plain files standing in for the volumes, written without mirroring. */
 export interface BaselineFiles {
   /** Writes workload write i (pwrite + fdatasync); resolves with NaN (there is no session clock here). */
   write: WriteFn

@@ -33,8 +33,10 @@ export interface StageUsage {
   hwmMiB: number
 }
 
+/** Usage per stage name (primary, mover, applier, kafka broker, postgres (applier backends)). */
 export type UsageByStage = Record<string, StageUsage>
 
+/** An open-loop phase at a fixed rate: RPO, its split at the journal, and the host write latency. */
 export interface RpoPhase {
   rate: number
   blocks: number
@@ -51,6 +53,7 @@ export interface RpoPhase {
   errors: number
 }
 
+/** A backlog written with no applier, then caught up by a late one. */
 export interface BacklogPhase {
   factor: number
   blocks: number
@@ -62,6 +65,7 @@ export interface BacklogPhase {
   catchUp: UsageByStage
 }
 
+/** Everything one run measured (bench/results/*.json keeps it whole, per run). */
 export interface RunResult {
   session: string
   startedAt: string
@@ -82,6 +86,9 @@ export interface RunResult {
 }
 
 const MIB = 1024 * 1024
+
+/** What the pipeline phases measure (the rest of a run is the ceilings and the context). */
+type PipelinePart = Pick<RunResult, 'pipeline' | 'rpo50' | 'rpo80' | 'writePath' | 'groupIntervals' | 'backlog'>
 
 /** Folds per-process usage into per-stage figures (the applier's PostgreSQL backends summed). */
 export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number): UsageByStage {
@@ -141,6 +148,7 @@ function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
   }
 }
 
+/** What a run needs: its session, the profile, where progress goes. */
 export interface RunOptions {
   session: BenchSession
   profile: BenchProfile
@@ -150,6 +158,7 @@ export interface RunOptions {
   execArgv?: string[]
 }
 
+/** Runs every measurement once on `options.session` (see the file comment for the order). Throws when the harness breaks; a missed target is data, not an error. */
 export async function benchRun(options: RunOptions): Promise<RunResult> {
   const { session, profile, log } = options
   const { config } = session
@@ -170,7 +179,7 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
 
   log('pipeline: starting the primary, mover and applier processes')
   const harness = await startPipeline({ config, dir: session.dir, ...(options.execArgv ? { execArgv: options.execArgv } : {}) })
-  let pipelineResult: Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>
+  let pipelineResult: PipelinePart
   try {
     await harness.startApplier('applier')
     pipelineResult = await measurePipeline(harness, profile, config, log)
@@ -204,7 +213,7 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, config: Config, log: (m: string) => void): Promise<Omit<RunResult, 'session' | 'startedAt' | 'loadAverage' | 'kafka' | 'postgres' | 'settings'>> {
+async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, config: Config, log: (m: string) => void): Promise<PipelinePart> {
   const drain = { drainTimeoutMs: profile.drainTimeoutMs }
   log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
   await harness.runPhase({ mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 }, { seed: 1, ...drain })

@@ -19,6 +19,7 @@ import { ident } from '../lib/postgres.js'
 /** The shape every bench session has: 4 controllers of 2 volumes, 4 KiB blocks. */
 export const BENCH_LAYOUT = { controllers: 4, volumesPerController: 2, blockSize: 4096 } as const
 
+/** A run's session: its config, folder, names, and its cleanup. */
 export interface BenchSession {
   config: Config
   /** Folder for the primary's files and the stages' logs. */

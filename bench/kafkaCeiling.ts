@@ -8,10 +8,12 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { Kafka } from 'kafkajs'
 import { CompressionTypes } from 'kafkajs'
+import { XrcError } from '../lib/errors.js'
 import type { StackPaths } from '../stack/paths.js'
 
 const run = promisify(execFile)
 
+/** Records sent and the rate achieved (MB = MiB, as ProducerPerformance counts). */
 export interface ThroughputResult {
   records: number
   recordsPerSec: number
@@ -44,12 +46,15 @@ export async function producerPerformance(options: { paths: StackPaths; brokers:
     'max.in.flight.requests.per.connection=5',
   ]
   const started = performance.now()
-  const { stdout } = await run('java', args, { maxBuffer: 16 * 1024 * 1024 })
+  const { stdout } = await run('java', args, { maxBuffer: 16 * 1024 * 1024 }).catch((err: unknown) => {
+    const e = err as { stderr?: string; message?: string }
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', `ProducerPerformance failed: ${(e.stderr ?? '').slice(-2000) || e.message}`, { cause: err, retriable: false })
+  })
   const seconds = (performance.now() - started) / 1000
   // "100000 records sent, 41528.239203 records/sec (162.22 MB/sec), 113.76 ms avg latency, 561.00 ms max latency, 90 ms 50th, 305 ms 95th, 420 ms 99th, 530 ms 99.9th."
   const line = stdout.trim().split('\n').filter((l) => l.includes('records sent')).pop() ?? ''
   const m = /([\d.]+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency.* ([\d.]+) ms 99th/.exec(line)
-  if (!m) throw new Error(`could not parse ProducerPerformance output:\n${stdout.slice(-2000)}`)
+  if (!m) throw new XrcError('XRC_KAFKA_UNREACHABLE', `ProducerPerformance printed no summary line:\n${stdout.slice(-2000)}`, { retriable: false })
   return { records: Number(m[1]), recordsPerSec: Number(m[2]), mbPerSec: Number(m[3]), avgLatencyMs: Number(m[4]), p99LatencyMs: Number(m[5]), seconds }
 }
 

@@ -8,6 +8,7 @@ import type { Config } from '../lib/config.js'
 import { stackVersions } from '../stack/paths.js'
 import { postgresVersion } from './postgresCeiling.js'
 
+/** The machine and the versions of what ran on it. */
 export interface MachineInfo {
   cores: number
   cpuModel: string
@@ -18,6 +19,7 @@ export interface MachineInfo {
   postgres: string
 }
 
+/** Cores, memory, kernel, and the Node, Kafka (from stack/pom.xml) and PostgreSQL (asked of the server) versions. */
 export async function describeMachine(config: Config): Promise<MachineInfo> {
   const list = cpus()
   return {

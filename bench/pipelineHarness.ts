@@ -76,6 +76,7 @@ export interface PhaseOutcome {
   drainedMs: number
 }
 
+/** The running pipeline, as the bench drives and measures it. */
 export interface PipelineHarness {
   readonly primary: StageHandle
   /** Groups committed on the secondary. */
@@ -110,6 +111,7 @@ export interface PipelineHarness {
   kill(): void
 }
 
+/** What the stages run with. */
 export interface HarnessOptions {
   config: Config
   /** Folder for the stages' logs. */

@@ -20,6 +20,7 @@ import { createPool } from '../lib/postgres.js'
 import type { ThroughputResult } from './kafkaCeiling.js'
 import { median, round } from './stats.js'
 
+/** The COPY ceiling, with the transaction size it used. */
 export interface CopyCeilingResult extends ThroughputResult {
   blocksPerTransaction: number
   transactions: number

@@ -43,21 +43,22 @@ export interface BenchProfile {
   drainTimeoutMs: number
 }
 
+/** The two profiles; `--runs` and `--backlog` override theirs. */
 export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
   quick: {
     name: 'quick',
     runs: 1,
-    kafkaRecords: 20_000,
-    copyBlocks: 10_000,
+    kafkaRecords: 10_000,
+    copyBlocks: 5000,
     blocksPerVolume: 65_536,
-    warmupMs: 1500,
+    warmupMs: 1000,
     warmupRate: 300,
-    maxMs: 6000,
-    maxSettleMs: 1500,
+    maxMs: 5000,
+    maxSettleMs: 1000,
     concurrency: 64,
     window: 16_384,
-    rpoMs: 4000,
-    writePathRounds: 2,
+    rpoMs: 3000,
+    writePathRounds: 1,
     writePathSliceMs: 1500,
     groupIntervalsMs: [25],
     backlogBlocks: 1000,

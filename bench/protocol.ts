@@ -13,6 +13,7 @@
  */
 import type { Config } from '../lib/config.js'
 
+/** The pipeline stage a child process runs. */
 export type StageName = 'primary' | 'mover' | 'applier'
 
 /** How a load phase chooses and paces its writes. */
@@ -58,6 +59,7 @@ export interface LoadResult {
   loopDelay?: { p50: number; p99: number; max: number }
 }
 
+/** Requests a stage answers (each stage takes only its own; see stageProcess.ts). */
 export type StageRequest =
   | { op: 'load'; spec: LoadSpec; seed: number }
   /** The same writes to plain files (pwrite + fdatasync), no mirroring. */
@@ -66,6 +68,7 @@ export type StageRequest =
   | { op: 'status' }
   | { op: 'stop' }
 
+/** Messages from the bench to a stage. */
 export type ParentMessage = { kind: 'start'; stage: StageName; config: Config } | { kind: 'request'; id: number; body: StageRequest } | { kind: 'committed'; groupTime: number }
 
 /** A group the applier committed. */
@@ -86,6 +89,7 @@ export interface GroupJournaled {
   updates: number
 }
 
+/** Messages from a stage to the bench. */
 export type ChildMessage =
   | { kind: 'ready'; pid: number }
   | ({ kind: 'journaled' } & GroupJournaled)

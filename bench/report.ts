@@ -10,6 +10,7 @@ import type { MachineInfo } from './machine.js'
 import type { BenchProfile } from './profiles.js'
 import { median, ratio, round } from './stats.js'
 
+/** Markers of the hand-written findings section, which regeneration carries over unchanged. */
 export const FINDINGS_BEGIN = '<!-- findings:begin (hand-written; `npm run bench` keeps this section as it is) -->'
 export const FINDINGS_END = '<!-- findings:end -->'
 
@@ -22,6 +23,7 @@ export interface Metric {
   runs: number[]
 }
 
+/** A goal of the issue, judged on the medians. */
 export interface Target {
   name: string
   goal: string
@@ -31,6 +33,7 @@ export interface Target {
   met: boolean | undefined
 }
 
+/** The JSON document (bench/results/*.json); BENCHMARKS.md is rendered from it. */
 export interface Report {
   generatedAt: string
   profile: BenchProfile['name']
@@ -162,6 +165,7 @@ function judge(name: string, goal: string, value: number, unit: string, met: (v:
   return { name, goal, measured: `${formatValue(value, unit)}${unit === '×' ? '×' : ` ${unit}`}`, met: Number.isFinite(value) ? met(value) : undefined }
 }
 
+/** Medians over the runs, the targets judged on them, and the runs themselves. */
 export function buildReport(options: { profile: BenchProfile; machine: MachineInfo; results: RunResult[]; durationSeconds: number; generatedAt?: Date }): Report {
   const { results } = options
   const intervals = [...new Set(results.flatMap((r) => r.groupIntervals.map((g) => g.groupIntervalMs)))].sort((a, b) => b - a)
@@ -215,6 +219,7 @@ const METHOD = `## Running it
 - Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load average above the core count) are noisy.
 `
 
+/** BENCHMARKS.md: all generated, except the findings section carried over from `previous`. */
 export function renderMarkdown(report: Report, previous: string | undefined): string {
   const m = report.machine
   const lines: string[] = []

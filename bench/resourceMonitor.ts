@@ -20,11 +20,13 @@ export interface ProcessUsage {
   hwmKb: number
 }
 
+/** One phase being measured. */
 export interface PhaseMeter {
   /** Usage per tracked name, for processes alive at the end (or last seen). */
   end(): Promise<Record<string, ProcessUsage>>
 }
 
+/** The processes followed, by name. */
 export interface ResourceMonitor {
   /** Follows a process under a name (a stage, the broker, a PostgreSQL backend); replaces an earlier one of that name. */
   track(name: string, pid: number): Promise<void>
@@ -40,6 +42,7 @@ interface Open {
   last: Map<string, ProcSample>
 }
 
+/** Samples every tracked process every `intervalMs` (100 ms) while a phase is open. */
 export function createResourceMonitor(options: { intervalMs?: number } = {}): ResourceMonitor {
   const tracked = new Map<string, number>()
   const phases = new Set<Open>()

@@ -13,6 +13,7 @@ import type { ChildMessage, GroupCommit, GroupJournaled, ParentMessage, StageNam
 
 const STAGE_SCRIPT = fileURLToPath(new URL('./stageProcess.js', import.meta.url))
 
+/** One stage process, seen from the bench. */
 export interface StageHandle {
   readonly name: string
   readonly stage: StageName
@@ -35,6 +36,7 @@ export interface StageHandle {
   failure(): string | undefined
 }
 
+/** How to start a stage process. */
 export interface StartStageOptions {
   stage: StageName
   /** Label in the report and log file name (e.g. "applier-late-1"). */

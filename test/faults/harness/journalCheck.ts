@@ -42,7 +42,8 @@ export async function checkJournal(kafka: Kafka, topic: string, registryUrl: str
   await scanTopic({ kafka, topic, groupPrefix: uniqueName('journal-check'), logger: silentLogger, timeoutMs: 120_000, onMessage: async (m) => void records.push({ offset: Number(m.offset), record: await codec.decode(m.value as Buffer) }) })
   for (const { offset, record: r } of records) {
     for (const u of r.updates) {
-      const key = `${u.controller}:${u.seq}`
+      // a write of several blocks is several updates with one seq: a write of one block is (controller, seq, block)
+      const key = `${u.controller}:${u.seq}:${u.volume}:${u.block}`
       const before = writes.get(key)
       if (before !== undefined) {
         twiceInGroup = true

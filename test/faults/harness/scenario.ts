@@ -187,6 +187,8 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       child,
     }
     try {
+      // the fault lands on a pipeline that runs: groups flow to the secondary, writes go on
+      await waitFor('the first groups on the secondary', async () => ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupSeq ?? 0) >= 3 || undefined, { timeoutMs: 60_000, intervalMs: 50 })
       await moreAcks(30 + Math.floor(random() * 60))
       await scenario.inject(ctx)
       await moreAcks(50)

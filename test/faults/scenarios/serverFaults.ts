@@ -30,7 +30,7 @@ export function kafkaCrash(): Scenario {
     name: 'kafka-broker-sigkill',
     async prepare() {
       kafka = await startPrivateKafka()
-      return { servers: { kafkaBrokers: [kafka.address] }, settings: { log: { level: 'debug' } }, teardown: () => (kafka as PrivateServer).remove() }
+      return { servers: { kafkaBrokers: [kafka.address] }, teardown: () => (kafka as PrivateServer).remove() }
     },
     inject: (ctx) => outage(ctx, kafka as PrivateServer, 'Kafka broker SIGKILL, restarted', 20 + Math.floor(ctx.random() * 30)),
   }
