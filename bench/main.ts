@@ -22,7 +22,7 @@ import { silentLogger } from '../lib/logger.js'
 import { REPO_ROOT } from '../stack/paths.js'
 import { createBenchSession } from './benchSession.js'
 import { benchRun, type RunResult } from './benchRun.js'
-import { describeMachine } from './machine.js'
+import { describeMachine, loadAverage } from './machine.js'
 import { PROFILES, type BenchProfile } from './profiles.js'
 import { buildReport, renderMarkdown } from './report.js'
 
@@ -80,6 +80,8 @@ async function main(): Promise<void> {
   const machine = await describeMachine(config)
   const began = Date.now()
   log(`${profile.name}: ${profile.runs} run(s) on ${machine.cores} cores, Node ${machine.node}, Kafka ${machine.kafka}, PostgreSQL ${machine.postgres}`)
+  const busy = loadAverage()
+  if (busy > machine.cores) log(`the machine is busy (load average ${busy} on ${machine.cores} cores): other work will make these numbers noisy`)
 
   const results: RunResult[] = []
   for (let r = 1; r <= profile.runs; r++) {

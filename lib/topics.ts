@@ -5,7 +5,7 @@
  */
 import kafkajs, { type Admin } from 'kafkajs'
 import { XrcError } from './errors.js'
-import { waitFor } from './retry.js'
+import { retry, waitFor } from './retry.js'
 import type { Logger } from './logger.js'
 
 const { ConfigResourceTypes } = kafkajs
@@ -36,10 +36,16 @@ export interface TopicSpec {
  */
 export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger): Promise<void> {
   const need = spec.maxRecordBytes + KAFKA_FRAMING_BYTES
-  const created = await admin.createTopics({
-    waitForLeaders: true,
-    topics: [{ topic: spec.topic, numPartitions: spec.partitions, configEntries: [{ name: 'max.message.bytes', value: String(need) }] }],
-  })
+  // On a broker that just started, kafkajs's wait for leaders asks for metadata the broker does not have yet
+  // and gives up on UNKNOWN_TOPIC_OR_PARTITION (a mover failed to start so): the topic exists then, ask again.
+  const created = await retry(
+    () =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: spec.topic, numPartitions: spec.partitions, configEntries: [{ name: 'max.message.bytes', value: String(need) }] }],
+      }),
+    { attempts: 8, initialDelayMs: 200, maxDelayMs: 2000, isRetriable: (err) => ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String((err as { type?: unknown }).type)) },
+  )
   if (created) logger.info({ topic: spec.topic, partitions: spec.partitions }, `created the ${spec.role}`)
   // a topic just created (here or by another process) may not be in the broker's metadata yet: ask again, bounded
   const have = await waitFor(`the ${spec.role} ${spec.topic} in the broker's metadata`, async () => (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics[0]?.partitions.length, {

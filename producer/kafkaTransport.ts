@@ -42,8 +42,9 @@ export interface Transport {
   /** Sends messages to one partition, in order, as one batch; resolves when all replicas have them (acks -1). */
   send(partition: number, messages: OutboundMessage[]): Promise<void>
   /**
-   * One quick round trip, no retries: resolves when a broker answers and the
-   * topic has its partitions (a suspended primary asks before it resumes).
+   * One quick round trip, no retries: resolves when the transport is open
+   * (its schema registered), a broker answers and the topic has its
+   * partitions (a suspended primary asks before it resumes).
    */
   probe?(): Promise<void>
   /** Drops the producer (the next send makes a new one): after the topic was deleted and made again, its idempotence state is void. */
@@ -149,6 +150,8 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     },
     reset: () => reset('the updates topic was made again'),
     async probe() {
+      // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
+      if (codec === undefined) throw new XrcError('XRC_REGISTRY_UNREACHABLE', `the schema of ${topic} is not registered yet: the schema registry has not answered`)
       const admin = kafka.admin({ retry: { retries: 0 } })
       await admin.connect()
       try {

@@ -16,7 +16,6 @@ import type { MirrorStatus } from '../../producer/mirror.js'
 import { runDependentWrites } from '../../workload/dependentWrites.js'
 import { httpWriteTarget } from '../../workload/httpTarget.js'
 import { WriteLog } from '../../workload/writeLog.js'
-import { freePort } from '../kit/ports.js'
 import { observeImage, watchResync } from '../kit/resyncWatch.js'
 import { serviceChild, writeConfigFile, type ServiceChild } from '../kit/services.js'
 import { createTestSession, workloadVolumes, type TestSession } from '../kit/session.js'
@@ -26,23 +25,22 @@ let pool: Pool
 let primary: ServiceChild
 let mover: Mover
 let applier: Applier
-let api: string
+/** The primary's API as it announced itself (it picks a free port on each start). */
+const api = (): string => String(primary.announced.api)
 
 beforeAll(async () => {
-  const apiPort = await freePort()
-  api = `http://127.0.0.1:${apiPort}`
   session = createTestSession({
     controllers: 3,
     volumesPerController: 2,
     blocks: 128,
     // a slow resync (64 blocks a second per controller), so the kill lands in its middle
-    extra: { producer: { apiPort }, resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024, confirmPollMs: 250 } },
+    extra: { producer: { apiPort: 0 }, resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024, confirmPollMs: 250 } },
   })
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 3 })
   primary = serviceChild({ service: 'primary', configFile: writeConfigFile(session.dataDir, session.settings), dir: session.dataDir })
   await primary.start()
   // the primary registers the updates schema first: two processes creating one subject at once can race in the registry
-  await waitFor('the primary connected', async () => ((await (await fetch(`${api}/v1/status`)).json()) as { kafka: { state: string } }).kafka.state === 'connected' || undefined, { timeoutMs: 30_000 })
+  await waitFor('the primary connected', async () => ((await (await fetch(`${api()}/v1/status`)).json()) as { kafka: { state: string } }).kafka.state === 'connected' || undefined, { timeoutMs: 30_000 })
   mover = createMover({ config: session.config, logger: silentLogger })
   applier = createApplier({ config: session.config, logger: silentLogger, pool })
   // one after the other: two clients registering one subject at once can race in the registry
@@ -59,12 +57,12 @@ afterAll(async () => {
 })
 
 async function mirror(): Promise<MirrorStatus> {
-  const res = await fetch(`${api}/v1/status`)
+  const res = await fetch(`${api()}/v1/status`)
   return ((await res.json()) as { mirror: MirrorStatus }).mirror
 }
 
 async function post(path: string): Promise<MirrorStatus> {
-  const res = await fetch(`${api}${path}`, { method: 'POST' })
+  const res = await fetch(`${api()}${path}`, { method: 'POST' })
   expect(res.status).toBe(200)
   return (await res.json()) as MirrorStatus
 }
@@ -74,7 +72,7 @@ it('goes on with a resync after the primary is SIGKILLed in its middle, and ends
   const log = new WriteLog()
   const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
   const ac = new AbortController()
-  const run = runDependentWrites(httpWriteTarget(() => api, 5000), {
+  const run = runDependentWrites(httpWriteTarget(api, 5000), {
     volumes: workloadVolumes(config),
     blockSize: config.session.blockSize,
     writers: 4,

@@ -27,7 +27,6 @@ import { checkObservation } from '../../workload/checker.js'
 import { runDependentWrites } from '../../workload/dependentWrites.js'
 import { WriteLog } from '../../workload/writeLog.js'
 import { lastJsonLine, runCli } from '../kit/cli.js'
-import { freePort } from '../kit/ports.js'
 import { observeImage, watchResync } from '../kit/resyncWatch.js'
 import { writeConfigFile } from '../kit/services.js'
 import { createTestSession, workloadVolumes, type TestSession } from '../kit/session.js'
@@ -42,8 +41,7 @@ let configFile: string
 const log = new WriteLog()
 
 beforeAll(async () => {
-  const apiPort = await freePort()
-  session = createTestSession({ controllers: 3, volumesPerController: 2, blocks: 256, extra: { producer: { apiPort }, resync: { confirmPollMs: 200, probeMs: 200 } } })
+  session = createTestSession({ controllers: 3, volumesPerController: 2, blocks: 256, extra: { resync: { confirmPollMs: 200, probeMs: 200 } } })
   const { config } = session
   configFile = writeConfigFile(session.dataDir, session.settings)
   pool = createPool({ url: config.database.url, logger: silentLogger, max: 3 })
@@ -51,7 +49,8 @@ beforeAll(async () => {
   mover = createMover({ config, logger: silentLogger })
   applier = createApplier({ config, logger: silentLogger, pool })
   await primary.start()
-  api = await startHttpApi({ primary, port: apiPort, logger: silentLogger })
+  // port 0: the API takes a free port and says which (api.url)
+  api = await startHttpApi({ primary, port: 0, logger: silentLogger })
   // the primary registers the updates schema first: two clients creating one subject at once can race in the registry
   await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
   // one after the other: two clients registering one subject at once can race in the registry

@@ -21,7 +21,6 @@ import { sessionTopics } from '../../schemas/topics.js'
 import { runDependentWrites } from '../../workload/dependentWrites.js'
 import { WriteLog } from '../../workload/writeLog.js'
 import { lastJsonLine, runCli } from '../kit/cli.js'
-import { freePort } from '../kit/ports.js'
 import { observeImage, watchResync } from '../kit/resyncWatch.js'
 import { testKafka } from '../kit/servers.js'
 import { writeConfigFile } from '../kit/services.js'
@@ -35,17 +34,17 @@ let mover: Mover
 let applier: Applier
 
 beforeAll(async () => {
-  const apiPort = await freePort()
   session = createTestSession({
     controllers: 3,
     volumesPerController: 2,
     blocks: 256,
-    extra: { producer: { apiPort }, resync: { suspendAfterUnreachableMs: 1500, confirmPollMs: 200, probeMs: 300 } },
+    extra: { resync: { suspendAfterUnreachableMs: 1500, confirmPollMs: 200, probeMs: 300 } },
   })
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 3 })
   primary = createPrimary({ config: session.config, logger: silentLogger })
   await primary.start()
-  api = await startHttpApi({ primary, port: apiPort, logger: silentLogger })
+  // port 0: the API takes a free port and says which (api.url)
+  api = await startHttpApi({ primary, port: 0, logger: silentLogger })
   await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
   mover = createMover({ config: session.config, logger: silentLogger })
   applier = createApplier({ config: session.config, logger: silentLogger, pool })

@@ -21,12 +21,12 @@ import { waitFor } from '../../../lib/retry.js'
 import { readDeadLetters, summarizeDeadLetters } from '../../../mover/deadLetters.js'
 import { sessionTopics } from '../../../schemas/topics.js'
 import { checkObservation } from '../../../workload/checker.js'
-import { watchConsistency } from '../../../workload/consistencyWatch.js'
 import { runDependentWrites, type WriteTarget } from '../../../workload/dependentWrites.js'
 import { httpWriteTarget } from '../../../workload/httpTarget.js'
 import { appliedGroupHistory, observeSecondary } from '../../../workload/secondaryObserver.js'
 import { WriteLog } from '../../../workload/writeLog.js'
 import { uniqueName } from '../../kit/names.js'
+import { observeImage, watchResync } from '../../kit/resyncWatch.js'
 import { freePort } from '../../kit/ports.js'
 import { serviceChild, writeConfigFile, type ServiceChild } from '../../kit/services.js'
 import type { StackInfo } from '../../kit/stackInfo.js'
@@ -162,7 +162,8 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
     await Promise.all([services.mover.start(armed.mover ? { env: armed.mover } : {}), services.applier.start(armed.applier ? { env: armed.applier } : {})])
 
     const target = routedTarget(services, config.session.controllers.length)
-    const watch = watchConsistency({ pool, schema: config.applier.schema, session: config.session.name, log })
+    // observations the secondary itself calls inconsistent (a resync after a suspension is being applied) are counted, not checked
+    const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
     const stopWrites = new AbortController()
     const workload = runDependentWrites(target, { volumes: faultVolumes(config), blockSize: config.session.blockSize, writers: 4, blocksPerWriter: 4, signal: stopWrites.signal, seed, log, onError: () => 50 })
     const moreAcks = async (more: number, timeoutMs = 90_000): Promise<void> => {
@@ -187,9 +188,14 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       child,
     }
     try {
-      // the fault lands on a pipeline that runs: groups flow to the secondary, writes go on
-      await waitFor('the first groups on the secondary', async () => ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupSeq ?? 0) >= 3 || undefined, { timeoutMs: 60_000, intervalMs: 50 })
-      await moreAcks(30 + Math.floor(random() * 60))
+      // the fault lands on a pipeline that runs (groups flow to the secondary, writes go on), or as soon as an armed fault point fired
+      const fired = (): boolean => all().some((svc) => svc.exited() || isStopped(svc.pid))
+      const warm = log.counts().acked + 30 + Math.floor(random() * 60)
+      await waitFor(
+        'the pipeline to run',
+        async () => fired() || (log.counts().acked >= warm && ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupSeq ?? 0) >= 3) || undefined,
+        { timeoutMs: 90_000, intervalMs: 50 },
+      )
       await scenario.inject(ctx)
       await moreAcks(50)
     } finally {
@@ -231,8 +237,10 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
     await waitFor('the applier to apply the whole journal', async () => ((await appliedGroupHistory(pool, config.applier.schema)).groups >= journal.groups ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 }).catch(() => undefined)
     await stop(services.applier)
     const history = await appliedGroupHistory(pool, config.applier.schema)
-    const final = await observeSecondary(pool, config.applier.schema, config.session.name)
+    const final = await observeImage(pool, config.applier.schema, config.session.name)
+    if (final?.image !== 'consistent') failures.push(`the caught-up secondary calls itself ${final?.image ?? 'empty'}`)
     const lost = final ? checkObservation(log, final).length : result.acked
+    notes.inconsistentObservations = report.inconsistent
     const dead = summarizeDeadLetters(await readDeadLetters({ kafka, topic: sessionTopics(config.session.name).deadLetter, logger: silentLogger, groupPrefix: uniqueName('dlq-check') }))
     notes.journalGroups = journal.groups
     await scenario.afterRun?.(ctx, journal)
@@ -248,8 +256,8 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       groupsApplied: history.groups,
       groupsAppliedTwice: journal.journaledTwice + (history.lastSeq - history.firstSeq + 1 - history.groups < 0 ? 1 : 0),
       outOfOrder: history.gaps + history.timeRegressions + (history.groups > 0 && history.firstSeq !== 1 ? 1 : 0) + journal.outOfOrder,
-      groupsObserved: report.groupsObserved,
-      mixedStates: report.mixedStates,
+      groupsObserved: report.consistent + report.inconsistent,
+      mixedStates: report.mixed,
       deadLettered: dead.byCode,
       volumesIdentical: `${identical}/${volumes.length}`,
       seconds: Math.round((Date.now() - began) / 100) / 10,
@@ -257,7 +265,7 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       failures,
     }
     if (lost > 0) failures.push(`${lost} acknowledged writes lost or wrong: ${JSON.stringify(final ? checkObservation(log, final).slice(0, 3) : [])}`)
-    if (report.mixedStates > 0) failures.push(`mixed states observed: ${JSON.stringify(report.samples.slice(0, 3))}`)
+    if (report.mixed > 0) failures.push(`mixed states observed: ${JSON.stringify(report.samples.slice(0, 3))}`)
     if (figures.groupsAppliedTwice > 0) failures.push(`${figures.groupsAppliedTwice} groups applied or journaled twice: ${journal.twiceSamples.join(', ')}`)
     if (figures.outOfOrder > 0) failures.push(`${figures.outOfOrder} groups out of order or skipped (history ${JSON.stringify(history)})`)
     if (history.groups !== journal.groups) failures.push(`${history.groups} groups applied but ${journal.groups} journaled`)
