@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --quick] [-- --runs N] [-- --backlog blocks] [-- --config file] [-- --cpu-prof]`:
+ * `npm run bench [-- --quick] [-- --runs N] [-- --backlog blocks] [-- --config file] [-- --cpu-prof] [-- --render]`:
  * the benchmark's composition root. It reads its flags and the environment
  * (through loadConfig, like every xrc process), runs the measurements on
  * the local stack (benchRun.ts), and writes the results:
  *   full run:  bench/results/latest.json and BENCHMARKS.md
  *   --quick:   bench/results/quick.json and bench/results/quick.md
+ *   --render:  no measuring; the Markdown again from the saved JSON
  * A missed target is reported, never an error: the exit code is non-zero
  * only when the harness itself fails (the stack is unreachable, a stage
  * dies, a phase never drains).
@@ -24,7 +25,7 @@ import { createBenchSession } from './benchSession.js'
 import { benchRun, type RunResult } from './benchRun.js'
 import { describeMachine, loadAverage } from './machine.js'
 import { PROFILES, type BenchProfile } from './profiles.js'
-import { buildReport, renderMarkdown } from './report.js'
+import { buildReport, renderMarkdown, type Report } from './report.js'
 
 const log = (message: string): void => void process.stderr.write(`bench: ${message}\n`)
 
@@ -61,10 +62,17 @@ async function main(): Promise<void> {
       config: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       backlog: { type: 'string' },
+      render: { type: 'boolean', default: false },
     },
     strict: true,
   })
+  const resultsDir = join(REPO_ROOT, 'bench', 'results')
   const base = PROFILES[values.quick ? 'quick' : 'full']
+  const outputs = {
+    json: join(resultsDir, base.name === 'quick' ? 'quick.json' : 'latest.json'),
+    markdown: base.name === 'quick' ? join(resultsDir, 'quick.md') : join(REPO_ROOT, 'BENCHMARKS.md'),
+  }
+  if (values.render) return render(resultsDir, outputs)
   const runs = values.runs === undefined ? base.runs : Number(values.runs)
   if (!Number.isInteger(runs) || runs < 1) throw new XrcError('XRC_USAGE', `--runs takes a positive integer, got "${values.runs}"`)
   const backlog = values.backlog === undefined ? base.backlogBlocks : Number(values.backlog)
@@ -74,7 +82,6 @@ async function main(): Promise<void> {
   const config = loadConfig(load)
   await preflight(config)
 
-  const resultsDir = join(REPO_ROOT, 'bench', 'results')
   await mkdir(resultsDir, { recursive: true })
   const execArgv = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : []
   const machine = await describeMachine(config)
@@ -101,19 +108,30 @@ async function main(): Promise<void> {
   }
 
   const report = buildReport({ profile, machine, results, durationSeconds: (Date.now() - began) / 1000 })
-  const jsonFile = join(resultsDir, profile.name === 'quick' ? 'quick.json' : 'latest.json')
-  const mdFile = profile.name === 'quick' ? join(resultsDir, 'quick.md') : join(REPO_ROOT, 'BENCHMARKS.md')
-  const previous = await readFile(mdFile, 'utf8').catch(() => undefined)
-  // written beside and renamed into place, so an interrupted write never leaves half a report
+  await writeReport(resultsDir, outputs, report)
+  log(`done in ${Math.round(report.durationSeconds)} s: ${outputs.json}, ${outputs.markdown}`)
+  for (const t of report.targets) log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
+}
+
+/** Writes the JSON and the Markdown, each renamed into place so an interrupted write never leaves half a report. */
+async function writeReport(resultsDir: string, outputs: { json: string; markdown: string }, report: Report): Promise<void> {
+  const previous = await readFile(outputs.markdown, 'utf8').catch(() => undefined)
   const atomically = async (file: string, text: string): Promise<void> => {
     const tmp = join(resultsDir, `${basename(file)}.tmp`)
     await writeFile(tmp, text)
     await rename(tmp, file)
   }
-  await atomically(jsonFile, `${JSON.stringify(report, null, 2)}\n`)
-  await atomically(mdFile, renderMarkdown(report, previous))
-  log(`done in ${Math.round(report.durationSeconds)} s: ${jsonFile}, ${mdFile}`)
-  for (const t of report.targets) log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
+  await atomically(outputs.json, `${JSON.stringify(report, null, 2)}\n`)
+  await atomically(outputs.markdown, renderMarkdown(report, previous))
+}
+
+/** `--render`: the report again from the saved runs (after a change to the report's layout), no measuring. */
+async function render(resultsDir: string, outputs: { json: string; markdown: string }): Promise<void> {
+  const saved = JSON.parse(await readFile(outputs.json, 'utf8')) as Report
+  const profile = { ...PROFILES[saved.profile], runs: saved.runs }
+  const report = buildReport({ profile, machine: saved.machine, results: saved.results, durationSeconds: saved.durationSeconds, generatedAt: new Date(saved.generatedAt) })
+  await writeReport(resultsDir, outputs, report)
+  log(`rendered ${outputs.markdown} from ${outputs.json}`)
 }
 
 main().catch((err: unknown) => {

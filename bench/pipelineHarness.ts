@@ -203,18 +203,23 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
     },
     waitCommitted(time, timeoutMs) {
       if (groups.latest >= time) return Promise.resolve()
+      const deadline = nowMs() + timeoutMs
       return new Promise<void>((resolve, reject) => {
-        const w = { time, resolve: () => (clearInterval(check), resolve()) }
         // a stage that ended (halted, crashed) will never commit: fail at once instead of at the timeout
         const check = setInterval(() => {
           const failed = failures()
-          if (failed !== undefined || nowMs() > deadline) {
-            clearInterval(check)
-            waiters.delete(w)
-            reject(new XrcError(failed ? 'XRC_SESSION_HALTED' : 'XRC_TIMEOUT', failed ? `the pipeline stopped: ${failed}` : `the secondary did not commit session time ${time} within ${timeoutMs} ms (committed up to ${groups.latest})`))
-          }
+          if (failed === undefined && nowMs() <= deadline) return
+          clearInterval(check)
+          waiters.delete(w)
+          reject(new XrcError(failed ? 'XRC_SESSION_HALTED' : 'XRC_TIMEOUT', failed ? `the pipeline stopped: ${failed}` : `the secondary did not commit session time ${time} within ${timeoutMs} ms (committed up to ${groups.latest})`))
         }, 200)
-        const deadline = nowMs() + timeoutMs
+        const w = {
+          time,
+          resolve: () => {
+            clearInterval(check)
+            resolve()
+          },
+        }
         waiters.add(w)
       })
     },

@@ -80,7 +80,7 @@ export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
     writePathRounds: 8,
     writePathSliceMs: 3000,
     groupIntervalsMs: [50, 25],
-    backlogBlocks: 20_000,
-    drainTimeoutMs: 300_000,
+    backlogBlocks: 40_000,
+    drainTimeoutMs: 600_000,
   },
 }

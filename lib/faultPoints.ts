@@ -54,14 +54,17 @@ export function parseFaultSpec(text: string): FaultSpec {
 export interface FaultPoints {
   /** Does the configured action when `name` is reached for the configured time; else nothing. */
   reach(name: FaultPointName): void
+  /** Whether `name` is the configured point (to set up what only that point needs). */
+  isArmed(name: FaultPointName): boolean
 }
 
 /** A process's fault points from `faults.point` (undefined: none). */
 export function createFaultPoints(spec: string | undefined, logger: Logger): FaultPoints {
-  if (spec === undefined) return { reach: () => undefined }
+  if (spec === undefined) return { reach: () => undefined, isArmed: () => false }
   const fault = parseFaultSpec(spec)
   let count = 0
   return {
+    isArmed: (name) => name === fault.point,
     reach(name) {
       if (name !== fault.point || ++count !== fault.at) return
       // straight to stderr: an async logger would lose the line to the signal

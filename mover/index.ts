@@ -8,3 +8,6 @@ export { createGroupFormer, type AddOutcome, type CutOptions, type FormedGroup, 
 export type { JournalWriterHooks } from './journalWriter.js'
 export { readJournalTail, type JournalTail } from './journalTail.js'
 export type { SessionLayout } from './recordSetRules.js'
+export type { FrozenController } from './updatesIntake.js'
+export { readDeadLetters, summarizeDeadLetters, type DeadLetterAction, type DeadLetterEntry, type DeadLetterSummary } from './deadLetters.js'
+export { resumeFrozen, type ResumeRequest } from './resume.js'

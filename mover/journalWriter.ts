@@ -36,7 +36,7 @@ import { journalHeaders, splitGroup } from './journalParts.js'
 export interface JournalWriterHooks {
   /** After the parts and offsets were sent, before the commit. A throw fails the write before the commit. */
   beforeCommit?: (group: ConsistencyGroup) => Promise<void> | void
-  /** Right after the commit request went out (1 ms after it was issued), before its answer is awaited. */
+  /** Right after the commit was issued, before its answer is awaited (the commit goes on meanwhile). */
   duringCommit?: (group: ConsistencyGroup) => Promise<void> | void
   /** After the commit returned. A throw makes a group that landed look failed (an indefinite error). */
   afterCommit?: (group: ConsistencyGroup) => Promise<void> | void
@@ -171,7 +171,6 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
         const committing = tx.commit()
         if (options.hooks?.duringCommit) {
           committing.catch(() => undefined) // awaited below
-          await new Promise((resolve) => setTimeout(resolve, 1))
           await options.hooks.duringCommit(group)
         }
         await committing

@@ -28,90 +28,25 @@
  * all of its buffer at or below T, so a paused partition always drains).
  */
 import { Registry } from 'prom-client'
-import type { Kafka } from 'kafkajs'
-import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage, isXrcError, type ErrorCode, type ErrorContext } from '../lib/errors.js'
+import { XrcError, errorMessage, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka } from '../lib/kafka.js'
-import type { Logger } from '../lib/logger.js'
-import type { HealthReport } from '../lib/metrics.js'
 import { createPartitionReader, type PartitionReader } from '../lib/partitionReader.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
-import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
+import type { ResumeCommand } from '../schemas/control.js'
+import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord } from '../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topics.js'
-import type { ResumeCommand } from '../schemas/control.js'
-import { createDeadLetterWriter, type DeadLetterWriter } from './deadLetters.js'
-import { createGroupFormer, type DiscardedSeqs, type FormedGroup, type GroupFormer } from './groupFormer.js'
-import { createJournalWriter, type JournalWriter, type JournalWriterHooks } from './journalWriter.js'
+import { createBadInputDesk } from './badInput.js'
+import { createGroupFormer, type FormedGroup, type GroupFormer } from './groupFormer.js'
+import { createJournalWriter, type JournalWriter } from './journalWriter.js'
+import type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
 import { createMoverMetrics } from './moverMetrics.js'
 import { awaitUpdatesTopic, ensureJournalTopic } from './moverTopics.js'
 import { findStartPoint, type StartPoint } from './recovery.js'
-import { createCommandFeed, type CommandFeed } from './operatorCommands.js'
-import { createUpdatesIntake, frozenMessage, type FrozenController, type UpdatesIntake } from './updatesIntake.js'
+import { createUpdatesIntake, frozenMessage, type UpdatesIntake } from './updatesIntake.js'
 
-export interface MoverOptions {
-  config: Config
-  logger: Logger
-  /** Default: a client for config.kafka. */
-  kafka?: Kafka
-  /** Registry for the xrc_mover_* metrics; the composition root serves it. Default: a private one. */
-  metrics?: Registry
-  /** Fault injection around commits (tests). */
-  hooks?: JournalWriterHooks
-  /** How long start() waits for the updates topic to exist. Default 30 s. */
-  topicWaitMs?: number
-}
-
-export type MoverState = 'created' | 'starting' | 'running' | 'recovering' | 'halted' | 'stopping' | 'stopped'
-
-export interface MoverStatus {
-  state: MoverState
-  session: string
-  /** The last group journaled (or found in the journal at start); 0 and undefined when none. */
-  groupSeq: number
-  groupTime: number | undefined
-  /** The former's consistency time now (may lead the last group). */
-  consistencyTime: number | undefined
-  /** Controllers that have reported nothing since the start: T waits for them. */
-  silentControllers: number[]
-  bufferedBytes: Record<string, number>
-  pausedPartitions: number[]
-  lag: Record<string, number>
-  groupsJournaled: number
-  duplicateRecordSets: number
-  /** Where the last (re)start took its offsets from. */
-  startedFrom: StartPoint['source'] | undefined
-  /** Controllers frozen at a broken stream: the session is halted for them until an operator resumes them. */
-  frozen: FrozenController[]
-  /** Records dead-lettered by this process, by error code. */
-  deadLettered: Record<string, number>
-  /** Seqs discarded by operator decisions since this process started. */
-  discarded: (DiscardedSeqs & { requestedBy: string })[]
-  halt?: { code: ErrorCode; message: string; context: ErrorContext }
-}
-
-export interface Mover {
-  readonly metrics: Registry
-  /**
-   * Creates the journal topic if missing, waits for the updates topic,
-   * claims the transactional id (fencing an older mover), restores from the
-   * journal tail and starts reading and journaling. Throws when any of that
-   * fails; the mover is then stopped.
-   */
-  start(): Promise<void>
-  /**
-   * Stops cutting groups; the transaction in progress commits first, or
-   * with `abort` is aborted if its commit was not sent yet (as a crash would
-   * leave it: the next mover starts from the journal). Idempotent.
-   */
-  stop(options?: { abort?: boolean }): Promise<void>
-  status(): MoverStatus
-  /** For the /health endpoint: 'halted' answers 503. */
-  health(): HealthReport
-  /** Resolves with the final status once the mover halted or was stopped. */
-  done(): Promise<MoverStatus>
-}
+export type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
 
 /** Restarts in a row (failed journal writes, reader crashes) before the mover halts. */
 const RESTART = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
@@ -133,10 +68,7 @@ export function createMover(options: MoverOptions): Mover {
   let starting: Promise<void> | undefined
   let codecs: { updates: AvroCodec<RecordSet>; journal: AvroCodec<JournalRecord> } | undefined
   let writer: JournalWriter | undefined
-  let deadLetters: DeadLetterWriter | undefined
-  let commands: CommandFeed | undefined
-  const deadLettered: Record<string, number> = {}
-  const discarded: MoverStatus['discarded'] = []
+  const badInput = createBadInputDesk({ kafka, session, topics, maxRecordSetBytes: config.mover.maxRecordSetBytes, metrics, logger: options.logger, log, onResume })
   const faults = createFaultPoints(config.faults.point, log)
   /** The pipeline of the current run: replaced whole on every restart. */
   let run: { former: GroupFormer; intake: UpdatesIntake; reader: PartitionReader } | undefined
@@ -167,17 +99,6 @@ export function createMover(options: MoverOptions): Mover {
     log.warn({ err }, 'restarting the pipeline')
     restartReason = err
     wake?.()
-  }
-
-  function onFreeze(frozen: FrozenController): void {
-    metrics.frozenControllers.set(run?.intake.frozen().length ?? 1)
-    metrics.halted.set(1)
-    log.error({ code: 'XRC_CONTROLLER_FROZEN', cause: frozen.code, controller: frozen.controller, partition: frozen.partition, offset: frozen.offset, expectedSeq: frozen.expectedSeq }, frozenMessage(frozen))
-  }
-
-  function onDiscard(d: DiscardedSeqs, command: ResumeCommand): void {
-    discarded.push({ ...d, requestedBy: command.requestedBy })
-    log.error({ ...d, requestedBy: command.requestedBy }, `controller ${d.controller}: seqs ${d.firstSeq}..${d.lastSeq} discarded by the operator: those writes are not on the secondary (resync their volumes)`)
   }
 
   /** A resume command for a record a controller is frozen at now: restart the pipeline through it (re-read from the journal marks). */
@@ -233,15 +154,10 @@ export function createMover(options: MoverOptions): Mover {
       logger: log,
       pause: (partitions) => reader.pause(partitions),
       resume: (partitions) => reader.resume(partitions),
-      deadLetter: async (letter) => {
-        if (deadLetters === undefined) throw new XrcError('XRC_CLOSED', 'mover stopped')
-        if (!(await deadLetters.write(letter))) return // met again after a restart: written and counted before
-        deadLettered[letter.code] = (deadLettered[letter.code] ?? 0) + 1
-        metrics.deadLettered.inc({ code: letter.code })
-      },
-      decision: (partition, offset) => commands?.decision(partition, offset),
-      onFreeze,
-      onDiscard,
+      deadLetter: (letter) => badInput.deadLetter(letter),
+      decision: (partition, offset) => badInput.decision(partition, offset),
+      onFreeze: (frozen) => badInput.frozen(frozen, intake.frozen().length),
+      onDiscard: (d, command) => badInput.discarded(d, command),
       onRestart: (err) => restartFor(intake, err),
       onHalt: haltWith,
       onFull: () => wake?.(),
@@ -273,7 +189,7 @@ export function createMover(options: MoverOptions): Mover {
     metrics.groupBytes.observe(group.bytes)
     metrics.consistencyTime.set(group.groupTime / 1e6)
     run?.intake.drained(controllerIds)
-    for (const m of group.controllers) deadLetters?.forgetBelow(m.controller, m.resumeOffset)
+    badInput.journaled(group.controllers)
     log.debug({ groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes }, 'group journaled')
   }
 
@@ -329,11 +245,6 @@ export function createMover(options: MoverOptions): Mover {
     }
   }
 
-  async function closeSideChannels(): Promise<void> {
-    await commands?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the control topic reader failed'))
-    await deadLetters?.close()
-  }
-
   async function startOnce(): Promise<void> {
     const admin = await connectAdmin(kafka, config.kafka.brokers)
     try {
@@ -348,10 +259,7 @@ export function createMover(options: MoverOptions): Mover {
       createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA }),
     ])
     codecs = { updates, journal }
-    deadLetters = createDeadLetterWriter({ kafka, session, topic: topics.deadLetter, sourceTopic: topics.updates, maxRecordSetBytes: config.mover.maxRecordSetBytes, logger: options.logger })
-    await deadLetters.open()
-    commands = createCommandFeed({ kafka, session, topic: topics.control, logger: options.logger, groupPrefix: `${moverGroupId(session)}.control`, onResume })
-    await commands.start()
+    await badInput.open()
     writer = createJournalWriter({
       kafka,
       session,
@@ -366,10 +274,18 @@ export function createMover(options: MoverOptions): Mover {
           faults.reach('mover.before-commit')
           await options.hooks?.beforeCommit?.(group)
         },
-        duringCommit: async (group) => {
-          faults.reach('mover.during-commit')
-          await options.hooks?.duringCommit?.(group)
-        },
+        // only when asked for: the point waits 1 ms, so that the commit request is on the wire when it fires
+        ...(faults.isArmed('mover.during-commit') || options.hooks?.duringCommit
+          ? {
+              duringCommit: async (group: ConsistencyGroup) => {
+                if (faults.isArmed('mover.during-commit')) {
+                  await new Promise((resolve) => setTimeout(resolve, 1))
+                  faults.reach('mover.during-commit')
+                }
+                await options.hooks?.duringCommit?.(group)
+              },
+            }
+          : {}),
         afterCommit: async (group) => {
           faults.reach('mover.after-commit')
           await options.hooks?.afterCommit?.(group)
@@ -391,7 +307,7 @@ export function createMover(options: MoverOptions): Mover {
       } catch (err) {
         await release()
         await writer?.close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the journal writer failed'))
-        await closeSideChannels()
+        await badInput.close()
         state = 'stopped'
         resolveDone(mover.status())
         throw err
@@ -421,7 +337,7 @@ export function createMover(options: MoverOptions): Mover {
       await control
       await release()
       await writer?.close()
-      await closeSideChannels()
+      await badInput.close()
       state = halt === undefined ? 'stopped' : 'halted'
       log.info({ groupSeq: journaled.groupSeq, groupTime: journaled.groupTime }, 'mover stopped')
       resolveDone(mover.status())
@@ -442,8 +358,7 @@ export function createMover(options: MoverOptions): Mover {
         duplicateRecordSets: earlierDuplicates + (run?.intake.duplicateRecordSets() ?? 0),
         startedFrom,
         frozen: run?.intake.frozen() ?? [],
-        deadLettered: { ...deadLettered },
-        discarded: [...discarded],
+        ...badInput.counts(),
         ...(halt ? { halt: { code: halt.code, message: halt.message, context: halt.context } } : {}),
       }
     },

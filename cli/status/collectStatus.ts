@@ -45,7 +45,7 @@ export interface SessionStatus {
   /** Wall clock minus the applied consistency time: what losing the primary now would lose, ms. */
   rpoMs: number | undefined
   journal: { topic: string; endOffset: number | undefined; lagGroups: number | undefined; lagOffsets: number | undefined }
-  deadLetter: { topic: string; records: number | undefined }
+  deadLetter: { topic: string; records: number | undefined; byCode?: Record<string, number>; frozen?: { controller: number; offset: number; code: string }[] }
   secondary: { schema: string; exists: boolean | undefined }
   services: { primary?: ServiceView; mover?: ServiceView; applier?: ServiceView }
   unavailable: string[]
@@ -104,7 +104,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       lagGroups: journaled ? Math.max(0, journaled.seq - (applied?.seq ?? 0)) : undefined,
       lagOffsets: journaled ? Math.max(0, journaled.offset - (applied?.journalOffset ?? -1)) : undefined,
     },
-    deadLetter: { topic: k?.deadLetter.topic ?? `xrc.${src.session}.dlq`, records: k?.deadLetter.records },
+    deadLetter: { topic: k?.deadLetter.topic ?? `xrc.${src.session}.dlq`, records: k?.deadLetter.records, ...(k?.deadLetter.byCode ? { byCode: k.deadLetter.byCode, frozen: k.deadLetter.frozen ?? [] } : {}) },
     secondary: { schema: src.schema, exists: s?.exists },
     services: {
       ...(primary ? { primary: serviceView(primary, p ? { state: p.state } : {}) } : {}),
@@ -145,7 +145,10 @@ function serviceView<T>(r: Reached<T>, extra: Partial<ServiceView>): ServiceView
 
 function healthView(r: Reached<HealthBody>): ServiceView {
   if (!r.reachable) return { url: r.url, reachable: false, reason: r.reason }
-  return { url: r.url, reachable: true, state: r.body.state ?? r.body.status, ...(r.body.halt ? { halt: { ...(r.body.halt.code ? { code: r.body.halt.code } : {}), message: r.body.halt.message } } : {}) }
+  // a mover with a frozen controller runs but halts the session: its health says why in `reason`
+  const frozen = r.body.halt === undefined && r.body.status === 'halted' && typeof r.body.reason === 'string' ? { code: 'XRC_CONTROLLER_FROZEN', message: r.body.reason } : undefined
+  const halt = r.body.halt ? { ...(r.body.halt.code ? { code: r.body.halt.code } : {}), message: r.body.halt.message } : frozen
+  return { url: r.url, reachable: true, state: r.body.state ?? r.body.status, ...(halt ? { halt } : {}) }
 }
 
 export type { SecondaryView }

@@ -20,7 +20,9 @@ export function formatStatus(s: SessionStatus): string {
   lines.push(
     `  journal            ${s.journal.topic}: end offset ${s.journal.endOffset ?? '-'}, lag ${s.journal.lagGroups ?? '-'} groups (${s.journal.lagOffsets ?? '-'} offsets) behind the secondary`,
   )
-  lines.push(`  dead letters       ${s.deadLetter.records ?? '-'} records in ${s.deadLetter.topic}`)
+  const codes = Object.entries(s.deadLetter.byCode ?? {}).map(([code, n]) => `${code} ${n}`).join(', ')
+  lines.push(`  dead letters       ${s.deadLetter.records ?? '-'} records in ${s.deadLetter.topic}${codes ? ` (${codes})` : ''}`)
+  for (const f of s.deadLetter.frozen ?? []) lines.push(`    controller ${f.controller} froze at updates offset ${f.offset} [${f.code}]: \`xrc session resume --controller ${f.controller}\``)
   lines.push(`  secondary          PostgreSQL schema ${s.secondary.schema}${s.secondary.exists === false ? ' (none yet)' : ''}`)
   lines.push('  controllers')
   lines.push(`    ${'id'.padEnd(4)}${'latest time'.padEnd(30)}${'last record'.padEnd(22)}${'end offset'.padEnd(12)}${'mover lag'.padEnd(11)}sidefile`)

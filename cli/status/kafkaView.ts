@@ -12,6 +12,7 @@
  */
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
+import { readDeadLetters, summarizeDeadLetters } from '../../mover/deadLetters.js'
 import { HEADERS, moverGroupId, sessionTopics } from '../../schemas/topics.js'
 import { headerNumber, headerString, partitionOffsets, readRange } from '../topicRange.js'
 
@@ -29,7 +30,7 @@ export interface PartitionView {
 export interface KafkaView {
   updates: { topic: string; exists: boolean; partitions: PartitionView[] }
   journal: { topic: string; exists: boolean; endOffset: number | undefined; lastGroup?: { seq: number; time: number; offset: number } }
-  deadLetter: { topic: string; exists: boolean; records: number | undefined }
+  deadLetter: { topic: string; exists: boolean; records: number | undefined; byCode?: Record<string, number>; frozen?: { controller: number; offset: number; code: string }[] }
   /** Parts that could not be read, with the reason. */
   gaps: string[]
 }
@@ -54,6 +55,12 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
   if (view.deadLetter.exists) {
     const offsets = await partitionOffsets(admin, topics.deadLetter)
     view.deadLetter.records = [...offsets.values()].reduce((n, o) => n + (o.high - o.low), 0)
+    if (view.deadLetter.records > 0) {
+      // bad input is rare, so the topic is small: by error code, and where controllers froze (mover/deadLetters.ts)
+      const summary = summarizeDeadLetters(await readDeadLetters({ kafka, topic: topics.deadLetter, logger, groupPrefix: `xrc.${session}.status` }))
+      view.deadLetter.byCode = summary.byCode
+      view.deadLetter.frozen = Object.values(summary.lastFrozen).map((e) => ({ controller: e.sourcePartition, offset: e.sourceOffset, code: e.code }))
+    }
   } else {
     view.deadLetter.records = 0
   }

@@ -217,9 +217,10 @@ describe('bad input on the updates topic', () => {
   it('applies a resume decision that is on the control topic before a mover meets the record (a mover restarted after the command)', async () => {
     const s = await moverSession(kafka, admin)
     const dir = mkdtempSync(join(tmpdir(), 'xrc-bad-input-'))
-    let m: Mover | undefined
+    // made now, started once the command is on the control topic
+    const m = createMover({ config: s.config, logger: silentLogger, kafka })
     cleanups.push(async () => {
-      await m?.stop()
+      await m.stop()
       await s.cleanup()
       rmSync(dir, { recursive: true, force: true })
     })
@@ -228,7 +229,6 @@ describe('bad input on the updates topic', () => {
     const offset = await sendSet(s, c.forge(0, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, volume: 'no-such-volume' })) })))
     await s.send([c.updates(0, [[0, 2, 1]])])
     await xrcSession(s, dir, ['resume', '--controller', '0', '--offset', String(offset)])
-    m = createMover({ config: s.config, logger: silentLogger, kafka })
     await m.start()
     const t = await settle(s, m)
     expect(m.status().frozen).toEqual([])

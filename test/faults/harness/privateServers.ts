@@ -36,7 +36,11 @@ export interface PrivateServer {
 
 /** A private single-node Kafka (KRaft), its own ports, data and PID file. */
 export async function startPrivateKafka(): Promise<PrivateServer> {
-  const config = loadConfig({ overrides: { stack: { kafkaPort: await freePort(), controllerPort: await freePort(), kafkaHeapMb: 384 } } })
+  const kafkaPort = await freePort()
+  let controllerPort = await freePort()
+  // a port just freed may come back at once
+  while (controllerPort === kafkaPort) controllerPort = await freePort()
+  const config = loadConfig({ overrides: { stack: { kafkaPort, controllerPort, kafkaHeapMb: 384 } } })
   const paths = stackPaths(config)
   const svc = kafkaService(paths)
   const start = async (): Promise<void> => void (await startKafka(config, paths, () => undefined))

@@ -125,6 +125,9 @@ export async function metricOf(svc: ServiceChild, name: string): Promise<number 
   return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
 }
 
+/** How long one run may take before it is failed and its processes killed (under the fault tests' 300 s timeout). */
+const RUN_BUDGET_MS = 270_000
+
 export async function runScenario(scenario: Scenario, shared: StackInfo, seed: number): Promise<ScenarioFigures> {
   const prepared = (await scenario.prepare?.(shared)) ?? {}
   try {
@@ -157,7 +160,12 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
   const log = new WriteLog()
   const armed = scenario.armed?.(random) ?? {}
   const all = (): ServiceChild[] => [...services.primaries, services.mover, services.applier]
-  try {
+  let overtime: NodeJS.Timeout | undefined
+  // a run stuck past its budget fails, and its processes are killed below, rather than outliving a test's timeout
+  const budget = new Promise<never>((_resolve, reject) => {
+    overtime = setTimeout(() => reject(new Error(`the run took longer than ${RUN_BUDGET_MS / 1000} s`)), RUN_BUDGET_MS)
+  })
+  const run = async (): Promise<ScenarioFigures> => {
     for (const p of services.primaries) await p.start(armed.primary ? { env: armed.primary } : {})
     await Promise.all([services.mover.start(armed.mover ? { env: armed.mover } : {}), services.applier.start(armed.applier ? { env: armed.applier } : {})])
 
@@ -205,7 +213,7 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
 
     // caught up: the secondary reaches the last acknowledged write, and in-doubt writes the primary kept are mirrored too
     const lastAcked = log.lastAckedTime()
-    const caughtUp = await waitFor('the secondary to catch up', async () => ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupTime ?? 0) >= lastAcked || undefined, { timeoutMs: 120_000, intervalMs: 100 }).catch((err: unknown) => {
+    const caughtUp = await waitFor('the secondary to catch up', async () => ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupTime ?? 0) >= lastAcked || undefined, { timeoutMs: 180_000, intervalMs: 100 }).catch((err: unknown) => {
       failures.push(`secondary did not catch up: ${(err as Error).message}`)
       return false
     })
@@ -228,8 +236,9 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
     const report = await watch.stop()
     const stop = async (s: ServiceChild): Promise<void> => {
       if (s.exited()) return
-      const code = await s.stop()
-      if (code !== 0) failures.push(`${s.name} exited ${code} on SIGTERM (log: ${s.logFile})`)
+      const code = await Promise.race([s.stop(), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))])
+      if (code === 'hung') await s.kill('SIGKILL')
+      if (code !== 0) failures.push(`${s.name} ${code === 'hung' ? 'did not stop within 30 s of SIGTERM' : `exited ${code} on SIGTERM`} (log: ${s.logFile})`)
     }
     // the journal is final once the mover stopped; the applier must then apply every group of it, none skipped
     for (const s of [...services.primaries, services.mover]) await stop(s)
@@ -273,10 +282,14 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
     if (faults === 0) failures.push('no fault was injected')
     figures.faultsSurvived = failures.length === 0 ? faults : 0
     return figures
+  }
+  try {
+    return await Promise.race([run(), budget])
   } catch (err) {
     failures.push(`the run failed: ${(err as Error).stack ?? String(err)}`)
     return { scenario: scenario.name, seed, faultsInjected: faults, faultsSurvived: 0, writesAcknowledged: log.counts().acked, writesInDoubt: log.counts().indoubt, writesLost: -1, groupsApplied: 0, groupsAppliedTwice: 0, outOfOrder: 0, groupsObserved: 0, mixedStates: 0, deadLettered: {}, volumesIdentical: '-', seconds: Math.round((Date.now() - began) / 100) / 10, notes, failures }
   } finally {
+    clearTimeout(overtime)
     for (const s of all()) await s.kill('SIGKILL')
     await pool.end()
     if (failures.length > 0) failures.push(`logs kept in ${keepLogs(session.dataDir, `${scenario.name}-${seed}`)}`)

@@ -78,9 +78,10 @@ export const producerKilled: Scenario = {
     await primary.start()
     await ctx.moreAcks(20)
     // re-sent record sets are recognised by (controller, seq): dropped, counted, never journaled twice (the journal check)
-    const duplicates = await metricOf(ctx.services.mover, 'xrc_mover_duplicate_record_sets_total')
-    ctx.check((duplicates ?? 0) > 0, `the record sets in flight at the first kill were sent again and dropped as duplicates (${duplicates})`)
-    ctx.note('duplicateRecordSetsDropped', duplicates)
+    // a restarted producer cuts its sidefile into record sets anew: a re-send may overlap a sent one rather than repeat it
+    const duplicates = await metricOf(ctx.services.mover, 'xrc_mover_duplicate_updates_total')
+    ctx.check((duplicates ?? 0) > 0, `the writes in flight at the first kill were sent again and dropped as duplicates (${duplicates})`)
+    ctx.note('duplicateUpdatesDropped', duplicates)
   },
 }
 

@@ -1,0 +1,77 @@
+/**
+ * The mover's contract: its options, states, status and lifecycle (built
+ * by mover.ts).
+ */
+import type { Kafka } from 'kafkajs'
+import type { Registry } from 'prom-client'
+import type { Config } from '../lib/config.js'
+import type { ErrorCode, ErrorContext } from '../lib/errors.js'
+import type { Logger } from '../lib/logger.js'
+import type { HealthReport } from '../lib/metrics.js'
+import type { DiscardedSeqs } from './groupFormer.js'
+import type { JournalWriterHooks } from './journalWriter.js'
+import type { StartPoint } from './recovery.js'
+import type { FrozenController } from './updatesIntake.js'
+
+export interface MoverOptions {
+  config: Config
+  logger: Logger
+  /** Default: a client for config.kafka. */
+  kafka?: Kafka
+  /** Registry for the xrc_mover_* metrics; the composition root serves it. Default: a private one. */
+  metrics?: Registry
+  /** Fault injection around commits (tests). */
+  hooks?: JournalWriterHooks
+  /** How long start() waits for the updates topic to exist. Default 30 s. */
+  topicWaitMs?: number
+}
+
+export type MoverState = 'created' | 'starting' | 'running' | 'recovering' | 'halted' | 'stopping' | 'stopped'
+
+export interface MoverStatus {
+  state: MoverState
+  session: string
+  /** The last group journaled (or found in the journal at start); 0 and undefined when none. */
+  groupSeq: number
+  groupTime: number | undefined
+  /** The former's consistency time now (may lead the last group). */
+  consistencyTime: number | undefined
+  /** Controllers that have reported nothing since the start: T waits for them. */
+  silentControllers: number[]
+  bufferedBytes: Record<string, number>
+  pausedPartitions: number[]
+  lag: Record<string, number>
+  groupsJournaled: number
+  duplicateRecordSets: number
+  /** Where the last (re)start took its offsets from. */
+  startedFrom: StartPoint['source'] | undefined
+  /** Controllers frozen at a broken stream: the session is halted for them until an operator resumes them. */
+  frozen: FrozenController[]
+  /** Records dead-lettered by this process, by error code. */
+  deadLettered: Record<string, number>
+  /** Seqs discarded by operator decisions since this process started. */
+  discarded: (DiscardedSeqs & { requestedBy: string })[]
+  halt?: { code: ErrorCode; message: string; context: ErrorContext }
+}
+
+export interface Mover {
+  readonly metrics: Registry
+  /**
+   * Creates the journal topic if missing, waits for the updates topic,
+   * claims the transactional id (fencing an older mover), restores from the
+   * journal tail and starts reading and journaling. Throws when any of that
+   * fails; the mover is then stopped.
+   */
+  start(): Promise<void>
+  /**
+   * Stops cutting groups; the transaction in progress commits first, or
+   * with `abort` is aborted if its commit was not sent yet (as a crash would
+   * leave it: the next mover starts from the journal). Idempotent.
+   */
+  stop(options?: { abort?: boolean }): Promise<void>
+  status(): MoverStatus
+  /** For the /health endpoint: 'halted' answers 503. */
+  health(): HealthReport
+  /** Resolves with the final status once the mover halted or was stopped. */
+  done(): Promise<MoverStatus>
+}
