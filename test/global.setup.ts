@@ -11,6 +11,8 @@
 import type { TestProject } from 'vitest/node'
 import { loadConfig } from '../lib/config.js'
 import { createStack } from '../stack/index.js'
+import { installStack } from '../stack/install.js'
+import { stackPaths } from '../stack/paths.js'
 import type { StackInfo } from './kit/stackInfo.js'
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
@@ -24,6 +26,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   const stack = createStack(config)
   const status = await stack.status()
   if (status.some((s) => s.state !== 'up')) await stack.up((line) => console.log(`[stack] ${line}`))
+  // tests that run private brokers and registries need the jars in this checkout even when
+  // the shared services were started from another one
+  else await installStack(stackPaths(config), (line) => console.log(`[stack] ${line}`))
   const info: StackInfo = {
     kafkaBrokers: [...config.kafka.brokers],
     registryUrl: config.schemaRegistry.url,
