@@ -2,8 +2,13 @@
  * Runs a long-lived service until SIGTERM or SIGINT, then stops it cleanly:
  * the service's stop() finishes or aborts the work in progress (a group is
  * never half applied; the producer leaves unsent writes in its sidefile).
- * A second signal while stopping exits at once. A service that halts on its
- * own (a fatal error) makes the process exit non-zero.
+ * A second signal while stopping exits at once, and so does a stop that
+ * takes longer than the grace period (a client still retrying a server that
+ * is gone would hold it forever): exiting then is safe, since what is
+ * committed is durable and what is not is redone on the next start. A
+ * service that halts on its own (a fatal error) makes the process exit
+ * non-zero. Once the service has stopped, the process exits (with the exit
+ * code set so far), whatever handles a client library still holds.
  */
 import type { Logger } from '../lib/logger.js'
 import { errorMessage } from '../lib/errors.js'
@@ -15,7 +20,11 @@ export interface RunnableService {
   done?: Promise<Error | undefined>
 }
 
-export async function runService(name: string, service: RunnableService, logger: Logger): Promise<void> {
+/** How long a service may take to stop after a signal before the process exits anyway. */
+export const STOP_GRACE_MS = 20_000
+
+export async function runService(name: string, service: RunnableService, logger: Logger, options: { stopGraceMs?: number } = {}): Promise<void> {
+  const graceMs = options.stopGraceMs ?? STOP_GRACE_MS
   let stopping = false
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -25,6 +34,11 @@ export async function runService(name: string, service: RunnableService, logger:
       }
       stopping = true
       logger.info({ signal }, `${name}: stopping`)
+      setTimeout(() => {
+        logger.error({ signal, graceMs }, `${name}: did not stop within ${graceMs} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`)
+        logger.flush(() => process.exit(1))
+        setTimeout(() => process.exit(1), 1000).unref()
+      }, graceMs).unref()
       service.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, `${name}: stop failed`)
         process.exitCode = 1
@@ -54,5 +68,13 @@ export async function runService(name: string, service: RunnableService, logger:
   })
   await Promise.race([stopped, ...(ended ? [ended] : [])])
   logger.info(`${name}: stopped`)
-  logger.flush()
+  // the log goes out first (the destination is asynchronous); a flush that never answers does not hold the exit
+  await new Promise<void>((resolve) => {
+    setTimeout(resolve, 2000).unref()
+    logger.flush(() => resolve())
+  })
+  // Stopped means done: what is committed is durable. A client library may still hold a timer or a socket
+  // (kafkajs retrying a connection to a broker that went away keeps doing so for minutes), which would keep
+  // the process alive long after the service stopped; the process ends here instead.
+  process.exit()
 }

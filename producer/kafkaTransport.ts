@@ -1,7 +1,11 @@
 /**
  * The producer's way into Kafka: the session's updates topic (created when
  * missing), the RecordSet codec (schema registered under the topic's value
- * subject), and one kafkajs idempotent producer for all controllers.
+ * subject), and one kafkajs idempotent producer per controller (each its
+ * own connection), so the controllers' streams go to Kafka side by side, as
+ * separate storage controllers would, instead of queuing behind one another
+ * on one connection (kafkajs sends one idempotent produce request per broker
+ * and producer at a time).
  *
  * Ordering: kafkajs does not reassign sequence numbers after a failed
  * batch as the Java client does (KAFKA-5494); it serializes produce
@@ -67,10 +71,11 @@ export interface KafkaTransportOptions {
 
 export function createKafkaTransport(options: KafkaTransportOptions): Transport {
   const { kafka, topic, logger } = options
-  let producer: Promise<Producer> | undefined
+  /** One producer per partition (controller), connected on its first send and again after a reset. */
+  const producers = new Map<number, Promise<Producer>>()
+  const failures = new Map<number, number>()
   let codec = options.codec
   let closed = false
-  let failures = 0
 
   async function connectProducer(): Promise<Producer> {
     const p = kafka.producer({
@@ -92,23 +97,32 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     return p
   }
 
-  /** The shared producer, connected on first use and again after a reset. */
-  function connected(): Promise<Producer> {
-    producer ??= connectProducer().catch((err: unknown) => {
-      producer = undefined
-      throw err
-    })
-    return producer
+  /** The partition's producer, connected on first use and again after a reset. */
+  function connected(partition: number): Promise<Producer> {
+    let p = producers.get(partition)
+    if (p === undefined) {
+      p = connectProducer().catch((err: unknown) => {
+        producers.delete(partition)
+        throw err
+      })
+      producers.set(partition, p)
+    }
+    return p
+  }
+
+  /** Drops the producers (all, or one partition's) and disconnects them. */
+  async function drop(partitions: readonly number[]): Promise<void> {
+    const old = partitions.map((n) => producers.get(n)).filter((p) => p !== undefined)
+    for (const n of partitions) producers.delete(n)
+    await Promise.all(old.map((p) => p.then((x) => x.disconnect(), () => undefined))).catch((err: unknown) => logger.warn({ err }, 'disconnecting an old Kafka producer failed'))
   }
 
   // A fresh producer (a new producer id, sequences from 0) gets past an idempotence state kafkajs cannot recover
   // from by itself (out-of-order sequence, unknown producer id) or a connection it keeps failing on; what it
   // resends that the old one had written is a duplicate the mover drops by (controller, seq).
-  async function reset(reason: string): Promise<void> {
-    const old = producer
-    producer = undefined
-    logger.warn({ topic, reason }, 'recreating the Kafka producer')
-    await old?.then((p) => p.disconnect()).catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
+  async function reset(reason: string, partition?: number): Promise<void> {
+    logger.warn({ topic, reason, ...(partition !== undefined ? { partition } : {}) }, 'recreating the Kafka producer')
+    await drop(partition !== undefined ? [partition] : [...producers.keys()])
   }
 
   async function prepareTopic(): Promise<void> {
@@ -126,7 +140,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
       if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
       await prepareTopic()
       codec ??= await createCodec<RecordSet>({ registryUrl: options.registryUrl, subject: valueSubject(topic), schema: RECORD_SET_SCHEMA })
-      await connected()
+      await connected(0)
       return { maxBatchBytes: options.maxRecordSetBytes }
     },
     encode(rs) {
@@ -136,14 +150,16 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     async send(partition, messages) {
       if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
       try {
-        const p = await connected()
+        const p = await connected(partition)
         await p.send({ topic, acks: -1, messages: messages.map((m) => ({ partition, key: m.key, value: m.value, headers: m.headers })) })
-        failures = 0
+        failures.delete(partition)
       } catch (err) {
         const retriable = (err as { retriable?: boolean }).retriable !== false
-        if (!retriable || ++failures >= 3) {
-          failures = 0
-          await reset(errorMessage(err))
+        const streak = (failures.get(partition) ?? 0) + 1
+        failures.set(partition, streak)
+        if (!retriable || streak >= 3) {
+          failures.delete(partition)
+          await reset(errorMessage(err), partition)
         }
         throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition ${partition} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partition } })
       }
@@ -163,9 +179,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     },
     async close() {
       closed = true
-      const p = producer
-      producer = undefined
-      await p?.then((x) => x.disconnect(), () => undefined) // a producer that never connected has nothing to close
+      await drop([...producers.keys()]) // a producer that never connected has nothing to close
     },
   }
 }

@@ -55,6 +55,8 @@ export interface MirrorStatus {
   changes: ChangeCounts
   /** The secondary's applied consistency time at the last poll. */
   confirmedTime?: number
+  /** Suspended by an outage or a full sidefile with resync.autoResume on: it resumes (and resyncs) by itself. */
+  resumesItself?: boolean
 }
 
 export interface Mirror {
@@ -297,6 +299,7 @@ export function createMirror(options: MirrorOptions): Mirror {
       ...(state !== 'duplex' ? { consistentUntil } : {}),
       ...(resync ? { resync } : {}),
       ...(confirmedTime !== undefined ? { confirmedTime } : {}),
+      ...(state === 'suspended' && settings.autoResume && (reason === 'kafka-unreachable' || reason === 'sidefile-full') ? { resumesItself: true } : {}),
     }
   }
 

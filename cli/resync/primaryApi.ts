@@ -54,8 +54,10 @@ export interface ResyncOutcome {
  * Polls the primaries until none is resyncing: a progress bar (blocks sent
  * of those marked when it began, rate, ETA) on a terminal, a line every few
  * seconds elsewhere. Throws XRC_TIMEOUT after `timeoutMs`, and
- * XRC_SESSION_HALTED when a primary suspends again (the resync stops there;
- * it goes on when the primary resumes).
+ * XRC_SESSION_HALTED when a primary is suspended in a way it does not
+ * resume from by itself (an operator's suspend, or resync.autoResume off);
+ * a primary that suspended again on an outage is followed until it resumes
+ * and finishes.
  */
 export async function followResync(urls: readonly string[], out: ProgressOutput, timeoutMs: number): Promise<ResyncOutcome[]> {
   const started = Date.now()
@@ -66,11 +68,14 @@ export async function followResync(urls: readonly string[], out: ProgressOutput,
     const rate = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksPerSecond ?? 0) : 0), 0)
     const eta = rate > 0 ? formatMs((remaining / rate) * 1000) : '-'
     out.update(`resync ${progressBar(total === 0 ? 1 : 1 - remaining / total)}  ${remaining} of ${total} blocks to go  ${rate.toFixed(0)} blocks/s  ETA ${eta}`)
-    const suspended = outcomes.find((o) => o.mirror.state === 'suspended')
+    // a primary that suspended again by itself (Kafka out of reach, a full sidefile) resumes by itself: follow on
+    const suspended = outcomes.find((o) => o.mirror.state === 'suspended' && o.mirror.resumesItself !== true)
     if (suspended) {
       out.end()
-      throw new XrcError('XRC_SESSION_HALTED', `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes`)
+      throw new XrcError('XRC_SESSION_HALTED', `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes (xrc resume)`)
     }
+    const waiting = outcomes.find((o) => o.mirror.state === 'suspended')
+    if (waiting) out.update(`${describeMirror(waiting.url, waiting.mirror)}; waiting for it to resume by itself`)
     if (outcomes.every((o) => o.mirror.state === 'duplex')) {
       out.end()
       return sentOut(urls, Math.min(30_000, Math.max(0, timeoutMs - (Date.now() - started))))
