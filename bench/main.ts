@@ -11,6 +11,8 @@
  * only when the harness itself fails (the stack is unreachable, a stage
  * dies, a phase never drains).
  */
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafkaCrc.ts)
+import '../lib/kafkaCrc.js'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'

@@ -1,11 +1,7 @@
 /**
  * The producer's way into Kafka: the session's updates topic (created when
  * missing), the RecordSet codec (schema registered under the topic's value
- * subject), and one kafkajs idempotent producer per controller (each its
- * own connection), so the controllers' streams go to Kafka side by side, as
- * separate storage controllers would, instead of queuing behind one another
- * on one connection (kafkajs sends one idempotent produce request per broker
- * and producer at a time).
+ * subject), and one kafkajs idempotent producer for all controllers.
  *
  * Ordering: kafkajs does not reassign sequence numbers after a failed
  * batch as the Java client does (KAFKA-5494); it serializes produce
@@ -33,6 +29,12 @@ export interface OutboundMessage {
   headers: Record<string, string>
 }
 
+/** Messages for one partition (one controller). */
+export interface PartitionBatch {
+  partition: number
+  messages: OutboundMessage[]
+}
+
 export interface Transport {
   /**
    * Connects, creates the topic when missing (checks its partitions and
@@ -43,8 +45,14 @@ export interface Transport {
   open(): Promise<{ maxBatchBytes: number }>
   /** Encodes with the registered schema (after open). */
   encode(rs: RecordSet): Buffer
-  /** Sends messages to one partition, in order, as one batch; resolves when all replicas have them (acks -1). */
-  send(partition: number, messages: OutboundMessage[]): Promise<void>
+  /**
+   * Sends each partition's messages, in order, all in one produce request;
+   * resolves when all replicas have them (acks -1). A failure fails the
+   * whole request: the caller sends it again, unchanged (a partition that
+   * had taken its part gets it twice; the mover drops the duplicates by
+   * controller and seq).
+   */
+  send(batches: readonly PartitionBatch[]): Promise<void>
   /**
    * One quick round trip, no retries: resolves when the transport is open
    * (its schema registered), a broker answers and the topic has its
@@ -71,11 +79,10 @@ export interface KafkaTransportOptions {
 
 export function createKafkaTransport(options: KafkaTransportOptions): Transport {
   const { kafka, topic, logger } = options
-  /** One producer per partition (controller), connected on its first send and again after a reset. */
-  const producers = new Map<number, Promise<Producer>>()
-  const failures = new Map<number, number>()
+  let producer: Promise<Producer> | undefined
   let codec = options.codec
   let closed = false
+  let failures = 0
 
   async function connectProducer(): Promise<Producer> {
     const p = kafka.producer({
@@ -97,32 +104,23 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     return p
   }
 
-  /** The partition's producer, connected on first use and again after a reset. */
-  function connected(partition: number): Promise<Producer> {
-    let p = producers.get(partition)
-    if (p === undefined) {
-      p = connectProducer().catch((err: unknown) => {
-        producers.delete(partition)
-        throw err
-      })
-      producers.set(partition, p)
-    }
-    return p
-  }
-
-  /** Drops the producers (all, or one partition's) and disconnects them. */
-  async function drop(partitions: readonly number[]): Promise<void> {
-    const old = partitions.map((n) => producers.get(n)).filter((p) => p !== undefined)
-    for (const n of partitions) producers.delete(n)
-    await Promise.all(old.map((p) => p.then((x) => x.disconnect(), () => undefined))).catch((err: unknown) => logger.warn({ err }, 'disconnecting an old Kafka producer failed'))
+  /** The shared producer, connected on first use and again after a reset. */
+  function connected(): Promise<Producer> {
+    producer ??= connectProducer().catch((err: unknown) => {
+      producer = undefined
+      throw err
+    })
+    return producer
   }
 
   // A fresh producer (a new producer id, sequences from 0) gets past an idempotence state kafkajs cannot recover
   // from by itself (out-of-order sequence, unknown producer id) or a connection it keeps failing on; what it
   // resends that the old one had written is a duplicate the mover drops by (controller, seq).
-  async function reset(reason: string, partition?: number): Promise<void> {
-    logger.warn({ topic, reason, ...(partition !== undefined ? { partition } : {}) }, 'recreating the Kafka producer')
-    await drop(partition !== undefined ? [partition] : [...producers.keys()])
+  async function reset(reason: string): Promise<void> {
+    const old = producer
+    producer = undefined
+    logger.warn({ topic, reason }, 'recreating the Kafka producer')
+    await old?.then((p) => p.disconnect()).catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
   }
 
   async function prepareTopic(): Promise<void> {
@@ -140,28 +138,29 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
       if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
       await prepareTopic()
       codec ??= await createCodec<RecordSet>({ registryUrl: options.registryUrl, subject: valueSubject(topic), schema: RECORD_SET_SCHEMA })
-      await connected(0)
+      await connected()
       return { maxBatchBytes: options.maxRecordSetBytes }
     },
     encode(rs) {
       if (codec === undefined) throw new XrcError('XRC_CLOSED', 'transport not open: no codec yet')
       return codec.encode(rs)
     },
-    async send(partition, messages) {
+    async send(batches) {
       if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+      const partitions = batches.map((b) => b.partition).join(',')
       try {
-        const p = await connected(partition)
-        await p.send({ topic, acks: -1, messages: messages.map((m) => ({ partition, key: m.key, value: m.value, headers: m.headers })) })
-        failures.delete(partition)
+        const p = await connected()
+        // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
+        // with several brokers, one request per broker)
+        await p.send({ topic, acks: -1, messages: batches.flatMap((b) => b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers }))) })
+        failures = 0
       } catch (err) {
         const retriable = (err as { retriable?: boolean }).retriable !== false
-        const streak = (failures.get(partition) ?? 0) + 1
-        failures.set(partition, streak)
-        if (!retriable || streak >= 3) {
-          failures.delete(partition)
-          await reset(errorMessage(err), partition)
+        if (!retriable || ++failures >= 3) {
+          failures = 0
+          await reset(errorMessage(err))
         }
-        throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition ${partition} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partition } })
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partitions } })
       }
     },
     reset: () => reset('the updates topic was made again'),
@@ -179,7 +178,9 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     },
     async close() {
       closed = true
-      await drop([...producers.keys()]) // a producer that never connected has nothing to close
+      const p = producer
+      producer = undefined
+      await p?.then((x) => x.disconnect(), () => undefined) // a producer that never connected has nothing to close
     },
   }
 }

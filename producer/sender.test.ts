@@ -3,7 +3,7 @@
  * standing in for the wire (the real broker is in
  * test/integration/producer*.test.ts): a failed send is resent, unchanged,
  * before anything later; the outage shows and clears; heartbeats only when
- * every seq is acknowledged.
+ * every seq is acknowledged; the controllers share produce requests.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,7 +14,7 @@ import { silentLogger } from '../lib/logger.js'
 import { waitFor } from '../lib/retry.js'
 import type { RecordSet } from '../schemas/recordSet.js'
 import { openController, type Controller } from './controller.js'
-import type { OutboundMessage, Transport } from './kafkaTransport.js'
+import type { PartitionBatch, Transport } from './kafkaTransport.js'
 import { createSender, type Sender } from './sender.js'
 import { createSessionClock } from './sessionClock.js'
 
@@ -22,20 +22,25 @@ let dataDir: string
 let controller: Controller
 let sender: Sender | undefined
 
-beforeEach(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'xrc-sender-'))
-  controller = await openController({
+/** Controller `id` with one volume of 64 blocks of 512 bytes, waking the sender when its writes are durable. */
+function openTestController(id: number, volume: string): Promise<Controller> {
+  return openController({
     session: 's',
-    id: 1,
-    volumes: [{ name: 'v', blocks: 64 }],
+    id,
+    volumes: [{ name: volume, blocks: 64 }],
     blockSize: 512,
     dataDir,
     clock: createSessionClock(),
     sidefile: { maxBytes: 1 << 20, waitMs: 100, segmentBytes: 64 * 1024 },
     maxWriteBytes: 4096,
     logger: silentLogger,
-    onDurable: () => sender?.wake(1),
+    onDurable: () => sender?.wake(id),
   })
+}
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'xrc-sender-'))
+  controller = await openTestController(1, 'v')
 })
 afterEach(async () => {
   await sender?.stop({ flushTimeoutMs: 100 })
@@ -44,18 +49,22 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-/** Records every send; fails while `down` is set. */
-function memoryTransport(): Transport & { sent: { partition: number; sets: RecordSet[] }[]; attempts: number; down: boolean } {
+/** Records every send (and the partitions of each request); fails while `down` is set; each request takes `delayMs`. */
+function memoryTransport(): Transport & { sent: { partition: number; sets: RecordSet[] }[]; requests: number[][]; attempts: number; down: boolean; delayMs: number } {
   const t = {
     sent: [] as { partition: number; sets: RecordSet[] }[],
+    requests: [] as number[][],
     attempts: 0,
     down: false,
+    delayMs: 0,
     open: async () => ({ maxBatchBytes: 1 << 20 }),
     encode: (rs: RecordSet) => Buffer.from(JSON.stringify(rs, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v))),
-    async send(partition: number, messages: OutboundMessage[]) {
+    async send(batches: readonly PartitionBatch[]) {
       t.attempts++
+      if (t.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, t.delayMs))
       if (t.down) throw new XrcError('XRC_KAFKA_UNREACHABLE', 'broker down')
-      t.sent.push({ partition, sets: messages.map((m) => JSON.parse(m.value.toString()) as RecordSet) })
+      t.requests.push(batches.map((b) => b.partition))
+      for (const b of batches) t.sent.push({ partition: b.partition, sets: b.messages.map((m) => JSON.parse(m.value.toString()) as RecordSet) })
     },
     close: async () => undefined,
   }
@@ -131,4 +140,32 @@ it('stops within its flush bound while Kafka is down, leaving the writes in the 
   expect(sender.status().kafka.state).toBe('stopped')
   expect(controller.status().sidefile.entries).toBe(1)
   sender = undefined
+})
+
+it("sends what several controllers have ready in shared requests, each controller's seqs in order", async () => {
+  const others = await Promise.all([2, 3, 4].map((id) => openTestController(id, `v${id}`)))
+  try {
+    const transport = memoryTransport()
+    transport.delayMs = 10 // a request in flight lets the others gather
+    const controllers = [controller, ...others]
+    sender = createSender({ session: 's', controllers, transport, lingerMs: 0, heartbeatMs: 60_000, maxUpdatesPerRecordSet: 4, logger: silentLogger })
+    sender.start()
+    const writesPerController = 40
+    await Promise.all(controllers.map(async (c) => {
+      for (let i = 0; i < writesPerController; i++) await c.write(c.volumes[0] as string, i % 64, block(i))
+    }))
+    await waitFor('every write sent', () => (transport.sent.flatMap((x) => x.sets).flatMap((rs) => rs.updates).length >= 4 * writesPerController ? true : undefined), { timeoutMs: 10_000, intervalMs: 5 })
+    for (const c of controllers) {
+      const seqs = transport.sent.filter((x) => x.partition === c.id).flatMap((x) => x.sets).flatMap((rs) => rs.updates.map((u) => u.seq))
+      expect(seqs).toEqual(Array.from({ length: writesPerController }, (_, i) => i + 1))
+    }
+    // requests carried several controllers at once, and no controller twice in one request
+    expect(transport.requests.some((r) => r.length > 1)).toBe(true)
+    for (const r of transport.requests) expect(new Set(r).size).toBe(r.length)
+    expect(transport.requests.length).toBeLessThan(transport.sent.length)
+  } finally {
+    await sender?.stop({ flushTimeoutMs: 100 })
+    sender = undefined
+    for (const c of others) await c.close()
+  }
 })

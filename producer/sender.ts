@@ -8,6 +8,7 @@
  *   that reached Kafka can never be reused by a crash for other data.
  * - One send in flight per controller, and after a failure the same record
  *   sets are sent again before anything later: per-partition order holds.
+ *   The controllers' sends share produce requests (the outbox below).
  * - Nothing is dropped: a failed send is retried with backoff and jitter
  *   until it succeeds or the sender stops; memory stays bounded because the
  *   backlog lives in the sidefile, not here. The first failure of a streak
@@ -144,7 +145,7 @@ export function createSender(options: SenderOptions): Sender {
   }
 
   /** Runs `attempt` until it succeeds, backing off; throws Stopped when the sender stops. */
-  async function persist<T>(attempt: () => Promise<T>, controller?: number): Promise<T> {
+  async function persist<T>(attempt: () => Promise<T>, controllers: readonly number[] = []): Promise<T> {
     let delay = backoff.initialMs
     for (;;) {
       if (abort.signal.aborted) throw new Stopped()
@@ -159,8 +160,8 @@ export function createSender(options: SenderOptions): Sender {
       } catch (err) {
         if (err instanceof Stopped) throw err
         if (err instanceof XrcError && err.code === 'XRC_CONFIG_INVALID') throw err
-        if (controller !== undefined) options.onSendError?.(controller, err)
-        failed(err, started, controller)
+        for (const id of controllers) options.onSendError?.(id, err)
+        failed(err, started, controllers[0])
         await sleep(Math.round(delay / 2 + (Math.random() * delay) / 2), AbortSignal.any([abort.signal, wakeBackoff.signal])).catch(() => undefined)
         if (wakeBackoff.signal.aborted) delay = backoff.initialMs
         delay = Math.min(delay * 2, backoff.maxMs)
@@ -168,12 +169,57 @@ export function createSender(options: SenderOptions): Sender {
     }
   }
 
+  /**
+   * The outbox: what the controllers have ready goes to Kafka in one produce
+   * request for all of them. While a request is in flight (or being retried)
+   * the controllers' next record sets gather here and go together in the
+   * next one, so the requests per second stay few however many controllers
+   * there are: each request costs CPU in this process, the broker and the
+   * mover, whatever it carries (BENCHMARKS.md). A controller has at most one
+   * entry here and waits for it, so its record sets still reach its
+   * partition in order, and a failed request is sent again, unchanged,
+   * before anything that gathered meanwhile.
+   */
+  interface Outgoing {
+    id: number
+    messages: OutboundMessage[]
+    resolve: () => void
+    reject: (err: unknown) => void
+  }
+  const outbox: Outgoing[] = []
+  let flushing = false
+
+  async function flushOutbox(): Promise<void> {
+    flushing = true
+    try {
+      while (outbox.length > 0) {
+        const request = outbox.splice(0)
+        const ids = request.map((o) => o.id)
+        try {
+          // throws Stopped when the sender stops first: an abandoned send is never taken for an acknowledged one
+          await persist(() => transport.send(request.map((o) => ({ partition: o.id, messages: o.messages }))), ids)
+          for (const o of request) o.resolve()
+        } catch (err) {
+          for (const o of request) o.reject(err)
+        }
+      }
+    } finally {
+      flushing = false
+    }
+  }
+
   async function send(c: SenderController, sets: RecordSet[]): Promise<void> {
     const messages: OutboundMessage[] = sets.map((rs) => ({ key: String(c.id), value: transport.encode(rs), headers: recordSetHeaders(rs) }))
     sendingSince.set(c.id, Date.now())
     try {
-      // throws Stopped when the sender stops first: an abandoned send is never taken for an acknowledged one
-      await persist(() => transport.send(c.id, messages), c.id)
+      await new Promise<void>((resolve, reject) => {
+        outbox.push({ id: c.id, messages, resolve, reject })
+        if (!flushing) {
+          // after this turn of the event loop: the controllers whose timers fired with this one join the request
+          flushing = true
+          setImmediate(() => void flushOutbox())
+        }
+      })
     } finally {
       sendingSince.delete(c.id)
     }
@@ -221,7 +267,9 @@ export function createSender(options: SenderOptions): Sender {
         continue
       }
       if (draining) return
-      const due = lastSend + options.heartbeatMs - Date.now()
+      // on a grid shared by the controllers (the last multiple of heartbeatMs at most heartbeatMs after the last send),
+      // so that idle controllers' heartbeats fall due together and share a request
+      const due = Math.floor((lastSend + options.heartbeatMs) / options.heartbeatMs) * options.heartbeatMs - Date.now()
       if (due > 0) {
         await signal.wait(due)
         continue

@@ -1,6 +1,7 @@
 /**
- * The updates topic deleted under a running session (shared stack; producer,
- * mover and applier in this process; `xrc resync` run as a child process).
+ * The updates topic, then the journal topic, deleted under a running session
+ * (shared stack; producer, mover and applier in this process; `xrc resync`
+ * run as a child process).
  * Writes that were in the topic and not yet applied are gone from Kafka; the
  * primary's change generations still name their blocks (the secondary's
  * applied consistency time, polled from its control row, discards only what
@@ -62,8 +63,13 @@ afterAll(async () => {
   await session?.cleanup()
 })
 
-it('recovers a deleted updates topic by copying only the blocks the change bitmaps name', async () => {
+/**
+ * The `lost` topic deleted under the running session; then what the operator does: stop the mover and the
+ * applier, run `xrc resync`, start them again.
+ */
+async function recoverLost(lost: 'updates' | 'journal'): Promise<void> {
   const { config } = session
+  const startGroup = (await applier.store.lastApplied())?.groupSeq ?? 0
   const log = new WriteLog()
   const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
   const ac = new AbortController()
@@ -71,14 +77,15 @@ it('recovers a deleted updates topic by copying only the blocks the change bitma
   const run = runDependentWrites(primary, { volumes: workloadVolumes(config), blockSize: config.session.blockSize, writers: 4, blocksPerWriter: 16, signal: ac.signal, seed: 9, log })
   await waitFor(
     'groups applied and confirmed to the primary',
-    async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= 15 && log.counts().acked > 300 && primary.status().mirror.confirmedTime !== undefined || undefined,
+    async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= startGroup + 15 && log.counts().acked > 300 && primary.status().mirror.confirmedTime !== undefined || undefined,
     { timeoutMs: 60_000 },
   )
   const admin = testKafka().admin()
   await admin.connect()
-  await admin.deleteTopics({ topics: [sessionTopics(config.session.name).updates] })
+  await admin.deleteTopics({ topics: [sessionTopics(config.session.name)[lost]] })
   await admin.disconnect()
-  await waitFor('the primary to suspend', () => (primary.status().mirror.state === 'suspended' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
+  // without its updates topic the primary's sends fail and it suspends; without the journal it goes on sending
+  if (lost === 'updates') await waitFor('the primary to suspend', () => (primary.status().mirror.state === 'suspended' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
   // the operator stops what the loss broke
   await mover.stop()
   await applier.stop()
@@ -128,7 +135,7 @@ it('recovers a deleted updates topic by copying only the blocks the change bitma
     mixedStates: report.mixed,
     volumesIdentical: `${identical}/${volumes.length}`,
   }
-  console.log(`resync figures (updates topic deleted): ${JSON.stringify(figures)}`)
+  console.log(`resync figures (${lost} topic deleted): ${JSON.stringify(figures)}`)
   expect(summary.blocksMarked).toBeGreaterThan(0)
   // only blocks the bitmaps name: the workload never wrote more than a quarter of the volumes
   expect(summary.blocksMarked).toBeLessThanOrEqual(summary.volumeBlocks / 4)
@@ -136,4 +143,8 @@ it('recovers a deleted updates topic by copying only the blocks the change bitma
   expect(report.samples).toEqual([])
   expect(report.mixed).toBe(0)
   expect(identical).toBe(volumes.length)
-}, 240_000)
+}
+
+it('recovers a deleted updates topic by copying only the blocks the change bitmaps name', () => recoverLost('updates'), 240_000)
+
+it('recovers a deleted journal topic the same way, on the same session afterwards', () => recoverLost('journal'), 240_000)
