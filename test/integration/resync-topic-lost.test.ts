@@ -33,6 +33,8 @@ let primary: Primary
 let api: HttpApi
 let mover: Mover
 let applier: Applier
+/** One log for both recoveries: the checker must know the earlier one's writes still on the volumes, and ids stay unique. */
+const log = new WriteLog()
 
 beforeAll(async () => {
   session = createTestSession({
@@ -70,14 +72,14 @@ afterAll(async () => {
 async function recoverLost(lost: 'updates' | 'journal'): Promise<void> {
   const { config } = session
   const startGroup = (await applier.store.lastApplied())?.groupSeq ?? 0
-  const log = new WriteLog()
+  const ackedBefore = log.counts().acked
   const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
   const ac = new AbortController()
   // 4 writers on hot sets of 16 blocks: at most a quarter of each volume ever changes
   const run = runDependentWrites(primary, { volumes: workloadVolumes(config), blockSize: config.session.blockSize, writers: 4, blocksPerWriter: 16, signal: ac.signal, seed: 9, log })
   await waitFor(
     'groups applied and confirmed to the primary',
-    async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= startGroup + 15 && log.counts().acked > 300 && primary.status().mirror.confirmedTime !== undefined || undefined,
+    async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= startGroup + 15 && log.counts().acked > ackedBefore + 300 && primary.status().mirror.confirmedTime !== undefined || undefined,
     { timeoutMs: 60_000 },
   )
   const admin = testKafka().admin()
