@@ -69,7 +69,7 @@ export interface BacklogPhase {
 export interface RunResult {
   session: string
   startedAt: string
-  /** 1-minute load average at the start and end: above the core count, other work competed. */
+  /** 1-minute load average at the start and end (the bench's own processes count in it; see report.ts). */
   loadAverage: { start: number; end: number }
   kafka: { producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }; kafkajsSendBatch: ThroughputResult }
   postgres: { copy: CopyCeilingResult }

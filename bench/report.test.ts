@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { RunResult, StageUsage } from './benchRun.js'
 import type { MachineInfo } from './machine.js'
 import { PROFILES } from './profiles.js'
-import { FINDINGS_BEGIN, FINDINGS_END, buildReport, carriedFindings, formatValue, memoryRatio, renderMarkdown, throughputRatio } from './report.js'
+import { BUSY_LOAD_PER_CORE, FINDINGS_BEGIN, FINDINGS_END, buildReport, carriedFindings, formatValue, memoryRatio, renderMarkdown, throughputRatio } from './report.js'
 import type { LatencySummary } from './stats.js'
 
 const machine: MachineInfo = { cores: 2, cpuModel: 'Test CPU', memoryGiB: 8, kernel: '6.1', node: 'v20.0.0', kafka: '4.1.1', postgres: '15.0' }
@@ -73,7 +73,7 @@ describe('renderMarkdown', () => {
   })
 
   it('starts a findings section when there is none, and flags a busy machine', () => {
-    const busy = { ...good, loadAverage: { start: 3.5, end: 4 } }
+    const busy = { ...good, loadAverage: { start: 3.5, end: 4 * BUSY_LOAD_PER_CORE * machine.cores } }
     const md = renderMarkdown(buildReport({ profile: PROFILES.quick, machine, results: [busy], durationSeconds: 1 }), undefined)
     expect(carriedFindings(undefined)).toContain('No findings written yet')
     expect(md).toContain(FINDINGS_END)
