@@ -219,10 +219,10 @@ const METHOD = `## Running it
 - Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load average above the core count) are noisy.
 `
 
-/** BENCHMARKS.md: all generated, except the findings section carried over from `previous`. */
 /** A load average above this many per core means more than the bench ran (its own processes stay well under it). */
 export const BUSY_LOAD_PER_CORE = 3
 
+/** BENCHMARKS.md: all generated, except the findings section carried over from `previous`. */
 export function renderMarkdown(report: Report, previous: string | undefined): string {
   const m = report.machine
   const lines: string[] = []

@@ -23,8 +23,17 @@ export interface RunnableService {
 /** How long a service may take to stop after a signal before the process exits anyway. */
 export const STOP_GRACE_MS = 20_000
 
-export async function runService(name: string, service: RunnableService, logger: Logger, options: { stopGraceMs?: number } = {}): Promise<void> {
-  const graceMs = options.stopGraceMs ?? STOP_GRACE_MS
+/**
+ * Exits with `code`, else the exit code set so far, once the log is out (its destination is asynchronous); a
+ * flush that never answers holds the exit 2 s at most. (process.exit(undefined) would reset the code to 0.)
+ */
+function flushThenExit(logger: Logger, code?: number): void {
+  const exit = (): never => process.exit(code ?? process.exitCode)
+  setTimeout(exit, 2000).unref()
+  logger.flush(exit)
+}
+
+export async function runService(name: string, service: RunnableService, logger: Logger): Promise<void> {
   let stopping = false
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -35,10 +44,9 @@ export async function runService(name: string, service: RunnableService, logger:
       stopping = true
       logger.info({ signal }, `${name}: stopping`)
       setTimeout(() => {
-        logger.error({ signal, graceMs }, `${name}: did not stop within ${graceMs} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`)
-        logger.flush(() => process.exit(1))
-        setTimeout(() => process.exit(1), 1000).unref()
-      }, graceMs).unref()
+        logger.error({ signal, graceMs: STOP_GRACE_MS }, `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`)
+        flushThenExit(logger, 1)
+      }, STOP_GRACE_MS).unref()
       service.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, `${name}: stop failed`)
         process.exitCode = 1
@@ -68,13 +76,8 @@ export async function runService(name: string, service: RunnableService, logger:
   })
   await Promise.race([stopped, ...(ended ? [ended] : [])])
   logger.info(`${name}: stopped`)
-  // the log goes out first (the destination is asynchronous); a flush that never answers does not hold the exit
-  await new Promise<void>((resolve) => {
-    setTimeout(resolve, 2000).unref()
-    logger.flush(() => resolve())
-  })
   // Stopped means done: what is committed is durable. A client library may still hold a timer or a socket
   // (kafkajs retrying a connection to a broker that went away keeps doing so for minutes), which would keep
-  // the process alive long after the service stopped; the process ends here instead.
-  process.exit()
+  // the process alive long after the service stopped; the process ends here instead, with the code set so far.
+  flushThenExit(logger)
 }

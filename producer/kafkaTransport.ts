@@ -147,7 +147,6 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     },
     async send(batches) {
       if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
-      const partitions = batches.map((b) => b.partition).join(',')
       try {
         const p = await connected()
         // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
@@ -160,6 +159,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
           failures = 0
           await reset(errorMessage(err))
         }
+        const partitions = batches.map((b) => b.partition).join(',')
         throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partitions } })
       }
     },

@@ -32,7 +32,7 @@ import type { Logger } from '../lib/logger.js'
 import { openChangeTracker, type ChangeCounts, type ChangeTracker } from './changeTracker.js'
 import type { Controller, ControllerMirror } from './controller.js'
 import { startMirrorMonitor } from './mirrorMonitor.js'
-import { combineRecords, loadMirrorRecord, saveMirrorRecord, type MirrorRecord, type MirrorState, type SuspendReason } from './mirrorRecord.js'
+import { combineRecords, loadMirrorRecord, resumesByItself, saveMirrorRecord, type MirrorRecord, type MirrorState, type SuspendReason } from './mirrorRecord.js'
 import { ProgressQueue } from './resyncOrdering.js'
 import { ProgressCounter, type ResyncProgress } from './resyncProgress.js'
 import { runResync } from './resyncRunner.js'
@@ -299,7 +299,7 @@ export function createMirror(options: MirrorOptions): Mirror {
       ...(state !== 'duplex' ? { consistentUntil } : {}),
       ...(resync ? { resync } : {}),
       ...(confirmedTime !== undefined ? { confirmedTime } : {}),
-      ...(state === 'suspended' && settings.autoResume && (reason === 'kafka-unreachable' || reason === 'sidefile-full') ? { resumesItself: true } : {}),
+      ...(state === 'suspended' && resumesByItself(reason, settings.autoResume) ? { resumesItself: true } : {}),
     }
   }
 

@@ -13,7 +13,7 @@
 import type { Config } from '../lib/config.js'
 import { errorMessage } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
-import type { MirrorState, SuspendReason } from './mirrorRecord.js'
+import { resumesByItself, type MirrorState, type SuspendReason } from './mirrorRecord.js'
 import type { SecondaryLink } from './secondaryLink.js'
 
 const ROUND_MS = 250
@@ -47,8 +47,7 @@ export function startMirrorMonitor(options: MirrorMonitorOptions): { stop: () =>
     if (v.state !== 'suspended' && settings.suspendAfterUnreachableMs > 0 && stalled !== undefined && now - Math.max(stalled, v.resumedAt) >= settings.suspendAfterUnreachableMs) {
       options.suspend('kafka-unreachable')
     }
-    const byItself = v.reason === 'kafka-unreachable' || v.reason === 'sidefile-full'
-    if (options.view().state === 'suspended' && settings.autoResume && byItself && now - lastProbe >= settings.probeMs && v.sidefilesDrained) {
+    if (options.view().state === 'suspended' && resumesByItself(v.reason, settings.autoResume) && now - lastProbe >= settings.probeMs && v.sidefilesDrained) {
       lastProbe = now
       const answers = await options.probeKafka().then(
         () => true,

@@ -32,6 +32,14 @@ export interface MirrorRecord {
 
 export const DUPLEX: Readonly<MirrorRecord> = Object.freeze({ state: 'duplex', consistentUntil: 0, epoch: 0 })
 
+/**
+ * A suspension the primary resumes from by itself (with resync.autoResume on) once the cause is gone: an
+ * outage or a full sidefile. An operator's suspension, or a lost journal, waits for the operator.
+ */
+export function resumesByItself(reason: SuspendReason | undefined, autoResume: boolean): boolean {
+  return autoResume && (reason === 'kafka-unreachable' || reason === 'sidefile-full')
+}
+
 const STATES: readonly MirrorState[] = ['duplex', 'suspended', 'resyncing']
 const REASONS: readonly SuspendReason[] = ['kafka-unreachable', 'sidefile-full', 'operator', 'journal-lost']
 

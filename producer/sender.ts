@@ -189,8 +189,8 @@ export function createSender(options: SenderOptions): Sender {
   const outbox: Outgoing[] = []
   let flushing = false
 
+  /** Sends the outbox until it is empty; `flushing` was set when it was scheduled. */
   async function flushOutbox(): Promise<void> {
-    flushing = true
     try {
       while (outbox.length > 0) {
         const request = outbox.splice(0)

@@ -67,7 +67,6 @@ export async function followResync(urls: readonly string[], out: ProgressOutput,
     const remaining = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksRemaining ?? 0) : 0), 0)
     const rate = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksPerSecond ?? 0) : 0), 0)
     const eta = rate > 0 ? formatMs((remaining / rate) * 1000) : '-'
-    out.update(`resync ${progressBar(total === 0 ? 1 : 1 - remaining / total)}  ${remaining} of ${total} blocks to go  ${rate.toFixed(0)} blocks/s  ETA ${eta}`)
     // a primary that suspended again by itself (Kafka out of reach, a full sidefile) resumes by itself: follow on
     const suspended = outcomes.find((o) => o.mirror.state === 'suspended' && o.mirror.resumesItself !== true)
     if (suspended) {
@@ -75,7 +74,11 @@ export async function followResync(urls: readonly string[], out: ProgressOutput,
       throw new XrcError('XRC_SESSION_HALTED', `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes (xrc resume)`)
     }
     const waiting = outcomes.find((o) => o.mirror.state === 'suspended')
-    if (waiting) out.update(`${describeMirror(waiting.url, waiting.mirror)}; waiting for it to resume by itself`)
+    out.update(
+      waiting
+        ? `${describeMirror(waiting.url, waiting.mirror)}; waiting for it to resume by itself`
+        : `resync ${progressBar(total === 0 ? 1 : 1 - remaining / total)}  ${remaining} of ${total} blocks to go  ${rate.toFixed(0)} blocks/s  ETA ${eta}`,
+    )
     if (outcomes.every((o) => o.mirror.state === 'duplex')) {
       out.end()
       return sentOut(urls, Math.min(30_000, Math.max(0, timeoutMs - (Date.now() - started))))
