@@ -79,7 +79,12 @@ export const producerKilled: Scenario = {
     await ctx.moreAcks(20)
     // re-sent record sets are recognised by (controller, seq): dropped, counted, never journaled twice (the journal check)
     // a restarted producer cuts its sidefile into record sets anew: a re-send may overlap a sent one rather than repeat it
-    const duplicates = await metricOf(ctx.services.mover, 'xrc_mover_duplicate_updates_total')
+    // the mover counts them once it has read the re-sent record sets, which may be after the acks above: await that
+    const duplicates = await waitFor(
+      'the mover to drop the re-sent writes as duplicates',
+      async () => ((await metricOf(ctx.services.mover, 'xrc_mover_duplicate_updates_total')) ?? 0) || undefined,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    ).catch(() => metricOf(ctx.services.mover, 'xrc_mover_duplicate_updates_total'))
     ctx.check((duplicates ?? 0) > 0, `the writes in flight at the first kill were sent again and dropped as duplicates (${duplicates})`)
     ctx.note('duplicateUpdatesDropped', duplicates)
   },
