@@ -66,9 +66,12 @@ export interface StatusSources {
 
 export async function collectStatus(src: StatusSources): Promise<SessionStatus> {
   const unavailable: string[] = []
-  const [k, s, primary, mover, applier] = await Promise.all([
+  // the secondary first, then the journal: a group is applied only after it was journaled, so read in this order
+  // the status never shows the applied group ahead of the journaled one (read together, the applier could apply a
+  // group between the journal's end offsets being taken and the control row being read)
+  const s = 'error' in src.pool ? undefined : await secondaryView(src.pool, src.schema, src.session).catch((err: unknown) => void unavailable.push(`PostgreSQL: ${errorMessage(err)}`))
+  const [k, primary, mover, applier] = await Promise.all([
     'error' in src.kafka ? Promise.resolve(undefined) : kafkaView(src.kafka.kafka, src.kafka.admin, src.session, src.logger).catch((err: unknown) => void unavailable.push(`Kafka: ${errorMessage(err)}`)),
-    'error' in src.pool ? Promise.resolve(undefined) : secondaryView(src.pool, src.schema, src.session).catch((err: unknown) => void unavailable.push(`PostgreSQL: ${errorMessage(err)}`)),
     src.primaryUrl ? primaryStatus(src.primaryUrl) : undefined,
     src.moverUrl ? serviceHealth(src.moverUrl) : undefined,
     src.applierUrl ? serviceHealth(src.applierUrl) : undefined,
