@@ -120,7 +120,9 @@ export function createApplier(options: ApplierOptions): Applier {
   const topic = sessionTopics(session).journal
   const log = options.logger.child({ component: 'applier', session, schema })
   const ownPool = options.pool === undefined
-  const pool = options.pool ?? createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${session}` })
+  const pool =
+    options.pool ??
+    createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${session}` })
   const metricsRegistry = options.metrics ?? new Registry()
   const metrics = createApplierMetrics(metricsRegistry, {
     journalLag: async () => {
@@ -164,7 +166,14 @@ export function createApplier(options: ApplierOptions): Applier {
       groupsApplied,
       duplicatesSkipped,
       ...(stopReason ? { stopReason } : {}),
-      ...(haltError !== undefined ? { halt: { code: haltError instanceof XrcError ? haltError.code : undefined, message: errorMessage(haltError) } } : {}),
+      ...(haltError !== undefined
+        ? {
+            halt: {
+              code: haltError instanceof XrcError ? haltError.code : undefined,
+              message: errorMessage(haltError),
+            },
+          }
+        : {}),
       ...(store.consistency() ? { image: store.consistency() } : {}),
     }
   }
@@ -191,7 +200,10 @@ export function createApplier(options: ApplierOptions): Applier {
     state = 'halted'
     metrics.halted.set(1)
     const context = err instanceof XrcError ? { code: err.code, ...err.context } : {}
-    log.error({ err, ...markFields(lastApplied), ...context, ...(offset !== undefined ? { offset } : {}) }, `applier halted: ${errorMessage(err)}`)
+    log.error(
+      { err, ...markFields(lastApplied), ...context, ...(offset !== undefined ? { offset } : {}) },
+      `applier halted: ${errorMessage(err)}`,
+    )
     void teardown('halted')
   }
 
@@ -224,7 +236,10 @@ export function createApplier(options: ApplierOptions): Applier {
         },
       })
       if (commitUnknown) {
-        log.warn({ groupSeq: group.groupSeq, offset: lastOffset, committed: outcome === 'duplicate' }, `the outcome of group ${group.groupSeq}'s COMMIT was unknown; the control table shows it ${outcome === 'duplicate' ? 'committed: it is not applied again' : 'did not commit: it was applied now'}`)
+        log.warn(
+          { groupSeq: group.groupSeq, offset: lastOffset, committed: outcome === 'duplicate' },
+          `the outcome of group ${group.groupSeq}'s COMMIT was unknown; the control table shows it ${outcome === 'duplicate' ? 'committed: it is not applied again' : 'did not commit: it was applied now'}`,
+        )
         outcome = 'applied'
       }
     } catch (err) {
@@ -233,7 +248,12 @@ export function createApplier(options: ApplierOptions): Applier {
       halt(err, lastOffset)
       return false
     }
-    const fields = { groupSeq: group.groupSeq, groupTime: group.groupTime, offset: lastOffset, updates: group.updates.length }
+    const fields = {
+      groupSeq: group.groupSeq,
+      groupTime: group.groupTime,
+      offset: lastOffset,
+      updates: group.updates.length,
+    }
     if (outcome === 'applied') {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       groupsApplied++
@@ -252,7 +272,13 @@ export function createApplier(options: ApplierOptions): Applier {
       metrics.duplicateGroups.inc()
       log.info(fields, 'group already applied: skipped')
     }
-    options.onGroup?.({ groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset: lastOffset, outcome, updates: group.updates.length })
+    options.onGroup?.({
+      groupSeq: group.groupSeq,
+      groupTime: group.groupTime,
+      journalOffset: lastOffset,
+      outcome,
+      updates: group.updates.length,
+    })
     if (stopAt !== undefined && group.groupTime >= stopAt) {
       finish('stop-time')
       return false
@@ -281,8 +307,20 @@ export function createApplier(options: ApplierOptions): Applier {
           finish('stop-time')
           return
         }
-        const codec = options.codec ?? (await createCodec<JournalRecord>({ registryUrl: config.schemaRegistry.url, subject: valueSubject(topic), schema: JOURNAL_SCHEMA }))
-        const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-applier`, logger: options.logger })
+        const codec =
+          options.codec ??
+          (await createCodec<JournalRecord>({
+            registryUrl: config.schemaRegistry.url,
+            subject: valueSubject(topic),
+            schema: JOURNAL_SCHEMA,
+          }))
+        const kafka =
+          options.kafka ??
+          createKafka({
+            brokers: config.kafka.brokers,
+            clientId: `${config.kafka.clientId}-applier`,
+            logger: options.logger,
+          })
         if (options.createJournalTopic ?? true) {
           // the applier may start before the mover: whichever starts first creates the journal
           const admin = await connectAdmin(kafka, config.kafka.brokers)
@@ -292,7 +330,16 @@ export function createApplier(options: ApplierOptions): Applier {
             await admin.disconnect()
           }
         }
-        feed = createJournalFeed({ kafka, topic, fromOffset, codec, logger: log, groupPrefix: `xrc.${session}.applier`, onGroup, onError: halt })
+        feed = createJournalFeed({
+          kafka,
+          topic,
+          fromOffset,
+          codec,
+          logger: log,
+          groupPrefix: `xrc.${session}.applier`,
+          onGroup,
+          onError: halt,
+        })
         if ((state as ApplierState) !== 'starting') return // stop() came first
         state = 'running'
         await feed.start()
@@ -321,7 +368,14 @@ export function createApplier(options: ApplierOptions): Applier {
 
     health() {
       const s = status()
-      const map: Record<ApplierState, HealthReport['status']> = { new: 'starting', starting: 'starting', running: 'ok', stopping: 'degraded', stopped: 'degraded', halted: 'halted' }
+      const map: Record<ApplierState, HealthReport['status']> = {
+        new: 'starting',
+        starting: 'starting',
+        running: 'ok',
+        stopping: 'degraded',
+        stopped: 'degraded',
+        halted: 'halted',
+      }
       return { ...s, status: map[s.state] }
     },
 

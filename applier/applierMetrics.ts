@@ -28,21 +28,48 @@ export interface ApplierMetrics {
  * `journalLag` is asked at scrape time (it needs the broker); undefined
  * while there is no journal reader.
  */
-export function createApplierMetrics(registry: Registry, sources: { journalLag?: () => Promise<number | undefined> } = {}): ApplierMetrics {
+export function createApplierMetrics(
+  registry: Registry,
+  sources: { journalLag?: () => Promise<number | undefined> } = {},
+): ApplierMetrics {
   const registers = [registry]
   return {
-    groupsApplied: new Counter({ name: 'xrc_applier_groups_applied_total', help: 'Consistency groups applied to the secondary', registers }),
-    duplicateGroups: new Counter({ name: 'xrc_applier_duplicate_groups_total', help: 'Groups read again and skipped because they were applied before', registers }),
-    blocksApplied: new Counter({ name: 'xrc_applier_blocks_applied_total', help: 'Blocks written to the secondary', registers }),
-    bytesApplied: new Counter({ name: 'xrc_applier_bytes_applied_total', help: 'Block bytes written to the secondary', registers }),
+    groupsApplied: new Counter({
+      name: 'xrc_applier_groups_applied_total',
+      help: 'Consistency groups applied to the secondary',
+      registers,
+    }),
+    duplicateGroups: new Counter({
+      name: 'xrc_applier_duplicate_groups_total',
+      help: 'Groups read again and skipped because they were applied before',
+      registers,
+    }),
+    blocksApplied: new Counter({
+      name: 'xrc_applier_blocks_applied_total',
+      help: 'Blocks written to the secondary',
+      registers,
+    }),
+    bytesApplied: new Counter({
+      name: 'xrc_applier_bytes_applied_total',
+      help: 'Block bytes written to the secondary',
+      registers,
+    }),
     applySeconds: new Histogram({
       name: 'xrc_applier_apply_seconds',
       help: 'Time to apply one group (one PostgreSQL transaction)',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
-    consistencyTime: new Gauge({ name: 'xrc_applier_consistency_time_seconds', help: 'Consistency time T of the last applied group (seconds since the epoch)', registers }),
-    rpoMs: new Gauge({ name: 'xrc_applier_rpo_milliseconds', help: 'Wall clock minus the consistency time of the last group, when it was applied', registers }),
+    consistencyTime: new Gauge({
+      name: 'xrc_applier_consistency_time_seconds',
+      help: 'Consistency time T of the last applied group (seconds since the epoch)',
+      registers,
+    }),
+    rpoMs: new Gauge({
+      name: 'xrc_applier_rpo_milliseconds',
+      help: 'Wall clock minus the consistency time of the last group, when it was applied',
+      registers,
+    }),
     rpoSeconds: new Histogram({
       name: 'xrc_applier_rpo_seconds',
       help: 'Recovery point at each group applied: wall clock minus its consistency time T at commit',
@@ -59,6 +86,10 @@ export function createApplierMetrics(registry: Registry, sources: { journalLag?:
         if (lag !== undefined) this.set(lag)
       },
     }),
-    halted: new Gauge({ name: 'xrc_applier_halted', help: '1 while the applier is halted and needs an operator', registers }),
+    halted: new Gauge({
+      name: 'xrc_applier_halted',
+      help: '1 while the applier is halted and needs an operator',
+      registers,
+    }),
   }
 }

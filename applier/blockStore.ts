@@ -115,10 +115,18 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
 
   async function loadLayout(q: Pick<PoolClient, 'query'>): Promise<StoreLayout> {
     const exists = await q.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [tables.volumes])
-    if (!exists.rows[0]?.r) throw new XrcError('XRC_NOT_FOUND', `no secondary in schema "${options.schema}": run init() (the applier does) first`, { context: { session } })
-    const res = await q.query<{ id: number; name: string; blocks: bigint; block_size: number }>(`SELECT id, name, blocks, block_size FROM ${tables.volumes} ORDER BY id`)
+    if (!exists.rows[0]?.r)
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `no secondary in schema "${options.schema}": run init() (the applier does) first`,
+        { context: { session } },
+      )
+    const res = await q.query<{ id: number; name: string; blocks: bigint; block_size: number }>(
+      `SELECT id, name, blocks, block_size FROM ${tables.volumes} ORDER BY id`,
+    )
     const volumes = new Map<string, VolumeLayout>()
-    for (const r of res.rows) volumes.set(r.name, { id: r.id, name: r.name, blocks: safeNumber(r.blocks, 'volume size') })
+    for (const r of res.rows)
+      volumes.set(r.name, { id: r.id, name: r.name, blocks: safeNumber(r.blocks, 'volume size') })
     layout = { session, blockSize, volumes }
     return layout
   }
@@ -129,7 +137,10 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
 
   async function volumeOf(name: string): Promise<VolumeLayout> {
     const v = (await currentLayout()).volumes.get(name)
-    if (v === undefined) throw new XrcError('XRC_NOT_FOUND', `volume "${name}" is not in the secondary of session "${session}"`, { context: { session, volume: name } })
+    if (v === undefined)
+      throw new XrcError('XRC_NOT_FOUND', `volume "${name}" is not in the secondary of session "${session}"`, {
+        context: { session, volume: name },
+      })
     return v
   }
 
@@ -139,9 +150,18 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
       [session],
     )
     const row = res.rows[0]
-    if (row === undefined) throw new XrcError('XRC_NOT_FOUND', `schema "${options.schema}" has no control row for session "${session}": run init() first`, { context: { session } })
+    if (row === undefined)
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `schema "${options.schema}" has no control row for session "${session}": run init() first`,
+        { context: { session } },
+      )
     if (row.group_seq === 0n || row.group_time === null || row.journal_offset === null) return undefined
-    return { groupSeq: safeNumber(row.group_seq, 'group_seq'), groupTime: safeNumber(row.group_time, 'group_time'), journalOffset: safeNumber(row.journal_offset, 'journal_offset') }
+    return {
+      groupSeq: safeNumber(row.group_seq, 'group_seq'),
+      groupTime: safeNumber(row.group_time, 'group_time'),
+      journalOffset: safeNumber(row.journal_offset, 'journal_offset'),
+    }
   }
 
   const readCtx: VolumeReadContext = { pool, tables, session, blockSize, readMark: (client) => readMark(client) }
@@ -159,33 +179,53 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
         for (const ddl of blockStoreDdl(tables)) await client.query(ddl)
         for (const ddl of resyncDdl(options.schema)) await client.query(ddl)
         await setDataStorage(client, tables)
-        const other = await client.query<{ session: string }>(`SELECT session FROM ${tables.control} WHERE session <> $1 LIMIT 1`, [session])
+        const other = await client.query<{ session: string }>(
+          `SELECT session FROM ${tables.control} WHERE session <> $1 LIMIT 1`,
+          [session],
+        )
         if (other.rows[0]) {
-          throw new XrcError('XRC_CONFIG_INVALID', `schema "${options.schema}" holds the secondary of session "${other.rows[0].session}", not "${session}": choose another applier.schema`, {
-            context: { session, setting: 'applier.schema' },
-          })
+          throw new XrcError(
+            'XRC_CONFIG_INVALID',
+            `schema "${options.schema}" holds the secondary of session "${other.rows[0].session}", not "${session}": choose another applier.schema`,
+            {
+              context: { session, setting: 'applier.schema' },
+            },
+          )
         }
-        await client.query(`INSERT INTO ${tables.control} (session, journal_partition) VALUES ($1, $2) ON CONFLICT (session) DO NOTHING`, [session, partition])
+        await client.query(
+          `INSERT INTO ${tables.control} (session, journal_partition) VALUES ($1, $2) ON CONFLICT (session) DO NOTHING`,
+          [session, partition],
+        )
         await client.query(
           `INSERT INTO ${tables.volumes} (name, blocks, block_size) SELECT name, blocks, $3 FROM unnest($1::text[], $2::bigint[]) AS v(name, blocks) ON CONFLICT (name) DO NOTHING`,
           [options.volumes.map((v) => v.name), options.volumes.map((v) => v.blocks), blockSize],
         )
-        const stored = await client.query<{ name: string; blocks: bigint; block_size: number }>(`SELECT name, blocks, block_size FROM ${tables.volumes}`)
+        const stored = await client.query<{ name: string; blocks: bigint; block_size: number }>(
+          `SELECT name, blocks, block_size FROM ${tables.volumes}`,
+        )
         const byName = new Map(stored.rows.map((r) => [r.name, r]))
         const mismatches = options.volumes.flatMap((v) => {
           const r = byName.get(v.name)
           return r && (safeNumber(r.blocks, 'volume size') !== v.blocks || r.block_size !== blockSize)
-            ? [`volume "${v.name}" is ${r.blocks} blocks of ${r.block_size} bytes in the secondary, ${v.blocks} blocks of ${blockSize} in the config`]
+            ? [
+                `volume "${v.name}" is ${r.blocks} blocks of ${r.block_size} bytes in the secondary, ${v.blocks} blocks of ${blockSize} in the config`,
+              ]
             : []
         })
-        if (mismatches.length > 0) throw new XrcError('XRC_CONFIG_INVALID', `the secondary in schema "${options.schema}" does not match the config: ${mismatches.join('; ')}`, { context: { session } })
+        if (mismatches.length > 0)
+          throw new XrcError(
+            'XRC_CONFIG_INVALID',
+            `the secondary in schema "${options.schema}" does not match the config: ${mismatches.join('; ')}`,
+            { context: { session } },
+          )
         await loadLayout(client)
       })
       log.debug({ volumes: layout?.volumes.size }, 'block store ready')
     },
 
     async applyGroup(group, journalOffset) {
-      if (!Number.isSafeInteger(journalOffset) || journalOffset < 0) throw new XrcError('XRC_USAGE', `journal offset must be a non-negative integer, got ${journalOffset}`)
+      if (!Number.isSafeInteger(journalOffset) || journalOffset < 0)
+        throw new XrcError('XRC_USAGE', `journal offset must be a non-negative integer, got ${journalOffset}`)
       const rows = validateGroup(group, await currentLayout())
       let imageAfter: ImageState | undefined
       const outcome = await inTransaction(pool, async (client) => {
@@ -201,30 +241,31 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
             `DELETE FROM ${tables.blocks} b USING unnest($1::int[], $2::bigint[]) AS k(volume_id, block) WHERE b.volume_id = k.volume_id AND b.block = k.block`,
             [rows.map((r) => r.volumeId), rows.map((r) => r.block)],
           )
-          const copy = client.query(pgCopyStreams.from(`COPY ${tables.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`))
+          const copy = client.query(
+            pgCopyStreams.from(`COPY ${tables.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
+          )
           await pipeline(Readable.from(encodeBlockRows(rows, group.groupSeq, group.groupTime)), copy)
-          if (copy.rowCount !== rows.length) throw new XrcError('XRC_INVALID_RECORD', `group ${group.groupSeq}: COPY wrote ${copy.rowCount} of ${rows.length} blocks`)
+          if (copy.rowCount !== rows.length)
+            throw new XrcError(
+              'XRC_INVALID_RECORD',
+              `group ${group.groupSeq}: COPY wrote ${copy.rowCount} of ${rows.length} blocks`,
+            )
         }
-        await client.query(`UPDATE ${tables.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5, applied_at = now() WHERE session = $1`, [
-          session,
-          group.groupSeq,
-          group.groupTime,
-          partition,
-          journalOffset,
-        ])
-        await client.query(`INSERT INTO ${tables.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates) VALUES ($1, $2, $3, $4, $5)`, [
-          group.groupSeq,
-          group.groupTime,
-          partition,
-          journalOffset,
-          rows.length,
-        ])
+        await client.query(
+          `UPDATE ${tables.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5, applied_at = now() WHERE session = $1`,
+          [session, group.groupSeq, group.groupTime, partition, journalOffset],
+        )
+        await client.query(
+          `INSERT INTO ${tables.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates) VALUES ($1, $2, $3, $4, $5)`,
+          [group.groupSeq, group.groupTime, partition, journalOffset, rows.length],
+        )
         imageAfter = await resyncApply.after()
         options.faults?.reach('applier.before-commit')
         return 'applied' as const
       })
       if (outcome === 'applied') {
-        if (imageAfter !== undefined || image?.state !== 'consistent') image = imageAfter ?? { state: 'consistent', retainedVersions: 0 }
+        if (imageAfter !== undefined || image?.state !== 'consistent')
+          image = imageAfter ?? { state: 'consistent', retainedVersions: 0 }
         options.faults?.reach('applier.after-commit')
       }
       return outcome
@@ -241,8 +282,14 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
 
     async readBlock(volume, block) {
       const v = await volumeOf(volume)
-      if (!Number.isSafeInteger(block) || block < 0 || block >= v.blocks) throw new XrcError('XRC_USAGE', `block ${block} is outside volume "${volume}" (0..${v.blocks - 1})`, { context: { volume } })
-      const res = await pool.query<{ data: Buffer }>(`SELECT data FROM ${tables.blocks} WHERE volume_id = $1 AND block = $2`, [v.id, block])
+      if (!Number.isSafeInteger(block) || block < 0 || block >= v.blocks)
+        throw new XrcError('XRC_USAGE', `block ${block} is outside volume "${volume}" (0..${v.blocks - 1})`, {
+          context: { volume },
+        })
+      const res = await pool.query<{ data: Buffer }>(
+        `SELECT data FROM ${tables.blocks} WHERE volume_id = $1 AND block = $2`,
+        [v.id, block],
+      )
       return res.rows[0]?.data ?? Buffer.alloc(blockSize)
     },
 
@@ -252,7 +299,8 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
     },
 
     async readImages(volumes) {
-      const layouts = volumes === undefined ? [...(await currentLayout()).volumes.values()] : await Promise.all(volumes.map(volumeOf))
+      const layouts =
+        volumes === undefined ? [...(await currentLayout()).volumes.values()] : await Promise.all(volumes.map(volumeOf))
       return readImages(readCtx, layouts)
     },
 
@@ -269,17 +317,26 @@ export function createBlockStore(options: BlockStoreOptions): BlockStore {
  * different time means the journal is not the one this secondary followed.
  */
 async function checkDuplicateMatches(client: PoolClient, tables: StoreTables, group: ConsistencyGroup): Promise<void> {
-  const res = await client.query<{ group_time: bigint }>(`SELECT group_time FROM ${tables.appliedGroups} WHERE group_seq = $1`, [group.groupSeq])
+  const res = await client.query<{ group_time: bigint }>(
+    `SELECT group_time FROM ${tables.appliedGroups} WHERE group_seq = $1`,
+    [group.groupSeq],
+  )
   const applied = res.rows[0]?.group_time
   if (applied !== undefined && applied !== BigInt(group.groupTime)) {
-    throw new XrcError('XRC_GROUP_OUT_OF_ORDER', `group ${group.groupSeq} in the journal has time ${group.groupTime}, but group ${group.groupSeq} was applied with time ${applied}: the journal does not match this secondary`, {
-      context: { groupSeq: group.groupSeq, groupTime: String(group.groupTime) },
-    })
+    throw new XrcError(
+      'XRC_GROUP_OUT_OF_ORDER',
+      `group ${group.groupSeq} in the journal has time ${group.groupTime}, but group ${group.groupSeq} was applied with time ${applied}: the journal does not match this secondary`,
+      {
+        context: { groupSeq: group.groupSeq, groupTime: String(group.groupTime) },
+      },
+    )
   }
 }
 
 async function setDataStorage(client: PoolClient, tables: StoreTables): Promise<void> {
-  const lz4 = await client.query<{ has: boolean }>(`SELECT coalesce('lz4' = ANY(enumvals), false) AS has FROM pg_settings WHERE name = 'default_toast_compression'`)
+  const lz4 = await client.query<{ has: boolean }>(
+    `SELECT coalesce('lz4' = ANY(enumvals), false) AS has FROM pg_settings WHERE name = 'default_toast_compression'`,
+  )
   const col = await client.query<{ storage: string; compression: string }>(
     `SELECT attstorage AS storage, attcompression AS compression FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`,
     [tables.blocks],
@@ -301,7 +358,11 @@ async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<
     } catch (err) {
       // the server may have committed before the connection failed: the caller must read back, not assume
       broken = err instanceof Error ? err : new Error(String(err))
-      throw new XrcError('XRC_COMMIT_UNKNOWN', `the connection failed during COMMIT, so whether it committed is unknown: ${errorMessage(err)}`, { cause: err })
+      throw new XrcError(
+        'XRC_COMMIT_UNKNOWN',
+        `the connection failed during COMMIT, so whether it committed is unknown: ${errorMessage(err)}`,
+        { cause: err },
+      )
     }
     return result
   } catch (err) {

@@ -59,7 +59,13 @@ export interface StoreTables {
 
 export function storeTables(schema: string): StoreTables {
   const s = ident(schema)
-  return { schema: s, volumes: `${s}.volumes`, blocks: `${s}.blocks`, control: `${s}.control`, appliedGroups: `${s}.applied_groups` }
+  return {
+    schema: s,
+    volumes: `${s}.volumes`,
+    blocks: `${s}.blocks`,
+    control: `${s}.control`,
+    appliedGroups: `${s}.applied_groups`,
+  }
 }
 
 /** The DDL of a store, in order; each statement idempotent. */
@@ -106,9 +112,15 @@ export function blockStoreDdl(t: StoreTables): string[] {
  * it, else EXTERNAL. Returns the ALTER to run when the column differs, or
  * undefined. `current` is pg_attribute's (attstorage, attcompression).
  */
-export function dataStorageAlter(t: StoreTables, serverHasLz4: boolean, current: { storage: string; compression: string }): string | undefined {
+export function dataStorageAlter(
+  t: StoreTables,
+  serverHasLz4: boolean,
+  current: { storage: string; compression: string },
+): string | undefined {
   if (serverHasLz4) {
-    return current.storage === 'x' && current.compression === 'l' ? undefined : `ALTER TABLE ${t.blocks} ALTER COLUMN data SET STORAGE EXTENDED, ALTER COLUMN data SET COMPRESSION lz4`
+    return current.storage === 'x' && current.compression === 'l'
+      ? undefined
+      : `ALTER TABLE ${t.blocks} ALTER COLUMN data SET STORAGE EXTENDED, ALTER COLUMN data SET COMPRESSION lz4`
   }
   return current.storage === 'e' ? undefined : `ALTER TABLE ${t.blocks} ALTER COLUMN data SET STORAGE EXTERNAL`
 }

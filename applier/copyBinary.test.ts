@@ -25,7 +25,14 @@ describe('binary COPY format', () => {
   it('round-trips block rows through any cut of the byte stream', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ volumeId: fc.integer({ min: 1, max: 2 ** 31 - 1 }), block: fc.integer({ min: 0, max: 2 ** 40 }), data: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 20 }),
+        fc.array(
+          fc.record({
+            volumeId: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+            block: fc.integer({ min: 0, max: 2 ** 40 }),
+            data: fc.uint8Array({ maxLength: 64 }),
+          }),
+          { maxLength: 20 },
+        ),
         fc.array(fc.nat(), { maxLength: 8 }),
         fc.integer({ min: 1, max: 200 }),
         async (raw, cuts, chunkBytes) => {

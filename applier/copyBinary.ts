@@ -33,7 +33,12 @@ export const BLOCK_ROW_COLUMNS = ['volume_id', 'block', 'group_seq', 'group_time
  * int8, data bytea) as a binary COPY stream, yielded in chunks of about
  * `chunkBytes` so a large group is never one huge buffer.
  */
-export function* encodeBlockRows(rows: Iterable<BlockRow>, groupSeq: number, groupTime: number, chunkBytes = 256 * 1024): Generator<Buffer> {
+export function* encodeBlockRows(
+  rows: Iterable<BlockRow>,
+  groupSeq: number,
+  groupTime: number,
+  chunkBytes = 256 * 1024,
+): Generator<Buffer> {
   const head = Buffer.alloc(COPY_SIGNATURE.length + 8)
   COPY_SIGNATURE.copy(head)
   let pending: Buffer[] = [head]
@@ -73,7 +78,9 @@ export type CopyTuple = (Buffer | null)[]
  * holds one chunk plus at most one partial tuple. Throws XRC_DECODE_FAILED
  * on a bad signature, a truncated stream or a missing trailer.
  */
-export async function* decodeCopyBinary(source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): AsyncGenerator<CopyTuple> {
+export async function* decodeCopyBinary(
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): AsyncGenerator<CopyTuple> {
   let buf: Buffer = Buffer.alloc(0)
   let pos = 0
   let headerDone = false
@@ -84,7 +91,8 @@ export async function* decodeCopyBinary(source: AsyncIterable<Buffer | string> |
     pos = 0
     if (!headerDone) {
       if (buf.length < COPY_SIGNATURE.length + 8) continue
-      if (!buf.subarray(0, COPY_SIGNATURE.length).equals(COPY_SIGNATURE)) throw new XrcError('XRC_DECODE_FAILED', 'not a binary COPY stream: bad signature')
+      if (!buf.subarray(0, COPY_SIGNATURE.length).equals(COPY_SIGNATURE))
+        throw new XrcError('XRC_DECODE_FAILED', 'not a binary COPY stream: bad signature')
       const extension = buf.readInt32BE(COPY_SIGNATURE.length + 4)
       if (buf.length < COPY_SIGNATURE.length + 8 + extension) continue
       pos = COPY_SIGNATURE.length + 8 + extension
@@ -102,7 +110,8 @@ export async function* decodeCopyBinary(source: AsyncIterable<Buffer | string> |
       else yield tuple.fields
     }
   }
-  if (!trailerSeen) throw new XrcError('XRC_DECODE_FAILED', `binary COPY stream truncated${headerDone ? '' : ' in its header'}`)
+  if (!trailerSeen)
+    throw new XrcError('XRC_DECODE_FAILED', `binary COPY stream truncated${headerDone ? '' : ' in its header'}`)
 }
 
 /** Reads one tuple at `pos`, or undefined when its bytes have not all arrived. */

@@ -51,12 +51,60 @@ describe('GroupAssembler', () => {
 
   it.each([
     ['a part before part 0', () => [[parts(1, 3)[1], 0]] as const, /without the parts before it/],
-    ['a missing middle part', () => [[parts(1, 3)[0], 0], [parts(1, 3)[2], 1]] as const, /expected part 1 of group 1/],
-    ['a repeated part', () => [[parts(1, 3)[0], 0], [parts(1, 3)[0], 1]] as const, /expected part 1 of group 1/],
-    ['a new group before the last one ended', () => [[parts(1, 2)[0], 0], [parts(2, 1)[0], 1]] as const, /group 1 is cut short/],
-    ['a parts count that changes', () => [[parts(1, 2)[0], 0], [{ ...parts(1, 3)[1], parts: 3 }, 1]] as const, /differs from part 0/],
-    ['a time that changes', () => [[parts(1, 2)[0], 0], [{ ...parts(1, 2)[1], groupTime: 5 }, 1]] as const, /differs from part 0/],
-    ['an offset that goes back', () => [[parts(1, 2)[0], 5], [parts(1, 2)[1], 5]] as const, /offset not after/],
+    [
+      'a missing middle part',
+      () =>
+        [
+          [parts(1, 3)[0], 0],
+          [parts(1, 3)[2], 1],
+        ] as const,
+      /expected part 1 of group 1/,
+    ],
+    [
+      'a repeated part',
+      () =>
+        [
+          [parts(1, 3)[0], 0],
+          [parts(1, 3)[0], 1],
+        ] as const,
+      /expected part 1 of group 1/,
+    ],
+    [
+      'a new group before the last one ended',
+      () =>
+        [
+          [parts(1, 2)[0], 0],
+          [parts(2, 1)[0], 1],
+        ] as const,
+      /group 1 is cut short/,
+    ],
+    [
+      'a parts count that changes',
+      () =>
+        [
+          [parts(1, 2)[0], 0],
+          [{ ...parts(1, 3)[1], parts: 3 }, 1],
+        ] as const,
+      /differs from part 0/,
+    ],
+    [
+      'a time that changes',
+      () =>
+        [
+          [parts(1, 2)[0], 0],
+          [{ ...parts(1, 2)[1], groupTime: 5 }, 1],
+        ] as const,
+      /differs from part 0/,
+    ],
+    [
+      'an offset that goes back',
+      () =>
+        [
+          [parts(1, 2)[0], 5],
+          [parts(1, 2)[1], 5],
+        ] as const,
+      /offset not after/,
+    ],
     ['a part number out of range', () => [[{ ...parts(1, 2)[0], part: 2 }, 0]] as const, /part must be in 0..1/],
     ['zero parts', () => [[{ ...parts(1, 1)[0], parts: 0 }, 0]] as const, /parts must be at least 1/],
   ])('refuses %s with XRC_GROUP_INCOMPLETE and drops the held parts', (_name, feed, message) => {
@@ -76,23 +124,33 @@ describe('GroupAssembler', () => {
 
   it('reassembles any sequence of whole groups exactly (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ parts: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 0, max: 3 }), gap: fc.integer({ min: 1, max: 3 }) }), { maxLength: 15 }), (shapes) => {
-        const a = new GroupAssembler()
-        let offset = 0
-        const seen: number[] = []
-        shapes.forEach((shape, i) => {
-          for (const r of parts(i + 1, shape.parts, shape.blocks)) {
-            const got = a.push(r, offset)
-            offset += shape.gap
-            if (got) {
-              seen.push(got.group.groupSeq)
-              expect(got.group.updates).toHaveLength(shape.parts * shape.blocks)
+      fc.property(
+        fc.array(
+          fc.record({
+            parts: fc.integer({ min: 1, max: 5 }),
+            blocks: fc.integer({ min: 0, max: 3 }),
+            gap: fc.integer({ min: 1, max: 3 }),
+          }),
+          { maxLength: 15 },
+        ),
+        (shapes) => {
+          const a = new GroupAssembler()
+          let offset = 0
+          const seen: number[] = []
+          shapes.forEach((shape, i) => {
+            for (const r of parts(i + 1, shape.parts, shape.blocks)) {
+              const got = a.push(r, offset)
+              offset += shape.gap
+              if (got) {
+                seen.push(got.group.groupSeq)
+                expect(got.group.updates).toHaveLength(shape.parts * shape.blocks)
+              }
             }
-          }
-        })
-        expect(seen).toEqual(shapes.map((_, i) => i + 1))
-        expect(a.pendingParts).toBe(0)
-      }),
+          })
+          expect(seen).toEqual(shapes.map((_, i) => i + 1))
+          expect(a.pendingParts).toBe(0)
+        },
+      ),
     )
   })
 })

@@ -42,9 +42,19 @@ export class GroupAssembler {
     if (problem !== undefined) {
       const held = this.parts[0]
       this.reset()
-      throw new XrcError('XRC_GROUP_INCOMPLETE', `journal offset ${offset} (group ${record.groupSeq} part ${record.part} of ${record.parts}): ${problem}`, {
-        context: { session: record.session, offset: String(offset), groupSeq: record.groupSeq, groupTime: String(record.groupTime), heldGroup: held?.groupSeq },
-      })
+      throw new XrcError(
+        'XRC_GROUP_INCOMPLETE',
+        `journal offset ${offset} (group ${record.groupSeq} part ${record.part} of ${record.parts}): ${problem}`,
+        {
+          context: {
+            session: record.session,
+            offset: String(offset),
+            groupSeq: record.groupSeq,
+            groupTime: String(record.groupTime),
+            heldGroup: held?.groupSeq,
+          },
+        },
+      )
     }
     if (this.parts.length === 0) this.firstOffset = offset
     this.parts.push(record)
@@ -75,12 +85,15 @@ export class GroupAssembler {
 
   private check(record: JournalRecord, offset: number): string | undefined {
     if (!Number.isInteger(record.parts) || record.parts < 1) return `parts must be at least 1`
-    if (!Number.isInteger(record.part) || record.part < 0 || record.part >= record.parts) return `part must be in 0..${record.parts - 1}`
+    if (!Number.isInteger(record.part) || record.part < 0 || record.part >= record.parts)
+      return `part must be in 0..${record.parts - 1}`
     const first = this.parts[0]
     if (first === undefined) return record.part === 0 ? undefined : `part ${record.part} without the parts before it`
     const expected = `part ${this.parts.length} of group ${first.groupSeq} (${first.parts} parts, begun at offset ${this.firstOffset})`
-    if (offset <= this.lastOffset) return `offset not after the previous part's ${this.lastOffset}; expected ${expected}`
-    if (record.groupSeq !== first.groupSeq || record.session !== first.session) return `expected ${expected}: group ${first.groupSeq} is cut short`
+    if (offset <= this.lastOffset)
+      return `offset not after the previous part's ${this.lastOffset}; expected ${expected}`
+    if (record.groupSeq !== first.groupSeq || record.session !== first.session)
+      return `expected ${expected}: group ${first.groupSeq} is cut short`
     if (record.part !== this.parts.length) return `expected ${expected}`
     if (record.parts !== first.parts || record.groupTime !== first.groupTime) {
       return `its parts count ${record.parts} or time ${record.groupTime} differs from part 0's (${first.parts}, ${first.groupTime})`

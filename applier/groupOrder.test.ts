@@ -7,7 +7,9 @@ const last: AppliedMark = { groupSeq: 5, groupTime: 5000, journalOffset: 40 }
 describe('checkGroupOrder', () => {
   it('starts an empty store at group 1 only', () => {
     expect(checkGroupOrder(undefined, { groupSeq: 1, groupTime: 10 }, 0)).toBe('apply')
-    expect(() => checkGroupOrder(undefined, { groupSeq: 2, groupTime: 10 }, 3)).toThrow(/cannot start an empty secondary/)
+    expect(() => checkGroupOrder(undefined, { groupSeq: 2, groupTime: 10 }, 3)).toThrow(
+      /cannot start an empty secondary/,
+    )
   })
 
   it('applies the next group', () => {
@@ -36,27 +38,41 @@ describe('checkGroupOrder', () => {
 
   it('accepts exactly the contiguous, time-increasing sequence (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ seqStep: fc.integer({ min: -2, max: 2 }), timeStep: fc.integer({ min: -2, max: 3 }) }), { maxLength: 30 }), (steps) => {
-        let mark: AppliedMark | undefined
-        let seq = 0
-        let time = 100
-        let offset = 0
-        for (const s of steps) {
-          seq = Math.max(1, seq + s.seqStep)
-          time += s.timeStep
-          offset += 2
-          const group = { groupSeq: seq, groupTime: time }
-          const expected = mark === undefined ? (seq === 1 ? 'apply' : 'throw') : seq <= mark.groupSeq ? 'duplicate' : seq === mark.groupSeq + 1 && time > mark.groupTime ? 'apply' : 'throw'
-          let got: string
-          try {
-            got = checkGroupOrder(mark, group, offset)
-          } catch {
-            got = 'throw'
+      fc.property(
+        fc.array(fc.record({ seqStep: fc.integer({ min: -2, max: 2 }), timeStep: fc.integer({ min: -2, max: 3 }) }), {
+          maxLength: 30,
+        }),
+        (steps) => {
+          let mark: AppliedMark | undefined
+          let seq = 0
+          let time = 100
+          let offset = 0
+          for (const s of steps) {
+            seq = Math.max(1, seq + s.seqStep)
+            time += s.timeStep
+            offset += 2
+            const group = { groupSeq: seq, groupTime: time }
+            const expected =
+              mark === undefined
+                ? seq === 1
+                  ? 'apply'
+                  : 'throw'
+                : seq <= mark.groupSeq
+                  ? 'duplicate'
+                  : seq === mark.groupSeq + 1 && time > mark.groupTime
+                    ? 'apply'
+                    : 'throw'
+            let got: string
+            try {
+              got = checkGroupOrder(mark, group, offset)
+            } catch {
+              got = 'throw'
+            }
+            expect(got).toBe(expected)
+            if (got === 'apply') mark = { groupSeq: seq, groupTime: time, journalOffset: offset }
           }
-          expect(got).toBe(expected)
-          if (got === 'apply') mark = { groupSeq: seq, groupTime: time, journalOffset: offset }
-        }
-      }),
+        },
+      ),
     )
   })
 })

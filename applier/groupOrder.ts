@@ -34,7 +34,11 @@ export type OrderVerdict = 'apply' | 'duplicate'
  * without them; seeding a store from an exported image at group N is a
  * later issue's job (it writes the control row, then this rule holds).
  */
-export function checkGroupOrder(last: AppliedMark | undefined, group: { groupSeq: number; groupTime: number }, journalOffset: number): OrderVerdict {
+export function checkGroupOrder(
+  last: AppliedMark | undefined,
+  group: { groupSeq: number; groupTime: number },
+  journalOffset: number,
+): OrderVerdict {
   const context = { groupSeq: group.groupSeq, groupTime: String(group.groupTime), offset: String(journalOffset) }
   if (last === undefined) {
     if (group.groupSeq === 1) return 'apply'

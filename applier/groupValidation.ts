@@ -30,10 +30,15 @@ export interface StoreLayout {
 export function validateGroup(group: ConsistencyGroup, layout: StoreLayout): BlockRow[] {
   const context = { session: layout.session, groupSeq: group.groupSeq, groupTime: String(group.groupTime) }
   const invalid = (message: string, extra: Record<string, unknown> = {}): XrcError =>
-    new XrcError('XRC_INVALID_RECORD', `group ${group.groupSeq} (time ${group.groupTime}): ${message}`, { context: { ...context, ...extra } })
-  if (group.session !== layout.session) throw invalid(`belongs to session "${group.session}", this secondary holds session "${layout.session}"`)
-  if (!Number.isSafeInteger(group.groupSeq) || group.groupSeq < 1) throw invalid('group sequence must be a positive integer')
-  if (!Number.isSafeInteger(group.groupTime) || group.groupTime < 1) throw invalid('group time must be a positive integer (microseconds)')
+    new XrcError('XRC_INVALID_RECORD', `group ${group.groupSeq} (time ${group.groupTime}): ${message}`, {
+      context: { ...context, ...extra },
+    })
+  if (group.session !== layout.session)
+    throw invalid(`belongs to session "${group.session}", this secondary holds session "${layout.session}"`)
+  if (!Number.isSafeInteger(group.groupSeq) || group.groupSeq < 1)
+    throw invalid('group sequence must be a positive integer')
+  if (!Number.isSafeInteger(group.groupTime) || group.groupTime < 1)
+    throw invalid('group time must be a positive integer (microseconds)')
 
   const rows: BlockRow[] = []
   const seen = new Set<string>()
@@ -41,8 +46,16 @@ export function validateGroup(group: ConsistencyGroup, layout: StoreLayout): Blo
     const where = { volume: u.volume, block: u.block, controller: u.controller, seq: u.seq }
     const volume = layout.volumes.get(u.volume)
     if (volume === undefined) throw invalid(`update ${i} names unknown volume "${u.volume}"`, where)
-    if (!Number.isSafeInteger(u.block) || u.block < 0 || u.block >= volume.blocks) throw invalid(`update ${i} writes block ${u.block} of volume "${u.volume}", which has blocks 0..${volume.blocks - 1}`, where)
-    if (u.data.length !== layout.blockSize) throw invalid(`update ${i} (volume "${u.volume}" block ${u.block}) carries ${u.data.length} bytes, not one block of ${layout.blockSize}`, where)
+    if (!Number.isSafeInteger(u.block) || u.block < 0 || u.block >= volume.blocks)
+      throw invalid(
+        `update ${i} writes block ${u.block} of volume "${u.volume}", which has blocks 0..${volume.blocks - 1}`,
+        where,
+      )
+    if (u.data.length !== layout.blockSize)
+      throw invalid(
+        `update ${i} (volume "${u.volume}" block ${u.block}) carries ${u.data.length} bytes, not one block of ${layout.blockSize}`,
+        where,
+      )
     const key = `${volume.id}:${u.block}`
     if (seen.has(key)) throw invalid(`volume "${u.volume}" block ${u.block} is written twice in one group`, where)
     seen.add(key)

@@ -66,7 +66,10 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
   }
 
   async function decode(value: Buffer | null, offset: number): Promise<JournalRecord> {
-    if (value === null) throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, { context: { offset: String(offset) } })
+    if (value === null)
+      throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, {
+        context: { offset: String(offset) },
+      })
     // only the registry being out of reach is worth another try; a bad record never is
     return retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
   }

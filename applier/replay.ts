@@ -68,7 +68,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   let blocks = 0
   let journalEnd = 0
   const { config } = options
-  const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-replay`, logger: options.logger })
+  const kafka =
+    options.kafka ??
+    createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-replay`, logger: options.logger })
   const applier = createApplier({
     config,
     logger: options.logger,
@@ -83,17 +85,31 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       if (e.outcome !== 'applied') return
       groups++
       blocks += e.updates
-      options.onProgress?.({ groups, groupSeq: e.groupSeq, groupTime: e.groupTime, journalOffset: e.journalOffset, journalEnd })
+      options.onProgress?.({
+        groups,
+        groupSeq: e.groupSeq,
+        groupTime: e.groupTime,
+        journalOffset: e.journalOffset,
+        journalEnd,
+      })
     },
   })
-  const log = options.logger.child({ component: 'replay', session: options.config.session.name, schema: applier.store.schema })
+  const log = options.logger.child({
+    component: 'replay',
+    session: options.config.session.name,
+    schema: applier.store.schema,
+  })
   try {
     await applier.store.init()
     const held = await applier.store.lastApplied()
     if (held !== undefined) {
-      throw new XrcError('XRC_USAGE', `schema "${applier.store.schema}" already holds group ${held.groupSeq} (time ${held.groupTime}): replay rebuilds into an empty schema`, {
-        context: { session: options.config.session.name },
-      })
+      throw new XrcError(
+        'XRC_USAGE',
+        `schema "${applier.store.schema}" already holds group ${held.groupSeq} (time ${held.groupTime}): replay rebuilds into an empty schema`,
+        {
+          context: { session: options.config.session.name },
+        },
+      )
     }
     // replay runs to the end the journal has now; groups committed later are the applier's job
     journalEnd = await journalEndOffset(kafka, sessionTopics(options.config.session.name).journal)

@@ -41,7 +41,12 @@ export interface ResyncRow {
 
 /** Pure: whether an image as of consistency time `t` holds resync data not yet complete. */
 export function isInconsistentAt(rows: readonly ResyncRow[], t: number): boolean {
-  return rows.some((r) => (r.state === 'running' || r.state === 'sent') && t > r.consistentUntil && (r.endTime === undefined || t < r.endTime))
+  return rows.some(
+    (r) =>
+      (r.state === 'running' || r.state === 'sent') &&
+      t > r.consistentUntil &&
+      (r.endTime === undefined || t < r.endTime),
+  )
 }
 
 /** Runs at the start of a group's apply; `after` runs once its blocks are written, in the same transaction. */
@@ -53,17 +58,28 @@ export async function prepareResyncApply(
   group: ConsistencyGroup,
   rows: readonly BlockRow[],
 ): Promise<{ after: () => Promise<ImageState | undefined> }> {
-  const res = await client.query<{ rows: { state: ResyncRowState; until: string; end: string | null }[]; image: string | null }>(
+  const res = await client.query<{
+    rows: { state: ResyncRowState; until: string; end: string | null }[]
+    image: string | null
+  }>(
     `SELECT (SELECT coalesce(json_agg(json_build_object('state', state, 'until', consistent_until::text, 'end', end_time::text)), '[]'::json) FROM ${t.resync.resync} WHERE state <> 'done') AS rows,
             (SELECT state FROM ${t.resync.image} WHERE session = $1) AS image`,
     [session],
   )
   const found = res.rows[0]
-  const resync: ResyncRow[] = (found?.rows ?? []).map((r) => ({ state: r.state, consistentUntil: Number(r.until), endTime: r.end === null ? undefined : Number(r.end) }))
+  const resync: ResyncRow[] = (found?.rows ?? []).map((r) => ({
+    state: r.state,
+    consistentUntil: Number(r.until),
+    endTime: r.end === null ? undefined : Number(r.end),
+  }))
   if (found?.image === 'rolled-back' || resync.some((r) => r.state === 'rolled-back')) {
-    throw new XrcError('XRC_ROLLED_BACK', `the secondary of session "${session}" was rolled back to its last consistent image; re-establish the mirror (xrc resync) before applying group ${group.groupSeq}`, {
-      context: { session, groupSeq: group.groupSeq },
-    })
+    throw new XrcError(
+      'XRC_ROLLED_BACK',
+      `the secondary of session "${session}" was rolled back to its last consistent image; re-establish the mirror (xrc resync) before applying group ${group.groupSeq}`,
+      {
+        context: { session, groupSeq: group.groupSeq },
+      },
+    )
   }
   // nothing is known of a resync and the image is consistent: the common case costs this one query
   if (resync.length === 0 && found?.image !== 'inconsistent') return { after: async () => undefined }
@@ -92,10 +108,16 @@ export async function prepareResyncApply(
     async after() {
       if (!inconsistent) {
         // past every end time: consistent again, the fallback image is no longer needed
-        await client.query(`UPDATE ${t.resync.resync} SET state = 'done', updated_at = now() WHERE state = 'sent' AND end_time <= $1`, [group.groupTime])
+        await client.query(
+          `UPDATE ${t.resync.resync} SET state = 'done', updated_at = now() WHERE state = 'sent' AND end_time <= $1`,
+          [group.groupTime],
+        )
         if (found?.image === 'inconsistent') {
           await client.query(`DELETE FROM ${t.resync.versions}`)
-          await client.query(`UPDATE ${t.resync.image} SET state = 'consistent', updated_at = now() WHERE session = $1`, [session])
+          await client.query(
+            `UPDATE ${t.resync.image} SET state = 'consistent', updated_at = now() WHERE session = $1`,
+            [session],
+          )
         }
       }
       return readImageState(client, t.resync, session)
@@ -104,7 +126,11 @@ export async function prepareResyncApply(
 }
 
 /** The image state as stored now (consistent when nothing was recorded). */
-export async function readImageState(q: Pick<PoolClient, 'query'>, t: ResyncTables, session: string): Promise<ImageState> {
+export async function readImageState(
+  q: Pick<PoolClient, 'query'>,
+  t: ResyncTables,
+  session: string,
+): Promise<ImageState> {
   const exists = await q.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [t.image])
   if (!exists.rows[0]?.r) return { state: 'consistent', retainedVersions: 0 }
   const res = await q.query<{ state: ImageState['state']; seq: bigint; time: bigint | null; versions: bigint }>(
@@ -112,8 +138,13 @@ export async function readImageState(q: Pick<PoolClient, 'query'>, t: ResyncTabl
     [session],
   )
   const row = res.rows[0]
-  if (row === undefined || row.state === 'consistent') return { state: 'consistent', retainedVersions: Number(row?.versions ?? 0) }
-  return { state: row.state, consistentGroup: { groupSeq: Number(row.seq), groupTime: row.time === null ? undefined : Number(row.time) }, retainedVersions: Number(row.versions) }
+  if (row === undefined || row.state === 'consistent')
+    return { state: 'consistent', retainedVersions: Number(row?.versions ?? 0) }
+  return {
+    state: row.state,
+    consistentGroup: { groupSeq: Number(row.seq), groupTime: row.time === null ? undefined : Number(row.time) },
+    retainedVersions: Number(row.versions),
+  }
 }
 
 /** What a rollback did. */
@@ -134,7 +165,12 @@ export interface RollbackResult {
  * halts with XRC_ROLLED_BACK). Throws XRC_USAGE when the image is consistent
  * (nothing to roll back).
  */
-export async function rollbackSecondary(pool: Pool, store: StoreTables, schema: string, session: string): Promise<RollbackResult> {
+export async function rollbackSecondary(
+  pool: Pool,
+  store: StoreTables,
+  schema: string,
+  session: string,
+): Promise<RollbackResult> {
   const t = resyncTables(schema)
   const client = await pool.connect()
   try {
@@ -142,24 +178,43 @@ export async function rollbackSecondary(pool: Pool, store: StoreTables, schema: 
     await client.query(`SELECT 1 FROM ${store.control} WHERE session = $1 FOR UPDATE`, [session])
     const image = await readImageState(client, t, session)
     if (image.state !== 'inconsistent' || image.consistentGroup === undefined) {
-      throw new XrcError('XRC_USAGE', `the secondary of session "${session}" is ${image.state}: there is nothing to roll back`, { context: { session } })
+      throw new XrcError(
+        'XRC_USAGE',
+        `the secondary of session "${session}" is ${image.state}: there is nothing to roll back`,
+        { context: { session } },
+      )
     }
     const { groupSeq, groupTime } = image.consistentGroup
-    await client.query(`DELETE FROM ${store.blocks} b USING ${t.versions} v WHERE b.volume_id = v.volume_id AND b.block = v.block`)
-    await client.query(`INSERT INTO ${store.blocks} (volume_id, block, group_seq, group_time, data) SELECT volume_id, block, group_seq, group_time, data FROM ${t.versions} WHERE data IS NOT NULL`)
+    await client.query(
+      `DELETE FROM ${store.blocks} b USING ${t.versions} v WHERE b.volume_id = v.volume_id AND b.block = v.block`,
+    )
+    await client.query(
+      `INSERT INTO ${store.blocks} (volume_id, block, group_seq, group_time, data) SELECT volume_id, block, group_seq, group_time, data FROM ${t.versions} WHERE data IS NOT NULL`,
+    )
     const versions = await client.query<{ n: bigint }>(`SELECT count(*) AS n FROM ${t.versions}`)
     // by time, not seq: after a rebase the new journal numbers its groups from 1 again, with later times
-    const undone = await client.query(`DELETE FROM ${store.appliedGroups} WHERE $1::bigint IS NULL OR group_time > $1`, [groupSeq === 0 ? null : (groupTime ?? null)])
-    const offset = await client.query<{ o: bigint | null }>(`SELECT consistent_journal_offset AS o FROM ${t.image} WHERE session = $1`, [session])
-    await client.query(`UPDATE ${store.control} SET group_seq = $2, group_time = $3, journal_offset = $4, applied_at = now() WHERE session = $1`, [
-      session,
-      groupSeq,
-      groupSeq === 0 ? null : (groupTime ?? null),
-      groupSeq === 0 ? null : (offset.rows[0]?.o ?? null),
-    ])
+    const undone = await client.query(
+      `DELETE FROM ${store.appliedGroups} WHERE $1::bigint IS NULL OR group_time > $1`,
+      [groupSeq === 0 ? null : (groupTime ?? null)],
+    )
+    const offset = await client.query<{ o: bigint | null }>(
+      `SELECT consistent_journal_offset AS o FROM ${t.image} WHERE session = $1`,
+      [session],
+    )
+    await client.query(
+      `UPDATE ${store.control} SET group_seq = $2, group_time = $3, journal_offset = $4, applied_at = now() WHERE session = $1`,
+      [
+        session,
+        groupSeq,
+        groupSeq === 0 ? null : (groupTime ?? null),
+        groupSeq === 0 ? null : (offset.rows[0]?.o ?? null),
+      ],
+    )
     await client.query(`DELETE FROM ${t.versions}`)
     await client.query(`UPDATE ${t.image} SET state = 'rolled-back', updated_at = now() WHERE session = $1`, [session])
-    await client.query(`UPDATE ${t.resync} SET state = 'rolled-back', updated_at = now() WHERE state IN ('running', 'sent')`)
+    await client.query(
+      `UPDATE ${t.resync} SET state = 'rolled-back', updated_at = now() WHERE state IN ('running', 'sent')`,
+    )
     await client.query('COMMIT')
     return { groupSeq, groupTime, blocksRestored: Number(versions.rows[0]?.n ?? 0), groupsUndone: undone.rowCount ?? 0 }
   } catch (err) {
@@ -187,16 +242,33 @@ export interface RebaseResult {
  * S = 0, so every group of the new journal keeps the rollback image until
  * the resync that rebuilds the lost changes ends.
  */
-export async function rebaseSecondary(pool: Pool, store: StoreTables, schema: string, session: string, controllers: readonly number[]): Promise<RebaseResult> {
+export async function rebaseSecondary(
+  pool: Pool,
+  store: StoreTables,
+  schema: string,
+  session: string,
+  controllers: readonly number[],
+): Promise<RebaseResult> {
   const t = resyncTables(schema)
   const client = await pool.connect()
   try {
     await client.query('BEGIN')
-    const ctl = await client.query<{ seq: bigint; time: bigint | null; o: bigint | null }>(`SELECT group_seq AS seq, group_time AS time, journal_offset AS o FROM ${store.control} WHERE session = $1 FOR UPDATE`, [session])
+    const ctl = await client.query<{ seq: bigint; time: bigint | null; o: bigint | null }>(
+      `SELECT group_seq AS seq, group_time AS time, journal_offset AS o FROM ${store.control} WHERE session = $1 FOR UPDATE`,
+      [session],
+    )
     const mark = ctl.rows[0]
-    if (mark === undefined) throw new XrcError('XRC_NOT_FOUND', `no secondary of session "${session}" in schema "${schema}"`, { context: { session } })
+    if (mark === undefined)
+      throw new XrcError('XRC_NOT_FOUND', `no secondary of session "${session}" in schema "${schema}"`, {
+        context: { session },
+      })
     const image = await readImageState(client, t, session)
-    if (image.state === 'rolled-back') throw new XrcError('XRC_ROLLED_BACK', `the secondary of session "${session}" was rolled back; it is not rebased on a new journal`, { context: { session } })
+    if (image.state === 'rolled-back')
+      throw new XrcError(
+        'XRC_ROLLED_BACK',
+        `the secondary of session "${session}" was rolled back; it is not rebased on a new journal`,
+        { context: { session } },
+      )
     if (image.state === 'consistent') {
       await client.query(
         `INSERT INTO ${t.image} (session, state, consistent_group_seq, consistent_group_time, consistent_journal_offset, inconsistent_since, updated_at)
@@ -206,7 +278,10 @@ export async function rebaseSecondary(pool: Pool, store: StoreTables, schema: st
       )
     }
     await client.query(`DELETE FROM ${store.appliedGroups}`)
-    await client.query(`UPDATE ${store.control} SET group_seq = 0, group_time = NULL, journal_offset = NULL, applied_at = now() WHERE session = $1`, [session])
+    await client.query(
+      `UPDATE ${store.control} SET group_seq = 0, group_time = NULL, journal_offset = NULL, applied_at = now() WHERE session = $1`,
+      [session],
+    )
     await client.query(
       `INSERT INTO ${t.resync} (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
        SELECT c, 0, 'running', 0, NULL, 0, 'journal-lost', now() FROM unnest($1::int[]) AS c

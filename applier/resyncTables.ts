@@ -103,7 +103,13 @@ export function resyncStartSql(schema: string): string {
 }
 
 export function resyncStartParams(rows: readonly ResyncStart[]): unknown[] {
-  return [rows.map((r) => r.controller), rows.map((r) => r.epoch), rows.map((r) => r.consistentUntil), rows.map((r) => r.blocks), rows.map((r) => r.reason)]
+  return [
+    rows.map((r) => r.controller),
+    rows.map((r) => r.epoch),
+    rows.map((r) => r.consistentUntil),
+    rows.map((r) => r.blocks),
+    rows.map((r) => r.reason),
+  ]
 }
 
 /** Ends an epoch: $1 controllers, $2 epoch, $3 end time. A row of another epoch (or rolled back) is left alone. */

@@ -72,7 +72,11 @@ export async function withSnapshot<T>(ctx: VolumeReadContext, fn: (snapshot: Sto
       asOf,
       blocks(volume) {
         // volume.id is an integer from the volumes table; COPY takes no parameters
-        copy = client.query(copyStreams.to(`COPY (SELECT block, data FROM ${ctx.tables.blocks} WHERE volume_id = ${Math.trunc(volume.id)} ORDER BY block) TO STDOUT (FORMAT binary)`))
+        copy = client.query(
+          copyStreams.to(
+            `COPY (SELECT block, data FROM ${ctx.tables.blocks} WHERE volume_id = ${Math.trunc(volume.id)} ORDER BY block) TO STDOUT (FORMAT binary)`,
+          ),
+        )
         return storedBlocks(decodeCopyBinary(copy), volume, ctx.blockSize)
       },
     }
@@ -94,15 +98,24 @@ export async function withSnapshot<T>(ctx: VolumeReadContext, fn: (snapshot: Sto
 }
 
 /** Turns COPY tuples (block int8, data bytea) into blocks, checking order, range and size. */
-async function* storedBlocks(tuples: AsyncIterable<(Buffer | null)[]>, volume: VolumeLayout, blockSize: number): AsyncGenerator<StoredBlock> {
+async function* storedBlocks(
+  tuples: AsyncIterable<(Buffer | null)[]>,
+  volume: VolumeLayout,
+  blockSize: number,
+): AsyncGenerator<StoredBlock> {
   let previous = -1
   for await (const [blockField, data] of tuples) {
-    if (!blockField || blockField.length !== 8 || !data) throw new XrcError('XRC_DECODE_FAILED', `volume "${volume.name}": unexpected row shape in the block table`)
+    if (!blockField || blockField.length !== 8 || !data)
+      throw new XrcError('XRC_DECODE_FAILED', `volume "${volume.name}": unexpected row shape in the block table`)
     const block = Number(blockField.readBigInt64BE(0))
     if (block <= previous || block >= volume.blocks || data.length !== blockSize) {
-      throw new XrcError('XRC_INVALID_RECORD', `volume "${volume.name}" block ${block}: stored row out of order, out of range or not ${blockSize} bytes (${data.length})`, {
-        context: { volume: volume.name, block },
-      })
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `volume "${volume.name}" block ${block}: stored row out of order, out of range or not ${blockSize} bytes (${data.length})`,
+        {
+          context: { volume: volume.name, block },
+        },
+      )
     }
     previous = block
     yield { block, data }
@@ -113,7 +126,10 @@ async function* storedBlocks(tuples: AsyncIterable<(Buffer | null)[]>, volume: V
  * Whole images of `volumes` in memory (blocks never written are zeros), all
  * as of one group: what a consistency checker compares across volumes.
  */
-export async function readImages(ctx: VolumeReadContext, volumes: readonly VolumeLayout[]): Promise<{ images: Map<string, Buffer>; asOf: AppliedMark | undefined }> {
+export async function readImages(
+  ctx: VolumeReadContext,
+  volumes: readonly VolumeLayout[],
+): Promise<{ images: Map<string, Buffer>; asOf: AppliedMark | undefined }> {
   return withSnapshot(ctx, async (snapshot) => {
     const images = new Map<string, Buffer>()
     for (const volume of volumes) {
@@ -132,7 +148,11 @@ const WRITE_CHUNK_BYTES = 1024 * 1024
  * The image bytes of a volume in order, zeros where no block is stored, in
  * chunks of about 1 MiB; the consumer's pace drives the reads.
  */
-export async function* imageChunks(blocks: AsyncIterable<StoredBlock>, volumeBlocks: number, blockSize: number): AsyncGenerator<Buffer> {
+export async function* imageChunks(
+  blocks: AsyncIterable<StoredBlock>,
+  volumeBlocks: number,
+  blockSize: number,
+): AsyncGenerator<Buffer> {
   const zeros = Buffer.alloc(Math.max(WRITE_CHUNK_BYTES, blockSize))
   let pending: Buffer[] = []
   let pendingBytes = 0

@@ -19,7 +19,12 @@ export interface BaselineFiles {
 }
 
 /** Creates one sparse file per volume under `dir`. */
-export async function openBaselineFiles(options: { dir: string; volumes: readonly { name: string; blocks: number }[]; blockSize: number; workload: Workload }): Promise<BaselineFiles> {
+export async function openBaselineFiles(options: {
+  dir: string
+  volumes: readonly { name: string; blocks: number }[]
+  blockSize: number
+  workload: Workload
+}): Promise<BaselineFiles> {
   const { dir, blockSize, workload } = options
   await mkdir(dir, { recursive: true })
   const files = new Map<string, FileHandle>()
@@ -34,7 +39,8 @@ export async function openBaselineFiles(options: { dir: string; volumes: readonl
       const data = workload.data(i)
       const fh = files.get(volume) as FileHandle
       let done = 0
-      while (done < data.length) done += (await fh.write(data, done, data.length - done, block * blockSize + done)).bytesWritten
+      while (done < data.length)
+        done += (await fh.write(data, done, data.length - done, block * blockSize + done)).bytesWritten
       await fh.datasync()
       return Number.NaN
     },

@@ -71,9 +71,19 @@ export interface RunResult {
   startedAt: string
   /** 1-minute load average at the start and end (the bench's own processes count in it; see report.ts). */
   loadAverage: { start: number; end: number }
-  kafka: { producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }; kafkajsSendBatch: ThroughputResult }
+  kafka: {
+    producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }
+    kafkajsSendBatch: ThroughputResult
+  }
   postgres: { copy: CopyCeilingResult }
-  pipeline: { blocksPerSec: number; mibPerSec: number; medianGroupBlocks: number; blocks: number; errors: number; usage: UsageByStage }
+  pipeline: {
+    blocksPerSec: number
+    mibPerSec: number
+    medianGroupBlocks: number
+    blocks: number
+    errors: number
+    usage: UsageByStage
+  }
   rpo50: RpoPhase
   rpo80: RpoPhase
   /** Host write latency: through the primary with the whole pipeline running; with the mover and applier frozen; to plain files alone. */
@@ -169,16 +179,46 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   const admin = session.kafka.admin()
   await admin.connect()
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: session.ceilingTopic, numPartitions: 4, configEntries: [{ name: 'max.message.bytes', value: String(config.mover.maxRecordSetBytes + KAFKA_FRAMING_BYTES) }] }] })
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: session.ceilingTopic,
+          numPartitions: 4,
+          configEntries: [
+            { name: 'max.message.bytes', value: String(config.mover.maxRecordSetBytes + KAFKA_FRAMING_BYTES) },
+          ],
+        },
+      ],
+    })
   } finally {
     await admin.disconnect()
   }
-  const pp = await producerPerformance({ paths: stackPaths(config), brokers: config.kafka.brokers, topic: session.ceilingTopic, records: profile.kafkaRecords, recordSize: config.session.blockSize })
-  const kj = await kafkajsSendBatch({ kafka: session.kafka, topic: session.ceilingTopic, partitions: 4, records: profile.kafkaRecords, recordSize: config.session.blockSize, batch: config.producer.maxUpdatesPerRecordSet })
-  log(`  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s, kafkajs ${Math.round(kj.recordsPerSec)} records/s`)
+  const pp = await producerPerformance({
+    paths: stackPaths(config),
+    brokers: config.kafka.brokers,
+    topic: session.ceilingTopic,
+    records: profile.kafkaRecords,
+    recordSize: config.session.blockSize,
+  })
+  const kj = await kafkajsSendBatch({
+    kafka: session.kafka,
+    topic: session.ceilingTopic,
+    partitions: 4,
+    records: profile.kafkaRecords,
+    recordSize: config.session.blockSize,
+    batch: config.producer.maxUpdatesPerRecordSet,
+  })
+  log(
+    `  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s, kafkajs ${Math.round(kj.recordsPerSec)} records/s`,
+  )
 
   log('pipeline: starting the primary, mover and applier processes')
-  const harness = await startPipeline({ config, dir: session.dir, ...(options.execArgv ? { execArgv: options.execArgv } : {}) })
+  const harness = await startPipeline({
+    config,
+    dir: session.dir,
+    ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+  })
   let pipelineResult: PipelinePart
   try {
     await harness.startApplier('applier')
@@ -191,7 +231,12 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
 
   const groupBlocks = Math.max(1, Math.round(pipelineResult.pipeline.medianGroupBlocks))
   log(`PostgreSQL ceiling: COPY ${profile.copyBlocks} blocks, ${groupBlocks} per transaction`)
-  const copy = await postgresCopyCeiling({ config, schema: session.ceilingSchema, blocks: profile.copyBlocks, groupBlocks })
+  const copy = await postgresCopyCeiling({
+    config,
+    schema: session.ceilingSchema,
+    blocks: profile.copyBlocks,
+    groupBlocks,
+  })
   log(`  COPY ${Math.round(copy.recordsPerSec)} blocks/s`)
 
   return {
@@ -213,13 +258,26 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, config: Config, log: (m: string) => void): Promise<PipelinePart> {
+async function measurePipeline(
+  harness: PipelineHarness,
+  profile: BenchProfile,
+  config: Config,
+  log: (m: string) => void,
+): Promise<PipelinePart> {
   const drain = { drainTimeoutMs: profile.drainTimeoutMs }
   log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
-  await harness.runPhase({ mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 }, { seed: 1, ...drain })
+  await harness.runPhase(
+    { mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 },
+    { seed: 1, ...drain },
+  )
 
-  log(`  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not yet on the secondary, ${profile.maxMs} ms`)
-  const max = await harness.runPhase({ mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window }, { seed: 2, ...drain })
+  log(
+    `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not yet on the secondary, ${profile.maxMs} ms`,
+  )
+  const max = await harness.runPhase(
+    { mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window },
+    { seed: 2, ...drain },
+  )
   const from = max.load.startedMs + profile.maxSettleMs
   const to = max.load.endedMs
   let inWindow = 0
@@ -233,20 +291,29 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
     errors: max.load.errors,
     usage: usageByStage(max.usage, max.acked),
   }
-  log(`    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ${pipeline.medianGroupBlocks} blocks`)
+  log(
+    `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ${pipeline.medianGroupBlocks} blocks`,
+  )
 
   const phase = async (fraction: number, seed: number, what = `RPO at ${fraction * 100}%`): Promise<RpoPhase> => {
     const rate = Math.max(1, blocksPerSec * fraction)
     log(`  ${what}: ${Math.round(rate)} writes/s for ${profile.rpoMs} ms (open loop)`)
-    const p = await harness.runPhase({ mode: 'open', rate, durationMs: profile.rpoMs, maxInFlight: 10_000 }, { seed, ...drain })
+    const p = await harness.runPhase(
+      { mode: 'open', rate, durationMs: profile.rpoMs, maxInFlight: 10_000 },
+      { seed, ...drain },
+    )
     const r = rpoPhase(p, rate)
-    log(`    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ms`)
+    log(
+      `    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ms`,
+    )
     return r
   }
   const rpo50 = await phase(0.5, 3)
   const rpo80 = await phase(0.8, 4)
 
-  log(`  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ${Math.round(rpo50.rate)} writes/s: mirrored; mirrored with the mover and applier frozen; plain files alone`)
+  log(
+    `  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ${Math.round(rpo50.rate)} writes/s: mirrored; mirrored with the mover and applier frozen; plain files alone`,
+  )
   const delays = { mirrored: [] as Float64Array[], primaryOnly: [] as Float64Array[], baseline: [] as Float64Array[] }
   for (let round = 0; round < profile.writePathRounds; round++) {
     const spec = { mode: 'open', rate: rpo50.rate, durationMs: profile.writePathSliceMs, maxInFlight: 10_000 } as const
@@ -267,13 +334,23 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
     const baseline = await harness.primary.request<PhaseOutcome['load']>({ op: 'baseline', spec, seed })
     delays.baseline.push(differences(baseline.ack, baseline.due))
   }
-  const writePath = { rate: rpo50.rate, mirrored: latencySummary(concat(delays.mirrored)), primaryOnly: latencySummary(concat(delays.primaryOnly)), baseline: latencySummary(concat(delays.baseline)) }
-  log(`    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the secondary frozen, ${writePath.baseline.p99} ms without mirroring`)
+  const writePath = {
+    rate: rpo50.rate,
+    mirrored: latencySummary(concat(delays.mirrored)),
+    primaryOnly: latencySummary(concat(delays.primaryOnly)),
+    baseline: latencySummary(concat(delays.baseline)),
+  }
+  log(
+    `    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the secondary frozen, ${writePath.baseline.p99} ms without mirroring`,
+  )
 
   const groupIntervals: RunResult['groupIntervals'] = []
   for (const ms of profile.groupIntervalsMs.filter((x) => x !== config.mover.groupIntervalMs)) {
     await harness.restartMover(withGroupInterval(config, ms))
-    groupIntervals.push({ groupIntervalMs: ms, rpo: await phase(0.5, 30 + ms, `RPO at 50% with mover.groupIntervalMs ${ms}`) })
+    groupIntervals.push({
+      groupIntervalMs: ms,
+      rpo: await phase(0.5, 30 + ms, `RPO at 50% with mover.groupIntervalMs ${ms}`),
+    })
   }
   if (groupIntervals.length > 0) await harness.restartMover(config)
 
@@ -283,7 +360,11 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
     const blocks = profile.backlogBlocks * factor
     log(`  backlog ${factor}x: ${blocks} blocks written and journaled with no applier, then a late applier catches up`)
     const meter = await harness.monitor.begin()
-    const load = await harness.primary.request<PhaseOutcome['load']>({ op: 'load', spec: { mode: 'closed', concurrency: profile.concurrency, count: blocks }, seed: 10 + factor })
+    const load = await harness.primary.request<PhaseOutcome['load']>({
+      op: 'load',
+      spec: { mode: 'closed', concurrency: profile.concurrency, count: blocks },
+      seed: 10 + factor,
+    })
     const last = maxTime(load.time)
     await harness.waitJournaled(last, profile.drainTimeoutMs)
     const write = usageByStage(await meter.end(), blocks)
@@ -296,7 +377,14 @@ async function measurePipeline(harness: PipelineHarness, profile: BenchProfile, 
     const catchUp = usageByStage(await catchUpMeter.end(), blocks)
     await harness.stopApplier()
     log(`    caught up in ${round(catchUpSeconds, 1)} s; applier peak RSS ${catchUp.applier?.hwmMiB} MiB`)
-    backlog.push({ factor, blocks, write, catchUpSeconds: round(catchUpSeconds, 2), catchUpBlocksPerSec: round(blocks / catchUpSeconds), catchUp })
+    backlog.push({
+      factor,
+      blocks,
+      write,
+      catchUpSeconds: round(catchUpSeconds, 2),
+      catchUpBlocksPerSec: round(blocks / catchUpSeconds),
+      catchUp,
+    })
   }
   return { pipeline, rpo50, rpo80, writePath, groupIntervals, backlog }
 }

@@ -38,12 +38,19 @@ export interface BenchSession {
  * (the bench's composition root reads them); the session's name, layout
  * and data folder are set here, over them.
  */
-export async function createBenchSession(options: { load: LoadOptions; blocksPerVolume: number; logLevel?: string }): Promise<BenchSession> {
+export async function createBenchSession(options: {
+  load: LoadOptions
+  blocksPerVolume: number
+  logLevel?: string
+}): Promise<BenchSession> {
   const name = `bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`
   const dir = await mkdtemp(join(tmpdir(), 'xrc-bench-'))
   const controllers = Array.from({ length: BENCH_LAYOUT.controllers }, (_, id) => ({
     id,
-    volumes: Array.from({ length: BENCH_LAYOUT.volumesPerController }, (_, v) => ({ name: `c${id}v${v}`, blocks: options.blocksPerVolume })),
+    volumes: Array.from({ length: BENCH_LAYOUT.volumesPerController }, (_, v) => ({
+      name: `c${id}v${v}`,
+      blocks: options.blocksPerVolume,
+    })),
   }))
   const overrides = options.load.overrides ?? {}
   const config = loadConfig({
@@ -57,7 +64,12 @@ export async function createBenchSession(options: { load: LoadOptions; blocksPer
       applier: { ...(overrides.applier as object | undefined), schema: name },
     },
   })
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `xrc-bench-${name}`, logger: silentLogger, level: logLevel.NOTHING })
+  const kafka = createKafka({
+    brokers: config.kafka.brokers,
+    clientId: `xrc-bench-${name}`,
+    logger: silentLogger,
+    level: logLevel.NOTHING,
+  })
   const ceilingTopic = `xrc.${name}.ceiling`
   const ceilingSchema = `${name}_ceiling`
   return {
@@ -92,13 +104,15 @@ export async function createBenchSession(options: { load: LoadOptions; blocksPer
       await attempt('registry subjects', async () => {
         const res = await fetch(`${config.schemaRegistry.url}/subjects`)
         const subjects = res.ok ? ((await res.json()) as string[]) : []
-        for (const subject of subjects.filter((s) => s.startsWith(prefix))) await deleteSubject(config.schemaRegistry.url, subject)
+        for (const subject of subjects.filter((s) => s.startsWith(prefix)))
+          await deleteSubject(config.schemaRegistry.url, subject)
       })
       await attempt('postgresql', async () => {
         const client = new pg.Client({ connectionString: config.database.url })
         await client.connect()
         try {
-          for (const s of [config.applier.schema, ceilingSchema]) await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`)
+          for (const s of [config.applier.schema, ceilingSchema])
+            await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`)
         } finally {
           await client.end()
         }

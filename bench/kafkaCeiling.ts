@@ -22,7 +22,13 @@ export interface ThroughputResult {
 }
 
 /** Runs ProducerPerformance and parses its summary line. */
-export async function producerPerformance(options: { paths: StackPaths; brokers: readonly string[]; topic: string; records: number; recordSize: number }): Promise<ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }> {
+export async function producerPerformance(options: {
+  paths: StackPaths
+  brokers: readonly string[]
+  topic: string
+  records: number
+  recordSize: number
+}): Promise<ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }> {
   const args = [
     '-Xmx512m',
     '-cp',
@@ -48,14 +54,38 @@ export async function producerPerformance(options: { paths: StackPaths; brokers:
   const started = performance.now()
   const { stdout } = await run('java', args, { maxBuffer: 16 * 1024 * 1024 }).catch((err: unknown) => {
     const e = err as { stderr?: string; message?: string }
-    throw new XrcError('XRC_KAFKA_UNREACHABLE', `ProducerPerformance failed: ${(e.stderr ?? '').slice(-2000) || e.message}`, { cause: err, retriable: false })
+    throw new XrcError(
+      'XRC_KAFKA_UNREACHABLE',
+      `ProducerPerformance failed: ${(e.stderr ?? '').slice(-2000) || e.message}`,
+      { cause: err, retriable: false },
+    )
   })
   const seconds = (performance.now() - started) / 1000
   // "100000 records sent, 41528.239203 records/sec (162.22 MB/sec), 113.76 ms avg latency, 561.00 ms max latency, 90 ms 50th, 305 ms 95th, 420 ms 99th, 530 ms 99.9th."
-  const line = stdout.trim().split('\n').filter((l) => l.includes('records sent')).pop() ?? ''
-  const m = /([\d.]+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency.* ([\d.]+) ms 99th/.exec(line)
-  if (!m) throw new XrcError('XRC_KAFKA_UNREACHABLE', `ProducerPerformance printed no summary line:\n${stdout.slice(-2000)}`, { retriable: false })
-  return { records: Number(m[1]), recordsPerSec: Number(m[2]), mbPerSec: Number(m[3]), avgLatencyMs: Number(m[4]), p99LatencyMs: Number(m[5]), seconds }
+  const line =
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('records sent'))
+      .pop() ?? ''
+  const m =
+    /([\d.]+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency.* ([\d.]+) ms 99th/.exec(
+      line,
+    )
+  if (!m)
+    throw new XrcError(
+      'XRC_KAFKA_UNREACHABLE',
+      `ProducerPerformance printed no summary line:\n${stdout.slice(-2000)}`,
+      { retriable: false },
+    )
+  return {
+    records: Number(m[1]),
+    recordsPerSec: Number(m[2]),
+    mbPerSec: Number(m[3]),
+    avgLatencyMs: Number(m[4]),
+    p99LatencyMs: Number(m[5]),
+    seconds,
+  }
 }
 
 /**
@@ -63,7 +93,14 @@ export async function producerPerformance(options: { paths: StackPaths; brokers:
  * bytes spread over `partitions`, `batch` records per partition per request,
  * idempotent with acks=-1.
  */
-export async function kafkajsSendBatch(options: { kafka: Kafka; topic: string; partitions: number; records: number; recordSize: number; batch: number }): Promise<ThroughputResult> {
+export async function kafkajsSendBatch(options: {
+  kafka: Kafka
+  topic: string
+  partitions: number
+  records: number
+  recordSize: number
+  batch: number
+}): Promise<ThroughputResult> {
   const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   const value = Buffer.alloc(options.recordSize, 7)
@@ -75,14 +112,22 @@ export async function kafkajsSendBatch(options: { kafka: Kafka; topic: string; p
       const topicMessages = [
         {
           topic: options.topic,
-          messages: Array.from({ length: options.partitions * per }, (_, i) => ({ partition: i % options.partitions, value })),
+          messages: Array.from({ length: options.partitions * per }, (_, i) => ({
+            partition: i % options.partitions,
+            value,
+          })),
         },
       ]
       await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None })
       sent += options.partitions * per
     }
     const seconds = (performance.now() - started) / 1000
-    return { records: sent, recordsPerSec: sent / seconds, mbPerSec: (sent * options.recordSize) / seconds / 1024 / 1024, seconds }
+    return {
+      records: sent,
+      recordsPerSec: sent / seconds,
+      mbPerSec: (sent * options.recordSize) / seconds / 1024 / 1024,
+      seconds,
+    }
   } finally {
     await producer.disconnect()
   }

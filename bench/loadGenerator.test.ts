@@ -75,13 +75,20 @@ describe('runLoad, closed loop', () => {
 
   it('refuses a closed loop with no bound, or a window with no feed', async () => {
     await expect(runLoad({ mode: 'closed', concurrency: 1 }, async () => 0)).rejects.toThrow(/durationMs or count/)
-    await expect(runLoad({ mode: 'closed', concurrency: 1, count: 1, window: 1 }, async () => 0)).rejects.toThrow(/commit feed/)
+    await expect(runLoad({ mode: 'closed', concurrency: 1, count: 1, window: 1 }, async () => 0)).rejects.toThrow(
+      /commit feed/,
+    )
   })
 })
 
 describe('createWorkload', () => {
   it('spreads writes over every controller and stays inside the volumes, the same for the same seed', () => {
-    const controllers = [0, 1, 2, 3].map((c) => ({ volumes: [{ name: `c${c}a`, blocks: 10 }, { name: `c${c}b`, blocks: 20 }] }))
+    const controllers = [0, 1, 2, 3].map((c) => ({
+      volumes: [
+        { name: `c${c}a`, blocks: 10 },
+        { name: `c${c}b`, blocks: 20 },
+      ],
+    }))
     const a = createWorkload({ controllers, blockSize: 4096, seed: 7 })
     const b = createWorkload({ controllers, blockSize: 4096, seed: 7 })
     for (let i = 0; i < 100; i++) {

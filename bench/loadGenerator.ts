@@ -27,7 +27,11 @@ export interface Workload {
 }
 
 /** A seeded workload over a session's controllers and volumes. */
-export function createWorkload(options: { controllers: readonly { volumes: readonly { name: string; blocks: number }[] }[]; blockSize: number; seed: number }): Workload {
+export function createWorkload(options: {
+  controllers: readonly { volumes: readonly { name: string; blocks: number }[] }[]
+  blockSize: number
+  seed: number
+}): Workload {
   const { controllers, blockSize } = options
   let x = options.seed >>> 0 || 0x9e3779b9
   const next = (): number => {
@@ -71,7 +75,14 @@ export async function runLoad(spec: LoadSpec, write: WriteFn, feed?: CommitFeed)
 }
 
 function newResult(count: number): LoadResult {
-  return { due: new Float64Array(count).fill(Number.NaN), ack: new Float64Array(count).fill(Number.NaN), time: new Float64Array(count).fill(Number.NaN), errors: 0, startedMs: nowMs(), endedMs: Number.NaN }
+  return {
+    due: new Float64Array(count).fill(Number.NaN),
+    ack: new Float64Array(count).fill(Number.NaN),
+    time: new Float64Array(count).fill(Number.NaN),
+    errors: 0,
+    startedMs: nowMs(),
+    endedMs: Number.NaN,
+  }
 }
 
 function settle(result: LoadResult, i: number, p: Promise<number>, after: () => void): void {
@@ -142,9 +153,15 @@ class Column {
   }
 }
 
-function runClosedLoop(spec: Extract<LoadSpec, { mode: 'closed' }>, write: WriteFn, feed: CommitFeed | undefined): Promise<LoadResult> {
-  if (spec.durationMs === undefined && spec.count === undefined) throw new XrcError('XRC_USAGE', 'a closed-loop load needs durationMs or count')
-  if (spec.window !== undefined && feed === undefined) throw new XrcError('XRC_USAGE', 'a windowed closed loop needs the commit feed')
+function runClosedLoop(
+  spec: Extract<LoadSpec, { mode: 'closed' }>,
+  write: WriteFn,
+  feed: CommitFeed | undefined,
+): Promise<LoadResult> {
+  if (spec.durationMs === undefined && spec.count === undefined)
+    throw new XrcError('XRC_USAGE', 'a closed-loop load needs durationMs or count')
+  if (spec.window !== undefined && feed === undefined)
+    throw new XrcError('XRC_USAGE', 'a windowed closed loop needs the commit feed')
   const startedMs = nowMs()
   const endAt = spec.durationMs === undefined ? Number.POSITIVE_INFINITY : startedMs + spec.durationMs
   const limit = spec.count ?? Number.POSITIVE_INFINITY
@@ -206,6 +223,14 @@ function runClosedLoop(spec: Extract<LoadSpec, { mode: 'closed' }>, write: Write
   return Promise.all(Array.from({ length: spec.concurrency }, worker)).then(() => {
     clearTimeout(endTimer)
     unsubscribe()
-    return { due: due.take(issued), ack: ack.take(issued), time: time.take(issued), errors, ...(firstError !== undefined ? { firstError } : {}), startedMs, endedMs: nowMs() }
+    return {
+      due: due.take(issued),
+      ack: ack.take(issued),
+      time: time.take(issued),
+      errors,
+      ...(firstError !== undefined ? { firstError } : {}),
+      startedMs,
+      endedMs: nowMs(),
+    }
   })
 }

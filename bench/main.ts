@@ -34,17 +34,29 @@ const log = (message: string): void => void process.stderr.write(`bench: ${messa
 /** Fails early, with the command that fixes it, when a server of the stack does not answer. */
 async function preflight(config: Config): Promise<void> {
   const hint = 'start the local stack with `npm run stack -- up`'
-  const admin = createKafka({ brokers: config.kafka.brokers, clientId: 'xrc-bench-preflight', logger: silentLogger, level: logLevel.NOTHING }).admin()
+  const admin = createKafka({
+    brokers: config.kafka.brokers,
+    clientId: 'xrc-bench-preflight',
+    logger: silentLogger,
+    level: logLevel.NOTHING,
+  }).admin()
   try {
     await admin.connect()
     await admin.listTopics()
   } catch (err) {
-    throw new XrcError('XRC_KAFKA_UNREACHABLE', `Kafka at ${config.kafka.brokers.join(',')} does not answer (${errorMessage(err)}): ${hint}`)
+    throw new XrcError(
+      'XRC_KAFKA_UNREACHABLE',
+      `Kafka at ${config.kafka.brokers.join(',')} does not answer (${errorMessage(err)}): ${hint}`,
+    )
   } finally {
     await admin.disconnect().catch(() => undefined)
   }
   const res = await fetch(`${config.schemaRegistry.url}/subjects`).catch((err: unknown) => err)
-  if (!(res instanceof Response) || !res.ok) throw new XrcError('XRC_REGISTRY_UNREACHABLE', `the schema registry at ${config.schemaRegistry.url} does not answer: ${hint}`)
+  if (!(res instanceof Response) || !res.ok)
+    throw new XrcError(
+      'XRC_REGISTRY_UNREACHABLE',
+      `the schema registry at ${config.schemaRegistry.url} does not answer: ${hint}`,
+    )
   const client = new pg.Client({ connectionString: config.database.url })
   try {
     await client.connect()
@@ -76,9 +88,11 @@ async function main(): Promise<void> {
   }
   if (values.render) return render(resultsDir, outputs)
   const runs = values.runs === undefined ? base.runs : Number(values.runs)
-  if (!Number.isInteger(runs) || runs < 1) throw new XrcError('XRC_USAGE', `--runs takes a positive integer, got "${values.runs}"`)
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new XrcError('XRC_USAGE', `--runs takes a positive integer, got "${values.runs}"`)
   const backlog = values.backlog === undefined ? base.backlogBlocks : Number(values.backlog)
-  if (!Number.isInteger(backlog) || backlog < 1) throw new XrcError('XRC_USAGE', `--backlog takes a positive number of blocks, got "${values.backlog}"`)
+  if (!Number.isInteger(backlog) || backlog < 1)
+    throw new XrcError('XRC_USAGE', `--backlog takes a positive number of blocks, got "${values.backlog}"`)
   const profile: BenchProfile = { ...base, runs, backlogBlocks: backlog }
   const load: LoadOptions = { env: process.env, ...(values.config !== undefined ? { file: values.config } : {}) }
   const config = loadConfig(load)
@@ -88,9 +102,14 @@ async function main(): Promise<void> {
   const execArgv = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : []
   const machine = await describeMachine(config)
   const began = Date.now()
-  log(`${profile.name}: ${profile.runs} run(s) on ${machine.cores} cores, Node ${machine.node}, Kafka ${machine.kafka}, PostgreSQL ${machine.postgres}`)
+  log(
+    `${profile.name}: ${profile.runs} run(s) on ${machine.cores} cores, Node ${machine.node}, Kafka ${machine.kafka}, PostgreSQL ${machine.postgres}`,
+  )
   const busy = loadAverage()
-  if (busy > machine.cores) log(`the machine is busy (load average ${busy} on ${machine.cores} cores): other work will make these numbers noisy`)
+  if (busy > machine.cores)
+    log(
+      `the machine is busy (load average ${busy} on ${machine.cores} cores): other work will make these numbers noisy`,
+    )
 
   const results: RunResult[] = []
   for (let r = 1; r <= profile.runs; r++) {
@@ -112,11 +131,16 @@ async function main(): Promise<void> {
   const report = buildReport({ profile, machine, results, durationSeconds: (Date.now() - began) / 1000 })
   await writeReport(resultsDir, outputs, report)
   log(`done in ${Math.round(report.durationSeconds)} s: ${outputs.json}, ${outputs.markdown}`)
-  for (const t of report.targets) log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
+  for (const t of report.targets)
+    log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
 }
 
 /** Writes the JSON and the Markdown, each renamed into place so an interrupted write never leaves half a report. */
-async function writeReport(resultsDir: string, outputs: { json: string; markdown: string }, report: Report): Promise<void> {
+async function writeReport(
+  resultsDir: string,
+  outputs: { json: string; markdown: string },
+  report: Report,
+): Promise<void> {
   const previous = await readFile(outputs.markdown, 'utf8').catch(() => undefined)
   const atomically = async (file: string, text: string): Promise<void> => {
     const tmp = join(resultsDir, `${basename(file)}.tmp`)
@@ -131,7 +155,13 @@ async function writeReport(resultsDir: string, outputs: { json: string; markdown
 async function render(resultsDir: string, outputs: { json: string; markdown: string }): Promise<void> {
   const saved = JSON.parse(await readFile(outputs.json, 'utf8')) as Report
   const profile = { ...PROFILES[saved.profile], runs: saved.runs }
-  const report = buildReport({ profile, machine: saved.machine, results: saved.results, durationSeconds: saved.durationSeconds, generatedAt: new Date(saved.generatedAt) })
+  const report = buildReport({
+    profile,
+    machine: saved.machine,
+    results: saved.results,
+    durationSeconds: saved.durationSeconds,
+    generatedAt: new Date(saved.generatedAt),
+  })
   await writeReport(resultsDir, outputs, report)
   log(`rendered ${outputs.markdown} from ${outputs.json}`)
 }

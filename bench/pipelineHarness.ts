@@ -47,7 +47,10 @@ export class GroupLog {
 
   /** When each write (by session time) was committed; NaN where not yet. */
   commitTimesOf(writeTimes: Float64Array): Float64Array {
-    return commitTimes(writeTimes, { groupTime: this.times.subarray(0, this.length), commitMs: this.commits.subarray(0, this.length) })
+    return commitTimes(writeTimes, {
+      groupTime: this.times.subarray(0, this.length),
+      commitMs: this.commits.subarray(0, this.length),
+    })
   }
 
   /** Sizes (updates) of the groups committed between two instants, epoch ms. */
@@ -128,7 +131,13 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
   const journal = new GroupLog()
   const started: StageHandle[] = []
   const stage = async (s: StageName, name: string = s, stageConfig: Config = config): Promise<StageHandle> => {
-    const h = await startStage({ stage: s, name, config: stageConfig, logFile: join(dir, `${name}.log`), execArgv: options.execArgv ?? [] })
+    const h = await startStage({
+      stage: s,
+      name,
+      config: stageConfig,
+      logFile: join(dir, `${name}.log`),
+      execArgv: options.execArgv ?? [],
+    })
     started.push(h)
     await monitor.track(name, h.pid)
     return h
@@ -166,7 +175,10 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
     monitor.close()
     throw err
   }
-  const brokerPid = await readFile(stackPaths(config).kafkaPid, 'utf8').then((s) => Number(s.trim()), () => undefined)
+  const brokerPid = await readFile(stackPaths(config).kafkaPid, 'utf8').then(
+    (s) => Number(s.trim()),
+    () => undefined,
+  )
   // the broker serves every client of the shared stack: its CPU is the bench's only on a quiet machine
   if (brokerPid !== undefined && Number.isInteger(brokerPid)) await monitor.track('kafka broker', brokerPid)
 
@@ -174,7 +186,9 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
     const client = new pg.Client({ connectionString: config.database.url })
     await client.connect()
     try {
-      const res = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`xrc-applier-${config.session.name}`])
+      const res = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
+        `xrc-applier-${config.session.name}`,
+      ])
       for (const r of res.rows) await monitor.track(`postgres backend ${r.pid}`, r.pid)
     } finally {
       await client.end()
@@ -211,7 +225,14 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
           if (failed === undefined && nowMs() <= deadline) return
           clearInterval(check)
           waiters.delete(w)
-          reject(new XrcError(failed ? 'XRC_SESSION_HALTED' : 'XRC_TIMEOUT', failed ? `the pipeline stopped: ${failed}` : `the secondary did not commit session time ${time} within ${timeoutMs} ms (committed up to ${groups.latest})`))
+          reject(
+            new XrcError(
+              failed ? 'XRC_SESSION_HALTED' : 'XRC_TIMEOUT',
+              failed
+                ? `the pipeline stopped: ${failed}`
+                : `the secondary did not commit session time ${time} within ${timeoutMs} ms (committed up to ${groups.latest})`,
+            ),
+          )
         }, 200)
         const w = {
           time,
@@ -228,7 +249,11 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
       for (;;) {
         const s = await mover.request<{ groupTime: number }>({ op: 'status' })
         if (s.groupTime >= time) return
-        if (nowMs() > deadline) throw new XrcError('XRC_TIMEOUT', `the mover did not journal session time ${time} within ${timeoutMs} ms (journaled up to ${s.groupTime})`)
+        if (nowMs() > deadline)
+          throw new XrcError(
+            'XRC_TIMEOUT',
+            `the mover did not journal session time ${time} within ${timeoutMs} ms (journaled up to ${s.groupTime})`,
+          )
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
     },
@@ -245,7 +270,14 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
       if (acked > 0) await harness.waitCommitted(last, phaseOptions.drainTimeoutMs)
       const drainedMs = nowMs()
       const usage = await meter.end()
-      return { load, commit: groups.commitTimesOf(load.time), journalCommit: journal.commitTimesOf(load.time), acked, usage, drainedMs }
+      return {
+        load,
+        commit: groups.commitTimesOf(load.time),
+        journalCommit: journal.commitTimesOf(load.time),
+        acked,
+        usage,
+        drainedMs,
+      }
     },
     async restartMover(moverConfig) {
       await mover.stop()

@@ -32,15 +32,29 @@ export interface CopyCeilingResult extends ThroughputResult {
  * COPYs `blocks` blocks into a fresh store in schema `schema`, `groupBlocks`
  * per transaction. The volumes of `config` must hold `blocks` distinct keys.
  */
-export async function postgresCopyCeiling(options: { config: Config; schema: string; blocks: number; groupBlocks: number }): Promise<CopyCeilingResult> {
+export async function postgresCopyCeiling(options: {
+  config: Config
+  schema: string
+  blocks: number
+  groupBlocks: number
+}): Promise<CopyCeilingResult> {
   const { config, schema } = options
   const blockSize = config.session.blockSize
   const groupBlocks = Math.max(1, Math.round(options.groupBlocks))
-  const pool = createPool({ url: config.database.url, logger: silentLogger, max: 1, applicationName: 'xrc-bench-copy-ceiling' })
+  const pool = createPool({
+    url: config.database.url,
+    logger: silentLogger,
+    max: 1,
+    applicationName: 'xrc-bench-copy-ceiling',
+  })
   try {
     const volumes = config.session.controllers.flatMap((c) => c.volumes)
     const capacity = volumes.reduce((n, v) => n + v.blocks, 0)
-    if (options.blocks > capacity) throw new XrcError('XRC_USAGE', `the COPY ceiling needs ${options.blocks} distinct blocks; the session's volumes hold ${capacity}`)
+    if (options.blocks > capacity)
+      throw new XrcError(
+        'XRC_USAGE',
+        `the COPY ceiling needs ${options.blocks} distinct blocks; the session's volumes hold ${capacity}`,
+      )
     const store = createBlockStore({ pool, schema, session: config.session.name, blockSize, volumes })
     await store.init()
     const ids = (await store.volumes()).map((v) => v.id)
@@ -50,7 +64,11 @@ export async function postgresCopyCeiling(options: { config: Config; schema: str
       Array.from({ length: count }, (_, j) => {
         const k = from + j
         // spread over the volumes like the workload does; key k is unique
-        return { volumeId: ids[k % ids.length] as number, block: Math.floor(k / ids.length), data: data[k % data.length] as Buffer }
+        return {
+          volumeId: ids[k % ids.length] as number,
+          block: Math.floor(k / ids.length),
+          data: data[k % data.length] as Buffer,
+        }
       })
     const client = await pool.connect()
     const txMs: number[] = []
@@ -60,7 +78,11 @@ export async function postgresCopyCeiling(options: { config: Config; schema: str
         const n = Math.min(groupBlocks, options.blocks - done)
         const t0 = performance.now()
         await client.query('BEGIN')
-        const copy = client.query(pgCopyStreams.from(`COPY ${store.tables.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`))
+        const copy = client.query(
+          pgCopyStreams.from(
+            `COPY ${store.tables.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`,
+          ),
+        )
         await pipeline(Readable.from(encodeBlockRows(rowsOf(done, n), seq, seq)), copy)
         await client.query('COMMIT')
         txMs.push(performance.now() - t0)

@@ -11,11 +11,15 @@ export function parseStatCpuTicks(text: string): { user: number; system: number 
   // field 2 (comm) is in parentheses and may hold spaces or ')', so split after the last ')'
   const close = text.lastIndexOf(')')
   if (close < 0) throw new RangeError('not a /proc/<pid>/stat line: no ")"')
-  const fields = text.slice(close + 2).trim().split(/\s+/)
+  const fields = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/)
   // after comm: field 3 (state) is fields[0], so utime (14) and stime (15) are fields[11] and fields[12]
   const utime = Number(fields[11])
   const stime = Number(fields[12])
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new RangeError('not a /proc/<pid>/stat line: utime/stime missing')
+  if (!Number.isFinite(utime) || !Number.isFinite(stime))
+    throw new RangeError('not a /proc/<pid>/stat line: utime/stime missing')
   return { user: utime, system: stime }
 }
 
@@ -56,7 +60,10 @@ export interface ProcSample {
 /** Reads a process's CPU and memory; undefined when it has exited (or is not readable). */
 export async function readProcSample(pid: number): Promise<ProcSample | undefined> {
   try {
-    const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')])
+    const [stat, status] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+      readFile(`/proc/${pid}/status`, 'utf8'),
+    ])
     const { rssKb, hwmKb } = parseStatusMemory(status)
     const ticks = parseStatCpuTicks(stat)
     const us = 1e6 / clockTicksPerSecond()

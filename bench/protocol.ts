@@ -69,7 +69,10 @@ export type StageRequest =
   | { op: 'stop' }
 
 /** Messages from the bench to a stage. */
-export type ParentMessage = { kind: 'start'; stage: StageName; config: Config } | { kind: 'request'; id: number; body: StageRequest } | { kind: 'committed'; groupTime: number }
+export type ParentMessage =
+  | { kind: 'start'; stage: StageName; config: Config }
+  | { kind: 'request'; id: number; body: StageRequest }
+  | { kind: 'committed'; groupTime: number }
 
 /** A group the applier committed. */
 export interface GroupCommit {

@@ -60,62 +60,183 @@ interface Figure {
 
 /** The report's figures, in the order of the table; `intervals` are the shorter group intervals the runs tried. */
 const figures = (intervals: readonly number[]): Figure[] => [
-  { section: 'Kafka ceiling', label: 'ProducerPerformance (4 partitions, acks=all, idempotent)', unit: 'blocks/s', get: (r) => r.kafka.producerPerformance.recordsPerSec },
-  { section: 'Kafka ceiling', label: 'ProducerPerformance', unit: 'MiB/s', get: (r) => r.kafka.producerPerformance.mbPerSec },
-  { section: 'Kafka ceiling', label: 'kafkajs sendBatch (same bytes)', unit: 'blocks/s', get: (r) => r.kafka.kafkajsSendBatch.recordsPerSec },
-  { section: 'Kafka ceiling', label: 'kafkajs sendBatch', unit: 'MiB/s', get: (r) => r.kafka.kafkajsSendBatch.mbPerSec },
-  { section: 'PostgreSQL ceiling', label: 'binary COPY into the block store', unit: 'blocks/s', get: (r) => r.postgres.copy.recordsPerSec },
+  {
+    section: 'Kafka ceiling',
+    label: 'ProducerPerformance (4 partitions, acks=all, idempotent)',
+    unit: 'blocks/s',
+    get: (r) => r.kafka.producerPerformance.recordsPerSec,
+  },
+  {
+    section: 'Kafka ceiling',
+    label: 'ProducerPerformance',
+    unit: 'MiB/s',
+    get: (r) => r.kafka.producerPerformance.mbPerSec,
+  },
+  {
+    section: 'Kafka ceiling',
+    label: 'kafkajs sendBatch (same bytes)',
+    unit: 'blocks/s',
+    get: (r) => r.kafka.kafkajsSendBatch.recordsPerSec,
+  },
+  {
+    section: 'Kafka ceiling',
+    label: 'kafkajs sendBatch',
+    unit: 'MiB/s',
+    get: (r) => r.kafka.kafkajsSendBatch.mbPerSec,
+  },
+  {
+    section: 'PostgreSQL ceiling',
+    label: 'binary COPY into the block store',
+    unit: 'blocks/s',
+    get: (r) => r.postgres.copy.recordsPerSec,
+  },
   { section: 'PostgreSQL ceiling', label: 'binary COPY', unit: 'MiB/s', get: (r) => r.postgres.copy.mbPerSec },
-  { section: 'PostgreSQL ceiling', label: 'blocks per transaction (median pipeline group)', unit: 'blocks', get: (r) => r.postgres.copy.blocksPerTransaction },
-  { section: 'PostgreSQL ceiling', label: 'one transaction', unit: 'ms', get: (r) => r.postgres.copy.medianTransactionMs },
-  { section: 'Pipeline', label: 'highest sustained mirrored rate', unit: 'blocks/s', get: (r) => r.pipeline.blocksPerSec },
+  {
+    section: 'PostgreSQL ceiling',
+    label: 'blocks per transaction (median pipeline group)',
+    unit: 'blocks',
+    get: (r) => r.postgres.copy.blocksPerTransaction,
+  },
+  {
+    section: 'PostgreSQL ceiling',
+    label: 'one transaction',
+    unit: 'ms',
+    get: (r) => r.postgres.copy.medianTransactionMs,
+  },
+  {
+    section: 'Pipeline',
+    label: 'highest sustained mirrored rate',
+    unit: 'blocks/s',
+    get: (r) => r.pipeline.blocksPerSec,
+  },
   { section: 'Pipeline', label: 'highest sustained mirrored rate', unit: 'MiB/s', get: (r) => r.pipeline.mibPerSec },
-  { section: 'Pipeline', label: 'ratio to the slower of Kafka (ProducerPerformance) and PostgreSQL (COPY)', unit: '×', get: (r) => throughputRatio(r) },
-  { section: 'Pipeline', label: 'ratio to kafkajs sendBatch', unit: '×', get: (r) => ratio(r.pipeline.blocksPerSec, r.kafka.kafkajsSendBatch.recordsPerSec) },
+  {
+    section: 'Pipeline',
+    label: 'ratio to the slower of Kafka (ProducerPerformance) and PostgreSQL (COPY)',
+    unit: '×',
+    get: (r) => throughputRatio(r),
+  },
+  {
+    section: 'Pipeline',
+    label: 'ratio to kafkajs sendBatch',
+    unit: '×',
+    get: (r) => ratio(r.pipeline.blocksPerSec, r.kafka.kafkajsSendBatch.recordsPerSec),
+  },
   { section: 'Pipeline', label: 'median group at that rate', unit: 'blocks', get: (r) => r.pipeline.medianGroupBlocks },
   // what the measured CPU cost allows: every stage, the broker and PostgreSQL share the machine's cores
-  { section: 'Pipeline', label: 'bound set by CPU: cores × 10^6 µs / CPU per block of all processes', unit: 'blocks/s', get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)) },
+  {
+    section: 'Pipeline',
+    label: 'bound set by CPU: cores × 10^6 µs / CPU per block of all processes',
+    unit: 'blocks/s',
+    get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)),
+  },
   ...rpoFigures('50%', (r) => r.rpo50),
   ...rpoFigures('80%', (r) => r.rpo80),
   ...intervals.flatMap((ms) => {
     const section = 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)'
-    const at = (r: RunResult): RunResult['rpo50'] | undefined => r.groupIntervals.find((g) => g.groupIntervalMs === ms)?.rpo
+    const at = (r: RunResult): RunResult['rpo50'] | undefined =>
+      r.groupIntervals.find((g) => g.groupIntervalMs === ms)?.rpo
     return [
       { section, label: `mover.groupIntervalMs ${ms}: p50`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p50 },
       { section, label: `mover.groupIntervalMs ${ms}: p99`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p99 },
       { section, label: `mover.groupIntervalMs ${ms}: p99.9`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p999 },
-      { section, label: `mover.groupIntervalMs ${ms}: CPU per block, all processes`, unit: 'µs', get: (r: RunResult) => (at(r) ? sumCpu(at(r)?.usage ?? {}) : undefined) },
+      {
+        section,
+        label: `mover.groupIntervalMs ${ms}: CPU per block, all processes`,
+        unit: 'µs',
+        get: (r: RunResult) => (at(r) ? sumCpu(at(r)?.usage ?? {}) : undefined),
+      },
     ]
   }),
-  { section: 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)', label: 'default interval: CPU per block, all processes', unit: 'µs', get: (r) => sumCpu(r.rpo50.usage) },
+  {
+    section: 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)',
+    label: 'default interval: CPU per block, all processes',
+    unit: 'µs',
+    get: (r) => sumCpu(r.rpo50.usage),
+  },
   ...['primary', 'mover', 'applier', 'kafka broker', 'postgres (applier backends)'].flatMap((stage) => [
     { section: CPU, label: stage, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.cpuUsPerBlock },
-    { section: CPU, label: `${stage}: of which in the kernel`, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.sysUsPerBlock },
+    {
+      section: CPU,
+      label: `${stage}: of which in the kernel`,
+      unit: 'µs',
+      get: (r: RunResult) => r.pipeline.usage[stage]?.sysUsPerBlock,
+    },
   ]),
   { section: CPU, label: 'all of the above', unit: 'µs', get: (r) => sumCpu(r.pipeline.usage) },
-  ...['primary', 'mover', 'applier'].map((stage) => ({ section: 'Peak RSS (at the highest rate)', label: stage, unit: 'MiB', get: (r: RunResult) => r.pipeline.usage[stage]?.peakRssMiB })),
+  ...['primary', 'mover', 'applier'].map((stage) => ({
+    section: 'Peak RSS (at the highest rate)',
+    label: stage,
+    unit: 'MiB',
+    get: (r: RunResult) => r.pipeline.usage[stage]?.peakRssMiB,
+  })),
   ...[1, 10].flatMap((factor) => {
     const b = (r: RunResult): RunResult['backlog'][number] | undefined => r.backlog.find((x) => x.factor === factor)
     const section = `Backlog ${factor}x (applier started late)`
     return [
       { section, label: 'backlog', unit: 'blocks', get: (r: RunResult) => b(r)?.blocks },
       { section, label: 'catch-up rate', unit: 'blocks/s', get: (r: RunResult) => b(r)?.catchUpBlocksPerSec },
-      { section, label: 'applier CPU per block', unit: 'µs', get: (r: RunResult) => b(r)?.catchUp.applier?.cpuUsPerBlock },
+      {
+        section,
+        label: 'applier CPU per block',
+        unit: 'µs',
+        get: (r: RunResult) => b(r)?.catchUp.applier?.cpuUsPerBlock,
+      },
       { section, label: 'applier peak RSS (VmHWM)', unit: 'MiB', get: (r: RunResult) => b(r)?.catchUp.applier?.hwmMiB },
-      { section, label: 'mover peak RSS while the backlog was written', unit: 'MiB', get: (r: RunResult) => b(r)?.write.mover?.peakRssMiB },
-      { section, label: 'primary peak RSS while the backlog was written', unit: 'MiB', get: (r: RunResult) => b(r)?.write.primary?.peakRssMiB },
+      {
+        section,
+        label: 'mover peak RSS while the backlog was written',
+        unit: 'MiB',
+        get: (r: RunResult) => b(r)?.write.mover?.peakRssMiB,
+      },
+      {
+        section,
+        label: 'primary peak RSS while the backlog was written',
+        unit: 'MiB',
+        get: (r: RunResult) => b(r)?.write.primary?.peakRssMiB,
+      },
     ]
   }),
   { section: 'Backlog', label: 'applier peak RSS, 10x backlog / 1x', unit: '×', get: (r) => memoryRatio(r) },
   { section: WRITE_PATH, label: 'host write p50, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p50 },
   { section: WRITE_PATH, label: 'host write p99, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p99 },
   { section: WRITE_PATH, label: 'host write p99.9, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p999 },
-  { section: WRITE_PATH, label: 'host write p99, mirrored, mover and applier frozen (primary and broker only)', unit: 'ms', get: (r) => r.writePath.primaryOnly.p99 },
-  { section: WRITE_PATH, label: 'host write p50, primary files alone (pwrite + fdatasync)', unit: 'ms', get: (r) => r.writePath.baseline.p50 },
-  { section: WRITE_PATH, label: 'host write p99, primary files alone', unit: 'ms', get: (r) => r.writePath.baseline.p99 },
-  { section: WRITE_PATH, label: 'host write p99.9, primary files alone', unit: 'ms', get: (r) => r.writePath.baseline.p999 },
-  { section: WRITE_PATH, label: 'p99 mirrored / alone', unit: '×', get: (r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99) },
-  { section: WRITE_PATH, label: 'p99 mirrored with the secondary frozen / alone', unit: '×', get: (r) => ratio(r.writePath.primaryOnly.p99, r.writePath.baseline.p99) },
+  {
+    section: WRITE_PATH,
+    label: 'host write p99, mirrored, mover and applier frozen (primary and broker only)',
+    unit: 'ms',
+    get: (r) => r.writePath.primaryOnly.p99,
+  },
+  {
+    section: WRITE_PATH,
+    label: 'host write p50, primary files alone (pwrite + fdatasync)',
+    unit: 'ms',
+    get: (r) => r.writePath.baseline.p50,
+  },
+  {
+    section: WRITE_PATH,
+    label: 'host write p99, primary files alone',
+    unit: 'ms',
+    get: (r) => r.writePath.baseline.p99,
+  },
+  {
+    section: WRITE_PATH,
+    label: 'host write p99.9, primary files alone',
+    unit: 'ms',
+    get: (r) => r.writePath.baseline.p999,
+  },
+  {
+    section: WRITE_PATH,
+    label: 'p99 mirrored / alone',
+    unit: '×',
+    get: (r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99),
+  },
+  {
+    section: WRITE_PATH,
+    label: 'p99 mirrored with the secondary frozen / alone',
+    unit: '×',
+    get: (r) => ratio(r.writePath.primaryOnly.p99, r.writePath.baseline.p99),
+  },
 ]
 
 function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): Figure[] {
@@ -126,10 +247,25 @@ function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): Fi
     { section, label: 'p99', unit: 'ms', get: (r) => phase(r).rpo.p99 },
     { section, label: 'p99.9', unit: 'ms', get: (r) => phase(r).rpo.p999 },
     { section, label: 'p99 from the acknowledgement (not corrected)', unit: 'ms', get: (r) => phase(r).rpoFromAck.p99 },
-    { section, label: 'of which: due → journal commit (producer + mover), p50', unit: 'ms', get: (r) => phase(r).toJournal.p50 },
+    {
+      section,
+      label: 'of which: due → journal commit (producer + mover), p50',
+      unit: 'ms',
+      get: (r) => phase(r).toJournal.p50,
+    },
     { section, label: 'of which: due → journal commit, p99', unit: 'ms', get: (r) => phase(r).toJournal.p99 },
-    { section, label: 'of which: journal commit → secondary commit (applier), p50', unit: 'ms', get: (r) => phase(r).journalToSecondary.p50 },
-    { section, label: 'of which: journal commit → secondary commit, p99', unit: 'ms', get: (r) => phase(r).journalToSecondary.p99 },
+    {
+      section,
+      label: 'of which: journal commit → secondary commit (applier), p50',
+      unit: 'ms',
+      get: (r) => phase(r).journalToSecondary.p50,
+    },
+    {
+      section,
+      label: 'of which: journal commit → secondary commit, p99',
+      unit: 'ms',
+      get: (r) => phase(r).journalToSecondary.p99,
+    },
   ]
 }
 
@@ -140,7 +276,10 @@ export function sumCpu(usage: RunResult['pipeline']['usage']): number {
 
 /** Pipeline rate over the slower of Kafka's (ProducerPerformance) and PostgreSQL's (COPY) ceilings. */
 export function throughputRatio(r: RunResult): number {
-  return ratio(r.pipeline.blocksPerSec, Math.min(r.kafka.producerPerformance.recordsPerSec, r.postgres.copy.recordsPerSec))
+  return ratio(
+    r.pipeline.blocksPerSec,
+    Math.min(r.kafka.producerPerformance.recordsPerSec, r.postgres.copy.recordsPerSec),
+  )
 }
 
 /** The late applier's peak RSS with 10x the backlog over that with 1x. */
@@ -162,13 +301,26 @@ export function formatValue(v: number, unit: string): string {
 }
 
 function judge(name: string, goal: string, value: number, unit: string, met: (v: number) => boolean): Target {
-  return { name, goal, measured: `${formatValue(value, unit)}${unit === '×' ? '×' : ` ${unit}`}`, met: Number.isFinite(value) ? met(value) : undefined }
+  return {
+    name,
+    goal,
+    measured: `${formatValue(value, unit)}${unit === '×' ? '×' : ` ${unit}`}`,
+    met: Number.isFinite(value) ? met(value) : undefined,
+  }
 }
 
 /** Medians over the runs, the targets judged on them, and the runs themselves. */
-export function buildReport(options: { profile: BenchProfile; machine: MachineInfo; results: RunResult[]; durationSeconds: number; generatedAt?: Date }): Report {
+export function buildReport(options: {
+  profile: BenchProfile
+  machine: MachineInfo
+  results: RunResult[]
+  durationSeconds: number
+  generatedAt?: Date
+}): Report {
   const { results } = options
-  const intervals = [...new Set(results.flatMap((r) => r.groupIntervals.map((g) => g.groupIntervalMs)))].sort((a, b) => b - a)
+  const intervals = [...new Set(results.flatMap((r) => r.groupIntervals.map((g) => g.groupIntervalMs)))].sort(
+    (a, b) => b - a,
+  )
   const metrics: Metric[] = figures(intervals).map((f) => {
     const runs = results.map((r) => f.get(r, options.machine) ?? Number.NaN)
     return { section: f.section, label: f.label, unit: f.unit, median: median(runs), runs }
@@ -176,10 +328,28 @@ export function buildReport(options: { profile: BenchProfile; machine: MachineIn
   const med = (get: (r: RunResult) => number | undefined): number => median(results.map((r) => get(r) ?? Number.NaN))
   const targets: Target[] = [
     judge('Pipeline throughput', '≥ 0.8 × the slower ceiling', med(throughputRatio), '×', (v) => v >= 0.8),
-    judge('RPO p99 at 50% of max', '≤ 100 ms', med((r) => r.rpo50.rpo.p99), 'ms', (v) => v <= 100),
-    judge('RPO p99.9 at 50% of max', '≤ 250 ms', med((r) => r.rpo50.rpo.p999), 'ms', (v) => v <= 250),
+    judge(
+      'RPO p99 at 50% of max',
+      '≤ 100 ms',
+      med((r) => r.rpo50.rpo.p99),
+      'ms',
+      (v) => v <= 100,
+    ),
+    judge(
+      'RPO p99.9 at 50% of max',
+      '≤ 250 ms',
+      med((r) => r.rpo50.rpo.p999),
+      'ms',
+      (v) => v <= 250,
+    ),
     judge('Memory with a 10× backlog', '≤ 1.10 × (applier peak RSS)', med(memoryRatio), '×', (v) => v <= 1.1),
-    judge('Host write p99, mirrored vs alone', '≤ 1.2 ×', med((r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99)), '×', (v) => v <= 1.2),
+    judge(
+      'Host write p99, mirrored vs alone',
+      '≤ 1.2 ×',
+      med((r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99)),
+      '×',
+      (v) => v <= 1.2,
+    ),
   ]
   return {
     generatedAt: (options.generatedAt ?? new Date()).toISOString(),
@@ -228,10 +398,20 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
   const lines: string[] = []
   lines.push('# Benchmarks', '')
   lines.push(`<!-- generated by \`npm run bench\` (bench/report.ts): edit only the findings section -->`, '')
-  lines.push(`Generated ${report.generatedAt} by \`npm run bench${report.profile === 'quick' ? ' -- --quick' : ''}\`: ${report.runs} run(s), medians shown, ${Math.round(report.durationSeconds)} s in all.`, '')
+  lines.push(
+    `Generated ${report.generatedAt} by \`npm run bench${report.profile === 'quick' ? ' -- --quick' : ''}\`: ${report.runs} run(s), medians shown, ${Math.round(report.durationSeconds)} s in all.`,
+    '',
+  )
   lines.push('## Machine', '')
   lines.push('| | |', '| --- | --- |')
-  lines.push(`| CPU | ${m.cores} cores, ${m.cpuModel} |`, `| Memory | ${m.memoryGiB} GiB |`, `| Kernel | ${m.kernel} |`, `| Node.js | ${m.node} |`, `| Kafka | ${m.kafka} (single node, KRaft, local) |`, `| PostgreSQL | ${m.postgres} (local) |`)
+  lines.push(
+    `| CPU | ${m.cores} cores, ${m.cpuModel} |`,
+    `| Memory | ${m.memoryGiB} GiB |`,
+    `| Kernel | ${m.kernel} |`,
+    `| Node.js | ${m.node} |`,
+    `| Kafka | ${m.kafka} (single node, KRaft, local) |`,
+    `| PostgreSQL | ${m.postgres} (local) |`,
+  )
   const loads = report.results.map((r) => `${r.loadAverage.start} → ${r.loadAverage.end}`).join('; ')
   const busiest = Math.max(...report.results.flatMap((r) => [r.loadAverage.start, r.loadAverage.end]))
   // the bench's own five processes (two of them JVMs) keep the load average above the core count: only well above
@@ -243,7 +423,8 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
   )
   lines.push('## Targets', '')
   lines.push('| Target | Goal | Measured (median) | Met |', '| --- | --- | --- | --- |')
-  for (const t of report.targets) lines.push(`| ${t.name} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'} |`)
+  for (const t of report.targets)
+    lines.push(`| ${t.name} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'} |`)
   lines.push('')
   lines.push('## Results', '')
   let section = ''
@@ -252,7 +433,9 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
       section = metric.section
       lines.push('', `### ${section}`, '', '| Measurement | Median | Runs | Unit |', '| --- | ---: | --- | --- |')
     }
-    lines.push(`| ${metric.label} | ${formatValue(metric.median, metric.unit)} | ${metric.runs.map((v) => formatValue(v, metric.unit)).join(', ')} | ${metric.unit} |`)
+    lines.push(
+      `| ${metric.label} | ${formatValue(metric.median, metric.unit)} | ${metric.runs.map((v) => formatValue(v, metric.unit)).join(', ')} | ${metric.unit} |`,
+    )
   }
   lines.push('', '## Settings of the pipeline under test', '', '| Setting | Value |', '| --- | --- |')
   for (const [k, v] of Object.entries(report.settings)) lines.push(`| \`${k}\` | ${v} |`)

@@ -102,7 +102,13 @@ export function createResourceMonitor(options: { intervalMs?: number } = {}): Re
             const same = first.pid === last.pid
             const cpuUs = same ? last.cpuUs - first.cpuUs : last.cpuUs
             const sysUs = same ? last.sysUs - first.sysUs : last.sysUs
-            out[name] = { pid: last.pid, cpuUs, sysUs, peakRssKb: phase.peak.get(name) ?? last.rssKb, hwmKb: last.hwmKb }
+            out[name] = {
+              pid: last.pid,
+              cpuUs,
+              sysUs,
+              peakRssKb: phase.peak.get(name) ?? last.rssKb,
+              hwmKb: last.hwmKb,
+            }
           }
           return out
         },

@@ -49,6 +49,10 @@ describe('commitTimes', () => {
   })
 
   it('takes typed arrays and no groups at all', () => {
-    expect(Number.isNaN(commitTimes(new Float64Array([5]), { groupTime: new Float64Array(0), commitMs: new Float64Array(0) })[0])).toBe(true)
+    expect(
+      Number.isNaN(
+        commitTimes(new Float64Array([5]), { groupTime: new Float64Array(0), commitMs: new Float64Array(0) })[0],
+      ),
+    ).toBe(true)
   })
 })

@@ -25,7 +25,8 @@ export interface OpenLoopSchedule {
 /** A schedule of `rate` writes per second for `durationMs`, starting at `startMs`. Throws RangeError on a rate or duration that is not positive. */
 export function openLoopSchedule(options: { startMs: number; rate: number; durationMs: number }): OpenLoopSchedule {
   const { startMs, rate, durationMs } = options
-  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`rate must be a positive number of writes per second, got ${rate}`)
+  if (!(rate > 0) || !Number.isFinite(rate))
+    throw new RangeError(`rate must be a positive number of writes per second, got ${rate}`)
   if (!(durationMs > 0)) throw new RangeError(`durationMs must be positive, got ${durationMs}`)
   // at least one write, so a very low rate over a short phase still measures something
   const count = Math.max(1, Math.floor((rate * durationMs) / 1000))

@@ -18,7 +18,14 @@ import { createMover } from '../mover/index.js'
 import { createPrimary } from '../producer/index.js'
 import { openBaselineFiles } from './baselineFiles.js'
 import { createWorkload, runLoad, type CommitFeed } from './loadGenerator.js'
-import { nowMs, type ChildMessage, type LoadResult, type ParentMessage, type StageName, type StageRequest } from './protocol.js'
+import {
+  nowMs,
+  type ChildMessage,
+  type LoadResult,
+  type ParentMessage,
+  type StageName,
+  type StageRequest,
+} from './protocol.js'
 
 interface Stage {
   handle(request: StageRequest): Promise<unknown>
@@ -73,9 +80,13 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
   const primary = createPrimary({ config, logger })
   await primary.start()
   // start() returns while the sender connects in the background; a load must not begin before Kafka answers
-  await waitFor('the primary to reach Kafka', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
+  await waitFor('the primary to reach Kafka', () => (primary.status().kafka.state === 'connected' ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  })
   const volumes = config.session.controllers.flatMap((c) => c.volumes)
-  const workloadFor = (seed: number): ReturnType<typeof createWorkload> => createWorkload({ controllers: config.session.controllers, blockSize: config.session.blockSize, seed })
+  const workloadFor = (seed: number): ReturnType<typeof createWorkload> =>
+    createWorkload({ controllers: config.session.controllers, blockSize: config.session.blockSize, seed })
   return {
     async handle(request) {
       if (request.op === 'load') {
@@ -94,7 +105,12 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
       if (request.op === 'baseline') {
         const workload = workloadFor(request.seed)
         // beside the volume files: the same file system and disk
-        const files = await openBaselineFiles({ dir: join(config.session.dataDir, config.session.name, 'baseline'), volumes, blockSize: config.session.blockSize, workload })
+        const files = await openBaselineFiles({
+          dir: join(config.session.dataDir, config.session.name, 'baseline'),
+          volumes,
+          blockSize: config.session.blockSize,
+          workload,
+        })
         try {
           return await withLoopDelay(() => runLoad(request.spec, files.write))
         } finally {
@@ -119,7 +135,14 @@ async function moverStage(config: Config, logger: Logger): Promise<Stage> {
       afterCommit: (g) => {
         const sentMs = sent.get(g.groupSeq) ?? Number.NaN
         sent.delete(g.groupSeq)
-        void send({ kind: 'journaled', groupSeq: g.groupSeq, groupTime: g.groupTime, sentMs, commitMs: nowMs(), updates: g.updates.length })
+        void send({
+          kind: 'journaled',
+          groupSeq: g.groupSeq,
+          groupTime: g.groupTime,
+          sentMs,
+          commitMs: nowMs(),
+          updates: g.updates.length,
+        })
       },
     },
   })
@@ -141,7 +164,14 @@ async function applierStage(config: Config, logger: Logger): Promise<Stage> {
     logger,
     // onGroup runs after the group's transaction committed: that moment is when its writes are mirrored
     onGroup: (e) => {
-      if (e.outcome === 'applied') void send({ kind: 'group', groupSeq: e.groupSeq, groupTime: e.groupTime, commitMs: nowMs(), updates: e.updates })
+      if (e.outcome === 'applied')
+        void send({
+          kind: 'group',
+          groupSeq: e.groupSeq,
+          groupTime: e.groupTime,
+          commitMs: nowMs(),
+          updates: e.updates,
+        })
     },
   })
   await applier.start()
@@ -153,17 +183,28 @@ async function applierStage(config: Config, logger: Logger): Promise<Stage> {
 }
 
 async function main(): Promise<void> {
-  if (process.send === undefined) throw new XrcError('XRC_USAGE', 'bench/stageProcess is forked by the bench (npm run bench), not run by hand')
+  if (process.send === undefined)
+    throw new XrcError('XRC_USAGE', 'bench/stageProcess is forked by the bench (npm run bench), not run by hand')
   const feed = createCommitFeed()
   let stopping = false
-  const first = await new Promise<ParentMessage>((resolve) => process.once('message', (m) => resolve(m as ParentMessage)))
-  if (first.kind !== 'start') throw new XrcError('XRC_USAGE', `the first message to a stage must be "start", got "${first.kind}"`)
+  const first = await new Promise<ParentMessage>((resolve) =>
+    process.once('message', (m) => resolve(m as ParentMessage)),
+  )
+  if (first.kind !== 'start')
+    throw new XrcError('XRC_USAGE', `the first message to a stage must be "start", got "${first.kind}"`)
   // the parent resolved the configuration (it is the composition root); validate it again here
   const config = loadConfig({ overrides: JSON.parse(JSON.stringify(first.config)) as Record<string, unknown> })
-  const logger = createLogger({ level: config.log.level, name: `xrc-bench-${first.stage}` }).child({ session: config.session.name })
+  const logger = createLogger({ level: config.log.level, name: `xrc-bench-${first.stage}` }).child({
+    session: config.session.name,
+  })
 
   // the parent sends requests only after 'ready', so the stage exists before this listener runs
-  const stage = first.stage === 'primary' ? await primaryStage(config, logger, feed) : first.stage === 'mover' ? await moverStage(config, logger) : await applierStage(config, logger)
+  const stage =
+    first.stage === 'primary'
+      ? await primaryStage(config, logger, feed)
+      : first.stage === 'mover'
+        ? await moverStage(config, logger)
+        : await applierStage(config, logger)
   process.on('message', (raw) => {
     const m = raw as ParentMessage
     if (m.kind === 'committed') return feed.set(m.groupTime)
@@ -172,9 +213,10 @@ async function main(): Promise<void> {
     const body = m.body
     const work = body.op === 'stop' ? ((stopping = true), s.stop().then(() => undefined)) : s.handle(body)
     work.then(
-      (value) => send({ kind: 'reply', id: m.id, ok: true, value }).then(() => {
-        if (body.op === 'stop') process.exit(0)
-      }),
+      (value) =>
+        send({ kind: 'reply', id: m.id, ok: true, value }).then(() => {
+          if (body.op === 'stop') process.exit(0)
+        }),
       (err: unknown) => send({ kind: 'reply', id: m.id, ok: false, error: errorMessage(err) }),
     )
   })

@@ -54,11 +54,18 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
   const logFd = openSync(options.logFile, 'a')
   let child: ChildProcess
   try {
-    child = fork(STAGE_SCRIPT, [], { serialization: 'advanced', stdio: ['ignore', logFd, logFd, 'ipc'], execArgv: options.execArgv ?? [] })
+    child = fork(STAGE_SCRIPT, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', logFd, logFd, 'ipc'],
+      execArgv: options.execArgv ?? [],
+    })
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>()
+  const pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >()
   const groupListeners: ((g: GroupCommit) => void)[] = []
   const journalListeners: ((g: GroupJournaled) => void)[] = []
   let nextId = 1
@@ -104,12 +111,20 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
     pid: child.pid ?? 0,
     logFile: options.logFile,
     request<T>(body: StageRequest, timeoutMs = 600_000): Promise<T> {
-      if (failure !== undefined) return Promise.reject(new XrcError('XRC_SESSION_HALTED', `bench stage ${name} ended: ${failure} (log: ${options.logFile})`))
+      if (failure !== undefined)
+        return Promise.reject(
+          new XrcError('XRC_SESSION_HALTED', `bench stage ${name} ended: ${failure} (log: ${options.logFile})`),
+        )
       const id = nextId++
       return new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id)
-          reject(new XrcError('XRC_TIMEOUT', `bench stage ${name} did not answer "${body.op}" within ${timeoutMs} ms (log: ${options.logFile})`))
+          reject(
+            new XrcError(
+              'XRC_TIMEOUT',
+              `bench stage ${name} did not answer "${body.op}" within ${timeoutMs} ms (log: ${options.logFile})`,
+            ),
+          )
         }, timeoutMs)
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
         post({ kind: 'request', id, body })
@@ -143,7 +158,12 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new XrcError('XRC_TIMEOUT', `bench stage ${name} was not ready within ${readyTimeout} ms (log: ${options.logFile})`))
+      reject(
+        new XrcError(
+          'XRC_TIMEOUT',
+          `bench stage ${name} was not ready within ${readyTimeout} ms (log: ${options.logFile})`,
+        ),
+      )
     }, readyTimeout)
     onReady = () => {
       clearTimeout(timer)
@@ -151,7 +171,12 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
     }
     void exit.then(() => {
       clearTimeout(timer)
-      reject(new XrcError('XRC_SESSION_HALTED', `bench stage ${name} exited before it was ready: ${failure ?? 'no reason given'} (log: ${options.logFile})`))
+      reject(
+        new XrcError(
+          'XRC_SESSION_HALTED',
+          `bench stage ${name} exited before it was ready: ${failure ?? 'no reason given'} (log: ${options.logFile})`,
+        ),
+      )
     })
     post({ kind: 'start', stage: options.stage, config: options.config })
   })

@@ -24,7 +24,11 @@ const HIGHEST_US = 3_600_000_000
  * write latencies keep their resolution.
  */
 export function latencySummary(delaysMs: Float64Array | readonly number[]): LatencySummary {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3 })
+  const h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_US,
+    numberOfSignificantValueDigits: 3,
+  })
   let missing = 0
   for (let i = 0; i < delaysMs.length; i++) {
     const v = delaysMs[i] as number
@@ -39,7 +43,14 @@ export function latencySummary(delaysMs: Float64Array | readonly number[]): Late
   const summary: LatencySummary =
     count === 0
       ? { count: 0, p50: Number.NaN, p99: Number.NaN, p999: Number.NaN, max: Number.NaN, missing }
-      : { count, p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue), missing }
+      : {
+          count,
+          p50: ms(h.getValueAtPercentile(50)),
+          p99: ms(h.getValueAtPercentile(99)),
+          p999: ms(h.getValueAtPercentile(99.9)),
+          max: ms(h.maxValue),
+          missing,
+        }
   h.destroy()
   return summary
 }

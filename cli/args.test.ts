@@ -10,7 +10,8 @@ describe('option parsers', () => {
     expect(parseDuration('1500ms')).toBe(1500)
     expect(parseDuration('2m')).toBe(120_000)
     expect(parseDuration('0.5s')).toBe(500)
-    for (const bad of ['', 'abc', '-1', '0', '5 parsecs']) expect(() => parseDuration(bad)).toThrow(InvalidArgumentError)
+    for (const bad of ['', 'abc', '-1', '0', '5 parsecs'])
+      expect(() => parseDuration(bad)).toThrow(InvalidArgumentError)
   })
 
   it('reads times as microseconds, milliseconds or ISO 8601', () => {

@@ -10,7 +10,11 @@ export function integerArg(min = 0, max = Number.MAX_SAFE_INTEGER): (value: stri
   return (value) => {
     const n = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN
     if (!Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `expected an integer of at least ${min}.` : `expected an integer from ${min} to ${max}.`)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `expected an integer of at least ${min}.`
+          : `expected an integer from ${min} to ${max}.`,
+      )
     }
     return n
   }
@@ -37,10 +41,15 @@ export function parseTime(value: string): number {
     const n = Number(v)
     if (Number.isSafeInteger(n) && n >= 1e15) return n
     if (Number.isSafeInteger(n) && n >= 1e12) return n * 1000
-    throw new InvalidArgumentError('a number must be microseconds (16 digits) or milliseconds (13 digits) since the epoch.')
+    throw new InvalidArgumentError(
+      'a number must be microseconds (16 digits) or milliseconds (13 digits) since the epoch.',
+    )
   }
   const ms = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('expected an ISO 8601 date-time (2025-05-01T12:00:00Z), or microseconds or milliseconds since the epoch.')
+  if (Number.isNaN(ms))
+    throw new InvalidArgumentError(
+      'expected an ISO 8601 date-time (2025-05-01T12:00:00Z), or microseconds or milliseconds since the epoch.',
+    )
   return ms * 1000
 }
 
@@ -52,12 +61,14 @@ export function parseUrl(value: string): string {
   } catch {
     throw new InvalidArgumentError('expected a URL such as http://127.0.0.1:7070.')
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected an http:// or https:// URL.')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError('expected an http:// or https:// URL.')
   return value.replace(/\/+$/, '')
 }
 
 /** A PostgreSQL schema name (lower-case identifier). */
 export function parseSchemaName(value: string): string {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) throw new InvalidArgumentError('expected a lower-case PostgreSQL identifier (letters, digits, _; at most 63).')
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value))
+    throw new InvalidArgumentError('expected a lower-case PostgreSQL identifier (letters, digits, _; at most 63).')
   return value
 }

@@ -16,7 +16,11 @@ import { localRegistryUrl, pingRegistry } from '../stack/registry.js'
 
 /** True when the config's Kafka and registry are the local stack's. */
 export function usesLocalStack(config: Config): boolean {
-  return config.kafka.brokers.length === 1 && config.kafka.brokers[0] === `127.0.0.1:${config.stack.kafkaPort}` && config.schemaRegistry.url === localRegistryUrl(config)
+  return (
+    config.kafka.brokers.length === 1 &&
+    config.kafka.brokers[0] === `127.0.0.1:${config.stack.kafkaPort}` &&
+    config.schemaRegistry.url === localRegistryUrl(config)
+  )
 }
 
 export async function ensureStack(config: Config, say: (line: string) => void): Promise<void> {
@@ -27,37 +31,57 @@ export async function ensureStack(config: Config, say: (line: string) => void): 
       say('local stack: Kafka, schema registry and PostgreSQL answer')
       return
     }
-    say(`local stack: ${down.map((s) => s.name).join(', ')} not answering; bringing it up (the first time this fetches Kafka and the registry from Maven Central)`)
+    say(
+      `local stack: ${down.map((s) => s.name).join(', ')} not answering; bringing it up (the first time this fetches Kafka and the registry from Maven Central)`,
+    )
     await stack.up((line) => say(`  ${line}`))
     return
   }
   await checkPostgres(config.database.url, 5000)
   await requireKafka(config)
   await requireRegistry(config)
-  say(`servers: Kafka ${config.kafka.brokers.join(',')}, registry ${config.schemaRegistry.url}, PostgreSQL ${redactUrl(config.database.url)} answer`)
+  say(
+    `servers: Kafka ${config.kafka.brokers.join(',')}, registry ${config.schemaRegistry.url}, PostgreSQL ${redactUrl(config.database.url)} answer`,
+  )
 }
 
 /** Throws XRC_KAFKA_UNREACHABLE, naming the setting, unless a broker answers within 5 s. */
 export async function requireKafka(config: Config): Promise<void> {
   await pingKafka(config.kafka.brokers, 5000).catch((err: unknown) => {
-    throw new XrcError('XRC_KAFKA_UNREACHABLE', `no Kafka broker answers at ${config.kafka.brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`, { cause: err })
+    throw new XrcError(
+      'XRC_KAFKA_UNREACHABLE',
+      `no Kafka broker answers at ${config.kafka.brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`,
+      { cause: err },
+    )
   })
 }
 
 /** Throws XRC_REGISTRY_UNREACHABLE, naming the setting, unless the registry answers within 5 s. */
 export async function requireRegistry(config: Config): Promise<void> {
   await pingRegistry(config.schemaRegistry.url, 5000).catch((err: unknown) => {
-    throw new XrcError('XRC_REGISTRY_UNREACHABLE', `the schema registry does not answer at ${config.schemaRegistry.url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`, { cause: err })
+    throw new XrcError(
+      'XRC_REGISTRY_UNREACHABLE',
+      `the schema registry does not answer at ${config.schemaRegistry.url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`,
+      { cause: err },
+    )
   })
 }
 
 /** Throws XRC_NOT_FOUND unless `topic` exists (a misspelt session name, most often). */
 export async function requireTopic(config: Config, topic: string, logger: Logger): Promise<void> {
-  const admin = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-admin`, logger }).admin()
+  const admin = createKafka({
+    brokers: config.kafka.brokers,
+    clientId: `${config.kafka.clientId}-admin`,
+    logger,
+  }).admin()
   await admin.connect()
   try {
     if (!(await admin.listTopics()).includes(topic)) {
-      throw new XrcError('XRC_NOT_FOUND', `topic ${topic} does not exist: is the session name right (--session, session.name)?`, { context: { session: config.session.name } })
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `topic ${topic} does not exist: is the session name right (--session, session.name)?`,
+        { context: { session: config.session.name } },
+      )
     }
   } finally {
     await admin.disconnect()

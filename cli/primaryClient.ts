@@ -21,18 +21,27 @@ export function primaryClient(url: string, timeoutMs = 30_000): PrimaryClient {
     } catch (err) {
       const code = (err as { cause?: { code?: string } }).cause?.code
       const why = code === 'ECONNREFUSED' ? 'nothing listens there' : errorMessage(err)
-      throw new XrcError('XRC_PRIMARY_UNREACHABLE', `no primary answers at ${url} (${why}): start one with \`xrc primary\` (same --config), or pass --primary <url> if it listens elsewhere`, { cause: err })
+      throw new XrcError(
+        'XRC_PRIMARY_UNREACHABLE',
+        `no primary answers at ${url} (${why}): start one with \`xrc primary\` (same --config), or pass --primary <url> if it listens elsewhere`,
+        { cause: err },
+      )
     }
     if (res.ok) return res
     const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string }
     const code: ErrorCode = body.code !== undefined && body.code in ERROR_CODES ? (body.code as ErrorCode) : 'XRC_USAGE'
     throw new XrcError(code, `the primary at ${url} refused: ${body.message ?? `HTTP ${res.status}`}`)
   }
-  const blockPath = (volume: string, block: number): string => `/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}`
+  const blockPath = (volume: string, block: number): string =>
+    `/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}`
   return {
     url,
     async write(volume, block, data, after) {
-      const res = await call(`${blockPath(volume, block)}${after !== undefined ? `?after=${after}` : ''}`, { method: 'POST', body: data, headers: { 'content-type': 'application/octet-stream' } })
+      const res = await call(`${blockPath(volume, block)}${after !== undefined ? `?after=${after}` : ''}`, {
+        method: 'POST',
+        body: data,
+        headers: { 'content-type': 'application/octet-stream' },
+      })
       return (await res.json()) as WriteAck
     },
     async read(volume, block, count) {

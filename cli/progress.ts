@@ -13,13 +13,17 @@ export interface ProgressOutput {
   end(): void
 }
 
-export function createProgressOutput(stream: NodeJS.WriteStream, options: { plainEveryMs?: number; tty?: boolean } = {}): ProgressOutput {
+export function createProgressOutput(
+  stream: NodeJS.WriteStream,
+  options: { plainEveryMs?: number; tty?: boolean } = {},
+): ProgressOutput {
   const tty = options.tty ?? stream.isTTY === true
   const every = options.plainEveryMs ?? 5000
   let current = ''
   let lastPlain = 0
   let printed = ''
-  const fit = (line: string): string => (stream.columns && line.length >= stream.columns ? `${line.slice(0, stream.columns - 2)}…` : line)
+  const fit = (line: string): string =>
+    stream.columns && line.length >= stream.columns ? `${line.slice(0, stream.columns - 2)}…` : line
   return {
     update(line) {
       current = line

@@ -44,7 +44,10 @@ export async function runService(name: string, service: RunnableService, logger:
       stopping = true
       logger.info({ signal }, `${name}: stopping`)
       setTimeout(() => {
-        logger.error({ signal, graceMs: STOP_GRACE_MS }, `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`)
+        logger.error(
+          { signal, graceMs: STOP_GRACE_MS },
+          `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`,
+        )
         flushThenExit(logger, 1)
       }, STOP_GRACE_MS).unref()
       service.stop().then(resolve, (err: unknown) => {
@@ -60,7 +63,9 @@ export async function runService(name: string, service: RunnableService, logger:
     await service.start()
   } catch (err) {
     // what did start (a metrics server, clients retrying) would keep the process alive after the message
-    await service.stop().catch((stopErr: unknown) => logger.warn({ err: stopErr }, `${name}: stopping after a failed start failed too`))
+    await service
+      .stop()
+      .catch((stopErr: unknown) => logger.warn({ err: stopErr }, `${name}: stopping after a failed start failed too`))
     logger.flush()
     throw err
   }

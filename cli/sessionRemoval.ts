@@ -31,7 +31,11 @@ export interface SessionFootprint {
 }
 
 export function sessionNames(config: Config): SessionNames {
-  return { session: config.session.name, schema: config.applier.schema, folder: join(config.session.dataDir, config.session.name) }
+  return {
+    session: config.session.name,
+    schema: config.applier.schema,
+    folder: join(config.session.dataDir, config.session.name),
+  }
 }
 
 export function isEmptyFootprint(f: SessionFootprint): boolean {
@@ -81,7 +85,9 @@ export async function removeSession(config: Config, names: SessionNames, logger:
     const mine = topics.filter((t) => all.has(t))
     if (mine.length > 0) await admin.deleteTopics({ topics: mine, timeout: 30_000 })
     // the group exists only once the mover committed offsets; a missing one is fine
-    await admin.deleteGroups([moverGroupId(names.session)]).catch((err: unknown) => log.debug({ err }, 'no mover group to delete'))
+    await admin
+      .deleteGroups([moverGroupId(names.session)])
+      .catch((err: unknown) => log.debug({ err }, 'no mover group to delete'))
   } finally {
     await admin.disconnect()
   }
@@ -104,6 +110,10 @@ async function deleteSubject(registryUrl: string, subject: string): Promise<void
     await fetch(base, { method: 'DELETE' })
     await fetch(`${base}?permanent=true`, { method: 'DELETE' })
   } catch (err) {
-    throw new XrcError('XRC_REGISTRY_UNREACHABLE', `could not delete registry subject ${subject} at ${registryUrl}: ${errorMessage(err)}`, { cause: err })
+    throw new XrcError(
+      'XRC_REGISTRY_UNREACHABLE',
+      `could not delete registry subject ${subject} at ${registryUrl}: ${errorMessage(err)}`,
+      { cause: err },
+    )
   }
 }

@@ -25,7 +25,10 @@ export interface RangeOptions {
 }
 
 /** Per partition: the earliest offset, and the end (for read_committed readers, the last stable offset). */
-export async function partitionOffsets(admin: Admin, topic: string): Promise<Map<number, { low: number; high: number }>> {
+export async function partitionOffsets(
+  admin: Admin,
+  topic: string,
+): Promise<Map<number, { low: number; high: number }>> {
   const offsets = await admin.fetchTopicOffsets(topic)
   return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.offset) }]))
 }

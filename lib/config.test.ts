@@ -13,7 +13,13 @@ describe('loadConfig', () => {
   })
 
   it('reads the ecosystem environment names', () => {
-    const c = loadConfig({ env: { KAFKA_BROKERS: 'a:1, b:2', SCHEMA_REGISTRY_URL: 'http://r:8/apis/ccompat/v7/', DATABASE_URL: 'postgres://u:secret@h/db' } })
+    const c = loadConfig({
+      env: {
+        KAFKA_BROKERS: 'a:1, b:2',
+        SCHEMA_REGISTRY_URL: 'http://r:8/apis/ccompat/v7/',
+        DATABASE_URL: 'postgres://u:secret@h/db',
+      },
+    })
     expect(c.kafka.brokers).toEqual(['a:1', 'b:2'])
     expect(c.schemaRegistry.url).toBe('http://r:8/apis/ccompat/v7')
     expect(c.database.url).toBe('postgres://u:secret@h/db')
@@ -34,13 +40,23 @@ describe('loadConfig', () => {
   it('reports every violation at once, each naming its setting', () => {
     let error: unknown
     try {
-      loadConfig({ env: { XRC_KAFKA_PORT: 'abc' }, overrides: { mover: { groupIntervalMs: -1 }, session: { blockSize: 1000 }, bogus: 1 } })
+      loadConfig({
+        env: { XRC_KAFKA_PORT: 'abc' },
+        overrides: { mover: { groupIntervalMs: -1 }, session: { blockSize: 1000 }, bogus: 1 },
+      })
     } catch (err) {
       error = err
     }
     expect(error).toBeInstanceOf(ConfigError)
     const settings = (error as ConfigError).issues.map((i) => i.setting)
-    expect(settings).toEqual(expect.arrayContaining(['XRC_KAFKA_PORT (stack.kafkaPort)', 'mover.groupIntervalMs', 'session.blockSize', 'bogus']))
+    expect(settings).toEqual(
+      expect.arrayContaining([
+        'XRC_KAFKA_PORT (stack.kafkaPort)',
+        'mover.groupIntervalMs',
+        'session.blockSize',
+        'bogus',
+      ]),
+    )
     expect((error as ConfigError).code).toBe('XRC_CONFIG_INVALID')
   })
 
@@ -49,12 +65,19 @@ describe('loadConfig', () => {
       { id: 1, volumes: [{ name: 'a', blocks: 8 }] },
       { id: 1, volumes: [{ name: 'a', blocks: 8 }] },
     ]
-    expect(() => loadConfig({ overrides: { session: { controllers } } })).toThrow(/controller id 1 appears twice[\s\S]*volume "a" appears twice/)
+    expect(() => loadConfig({ overrides: { session: { controllers } } })).toThrow(
+      /controller id 1 appears twice[\s\S]*volume "a" appears twice/,
+    )
   })
 
   it('refuses a journal record bound that cannot hold one block (groups split between blocks, never inside one)', () => {
-    expect(() => loadConfig({ overrides: { session: { blockSize: 1 << 20 } } })).toThrow(/mover\.journalRecordMaxBytes: must hold one block of session\.blockSize \(1048576\)/)
-    expect(loadConfig({ overrides: { session: { blockSize: 1 << 20 }, mover: { journalRecordMaxBytes: (1 << 20) + 1024 } } }).mover.journalRecordMaxBytes).toBe((1 << 20) + 1024)
+    expect(() => loadConfig({ overrides: { session: { blockSize: 1 << 20 } } })).toThrow(
+      /mover\.journalRecordMaxBytes: must hold one block of session\.blockSize \(1048576\)/,
+    )
+    expect(
+      loadConfig({ overrides: { session: { blockSize: 1 << 20 }, mover: { journalRecordMaxBytes: (1 << 20) + 1024 } } })
+        .mover.journalRecordMaxBytes,
+    ).toBe((1 << 20) + 1024)
   })
 
   it('freezes the result', () => {

@@ -15,11 +15,20 @@ import { FAULT_POINTS, FAULT_SPEC_PATTERN } from './faultPoints.js'
 
 const port = z.number().int().min(1).max(65535)
 const ms = z.number().int().positive()
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" or "-", at most 63, starting with a letter or digit')
+const name = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    'letters, digits, ".", "_" or "-", at most 63, starting with a letter or digit',
+  )
 
 const VolumeSchema = z.strictObject({
   name,
-  blocks: z.number().int().positive().max(2 ** 31 - 1),
+  blocks: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31 - 1),
 })
 
 const ControllerSchema = z.strictObject({
@@ -34,89 +43,280 @@ const ControllerSchema = z.strictObject({
  * `npm run docs` rewrites it, and a test fails when they disagree).
  */
 export const ConfigSchema = z.strictObject({
-  kafka: z.strictObject({
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).optional()
-      .describe("Kafka bootstrap servers, host:port; default: the local stack's broker, 127.0.0.1 at stack.kafkaPort"),
-    clientId: z.string().default('xrc').describe("Prefix of the Kafka client ids of xrc's processes"),
-  }).prefault({}),
-  schemaRegistry: z.strictObject({
-    url: z.url().optional()
-      .describe("Confluent-compatible schema registry API; default: the local stack's Apicurio at stack.registryPort, path /apis/ccompat/v7"),
-  }).prefault({}),
-  database: z.strictObject({
-    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string').default('postgres://postgres@127.0.0.1:5432/postgres')
-      .describe('PostgreSQL connection string of the secondary block store (a password in it is never logged)'),
-  }).prefault({}),
-  log: z.strictObject({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; logs are JSON lines (pino) on stderr'),
-  }).prefault({}),
-  stack: z.strictObject({
-    dir: z.string().default('.stack').describe("Folder of the local stack's jars, data, logs and PID files, relative to the repository (git-ignored)"),
-    kafkaPort: port.default(9092).describe('Port of the local Kafka broker'),
-    controllerPort: port.default(9093).describe("Port of the local broker's KRaft controller listener"),
-    registryPort: port.default(8081).describe('Port of the local schema registry (its management interface takes this port + 1000)'),
-    registryDatabase: name.default('xrc_registry').describe('PostgreSQL database in which the local schema registry keeps its schemas'),
-    kafkaHeapMb: z.number().int().min(256).default(1024).describe('Java heap of the local broker, MiB'),
-    registryHeapMb: z.number().int().min(128).default(512).describe('Java heap of the local schema registry, MiB'),
-    startTimeoutMs: ms.default(120_000).describe('How long `xrc stack up` waits for each service to answer, ms'),
-  }).prefault({}),
-  session: z.strictObject({
-    name: name.default('demo')
-      .describe('Session name: names its topics (xrc.NAME.updates, .journal, .dlq), registry subjects, transactional id and default PostgreSQL schema'),
-    blockSize: z.number().int().min(512).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(4096)
-      .describe('Bytes per block, a power of two from 512 to 1048576; writes are whole blocks'),
-    controllers: z.array(ControllerSchema).min(1).default([
-      { id: 0, volumes: [{ name: 'vol0', blocks: 1024 }, { name: 'vol1', blocks: 1024 }] },
-      { id: 1, volumes: [{ name: 'vol2', blocks: 1024 }, { name: 'vol3', blocks: 1024 }] },
-      { id: 2, volumes: [{ name: 'vol4', blocks: 1024 }, { name: 'vol5', blocks: 1024 }] },
-      { id: 3, volumes: [{ name: 'vol6', blocks: 1024 }, { name: 'vol7', blocks: 1024 }] },
-    ]).describe('Controllers and their volumes, [{"id": 0, "volumes": [{"name": "vol0", "blocks": 1024}]}]: id 0..1023 is the partition of the updates topic; volume names unique in the session; sizes in blocks. Default: 4 controllers of 2 volumes of 1024 blocks (vol0..vol7)'),
-    dataDir: z.string().default('.xrc').describe('Primary site folder (volume files, sidefiles, clock), relative to the working directory'),
-  }).prefault({}),
-  producer: z.strictObject({
-    heartbeatMs: ms.default(50).describe('Heartbeat interval of an idle controller, so the consistency time keeps moving, ms'),
-    lingerMs: z.number().int().min(0).default(5).describe('Longest a write waits in the sidefile before its record set is sent, ms'),
-    maxUpdatesPerRecordSet: z.number().int().positive().default(256).describe('Most updates in one record set'),
-    sidefileMaxBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('Sidefile bound per controller, bytes of unsent updates'),
-    sidefileWaitMs: z.number().int().min(0).default(1000)
-      .describe('Longest a host write waits for sidefile space, ms: the bound on what a full sidefile adds to a write. Then the session suspends and the write goes on marked for resync (resync.suspendOnSidefileFull), or it is refused (XRC_SIDEFILE_FULL)'),
-    apiPort: z.number().int().min(0).max(65535).default(7070)
-      .describe("Port of the primary's HTTP API on 127.0.0.1 (block writes and reads, /v1/status, /metrics, /health); 0 = any free port"),
-  }).prefault({}),
-  mover: z.strictObject({
-    groupIntervalMs: ms.default(100).describe('Consistency group cut interval, ms'),
-    groupMaxBytes: z.number().int().positive().default(8 * 1024 * 1024).describe('A group is cut early when this many update bytes wait, bytes'),
-    journalRecordMaxBytes: z.number().int().min(64 * 1024).default(900 * 1024)
-      .describe('Largest journal record; larger groups are split into parts of one transaction, bytes'),
-    maxRecordSetBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Largest record set accepted from the updates topic (also bounds one write), bytes'),
-    transactionTimeoutMs: ms.default(60_000).describe('Kafka transaction timeout of the journal writer, ms'),
-    maxBufferedBytes: z.number().int().positive().default(32 * 1024 * 1024)
-      .describe('Update bytes buffered per updates partition before the mover pauses it (resumed when groups drain it), bytes'),
-    metricsPort: z.number().int().min(0).max(65535).default(0).describe("Port of the mover's /metrics and /health on 127.0.0.1; 0 = any free port"),
-  }).prefault({}),
-  applier: z.strictObject({
-    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier').optional()
-      .describe('PostgreSQL schema of the secondary block store; default xrc_ + session.name (lower case, other characters as _)'),
-    metricsPort: z.number().int().min(0).max(65535).default(0).describe("Port of the applier's /metrics and /health on 127.0.0.1; 0 = any free port"),
-  }).prefault({}),
-  resync: z.strictObject({
-    suspendAfterUnreachableMs: z.number().int().min(0).default(10_000)
-      .describe('The primary suspends the session when a send to Kafka has failed or hung this long: writes go on, marked for resync; 0 = never, ms'),
-    suspendOnSidefileFull: z.boolean().default(true)
-      .describe('Suspend when a write found the sidefile full for producer.sidefileWaitMs (the write goes on, marked); false = refuse it with XRC_SIDEFILE_FULL'),
-    autoResume: z.boolean().default(true)
-      .describe('Resume by itself (and resync) once Kafka answers again after a suspension it did not get from an operator'),
-    probeMs: ms.default(1000).describe('How often a suspended primary asks whether Kafka answers again (autoResume), ms'),
-    groupBlocks: z.number().int().min(1).max(4096).default(64).describe('Most blocks one resync group reads (a run of marked blocks of one volume)'),
-    maxGroupsInFlight: z.number().int().min(1).max(64).default(4).describe('Resync groups read at once per controller'),
-    maxBytesPerSecond: z.number().int().min(0).default(0).describe('Bound on the block bytes a resync reads per controller and second, to spare host I/O; 0 = none'),
-    confirmPollMs: ms.default(1000)
-      .describe("How often the primary reads the secondary's applied consistency time, to discard the older change generation, ms"),
-  }).prefault({}),
-  faults: z.strictObject({
-    point: z.string().regex(FAULT_SPEC_PATTERN, `<point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`).optional()
-      .describe('For the fault suite only: <point>:<kill|stop>[:<n>] makes the process SIGKILL or SIGSTOP itself the n-th time it reaches the point (see lib/faultPoints.ts); unset, nothing happens'),
-  }).prefault({}),
+  kafka: z
+    .strictObject({
+      brokers: z
+        .array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port'))
+        .min(1)
+        .optional()
+        .describe(
+          "Kafka bootstrap servers, host:port; default: the local stack's broker, 127.0.0.1 at stack.kafkaPort",
+        ),
+      clientId: z.string().default('xrc').describe("Prefix of the Kafka client ids of xrc's processes"),
+    })
+    .prefault({}),
+  schemaRegistry: z
+    .strictObject({
+      url: z
+        .url()
+        .optional()
+        .describe(
+          "Confluent-compatible schema registry API; default: the local stack's Apicurio at stack.registryPort, path /apis/ccompat/v7",
+        ),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string')
+        .default('postgres://postgres@127.0.0.1:5432/postgres')
+        .describe('PostgreSQL connection string of the secondary block store (a password in it is never logged)'),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info')
+        .describe('Log level; logs are JSON lines (pino) on stderr'),
+    })
+    .prefault({}),
+  stack: z
+    .strictObject({
+      dir: z
+        .string()
+        .default('.stack')
+        .describe(
+          "Folder of the local stack's jars, data, logs and PID files, relative to the repository (git-ignored)",
+        ),
+      kafkaPort: port.default(9092).describe('Port of the local Kafka broker'),
+      controllerPort: port.default(9093).describe("Port of the local broker's KRaft controller listener"),
+      registryPort: port
+        .default(8081)
+        .describe('Port of the local schema registry (its management interface takes this port + 1000)'),
+      registryDatabase: name
+        .default('xrc_registry')
+        .describe('PostgreSQL database in which the local schema registry keeps its schemas'),
+      kafkaHeapMb: z.number().int().min(256).default(1024).describe('Java heap of the local broker, MiB'),
+      registryHeapMb: z.number().int().min(128).default(512).describe('Java heap of the local schema registry, MiB'),
+      startTimeoutMs: ms.default(120_000).describe('How long `xrc stack up` waits for each service to answer, ms'),
+    })
+    .prefault({}),
+  session: z
+    .strictObject({
+      name: name
+        .default('demo')
+        .describe(
+          'Session name: names its topics (xrc.NAME.updates, .journal, .dlq), registry subjects, transactional id and default PostgreSQL schema',
+        ),
+      blockSize: z
+        .number()
+        .int()
+        .min(512)
+        .max(1 << 20)
+        .refine((n) => (n & (n - 1)) === 0, 'a power of two')
+        .default(4096)
+        .describe('Bytes per block, a power of two from 512 to 1048576; writes are whole blocks'),
+      controllers: z
+        .array(ControllerSchema)
+        .min(1)
+        .default([
+          {
+            id: 0,
+            volumes: [
+              { name: 'vol0', blocks: 1024 },
+              { name: 'vol1', blocks: 1024 },
+            ],
+          },
+          {
+            id: 1,
+            volumes: [
+              { name: 'vol2', blocks: 1024 },
+              { name: 'vol3', blocks: 1024 },
+            ],
+          },
+          {
+            id: 2,
+            volumes: [
+              { name: 'vol4', blocks: 1024 },
+              { name: 'vol5', blocks: 1024 },
+            ],
+          },
+          {
+            id: 3,
+            volumes: [
+              { name: 'vol6', blocks: 1024 },
+              { name: 'vol7', blocks: 1024 },
+            ],
+          },
+        ])
+        .describe(
+          'Controllers and their volumes, [{"id": 0, "volumes": [{"name": "vol0", "blocks": 1024}]}]: id 0..1023 is the partition of the updates topic; volume names unique in the session; sizes in blocks. Default: 4 controllers of 2 volumes of 1024 blocks (vol0..vol7)',
+        ),
+      dataDir: z
+        .string()
+        .default('.xrc')
+        .describe('Primary site folder (volume files, sidefiles, clock), relative to the working directory'),
+    })
+    .prefault({}),
+  producer: z
+    .strictObject({
+      heartbeatMs: ms
+        .default(50)
+        .describe('Heartbeat interval of an idle controller, so the consistency time keeps moving, ms'),
+      lingerMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(5)
+        .describe('Longest a write waits in the sidefile before its record set is sent, ms'),
+      maxUpdatesPerRecordSet: z.number().int().positive().default(256).describe('Most updates in one record set'),
+      sidefileMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(256 * 1024 * 1024)
+        .describe('Sidefile bound per controller, bytes of unsent updates'),
+      sidefileWaitMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe(
+          'Longest a host write waits for sidefile space, ms: the bound on what a full sidefile adds to a write. Then the session suspends and the write goes on marked for resync (resync.suspendOnSidefileFull), or it is refused (XRC_SIDEFILE_FULL)',
+        ),
+      apiPort: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .default(7070)
+        .describe(
+          "Port of the primary's HTTP API on 127.0.0.1 (block writes and reads, /v1/status, /metrics, /health); 0 = any free port",
+        ),
+    })
+    .prefault({}),
+  mover: z
+    .strictObject({
+      groupIntervalMs: ms.default(100).describe('Consistency group cut interval, ms'),
+      groupMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(8 * 1024 * 1024)
+        .describe('A group is cut early when this many update bytes wait, bytes'),
+      journalRecordMaxBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(900 * 1024)
+        .describe('Largest journal record; larger groups are split into parts of one transaction, bytes'),
+      maxRecordSetBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(4 * 1024 * 1024)
+        .describe('Largest record set accepted from the updates topic (also bounds one write), bytes'),
+      transactionTimeoutMs: ms.default(60_000).describe('Kafka transaction timeout of the journal writer, ms'),
+      maxBufferedBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(32 * 1024 * 1024)
+        .describe(
+          'Update bytes buffered per updates partition before the mover pauses it (resumed when groups drain it), bytes',
+        ),
+      metricsPort: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .default(0)
+        .describe("Port of the mover's /metrics and /health on 127.0.0.1; 0 = any free port"),
+    })
+    .prefault({}),
+  applier: z
+    .strictObject({
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier')
+        .optional()
+        .describe(
+          'PostgreSQL schema of the secondary block store; default xrc_ + session.name (lower case, other characters as _)',
+        ),
+      metricsPort: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .default(0)
+        .describe("Port of the applier's /metrics and /health on 127.0.0.1; 0 = any free port"),
+    })
+    .prefault({}),
+  resync: z
+    .strictObject({
+      suspendAfterUnreachableMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(10_000)
+        .describe(
+          'The primary suspends the session when a send to Kafka has failed or hung this long: writes go on, marked for resync; 0 = never, ms',
+        ),
+      suspendOnSidefileFull: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Suspend when a write found the sidefile full for producer.sidefileWaitMs (the write goes on, marked); false = refuse it with XRC_SIDEFILE_FULL',
+        ),
+      autoResume: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Resume by itself (and resync) once Kafka answers again after a suspension it did not get from an operator',
+        ),
+      probeMs: ms
+        .default(1000)
+        .describe('How often a suspended primary asks whether Kafka answers again (autoResume), ms'),
+      groupBlocks: z
+        .number()
+        .int()
+        .min(1)
+        .max(4096)
+        .default(64)
+        .describe('Most blocks one resync group reads (a run of marked blocks of one volume)'),
+      maxGroupsInFlight: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .default(4)
+        .describe('Resync groups read at once per controller'),
+      maxBytesPerSecond: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe('Bound on the block bytes a resync reads per controller and second, to spare host I/O; 0 = none'),
+      confirmPollMs: ms
+        .default(1000)
+        .describe(
+          "How often the primary reads the secondary's applied consistency time, to discard the older change generation, ms",
+        ),
+    })
+    .prefault({}),
+  faults: z
+    .strictObject({
+      point: z
+        .string()
+        .regex(FAULT_SPEC_PATTERN, `<point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`)
+        .optional()
+        .describe(
+          'For the fault suite only: <point>:<kill|stop>[:<n>] makes the process SIGKILL or SIGSTOP itself the n-th time it reaches the point (see lib/faultPoints.ts); unset, nothing happens',
+        ),
+    })
+    .prefault({}),
 })
 
 /**
@@ -172,7 +372,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (options.file !== undefined) {
     try {
       const parsed: unknown = JSON.parse(readFileSync(options.file, 'utf8'))
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('top level must be a JSON object')
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('top level must be a JSON object')
       fromFile = parsed as Record<string, unknown>
     } catch (err) {
       issues.push({ setting: `config file ${options.file}`, message: err instanceof Error ? err.message : String(err) })
@@ -190,7 +391,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
         continue
       }
     } else if (spec.parse === 'list') {
-      value = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+      value = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
     }
     setPath(fromEnv, spec.path, value)
   }
@@ -199,8 +403,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!result.success) {
     for (const issue of result.error.issues) {
       const path = issue.path.join('.')
-      const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (path ? `${path}.${k}` : k)) : [path || '(root)']
-      for (const setting of keys) issues.push({ setting, message: issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message })
+      const keys =
+        issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (path ? `${path}.${k}` : k)) : [path || '(root)']
+      for (const setting of keys)
+        issues.push({ setting, message: issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message })
     }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(issues)
@@ -208,22 +414,29 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const ids = new Set<number>()
   const volumes = new Set<string>()
   for (const ctl of c.session.controllers) {
-    if (ids.has(ctl.id)) issues.push({ setting: 'session.controllers', message: `controller id ${ctl.id} appears twice` })
+    if (ids.has(ctl.id))
+      issues.push({ setting: 'session.controllers', message: `controller id ${ctl.id} appears twice` })
     ids.add(ctl.id)
     for (const v of ctl.volumes) {
-      if (volumes.has(v.name)) issues.push({ setting: 'session.controllers', message: `volume "${v.name}" appears twice` })
+      if (volumes.has(v.name))
+        issues.push({ setting: 'session.controllers', message: `volume "${v.name}" appears twice` })
       volumes.add(v.name)
     }
   }
   // A group is split into journal records between blocks, never inside one: one block and its framing must fit.
   if (c.session.blockSize + JOURNAL_RECORD_FRAMING_BYTES > c.mover.journalRecordMaxBytes) {
-    issues.push({ setting: 'mover.journalRecordMaxBytes', message: `must hold one block of session.blockSize (${c.session.blockSize}) plus ${JOURNAL_RECORD_FRAMING_BYTES} bytes of framing` })
+    issues.push({
+      setting: 'mover.journalRecordMaxBytes',
+      message: `must hold one block of session.blockSize (${c.session.blockSize}) plus ${JOURNAL_RECORD_FRAMING_BYTES} bytes of framing`,
+    })
   }
   if (issues.length > 0) throw new ConfigError(issues)
   const resolved = {
     ...c,
     kafka: { ...c.kafka, brokers: c.kafka.brokers ?? [`127.0.0.1:${c.stack.kafkaPort}`] },
-    schemaRegistry: { url: (c.schemaRegistry.url ?? `http://127.0.0.1:${c.stack.registryPort}/apis/ccompat/v7`).replace(/\/+$/, '') },
+    schemaRegistry: {
+      url: (c.schemaRegistry.url ?? `http://127.0.0.1:${c.stack.registryPort}/apis/ccompat/v7`).replace(/\/+$/, ''),
+    },
     applier: { ...c.applier, schema: c.applier.schema ?? defaultSchemaName(c.session.name) },
   }
   return deepFreeze(resolved)

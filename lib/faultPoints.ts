@@ -42,11 +42,18 @@ export interface FaultSpec {
 }
 
 /** The pattern `faults.point` must match. */
-export const FAULT_SPEC_PATTERN = new RegExp(`^(${FAULT_POINTS.map((p) => p.replace('.', '\\.')).join('|')}):(kill|stop)(:[1-9][0-9]*)?$`)
+export const FAULT_SPEC_PATTERN = new RegExp(
+  `^(${FAULT_POINTS.map((p) => p.replace('.', '\\.')).join('|')}):(kill|stop)(:[1-9][0-9]*)?$`,
+)
 
 /** Parses `<point>:<action>[:<n>]`; throws XRC_CONFIG_INVALID otherwise. */
 export function parseFaultSpec(text: string): FaultSpec {
-  if (!FAULT_SPEC_PATTERN.test(text)) throw new XrcError('XRC_CONFIG_INVALID', `faults.point "${text}" is not <point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`, { context: { setting: 'faults.point' } })
+  if (!FAULT_SPEC_PATTERN.test(text))
+    throw new XrcError(
+      'XRC_CONFIG_INVALID',
+      `faults.point "${text}" is not <point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`,
+      { context: { setting: 'faults.point' } },
+    )
   const [point, action, at] = text.split(':')
   return { point: point as FaultPointName, action: action as FaultAction, at: at === undefined ? 1 : Number(at) }
 }
@@ -68,7 +75,9 @@ export function createFaultPoints(spec: string | undefined, logger: Logger): Fau
     reach(name) {
       if (name !== fault.point || ++count !== fault.at) return
       // straight to stderr: an async logger would lose the line to the signal
-      process.stderr.write(`${JSON.stringify({ level: 60, msg: 'fault point reached', point: name, action: fault.action, occurrence: count, pid: process.pid })}\n`)
+      process.stderr.write(
+        `${JSON.stringify({ level: 60, msg: 'fault point reached', point: name, action: fault.action, occurrence: count, pid: process.pid })}\n`,
+      )
       logger.flush()
       process.kill(process.pid, fault.action === 'kill' ? 'SIGKILL' : 'SIGSTOP')
     },

@@ -37,7 +37,12 @@ export function createKafka(options: KafkaOptions): Kafka {
     logCreator:
       () =>
       ({ level, log: entry, namespace }: LogEntry) => {
-        const { message, timestamp: _t, logger: _l, ...extra } = entry as { message: string; timestamp?: string; logger?: string }
+        const {
+          message,
+          timestamp: _t,
+          logger: _l,
+          ...extra
+        } = entry as { message: string; timestamp?: string; logger?: string }
         log[LEVELS[level] ?? 'info']({ namespace, ...extra }, message)
       },
   }
@@ -55,7 +60,11 @@ export async function connectAdmin(kafka: Kafka, brokers: readonly string[]): Pr
     await admin.connect()
   } catch (err) {
     await admin.disconnect().catch(() => undefined) // nothing to close when connect failed
-    throw new XrcError('XRC_KAFKA_UNREACHABLE', `no Kafka broker answers at ${brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`, { cause: err })
+    throw new XrcError(
+      'XRC_KAFKA_UNREACHABLE',
+      `no Kafka broker answers at ${brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`,
+      { cause: err },
+    )
   }
   return admin
 }

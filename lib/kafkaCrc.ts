@@ -35,11 +35,17 @@ function install(): { impl: KafkaCrc; reason?: string } {
   } catch (err) {
     return { impl: 'javascript', reason: `@node-rs/crc32 did not load: ${(err as Error).message}` }
   }
-  if (require.cache[require.resolve(ENCODER_MODULE)] !== undefined) return { impl: 'javascript', reason: 'kafkajs was loaded before lib/kafkaCrc.js' }
+  if (require.cache[require.resolve(ENCODER_MODULE)] !== undefined)
+    return { impl: 'javascript', reason: 'kafkajs was loaded before lib/kafkaCrc.js' }
   const path = require.resolve(CRC_MODULE)
   const own = require(path) as (input: Buffer) => number
-  const samples = [Buffer.alloc(0), Buffer.from('123456789'), Buffer.from(Array.from({ length: 4099 }, (_, i) => (i * 7919) & 0xff))]
-  for (const s of samples) if (native(s) !== own(s)) return { impl: 'javascript', reason: `checksums differ on ${s.length} bytes` }
+  const samples = [
+    Buffer.alloc(0),
+    Buffer.from('123456789'),
+    Buffer.from(Array.from({ length: 4099 }, (_, i) => (i * 7919) & 0xff)),
+  ]
+  for (const s of samples)
+    if (native(s) !== own(s)) return { impl: 'javascript', reason: `checksums differ on ${s.length} bytes` }
   const cached = require.cache[path]
   if (cached === undefined) return { impl: 'javascript', reason: 'kafkajs crc32C module not in the module cache' }
   cached.exports = (input: Buffer): number => native(input)

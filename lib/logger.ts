@@ -12,7 +12,10 @@ export function createLogger(options: { level: string; name?: string; destinatio
     {
       name: options.name ?? 'xrc',
       level: options.level,
-      redact: { paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'connectionString', '*.connectionString'], censor: '***' },
+      redact: {
+        paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'connectionString', '*.connectionString'],
+        censor: '***',
+      },
       serializers: { err: pino.stdSerializers.err },
       // bigint times (microseconds) are logged as strings
       formatters: { log: (obj) => stringifyBigints(obj) },

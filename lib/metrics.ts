@@ -24,7 +24,12 @@ export interface HealthReport {
  * Serves /metrics and /health on 127.0.0.1:`port` (0 = any free port).
  * /health answers 200 for ok/starting/degraded, 503 for halted.
  */
-export async function serveMetrics(options: { registry: Registry; port: number; host?: string; health: () => HealthReport }): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+export async function serveMetrics(options: {
+  registry: Registry
+  port: number
+  host?: string
+  health: () => HealthReport
+}): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     void (async () => {
       try {

@@ -100,10 +100,16 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
         eachBatchAutoResolve: false,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           const floor = startAt.get(batch.partition)
-          const messages = floor === undefined ? batch.messages : batch.messages.filter((m) => Number(m.offset) >= floor)
+          const messages =
+            floor === undefined ? batch.messages : batch.messages.filter((m) => Number(m.offset) >= floor)
           if (floor !== undefined && messages.length > 0) startAt.delete(batch.partition)
           if (messages.length > 0 && isRunning() && !isStale()) {
-            await options.onBatch({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark })
+            await options.onBatch({
+              topic: batch.topic,
+              partition: batch.partition,
+              messages,
+              highWatermark: batch.highWatermark,
+            })
           }
           const last = batch.messages[batch.messages.length - 1]
           if (last) resolveOffset(last.offset)
@@ -126,7 +132,11 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
               throw err
             }
           },
-          { timeoutMs: 60_000, intervalMs: 100, abortIf: () => (crashed ? `the consumer failed: ${crashed.message}` : undefined) },
+          {
+            timeoutMs: 60_000,
+            intervalMs: 100,
+            abortIf: () => (crashed ? `the consumer failed: ${crashed.message}` : undefined),
+          },
         )
       }
     },

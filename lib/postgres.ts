@@ -46,7 +46,14 @@ export function postgresStartError(err: unknown, url: string): unknown {
   if (err instanceof XrcError) return err
   const code = (err as { code?: unknown }).code
   // node's socket errors (ECONNREFUSED, ENOTFOUND, ...), the pool's timeout, and the server refusing the login or starting up
-  const unreachable = (typeof code === 'string' && (/^E[A-Z]+$/.test(code) || code.startsWith('28') || code === '57P03' || code === '3D000')) || /timeout|terminated/i.test(errorMessage(err))
+  const unreachable =
+    (typeof code === 'string' &&
+      (/^E[A-Z]+$/.test(code) || code.startsWith('28') || code === '57P03' || code === '3D000')) ||
+    /timeout|terminated/i.test(errorMessage(err))
   if (!unreachable) return err
-  return new XrcError('XRC_POSTGRES_UNREACHABLE', `PostgreSQL does not answer at ${redactUrl(url)} (database.url, DATABASE_URL): ${errorMessage(err)}`, { cause: err })
+  return new XrcError(
+    'XRC_POSTGRES_UNREACHABLE',
+    `PostgreSQL does not answer at ${redactUrl(url)} (database.url, DATABASE_URL): ${errorMessage(err)}`,
+    { cause: err },
+  )
 }

@@ -15,13 +15,19 @@ describe('README and code agree (run `npm run docs` to regenerate)', () => {
   }
 
   it('documents every setting with a description', () => {
-    const undocumented = settingDocs().filter((d) => !d.description).map((d) => d.setting)
+    const undocumented = settingDocs()
+      .filter((d) => !d.description)
+      .map((d) => d.setting)
     expect(undocumented).toEqual([])
   })
 
   it('maps every environment variable to a setting of the schema', () => {
     const settings = new Set(settingDocs().map((d) => d.setting))
-    expect(Object.values(ENV_VARS).map((v) => v.path).filter((p) => !settings.has(p))).toEqual([])
+    expect(
+      Object.values(ENV_VARS)
+        .map((v) => v.path)
+        .filter((p) => !settings.has(p)),
+    ).toEqual([])
   })
 
   it('lists every error code in the catalogue table', () => {

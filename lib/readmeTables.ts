@@ -57,20 +57,26 @@ function formatDefault(doc: SettingDoc): string {
   const value = doc.default
   if (value === undefined) return '(derived)'
   if (typeof value === 'object' && value !== null) return '(see description)'
-  if (typeof value === 'number' && value >= 1 << 20 && value % (1 << 20) === 0 && /Bytes$/.test(doc.setting)) return `\`${value}\` (${value / (1 << 20)} MiB)`
-  if (typeof value === 'number' && value >= 1 << 10 && value % (1 << 10) === 0 && /Bytes$/.test(doc.setting)) return `\`${value}\` (${value / (1 << 10)} KiB)`
+  if (typeof value === 'number' && value >= 1 << 20 && value % (1 << 20) === 0 && /Bytes$/.test(doc.setting))
+    return `\`${value}\` (${value / (1 << 20)} MiB)`
+  if (typeof value === 'number' && value >= 1 << 10 && value % (1 << 10) === 0 && /Bytes$/.test(doc.setting))
+    return `\`${value}\` (${value / (1 << 10)} KiB)`
   return `\`${String(value)}\``
 }
 
 /** The configuration table (markdown). */
 export function configTable(): string {
-  const rows = settingDocs().map((d) => `| \`${d.setting}\` | ${d.env ? `\`${d.env}\`` : ''} | ${formatDefault(d)} | ${cell(d.description ?? '')} |`)
+  const rows = settingDocs().map(
+    (d) => `| \`${d.setting}\` | ${d.env ? `\`${d.env}\`` : ''} | ${formatDefault(d)} | ${cell(d.description ?? '')} |`,
+  )
   return ['| setting | environment | default | description |', '| --- | --- | --- | --- |', ...rows].join('\n')
 }
 
 /** The error catalogue table (markdown). */
 export function errorTable(): string {
-  const rows = Object.entries(ERROR_CODES).map(([code, spec]) => `| \`${code}\` | ${spec.retriable ? 'yes' : 'no'} | ${cell(spec.doc)} |`)
+  const rows = Object.entries(ERROR_CODES).map(
+    ([code, spec]) => `| \`${code}\` | ${spec.retriable ? 'yes' : 'no'} | ${cell(spec.doc)} |`,
+  )
   return ['| code | retriable | meaning |', '| --- | --- | --- |', ...rows].join('\n')
 }
 
@@ -88,7 +94,8 @@ export function readSection(text: string, name: string): string | undefined {
 /** `text` with section `name` replaced by `body`; throws when its markers are missing. */
 export function replaceSection(text: string, name: string, body: string): string {
   const pattern = sectionPattern(name)
-  if (!pattern.test(text)) throw new Error(`README has no <!-- generated:${name} --> ... <!-- /generated:${name} --> markers`)
+  if (!pattern.test(text))
+    throw new Error(`README has no <!-- generated:${name} --> ... <!-- /generated:${name} --> markers`)
   return text.replace(pattern, (_all, open: string, _body: string, close: string) => `${open}\n${body}\n${close}`)
 }
 

@@ -75,7 +75,8 @@ export async function waitFor<T>(
   let lastError: unknown
   for (;;) {
     const reason = options.abortIf?.()
-    if (reason !== undefined) throw new XrcError('XRC_TIMEOUT', `gave up waiting for ${what}: ${reason}`, { cause: lastError })
+    if (reason !== undefined)
+      throw new XrcError('XRC_TIMEOUT', `gave up waiting for ${what}: ${reason}`, { cause: lastError })
     try {
       const v = await probe()
       if (v !== undefined) return v
@@ -83,9 +84,13 @@ export async function waitFor<T>(
       lastError = err
     }
     if (Date.now() >= deadline) {
-      throw new XrcError('XRC_TIMEOUT', `timed out after ${options.timeoutMs} ms waiting for ${what}${lastError ? `: ${errorMessage(lastError)}` : ''}`, {
-        cause: lastError,
-      })
+      throw new XrcError(
+        'XRC_TIMEOUT',
+        `timed out after ${options.timeoutMs} ms waiting for ${what}${lastError ? `: ${errorMessage(lastError)}` : ''}`,
+        {
+          cause: lastError,
+        },
+      )
     }
     await sleep(options.intervalMs ?? 100, options.signal)
   }

@@ -42,22 +42,45 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
     () =>
       admin.createTopics({
         waitForLeaders: true,
-        topics: [{ topic: spec.topic, numPartitions: spec.partitions, configEntries: [{ name: 'max.message.bytes', value: String(need) }] }],
+        topics: [
+          {
+            topic: spec.topic,
+            numPartitions: spec.partitions,
+            configEntries: [{ name: 'max.message.bytes', value: String(need) }],
+          },
+        ],
       }),
-    { attempts: 8, initialDelayMs: 200, maxDelayMs: 2000, isRetriable: (err) => ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String((err as { type?: unknown }).type)) },
+    {
+      attempts: 8,
+      initialDelayMs: 200,
+      maxDelayMs: 2000,
+      isRetriable: (err) =>
+        ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String((err as { type?: unknown }).type)),
+    },
   )
   if (created) logger.info({ topic: spec.topic, partitions: spec.partitions }, `created the ${spec.role}`)
   // a topic just created (here or by another process) may not be in the broker's metadata yet: ask again, bounded
-  const have = await waitFor(`the ${spec.role} ${spec.topic} in the broker's metadata`, async () => (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics[0]?.partitions.length, {
-    timeoutMs: 30_000,
-    intervalMs: 100,
-  })
+  const have = await waitFor(
+    `the ${spec.role} ${spec.topic} in the broker's metadata`,
+    async () => (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics[0]?.partitions.length,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    },
+  )
   if (spec.partitionRule === 'exact' ? have !== spec.partitions : have < spec.partitions) {
-    throw new XrcError('XRC_CONFIG_INVALID', `${spec.role} ${spec.topic} has ${have} partitions; ${spec.partitionsFrom} needs ${spec.partitionRule === 'exact' ? 'exactly' : 'at least'} ${spec.partitions}`, {
-      context: { topic: spec.topic },
-    })
+    throw new XrcError(
+      'XRC_CONFIG_INVALID',
+      `${spec.role} ${spec.topic} has ${have} partitions; ${spec.partitionsFrom} needs ${spec.partitionRule === 'exact' ? 'exactly' : 'at least'} ${spec.partitions}`,
+      {
+        context: { topic: spec.topic },
+      },
+    )
   }
-  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['max.message.bytes'] }] })
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['max.message.bytes'] }],
+  })
   const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
   if (value !== undefined && Number(value) < need) {
     throw new XrcError(

@@ -29,7 +29,16 @@ export interface BadInputDesk {
   counts(): { deadLettered: Record<string, number>; discarded: (DiscardedSeqs & { requestedBy: string })[] }
 }
 
-export function createBadInputDesk(options: { kafka: Kafka; session: string; topics: SessionTopics; maxRecordSetBytes: number; metrics: MoverMetrics; logger: Logger; log: Logger; onResume: (command: ResumeCommand) => void }): BadInputDesk {
+export function createBadInputDesk(options: {
+  kafka: Kafka
+  session: string
+  topics: SessionTopics
+  maxRecordSetBytes: number
+  metrics: MoverMetrics
+  logger: Logger
+  log: Logger
+  onResume: (command: ResumeCommand) => void
+}): BadInputDesk {
   const { metrics, log } = options
   const deadLettered: Record<string, number> = {}
   const discarded: (DiscardedSeqs & { requestedBy: string })[] = []
@@ -37,9 +46,23 @@ export function createBadInputDesk(options: { kafka: Kafka; session: string; top
   let commands: CommandFeed | undefined
   return {
     async open() {
-      writer = createDeadLetterWriter({ kafka: options.kafka, session: options.session, topic: options.topics.deadLetter, sourceTopic: options.topics.updates, maxRecordSetBytes: options.maxRecordSetBytes, logger: options.logger })
+      writer = createDeadLetterWriter({
+        kafka: options.kafka,
+        session: options.session,
+        topic: options.topics.deadLetter,
+        sourceTopic: options.topics.updates,
+        maxRecordSetBytes: options.maxRecordSetBytes,
+        logger: options.logger,
+      })
       await writer.open()
-      commands = createCommandFeed({ kafka: options.kafka, session: options.session, topic: options.topics.control, logger: options.logger, groupPrefix: `${moverGroupId(options.session)}.control`, onResume: options.onResume })
+      commands = createCommandFeed({
+        kafka: options.kafka,
+        session: options.session,
+        topic: options.topics.control,
+        logger: options.logger,
+        groupPrefix: `${moverGroupId(options.session)}.control`,
+        onResume: options.onResume,
+      })
       await commands.start()
     },
     async close() {
@@ -56,11 +79,24 @@ export function createBadInputDesk(options: { kafka: Kafka; session: string; top
     frozen(f, frozenNow) {
       metrics.frozenControllers.set(frozenNow)
       metrics.halted.set(1)
-      log.error({ code: 'XRC_CONTROLLER_FROZEN', cause: f.code, controller: f.controller, partition: f.partition, offset: f.offset, expectedSeq: f.expectedSeq }, frozenMessage(f))
+      log.error(
+        {
+          code: 'XRC_CONTROLLER_FROZEN',
+          cause: f.code,
+          controller: f.controller,
+          partition: f.partition,
+          offset: f.offset,
+          expectedSeq: f.expectedSeq,
+        },
+        frozenMessage(f),
+      )
     },
     discarded(d, command) {
       discarded.push({ ...d, requestedBy: command.requestedBy })
-      log.error({ ...d, requestedBy: command.requestedBy }, `controller ${d.controller}: seqs ${d.firstSeq}..${d.lastSeq} discarded by the operator: those writes are not on the secondary (resync their volumes)`)
+      log.error(
+        { ...d, requestedBy: command.requestedBy },
+        `controller ${d.controller}: seqs ${d.firstSeq}..${d.lastSeq} discarded by the operator: those writes are not on the secondary (resync their volumes)`,
+      )
     },
     journaled(marks) {
       for (const m of marks) writer?.forgetBelow(m.controller, m.resumeOffset)

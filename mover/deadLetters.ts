@@ -77,7 +77,12 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
       } finally {
         await admin.disconnect()
       }
-      const p = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 5 } })
+      const p = options.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: { retries: 5 },
+      })
       await p.connect()
       producer = p
     },
@@ -100,16 +105,27 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
         [HEADERS.deadLetterAction]: letter.action,
       }
       try {
-        await producer.send({ topic: options.topic, acks: -1, messages: [{ key: `${letter.partition}:${letter.offset}`, value: tooLong ? null : letter.value, headers }] })
-      } catch (err) {
-        throw new XrcError('XRC_KAFKA_UNREACHABLE', `could not dead-letter ${options.sourceTopic} partition ${letter.partition} offset ${letter.offset}: ${errorMessage(err)}`, {
-          cause: err,
-          context: { partition: letter.partition, offset: String(letter.offset) },
+        await producer.send({
+          topic: options.topic,
+          acks: -1,
+          messages: [{ key: `${letter.partition}:${letter.offset}`, value: tooLong ? null : letter.value, headers }],
         })
+      } catch (err) {
+        throw new XrcError(
+          'XRC_KAFKA_UNREACHABLE',
+          `could not dead-letter ${options.sourceTopic} partition ${letter.partition} offset ${letter.offset}: ${errorMessage(err)}`,
+          {
+            cause: err,
+            context: { partition: letter.partition, offset: String(letter.offset) },
+          },
+        )
       }
       seen.add(letter.offset)
       written.set(letter.partition, seen)
-      log.warn({ partition: letter.partition, offset: letter.offset, code: letter.code, action: letter.action }, `dead-lettered: ${letter.message}`)
+      log.warn(
+        { partition: letter.partition, offset: letter.offset, code: letter.code, action: letter.action },
+        `dead-lettered: ${letter.message}`,
+      )
       return true
     },
 
@@ -154,7 +170,12 @@ export interface DeadLetterSummary {
 }
 
 /** Reads a session's dead-letter topic whole (it is small: bad input is rare). */
-export async function readDeadLetters(options: { kafka: Kafka; topic: string; logger: Logger; groupPrefix: string }): Promise<DeadLetterEntry[]> {
+export async function readDeadLetters(options: {
+  kafka: Kafka
+  topic: string
+  logger: Logger
+  groupPrefix: string
+}): Promise<DeadLetterEntry[]> {
   const admin = options.kafka.admin()
   await admin.connect()
   try {
@@ -199,7 +220,11 @@ export function summarizeDeadLetters(entries: readonly DeadLetterEntry[]): DeadL
     byCode[e.code] = (byCode[e.code] ?? 0) + 1
     byAction[e.action] = (byAction[e.action] ?? 0) + 1
     const key = String(e.sourcePartition)
-    if (e.action === 'frozen' && (lastFrozen[key] === undefined || e.sourceOffset > (lastFrozen[key] as DeadLetterEntry).sourceOffset)) lastFrozen[key] = e
+    if (
+      e.action === 'frozen' &&
+      (lastFrozen[key] === undefined || e.sourceOffset > (lastFrozen[key] as DeadLetterEntry).sourceOffset)
+    )
+      lastFrozen[key] = e
   }
   return { records: distinct.size, byCode, byAction, lastFrozen }
 }

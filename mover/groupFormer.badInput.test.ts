@@ -21,17 +21,41 @@ const layout: SessionLayout = {
   ],
 }
 
-const upd = (seq: number, time: number, block = 0): Update => ({ seq, time, volume: '', block, data: Buffer.alloc(4, seq) })
+const upd = (seq: number, time: number, block = 0): Update => ({
+  seq,
+  time,
+  volume: '',
+  block,
+  data: Buffer.alloc(4, seq),
+})
 
 function updates(controller: number, ...us: Update[]): RecordSet {
   const volume = controller === 0 ? 'a' : 'b'
   const withVolume = us.map((u) => ({ ...u, volume: u.volume || volume }))
   const first = withVolume[0] as Update
   const last = withVolume[withVolume.length - 1] as Update
-  return { session: 's', controller, kind: 'UPDATES', firstSeq: first.seq, lastSeq: last.seq, minTime: first.time, maxTime: last.time, updates: withVolume }
+  return {
+    session: 's',
+    controller,
+    kind: 'UPDATES',
+    firstSeq: first.seq,
+    lastSeq: last.seq,
+    minTime: first.time,
+    maxTime: last.time,
+    updates: withVolume,
+  }
 }
 
-const heartbeat = (controller: number, nextSeq: number, time: number): RecordSet => ({ session: 's', controller, kind: 'HEARTBEAT', firstSeq: nextSeq, lastSeq: nextSeq - 1, minTime: time, maxTime: time, updates: [] })
+const heartbeat = (controller: number, nextSeq: number, time: number): RecordSet => ({
+  session: 's',
+  controller,
+  kind: 'HEARTBEAT',
+  firstSeq: nextSeq,
+  lastSeq: nextSeq - 1,
+  minTime: time,
+  maxTime: time,
+  updates: [],
+})
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
@@ -56,7 +80,14 @@ describe('a refused record set changes nothing', () => {
           invalid: updates(0, upd(3, 30, 99)),
           conflict: updates(0, upd(2, 40)),
         }[kind]
-        expect(codeOf(() => f.add(1, bad))).toBe({ gap: 'XRC_SEQUENCE_GAP', regression: 'XRC_TIME_REGRESSION', invalid: 'XRC_INVALID_RECORD', conflict: 'XRC_DUPLICATE_SEQUENCE' }[kind])
+        expect(codeOf(() => f.add(1, bad))).toBe(
+          {
+            gap: 'XRC_SEQUENCE_GAP',
+            regression: 'XRC_TIME_REGRESSION',
+            invalid: 'XRC_INVALID_RECORD',
+            conflict: 'XRC_DUPLICATE_SEQUENCE',
+          }[kind],
+        )
         expect({ t: f.consistencyTime(), seq: f.expectedSeq(0), bytes: f.bufferedBytes(0) }).toEqual(before)
         // the same offset again (the record after a skipped one may be read at it after a restart)
         expect(f.add(1, updates(0, upd(3, 30, 3)))).toEqual({ kind: 'accepted', updates: 1 })
@@ -85,7 +116,17 @@ describe('duplicates', () => {
     const f = createGroupFormer({ layout })
     f.add(0, updates(0, upd(1, 10), upd(2, 20)))
     expect(f.add(1, updates(0, upd(2, 20)))).toEqual({ kind: 'duplicate', droppedUpdates: 1 })
-    const restored = createGroupFormer({ layout, restore: { groupSeq: 1, groupTime: 19, controllers: [{ controller: 0, lastSeq: 2, lastTime: 19, resumeOffset: 1 }, { controller: 1, lastSeq: 0, lastTime: 19, resumeOffset: 0 }] } })
+    const restored = createGroupFormer({
+      layout,
+      restore: {
+        groupSeq: 1,
+        groupTime: 19,
+        controllers: [
+          { controller: 0, lastSeq: 2, lastTime: 19, resumeOffset: 1 },
+          { controller: 1, lastSeq: 0, lastTime: 19, resumeOffset: 0 },
+        ],
+      },
+    })
     expect(restored.add(1, updates(0, upd(1, 10), upd(2, 20)))).toEqual({ kind: 'duplicate', droppedUpdates: 2 })
   })
 
@@ -103,7 +144,11 @@ describe('operator decisions', () => {
     f.add(0, updates(0, upd(1, 10)))
     expect(codeOf(() => f.add(1, updates(0, upd(5, 20))))).toBe('XRC_SEQUENCE_GAP')
     f.discardMissing(0)
-    expect(f.add(1, updates(0, upd(5, 20)))).toEqual({ kind: 'accepted', updates: 1, discarded: { controller: 0, firstSeq: 2, lastSeq: 4 } })
+    expect(f.add(1, updates(0, upd(5, 20)))).toEqual({
+      kind: 'accepted',
+      updates: 1,
+      discarded: { controller: 0, firstSeq: 2, lastSeq: 4 },
+    })
     expect(codeOf(() => f.add(2, updates(0, upd(8, 30))))).toBe('XRC_SEQUENCE_GAP')
   })
 
@@ -112,7 +157,10 @@ describe('operator decisions', () => {
     f.add(0, updates(0, upd(1, 10)))
     f.discardMissing(0)
     expect(codeOf(() => f.add(1, updates(0, upd(4, 5))))).toBe('XRC_TIME_REGRESSION')
-    expect(f.add(1, heartbeat(0, 4, 15))).toEqual({ kind: 'heartbeat', discarded: { controller: 0, firstSeq: 2, lastSeq: 3 } })
+    expect(f.add(1, heartbeat(0, 4, 15))).toEqual({
+      kind: 'heartbeat',
+      discarded: { controller: 0, firstSeq: 2, lastSeq: 3 },
+    })
   })
 
   it('a skipped record moves the resume offset past it when nothing is buffered', () => {

@@ -20,17 +20,41 @@ const layout: SessionLayout = {
 }
 
 const data = (blocks: number, fill = 1): Buffer => Buffer.alloc(blocks * 4, fill)
-const upd = (seq: number, time: number, block = 0, blocks = 1, volume?: string): Update => ({ seq, time, volume: volume ?? '', block, data: data(blocks, seq) })
+const upd = (seq: number, time: number, block = 0, blocks = 1, volume?: string): Update => ({
+  seq,
+  time,
+  volume: volume ?? '',
+  block,
+  data: data(blocks, seq),
+})
 
 function updates(controller: number, ...us: Update[]): RecordSet {
   const volume = controller === 0 ? 'a' : 'b'
   const withVolume = us.map((u) => ({ ...u, volume: u.volume || volume }))
   const first = withVolume[0] as Update
   const last = withVolume[withVolume.length - 1] as Update
-  return { session: 's', controller, kind: 'UPDATES', firstSeq: first.seq, lastSeq: last.seq, minTime: first.time, maxTime: last.time, updates: withVolume }
+  return {
+    session: 's',
+    controller,
+    kind: 'UPDATES',
+    firstSeq: first.seq,
+    lastSeq: last.seq,
+    minTime: first.time,
+    maxTime: last.time,
+    updates: withVolume,
+  }
 }
 
-const heartbeat = (controller: number, nextSeq: number, time: number): RecordSet => ({ session: 's', controller, kind: 'HEARTBEAT', firstSeq: nextSeq, lastSeq: nextSeq - 1, minTime: time, maxTime: time, updates: [] })
+const heartbeat = (controller: number, nextSeq: number, time: number): RecordSet => ({
+  session: 's',
+  controller,
+  kind: 'HEARTBEAT',
+  firstSeq: nextSeq,
+  lastSeq: nextSeq - 1,
+  minTime: time,
+  maxTime: time,
+  updates: [],
+})
 
 function expectXrc(fn: () => unknown, code: ErrorCode, message: RegExp): XrcError {
   try {
@@ -48,7 +72,11 @@ describe('sequence rules', () => {
   it('a gap halts with XRC_SEQUENCE_GAP naming the controller, the expected seq and the one got', () => {
     const f = createGroupFormer({ layout })
     f.add(0, updates(0, upd(1, 10), upd(2, 11)))
-    const err = expectXrc(() => f.add(1, updates(0, upd(4, 12))), 'XRC_SEQUENCE_GAP', /controller 0: expected seq 3, got 4/)
+    const err = expectXrc(
+      () => f.add(1, updates(0, upd(4, 12))),
+      'XRC_SEQUENCE_GAP',
+      /controller 0: expected seq 3, got 4/,
+    )
     expect(err.context).toMatchObject({ controller: 0, partition: 0, offset: '1', expected: 3, got: 4 })
   })
 
@@ -59,7 +87,17 @@ describe('sequence rules', () => {
   })
 
   it('a gap after a restore is measured from the journal mark', () => {
-    const f = createGroupFormer({ layout, restore: { groupSeq: 4, groupTime: 50, controllers: [{ controller: 0, lastSeq: 9, lastTime: 50, resumeOffset: 3 }, { controller: 1, lastSeq: 2, lastTime: 50, resumeOffset: 8 }] } })
+    const f = createGroupFormer({
+      layout,
+      restore: {
+        groupSeq: 4,
+        groupTime: 50,
+        controllers: [
+          { controller: 0, lastSeq: 9, lastTime: 50, resumeOffset: 3 },
+          { controller: 1, lastSeq: 2, lastTime: 50, resumeOffset: 8 },
+        ],
+      },
+    })
     expectXrc(() => f.add(3, updates(0, upd(11, 60))), 'XRC_SEQUENCE_GAP', /expected seq 10, got 11/)
   })
 
@@ -74,7 +112,11 @@ describe('sequence rules', () => {
   it('keeps only the new tail of a partial overlap', () => {
     const f = createGroupFormer({ layout })
     f.add(0, updates(0, upd(1, 10), upd(2, 11)))
-    expect(f.add(1, updates(0, upd(2, 11), upd(3, 12), upd(4, 13)))).toEqual({ kind: 'overlap', updates: 2, droppedUpdates: 1 })
+    expect(f.add(1, updates(0, upd(2, 11), upd(3, 12), upd(4, 13)))).toEqual({
+      kind: 'overlap',
+      updates: 2,
+      droppedUpdates: 1,
+    })
     f.add(0, heartbeat(1, 1, 100))
     f.add(2, heartbeat(0, 5, 100))
     const g = f.cut()
@@ -100,7 +142,11 @@ describe('time rules', () => {
   it('a write earlier than the controller latest time halts with XRC_TIME_REGRESSION', () => {
     const f = createGroupFormer({ layout })
     f.add(0, updates(0, upd(1, 10)))
-    const err = expectXrc(() => f.add(1, updates(0, upd(2, 9))), 'XRC_TIME_REGRESSION', /controller 0: seq 2 has time 9, earlier than the controller's latest time 10/)
+    const err = expectXrc(
+      () => f.add(1, updates(0, upd(2, 9))),
+      'XRC_TIME_REGRESSION',
+      /controller 0: seq 2 has time 9, earlier than the controller's latest time 10/,
+    )
     expect(err.context).toMatchObject({ controller: 0, offset: '1', time: 9, latest: 10 })
   })
 
@@ -119,7 +165,17 @@ describe('time rules', () => {
   })
 
   it('after a restore a write at or before the mark time is a regression (it should have been journaled)', () => {
-    const f = createGroupFormer({ layout, restore: { groupSeq: 1, groupTime: 50, controllers: [{ controller: 0, lastSeq: 0, lastTime: 50, resumeOffset: 0 }, { controller: 1, lastSeq: 0, lastTime: 50, resumeOffset: 0 }] } })
+    const f = createGroupFormer({
+      layout,
+      restore: {
+        groupSeq: 1,
+        groupTime: 50,
+        controllers: [
+          { controller: 0, lastSeq: 0, lastTime: 50, resumeOffset: 0 },
+          { controller: 1, lastSeq: 0, lastTime: 50, resumeOffset: 0 },
+        ],
+      },
+    })
     expectXrc(() => f.add(0, updates(0, upd(1, 50))), 'XRC_TIME_REGRESSION', /seq 1 has time 50/)
   })
 })
@@ -129,17 +185,37 @@ describe('invalid record sets (XRC_INVALID_RECORD)', () => {
     ['an unknown controller', { ...updates(0, upd(1, 1)), controller: 5 }, /controller 5 is not configured/],
     ['another session', { ...updates(0, upd(1, 1)), session: 'other' }, /session "other", expected "s"/],
     ['a volume of another controller', updates(0, upd(1, 1, 0, 1, 'b')), /volume "b", not a volume of controller 0/],
-    ['a block past the end of the volume', updates(0, upd(1, 1, 9, 2)), /blocks 9\.\.10 of volume "a", which has 10 blocks/],
+    [
+      'a block past the end of the volume',
+      updates(0, upd(1, 1, 9, 2)),
+      /blocks 9\.\.10 of volume "a", which has 10 blocks/,
+    ],
     ['a negative block', updates(0, upd(1, 1, -1)), /blocks -1\.\.-1/],
-    ['partial blocks', updates(0, { seq: 1, time: 1, volume: 'a', block: 0, data: Buffer.alloc(6) }), /6 bytes, not whole blocks of 4/],
+    [
+      'partial blocks',
+      updates(0, { seq: 1, time: 1, volume: 'a', block: 0, data: Buffer.alloc(6) }),
+      /6 bytes, not whole blocks of 4/,
+    ],
     ['no data', updates(0, { seq: 1, time: 1, volume: 'a', block: 0, data: Buffer.alloc(0) }), /0 bytes/],
     ['seqs out of order', { ...updates(0, upd(1, 1), upd(3, 2)), lastSeq: 2 }, /update 1 has seq 3, expected 2/],
     ['a count that does not match the seq range', { ...updates(0, upd(1, 1)), lastSeq: 2 }, /1 updates for 2 seqs/],
-    ['times decreasing inside the set', { ...updates(0, upd(1, 5), upd(2, 4)), minTime: 4, maxTime: 5 }, /seq 1 has time 5, outside 4\.\.5|seq 2 has time 4, outside 5\.\.5/],
-    ['a time outside minTime..maxTime', { ...updates(0, upd(1, 5)), maxTime: 4, minTime: 4 }, /seq 1 has time 5, outside 4\.\.4/],
+    [
+      'times decreasing inside the set',
+      { ...updates(0, upd(1, 5), upd(2, 4)), minTime: 4, maxTime: 5 },
+      /seq 1 has time 5, outside 4\.\.5|seq 2 has time 4, outside 5\.\.5/,
+    ],
+    [
+      'a time outside minTime..maxTime',
+      { ...updates(0, upd(1, 5)), maxTime: 4, minTime: 4 },
+      /seq 1 has time 5, outside 4\.\.4/,
+    ],
     ['minTime after maxTime', { ...updates(0, upd(1, 5)), minTime: 6 }, /minTime 6 after maxTime 5/],
     ['no updates', { ...updates(0, upd(1, 1)), updates: [] }, /UPDATES record set with no updates/],
-    ['a heartbeat with updates', { ...updates(0, upd(1, 1)), kind: 'HEARTBEAT', firstSeq: 2, lastSeq: 1 }, /a heartbeat carries 1 updates/],
+    [
+      'a heartbeat with updates',
+      { ...updates(0, upd(1, 1)), kind: 'HEARTBEAT', firstSeq: 2, lastSeq: 1 },
+      /a heartbeat carries 1 updates/,
+    ],
     ['a heartbeat with firstSeq != lastSeq + 1', { ...heartbeat(0, 3, 1), lastSeq: 3 }, /firstSeq = lastSeq \+ 1/],
     ['a heartbeat with two times', { ...heartbeat(0, 3, 1), maxTime: 2 }, /minTime = maxTime/],
     ['a negative seq', { ...heartbeat(0, -1, 1), lastSeq: -2 }, /firstSeq -1 is not an integer >= 0/],
@@ -232,12 +308,29 @@ describe('consistency time and cuts', () => {
   })
 
   it('restores group seq, time and per-controller state from the marks', () => {
-    const f = createGroupFormer({ layout, restore: { groupSeq: 7, groupTime: 50, controllers: [{ controller: 0, lastSeq: 4, lastTime: 50, resumeOffset: 3 }, { controller: 1, lastSeq: 9, lastTime: 70, resumeOffset: 12 }] } })
+    const f = createGroupFormer({
+      layout,
+      restore: {
+        groupSeq: 7,
+        groupTime: 50,
+        controllers: [
+          { controller: 0, lastSeq: 4, lastTime: 50, resumeOffset: 3 },
+          { controller: 1, lastSeq: 9, lastTime: 70, resumeOffset: 12 },
+        ],
+      },
+    })
     expect(f.checkpoint()).toEqual({ groupSeq: 7, groupTime: 50 })
     expect(f.consistencyTime()).toBe(50)
     expect(f.cut()).toBeUndefined()
     expect(f.add(3, updates(0, upd(4, 40), upd(5, 60)))).toEqual({ kind: 'overlap', updates: 1, droppedUpdates: 1 })
     f.add(4, heartbeat(0, 6, 65))
-    expect(f.cut()).toMatchObject({ groupSeq: 8, groupTime: 65, controllers: [{ controller: 0, lastSeq: 5, lastTime: 65, resumeOffset: 5 }, { controller: 1, lastSeq: 9, lastTime: 70, resumeOffset: 12 }] })
+    expect(f.cut()).toMatchObject({
+      groupSeq: 8,
+      groupTime: 65,
+      controllers: [
+        { controller: 0, lastSeq: 5, lastTime: 65, resumeOffset: 5 },
+        { controller: 1, lastSeq: 9, lastTime: 70, resumeOffset: 12 },
+      ],
+    })
   })
 })

@@ -28,7 +28,17 @@ interface Write {
 }
 
 function layoutOf(ids: number[]): SessionLayout {
-  return { name: 's', blockSize: BLOCK, controllers: ids.map((id) => ({ id, volumes: [{ name: `v${id}a`, blocks: VOLUME_BLOCKS }, { name: `v${id}b`, blocks: VOLUME_BLOCKS }] })) }
+  return {
+    name: 's',
+    blockSize: BLOCK,
+    controllers: ids.map((id) => ({
+      id,
+      volumes: [
+        { name: `v${id}a`, blocks: VOLUME_BLOCKS },
+        { name: `v${id}b`, blocks: VOLUME_BLOCKS },
+      ],
+    })),
+  }
 }
 
 /** Block data that names its write, so images can be compared by write id. */
@@ -80,7 +90,15 @@ function buildStreams(sc: Scenario, next: () => number) {
     clock = time
     const seq = seqs.get(controller) as number
     seqs.set(controller, seq + 1)
-    const w: Write = { id: i + 1, controller, seq, time, volume: `v${controller}${e.volume}`, block: Math.min(e.block, VOLUME_BLOCKS - e.blocks), blocks: e.blocks }
+    const w: Write = {
+      id: i + 1,
+      controller,
+      seq,
+      time,
+      volume: `v${controller}${e.volume}`,
+      block: Math.min(e.block, VOLUME_BLOCKS - e.blocks),
+      blocks: e.blocks,
+    }
     writes.push(w)
     timelines.get(controller)?.push({ write: w })
   })
@@ -88,11 +106,20 @@ function buildStreams(sc: Scenario, next: () => number) {
   for (const id of ids) {
     const line = timelines.get(id) ?? []
     const ws = line.flatMap((x) => ('write' in x ? [x.write] : []))
-    const first = ws[0]?.seq ?? (sc.firstSeqs[ids.indexOf(id)] ?? 0)
+    const first = ws[0]?.seq ?? sc.firstSeqs[ids.indexOf(id)] ?? 0
     const out: RecordSet[] = []
     const updates = (from: number, to: number): RecordSet => {
       const us = ws.slice(from, to).map(toUpdate)
-      return { session: 's', controller: id, kind: 'UPDATES', firstSeq: first + from, lastSeq: first + to - 1, minTime: (us[0] as Update).time, maxTime: (us[us.length - 1] as Update).time, updates: us }
+      return {
+        session: 's',
+        controller: id,
+        kind: 'UPDATES',
+        firstSeq: first + from,
+        lastSeq: first + to - 1,
+        minTime: (us[0] as Update).time,
+        maxTime: (us[us.length - 1] as Update).time,
+        updates: us,
+      }
     }
     let sent = 0
     let pos = 0
@@ -119,7 +146,16 @@ function buildStreams(sc: Scenario, next: () => number) {
         out.push(stale[next() % stale.length] as RecordSet)
       } else if ('hb' in item) {
         again = false
-        const hb: RecordSet = { session: 's', controller: id, kind: 'HEARTBEAT', firstSeq: first + sent, lastSeq: first + sent - 1, minTime: item.hb, maxTime: item.hb, updates: [] }
+        const hb: RecordSet = {
+          session: 's',
+          controller: id,
+          kind: 'HEARTBEAT',
+          firstSeq: first + sent,
+          lastSeq: first + sent - 1,
+          minTime: item.hb,
+          maxTime: item.hb,
+          updates: [],
+        }
         heartbeats.push(hb)
         out.push(hb)
         pos++
@@ -170,14 +206,28 @@ function modelBlocks(writes: Write[], lo: number, hi: number): Block[] {
     for (let i = 0; i < w.blocks; i++) {
       const key = `${w.volume}/${w.block + i}`
       byBlock.delete(key) // re-insert: Map order becomes the order of the last writers
-      byBlock.set(key, { controller: w.controller, seq: w.seq, time: w.time, volume: w.volume, block: w.block + i, id: w.id })
+      byBlock.set(key, {
+        controller: w.controller,
+        seq: w.seq,
+        time: w.time,
+        volume: w.volume,
+        block: w.block + i,
+        id: w.id,
+      })
     }
   }
   return [...byBlock.values()]
 }
 
 const blocksOf = (g: ConsistencyGroup): Block[] =>
-  g.updates.map((u) => ({ controller: u.controller, seq: u.seq, time: u.time, volume: u.volume, block: u.block, id: u.data.readUInt32BE(0) }))
+  g.updates.map((u) => ({
+    controller: u.controller,
+    seq: u.seq,
+    time: u.time,
+    volume: u.volume,
+    block: u.block,
+    id: u.data.readUInt32BE(0),
+  }))
 
 /** Feeds the streams in the scenario's interleaving, cutting and crashing where it says; returns the journal. */
 function runMover(ids: number[], streams: Map<number, RecordSet[]>, next: () => number): ConsistencyGroup[] {
@@ -195,7 +245,8 @@ function runMover(ids: number[], streams: Map<number, RecordSet[]>, next: () => 
   const cut = (maxBytes?: number): void => {
     const g = former.cut(maxBytes === undefined ? {} : { maxBytes })
     if (g === undefined) return
-    if (crashes < 3 && next() < 5) crash() // cut but never journaled: lost with the mover
+    if (crashes < 3 && next() < 5)
+      crash() // cut but never journaled: lost with the mover
     else journal.push(g)
   }
   let fed = true // no two cuts or crashes in a row, so every scenario ends
@@ -259,7 +310,9 @@ function checkJournal(journal: ConsistencyGroup[], ids: number[], writes: Write[
   // every write up to the final T is in a group (or superseded inside it); none after it
   for (const w of writes) expect(where.has(w.id)).toBe(w.time <= finalT)
   // a dependent write (later time, any controller) never lands in an earlier group than what it depends on
-  for (const x of writes) for (const y of writes) if (y.time > x.time && where.has(y.id)) expect(where.get(x.id)).toBeLessThanOrEqual(where.get(y.id) as number)
+  for (const x of writes)
+    for (const y of writes)
+      if (y.time > x.time && where.has(y.id)) expect(where.get(x.id)).toBeLessThanOrEqual(where.get(y.id) as number)
   // replaying the groups in order gives the model's image of every write up to the final T
   const image = new Map<string, number>()
   for (const g of journal) for (const b of blocksOf(g)) image.set(`${b.volume}/${b.block}`, b.id)

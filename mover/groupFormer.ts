@@ -142,7 +142,17 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
   const volumes: VolumeIndex = indexVolumes(layout)
   const states = new Map<number, ControllerState>()
   for (const c of [...layout.controllers].sort((a, b) => a.id - b.id)) {
-    states.set(c.id, { id: c.id, nextSeq: undefined, latest: undefined, covered: undefined, nextOffset: undefined, acceptGap: false, entries: [], head: 0, bytes: 0 })
+    states.set(c.id, {
+      id: c.id,
+      nextSeq: undefined,
+      latest: undefined,
+      covered: undefined,
+      nextOffset: undefined,
+      acceptGap: false,
+      entries: [],
+      head: 0,
+      bytes: 0,
+    })
   }
   let groupSeq = options.restore?.groupSeq ?? 0
   let groupTime = options.restore?.groupTime
@@ -150,7 +160,12 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
     const s = states.get(mark.controller)
     if (s === undefined) continue // a controller no longer configured: the mover logs it
     // Every write of this controller up to lastTime is journaled: what is read again from resumeOffset is later.
-    Object.assign(s, { nextSeq: mark.lastSeq + 1, latest: mark.lastTime, covered: mark.lastTime, nextOffset: mark.resumeOffset })
+    Object.assign(s, {
+      nextSeq: mark.lastSeq + 1,
+      latest: mark.lastTime,
+      covered: mark.lastTime,
+      nextOffset: mark.resumeOffset,
+    })
   }
 
   function consistencyTime(): number | undefined {
@@ -192,9 +207,13 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
   }
 
   function regression(s: ControllerState, offset: number, what: string, time: number): never {
-    throw new XrcError('XRC_TIME_REGRESSION', `controller ${s.id}: ${what} has time ${time}, earlier than the controller's latest time ${s.latest}${s.covered === s.latest ? ' (all later writes must exceed it)' : ''}`, {
-      context: { controller: s.id, partition: s.id, offset: String(offset), time, latest: s.latest },
-    })
+    throw new XrcError(
+      'XRC_TIME_REGRESSION',
+      `controller ${s.id}: ${what} has time ${time}, earlier than the controller's latest time ${s.latest}${s.covered === s.latest ? ' (all later writes must exceed it)' : ''}`,
+      {
+        context: { controller: s.id, partition: s.id, offset: String(offset), time, latest: s.latest },
+      },
+    )
   }
 
   return {
@@ -202,7 +221,10 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
       checkRecordSet(rs, layout, volumes, { partition: rs.controller, offset: String(offset) })
       const s = states.get(rs.controller) as ControllerState
       if (s.nextOffset !== undefined && offset < s.nextOffset) {
-        throw new XrcError('XRC_USAGE', `controller ${s.id}: record set at offset ${offset} fed after offset ${s.nextOffset - 1}; offsets must increase`)
+        throw new XrcError(
+          'XRC_USAGE',
+          `controller ${s.id}: record set at offset ${offset} fed after offset ${s.nextOffset - 1}; offsets must increase`,
+        )
       }
       // every check comes before the first change: a throw leaves the controller as it was
       let discarded: DiscardedSeqs | undefined
@@ -213,26 +235,54 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
           // (say, a controller that lost its state and counts again): +1 because a restored latest may
           // be one below the true time of the last seq (see cut's marks)
           if (rs.kind !== 'HEARTBEAT' && s.latest !== undefined && rs.maxTime > s.latest + 1) {
-            throw new XrcError('XRC_DUPLICATE_SEQUENCE', `controller ${s.id}: seqs ${rs.firstSeq}..${rs.lastSeq} at offset ${offset} were taken before, but with times up to ${s.latest}, and this record set has time ${rs.maxTime}: not a re-send`, {
-              context: { controller: s.id, partition: s.id, offset: String(offset), firstSeq: rs.firstSeq, lastSeq: rs.lastSeq, latest: s.latest },
-            })
+            throw new XrcError(
+              'XRC_DUPLICATE_SEQUENCE',
+              `controller ${s.id}: seqs ${rs.firstSeq}..${rs.lastSeq} at offset ${offset} were taken before, but with times up to ${s.latest}, and this record set has time ${rs.maxTime}: not a re-send`,
+              {
+                context: {
+                  controller: s.id,
+                  partition: s.id,
+                  offset: String(offset),
+                  firstSeq: rs.firstSeq,
+                  lastSeq: rs.lastSeq,
+                  latest: s.latest,
+                },
+              },
+            )
           }
           s.nextOffset = offset + 1
           return { kind: 'duplicate', droppedUpdates: rs.updates.length }
         }
         if (rs.firstSeq > s.nextSeq) {
           if (!s.acceptGap) {
-            throw new XrcError('XRC_SEQUENCE_GAP', `controller ${s.id}: expected seq ${s.nextSeq}, got ${rs.firstSeq} (record set ${rs.firstSeq}..${rs.lastSeq} at offset ${offset}); seqs ${s.nextSeq}..${rs.firstSeq - 1} are missing`, {
-              context: { controller: s.id, partition: s.id, offset: String(offset), expected: s.nextSeq, got: rs.firstSeq },
-            })
+            throw new XrcError(
+              'XRC_SEQUENCE_GAP',
+              `controller ${s.id}: expected seq ${s.nextSeq}, got ${rs.firstSeq} (record set ${rs.firstSeq}..${rs.lastSeq} at offset ${offset}); seqs ${s.nextSeq}..${rs.firstSeq - 1} are missing`,
+              {
+                context: {
+                  controller: s.id,
+                  partition: s.id,
+                  offset: String(offset),
+                  expected: s.nextSeq,
+                  got: rs.firstSeq,
+                },
+              },
+            )
           }
           discarded = { controller: s.id, firstSeq: s.nextSeq, lastSeq: rs.firstSeq - 1 }
         }
       }
       const withDiscarded = <T extends AddOutcome>(outcome: T): T => (discarded ? { ...outcome, discarded } : outcome)
       if (rs.kind === 'HEARTBEAT') {
-        if (s.latest !== undefined && rs.maxTime < s.latest) regression(s, offset, `heartbeat (next seq ${rs.firstSeq})`, rs.maxTime)
-        Object.assign(s, { nextSeq: rs.firstSeq, latest: rs.maxTime, covered: rs.maxTime, nextOffset: offset + 1, acceptGap: false })
+        if (s.latest !== undefined && rs.maxTime < s.latest)
+          regression(s, offset, `heartbeat (next seq ${rs.firstSeq})`, rs.maxTime)
+        Object.assign(s, {
+          nextSeq: rs.firstSeq,
+          latest: rs.maxTime,
+          covered: rs.maxTime,
+          nextOffset: offset + 1,
+          acceptGap: false,
+        })
         return withDiscarded({ kind: 'heartbeat' })
       }
       const dropped = s.nextSeq === undefined || discarded ? 0 : s.nextSeq - rs.firstSeq
@@ -243,15 +293,28 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
       if (s.covered !== undefined && first.time <= s.covered) regression(s, offset, `seq ${first.seq}`, first.time)
       s.entries.push({ offset, updates: kept, next: 0 })
       for (const u of kept) s.bytes += u.data.length
-      Object.assign(s, { nextSeq: rs.lastSeq + 1, latest: last.time, covered: last.time - 1, nextOffset: offset + 1, acceptGap: false })
-      return withDiscarded(dropped === 0 ? { kind: 'accepted', updates: kept.length } : { kind: 'overlap', updates: kept.length, droppedUpdates: dropped })
+      Object.assign(s, {
+        nextSeq: rs.lastSeq + 1,
+        latest: last.time,
+        covered: last.time - 1,
+        nextOffset: offset + 1,
+        acceptGap: false,
+      })
+      return withDiscarded(
+        dropped === 0
+          ? { kind: 'accepted', updates: kept.length }
+          : { kind: 'overlap', updates: kept.length, droppedUpdates: dropped },
+      )
     },
 
     expectedSeq: (controller) => states.get(controller)?.nextSeq,
 
     discardMissing(controller) {
       const s = states.get(controller)
-      if (s === undefined) throw new XrcError('XRC_NOT_FOUND', `controller ${controller} is not configured in session "${layout.name}"`, { context: { controller } })
+      if (s === undefined)
+        throw new XrcError('XRC_NOT_FOUND', `controller ${controller} is not configured in session "${layout.name}"`, {
+          context: { controller },
+        })
       s.acceptGap = true
     },
 
@@ -290,13 +353,27 @@ export function createGroupFormer(options: { layout: SessionLayout; restore?: Fo
       groupTime = time
       const controllers: ControllerMark[] = [...states.values()].map((s) => {
         const head = firstBuffered(s)
-        if (s.nextSeq === undefined || s.nextOffset === undefined) throw new Error(`invariant: controller ${s.id} covers time ${s.covered} but has no seq`)
+        if (s.nextSeq === undefined || s.nextOffset === undefined)
+          throw new Error(`invariant: controller ${s.id} covers time ${s.covered} but has no seq`)
         // lastTime: every write of this controller up to it is journaled (>= the group's time, maybe later)
         return head
-          ? { controller: s.id, lastSeq: head.update.seq - 1, lastTime: head.update.time - 1, resumeOffset: head.entry.offset }
+          ? {
+              controller: s.id,
+              lastSeq: head.update.seq - 1,
+              lastTime: head.update.time - 1,
+              resumeOffset: head.entry.offset,
+            }
           : { controller: s.id, lastSeq: s.nextSeq - 1, lastTime: s.covered as number, resumeOffset: s.nextOffset }
       })
-      return { session: layout.name, groupSeq, groupTime: time, updates, controllers, bytes: updates.reduce((n, u) => n + u.data.length, 0), writes: taken.length }
+      return {
+        session: layout.name,
+        groupSeq,
+        groupTime: time,
+        updates,
+        controllers,
+        bytes: updates.reduce((n, u) => n + u.data.length, 0),
+        writes: taken.length,
+      }
     },
 
     checkpoint: () => ({ groupSeq, groupTime }),

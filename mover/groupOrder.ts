@@ -13,7 +13,10 @@ export interface TakenUpdate {
 }
 
 /** The (time, controller, seq) order of the journal. */
-export function compareJournalOrder(a: { time: number; controller: number; seq: number }, b: { time: number; controller: number; seq: number }): number {
+export function compareJournalOrder(
+  a: { time: number; controller: number; seq: number },
+  b: { time: number; controller: number; seq: number },
+): number {
   return a.time - b.time || a.controller - b.controller || a.seq - b.seq
 }
 

@@ -30,7 +30,12 @@ function groupOf(p: { blockSize: number; blocks: number; controllers: number; bi
       block: 2 ** 31 + i,
       data: Buffer.alloc(p.big ? p.blockSize : 512, i),
     })),
-    controllers: Array.from({ length: p.controllers }, (_, c) => ({ controller: c, lastSeq: 2 ** 50, lastTime: 1_700_000_000_000_000, resumeOffset: 2 ** 50 })),
+    controllers: Array.from({ length: p.controllers }, (_, c) => ({
+      controller: c,
+      lastSeq: 2 ** 50,
+      lastTime: 1_700_000_000_000_000,
+      resumeOffset: 2 ** 50,
+    })),
   }
 }
 
@@ -42,7 +47,12 @@ describe('splitting a group into journal records', () => {
         const parts = splitGroup(group, p.bound)
         expect(parts.map((r) => r.part)).toEqual(parts.map((_, i) => i))
         for (const r of parts) {
-          expect(r).toMatchObject({ session: group.session, groupSeq: group.groupSeq, groupTime: group.groupTime, parts: parts.length })
+          expect(r).toMatchObject({
+            session: group.session,
+            groupSeq: group.groupSeq,
+            groupTime: group.groupTime,
+            parts: parts.length,
+          })
           expect(encodedBytes(r)).toBeLessThanOrEqual(p.bound)
           expect(r.controllers).toEqual(r.part === parts.length - 1 ? group.controllers : [])
         }
@@ -72,6 +82,12 @@ describe('splitting a group into journal records', () => {
 
   it('headers carry the group fields as decimal strings', () => {
     const [r] = splitGroup(groupOf({ blockSize: 512, blocks: 1, controllers: 1, big: false }), 65536)
-    expect(journalHeaders(r as JournalRecord)).toEqual({ 'xrc.session': 'session-with-a-long-name-0123456789', 'xrc.group-seq': String(2 ** 40), 'xrc.group-time': '1700000000000000', 'xrc.part': '0', 'xrc.parts': '1' })
+    expect(journalHeaders(r as JournalRecord)).toEqual({
+      'xrc.session': 'session-with-a-long-name-0123456789',
+      'xrc.group-seq': String(2 ** 40),
+      'xrc.group-time': '1700000000000000',
+      'xrc.part': '0',
+      'xrc.parts': '1',
+    })
   })
 })

@@ -39,7 +39,11 @@ export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): Jou
   const framing = recordFramingBytes(group.session)
   const marksBytes = group.controllers.length * MARK_BYTES
   if (framing + marksBytes > maxRecordBytes) {
-    throw new XrcError('XRC_RECORD_TOO_LARGE', `the marks of ${group.controllers.length} controllers do not fit in a journal record of ${maxRecordBytes} bytes`, { context: { setting: 'mover.journalRecordMaxBytes' } })
+    throw new XrcError(
+      'XRC_RECORD_TOO_LARGE',
+      `the marks of ${group.controllers.length} controllers do not fit in a journal record of ${maxRecordBytes} bytes`,
+      { context: { setting: 'mover.journalRecordMaxBytes' } },
+    )
   }
   const chunks: JournalUpdate[][] = []
   let chunk: JournalUpdate[] = []
@@ -47,9 +51,17 @@ export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): Jou
   for (const u of group.updates) {
     const n = updateBytes(u)
     if (framing + n > maxRecordBytes) {
-      throw new XrcError('XRC_RECORD_TOO_LARGE', `a block of ${u.data.length} bytes does not fit in a journal record of ${maxRecordBytes} bytes`, {
-        context: { setting: 'mover.journalRecordMaxBytes', groupTime: String(group.groupTime), controller: u.controller },
-      })
+      throw new XrcError(
+        'XRC_RECORD_TOO_LARGE',
+        `a block of ${u.data.length} bytes does not fit in a journal record of ${maxRecordBytes} bytes`,
+        {
+          context: {
+            setting: 'mover.journalRecordMaxBytes',
+            groupTime: String(group.groupTime),
+            controller: u.controller,
+          },
+        },
+      )
     }
     if (size + n > maxRecordBytes) {
       chunks.push(chunk)

@@ -96,11 +96,15 @@ async function lastPartIn(options: JournalTailOptions, from: number, end: number
   })
   try {
     await reader.start()
-    await waitFor(`the journal ${options.topic} read from offset ${from} to ${end}`, () => (position >= end ? true : undefined), {
-      timeoutMs: options.timeoutMs ?? 60_000,
-      intervalMs: 20,
-      abortIf: () => (crashed ? `the reader failed: ${crashed.message}` : undefined),
-    })
+    await waitFor(
+      `the journal ${options.topic} read from offset ${from} to ${end}`,
+      () => (position >= end ? true : undefined),
+      {
+        timeoutMs: options.timeoutMs ?? 60_000,
+        intervalMs: 20,
+        abortIf: () => (crashed ? `the reader failed: ${crashed.message}` : undefined),
+      },
+    )
   } finally {
     await reader.stop()
   }
@@ -110,12 +114,17 @@ async function lastPartIn(options: JournalTailOptions, from: number, end: number
 async function decodeTail(options: JournalTailOptions, m: KafkaMessage): Promise<JournalTail> {
   const offset = Number(m.offset)
   const context = { session: options.session, partition: 0, offset: m.offset }
-  if (m.value === null) throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, { context })
+  if (m.value === null)
+    throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, { context })
   const value = m.value
   // only the registry being out of reach is worth another try; a bad record never is
   const r = await retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
   if (r.session !== options.session || r.part !== r.parts - 1 || r.controllers.length === 0) {
-    throw new XrcError('XRC_INVALID_RECORD', `journal record at offset ${offset} is not the last part of a group of session "${options.session}" (session "${r.session}", part ${r.part} of ${r.parts}, ${r.controllers.length} marks)`, { context })
+    throw new XrcError(
+      'XRC_INVALID_RECORD',
+      `journal record at offset ${offset} is not the last part of a group of session "${options.session}" (session "${r.session}", part ${r.part} of ${r.parts}, ${r.controllers.length} marks)`,
+      { context },
+    )
   }
   return { groupSeq: r.groupSeq, groupTime: r.groupTime, controllers: r.controllers, offset }
 }

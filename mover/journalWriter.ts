@@ -106,14 +106,20 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
     const old = producer
     producer = undefined
     // a failed disconnect leaves nothing to undo: the next InitProducerId fences whatever it still holds
-    await old?.disconnect().catch((err: unknown) => log.warn({ err }, 'disconnecting the old transactional producer failed'))
+    await old
+      ?.disconnect()
+      .catch((err: unknown) => log.warn({ err }, 'disconnecting the old transactional producer failed'))
   }
 
   return {
     async open() {
       if (state === 'closed') throw new XrcError('XRC_CLOSED', 'journal writer closed')
       if (state === 'busy') throw new XrcError('XRC_USAGE', 'journal writer reopened while a write is in progress')
-      if (fenced) throw new XrcError('XRC_FENCED', `transactional id ${transactionalId} was taken over by another mover; this one commits nothing more`)
+      if (fenced)
+        throw new XrcError(
+          'XRC_FENCED',
+          `transactional id ${transactionalId} was taken over by another mover; this one commits nothing more`,
+        )
       state = 'broken'
       await dropProducer()
       const p = options.kafka.producer({
@@ -135,13 +141,19 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
 
     async write(group) {
       if (state !== 'ready' || producer === undefined) {
-        throw new XrcError(state === 'closed' ? 'XRC_CLOSED' : 'XRC_USAGE', `journal writer is ${state}: open() it before writing a group`)
+        throw new XrcError(
+          state === 'closed' ? 'XRC_CLOSED' : 'XRC_USAGE',
+          `journal writer is ${state}: open() it before writing a group`,
+        )
       }
       const parts = splitGroup(group, options.maxRecordBytes)
       const messages = parts.map((record) => {
         const value = options.codec.encode(record)
         if (value.length > options.maxRecordBytes) {
-          throw new XrcError('XRC_RECORD_TOO_LARGE', `journal part ${record.part} of group ${group.groupSeq} is ${value.length} bytes, over ${options.maxRecordBytes} (a sizing bug)`)
+          throw new XrcError(
+            'XRC_RECORD_TOO_LARGE',
+            `journal part ${record.part} of group ${group.groupSeq} is ${value.length} bytes, over ${options.maxRecordBytes} (a sizing bug)`,
+          )
         }
         return { partition: 0, key: String(group.groupSeq), value, headers: journalHeaders(record) }
       })
@@ -160,7 +172,12 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
         for (const message of messages) await tx.send({ topic: options.topic, acks: -1, messages: [message] })
         await tx.sendOffsets({
           consumerGroupId: moverGroupId(options.session),
-          topics: [{ topic: options.updatesTopic, partitions: group.controllers.map((m) => ({ partition: m.controller, offset: String(m.resumeOffset) })) }],
+          topics: [
+            {
+              topic: options.updatesTopic,
+              partitions: group.controllers.map((m) => ({ partition: m.controller, offset: String(m.resumeOffset) })),
+            },
+          ],
         })
         await options.hooks?.beforeCommit?.(group)
         if (abortRequested) {
@@ -180,7 +197,9 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
         state = 'broken'
         if (phase === 'send' && tx.isActive()) {
           // not needed for safety (the next InitProducerId aborts it) but frees the broker's transaction early
-          await tx.abort().catch((abortErr: unknown) => log.debug({ err: abortErr }, 'abort after a failed send failed too'))
+          await tx
+            .abort()
+            .catch((abortErr: unknown) => log.debug({ err: abortErr }, 'abort after a failed send failed too'))
         }
         throw fail(err, phase)
       }
@@ -191,21 +210,36 @@ export function createJournalWriter(options: JournalWriterOptions): JournalWrite
         if (err instanceof XrcError && err.code === 'XRC_CLOSED') return err
         const elapsed = Date.now() - began
         if (isFencedError(err) && elapsed >= options.transactionTimeoutMs) {
-          log.warn({ elapsedMs: elapsed, transactionTimeoutMs: options.transactionTimeoutMs, groupSeq: group.groupSeq }, 'the transaction outlived its timeout and the broker aborted it; claiming the transactional id again')
-          return new XrcError('XRC_JOURNAL_WRITE_FAILED', `journaling group ${group.groupSeq} (T=${group.groupTime}) failed at ${at}: the transaction was open ${elapsed} ms, past mover.transactionTimeoutMs (${options.transactionTimeoutMs}), and the broker aborted it; committed: no`, {
-            cause: err,
-            context: { ...context, committed: 'no', expired: true },
-          })
+          log.warn(
+            { elapsedMs: elapsed, transactionTimeoutMs: options.transactionTimeoutMs, groupSeq: group.groupSeq },
+            'the transaction outlived its timeout and the broker aborted it; claiming the transactional id again',
+          )
+          return new XrcError(
+            'XRC_JOURNAL_WRITE_FAILED',
+            `journaling group ${group.groupSeq} (T=${group.groupTime}) failed at ${at}: the transaction was open ${elapsed} ms, past mover.transactionTimeoutMs (${options.transactionTimeoutMs}), and the broker aborted it; committed: no`,
+            {
+              cause: err,
+              context: { ...context, committed: 'no', expired: true },
+            },
+          )
         }
         if (isFencedError(err)) {
           fenced = true
-          return new XrcError('XRC_FENCED', `transactional id ${transactionalId} was taken over by another mover (or the broker expired the transaction); group ${group.groupSeq} is not journaled by this mover`, { cause: err, context })
+          return new XrcError(
+            'XRC_FENCED',
+            `transactional id ${transactionalId} was taken over by another mover (or the broker expired the transaction); group ${group.groupSeq} is not journaled by this mover`,
+            { cause: err, context },
+          )
         }
         const committed = at === 'commit' || at === 'committed' ? 'unknown' : 'no'
-        return new XrcError('XRC_JOURNAL_WRITE_FAILED', `journaling group ${group.groupSeq} (T=${group.groupTime}) failed ${at === 'committed' ? 'after' : 'at'} ${at}: ${errorMessage(err)}; committed: ${committed}`, {
-          cause: err,
-          context: { ...context, committed },
-        })
+        return new XrcError(
+          'XRC_JOURNAL_WRITE_FAILED',
+          `journaling group ${group.groupSeq} (T=${group.groupTime}) failed ${at === 'committed' ? 'after' : 'at'} ${at}: ${errorMessage(err)}; committed: ${committed}`,
+          {
+            cause: err,
+            context: { ...context, committed },
+          },
+        )
       }
     },
 

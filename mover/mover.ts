@@ -56,7 +56,9 @@ export function createMover(options: MoverOptions): Mover {
   const session = config.session.name
   const topics = sessionTopics(session)
   const log = options.logger.child({ component: 'mover', session })
-  const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
+  const kafka =
+    options.kafka ??
+    createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
   const registry = options.metrics ?? new Registry()
   const metrics = createMoverMetrics(registry)
   const controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
@@ -68,7 +70,16 @@ export function createMover(options: MoverOptions): Mover {
   let starting: Promise<void> | undefined
   let codecs: { updates: AvroCodec<RecordSet>; journal: AvroCodec<JournalRecord> } | undefined
   let writer: JournalWriter | undefined
-  const badInput = createBadInputDesk({ kafka, session, topics, maxRecordSetBytes: config.mover.maxRecordSetBytes, metrics, logger: options.logger, log, onResume })
+  const badInput = createBadInputDesk({
+    kafka,
+    session,
+    topics,
+    maxRecordSetBytes: config.mover.maxRecordSetBytes,
+    metrics,
+    logger: options.logger,
+    log,
+    onResume,
+  })
   const faults = createFaultPoints(config.faults.point, log)
   /** The pipeline of the current run: replaced whole on every restart. */
   let run: { former: GroupFormer; intake: UpdatesIntake; reader: PartitionReader } | undefined
@@ -84,7 +95,10 @@ export function createMover(options: MoverOptions): Mover {
 
   function haltWith(err: unknown): void {
     if (halt !== undefined) return
-    halt = err instanceof XrcError ? err : new XrcError('XRC_SESSION_HALTED', `mover halted: ${errorMessage(err)}`, { cause: err })
+    halt =
+      err instanceof XrcError
+        ? err
+        : new XrcError('XRC_SESSION_HALTED', `mover halted: ${errorMessage(err)}`, { cause: err })
     state = 'halted'
     run?.intake.close()
     run?.reader.pause(controllerIds)
@@ -105,7 +119,10 @@ export function createMover(options: MoverOptions): Mover {
   function onResume(command: ResumeCommand): void {
     const frozen = run?.intake.frozen().find((f) => f.partition === command.partition && f.offset === command.offset)
     if (frozen === undefined || restartReason !== undefined) return
-    restartReason = new XrcError('XRC_CONTROLLER_FROZEN', `operator resumed controller ${command.controller} at offset ${command.offset}`)
+    restartReason = new XrcError(
+      'XRC_CONTROLLER_FROZEN',
+      `operator resumed controller ${command.controller} at offset ${command.offset}`,
+    )
     wake?.()
   }
 
@@ -124,11 +141,30 @@ export function createMover(options: MoverOptions): Mover {
     await release()
     if (writer === undefined || codecs === undefined) throw new Error('restartPipeline before start')
     await writer.open() // settles any earlier transaction before the tail is read
-    const start = await findStartPoint({ kafka, session, journalTopic: topics.journal, updatesTopic: topics.updates, controllers: controllerIds, codec: codecs.journal, logger: options.logger })
-    const former = createGroupFormer({ layout: config.session, ...(start.checkpoint ? { restore: start.checkpoint } : {}) })
+    const start = await findStartPoint({
+      kafka,
+      session,
+      journalTopic: topics.journal,
+      updatesTopic: topics.updates,
+      controllers: controllerIds,
+      codec: codecs.journal,
+      logger: options.logger,
+    })
+    const former = createGroupFormer({
+      layout: config.session,
+      ...(start.checkpoint ? { restore: start.checkpoint } : {}),
+    })
     journaled = { groupSeq: start.checkpoint?.groupSeq ?? 0, groupTime: start.checkpoint?.groupTime }
     startedFrom = start.source
-    log.info({ source: start.source, groupSeq: journaled.groupSeq, groupTime: journaled.groupTime, offsets: Object.fromEntries(start.offsets) }, 'reading the updates topic')
+    log.info(
+      {
+        source: start.source,
+        groupSeq: journaled.groupSeq,
+        groupTime: journaled.groupTime,
+        offsets: Object.fromEntries(start.offsets),
+      },
+      'reading the updates topic',
+    )
     // intake is made just below; the reader calls it only once started
     const reader: PartitionReader = createPartitionReader({
       kafka,
@@ -190,7 +226,10 @@ export function createMover(options: MoverOptions): Mover {
     metrics.consistencyTime.set(group.groupTime / 1e6)
     run?.intake.drained(controllerIds)
     badInput.journaled(group.controllers)
-    log.debug({ groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes }, 'group journaled')
+    log.debug(
+      { groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes },
+      'group journaled',
+    )
   }
 
   /** Cuts and journals groups until stopped or halted; the only place that restarts the pipeline. */
@@ -204,7 +243,13 @@ export function createMover(options: MoverOptions): Mover {
     const gaveUp = (err: unknown): boolean => {
       failures++
       if (failures < RESTART.attempts) return false
-      haltWith(new XrcError(isXrcError(err) ? err.code : 'XRC_SESSION_HALTED', `mover gave up after ${failures} failed attempts in a row: ${errorMessage(err)}`, { cause: err }))
+      haltWith(
+        new XrcError(
+          isXrcError(err) ? err.code : 'XRC_SESSION_HALTED',
+          `mover gave up after ${failures} failed attempts in a row: ${errorMessage(err)}`,
+          { cause: err },
+        ),
+      )
       return true
     }
     while (!stopping && halt === undefined) {
@@ -225,7 +270,8 @@ export function createMover(options: MoverOptions): Mover {
       }
       const untilCut = lastCutAt + groupIntervalMs - Date.now()
       if (untilCut > 0 && (run?.former.cuttableBytes(groupMaxBytes) ?? 0) < groupMaxBytes) await pauseFor(untilCut)
-      if (stopping || halt !== undefined || restartReason !== undefined || run === undefined || writer === undefined) continue
+      if (stopping || halt !== undefined || restartReason !== undefined || run === undefined || writer === undefined)
+        continue
       const group = run.former.cut({ maxBytes: groupMaxBytes })
       lastCutAt = Date.now()
       if (group === undefined) continue
@@ -238,7 +284,10 @@ export function createMover(options: MoverOptions): Mover {
         if (isXrcError(err, 'XRC_CLOSED')) return
         if (!isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) return haltWith(err) // fenced, or a sizing bug
         metrics.journalFailures.inc()
-        log.warn({ err, groupSeq: group.groupSeq, committed: err.context.committed }, 'journaling a group failed; restarting from the journal tail')
+        log.warn(
+          { err, groupSeq: group.groupSeq, committed: err.context.committed },
+          'journaling a group failed; restarting from the journal tail',
+        )
         if (gaveUp(err)) return
         restartReason = err
       }
@@ -306,7 +355,9 @@ export function createMover(options: MoverOptions): Mover {
         await starting
       } catch (err) {
         await release()
-        await writer?.close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the journal writer failed'))
+        await writer
+          ?.close()
+          .catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the journal writer failed'))
         await badInput.close()
         state = 'stopped'
         resolveDone(mover.status())
@@ -366,7 +417,14 @@ export function createMover(options: MoverOptions): Mover {
     health() {
       const s = mover.status()
       // a frozen controller halts the session (T waits for it) even though the mover runs
-      const status = s.halt || s.frozen.length > 0 ? 'halted' : s.state === 'running' ? 'ok' : s.state === 'recovering' ? 'degraded' : 'starting'
+      const status =
+        s.halt || s.frozen.length > 0
+          ? 'halted'
+          : s.state === 'running'
+            ? 'ok'
+            : s.state === 'recovering'
+              ? 'degraded'
+              : 'starting'
       const reason = s.halt ? `${s.halt.code}: ${s.halt.message}` : s.frozen.map((f) => frozenMessage(f)).join('; ')
       return { ...s, status, ...(reason ? { reason } : {}) }
     },

@@ -36,25 +36,84 @@ export interface MoverMetrics {
 export function createMoverMetrics(registry: Registry): MoverMetrics {
   const registers = [registry]
   return {
-    consistencyTime: new Gauge({ name: 'xrc_mover_consistency_time_seconds', help: 'Consistency time T of the last journaled group (seconds since the epoch)', registers }),
-    groupsJournaled: new Counter({ name: 'xrc_mover_groups_journaled_total', help: 'Consistency groups committed to the journal', registers }),
-    updatesJournaled: new Counter({ name: 'xrc_mover_updates_journaled_total', help: 'Block updates committed to the journal', registers }),
-    bytesJournaled: new Counter({ name: 'xrc_mover_bytes_journaled_total', help: 'Block bytes committed to the journal', registers }),
+    consistencyTime: new Gauge({
+      name: 'xrc_mover_consistency_time_seconds',
+      help: 'Consistency time T of the last journaled group (seconds since the epoch)',
+      registers,
+    }),
+    groupsJournaled: new Counter({
+      name: 'xrc_mover_groups_journaled_total',
+      help: 'Consistency groups committed to the journal',
+      registers,
+    }),
+    updatesJournaled: new Counter({
+      name: 'xrc_mover_updates_journaled_total',
+      help: 'Block updates committed to the journal',
+      registers,
+    }),
+    bytesJournaled: new Counter({
+      name: 'xrc_mover_bytes_journaled_total',
+      help: 'Block bytes committed to the journal',
+      registers,
+    }),
     groupBytes: new Histogram({
       name: 'xrc_mover_group_bytes',
       help: 'Block bytes per journaled group',
       buckets: [0, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
       registers,
     }),
-    partitionLag: new Gauge({ name: 'xrc_mover_partition_lag_records', help: 'Records of an updates partition not read yet', labelNames: ['partition'], registers }),
-    bufferedBytes: new Gauge({ name: 'xrc_mover_buffered_bytes', help: 'Block bytes read from an updates partition and not journaled yet', labelNames: ['partition'], registers }),
-    pausedPartitions: new Gauge({ name: 'xrc_mover_paused_partitions', help: 'Updates partitions paused for backpressure', registers }),
-    duplicateRecordSets: new Counter({ name: 'xrc_mover_duplicate_record_sets_total', help: 'Record sets dropped because every seq was seen before (re-sends)', registers }),
-    duplicateUpdates: new Counter({ name: 'xrc_mover_duplicate_updates_total', help: 'Updates dropped because their seq was seen before (whole or partial re-sends)', registers }),
-    journalFailures: new Counter({ name: 'xrc_mover_journal_failures_total', help: 'Journal transactions that failed or whose outcome was unknown', registers }),
-    halted: new Gauge({ name: 'xrc_mover_halted', help: '1 while the mover is halted or a controller is frozen: it needs an operator', registers }),
-    deadLettered: new Counter({ name: 'xrc_mover_dead_lettered_total', help: 'Records of the updates topic set aside on the dead-letter topic, by error code', labelNames: ['code'], registers }),
-    frozenControllers: new Gauge({ name: 'xrc_mover_frozen_controllers', help: 'Controllers frozen at a broken stream until an operator resumes them', registers }),
-    discardedSeqs: new Counter({ name: 'xrc_mover_discarded_seqs_total', help: 'Seqs (writes) an operator discarded to resume a frozen controller', registers }),
+    partitionLag: new Gauge({
+      name: 'xrc_mover_partition_lag_records',
+      help: 'Records of an updates partition not read yet',
+      labelNames: ['partition'],
+      registers,
+    }),
+    bufferedBytes: new Gauge({
+      name: 'xrc_mover_buffered_bytes',
+      help: 'Block bytes read from an updates partition and not journaled yet',
+      labelNames: ['partition'],
+      registers,
+    }),
+    pausedPartitions: new Gauge({
+      name: 'xrc_mover_paused_partitions',
+      help: 'Updates partitions paused for backpressure',
+      registers,
+    }),
+    duplicateRecordSets: new Counter({
+      name: 'xrc_mover_duplicate_record_sets_total',
+      help: 'Record sets dropped because every seq was seen before (re-sends)',
+      registers,
+    }),
+    duplicateUpdates: new Counter({
+      name: 'xrc_mover_duplicate_updates_total',
+      help: 'Updates dropped because their seq was seen before (whole or partial re-sends)',
+      registers,
+    }),
+    journalFailures: new Counter({
+      name: 'xrc_mover_journal_failures_total',
+      help: 'Journal transactions that failed or whose outcome was unknown',
+      registers,
+    }),
+    halted: new Gauge({
+      name: 'xrc_mover_halted',
+      help: '1 while the mover is halted or a controller is frozen: it needs an operator',
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'xrc_mover_dead_lettered_total',
+      help: 'Records of the updates topic set aside on the dead-letter topic, by error code',
+      labelNames: ['code'],
+      registers,
+    }),
+    frozenControllers: new Gauge({
+      name: 'xrc_mover_frozen_controllers',
+      help: 'Controllers frozen at a broken stream until an operator resumes them',
+      registers,
+    }),
+    discardedSeqs: new Counter({
+      name: 'xrc_mover_discarded_seqs_total',
+      help: 'Seqs (writes) an operator discarded to resume a frozen controller',
+      registers,
+    }),
   }
 }

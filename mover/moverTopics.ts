@@ -10,7 +10,12 @@ import { waitFor } from '../lib/retry.js'
 import { ensureTopic, journalTopicSpec } from '../lib/topics.js'
 
 /** Creates the journal topic when missing; refuses an existing one that cannot serve (see lib/topics.ts). */
-export async function ensureJournalTopic(admin: Admin, topic: string, maxRecordBytes: number, logger: Logger): Promise<void> {
+export async function ensureJournalTopic(
+  admin: Admin,
+  topic: string,
+  maxRecordBytes: number,
+  logger: Logger,
+): Promise<void> {
   await ensureTopic(admin, journalTopicSpec(topic, maxRecordBytes), logger)
 }
 
@@ -19,7 +24,12 @@ export async function ensureJournalTopic(admin: Admin, topic: string, maxRecordB
  * and checks it has a partition for every controller id. Throws XRC_TIMEOUT
  * or XRC_CONFIG_INVALID.
  */
-export async function awaitUpdatesTopic(admin: Admin, topic: string, partitions: number, timeoutMs: number): Promise<void> {
+export async function awaitUpdatesTopic(
+  admin: Admin,
+  topic: string,
+  partitions: number,
+  timeoutMs: number,
+): Promise<void> {
   const have = await waitFor(
     `the updates topic ${topic} (the primary creates it)`,
     async () => {
@@ -30,6 +40,10 @@ export async function awaitUpdatesTopic(admin: Admin, topic: string, partitions:
     { timeoutMs, intervalMs: 250 },
   )
   if (have < partitions) {
-    throw new XrcError('XRC_CONFIG_INVALID', `topic ${topic} has ${have} partitions; the session's controller ids need ${partitions} (partition = controller id)`, { context: { setting: 'session.controllers', topic } })
+    throw new XrcError(
+      'XRC_CONFIG_INVALID',
+      `topic ${topic} has ${have} partitions; the session's controller ids need ${partitions} (partition = controller id)`,
+      { context: { setting: 'session.controllers', topic } },
+    )
   }
 }

@@ -19,7 +19,14 @@ export interface CommandFeed {
   decision(partition: number, offset: number): ResumeCommand | undefined
 }
 
-export function createCommandFeed(options: { kafka: Kafka; session: string; topic: string; logger: Logger; groupPrefix: string; onResume: (command: ResumeCommand) => void }): CommandFeed {
+export function createCommandFeed(options: {
+  kafka: Kafka
+  session: string
+  topic: string
+  logger: Logger
+  groupPrefix: string
+  onResume: (command: ResumeCommand) => void
+}): CommandFeed {
   const log = options.logger.child({ component: 'operator-commands', topic: options.topic })
   const decisions = new Map<string, ResumeCommand>()
   let reader: PartitionReader | undefined
@@ -38,7 +45,11 @@ export function createCommandFeed(options: { kafka: Kafka; session: string; topi
         isolation: 'read_committed',
         groupPrefix: options.groupPrefix,
         logger: options.logger,
-        onCrash: (err) => log.error({ err }, 'the control topic reader failed: operator commands are not seen until the mover restarts'),
+        onCrash: (err) =>
+          log.error(
+            { err },
+            'the control topic reader failed: operator commands are not seen until the mover restarts',
+          ),
         onBatch: async (batch) => {
           for (const m of batch.messages) {
             let command: ResumeCommand
@@ -70,7 +81,12 @@ export function createCommandFeed(options: { kafka: Kafka; session: string; topi
 }
 
 /** Writes a resume command to the session's control topic (created when missing); resolves once it is on the topic. */
-export async function requestResume(options: { kafka: Kafka; topic: string; command: ResumeCommand; logger: Logger }): Promise<void> {
+export async function requestResume(options: {
+  kafka: Kafka
+  topic: string
+  command: ResumeCommand
+  logger: Logger
+}): Promise<void> {
   const admin = options.kafka.admin()
   await admin.connect()
   try {
@@ -82,7 +98,11 @@ export async function requestResume(options: { kafka: Kafka; topic: string; comm
   await producer.connect()
   try {
     const c = options.command
-    await producer.send({ topic: options.topic, acks: -1, messages: [{ key: resumeKey(c.partition, c.offset), value: encodeCommand(c) }] })
+    await producer.send({
+      topic: options.topic,
+      acks: -1,
+      messages: [{ key: resumeKey(c.partition, c.offset), value: encodeCommand(c) }],
+    })
   } finally {
     await producer.disconnect()
   }

@@ -20,7 +20,16 @@ const codec: AvroCodec<RecordSet> = {
   },
 }
 
-const rs: RecordSet = { session: 's', controller: 2, kind: 'UPDATES', firstSeq: 5, lastSeq: 5, minTime: 10, maxTime: 10, updates: [{ seq: 5, time: 10, volume: 'v', block: 0, data: Buffer.alloc(512) }] }
+const rs: RecordSet = {
+  session: 's',
+  controller: 2,
+  kind: 'UPDATES',
+  firstSeq: 5,
+  lastSeq: 5,
+  minTime: 10,
+  maxTime: 10,
+  updates: [{ seq: 5, time: 10, volume: 'v', block: 0, data: Buffer.alloc(512) }],
+}
 
 function message(value: Buffer | null, headers: Record<string, string> = {}): KafkaMessage {
   return { key: null, value, headers, offset: '7', timestamp: '0', attributes: 0 } as KafkaMessage
@@ -37,7 +46,14 @@ async function failure(p: Promise<unknown>): Promise<XrcError> {
 
 describe('decoding a record of the updates topic', () => {
   it('decodes a record set whose partition and headers agree with it', async () => {
-    const headers = { [HEADERS.controller]: '2', [HEADERS.kind]: 'UPDATES', [HEADERS.firstSeq]: '5', [HEADERS.lastSeq]: '5', [HEADERS.minTime]: '10', [HEADERS.maxTime]: '10' }
+    const headers = {
+      [HEADERS.controller]: '2',
+      [HEADERS.kind]: 'UPDATES',
+      [HEADERS.firstSeq]: '5',
+      [HEADERS.lastSeq]: '5',
+      [HEADERS.minTime]: '10',
+      [HEADERS.maxTime]: '10',
+    }
     expect(await decodeRecordSet(message(codec.encode(rs), headers), 2, codec, 4096)).toEqual(rs)
   })
 
@@ -77,7 +93,9 @@ describe('recognising a fenced producer', () => {
     expect(isFencedError({ type: 'PRODUCER_FENCED' })).toBe(true)
     expect(isFencedError(new Error('Unknown error code 90'))).toBe(true)
     expect(isFencedError(new Error('retries exceeded', { cause: { type: 'INVALID_PRODUCER_EPOCH' } }))).toBe(true)
-    expect(isFencedError({ errors: [{ type: 'NOT_LEADER_FOR_PARTITION' }, { type: 'INVALID_PRODUCER_EPOCH' }] })).toBe(true)
+    expect(isFencedError({ errors: [{ type: 'NOT_LEADER_FOR_PARTITION' }, { type: 'INVALID_PRODUCER_EPOCH' }] })).toBe(
+      true,
+    )
   })
 
   it('does not take other errors for fencing', () => {

@@ -21,20 +21,37 @@ const HEADER_FIELDS = [
   [HEADERS.maxTime, 'maxTime'],
 ] as const
 
-export async function decodeRecordSet(message: KafkaMessage, partition: number, codec: AvroCodec<RecordSet>, maxBytes: number): Promise<RecordSet> {
+export async function decodeRecordSet(
+  message: KafkaMessage,
+  partition: number,
+  codec: AvroCodec<RecordSet>,
+  maxBytes: number,
+): Promise<RecordSet> {
   const context = { partition, offset: message.offset }
   const where = `updates partition ${partition} offset ${message.offset}`
   if (message.value === null) throw new XrcError('XRC_DECODE_FAILED', `${where}: a record with no value`, { context })
   const value = message.value
-  if (value.length > maxBytes) throw new XrcError('XRC_RECORD_TOO_LARGE', `${where}: ${value.length} bytes, over mover.maxRecordSetBytes (${maxBytes})`, { context })
+  if (value.length > maxBytes)
+    throw new XrcError(
+      'XRC_RECORD_TOO_LARGE',
+      `${where}: ${value.length} bytes, over mover.maxRecordSetBytes (${maxBytes})`,
+      { context },
+    )
   let rs: RecordSet
   try {
     rs = await retry(() => codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
   } catch (err) {
-    throw new XrcError(isXrcError(err) ? err.code : 'XRC_DECODE_FAILED', `${where}: ${errorMessage(err)}`, { cause: err, context })
+    throw new XrcError(isXrcError(err) ? err.code : 'XRC_DECODE_FAILED', `${where}: ${errorMessage(err)}`, {
+      cause: err,
+      context,
+    })
   }
   if (rs.controller !== partition) {
-    throw new XrcError('XRC_INVALID_RECORD', `${where}: a record set of controller ${rs.controller} (partition = controller id)`, { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } })
+    throw new XrcError(
+      'XRC_INVALID_RECORD',
+      `${where}: a record set of controller ${rs.controller} (partition = controller id)`,
+      { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
+    )
   }
   // headers let readers route without decoding: ones that disagree with the body would mislead them
   for (const [name, field] of HEADER_FIELDS) {
@@ -42,7 +59,11 @@ export async function decodeRecordSet(message: KafkaMessage, partition: number, 
     if (h === undefined) continue
     const text = Array.isArray(h) ? h.map(String).join(',') : h.toString()
     if (text !== String(rs[field])) {
-      throw new XrcError('XRC_INVALID_RECORD', `${where}: header ${name} is "${text}" but the record set says ${String(rs[field])}`, { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } })
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `${where}: header ${name} is "${text}" but the record set says ${String(rs[field])}`,
+        { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
+      )
     }
   }
   return rs

@@ -52,8 +52,14 @@ export async function findStartPoint(options: StartPointOptions): Promise<StartP
   if (tail !== undefined) {
     const marked = new Set(tail.controllers.map((m) => m.controller))
     const stray = tail.controllers.filter((m) => !configured.has(m.controller)).map((m) => m.controller)
-    if (stray.length > 0) log.warn({ controllers: stray }, 'the journal has marks of controllers no longer configured; their partitions are not read')
-    const offsets = new Map(tail.controllers.filter((m) => configured.has(m.controller)).map((m) => [m.controller, m.resumeOffset]))
+    if (stray.length > 0)
+      log.warn(
+        { controllers: stray },
+        'the journal has marks of controllers no longer configured; their partitions are not read',
+      )
+    const offsets = new Map(
+      tail.controllers.filter((m) => configured.has(m.controller)).map((m) => [m.controller, m.resumeOffset]),
+    )
     const unmarked = options.controllers.filter((id) => !marked.has(id))
     if (unmarked.length > 0) {
       // controllers added since the last group: from their committed offsets, else the start
@@ -62,9 +68,17 @@ export async function findStartPoint(options: StartPointOptions): Promise<StartP
         const o = committed.get(id)
         if (o !== undefined) offsets.set(id, o)
       }
-      log.warn({ controllers: unmarked }, 'controllers without a journal mark start from their committed or earliest offsets')
+      log.warn(
+        { controllers: unmarked },
+        'controllers without a journal mark start from their committed or earliest offsets',
+      )
     }
-    return { checkpoint: { groupSeq: tail.groupSeq, groupTime: tail.groupTime, controllers: tail.controllers }, offsets, source: 'journal', journalOffset: tail.offset }
+    return {
+      checkpoint: { groupSeq: tail.groupSeq, groupTime: tail.groupTime, controllers: tail.controllers },
+      offsets,
+      source: 'journal',
+      journalOffset: tail.offset,
+    }
   }
   const committed = await committedOffsets(options)
   const offsets = new Map([...committed].filter(([p]) => configured.has(p)))
@@ -77,7 +91,9 @@ async function committedOffsets(options: StartPointOptions): Promise<Map<number,
   await admin.connect()
   try {
     const [topic] = await admin.fetchOffsets({ groupId: moverGroupId(options.session), topics: [options.updatesTopic] })
-    return new Map((topic?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => [p.partition, Number(p.offset)]))
+    return new Map(
+      (topic?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => [p.partition, Number(p.offset)]),
+    )
   } finally {
     await admin.disconnect()
   }

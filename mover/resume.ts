@@ -43,32 +43,43 @@ export async function resumeFrozen(request: ResumeRequest): Promise<ResumeComman
   const topics = sessionTopics(request.session)
   let targets: { controller: number; offset: number }[]
   if (request.offset !== undefined) {
-    if (request.controller === undefined) throw new XrcError('XRC_USAGE', '--offset needs --controller: an offset is one of its partition')
+    if (request.controller === undefined)
+      throw new XrcError('XRC_USAGE', '--offset needs --controller: an offset is one of its partition')
     targets = [{ controller: request.controller, offset: request.offset }]
   } else {
-    const entries = await readDeadLetters({ kafka: request.kafka, topic: topics.deadLetter, logger: request.logger, groupPrefix: `xrc.${request.session}.resume` })
+    const entries = await readDeadLetters({
+      kafka: request.kafka,
+      topic: topics.deadLetter,
+      logger: request.logger,
+      groupPrefix: `xrc.${request.session}.resume`,
+    })
     const frozen = Object.values(summarizeDeadLetters(entries).lastFrozen)
-    targets = frozen.filter((e) => request.controller === undefined || e.sourcePartition === request.controller).map((e) => ({ controller: e.sourcePartition, offset: e.sourceOffset }))
+    targets = frozen
+      .filter((e) => request.controller === undefined || e.sourcePartition === request.controller)
+      .map((e) => ({ controller: e.sourcePartition, offset: e.sourceOffset }))
     if (targets.length === 0) {
-      throw new XrcError('XRC_NOT_FOUND', `no controller${request.controller === undefined ? '' : ` ${request.controller}`} of session ${request.session} froze: the dead-letter topic ${topics.deadLetter} has no record with action "frozen"${request.controller === undefined ? '' : ' for it'}`, {
-        context: { session: request.session },
-      })
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `no controller${request.controller === undefined ? '' : ` ${request.controller}`} of session ${request.session} froze: the dead-letter topic ${topics.deadLetter} has no record with action "frozen"${request.controller === undefined ? '' : ' for it'}`,
+        {
+          context: { session: request.session },
+        },
+      )
     }
   }
   const requestedBy = request.requestedBy ?? safeUser()
-  const commands = targets.map(
-    (t): ResumeCommand => ({
-      command: 'resume',
-      session: request.session,
-      controller: t.controller,
-      partition: t.controller,
-      offset: t.offset,
-      discardMissing: request.discardMissing,
-      requestedAt: new Date().toISOString(),
-      requestedBy,
-    }),
-  )
-  for (const command of commands) await requestResume({ kafka: request.kafka, topic: topics.control, command, logger: request.logger })
+  const commands = targets.map((t): ResumeCommand => ({
+    command: 'resume',
+    session: request.session,
+    controller: t.controller,
+    partition: t.controller,
+    offset: t.offset,
+    discardMissing: request.discardMissing,
+    requestedAt: new Date().toISOString(),
+    requestedBy,
+  }))
+  for (const command of commands)
+    await requestResume({ kafka: request.kafka, topic: topics.control, command, logger: request.logger })
   return commands
 }
 

@@ -117,11 +117,22 @@ export function createUpdatesIntake(options: UpdatesIntakeOptions): UpdatesIntak
   }
 
   async function setAside(partition: number, m: KafkaMessage, err: XrcError, action: DeadLetterAction): Promise<void> {
-    await options.deadLetter({ partition, offset: Number(m.offset), value: m.value, headers: m.headers as IHeaders | undefined, code: err.code, message: err.message, action })
+    await options.deadLetter({
+      partition,
+      offset: Number(m.offset),
+      value: m.value,
+      headers: m.headers as IHeaders | undefined,
+      code: err.code,
+      message: err.message,
+      action,
+    })
   }
 
   /** Whether a record's seqs (from its body, or its headers when it did not decode) reach the controller's next seq. */
-  function claimsNext(partition: number, seqs: { controller: number; firstSeq: number; lastSeq: number } | undefined): boolean {
+  function claimsNext(
+    partition: number,
+    seqs: { controller: number; firstSeq: number; lastSeq: number } | undefined,
+  ): boolean {
     if (seqs === undefined || seqs.controller !== partition || !options.controllers.includes(partition)) return false
     const expected = former.expectedSeq(partition)
     return expected === undefined || seqs.lastSeq >= expected
@@ -136,18 +147,36 @@ export function createUpdatesIntake(options: UpdatesIntakeOptions): UpdatesIntak
   }
 
   /** The controller's stream is broken at this record: apply the operator's decision, or freeze it. */
-  async function breakAt(partition: number, m: KafkaMessage, err: XrcError, rs: RecordSet | undefined, takeable: boolean): Promise<Verdict> {
+  async function breakAt(
+    partition: number,
+    m: KafkaMessage,
+    err: XrcError,
+    rs: RecordSet | undefined,
+    takeable: boolean,
+  ): Promise<Verdict> {
     const offset = Number(m.offset)
     await setAside(partition, m, err, 'frozen')
     const decision = options.decision(partition, offset)
     if (decision === undefined) {
-      const f: FrozenController = { controller: partition, partition, offset, code: err.code, message: err.message, expectedSeq: former.expectedSeq(partition), takeable, since: new Date().toISOString() }
+      const f: FrozenController = {
+        controller: partition,
+        partition,
+        offset,
+        code: err.code,
+        message: err.message,
+        expectedSeq: former.expectedSeq(partition),
+        takeable,
+        since: new Date().toISOString(),
+      }
       frozen.set(partition, f)
       options.pause([partition])
       options.onFreeze(f)
       return 'stop'
     }
-    log.warn({ partition, offset, discardMissing: decision.discardMissing, requestedBy: decision.requestedBy }, 'resuming a frozen controller as the operator decided')
+    log.warn(
+      { partition, offset, discardMissing: decision.discardMissing, requestedBy: decision.requestedBy },
+      'resuming a frozen controller as the operator decided',
+    )
     if (decision.discardMissing) former.discardMissing(partition)
     // a gap's record is the stream's next one once the missing seqs are given up
     if (takeable && decision.discardMissing && rs !== undefined) return feed(partition, m, rs, decision)
@@ -163,7 +192,8 @@ export function createUpdatesIntake(options: UpdatesIntakeOptions): UpdatesIntak
     } catch (err) {
       if (!isXrcError(err) || !BAD_INPUT.includes(err.code)) return fail(err)
       // it does not decode: only its headers can say whose seqs it held
-      if (claimsNext(partition, headerSeqs(m)) || claimsNext(partition, decodedSeqs(err))) return breakAt(partition, m, err, undefined, false)
+      if (claimsNext(partition, headerSeqs(m)) || claimsNext(partition, decodedSeqs(err)))
+        return breakAt(partition, m, err, undefined, false)
       await setAside(partition, m, err, 'skipped')
       former.skipped(partition, offset)
       return 'next'
@@ -171,7 +201,12 @@ export function createUpdatesIntake(options: UpdatesIntakeOptions): UpdatesIntak
     return feed(partition, m, rs, undefined)
   }
 
-  async function feed(partition: number, m: KafkaMessage, rs: RecordSet, decision: ResumeCommand | undefined): Promise<Verdict> {
+  async function feed(
+    partition: number,
+    m: KafkaMessage,
+    rs: RecordSet,
+    decision: ResumeCommand | undefined,
+  ): Promise<Verdict> {
     const offset = Number(m.offset)
     try {
       const outcome = former.add(offset, rs)
@@ -275,7 +310,9 @@ function headerSeqs(m: KafkaMessage): { controller: number; firstSeq: number; la
 /** Controller and seqs of a record set that decoded but disagrees with its partition or headers (decodeRecordSet puts them in the context). */
 function decodedSeqs(err: XrcError): { controller: number; firstSeq: number; lastSeq: number } | undefined {
   const { controller, firstSeq, lastSeq } = err.context
-  return [controller, firstSeq, lastSeq].every((n) => typeof n === 'number' && Number.isSafeInteger(n)) ? { controller: controller as number, firstSeq: firstSeq as number, lastSeq: lastSeq as number } : undefined
+  return [controller, firstSeq, lastSeq].every((n) => typeof n === 'number' && Number.isSafeInteger(n))
+    ? { controller: controller as number, firstSeq: firstSeq as number, lastSeq: lastSeq as number }
+    : undefined
 }
 
 /** For logs: a message naming a frozen controller and the operator action that resumes it. */

@@ -6,9 +6,16 @@ describe('ChangeBitmap', () => {
   it('behaves like a set of block numbers', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 300 }).chain((n) =>
-          fc.tuple(fc.constant(n), fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: 9 })), { maxLength: 60 })),
-        ),
+        fc
+          .integer({ min: 1, max: 300 })
+          .chain((n) =>
+            fc.tuple(
+              fc.constant(n),
+              fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: 9 })), {
+                maxLength: 60,
+              }),
+            ),
+          ),
         ([n, ops]) => {
           const bm = new ChangeBitmap(n)
           const model = new Set<number>()
@@ -26,7 +33,8 @@ describe('ChangeBitmap', () => {
           expect(bm.count).toBe(model.size)
           expect([...bm.marked()]).toEqual([...model].sort((a, b) => a - b))
           const sorted = [...model].sort((a, b) => a - b)
-          for (const from of [0, Math.floor(n / 3), n - 1]) expect(bm.nextMarked(from)).toBe(sorted.find((b) => b >= from))
+          for (const from of [0, Math.floor(n / 3), n - 1])
+            expect(bm.nextMarked(from)).toBe(sorted.find((b) => b >= from))
           const copy = new ChangeBitmap(n, bm.toBuffer())
           expect([...copy.marked()]).toEqual([...bm.marked()])
           expect(copy.count).toBe(bm.count)

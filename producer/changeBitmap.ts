@@ -10,10 +10,12 @@ export class ChangeBitmap {
   private setCount = 0
 
   constructor(blocks: number, bits?: Uint8Array) {
-    if (!Number.isInteger(blocks) || blocks < 0) throw new RangeError(`blocks must be a non-negative integer, got ${blocks}`)
+    if (!Number.isInteger(blocks) || blocks < 0)
+      throw new RangeError(`blocks must be a non-negative integer, got ${blocks}`)
     this.blocks = blocks
     const bytes = Math.ceil(blocks / 8)
-    if (bits !== undefined && bits.length !== bytes) throw new RangeError(`bitmap of ${blocks} blocks needs ${bytes} bytes, got ${bits.length}`)
+    if (bits !== undefined && bits.length !== bytes)
+      throw new RangeError(`bitmap of ${blocks} blocks needs ${bytes} bytes, got ${bits.length}`)
     this.bits = bits ? Uint8Array.from(bits) : new Uint8Array(bytes)
     if (bits) for (let b = 0; b < blocks; b++) if (this.has(b)) this.setCount++
   }
@@ -70,7 +72,7 @@ export class ChangeBitmap {
 
   /** The first marked block at or after `from`, or undefined. */
   nextMarked(from: number): number | undefined {
-    for (let b = Math.max(0, from); b < this.blocks; ) {
+    for (let b = Math.max(0, from); b < this.blocks;) {
       const byte = this.bits[b >>> 3] ?? 0
       if (byte === 0 && (b & 7) === 0) {
         b += 8 // skip a clear byte whole

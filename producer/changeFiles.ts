@@ -58,7 +58,10 @@ interface PendingFile {
 }
 
 /** Opens (creating or growing) the pending bitmap file of every volume. */
-export async function openPendingFiles(dir: string, volumes: readonly { name: string; blocks: number }[]): Promise<PendingFiles> {
+export async function openPendingFiles(
+  dir: string,
+  volumes: readonly { name: string; blocks: number }[],
+): Promise<PendingFiles> {
   await mkdir(dir, { recursive: true })
   const files = new Map<string, PendingFile>()
   try {
@@ -70,7 +73,11 @@ export async function openPendingFiles(dir: string, volumes: readonly { name: st
       const { bytesRead } = await fh.read(raw, 0, bytes, 0)
       if ((await fh.stat()).size > bytes) {
         await fh.close()
-        throw new XrcError('XRC_CONFIG_INVALID', `change bitmap ${path} covers more blocks than volume "${v.name}" has now (${v.blocks}); a volume cannot shrink`, { context: { volume: v.name } })
+        throw new XrcError(
+          'XRC_CONFIG_INVALID',
+          `change bitmap ${path} covers more blocks than volume "${v.name}" has now (${v.blocks}); a volume cannot shrink`,
+          { context: { volume: v.name } },
+        )
       }
       if (bytesRead < bytes) await fh.truncate(bytes)
       // bits past the volume's last block are never set by mark(); drop any a damaged file holds
@@ -114,7 +121,8 @@ export async function openPendingFiles(dir: string, volumes: readonly { name: st
 
   // a flush asked for while one runs waits for the next, which takes every byte changed meanwhile
   const commit = createGroupCommit(writeDirty)
-  const flush = (): Promise<void> => (closed ? Promise.reject(new XrcError('XRC_CLOSED', `change bitmaps in ${dir} are closed`)) : commit())
+  const flush = (): Promise<void> =>
+    closed ? Promise.reject(new XrcError('XRC_CLOSED', `change bitmaps in ${dir} are closed`)) : commit()
 
   return {
     bitmaps: new Map([...files].map(([name, f]) => [name, f.bitmap])),
@@ -132,7 +140,11 @@ export async function openPendingFiles(dir: string, volumes: readonly { name: st
     async close() {
       if (closed) return
       await flush().catch((err: unknown) => {
-        throw new XrcError('XRC_SIDEFILE_CORRUPT', `could not write the change bitmaps in ${dir}: ${errorMessage(err)}`, { cause: err })
+        throw new XrcError(
+          'XRC_SIDEFILE_CORRUPT',
+          `could not write the change bitmaps in ${dir}: ${errorMessage(err)}`,
+          { cause: err },
+        )
       })
       closed = true
       for (const f of files.values()) await f.fh.close()
@@ -167,11 +179,19 @@ export function encodeGenerations(state: Readonly<GenerationsState>): Buffer {
 
 /** Decodes a generations file; throws XRC_SIDEFILE_CORRUPT naming `where` when it is damaged. */
 export function decodeGenerations(buf: Buffer, where: string): GenerationsState {
-  const bad = (why: string): XrcError => new XrcError('XRC_SIDEFILE_CORRUPT', `change generations file ${where} is damaged: ${why}`, { context: { file: where } })
+  const bad = (why: string): XrcError =>
+    new XrcError('XRC_SIDEFILE_CORRUPT', `change generations file ${where} is damaged: ${why}`, {
+      context: { file: where },
+    })
   if (buf.length < 29) throw bad('too short')
   if (buf.readUInt32BE(buf.length - 4) !== crc32(buf.subarray(0, buf.length - 4))) throw bad('CRC mismatch')
   if (buf.readUInt32BE(0) !== MAGIC || buf.readUInt8(4) !== VERSION) throw bad('unknown magic or version')
-  const state: GenerationsState = { olderStart: Number(buf.readBigUInt64BE(5)), newerStart: Number(buf.readBigUInt64BE(13)), older: new Map(), newer: new Map() }
+  const state: GenerationsState = {
+    olderStart: Number(buf.readBigUInt64BE(5)),
+    newerStart: Number(buf.readBigUInt64BE(13)),
+    older: new Map(),
+    newer: new Map(),
+  }
   let at = 25
   const count = buf.readUInt32BE(21)
   for (let i = 0; i < count; i++) {
@@ -193,7 +213,10 @@ export function decodeGenerations(buf: Buffer, where: string): GenerationsState 
  * size (a volume that changed size starts empty: its marks no longer name
  * the same blocks). Undefined when there is none.
  */
-export async function loadGenerations(dir: string, volumes: readonly { name: string; blocks: number }[]): Promise<GenerationsState | undefined> {
+export async function loadGenerations(
+  dir: string,
+  volumes: readonly { name: string; blocks: number }[],
+): Promise<GenerationsState | undefined> {
   const path = join(dir, 'generations.bin')
   let buf: Buffer
   try {

@@ -53,7 +53,8 @@ export class ChangeGenerations {
    */
   confirm(appliedTime: number, now: number): boolean {
     if (appliedTime < this.state.newerStart) return false
-    if (now <= this.state.newerStart) throw new RangeError(`a new generation must start after ${this.state.newerStart}, got ${now}`)
+    if (now <= this.state.newerStart)
+      throw new RangeError(`a new generation must start after ${this.state.newerStart}, got ${now}`)
     const { newer, older } = this.state
     for (const bm of older.values()) bm.reset()
     // the discarded older bitmaps are reused for the new generation
@@ -63,7 +64,10 @@ export class ChangeGenerations {
 
   /** Blocks of `volume` named by either generation. */
   union(volume: string): ChangeBitmap {
-    const u = new ChangeBitmap(this.bitmap(this.state.older, volume).blocks, this.bitmap(this.state.older, volume).toBuffer())
+    const u = new ChangeBitmap(
+      this.bitmap(this.state.older, volume).blocks,
+      this.bitmap(this.state.older, volume).toBuffer(),
+    )
     u.union(this.bitmap(this.state.newer, volume))
     return u
   }

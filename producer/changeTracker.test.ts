@@ -18,7 +18,10 @@ describe('ChangeGenerations', () => {
   it('always names every block written after the last time the secondary confirmed', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.record({ write: fc.integer({ min: 0, max: 39 }) }), fc.record({ applied: fc.nat(20) })), { maxLength: 80, size: 'max' }),
+        fc.array(fc.oneof(fc.record({ write: fc.integer({ min: 0, max: 39 }) }), fc.record({ applied: fc.nat(20) })), {
+          maxLength: 80,
+          size: 'max',
+        }),
         (events) => {
           const g = new ChangeGenerations(VOLUMES)
           let clock = 0
@@ -36,7 +39,9 @@ describe('ChangeGenerations', () => {
               g.confirm(applied, ++clock)
             }
             const union = g.union('a')
-            for (const w of writes) if (w.time > confirmed) expect(union.has(w.block), `block ${w.block} written at ${w.time}, confirmed ${confirmed}`).toBe(true)
+            for (const w of writes)
+              if (w.time > confirmed)
+                expect(union.has(w.block), `block ${w.block} written at ${w.time}, confirmed ${confirmed}`).toBe(true)
           }
         },
       ),
@@ -106,7 +111,9 @@ describe('openChangeTracker', () => {
     const t = await openChangeTracker({ controllerDir: dir, volumes: VOLUMES, logger: silentLogger })
     await t.close()
     await writeFile(join(dir, 'changes', 'b.pending'), Buffer.alloc(10))
-    const err = await openChangeTracker({ controllerDir: dir, volumes: VOLUMES, logger: silentLogger }).catch((e: unknown) => e)
+    const err = await openChangeTracker({ controllerDir: dir, volumes: VOLUMES, logger: silentLogger }).catch(
+      (e: unknown) => e,
+    )
     expect(isXrcError(err, 'XRC_CONFIG_INVALID')).toBe(true)
   })
 })

@@ -50,7 +50,11 @@ export interface ChangeTracker {
   close(): Promise<void>
 }
 
-export async function openChangeTracker(options: { controllerDir: string; volumes: readonly { name: string; blocks: number }[]; logger: Logger }): Promise<ChangeTracker> {
+export async function openChangeTracker(options: {
+  controllerDir: string
+  volumes: readonly { name: string; blocks: number }[]
+  logger: Logger
+}): Promise<ChangeTracker> {
   const dir = changesDir(options.controllerDir)
   const files: PendingFiles = await openPendingFiles(dir, options.volumes)
   const generations = new ChangeGenerations(options.volumes, await loadGenerations(dir, options.volumes))
@@ -74,7 +78,11 @@ export async function openChangeTracker(options: { controllerDir: string; volume
     markPending: (volume, block, count) => files.mark(volume, block, count),
     clearPending: (volume, block, count) => files.clear(volume, block, count),
     persistClears() {
-      files.flush().catch((err: unknown) => options.logger.warn({ err }, 'writing cleared marks failed; they are written again later'))
+      files
+        .flush()
+        .catch((err: unknown) =>
+          options.logger.warn({ err }, 'writing cleared marks failed; they are written again later'),
+        )
     },
     noteSent: (volume, block, count) => generations.mark(volume, block, count),
     confirm: (appliedTime, now) => generations.confirm(appliedTime, now),

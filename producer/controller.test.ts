@@ -89,7 +89,8 @@ describe('controller', () => {
     const acks = await Promise.all(Array.from({ length: 100 }, (_, i) => c.write(i % 2 ? 'a' : 'b', i % 4, block(i))))
     const bySeq = [...acks].sort((x, y) => x.seq - y.seq)
     expect(bySeq.map((a) => a.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
-    for (let i = 1; i < bySeq.length; i++) expect((bySeq[i] as { time: number }).time).toBeGreaterThan((bySeq[i - 1] as { time: number }).time)
+    for (let i = 1; i < bySeq.length; i++)
+      expect((bySeq[i] as { time: number }).time).toBeGreaterThan((bySeq[i - 1] as { time: number }).time)
     const pending = await c.readPending(undefined, { maxEntries: 1000, maxBytes: 1 << 30 })
     expect(pending.map((p) => p.update.seq)).toEqual(bySeq.map((a) => a.seq))
     expect(pending.map((p) => p.update.time)).toEqual(bySeq.map((a) => a.time))
@@ -158,7 +159,10 @@ describe('controller', () => {
   it('reports a full sidefile to the writer and the hook, with the controller id', async () => {
     const events: { controller: number; waitedMs: number }[] = []
     const entry = 12 + 22 + 1 + BS
-    const c = await controller({ sidefile: { maxBytes: 2 * entry, waitMs: 20, segmentBytes: 64 * 1024 }, onFull: (e) => void events.push(e) })
+    const c = await controller({
+      sidefile: { maxBytes: 2 * entry, waitMs: 20, segmentBytes: 64 * 1024 },
+      onFull: (e) => void events.push(e),
+    })
     await c.write('a', 0, block(1))
     await c.write('a', 1, block(2))
     expect(await codeOf(c.write('a', 2, block(3)))).toBe('XRC_SIDEFILE_FULL')

@@ -176,7 +176,15 @@ export async function openController(options: ControllerOptions): Promise<Contro
   let sidefile: Sidefile | undefined
   try {
     for (const v of options.volumes) {
-      volumes.set(v.name, await openVolumeFile({ path: volumePath(options.dataDir, options.session, v.name), name: v.name, blocks: v.blocks, blockSize }))
+      volumes.set(
+        v.name,
+        await openVolumeFile({
+          path: volumePath(options.dataDir, options.session, v.name),
+          name: v.name,
+          blocks: v.blocks,
+          blockSize,
+        }),
+      )
     }
     // the volume writes behind each volume's latest one, so writes reach a volume in seq order
     const tails = new Map<string, Promise<void>>()
@@ -206,7 +214,16 @@ export async function openController(options: ControllerOptions): Promise<Contro
 
   function createController(
     opts: ControllerOptions,
-    s: { dir: string; volumes: Map<string, VolumeFile>; tails: Map<string, Promise<void>>; sidefile: Sidefile; state: ControllerState; lastSeq: number; lastTime: number; firstSeq: number | undefined },
+    s: {
+      dir: string
+      volumes: Map<string, VolumeFile>
+      tails: Map<string, Promise<void>>
+      sidefile: Sidefile
+      state: ControllerState
+      lastSeq: number
+      lastTime: number
+      firstSeq: number | undefined
+    },
   ): Controller {
     const ceilingState: ControllerState = { ...s.state }
     // the state file's seq is an acknowledged one, so never above the sidefile's last entry; it matters when the sidefile is empty
@@ -227,14 +244,22 @@ export async function openController(options: ControllerOptions): Promise<Contro
     function volumeOf(volume: string): VolumeFile {
       const v = s.volumes.get(volume)
       if (v === undefined) {
-        throw new XrcError('XRC_INVALID_RECORD', `volume "${volume}" does not belong to controller ${id} (its volumes: ${names.join(', ')})`, { context: { controller: id, volume } })
+        throw new XrcError(
+          'XRC_INVALID_RECORD',
+          `volume "${volume}" does not belong to controller ${id} (its volumes: ${names.join(', ')})`,
+          { context: { controller: id, volume } },
+        )
       }
       return v
     }
 
     function checkRange(v: VolumeFile, block: number, count: number): void {
       if (!Number.isSafeInteger(block) || block < 0 || block + count > v.blocks) {
-        throw new XrcError('XRC_INVALID_RECORD', `blocks ${block}..${block + count - 1} are outside volume "${v.name}" (blocks 0..${v.blocks - 1})`, { context: { controller: id, volume: v.name } })
+        throw new XrcError(
+          'XRC_INVALID_RECORD',
+          `blocks ${block}..${block + count - 1} are outside volume "${v.name}" (blocks 0..${v.blocks - 1})`,
+          { context: { controller: id, volume: v.name } },
+        )
       }
     }
 
@@ -247,7 +272,13 @@ export async function openController(options: ControllerOptions): Promise<Contro
     }
 
     /** A write while suspended: marked for resync (durably), then written and synced; no seq. */
-    async function markWrite(v: VolumeFile, volume: string, block: number, data: Buffer, marking: ControllerMirror): Promise<WriteAck> {
+    async function markWrite(
+      v: VolumeFile,
+      volume: string,
+      block: number,
+      data: Buffer,
+      marking: ControllerMirror,
+    ): Promise<WriteAck> {
       const time = clock.tick()
       const count = data.length / blockSize
       // the mark is durable before the volume changes; the ceiling keeps the clock above this time after a restart
@@ -262,7 +293,12 @@ export async function openController(options: ControllerOptions): Promise<Contro
       const run = async (): Promise<void> => {
         if (time < ceilingState.timeCeiling) return
         // only an acknowledged seq: a seq taken but not yet durable must not be skipped after a crash
-        const next = { ...ceilingState, lastSeq: lastSentSeq, lastTime: time, timeCeiling: time + TIME_CEILING_LEASE_US }
+        const next = {
+          ...ceilingState,
+          lastSeq: lastSentSeq,
+          lastTime: time,
+          timeCeiling: time + TIME_CEILING_LEASE_US,
+        }
         await saveControllerState(s.dir, next)
         Object.assign(ceilingState, next)
       }
@@ -297,12 +333,20 @@ export async function openController(options: ControllerOptions): Promise<Contro
         if (closed) throw new XrcError('XRC_CLOSED', `controller ${id} is closed`, { context: { controller: id } })
         const v = volumeOf(volume)
         if (!Buffer.isBuffer(data) || data.length === 0 || data.length % blockSize !== 0) {
-          throw new XrcError('XRC_INVALID_RECORD', `data must be a non-zero multiple of the block size ${blockSize} bytes, got ${Buffer.isBuffer(data) ? data.length : typeof data} bytes`, {
-            context: { controller: id, volume },
-          })
+          throw new XrcError(
+            'XRC_INVALID_RECORD',
+            `data must be a non-zero multiple of the block size ${blockSize} bytes, got ${Buffer.isBuffer(data) ? data.length : typeof data} bytes`,
+            {
+              context: { controller: id, volume },
+            },
+          )
         }
         if (data.length > opts.maxWriteBytes) {
-          throw new XrcError('XRC_RECORD_TOO_LARGE', `a write of ${data.length} bytes exceeds the largest one record set carries (${opts.maxWriteBytes} bytes)`, { context: { controller: id, volume } })
+          throw new XrcError(
+            'XRC_RECORD_TOO_LARGE',
+            `a write of ${data.length} bytes exceeds the largest one record set carries (${opts.maxWriteBytes} bytes)`,
+            { context: { controller: id, volume } },
+          )
         }
         checkRange(v, block, data.length / blockSize)
         if (after !== undefined) clock.observe(after)
@@ -326,7 +370,8 @@ export async function openController(options: ControllerOptions): Promise<Contro
             })
           } catch (err) {
             // the sidefile stayed full for the wait bound and the session suspended (onFull): the write goes on, marked
-            if (isXrcError(err, 'XRC_SIDEFILE_FULL') && mirror?.mode() === 'mark') return await markWrite(v, volume, block, data, mirror)
+            if (isXrcError(err, 'XRC_SIDEFILE_FULL') && mirror?.mode() === 'mark')
+              return await markWrite(v, volume, block, data, mirror)
             throw err
           }
           await applied
@@ -339,7 +384,10 @@ export async function openController(options: ControllerOptions): Promise<Contro
       async read(volume, block, count) {
         if (closed) throw new XrcError('XRC_CLOSED', `controller ${id} is closed`, { context: { controller: id } })
         const v = volumeOf(volume)
-        if (!Number.isSafeInteger(count) || count < 1) throw new XrcError('XRC_INVALID_RECORD', `count must be a positive integer, got ${count}`, { context: { controller: id, volume } })
+        if (!Number.isSafeInteger(count) || count < 1)
+          throw new XrcError('XRC_INVALID_RECORD', `count must be a positive integer, got ${count}`, {
+            context: { controller: id, volume },
+          })
         checkRange(v, block, count)
         return v.read(block, count)
       },
@@ -361,7 +409,9 @@ export async function openController(options: ControllerOptions): Promise<Contro
         const time = clock.tick()
         latestTime = time
         const appended = entries.map((e, i) =>
-          s.sidefile.append(sizes[i] as number, () => encodeWriteEntry({ seq: ++lastSeq, time, volume: e.volume, block: e.block, data: e.data }, 'RESYNC')),
+          s.sidefile.append(sizes[i] as number, () =>
+            encodeWriteEntry({ seq: ++lastSeq, time, volume: e.volume, block: e.block, data: e.data }, 'RESYNC'),
+          ),
         )
         stamped(time)
         return Promise.all(appended).then(() => undefined)
@@ -388,7 +438,16 @@ export async function openController(options: ControllerOptions): Promise<Contro
       releaseWaiters: () => void s.sidefile.releaseWaiters(),
 
       status() {
-        return { id, volumes: names, nextSeq: lastSeq + 1, latestTime, lastSentSeq, inflightWrites: inflight, sidefile: s.sidefile.stats(), markedWrites }
+        return {
+          id,
+          volumes: names,
+          nextSeq: lastSeq + 1,
+          latestTime,
+          lastSentSeq,
+          inflightWrites: inflight,
+          sidefile: s.sidefile.stats(),
+          markedWrites,
+        }
       },
 
       async close() {

@@ -23,7 +23,12 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-function standIn(): ControllerMirror & { state: 'capture' | 'mark'; marks: string[]; captures: number; floor?: Promise<void> } {
+function standIn(): ControllerMirror & {
+  state: 'capture' | 'mark'
+  marks: string[]
+  captures: number
+  floor?: Promise<void>
+} {
   const m = {
     state: 'capture' as 'capture' | 'mark',
     marks: [] as string[],
@@ -116,7 +121,9 @@ it('reads for a resync after the writes stamped before, and appends resync entri
 it('a writer waiting for sidefile space when the session suspends goes on marked, taking no seq', async () => {
   const mirror = standIn()
   const entry = 12 + 22 + 1 + BS // framing + entry header + volume name + one block
-  const c = await openController(options(mirror, { sidefile: { maxBytes: 2 * entry, waitMs: 10_000, segmentBytes: 64 * 1024 } }))
+  const c = await openController(
+    options(mirror, { sidefile: { maxBytes: 2 * entry, waitMs: 10_000, segmentBytes: 64 * 1024 } }),
+  )
   await c.write('a', 0, block(1))
   await c.write('a', 1, block(2))
   const waiting = c.write('a', 2, block(3))

@@ -40,13 +40,25 @@ export async function redoSidefile(
       const where = `${sidefile.dir} position ${e.position}`
       const { kind, update: u } = decodeEntry(e.payload, where)
       if (firstSeq !== undefined && (u.seq !== lastSeq + 1 || u.time < lastTime)) {
-        throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where}: seq ${u.seq} time ${u.time} does not follow seq ${lastSeq} time ${lastTime}`, { context: { controller: options.id } })
+        throw new XrcError(
+          'XRC_SIDEFILE_CORRUPT',
+          `sidefile entry ${where}: seq ${u.seq} time ${u.time} does not follow seq ${lastSeq} time ${lastTime}`,
+          { context: { controller: options.id } },
+        )
       }
       const v = volumes.get(u.volume)
-      if (v === undefined || u.data.length % options.blockSize !== 0 || u.block + u.data.length / options.blockSize > v.blocks) {
-        throw new XrcError('XRC_CONFIG_INVALID', `sidefile entry ${where} writes volume "${u.volume}" blocks from ${u.block}, which the configuration of controller ${options.id} no longer holds`, {
-          context: { controller: options.id, volume: u.volume },
-        })
+      if (
+        v === undefined ||
+        u.data.length % options.blockSize !== 0 ||
+        u.block + u.data.length / options.blockSize > v.blocks
+      ) {
+        throw new XrcError(
+          'XRC_CONFIG_INVALID',
+          `sidefile entry ${where} writes volume "${u.volume}" blocks from ${u.block}, which the configuration of controller ${options.id} no longer holds`,
+          {
+            context: { controller: options.id, volume: u.volume },
+          },
+        )
       }
       if (kind === 'UPDATES' && e.position >= redoFrom) await v.write(u.block, u.data)
       options.mirror?.recovered(u.volume, u.block, u.data.length / options.blockSize)
@@ -57,6 +69,10 @@ export async function redoSidefile(
       pos = e.end
     }
   }
-  if (count > 0) log.info({ entries: count, firstSeq, lastSeq }, 'sidefile recovered and redone onto the volumes; its entries will be sent again')
+  if (count > 0)
+    log.info(
+      { entries: count, firstSeq, lastSeq },
+      'sidefile recovered and redone onto the volumes; its entries will be sent again',
+    )
   return { firstSeq, lastSeq, lastTime }
 }

@@ -30,7 +30,12 @@ export interface ControllerState {
   redoFrom: number
 }
 
-export const INITIAL_STATE: Readonly<ControllerState> = Object.freeze({ lastSeq: 0, lastTime: 0, timeCeiling: 0, redoFrom: 0 })
+export const INITIAL_STATE: Readonly<ControllerState> = Object.freeze({
+  lastSeq: 0,
+  lastTime: 0,
+  timeCeiling: 0,
+  redoFrom: 0,
+})
 
 /** Reads the state file of the controller folder `dir` (INITIAL_STATE when there is none). */
 export async function loadControllerState(dir: string): Promise<ControllerState> {
@@ -50,7 +55,10 @@ export async function loadControllerState(dir: string): Promise<ControllerState>
     }
     return state
   } catch (err) {
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `controller state file ${path} is damaged: ${errorMessage(err)}`, { cause: err, context: { file: path } })
+    throw new XrcError('XRC_SIDEFILE_CORRUPT', `controller state file ${path} is damaged: ${errorMessage(err)}`, {
+      cause: err,
+      context: { file: path },
+    })
   }
 }
 

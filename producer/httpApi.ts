@@ -26,7 +26,10 @@ import type { Logger } from '../lib/logger.js'
 import type { Primary } from './primary.js'
 
 export interface HttpApiOptions {
-  primary: Pick<Primary, 'write' | 'read' | 'status' | 'health' | 'registry' | 'maxWriteBytes' | 'suspend' | 'resume' | 'rebase'>
+  primary: Pick<
+    Primary,
+    'write' | 'read' | 'status' | 'health' | 'registry' | 'maxWriteBytes' | 'suspend' | 'resume' | 'rebase'
+  >
   /** 0 = any free port. */
   port: number
   host?: string
@@ -62,7 +65,8 @@ const BLOCK_PATH = /^\/v1\/volumes\/([^/]+)\/blocks\/([^/]+)$/
 /** Parses a non-negative decimal integer query or path value; XRC_INVALID_RECORD naming `what` otherwise. */
 function integer(value: string, what: string): number {
   const n = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN
-  if (!Number.isSafeInteger(n)) throw new XrcError('XRC_INVALID_RECORD', `${what} must be a non-negative integer, got "${value}"`)
+  if (!Number.isSafeInteger(n))
+    throw new XrcError('XRC_INVALID_RECORD', `${what} must be a non-negative integer, got "${value}"`)
   return n
 }
 
@@ -83,7 +87,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 /** Reads the request body, refusing (413) more than `limit` bytes without buffering them. */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? Number.NaN)
-  const tooLarge = (n: number): XrcError => new XrcError('XRC_RECORD_TOO_LARGE', `a write of ${n} bytes exceeds the largest one record set carries (${limit} bytes)`)
+  const tooLarge = (n: number): XrcError =>
+    new XrcError(
+      'XRC_RECORD_TOO_LARGE',
+      `a write of ${n} bytes exceeds the largest one record set carries (${limit} bytes)`,
+    )
   if (declared > limit) throw tooLarge(declared)
   const chunks: Buffer[] = []
   let size = 0
@@ -108,7 +116,12 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       if (req.method === 'POST' || req.method === 'PUT') {
         const afterParam = url.searchParams.get('after')
         const data = await readBody(req, primary.maxWriteBytes)
-        const ack = await primary.write({ volume, block, data, ...(afterParam !== null ? { after: integer(afterParam, 'after') } : {}) })
+        const ack = await primary.write({
+          volume,
+          block,
+          data,
+          ...(afterParam !== null ? { after: integer(afterParam, 'after') } : {}),
+        })
         return sendJson(res, 200, ack)
       }
       if (req.method === 'GET') {
@@ -118,16 +131,33 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         res.end(data)
         return
       }
-      return sendJson(res, 405, { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use GET or POST` }, { allow: 'GET, POST' })
+      return sendJson(
+        res,
+        405,
+        { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use GET or POST` },
+        { allow: 'GET, POST' },
+      )
     }
     const action = MIRROR_ACTIONS[url.pathname]
     if (action !== undefined) {
-      if (req.method !== 'POST') return sendJson(res, 405, { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use POST` }, { allow: 'POST' })
+      if (req.method !== 'POST')
+        return sendJson(
+          res,
+          405,
+          { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use POST` },
+          { allow: 'POST' },
+        )
       const body = await action(primary)
       log.info({ action: url.pathname }, 'operator action')
       return sendJson(res, 200, body)
     }
-    if (req.method !== 'GET') return sendJson(res, 405, { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}` }, { allow: 'GET' })
+    if (req.method !== 'GET')
+      return sendJson(
+        res,
+        405,
+        { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}` },
+        { allow: 'GET' },
+      )
     if (url.pathname === '/v1/status') return sendJson(res, 200, primary.status())
     if (url.pathname === '/health') {
       const h = primary.health()
@@ -153,7 +183,12 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       if (status === 500) log.error({ err, method: req.method, url: req.url }, 'request failed')
       // a refused body is not read to its end: close the connection rather than drain it
       if (status === 413) res.setHeader('connection', 'close')
-      sendJson(res, status, code ? { code, message: errorMessage(err) } : { message: errorMessage(err) }, status === 503 ? { 'retry-after': '1' } : {})
+      sendJson(
+        res,
+        status,
+        code ? { code, message: errorMessage(err) } : { message: errorMessage(err) },
+        status === 503 ? { 'retry-after': '1' } : {},
+      )
     })
   })
   await new Promise<void>((resolve, reject) => {

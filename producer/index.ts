@@ -16,7 +16,15 @@
  * marks), resyncOrdering (the rule), resyncRunner, mirrorRecord,
  * mirrorMonitor, secondaryLink, mirror (the state machine), resyncMetrics.
  */
-export { createPrimary, type Primary, type PrimaryEvents, type PrimaryOptions, type PrimaryStatus, type WriteRequest, type WriteAck } from './primary.js'
+export {
+  createPrimary,
+  type Primary,
+  type PrimaryEvents,
+  type PrimaryOptions,
+  type PrimaryStatus,
+  type WriteRequest,
+  type WriteAck,
+} from './primary.js'
 export { startHttpApi, type HttpApi, type HttpApiOptions } from './httpApi.js'
 export { createSessionClock, wallMicros, type SessionClock } from './sessionClock.js'
 export { volumePath, primaryDir } from './volumeFile.js'

@@ -22,7 +22,6 @@ import { valueSubject } from '../schemas/topics.js'
 // kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
 const { Partitioners } = kafkajs
 
-
 export interface OutboundMessage {
   key: string
   value: Buffer
@@ -120,7 +119,9 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     const old = producer
     producer = undefined
     logger.warn({ topic, reason }, 'recreating the Kafka producer')
-    await old?.then((p) => p.disconnect()).catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
+    await old
+      ?.then((p) => p.disconnect())
+      .catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
   }
 
   async function prepareTopic(): Promise<void> {
@@ -137,7 +138,11 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
     async open() {
       if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
       await prepareTopic()
-      codec ??= await createCodec<RecordSet>({ registryUrl: options.registryUrl, subject: valueSubject(topic), schema: RECORD_SET_SCHEMA })
+      codec ??= await createCodec<RecordSet>({
+        registryUrl: options.registryUrl,
+        subject: valueSubject(topic),
+        schema: RECORD_SET_SCHEMA,
+      })
       await connected()
       return { maxBatchBytes: options.maxRecordSetBytes }
     },
@@ -151,7 +156,13 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
         const p = await connected()
         // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
         // with several brokers, one request per broker)
-        await p.send({ topic, acks: -1, messages: batches.flatMap((b) => b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers }))) })
+        await p.send({
+          topic,
+          acks: -1,
+          messages: batches.flatMap((b) =>
+            b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
+          ),
+        })
         failures = 0
       } catch (err) {
         const retriable = (err as { retriable?: boolean }).retriable !== false
@@ -160,18 +171,30 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
           await reset(errorMessage(err))
         }
         const partitions = batches.map((b) => b.partition).join(',')
-        throw new XrcError('XRC_KAFKA_UNREACHABLE', `send to ${topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`, { cause: err, retriable, context: { partitions } })
+        throw new XrcError(
+          'XRC_KAFKA_UNREACHABLE',
+          `send to ${topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`,
+          { cause: err, retriable, context: { partitions } },
+        )
       }
     },
     reset: () => reset('the updates topic was made again'),
     async probe() {
       // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
-      if (codec === undefined) throw new XrcError('XRC_REGISTRY_UNREACHABLE', `the schema of ${topic} is not registered yet: the schema registry has not answered`)
+      if (codec === undefined)
+        throw new XrcError(
+          'XRC_REGISTRY_UNREACHABLE',
+          `the schema of ${topic} is not registered yet: the schema registry has not answered`,
+        )
       const admin = kafka.admin({ retry: { retries: 0 } })
       await admin.connect()
       try {
         const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
-        if (have < options.partitions) throw new XrcError('XRC_KAFKA_UNREACHABLE', `topic ${topic} has ${have} of the ${options.partitions} partitions the session needs`)
+        if (have < options.partitions)
+          throw new XrcError(
+            'XRC_KAFKA_UNREACHABLE',
+            `topic ${topic} has ${have} of the ${options.partitions} partitions the session needs`,
+          )
       } finally {
         await admin.disconnect()
       }
@@ -180,7 +203,10 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
       closed = true
       const p = producer
       producer = undefined
-      await p?.then((x) => x.disconnect(), () => undefined) // a producer that never connected has nothing to close
+      await p?.then(
+        (x) => x.disconnect(),
+        () => undefined,
+      ) // a producer that never connected has nothing to close
     },
   }
 }

@@ -32,7 +32,15 @@ import type { Logger } from '../lib/logger.js'
 import { openChangeTracker, type ChangeCounts, type ChangeTracker } from './changeTracker.js'
 import type { Controller, ControllerMirror } from './controller.js'
 import { startMirrorMonitor } from './mirrorMonitor.js'
-import { combineRecords, loadMirrorRecord, resumesByItself, saveMirrorRecord, type MirrorRecord, type MirrorState, type SuspendReason } from './mirrorRecord.js'
+import {
+  combineRecords,
+  loadMirrorRecord,
+  resumesByItself,
+  saveMirrorRecord,
+  type MirrorRecord,
+  type MirrorState,
+  type SuspendReason,
+} from './mirrorRecord.js'
 import { ProgressQueue } from './resyncOrdering.js'
 import { ProgressCounter, type ResyncProgress } from './resyncProgress.js'
 import { runResync } from './resyncRunner.js'
@@ -61,7 +69,12 @@ export interface MirrorStatus {
 
 export interface Mirror {
   /** Opens a controller's change bitmaps and mirror state, then the controller itself with the hooks that consult them. */
-  open(id: number, volumes: readonly { name: string; blocks: number }[], controllerDir: string, openController: (hooks: ControllerMirror) => Promise<Controller>): Promise<Controller>
+  open(
+    id: number,
+    volumes: readonly { name: string; blocks: number }[],
+    controllerDir: string,
+    openController: (hooks: ControllerMirror) => Promise<Controller>,
+  ): Promise<Controller>
   /** Starts the monitor (triggers, auto-resume, feedback) and goes on with a resync the last run left unfinished. */
   start(io: MirrorIo): void
   /** Stops the monitor and any resync (its marks stay for the next start). */
@@ -138,7 +151,13 @@ export function createMirror(options: MirrorOptions): Mirror {
   let resumedAt = 0
   let io: MirrorIo | undefined
 
-  const record = (): MirrorRecord => ({ state, consistentUntil, epoch, ...(reason ? { reason } : {}), ...(since ? { since } : {}) })
+  const record = (): MirrorRecord => ({
+    state,
+    consistentUntil,
+    epoch,
+    ...(reason ? { reason } : {}),
+    ...(since ? { since } : {}),
+  })
   const pendingTotal = (): number => [...units.values()].reduce((n, u) => n + u.tracker.pendingCount(), 0)
 
   /** Saves the state in every controller's folder, after `first`; chained, so saves land in order. */
@@ -172,9 +191,7 @@ export function createMirror(options: MirrorOptions): Mirror {
         markedWrites++
         marking++
         // the suspension is on disk before any mark is
-        return persisted
-          .then(() => unit.tracker.markPending(volume, block, count))
-          .finally(() => marking--)
+        return persisted.then(() => unit.tracker.markPending(volume, block, count)).finally(() => marking--)
       },
       recovered: (volume, block, count) => unit.tracker.noteSent(volume, block, count),
       checkpoint: () => unit.tracker.checkpoint(),
@@ -199,8 +216,13 @@ export function createMirror(options: MirrorOptions): Mirror {
     // a writer still waiting for sidefile space would take a seq and a time after S: it goes on marked instead
     for (const u of units.values()) u.controller?.releaseWaiters()
     options.onSuspend?.(why)
-    log.warn({ reason: why, consistentUntil, pendingBlocks: pendingTotal() }, 'session suspended: writes go on and are marked for resync')
-    void persist(floors.filter((f) => f !== undefined)).catch((err: unknown) => log.error({ err }, 'saving the suspended state failed'))
+    log.warn(
+      { reason: why, consistentUntil, pendingBlocks: pendingTotal() },
+      'session suspended: writes go on and are marked for resync',
+    )
+    void persist(floors.filter((f) => f !== undefined)).catch((err: unknown) =>
+      log.error({ err }, 'saving the suspended state failed'),
+    )
   }
 
   function startRunners(): void {
@@ -214,7 +236,11 @@ export function createMirror(options: MirrorOptions): Mirror {
           queue: u.queue,
           clock,
           blockSize: options.config.session.blockSize,
-          pacing: { groupBlocks: settings.groupBlocks, maxGroupsInFlight: settings.maxGroupsInFlight, maxBytesPerSecond: settings.maxBytesPerSecond },
+          pacing: {
+            groupBlocks: settings.groupBlocks,
+            maxGroupsInFlight: settings.maxGroupsInFlight,
+            maxBytesPerSecond: settings.maxBytesPerSecond,
+          },
           logger: options.logger,
           captureEpoch: () => captureEpoch,
           active,
@@ -250,14 +276,23 @@ export function createMirror(options: MirrorOptions): Mirror {
     since = undefined
     consistentUntil = 0
     await persist()
-    log.info({ epoch: runEpoch, endTime: end }, 'resync complete: the secondary is consistent again once it applies a group at or after the end time')
+    log.info(
+      { epoch: runEpoch, endTime: end },
+      'resync complete: the secondary is consistent again once it applies a group at or after the end time',
+    )
   }
 
   async function resumeNow(): Promise<MirrorStatus> {
     if (state !== 'suspended') return status()
     const topicsRemade = reason === 'journal-lost'
     const nextEpoch = epoch + 1
-    const rows = [...units.values()].map((u) => ({ controller: u.id, epoch: nextEpoch, consistentUntil, blocks: u.tracker.pendingCount(), reason: reason ?? 'operator' }))
+    const rows = [...units.values()].map((u) => ({
+      controller: u.id,
+      epoch: nextEpoch,
+      consistentUntil,
+      blocks: u.tracker.pendingCount(),
+      reason: reason ?? 'operator',
+    }))
     // the secondary learns first: a group past S must never be applied as if it were consistent
     await link.beginResync(rows)
     if (state !== 'suspended') return status()
@@ -271,7 +306,8 @@ export function createMirror(options: MirrorOptions): Mirror {
     captureEpoch++
     resumedAt = Date.now()
     // Kafka answers: the sends still backing off from the outage go now, with a producer that knows the topic as it is
-    if (topicsRemade) await io?.resetKafka().catch((err: unknown) => log.warn({ err }, 'recreating the Kafka producer failed'))
+    if (topicsRemade)
+      await io?.resetKafka().catch((err: unknown) => log.warn({ err }, 'recreating the Kafka producer failed'))
     io?.retrySends()
     const total = pendingTotal()
     progress = new ProgressCounter(epoch, total)
@@ -281,10 +317,13 @@ export function createMirror(options: MirrorOptions): Mirror {
   }
 
   function status(): MirrorStatus {
-    const counts = [...units.values()].reduce<ChangeCounts>((acc, u) => {
-      const c = u.tracker.counts()
-      return { pending: acc.pending + c.pending, older: acc.older + c.older, newer: acc.newer + c.newer }
-    }, { pending: 0, older: 0, newer: 0 })
+    const counts = [...units.values()].reduce<ChangeCounts>(
+      (acc, u) => {
+        const c = u.tracker.counts()
+        return { pending: acc.pending + c.pending, older: acc.older + c.older, newer: acc.newer + c.newer }
+      },
+      { pending: 0, older: 0, newer: 0 },
+    )
     const resync: ResyncProgress | undefined = progress?.snapshot(
       state === 'resyncing' ? counts.pending : 0,
       [...units.values()].reduce((n, u) => n + u.queue.staleCopies, 0),
@@ -312,7 +351,14 @@ export function createMirror(options: MirrorOptions): Mirror {
     async open(id, volumes, controllerDir, openController) {
       const tracker = await openChangeTracker({ controllerDir, volumes, logger: log.child({ controller: id }) })
       try {
-        const unit: Unit = { id, dir: controllerDir, tracker, queue: new ProgressQueue(), record: await loadMirrorRecord(controllerDir), volumeBlocks: volumes.reduce((n, v) => n + v.blocks, 0) }
+        const unit: Unit = {
+          id,
+          dir: controllerDir,
+          tracker,
+          queue: new ProgressQueue(),
+          record: await loadMirrorRecord(controllerDir),
+          volumeBlocks: volumes.reduce((n, v) => n + v.blocks, 0),
+        }
         units.set(id, unit)
         const c = await openController(hooks(unit))
         unit.controller = c
@@ -327,10 +373,13 @@ export function createMirror(options: MirrorOptions): Mirror {
     start(ioOptions) {
       io = ioOptions
       running = true
-      const recovered = combineRecords([...units.values()].map((u) => ({ record: u.record, pending: u.tracker.pendingCount() })))
+      const recovered = combineRecords(
+        [...units.values()].map((u) => ({ record: u.record, pending: u.tracker.pendingCount() })),
+      )
       ;({ state, consistentUntil, epoch, reason, since } = recovered)
       mode = state === 'suspended' ? 'mark' : 'capture'
-      if (state !== 'duplex') log.warn({ state, reason, consistentUntil, epoch, pendingBlocks: pendingTotal() }, 'mirror state recovered')
+      if (state !== 'duplex')
+        log.warn({ state, reason, consistentUntil, epoch, pendingBlocks: pendingTotal() }, 'mirror state recovered')
       if (state === 'resyncing') {
         // a resync the last run left: the secondary row of this epoch exists; go on
         resumedAt = Date.now()
@@ -345,7 +394,9 @@ export function createMirror(options: MirrorOptions): Mirror {
           state,
           reason,
           resumedAt,
-          sidefilesDrained: [...units.values()].every((u) => (u.controller?.status().sidefile.bytes ?? 0) <= (u.controller?.status().sidefile.maxBytes ?? 0) / 2),
+          sidefilesDrained: [...units.values()].every(
+            (u) => (u.controller?.status().sidefile.bytes ?? 0) <= (u.controller?.status().sidefile.maxBytes ?? 0) / 2,
+          ),
         }),
         stalledSince: () => ioOptions.stalledSince(),
         probeKafka: () => ioOptions.probeKafka(),
@@ -366,7 +417,10 @@ export function createMirror(options: MirrorOptions): Mirror {
     },
 
     async close() {
-      for (const u of units.values()) await u.tracker.close().catch((err: unknown) => log.error({ err, controller: u.id }, 'closing the change bitmaps failed'))
+      for (const u of units.values())
+        await u.tracker
+          .close()
+          .catch((err: unknown) => log.error({ err, controller: u.id }, 'closing the change bitmaps failed'))
       units.clear()
     },
 
@@ -388,7 +442,10 @@ export function createMirror(options: MirrorOptions): Mirror {
       let blocks = 0
       for (const u of units.values()) blocks += await u.tracker.foldGenerations()
       const volumeBlocks = [...units.values()].reduce((n, u) => n + u.volumeBlocks, 0)
-      log.warn({ newlyMarked: blocks, pendingBlocks: pendingTotal(), volumeBlocks }, 'rebase: the change generations are marked for resync')
+      log.warn(
+        { newlyMarked: blocks, pendingBlocks: pendingTotal(), volumeBlocks },
+        'rebase: the change generations are marked for resync',
+      )
       return { blocks: pendingTotal(), volumeBlocks }
     },
 

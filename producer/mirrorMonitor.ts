@@ -44,10 +44,20 @@ export function startMirrorMonitor(options: MirrorMonitorOptions): { stop: () =>
     const now = Date.now()
     const v = options.view()
     const stalled = options.stalledSince()
-    if (v.state !== 'suspended' && settings.suspendAfterUnreachableMs > 0 && stalled !== undefined && now - Math.max(stalled, v.resumedAt) >= settings.suspendAfterUnreachableMs) {
+    if (
+      v.state !== 'suspended' &&
+      settings.suspendAfterUnreachableMs > 0 &&
+      stalled !== undefined &&
+      now - Math.max(stalled, v.resumedAt) >= settings.suspendAfterUnreachableMs
+    ) {
       options.suspend('kafka-unreachable')
     }
-    if (options.view().state === 'suspended' && resumesByItself(v.reason, settings.autoResume) && now - lastProbe >= settings.probeMs && v.sidefilesDrained) {
+    if (
+      options.view().state === 'suspended' &&
+      resumesByItself(v.reason, settings.autoResume) &&
+      now - lastProbe >= settings.probeMs &&
+      v.sidefilesDrained
+    ) {
       lastProbe = now
       const answers = await options.probeKafka().then(
         () => true,
@@ -56,7 +66,9 @@ export function startMirrorMonitor(options: MirrorMonitorOptions): { stop: () =>
       if (answers) {
         log.info({ reason: v.reason }, 'Kafka answers again: resuming')
         // the secondary may be out of reach (it must learn of the resync first): the next probe tries again
-        await options.resume().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not resume; trying again'))
+        await options
+          .resume()
+          .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not resume; trying again'))
       }
     }
     if (now - lastPoll >= settings.confirmPollMs) {

@@ -57,10 +57,21 @@ export async function loadMirrorRecord(dir: string): Promise<MirrorRecord> {
     const r = JSON.parse(text) as Partial<MirrorRecord>
     if (!STATES.includes(r.state as MirrorState)) throw new Error(`state "${String(r.state)}"`)
     if (r.reason !== undefined && !REASONS.includes(r.reason)) throw new Error(`reason "${String(r.reason)}"`)
-    for (const key of ['consistentUntil', 'epoch'] as const) if (!Number.isSafeInteger(r[key]) || (r[key] as number) < 0) throw new Error(`${key} is not a non-negative integer`)
-    return { state: r.state as MirrorState, consistentUntil: r.consistentUntil as number, epoch: r.epoch as number, ...(r.reason ? { reason: r.reason } : {}), ...(r.since ? { since: String(r.since) } : {}) }
+    for (const key of ['consistentUntil', 'epoch'] as const)
+      if (!Number.isSafeInteger(r[key]) || (r[key] as number) < 0)
+        throw new Error(`${key} is not a non-negative integer`)
+    return {
+      state: r.state as MirrorState,
+      consistentUntil: r.consistentUntil as number,
+      epoch: r.epoch as number,
+      ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.since ? { since: String(r.since) } : {}),
+    }
   } catch (err) {
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `mirror state file ${path} is damaged: ${errorMessage(err)}`, { cause: err, context: { file: path } })
+    throw new XrcError('XRC_SIDEFILE_CORRUPT', `mirror state file ${path} is damaged: ${errorMessage(err)}`, {
+      cause: err,
+      context: { file: path },
+    })
   }
 }
 
@@ -89,13 +100,17 @@ export async function saveMirrorRecord(dir: string, record: MirrorRecord): Promi
  */
 export function combineRecords(records: readonly { record: MirrorRecord; pending: number }[]): MirrorRecord {
   const epoch = Math.max(0, ...records.map((r) => r.record.epoch))
-  const suspended = records.filter((r) => r.record.state === 'suspended' || (r.record.state === 'duplex' && r.pending > 0))
+  const suspended = records.filter(
+    (r) => r.record.state === 'suspended' || (r.record.state === 'duplex' && r.pending > 0),
+  )
   const resyncing = records.filter((r) => r.record.state === 'resyncing')
   const first = suspended[0] ?? resyncing[0]
   if (first === undefined) return { ...DUPLEX, epoch }
   return {
     state: suspended.length > 0 ? 'suspended' : 'resyncing',
-    consistentUntil: Math.min(...[...suspended, ...resyncing].map((r) => (r.record.state === 'duplex' ? 0 : r.record.consistentUntil))),
+    consistentUntil: Math.min(
+      ...[...suspended, ...resyncing].map((r) => (r.record.state === 'duplex' ? 0 : r.record.consistentUntil)),
+    ),
     epoch,
     reason: first.record.reason ?? 'operator',
     since: first.record.since ?? new Date().toISOString(),

@@ -128,7 +128,12 @@ export function createPrimary(options: PrimaryOptions): Primary {
   const all = config.session.controllers
   const ids = options.controllerIds ?? all.map((c) => c.id)
   for (const id of ids) {
-    if (!all.some((c) => c.id === id)) throw new XrcError('XRC_CONFIG_INVALID', `controller ${id} is not in session ${session} (controllers: ${all.map((c) => c.id).join(', ')})`, { context: { setting: 'session.controllers' } })
+    if (!all.some((c) => c.id === id))
+      throw new XrcError(
+        'XRC_CONFIG_INVALID',
+        `controller ${id} is not in session ${session} (controllers: ${all.map((c) => c.id).join(', ')})`,
+        { context: { setting: 'session.controllers' } },
+      )
   }
   const owner = new Map(all.flatMap((c) => c.volumes.map((v) => [v.name, c.id] as const)))
   const topic = sessionTopics(session).updates
@@ -148,7 +153,8 @@ export function createPrimary(options: PrimaryOptions): Primary {
   })
   const resyncMetrics = createResyncMetrics(registry, () => mirror.status())
   // one record set must hold the largest write: its framing and the longest volume name come off the bound
-  const maxWriteBytes = Math.floor((config.mover.maxRecordSetBytes - recordSetBaseBytes(session) - 48 - 255) / blockSize) * blockSize
+  const maxWriteBytes =
+    Math.floor((config.mover.maxRecordSetBytes - recordSetBaseBytes(session) - 48 - 255) / blockSize) * blockSize
   const segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(settings.sidefileMaxBytes / 8)))
   let state: PrimaryStatus['state'] = 'created'
   let sender: Sender | undefined
@@ -171,14 +177,25 @@ export function createPrimary(options: PrimaryOptions): Primary {
 
   function route(volume: string): Controller {
     const id = owner.get(volume)
-    if (id === undefined) throw new XrcError('XRC_NOT_FOUND', `volume "${volume}" is not in session ${session}`, { context: { session, volume } })
+    if (id === undefined)
+      throw new XrcError('XRC_NOT_FOUND', `volume "${volume}" is not in session ${session}`, {
+        context: { session, volume },
+      })
     const c = controllers.get(id)
-    if (c === undefined) throw new XrcError('XRC_NOT_FOUND', `volume "${volume}" belongs to controller ${id}, which this process does not run (it runs ${ids.join(', ')})`, { context: { session, volume, controller: id } })
+    if (c === undefined)
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `volume "${volume}" belongs to controller ${id}, which this process does not run (it runs ${ids.join(', ')})`,
+        { context: { session, volume, controller: id } },
+      )
     return c
   }
 
   function checkRunning(): void {
-    if (state !== 'running') throw new XrcError('XRC_CLOSED', `the primary of session ${session} is ${state}, not taking writes`, { context: { session } })
+    if (state !== 'running')
+      throw new XrcError('XRC_CLOSED', `the primary of session ${session} is ${state}, not taking writes`, {
+        context: { session },
+      })
   }
 
   function status(): PrimaryStatus {
@@ -188,17 +205,27 @@ export function createPrimary(options: PrimaryOptions): Primary {
       session,
       state,
       topic,
-      kafka: { state: s?.kafka.state ?? 'connecting', ...(since !== undefined ? { unreachableSince: new Date(since).toISOString() } : {}), ...(s?.kafka.lastError ? { lastError: s.kafka.lastError } : {}) },
+      kafka: {
+        state: s?.kafka.state ?? 'connecting',
+        ...(since !== undefined ? { unreachableSince: new Date(since).toISOString() } : {}),
+        ...(s?.kafka.lastError ? { lastError: s.kafka.lastError } : {}),
+      },
       controllers: [...controllers.values()].map((c) => {
         const sent = s?.controllers.find((x) => x.id === c.id)
-        return { ...c.status(), recordSets: sent?.recordSets ?? 0, heartbeats: sent?.heartbeats ?? 0, ...(sent?.lastHeartbeatTime !== undefined ? { lastHeartbeatTime: sent.lastHeartbeatTime } : {}) }
+        return {
+          ...c.status(),
+          recordSets: sent?.recordSets ?? 0,
+          heartbeats: sent?.heartbeats ?? 0,
+          ...(sent?.lastHeartbeatTime !== undefined ? { lastHeartbeatTime: sent.lastHeartbeatTime } : {}),
+        }
       }),
       mirror: mirror.status(),
     }
   }
 
   async function closeControllers(): Promise<void> {
-    for (const c of controllers.values()) await c.close().catch((err: unknown) => log.error({ err, controller: c.id }, 'closing a controller failed'))
+    for (const c of controllers.values())
+      await c.close().catch((err: unknown) => log.error({ err, controller: c.id }, 'closing a controller failed'))
   }
 
   return {
@@ -216,27 +243,29 @@ export function createPrimary(options: PrimaryOptions): Primary {
         for (const id of ids) {
           const cfg = all.find((c) => c.id === id) as (typeof all)[number]
           const label = { controller: String(id) }
-          const c = await mirror.open(id, cfg.volumes, controllerDir(config.session.dataDir, session, id), (hooks) => openController({
-            session,
-            id,
-            volumes: cfg.volumes,
-            blockSize,
-            dataDir: config.session.dataDir,
-            clock,
-            sidefile: { maxBytes: settings.sidefileMaxBytes, waitMs: settings.sidefileWaitMs, segmentBytes },
-            maxWriteBytes,
-            logger: log,
-            onFull: (event) => {
-              metrics.sidefileFull.inc(label)
-              log.warn(event, 'sidefile full for the wait bound')
-              emit('sidefile.full', event)
-              // before the writer learns: with the session suspended its write goes on, marked
-              mirror.sidefileFull()
-            },
-            onWaited: (ms, outcome) => metrics.sidefileWaitSeconds.observe({ ...label, outcome }, ms / 1000),
-            onDurable: () => sender?.wake(id),
-            mirror: hooks,
-          }))
+          const c = await mirror.open(id, cfg.volumes, controllerDir(config.session.dataDir, session, id), (hooks) =>
+            openController({
+              session,
+              id,
+              volumes: cfg.volumes,
+              blockSize,
+              dataDir: config.session.dataDir,
+              clock,
+              sidefile: { maxBytes: settings.sidefileMaxBytes, waitMs: settings.sidefileWaitMs, segmentBytes },
+              maxWriteBytes,
+              logger: log,
+              onFull: (event) => {
+                metrics.sidefileFull.inc(label)
+                log.warn(event, 'sidefile full for the wait bound')
+                emit('sidefile.full', event)
+                // before the writer learns: with the session suspended its write goes on, marked
+                mirror.sidefileFull()
+              },
+              onWaited: (ms, outcome) => metrics.sidefileWaitSeconds.observe({ ...label, outcome }, ms / 1000),
+              onDurable: () => sender?.wake(id),
+              mirror: hooks,
+            }),
+          )
           controllers.set(id, c)
           clock.advanceTo(c.recoveredTime)
         }
@@ -249,7 +278,13 @@ export function createPrimary(options: PrimaryOptions): Primary {
         state = 'failed'
         throw err
       }
-      const kafka = options.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-producer-${session}`, logger: log })
+      const kafka =
+        options.kafka ??
+        createKafka({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-producer-${session}`,
+          logger: log,
+        })
       const transport = createKafkaTransport({
         kafka,
         topic,
@@ -280,7 +315,8 @@ export function createPrimary(options: PrimaryOptions): Primary {
           }
         },
         onSendError: (id) => metrics.sendErrors.inc({ controller: String(id) }),
-        onUnreachable: (since, err) => emit('kafka.unreachable', { since, error: err instanceof Error ? err.message : String(err) }),
+        onUnreachable: (since, err) =>
+          emit('kafka.unreachable', { since, error: err instanceof Error ? err.message : String(err) }),
         onReachable: (downMs) => emit('kafka.reachable', { downMs }),
         onFatal: (err) => {
           state = 'failed'
@@ -296,7 +332,14 @@ export function createPrimary(options: PrimaryOptions): Primary {
         retrySends: () => started.retryNow(),
         resetKafka: () => transport.reset?.() ?? Promise.resolve(),
       })
-      log.info({ controllers: ids, topic, nextSeqs: Object.fromEntries([...controllers.values()].map((c) => [c.id, c.status().nextSeq])) }, 'primary started')
+      log.info(
+        {
+          controllers: ids,
+          topic,
+          nextSeqs: Object.fromEntries([...controllers.values()].map((c) => [c.id, c.status().nextSeq])),
+        },
+        'primary started',
+      )
     },
 
     async stop() {
@@ -344,10 +387,29 @@ export function createPrimary(options: PrimaryOptions): Primary {
 
     health() {
       const st = status()
-      const kafkaHealth: HealthReport['status'] = st.kafka.state === 'connected' ? 'ok' : st.kafka.state === 'connecting' ? 'starting' : 'degraded'
+      const kafkaHealth: HealthReport['status'] =
+        st.kafka.state === 'connected' ? 'ok' : st.kafka.state === 'connecting' ? 'starting' : 'degraded'
       // suspended or resyncing: writes are taken, the mirror is behind
-      const healthState: HealthReport['status'] = st.state === 'failed' ? 'halted' : st.state !== 'running' ? 'starting' : st.mirror.state !== 'duplex' ? 'degraded' : kafkaHealth
-      return { status: healthState, session, kafka: st.kafka, mirror: { state: st.mirror.state, reason: st.mirror.reason }, controllers: st.controllers.map((c) => ({ id: c.id, nextSeq: c.nextSeq, sidefileBytes: c.sidefile.bytes, waitingWriters: c.sidefile.waitingWriters })) }
+      const healthState: HealthReport['status'] =
+        st.state === 'failed'
+          ? 'halted'
+          : st.state !== 'running'
+            ? 'starting'
+            : st.mirror.state !== 'duplex'
+              ? 'degraded'
+              : kafkaHealth
+      return {
+        status: healthState,
+        session,
+        kafka: st.kafka,
+        mirror: { state: st.mirror.state, reason: st.mirror.reason },
+        controllers: st.controllers.map((c) => ({
+          id: c.id,
+          nextSeq: c.nextSeq,
+          sidefileBytes: c.sidefile.bytes,
+          waitingWriters: c.sidefile.waitingWriters,
+        })),
+      }
     },
 
     async suspend() {

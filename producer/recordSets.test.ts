@@ -12,7 +12,10 @@ function updates(first: number, sizes: number[], steps: number[]): { update: Upd
   let time = 1_700_000_000_000_000
   return sizes.map((size, i) => {
     time += steps[i % steps.length] ?? 0
-    return { update: { seq: first + i, time, volume: `vol${i % 3}`, block: i, data: Buffer.alloc(size, i) }, end: (i + 1) * 1000 }
+    return {
+      update: { seq: first + i, time, volume: `vol${i % 3}`, block: i, data: Buffer.alloc(size, i) },
+      end: (i + 1) * 1000,
+    }
   })
 }
 
@@ -80,13 +83,31 @@ describe('cutRecordSets', () => {
 describe('heartbeats and headers', () => {
   it('a heartbeat names the next seq and one time, with no updates, and fits the schema', () => {
     const hb = heartbeatRecordSet('s', 4, 17, 123)
-    expect(hb).toEqual({ session: 's', controller: 4, kind: 'HEARTBEAT', firstSeq: 17, lastSeq: 16, minTime: 123, maxTime: 123, updates: [] })
+    expect(hb).toEqual({
+      session: 's',
+      controller: 4,
+      kind: 'HEARTBEAT',
+      firstSeq: 17,
+      lastSeq: 16,
+      minTime: 123,
+      maxTime: 123,
+      updates: [],
+    })
     expect(type.isValid(hb)).toBe(true)
     expect(type.toBuffer(hb).length + 5).toBeLessThanOrEqual(recordSetBaseBytes('s'))
   })
 
   it('headers carry the header fields as decimal strings', () => {
-    const rs: RecordSet = { session: 'x', controller: 1, kind: 'UPDATES', firstSeq: 5, lastSeq: 6, minTime: 1_700_000_000_000_001, maxTime: 1_700_000_000_000_002, updates: [] }
+    const rs: RecordSet = {
+      session: 'x',
+      controller: 1,
+      kind: 'UPDATES',
+      firstSeq: 5,
+      lastSeq: 6,
+      minTime: 1_700_000_000_000_001,
+      maxTime: 1_700_000_000_000_002,
+      updates: [],
+    }
     expect(recordSetHeaders(rs)).toEqual({
       [HEADERS.session]: 'x',
       [HEADERS.controller]: '1',

@@ -48,7 +48,12 @@ export interface Cut<T> {
  * wherever the kind changes. Throws RangeError when the input breaks the
  * order: that is a bug upstream, and sending it would halt the mover.
  */
-export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RESYNC' }>(session: string, controller: number, items: readonly T[], limits: RecordSetLimits): Cut<T>[] {
+export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RESYNC' }>(
+  session: string,
+  controller: number,
+  items: readonly T[],
+  limits: RecordSetLimits,
+): Cut<T>[] {
   const cuts: Cut<T>[] = []
   const base = recordSetBaseBytes(session)
   let current: { kind: 'UPDATES' | 'RESYNC'; updates: Update[]; bytes: number; last: T } | undefined
@@ -59,7 +64,16 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
     const first = u[0] as Update
     const last = u[u.length - 1] as Update
     cuts.push({
-      recordSet: { session, controller, kind: current.kind, firstSeq: first.seq, lastSeq: last.seq, minTime: first.time, maxTime: last.time, updates: u },
+      recordSet: {
+        session,
+        controller,
+        kind: current.kind,
+        firstSeq: first.seq,
+        lastSeq: last.seq,
+        minTime: first.time,
+        maxTime: last.time,
+        updates: u,
+      },
       last: current.last,
       bytes: current.bytes,
     })
@@ -68,12 +82,18 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
   for (const item of items) {
     const u = item.update
     if (prev !== undefined && (u.seq !== prev.seq + 1 || u.time < prev.time)) {
-      throw new RangeError(`controller ${controller}: update seq ${u.seq} time ${u.time} does not follow seq ${prev.seq} time ${prev.time}`)
+      throw new RangeError(
+        `controller ${controller}: update seq ${u.seq} time ${u.time} does not follow seq ${prev.seq} time ${prev.time}`,
+      )
     }
     prev = u
     const size = updateBytes(u)
     const kind = item.kind ?? 'UPDATES'
-    if (current !== undefined && (current.kind !== kind || current.updates.length >= limits.maxUpdates || current.bytes + size > limits.maxBytes)) close()
+    if (
+      current !== undefined &&
+      (current.kind !== kind || current.updates.length >= limits.maxUpdates || current.bytes + size > limits.maxBytes)
+    )
+      close()
     current ??= { kind, updates: [], bytes: base, last: item }
     current.updates.push(u)
     current.bytes += size
@@ -85,7 +105,16 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
 
 /** A heartbeat of a controller whose every seq below `nextSeq` was sent, at `time`. */
 export function heartbeatRecordSet(session: string, controller: number, nextSeq: number, time: number): RecordSet {
-  return { session, controller, kind: 'HEARTBEAT', firstSeq: nextSeq, lastSeq: nextSeq - 1, minTime: time, maxTime: time, updates: [] }
+  return {
+    session,
+    controller,
+    kind: 'HEARTBEAT',
+    firstSeq: nextSeq,
+    lastSeq: nextSeq - 1,
+    minTime: time,
+    maxTime: time,
+    updates: [],
+  }
 }
 
 /** The Kafka headers of a record set (decimal strings), so the mover can form groups without decoding it. */

@@ -37,10 +37,22 @@ export function createResyncMetrics(registry: Registry, status: () => MirrorStat
       for (const s of ['duplex', 'suspended', 'resyncing']) this.set({ state: s }, s === now ? 1 : 0)
     },
   })
-  gauge('xrc_producer_mirror_marked_writes', 'Writes acknowledged while suspended (marked for resync, not sent) since start', (s) => s.markedWrites)
+  gauge(
+    'xrc_producer_mirror_marked_writes',
+    'Writes acknowledged while suspended (marked for resync, not sent) since start',
+    (s) => s.markedWrites,
+  )
   gauge('xrc_producer_resync_blocks_remaining', 'Blocks marked for resync and not yet sent', (s) => s.changes.pending)
-  gauge('xrc_producer_resync_blocks_per_second', 'Resync rate over the last seconds, blocks per second', (s) => s.resync?.blocksPerSecond ?? 0)
-  gauge('xrc_producer_resync_eta_seconds', 'Seconds the running resync needs at its current rate (absent while unknown)', (s) => (s.state === 'resyncing' ? s.resync?.etaSeconds : 0))
+  gauge(
+    'xrc_producer_resync_blocks_per_second',
+    'Resync rate over the last seconds, blocks per second',
+    (s) => s.resync?.blocksPerSecond ?? 0,
+  )
+  gauge(
+    'xrc_producer_resync_eta_seconds',
+    'Seconds the running resync needs at its current rate (absent while unknown)',
+    (s) => (s.state === 'resyncing' ? s.resync?.etaSeconds : 0),
+  )
   new Gauge({
     name: 'xrc_producer_changed_blocks',
     help: 'Blocks named by the change bitmaps: pending = marked for resync; older, newer = the change-management generations not yet confirmed applied',
@@ -53,10 +65,29 @@ export function createResyncMetrics(registry: Registry, status: () => MirrorStat
       this.set({ bitmap: 'newer' }, c.newer)
     },
   })
-  gauge('xrc_producer_confirmed_time_seconds', "The secondary's applied consistency time at the last poll, seconds since the epoch", (s) => (s.confirmedTime === undefined ? undefined : s.confirmedTime / 1e6))
+  gauge(
+    'xrc_producer_confirmed_time_seconds',
+    "The secondary's applied consistency time at the last poll, seconds since the epoch",
+    (s) => (s.confirmedTime === undefined ? undefined : s.confirmedTime / 1e6),
+  )
   return {
-    suspensions: new Counter({ name: 'xrc_producer_mirror_suspensions_total', help: 'Suspensions, by reason', labelNames: ['reason'], registers }),
-    resyncBlocks: new Counter({ name: 'xrc_producer_resync_blocks_total', help: 'Blocks a resync appended to the sidefile (durable) as RESYNC records', labelNames: ['controller'], registers }),
-    resyncBytes: new Counter({ name: 'xrc_producer_resync_bytes_total', help: 'Bytes of RESYNC records Kafka acknowledged (value, key and headers)', labelNames: ['controller'], registers }),
+    suspensions: new Counter({
+      name: 'xrc_producer_mirror_suspensions_total',
+      help: 'Suspensions, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    resyncBlocks: new Counter({
+      name: 'xrc_producer_resync_blocks_total',
+      help: 'Blocks a resync appended to the sidefile (durable) as RESYNC records',
+      labelNames: ['controller'],
+      registers,
+    }),
+    resyncBytes: new Counter({
+      name: 'xrc_producer_resync_bytes_total',
+      help: 'Bytes of RESYNC records Kafka acknowledged (value, key and headers)',
+      labelNames: ['controller'],
+      registers,
+    }),
   }
 }

@@ -27,8 +27,14 @@ describe('ProgressQueue.hostWrite', () => {
   it('sends unless every block written is held by a read issued at or after the write; marks only older reads stale', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 100 })), { maxLength: 6 }),
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 35 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 100 })), { maxLength: 10 }),
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 100 })),
+          { maxLength: 6 },
+        ),
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 35 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 100 })),
+          { maxLength: 10 },
+        ),
         (groups, writes) => {
           const q = new ProgressQueue()
           const readTime = new Map<number, number>() // model: block -> read time of the group handling it
@@ -48,7 +54,8 @@ describe('ProgressQueue.hostWrite', () => {
             const blocks = Array.from({ length: count }, (_, i) => block + i)
             const expected = blocks.every((b) => (readTime.get(b) ?? -1) >= t) ? 'discard' : 'send'
             expect(q.hostWrite(V, block, count, t)).toBe(expected)
-            if (expected === 'send') for (const b of blocks) if (readTime.has(b) && t > (readTime.get(b) as number)) stale.add(b)
+            if (expected === 'send')
+              for (const b of blocks) if (readTime.has(b) && t > (readTime.get(b) as number)) stale.add(b)
           }
           for (const [id, blocks] of ids) {
             const kept = q.finish(id).flatMap((r) => Array.from({ length: r.count }, (_, i) => r.start + i))
@@ -109,7 +116,10 @@ interface Group {
 }
 
 /** Runs the commands, then drains; returns the first violation found, or undefined. */
-function runModel(commands: readonly Command[], options: { ignoreStale?: boolean; ignoreSuspension?: boolean } = {}): string | undefined {
+function runModel(
+  commands: readonly Command[],
+  options: { ignoreStale?: boolean; ignoreSuspension?: boolean } = {},
+): string | undefined {
   let clock = 0
   const tick = (): number => ++clock
   const volume = new Array<number>(BLOCKS).fill(0)
@@ -134,9 +144,11 @@ function runModel(commands: readonly Command[], options: { ignoreStale?: boolean
   const apply = (n: number): string | undefined => {
     for (let i = 0; i < n && applied < stream.length; i++, applied++) {
       const rec = stream[applied] as Record_
-      if (applied > 0 && rec.time < (stream[applied - 1] as Record_).time) return `stream time went back at record ${applied}`
+      if (applied > 0 && rec.time < (stream[applied - 1] as Record_).time)
+        return `stream time went back at record ${applied}`
       for (const [b, v] of rec.versions) {
-        if (v < (secondary[b] as number)) return `block ${b} went back from version ${secondary[b]} to ${v} (record at time ${rec.time})`
+        if (v < (secondary[b] as number))
+          return `block ${b} went back from version ${secondary[b]} to ${v} (record at time ${rec.time})`
         secondary[b] = v
       }
     }
@@ -174,7 +186,9 @@ function runModel(commands: readonly Command[], options: { ignoreStale?: boolean
   }
   const read = (g: Group): void => {
     while (landed < g.after) land()
-    g.read = new Map(Array.from({ length: g.run.count }, (_, i) => [g.run.start + i, volume[g.run.start + i] as number]))
+    g.read = new Map(
+      Array.from({ length: g.run.count }, (_, i) => [g.run.start + i, volume[g.run.start + i] as number]),
+    )
   }
   const finish = (g: Group): void => {
     if (g.read === undefined) read(g)
@@ -187,7 +201,9 @@ function runModel(commands: readonly Command[], options: { ignoreStale?: boolean
     const kept = options.ignoreStale ? [g.run] : q.finish(g.id)
     if (options.ignoreStale) q.abandon(g.id)
     const versions = new Map<number, number>()
-    for (const r of kept) for (let b = r.start; b < r.start + r.count; b++) versions.set(b, (g.read as Map<number, number>).get(b) as number)
+    for (const r of kept)
+      for (let b = r.start; b < r.start + r.count; b++)
+        versions.set(b, (g.read as Map<number, number>).get(b) as number)
     if (versions.size > 0) stream.push({ time: tick(), versions })
     for (const b of versions.keys()) pending.delete(b)
   }
@@ -238,14 +254,29 @@ function runModel(commands: readonly Command[], options: { ignoreStale?: boolean
   const violation = apply(stream.length)
   if (violation) return violation
   if (pending.size > 0) return `resync did not finish: ${[...pending].join(',')} still marked`
-  for (let b = 0; b < BLOCKS; b++) if (secondary[b] !== volume[b]) return `block ${b}: secondary has version ${secondary[b]}, primary ${volume[b]}`
+  for (let b = 0; b < BLOCKS; b++)
+    if (secondary[b] !== volume[b]) return `block ${b}: secondary has version ${secondary[b]}, primary ${volume[b]}`
   return undefined
 }
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('write' as const), block: fc.integer({ min: 0, max: BLOCKS - 1 }), count: fc.integer({ min: 1, max: 3 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('write' as const),
+      block: fc.integer({ min: 0, max: BLOCKS - 1 }),
+      count: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
   { weight: 4, arbitrary: fc.constant({ kind: 'land' as const }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('begin' as const), from: fc.integer({ min: 0, max: BLOCKS - 1 }), count: fc.integer({ min: 1, max: 4 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('begin' as const),
+      from: fc.integer({ min: 0, max: BLOCKS - 1 }),
+      count: fc.integer({ min: 1, max: 4 }),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('read' as const), pick: fc.nat(5) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('finish' as const), pick: fc.nat(5) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('apply' as const), n: fc.integer({ min: 1, max: 4 }) }) },
@@ -265,17 +296,25 @@ describe('the resync protocol', () => {
 
   it('without dropping stale copies, a copy read before a newer write lands after it: the model finds it', () => {
     const result = fc.check(
-      fc.property(fc.array(command, { maxLength: 100, size: 'max' }), (commands) => runModel([{ kind: 'suspend' }, ...commands], { ignoreStale: true }) === undefined),
+      fc.property(
+        fc.array(command, { maxLength: 100, size: 'max' }),
+        (commands) => runModel([{ kind: 'suspend' }, ...commands], { ignoreStale: true }) === undefined,
+      ),
       { numRuns: 3000 },
     )
     expect(result.failed).toBe(true)
     const counterexample = result.counterexample?.[0] as Command[] | undefined
-    expect(runModel([{ kind: 'suspend' }, ...(counterexample ?? [])], { ignoreStale: true })).toMatch(/went back|secondary has version/)
+    expect(runModel([{ kind: 'suspend' }, ...(counterexample ?? [])], { ignoreStale: true })).toMatch(
+      /went back|secondary has version/,
+    )
   })
 
   it('without voiding groups a suspension overtook, a write marked after their read is lost: the model finds it', () => {
     const result = fc.check(
-      fc.property(fc.array(command, { maxLength: 100, size: 'max' }), (commands) => runModel([{ kind: 'suspend' }, ...commands], { ignoreSuspension: true }) === undefined),
+      fc.property(
+        fc.array(command, { maxLength: 100, size: 'max' }),
+        (commands) => runModel([{ kind: 'suspend' }, ...commands], { ignoreSuspension: true }) === undefined,
+      ),
       { numRuns: 5000 },
     )
     expect(result.failed).toBe(true)

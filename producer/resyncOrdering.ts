@@ -66,10 +66,12 @@ export class ProgressQueue {
 
   /** Records a group whose read is issued now, at `readTime`. Throws RangeError when a block is already in flight. */
   begin(run: BlockRun, readTime: number): ResyncGroup {
-    if (!Number.isInteger(run.start) || !Number.isInteger(run.count) || run.start < 0 || run.count < 1) throw new RangeError(`bad block run ${run.start}+${run.count}`)
+    if (!Number.isInteger(run.start) || !Number.isInteger(run.count) || run.start < 0 || run.count < 1)
+      throw new RangeError(`bad block run ${run.start}+${run.count}`)
     const byBlock = this.handlers.get(run.volume) ?? new Map<number, number>()
     for (let b = run.start; b < run.start + run.count; b++) {
-      if (byBlock.has(b)) throw new RangeError(`volume ${run.volume} block ${b} is already handled by resync group ${byBlock.get(b)}`)
+      if (byBlock.has(b))
+        throw new RangeError(`volume ${run.volume} block ${b} is already handled by resync group ${byBlock.get(b)}`)
     }
     const group: ResyncGroup = { id: this.nextId++, volume: run.volume, start: run.start, count: run.count, readTime }
     for (let b = run.start; b < run.start + run.count; b++) byBlock.set(b, group.id)

@@ -41,7 +41,8 @@ export class ProgressCounter {
   blocksSent(blocks: number): void {
     this.sent += blocks
     this.window.push({ at: Date.now(), sent: this.sent })
-    while (this.window.length > 2 && (this.window[0] as { at: number }).at < Date.now() - RATE_WINDOW_MS) this.window.shift()
+    while (this.window.length > 2 && (this.window[0] as { at: number }).at < Date.now() - RATE_WINDOW_MS)
+      this.window.shift()
   }
 
   bytesSent(bytes: number): void {

@@ -118,7 +118,10 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
       data = await controller.readAfterWrites(run.volume, run.start, run.count)
     } catch (err) {
       queue.abandon(group.id)
-      log.warn({ err: errorMessage(err), volume: run.volume, block: run.start }, 'resync read failed; its blocks stay marked')
+      log.warn(
+        { err: errorMessage(err), volume: run.volume, block: run.start },
+        'resync read failed; its blocks stay marked',
+      )
       await sleep(200)
       return
     }
@@ -128,7 +131,11 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
       return
     }
     const kept = queue.finish(group.id)
-    const entries: ResyncEntry[] = kept.map((r) => ({ volume: r.volume, block: r.start, data: data.subarray((r.start - run.start) * blockSize, (r.start - run.start + r.count) * blockSize) }))
+    const entries: ResyncEntry[] = kept.map((r) => ({
+      volume: r.volume,
+      block: r.start,
+      data: data.subarray((r.start - run.start) * blockSize, (r.start - run.start + r.count) * blockSize),
+    }))
     if (entries.length === 0) return // every copy went stale: the newer host writes carry these blocks
     const durable = controller.appendResync(entries, () => {
       for (const r of kept) tracker.noteSent(r.volume, r.start, r.count)
@@ -179,7 +186,9 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
       }
       await paced(run.count * blockSize)
       if (!options.active()) break
-      const task: Promise<void> = handle(run, options.captureEpoch()).catch((err: unknown) => log.error({ err }, 'resync group failed; its blocks stay marked'))
+      const task: Promise<void> = handle(run, options.captureEpoch()).catch((err: unknown) =>
+        log.error({ err }, 'resync group failed; its blocks stay marked'),
+      )
       const tracked = task.finally(() => inFlight.delete(tracked))
       inFlight.add(tracked)
     }

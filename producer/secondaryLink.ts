@@ -18,7 +18,14 @@
 import { XrcError, errorMessage } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import { createPool, ident, type Pool } from '../lib/postgres.js'
-import { resyncDdl, resyncEndSql, resyncStartParams, resyncStartSql, schemaLockKey, type ResyncStart } from '../applier/resyncTables.js'
+import {
+  resyncDdl,
+  resyncEndSql,
+  resyncStartParams,
+  resyncStartSql,
+  schemaLockKey,
+  type ResyncStart,
+} from '../applier/resyncTables.js'
 
 export interface SecondaryLink {
   /** The consistency time of the last group the secondary applied; undefined when it has applied none (or has no store yet). */
@@ -30,13 +37,28 @@ export interface SecondaryLink {
   close(): Promise<void>
 }
 
-export function createSecondaryLink(options: { url: string; schema: string; session: string; logger: Logger }): SecondaryLink {
+export function createSecondaryLink(options: {
+  url: string
+  schema: string
+  session: string
+  logger: Logger
+}): SecondaryLink {
   const { schema, session } = options
   let pool: Pool | undefined
   let ddlDone = false
-  const connected = (): Pool => (pool ??= createPool({ url: options.url, logger: options.logger, max: 1, applicationName: `xrc-primary-${session}` }))
+  const connected = (): Pool =>
+    (pool ??= createPool({
+      url: options.url,
+      logger: options.logger,
+      max: 1,
+      applicationName: `xrc-primary-${session}`,
+    }))
   const unreachable = (what: string, err: unknown): XrcError =>
-    new XrcError('XRC_POSTGRES_UNREACHABLE', `could not ${what} in the secondary (schema "${schema}"): ${errorMessage(err)}`, { cause: err, context: { session } })
+    new XrcError(
+      'XRC_POSTGRES_UNREACHABLE',
+      `could not ${what} in the secondary (schema "${schema}"): ${errorMessage(err)}`,
+      { cause: err, context: { session } },
+    )
 
   async function ensureTables(): Promise<void> {
     if (ddlDone) return
@@ -57,7 +79,10 @@ export function createSecondaryLink(options: { url: string; schema: string; sess
 
   return {
     async appliedTime() {
-      const res = await connected().query<{ t: bigint | null }>(`SELECT group_time AS t FROM ${ident(schema)}.control WHERE session = $1`, [session])
+      const res = await connected().query<{ t: bigint | null }>(
+        `SELECT group_time AS t FROM ${ident(schema)}.control WHERE session = $1`,
+        [session],
+      )
       const t = res.rows[0]?.t
       return t === undefined || t === null ? undefined : Number(t)
     },

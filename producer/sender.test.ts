@@ -50,7 +50,13 @@ afterEach(async () => {
 })
 
 /** Records every send (and the partitions of each request); fails while `down` is set; each request takes `delayMs`. */
-function memoryTransport(): Transport & { sent: { partition: number; sets: RecordSet[] }[]; requests: number[][]; attempts: number; down: boolean; delayMs: number } {
+function memoryTransport(): Transport & {
+  sent: { partition: number; sets: RecordSet[] }[]
+  requests: number[][]
+  attempts: number
+  down: boolean
+  delayMs: number
+} {
   const t = {
     sent: [] as { partition: number; sets: RecordSet[] }[],
     requests: [] as number[][],
@@ -58,13 +64,18 @@ function memoryTransport(): Transport & { sent: { partition: number; sets: Recor
     down: false,
     delayMs: 0,
     open: async () => ({ maxBatchBytes: 1 << 20 }),
-    encode: (rs: RecordSet) => Buffer.from(JSON.stringify(rs, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v))),
+    encode: (rs: RecordSet) =>
+      Buffer.from(JSON.stringify(rs, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v))),
     async send(batches: readonly PartitionBatch[]) {
       t.attempts++
       if (t.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, t.delayMs))
       if (t.down) throw new XrcError('XRC_KAFKA_UNREACHABLE', 'broker down')
       t.requests.push(batches.map((b) => b.partition))
-      for (const b of batches) t.sent.push({ partition: b.partition, sets: b.messages.map((m) => JSON.parse(m.value.toString()) as RecordSet) })
+      for (const b of batches)
+        t.sent.push({
+          partition: b.partition,
+          sets: b.messages.map((m) => JSON.parse(m.value.toString()) as RecordSet),
+        })
     },
     close: async () => undefined,
   }
@@ -91,31 +102,55 @@ it('resends a failed batch unchanged before anything later, and shows the outage
   sender.start()
   const before = Date.now()
   await controller.write('v', 0, block(1))
-  await waitFor('a few failed attempts', () => (transport.attempts >= 3 ? true : undefined), { timeoutMs: 5000, intervalMs: 5 })
+  await waitFor('a few failed attempts', () => (transport.attempts >= 3 ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 5,
+  })
   const st = sender.status()
   expect(st.kafka.state).toBe('unreachable')
   expect(st.kafka.unreachableSince).toBeGreaterThanOrEqual(before - 5)
   expect(st.kafka.lastError).toContain('broker down')
   await controller.write('v', 1, block(2)) // written during the outage: must come after seq 1
   transport.down = false
-  await waitFor('both writes sent', () => (transport.sent.flatMap((s) => s.sets).flatMap((rs) => rs.updates).length >= 2 ? true : undefined), { timeoutMs: 5000, intervalMs: 5 })
+  await waitFor(
+    'both writes sent',
+    () => (transport.sent.flatMap((s) => s.sets).flatMap((rs) => rs.updates).length >= 2 ? true : undefined),
+    { timeoutMs: 5000, intervalMs: 5 },
+  )
   const seqs = transport.sent.flatMap((s) => s.sets).flatMap((rs) => rs.updates.map((u) => u.seq))
   expect(seqs).toEqual([1, 2])
   expect(transport.sent.every((s) => s.partition === 1)).toBe(true)
   expect(sender.status().kafka).toEqual({ state: 'connected' })
   expect(outages).toHaveLength(1)
-  await waitFor('the sidefile trimmed', () => (controller.status().sidefile.entries === 0 ? true : undefined), { timeoutMs: 5000, intervalMs: 5 })
+  await waitFor('the sidefile trimmed', () => (controller.status().sidefile.entries === 0 ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 5,
+  })
   expect(controller.status().lastSentSeq).toBe(2)
 })
 
 it('sends heartbeats only when idle with every seq acknowledged, each later than the last write', async () => {
   const transport = memoryTransport()
-  sender = createSender({ session: 's', controllers: [controller], transport, lingerMs: 0, heartbeatMs: 20, maxUpdatesPerRecordSet: 100, logger: silentLogger })
+  sender = createSender({
+    session: 's',
+    controllers: [controller],
+    transport,
+    lingerMs: 0,
+    heartbeatMs: 20,
+    maxUpdatesPerRecordSet: 100,
+    logger: silentLogger,
+  })
   sender.start()
   const heartbeats = (): RecordSet[] => transport.sent.flatMap((s) => s.sets).filter((rs) => rs.kind === 'HEARTBEAT')
-  await waitFor('two heartbeats', () => (heartbeats().length >= 2 ? true : undefined), { timeoutMs: 5000, intervalMs: 5 })
+  await waitFor('two heartbeats', () => (heartbeats().length >= 2 ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 5,
+  })
   const ack = await controller.write('v', 0, block(1))
-  await waitFor('a heartbeat after the write', () => (heartbeats().some((h) => h.firstSeq === 2) ? true : undefined), { timeoutMs: 5000, intervalMs: 5 })
+  await waitFor('a heartbeat after the write', () => (heartbeats().some((h) => h.firstSeq === 2) ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 5,
+  })
   let time = 0
   let nextSeq = 1
   for (const rs of transport.sent.flatMap((s) => s.sets)) {
@@ -131,7 +166,16 @@ it('sends heartbeats only when idle with every seq acknowledged, each later than
 it('stops within its flush bound while Kafka is down, leaving the writes in the sidefile', async () => {
   const transport = memoryTransport()
   transport.down = true
-  sender = createSender({ session: 's', controllers: [controller], transport, lingerMs: 0, heartbeatMs: 20, maxUpdatesPerRecordSet: 100, logger: silentLogger, backoff: { initialMs: 5, maxMs: 10 } })
+  sender = createSender({
+    session: 's',
+    controllers: [controller],
+    transport,
+    lingerMs: 0,
+    heartbeatMs: 20,
+    maxUpdatesPerRecordSet: 100,
+    logger: silentLogger,
+    backoff: { initialMs: 5, maxMs: 10 },
+  })
   sender.start()
   await controller.write('v', 0, block(1))
   const began = Date.now()
@@ -148,15 +192,35 @@ it("sends what several controllers have ready in shared requests, each controlle
     const transport = memoryTransport()
     transport.delayMs = 10 // a request in flight lets the others gather
     const controllers = [controller, ...others]
-    sender = createSender({ session: 's', controllers, transport, lingerMs: 0, heartbeatMs: 60_000, maxUpdatesPerRecordSet: 4, logger: silentLogger })
+    sender = createSender({
+      session: 's',
+      controllers,
+      transport,
+      lingerMs: 0,
+      heartbeatMs: 60_000,
+      maxUpdatesPerRecordSet: 4,
+      logger: silentLogger,
+    })
     sender.start()
     const writesPerController = 40
-    await Promise.all(controllers.map(async (c) => {
-      for (let i = 0; i < writesPerController; i++) await c.write(c.volumes[0] as string, i % 64, block(i))
-    }))
-    await waitFor('every write sent', () => (transport.sent.flatMap((x) => x.sets).flatMap((rs) => rs.updates).length >= 4 * writesPerController ? true : undefined), { timeoutMs: 10_000, intervalMs: 5 })
+    await Promise.all(
+      controllers.map(async (c) => {
+        for (let i = 0; i < writesPerController; i++) await c.write(c.volumes[0] as string, i % 64, block(i))
+      }),
+    )
+    await waitFor(
+      'every write sent',
+      () =>
+        transport.sent.flatMap((x) => x.sets).flatMap((rs) => rs.updates).length >= 4 * writesPerController
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, intervalMs: 5 },
+    )
     for (const c of controllers) {
-      const seqs = transport.sent.filter((x) => x.partition === c.id).flatMap((x) => x.sets).flatMap((rs) => rs.updates.map((u) => u.seq))
+      const seqs = transport.sent
+        .filter((x) => x.partition === c.id)
+        .flatMap((x) => x.sets)
+        .flatMap((rs) => rs.updates.map((u) => u.seq))
       expect(seqs).toEqual(Array.from({ length: writesPerController }, (_, i) => i + 1))
     }
     // requests carried several controllers at once, and no controller twice in one request

@@ -109,7 +109,12 @@ export function createSender(options: SenderOptions): Sender {
   const backoff = options.backoff ?? { initialMs: 100, maxMs: 5000 }
   const abort = new AbortController()
   const signals = new Map(options.controllers.map((c) => [c.id, new Signal()]))
-  const stats = new Map(options.controllers.map((c) => [c.id, { id: c.id, recordSets: 0, heartbeats: 0 } as SenderStatus['controllers'][number]]))
+  const stats = new Map(
+    options.controllers.map((c) => [
+      c.id,
+      { id: c.id, recordSets: 0, heartbeats: 0 } as SenderStatus['controllers'][number],
+    ]),
+  )
   let state: KafkaState = 'connecting'
   let unreachableSince: number | undefined
   let lastError: string | undefined
@@ -128,7 +133,8 @@ export function createSender(options: SenderOptions): Sender {
       options.onUnreachable?.(unreachableSince, err)
     }
     const message = errorMessage(err)
-    if (message !== lastError) log.warn({ err, controller, since: new Date(unreachableSince).toISOString() }, 'Kafka unreachable; retrying')
+    if (message !== lastError)
+      log.warn({ err, controller, since: new Date(unreachableSince).toISOString() }, 'Kafka unreachable; retrying')
     lastError = message
     state = 'unreachable'
   }
@@ -162,7 +168,10 @@ export function createSender(options: SenderOptions): Sender {
         if (err instanceof XrcError && err.code === 'XRC_CONFIG_INVALID') throw err
         for (const id of controllers) options.onSendError?.(id, err)
         failed(err, started, controllers[0])
-        await sleep(Math.round(delay / 2 + (Math.random() * delay) / 2), AbortSignal.any([abort.signal, wakeBackoff.signal])).catch(() => undefined)
+        await sleep(
+          Math.round(delay / 2 + (Math.random() * delay) / 2),
+          AbortSignal.any([abort.signal, wakeBackoff.signal]),
+        ).catch(() => undefined)
         if (wakeBackoff.signal.aborted) delay = backoff.initialMs
         delay = Math.min(delay * 2, backoff.maxMs)
       }
@@ -209,7 +218,11 @@ export function createSender(options: SenderOptions): Sender {
   }
 
   async function send(c: SenderController, sets: RecordSet[]): Promise<void> {
-    const messages: OutboundMessage[] = sets.map((rs) => ({ key: String(c.id), value: transport.encode(rs), headers: recordSetHeaders(rs) }))
+    const messages: OutboundMessage[] = sets.map((rs) => ({
+      key: String(c.id),
+      value: transport.encode(rs),
+      headers: recordSetHeaders(rs),
+    }))
     sendingSince.set(c.id, Date.now())
     try {
       await new Promise<void>((resolve, reject) => {
@@ -230,7 +243,9 @@ export function createSender(options: SenderOptions): Sender {
 
   let stopped: Promise<never> | undefined
   function stoppedPromise(): Promise<never> {
-    stopped ??= new Promise<never>((_resolve, reject) => abort.signal.addEventListener('abort', () => reject(new Stopped()), { once: true }))
+    stopped ??= new Promise<never>((_resolve, reject) =>
+      abort.signal.addEventListener('abort', () => reject(new Stopped()), { once: true }),
+    )
     stopped.catch(() => undefined)
     return stopped
   }
@@ -243,7 +258,10 @@ export function createSender(options: SenderOptions): Sender {
     let lingerFrom: number | undefined
     for (;;) {
       if (abort.signal.aborted) return
-      const pending = await c.readPending(cursor, { maxEntries: options.maxUpdatesPerRecordSet * 16, maxBytes: maxBatchBytes })
+      const pending = await c.readPending(cursor, {
+        maxEntries: options.maxUpdatesPerRecordSet * 16,
+        maxBytes: maxBatchBytes,
+      })
       if (pending.length > 0) {
         lingerFrom ??= Date.now()
         const lingered = Date.now() - lingerFrom
@@ -252,13 +270,20 @@ export function createSender(options: SenderOptions): Sender {
           continue
         }
         lingerFrom = undefined
-        const cuts = cutRecordSets(session, c.id, pending, { maxUpdates: options.maxUpdatesPerRecordSet, maxBytes: maxBatchBytes })
+        const cuts = cutRecordSets(session, c.id, pending, {
+          maxUpdates: options.maxUpdatesPerRecordSet,
+          maxBytes: maxBatchBytes,
+        })
         // one Kafka batch per send: whole record sets up to maxBatchBytes (at least one)
         let n = 0
         let bytes = 0
-        while (n < cuts.length && (n === 0 || bytes + (cuts[n]?.bytes ?? 0) <= maxBatchBytes)) bytes += (cuts[n++] as { bytes: number }).bytes
+        while (n < cuts.length && (n === 0 || bytes + (cuts[n]?.bytes ?? 0) <= maxBatchBytes))
+          bytes += (cuts[n++] as { bytes: number }).bytes
         const batch = cuts.slice(0, n)
-        await send(c, batch.map((x) => x.recordSet))
+        await send(
+          c,
+          batch.map((x) => x.recordSet),
+        )
         const last = (batch.at(-1) as (typeof cuts)[number]).last
         await c.acknowledge(last.end, last.update.seq)
         cursor = last.end
@@ -330,7 +355,11 @@ export function createSender(options: SenderOptions): Sender {
     },
     status() {
       return {
-        kafka: { state, ...(unreachableSince !== undefined ? { unreachableSince } : {}), ...(lastError !== undefined ? { lastError } : {}) },
+        kafka: {
+          state,
+          ...(unreachableSince !== undefined ? { unreachableSince } : {}),
+          ...(lastError !== undefined ? { lastError } : {}),
+        },
         controllers: [...stats.values()].map((s) => ({ ...s })),
       }
     },

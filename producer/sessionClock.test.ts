@@ -35,25 +35,29 @@ describe('session clock', () => {
 
   it('a tick after observe(t) or advanceTo(t) exceeds t, and the clock never goes backwards', () => {
     fc.assert(
-      fc.property(fc.array(micros, { minLength: 1, maxLength: 50 }), fc.array(opArb, { maxLength: 200 }), (readings, ops) => {
-        // no lead bound here: the property is about ordering, the bound has its own test
-        const clock = createSessionClock({ now: scripted(readings), maxAheadUs: Number.MAX_SAFE_INTEGER })
-        let floor = -1 // greatest time issued or taken in so far
-        for (const op of ops) {
-          const before = clock.last()
-          if (op.op === 'tick') {
-            const t = clock.tick()
-            expect(t).toBeGreaterThan(floor)
-            floor = t
-          } else {
-            if (op.op === 'observe') clock.observe(op.t)
-            else clock.advanceTo(op.t)
-            floor = Math.max(floor, op.t)
+      fc.property(
+        fc.array(micros, { minLength: 1, maxLength: 50 }),
+        fc.array(opArb, { maxLength: 200 }),
+        (readings, ops) => {
+          // no lead bound here: the property is about ordering, the bound has its own test
+          const clock = createSessionClock({ now: scripted(readings), maxAheadUs: Number.MAX_SAFE_INTEGER })
+          let floor = -1 // greatest time issued or taken in so far
+          for (const op of ops) {
+            const before = clock.last()
+            if (op.op === 'tick') {
+              const t = clock.tick()
+              expect(t).toBeGreaterThan(floor)
+              floor = t
+            } else {
+              if (op.op === 'observe') clock.observe(op.t)
+              else clock.advanceTo(op.t)
+              floor = Math.max(floor, op.t)
+            }
+            expect(clock.last()).toBeGreaterThanOrEqual(before)
+            expect(clock.last()).toBe(Math.max(floor, 0))
           }
-          expect(clock.last()).toBeGreaterThanOrEqual(before)
-          expect(clock.last()).toBe(Math.max(floor, 0))
-        }
-      }),
+        },
+      ),
     )
   })
 

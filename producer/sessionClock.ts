@@ -59,7 +59,11 @@ export function createSessionClock(options: SessionClockOptions = {}): SessionCl
   let last = 0
 
   function checkTime(t: number, what: string): void {
-    if (!Number.isSafeInteger(t) || t < 0) throw new XrcError('XRC_INVALID_RECORD', `${what} must be a non-negative integer number of microseconds, got ${t}`)
+    if (!Number.isSafeInteger(t) || t < 0)
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `${what} must be a non-negative integer number of microseconds, got ${t}`,
+      )
   }
 
   const clock: SessionClock = {
@@ -72,7 +76,10 @@ export function createSessionClock(options: SessionClockOptions = {}): SessionCl
       checkTime(t, 'causal time')
       const lead = t - Math.floor(now())
       if (lead > maxAhead) {
-        throw new XrcError('XRC_INVALID_RECORD', `causal time ${t} is ${(lead / 1e6).toFixed(3)} s ahead of the session clock (at most ${maxAhead / 1e6} s allowed)`)
+        throw new XrcError(
+          'XRC_INVALID_RECORD',
+          `causal time ${t} is ${(lead / 1e6).toFixed(3)} s ahead of the session clock (at most ${maxAhead / 1e6} s allowed)`,
+        )
       }
       if (t > last) last = t
     },

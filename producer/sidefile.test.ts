@@ -19,7 +19,14 @@ afterEach(async () => {
 })
 
 async function sidefile(options: Partial<SidefileOptions> = {}): Promise<Sidefile> {
-  const s = await openSidefile({ dir, maxBytes: 1 << 20, waitMs: 1000, segmentBytes: 64 * 1024, logger: silentLogger, ...options })
+  const s = await openSidefile({
+    dir,
+    maxBytes: 1 << 20,
+    waitMs: 1000,
+    segmentBytes: 64 * 1024,
+    logger: silentLogger,
+    ...options,
+  })
   open.push(s)
   return s
 }
@@ -111,8 +118,14 @@ describe('sidefile', () => {
 
     it.each([
       ['a partial header', (p: string) => appendFile(p, Buffer.from([0x58, 0x52, 0x43]))],
-      ['a partial payload', (p: string) => appendFile(p, Buffer.concat([entryHeader(payload(10)), payload(10).subarray(0, 40)]))],
-      ['a last entry with a bad CRC', (p: string) => appendFile(p, Buffer.concat([entryHeader(payload(10)), payload(99)]))],
+      [
+        'a partial payload',
+        (p: string) => appendFile(p, Buffer.concat([entryHeader(payload(10)), payload(10).subarray(0, 40)])),
+      ],
+      [
+        'a last entry with a bad CRC',
+        (p: string) => appendFile(p, Buffer.concat([entryHeader(payload(10)), payload(99)])),
+      ],
       ['a zero-filled tail', (p: string) => appendFile(p, Buffer.alloc(4096))],
     ])('truncates a torn tail: %s', async (_name, tear) => {
       const { path, size } = await withTen()
@@ -131,7 +144,13 @@ describe('sidefile', () => {
       const at = third + ENTRY_HEADER_BYTES + 5
       buf.writeUInt8(buf.readUInt8(at) ^ 0xff, at) // flip a payload byte of the third entry
       await writeFile(path, buf)
-      const err = await openSidefile({ dir, maxBytes: 1 << 20, waitMs: 0, segmentBytes: 64 * 1024, logger: silentLogger }).catch((e: unknown) => e)
+      const err = await openSidefile({
+        dir,
+        maxBytes: 1 << 20,
+        waitMs: 0,
+        segmentBytes: 64 * 1024,
+        logger: silentLogger,
+      }).catch((e: unknown) => e)
       expect(isXrcError(err, 'XRC_SIDEFILE_CORRUPT')).toBe(true)
       expect((err as Error).message).toContain(path)
       expect((err as Error).message).toContain(`offset ${third}`)
@@ -162,7 +181,13 @@ describe('sidefile', () => {
       open.splice(open.indexOf(s), 1)
       const first = join(dir, (await segmentFiles())[0] as string)
       await truncate(first, (await stat(first)).size - 10)
-      const err = await openSidefile({ dir, maxBytes: 1 << 20, waitMs: 0, segmentBytes: 1000, logger: silentLogger }).catch((e: unknown) => e)
+      const err = await openSidefile({
+        dir,
+        maxBytes: 1 << 20,
+        waitMs: 0,
+        segmentBytes: 1000,
+        logger: silentLogger,
+      }).catch((e: unknown) => e)
       expect(isXrcError(err, 'XRC_SIDEFILE_CORRUPT')).toBe(true)
       expect((err as Error).message).toContain(first)
     })
@@ -204,7 +229,11 @@ describe('sidefile', () => {
 
     it('makes a writer wait for space, oldest first, and lets it in when a trim frees some', async () => {
       const waited: string[] = []
-      const s = await sidefile({ maxBytes: 2 * entry, waitMs: 10_000, onWaited: (_ms, outcome) => void waited.push(outcome) })
+      const s = await sidefile({
+        maxBytes: 2 * entry,
+        waitMs: 10_000,
+        onWaited: (_ms, outcome) => void waited.push(outcome),
+      })
       await append(s, payload(1))
       await append(s, payload(2))
       const order: number[] = []

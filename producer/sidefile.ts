@@ -164,7 +164,11 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
   }
   const check = (): void => {
     if (closed) throw new XrcError('XRC_CLOSED', `sidefile ${dir} is closed`)
-    if (broken !== undefined) throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile ${dir} failed earlier and takes no more writes`, { cause: broken, retriable: false })
+    if (broken !== undefined)
+      throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile ${dir} failed earlier and takes no more writes`, {
+        cause: broken,
+        retriable: false,
+      })
   }
 
   function enqueue(size: number, build: (durable: Promise<void>) => Buffer): Promise<void> {
@@ -177,7 +181,8 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
     let payload: Buffer
     try {
       payload = build(durable)
-      if (payload.length !== size) throw new RangeError(`sidefile entry announced ${size} bytes, built ${payload.length}`)
+      if (payload.length !== size)
+        throw new RangeError(`sidefile entry announced ${size} bytes, built ${payload.length}`)
     } catch (err) {
       reject(err)
       return durable
@@ -223,7 +228,11 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
           seg.fh = await open(seg.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644)
           created = true
         }
-        await writeAll(seg.fh, batch.flatMap((p) => p.bufs), first.position - seg.base)
+        await writeAll(
+          seg.fh,
+          batch.flatMap((p) => p.bufs),
+          first.position - seg.base,
+        )
         await seg.fh.datasync()
         counters.syncs++
         if (created) await syncDir(dir)
@@ -245,11 +254,22 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
 
   function full(size: number, waitedMs: number): XrcError {
     counters.fullTotal++
-    const event: SidefileFullEvent = { dir, bytes: held(), maxBytes, entryBytes: ENTRY_HEADER_BYTES + size, waitedMs, waitingWriters: waiters.length }
+    const event: SidefileFullEvent = {
+      dir,
+      bytes: held(),
+      maxBytes,
+      entryBytes: ENTRY_HEADER_BYTES + size,
+      waitedMs,
+      waitingWriters: waiters.length,
+    }
     options.onFull?.(event)
-    return new XrcError('XRC_SIDEFILE_FULL', `sidefile ${dir} is full: ${event.bytes} of ${maxBytes} bytes held, no room for ${event.entryBytes} more after waiting ${waitedMs} ms`, {
-      context: { dir, bytes: event.bytes, maxBytes, waitedMs },
-    })
+    return new XrcError(
+      'XRC_SIDEFILE_FULL',
+      `sidefile ${dir} is full: ${event.bytes} of ${maxBytes} bytes held, no room for ${event.entryBytes} more after waiting ${waitedMs} ms`,
+      {
+        context: { dir, bytes: event.bytes, maxBytes, waitedMs },
+      },
+    )
   }
 
   // Hands freed space to waiting writers, oldest first (no overtaking).
@@ -297,7 +317,8 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
 
     async read(from, limits) {
       check()
-      if (from < start || from > durableEnd) throw new RangeError(`sidefile read from ${from} outside the held durable range [${start}, ${durableEnd}]`)
+      if (from < start || from > durableEnd)
+        throw new RangeError(`sidefile read from ${from} outside the held durable range [${start}, ${durableEnd}]`)
       const out: SidefileEntry[] = []
       let pos = from
       let bytes = 0
@@ -317,7 +338,11 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
           }
           if (parsed.kind !== 'entry') {
             const reason = parsed.kind === 'bad' ? parsed.reason : 'cut off'
-            throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry at ${seg.path} offset ${pos - seg.base} is damaged: ${reason}`, { context: { file: seg.path, offset: String(pos - seg.base) } })
+            throw new XrcError(
+              'XRC_SIDEFILE_CORRUPT',
+              `sidefile entry at ${seg.path} offset ${pos - seg.base} is damaged: ${reason}`,
+              { context: { file: seg.path, offset: String(pos - seg.base) } },
+            )
           }
           if (out.length > 0 && bytes + parsed.total > limits.maxBytes) return out
           out.push({ position: pos, end: pos + parsed.total, payload: parsed.payload }) // a view of this read's own buffer
@@ -386,7 +411,13 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
         const waited = Date.now() - w.since
         counters.waitedMs += waited
         options.onWaited?.(waited, 'full')
-        w.reject(new XrcError('XRC_SIDEFILE_FULL', `sidefile ${dir}: the session suspended while the writer waited ${waited} ms for space`, { context: { dir, waitedMs: waited } }))
+        w.reject(
+          new XrcError(
+            'XRC_SIDEFILE_FULL',
+            `sidefile ${dir}: the session suspended while the writer waited ${waited} ms for space`,
+            { context: { dir, waitedMs: waited } },
+          ),
+        )
       }
       return released.length
     },

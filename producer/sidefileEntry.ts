@@ -50,10 +50,14 @@ export function decodeWriteEntry(payload: Buffer, where: string): Update {
 export function decodeEntry(payload: Buffer, where: string): { kind: EntryKind; update: Update } {
   const kind = payload.length < FIXED_BYTES ? undefined : payload.readUInt8(0)
   if (kind !== KIND_WRITE && kind !== KIND_RESYNC) {
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where} is not a write entry (${payload.length} bytes, kind ${payload[0]})`)
+    throw new XrcError(
+      'XRC_SIDEFILE_CORRUPT',
+      `sidefile entry ${where} is not a write entry (${payload.length} bytes, kind ${payload[0]})`,
+    )
   }
   const n = payload.readUInt8(21)
-  if (payload.length < FIXED_BYTES + n) throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where} is shorter than its volume name`)
+  if (payload.length < FIXED_BYTES + n)
+    throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where} is shorter than its volume name`)
   return {
     kind: kind === KIND_RESYNC ? 'RESYNC' : 'UPDATES',
     update: {

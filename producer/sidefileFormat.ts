@@ -36,7 +36,8 @@ export function parseSegmentFileName(name: string): number | undefined {
 
 /** The 12-byte header that precedes `payload` on disk. */
 export function entryHeader(payload: Buffer): Buffer {
-  if (payload.length > MAX_PAYLOAD_BYTES) throw new RangeError(`sidefile payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`)
+  if (payload.length > MAX_PAYLOAD_BYTES)
+    throw new RangeError(`sidefile payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`)
   const header = Buffer.allocUnsafe(ENTRY_HEADER_BYTES)
   header.writeUInt32BE(ENTRY_MAGIC, 0)
   header.writeUInt32BE(payload.length, 4)
@@ -63,7 +64,11 @@ export function parseEntryAt(buf: Buffer, offset: number): ParsedEntry {
   const payload = buf.subarray(offset + ENTRY_HEADER_BYTES, offset + total)
   const expected = buf.readUInt32BE(offset + 8)
   const actual = crc32(payload, crc32(buf.subarray(offset + 4, offset + 8)))
-  if (actual !== expected) return { kind: 'bad', reason: `CRC mismatch (stored 0x${expected.toString(16)}, computed 0x${actual.toString(16)})` }
+  if (actual !== expected)
+    return {
+      kind: 'bad',
+      reason: `CRC mismatch (stored 0x${expected.toString(16)}, computed 0x${actual.toString(16)})`,
+    }
   return { kind: 'entry', total, payload }
 }
 
@@ -98,9 +103,11 @@ export function scanSegment(buf: Buffer): SegmentScan {
       ends.push(offset)
       continue
     }
-    const reason = parsed.kind === 'bad' ? parsed.reason : `entry of ${parsed.need} bytes cut off at ${buf.length - offset}`
+    const reason =
+      parsed.kind === 'bad' ? parsed.reason : `entry of ${parsed.need} bytes cut off at ${buf.length - offset}`
     const next = findValidEntryAfter(buf, offset)
-    if (next !== undefined) return { kind: 'corrupt', ends, offset, reason: `${reason}; a valid entry follows at offset ${next}` }
+    if (next !== undefined)
+      return { kind: 'corrupt', ends, offset, reason: `${reason}; a valid entry follows at offset ${next}` }
     return { kind: 'torn', ends, validBytes: offset, reason }
   }
   return { kind: 'clean', ends }

@@ -59,13 +59,20 @@ export async function recoverSegments(dir: string, logger: Logger): Promise<Reco
     const isLast = i === files.length - 1
     if (scan.kind === 'corrupt' || (scan.kind === 'torn' && !isLast)) {
       const offset = scan.kind === 'corrupt' ? scan.offset : scan.validBytes
-      throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile segment ${path} is damaged at offset ${offset}: ${scan.reason}${isLast ? '' : ' (not the last segment, so not a torn tail)'}`, {
-        context: { file: path, offset: String(offset) },
-      })
+      throw new XrcError(
+        'XRC_SIDEFILE_CORRUPT',
+        `sidefile segment ${path} is damaged at offset ${offset}: ${scan.reason}${isLast ? '' : ' (not the last segment, so not a torn tail)'}`,
+        {
+          context: { file: path, offset: String(offset) },
+        },
+      )
     }
     let length = buf.length
     if (scan.kind === 'torn') {
-      logger.warn({ file: path, offset: scan.validBytes, dropped: buf.length - scan.validBytes, reason: scan.reason }, 'sidefile: truncating a torn tail (a write that was never acknowledged)')
+      logger.warn(
+        { file: path, offset: scan.validBytes, dropped: buf.length - scan.validBytes, reason: scan.reason },
+        'sidefile: truncating a torn tail (a write that was never acknowledged)',
+      )
       const fh = await open(path, 'r+')
       try {
         await fh.truncate(scan.validBytes)
@@ -87,10 +94,17 @@ export async function recoverSegments(dir: string, logger: Logger): Promise<Reco
     const cur = (segments[i] as { seg: Segment }).seg
     if (prev.end === cur.base) continue
     if (prev.end > cur.base) {
-      throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile segments ${prev.path} and ${cur.path} overlap (${prev.end} > ${cur.base})`, { context: { file: cur.path, offset: '0' } })
+      throw new XrcError(
+        'XRC_SIDEFILE_CORRUPT',
+        `sidefile segments ${prev.path} and ${cur.path} overlap (${prev.end} > ${cur.base})`,
+        { context: { file: cur.path, offset: '0' } },
+      )
     }
     const stale = segments.slice(0, i)
-    logger.warn({ dir, files: stale.map((s) => s.seg.path) }, 'sidefile: removing segments that a trim had deleted before a crash')
+    logger.warn(
+      { dir, files: stale.map((s) => s.seg.path) },
+      'sidefile: removing segments that a trim had deleted before a crash',
+    )
     for (const s of stale) await unlink(s.seg.path)
     segments = segments.slice(i)
     break

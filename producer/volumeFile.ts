@@ -42,7 +42,12 @@ export interface VolumeFile {
  * configured size is extended (the volume grew); a longer one is refused
  * with XRC_CONFIG_INVALID, since shrinking would drop written blocks.
  */
-export async function openVolumeFile(options: { path: string; name: string; blocks: number; blockSize: number }): Promise<VolumeFile> {
+export async function openVolumeFile(options: {
+  path: string
+  name: string
+  blocks: number
+  blockSize: number
+}): Promise<VolumeFile> {
   const { path, name, blocks, blockSize } = options
   const size = blocks * blockSize
   await mkdir(dirname(path), { recursive: true })
@@ -50,9 +55,13 @@ export async function openVolumeFile(options: { path: string; name: string; bloc
   try {
     const actual = (await fh.stat()).size
     if (actual > size) {
-      throw new XrcError('XRC_CONFIG_INVALID', `volume file ${path} holds ${actual} bytes, more than the configured ${blocks} blocks of ${blockSize} bytes; refusing to shrink it`, {
-        context: { volume: name },
-      })
+      throw new XrcError(
+        'XRC_CONFIG_INVALID',
+        `volume file ${path} holds ${actual} bytes, more than the configured ${blocks} blocks of ${blockSize} bytes; refusing to shrink it`,
+        {
+          context: { volume: name },
+        },
+      )
     }
     if (actual < size) await fh.truncate(size)
   } catch (err) {

@@ -42,7 +42,13 @@ export interface CodecOptions {
  */
 export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T>> {
   const registry = new SchemaRegistry({ host: options.registryUrl })
-  const schemaId = await registerSchema(registry, options.registryUrl, options.subject, options.schema, options.compatibility ?? COMPATIBILITY.BACKWARD)
+  const schemaId = await registerSchema(
+    registry,
+    options.registryUrl,
+    options.subject,
+    options.schema,
+    options.compatibility ?? COMPATIBILITY.BACKWARD,
+  )
   const type = avro.Type.forSchema(options.schema as avro.Schema)
   const readers = new Map<number, avro.Type>()
   // resolvers for other writer ids, created once each
@@ -56,13 +62,19 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
     try {
       writer = avro.Type.forSchema(writerSchema as avro.Schema)
     } catch (err) {
-      throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} is not an Avro schema: ${errorMessage(err)}`, { cause: err })
+      throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} is not an Avro schema: ${errorMessage(err)}`, {
+        cause: err,
+      })
     }
     let resolver: ReturnType<avro.Type['createResolver']> | 'same'
     try {
       resolver = writer.equals(type) ? 'same' : type.createResolver(writer)
     } catch (err) {
-      throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} cannot be read as ${options.subject}: ${errorMessage(err)}`, { cause: err })
+      throw new XrcError(
+        'XRC_DECODE_FAILED',
+        `schema id ${id} cannot be read as ${options.subject}: ${errorMessage(err)}`,
+        { cause: err },
+      )
     }
     readers.set(id, writer)
     resolvers.set(id, resolver)
@@ -77,7 +89,9 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
       try {
         body = type.toBuffer(value)
       } catch (err) {
-        throw new XrcError('XRC_INVALID_RECORD', `value does not fit schema ${options.subject}: ${errorMessage(err)}`, { cause: err })
+        throw new XrcError('XRC_INVALID_RECORD', `value does not fit schema ${options.subject}: ${errorMessage(err)}`, {
+          cause: err,
+        })
       }
       const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length)
       out[0] = MAGIC_BYTE
@@ -90,12 +104,20 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
       const resolver = await resolverFor(id)
       let decoded: { value: unknown; offset: number }
       try {
-        decoded = resolver === 'same' ? type.decode(buf, WIRE_HEADER_BYTES) : type.decode(buf, WIRE_HEADER_BYTES, resolver)
+        decoded =
+          resolver === 'same' ? type.decode(buf, WIRE_HEADER_BYTES) : type.decode(buf, WIRE_HEADER_BYTES, resolver)
       } catch (err) {
-        throw new XrcError('XRC_DECODE_FAILED', `not a valid Avro ${options.subject} value (schema id ${id}): ${errorMessage(err)}`, { cause: err })
+        throw new XrcError(
+          'XRC_DECODE_FAILED',
+          `not a valid Avro ${options.subject} value (schema id ${id}): ${errorMessage(err)}`,
+          { cause: err },
+        )
       }
       if (decoded.offset !== buf.length) {
-        throw new XrcError('XRC_DECODE_FAILED', `not a valid Avro ${options.subject} value (schema id ${id}): ${decoded.offset < 0 ? 'truncated' : `${buf.length - decoded.offset} trailing bytes`}`)
+        throw new XrcError(
+          'XRC_DECODE_FAILED',
+          `not a valid Avro ${options.subject} value (schema id ${id}): ${decoded.offset < 0 ? 'truncated' : `${buf.length - decoded.offset} trailing bytes`}`,
+        )
       }
       return decoded.value as T
     },
@@ -104,12 +126,26 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
 
 /** Checks the 5-byte wire header and returns the schema id. */
 export function readWireHeader(buf: Buffer | null | undefined): number {
-  if (!buf || buf.length < WIRE_HEADER_BYTES) throw new XrcError('XRC_DECODE_FAILED', `not in the Confluent wire format: ${buf ? buf.length : 0} bytes, fewer than the 5-byte header`)
-  if (buf[0] !== MAGIC_BYTE) throw new XrcError('XRC_DECODE_FAILED', `not in the Confluent wire format: magic byte ${buf[0]}, expected ${MAGIC_BYTE}`)
+  if (!buf || buf.length < WIRE_HEADER_BYTES)
+    throw new XrcError(
+      'XRC_DECODE_FAILED',
+      `not in the Confluent wire format: ${buf ? buf.length : 0} bytes, fewer than the 5-byte header`,
+    )
+  if (buf[0] !== MAGIC_BYTE)
+    throw new XrcError(
+      'XRC_DECODE_FAILED',
+      `not in the Confluent wire format: magic byte ${buf[0]}, expected ${MAGIC_BYTE}`,
+    )
   return buf.readInt32BE(1)
 }
 
-async function registerSchema(registry: SchemaRegistry, url: string, subject: string, schema: object, compatibility: COMPATIBILITY): Promise<number> {
+async function registerSchema(
+  registry: SchemaRegistry,
+  url: string,
+  subject: string,
+  schema: object,
+  compatibility: COMPATIBILITY,
+): Promise<number> {
   const confluent = { type: SchemaType.AVRO as const, schema: JSON.stringify(schema) }
   for (let attempt = 1; ; attempt++) {
     try {
@@ -122,10 +158,15 @@ async function registerSchema(registry: SchemaRegistry, url: string, subject: st
       // The subject exists with another compatibility level (Apicurio answers
       // NONE for subjects it did not configure): keep the subject's own level.
       if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError') {
-        throw new XrcError('XRC_REGISTRY_UNREACHABLE', `could not register schema under ${subject} at ${url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`, { cause: err })
+        throw new XrcError(
+          'XRC_REGISTRY_UNREACHABLE',
+          `could not register schema under ${subject} at ${url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`,
+          { cause: err },
+        )
       }
       const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
-      const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as COMPATIBILITY | undefined
+      const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as
+        COMPATIBILITY | undefined
       return (await registry.register(confluent, { subject, ...(level ? { compatibility: level } : {}) })).id
     }
   }
@@ -136,11 +177,18 @@ async function fetchSchemaById(url: string, id: number): Promise<unknown> {
   try {
     res = await fetch(`${url}/schemas/ids/${id}`)
   } catch (err) {
-    throw new XrcError('XRC_REGISTRY_UNREACHABLE', `schema registry at ${url} did not answer for schema id ${id}: ${errorMessage(err)}`, { cause: err })
+    throw new XrcError(
+      'XRC_REGISTRY_UNREACHABLE',
+      `schema registry at ${url} did not answer for schema id ${id}: ${errorMessage(err)}`,
+      { cause: err },
+    )
   }
-  if (res.status === 404) throw new XrcError('XRC_DECODE_FAILED', `unknown schema id ${id}: the registry has no such schema`)
-  if (!res.ok) throw new XrcError('XRC_REGISTRY_UNREACHABLE', `schema registry answered ${res.status} for schema id ${id}`)
+  if (res.status === 404)
+    throw new XrcError('XRC_DECODE_FAILED', `unknown schema id ${id}: the registry has no such schema`)
+  if (!res.ok)
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', `schema registry answered ${res.status} for schema id ${id}`)
   const body = (await res.json()) as { schema: string; schemaType?: string }
-  if (body.schemaType !== undefined && body.schemaType !== 'AVRO') throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} is ${body.schemaType}, not AVRO`)
+  if (body.schemaType !== undefined && body.schemaType !== 'AVRO')
+    throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} is ${body.schemaType}, not AVRO`)
   return JSON.parse(body.schema)
 }

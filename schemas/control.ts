@@ -55,8 +55,27 @@ export function decodeCommand(value: Buffer | null, where: string): ResumeComman
   }
   const c = parsed as Partial<ResumeCommand>
   const isIndex = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
-  if (c.command !== 'resume' || typeof c.session !== 'string' || !isIndex(c.controller) || !isIndex(c.partition) || !isIndex(c.offset) || typeof c.discardMissing !== 'boolean') {
-    throw new XrcError('XRC_DECODE_FAILED', `${where}: not a resume command (command, session, controller, partition, offset, discardMissing)`)
+  if (
+    c.command !== 'resume' ||
+    typeof c.session !== 'string' ||
+    !isIndex(c.controller) ||
+    !isIndex(c.partition) ||
+    !isIndex(c.offset) ||
+    typeof c.discardMissing !== 'boolean'
+  ) {
+    throw new XrcError(
+      'XRC_DECODE_FAILED',
+      `${where}: not a resume command (command, session, controller, partition, offset, discardMissing)`,
+    )
   }
-  return { command: 'resume', session: c.session, controller: c.controller, partition: c.partition, offset: c.offset, discardMissing: c.discardMissing, requestedAt: String(c.requestedAt ?? ''), requestedBy: String(c.requestedBy ?? '') }
+  return {
+    command: 'resume',
+    session: c.session,
+    controller: c.controller,
+    partition: c.partition,
+    offset: c.offset,
+    discardMissing: c.discardMissing,
+    requestedAt: String(c.requestedAt ?? ''),
+    requestedBy: String(c.requestedBy ?? ''),
+  }
 }

@@ -60,7 +60,11 @@ export const JOURNAL_SCHEMA = {
             { name: 'controller', type: 'int' },
             { name: 'lastSeq', type: 'long' },
             { name: 'lastTime', type: 'long' },
-            { name: 'resumeOffset', type: 'long', doc: 'updates-topic offset of the first record set not wholly journaled' },
+            {
+              name: 'resumeOffset',
+              type: 'long',
+              doc: 'updates-topic offset of the first record set not wholly journaled',
+            },
           ],
         },
       },

@@ -14,7 +14,12 @@ export interface SessionTopics {
 }
 
 export function sessionTopics(session: string): SessionTopics {
-  return { updates: `xrc.${session}.updates`, journal: `xrc.${session}.journal`, deadLetter: `xrc.${session}.dlq`, control: `xrc.${session}.control` }
+  return {
+    updates: `xrc.${session}.updates`,
+    journal: `xrc.${session}.journal`,
+    deadLetter: `xrc.${session}.dlq`,
+    control: `xrc.${session}.control`,
+  }
 }
 
 /** Confluent TopicNameStrategy: the value subject of a topic. */

@@ -65,7 +65,8 @@ export function createStack(config: Config): Stack {
       await installStack(paths, say)
       // Kafka and the registry start in parallel: each JVM takes seconds.
       const [k, r] = await Promise.all([startKafka(config, paths, say), startRegistry(config, paths, say)])
-      const word = (s: string): string => (s === 'started' ? 'started' : s === 'running' ? 'already up' : 'already up (not started by this stack)')
+      const word = (s: string): string =>
+        s === 'started' ? 'started' : s === 'running' ? 'already up' : 'already up (not started by this stack)'
       say(`postgres: up at ${redactUrl(config.database.url)}`)
       say(`kafka: ${word(k)} at ${kafkaAddr}`)
       say(`registry: ${word(r)} at ${registryUrl}`)

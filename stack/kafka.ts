@@ -74,12 +74,22 @@ async function formatStorage(config: Config, paths: StackPaths): Promise<void> {
   const { stdout } = await run('java', javaArgs(small, paths, 'kafka.tools.StorageTool', ['random-uuid']))
   const clusterId = stdout.trim().split('\n').pop()?.trim()
   if (!clusterId) throw new XrcError('XRC_STACK_START_FAILED', 'kafka StorageTool random-uuid printed no cluster id')
-  await run('java', javaArgs(small, paths, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', paths.kafkaConfig]))
+  await run(
+    'java',
+    javaArgs(small, paths, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', paths.kafkaConfig]),
+  )
 }
 
 /** One admin round trip: resolves with the broker count, throws when none answers. */
 export async function pingKafka(brokers: readonly string[], timeoutMs = 3000): Promise<number> {
-  const kafka = new Kafka({ clientId: 'xrc-stack-probe', brokers: [...brokers], logLevel: logLevel.NOTHING, connectionTimeout: timeoutMs, requestTimeout: timeoutMs, retry: { retries: 0 } })
+  const kafka = new Kafka({
+    clientId: 'xrc-stack-probe',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+  })
   const admin = kafka.admin()
   try {
     await admin.connect()
@@ -91,14 +101,24 @@ export async function pingKafka(brokers: readonly string[], timeoutMs = 3000): P
 }
 
 /** Starts the broker unless it runs already; waits until a kafkajs admin call answers. */
-export async function startKafka(config: Config, paths: StackPaths, say: (line: string) => void): Promise<'started' | 'running' | 'external'> {
+export async function startKafka(
+  config: Config,
+  paths: StackPaths,
+  say: (line: string) => void,
+): Promise<'started' | 'running' | 'external'> {
   const svc = kafkaService(paths)
   const brokers = [`127.0.0.1:${config.stack.kafkaPort}`]
   if (runningPid(svc) !== undefined) {
     await waitForKafka(config, paths, brokers)
     return 'running'
   }
-  if (await pingKafka(brokers, 1500).then(() => true, () => false)) return 'external'
+  if (
+    await pingKafka(brokers, 1500).then(
+      () => true,
+      () => false,
+    )
+  )
+    return 'external'
   mkdirSync(paths.kafkaData, { recursive: true })
   writeFileSync(paths.kafkaConfig, serverProperties(config, paths))
   try {
@@ -120,9 +140,17 @@ async function waitForKafka(config: Config, paths: StackPaths, brokers: string[]
       async () => {
         return pingKafka(brokers)
       },
-      { timeoutMs: config.stack.startTimeoutMs, intervalMs: 500, abortIf: () => (runningPid(svc) === undefined ? 'the broker process exited' : undefined) },
+      {
+        timeoutMs: config.stack.startTimeoutMs,
+        intervalMs: 500,
+        abortIf: () => (runningPid(svc) === undefined ? 'the broker process exited' : undefined),
+      },
     )
   } catch (err) {
-    throw new XrcError('XRC_STACK_START_FAILED', `kafka did not start: ${errorMessage(err)}\n--- last lines of ${paths.kafkaLog} ---\n${tailLog(paths.kafkaLog)}`, { cause: err })
+    throw new XrcError(
+      'XRC_STACK_START_FAILED',
+      `kafka did not start: ${errorMessage(err)}\n--- last lines of ${paths.kafkaLog} ---\n${tailLog(paths.kafkaLog)}`,
+      { cause: err },
+    )
   }
 }

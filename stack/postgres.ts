@@ -10,7 +10,11 @@ export async function checkPostgres(url: string, timeoutMs = 5000): Promise<stri
     const r = await client.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version'])
     return r.rows[0]?.v ?? 'unknown'
   } catch (err) {
-    throw new XrcError('XRC_POSTGRES_UNREACHABLE', `PostgreSQL does not answer at ${redactUrl(url)} (DATABASE_URL): ${errorMessage(err)}`, { cause: err })
+    throw new XrcError(
+      'XRC_POSTGRES_UNREACHABLE',
+      `PostgreSQL does not answer at ${redactUrl(url)} (DATABASE_URL): ${errorMessage(err)}`,
+      { cause: err },
+    )
   } finally {
     await client.end().catch(() => undefined)
   }

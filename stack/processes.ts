@@ -83,5 +83,8 @@ export async function stopService(svc: ServiceProcess, graceMs = 20_000): Promis
 export function tailLog(file: string, lines = 30): string {
   if (!existsSync(file)) return '(no log file)'
   const text = readFileSync(file, 'utf8')
-  return text.split('\n').slice(-lines - 1).join('\n')
+  return text
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n')
 }

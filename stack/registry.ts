@@ -34,16 +34,30 @@ function jdbcUrl(databaseUrl: string, database: string): { url: string; user: st
   }
 }
 
-export async function startRegistry(config: Config, paths: StackPaths, say: (line: string) => void): Promise<'started' | 'running' | 'external'> {
+export async function startRegistry(
+  config: Config,
+  paths: StackPaths,
+  say: (line: string) => void,
+): Promise<'started' | 'running' | 'external'> {
   const svc = registryService(paths)
   const url = localRegistryUrl(config)
   if (runningPid(svc) !== undefined) {
     await waitForRegistry(config, paths, url)
     return 'running'
   }
-  if (await pingRegistry(url, 1500).then(() => true, () => false)) return 'external'
+  if (
+    await pingRegistry(url, 1500).then(
+      () => true,
+      () => false,
+    )
+  )
+    return 'external'
   const jar = findRegistryJar(paths.apicurioHome)
-  if (jar === undefined) throw new XrcError('XRC_STACK_START_FAILED', `no registry jar under ${paths.apicurioHome}; run \`xrc stack up\` to fetch it`)
+  if (jar === undefined)
+    throw new XrcError(
+      'XRC_STACK_START_FAILED',
+      `no registry jar under ${paths.apicurioHome}; run \`xrc stack up\` to fetch it`,
+    )
   await ensureDatabase(config.database.url, config.stack.registryDatabase)
   const db = jdbcUrl(config.database.url, config.stack.registryDatabase)
   say(`starting schema registry on 127.0.0.1:${config.stack.registryPort} (log: ${paths.registryLog})`)
@@ -62,7 +76,12 @@ export async function startRegistry(config: Config, paths: StackPaths, say: (lin
   }
   // the password goes through the environment, never the command line
   const env = { ...process.env, APICURIO_DATASOURCE_PASSWORD: db.password }
-  startDetached(svc, 'java', [`-Xmx${config.stack.registryHeapMb}m`, ...Object.entries(props).map(([k, v]) => `-D${k}=${v}`), '-jar', jar], env)
+  startDetached(
+    svc,
+    'java',
+    [`-Xmx${config.stack.registryHeapMb}m`, ...Object.entries(props).map(([k, v]) => `-D${k}=${v}`), '-jar', jar],
+    env,
+  )
   await waitForRegistry(config, paths, url)
   return 'started'
 }
@@ -76,9 +95,17 @@ async function waitForRegistry(config: Config, paths: StackPaths, url: string): 
         await pingRegistry(url)
         return true
       },
-      { timeoutMs: config.stack.startTimeoutMs, intervalMs: 500, abortIf: () => (runningPid(svc) === undefined ? 'the registry process exited' : undefined) },
+      {
+        timeoutMs: config.stack.startTimeoutMs,
+        intervalMs: 500,
+        abortIf: () => (runningPid(svc) === undefined ? 'the registry process exited' : undefined),
+      },
     )
   } catch (err) {
-    throw new XrcError('XRC_STACK_START_FAILED', `schema registry did not start: ${errorMessage(err)}\n--- last lines of ${paths.registryLog} ---\n${tailLog(paths.registryLog)}`, { cause: err })
+    throw new XrcError(
+      'XRC_STACK_START_FAILED',
+      `schema registry did not start: ${errorMessage(err)}\n--- last lines of ${paths.registryLog} ---\n${tailLog(paths.registryLog)}`,
+      { cause: err },
+    )
   }
 }

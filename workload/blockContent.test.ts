@@ -8,7 +8,14 @@ describe('block content', () => {
       fc.property(
         fc.constantFrom(512, 4096, 8192),
         fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
-        fc.option(fc.record({ volume: fc.stringMatching(/^[a-z0-9]{1,20}$/), block: fc.integer({ min: 0, max: 2 ** 31 }), writeId: fc.integer({ min: 1, max: 2 ** 40 }) }), { nil: undefined }),
+        fc.option(
+          fc.record({
+            volume: fc.stringMatching(/^[a-z0-9]{1,20}$/),
+            block: fc.integer({ min: 0, max: 2 ** 31 }),
+            writeId: fc.integer({ min: 1, max: 2 ** 40 }),
+          }),
+          { nil: undefined },
+        ),
         (size, id, dep) => {
           const buf = encodeBlock(size, id, dep)
           expect(buf.length).toBe(size)

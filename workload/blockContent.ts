@@ -62,5 +62,8 @@ export function decodeBlockHead(buf: Buffer): BlockHead | undefined {
   const depBlock = buf.readUInt32LE(12)
   if (depBlock === NO_DEP) return { writeId }
   const n = buf.readUInt8(24)
-  return { writeId, dependsOn: { volume: buf.toString('utf8', 25, 25 + n), block: depBlock, writeId: Number(buf.readBigUInt64LE(16)) } }
+  return {
+    writeId,
+    dependsOn: { volume: buf.toString('utf8', 25, 25 + n), block: depBlock, writeId: Number(buf.readBigUInt64LE(16)) },
+  }
 }

@@ -5,7 +5,9 @@ import { checkObservation } from './checker.js'
 import { WriteLog, blockKey } from './writeLog.js'
 
 function heads(entries: [string, number, number, BlockHead['dependsOn']?][]): Map<string, BlockHead> {
-  return new Map(entries.map(([v, b, id, dep]) => [blockKey(v, b), dep ? { writeId: id, dependsOn: dep } : { writeId: id }]))
+  return new Map(
+    entries.map(([v, b, id, dep]) => [blockKey(v, b), dep ? { writeId: id, dependsOn: dep } : { writeId: id }]),
+  )
 }
 
 describe('checkObservation', () => {
@@ -17,7 +19,15 @@ describe('checkObservation', () => {
     log.ack(y.id, 20)
     expect(checkObservation(log, { groupTime: 5, heads: heads([]) })).toEqual([])
     expect(checkObservation(log, { groupTime: 15, heads: heads([['a', 0, x.id]]) })).toEqual([])
-    expect(checkObservation(log, { groupTime: 25, heads: heads([['a', 0, x.id], ['b', 0, y.id, { volume: 'a', block: 0, writeId: x.id }]]) })).toEqual([])
+    expect(
+      checkObservation(log, {
+        groupTime: 25,
+        heads: heads([
+          ['a', 0, x.id],
+          ['b', 0, y.id, { volume: 'a', block: 0, writeId: x.id }],
+        ]),
+      }),
+    ).toEqual([])
   })
 
   it('reports Y without X as a dependency violation and a mixed state', () => {
@@ -26,7 +36,10 @@ describe('checkObservation', () => {
     log.ack(x.id, 10)
     const y = log.begin('b', 0, { volume: 'a', block: 0, writeId: x.id })
     log.ack(y.id, 20)
-    const v = checkObservation(log, { groupTime: 25, heads: heads([['b', 0, y.id, { volume: 'a', block: 0, writeId: x.id }]]) })
+    const v = checkObservation(log, {
+      groupTime: 25,
+      heads: heads([['b', 0, y.id, { volume: 'a', block: 0, writeId: x.id }]]),
+    })
     expect(v.map((e) => e.kind).sort()).toEqual(['dependency', 'mixed'])
   })
 
@@ -69,29 +82,36 @@ describe('checkObservation', () => {
 
   it('accepts the model image at every T and rejects any single-block corruption of it', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 5 })), { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 300 }), (ops, tCut) => {
-        const log = new WriteLog()
-        let time = 0
-        const model = new Map<string, number>()
-        for (const [block, dt] of ops) {
-          time += dt
-          const w = log.begin('v', block)
-          log.ack(w.id, time)
-          if (time <= tCut) model.set(blockKey('v', block), w.id)
-        }
-        const image = new Map([...model].map(([k, id]) => [k, { writeId: id }]))
-        expect(checkObservation(log, { groupTime: tCut, heads: image })).toEqual([])
-        const [someKey] = [...log.blocks()].map(([k]) => k)
-        if (someKey !== undefined) {
-          const corrupted = new Map(image)
-          const current = image.get(someKey)?.writeId ?? 0
-          const other = log.writesTo('v', Number(someKey.split('/')[1])).find((w) => w.id !== current)
-          if (other) {
-            corrupted.set(someKey, { writeId: other.id })
-            expect(checkObservation(log, { groupTime: tCut, heads: corrupted }).length).toBeGreaterThan(0)
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 5 })), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.integer({ min: 0, max: 300 }),
+        (ops, tCut) => {
+          const log = new WriteLog()
+          let time = 0
+          const model = new Map<string, number>()
+          for (const [block, dt] of ops) {
+            time += dt
+            const w = log.begin('v', block)
+            log.ack(w.id, time)
+            if (time <= tCut) model.set(blockKey('v', block), w.id)
           }
-        }
-      }),
+          const image = new Map([...model].map(([k, id]) => [k, { writeId: id }]))
+          expect(checkObservation(log, { groupTime: tCut, heads: image })).toEqual([])
+          const [someKey] = [...log.blocks()].map(([k]) => k)
+          if (someKey !== undefined) {
+            const corrupted = new Map(image)
+            const current = image.get(someKey)?.writeId ?? 0
+            const other = log.writesTo('v', Number(someKey.split('/')[1])).find((w) => w.id !== current)
+            if (other) {
+              corrupted.set(someKey, { writeId: other.id })
+              expect(checkObservation(log, { groupTime: tCut, heads: corrupted }).length).toBeGreaterThan(0)
+            }
+          }
+        },
+      ),
     )
   })
 })

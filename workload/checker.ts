@@ -54,13 +54,26 @@ export function checkObservation(log: WriteLog, obs: Observation): Violation[] {
     if (observed === expectedId) continue
     const k = writes.findIndex((w) => w.id === observed)
     if (observed !== 0 && k < 0) {
-      violations.push({ kind: 'unknown-write', volume, block, message: `${key} holds write ${observed}, which the workload never issued to it` })
+      violations.push({
+        kind: 'unknown-write',
+        volume,
+        block,
+        message: `${key} holds write ${observed}, which the workload never issued to it`,
+      })
       continue
     }
     const allowedInDoubt = k > expected && k < upper && writes[k]?.status === 'indoubt'
     if (!allowedInDoubt) {
-      const got = observed === 0 ? 'nothing' : `write ${observed}${writes[k]?.time !== undefined ? ` (time ${writes[k]?.time})` : ''}`
-      violations.push({ kind: 'mixed', volume, block, message: `${key} at T=${obs.groupTime} holds ${got}, expected ${expectedId === 0 ? 'nothing' : `write ${expectedId} (time ${writes[expected]?.time})`}` })
+      const got =
+        observed === 0
+          ? 'nothing'
+          : `write ${observed}${writes[k]?.time !== undefined ? ` (time ${writes[k]?.time})` : ''}`
+      violations.push({
+        kind: 'mixed',
+        volume,
+        block,
+        message: `${key} at T=${obs.groupTime} holds ${got}, expected ${expectedId === 0 ? 'nothing' : `write ${expectedId} (time ${writes[expected]?.time})`}`,
+      })
     }
   }
   // never Y without X: checked on its own so a report names the broken dependency

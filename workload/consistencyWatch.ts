@@ -22,13 +22,26 @@ export interface WatchReport {
   readErrors: number
 }
 
-export function watchConsistency(options: { pool: Pool; schema: string; session: string; log: WriteLog; intervalMs?: number }): {
+export function watchConsistency(options: {
+  pool: Pool
+  schema: string
+  session: string
+  log: WriteLog
+  intervalMs?: number
+}): {
   stop: () => Promise<WatchReport>
   checkNow: () => Promise<void>
   /** The report so far (live progress); stop() gives the final one. */
   current: () => Readonly<WatchReport>
 } {
-  const report: WatchReport = { groupsObserved: 0, mixedStates: 0, samples: [], lastGroupSeq: 0, lastGroupTime: 0, readErrors: 0 }
+  const report: WatchReport = {
+    groupsObserved: 0,
+    mixedStates: 0,
+    samples: [],
+    lastGroupSeq: 0,
+    lastGroupTime: 0,
+    readErrors: 0,
+  }
   let stopped = false
   async function checkNow(): Promise<void> {
     let obs

@@ -71,7 +71,8 @@ function rng(seed: number): () => number {
 export async function runDependentWrites(target: WriteTarget, options: WorkloadOptions): Promise<WorkloadResult> {
   const log = options.log ?? new WriteLog()
   const controllers = [...new Set(options.volumes.map((v) => v.controller))]
-  if (controllers.length < 2) throw new RangeError('a dependent-write workload needs volumes on at least two controllers')
+  if (controllers.length < 2)
+    throw new RangeError('a dependent-write workload needs volumes on at least two controllers')
   let errors = 0
   let inDoubt = 0
   let refused = 0
@@ -81,7 +82,12 @@ export async function runDependentWrites(target: WriteTarget, options: WorkloadO
     const data = encodeBlock(options.blockSize, rec.id, rec.dependsOn)
     const started = performance.now()
     try {
-      const ack = await target.write({ volume: rec.volume, block: rec.block, data, ...(after !== undefined ? { after } : {}) })
+      const ack = await target.write({
+        volume: rec.volume,
+        block: rec.block,
+        data,
+        ...(after !== undefined ? { after } : {}),
+      })
       log.ack(rec.id, ack.time)
       acked++
       options.onAck?.(rec, performance.now() - started)

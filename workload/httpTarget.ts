@@ -11,14 +11,28 @@ export function httpWriteTarget(baseUrl: () => string, timeoutMs = 10_000): Writ
       const url = `${baseUrl()}/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}${after !== undefined ? `?after=${after}` : ''}`
       let res: Response
       try {
-        res = await fetch(url, { method: 'POST', body: data, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(timeoutMs) })
+        res = await fetch(url, {
+          method: 'POST',
+          body: data,
+          headers: { 'content-type': 'application/octet-stream' },
+          signal: AbortSignal.timeout(timeoutMs),
+        })
       } catch (err) {
         // nothing listens: the write was certainly not taken (not in doubt)
         const refused = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED'
-        throw new XrcError('XRC_USAGE', `write ${volume}/${block} failed: ${(err as Error).message}`, { cause: err, retriable: true, context: { notWritten: refused } })
+        throw new XrcError('XRC_USAGE', `write ${volume}/${block} failed: ${(err as Error).message}`, {
+          cause: err,
+          retriable: true,
+          context: { notWritten: refused },
+        })
       }
       const body = (await res.json()) as WriteAck & { code?: string; message?: string }
-      if (res.status !== 200) throw new XrcError('XRC_USAGE', `write ${volume}/${block} answered ${res.status}: ${body.message ?? ''} [${body.code ?? ''}]`, { retriable: res.status === 503, context: { notWritten: true } })
+      if (res.status !== 200)
+        throw new XrcError(
+          'XRC_USAGE',
+          `write ${volume}/${block} answered ${res.status}: ${body.message ?? ''} [${body.code ?? ''}]`,
+          { retriable: res.status === 503, context: { notWritten: true } },
+        )
       return { controller: body.controller, seq: body.seq, time: body.time }
     },
   }

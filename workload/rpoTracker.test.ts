@@ -20,16 +20,20 @@ describe('RpoTracker', () => {
 
   it('matches a sorted model for any order of acknowledgements and commits', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 200 }), fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 20 }), (times, cuts) => {
-        const rpo = new RpoTracker()
-        times.forEach((t) => rpo.acked(t, 0))
-        let settled = 0
-        for (const cut of [...cuts].sort((a, b) => a - b)) {
-          settled += rpo.committed(cut, 1)
-          expect(rpo.pending()).toBe(times.filter((t) => t > cut).length)
-        }
-        expect(settled + rpo.pending()).toBe(times.length)
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 200 }),
+        fc.array(fc.integer({ min: 0, max: 1000 }), { maxLength: 20 }),
+        (times, cuts) => {
+          const rpo = new RpoTracker()
+          times.forEach((t) => rpo.acked(t, 0))
+          let settled = 0
+          for (const cut of [...cuts].sort((a, b) => a - b)) {
+            settled += rpo.committed(cut, 1)
+            expect(rpo.pending()).toBe(times.filter((t) => t > cut).length)
+          }
+          expect(settled + rpo.pending()).toBe(times.length)
+        },
+      ),
     )
   })
 })

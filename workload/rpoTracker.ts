@@ -25,7 +25,11 @@ export class RpoTracker {
   // min-heap of pending writes by session time
   private readonly times: number[] = []
   private readonly ackedAt: number[] = []
-  private readonly histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 })
+  private readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  })
 
   /** A write with session time `time` (µs) was acknowledged at `atMs` (a monotonic clock, ms). */
   acked(time: number, atMs: number): void {
@@ -53,7 +57,13 @@ export class RpoTracker {
 
   summary(): RpoSummary {
     const at = (p: number): number => round(this.histogram.getValueAtPercentile(p) / 1000)
-    return { count: this.histogram.totalCount, p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), maxMs: round(this.histogram.maxValue / 1000) }
+    return {
+      count: this.histogram.totalCount,
+      p50Ms: at(50),
+      p90Ms: at(90),
+      p99Ms: at(99),
+      maxMs: round(this.histogram.maxValue / 1000),
+    }
   }
 
   private pop(): void {

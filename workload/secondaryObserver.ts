@@ -15,12 +15,19 @@ export interface ObservedSecondary extends Observation {
 }
 
 /** One consistent observation, or undefined before the first group is applied. */
-export async function observeSecondary(pool: Pool, schema: string, session: string): Promise<ObservedSecondary | undefined> {
+export async function observeSecondary(
+  pool: Pool,
+  schema: string,
+  session: string,
+): Promise<ObservedSecondary | undefined> {
   const t = storeTables(schema)
   const client = await pool.connect()
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const ctl = await client.query<{ group_seq: bigint; group_time: bigint | null }>(`SELECT group_seq, group_time FROM ${t.control} WHERE session = $1`, [session])
+    const ctl = await client.query<{ group_seq: bigint; group_time: bigint | null }>(
+      `SELECT group_seq, group_time FROM ${t.control} WHERE session = $1`,
+      [session],
+    )
     const row = ctl.rows[0]
     if (!row || row.group_time === null) {
       await client.query('COMMIT')
@@ -42,9 +49,14 @@ export async function observeSecondary(pool: Pool, schema: string, session: stri
 }
 
 /** Applied-group history: how many groups, and whether any was skipped or repeated. */
-export async function appliedGroupHistory(pool: Pool, schema: string): Promise<{ groups: number; firstSeq: number; lastSeq: number; gaps: number; timeRegressions: number }> {
+export async function appliedGroupHistory(
+  pool: Pool,
+  schema: string,
+): Promise<{ groups: number; firstSeq: number; lastSeq: number; gaps: number; timeRegressions: number }> {
   const t = storeTables(schema)
-  const res = await pool.query<{ group_seq: bigint; group_time: bigint }>(`SELECT group_seq, group_time FROM ${t.appliedGroups} ORDER BY group_seq`)
+  const res = await pool.query<{ group_seq: bigint; group_time: bigint }>(
+    `SELECT group_seq, group_time FROM ${t.appliedGroups} ORDER BY group_seq`,
+  )
   let gaps = 0
   let timeRegressions = 0
   let prev: { seq: number; time: number } | undefined
@@ -54,5 +66,11 @@ export async function appliedGroupHistory(pool: Pool, schema: string): Promise<{
     if (prev && cur.time <= prev.time) timeRegressions++
     prev = cur
   }
-  return { groups: res.rows.length, firstSeq: Number(res.rows[0]?.group_seq ?? 0), lastSeq: prev?.seq ?? 0, gaps, timeRegressions }
+  return {
+    groups: res.rows.length,
+    firstSeq: Number(res.rows[0]?.group_seq ?? 0),
+    lastSeq: prev?.seq ?? 0,
+    gaps,
+    timeRegressions,
+  }
 }

@@ -27,7 +27,13 @@ export class WriteLog {
 
   /** Registers a new write (ids increase, so later writes to a block have larger ids). */
   begin(volume: string, block: number, dependsOn?: WriteDependency): WriteRecord {
-    const rec: WriteRecord = { id: this.nextId++, volume, block, status: 'pending', ...(dependsOn ? { dependsOn } : {}) }
+    const rec: WriteRecord = {
+      id: this.nextId++,
+      volume,
+      block,
+      status: 'pending',
+      ...(dependsOn ? { dependsOn } : {}),
+    }
     this.byId.set(rec.id, rec)
     const key = blockKey(volume, block)
     const list = this.byBlock.get(key)

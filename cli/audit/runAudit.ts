@@ -62,7 +62,11 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   // one clear error for a server out of reach, rather than retries or one undecodable line per record
   await requireKafka(o.config)
   await requireRegistry(o.config)
-  const kafka = createKafka({ brokers: o.config.kafka.brokers, clientId: `${o.config.kafka.clientId}-audit`, logger: o.logger })
+  const kafka = createKafka({
+    brokers: o.config.kafka.brokers,
+    clientId: `${o.config.kafka.clientId}-audit`,
+    logger: o.logger,
+  })
   const admin = kafka.admin()
   await admin.connect()
   let from: Map<number, number>
@@ -70,13 +74,34 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   try {
     if (!(await admin.listTopics()).includes(topic)) {
       // the dead-letter topic is made on the first dead letter: none means nothing was set aside
-      if (o.topic === 'dlq') return { topic, lines: 0, errors: 0, from: {}, to: {}, stoppedByLimit: false, note: 'no dead-letter topic: no record was dead-lettered' }
-      throw new XrcError('XRC_NOT_FOUND', `topic ${topic} does not exist: is the session name right (--session, session.name)?`, { context: { session: o.config.session.name } })
+      if (o.topic === 'dlq')
+        return {
+          topic,
+          lines: 0,
+          errors: 0,
+          from: {},
+          to: {},
+          stoppedByLimit: false,
+          note: 'no dead-letter topic: no record was dead-lettered',
+        }
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `topic ${topic} does not exist: is the session name right (--session, session.name)?`,
+        { context: { session: o.config.session.name } },
+      )
     }
     const offsets = await partitionOffsets(admin, topic)
-    const chosen = [...offsets.keys()].filter((p) => o.partitions === undefined || o.partitions.includes(p)).sort((a, b) => a - b)
-    if (chosen.length === 0) throw new XrcError('XRC_USAGE', `--partition: ${topic} has partitions ${[...offsets.keys()].join(', ')}`)
-    const byTime = o.fromTimeMs === undefined ? undefined : new Map((await admin.fetchTopicOffsetsByTimestamp(topic, o.fromTimeMs)).map((x) => [x.partition, Number(x.offset)]))
+    const chosen = [...offsets.keys()]
+      .filter((p) => o.partitions === undefined || o.partitions.includes(p))
+      .sort((a, b) => a - b)
+    if (chosen.length === 0)
+      throw new XrcError('XRC_USAGE', `--partition: ${topic} has partitions ${[...offsets.keys()].join(', ')}`)
+    const byTime =
+      o.fromTimeMs === undefined
+        ? undefined
+        : new Map(
+            (await admin.fetchTopicOffsetsByTimestamp(topic, o.fromTimeMs)).map((x) => [x.partition, Number(x.offset)]),
+          )
     from = new Map(
       chosen.map((p) => {
         const { low, high } = offsets.get(p) as { low: number; high: number }
@@ -106,7 +131,11 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   }
 
   async function decode(value: Buffer | null): Promise<{ schemaId: number; value: Record<string, unknown> }> {
-    if (!value || value.length < 5 || value[0] !== 0) throw new XrcError('XRC_DECODE_FAILED', `not in the Confluent wire format (${value ? `${value.length} bytes, first byte ${value[0]}` : 'no value'})`)
+    if (!value || value.length < 5 || value[0] !== 0)
+      throw new XrcError(
+        'XRC_DECODE_FAILED',
+        `not in the Confluent wire format (${value ? `${value.length} bytes, first byte ${value[0]}` : 'no value'})`,
+      )
     const schemaId = value.readInt32BE(1)
     try {
       return { schemaId, value: (await registry.decode(value)) as Record<string, unknown> }
@@ -118,9 +147,18 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   async function onMessage(partition: number, m: KafkaMessage): Promise<void> {
     const where = { topic, partition, offset: Number(m.offset), timestamp: new Date(Number(m.timestamp)).toISOString() }
     if (o.topic === 'dlq') {
-      const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]))
+      const headers = Object.fromEntries(
+        Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]),
+      )
       const decoded = await decode(m.value).catch((err: unknown) => ({ error: errorMessage(err) }))
-      emit({ ...where, headers, bytes: m.value?.length ?? 0, ...('error' in decoded ? { decodeError: decoded.error } : { schemaId: decoded.schemaId, ...summarizeRecordSet(decoded.value, o.eachUpdate) }) })
+      emit({
+        ...where,
+        headers,
+        bytes: m.value?.length ?? 0,
+        ...('error' in decoded
+          ? { decodeError: decoded.error }
+          : { schemaId: decoded.schemaId, ...summarizeRecordSet(decoded.value, o.eachUpdate) }),
+      })
       return
     }
     let decoded
@@ -140,22 +178,53 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
     assemblers.set(partition, assembler)
     if (assembler.pendingParts === 0 && record.part > 0) {
       // the audit began inside a group: its earlier parts are before the start offset
-      emit({ ...where, note: `part ${record.part + 1} of ${record.parts} of group ${record.groupSeq}, whose first part is before the start offset: not shown as a group` })
+      emit({
+        ...where,
+        note: `part ${record.part + 1} of ${record.parts} of group ${record.groupSeq}, whose first part is before the start offset: not shown as a group`,
+      })
       return
     }
     try {
       const group = assembler.push(record, Number(m.offset))
-      if (group) emit({ topic, partition, offsets: [group.firstOffset, group.lastOffset], timestamp: where.timestamp, schemaId: decoded.schemaId, ...summarizeGroup(group.group, record.parts, o.eachUpdate) })
+      if (group)
+        emit({
+          topic,
+          partition,
+          offsets: [group.firstOffset, group.lastOffset],
+          timestamp: where.timestamp,
+          schemaId: decoded.schemaId,
+          ...summarizeGroup(group.group, record.parts, o.eachUpdate),
+        })
     } catch (err) {
       errors++
-      emit({ ...where, error: { code: isXrcError(err) ? err.code : 'XRC_GROUP_INCOMPLETE', message: errorMessage(err) }, headers: { groupSeq: m.headers?.[HEADERS.groupSeq]?.toString() } })
+      emit({
+        ...where,
+        error: { code: isXrcError(err) ? err.code : 'XRC_GROUP_INCOMPLETE', message: errorMessage(err) },
+        headers: { groupSeq: m.headers?.[HEADERS.groupSeq]?.toString() },
+      })
     }
   }
 
   try {
-    await readRange({ kafka, topic, from, to: o.follow ? 'follow' : to, isolation: 'read_committed', logger: o.logger, onMessage, signal: stop.signal })
+    await readRange({
+      kafka,
+      topic,
+      from,
+      to: o.follow ? 'follow' : to,
+      isolation: 'read_committed',
+      logger: o.logger,
+      onMessage,
+      signal: stop.signal,
+    })
   } finally {
     o.signal.removeEventListener('abort', onOuterAbort)
   }
-  return { topic, lines, errors, from: Object.fromEntries(from), to: o.follow ? undefined : Object.fromEntries(to), stoppedByLimit: o.limit !== undefined && lines >= o.limit }
+  return {
+    topic,
+    lines,
+    errors,
+    from: Object.fromEntries(from),
+    to: o.follow ? undefined : Object.fromEntries(to),
+    stoppedByLimit: o.limit !== undefined && lines >= o.limit,
+  }
 }

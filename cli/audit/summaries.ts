@@ -23,7 +23,15 @@ export interface UpdatesSummary {
   /** SHA-256 of the updates' data in order, first 16 hex digits: the same bytes give the same digest. */
   sha256: string
   /** With `eachUpdate`: one entry per update, its data as a length and digest. */
-  list?: { controller?: number; seq: number; time: number; volume: string; block: number; bytes: number; sha256: string }[]
+  list?: {
+    controller?: number
+    seq: number
+    time: number
+    volume: string
+    block: number
+    bytes: number
+    sha256: string
+  }[]
 }
 
 function digest(parts: readonly Buffer[]): string {
@@ -74,6 +82,17 @@ export function summarizeRecordSet(value: Record<string, unknown>, eachUpdate: b
 }
 
 /** A whole group (journal parts joined) for the audit line. */
-export function summarizeGroup(group: { session: string; groupSeq: number; groupTime: number; updates: DecodedUpdate[]; controllers: unknown[] }, parts: number, eachUpdate: boolean): Record<string, unknown> {
-  return { session: group.session, groupSeq: group.groupSeq, groupTime: group.groupTime, parts, ...summarizeUpdates(group.updates, eachUpdate), controllers: group.controllers }
+export function summarizeGroup(
+  group: { session: string; groupSeq: number; groupTime: number; updates: DecodedUpdate[]; controllers: unknown[] },
+  parts: number,
+  eachUpdate: boolean,
+): Record<string, unknown> {
+  return {
+    session: group.session,
+    groupSeq: group.groupSeq,
+    groupTime: group.groupTime,
+    parts,
+    ...summarizeUpdates(group.updates, eachUpdate),
+    controllers: group.controllers,
+  }
 }

@@ -26,11 +26,29 @@ function collectPartition(value: string, previous: number[] | undefined): number
 export function registerAuditCommand(program: Command): void {
   program
     .command('audit')
-    .description('read a session topic from an offset or a time and print one JSON line per record set, group or dead letter (payloads summarised)')
-    .addOption(new Option('-t, --topic <topic>', 'which topic of the session').choices(['updates', 'journal', 'dlq']).default('journal'))
-    .addOption(new Option('--from-offset <offset>', 'start at this offset in each partition (default: the earliest retained)').argParser(integerArg(0)).conflicts('fromTime'))
-    .option('--from-time <time>', 'start at the first record written at or after this time (ISO 8601, or ms/µs since the epoch)', parseTime)
-    .option('-p, --partition <id>', 'read only this partition (updates: the controller id); repeatable', collectPartition)
+    .description(
+      'read a session topic from an offset or a time and print one JSON line per record set, group or dead letter (payloads summarised)',
+    )
+    .addOption(
+      new Option('-t, --topic <topic>', 'which topic of the session')
+        .choices(['updates', 'journal', 'dlq'])
+        .default('journal'),
+    )
+    .addOption(
+      new Option('--from-offset <offset>', 'start at this offset in each partition (default: the earliest retained)')
+        .argParser(integerArg(0))
+        .conflicts('fromTime'),
+    )
+    .option(
+      '--from-time <time>',
+      'start at the first record written at or after this time (ISO 8601, or ms/µs since the epoch)',
+      parseTime,
+    )
+    .option(
+      '-p, --partition <id>',
+      'read only this partition (updates: the controller id); repeatable',
+      collectPartition,
+    )
     .option('-n, --limit <n>', 'stop after n lines', integerArg(1))
     .option('-f, --follow', 'keep reading new records until Ctrl-C (default: stop at the end as of the start)')
     .option('--each-update', 'list every update (volume, block, seq, time, bytes, digest; never the data)')
@@ -68,7 +86,9 @@ with "error" and the audit goes on.`,
           .map(([p, f]) => `partition ${p} from offset ${f}${summary.to ? ` up to ${summary.to[p] ?? '?'}` : ''}`)
           .join(', ')
         const how = summary.note ?? `${range}${summary.stoppedByLimit ? `; stopped at --limit ${flags.limit}` : ''}`
-        process.stderr.write(`audit: ${summary.lines} lines from ${summary.topic} (${how}), ${summary.errors} undecodable\n`)
+        process.stderr.write(
+          `audit: ${summary.lines} lines from ${summary.topic} (${how}), ${summary.errors} undecodable\n`,
+        )
       } finally {
         process.off('SIGINT', onSigint)
         logger.flush()

@@ -22,17 +22,22 @@ interface DemoFlags {
 
 /** 4 controllers with 2 volumes each: vol0..vol7, as the default config. */
 function demoControllers(blocks: number): { id: number; volumes: { name: string; blocks: number }[] }[] {
-  return Array.from({ length: 4 }, (_, id) => ({ id, volumes: [0, 1].map((k) => ({ name: `vol${id * 2 + k}`, blocks })) }))
+  return Array.from({ length: 4 }, (_, id) => ({
+    id,
+    volumes: [0, 1].map((k) => ({ name: `vol${id * 2 + k}`, blocks })),
+  }))
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('mirror a dependent-write workload across 4 controllers through Kafka into PostgreSQL, then verify every volume byte for byte')
+    .description(
+      'mirror a dependent-write workload across 4 controllers through Kafka into PostgreSQL, then verify every volume byte for byte',
+    )
     .option('-d, --duration <time>', 'how long the writers write: 20s (the default), 1500ms, 2m', parseDuration)
     .option('-w, --writers <n>', 'concurrent writers (default 8)', integerArg(2, 256))
     .option('--volume-blocks <n>', 'blocks per volume, 8 volumes (default 1024)', integerArg(16, 1 << 20))
-    .option('--fresh', 'with --session: remove that session\'s data first (topics, schema, files)')
+    .option('--fresh', "with --session: remove that session's data first (topics, schema, files)")
     .option('--json', 'end with one JSON object on the last line')
     .option('--clean', 'remove the sessions earlier demo runs left (topics, schema, files), and run nothing')
     .addHelpText(
@@ -50,11 +55,18 @@ checker saw no mixed state.`,
       if (flags.clean) {
         const config = cliConfig(global)
         const removed = await removeEarlierDemos(config, '', silentLogger)
-        console.log(removed.length > 0 ? `removed ${removed.length} demo session${removed.length > 1 ? 's' : ''}: ${removed.join(', ')}` : `no demo session to remove in ${config.session.dataDir}`)
+        console.log(
+          removed.length > 0
+            ? `removed ${removed.length} demo session${removed.length > 1 ? 's' : ''}: ${removed.join(', ')}`
+            : `no demo session to remove in ${config.session.dataDir}`,
+        )
         return
       }
       const named = global.session !== undefined
-      const config = cliConfig({ ...global, session: global.session ?? autoDemoName() }, { session: { controllers: demoControllers(flags.volumeBlocks ?? 1024) } })
+      const config = cliConfig(
+        { ...global, session: global.session ?? autoDemoName() },
+        { session: { controllers: demoControllers(flags.volumeBlocks ?? 1024) } },
+      )
       const interrupt = new AbortController()
       let interrupts = 0
       const onSigint = (): void => {
@@ -64,7 +76,15 @@ checker saw no mixed state.`,
       }
       process.on('SIGINT', onSigint)
       try {
-        const result = await runDemo({ config, named, fresh: flags.fresh === true, durationMs: flags.duration ?? 20_000, writers: flags.writers ?? 8, out: process.stdout, interrupt: interrupt.signal })
+        const result = await runDemo({
+          config,
+          named,
+          fresh: flags.fresh === true,
+          durationMs: flags.duration ?? 20_000,
+          writers: flags.writers ?? 8,
+          out: process.stdout,
+          interrupt: interrupt.signal,
+        })
         printSummary(result)
         if (flags.json) {
           console.log(
@@ -99,7 +119,14 @@ function printSummary(r: DemoResult): void {
     `  groups        ${r.groups.toLocaleString('en')} applied; consistency time ${r.consistencyTime ? `${isoMicros(r.consistencyTime)} (${clockMicros(r.consistencyTime)})` : '-'}`,
     `  RPO           p50 ${formatMs(r.rpo.p50Ms)}, p90 ${formatMs(r.rpo.p90Ms)}, p99 ${formatMs(r.rpo.p99Ms)}, max ${formatMs(r.rpo.maxMs)} (write acknowledged -> its group committed on the secondary)`,
     `  consistency   ${r.groupsChecked} groups checked while writing: ${r.mixedStates} mixed states${r.violations.length ? `\n                e.g. ${r.violations.slice(0, 3).join('\n                     ')}` : ''}`,
-    `  volumes       ${identical}/${r.volumes.length} byte-identical to the primary${identical < r.volumes.length ? `: ${r.volumes.filter((v) => !v.identical).map((v) => `${v.volume} (${v.differingBlocks} blocks differ)`).join(', ')}` : ''}`,
+    `  volumes       ${identical}/${r.volumes.length} byte-identical to the primary${
+      identical < r.volumes.length
+        ? `: ${r.volumes
+            .filter((v) => !v.identical)
+            .map((v) => `${v.volume} (${v.differingBlocks} blocks differ)`)
+            .join(', ')}`
+        : ''
+    }`,
     `  log           ${r.logFile}`,
     `  look closer   xrc --session ${r.session} status   (also: audit, volume export vol0 vol0.img, replay --into <schema>)`,
   ]

@@ -27,9 +27,19 @@ interface ReplayFlags {
 export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
-    .description('rebuild a secondary from the journal, to its end or to a past consistency time (recover to a past group)')
-    .option('--into <schema>', 'PostgreSQL schema to rebuild into (default: the session\'s, applier.schema)', parseSchemaName)
-    .option('--to-time <time>', 'stop after the last group with consistency time <= this (ISO 8601, or ms/µs since the epoch)', parseTime)
+    .description(
+      'rebuild a secondary from the journal, to its end or to a past consistency time (recover to a past group)',
+    )
+    .option(
+      '--into <schema>',
+      "PostgreSQL schema to rebuild into (default: the session's, applier.schema)",
+      parseSchemaName,
+    )
+    .option(
+      '--to-time <time>',
+      'stop after the last group with consistency time <= this (ISO 8601, or ms/µs since the epoch)',
+      parseTime,
+    )
     .option('--replace', 'drop the target schema first when it already holds groups (stop its applier first)')
     .option('--json', 'print the summary as one JSON object (progress goes to stderr)')
     .addHelpText(
@@ -53,7 +63,9 @@ then export from it: xrc volume export vol0 vol0.img --schema xrc_demo_copy`,
         await checkPostgres(config.database.url, 5000)
         await requireTopic(config, sessionTopics(config.session.name).journal, logger)
         await prepareTarget(pool, schema, config.session.name, flags.replace === true, (line) => progress.note(line))
-        progress.note(`replaying ${sessionTopics(config.session.name).journal} into schema ${schema}${flags.toTime !== undefined ? ` up to T ${isoMicros(flags.toTime)}` : ' to its end'}`)
+        progress.note(
+          `replaying ${sessionTopics(config.session.name).journal} into schema ${schema}${flags.toTime !== undefined ? ` up to T ${isoMicros(flags.toTime)}` : ' to its end'}`,
+        )
         const summary = await replay({
           config,
           logger,
@@ -62,7 +74,9 @@ then export from it: xrc volume export vol0 vol0.img --schema xrc_demo_copy`,
           ...(flags.toTime !== undefined ? { stopAtTime: flags.toTime } : {}),
           onProgress: (p) => {
             const fraction = p.journalEnd > 0 ? (p.journalOffset + 1) / p.journalEnd : 1
-            progress.update(`${progressBar(fraction)}  group ${p.groupSeq}  T ${isoMicros(p.groupTime)}  ${p.groups} groups`)
+            progress.update(
+              `${progressBar(fraction)}  group ${p.groupSeq}  T ${isoMicros(p.groupTime)}  ${p.groups} groups`,
+            )
           },
         })
         progress.end()
@@ -78,11 +92,19 @@ then export from it: xrc volume export vol0 vol0.img --schema xrc_demo_copy`,
 }
 
 /** Refuses a target holding groups unless --replace, which drops it. */
-async function prepareTarget(pool: ReturnType<typeof createPool>, schema: string, session: string, replace: boolean, say: (line: string) => void): Promise<void> {
+async function prepareTarget(
+  pool: ReturnType<typeof createPool>,
+  schema: string,
+  session: string,
+  replace: boolean,
+  say: (line: string) => void,
+): Promise<void> {
   const t = storeTables(schema)
   const exists = await pool.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [t.control])
   if (!exists.rows[0]?.r) return
-  const held = await pool.query<{ group_seq: bigint }>(`SELECT group_seq FROM ${t.control} WHERE session = $1`, [session])
+  const held = await pool.query<{ group_seq: bigint }>(`SELECT group_seq FROM ${t.control} WHERE session = $1`, [
+    session,
+  ])
   const seq = Number(held.rows[0]?.group_seq ?? 0)
   if (seq === 0) return
   if (!replace) {

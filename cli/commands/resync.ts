@@ -22,7 +22,14 @@ import { parseDuration, parseUrl } from '../args.js'
 import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
 import { formatMs } from '../format.js'
 import { createProgressOutput } from '../progress.js'
-import { describeMirror, followResync, primaryUrls, resumePrimary, suspendPrimary, type ResyncOutcome } from '../resync/primaryApi.js'
+import {
+  describeMirror,
+  followResync,
+  primaryUrls,
+  resumePrimary,
+  suspendPrimary,
+  type ResyncOutcome,
+} from '../resync/primaryApi.js'
 import { checkServicesStopped, reestablish } from '../resync/reestablish.js'
 
 interface PrimaryFlags {
@@ -46,10 +53,13 @@ function collectUrl(value: string, previous: string[] = []): string[] {
 
 /** How long resume and resync follow the resync's progress. */
 function timeoutOption(): Option {
-  return new Option('--timeout <duration>', 'longest to follow the resync (it goes on after)').argParser(parseDuration).default(3_600_000, '1h')
+  return new Option('--timeout <duration>', 'longest to follow the resync (it goes on after)')
+    .argParser(parseDuration)
+    .default(3_600_000, '1h')
 }
 
-const PRIMARY_HELP = "a primary's HTTP API; repeat for a session run by several primary processes (default: http://127.0.0.1:<producer.apiPort>)"
+const PRIMARY_HELP =
+  "a primary's HTTP API; repeat for a session run by several primary processes (default: http://127.0.0.1:<producer.apiPort>)"
 
 function summary(outcomes: readonly ResyncOutcome[], ms: number): Record<string, unknown> {
   return {
@@ -64,9 +74,11 @@ function summary(outcomes: readonly ResyncOutcome[], ms: number): Record<string,
 export function registerResyncCommands(program: Command): void {
   program
     .command('suspend')
-    .description('suspend the session: the primaries stop sending to Kafka; host writes go on, their blocks marked for resync')
+    .description(
+      'suspend the session: the primaries stop sending to Kafka; host writes go on, their blocks marked for resync',
+    )
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
-    .option('--json', 'print the primaries\' mirror states as one JSON object')
+    .option('--json', "print the primaries' mirror states as one JSON object")
     .action(async (flags: PrimaryFlags) => {
       const config = cliConfig(program.opts<GlobalOptions>())
       const urls = primaryUrls(flags.primary, config.producer.apiPort)
@@ -81,7 +93,9 @@ export function registerResyncCommands(program: Command): void {
 
   program
     .command('resume')
-    .description('resume a suspended session: the primaries resync the marked blocks (a progress bar on a terminal), then mirror as before')
+    .description(
+      'resume a suspended session: the primaries resync the marked blocks (a progress bar on a terminal), then mirror as before',
+    )
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--no-wait', 'return once the resync started')
     .addOption(timeoutOption())
@@ -97,12 +111,18 @@ export function registerResyncCommands(program: Command): void {
       if (!flags.wait) return
       const outcomes = await followResync(urls, createProgressOutput(process.stderr), flags.timeout)
       const s = summary(outcomes, Date.now() - started)
-      console.log(flags.json ? JSON.stringify(s) : `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms as number)}; the secondary is consistent again once it applies the groups after it`)
+      console.log(
+        flags.json
+          ? JSON.stringify(s)
+          : `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms as number)}; the secondary is consistent again once it applies the groups after it`,
+      )
     })
 
   program
     .command('resync')
-    .description('after the journal or updates topic was lost: copy to the secondary only the blocks the change bitmaps name, not whole volumes')
+    .description(
+      'after the journal or updates topic was lost: copy to the secondary only the blocks the change bitmaps name, not whole volumes',
+    )
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--no-wait', 'return once the resync started')
     .addOption(timeoutOption())
@@ -128,10 +148,21 @@ primaries. Then start the mover and the applier again.`,
       try {
         const say = flags.json ? () => undefined : (line: string) => console.log(line)
         const r = await reestablish({ config, kafka, pool, primaries: urls, logger, say })
-        say(`copying ${r.blocks} blocks of ${r.volumeBlocks} (${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the mover and the applier`)
+        say(
+          `copying ${r.blocks} blocks of ${r.volumeBlocks} (${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the mover and the applier`,
+        )
         const outcomes = flags.wait ? await followResync(urls, createProgressOutput(process.stderr), flags.timeout) : []
-        const s = { ...summary(outcomes, Date.now() - started), blocksMarked: r.blocks, volumeBlocks: r.volumeBlocks, secondaryGroup: r.secondary.groupSeq }
-        console.log(flags.json ? JSON.stringify(s) : `resync ${flags.wait ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, not whole volumes`)
+        const s = {
+          ...summary(outcomes, Date.now() - started),
+          blocksMarked: r.blocks,
+          volumeBlocks: r.volumeBlocks,
+          secondaryGroup: r.secondary.groupSeq,
+        }
+        console.log(
+          flags.json
+            ? JSON.stringify(s)
+            : `resync ${flags.wait ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, not whole volumes`,
+        )
       } finally {
         await pool.end()
       }
@@ -139,9 +170,14 @@ primaries. Then start the mover and the applier again.`,
 
   program
     .command('rollback')
-    .description('roll an inconsistent secondary (a resync was being applied when the primary was lost) back to its last consistent image')
+    .description(
+      'roll an inconsistent secondary (a resync was being applied when the primary was lost) back to its last consistent image',
+    )
     .option('--json', 'print the result as one JSON object')
-    .addHelpText('after', '\nStop the applier first (the command checks). The applier applies nothing more afterwards: the secondary stays the image it was rolled back to.')
+    .addHelpText(
+      'after',
+      '\nStop the applier first (the command checks). The applier applies nothing more afterwards: the secondary stays the image it was rolled back to.',
+    )
     .action(async (flags: { json?: boolean }) => {
       const opts = program.opts<GlobalOptions>()
       const config = cliConfig(opts)
@@ -149,7 +185,12 @@ primaries. Then start the mover and the applier again.`,
       const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-rollback' })
       try {
         await checkServicesStopped(pool, config.session.name)
-        const r = await rollbackSecondary(pool, storeTables(config.applier.schema), config.applier.schema, config.session.name)
+        const r = await rollbackSecondary(
+          pool,
+          storeTables(config.applier.schema),
+          config.applier.schema,
+          config.session.name,
+        )
         console.log(
           flags.json
             ? JSON.stringify(r)

@@ -19,20 +19,30 @@ function announce(fields: Record<string, unknown>): void {
 
 function parseIds(value: string): number[] {
   const ids = value.split(',').map((s) => Number(s.trim()))
-  if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new XrcError('XRC_USAGE', `--controllers takes comma-separated controller ids, got "${value}"`)
+  if (ids.some((n) => !Number.isInteger(n) || n < 0))
+    throw new XrcError('XRC_USAGE', `--controllers takes comma-separated controller ids, got "${value}"`)
   return ids
 }
 
 export function registerServiceCommands(program: Command): void {
   program
     .command('primary')
-    .description('run the primary site: controllers, volumes, sidefiles; sends record sets to Kafka; HTTP API for writes')
+    .description(
+      'run the primary site: controllers, volumes, sidefiles; sends record sets to Kafka; HTTP API for writes',
+    )
     .option('--controllers <ids>', 'run only these controller ids (comma-separated), e.g. one process per controller')
     .option('--api-port <port>', 'HTTP API port (0 = any free port)')
     .action(async (opts: { controllers?: string; apiPort?: string }) => {
-      const config = cliConfig(program.opts<GlobalOptions>(), opts.apiPort !== undefined ? { producer: { apiPort: Number(opts.apiPort) } } : {})
+      const config = cliConfig(
+        program.opts<GlobalOptions>(),
+        opts.apiPort !== undefined ? { producer: { apiPort: Number(opts.apiPort) } } : {},
+      )
       const logger = cliLogger(config, 'xrc-primary').child({ session: config.session.name })
-      const primary = createPrimary({ config, logger, ...(opts.controllers ? { controllerIds: parseIds(opts.controllers) } : {}) })
+      const primary = createPrimary({
+        config,
+        logger,
+        ...(opts.controllers ? { controllerIds: parseIds(opts.controllers) } : {}),
+      })
       let api: Awaited<ReturnType<typeof startHttpApi>> | undefined
       await runService(
         'primary',
@@ -40,7 +50,13 @@ export function registerServiceCommands(program: Command): void {
           start: async () => {
             await primary.start()
             api = await startHttpApi({ primary, port: config.producer.apiPort, logger })
-            announce({ service: 'primary', session: config.session.name, api: api.url, metrics: `${api.url}/metrics`, controllers: primary.controllerIds })
+            announce({
+              service: 'primary',
+              session: config.session.name,
+              api: api.url,
+              metrics: `${api.url}/metrics`,
+              controllers: primary.controllerIds,
+            })
           },
           stop: async () => {
             await api?.close()
@@ -54,10 +70,15 @@ export function registerServiceCommands(program: Command): void {
 
   program
     .command('mover')
-    .description('run the mover: reads every controller partition, cuts consistency groups up to the consistency time, journals them in Kafka transactions')
+    .description(
+      'run the mover: reads every controller partition, cuts consistency groups up to the consistency time, journals them in Kafka transactions',
+    )
     .option('--metrics-port <port>', 'metrics and health port (0 = any free port)')
     .action(async (opts: { metricsPort?: string }) => {
-      const config = cliConfig(program.opts<GlobalOptions>(), opts.metricsPort !== undefined ? { mover: { metricsPort: Number(opts.metricsPort) } } : {})
+      const config = cliConfig(
+        program.opts<GlobalOptions>(),
+        opts.metricsPort !== undefined ? { mover: { metricsPort: Number(opts.metricsPort) } } : {},
+      )
       const logger = cliLogger(config, 'xrc-mover').child({ session: config.session.name })
       const metrics = createMetricsRegistry({ session: config.session.name, service: 'mover' })
       const mover = createMover({ config, logger, metrics })
@@ -66,15 +87,29 @@ export function registerServiceCommands(program: Command): void {
         'mover',
         {
           start: async () => {
-            server = await serveMetrics({ registry: metrics, port: config.mover.metricsPort, health: () => mover.health() })
+            server = await serveMetrics({
+              registry: metrics,
+              port: config.mover.metricsPort,
+              health: () => mover.health(),
+            })
             await mover.start()
-            announce({ service: 'mover', session: config.session.name, metrics: `http://127.0.0.1:${server.port}/metrics` })
+            announce({
+              service: 'mover',
+              session: config.session.name,
+              metrics: `http://127.0.0.1:${server.port}/metrics`,
+            })
           },
           stop: async () => {
             await mover.stop()
             await server?.close()
           },
-          done: mover.done().then((s) => (s.halt ? new XrcError('XRC_SESSION_HALTED', `mover halted: ${s.halt.message} [${s.halt.code}]`) : undefined)),
+          done: mover
+            .done()
+            .then((s) =>
+              s.halt
+                ? new XrcError('XRC_SESSION_HALTED', `mover halted: ${s.halt.message} [${s.halt.code}]`)
+                : undefined,
+            ),
         },
         logger,
       )
@@ -82,10 +117,15 @@ export function registerServiceCommands(program: Command): void {
 
   program
     .command('applier')
-    .description('run the applier: applies each consistency group from the journal, whole and in order, to the PostgreSQL secondary')
+    .description(
+      'run the applier: applies each consistency group from the journal, whole and in order, to the PostgreSQL secondary',
+    )
     .option('--metrics-port <port>', 'metrics and health port (0 = any free port)')
     .action(async (opts: { metricsPort?: string }) => {
-      const config = cliConfig(program.opts<GlobalOptions>(), opts.metricsPort !== undefined ? { applier: { metricsPort: Number(opts.metricsPort) } } : {})
+      const config = cliConfig(
+        program.opts<GlobalOptions>(),
+        opts.metricsPort !== undefined ? { applier: { metricsPort: Number(opts.metricsPort) } } : {},
+      )
       const logger = cliLogger(config, 'xrc-applier').child({ session: config.session.name })
       const metrics = createMetricsRegistry({ session: config.session.name, service: 'applier' })
       const applier = createApplier({ config, logger, metrics })
@@ -94,15 +134,30 @@ export function registerServiceCommands(program: Command): void {
         'applier',
         {
           start: async () => {
-            server = await serveMetrics({ registry: metrics, port: config.applier.metricsPort, health: () => applier.health() })
+            server = await serveMetrics({
+              registry: metrics,
+              port: config.applier.metricsPort,
+              health: () => applier.health(),
+            })
             await applier.start()
-            announce({ service: 'applier', session: config.session.name, schema: config.applier.schema, metrics: `http://127.0.0.1:${server.port}/metrics` })
+            announce({
+              service: 'applier',
+              session: config.session.name,
+              schema: config.applier.schema,
+              metrics: `http://127.0.0.1:${server.port}/metrics`,
+            })
           },
           stop: async () => {
             await applier.stop()
             await server?.close()
           },
-          done: applier.done().then((s) => (s.halt ? new XrcError('XRC_SESSION_HALTED', `applier halted: ${s.halt.message} [${s.halt.code}]`) : undefined)),
+          done: applier
+            .done()
+            .then((s) =>
+              s.halt
+                ? new XrcError('XRC_SESSION_HALTED', `applier halted: ${s.halt.message} [${s.halt.code}]`)
+                : undefined,
+            ),
         },
         logger,
       )

@@ -16,10 +16,23 @@ export function registerSessionCommands(program: Command): void {
 
   session
     .command('resume')
-    .description('resume controllers the mover froze at a broken stream (a seq gap, a time regression, an invalid record)')
-    .option('--controller <id>', 'only this controller (default: every controller with a freeze on record)', integerArg(0, 1023))
-    .option('--offset <n>', 'the updates offset it froze at (default: its last freeze in the dead-letter topic)', integerArg(0))
-    .option('--discard-missing', "accept that the controller's seqs missing before its next record set are lost (they are reported; resync their volumes)")
+    .description(
+      'resume controllers the mover froze at a broken stream (a seq gap, a time regression, an invalid record)',
+    )
+    .option(
+      '--controller <id>',
+      'only this controller (default: every controller with a freeze on record)',
+      integerArg(0, 1023),
+    )
+    .option(
+      '--offset <n>',
+      'the updates offset it froze at (default: its last freeze in the dead-letter topic)',
+      integerArg(0),
+    )
+    .option(
+      '--discard-missing',
+      "accept that the controller's seqs missing before its next record set are lost (they are reported; resync their volumes)",
+    )
     .addHelpText(
       'after',
       `
@@ -45,28 +58,64 @@ next one to start) applies it.`,
         discardMissing: opts.discardMissing === true,
       })
       for (const c of commands) {
-        console.log(`resume controller ${c.controller} at updates offset ${c.offset}${c.discardMissing ? ', discarding its missing seqs' : ''}: sent to ${sessionTopics(c.session).control}`)
+        console.log(
+          `resume controller ${c.controller} at updates offset ${c.offset}${c.discardMissing ? ', discarding its missing seqs' : ''}: sent to ${sessionTopics(c.session).control}`,
+        )
       }
     })
 
   session
     .command('dead-letters')
-    .description("the session's dead-lettered records: where each was read, its error code and message, and what the mover did")
+    .description(
+      "the session's dead-lettered records: where each was read, its error code and message, and what the mover did",
+    )
     .option('--json', 'one JSON object per record, then a summary object')
     .action(async (opts: { json?: boolean }) => {
       const config = cliConfig(program.opts<GlobalOptions>())
       const logger = cliLogger(config, 'xrc-session')
       const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-session`, logger })
       const topic = sessionTopics(config.session.name).deadLetter
-      const entries = await readDeadLetters({ kafka, topic, logger, groupPrefix: `xrc.${config.session.name}.dead-letters` })
+      const entries = await readDeadLetters({
+        kafka,
+        topic,
+        logger,
+        groupPrefix: `xrc.${config.session.name}.dead-letters`,
+      })
       const summary = summarizeDeadLetters(entries)
       if (opts.json) {
         for (const e of entries) console.log(JSON.stringify(e))
-        console.log(JSON.stringify({ summary: { records: summary.records, byCode: summary.byCode, byAction: summary.byAction, frozen: Object.values(summary.lastFrozen).map((e) => ({ controller: e.sourcePartition, offset: e.sourceOffset, code: e.code })) } }))
+        console.log(
+          JSON.stringify({
+            summary: {
+              records: summary.records,
+              byCode: summary.byCode,
+              byAction: summary.byAction,
+              frozen: Object.values(summary.lastFrozen).map((e) => ({
+                controller: e.sourcePartition,
+                offset: e.sourceOffset,
+                code: e.code,
+              })),
+            },
+          }),
+        )
         return
       }
-      for (const e of entries) console.log(`${e.timestamp} partition ${e.sourcePartition} offset ${e.sourceOffset} ${e.action.padEnd(7)} ${e.code}: ${e.message}`)
-      console.log(`${summary.records} records in ${topic}${Object.keys(summary.byCode).length > 0 ? `: ${Object.entries(summary.byCode).map(([c, n]) => `${c} ${n}`).join(', ')}` : ''}`)
-      for (const e of Object.values(summary.lastFrozen)) console.log(`controller ${e.sourcePartition} froze at offset ${e.sourceOffset} [${e.code}]: \`xrc session resume --controller ${e.sourcePartition}\` resumes it`)
+      for (const e of entries)
+        console.log(
+          `${e.timestamp} partition ${e.sourcePartition} offset ${e.sourceOffset} ${e.action.padEnd(7)} ${e.code}: ${e.message}`,
+        )
+      console.log(
+        `${summary.records} records in ${topic}${
+          Object.keys(summary.byCode).length > 0
+            ? `: ${Object.entries(summary.byCode)
+                .map(([c, n]) => `${c} ${n}`)
+                .join(', ')}`
+            : ''
+        }`,
+      )
+      for (const e of Object.values(summary.lastFrozen))
+        console.log(
+          `controller ${e.sourcePartition} froze at offset ${e.sourceOffset} [${e.code}]: \`xrc session resume --controller ${e.sourcePartition}\` resumes it`,
+        )
     })
 }

@@ -3,7 +3,11 @@ import { createStack } from '../../stack/index.js'
 import { cliConfig, type GlobalOptions } from '../context.js'
 
 export function registerStackCommands(program: Command): void {
-  const stack = program.command('stack').description('the local Kafka broker and schema registry (jars from Maven Central; no Docker), and a PostgreSQL check')
+  const stack = program
+    .command('stack')
+    .description(
+      'the local Kafka broker and schema registry (jars from Maven Central; no Docker), and a PostgreSQL check',
+    )
   stack
     .command('up')
     .description('fetch (first time) and start Kafka and the schema registry; check PostgreSQL. Idempotent.')
@@ -26,7 +30,9 @@ export function registerStackCommands(program: Command): void {
       else
         for (const s of st) {
           const who = s.state === 'up' && !s.managed ? ' (not started by this stack)' : ''
-          console.log(`${s.name.padEnd(9)} ${s.state.padEnd(5)} ${s.address}${s.pid ? ` pid ${s.pid}` : ''}${who}  ${s.detail ?? ''}`)
+          console.log(
+            `${s.name.padEnd(9)} ${s.state.padEnd(5)} ${s.address}${s.pid ? ` pid ${s.pid}` : ''}${who}  ${s.detail ?? ''}`,
+          )
         }
       if (st.some((s) => s.state !== 'up')) process.exitCode = 1
     })

@@ -28,12 +28,22 @@ const SESSION_TOPIC = /^xrc\.(.+)\.(updates|journal)$/
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description("where a session stands: controllers' latest times, consistency time, last applied group, RPO now, lag per partition and of the journal, sidefile depth")
+    .description(
+      "where a session stands: controllers' latest times, consistency time, last applied group, RPO now, lag per partition and of the journal, sidefile depth",
+    )
     .option('--json', 'one JSON object per session (a line each)')
     .option('--all', 'every session found in Kafka, not only the configured one')
     .option('--primary <url>', "the primary's HTTP API (default: http://127.0.0.1:<producer.apiPort>)", parseUrl)
-    .option('--mover <url>', "the mover's metrics endpoint, for its health (default: from mover.metricsPort when set)", parseUrl)
-    .option('--applier <url>', "the applier's metrics endpoint, for its health (default: from applier.metricsPort when set)", parseUrl)
+    .option(
+      '--mover <url>',
+      "the mover's metrics endpoint, for its health (default: from mover.metricsPort when set)",
+      parseUrl,
+    )
+    .option(
+      '--applier <url>',
+      "the applier's metrics endpoint, for its health (default: from applier.metricsPort when set)",
+      parseUrl,
+    )
     .addHelpText(
       'after',
       `
@@ -48,16 +58,23 @@ clock microseconds since the epoch in JSON.`,
       const logger = commandLogger(program.opts<GlobalOptions>(), 'xrc-status')
       const kafkaReady = await pingKafka(config.kafka.brokers, 3000).then(
         () => undefined,
-        (err: unknown) => `no broker answers at ${config.kafka.brokers.join(',')} (KAFKA_BROKERS): ${errorMessage(err)}`,
+        (err: unknown) =>
+          `no broker answers at ${config.kafka.brokers.join(',')} (KAFKA_BROKERS): ${errorMessage(err)}`,
       )
       const pgReady = await checkPostgres(config.database.url, 3000).then(
         () => undefined,
         (err: unknown) => errorMessage(err),
       )
-      const kafka = kafkaReady === undefined ? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-status`, logger }) : undefined
+      const kafka =
+        kafkaReady === undefined
+          ? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-status`, logger })
+          : undefined
       const admin = kafka?.admin()
       await admin?.connect()
-      const pool: Pool | undefined = pgReady === undefined ? createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-status' }) : undefined
+      const pool: Pool | undefined =
+        pgReady === undefined
+          ? createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-status' })
+          : undefined
       try {
         const sessions = [config.session.name]
         if (flags.all && admin) {
@@ -69,9 +86,12 @@ clock microseconds since the epoch in JSON.`,
         const statuses: SessionStatus[] = []
         for (const session of sessions) {
           const configured = session === config.session.name
-          const primaryUrl = flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
-          const moverUrl = flags.mover ?? (config.mover.metricsPort ? `http://127.0.0.1:${config.mover.metricsPort}` : undefined)
-          const applierUrl = flags.applier ?? (config.applier.metricsPort ? `http://127.0.0.1:${config.applier.metricsPort}` : undefined)
+          const primaryUrl =
+            flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
+          const moverUrl =
+            flags.mover ?? (config.mover.metricsPort ? `http://127.0.0.1:${config.mover.metricsPort}` : undefined)
+          const applierUrl =
+            flags.applier ?? (config.applier.metricsPort ? `http://127.0.0.1:${config.applier.metricsPort}` : undefined)
           statuses.push(
             await collectStatus({
               session,

@@ -32,26 +32,39 @@ interface ExportFlags {
 
 function volumeOf(config: Config, volume: string): { name: string; blocks: number } {
   const v = config.session.controllers.flatMap((c) => c.volumes).find((x) => x.name === volume)
-  if (!v) throw new XrcError('XRC_USAGE', `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((x) => x.name)).join(', ')})`)
+  if (!v)
+    throw new XrcError(
+      'XRC_USAGE',
+      `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((x) => x.name)).join(', ')})`,
+    )
   return v
 }
 
 export function registerVolumeCommands(program: Command): void {
-  const volume = program.command('volume').description("a volume's image: export it to a file, or find the primary's volume file")
+  const volume = program
+    .command('volume')
+    .description("a volume's image: export it to a file, or find the primary's volume file")
   volume
     .command('export')
     .description('write a volume image to a file: the secondary as of its last applied group (default), or the primary')
     .argument('<volume>', 'volume name')
     .argument('<file>', 'output file (replaced)')
     .addOption(new Option('--from <site>', 'which image').choices(['secondary', 'primary']).default('secondary'))
-    .option('--schema <schema>', 'the secondary\'s PostgreSQL schema (default applier.schema; e.g. a replay target)', parseSchemaName)
+    .option(
+      '--schema <schema>',
+      "the secondary's PostgreSQL schema (default applier.schema; e.g. a replay target)",
+      parseSchemaName,
+    )
     .option('--primary <url>', "the primary's HTTP API (default: http://127.0.0.1:<producer.apiPort>)", parseUrl)
     .option('--json', 'print the result as one JSON object')
     .action(async (name: string, file: string, flags: ExportFlags) => {
       const config = cliConfig(program.opts<GlobalOptions>())
       const v = volumeOf(config, name)
       const logger = commandLogger(program.opts<GlobalOptions>(), 'xrc-volume')
-      const result = flags.from === 'primary' ? await exportPrimary(config, v, file, flags.primary) : await exportSecondary(config, logger, name, file, flags.schema)
+      const result =
+        flags.from === 'primary'
+          ? await exportPrimary(config, v, file, flags.primary)
+          : await exportSecondary(config, logger, name, file, flags.schema)
       if (flags.json) console.log(jsonLine(result))
       else console.log(result.summary)
     })
@@ -66,17 +79,37 @@ export function registerVolumeCommands(program: Command): void {
     })
 }
 
-async function exportSecondary(config: Config, logger: Logger, name: string, file: string, schemaFlag: string | undefined): Promise<Record<string, unknown> & { summary: string }> {
+async function exportSecondary(
+  config: Config,
+  logger: Logger,
+  name: string,
+  file: string,
+  schemaFlag: string | undefined,
+): Promise<Record<string, unknown> & { summary: string }> {
   const schema = schemaFlag ?? config.applier.schema
   await checkPostgres(config.database.url, 5000)
   const pool = createPool({ url: config.database.url, logger, max: 1, applicationName: 'xrc-volume-export' })
   try {
-    const store = createBlockStore({ pool, schema, session: config.session.name, blockSize: config.session.blockSize, volumes: config.session.controllers.flatMap((c) => c.volumes), logger })
+    const store = createBlockStore({
+      pool,
+      schema,
+      session: config.session.name,
+      blockSize: config.session.blockSize,
+      volumes: config.session.controllers.flatMap((c) => c.volumes),
+      logger,
+    })
     const r = await store.exportVolume(name, file).catch((err: unknown) => {
-      if (isXrcError(err, 'XRC_NOT_FOUND')) throw new XrcError('XRC_NOT_FOUND', `${err.message} (schema ${schema}: has an applier or a replay run with it?)`, { cause: err })
+      if (isXrcError(err, 'XRC_NOT_FOUND'))
+        throw new XrcError(
+          'XRC_NOT_FOUND',
+          `${err.message} (schema ${schema}: has an applier or a replay run with it?)`,
+          { cause: err },
+        )
       throw err
     })
-    const asOf = r.asOf ? `as of group ${r.asOf.groupSeq}, T ${isoMicros(r.asOf.groupTime)}` : 'with no group applied yet (all zeros)'
+    const asOf = r.asOf
+      ? `as of group ${r.asOf.groupSeq}, T ${isoMicros(r.asOf.groupTime)}`
+      : 'with no group applied yet (all zeros)'
     return {
       from: 'secondary',
       schema,
@@ -94,7 +127,12 @@ async function exportSecondary(config: Config, logger: Logger, name: string, fil
   }
 }
 
-async function exportPrimary(config: Config, v: { name: string; blocks: number }, file: string, urlFlag: string | undefined): Promise<Record<string, unknown> & { summary: string }> {
+async function exportPrimary(
+  config: Config,
+  v: { name: string; blocks: number },
+  file: string,
+  urlFlag: string | undefined,
+): Promise<Record<string, unknown> & { summary: string }> {
   const url = urlFlag ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
   const bs = config.session.blockSize
   if (url) {
@@ -103,11 +141,19 @@ async function exportPrimary(config: Config, v: { name: string; blocks: number }
       const out = await open(file, 'w')
       try {
         const per = Math.max(1, Math.floor((1 << 20) / bs))
-        for (let b = 0; b < v.blocks; b += per) await out.write(await client.read(v.name, b, Math.min(per, v.blocks - b)))
+        for (let b = 0; b < v.blocks; b += per)
+          await out.write(await client.read(v.name, b, Math.min(per, v.blocks - b)))
       } finally {
         await out.close()
       }
-      return { from: 'primary', source: url, volume: v.name, path: file, bytes: v.blocks * bs, summary: `exported ${v.name} from the running primary at ${url}: ${formatBytes(v.blocks * bs)} to ${file}` }
+      return {
+        from: 'primary',
+        source: url,
+        volume: v.name,
+        path: file,
+        bytes: v.blocks * bs,
+        summary: `exported ${v.name} from the running primary at ${url}: ${formatBytes(v.blocks * bs)} to ${file}`,
+      }
     } catch (err) {
       // no primary running: its volume file is at rest and is the image
       if (!isXrcError(err, 'XRC_PRIMARY_UNREACHABLE')) throw err
@@ -115,7 +161,11 @@ async function exportPrimary(config: Config, v: { name: string; blocks: number }
   }
   const path = volumePath(config.session.dataDir, config.session.name, v.name)
   const st = await stat(path).catch(() => undefined)
-  if (!st) throw new XrcError('XRC_NOT_FOUND', `no primary answers${url ? ` at ${url}` : ''} and there is no volume file ${path} (session.dataDir, session.name)`)
+  if (!st)
+    throw new XrcError(
+      'XRC_NOT_FOUND',
+      `no primary answers${url ? ` at ${url}` : ''} and there is no volume file ${path} (session.dataDir, session.name)`,
+    )
   await copyFile(path, file)
   return {
     from: 'primary',

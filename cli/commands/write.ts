@@ -32,7 +32,11 @@ async function readInput(file: string | undefined): Promise<Buffer> {
       throw new XrcError('XRC_USAGE', `cannot read ${file}: ${(err as Error).message}`)
     }
   }
-  if (process.stdin.isTTY) throw new XrcError('XRC_USAGE', 'no input: give a file, or pipe the blocks to stdin (xrc write vol0 0 < blocks.bin)')
+  if (process.stdin.isTTY)
+    throw new XrcError(
+      'XRC_USAGE',
+      'no input: give a file, or pipe the blocks to stdin (xrc write vol0 0 < blocks.bin)',
+    )
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk)
   return Buffer.concat(chunks)
@@ -46,7 +50,11 @@ export function registerWriteCommand(program: Command): void {
     .argument('<block>', 'first block to write', integerArg(0))
     .argument('[file]', 'file of whole blocks; stdin when absent or -')
     .option('--primary <url>', "the primary's HTTP API (default: http://127.0.0.1:<producer.apiPort>)", parseUrl)
-    .option('--after <time>', 'order this write after a write acknowledged at this time (its causal token, µs)', parseTime)
+    .option(
+      '--after <time>',
+      'order this write after a write acknowledged at this time (its causal token, µs)',
+      parseTime,
+    )
     .option('--pad', 'zero-fill a last partial block instead of refusing it')
     .option('--json', 'print the acknowledgements as one JSON object')
     .action(async (volume: string, block: number, file: string | undefined, flags: WriteFlags) => {
@@ -55,24 +63,44 @@ export function registerWriteCommand(program: Command): void {
       const owner = config.session.controllers.find((c) => c.volumes.some((v) => v.name === volume))
       const size = owner?.volumes.find((v) => v.name === volume)?.blocks
       if (!owner || size === undefined) {
-        throw new XrcError('XRC_USAGE', `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((v) => v.name)).join(', ')})`)
+        throw new XrcError(
+          'XRC_USAGE',
+          `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((v) => v.name)).join(', ')})`,
+        )
       }
       let data = await readInput(file)
       if (data.length === 0) throw new XrcError('XRC_USAGE', 'no input bytes: nothing to write')
       if (data.length % blockSize !== 0) {
-        if (!flags.pad) throw new XrcError('XRC_USAGE', `${data.length} bytes is not a whole number of ${blockSize}-byte blocks (session.blockSize): add --pad to zero-fill the last block`)
+        if (!flags.pad)
+          throw new XrcError(
+            'XRC_USAGE',
+            `${data.length} bytes is not a whole number of ${blockSize}-byte blocks (session.blockSize): add --pad to zero-fill the last block`,
+          )
         data = Buffer.concat([data, Buffer.alloc(blockSize - (data.length % blockSize))])
       }
       const blocks = data.length / blockSize
-      if (block + blocks > size) throw new XrcError('XRC_USAGE', `blocks ${block}..${block + blocks - 1} do not fit volume "${volume}" (${size} blocks)`)
+      if (block + blocks > size)
+        throw new XrcError(
+          'XRC_USAGE',
+          `blocks ${block}..${block + blocks - 1} do not fit volume "${volume}" (${size} blocks)`,
+        )
       const url = flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
-      if (!url) throw new XrcError('XRC_USAGE', "producer.apiPort is 0 (any free port): pass the primary's address with --primary <url> (it prints it when it starts)")
+      if (!url)
+        throw new XrcError(
+          'XRC_USAGE',
+          "producer.apiPort is 0 (any free port): pass the primary's address with --primary <url> (it prints it when it starts)",
+        )
       const client = primaryClient(url)
       const perWrite = Math.max(blockSize, Math.floor(CHUNK_BYTES / blockSize) * blockSize)
       const acks: WriteAck[] = []
       let after = flags.after
       for (let offset = 0; offset < data.length; offset += perWrite) {
-        const ack = await client.write(volume, block + offset / blockSize, data.subarray(offset, offset + perWrite), after)
+        const ack = await client.write(
+          volume,
+          block + offset / blockSize,
+          data.subarray(offset, offset + perWrite),
+          after,
+        )
         acks.push(ack)
         after = ack.time
       }

@@ -77,7 +77,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const session = config.session.name
   const progress = createProgressOutput(out)
   const say = (line: string): void => progress.note(line)
-  const volumes = config.session.controllers.flatMap((c) => c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })))
+  const volumes = config.session.controllers.flatMap((c) =>
+    c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })),
+  )
   const firstVolume = volumes[0]
   say(
     `xrc demo: session ${session}: ${config.session.controllers.length} controllers x ${config.session.controllers[0]?.volumes.length ?? 0} volumes of ${formatBytes((firstVolume?.blocks ?? 0) * config.session.blockSize)}, ${options.writers} writers for ${formatMs(options.durationMs)}`,
@@ -88,8 +90,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const logFile = join(names.folder, 'demo.log')
   // before the log file exists; what it does is said on screen
   await prepareSession(options, names, silentLogger, say)
-  await writeDemoMarker(names.folder, { session, pid: process.pid, auto: !options.named, startedAt: new Date().toISOString() })
-  const logger = createLogger({ level: config.log.level, name: 'xrc-demo', destination: openSync(logFile, 'a') }).child({ session })
+  await writeDemoMarker(names.folder, {
+    session,
+    pid: process.pid,
+    auto: !options.named,
+    startedAt: new Date().toISOString(),
+  })
+  const logger = createLogger({ level: config.log.level, name: 'xrc-demo', destination: openSync(logFile, 'a') }).child(
+    { session },
+  )
   say(`  logs: ${logFile}`)
 
   const rpo = new RpoTracker()
@@ -99,13 +108,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     rpo.committed(groupTime, performance.now())
   })
   const topics = sessionTopics(session)
-  say(`  pipeline: primary (${config.session.controllers.length} controllers, API ${pipeline.api.url}) -> ${topics.updates} -> mover -> ${topics.journal} -> applier -> PostgreSQL schema ${config.applier.schema}`)
+  say(
+    `  pipeline: primary (${config.session.controllers.length} controllers, API ${pipeline.api.url}) -> ${topics.updates} -> mover -> ${topics.journal} -> applier -> PostgreSQL schema ${config.applier.schema}`,
+  )
   const log = new WriteLog()
   const watch = watchConsistency({ pool: pipeline.pool, schema: config.applier.schema, session, log, intervalMs: 250 })
   try {
     const started = performance.now()
     const workload = await writeFor(options, pipeline, { log, rpo, progress, watch, groups: () => groups })
-    say(`  stopped the writers after ${formatMs(workload.ms)}: ${workload.acked} writes acknowledged; waiting for the secondary to catch up`)
+    say(
+      `  stopped the writers after ${formatMs(workload.ms)}: ${workload.acked} writes acknowledged; waiting for the secondary to catch up`,
+    )
     const caughtUpIn = await catchUp(pipeline, log, progress, watch)
     const report = await watch.stop()
     progress.end()
@@ -142,32 +155,55 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 }
 
 /** Starts from an empty session: refuses a named one that has data (unless --fresh), and tidies earlier demo runs. */
-async function prepareSession(options: DemoOptions, names: ReturnType<typeof sessionNames>, logger: Logger, say: (line: string) => void): Promise<void> {
+async function prepareSession(
+  options: DemoOptions,
+  names: ReturnType<typeof sessionNames>,
+  logger: Logger,
+  say: (line: string) => void,
+): Promise<void> {
   const { config } = options
   const footprint = await sessionFootprint(config, names, logger)
   if (!isEmptyFootprint(footprint)) {
-    const what = [...footprint.topics, ...(footprint.schema ? [`schema ${names.schema}`] : []), ...(footprint.folder ? [names.folder] : [])].join(', ')
+    const what = [
+      ...footprint.topics,
+      ...(footprint.schema ? [`schema ${names.schema}`] : []),
+      ...(footprint.folder ? [names.folder] : []),
+    ].join(', ')
     if (options.named && !options.fresh) {
-      throw new XrcError('XRC_USAGE', `session ${names.session} already has data (${what}): the demo needs an empty session. Name another with --session, or add --fresh to remove this one first`)
+      throw new XrcError(
+        'XRC_USAGE',
+        `session ${names.session} already has data (${what}): the demo needs an empty session. Name another with --session, or add --fresh to remove this one first`,
+      )
     }
     await removeSession(config, names, logger)
     say(`  removed the earlier data of session ${names.session} (${what})`)
   }
   if (options.named) return
   const earlier = await removeEarlierDemos(config, names.session, logger)
-  if (earlier.length > 0) say(`  removed ${earlier.length} earlier demo session${earlier.length > 1 ? 's' : ''} (${earlier.join(', ')}): only the latest is kept`)
+  if (earlier.length > 0)
+    say(
+      `  removed ${earlier.length} earlier demo session${earlier.length > 1 ? 's' : ''} (${earlier.join(', ')}): only the latest is kept`,
+    )
 }
 
 /** Removes the sessions earlier demo runs named themselves (their process ended), except `keep`; returns their names. */
 export async function removeEarlierDemos(config: Config, keep: string, logger: Logger): Promise<string[]> {
   const earlier = await earlierDemoSessions(config.session.dataDir, keep)
   for (const session of earlier) {
-    await removeSession(config, { session, schema: defaultSchemaName(session), folder: join(config.session.dataDir, session) }, logger)
+    await removeSession(
+      config,
+      { session, schema: defaultSchemaName(session), folder: join(config.session.dataDir, session) },
+      logger,
+    )
   }
   return earlier
 }
 
-async function startPipeline(config: Config, logger: Logger, onApplied: (groupTime: number) => void): Promise<Pipeline> {
+async function startPipeline(
+  config: Config,
+  logger: Logger,
+  onApplied: (groupTime: number) => void,
+): Promise<Pipeline> {
   const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-demo' })
   const primary = createPrimary({ config, logger })
   const mover = createMover({ config, logger })
@@ -202,7 +238,8 @@ async function startPipeline(config: Config, logger: Logger, onApplied: (groupTi
 function checkHealthy(p: Pipeline): void {
   const a = p.applier.status()
   const m = p.mover.status()
-  if (a.halt) throw new XrcError('XRC_SESSION_HALTED', `the applier halted: ${a.halt.message} [${a.halt.code ?? 'unexpected'}]`)
+  if (a.halt)
+    throw new XrcError('XRC_SESSION_HALTED', `the applier halted: ${a.halt.message} [${a.halt.code ?? 'unexpected'}]`)
   if (m.halt) throw new XrcError('XRC_SESSION_HALTED', `the mover halted: ${m.halt.message} [${m.halt.code}]`)
 }
 
@@ -222,7 +259,9 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
   options.interrupt.addEventListener('abort', onInterrupt, { once: true })
   // Ctrl-C while the pipeline started: an abort event is not replayed
   if (options.interrupt.aborted) stopWriters.abort()
-  const volumes = config.session.controllers.flatMap((c) => c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })))
+  const volumes = config.session.controllers.flatMap((c) =>
+    c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })),
+  )
   let acked = 0
   const started = performance.now()
   const run = runDependentWrites(p.primary, {
@@ -241,14 +280,19 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
   let lastTick = started
   try {
     while (!stopWriters.signal.aborted && performance.now() - started < options.durationMs) {
-      await sleep(Math.min(1000, Math.max(1, options.durationMs - (performance.now() - started))), stopWriters.signal).catch(() => undefined)
+      await sleep(
+        Math.min(1000, Math.max(1, options.durationMs - (performance.now() - started))),
+        stopWriters.signal,
+      ).catch(() => undefined)
       checkHealthy(p)
       const now = performance.now()
       const rate = ((acked - lastAcked) * 1000) / Math.max(1, now - lastTick)
       lastAcked = acked
       lastTick = now
       const elapsed = `${Math.round((now - started) / 1000)}s/${Math.round(options.durationMs / 1000)}s`
-      w.progress.update(`  [${elapsed.padStart(7)}] ${Math.round(rate).toLocaleString('en')} writes/s (${acked.toLocaleString('en')})  ${statusLine(p, w)}`)
+      w.progress.update(
+        `  [${elapsed.padStart(7)}] ${Math.round(rate).toLocaleString('en')} writes/s (${acked.toLocaleString('en')})  ${statusLine(p, w)}`,
+      )
     }
   } finally {
     stopWriters.abort()
@@ -262,14 +306,21 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
 function statusLine(p: Pipeline, w: Watchers): string {
   const applied = p.applier.status().lastApplied
   const lagGroups = Math.max(0, p.mover.status().groupSeq - (applied?.groupSeq ?? 0))
-  const t = applied ? `T ${clockMicros(applied.groupTime)} (${formatMs(Date.now() - applied.groupTime / 1000)} ago)` : 'T -'
+  const t = applied
+    ? `T ${clockMicros(applied.groupTime)} (${formatMs(Date.now() - applied.groupTime / 1000)} ago)`
+    : 'T -'
   const r = w.rpo.summary()
   const check = w.watch.current()
   return `${t}  RPO p50 ${formatMs(r.p50Ms)} p99 ${formatMs(r.p99Ms)}  journal lag ${lagGroups} group${lagGroups === 1 ? '' : 's'}  groups ${w.groups()}  mixed ${check.mixedStates}`
 }
 
 /** Waits until the last acknowledged write is in an applied group; returns how long that took. */
-async function catchUp(p: Pipeline, log: WriteLog, progress: ProgressOutput, watch: Watchers['watch']): Promise<number> {
+async function catchUp(
+  p: Pipeline,
+  log: WriteLog,
+  progress: ProgressOutput,
+  watch: Watchers['watch'],
+): Promise<number> {
   const began = performance.now()
   const target = log.lastAckedTime()
   await waitFor(
@@ -277,12 +328,19 @@ async function catchUp(p: Pipeline, log: WriteLog, progress: ProgressOutput, wat
     async () => {
       checkHealthy(p)
       const applied = (await p.applier.store.lastApplied())?.groupTime ?? 0
-      progress.update(`  catching up: applied T ${applied ? clockMicros(applied) : '-'}, last write at ${clockMicros(target)}  mixed ${watch.current().mixedStates}`)
+      progress.update(
+        `  catching up: applied T ${applied ? clockMicros(applied) : '-'}, last write at ${clockMicros(target)}  mixed ${watch.current().mixedStates}`,
+      )
       return applied >= target ? true : undefined
     },
     { timeoutMs: 120_000, intervalMs: 50 },
   ).catch((err: unknown) => {
-    if (err instanceof XrcError && err.code === 'XRC_TIMEOUT') throw new XrcError('XRC_TIMEOUT', `the secondary did not catch up within 120 s (see ${p.applier.status().schema} and the log)`, { cause: err })
+    if (err instanceof XrcError && err.code === 'XRC_TIMEOUT')
+      throw new XrcError(
+        'XRC_TIMEOUT',
+        `the secondary did not catch up within 120 s (see ${p.applier.status().schema} and the log)`,
+        { cause: err },
+      )
     throw err
   })
   return performance.now() - began

@@ -14,7 +14,11 @@ export interface VolumeVerdict {
   bytes: number
 }
 
-export async function verifyVolumes(store: BlockStore, volumes: readonly string[], primaryPath: (volume: string) => string): Promise<{ verdicts: VolumeVerdict[]; asOf: AppliedMark | undefined }> {
+export async function verifyVolumes(
+  store: BlockStore,
+  volumes: readonly string[],
+  primaryPath: (volume: string) => string,
+): Promise<{ verdicts: VolumeVerdict[]; asOf: AppliedMark | undefined }> {
   const { images, asOf } = await store.readImages(volumes)
   const verdicts: VolumeVerdict[] = []
   for (const volume of volumes) {
@@ -27,7 +31,12 @@ export async function verifyVolumes(store: BlockStore, volumes: readonly string[
       const end = start + store.blockSize
       if (!primary.subarray(start, end).equals(secondary.subarray(start, end))) differing++
     }
-    verdicts.push({ volume, identical: differing === 0 && primary.length === secondary.length, differingBlocks: differing, bytes: primary.length })
+    verdicts.push({
+      volume,
+      identical: differing === 0 && primary.length === secondary.length,
+      differingBlocks: differing,
+      bytes: primary.length,
+    })
   }
   return { verdicts, asOf }
 }

@@ -12,10 +12,27 @@ const resyncing: MirrorStatus = {
   epoch: 2,
   markedWrites: 0,
   changes,
-  resync: { epoch: 2, startedAt: new Date(0).toISOString(), blocksTotal: 10, blocksRemaining: 4, blocksSent: 6, bytesSent: 0, blocksPerSecond: 5, staleCopies: 0, etaSeconds: 1 },
+  resync: {
+    epoch: 2,
+    startedAt: new Date(0).toISOString(),
+    blocksTotal: 10,
+    blocksRemaining: 4,
+    blocksSent: 6,
+    bytesSent: 0,
+    blocksPerSecond: 5,
+    staleCopies: 0,
+    etaSeconds: 1,
+  },
 }
 const duplex: MirrorStatus = { state: 'duplex', epoch: 2, markedWrites: 0, changes }
-const outageSuspended: MirrorStatus = { state: 'suspended', reason: 'kafka-unreachable', resumesItself: true, epoch: 2, markedWrites: 0, changes }
+const outageSuspended: MirrorStatus = {
+  state: 'suspended',
+  reason: 'kafka-unreachable',
+  resumesItself: true,
+  epoch: 2,
+  markedWrites: 0,
+  changes,
+}
 const operatorSuspended: MirrorStatus = { state: 'suspended', reason: 'operator', epoch: 2, markedWrites: 0, changes }
 
 /** A primary's /v1/status that answers each poll with the next state of `states` (the last one repeats). */

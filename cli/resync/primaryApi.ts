@@ -11,7 +11,8 @@ import { progressBar, type ProgressOutput } from '../progress.js'
 /** The primaries to address: the --primary URLs, else the configured API port on 127.0.0.1. */
 export function primaryUrls(flags: readonly string[] | undefined, apiPort: number): string[] {
   if (flags !== undefined && flags.length > 0) return [...flags]
-  if (apiPort === 0) throw new XrcError('XRC_USAGE', 'producer.apiPort is 0 (any free port): name the primary with --primary <url>')
+  if (apiPort === 0)
+    throw new XrcError('XRC_USAGE', 'producer.apiPort is 0 (any free port): name the primary with --primary <url>')
   return [`http://127.0.0.1:${apiPort}`]
 }
 
@@ -21,7 +22,11 @@ async function call<T>(base: string, path: string, method: 'GET' | 'POST', timeo
     res = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) })
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code
-    throw new XrcError('XRC_PRIMARY_UNREACHABLE', `no primary answers at ${base}${code === 'ECONNREFUSED' ? ' (nothing listens there)' : `: ${errorMessage(err)}`}`, { cause: err })
+    throw new XrcError(
+      'XRC_PRIMARY_UNREACHABLE',
+      `no primary answers at ${base}${code === 'ECONNREFUSED' ? ' (nothing listens there)' : `: ${errorMessage(err)}`}`,
+      { cause: err },
+    )
   }
   const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string }
   if (!res.ok) {
@@ -33,15 +38,19 @@ async function call<T>(base: string, path: string, method: 'GET' | 'POST', timeo
 
 export const suspendPrimary = (base: string): Promise<MirrorStatus> => call<MirrorStatus>(base, '/v1/suspend', 'POST')
 export const resumePrimary = (base: string): Promise<MirrorStatus> => call<MirrorStatus>(base, '/v1/resume', 'POST')
-export const rebasePrimary = (base: string): Promise<{ blocks: number; volumeBlocks: number }> => call(base, '/v1/rebase', 'POST', 120_000)
-export const primaryStatus = (base: string): Promise<PrimaryStatus> => call<PrimaryStatus>(base, '/v1/status', 'GET', 5000)
+export const rebasePrimary = (base: string): Promise<{ blocks: number; volumeBlocks: number }> =>
+  call(base, '/v1/rebase', 'POST', 120_000)
+export const primaryStatus = (base: string): Promise<PrimaryStatus> =>
+  call<PrimaryStatus>(base, '/v1/status', 'GET', 5000)
 
 /** One line for a primary's mirroring state. */
 export function describeMirror(base: string, m: MirrorStatus): string {
   const parts = [`${base}: ${m.state}`]
   if (m.reason) parts.push(`(${m.reason}${m.since ? ` since ${m.since}` : ''})`)
-  if (m.state === 'suspended') parts.push(`${m.changes.pending} blocks marked for resync, ${m.markedWrites} writes marked`)
-  if (m.resync && m.state === 'resyncing') parts.push(`resync epoch ${m.resync.epoch}: ${m.resync.blocksRemaining} of ${m.resync.blocksTotal} blocks to go`)
+  if (m.state === 'suspended')
+    parts.push(`${m.changes.pending} blocks marked for resync, ${m.markedWrites} writes marked`)
+  if (m.resync && m.state === 'resyncing')
+    parts.push(`resync epoch ${m.resync.epoch}: ${m.resync.blocksRemaining} of ${m.resync.blocksTotal} blocks to go`)
   return parts.join(' ')
 }
 
@@ -59,19 +68,32 @@ export interface ResyncOutcome {
  * a primary that suspended again on an outage is followed until it resumes
  * and finishes.
  */
-export async function followResync(urls: readonly string[], out: ProgressOutput, timeoutMs: number): Promise<ResyncOutcome[]> {
+export async function followResync(
+  urls: readonly string[],
+  out: ProgressOutput,
+  timeoutMs: number,
+): Promise<ResyncOutcome[]> {
   const started = Date.now()
   for (;;) {
     const outcomes = await Promise.all(urls.map(async (url) => ({ url, mirror: (await primaryStatus(url)).mirror })))
     const total = outcomes.reduce((n, o) => n + (o.mirror.resync?.blocksTotal ?? 0), 0)
-    const remaining = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksRemaining ?? 0) : 0), 0)
-    const rate = outcomes.reduce((n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksPerSecond ?? 0) : 0), 0)
+    const remaining = outcomes.reduce(
+      (n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksRemaining ?? 0) : 0),
+      0,
+    )
+    const rate = outcomes.reduce(
+      (n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksPerSecond ?? 0) : 0),
+      0,
+    )
     const eta = rate > 0 ? formatMs((remaining / rate) * 1000) : '-'
     // a primary that suspended again by itself (Kafka out of reach, a full sidefile) resumes by itself: follow on
     const suspended = outcomes.find((o) => o.mirror.state === 'suspended' && o.mirror.resumesItself !== true)
     if (suspended) {
       out.end()
-      throw new XrcError('XRC_SESSION_HALTED', `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes (xrc resume)`)
+      throw new XrcError(
+        'XRC_SESSION_HALTED',
+        `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes (xrc resume)`,
+      )
     }
     const waiting = outcomes.find((o) => o.mirror.state === 'suspended')
     out.update(
@@ -85,7 +107,10 @@ export async function followResync(urls: readonly string[], out: ProgressOutput,
     }
     if (Date.now() - started > timeoutMs) {
       out.end()
-      throw new XrcError('XRC_TIMEOUT', `the resync did not finish within ${formatMs(timeoutMs)}; it goes on (xrc status, or xrc resume again to follow it)`)
+      throw new XrcError(
+        'XRC_TIMEOUT',
+        `the resync did not finish within ${formatMs(timeoutMs)}; it goes on (xrc status, or xrc resume again to follow it)`,
+      )
     }
     await new Promise((r) => setTimeout(r, 250))
   }
@@ -97,11 +122,20 @@ export async function followResync(urls: readonly string[], out: ProgressOutput,
  * controller had then, so the figures count all the bytes sent.
  */
 async function sentOut(urls: readonly string[], boundMs: number): Promise<ResyncOutcome[]> {
-  const targets = new Map(await Promise.all(urls.map(async (url) => [url, (await primaryStatus(url)).controllers.map((c) => ({ id: c.id, seq: c.nextSeq - 1 }))] as const)))
+  const targets = new Map(
+    await Promise.all(
+      urls.map(
+        async (url) =>
+          [url, (await primaryStatus(url)).controllers.map((c) => ({ id: c.id, seq: c.nextSeq - 1 }))] as const,
+      ),
+    ),
+  )
   const deadline = Date.now() + boundMs
   for (;;) {
     const statuses = await Promise.all(urls.map(async (url) => ({ url, status: await primaryStatus(url) })))
-    const sent = statuses.every(({ url, status }) => (targets.get(url) ?? []).every((t) => (status.controllers.find((c) => c.id === t.id)?.lastSentSeq ?? 0) >= t.seq))
+    const sent = statuses.every(({ url, status }) =>
+      (targets.get(url) ?? []).every((t) => (status.controllers.find((c) => c.id === t.id)?.lastSentSeq ?? 0) >= t.seq),
+    )
     if (sent || Date.now() >= deadline) return statuses.map(({ url, status }) => ({ url, mirror: status.mirror }))
     await new Promise((r) => setTimeout(r, 100))
   }

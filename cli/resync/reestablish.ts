@@ -30,8 +30,16 @@ import { rebasePrimary, resumePrimary } from './primaryApi.js'
 
 /** Throws XRC_SERVICE_RUNNING when the session's applier is running, or (given a connected admin) its mover. */
 export async function checkServicesStopped(pool: Pool, session: string, admin?: Admin): Promise<void> {
-  const applier = await pool.query<{ n: bigint }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [`xrc-applier-${session}`])
-  if (Number(applier.rows[0]?.n ?? 0) > 0) throw new XrcError('XRC_SERVICE_RUNNING', `the applier of session ${session} is connected to the secondary: stop it first`, { context: { session } })
+  const applier = await pool.query<{ n: bigint }>(
+    'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
+    [`xrc-applier-${session}`],
+  )
+  if (Number(applier.rows[0]?.n ?? 0) > 0)
+    throw new XrcError(
+      'XRC_SERVICE_RUNNING',
+      `the applier of session ${session} is connected to the secondary: stop it first`,
+      { context: { session } },
+    )
   if (admin === undefined) return
   const prefix = `${moverGroupId(session)}.reader.`
   const readers = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix))
@@ -56,7 +64,14 @@ export interface ReestablishResult {
 }
 
 /** Steps 1-5 of the file comment; returns once every primary resumed (the resync runs on). */
-export async function reestablish(options: { config: Config; kafka: Kafka; pool: Pool; primaries: readonly string[]; logger: Logger; say: (line: string) => void }): Promise<ReestablishResult> {
+export async function reestablish(options: {
+  config: Config
+  kafka: Kafka
+  pool: Pool
+  primaries: readonly string[]
+  logger: Logger
+  say: (line: string) => void
+}): Promise<ReestablishResult> {
   const { config, kafka, pool, say } = options
   const session = config.session.name
   const topics = sessionTopics(session)
@@ -77,12 +92,25 @@ export async function reestablish(options: { config: Config; kafka: Kafka; pool:
     if (lost.length > 0) await admin.deleteTopics({ topics: lost })
     await admin.deleteGroups([moverGroupId(session)]).catch(() => undefined) // none, when its offsets went with a lost topic
     say(`deleted what was left of the session in Kafka: ${lost.length > 0 ? lost.join(', ') : 'nothing'}`)
-    const secondary = await rebaseSecondary(pool, storeTables(config.applier.schema), config.applier.schema, session, config.session.controllers.map((c) => c.id))
+    const secondary = await rebaseSecondary(
+      pool,
+      storeTables(config.applier.schema),
+      config.applier.schema,
+      session,
+      config.session.controllers.map((c) => c.id),
+    )
     say(`secondary rebased: it keeps its image of group ${secondary.groupSeq} and takes a new journal from group 1`)
     const partitions = Math.max(...config.session.controllers.map((c) => c.id)) + 1
     // a topic just deleted cannot be made again until the broker has finished deleting it
-    for (const spec of [updatesTopicSpec(topics.updates, partitions, config.mover.maxRecordSetBytes), journalTopicSpec(topics.journal, config.mover.journalRecordMaxBytes)]) {
-      await waitFor(`the ${spec.role} ${spec.topic} made again`, () => ensureTopic(admin, spec, options.logger).then(() => true), { timeoutMs: 60_000, intervalMs: 500 })
+    for (const spec of [
+      updatesTopicSpec(topics.updates, partitions, config.mover.maxRecordSetBytes),
+      journalTopicSpec(topics.journal, config.mover.journalRecordMaxBytes),
+    ]) {
+      await waitFor(
+        `the ${spec.role} ${spec.topic} made again`,
+        () => ensureTopic(admin, spec, options.logger).then(() => true),
+        { timeoutMs: 60_000, intervalMs: 500 },
+      )
     }
     for (const url of options.primaries) await resumePrimary(url)
     return { blocks, volumeBlocks, secondary }

@@ -23,7 +23,13 @@ export interface ControllerView {
   moverOffset?: number
   moverLag?: number
   /** From the primary's /v1/status, when it answers. */
-  primary?: { nextSeq: number; lastSentSeq: number; sidefileEntries: number; sidefileBytes: number; waitingWriters: number }
+  primary?: {
+    nextSeq: number
+    lastSentSeq: number
+    sidefileEntries: number
+    sidefileBytes: number
+    waitingWriters: number
+  }
 }
 
 export interface ServiceView {
@@ -44,8 +50,18 @@ export interface SessionStatus {
   appliedGroup: { seq: number; time: number; journalOffset: number; appliedAt: string | undefined } | undefined
   /** Wall clock minus the applied consistency time: what losing the primary now would lose, ms. */
   rpoMs: number | undefined
-  journal: { topic: string; endOffset: number | undefined; lagGroups: number | undefined; lagOffsets: number | undefined }
-  deadLetter: { topic: string; records: number | undefined; byCode?: Record<string, number>; frozen?: { controller: number; offset: number; code: string }[] }
+  journal: {
+    topic: string
+    endOffset: number | undefined
+    lagGroups: number | undefined
+    lagOffsets: number | undefined
+  }
+  deadLetter: {
+    topic: string
+    records: number | undefined
+    byCode?: Record<string, number>
+    frozen?: { controller: number; offset: number; code: string }[]
+  }
   secondary: { schema: string; exists: boolean | undefined }
   services: { primary?: ServiceView; mover?: ServiceView; applier?: ServiceView }
   unavailable: string[]
@@ -69,9 +85,18 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
   // the secondary first, then the journal: a group is applied only after it was journaled, so read in this order
   // the status never shows the applied group ahead of the journaled one (read together, the applier could apply a
   // group between the journal's end offsets being taken and the control row being read)
-  const s = 'error' in src.pool ? undefined : await secondaryView(src.pool, src.schema, src.session).catch((err: unknown) => void unavailable.push(`PostgreSQL: ${errorMessage(err)}`))
+  const s =
+    'error' in src.pool
+      ? undefined
+      : await secondaryView(src.pool, src.schema, src.session).catch(
+          (err: unknown) => void unavailable.push(`PostgreSQL: ${errorMessage(err)}`),
+        )
   const [k, primary, mover, applier] = await Promise.all([
-    'error' in src.kafka ? Promise.resolve(undefined) : kafkaView(src.kafka.kafka, src.kafka.admin, src.session, src.logger).catch((err: unknown) => void unavailable.push(`Kafka: ${errorMessage(err)}`)),
+    'error' in src.kafka
+      ? Promise.resolve(undefined)
+      : kafkaView(src.kafka.kafka, src.kafka.admin, src.session, src.logger).catch(
+          (err: unknown) => void unavailable.push(`Kafka: ${errorMessage(err)}`),
+        ),
     src.primaryUrl ? primaryStatus(src.primaryUrl) : undefined,
     src.moverUrl ? serviceHealth(src.moverUrl) : undefined,
     src.applierUrl ? serviceHealth(src.applierUrl) : undefined,
@@ -82,11 +107,22 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
   if (s && !s.exists) unavailable.push(`secondary: no block store in schema ${s.schema} (no applier has run with it)`)
 
   const p = primary?.reachable && primary.body.session === src.session ? primary.body : undefined
-  if (primary && !primary.reachable) unavailable.push(`primary: no answer at ${primary.url} (${primary.reason}); sidefile depth and next seqs need a running \`xrc primary\` (or --primary <url>)`)
-  if (primary?.reachable && primary.body.session !== src.session) unavailable.push(`primary: ${primary.url} runs session ${primary.body.session}, not ${src.session}`)
-  if (!src.primaryUrl) unavailable.push('primary: its API address is unknown (producer.apiPort is 0): pass --primary <url>')
-  for (const [name, url, r, setting] of [['mover', src.moverUrl, mover, 'mover.metricsPort'], ['applier', src.applierUrl, applier, 'applier.metricsPort']] as const) {
-    if (!url) unavailable.push(`${name}: its health endpoint is unknown (${setting} is 0): pass --${name} <url> to include its state`)
+  if (primary && !primary.reachable)
+    unavailable.push(
+      `primary: no answer at ${primary.url} (${primary.reason}); sidefile depth and next seqs need a running \`xrc primary\` (or --primary <url>)`,
+    )
+  if (primary?.reachable && primary.body.session !== src.session)
+    unavailable.push(`primary: ${primary.url} runs session ${primary.body.session}, not ${src.session}`)
+  if (!src.primaryUrl)
+    unavailable.push('primary: its API address is unknown (producer.apiPort is 0): pass --primary <url>')
+  for (const [name, url, r, setting] of [
+    ['mover', src.moverUrl, mover, 'mover.metricsPort'],
+    ['applier', src.applierUrl, applier, 'applier.metricsPort'],
+  ] as const) {
+    if (!url)
+      unavailable.push(
+        `${name}: its health endpoint is unknown (${setting} is 0): pass --${name} <url> to include its state`,
+      )
     else if (r && !r.reachable) unavailable.push(`${name}: no answer at ${r.url} (${r.reason})`)
   }
 
@@ -107,7 +143,11 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       lagGroups: journaled ? Math.max(0, journaled.seq - (applied?.seq ?? 0)) : undefined,
       lagOffsets: journaled ? Math.max(0, journaled.offset - (applied?.journalOffset ?? -1)) : undefined,
     },
-    deadLetter: { topic: k?.deadLetter.topic ?? `xrc.${src.session}.dlq`, records: k?.deadLetter.records, ...(k?.deadLetter.byCode ? { byCode: k.deadLetter.byCode, frozen: k.deadLetter.frozen ?? [] } : {}) },
+    deadLetter: {
+      topic: k?.deadLetter.topic ?? `xrc.${src.session}.dlq`,
+      records: k?.deadLetter.records,
+      ...(k?.deadLetter.byCode ? { byCode: k.deadLetter.byCode, frozen: k.deadLetter.frozen ?? [] } : {}),
+    },
     secondary: { schema: src.schema, exists: s?.exists },
     services: {
       ...(primary ? { primary: serviceView(primary, p ? { state: p.state } : {}) } : {}),
@@ -118,8 +158,26 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
   }
 }
 
-function controllerViews(ids: readonly number[] | undefined, k: KafkaView | undefined, p: { controllers: { id: number; nextSeq: number; latestTime: number; lastSentSeq: number; sidefile: { entries: number; bytes: number; waitingWriters: number } }[] } | undefined): ControllerView[] {
-  const all = new Set<number>([...(ids ?? []), ...(k?.updates.partitions.map((x) => x.partition) ?? []), ...(p?.controllers.map((c) => c.id) ?? [])])
+function controllerViews(
+  ids: readonly number[] | undefined,
+  k: KafkaView | undefined,
+  p:
+    | {
+        controllers: {
+          id: number
+          nextSeq: number
+          latestTime: number
+          lastSentSeq: number
+          sidefile: { entries: number; bytes: number; waitingWriters: number }
+        }[]
+      }
+    | undefined,
+): ControllerView[] {
+  const all = new Set<number>([
+    ...(ids ?? []),
+    ...(k?.updates.partitions.map((x) => x.partition) ?? []),
+    ...(p?.controllers.map((c) => c.id) ?? []),
+  ])
   // with a configured session, only its controllers (an updates topic may have spare partitions)
   const chosen = ids ? [...all].filter((id) => ids.includes(id)) : [...all]
   return chosen
@@ -129,14 +187,30 @@ function controllerViews(ids: readonly number[] | undefined, k: KafkaView | unde
       const pc = p?.controllers.find((c) => c.id === id)
       const fromTopic = part?.last?.time
       const fromPrimary = pc && pc.latestTime > 0 ? pc.latestTime : undefined
-      const latest = fromTopic === undefined ? fromPrimary : fromPrimary === undefined ? fromTopic : Math.max(fromTopic, fromPrimary)
+      const latest =
+        fromTopic === undefined ? fromPrimary : fromPrimary === undefined ? fromTopic : Math.max(fromTopic, fromPrimary)
       return {
         id,
         latestTime: latest,
-        ...(part?.last ? { lastRecord: { offset: part.last.offset, kind: part.last.kind, lastSeq: part.last.lastSeq } } : {}),
-        ...(part ? { endOffset: part.endOffset, ...(part.moverOffset !== undefined ? { moverOffset: part.moverOffset, moverLag: part.moverLag } : {}) } : {}),
+        ...(part?.last
+          ? { lastRecord: { offset: part.last.offset, kind: part.last.kind, lastSeq: part.last.lastSeq } }
+          : {}),
+        ...(part
+          ? {
+              endOffset: part.endOffset,
+              ...(part.moverOffset !== undefined ? { moverOffset: part.moverOffset, moverLag: part.moverLag } : {}),
+            }
+          : {}),
         ...(pc
-          ? { primary: { nextSeq: pc.nextSeq, lastSentSeq: pc.lastSentSeq, sidefileEntries: pc.sidefile.entries, sidefileBytes: pc.sidefile.bytes, waitingWriters: pc.sidefile.waitingWriters } }
+          ? {
+              primary: {
+                nextSeq: pc.nextSeq,
+                lastSentSeq: pc.lastSentSeq,
+                sidefileEntries: pc.sidefile.entries,
+                sidefileBytes: pc.sidefile.bytes,
+                waitingWriters: pc.sidefile.waitingWriters,
+              },
+            }
           : {}),
       }
     })
@@ -149,8 +223,13 @@ function serviceView<T>(r: Reached<T>, extra: Partial<ServiceView>): ServiceView
 function healthView(r: Reached<HealthBody>): ServiceView {
   if (!r.reachable) return { url: r.url, reachable: false, reason: r.reason }
   // a mover with a frozen controller runs but halts the session: its health says why in `reason`
-  const frozen = r.body.halt === undefined && r.body.status === 'halted' && typeof r.body.reason === 'string' ? { code: 'XRC_CONTROLLER_FROZEN', message: r.body.reason } : undefined
-  const halt = r.body.halt ? { ...(r.body.halt.code ? { code: r.body.halt.code } : {}), message: r.body.halt.message } : frozen
+  const frozen =
+    r.body.halt === undefined && r.body.status === 'halted' && typeof r.body.reason === 'string'
+      ? { code: 'XRC_CONTROLLER_FROZEN', message: r.body.reason }
+      : undefined
+  const halt = r.body.halt
+    ? { ...(r.body.halt.code ? { code: r.body.halt.code } : {}), message: r.body.halt.message }
+    : frozen
   return { url: r.url, reachable: true, state: r.body.state ?? r.body.status, ...(halt ? { halt } : {}) }
 }
 

@@ -29,8 +29,19 @@ export interface PartitionView {
 
 export interface KafkaView {
   updates: { topic: string; exists: boolean; partitions: PartitionView[] }
-  journal: { topic: string; exists: boolean; endOffset: number | undefined; lastGroup?: { seq: number; time: number; offset: number } }
-  deadLetter: { topic: string; exists: boolean; records: number | undefined; byCode?: Record<string, number>; frozen?: { controller: number; offset: number; code: string }[] }
+  journal: {
+    topic: string
+    exists: boolean
+    endOffset: number | undefined
+    lastGroup?: { seq: number; time: number; offset: number }
+  }
+  deadLetter: {
+    topic: string
+    exists: boolean
+    records: number | undefined
+    byCode?: Record<string, number>
+    frozen?: { controller: number; offset: number; code: string }[]
+  }
   /** Parts that could not be read, with the reason. */
   gaps: string[]
 }
@@ -57,9 +68,15 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
     view.deadLetter.records = [...offsets.values()].reduce((n, o) => n + (o.high - o.low), 0)
     if (view.deadLetter.records > 0) {
       // bad input is rare, so the topic is small: by error code, and where controllers froze (mover/deadLetters.ts)
-      const summary = summarizeDeadLetters(await readDeadLetters({ kafka, topic: topics.deadLetter, logger, groupPrefix: `xrc.${session}.status` }))
+      const summary = summarizeDeadLetters(
+        await readDeadLetters({ kafka, topic: topics.deadLetter, logger, groupPrefix: `xrc.${session}.status` }),
+      )
       view.deadLetter.byCode = summary.byCode
-      view.deadLetter.frozen = Object.values(summary.lastFrozen).map((e) => ({ controller: e.sourcePartition, offset: e.sourceOffset, code: e.code }))
+      view.deadLetter.frozen = Object.values(summary.lastFrozen).map((e) => ({
+        controller: e.sourcePartition,
+        offset: e.sourceOffset,
+        code: e.code,
+      }))
     }
   } else {
     view.deadLetter.records = 0
@@ -68,7 +85,13 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
   return view
 }
 
-async function updatesView(kafka: Kafka, admin: Admin, session: string, view: KafkaView, logger: Logger): Promise<void> {
+async function updatesView(
+  kafka: Kafka,
+  admin: Admin,
+  session: string,
+  view: KafkaView,
+  logger: Logger,
+): Promise<void> {
   const topic = view.updates.topic
   const offsets = await partitionOffsets(admin, topic)
   const committed = new Map<number, number>()
@@ -77,7 +100,16 @@ async function updatesView(kafka: Kafka, admin: Admin, session: string, view: Ka
   const last = new Map<number, KafkaMessage>()
   const from = new Map([...offsets].map(([p, o]) => [p, Math.max(o.low, o.high - 1)]))
   const to = new Map([...offsets].map(([p, o]) => [p, o.high]))
-  const { reachedEnd } = await readRange({ kafka, topic, from, to, isolation: 'read_uncommitted', logger, timeoutMs: 15_000, onMessage: (p, m) => void last.set(p, m) })
+  const { reachedEnd } = await readRange({
+    kafka,
+    topic,
+    from,
+    to,
+    isolation: 'read_uncommitted',
+    logger,
+    timeoutMs: 15_000,
+    onMessage: (p, m) => void last.set(p, m),
+  })
   if (!reachedEnd) view.gaps.push(`the last records of ${topic} could not all be read within 15 s`)
   for (const [partition, o] of [...offsets].sort((a, b) => a[0] - b[0])) {
     const m = last.get(partition)
@@ -121,9 +153,15 @@ async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: 
       const parts = headerNumber(m, HEADERS.parts)
       const seq = headerNumber(m, HEADERS.groupSeq)
       const time = headerNumber(m, HEADERS.groupTime)
-      if (part !== undefined && parts !== undefined && part === parts - 1 && seq !== undefined && time !== undefined) lastGroup = { seq, time, offset: Number(m.offset) }
+      if (part !== undefined && parts !== undefined && part === parts - 1 && seq !== undefined && time !== undefined)
+        lastGroup = { seq, time, offset: Number(m.offset) }
     },
   })
   if (lastGroup) view.journal.lastGroup = lastGroup
-  else if (o.high > o.low) view.gaps.push(reachedEnd ? `no whole group in the last ${JOURNAL_TAIL_WINDOW} offsets of ${topic}` : `the tail of ${topic} could not be read within 15 s`)
+  else if (o.high > o.low)
+    view.gaps.push(
+      reachedEnd
+        ? `no whole group in the last ${JOURNAL_TAIL_WINDOW} offsets of ${topic}`
+        : `the tail of ${topic} could not be read within 15 s`,
+    )
 }

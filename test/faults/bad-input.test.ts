@@ -26,7 +26,14 @@ import type { RecordSet } from '../../schemas/recordSet.js'
 import { HEADERS } from '../../schemas/topics.js'
 import { CLI } from '../kit/services.js'
 import { stackInfo, testKafka } from '../kit/servers.js'
-import { BLOCK, expectJournalMatches, groupsOf, moverSession, readJournal, type MoverSession } from '../integration/moverKit.js'
+import {
+  BLOCK,
+  expectJournalMatches,
+  groupsOf,
+  moverSession,
+  readJournal,
+  type MoverSession,
+} from '../integration/moverKit.js'
 
 const run = promisify(execFile)
 let kafka: Kafka
@@ -44,7 +51,9 @@ afterAll(async () => {
   await admin.disconnect()
 })
 
-async function start(overrides: Parameters<typeof moverSession>[2] = {}): Promise<{ s: MoverSession; m: Mover; dir: string }> {
+async function start(
+  overrides: Parameters<typeof moverSession>[2] = {},
+): Promise<{ s: MoverSession; m: Mover; dir: string }> {
   const s = await moverSession(kafka, admin, { mover: { maxRecordSetBytes: 64 * 1024, ...overrides.mover } })
   const dir = mkdtempSync(join(tmpdir(), 'xrc-bad-input-'))
   const m = createMover({ config: s.config, logger: silentLogger, kafka })
@@ -59,7 +68,11 @@ async function start(overrides: Parameters<typeof moverSession>[2] = {}): Promis
 
 /** Sends one raw record to a partition; resolves with its offset. */
 async function sendRaw(s: MoverSession, partition: number, value: Buffer, headers?: IHeaders): Promise<number> {
-  const [meta] = await s.producer.send({ topic: s.topics.updates, acks: -1, messages: [{ partition, value, ...(headers ? { headers } : {}) }] })
+  const [meta] = await s.producer.send({
+    topic: s.topics.updates,
+    acks: -1,
+    messages: [{ partition, value, ...(headers ? { headers } : {}) }],
+  })
   return Number(meta?.baseOffset)
 }
 
@@ -69,7 +82,15 @@ async function sendSet(s: MoverSession, rs: RecordSet): Promise<number> {
 }
 
 function headersOf(rs: RecordSet): IHeaders {
-  return { [HEADERS.session]: rs.session, [HEADERS.controller]: String(rs.controller), [HEADERS.kind]: rs.kind, [HEADERS.firstSeq]: String(rs.firstSeq), [HEADERS.lastSeq]: String(rs.lastSeq), [HEADERS.minTime]: String(rs.minTime), [HEADERS.maxTime]: String(rs.maxTime) }
+  return {
+    [HEADERS.session]: rs.session,
+    [HEADERS.controller]: String(rs.controller),
+    [HEADERS.kind]: rs.kind,
+    [HEADERS.firstSeq]: String(rs.firstSeq),
+    [HEADERS.lastSeq]: String(rs.lastSeq),
+    [HEADERS.minTime]: String(rs.minTime),
+    [HEADERS.maxTime]: String(rs.maxTime),
+  }
 }
 
 /** Heartbeats of every controller; resolves once a group reached their time. */
@@ -77,7 +98,16 @@ async function settle(s: MoverSession, m: Mover): Promise<number> {
   const hbs = s.controllers.heartbeats()
   await s.send(hbs)
   const t = Math.min(...hbs.map((h) => h.maxTime))
-  await waitFor('the journal to reach the heartbeats', () => ((m.status().groupTime ?? 0) >= t ? true : m.status().halt ? Promise.reject(new Error(m.status().halt?.message)) : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+  await waitFor(
+    'the journal to reach the heartbeats',
+    () =>
+      (m.status().groupTime ?? 0) >= t
+        ? true
+        : m.status().halt
+          ? Promise.reject(new Error(m.status().halt?.message))
+          : undefined,
+    { timeoutMs: 30_000, intervalMs: 20 },
+  )
   return t
 }
 
@@ -94,7 +124,15 @@ async function deadLetterMetric(m: Mover): Promise<Record<string, number>> {
 async function xrcSession(s: MoverSession, dir: string, args: string[]): Promise<string> {
   const file = join(dir, 'config.json')
   const info = stackInfo()
-  writeFileSync(file, JSON.stringify({ kafka: { brokers: info.kafkaBrokers }, schemaRegistry: { url: info.registryUrl }, log: { level: 'warn' }, session: { name: s.session, blockSize: BLOCK, controllers: s.config.session.controllers } }))
+  writeFileSync(
+    file,
+    JSON.stringify({
+      kafka: { brokers: info.kafkaBrokers },
+      schemaRegistry: { url: info.registryUrl },
+      log: { level: 'warn' },
+      session: { name: s.session, blockSize: BLOCK, controllers: s.config.session.controllers },
+    }),
+  )
   const { stdout } = await run(process.execPath, [CLI, '--config', file, 'session', ...args], { timeout: 60_000 })
   return stdout
 }
@@ -110,7 +148,8 @@ describe('bad input on the updates topic', () => {
     await s.send([taken])
     const valid = s.codec.encode(c.heartbeat(2))
     const bad: [string, number, Promise<number>][] = []
-    const add = (code: string, partition: number, offset: Promise<number>): void => void bad.push([code, partition, offset])
+    const add = (code: string, partition: number, offset: Promise<number>): void =>
+      void bad.push([code, partition, offset])
     add('XRC_DECODE_FAILED', 0, sendRaw(s, 0, Buffer.from('not avro at all')))
     const unknownId = Buffer.from(valid)
     unknownId.writeInt32BE(0x7ffffff0, 1)
@@ -121,7 +160,12 @@ describe('bad input on the updates topic', () => {
     // a controller the session does not have, on partition 0
     add('XRC_INVALID_RECORD', 0, sendRaw(s, 0, s.codec.encode({ ...c.heartbeat(0), controller: 7 })))
     // seqs controller 1 sent before, with a later time: not a re-send
-    const conflicting: RecordSet = { ...taken, minTime: c.now() + 10, maxTime: c.now() + 10, updates: taken.updates.map((u) => ({ ...u, time: c.now() + 10 })) }
+    const conflicting: RecordSet = {
+      ...taken,
+      minTime: c.now() + 10,
+      maxTime: c.now() + 10,
+      updates: taken.updates.map((u) => ({ ...u, time: c.now() + 10 })),
+    }
     add('XRC_DUPLICATE_SEQUENCE', 1, sendSet(s, conflicting))
     add('XRC_RECORD_TOO_LARGE', 2, sendRaw(s, 2, Buffer.alloc(80 * 1024, 1)))
     await Promise.all(bad.map((b) => b[2]))
@@ -131,10 +175,14 @@ describe('bad input on the updates topic', () => {
 
     expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, t)
     const entries = await deadLetters(s)
-    const expected = await Promise.all(bad.map(async ([code, partition, offset]) => ({ code, sourcePartition: partition, sourceOffset: await offset })))
-    expect(entries.map((e) => ({ code: e.code, sourcePartition: e.sourcePartition, sourceOffset: e.sourceOffset })).sort((a, b) => a.sourcePartition - b.sourcePartition || a.sourceOffset - b.sourceOffset)).toEqual(
-      expected.sort((a, b) => a.sourcePartition - b.sourcePartition || a.sourceOffset - b.sourceOffset),
+    const expected = await Promise.all(
+      bad.map(async ([code, partition, offset]) => ({ code, sourcePartition: partition, sourceOffset: await offset })),
     )
+    expect(
+      entries
+        .map((e) => ({ code: e.code, sourcePartition: e.sourcePartition, sourceOffset: e.sourceOffset }))
+        .sort((a, b) => a.sourcePartition - b.sourcePartition || a.sourceOffset - b.sourceOffset),
+    ).toEqual(expected.sort((a, b) => a.sourcePartition - b.sourcePartition || a.sourceOffset - b.sourceOffset))
     for (const e of entries) {
       expect(e.sourceTopic).toBe(s.topics.updates)
       expect(e.message).toMatch(/\S/)
@@ -158,10 +206,54 @@ describe('bad input on the updates topic', () => {
 
     // each case: a record breaking a controller's stream at its next seq, the operator's choice, the record that follows
     const cases: { code: string; controller: number; send: () => Promise<number>; discard: boolean }[] = [
-      { code: 'XRC_INVALID_RECORD', controller: 0, discard: false, send: () => sendSet(s, c.forge(0, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, volume: 'no-such-volume' })) }))) },
-      { code: 'XRC_INVALID_RECORD', controller: 1, discard: false, send: () => sendSet(s, c.forge(1, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, block: 64 })) }))) },
-      { code: 'XRC_INVALID_RECORD', controller: 2, discard: false, send: () => sendSet(s, c.forge(2, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, data: u.data.subarray(0, BLOCK - 1) })) }))) },
-      { code: 'XRC_TIME_REGRESSION', controller: 0, discard: false, send: () => sendSet(s, c.forge(0, (rs) => ({ ...rs, minTime: 1, maxTime: 1, updates: rs.updates.map((u) => ({ ...u, time: 1 })) }))) },
+      {
+        code: 'XRC_INVALID_RECORD',
+        controller: 0,
+        discard: false,
+        send: () =>
+          sendSet(
+            s,
+            c.forge(0, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, volume: 'no-such-volume' })) })),
+          ),
+      },
+      {
+        code: 'XRC_INVALID_RECORD',
+        controller: 1,
+        discard: false,
+        send: () =>
+          sendSet(
+            s,
+            c.forge(1, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, block: 64 })) })),
+          ),
+      },
+      {
+        code: 'XRC_INVALID_RECORD',
+        controller: 2,
+        discard: false,
+        send: () =>
+          sendSet(
+            s,
+            c.forge(2, (rs) => ({
+              ...rs,
+              updates: rs.updates.map((u) => ({ ...u, data: u.data.subarray(0, BLOCK - 1) })),
+            })),
+          ),
+      },
+      {
+        code: 'XRC_TIME_REGRESSION',
+        controller: 0,
+        discard: false,
+        send: () =>
+          sendSet(
+            s,
+            c.forge(0, (rs) => ({
+              ...rs,
+              minTime: 1,
+              maxTime: 1,
+              updates: rs.updates.map((u) => ({ ...u, time: 1 })),
+            })),
+          ),
+      },
       {
         code: 'XRC_RECORD_TOO_LARGE',
         controller: 1,
@@ -174,7 +266,10 @@ describe('bad input on the updates topic', () => {
         controller: 2,
         discard: true,
         send: async () => {
-          const lost = c.updates(2, [[1, 7, 1], [1, 8, 1]])
+          const lost = c.updates(2, [
+            [1, 7, 1],
+            [1, 8, 1],
+          ])
           discarded.push(...lost.updates.map((u) => u.seq))
           c.writes.splice(c.writes.length - lost.updates.length)
           return sendSet(s, c.updates(2, [[1, 9, 1]]))
@@ -183,21 +278,39 @@ describe('bad input on the updates topic', () => {
     ]
     for (const k of cases) {
       const offset = await k.send()
-      const frozen = await waitFor(`controller ${k.controller} to freeze on ${k.code}`, frozenAt(m, k.controller), { timeoutMs: 30_000, intervalMs: 20 })
+      const frozen = await waitFor(`controller ${k.controller} to freeze on ${k.code}`, frozenAt(m, k.controller), {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      })
       expect(frozen).toMatchObject({ controller: k.controller, partition: k.controller, offset, code: k.code })
       // the others go on and are kept: their writes are buffered while T waits
       const before = m.status().groupTime ?? 0
       const other = (k.controller + 1) % 3
       await s.send([c.updates(other, [[1, 20, 1]]), c.heartbeat(other)])
-      await waitFor('the other controller to be read', () => (m.status().bufferedBytes[String(other)] ?? 0) > 0 || undefined, { timeoutMs: 30_000, intervalMs: 20 })
+      await waitFor(
+        'the other controller to be read',
+        () => (m.status().bufferedBytes[String(other)] ?? 0) > 0 || undefined,
+        { timeoutMs: 30_000, intervalMs: 20 },
+      )
       expect(m.status().groupTime ?? 0).toBeLessThan(c.now())
       expect(m.status().groupTime ?? 0).toBeGreaterThanOrEqual(before)
-      expect(m.health()).toMatchObject({ status: 'halted', reason: expect.stringContaining(`controller ${k.controller} frozen`) })
+      expect(m.health()).toMatchObject({
+        status: 'halted',
+        reason: expect.stringContaining(`controller ${k.controller} frozen`),
+      })
       expect((await m.metrics.getSingleMetric('xrc_mover_frozen_controllers')?.get())?.values[0]?.value).toBe(1)
 
-      const out = await xrcSession(s, dir, ['resume', '--controller', String(k.controller), ...(k.discard ? ['--discard-missing'] : [])])
+      const out = await xrcSession(s, dir, [
+        'resume',
+        '--controller',
+        String(k.controller),
+        ...(k.discard ? ['--discard-missing'] : []),
+      ])
       expect(out).toMatch(new RegExp(`resume controller ${k.controller} at updates offset ${offset}`))
-      await waitFor('the controller to resume', () => (frozenAt(m, k.controller)() === undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+      await waitFor('the controller to resume', () => (frozenAt(m, k.controller)() === undefined ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      })
       await settle(s, m)
       status = m.status()
       expect(status.frozen).toEqual([])
@@ -205,9 +318,16 @@ describe('bad input on the updates topic', () => {
 
     const t = await settle(s, m)
     expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, t)
-    expect(status?.discarded).toEqual([expect.objectContaining({ controller: 2, firstSeq: Math.min(...discarded), lastSeq: Math.max(...discarded) })])
+    expect(status?.discarded).toEqual([
+      expect.objectContaining({ controller: 2, firstSeq: Math.min(...discarded), lastSeq: Math.max(...discarded) }),
+    ])
     const summary = summarizeDeadLetters(await deadLetters(s))
-    expect(summary.byCode).toEqual({ XRC_INVALID_RECORD: 3, XRC_TIME_REGRESSION: 1, XRC_RECORD_TOO_LARGE: 1, XRC_SEQUENCE_GAP: 1 })
+    expect(summary.byCode).toEqual({
+      XRC_INVALID_RECORD: 3,
+      XRC_TIME_REGRESSION: 1,
+      XRC_RECORD_TOO_LARGE: 1,
+      XRC_SEQUENCE_GAP: 1,
+    })
     expect(summary.byAction).toEqual({ frozen: 6 })
     const listed = await xrcSession(s, dir, ['dead-letters', '--json'])
     expect(JSON.parse(listed.trim().split('\n').pop() ?? '{}')).toMatchObject({ summary: { records: 6 } })
@@ -226,13 +346,23 @@ describe('bad input on the updates topic', () => {
     })
     const c = s.controllers
     await s.send([c.updates(0, [[0, 1, 1]]), ...c.heartbeats()])
-    const offset = await sendSet(s, c.forge(0, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, volume: 'no-such-volume' })) })))
+    const offset = await sendSet(
+      s,
+      c.forge(0, (rs) => ({ ...rs, updates: rs.updates.map((u) => ({ ...u, volume: 'no-such-volume' })) })),
+    )
     await s.send([c.updates(0, [[0, 2, 1]])])
     await xrcSession(s, dir, ['resume', '--controller', '0', '--offset', String(offset)])
     await m.start()
     const t = await settle(s, m)
     expect(m.status().frozen).toEqual([])
     expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, t)
-    expect(await deadLetters(s)).toEqual([expect.objectContaining({ sourcePartition: 0, sourceOffset: offset, code: 'XRC_INVALID_RECORD', action: 'frozen' })])
+    expect(await deadLetters(s)).toEqual([
+      expect.objectContaining({
+        sourcePartition: 0,
+        sourceOffset: offset,
+        code: 'XRC_INVALID_RECORD',
+        action: 'frozen',
+      }),
+    ])
   })
 })

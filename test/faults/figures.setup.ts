@@ -17,11 +17,14 @@ export default function setup(project: TestProject): () => void {
   return () => {
     let lines: string[] = []
     try {
-      lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
+      lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
     } catch {
       // no fault scenario ran (a filtered run)
     }
-    if (lines.length > 0) console.log(`\nfault suite figures\n${figuresTable(lines.map((l) => JSON.parse(l) as ScenarioFigures))}\n`)
+    if (lines.length > 0)
+      console.log(`\nfault suite figures\n${figuresTable(lines.map((l) => JSON.parse(l) as ScenarioFigures))}\n`)
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -27,17 +27,33 @@ afterAll(async () => {
 })
 
 it('creates topics and reads one from an offset right after the broker started', async () => {
-  const kafka = createKafka({ brokers: [broker.address], clientId: uniqueName('fresh'), logger: silentLogger, level: logLevel.NOTHING })
+  const kafka = createKafka({
+    brokers: [broker.address],
+    clientId: uniqueName('fresh'),
+    logger: silentLogger,
+    level: logLevel.NOTHING,
+  })
   const admin = kafka.admin()
   await admin.connect()
   const topics = Array.from({ length: 3 }, () => uniqueName('fresh'))
   await Promise.all(topics.map((t) => ensureTopic(admin, journalTopicSpec(t, 64 * 1024), silentLogger)))
   const producer = kafka.producer()
   await producer.connect()
-  await producer.send({ topic: topics[0] as string, messages: Array.from({ length: 5 }, (_, i) => ({ value: String(i) })) })
+  await producer.send({
+    topic: topics[0] as string,
+    messages: Array.from({ length: 5 }, (_, i) => ({ value: String(i) })),
+  })
   await producer.disconnect()
   const seen: number[] = []
-  const reader = createPartitionReader({ kafka, topic: topics[0] as string, from: new Map([[0, 2]]), isolation: 'read_committed', groupPrefix: uniqueName('fresh'), logger: silentLogger, onBatch: async (b) => void seen.push(...b.messages.map((m) => Number(m.offset))) })
+  const reader = createPartitionReader({
+    kafka,
+    topic: topics[0] as string,
+    from: new Map([[0, 2]]),
+    isolation: 'read_committed',
+    groupPrefix: uniqueName('fresh'),
+    logger: silentLogger,
+    onBatch: async (b) => void seen.push(...b.messages.map((m) => Number(m.offset))),
+  })
   await reader.start()
   await waitFor('offsets 2..4', () => (seen.length >= 3 ? true : undefined), { timeoutMs: 30_000 })
   await reader.stop()

@@ -11,8 +11,12 @@ import { SCENARIOS } from './scenarios/index.js'
 describe('fault scenarios: mover', () => {
   for (const make of SCENARIOS.mover) {
     const scenario = make()
-    it(scenario.name, async () => {
-      await runOnce(scenario)
-    }, 300_000)
+    it(
+      scenario.name,
+      async () => {
+        await runOnce(scenario)
+      },
+      300_000,
+    )
   }
 })

@@ -22,7 +22,11 @@ it('registers a new subject from many processes at once, all with the same id', 
   for (let round = 0; round < 5; round++) {
     const subject = `${uniqueName('race')}-value`
     subjects.push(subject)
-    const codecs = await Promise.all(Array.from({ length: 6 }, () => createCodec({ registryUrl: stackInfo().registryUrl, subject, schema: RECORD_SET_SCHEMA })))
+    const codecs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        createCodec({ registryUrl: stackInfo().registryUrl, subject, schema: RECORD_SET_SCHEMA }),
+      ),
+    )
     expect(new Set(codecs.map((c) => c.schemaId)).size).toBe(1)
   }
 })

@@ -11,8 +11,12 @@ import { SCENARIOS } from './scenarios/index.js'
 describe('fault scenarios: servers', () => {
   for (const make of SCENARIOS.servers) {
     const scenario = make()
-    it(scenario.name, async () => {
-      await runOnce(scenario)
-    }, 300_000)
+    it(
+      scenario.name,
+      async () => {
+        await runOnce(scenario)
+      },
+      300_000,
+    )
   }
 })

@@ -18,7 +18,9 @@ import { figuresTable, total, type ScenarioFigures } from './harness/figures.js'
 import { runScenario } from './harness/scenario.js'
 import { ALL_SCENARIOS } from './scenarios/index.js'
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, scenario: { type: 'string', multiple: true } } })
+const { values } = parseArgs({
+  options: { minutes: { type: 'string', default: '10' }, scenario: { type: 'string', multiple: true } },
+})
 const minutes = Number(values.minutes)
 if (!Number.isFinite(minutes) || minutes <= 0) {
   console.error(`soak: --minutes takes a positive number, got "${values.minutes}"`)
@@ -26,14 +28,20 @@ if (!Number.isFinite(minutes) || minutes <= 0) {
 }
 const chosen = ALL_SCENARIOS.filter((make) => values.scenario === undefined || values.scenario.includes(make().name))
 if (chosen.length === 0) {
-  console.error(`soak: no scenario named ${values.scenario?.join(', ')}; there are ${ALL_SCENARIOS.map((m) => m().name).join(', ')}`)
+  console.error(
+    `soak: no scenario named ${values.scenario?.join(', ')}; there are ${ALL_SCENARIOS.map((m) => m().name).join(', ')}`,
+  )
   process.exit(2)
 }
 
 const config = loadConfig({ env: process.env })
 const stack = createStack(config)
 if ((await stack.status()).some((s) => s.state !== 'up')) await stack.up((line) => console.log(`[stack] ${line}`))
-const servers: StackInfo = { kafkaBrokers: [...config.kafka.brokers], registryUrl: config.schemaRegistry.url, databaseUrl: config.database.url }
+const servers: StackInfo = {
+  kafkaBrokers: [...config.kafka.brokers],
+  registryUrl: config.schemaRegistry.url,
+  databaseUrl: config.database.url,
+}
 
 const deadline = Date.now() + minutes * 60_000
 const runs: ScenarioFigures[] = []

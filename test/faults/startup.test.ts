@@ -29,7 +29,10 @@ beforeAll(async () => {
   // the mover waits for the updates topic before it asks the registry: let it find one
   const admin = kafka.admin()
   await admin.connect()
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: sessionTopics(session).updates, numPartitions: 1 }] })
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic: sessionTopics(session).updates, numPartitions: 1 }],
+  })
   await admin.disconnect()
 })
 
@@ -45,25 +48,47 @@ afterAll(async () => {
 function configFile(name: string, settings: Record<string, unknown>): string {
   const info = stackInfo()
   const file = join(dir, `${name}.json`)
-  const base = { kafka: { brokers: info.kafkaBrokers }, schemaRegistry: { url: info.registryUrl }, database: { url: info.databaseUrl }, session: { name: session, dataDir: join(dir, 'data'), controllers: [{ id: 0, volumes: [{ name: 'v0', blocks: 8 }] }] }, producer: { apiPort: 0 } }
+  const base = {
+    kafka: { brokers: info.kafkaBrokers },
+    schemaRegistry: { url: info.registryUrl },
+    database: { url: info.databaseUrl },
+    session: {
+      name: session,
+      dataDir: join(dir, 'data'),
+      controllers: [{ id: 0, volumes: [{ name: 'v0', blocks: 8 }] }],
+    },
+    producer: { apiPort: 0 },
+  }
   writeFileSync(file, JSON.stringify({ ...base, ...settings }))
   return file
 }
 
-async function xrc(args: string[], env: Record<string, string> = {}): Promise<{ code: number; lastLine: string; stderr: string }> {
+async function xrc(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; lastLine: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 90_000, env: { ...process.env, ...env } }, (err, _stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1
-      resolve({ code, lastLine: stderr.trim().split('\n').pop() ?? '', stderr })
-    })
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 90_000, env: { ...process.env, ...env } },
+      (err, _stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1
+        resolve({ code, lastLine: stderr.trim().split('\n').pop() ?? '', stderr })
+      },
+    )
   })
 }
 
 describe('start-up with something wrong', () => {
   it('mover and applier: one clear message naming the unreachable server and its setting, exit code 1', async () => {
     const noKafka = configFile('no-kafka', { kafka: { brokers: [`127.0.0.1:${closedPort}`] } })
-    const noRegistry = configFile('no-registry', { schemaRegistry: { url: `http://127.0.0.1:${closedPort}/apis/ccompat/v7` } })
-    const noDatabase = configFile('no-database', { database: { url: `postgres://postgres:secret@127.0.0.1:${closedPort}/postgres` } })
+    const noRegistry = configFile('no-registry', {
+      schemaRegistry: { url: `http://127.0.0.1:${closedPort}/apis/ccompat/v7` },
+    })
+    const noDatabase = configFile('no-database', {
+      database: { url: `postgres://postgres:secret@127.0.0.1:${closedPort}/postgres` },
+    })
     const quiet = ['--log-level', 'silent']
     const runs = await Promise.all([
       xrc(['--config', noKafka, ...quiet, 'mover']),
@@ -93,16 +118,22 @@ describe('start-up with something wrong', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/mover\.groupIntervalMs: /)
     expect(r.stderr).toMatch(/mover\.nonsense: unknown setting/)
-    const fault = await xrc(['--config', configFile('ok', {}), 'applier'], { XRC_FAULT_POINT: 'applier.somewhere:explode' })
+    const fault = await xrc(['--config', configFile('ok', {}), 'applier'], {
+      XRC_FAULT_POINT: 'applier.somewhere:explode',
+    })
     expect(fault.code).toBe(2)
     expect(fault.stderr).toMatch(/faults\.point: <point>:<kill\|stop>\[:<n>\] with a point of applier\.before-commit/)
   })
 
   it('primary: starts with the broker unreachable, takes writes into its sidefile and says why nothing is sent', async () => {
     const file = configFile('primary', { kafka: { brokers: [`127.0.0.1:${closedPort}`] } })
-    const child = spawn(process.execPath, [CLI, '--config', file, '--log-level', 'silent', 'primary'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const child = spawn(process.execPath, [CLI, '--config', file, '--log-level', 'silent', 'primary'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
     try {
-      const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve))
+      const line = await new Promise<string>((resolve) =>
+        createInterface({ input: child.stdout }).once('line', resolve),
+      )
       const api = String((JSON.parse(line) as { api: string }).api)
       const write = await fetch(`${api}/v1/volumes/v0/blocks/0`, { method: 'POST', body: Buffer.alloc(4096, 7) })
       expect(write.status).toBe(200)
@@ -111,7 +142,10 @@ describe('start-up with something wrong', () => {
         status = (await (await fetch(`${api}/v1/status`)).json()) as typeof status
         if (status?.kafka.state !== 'unreachable') await new Promise((r) => setTimeout(r, 200))
       }
-      expect(status?.kafka).toMatchObject({ state: 'unreachable', lastError: expect.stringMatching(/ECONNREFUSED|Connection error/) })
+      expect(status?.kafka).toMatchObject({
+        state: 'unreachable',
+        lastError: expect.stringMatching(/ECONNREFUSED|Connection error/),
+      })
     } finally {
       child.kill('SIGKILL')
     }

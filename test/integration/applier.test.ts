@@ -12,7 +12,16 @@ import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
-import { createTestJournal, modelImage, randomGroups, testConfig, toRecords, TEST_BLOCK_SIZE, TEST_VOLUMES, type TestJournal } from '../kit/journal.js'
+import {
+  createTestJournal,
+  modelImage,
+  randomGroups,
+  testConfig,
+  toRecords,
+  TEST_BLOCK_SIZE,
+  TEST_VOLUMES,
+  type TestJournal,
+} from '../kit/journal.js'
 import { createTestSchema, stackInfo, testKafka } from '../kit/servers.js'
 
 let kafka: Kafka
@@ -56,13 +65,18 @@ async function newSession(): Promise<Session> {
       return applier
     },
     async appliedSeqs() {
-      const res = await pg.client.query<{ group_seq: string }>(`SELECT group_seq::text AS group_seq FROM "${pg.schema}".applied_groups ORDER BY applied_groups.group_seq`)
+      const res = await pg.client.query<{ group_seq: string }>(
+        `SELECT group_seq::text AS group_seq FROM "${pg.schema}".applied_groups ORDER BY applied_groups.group_seq`,
+      )
       return res.rows.map((r) => Number(r.group_seq))
     },
     async expectImage(applier, groups, uptoSeq) {
       for (const v of TEST_VOLUMES) {
         const { image } = await applier.store.readImage(v.name)
-        expect(image.equals(modelImage(groups, v.name, uptoSeq)), `volume ${v.name} as of group ${uptoSeq ?? 'last'}`).toBe(true)
+        expect(
+          image.equals(modelImage(groups, v.name, uptoSeq)),
+          `volume ${v.name} as of group ${uptoSeq ?? 'last'}`,
+        ).toBe(true)
       }
     },
   }
@@ -76,7 +90,10 @@ async function metricValue(applier: Applier, name: string): Promise<number | und
 }
 
 async function haltedWith(applier: Applier, code: string): Promise<void> {
-  await waitFor(`the applier to halt with ${code}`, () => (applier.status().state === 'halted' ? true : undefined), { timeoutMs: 60_000, intervalMs: 25 })
+  await waitFor(`the applier to halt with ${code}`, () => (applier.status().state === 'halted' ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 25,
+  })
   expect(applier.status().halt?.code, applier.status().halt?.message).toBe(code)
 }
 
@@ -98,8 +115,13 @@ describe('applier', () => {
     expect(applier.status()).toMatchObject({ state: 'running', groupsApplied: 8, duplicatesSkipped: 0 })
     expect(applier.health().status).toBe('ok')
     expect(await metricValue(applier, 'xrc_applier_groups_applied_total')).toBe(8)
-    expect(await metricValue(applier, 'xrc_applier_blocks_applied_total')).toBe(groups.reduce((n, g) => n + g.updates.length, 0))
-    expect(await metricValue(applier, 'xrc_applier_consistency_time_seconds')).toBeCloseTo((groups[7]?.groupTime ?? 0) / 1e6, 3)
+    expect(await metricValue(applier, 'xrc_applier_blocks_applied_total')).toBe(
+      groups.reduce((n, g) => n + g.updates.length, 0),
+    )
+    expect(await metricValue(applier, 'xrc_applier_consistency_time_seconds')).toBeCloseTo(
+      (groups[7]?.groupTime ?? 0) / 1e6,
+      3,
+    )
     expect(await metricValue(applier, 'xrc_applier_halted')).toBe(0)
     await applier.stop()
     expect(applier.status()).toMatchObject({ state: 'stopped', stopReason: 'requested' })
@@ -110,7 +132,14 @@ describe('applier', () => {
     const [g1, g2, g3] = randomGroups(s.journal.session, 3, { maxUpdates: 3 })
     if (!g1 || !g2 || !g3) throw new Error('three groups')
     // group 2: 40 blocks in 4 parts of one transaction
-    g2.updates = Array.from({ length: 40 }, (_, i) => ({ controller: 0, seq: 100 + i, time: g2.groupTime, volume: i < 30 ? 'va' : 'vb', block: (i % 30) * 2, data: randomBytes(TEST_BLOCK_SIZE) }))
+    g2.updates = Array.from({ length: 40 }, (_, i) => ({
+      controller: 0,
+      seq: 100 + i,
+      time: g2.groupTime,
+      volume: i < 30 ? 'va' : 'vb',
+      block: (i % 30) * 2,
+      data: randomBytes(TEST_BLOCK_SIZE),
+    }))
     await s.journal.write(toRecords(g1))
     await s.journal.write(toRecords(g2, 4))
     await s.journal.write(toRecords(g3))
@@ -118,7 +147,9 @@ describe('applier', () => {
     await applier.start()
     expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
     await s.expectImage(applier, [g1, g2, g3])
-    const rows = await pool.query<{ group_seq: bigint; journal_offset: bigint; updates: number }>(`SELECT group_seq, journal_offset, updates FROM "${s.schema}".applied_groups ORDER BY group_seq`)
+    const rows = await pool.query<{ group_seq: bigint; journal_offset: bigint; updates: number }>(
+      `SELECT group_seq, journal_offset, updates FROM "${s.schema}".applied_groups ORDER BY group_seq`,
+    )
     // offsets: g1 at 0 (marker 1); g2's parts at 2..5 (marker 6); g3 at 7
     expect(rows.rows.map((r) => [Number(r.group_seq), Number(r.journal_offset), r.updates])).toEqual([
       [1, 0, g1.updates.length],
@@ -176,7 +207,10 @@ describe('applier', () => {
     for (const g of groups.slice(0, 10)) await s.journal.write(toRecords(g, 2))
     const first = s.newApplier()
     await first.start()
-    await waitFor('a few groups applied', () => (first.status().groupsApplied >= 2 ? true : undefined), { timeoutMs: 60_000, intervalMs: 5 })
+    await waitFor('a few groups applied', () => (first.status().groupsApplied >= 2 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 5,
+    })
     await first.stop()
     const held = (await first.store.lastApplied())?.groupSeq ?? 0
     expect(held).toBeGreaterThanOrEqual(2)
@@ -188,7 +222,11 @@ describe('applier', () => {
     const second = s.newApplier()
     await second.start()
     expect(await second.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
-    expect(second.status()).toMatchObject({ groupsApplied: 12 - held, duplicatesSkipped: 0, lastApplied: { groupSeq: 12 } })
+    expect(second.status()).toMatchObject({
+      groupsApplied: 12 - held,
+      duplicatesSkipped: 0,
+      lastApplied: { groupSeq: 12 },
+    })
     expect(await s.appliedSeqs()).toEqual(range(1, 12))
     await s.expectImage(second, groups)
   })
@@ -236,7 +274,11 @@ describe('applier', () => {
 
   it('halts on parts that do not form a group (XRC_GROUP_INCOMPLETE), applying none of it', async () => {
     const s = await newSession()
-    const [g1, g2, g3] = randomGroups(s.journal.session, 3, { maxUpdates: 20 }) as [ConsistencyGroup, ConsistencyGroup, ConsistencyGroup]
+    const [g1, g2, g3] = randomGroups(s.journal.session, 3, { maxUpdates: 20 }) as [
+      ConsistencyGroup,
+      ConsistencyGroup,
+      ConsistencyGroup,
+    ]
     await s.journal.write(toRecords(g1))
     await s.journal.write(toRecords(g2, 3).slice(0, 2)) // part 2 of 3 never written
     await s.journal.write(toRecords(g3))
@@ -251,7 +293,14 @@ describe('applier', () => {
   it('halts on an update the secondary cannot hold (XRC_INVALID_RECORD), writing none of its group', async () => {
     const s = await newSession()
     const [g1, g2] = randomGroups(s.journal.session, 2, { maxUpdates: 5 }) as [ConsistencyGroup, ConsistencyGroup]
-    g2.updates.push({ controller: 0, seq: 999, time: g2.groupTime, volume: 'va', block: 64, data: Buffer.alloc(4096, 1) })
+    g2.updates.push({
+      controller: 0,
+      seq: 999,
+      time: g2.groupTime,
+      volume: 'va',
+      block: 64,
+      data: Buffer.alloc(4096, 1),
+    })
     await s.journal.write(toRecords(g1))
     await s.journal.write(toRecords(g2))
     const applier = s.newApplier()

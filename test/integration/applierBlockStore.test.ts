@@ -33,10 +33,20 @@ afterAll(async () => {
 
 const SESSION = 'store_test'
 
-async function newStore(volumes: readonly { name: string; blocks: number }[] = TEST_VOLUMES, session = SESSION): Promise<{ store: BlockStore; schema: string }> {
+async function newStore(
+  volumes: readonly { name: string; blocks: number }[] = TEST_VOLUMES,
+  session = SESSION,
+): Promise<{ store: BlockStore; schema: string }> {
   const pg = await createTestSchema('xrc_store')
   cleanups.push(pg.drop)
-  const store = createBlockStore({ pool, schema: pg.schema, session, blockSize: TEST_BLOCK_SIZE, volumes, logger: silentLogger })
+  const store = createBlockStore({
+    pool,
+    schema: pg.schema,
+    session,
+    blockSize: TEST_BLOCK_SIZE,
+    volumes,
+    logger: silentLogger,
+  })
   await store.init()
   return { store, schema: pg.schema }
 }
@@ -66,33 +76,73 @@ describe('block store', () => {
       [`"${schema}".blocks`],
     )
     // lz4 on this server (see blockStoreDdl.ts), else EXTERNAL
-    expect([['x', 'l'], ['e', '\u0000'], ['e', '']]).toContainEqual([col.rows[0]?.storage, col.rows[0]?.compression])
+    expect([
+      ['x', 'l'],
+      ['e', '\u0000'],
+      ['e', ''],
+    ]).toContainEqual([col.rows[0]?.storage, col.rows[0]?.compression])
   })
 
   it('refuses a config that does not match the stored secondary', async () => {
     const { schema } = await newStore()
-    const resized = createBlockStore({ pool, schema, session: SESSION, blockSize: TEST_BLOCK_SIZE, volumes: [{ name: 'va', blocks: 65 }], logger: silentLogger })
-    await expect(resized.init()).rejects.toMatchObject({ code: 'XRC_CONFIG_INVALID', message: expect.stringMatching(/volume "va" is 64 blocks/) })
-    const other = createBlockStore({ pool, schema, session: 'another', blockSize: TEST_BLOCK_SIZE, volumes: TEST_VOLUMES, logger: silentLogger })
-    await expect(other.init()).rejects.toMatchObject({ code: 'XRC_CONFIG_INVALID', message: expect.stringMatching(/holds the secondary of session "store_test"/) })
+    const resized = createBlockStore({
+      pool,
+      schema,
+      session: SESSION,
+      blockSize: TEST_BLOCK_SIZE,
+      volumes: [{ name: 'va', blocks: 65 }],
+      logger: silentLogger,
+    })
+    await expect(resized.init()).rejects.toMatchObject({
+      code: 'XRC_CONFIG_INVALID',
+      message: expect.stringMatching(/volume "va" is 64 blocks/),
+    })
+    const other = createBlockStore({
+      pool,
+      schema,
+      session: 'another',
+      blockSize: TEST_BLOCK_SIZE,
+      volumes: TEST_VOLUMES,
+      logger: silentLogger,
+    })
+    await expect(other.init()).rejects.toMatchObject({
+      code: 'XRC_CONFIG_INVALID',
+      message: expect.stringMatching(/holds the secondary of session "store_test"/),
+    })
   })
 
   it('applies in order; skips duplicates; refuses gaps, stale times and a changed duplicate', async () => {
     const { store, schema } = await newStore()
     const groups = randomGroups(SESSION, 4)
     const [g1, g2, g3, g4] = groups as [ConsistencyGroup, ConsistencyGroup, ConsistencyGroup, ConsistencyGroup]
-    await expect(store.applyGroup(g2, 3)).rejects.toMatchObject({ code: 'XRC_GROUP_OUT_OF_ORDER', message: expect.stringMatching(/cannot start an empty secondary/) })
+    await expect(store.applyGroup(g2, 3)).rejects.toMatchObject({
+      code: 'XRC_GROUP_OUT_OF_ORDER',
+      message: expect.stringMatching(/cannot start an empty secondary/),
+    })
     expect(await store.applyGroup(g1, 1)).toBe('applied')
     expect(await store.applyGroup(g2, 3)).toBe('applied')
     expect(await store.applyGroup(g1, 1)).toBe('duplicate')
     expect(await store.applyGroup(g2, 9)).toBe('duplicate')
-    await expect(store.applyGroup({ ...g2, groupTime: g2.groupTime + 1 }, 3)).rejects.toMatchObject({ code: 'XRC_GROUP_OUT_OF_ORDER', message: expect.stringMatching(/does not match this secondary/) })
-    await expect(store.applyGroup(g4, 7)).rejects.toMatchObject({ code: 'XRC_GROUP_OUT_OF_ORDER', message: expect.stringMatching(/groups 3\.\.3 are missing/) })
-    await expect(store.applyGroup({ ...g3, groupTime: g2.groupTime }, 5)).rejects.toMatchObject({ code: 'XRC_GROUP_OUT_OF_ORDER', message: expect.stringMatching(/not after time/) })
-    await expect(store.applyGroup(g3, 3)).rejects.toMatchObject({ code: 'XRC_GROUP_OUT_OF_ORDER', message: expect.stringMatching(/journal offset 3, not after offset 3/) })
+    await expect(store.applyGroup({ ...g2, groupTime: g2.groupTime + 1 }, 3)).rejects.toMatchObject({
+      code: 'XRC_GROUP_OUT_OF_ORDER',
+      message: expect.stringMatching(/does not match this secondary/),
+    })
+    await expect(store.applyGroup(g4, 7)).rejects.toMatchObject({
+      code: 'XRC_GROUP_OUT_OF_ORDER',
+      message: expect.stringMatching(/groups 3\.\.3 are missing/),
+    })
+    await expect(store.applyGroup({ ...g3, groupTime: g2.groupTime }, 5)).rejects.toMatchObject({
+      code: 'XRC_GROUP_OUT_OF_ORDER',
+      message: expect.stringMatching(/not after time/),
+    })
+    await expect(store.applyGroup(g3, 3)).rejects.toMatchObject({
+      code: 'XRC_GROUP_OUT_OF_ORDER',
+      message: expect.stringMatching(/journal offset 3, not after offset 3/),
+    })
     expect(await store.lastApplied()).toEqual({ groupSeq: 2, groupTime: g2.groupTime, journalOffset: 3 })
     expect(await historyCount(schema)).toBe(2)
-    for (const v of TEST_VOLUMES) expect((await store.readImage(v.name)).image.equals(modelImage(groups, v.name, 2))).toBe(true)
+    for (const v of TEST_VOLUMES)
+      expect((await store.readImage(v.name)).image.equals(modelImage(groups, v.name, 2))).toBe(true)
   })
 
   it.each([
@@ -105,7 +155,10 @@ describe('block store', () => {
     const [g1, g2] = randomGroups(SESSION, 2) as [ConsistencyGroup, ConsistencyGroup]
     await store.applyGroup(g1, 0)
     const good = update('va', 0)
-    await expect(store.applyGroup({ ...g2, updates: [good, bad] }, 2)).rejects.toMatchObject({ code: 'XRC_INVALID_RECORD', message: expect.stringMatching(message) })
+    await expect(store.applyGroup({ ...g2, updates: [good, bad] }, 2)).rejects.toMatchObject({
+      code: 'XRC_INVALID_RECORD',
+      message: expect.stringMatching(message),
+    })
     expect((await store.lastApplied())?.groupSeq).toBe(1)
     expect(await historyCount(schema)).toBe(1)
     expect((await store.readBlock('va', 0)).equals(good.data)).toBe(false)
@@ -156,14 +209,22 @@ describe('block store', () => {
     for (const [i, g] of groups.entries()) {
       // each export runs alongside the apply of the next group: it sees that group whole or not at all
       const path = join(dir, `${uniqueName('live')}.img`)
-      const [exported, , read] = await Promise.all([store.exportVolume('va', path), store.applyGroup(g, i), store.readImages()])
+      const [exported, , read] = await Promise.all([
+        store.exportVolume('va', path),
+        store.applyGroup(g, i),
+        store.readImages(),
+      ])
       const asOf = exported.asOf?.groupSeq ?? 0
       expect([i, i + 1]).toContain(asOf)
       expect((await readFile(path)).equals(modelImage(groups, 'va', asOf)), `export as of group ${asOf}`).toBe(true)
       // all volumes in one read are as of one group
       const readAsOf = read.asOf?.groupSeq ?? 0
       expect([i, i + 1]).toContain(readAsOf)
-      for (const v of TEST_VOLUMES) expect(read.images.get(v.name)?.equals(modelImage(groups, v.name, readAsOf)), `${v.name} as of group ${readAsOf}`).toBe(true)
+      for (const v of TEST_VOLUMES)
+        expect(
+          read.images.get(v.name)?.equals(modelImage(groups, v.name, readAsOf)),
+          `${v.name} as of group ${readAsOf}`,
+        ).toBe(true)
     }
   })
 })

@@ -13,7 +13,16 @@ import type { Config } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
-import { createTestJournal, modelImage, randomGroups, testConfig, toRecords, TEST_BLOCK_SIZE, TEST_VOLUMES, type TestJournal } from '../kit/journal.js'
+import {
+  createTestJournal,
+  modelImage,
+  randomGroups,
+  testConfig,
+  toRecords,
+  TEST_BLOCK_SIZE,
+  TEST_VOLUMES,
+  type TestJournal,
+} from '../kit/journal.js'
 import { createTestSchema, stackInfo, testKafka } from '../kit/servers.js'
 
 let kafka: Kafka
@@ -36,13 +45,22 @@ function configFor(schema: string): Config {
 }
 
 function storeIn(schema: string): BlockStore {
-  return createBlockStore({ pool, schema, session: journal.session, blockSize: TEST_BLOCK_SIZE, volumes: TEST_VOLUMES, logger: silentLogger })
+  return createBlockStore({
+    pool,
+    schema,
+    session: journal.session,
+    blockSize: TEST_BLOCK_SIZE,
+    volumes: TEST_VOLUMES,
+    logger: silentLogger,
+  })
 }
 
 async function expectImages(store: BlockStore, uptoSeq?: number): Promise<void> {
   for (const v of TEST_VOLUMES) {
     const { image } = await store.readImage(v.name)
-    expect(image.equals(modelImage(groups, v.name, uptoSeq)), `volume ${v.name} as of group ${uptoSeq ?? 'last'}`).toBe(true)
+    expect(image.equals(modelImage(groups, v.name, uptoSeq)), `volume ${v.name} as of group ${uptoSeq ?? 'last'}`).toBe(
+      true,
+    )
   }
 }
 
@@ -57,7 +75,11 @@ beforeAll(async () => {
   // 12 groups, some in parts, with an aborted transaction in the middle
   groups = randomGroups(journal.session, 12, { maxUpdates: 25 })
   for (const [i, g] of groups.entries()) {
-    if (i === 5) await journal.write(toRecords({ ...g, updates: randomGroups(journal.session, 1, { maxUpdates: 25 })[0]?.updates ?? [] }, 2), { abort: true })
+    if (i === 5)
+      await journal.write(
+        toRecords({ ...g, updates: randomGroups(journal.session, 1, { maxUpdates: 25 })[0]?.updates ?? [] }, 2),
+        { abort: true },
+      )
     await journal.write(toRecords(g, 1 + (i % 3)))
   }
 })
@@ -81,7 +103,13 @@ describe('replay', () => {
 
     const rebuilt = await freshSchema()
     const progress: ReplayProgress[] = []
-    const summary = await replay({ config: configFor(rebuilt), logger: silentLogger, kafka, pool, onProgress: (p) => progress.push(p) })
+    const summary = await replay({
+      config: configFor(rebuilt),
+      logger: silentLogger,
+      kafka,
+      pool,
+      onProgress: (p) => progress.push(p),
+    })
     expect(summary).toMatchObject({
       groups: 12,
       lastGroupSeq: 12,
@@ -100,7 +128,9 @@ describe('replay', () => {
       await storeIn(rebuilt).exportVolume(v.name, b)
       expect((await readFile(a)).equals(await readFile(b)), `exports of ${v.name}`).toBe(true)
     }
-    const history = await pool.query<{ n: bigint }>(`SELECT count(DISTINCT group_seq) AS n FROM "${rebuilt}".applied_groups`)
+    const history = await pool.query<{ n: bigint }>(
+      `SELECT count(DISTINCT group_seq) AS n FROM "${rebuilt}".applied_groups`,
+    )
     expect(Number(history.rows[0]?.n)).toBe(12)
   })
 
@@ -109,25 +139,44 @@ describe('replay', () => {
     const g6 = groups[5] as ConsistencyGroup
     // T exactly at group 5
     const atGroup = await freshSchema()
-    expect(await replay({ config: configFor(atGroup), logger: silentLogger, kafka, pool, stopAtTime: g5.groupTime })).toMatchObject({ groups: 5, lastGroupTime: g5.groupTime, stoppedBy: 'stop-time' })
+    expect(
+      await replay({ config: configFor(atGroup), logger: silentLogger, kafka, pool, stopAtTime: g5.groupTime }),
+    ).toMatchObject({ groups: 5, lastGroupTime: g5.groupTime, stoppedBy: 'stop-time' })
     await expectImages(storeIn(atGroup), 5)
     // T between groups 5 and 6: still group 5 (group 6 is after T)
     const between = await freshSchema()
-    expect(await replay({ config: configFor(between), logger: silentLogger, kafka, pool, stopAtTime: g6.groupTime - 1 })).toMatchObject({ groups: 5, lastGroupSeq: 5, stoppedBy: 'stop-time' })
+    expect(
+      await replay({ config: configFor(between), logger: silentLogger, kafka, pool, stopAtTime: g6.groupTime - 1 }),
+    ).toMatchObject({ groups: 5, lastGroupSeq: 5, stoppedBy: 'stop-time' })
     await expectImages(storeIn(between), 5)
     expect(await storeIn(between).lastApplied()).toMatchObject({ groupSeq: 5, groupTime: g5.groupTime })
   })
 
   it('replays everything when T is past the journal end', async () => {
     const schema = await freshSchema()
-    const summary = await replay({ config: configFor(schema), logger: silentLogger, kafka, pool, stopAtTime: (groups[11]?.groupTime ?? 0) + 1_000_000 })
+    const summary = await replay({
+      config: configFor(schema),
+      logger: silentLogger,
+      kafka,
+      pool,
+      stopAtTime: (groups[11]?.groupTime ?? 0) + 1_000_000,
+    })
     expect(summary).toMatchObject({ groups: 12, stoppedBy: 'journal-end' })
     await expectImages(storeIn(schema))
   })
 
   it('refuses a schema that already holds groups', async () => {
     const schema = await freshSchema()
-    await replay({ config: configFor(schema), logger: silentLogger, kafka, pool, stopAtTime: groups[1]?.groupTime ?? 0 })
-    await expect(replay({ config: configFor(schema), logger: silentLogger, kafka, pool })).rejects.toMatchObject({ code: 'XRC_USAGE', message: expect.stringMatching(/already holds group 2/) })
+    await replay({
+      config: configFor(schema),
+      logger: silentLogger,
+      kafka,
+      pool,
+      stopAtTime: groups[1]?.groupTime ?? 0,
+    })
+    await expect(replay({ config: configFor(schema), logger: silentLogger, kafka, pool })).rejects.toMatchObject({
+      code: 'XRC_USAGE',
+      message: expect.stringMatching(/already holds group 2/),
+    })
   })
 })

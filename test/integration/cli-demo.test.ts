@@ -37,7 +37,10 @@ interface DemoLine {
 
 it('mirrors a short dependent-write run and verifies every volume (--json, exit 0)', async () => {
   const started = Date.now() * 1000
-  const r = await runCli(['--session', session, 'demo', '--duration', '4s', '--volume-blocks', '256', '--json'], { env, timeoutMs: 120_000 })
+  const r = await runCli(['--session', session, 'demo', '--duration', '4s', '--volume-blocks', '256', '--json'], {
+    env,
+    timeoutMs: 120_000,
+  })
   expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0)
   // the demo's logs go to its log file: nothing alarming reaches the user's terminal
   expect(r.stderr).not.toMatch(/"level":(50|60)|\n\s+at .+:\d+:\d+/)

@@ -33,7 +33,14 @@ const base = (url: unknown): string => String(url).replace(/\/metrics$/, '')
 beforeAll(async () => {
   session = createTestSession({ controllers: 2, volumesPerController: 1, blocks: 64 })
   configFile = writeConfigFile(session.dataDir, session.settings)
-  services = (['primary', 'mover', 'applier'] as const).map((service) => serviceChild({ service, configFile, dir: session.dataDir, args: service === 'primary' ? [] : ['--metrics-port', '0'] }))
+  services = (['primary', 'mover', 'applier'] as const).map((service) =>
+    serviceChild({
+      service,
+      configFile,
+      dir: session.dataDir,
+      args: service === 'primary' ? [] : ['--metrics-port', '0'],
+    }),
+  )
   for (const s of services) await s.start()
   const [primary, mover, applier] = services
   api = String(primary?.announced.api)
@@ -60,7 +67,9 @@ describe('xrc with running services', () => {
     expect(out.blocks).toBe(3)
     ack = out.acks[0] as typeof ack
     expect(ack.controller).toBe(0)
-    const partial = await runCli(['--config', configFile, 'write', 'c0v0', '0', '--primary', api], { input: Buffer.alloc(100) })
+    const partial = await runCli(['--config', configFile, 'write', 'c0v0', '0', '--primary', api], {
+      input: Buffer.alloc(100),
+    })
     expect(partial.code).toBe(2)
     expect(partial.stderr).toMatch(/not a whole number of 4096-byte blocks \(session\.blockSize\).*--pad/)
   })
@@ -69,7 +78,13 @@ describe('xrc with running services', () => {
     type Status = {
       appliedGroup?: { seq: number; time: number }
       journaledGroup?: { seq: number }
-      controllers: { id: number; latestTime?: number; endOffset?: number; moverLag?: number; primary?: { sidefileEntries: number } }[]
+      controllers: {
+        id: number
+        latestTime?: number
+        endOffset?: number
+        moverLag?: number
+        primary?: { sidefileEntries: number }
+      }[]
       rpoMs?: number
       journal: { lagGroups?: number }
       deadLetter: { records?: number }
@@ -122,14 +137,28 @@ describe('xrc with running services', () => {
   it('audits the updates and journal topics as JSON lines, payloads summarised', async () => {
     const updates = await xrc('audit', '--topic', 'updates', '--partition', '0')
     expect(updates.code, updates.stderr).toBe(0)
-    const sets = updates.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const sets = updates.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     const set = sets.find((s) => s.kind === 'UPDATES')
-    expect(set).toMatchObject({ partition: 0, controller: 0, firstSeq: ack.seq, lastSeq: ack.seq, updates: 1, bytes: 3 * BS, volumes: { c0v0: { updates: 1, firstBlock: 3, lastBlock: 3 } } })
+    expect(set).toMatchObject({
+      partition: 0,
+      controller: 0,
+      firstSeq: ack.seq,
+      lastSeq: ack.seq,
+      updates: 1,
+      bytes: 3 * BS,
+      volumes: { c0v0: { updates: 1, firstBlock: 3, lastBlock: 3 } },
+    })
     expect(updates.stdout).not.toContain('"data"')
     expect(updates.stderr).toMatch(/audit: \d+ lines from .*updates/)
     const journal = await xrc('audit', '--topic', 'journal', '--each-update')
     expect(journal.code, journal.stderr).toBe(0)
-    const groups = journal.stdout.trim().split('\n').map((l) => JSON.parse(l) as { groupSeq: number; updates: number; sha256: string; list: { block: number }[] })
+    const groups = journal.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { groupSeq: number; updates: number; sha256: string; list: { block: number }[] })
     expect(groups.map((g) => g.groupSeq)).toEqual(groups.map((_, i) => i + 1))
     const withWrite = groups.find((g) => g.updates > 0)
     // one block per journal update, the same bytes in the same order: the same digest as the record set
@@ -165,9 +194,28 @@ describe('xrc with running services', () => {
   it('serves the metrics an operator needs on each service', async () => {
     const text = async (url: string): Promise<string> => (await fetch(`${url}/metrics`)).text()
     const [p, m, a] = await Promise.all([text(api), text(moverUrl), text(applierUrl)])
-    for (const name of ['xrc_producer_writes_total', 'xrc_producer_write_bytes_total', 'xrc_producer_sidefile_bytes', 'xrc_producer_sidefile_entries']) expect(p).toContain(name)
-    for (const name of ['xrc_mover_consistency_time_seconds', 'xrc_mover_partition_lag_records', 'xrc_mover_groups_journaled_total', 'xrc_mover_dead_lettered_total']) expect(m).toContain(name)
-    for (const name of ['xrc_applier_rpo_seconds_bucket', 'xrc_applier_journal_lag_records', 'xrc_applier_apply_seconds_bucket', 'xrc_applier_groups_applied_total', 'xrc_applier_consistency_time_seconds']) expect(a).toContain(name)
+    for (const name of [
+      'xrc_producer_writes_total',
+      'xrc_producer_write_bytes_total',
+      'xrc_producer_sidefile_bytes',
+      'xrc_producer_sidefile_entries',
+    ])
+      expect(p).toContain(name)
+    for (const name of [
+      'xrc_mover_consistency_time_seconds',
+      'xrc_mover_partition_lag_records',
+      'xrc_mover_groups_journaled_total',
+      'xrc_mover_dead_lettered_total',
+    ])
+      expect(m).toContain(name)
+    for (const name of [
+      'xrc_applier_rpo_seconds_bucket',
+      'xrc_applier_journal_lag_records',
+      'xrc_applier_apply_seconds_bucket',
+      'xrc_applier_groups_applied_total',
+      'xrc_applier_consistency_time_seconds',
+    ])
+      expect(a).toContain(name)
     expect(p).toMatch(/xrc_producer_writes_total\{controller="0",[^}]*\} 1/)
     const health = await fetch(`${applierUrl}/health`)
     expect(health.status).toBe(200)

@@ -33,7 +33,20 @@ describe('--help', () => {
     const root = await runCli(['--help'])
     expect(root.code).toBe(0)
     const top = commandsIn(root.stdout)
-    expect(top).toEqual(expect.arrayContaining(['stack', 'primary', 'mover', 'applier', 'demo', 'status', 'audit', 'replay', 'write', 'volume']))
+    expect(top).toEqual(
+      expect.arrayContaining([
+        'stack',
+        'primary',
+        'mover',
+        'applier',
+        'demo',
+        'status',
+        'audit',
+        'replay',
+        'write',
+        'volume',
+      ]),
+    )
     const paths: string[][] = []
     await Promise.all(
       top.map(async (cmd) => {
@@ -43,7 +56,12 @@ describe('--help', () => {
         paths.push(...commandsIn(r.stdout).map((sub) => [cmd, sub]))
       }),
     )
-    expect(paths).toEqual(expect.arrayContaining([['volume', 'export'], ['stack', 'up']]))
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        ['volume', 'export'],
+        ['stack', 'up'],
+      ]),
+    )
     for (const p of paths) {
       const r = await runCli([...p, '--help'])
       expect(r.code, `${p.join(' ')} --help: ${r.stderr}`).toBe(0)
@@ -58,9 +76,15 @@ describe('bad arguments and configuration: one message, exit 2', () => {
     [['demo', '--duration', 'soon'], /--duration <time>' argument 'soon' is invalid\. expected a duration/],
     [['demo', '--writers', '1'], /--writers <n>' argument '1' is invalid\. expected an integer from 2 to 256/],
     [['audit', '--topic', 'x'], /--topic <topic>' argument 'x' is invalid\. Allowed choices are updates, journal, dlq/],
-    [['audit', '--from-offset', '1', '--from-time', '2025-01-01T00:00:00Z'], /--from-offset <offset>' cannot be used with option '--from-time/],
+    [
+      ['audit', '--from-offset', '1', '--from-time', '2025-01-01T00:00:00Z'],
+      /--from-offset <offset>' cannot be used with option '--from-time/,
+    ],
     [['replay', '--to-time', 'yesterday'], /--to-time <time>' argument 'yesterday' is invalid\. expected an ISO 8601/],
-    [['replay', '--into', 'Bad-Name'], /--into <schema>' argument 'Bad-Name' is invalid\. expected a lower-case PostgreSQL identifier/],
+    [
+      ['replay', '--into', 'Bad-Name'],
+      /--into <schema>' argument 'Bad-Name' is invalid\. expected a lower-case PostgreSQL identifier/,
+    ],
     [['write', 'vol0'], /missing required argument 'block'/],
     [['write', 'vol0', '-3'], /argument 'block'.*expected an integer of at least 0/],
     [['write', 'nosuch', '0', '/dev/null'], /volume "nosuch" is not in session demo \(session\.controllers: vol0/],
@@ -79,15 +103,24 @@ describe('bad arguments and configuration: one message, exit 2', () => {
     writeFileSync(file, JSON.stringify({ bogus: 1, mover: { groupIntervalMs: -5 }, session: { blockSize: 1000 } }))
     const r = await runCli(['--config', file, 'status'], { env: { XRC_KAFKA_PORT: 'abc' } })
     expectUsageError(r, /invalid configuration:/)
-    for (const setting of ['XRC_KAFKA_PORT (stack.kafkaPort)', 'mover.groupIntervalMs', 'session.blockSize', 'bogus']) expect(r.stderr).toContain(`- ${setting}:`)
-    expectUsageError(await runCli(['--config', join(dir, 'missing.json'), 'status']), /config file .*missing\.json: ENOENT/)
+    for (const setting of ['XRC_KAFKA_PORT (stack.kafkaPort)', 'mover.groupIntervalMs', 'session.blockSize', 'bogus'])
+      expect(r.stderr).toContain(`- ${setting}:`)
+    expectUsageError(
+      await runCli(['--config', join(dir, 'missing.json'), 'status']),
+      /config file .*missing\.json: ENOENT/,
+    )
   })
 })
 
 it('a write with no primary running says how to start one (exit 1)', async () => {
   const port = await freePort()
-  const r = await runCli(['write', 'vol0', '0', '--primary', `http://127.0.0.1:${port}`], { input: Buffer.alloc(4096), env: stackEnv() })
+  const r = await runCli(['write', 'vol0', '0', '--primary', `http://127.0.0.1:${port}`], {
+    input: Buffer.alloc(4096),
+    env: stackEnv(),
+  })
   expect(r.code).toBe(1)
-  expect(r.stderr).toMatch(/no primary answers at http:\/\/127\.0\.0\.1:\d+ \(nothing listens there\): start one with `xrc primary`.*\[XRC_PRIMARY_UNREACHABLE\]/)
+  expect(r.stderr).toMatch(
+    /no primary answers at http:\/\/127\.0\.0\.1:\d+ \(nothing listens there\): start one with `xrc primary`.*\[XRC_PRIMARY_UNREACHABLE\]/,
+  )
   expect(r.stderr).not.toMatch(STACK_TRACE)
 })

@@ -36,14 +36,21 @@ const sample: RecordSet = {
 }
 
 async function expectDecodeError(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  const err = await promise.then(() => undefined, (e: unknown) => e)
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(isXrcError(err, 'XRC_DECODE_FAILED'), String(err)).toBe(true)
   expect((err as Error).message).toMatch(pattern)
 }
 
 describe('record set codec', () => {
   it('round-trips a record set in the Confluent wire format', async () => {
-    const codec = await createCodec<RecordSet>({ registryUrl: stackInfo().registryUrl, subject: subject(), schema: RECORD_SET_SCHEMA })
+    const codec = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: subject(),
+      schema: RECORD_SET_SCHEMA,
+    })
     const buf = codec.encode(sample)
     expect(buf[0]).toBe(0)
     expect(readWireHeader(buf)).toBe(codec.schemaId)
@@ -53,8 +60,16 @@ describe('record set codec', () => {
 
   it('registering the same schema again gives the same id', async () => {
     const s = subject()
-    const a = await createCodec<RecordSet>({ registryUrl: stackInfo().registryUrl, subject: s, schema: RECORD_SET_SCHEMA })
-    const b = await createCodec<RecordSet>({ registryUrl: stackInfo().registryUrl, subject: s, schema: RECORD_SET_SCHEMA })
+    const a = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: s,
+      schema: RECORD_SET_SCHEMA,
+    })
+    const b = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: s,
+      schema: RECORD_SET_SCHEMA,
+    })
     expect(b.schemaId).toBe(a.schemaId)
   })
 
@@ -63,13 +78,21 @@ describe('record set codec', () => {
     const v1 = { type: 'record', name: 'Probe', namespace: 'xrc.test', fields: [{ name: 'a', type: 'long' }] }
     const v2 = { ...v1, fields: [...v1.fields, { name: 'b', type: 'string', default: 'none' }] }
     const writer = await createCodec<{ a: number }>({ registryUrl: stackInfo().registryUrl, subject: s, schema: v1 })
-    const reader = await createCodec<{ a: number; b: string }>({ registryUrl: stackInfo().registryUrl, subject: s, schema: v2 })
+    const reader = await createCodec<{ a: number; b: string }>({
+      registryUrl: stackInfo().registryUrl,
+      subject: s,
+      schema: v2,
+    })
     expect(reader.schemaId).not.toBe(writer.schemaId)
     expect(await reader.decode(writer.encode({ a: 5 }))).toEqual({ a: 5, b: 'none' })
   })
 
   it('names what is wrong with a bad buffer', async () => {
-    const codec = await createCodec<RecordSet>({ registryUrl: stackInfo().registryUrl, subject: subject(), schema: RECORD_SET_SCHEMA })
+    const codec = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: subject(),
+      schema: RECORD_SET_SCHEMA,
+    })
     const good = codec.encode(sample)
     await expectDecodeError(codec.decode(Buffer.from('{"not":"avro"}')), /magic byte 123/)
     await expectDecodeError(codec.decode(Buffer.from([0, 0])), /fewer than the 5-byte header/)
@@ -81,7 +104,11 @@ describe('record set codec', () => {
   })
 
   it('refuses to encode a value that does not fit the schema', async () => {
-    const codec = await createCodec<RecordSet>({ registryUrl: stackInfo().registryUrl, subject: subject(), schema: RECORD_SET_SCHEMA })
+    const codec = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: subject(),
+      schema: RECORD_SET_SCHEMA,
+    })
     expect(() => codec.encode({ ...sample, kind: 'BOGUS' as RecordSet['kind'] })).toThrow(/does not fit schema/)
   })
 })

@@ -49,7 +49,8 @@ function rng(seed: number): () => number {
 it('survives SIGKILL of each service at random points with nothing lost, repeated or mixed', async () => {
   const { config } = session
   const configFile = writeConfigFile(session.dataDir, session.settings)
-  const make = (service: 'primary' | 'mover' | 'applier'): ServiceChild => serviceChild({ service, configFile, dir: session.dataDir })
+  const make = (service: 'primary' | 'mover' | 'applier'): ServiceChild =>
+    serviceChild({ service, configFile, dir: session.dataDir })
   const primary = make('primary')
   const mover = make('mover')
   const applier = make('applier')
@@ -83,20 +84,38 @@ it('survives SIGKILL of each service at random points with nothing lost, repeate
   for (const victim of order) {
     const ackedBefore = log.counts().acked
     // let the pipeline make progress between faults
-    await waitFor('writes between kills', () => (log.counts().acked > ackedBefore + 50 + Math.floor(random() * 150) ? true : undefined), { timeoutMs: 60_000, intervalMs: 10 })
+    await waitFor(
+      'writes between kills',
+      () => (log.counts().acked > ackedBefore + 50 + Math.floor(random() * 150) ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 10 },
+    )
     await victim.kill('SIGKILL')
     kills.push(victim.name)
     await new Promise((r) => setTimeout(r, Math.floor(random() * 300)))
     await victim.start()
   }
   const ackedAfterKills = log.counts().acked
-  await waitFor('writes after the last restart', () => (log.counts().acked > ackedAfterKills + 100 ? true : undefined), { timeoutMs: 60_000, intervalMs: 10 })
+  await waitFor(
+    'writes after the last restart',
+    () => (log.counts().acked > ackedAfterKills + 100 ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 10 },
+  )
   ac.abort()
   const result = await run
 
-  const store = createBlockStore({ pool, schema: config.applier.schema, session: config.session.name, blockSize: config.session.blockSize, volumes: workloadVolumes(config) })
+  const store = createBlockStore({
+    pool,
+    schema: config.applier.schema,
+    session: config.session.name,
+    blockSize: config.session.blockSize,
+    volumes: workloadVolumes(config),
+  })
   const lastAcked = log.lastAckedTime()
-  await waitFor('the secondary to catch up', async () => ((await store.lastApplied())?.groupTime ?? 0) >= lastAcked || undefined, { timeoutMs: 60_000, intervalMs: 100 })
+  await waitFor(
+    'the secondary to catch up',
+    async () => ((await store.lastApplied())?.groupTime ?? 0) >= lastAcked || undefined,
+    { timeoutMs: 60_000, intervalMs: 100 },
+  )
   // in-doubt writes the primary kept are mirrored too: wait until the images agree
   const volumes = workloadVolumes(config).map((v) => v.name)
   let identical = 0

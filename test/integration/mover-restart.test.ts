@@ -12,7 +12,15 @@ import { waitFor } from '../../lib/retry.js'
 import { createMover, type JournalWriterHooks, type Mover } from '../../mover/index.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
 import { testKafka } from '../kit/servers.js'
-import { CONTROLLERS, expectJournalMatches, groupsOf, moverSession, readJournal, type MoverSession, type ScriptedControllers } from './moverKit.js'
+import {
+  CONTROLLERS,
+  expectJournalMatches,
+  groupsOf,
+  moverSession,
+  readJournal,
+  type MoverSession,
+  type ScriptedControllers,
+} from './moverKit.js'
 
 let kafka: Kafka
 let admin: Admin
@@ -46,7 +54,15 @@ function mover(s: MoverSession, hooks?: JournalWriterHooks): Mover {
 
 /** A round of writes on every controller (multi-block, overlapping blocks) and one heartbeat each, so T moves. */
 function round(c: ScriptedControllers, i: number): RecordSet[] {
-  return [...CONTROLLERS.map((ctl) => c.updates(ctl, [[i % 2, (i * 7) % 60, 1 + (i % 3)], [0, i % 5, 1]])), ...c.heartbeats()]
+  return [
+    ...CONTROLLERS.map((ctl) =>
+      c.updates(ctl, [
+        [i % 2, (i * 7) % 60, 1 + (i % 3)],
+        [0, i % 5, 1],
+      ]),
+    ),
+    ...c.heartbeats(),
+  ]
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -55,8 +71,14 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve }
 }
 
-const groupAt = (m: Mover, seq: number) => () => (m.status().groupSeq >= seq ? true : m.status().halt ? Promise.reject(new Error(m.status().halt?.message)) : undefined)
-const timeAt = (m: Mover, t: number) => () => ((m.status().groupTime ?? 0) >= t ? true : m.status().halt ? Promise.reject(new Error(m.status().halt?.message)) : undefined)
+const groupAt = (m: Mover, seq: number) => () =>
+  m.status().groupSeq >= seq ? true : m.status().halt ? Promise.reject(new Error(m.status().halt?.message)) : undefined
+const timeAt = (m: Mover, t: number) => () =>
+  (m.status().groupTime ?? 0) >= t
+    ? true
+    : m.status().halt
+      ? Promise.reject(new Error(m.status().halt?.message))
+      : undefined
 const wait = { timeoutMs: 30_000, intervalMs: 20 }
 
 async function finish(s: MoverSession): Promise<number> {
@@ -99,7 +121,11 @@ describe('mover restart and takeover', () => {
     const finalTime = await finish(s)
     await waitFor('the last group', timeAt(b, finalTime), wait)
     await b.stop()
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, finalTime)
+    expectJournalMatches(
+      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
+      c.writes,
+      finalTime,
+    )
   })
 
   it('a commit that landed but was reported failed (indefinite) is found in the journal tail, not journaled again', async () => {
@@ -125,7 +151,11 @@ describe('mover restart and takeover', () => {
     expect(lied).toBe(true)
     const failures = await m.metrics.getSingleMetric('xrc_mover_journal_failures_total')?.get()
     expect(failures?.values[0]?.value).toBe(1)
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, finalTime)
+    expectJournalMatches(
+      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
+      c.writes,
+      finalTime,
+    )
   })
 
   it('a second mover fences the first: the first halts with XRC_FENCED and journals nothing more', async () => {
@@ -147,7 +177,11 @@ describe('mover restart and takeover', () => {
     void fenced.then((st) => (finalA = st))
     while (finalA === undefined) {
       await s.send(round(c, i++))
-      await waitFor('a group by b, or a fenced', () => (finalA !== undefined || b.status().groupSeq > claimedAt + i - 3 ? true : undefined), wait)
+      await waitFor(
+        'a group by b, or a fenced',
+        () => (finalA !== undefined || b.status().groupSeq > claimedAt + i - 3 ? true : undefined),
+        wait,
+      )
     }
     expect(finalA.halt?.code).toBe('XRC_FENCED')
     expect(a.health().status).toBe('halted')
@@ -158,6 +192,10 @@ describe('mover restart and takeover', () => {
     await b.stop()
     expect(a.status().groupsJournaled).toBe(journaledByA)
     expect(a.status().groupSeq).toBeLessThanOrEqual(claimedAt)
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, finalTime)
+    expectJournalMatches(
+      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
+      c.writes,
+      finalTime,
+    )
   })
 })

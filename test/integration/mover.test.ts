@@ -16,7 +16,15 @@ import type { RecordSet } from '../../schemas/recordSet.js'
 import { moverGroupId } from '../../schemas/topics.js'
 import { uniqueName } from '../kit/names.js'
 import { stackInfo, testKafka } from '../kit/servers.js'
-import { CONTROLLERS, expectJournalMatches, groupsOf, moverSession, readJournal, type MoverSession, type ScriptedControllers } from './moverKit.js'
+import {
+  CONTROLLERS,
+  expectJournalMatches,
+  groupsOf,
+  moverSession,
+  readJournal,
+  type MoverSession,
+  type ScriptedControllers,
+} from './moverKit.js'
 
 let kafka: Kafka
 let admin: Admin
@@ -58,7 +66,20 @@ function traffic(c: ScriptedControllers, count: number): RecordSet[] {
       continue
     }
     const n = 1 + Math.floor(Math.random() * 3)
-    out.push(c.updates(controller, Array.from({ length: n }, () => [Math.floor(Math.random() * 2), Math.floor(Math.random() * 60), 1 + Math.floor(Math.random() * 3)] as [number, number, number])))
+    out.push(
+      c.updates(
+        controller,
+        Array.from(
+          { length: n },
+          () =>
+            [Math.floor(Math.random() * 2), Math.floor(Math.random() * 60), 1 + Math.floor(Math.random() * 3)] as [
+              number,
+              number,
+              number,
+            ],
+        ),
+      ),
+    )
   }
   return out
 }
@@ -70,7 +91,12 @@ async function finish(s: MoverSession): Promise<number> {
   return Math.min(...hbs.map((h) => h.maxTime))
 }
 
-const reached = (m: Mover, t: number) => () => ((m.status().groupTime ?? 0) >= t ? true : m.status().halt ? Promise.reject(new Error(m.status().halt?.message)) : undefined)
+const reached = (m: Mover, t: number) => () =>
+  (m.status().groupTime ?? 0) >= t
+    ? true
+    : m.status().halt
+      ? Promise.reject(new Error(m.status().halt?.message))
+      : undefined
 
 describe('mover', () => {
   it('journals complete, ordered consistency groups of three controllers, each write once, last writer wins', async () => {
@@ -81,12 +107,23 @@ describe('mover', () => {
     await m.start()
     expect(m.status().startedFrom).toBe('earliest')
     await s.send(c.heartbeats())
-    await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+    await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    })
     // a re-send (producer restart): dropped whole; then one batched anew with new writes: only the tail kept
     const before = traffic(c, 20)
-    const first = c.updates(1, [[0, 1, 1], [1, 2, 2]])
+    const first = c.updates(1, [
+      [0, 1, 1],
+      [1, 2, 2],
+    ])
     const next = c.updates(1, [[0, 1, 1]])
-    await s.send([...before, first, first, { ...next, firstSeq: first.firstSeq, minTime: first.minTime, updates: [...first.updates, ...next.updates] }])
+    await s.send([
+      ...before,
+      first,
+      first,
+      { ...next, firstSeq: first.firstSeq, minTime: first.minTime, updates: [...first.updates, ...next.updates] },
+    ])
     await s.send(traffic(c, 60))
     const finalTime = await finish(s)
     await waitFor('the last group', reached(m, finalTime), { timeoutMs: 30_000, intervalMs: 20 })
@@ -99,7 +136,9 @@ describe('mover', () => {
     // the input offsets committed with the last group are its marks
     const last = groups[groups.length - 1]
     const [committed] = await admin.fetchOffsets({ groupId: moverGroupId(s.session), topics: [s.topics.updates] })
-    expect(committed?.partitions.map((p) => [p.partition, Number(p.offset)]).sort()).toEqual(last?.controllers.map((mk) => [mk.controller, mk.resumeOffset]).sort())
+    expect(committed?.partitions.map((p) => [p.partition, Number(p.offset)]).sort()).toEqual(
+      last?.controllers.map((mk) => [mk.controller, mk.resumeOffset]).sort(),
+    )
   })
 
   it('splits a group larger than journalRecordMaxBytes into parts of one transaction, and an aborted attempt leaves no part visible', async () => {
@@ -137,17 +176,32 @@ describe('mover', () => {
   it('freezes a controller at a missing seq (XRC_SEQUENCE_GAP): T waits for it, nothing after the gap is journaled, the mover runs on', async () => {
     const s = await session()
     const c = s.controllers
-    await s.send([c.updates(1, [[0, 0, 1], [0, 1, 1]]), ...c.heartbeats()])
+    await s.send([
+      c.updates(1, [
+        [0, 0, 1],
+        [0, 1, 1],
+      ]),
+      ...c.heartbeats(),
+    ])
     const m = mover(s)
     await m.start()
-    await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+    await waitFor('a first group', () => (m.status().groupSeq > 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    })
     c.skip(1, 2)
     await s.send([c.updates(1, [[0, 5, 1]]), ...c.heartbeats()])
-    const frozen = await waitFor('controller 1 to freeze', () => m.status().frozen[0], { timeoutMs: 30_000, intervalMs: 20 })
+    const frozen = await waitFor('controller 1 to freeze', () => m.status().frozen[0], {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    })
     expect(frozen).toMatchObject({ controller: 1, code: 'XRC_SEQUENCE_GAP', expectedSeq: 3, takeable: true })
     expect(frozen.message).toMatch(/controller 1: expected seq 3, got 5/)
     expect(m.status().halt).toBeUndefined()
-    expect(m.health()).toMatchObject({ status: 'halted', reason: expect.stringMatching(/xrc session resume --controller 1/) })
+    expect(m.health()).toMatchObject({
+      status: 'halted',
+      reason: expect.stringMatching(/xrc session resume --controller 1/),
+    })
     const groups = groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec))
     expect(groups.flatMap((g) => g.updates).filter((u) => u.controller === 1 && u.seq >= 5)).toEqual([])
   })
@@ -168,7 +222,10 @@ describe('mover', () => {
     const s = await session({ mover: { maxBufferedBytes: bound } })
     const c = s.controllers
     // controllers 0 and 1 write 300 KiB each; controller 2 says nothing, so no group can be cut
-    for (let i = 0; i < 4; i++) await s.send([0, 1].flatMap((ctl) => Array.from({ length: 25 }, (_, k) => c.updates(ctl, [[k % 2, (k * 3) % 60, 3]]))))
+    for (let i = 0; i < 4; i++)
+      await s.send(
+        [0, 1].flatMap((ctl) => Array.from({ length: 25 }, (_, k) => c.updates(ctl, [[k % 2, (k * 3) % 60, 3]]))),
+      )
     const m = mover(s)
     await m.start()
     let peak = 0
@@ -189,7 +246,11 @@ describe('mover', () => {
     await waitFor('all journaled', reached(m, finalTime), { timeoutMs: 60_000, intervalMs: 20 })
     expect(m.status().pausedPartitions).toEqual([])
     await m.stop()
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, finalTime)
+    expectJournalMatches(
+      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
+      c.writes,
+      finalTime,
+    )
   })
 
   it('refuses to start twice', async () => {
@@ -200,9 +261,18 @@ describe('mover', () => {
   })
 
   it('fails to start, and is stopped, when the updates topic does not appear in time', async () => {
-    const config = loadConfig({ overrides: { kafka: { brokers: stackInfo().kafkaBrokers }, schemaRegistry: { url: stackInfo().registryUrl }, session: { name: uniqueName('absent') } } })
+    const config = loadConfig({
+      overrides: {
+        kafka: { brokers: stackInfo().kafkaBrokers },
+        schemaRegistry: { url: stackInfo().registryUrl },
+        session: { name: uniqueName('absent') },
+      },
+    })
     const m = createMover({ config, logger: silentLogger, kafka, topicWaitMs: 300 })
-    await expect(m.start()).rejects.toSatisfy((err) => isXrcError(err, 'XRC_TIMEOUT') && /the updates topic xrc\.absent_.*\.updates/.test((err as Error).message))
+    await expect(m.start()).rejects.toSatisfy(
+      (err) =>
+        isXrcError(err, 'XRC_TIMEOUT') && /the updates topic xrc\.absent_.*\.updates/.test((err as Error).message),
+    )
     expect(m.status().state).toBe('stopped')
     await m.stop()
   })

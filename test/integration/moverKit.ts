@@ -39,7 +39,11 @@ export interface MoverSession {
 }
 
 /** A session of three controllers (two volumes each) with its updates topic created; `mover` overrides mover settings. */
-export async function moverSession(kafka: Kafka, admin: Admin, overrides: { mover?: Record<string, unknown>; blockSize?: number } = {}): Promise<MoverSession> {
+export async function moverSession(
+  kafka: Kafka,
+  admin: Admin,
+  overrides: { mover?: Record<string, unknown>; blockSize?: number } = {},
+): Promise<MoverSession> {
   const session = uniqueName('mv')
   const topics = sessionTopics(session)
   const blockSize = overrides.blockSize ?? BLOCK
@@ -48,14 +52,32 @@ export async function moverSession(kafka: Kafka, admin: Admin, overrides: { move
       kafka: { brokers: stackInfo().kafkaBrokers },
       schemaRegistry: { url: stackInfo().registryUrl },
       log: { level: 'silent' },
-      session: { name: session, blockSize, controllers: CONTROLLERS.map((id) => ({ id, volumes: [0, 1].map((i) => ({ name: volumeOf(id, i), blocks: VOLUME_BLOCKS })) })) },
+      session: {
+        name: session,
+        blockSize,
+        controllers: CONTROLLERS.map((id) => ({
+          id,
+          volumes: [0, 1].map((i) => ({ name: volumeOf(id, i), blocks: VOLUME_BLOCKS })),
+        })),
+      },
       mover: { groupIntervalMs: 40, ...overrides.mover },
     },
   })
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: topics.updates, numPartitions: CONTROLLERS.length }] })
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic: topics.updates, numPartitions: CONTROLLERS.length }],
+  })
   const registryUrl = stackInfo().registryUrl
-  const codec = await createCodec<RecordSet>({ registryUrl, subject: valueSubject(topics.updates), schema: RECORD_SET_SCHEMA })
-  const journalCodec = await createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA })
+  const codec = await createCodec<RecordSet>({
+    registryUrl,
+    subject: valueSubject(topics.updates),
+    schema: RECORD_SET_SCHEMA,
+  })
+  const journalCodec = await createCodec<JournalRecord>({
+    registryUrl,
+    subject: valueSubject(topics.journal),
+    schema: JOURNAL_SCHEMA,
+  })
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   return {
@@ -92,7 +114,9 @@ export async function moverSession(kafka: Kafka, admin: Admin, overrides: { move
     async cleanup() {
       await producer.disconnect()
       const existing = new Set(await admin.listTopics())
-      await admin.deleteTopics({ topics: [topics.updates, topics.journal, topics.deadLetter, topics.control].filter((t) => existing.has(t)) })
+      await admin.deleteTopics({
+        topics: [topics.updates, topics.journal, topics.deadLetter, topics.control].filter((t) => existing.has(t)),
+      })
       await admin.deleteGroups([moverGroupId(session)]).catch(() => undefined) // absent when no group was journaled
       await deleteSubject(valueSubject(topics.updates))
       await deleteSubject(valueSubject(topics.journal))
@@ -127,7 +151,15 @@ export class ScriptedControllers {
     const updates: Update[] = specs.map(([v, block, blocks]) => {
       const seq = this.nextSeq.get(controller) ?? 1
       this.nextSeq.set(controller, seq + 1)
-      const w: Write = { id: this.writes.length + 1, controller, seq, time: ++this.clock, volume: volumeOf(controller, v), block, blocks }
+      const w: Write = {
+        id: this.writes.length + 1,
+        controller,
+        seq,
+        time: ++this.clock,
+        volume: volumeOf(controller, v),
+        block,
+        blocks,
+      }
       this.writes.push(w)
       const data = Buffer.alloc(blocks * this.blockSize, w.id & 0xff)
       for (let i = 0; i < blocks; i++) data.writeUInt32BE(w.id, i * this.blockSize)
@@ -135,13 +167,31 @@ export class ScriptedControllers {
     })
     const first = updates[0] as Update
     const last = updates[updates.length - 1] as Update
-    return { session: this.session, controller, kind: 'UPDATES', firstSeq: first.seq, lastSeq: last.seq, minTime: first.time, maxTime: last.time, updates }
+    return {
+      session: this.session,
+      controller,
+      kind: 'UPDATES',
+      firstSeq: first.seq,
+      lastSeq: last.seq,
+      minTime: first.time,
+      maxTime: last.time,
+      updates,
+    }
   }
 
   heartbeat(controller: number): RecordSet {
     const next = this.nextSeq.get(controller) ?? 1
     const t = ++this.clock
-    return { session: this.session, controller, kind: 'HEARTBEAT', firstSeq: next, lastSeq: next - 1, minTime: t, maxTime: t, updates: [] }
+    return {
+      session: this.session,
+      controller,
+      kind: 'HEARTBEAT',
+      firstSeq: next,
+      lastSeq: next - 1,
+      minTime: t,
+      maxTime: t,
+      updates: [],
+    }
   }
 
   heartbeats(): RecordSet[] {
@@ -156,7 +206,16 @@ export class ScriptedControllers {
   forge(controller: number, mutate: (rs: RecordSet) => RecordSet): RecordSet {
     const seq = this.nextSeq.get(controller) ?? 1
     const t = ++this.clock
-    const rs: RecordSet = { session: this.session, controller, kind: 'UPDATES', firstSeq: seq, lastSeq: seq, minTime: t, maxTime: t, updates: [{ seq, time: t, volume: volumeOf(controller), block: 0, data: Buffer.alloc(this.blockSize, 0xee) }] }
+    const rs: RecordSet = {
+      session: this.session,
+      controller,
+      kind: 'UPDATES',
+      firstSeq: seq,
+      lastSeq: seq,
+      minTime: t,
+      maxTime: t,
+      updates: [{ seq, time: t, volume: volumeOf(controller), block: 0, data: Buffer.alloc(this.blockSize, 0xee) }],
+    }
     return mutate(rs)
   }
 
@@ -177,7 +236,12 @@ export interface JournalEntry {
 }
 
 /** Every committed journal record, read with read_committed up to the journal's end. */
-export async function readJournal(kafka: Kafka, admin: Admin, topic: string, codec: AvroCodec<JournalRecord>): Promise<JournalEntry[]> {
+export async function readJournal(
+  kafka: Kafka,
+  admin: Admin,
+  topic: string,
+  codec: AvroCodec<JournalRecord>,
+): Promise<JournalEntry[]> {
   const end = Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0)?.offset ?? 0)
   const entries: JournalEntry[] = []
   if (end === 0) return entries
@@ -190,12 +254,16 @@ export async function readJournal(kafka: Kafka, admin: Admin, topic: string, cod
     logger: silentLogger,
     onPosition: (_p, next) => (position = Math.max(position, next)),
     onBatch: async (batch) => {
-      for (const m of batch.messages) entries.push({ offset: Number(m.offset), record: await codec.decode(m.value as Buffer) })
+      for (const m of batch.messages)
+        entries.push({ offset: Number(m.offset), record: await codec.decode(m.value as Buffer) })
     },
   })
   await reader.start()
   try {
-    await waitFor(`journal ${topic} read to ${end}`, () => (position >= end ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+    await waitFor(`journal ${topic} read to ${end}`, () => (position >= end ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    })
   } finally {
     await reader.stop()
   }
@@ -216,7 +284,13 @@ export function groupsOf(entries: JournalEntry[]): ConsistencyGroup[] {
     open.push(e)
     if (e.record.part === e.record.parts - 1) {
       const r = e.record
-      groups.push({ session: r.session, groupSeq: r.groupSeq, groupTime: r.groupTime, updates: open.flatMap((x) => x.record.updates), controllers: r.controllers })
+      groups.push({
+        session: r.session,
+        groupSeq: r.groupSeq,
+        groupTime: r.groupTime,
+        updates: open.flatMap((x) => x.record.updates),
+        controllers: r.controllers,
+      })
       open = []
     }
   }
@@ -227,7 +301,9 @@ export function groupsOf(entries: JournalEntry[]): ConsistencyGroup[] {
 /** Writes with lo < time <= hi, in (time, controller, seq) order, one per block, last writer wins: as [controller, seq, volume, block, write id]. */
 function model(writes: Write[], lo: number, hi: number): [number, number, string, number, number][] {
   const byBlock = new Map<string, [number, number, string, number, number]>()
-  for (const w of writes.filter((x) => x.time > lo && x.time <= hi).sort((a, b) => a.time - b.time || a.controller - b.controller || a.seq - b.seq)) {
+  for (const w of writes
+    .filter((x) => x.time > lo && x.time <= hi)
+    .sort((a, b) => a.time - b.time || a.controller - b.controller || a.seq - b.seq)) {
     for (let i = 0; i < w.blocks; i++) {
       byBlock.delete(`${w.volume}/${w.block + i}`)
       byBlock.set(`${w.volume}/${w.block + i}`, [w.controller, w.seq, w.volume, w.block + i, w.id])

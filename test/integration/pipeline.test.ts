@@ -53,14 +53,23 @@ it('mirrors dependent writes across controllers with prefix consistency, and rep
   const log = new WriteLog()
   const watch = watchConsistency({ pool, schema: config.applier.schema, session: sessionName, log })
   const ac = new AbortController()
-  const run = runDependentWrites(primary, { volumes: workloadVolumes(config), blockSize: config.session.blockSize, writers: 6, blocksPerWriter: 6, signal: ac.signal, seed: 42, log })
+  const run = runDependentWrites(primary, {
+    volumes: workloadVolumes(config),
+    blockSize: config.session.blockSize,
+    writers: 6,
+    blocksPerWriter: 6,
+    signal: ac.signal,
+    seed: 42,
+    log,
+  })
   // run until enough groups with writes in them were observed, bounded in time
   let midpoint: { groupTime: number } | undefined
   await waitFor(
     'groups to be applied under load',
     async () => {
       const obs = await observeSecondary(pool, config.applier.schema, sessionName)
-      if (obs && obs.groupSeq >= 20 && midpoint === undefined && log.counts().acked > 100) midpoint = { groupTime: obs.groupTime }
+      if (obs && obs.groupSeq >= 20 && midpoint === undefined && log.counts().acked > 100)
+        midpoint = { groupTime: obs.groupTime }
       return obs && obs.groupSeq >= 60 && log.counts().acked > 400 ? true : undefined
     },
     { timeoutMs: 60_000, intervalMs: 100 },
@@ -69,7 +78,11 @@ it('mirrors dependent writes across controllers with prefix consistency, and rep
   const result = await run
   // caught up: the last acknowledged write is in an applied group
   const lastAcked = log.lastAckedTime()
-  await waitFor('the secondary to catch up', async () => ((await applier.store.lastApplied())?.groupTime ?? 0) >= lastAcked || undefined, { timeoutMs: 30_000 })
+  await waitFor(
+    'the secondary to catch up',
+    async () => ((await applier.store.lastApplied())?.groupTime ?? 0) >= lastAcked || undefined,
+    { timeoutMs: 30_000 },
+  )
   const report = await watch.stop()
 
   const volumes = workloadVolumes(config).map((v) => v.name)
@@ -105,7 +118,12 @@ it('mirrors dependent writes across controllers with prefix consistency, and rep
     groupsAppliedTwiceOrSkipped: history.gaps + (history.lastSeq - history.groups),
     volumesIdentical: `${identical}/${volumes.length}`,
     replayFromZero: { groups: full.groups, volumesIdentical: `${rebuiltIdentical}/${volumes.length}` },
-    replayToPastT: { stopAtTime: pastT, groups: partial.groups, lastGroupTime: partial.lastGroupTime, violations: pastViolations.length },
+    replayToPastT: {
+      stopAtTime: pastT,
+      groups: partial.groups,
+      lastGroupTime: partial.lastGroupTime,
+      violations: pastViolations.length,
+    },
   }
   console.log(`pipeline figures: ${JSON.stringify(figures)}`)
 

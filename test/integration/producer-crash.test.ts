@@ -30,7 +30,9 @@ it('loses no acknowledged write when the producer process is killed at random po
   const acked: Acked[] = []
 
   for (let run = 0; run < RUNS; run++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(session.config), String(run)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(session.config), String(run)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stderr = ''
     let buffered = ''
     let runAcks = 0
@@ -67,26 +69,46 @@ it('loses no acknowledged write when the producer process is killed at random po
   const primary = createPrimary({ config: session.config, logger: silentLogger })
   cleanups.push(() => primary.stop())
   await primary.start()
-  for (const a of acked) expect(Buffer.compare(await primary.read(a.volume, a.block, 1), blockData(a.volume, a.block)), `${a.volume} block ${a.block}`).toBe(0)
+  for (const a of acked)
+    expect(
+      Buffer.compare(await primary.read(a.volume, a.block, 1), blockData(a.volume, a.block)),
+      `${a.volume} block ${a.block}`,
+    ).toBe(0)
   const lastSeq = primary.status().controllers.map((c) => c.nextSeq - 1)
   for (const a of acked) expect(a.seq).toBeLessThanOrEqual(lastSeq[a.controller] as number)
 
-  await waitFor('the producer to reach Kafka', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor(
+    'the producer to reach Kafka',
+    () => (primary.status().kafka.state === 'connected' ? true : undefined),
+    { timeoutMs: 30_000 },
+  )
   const { received, stop } = await readUpdates(session.topic)
   cleanups.push(stop)
-  const seen = (p: number): Set<number> => new Set(received.filter((r) => r.partition === p).flatMap((r) => r.recordSet.updates.map((u) => u.seq)))
-  await waitFor('every seq in Kafka', () => ([0, 1, 2].every((p) => seen(p).size === lastSeq[p]) ? true : undefined), { timeoutMs: 60_000 })
+  const seen = (p: number): Set<number> =>
+    new Set(received.filter((r) => r.partition === p).flatMap((r) => r.recordSet.updates.map((u) => u.seq)))
+  await waitFor('every seq in Kafka', () => ([0, 1, 2].every((p) => seen(p).size === lastSeq[p]) ? true : undefined), {
+    timeoutMs: 60_000,
+  })
   for (const p of [0, 1, 2]) {
     let maxSeen = 0
     for (const r of received.filter((x) => x.partition === p)) {
-      expect(r.recordSet.firstSeq, `partition ${p}: a gap before seq ${r.recordSet.firstSeq}`).toBeLessThanOrEqual(maxSeen + 1)
+      expect(r.recordSet.firstSeq, `partition ${p}: a gap before seq ${r.recordSet.firstSeq}`).toBeLessThanOrEqual(
+        maxSeen + 1,
+      )
       maxSeen = Math.max(maxSeen, r.recordSet.lastSeq)
       for (const u of r.recordSet.updates) {
         expect(Buffer.compare(u.data, blockData(u.volume, u.block)), `partition ${p} seq ${u.seq}`).toBe(0)
         const a = bySeq.get(`${p}:${u.seq}`)
-        if (a) expect({ volume: u.volume, block: u.block, time: u.time }).toEqual({ volume: a.volume, block: a.block, time: a.time })
+        if (a)
+          expect({ volume: u.volume, block: u.block, time: u.time }).toEqual({
+            volume: a.volume,
+            block: a.block,
+            time: a.time,
+          })
       }
     }
   }
-  console.log(`producer crash test: ${acked.length} writes acknowledged over ${RUNS} SIGKILLed runs, seqs ${lastSeq.join('/')}, 0 lost`)
+  console.log(
+    `producer crash test: ${acked.length} writes acknowledged over ${RUNS} SIGKILLed runs, seqs ${lastSeq.join('/')}, 0 lost`,
+  )
 })

@@ -30,11 +30,21 @@ function primaryOf(session: TestSession, extra: Partial<PrimaryOptions> = {}): P
 
 /** A kafkajs client whose only broker is a port nobody listens on. */
 async function unreachableKafka(): Promise<Kafka> {
-  return new Kafka({ clientId: 'unreachable', brokers: [`127.0.0.1:${await freePort()}`], retry: { retries: 0 }, connectionTimeout: 500, logLevel: logLevel.NOTHING })
+  return new Kafka({
+    clientId: 'unreachable',
+    brokers: [`127.0.0.1:${await freePort()}`],
+    retry: { retries: 0 },
+    connectionTimeout: 500,
+    logLevel: logLevel.NOTHING,
+  })
 }
 
 async function connected(primary: Primary): Promise<void> {
-  await waitFor('the producer to reach Kafka', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor(
+    'the producer to reach Kafka',
+    () => (primary.status().kafka.state === 'connected' ? true : undefined),
+    { timeoutMs: 30_000 },
+  )
 }
 
 function updatesOf(received: ReceivedRecordSet[], partition: number): Update[] {
@@ -54,7 +64,9 @@ it('a restarted primary resends its sidefile and continues seqs without reuse, a
     const ack = await first.write({ volume: 'v0a', block: i, data: block(i) })
     written.set(`0:${ack.seq}`, block(i))
   }
-  await waitFor('seq 5 acknowledged', () => (first.status().controllers[0]?.lastSentSeq === 5 ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor('seq 5 acknowledged', () => (first.status().controllers[0]?.lastSentSeq === 5 ? true : undefined), {
+    timeoutMs: 30_000,
+  })
   await first.stop()
 
   // 2. Kafka out of reach: writes go on into the sidefile; the outage shows in status and on the hook
@@ -72,7 +84,9 @@ it('a restarted primary resends its sidefile and continues seqs without reuse, a
     const ack = await down.write({ volume: 'v1a', block: i, data: block(50 + i) })
     written.set(`1:${ack.seq}`, block(50 + i))
   }
-  await waitFor('the outage in status', () => (down.status().kafka.unreachableSince ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor('the outage in status', () => (down.status().kafka.unreachableSince ? true : undefined), {
+    timeoutMs: 30_000,
+  })
   const st = down.status()
   expect(st.kafka.state).toBe('unreachable')
   expect(Date.parse(st.kafka.unreachableSince as string)).toBeGreaterThanOrEqual(began - 1000)
@@ -90,7 +104,11 @@ it('a restarted primary resends its sidefile and continues seqs without reuse, a
   const { received, stop } = await readUpdates(session.topic)
   cleanups.push(stop)
   const seqs = (p: number): Set<number> => new Set(updatesOf(received, p).map((u) => u.seq))
-  await waitFor('seqs 1..10 of controller 0 and 1..3 of controller 1', () => (seqs(0).size === 10 && seqs(1).size === 3 ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor(
+    'seqs 1..10 of controller 0 and 1..3 of controller 1',
+    () => (seqs(0).size === 10 && seqs(1).size === 3 ? true : undefined),
+    { timeoutMs: 30_000 },
+  )
   const next = await third.write({ volume: 'v0a', block: 0, data: block(11) })
   expect(next.seq).toBe(11)
   written.set('0:11', block(11))
@@ -113,7 +131,9 @@ it('a restarted primary resends its sidefile and continues seqs without reuse, a
 it('refuses writes with XRC_SIDEFILE_FULL when the sidefile stays full, reports it, and takes writes again once Kafka drains it', async () => {
   const entry = 12 + 22 + 3 + 512 // framing + entry header + volume name + one block
   // the refusal is what this test is about; by default the session would suspend instead (resync-*.test.ts)
-  const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 }, 64, { resync: { suspendOnSidefileFull: false } })
+  const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 }, 64, {
+    resync: { suspendOnSidefileFull: false },
+  })
   cleanups.push(() => session.cleanup())
   const down = primaryOf(session, { kafka: await unreachableKafka() })
   const full: PrimaryEvents['sidefile.full'][] = []
@@ -121,7 +141,11 @@ it('refuses writes with XRC_SIDEFILE_FULL when the sidefile stays full, reports 
   await down.start()
   for (let i = 0; i < 4; i++) await down.write({ volume: 'v2a', block: i, data: block(i) })
   const waiting = down.write({ volume: 'v2a', block: 9, data: block(9) }).catch((err: unknown) => err)
-  await waitFor('a writer waiting for space', () => (down.status().controllers[2]?.sidefile.waitingWriters === 1 ? true : undefined), { timeoutMs: 5000, intervalMs: 5 })
+  await waitFor(
+    'a writer waiting for space',
+    () => (down.status().controllers[2]?.sidefile.waitingWriters === 1 ? true : undefined),
+    { timeoutMs: 5000, intervalMs: 5 },
+  )
   const err = await waiting
   expect(isXrcError(err, 'XRC_SIDEFILE_FULL')).toBe(true)
   expect(full).toHaveLength(1)
@@ -135,6 +159,8 @@ it('refuses writes with XRC_SIDEFILE_FULL when the sidefile stays full, reports 
 
   const up = primaryOf(session)
   await up.start()
-  await waitFor('the sidefile drained', () => (up.status().controllers[2]?.sidefile.entries === 0 ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor('the sidefile drained', () => (up.status().controllers[2]?.sidefile.entries === 0 ? true : undefined), {
+    timeoutMs: 30_000,
+  })
   expect((await up.write({ volume: 'v2a', block: 9, data: block(9) })).seq).toBe(5)
 })

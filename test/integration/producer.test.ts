@@ -18,9 +18,16 @@ afterEach(async () => {
 
 async function started(session: Awaited<ReturnType<typeof testSession>>): Promise<Primary> {
   const primary = createPrimary({ config: session.config, logger: silentLogger })
-  cleanups.push(() => session.cleanup(), () => primary.stop())
+  cleanups.push(
+    () => session.cleanup(),
+    () => primary.stop(),
+  )
   await primary.start()
-  await waitFor('the producer to reach Kafka', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor(
+    'the producer to reach Kafka',
+    () => (primary.status().kafka.state === 'connected' ? true : undefined),
+    { timeoutMs: 30_000 },
+  )
   return primary
 }
 
@@ -52,17 +59,24 @@ describe('producer on the real stack', () => {
       }),
     )
     const perController = [0, 1, 2].map((id) => writes.filter((w) => w.ack.controller === id).length)
-    const updatesOn = (partition: number): ReceivedRecordSet[] => received.filter((r) => r.partition === partition && r.recordSet.kind === 'UPDATES')
+    const updatesOn = (partition: number): ReceivedRecordSet[] =>
+      received.filter((r) => r.partition === partition && r.recordSet.kind === 'UPDATES')
     await waitFor(
       'every write in Kafka',
-      () => ([0, 1, 2].every((id) => updatesOn(id).reduce((n, r) => n + r.recordSet.updates.length, 0) >= (perController[id] as number)) ? true : undefined),
+      () =>
+        [0, 1, 2].every(
+          (id) => updatesOn(id).reduce((n, r) => n + r.recordSet.updates.length, 0) >= (perController[id] as number),
+        )
+          ? true
+          : undefined,
       { timeoutMs: 30_000 },
     )
     for (const id of [0, 1, 2]) {
       const sets = updatesOn(id)
       const updates = sets.flatMap((r) => r.recordSet.updates)
       expect(updates.map((u) => u.seq)).toEqual(Array.from({ length: perController[id] as number }, (_, i) => i + 1))
-      for (let i = 1; i < updates.length; i++) expect((updates[i] as { time: number }).time).toBeGreaterThan((updates[i - 1] as { time: number }).time)
+      for (let i = 1; i < updates.length; i++)
+        expect((updates[i] as { time: number }).time).toBeGreaterThan((updates[i - 1] as { time: number }).time)
       for (const r of sets) {
         const rs = r.recordSet
         expect(r.key).toBe(String(id))
@@ -91,7 +105,11 @@ describe('producer on the real stack', () => {
       expect(Buffer.compare(await primary.read(last.volume, last.block, last.data.length / 512), last.data)).toBe(0)
     }
     // the acknowledged entries are trimmed from the sidefiles
-    await waitFor('sidefiles drained', () => (primary.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined), { timeoutMs: 10_000 })
+    await waitFor(
+      'sidefiles drained',
+      () => (primary.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined),
+      { timeoutMs: 10_000 },
+    )
     expect(primary.status().controllers.map((c) => c.lastSentSeq)).toEqual(perController)
   })
 
@@ -99,10 +117,19 @@ describe('producer on the real stack', () => {
     const session = await testSession()
     const primary = await started(session)
     const received = await reader(session.topic)
-    const heartbeats = (partition: number): ReceivedRecordSet[] => received.filter((r) => r.partition === partition && r.recordSet.kind === 'HEARTBEAT')
-    await waitFor('three heartbeats per controller', () => ([0, 1, 2].every((id) => heartbeats(id).length >= 3) ? true : undefined), { timeoutMs: 30_000 })
+    const heartbeats = (partition: number): ReceivedRecordSet[] =>
+      received.filter((r) => r.partition === partition && r.recordSet.kind === 'HEARTBEAT')
+    await waitFor(
+      'three heartbeats per controller',
+      () => ([0, 1, 2].every((id) => heartbeats(id).length >= 3) ? true : undefined),
+      { timeoutMs: 30_000 },
+    )
     const ack = await primary.write({ volume: 'v1a', block: 0, data: block(7) })
-    await waitFor('a heartbeat after the write', () => (heartbeats(1).some((r) => r.recordSet.firstSeq === 2) ? true : undefined), { timeoutMs: 30_000 })
+    await waitFor(
+      'a heartbeat after the write',
+      () => (heartbeats(1).some((r) => r.recordSet.firstSeq === 2) ? true : undefined),
+      { timeoutMs: 30_000 },
+    )
     for (const id of [0, 1, 2]) {
       const partition = received.filter((r) => r.partition === id)
       let time = 0
@@ -149,7 +176,9 @@ describe('producer on the real stack', () => {
 
       // a dependent write on another controller, naming the first one's time
       const token = ack.time + 500_000 // as if the first write came from a process whose clock is ahead
-      const dep = (await (await fetch(`${http.url}/v1/volumes/v0a/blocks/0?after=${token}`, { method: 'POST', body: block(9) })).json()) as WriteAck
+      const dep = (await (
+        await fetch(`${http.url}/v1/volumes/v0a/blocks/0?after=${token}`, { method: 'POST', body: block(9) })
+      ).json()) as WriteAck
       expect(dep.controller).toBe(0)
       expect(dep.time).toBeGreaterThan(token)
 
@@ -160,7 +189,11 @@ describe('producer on the real stack', () => {
       const metrics = await (await fetch(`${http.url}/metrics`)).text()
       expect(metrics).toMatch(/xrc_producer_writes_total\{[^}]*controller="2"[^}]*\} 1/)
       expect(metrics).toContain('xrc_producer_sidefile_bytes')
-      await waitFor('the write acknowledged by Kafka', () => (primary.status().controllers.find((c) => c.id === 2)?.lastSentSeq === 1 ? true : undefined), { timeoutMs: 30_000 })
+      await waitFor(
+        'the write acknowledged by Kafka',
+        () => (primary.status().controllers.find((c) => c.id === 2)?.lastSentSeq === 1 ? true : undefined),
+        { timeoutMs: 30_000 },
+      )
     })
 
     it('answers errors with a status and {code, message}', async () => {
@@ -172,7 +205,12 @@ describe('producer on the real stack', () => {
         ['/v1/volumes/v0a/blocks/64', { method: 'POST', body: block(1) }, 400, 'XRC_INVALID_RECORD'],
         ['/v1/volumes/v0a/blocks/x1', { method: 'POST', body: block(1) }, 400, 'XRC_INVALID_RECORD'],
         ['/v1/volumes/v0a/blocks/0?after=-5', { method: 'POST', body: block(1) }, 400, 'XRC_INVALID_RECORD'],
-        ['/v1/volumes/v0a/blocks/0', { method: 'POST', body: Buffer.alloc(primary.maxWriteBytes + 512) }, 413, 'XRC_RECORD_TOO_LARGE'],
+        [
+          '/v1/volumes/v0a/blocks/0',
+          { method: 'POST', body: Buffer.alloc(primary.maxWriteBytes + 512) },
+          413,
+          'XRC_RECORD_TOO_LARGE',
+        ],
         ['/v1/volumes/v0a/blocks/63?count=2', undefined, 400, 'XRC_INVALID_RECORD'],
         ['/v1/volumes/v0a/blocks/0', { method: 'DELETE' }, 405, 'XRC_USAGE'],
         ['/v2/anything', undefined, 404, 'XRC_NOT_FOUND'],

@@ -31,7 +31,11 @@ export interface TestSession {
 }
 
 /** Three controllers (ids 0, 1, 2) of two volumes of `blocks` blocks each, blocks of 512 bytes, a private session. */
-export async function testSession(producer: Record<string, unknown> = {}, blocks = 64, extra: Record<string, unknown> = {}): Promise<TestSession> {
+export async function testSession(
+  producer: Record<string, unknown> = {},
+  blocks = 64,
+  extra: Record<string, unknown> = {},
+): Promise<TestSession> {
   const name = uniqueName('prod')
   const dataDir = await mkdtemp(join(tmpdir(), 'xrc-producer-it-'))
   const config = loadConfig({
@@ -43,7 +47,13 @@ export async function testSession(producer: Record<string, unknown> = {}, blocks
         name,
         blockSize: 512,
         dataDir,
-        controllers: [0, 1, 2].map((id) => ({ id, volumes: [{ name: `v${id}a`, blocks }, { name: `v${id}b`, blocks }] })),
+        controllers: [0, 1, 2].map((id) => ({
+          id,
+          volumes: [
+            { name: `v${id}a`, blocks },
+            { name: `v${id}b`, blocks },
+          ],
+        })),
       },
       producer: { heartbeatMs: 50, lingerMs: 2, ...producer },
       ...extra,
@@ -78,9 +88,15 @@ function headersOf(h: IHeaders | undefined): Record<string, string> {
  * Reads the topic from the beginning and decodes every record; `received`
  * grows as records arrive. Stop it with `stop()`.
  */
-export async function readUpdates(topic: string): Promise<{ received: ReceivedRecordSet[]; stop: () => Promise<void> }> {
+export async function readUpdates(
+  topic: string,
+): Promise<{ received: ReceivedRecordSet[]; stop: () => Promise<void> }> {
   const kafka: Kafka = testKafka()
-  const codec = await createCodec<RecordSet>({ registryUrl: stackInfo().registryUrl, subject: valueSubject(topic), schema: RECORD_SET_SCHEMA })
+  const codec = await createCodec<RecordSet>({
+    registryUrl: stackInfo().registryUrl,
+    subject: valueSubject(topic),
+    schema: RECORD_SET_SCHEMA,
+  })
   const groupId = uniqueName('prod_reader')
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50, retry: { retries: 10 } })
   const received: ReceivedRecordSet[] = []
@@ -88,7 +104,13 @@ export async function readUpdates(topic: string): Promise<{ received: ReceivedRe
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
-      received.push({ partition, offset: message.offset, key: message.key?.toString(), headers: headersOf(message.headers), recordSet: await codec.decode(message.value as Buffer) })
+      received.push({
+        partition,
+        offset: message.offset,
+        key: message.key?.toString(),
+        headers: headersOf(message.headers),
+        recordSet: await codec.decode(message.value as Buffer),
+      })
     },
   })
   return {

@@ -27,14 +27,22 @@ afterAll(async () => {
 
 it('keeps a schema across its own restart', async () => {
   const port = await freePort()
-  const config = loadConfig({ overrides: { database: { url: stackInfo().databaseUrl }, stack: { registryPort: port, registryDatabase: database } } })
+  const config = loadConfig({
+    overrides: {
+      database: { url: stackInfo().databaseUrl },
+      stack: { registryPort: port, registryDatabase: database },
+    },
+  })
   const paths = stackPaths(config)
   const svc = registryService(paths)
   stop = () => stopService(svc)
   expect(await startRegistry(config, paths, () => undefined)).toBe('started')
   const url = `http://127.0.0.1:${port}/apis/ccompat/v7`
   const schema = { type: 'record', name: 'Kept', namespace: 'xrc.test', fields: [{ name: 'n', type: 'int' }] }
-  const { id } = await new SchemaRegistry({ host: url }).register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: 'kept-value' })
+  const { id } = await new SchemaRegistry({ host: url }).register(
+    { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+    { subject: 'kept-value' },
+  )
 
   expect(await stopService(svc)).toBe(true)
   expect(runningPid(svc)).toBeUndefined()

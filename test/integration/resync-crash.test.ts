@@ -34,13 +34,26 @@ beforeAll(async () => {
     volumesPerController: 2,
     blocks: 128,
     // a slow resync (64 blocks a second per controller), so the kill lands in its middle
-    extra: { producer: { apiPort: 0 }, resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024, confirmPollMs: 250 } },
+    extra: {
+      producer: { apiPort: 0 },
+      resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024, confirmPollMs: 250 },
+    },
   })
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 3 })
-  primary = serviceChild({ service: 'primary', configFile: writeConfigFile(session.dataDir, session.settings), dir: session.dataDir })
+  primary = serviceChild({
+    service: 'primary',
+    configFile: writeConfigFile(session.dataDir, session.settings),
+    dir: session.dataDir,
+  })
   await primary.start()
   // the primary registers the updates schema first: two processes creating one subject at once can race in the registry
-  await waitFor('the primary connected', async () => ((await (await fetch(`${api()}/v1/status`)).json()) as { kafka: { state: string } }).kafka.state === 'connected' || undefined, { timeoutMs: 30_000 })
+  await waitFor(
+    'the primary connected',
+    async () =>
+      ((await (await fetch(`${api()}/v1/status`)).json()) as { kafka: { state: string } }).kafka.state ===
+        'connected' || undefined,
+    { timeoutMs: 30_000 },
+  )
   mover = createMover({ config: session.config, logger: silentLogger })
   applier = createApplier({ config: session.config, logger: silentLogger, pool })
   // one after the other: two clients registering one subject at once can race in the registry
@@ -82,22 +95,39 @@ it('goes on with a resync after the primary is SIGKILLed in its middle, and ends
     log,
     onError: () => 50,
   })
-  await waitFor('groups applied', async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= 10 && log.counts().acked > 100 || undefined, { timeoutMs: 60_000 })
+  await waitFor(
+    'groups applied',
+    async () => (((await applier.store.lastApplied())?.groupSeq ?? 0) >= 10 && log.counts().acked > 100) || undefined,
+    { timeoutMs: 60_000 },
+  )
   expect((await post('/v1/suspend')).state).toBe('suspended')
-  await waitFor('blocks marked', async () => ((await mirror()).changes.pending >= 250 ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
+  await waitFor('blocks marked', async () => ((await mirror()).changes.pending >= 250 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  })
   const resumed = await post('/v1/resume')
   expect(resumed.state).toBe('resyncing')
   const total = resumed.resync?.blocksTotal ?? 0
-  await waitFor('the resync under way', async () => ((await mirror()).resync?.blocksSent ?? 0) >= total / 4 || undefined, { timeoutMs: 60_000, intervalMs: 20 })
+  await waitFor(
+    'the resync under way',
+    async () => ((await mirror()).resync?.blocksSent ?? 0) >= total / 4 || undefined,
+    { timeoutMs: 60_000, intervalMs: 20 },
+  )
   const atKill = await mirror()
   await primary.kill('SIGKILL')
   await primary.start()
   const recovered = await mirror()
   expect(recovered.state).toBe('resyncing')
   expect(recovered.epoch).toBe(resumed.epoch)
-  await waitFor('the resync to end', async () => ((await mirror()).state === 'duplex' ? true : undefined), { timeoutMs: 90_000, intervalMs: 100 })
+  await waitFor('the resync to end', async () => ((await mirror()).state === 'duplex' ? true : undefined), {
+    timeoutMs: 90_000,
+    intervalMs: 100,
+  })
   const acked = log.counts().acked
-  await waitFor('writes after the resync', () => (log.counts().acked > acked + 100 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  await waitFor('writes after the resync', () => (log.counts().acked > acked + 100 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+  })
   ac.abort()
   const result = await run
   const done = await mirror()

@@ -41,7 +41,12 @@ let configFile: string
 const log = new WriteLog()
 
 beforeAll(async () => {
-  session = createTestSession({ controllers: 3, volumesPerController: 2, blocks: 256, extra: { resync: { confirmPollMs: 200, probeMs: 200 } } })
+  session = createTestSession({
+    controllers: 3,
+    volumesPerController: 2,
+    blocks: 256,
+    extra: { resync: { confirmPollMs: 200, probeMs: 200 } },
+  })
   const { config } = session
   configFile = writeConfigFile(session.dataDir, session.settings)
   pool = createPool({ url: config.database.url, logger: silentLogger, max: 3 })
@@ -52,7 +57,9 @@ beforeAll(async () => {
   // port 0: the API takes a free port and says which (api.url)
   api = await startHttpApi({ primary, port: 0, logger: silentLogger })
   // the primary registers the updates schema first: two clients creating one subject at once can race in the registry
-  await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), {
+    timeoutMs: 30_000,
+  })
   // one after the other: two clients registering one subject at once can race in the registry
   await mover.start()
   await applier.start()
@@ -67,11 +74,16 @@ afterAll(async () => {
   await session?.cleanup()
 })
 
-const xrc = (...args: string[]): ReturnType<typeof runCli> => runCli(['--config', configFile, ...args], { timeoutMs: 90_000 })
+const xrc = (...args: string[]): ReturnType<typeof runCli> =>
+  runCli(['--config', configFile, ...args], { timeoutMs: 90_000 })
 
 /** Waits until every controller's sidefile is sent: the RESYNC bytes are all counted. */
 async function drained(p: Primary): Promise<void> {
-  await waitFor('the sidefiles sent', () => (p.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 })
+  await waitFor(
+    'the sidefiles sent',
+    () => (p.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 20 },
+  )
 }
 
 /** Waits until the secondary applied everything acknowledged and the last resync, and calls itself consistent. */
@@ -99,13 +111,31 @@ it('suspends and resumes under heavy writes: consistent whenever it says so, and
   const { config } = session
   const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
   const ac = new AbortController()
-  const run = runDependentWrites(primary, { volumes: workloadVolumes(config), blockSize: config.session.blockSize, writers: 8, blocksPerWriter: 24, signal: ac.signal, seed: 7, log })
-  await waitFor('groups applied under load', async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= 10 && log.counts().acked > 200 || undefined, { timeoutMs: 60_000 })
+  const run = runDependentWrites(primary, {
+    volumes: workloadVolumes(config),
+    blockSize: config.session.blockSize,
+    writers: 8,
+    blocksPerWriter: 24,
+    signal: ac.signal,
+    seed: 7,
+    log,
+  })
+  await waitFor(
+    'groups applied under load',
+    async () => (((await applier.store.lastApplied())?.groupSeq ?? 0) >= 10 && log.counts().acked > 200) || undefined,
+    { timeoutMs: 60_000 },
+  )
 
   const suspended = await xrc('suspend', '--primary', api?.url as string, '--json')
   expect(suspended.code, suspended.stderr).toBe(0)
-  expect(lastJsonLine<{ suspended: { mirror: { state: string; reason: string } }[] }>(suspended).suspended[0]?.mirror).toMatchObject({ state: 'suspended', reason: 'operator' })
-  await waitFor('writes marked while suspended', () => (primary.status().mirror.markedWrites >= 600 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  expect(
+    lastJsonLine<{ suspended: { mirror: { state: string; reason: string } }[] }>(suspended).suspended[0]?.mirror,
+  ).toMatchObject({ state: 'suspended', reason: 'operator' })
+  await waitFor(
+    'writes marked while suspended',
+    () => (primary.status().mirror.markedWrites >= 600 ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 20 },
+  )
   const marked = primary.status().mirror
   expect(marked.state).toBe('suspended')
   expect(primary.health().status).toBe('degraded')
@@ -116,7 +146,10 @@ it('suspends and resumes under heavy writes: consistent whenever it says so, and
   const summary = lastJsonLine<{ blocksResynced: number }>(resumed)
   expect(primary.status().mirror.state).toBe('duplex')
   const acked = log.counts().acked
-  await waitFor('writes after the resync', () => (log.counts().acked > acked + 200 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  await waitFor('writes after the resync', () => (log.counts().acked > acked + 200 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+  })
   ac.abort()
   const result = await run
   await drained(primary)
@@ -167,12 +200,17 @@ it('a quiet resync sends the changed blocks within 5%; a secondary left mid-resy
   }
   expect(primary.status().mirror.changes.pending).toBe(changed.size)
   await primary.resume()
-  await waitFor('the quiet resync', () => (primary.status().mirror.state === 'duplex' ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  await waitFor('the quiet resync', () => (primary.status().mirror.state === 'duplex' ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+  })
   await drained(primary)
   const quiet = primary.status().mirror.resync
   const changedBytes = changed.size * bs
   const overhead = (quiet?.bytesSent ?? 0) / changedBytes - 1
-  console.log(`resync figures (quiet): ${JSON.stringify({ blocksChanged: changed.size, blocksResynced: quiet?.blocksSent, bytesChanged: changedBytes, bytesSent: quiet?.bytesSent, overheadPercent: Math.round(overhead * 1000) / 10 })}`)
+  console.log(
+    `resync figures (quiet): ${JSON.stringify({ blocksChanged: changed.size, blocksResynced: quiet?.blocksSent, bytesChanged: changedBytes, bytesSent: quiet?.bytesSent, overheadPercent: Math.round(overhead * 1000) / 10 })}`,
+  )
   expect(quiet?.blocksSent).toBe(changed.size)
   expect(overhead).toBeGreaterThanOrEqual(0)
   expect(overhead).toBeLessThanOrEqual(0.05)
@@ -184,13 +222,29 @@ it('a quiet resync sends the changed blocks within 5%; a secondary left mid-resy
   await api?.close()
   api = undefined
   await primary.stop()
-  const slow = loadConfig({ overrides: { ...session.settings, resync: { groupBlocks: 2, maxGroupsInFlight: 1, maxBytesPerSecond: 64 * 1024, confirmPollMs: 200 } } })
+  const slow = loadConfig({
+    overrides: {
+      ...session.settings,
+      resync: { groupBlocks: 2, maxGroupsInFlight: 1, maxBytesPerSecond: 64 * 1024, confirmPollMs: 200 },
+    },
+  })
   primary = createPrimary({ config: slow, logger: silentLogger })
   await primary.start()
   expect(primary.status().mirror).toMatchObject({ state: 'suspended', reason: 'operator' }) // it stays suspended across a restart
   const ac = new AbortController()
-  const run = runDependentWrites(primary, { volumes, blockSize: bs, writers: 6, blocksPerWriter: 30, signal: ac.signal, seed: 11, log })
-  await waitFor('writes marked', () => (primary.status().mirror.changes.pending >= 120 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  const run = runDependentWrites(primary, {
+    volumes,
+    blockSize: bs,
+    writers: 6,
+    blocksPerWriter: 30,
+    signal: ac.signal,
+    seed: 11,
+    log,
+  })
+  await waitFor('writes marked', () => (primary.status().mirror.changes.pending >= 120 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+  })
   ac.abort()
   await run
   await applier.waitCaughtUp({ timeoutMs: 30_000 })
@@ -199,7 +253,9 @@ it('a quiet resync sends the changed blocks within 5%; a secondary left mid-resy
   const r = resyncTables(config.applier.schema)
   await waitFor(
     'resync groups applied to the secondary',
-    async () => ((await pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM ${r.versions}`)).rows[0]?.n ?? 0n) >= 8n || undefined,
+    async () =>
+      ((await pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM ${r.versions}`)).rows[0]?.n ?? 0n) >= 8n ||
+      undefined,
     { timeoutMs: 60_000, intervalMs: 50 },
   )
   const resyncing = primary.status().mirror
@@ -216,7 +272,9 @@ it('a quiet resync sends the changed blocks within 5%; a secondary left mid-resy
   const rb = lastJsonLine<{ groupSeq: number; groupTime: number; blocksRestored: number; groupsUndone: number }>(rolled)
   const after = await observeImage(pool, config.applier.schema, config.session.name)
   const violations = after ? checkObservation(log, after) : ['no image']
-  console.log(`rollback figures: ${JSON.stringify({ rolledBackToGroup: rb.groupSeq, blocksRestored: rb.blocksRestored, groupsUndone: rb.groupsUndone, violations: violations.length, rollbackVerified: violations.length === 0 })}`)
+  console.log(
+    `rollback figures: ${JSON.stringify({ rolledBackToGroup: rb.groupSeq, blocksRestored: rb.blocksRestored, groupsUndone: rb.groupsUndone, violations: violations.length, rollbackVerified: violations.length === 0 })}`,
+  )
   expect(after?.image).toBe('rolled-back')
   expect(after?.groupSeq).toBe(rb.groupSeq)
   // the last group at or before S: what the secondary held when it was last consistent

@@ -42,7 +42,10 @@ let supervisor: Promise<void> | undefined
 const restarts = { mover: 0, applier: 0 }
 
 beforeAll(async () => {
-  brokerConfig = loadConfig({ env: process.env, overrides: { stack: { kafkaPort: await freePort(), controllerPort: await freePort() } } })
+  brokerConfig = loadConfig({
+    env: process.env,
+    overrides: { stack: { kafkaPort: await freePort(), controllerPort: await freePort() } },
+  })
   paths = stackPaths(brokerConfig)
   await startKafka(brokerConfig, paths, () => undefined)
   session = createTestSession({
@@ -59,7 +62,9 @@ beforeAll(async () => {
   primary = createPrimary({ config: session.config, logger: silentLogger })
   await primary.start()
   // the primary registers the updates schema first: two clients creating one subject at once can race in the registry
-  await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 60_000 })
+  await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), {
+    timeoutMs: 60_000,
+  })
   // the pipeline's services run as under a supervisor: one that gives up while the broker is down is started again
   const startMover = async (): Promise<void> => {
     const m = createMover({ config: session.config, logger: silentLogger })
@@ -73,7 +78,10 @@ beforeAll(async () => {
   }
   // a broker that just started may not serve consumer groups yet (kafkajs then fails a seek): try again, as the supervisor would
   const retried = (start: () => Promise<void>): Promise<void> =>
-    waitFor('a service to start on the new broker', () => start().then(() => true), { timeoutMs: 60_000, intervalMs: 1000 }).then(() => undefined)
+    waitFor('a service to start on the new broker', () => start().then(() => true), {
+      timeoutMs: 60_000,
+      intervalMs: 1000,
+    }).then(() => undefined)
   await retried(startMover)
   await retried(startApplier)
   supervisor = (async () => {
@@ -82,11 +90,23 @@ beforeAll(async () => {
       if (!supervising) break
       if (mover && ['halted', 'stopped'].includes(mover.status().state)) {
         await mover.stop().catch(() => undefined)
-        if (await startMover().then(() => true, () => false)) restarts.mover++
+        if (
+          await startMover().then(
+            () => true,
+            () => false,
+          )
+        )
+          restarts.mover++
       }
       if (applier && ['halted', 'stopped'].includes(applier.status().state)) {
         await applier.stop().catch(() => undefined)
-        if (await startApplier().then(() => true, () => false)) restarts.applier++
+        if (
+          await startApplier().then(
+            () => true,
+            () => false,
+          )
+        )
+          restarts.applier++
       }
     }
   })()
@@ -123,11 +143,18 @@ it('keeps writers within the wait bound through a 30 s broker outage, then resyn
     log,
     onAck: (_rec, ms) => acks.push({ at: Date.now(), ms }),
   })
-  await waitFor('groups applied before the outage', async () => ((await applier?.store.lastApplied())?.groupSeq ?? 0) >= 10 && log.counts().acked > 100 || undefined, { timeoutMs: 60_000 })
+  await waitFor(
+    'groups applied before the outage',
+    async () => (((await applier?.store.lastApplied())?.groupSeq ?? 0) >= 10 && log.counts().acked > 100) || undefined,
+    { timeoutMs: 60_000 },
+  )
 
   const down = Date.now()
   process.kill(runningPid(kafkaService(paths)) as number, 'SIGKILL')
-  await waitFor('the primary to suspend', () => (primary.status().mirror.state === 'suspended' ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 })
+  await waitFor('the primary to suspend', () => (primary.status().mirror.state === 'suspended' ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+  })
   expect(primary.status().mirror.reason).toBe('kafka-unreachable')
   await new Promise((r) => setTimeout(r, Math.max(0, down + OUTAGE_MS - Date.now()))) // the outage lasts 30 s
   const marked = primary.status().mirror
@@ -135,13 +162,26 @@ it('keeps writers within the wait bound through a 30 s broker outage, then resyn
   const up = Date.now()
   const during = acks.filter((a) => a.at >= down && a.at <= up).map((a) => a.ms)
 
-  await waitFor('the resync to begin', () => (primary.status().mirror.state !== 'suspended' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
-  await waitFor('the resync to end', () => (primary.status().mirror.state === 'duplex' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
+  await waitFor('the resync to begin', () => (primary.status().mirror.state !== 'suspended' ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  })
+  await waitFor('the resync to end', () => (primary.status().mirror.state === 'duplex' ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  })
   const acked = log.counts().acked
-  await waitFor('writes after the resync', () => (log.counts().acked > acked + 100 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  await waitFor('writes after the resync', () => (log.counts().acked > acked + 100 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+  })
   ac.abort()
   const result = await run
-  await waitFor('the sidefiles sent', () => (primary.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
+  await waitFor(
+    'the sidefiles sent',
+    () => (primary.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 50 },
+  )
   const end = Math.max(log.lastAckedTime(), primary.status().mirror.resync?.endTime ?? 0)
   await waitFor(
     'a consistent secondary past the last write',

@@ -25,7 +25,10 @@ afterEach(async () => {
 
 it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs the marked blocks once Kafka answers', async () => {
   const entry = 12 + 22 + 3 + 512 // framing + entry header + volume name + one block
-  const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 }, 64, { database: { url: stackInfo().databaseUrl }, resync: { confirmPollMs: 200, probeMs: 200 } })
+  const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 }, 64, {
+    database: { url: stackInfo().databaseUrl },
+    resync: { confirmPollMs: 200, probeMs: 200 },
+  })
   cleanups.push(() => session.cleanup())
   cleanups.push(async () => {
     const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
@@ -33,13 +36,25 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
     await client.query(`DROP SCHEMA IF EXISTS ${ident(session.config.applier.schema)} CASCADE`)
     await client.end()
   })
-  const unreachable = new Kafka({ clientId: 'unreachable', brokers: [`127.0.0.1:${await freePort()}`], retry: { retries: 0 }, connectionTimeout: 500, logLevel: logLevel.NOTHING })
-  const down: Primary = createPrimary({ config: session.config, logger: silentLogger, kafka: unreachable, flushTimeoutMs: 500 })
+  const unreachable = new Kafka({
+    clientId: 'unreachable',
+    brokers: [`127.0.0.1:${await freePort()}`],
+    retry: { retries: 0 },
+    connectionTimeout: 500,
+    logLevel: logLevel.NOTHING,
+  })
+  const down: Primary = createPrimary({
+    config: session.config,
+    logger: silentLogger,
+    kafka: unreachable,
+    flushTimeoutMs: 500,
+  })
   cleanups.push(() => down.stop())
   const full: PrimaryEvents['sidefile.full'][] = []
   down.on('sidefile.full', (e) => void full.push(e))
   await down.start()
-  for (let i = 0; i < 4; i++) expect((await down.write({ volume: 'v2a', block: i, data: blockData('v2a', i) })).seq).toBe(i + 1)
+  for (let i = 0; i < 4; i++)
+    expect((await down.write({ volume: 'v2a', block: i, data: blockData('v2a', i) })).seq).toBe(i + 1)
 
   const began = performance.now()
   const waited = await down.write({ volume: 'v2a', block: 9, data: blockData('v2a', 9) })
@@ -50,7 +65,13 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
   expect(full).toHaveLength(1)
   expect(down.status().mirror).toMatchObject({ state: 'suspended', reason: 'sidefile-full' })
   const marked = new Set(['v2a/9'])
-  for (const [volume, block] of [['v0a', 3], ['v1b', 7], ['v2a', 9], ['v0a', 4], ['v0a', 5]] as const) {
+  for (const [volume, block] of [
+    ['v0a', 3],
+    ['v1b', 7],
+    ['v2a', 9],
+    ['v0a', 4],
+    ['v0a', 5],
+  ] as const) {
     const ack = await down.write({ volume, block, data: blockData(volume, block) })
     expect(ack.seq).toBe(0)
     marked.add(`${volume}/${block}`)
@@ -62,25 +83,44 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
   cleanups.push(() => up.stop())
   await up.start()
   expect(up.status().mirror.state).toBe('suspended') // until Kafka answers
-  await waitFor('the resync to end', () => (up.status().mirror.state === 'duplex' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
-  await waitFor('the sidefiles sent', () => (up.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor('the resync to end', () => (up.status().mirror.state === 'duplex' ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  })
+  await waitFor(
+    'the sidefiles sent',
+    () => (up.status().controllers.every((c) => c.sidefile.entries === 0) ? true : undefined),
+    { timeoutMs: 30_000 },
+  )
   const { received, stop } = await readUpdates(session.topic)
   cleanups.push(stop)
-  await waitFor('the RESYNC record sets', () => (received.filter((r) => r.recordSet.kind === 'RESYNC').flatMap((r) => r.recordSet.updates).length >= 4 ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor(
+    'the RESYNC record sets',
+    () =>
+      received.filter((r) => r.recordSet.kind === 'RESYNC').flatMap((r) => r.recordSet.updates).length >= 4
+        ? true
+        : undefined,
+    { timeoutMs: 30_000 },
+  )
   const resynced = new Set<string>()
   for (const r of received.filter((x) => x.recordSet.kind === 'RESYNC')) {
     expect(r.headers['xrc.kind']).toBe('RESYNC')
     for (const u of r.recordSet.updates) {
       for (let b = 0; b < u.data.length / 512; b++) {
         resynced.add(`${u.volume}/${u.block + b}`)
-        expect(u.data.subarray(b * 512, (b + 1) * 512).equals(blockData(u.volume, u.block + b)), `${u.volume}/${u.block + b}`).toBe(true)
+        expect(
+          u.data.subarray(b * 512, (b + 1) * 512).equals(blockData(u.volume, u.block + b)),
+          `${u.volume}/${u.block + b}`,
+        ).toBe(true)
       }
     }
   }
   expect([...resynced].sort()).toEqual([...marked].sort())
   for (const p of [0, 1, 2]) {
     let next = 1
-    for (const r of received.filter((x) => x.partition === p && x.recordSet.kind !== 'HEARTBEAT').sort((a, b) => a.recordSet.firstSeq - b.recordSet.firstSeq)) {
+    for (const r of received
+      .filter((x) => x.partition === p && x.recordSet.kind !== 'HEARTBEAT')
+      .sort((a, b) => a.recordSet.firstSeq - b.recordSet.firstSeq)) {
       expect(r.recordSet.firstSeq, `partition ${p}`).toBeLessThanOrEqual(next)
       next = Math.max(next, r.recordSet.lastSeq + 1)
     }

@@ -48,7 +48,9 @@ beforeAll(async () => {
   await primary.start()
   // port 0: the API takes a free port and says which (api.url)
   api = await startHttpApi({ primary, port: 0, logger: silentLogger })
-  await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), { timeoutMs: 30_000 })
+  await waitFor('the primary connected', () => (primary.status().kafka.state === 'connected' ? true : undefined), {
+    timeoutMs: 30_000,
+  })
   mover = createMover({ config: session.config, logger: silentLogger })
   applier = createApplier({ config: session.config, logger: silentLogger, pool })
   // one after the other: two clients registering one subject at once can race in the registry
@@ -76,10 +78,22 @@ async function recoverLost(lost: 'updates' | 'journal'): Promise<void> {
   const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
   const ac = new AbortController()
   // 4 writers on hot sets of 16 blocks: at most a quarter of each volume ever changes
-  const run = runDependentWrites(primary, { volumes: workloadVolumes(config), blockSize: config.session.blockSize, writers: 4, blocksPerWriter: 16, signal: ac.signal, seed: 9, log })
+  const run = runDependentWrites(primary, {
+    volumes: workloadVolumes(config),
+    blockSize: config.session.blockSize,
+    writers: 4,
+    blocksPerWriter: 16,
+    signal: ac.signal,
+    seed: 9,
+    log,
+  })
   await waitFor(
     'groups applied and confirmed to the primary',
-    async () => ((await applier.store.lastApplied())?.groupSeq ?? 0) >= startGroup + 15 && log.counts().acked > ackedBefore + 300 && primary.status().mirror.confirmedTime !== undefined || undefined,
+    async () =>
+      (((await applier.store.lastApplied())?.groupSeq ?? 0) >= startGroup + 15 &&
+        log.counts().acked > ackedBefore + 300 &&
+        primary.status().mirror.confirmedTime !== undefined) ||
+      undefined,
     { timeoutMs: 60_000 },
   )
   const admin = testKafka().admin()
@@ -87,14 +101,27 @@ async function recoverLost(lost: 'updates' | 'journal'): Promise<void> {
   await admin.deleteTopics({ topics: [sessionTopics(config.session.name)[lost]] })
   await admin.disconnect()
   // without its updates topic the primary's sends fail and it suspends; without the journal it goes on sending
-  if (lost === 'updates') await waitFor('the primary to suspend', () => (primary.status().mirror.state === 'suspended' ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 })
+  if (lost === 'updates')
+    await waitFor('the primary to suspend', () => (primary.status().mirror.state === 'suspended' ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    })
   // the operator stops what the loss broke
   await mover.stop()
   await applier.stop()
 
-  const r = await runCli(['--config', writeConfigFile(session.dataDir, session.settings), 'resync', '--primary', api.url, '--json'], { timeoutMs: 120_000 })
+  const r = await runCli(
+    ['--config', writeConfigFile(session.dataDir, session.settings), 'resync', '--primary', api.url, '--json'],
+    { timeoutMs: 120_000 },
+  )
   expect(r.code, r.stderr).toBe(0)
-  const summary = lastJsonLine<{ blocksMarked: number; volumeBlocks: number; blocksResynced: number; bytesSent: number; secondaryGroup: number }>(r)
+  const summary = lastJsonLine<{
+    blocksMarked: number
+    volumeBlocks: number
+    blocksResynced: number
+    bytesSent: number
+    secondaryGroup: number
+  }>(r)
   expect(primary.status().mirror.state).toBe('duplex')
   // rebased: no group applied, the image it keeps marked inconsistent until the resync is applied
   const rebased = await pool.query<{ state: string; group_seq: bigint }>(
@@ -107,7 +134,10 @@ async function recoverLost(lost: 'updates' | 'journal'): Promise<void> {
   await mover.start()
   await applier.start()
   const acked = log.counts().acked
-  await waitFor('writes after the resync', () => (log.counts().acked > acked + 200 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+  await waitFor('writes after the resync', () => (log.counts().acked > acked + 200 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+  })
   ac.abort()
   const result = await run
   const end = Math.max(log.lastAckedTime(), primary.status().mirror.resync?.endTime ?? 0)
@@ -147,6 +177,14 @@ async function recoverLost(lost: 'updates' | 'journal'): Promise<void> {
   expect(identical).toBe(volumes.length)
 }
 
-it('recovers a deleted updates topic by copying only the blocks the change bitmaps name', () => recoverLost('updates'), 240_000)
+it(
+  'recovers a deleted updates topic by copying only the blocks the change bitmaps name',
+  () => recoverLost('updates'),
+  240_000,
+)
 
-it('recovers a deleted journal topic the same way, on the same session afterwards', () => recoverLost('journal'), 240_000)
+it(
+  'recovers a deleted journal topic the same way, on the same session afterwards',
+  () => recoverLost('journal'),
+  240_000,
+)

@@ -50,7 +50,13 @@ function group(time: number, blocks: [string, number][]): ConsistencyGroup {
     const d = randomBytes(TEST_BLOCK_SIZE)
     return { controller: 0, seq: seq * 100 + i, time, volume, block, data: d }
   })
-  return { session, groupSeq: seq, groupTime: time, updates, controllers: [{ controller: 0, lastSeq: seq * 100, lastTime: time, resumeOffset: 0 }] }
+  return {
+    session,
+    groupSeq: seq,
+    groupTime: time,
+    updates,
+    controllers: [{ controller: 0, lastSeq: seq * 100, lastTime: time, resumeOffset: 0 }],
+  }
 }
 async function apply(time: number, blocks: [string, number][]): Promise<void> {
   expect(await store.applyGroup(group(time, blocks), seq)).toBe('applied')
@@ -60,7 +66,10 @@ async function versions(): Promise<number> {
 }
 
 it('keeps the image as of the last consistent group while a resync is applied, and rolls back to it', async () => {
-  await apply(100, [['va', 1], ['va', 2]])
+  await apply(100, [
+    ['va', 1],
+    ['va', 2],
+  ])
   await apply(200, [['vb', 5]])
   expect(store.consistency()?.state).toBe('consistent')
   const consistent = await store.readImages()
@@ -70,8 +79,15 @@ it('keeps the image as of the last consistent group while a resync is applied, a
   await apply(240, [['va', 3]]) // before S: still consistent
   const atS = await store.readImages()
   expect(store.consistency()?.state).toBe('consistent')
-  await apply(300, [['va', 1], ['va', 9]]) // va/9 had no row: its version is "none"
-  expect(store.consistency()).toMatchObject({ state: 'inconsistent', consistentGroup: { groupSeq: 3, groupTime: 240 }, retainedVersions: 2 })
+  await apply(300, [
+    ['va', 1],
+    ['va', 9],
+  ]) // va/9 had no row: its version is "none"
+  expect(store.consistency()).toMatchObject({
+    state: 'inconsistent',
+    consistentGroup: { groupSeq: 3, groupTime: 240 },
+    retainedVersions: 2,
+  })
   await apply(310, [['va', 1]]) // saved once: still the version as of group 3
   expect(await versions()).toBe(2)
 
@@ -101,7 +117,12 @@ it('keeps the image as of the last consistent group while a resync is applied, a
 it('becomes consistent again at the end time and drops the versions', async () => {
   const s = await createTestSchema('xrc_image2')
   const other = createBlockStore({ pool, schema: s.schema, session, blockSize: TEST_BLOCK_SIZE, volumes: TEST_VOLUMES })
-  const otherLink = createSecondaryLink({ url: stackInfo().databaseUrl, schema: s.schema, session, logger: silentLogger })
+  const otherLink = createSecondaryLink({
+    url: stackInfo().databaseUrl,
+    schema: s.schema,
+    session,
+    logger: silentLogger,
+  })
   try {
     await other.init()
     const g = (n: number, t: number, block: number): ConsistencyGroup => ({

@@ -27,14 +27,24 @@ afterAll(async () => {
 })
 
 /** Consumes `topic` from the start until `count` messages arrived. */
-async function consumeAll(topic: string, count: number, isolation: 'read_committed' | 'read_uncommitted'): Promise<string[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('g'), readUncommitted: isolation === 'read_uncommitted', maxWaitTimeInMs: 100 })
+async function consumeAll(
+  topic: string,
+  count: number,
+  isolation: 'read_committed' | 'read_uncommitted',
+): Promise<string[]> {
+  const consumer = kafka.consumer({
+    groupId: uniqueName('g'),
+    readUncommitted: isolation === 'read_uncommitted',
+    maxWaitTimeInMs: 100,
+  })
   const seen: string[] = []
   await consumer.connect()
   try {
     await consumer.subscribe({ topic, fromBeginning: true })
     await consumer.run({ eachMessage: async ({ message }) => void seen.push(message.value?.toString() ?? '') })
-    await waitFor(`${count} messages on ${topic}`, () => (seen.length >= count ? true : undefined), { timeoutMs: 30_000 })
+    await waitFor(`${count} messages on ${topic}`, () => (seen.length >= count ? true : undefined), {
+      timeoutMs: 30_000,
+    })
   } finally {
     await consumer.disconnect()
   }
@@ -77,7 +87,10 @@ describe('kafka', () => {
     await producer.connect()
     const tx = await producer.transaction()
     await tx.send({ topic: output, messages: [{ value: 'committed-1' }, { value: 'committed-2' }] })
-    await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: 0, offset: '42' }] }] })
+    await tx.sendOffsets({
+      consumerGroupId: groupId,
+      topics: [{ topic: input, partitions: [{ partition: 0, offset: '42' }] }],
+    })
     await tx.commit()
     await producer.disconnect()
 
@@ -101,8 +114,14 @@ describe('schema registry (Confluent-compatible API)', () => {
     const registry = testRegistry()
     const subject = uniqueName('subject')
     cleanups.push(() => deleteSubject(subject))
-    const v1 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(recordV1) }, { subject, compatibility: COMPATIBILITY.BACKWARD })
-    const v2 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(recordV2) }, { subject, compatibility: COMPATIBILITY.BACKWARD })
+    const v1 = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(recordV1) },
+      { subject, compatibility: COMPATIBILITY.BACKWARD },
+    )
+    const v2 = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(recordV2) },
+      { subject, compatibility: COMPATIBILITY.BACKWARD },
+    )
     expect(v2.id).not.toBe(v1.id)
     expect(await registry.getLatestSchemaId(subject)).toBe(v2.id)
 
@@ -118,9 +137,17 @@ describe('schema registry (Confluent-compatible API)', () => {
     const registry = testRegistry()
     const subject = uniqueName('subject')
     cleanups.push(() => deleteSubject(subject))
-    await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(recordV1) }, { subject, compatibility: COMPATIBILITY.BACKWARD })
+    await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(recordV1) },
+      { subject, compatibility: COMPATIBILITY.BACKWARD },
+    )
     const incompatible = { ...recordV1, fields: [{ name: 'id', type: 'string' }] }
-    await expect(registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject, compatibility: COMPATIBILITY.BACKWARD })).rejects.toThrow()
+    await expect(
+      registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(incompatible) },
+        { subject, compatibility: COMPATIBILITY.BACKWARD },
+      ),
+    ).rejects.toThrow()
   })
 })
 

@@ -31,14 +31,22 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
   return new Promise((resolve, reject) => {
     // LOG_LEVEL and friends from the developer's shell must not change what the test sees
     const { LOG_LEVEL: _l, XRC_SESSION: _s, XRC_DATA_DIR: _d, ...base } = process.env
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...base, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd,
+      env: { ...base, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))
     child.stderr.on('data', (b: Buffer) => err.push(b))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`xrc ${args.join(' ')} did not finish within ${options.timeoutMs ?? 60_000} ms; stderr: ${Buffer.concat(err).toString().slice(-2000)}`))
+      reject(
+        new Error(
+          `xrc ${args.join(' ')} did not finish within ${options.timeoutMs ?? 60_000} ms; stderr: ${Buffer.concat(err).toString().slice(-2000)}`,
+        ),
+      )
     }, options.timeoutMs ?? 60_000)
     child.once('error', reject)
     child.once('close', (code) => {

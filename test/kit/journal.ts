@@ -28,8 +28,16 @@ export interface TestJournal {
 export async function createTestJournal(kafka: Kafka, admin: Admin, session = uniqueName('s')): Promise<TestJournal> {
   const topic = sessionTopics(session).journal
   const dropTopics = await createTestTopics(admin, [{ topic }])
-  const codec = await createCodec<JournalRecord>({ registryUrl: stackInfo().registryUrl, subject: valueSubject(topic), schema: JOURNAL_SCHEMA })
-  const producer: Producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 })
+  const codec = await createCodec<JournalRecord>({
+    registryUrl: stackInfo().registryUrl,
+    subject: valueSubject(topic),
+    schema: JOURNAL_SCHEMA,
+  })
+  const producer: Producer = kafka.producer({
+    transactionalId: uniqueName('tx'),
+    idempotent: true,
+    maxInFlightRequests: 1,
+  })
   await producer.connect()
   /**
    * One transaction, then waits until read_committed readers see its end:
@@ -50,7 +58,10 @@ export async function createTestJournal(kafka: Kafka, admin: Admin, session = un
     const marker = baseOffset + messages.length
     await waitFor(
       `the transaction marker at ${topic} offset ${marker}`,
-      async () => (Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0)?.offset) > marker ? true : undefined),
+      async () =>
+        Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0)?.offset) > marker
+          ? true
+          : undefined,
       { timeoutMs: 30_000, intervalMs: 10 },
     )
   }
@@ -62,11 +73,20 @@ export async function createTestJournal(kafka: Kafka, admin: Admin, session = un
       send(
         records.map((r) => ({
           value: codec.encode(r),
-          headers: { [HEADERS.groupSeq]: String(r.groupSeq), [HEADERS.groupTime]: String(r.groupTime), [HEADERS.part]: String(r.part), [HEADERS.parts]: String(r.parts) },
+          headers: {
+            [HEADERS.groupSeq]: String(r.groupSeq),
+            [HEADERS.groupTime]: String(r.groupTime),
+            [HEADERS.part]: String(r.part),
+            [HEADERS.parts]: String(r.parts),
+          },
         })),
         options.abort ?? false,
       ),
-    writeRaw: (values) => send(values.map((value) => ({ value })), false),
+    writeRaw: (values) =>
+      send(
+        values.map((value) => ({ value })),
+        false,
+      ),
     async cleanup() {
       await producer.disconnect()
       await dropTopics()
@@ -92,7 +112,11 @@ export function testConfig(session: string, schema: string): Config {
       schemaRegistry: { url: stack.registryUrl },
       database: { url: stack.databaseUrl },
       log: { level: 'silent' },
-      session: { name: session, blockSize: TEST_BLOCK_SIZE, controllers: [{ id: 0, volumes: TEST_VOLUMES.map((v) => ({ ...v })) }] },
+      session: {
+        name: session,
+        blockSize: TEST_BLOCK_SIZE,
+        controllers: [{ id: 0, volumes: TEST_VOLUMES.map((v) => ({ ...v })) }],
+      },
       applier: { schema },
     },
   })
@@ -102,7 +126,11 @@ export function testConfig(session: string, schema: string): Config {
  * `count` groups of random updates (distinct blocks per group, blocks
  * overwritten across groups), seq 1.., times strictly increasing.
  */
-export function randomGroups(session: string, count: number, options: { maxUpdates?: number; firstSeq?: number; startTime?: number } = {}): ConsistencyGroup[] {
+export function randomGroups(
+  session: string,
+  count: number,
+  options: { maxUpdates?: number; firstSeq?: number; startTime?: number } = {},
+): ConsistencyGroup[] {
   const groups: ConsistencyGroup[] = []
   let time = options.startTime ?? Date.now() * 1000
   let seq = 0
@@ -116,9 +144,22 @@ export function randomGroups(session: string, count: number, options: { maxUpdat
       const block = Math.floor(Math.random() * v.blocks)
       if (used.has(`${v.name}:${block}`)) continue
       used.add(`${v.name}:${block}`)
-      updates.push({ controller: 0, seq: ++seq, time: time - 1, volume: v.name, block, data: randomBytes(TEST_BLOCK_SIZE) })
+      updates.push({
+        controller: 0,
+        seq: ++seq,
+        time: time - 1,
+        volume: v.name,
+        block,
+        data: randomBytes(TEST_BLOCK_SIZE),
+      })
     }
-    groups.push({ session, groupSeq: (options.firstSeq ?? 1) + i, groupTime: time, updates, controllers: [{ controller: 0, lastSeq: seq, lastTime: time, resumeOffset: 0 }] })
+    groups.push({
+      session,
+      groupSeq: (options.firstSeq ?? 1) + i,
+      groupTime: time,
+      updates,
+      controllers: [{ controller: 0, lastSeq: seq, lastTime: time, resumeOffset: 0 }],
+    })
   }
   return groups
 }
@@ -138,7 +179,11 @@ export function toRecords(group: ConsistencyGroup, parts = 1): JournalRecord[] {
 }
 
 /** The image of `volume` after the groups with seq <= `uptoSeq` (all when absent), last writer wins. */
-export function modelImage(groups: readonly ConsistencyGroup[], volume: string, uptoSeq = Number.MAX_SAFE_INTEGER): Buffer {
+export function modelImage(
+  groups: readonly ConsistencyGroup[],
+  volume: string,
+  uptoSeq = Number.MAX_SAFE_INTEGER,
+): Buffer {
   const v = TEST_VOLUMES.find((x) => x.name === volume)
   if (!v) throw new Error(`no test volume ${volume}`)
   const image = Buffer.alloc(v.blocks * TEST_BLOCK_SIZE)

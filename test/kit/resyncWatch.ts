@@ -43,7 +43,12 @@ export async function observeImage(pool: Pool, schema: string, session: string):
     await client.query('COMMIT')
     const heads = new Map<string, BlockHead | undefined>()
     for (const b of res.rows) heads.set(blockKey(b.name, Number(b.block)), decodeBlockHead(b.head))
-    return { groupSeq: Number(row.group_seq), groupTime: Number(row.group_time), image: (row.image ?? 'consistent') as ImageObservation['image'], heads }
+    return {
+      groupSeq: Number(row.group_seq),
+      groupTime: Number(row.group_time),
+      image: (row.image ?? 'consistent') as ImageObservation['image'],
+      heads,
+    }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined)
     throw err
@@ -65,7 +70,10 @@ export interface ResyncWatchReport {
 }
 
 /** Observes the secondary at every new group until stop(). */
-export function watchResync(options: { pool: Pool; schema: string; session: string; log: WriteLog }): { stop: () => Promise<ResyncWatchReport>; report: () => Readonly<ResyncWatchReport> } {
+export function watchResync(options: { pool: Pool; schema: string; session: string; log: WriteLog }): {
+  stop: () => Promise<ResyncWatchReport>
+  report: () => Readonly<ResyncWatchReport>
+} {
   const report: ResyncWatchReport = { consistent: 0, inconsistent: 0, mixed: 0, samples: [], readErrors: 0 }
   let last = -1
   let stopped = false

@@ -24,15 +24,23 @@ export function testRegistry(): SchemaRegistry {
 }
 
 /** Creates topics (and deletes them in `cleanup`). */
-export async function createTestTopics(admin: Admin, topics: { topic: string; numPartitions?: number }[]): Promise<() => Promise<void>> {
-  await admin.createTopics({ waitForLeaders: true, topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 1, replicationFactor: 1 })) })
+export async function createTestTopics(
+  admin: Admin,
+  topics: { topic: string; numPartitions?: number }[],
+): Promise<() => Promise<void>> {
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 1, replicationFactor: 1 })),
+  })
   return async () => {
     await admin.deleteTopics({ topics: topics.map((t) => t.topic) })
   }
 }
 
 /** A fresh PostgreSQL schema and a client; `drop` removes both. */
-export async function createTestSchema(prefix = 'xrc_test'): Promise<{ schema: string; client: pg.Client; drop: () => Promise<void> }> {
+export async function createTestSchema(
+  prefix = 'xrc_test',
+): Promise<{ schema: string; client: pg.Client; drop: () => Promise<void> }> {
   const schema = uniqueName(prefix)
   const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
   await client.connect()

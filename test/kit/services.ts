@@ -35,7 +35,14 @@ export function writeConfigFile(dir: string, settings: Record<string, unknown>):
   return file
 }
 
-export function serviceChild(options: { service: 'primary' | 'mover' | 'applier'; args?: string[]; configFile: string; dir: string; name?: string; readyTimeoutMs?: number }): ServiceChild {
+export function serviceChild(options: {
+  service: 'primary' | 'mover' | 'applier'
+  args?: string[]
+  configFile: string
+  dir: string
+  name?: string
+  readyTimeoutMs?: number
+}): ServiceChild {
   const name = options.name ?? options.service
   const logFile = join(options.dir, `${name}.log`)
   let child: ChildProcess | undefined
@@ -52,18 +59,31 @@ export function serviceChild(options: { service: 'primary' | 'mover' | 'applier'
     async start(startOptions = {}) {
       const log = createWriteStream(logFile, { flags: 'a' })
       const env = startOptions.env ? { ...process.env, ...startOptions.env } : process.env
-      child = spawn(process.execPath, [CLI, '--config', options.configFile, options.service, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env })
+      child = spawn(process.execPath, [CLI, '--config', options.configFile, options.service, ...(options.args ?? [])], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+      })
       exitedFlag = false
       self.restarts++
       self.pid = child.pid ?? 0
       child.stderr?.pipe(log)
-      exitPromise = new Promise((res) => child?.once('exit', (code) => {
-        exitedFlag = true
-        res(code)
-      }))
+      exitPromise = new Promise((res) =>
+        child?.once('exit', (code) => {
+          exitedFlag = true
+          res(code)
+        }),
+      )
       const lines = createInterface({ input: child.stdout! })
       self.announced = await new Promise<Record<string, unknown>>((res, rej) => {
-        const timer = setTimeout(() => rej(new Error(`${name} did not announce itself within ${options.readyTimeoutMs ?? 60_000} ms (log: ${logFile})`)), options.readyTimeoutMs ?? 60_000)
+        const timer = setTimeout(
+          () =>
+            rej(
+              new Error(
+                `${name} did not announce itself within ${options.readyTimeoutMs ?? 60_000} ms (log: ${logFile})`,
+              ),
+            ),
+          options.readyTimeoutMs ?? 60_000,
+        )
         lines.once('line', (line) => {
           clearTimeout(timer)
           try {

@@ -26,12 +26,21 @@ export interface TestSession {
   cleanup(): Promise<void>
 }
 
-export function sessionSettings(options: { controllers: number; volumesPerController: number; blocks: number; blockSize?: number; extra?: Record<string, unknown> }): Record<string, unknown> {
+export function sessionSettings(options: {
+  controllers: number
+  volumesPerController: number
+  blocks: number
+  blockSize?: number
+  extra?: Record<string, unknown>
+}): Record<string, unknown> {
   const name = uniqueName('s')
   const dataDir = mkdtempSync(join(tmpdir(), 'xrc-test-'))
   const controllers = Array.from({ length: options.controllers }, (_, id) => ({
     id,
-    volumes: Array.from({ length: options.volumesPerController }, (_, v) => ({ name: `c${id}v${v}`, blocks: options.blocks })),
+    volumes: Array.from({ length: options.volumesPerController }, (_, v) => ({
+      name: `c${id}v${v}`,
+      blocks: options.blocks,
+    })),
   }))
   const info = stackInfo()
   const extra = options.extra ?? {}
@@ -76,7 +85,8 @@ export function createTestSession(options: Parameters<typeof sessionSettings>[0]
       const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
       await client.connect()
       try {
-        for (const s of [config.applier.schema, ...extraSchemas]) await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`)
+        for (const s of [config.applier.schema, ...extraSchemas])
+          await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`)
       } finally {
         await client.end()
       }
@@ -87,5 +97,7 @@ export function createTestSession(options: Parameters<typeof sessionSettings>[0]
 
 /** The workload's view of a session's volumes. */
 export function workloadVolumes(config: Config): { name: string; blocks: number; controller: number }[] {
-  return config.session.controllers.flatMap((c) => c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })))
+  return config.session.controllers.flatMap((c) =>
+    c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })),
+  )
 }

@@ -46,7 +46,10 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
   const dataDir = mkdtempSync(join(tmpdir(), 'xrc-fault-'))
   const controllers = Array.from({ length: options.controllers }, (_, id) => ({
     id,
-    volumes: Array.from({ length: options.volumesPerController }, (_, v) => ({ name: `c${id}v${v}`, blocks: options.blocks })),
+    volumes: Array.from({ length: options.volumesPerController }, (_, v) => ({
+      name: `c${id}v${v}`,
+      blocks: options.blocks,
+    })),
   }))
   const extra = options.extra ?? {}
   const section = (key: string): object => (extra[key] as object | undefined) ?? {}
@@ -72,7 +75,12 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
     async cleanup(which = {}) {
       const topics = sessionTopics(name)
       if (which.kafka ?? true) {
-        const admin = createKafka({ brokers: servers.kafkaBrokers, clientId: uniqueName('cleanup'), logger: silentLogger, level: logLevel.NOTHING }).admin()
+        const admin = createKafka({
+          brokers: servers.kafkaBrokers,
+          clientId: uniqueName('cleanup'),
+          logger: silentLogger,
+          level: logLevel.NOTHING,
+        }).admin()
         await admin.connect()
         try {
           const existing = new Set(await admin.listTopics())
@@ -106,5 +114,7 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
 
 /** The workload's view of a session's volumes. */
 export function faultVolumes(config: Config): { name: string; blocks: number; controller: number }[] {
-  return config.session.controllers.flatMap((c) => c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })))
+  return config.session.controllers.flatMap((c) =>
+    c.volumes.map((v) => ({ name: v.name, blocks: v.blocks, controller: c.id })),
+  )
 }

@@ -49,7 +49,20 @@ export interface Totals {
 }
 
 export function total(runs: readonly ScenarioFigures[]): Totals {
-  const t: Totals = { runs: runs.length, failedRuns: 0, faultsInjected: 0, faultsSurvived: 0, writesAcknowledged: 0, writesLost: 0, groupsApplied: 0, groupsAppliedTwice: 0, outOfOrder: 0, mixedStates: 0, groupsObserved: 0, deadLettered: {} }
+  const t: Totals = {
+    runs: runs.length,
+    failedRuns: 0,
+    faultsInjected: 0,
+    faultsSurvived: 0,
+    writesAcknowledged: 0,
+    writesLost: 0,
+    groupsApplied: 0,
+    groupsAppliedTwice: 0,
+    outOfOrder: 0,
+    mixedStates: 0,
+    groupsObserved: 0,
+    deadLettered: {},
+  }
   for (const r of runs) {
     if (r.failures.length > 0) t.failedRuns++
     t.faultsInjected += r.faultsInjected
@@ -66,7 +79,20 @@ export function total(runs: readonly ScenarioFigures[]): Totals {
   return t
 }
 
-const COLUMNS = ['scenario', 'runs', 'faults', 'survived', 'acked', 'lost', 'groups', 'twice', 'order', 'observed', 'mixed', 'dead-lettered'] as const
+const COLUMNS = [
+  'scenario',
+  'runs',
+  'faults',
+  'survived',
+  'acked',
+  'lost',
+  'groups',
+  'twice',
+  'order',
+  'observed',
+  'mixed',
+  'dead-lettered',
+] as const
 
 /** A plain-text table: one row per scenario (summed over its runs), then the total. */
 export function figuresTable(runs: readonly ScenarioFigures[]): string {
@@ -84,10 +110,19 @@ export function figuresTable(runs: readonly ScenarioFigures[]): string {
     String(t.outOfOrder),
     String(t.groupsObserved),
     String(t.mixedStates),
-    Object.keys(t.deadLettered).length === 0 ? '0' : Object.entries(t.deadLettered).map(([c, n]) => `${c}=${n}`).join(' '),
+    Object.keys(t.deadLettered).length === 0
+      ? '0'
+      : Object.entries(t.deadLettered)
+          .map(([c, n]) => `${c}=${n}`)
+          .join(' '),
   ]
-  const rows = [[...COLUMNS] as string[], ...[...byScenario].map(([name, rs]) => row(name, total(rs))), row('TOTAL', total(runs))]
+  const rows = [
+    [...COLUMNS] as string[],
+    ...[...byScenario].map(([name, rs]) => row(name, total(rs))),
+    row('TOTAL', total(runs)),
+  ]
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
+  const line = (r: string[]): string =>
+    r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
   return [line(rows[0] as string[]), ...rows.slice(1).map(line)].join('\n')
 }

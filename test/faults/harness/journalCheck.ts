@@ -33,13 +33,27 @@ export interface JournalReport {
 
 export async function checkJournal(kafka: Kafka, topic: string, registryUrl: string): Promise<JournalReport> {
   const codec = await createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topic), schema: JOURNAL_SCHEMA })
-  const report: JournalReport = { groups: 0, outOfOrder: 0, journaledTwice: 0, twiceSamples: [], lastPartOffset: new Map() }
+  const report: JournalReport = {
+    groups: 0,
+    outOfOrder: 0,
+    journaledTwice: 0,
+    twiceSamples: [],
+    lastPartOffset: new Map(),
+  }
   const writes = new Map<string, number>()
   const seqs = new Set<number>()
   let previous: { seq: number; time: number } | undefined
   let twiceInGroup = false
   const records: { offset: number; record: JournalRecord }[] = []
-  await scanTopic({ kafka, topic, groupPrefix: uniqueName('journal-check'), logger: silentLogger, timeoutMs: 120_000, onMessage: async (m) => void records.push({ offset: Number(m.offset), record: await codec.decode(m.value as Buffer) }) })
+  await scanTopic({
+    kafka,
+    topic,
+    groupPrefix: uniqueName('journal-check'),
+    logger: silentLogger,
+    timeoutMs: 120_000,
+    onMessage: async (m) =>
+      void records.push({ offset: Number(m.offset), record: await codec.decode(m.value as Buffer) }),
+  })
   for (const { offset, record: r } of records) {
     for (const u of r.updates) {
       // a write of several blocks is several updates with one seq: a write of one block is (controller, seq, block)
@@ -96,14 +110,24 @@ export async function readJournalAttempts(kafka: Kafka, topic: string, from: num
         const h = (name: string): number => Number(m.headers?.[name]?.toString())
         // kafkajs keeps the record batch's header on each message it decoded from it
         const ctx = (m as KafkaMessage & { batchContext?: { producerId: string; producerEpoch: number } }).batchContext
-        out.push({ offset: Number(m.offset), groupSeq: h(HEADERS.groupSeq), part: h(HEADERS.part), parts: h(HEADERS.parts), producerId: String(ctx?.producerId), producerEpoch: Number(ctx?.producerEpoch) })
+        out.push({
+          offset: Number(m.offset),
+          groupSeq: h(HEADERS.groupSeq),
+          part: h(HEADERS.part),
+          parts: h(HEADERS.parts),
+          producerId: String(ctx?.producerId),
+          producerEpoch: Number(ctx?.producerEpoch),
+        })
         position = Math.max(position, Number(m.offset) + 1)
       }
     },
   })
   await reader.start()
   try {
-    await waitFor(`${topic} read from ${from} to ${end}`, () => (position >= end ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+    await waitFor(`${topic} read from ${from} to ${end}`, () => (position >= end ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    })
   } finally {
     await reader.stop()
   }

@@ -51,7 +51,10 @@ export async function startPrivateKafka(): Promise<PrivateServer> {
       const pid = runningPid(svc)
       if (pid === undefined) throw new Error(`the private broker on ${config.stack.kafkaPort} is not running`)
       process.kill(pid, 'SIGKILL')
-      await waitFor('the private broker to die', () => (runningPid(svc) === undefined ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 })
+      await waitFor('the private broker to die', () => (runningPid(svc) === undefined ? true : undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      })
     },
     restart: start,
     async remove() {
@@ -64,7 +67,12 @@ export async function startPrivateKafka(): Promise<PrivateServer> {
 /** A private schema registry: its own port and its own database on the shared PostgreSQL (so schemas survive its restart). */
 export async function startPrivateRegistry(databaseUrl: string): Promise<PrivateServer> {
   const database = uniqueName('xrc_registry_fault')
-  const config: Config = loadConfig({ overrides: { database: { url: databaseUrl }, stack: { registryPort: await freePort(), registryDatabase: database, registryHeapMb: 256 } } })
+  const config: Config = loadConfig({
+    overrides: {
+      database: { url: databaseUrl },
+      stack: { registryPort: await freePort(), registryDatabase: database, registryHeapMb: 256 },
+    },
+  })
   const paths = stackPaths(config)
   const svc = registryService(paths)
   const start = async (): Promise<void> => void (await startRegistry(config, paths, () => undefined))
@@ -93,10 +101,20 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
   const data = join(dir, 'data')
   const port = await freePort()
   chownSync(dir, ...postgresIds())
-  const asPostgres = (cmd: string, args: string[]): Promise<unknown> => run('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args], { timeout: 60_000 })
+  const asPostgres = (cmd: string, args: string[]): Promise<unknown> =>
+    run('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args], { timeout: 60_000 })
   await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
   const start = async (): Promise<void> => {
-    await asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'])
+    await asPostgres('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ])
   }
   await start()
   return {
@@ -112,5 +130,8 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
 
 /** uid and gid of the postgres OS user, who must own the cluster folder. */
 function postgresIds(): [number, number] {
-  return [Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }))]
+  return [
+    Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+    Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+  ]
 }

@@ -120,9 +120,15 @@ export function logHas(svc: ServiceChild, pattern: RegExp): boolean {
 export async function metricOf(svc: ServiceChild, name: string): Promise<number | undefined> {
   const url = svc.announced.metrics
   if (typeof url !== 'string') return undefined
-  const text = await fetch(url, { signal: AbortSignal.timeout(3000) }).then((r) => r.text(), () => undefined)
+  const text = await fetch(url, { signal: AbortSignal.timeout(3000) }).then(
+    (r) => r.text(),
+    () => undefined,
+  )
   if (text === undefined) return undefined
-  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
 }
 
 /** How long one run may take before it is failed and its processes killed (under the fault tests' 300 s timeout). */
@@ -137,25 +143,45 @@ export async function runScenario(scenario: Scenario, shared: StackInfo, seed: n
   }
 }
 
-async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record<string, unknown>, seed: number): Promise<ScenarioFigures> {
+async function runPrepared(
+  scenario: Scenario,
+  servers: StackInfo,
+  extra: Record<string, unknown>,
+  seed: number,
+): Promise<ScenarioFigures> {
   const began = Date.now()
   const random = seeded(seed)
   const failures: string[] = []
   const notes: Record<string, unknown> = {}
   let faults = 0
   const apiPort = await freePort()
-  const session = createFaultSession(servers, { controllers: 3, volumesPerController: 2, blocks: 64, extra: { ...extra, producer: { apiPort, ...(extra.producer as object | undefined) } } })
+  const session = createFaultSession(servers, {
+    controllers: 3,
+    volumesPerController: 2,
+    blocks: 64,
+    extra: { ...extra, producer: { apiPort, ...(extra.producer as object | undefined) } },
+  })
   const { config } = session
   const configFile = writeConfigFile(session.dataDir, session.settings)
-  const child = (service: 'primary' | 'mover' | 'applier', name: string, args: string[] = []): ServiceChild => serviceChild({ service, configFile, dir: session.dataDir, name, args })
+  const child = (service: 'primary' | 'mover' | 'applier', name: string, args: string[] = []): ServiceChild =>
+    serviceChild({ service, configFile, dir: session.dataDir, name, args })
   const controllerIds = config.session.controllers.map((c) => c.id)
   const ports = scenario.primaryPerController ? await Promise.all(controllerIds.map(() => freePort())) : []
   const services: Services = {
-    primaries: scenario.primaryPerController ? controllerIds.map((id, i) => child('primary', `primary-${id}`, ['--controllers', String(id), '--api-port', String(ports[i])])) : [child('primary', 'primary')],
+    primaries: scenario.primaryPerController
+      ? controllerIds.map((id, i) =>
+          child('primary', `primary-${id}`, ['--controllers', String(id), '--api-port', String(ports[i])]),
+        )
+      : [child('primary', 'primary')],
     mover: child('mover', 'mover'),
     applier: child('applier', 'applier'),
   }
-  const kafka = createKafka({ brokers: servers.kafkaBrokers, clientId: uniqueName('fault'), logger: silentLogger, level: logLevel.NOTHING })
+  const kafka = createKafka({
+    brokers: servers.kafkaBrokers,
+    clientId: uniqueName('fault'),
+    logger: silentLogger,
+    level: logLevel.NOTHING,
+  })
   const pool = createPool({ url: servers.databaseUrl, logger: silentLogger, max: 3 })
   const log = new WriteLog()
   const armed = scenario.armed?.(random) ?? {}
@@ -167,16 +193,31 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
   })
   const run = async (): Promise<ScenarioFigures> => {
     for (const p of services.primaries) await p.start(armed.primary ? { env: armed.primary } : {})
-    await Promise.all([services.mover.start(armed.mover ? { env: armed.mover } : {}), services.applier.start(armed.applier ? { env: armed.applier } : {})])
+    await Promise.all([
+      services.mover.start(armed.mover ? { env: armed.mover } : {}),
+      services.applier.start(armed.applier ? { env: armed.applier } : {}),
+    ])
 
     const target = routedTarget(services, config.session.controllers.length)
     // observations the secondary itself calls inconsistent (a resync after a suspension is being applied) are counted, not checked
     const watch = watchResync({ pool, schema: config.applier.schema, session: config.session.name, log })
     const stopWrites = new AbortController()
-    const workload = runDependentWrites(target, { volumes: faultVolumes(config), blockSize: config.session.blockSize, writers: 4, blocksPerWriter: 4, signal: stopWrites.signal, seed, log, onError: () => 50 })
+    const workload = runDependentWrites(target, {
+      volumes: faultVolumes(config),
+      blockSize: config.session.blockSize,
+      writers: 4,
+      blocksPerWriter: 4,
+      signal: stopWrites.signal,
+      seed,
+      log,
+      onError: () => 50,
+    })
     const moreAcks = async (more: number, timeoutMs = 90_000): Promise<void> => {
       const from = log.counts().acked
-      await waitFor(`${more} more acknowledged writes`, () => (log.counts().acked >= from + more ? true : undefined), { timeoutMs, intervalMs: 10 })
+      await waitFor(`${more} more acknowledged writes`, () => (log.counts().acked >= from + more ? true : undefined), {
+        timeoutMs,
+        intervalMs: 10,
+      })
     }
     const ctx: ScenarioContext = {
       seed,
@@ -201,7 +242,11 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       const warm = log.counts().acked + 30 + Math.floor(random() * 60)
       await waitFor(
         'the pipeline to run',
-        async () => fired() || (log.counts().acked >= warm && ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupSeq ?? 0) >= 3) || undefined,
+        async () =>
+          fired() ||
+          (log.counts().acked >= warm &&
+            ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupSeq ?? 0) >= 3) ||
+          undefined,
         { timeoutMs: 90_000, intervalMs: 50 },
       )
       await scenario.inject(ctx)
@@ -213,7 +258,13 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
 
     // caught up: the secondary reaches the last acknowledged write, and in-doubt writes the primary kept are mirrored too
     const lastAcked = log.lastAckedTime()
-    const caughtUp = await waitFor('the secondary to catch up', async () => ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupTime ?? 0) >= lastAcked || undefined, { timeoutMs: 180_000, intervalMs: 100 }).catch((err: unknown) => {
+    const caughtUp = await waitFor(
+      'the secondary to catch up',
+      async () =>
+        ((await observeSecondary(pool, config.applier.schema, config.session.name))?.groupTime ?? 0) >= lastAcked ||
+        undefined,
+      { timeoutMs: 180_000, intervalMs: 100 },
+    ).catch((err: unknown) => {
       failures.push(`secondary did not catch up: ${(err as Error).message}`)
       return false
     })
@@ -238,19 +289,34 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       if (s.exited()) return
       const code = await Promise.race([s.stop(), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))])
       if (code === 'hung') await s.kill('SIGKILL')
-      if (code !== 0) failures.push(`${s.name} ${code === 'hung' ? 'did not stop within 30 s of SIGTERM' : `exited ${code} on SIGTERM`} (log: ${s.logFile})`)
+      if (code !== 0)
+        failures.push(
+          `${s.name} ${code === 'hung' ? 'did not stop within 30 s of SIGTERM' : `exited ${code} on SIGTERM`} (log: ${s.logFile})`,
+        )
     }
     // the journal is final once the mover stopped; the applier must then apply every group of it, none skipped
     for (const s of [...services.primaries, services.mover]) await stop(s)
     const journal = await checkJournal(kafka, sessionTopics(config.session.name).journal, servers.registryUrl)
-    await waitFor('the applier to apply the whole journal', async () => ((await appliedGroupHistory(pool, config.applier.schema)).groups >= journal.groups ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 }).catch(() => undefined)
+    await waitFor(
+      'the applier to apply the whole journal',
+      async () =>
+        (await appliedGroupHistory(pool, config.applier.schema)).groups >= journal.groups ? true : undefined,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    ).catch(() => undefined)
     await stop(services.applier)
     const history = await appliedGroupHistory(pool, config.applier.schema)
     const final = await observeImage(pool, config.applier.schema, config.session.name)
     if (final?.image !== 'consistent') failures.push(`the caught-up secondary calls itself ${final?.image ?? 'empty'}`)
     const lost = final ? checkObservation(log, final).length : result.acked
     notes.inconsistentObservations = report.inconsistent
-    const dead = summarizeDeadLetters(await readDeadLetters({ kafka, topic: sessionTopics(config.session.name).deadLetter, logger: silentLogger, groupPrefix: uniqueName('dlq-check') }))
+    const dead = summarizeDeadLetters(
+      await readDeadLetters({
+        kafka,
+        topic: sessionTopics(config.session.name).deadLetter,
+        logger: silentLogger,
+        groupPrefix: uniqueName('dlq-check'),
+      }),
+    )
     notes.journalGroups = journal.groups
     await scenario.afterRun?.(ctx, journal)
 
@@ -263,8 +329,13 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       writesInDoubt: result.inDoubt,
       writesLost: lost,
       groupsApplied: history.groups,
-      groupsAppliedTwice: journal.journaledTwice + (history.lastSeq - history.firstSeq + 1 - history.groups < 0 ? 1 : 0),
-      outOfOrder: history.gaps + history.timeRegressions + (history.groups > 0 && history.firstSeq !== 1 ? 1 : 0) + journal.outOfOrder,
+      groupsAppliedTwice:
+        journal.journaledTwice + (history.lastSeq - history.firstSeq + 1 - history.groups < 0 ? 1 : 0),
+      outOfOrder:
+        history.gaps +
+        history.timeRegressions +
+        (history.groups > 0 && history.firstSeq !== 1 ? 1 : 0) +
+        journal.outOfOrder,
       groupsObserved: report.consistent + report.inconsistent,
       mixedStates: report.mixed,
       deadLettered: dead.byCode,
@@ -273,12 +344,21 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
       notes,
       failures,
     }
-    if (lost > 0) failures.push(`${lost} acknowledged writes lost or wrong: ${JSON.stringify(final ? checkObservation(log, final).slice(0, 3) : [])}`)
+    if (lost > 0)
+      failures.push(
+        `${lost} acknowledged writes lost or wrong: ${JSON.stringify(final ? checkObservation(log, final).slice(0, 3) : [])}`,
+      )
     if (report.mixed > 0) failures.push(`mixed states observed: ${JSON.stringify(report.samples.slice(0, 3))}`)
-    if (figures.groupsAppliedTwice > 0) failures.push(`${figures.groupsAppliedTwice} groups applied or journaled twice: ${journal.twiceSamples.join(', ')}`)
-    if (figures.outOfOrder > 0) failures.push(`${figures.outOfOrder} groups out of order or skipped (history ${JSON.stringify(history)})`)
-    if (history.groups !== journal.groups) failures.push(`${history.groups} groups applied but ${journal.groups} journaled`)
-    if (dead.records > 0) failures.push(`records dead-lettered in a run with no bad input: ${JSON.stringify(dead.byCode)}`)
+    if (figures.groupsAppliedTwice > 0)
+      failures.push(
+        `${figures.groupsAppliedTwice} groups applied or journaled twice: ${journal.twiceSamples.join(', ')}`,
+      )
+    if (figures.outOfOrder > 0)
+      failures.push(`${figures.outOfOrder} groups out of order or skipped (history ${JSON.stringify(history)})`)
+    if (history.groups !== journal.groups)
+      failures.push(`${history.groups} groups applied but ${journal.groups} journaled`)
+    if (dead.records > 0)
+      failures.push(`records dead-lettered in a run with no bad input: ${JSON.stringify(dead.byCode)}`)
     if (faults === 0) failures.push('no fault was injected')
     figures.faultsSurvived = failures.length === 0 ? faults : 0
     return figures
@@ -287,7 +367,25 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
     return await Promise.race([run(), budget])
   } catch (err) {
     failures.push(`the run failed: ${(err as Error).stack ?? String(err)}`)
-    return { scenario: scenario.name, seed, faultsInjected: faults, faultsSurvived: 0, writesAcknowledged: log.counts().acked, writesInDoubt: log.counts().indoubt, writesLost: -1, groupsApplied: 0, groupsAppliedTwice: 0, outOfOrder: 0, groupsObserved: 0, mixedStates: 0, deadLettered: {}, volumesIdentical: '-', seconds: Math.round((Date.now() - began) / 100) / 10, notes, failures }
+    return {
+      scenario: scenario.name,
+      seed,
+      faultsInjected: faults,
+      faultsSurvived: 0,
+      writesAcknowledged: log.counts().acked,
+      writesInDoubt: log.counts().indoubt,
+      writesLost: -1,
+      groupsApplied: 0,
+      groupsAppliedTwice: 0,
+      outOfOrder: 0,
+      groupsObserved: 0,
+      mixedStates: 0,
+      deadLettered: {},
+      volumesIdentical: '-',
+      seconds: Math.round((Date.now() - began) / 100) / 10,
+      notes,
+      failures,
+    }
   } finally {
     clearTimeout(overtime)
     for (const s of all()) await s.kill('SIGKILL')
@@ -299,14 +397,25 @@ async function runPrepared(scenario: Scenario, servers: StackInfo, extra: Record
 
 /** Writes go to the primary that runs the volume's controller (all to one when there is one primary). */
 function routedTarget(services: Services, controllers: number): WriteTarget {
-  const targets = Array.from({ length: controllers }, (_, id) => httpWriteTarget(() => String((services.primaries[id] ?? services.primaries[0])?.announced.api), 5000))
+  const targets = Array.from({ length: controllers }, (_, id) =>
+    httpWriteTarget(() => String((services.primaries[id] ?? services.primaries[0])?.announced.api), 5000),
+  )
   return { write: (req) => (targets[Number(/^c(\d+)v/.exec(req.volume)?.[1] ?? 0)] as WriteTarget).write(req) }
 }
 
 /** A whole secondary volume (zeros where no block was written). */
-async function readSecondaryImage(pool: Pool, schema: string, volume: string, blockSize: number, blocks: number): Promise<Buffer> {
+async function readSecondaryImage(
+  pool: Pool,
+  schema: string,
+  volume: string,
+  blockSize: number,
+  blocks: number,
+): Promise<Buffer> {
   const image = Buffer.alloc(blockSize * blocks)
-  const res = await pool.query<{ block: bigint; data: Buffer }>(`SELECT b.block, b.data FROM "${schema}".blocks b JOIN "${schema}".volumes v ON v.id = b.volume_id WHERE v.name = $1`, [volume])
+  const res = await pool.query<{ block: bigint; data: Buffer }>(
+    `SELECT b.block, b.data FROM "${schema}".blocks b JOIN "${schema}".volumes v ON v.id = b.volume_id WHERE v.name = $1`,
+    [volume],
+  )
   for (const r of res.rows) r.data.copy(image, Number(r.block) * blockSize)
   return image
 }

@@ -17,7 +17,13 @@ export async function runOnce(scenario: Scenario): Promise<ScenarioFigures> {
   console.log(`fault scenario ${scenario.name}: ${JSON.stringify(figures)}`)
   appendFileSync(inject('faultFigures'), `${JSON.stringify(figures)}\n`)
   expect(figures.failures, `seed ${seed}`).toEqual([])
-  expect(figures).toMatchObject({ writesLost: 0, groupsAppliedTwice: 0, outOfOrder: 0, mixedStates: 0, deadLettered: {} })
+  expect(figures).toMatchObject({
+    writesLost: 0,
+    groupsAppliedTwice: 0,
+    outOfOrder: 0,
+    mixedStates: 0,
+    deadLettered: {},
+  })
   expect(figures.faultsInjected).toBeGreaterThan(0)
   expect(figures.faultsSurvived).toBe(figures.faultsInjected)
   expect(figures.writesAcknowledged).toBeGreaterThan(0)

@@ -10,9 +10,19 @@ import { commitCut, kafkaCrash, postgresCrash, registryRestart, transactionTimeo
 /** Scenarios by test file; factories, because a scenario with private servers keeps their handles per run. */
 export const SCENARIOS: Record<'applier' | 'mover' | 'producer' | 'servers', (() => Scenario)[]> = {
   // 1 and 7
-  applier: [() => applierKilled('applier.before-commit'), () => applierKilled('applier.after-commit'), () => commitCut('before'), () => commitCut('after')],
+  applier: [
+    () => applierKilled('applier.before-commit'),
+    () => applierKilled('applier.after-commit'),
+    () => commitCut('before'),
+    () => commitCut('after'),
+  ],
   // 2, 3 and 8
-  mover: [() => moverKilled('mover.before-commit'), () => moverKilled('mover.during-commit'), () => zombieMover, () => transactionTimeout()],
+  mover: [
+    () => moverKilled('mover.before-commit'),
+    () => moverKilled('mover.during-commit'),
+    () => zombieMover,
+    () => transactionTimeout(),
+  ],
   // 4 and 5
   producer: [() => producerKilled, () => controllerPaused],
   // 6

@@ -17,9 +17,15 @@ const occurrence = (random: () => number, from: number, spread: number): number 
 
 /** Waits until a child killed itself at its fault point, checks it said so, and starts it again unarmed. */
 async function diedAtFaultPoint(ctx: ScenarioContext, svc: ServiceChild, point: string): Promise<void> {
-  await waitFor(`${svc.name} to reach ${point}`, () => (svc.exited() ? true : undefined), { timeoutMs: 90_000, intervalMs: 20 })
+  await waitFor(`${svc.name} to reach ${point}`, () => (svc.exited() ? true : undefined), {
+    timeoutMs: 90_000,
+    intervalMs: 20,
+  })
   ctx.fault(`${svc.name} SIGKILL at ${point}`)
-  ctx.check(logHas(svc, new RegExp(`"fault point reached","point":"${point.replace('.', '\\.')}"`)), `${svc.name} died at ${point} (log: ${svc.logFile})`)
+  ctx.check(
+    logHas(svc, new RegExp(`"fault point reached","point":"${point.replace('.', '\\.')}"`)),
+    `${svc.name} died at ${point} (log: ${svc.logFile})`,
+  )
   await svc.start()
 }
 
@@ -51,12 +57,19 @@ export const zombieMover: Scenario = {
   armed: (random) => ({ mover: { XRC_FAULT_POINT: `mover.before-commit:stop:${occurrence(random, 5, 40)}` } }),
   async inject(ctx) {
     const zombie = ctx.services.mover
-    await waitFor('the first mover to pause in a transaction', () => (isStopped(zombie.pid) ? true : undefined), { timeoutMs: 90_000, intervalMs: 20 })
+    await waitFor('the first mover to pause in a transaction', () => (isStopped(zombie.pid) ? true : undefined), {
+      timeoutMs: 90_000,
+      intervalMs: 20,
+    })
     ctx.fault('mover SIGSTOP inside a transaction; a second mover started')
     const second = ctx.child('mover', 'mover-2')
     await second.start()
     ctx.services.mover = second
-    await waitFor('the second mover to journal groups', async () => ((await metricOf(second, 'xrc_mover_groups_journaled_total')) ?? 0) >= 3 || undefined, { timeoutMs: 60_000, intervalMs: 100 })
+    await waitFor(
+      'the second mover to journal groups',
+      async () => ((await metricOf(second, 'xrc_mover_groups_journaled_total')) ?? 0) >= 3 || undefined,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    )
     zombie.kill('SIGCONT').catch(() => undefined)
     const code = await zombie.waitExit()
     ctx.check(code === 1, `the zombie mover exits 1 once fenced (got ${code})`)
@@ -85,7 +98,10 @@ export const producerKilled: Scenario = {
       async () => ((await metricOf(ctx.services.mover, 'xrc_mover_duplicate_updates_total')) ?? 0) || undefined,
       { timeoutMs: 30_000, intervalMs: 100 },
     ).catch(() => metricOf(ctx.services.mover, 'xrc_mover_duplicate_updates_total'))
-    ctx.check((duplicates ?? 0) > 0, `the writes in flight at the first kill were sent again and dropped as duplicates (${duplicates})`)
+    ctx.check(
+      (duplicates ?? 0) > 0,
+      `the writes in flight at the first kill were sent again and dropped as duplicates (${duplicates})`,
+    )
     ctx.note('duplicateUpdatesDropped', duplicates)
   },
 }
@@ -109,39 +125,62 @@ export const controllerPaused: Scenario = {
     // the other controllers' writers go on meanwhile (a writer on the paused one waits out its request)
     const writes = ctx.moreAcks(20, 60_000)
     const sampling = (async () => {
-      for (let done = false; !done; ) {
+      for (let done = false; !done;) {
         await sample()
-        done = await Promise.race([writes.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))])
+        done = await Promise.race([
+          writes.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 50)),
+        ])
       }
     })()
     await writes
     await sampling
-    ctx.check(highest <= last, `T stayed at or below controller ${id}'s last report ${last} while it was paused (reached ${highest})`)
+    ctx.check(
+      highest <= last,
+      `T stayed at or below controller ${id}'s last report ${last} while it was paused (reached ${highest})`,
+    )
     ctx.note('pausedController', id)
     ctx.note('consistencyTimeHeldAt', `${last - highest} µs below its last report`)
     await victim.kill('SIGCONT')
-    await waitFor('T to pass the paused controller after SIGCONT', async () => {
-      await sample()
-      return highest > last || undefined
-    }, { timeoutMs: 60_000, intervalMs: 100 })
+    await waitFor(
+      'T to pass the paused controller after SIGCONT',
+      async () => {
+        await sample()
+        return highest > last || undefined
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    )
   },
 }
 
 /** The max time of the last record set a controller sent (its last report), once its partition is still. */
 async function lastReport(ctx: ScenarioContext, controller: number): Promise<number> {
   const topic = sessionTopics(ctx.session.config.session.name).updates
-  const end = async (): Promise<number> => Number((await admin(ctx)).find((o) => o.partition === controller)?.offset ?? 0)
+  const end = async (): Promise<number> =>
+    Number((await admin(ctx)).find((o) => o.partition === controller)?.offset ?? 0)
   let previous = -1
   // a send that was on the wire when the process stopped may still land: wait until the end holds for a few reads
   let still = 0
-  await waitFor('the paused controller partition to be still', async () => {
-    const e = await end()
-    still = e === previous ? still + 1 : 0
-    previous = e
-    return still >= 5 || undefined
-  }, { timeoutMs: 30_000, intervalMs: 100 })
+  await waitFor(
+    'the paused controller partition to be still',
+    async () => {
+      const e = await end()
+      still = e === previous ? still + 1 : 0
+      previous = e
+      return still >= 5 || undefined
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  )
   let time = 0
-  await scanTopic({ kafka: ctx.kafka, topic, partition: controller, from: previous - 1, groupPrefix: uniqueName('last-report'), logger: silentLogger, onMessage: (m) => void (time = Number(m.headers?.[HEADERS.maxTime]?.toString() ?? 0)) })
+  await scanTopic({
+    kafka: ctx.kafka,
+    topic,
+    partition: controller,
+    from: previous - 1,
+    groupPrefix: uniqueName('last-report'),
+    logger: silentLogger,
+    onMessage: (m) => void (time = Number(m.headers?.[HEADERS.maxTime]?.toString() ?? 0)),
+  })
   return time
 }
 

@@ -8,11 +8,22 @@ import { sessionTopics } from '../../../schemas/topics.js'
 import type { ServiceChild } from '../../kit/services.js'
 import { readJournalAttempts } from '../harness/journalCheck.js'
 import { startPgProxy, type CommitCut, type PgProxy } from '../harness/pgProxy.js'
-import { startPrivateKafka, startPrivatePostgres, startPrivateRegistry, type PrivateServer } from '../harness/privateServers.js'
+import {
+  startPrivateKafka,
+  startPrivatePostgres,
+  startPrivateRegistry,
+  type PrivateServer,
+} from '../harness/privateServers.js'
 import { isStopped, logHas, type Scenario, type ScenarioContext } from '../harness/scenario.js'
 
 /** Takes a private server away while writes go on (at least `acksWhileDown` acknowledged meanwhile), then brings it back. */
-async function outage(ctx: ScenarioContext, server: PrivateServer, what: string, acksWhileDown: number, meanwhile?: () => Promise<void>): Promise<void> {
+async function outage(
+  ctx: ScenarioContext,
+  server: PrivateServer,
+  what: string,
+  acksWhileDown: number,
+  meanwhile?: () => Promise<void>,
+): Promise<void> {
   await server.crash()
   ctx.fault(what)
   const downAt = Date.now()
@@ -32,7 +43,8 @@ export function kafkaCrash(): Scenario {
       kafka = await startPrivateKafka()
       return { servers: { kafkaBrokers: [kafka.address] }, teardown: () => (kafka as PrivateServer).remove() }
     },
-    inject: (ctx) => outage(ctx, kafka as PrivateServer, 'Kafka broker SIGKILL, restarted', 20 + Math.floor(ctx.random() * 30)),
+    inject: (ctx) =>
+      outage(ctx, kafka as PrivateServer, 'Kafka broker SIGKILL, restarted', 20 + Math.floor(ctx.random() * 30)),
   }
 }
 
@@ -45,7 +57,13 @@ export function postgresCrash(): Scenario {
       postgres = await startPrivatePostgres()
       return { servers: { databaseUrl: postgres.address }, teardown: () => (postgres as PrivateServer).remove() }
     },
-    inject: (ctx) => outage(ctx, postgres as PrivateServer, 'PostgreSQL pg_ctl stop -m immediate, restarted', 20 + Math.floor(ctx.random() * 30)),
+    inject: (ctx) =>
+      outage(
+        ctx,
+        postgres as PrivateServer,
+        'PostgreSQL pg_ctl stop -m immediate, restarted',
+        20 + Math.floor(ctx.random() * 30),
+      ),
   }
 }
 
@@ -83,14 +101,27 @@ export function commitCut(mode: CommitCut): Scenario {
     async inject(ctx) {
       const p = proxy as PgProxy
       p.arm(mode, 3 + Math.floor(ctx.random() * 20))
-      await waitFor('a COMMIT to be cut', () => (p.cuts() > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20 })
+      await waitFor('a COMMIT to be cut', () => (p.cuts() > 0 ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      })
       ctx.fault(`connection reset ${mode} the server got a COMMIT`)
       const applier = ctx.services.applier
       await ctx.moreAcks(30)
       ctx.check(!applier.exited(), 'the applier survives the cut connection')
-      await waitFor('the applier to resolve the COMMIT from the control table', () => (logHas(applier, /outcome of group \d+'s COMMIT was unknown/) ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 }).catch(() => undefined)
-      const pattern = mode === 'after' ? /the control table shows it committed: it is not applied again/ : /the control table shows it did not commit: it was applied now/
-      ctx.check(logHas(applier, pattern), `the applier learned from the control table whether the group committed (${pattern}; log: ${applier.logFile})`)
+      await waitFor(
+        'the applier to resolve the COMMIT from the control table',
+        () => (logHas(applier, /outcome of group \d+'s COMMIT was unknown/) ? true : undefined),
+        { timeoutMs: 30_000, intervalMs: 50 },
+      ).catch(() => undefined)
+      const pattern =
+        mode === 'after'
+          ? /the control table shows it committed: it is not applied again/
+          : /the control table shows it did not commit: it was applied now/
+      ctx.check(
+        logHas(applier, pattern),
+        `the applier learned from the control table whether the group committed (${pattern}; log: ${applier.logFile})`,
+      )
       ctx.note('commitsCut', p.cuts())
     },
   }
@@ -114,32 +145,67 @@ export function transactionTimeout(): Scenario {
     armed: (random) => ({ mover: { XRC_FAULT_POINT: `mover.before-commit:stop:${5 + Math.floor(random() * 40)}` } }),
     async inject(ctx) {
       const mover = ctx.services.mover
-      await waitFor('the mover to pause inside a transaction', () => (isStopped(mover.pid) ? true : undefined), { timeoutMs: 90_000, intervalMs: 20 })
+      await waitFor('the mover to pause inside a transaction', () => (isStopped(mover.pid) ? true : undefined), {
+        timeoutMs: 90_000,
+        intervalMs: 20,
+      })
       ctx.fault('mover SIGSTOP inside a transaction past its timeout')
       const journal = sessionTopics(ctx.session.config.session.name).journal
       const admin = ctx.kafka.admin()
       await admin.connect()
-      const stable = async (): Promise<number> => Number((await admin.fetchTopicOffsets(journal)).find((o) => o.partition === 0)?.offset ?? 0)
+      const stable = async (): Promise<number> =>
+        Number((await admin.fetchTopicOffsets(journal)).find((o) => o.partition === 0)?.offset ?? 0)
       openedAt = await stable()
       // the last stable offset stays at the open transaction until the broker aborts it (its abort marker moves it on)
-      await waitFor('the broker to abort the expired transaction', async () => ((await stable()) > openedAt ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 })
+      await waitFor(
+        'the broker to abort the expired transaction',
+        async () => ((await stable()) > openedAt ? true : undefined),
+        { timeoutMs: 60_000, intervalMs: 200 },
+      )
       await admin.disconnect()
       await mover.kill('SIGCONT')
-      await waitFor('the mover to see its commit fail', () => (logHas(mover, /outlived its timeout/) ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 }).catch(() => undefined)
-      ctx.check(logHas(mover, /past mover\.transactionTimeoutMs .* committed: no/), `the expired commit is reported failed, never as a success (log: ${mover.logFile})`)
+      await waitFor(
+        'the mover to see its commit fail',
+        () => (logHas(mover, /outlived its timeout/) ? true : undefined),
+        { timeoutMs: 30_000, intervalMs: 50 },
+      ).catch(() => undefined)
+      ctx.check(
+        logHas(mover, /past mover\.transactionTimeoutMs .* committed: no/),
+        `the expired commit is reported failed, never as a success (log: ${mover.logFile})`,
+      )
       await ctx.moreAcks(30)
       ctx.check(!mover.exited(), 'the mover goes on after its transaction expired')
     },
     async afterRun(ctx, journal) {
-      const attempts = await readJournalAttempts(ctx.kafka, sessionTopics(ctx.session.config.session.name).journal, openedAt)
+      const attempts = await readJournalAttempts(
+        ctx.kafka,
+        sessionTopics(ctx.session.config.session.name).journal,
+        openedAt,
+      )
       const committed = new Set(journal.lastPartOffset.values())
       const expired = attempts[0]
-      const again = expired && attempts.find((a) => a.groupSeq === expired.groupSeq && a.part === a.parts - 1 && committed.has(a.offset))
-      ctx.check(expired !== undefined && !committed.has(expired.offset), 'the expired attempt is in the journal, aborted')
-      ctx.check(again !== undefined && again.producerEpoch > (expired?.producerEpoch ?? Infinity), `the group committed again under a newer epoch (${expired?.producerEpoch} -> ${again?.producerEpoch})`)
-      const lateOld = attempts.filter((a) => committed.has(a.offset) && a.producerId === expired?.producerId && a.producerEpoch <= (expired?.producerEpoch ?? -1))
+      const again =
+        expired &&
+        attempts.find((a) => a.groupSeq === expired.groupSeq && a.part === a.parts - 1 && committed.has(a.offset))
+      ctx.check(
+        expired !== undefined && !committed.has(expired.offset),
+        'the expired attempt is in the journal, aborted',
+      )
+      ctx.check(
+        again !== undefined && again.producerEpoch > (expired?.producerEpoch ?? Infinity),
+        `the group committed again under a newer epoch (${expired?.producerEpoch} -> ${again?.producerEpoch})`,
+      )
+      const lateOld = attempts.filter(
+        (a) =>
+          committed.has(a.offset) &&
+          a.producerId === expired?.producerId &&
+          a.producerEpoch <= (expired?.producerEpoch ?? -1),
+      )
       ctx.check(lateOld.length === 0, `nothing of the old epoch committed after the expiry (${lateOld.length} records)`)
-      ctx.check(journal.lastPartOffset.get(expired?.groupSeq ?? -1) === again?.offset, 'the group is journaled once, by its second attempt')
+      ctx.check(
+        journal.lastPartOffset.get(expired?.groupSeq ?? -1) === again?.offset,
+        'the group is journaled once, by its second attempt',
+      )
       ctx.note('expiredGroup', expired?.groupSeq)
       ctx.note('epochs', `${expired?.producerEpoch} -> ${again?.producerEpoch}`)
     },
