@@ -5,7 +5,7 @@
  * for a rollback.
  */
 import { Gauge, type Registry } from 'prom-client'
-import type { ImageState } from './resyncImage.js'
+import type { ImageState } from './resync/index.js'
 
 export function registerImageMetrics(registry: Registry, image: () => ImageState | undefined): void {
   new Gauge({

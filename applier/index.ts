@@ -10,9 +10,9 @@ export {
   type ApplierStatus,
   type GroupEvent,
 } from './applier.js'
-export { createBlockStore, type ApplyOutcome, type BlockStore, type BlockStoreOptions } from './blockStore.js'
-export type { AppliedMark } from './groupOrder.js'
-export type { ExportResult } from './volumeReader.js'
+export { createBlockStore, type ApplyOutcome, type BlockStore, type BlockStoreOptions } from './store/index.js'
+export type { AppliedMark } from './journal/index.js'
+export type { ExportResult } from './store/index.js'
 export { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './replay.js'
 export {
   rebaseSecondary,
@@ -20,4 +20,15 @@ export {
   type ImageState,
   type RebaseResult,
   type RollbackResult,
-} from './resyncImage.js'
+} from './resync/index.js'
+export { GroupAssembler } from './journal/index.js'
+export {
+  type ResyncStart,
+  resyncDdl,
+  resyncEndSql,
+  resyncStartParams,
+  resyncStartSql,
+  resyncTables,
+  schemaLockKey,
+} from './resync/index.js'
+export { BLOCK_ROW_COLUMNS, type BlockRow, encodeBlockRows, storeTables } from './store/index.js'

@@ -13,10 +13,10 @@ import type { Logger } from '../lib/logger.js'
 import type { Pool } from '../lib/postgres.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { JournalRecord } from '../schemas/journal.js'
-import { sessionTopics } from '../schemas/topics.js'
-import { createKafka } from '../lib/kafka.js'
+import { sessionTopics } from '../schemas/topicNames.js'
+import { createKafka } from '../lib/kafka/index.js'
 import { createApplier } from './applier.js'
-import { JOURNAL_PARTITION } from './journalFeed.js'
+import { JOURNAL_PARTITION } from './journal/index.js'
 
 export interface ReplayOptions {
   config: Config

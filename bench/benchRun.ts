@@ -12,7 +12,7 @@
  * The ceilings run alone, so the pipeline never competes with them.
  */
 import { loadConfig, type Config } from '../lib/config.js'
-import { KAFKA_FRAMING_BYTES } from '../lib/topics.js'
+import { KAFKA_FRAMING_BYTES } from '../lib/kafka/index.js'
 import { stackPaths } from '../stack/paths.js'
 import type { BenchSession } from './benchSession.js'
 import { kafkajsSendBatch, producerPerformance, type ThroughputResult } from './kafkaCeiling.js'

@@ -12,7 +12,7 @@ import { logLevel, type Kafka } from 'kafkajs'
 import pg from 'pg'
 import { loadConfig, type Config, type LoadOptions } from '../lib/config.js'
 import { errorMessage } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka.js'
+import { createKafka } from '../lib/kafka/index.js'
 import { silentLogger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
 

@@ -11,8 +11,8 @@
  * only when the harness itself fails (the stack is unreachable, a stage
  * dies, a phase never drains).
  */
-// first: kafkajs must find the native CRC-32C when it loads (lib/kafkaCrc.ts)
-import '../lib/kafkaCrc.js'
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
+import '../lib/kafka/kafkaCrc.js'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -20,7 +20,7 @@ import { logLevel } from 'kafkajs'
 import pg from 'pg'
 import { loadConfig, type Config, type LoadOptions } from '../lib/config.js'
 import { XrcError, errorMessage } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka.js'
+import { createKafka } from '../lib/kafka/index.js'
 import { silentLogger } from '../lib/logger.js'
 import { REPO_ROOT } from '../stack/paths.js'
 import { createBenchSession } from './benchSession.js'

@@ -7,7 +7,7 @@
 import type { Config } from '../lib/config.js'
 import { redactUrl } from '../lib/config.js'
 import { XrcError, errorMessage } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka.js'
+import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createStack } from '../stack/index.js'
 import { pingKafka } from '../stack/kafka.js'

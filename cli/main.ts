@@ -4,8 +4,8 @@
  * Exit codes: 0 success, 1 failure at run time, 2 bad arguments or
  * configuration (one clear message naming the setting, never a stack trace).
  */
-// first: kafkajs must find the native CRC-32C when it loads (lib/kafkaCrc.ts)
-import '../lib/kafkaCrc.js'
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
+import '../lib/kafka/kafkaCrc.js'
 import { Command, CommanderError } from 'commander'
 import { ConfigError, XrcError, errorMessage } from '../lib/errors.js'
 import { registerAuditCommand } from './commands/audit.js'

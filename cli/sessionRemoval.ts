@@ -8,11 +8,11 @@ import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../lib/config.js'
 import { XrcError, errorMessage } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka.js'
+import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
 import pg from 'pg'
-import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topics.js'
+import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topicNames.js'
 
 /** The names a session occupies. */
 export interface SessionNames {

@@ -6,7 +6,7 @@
  */
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../lib/logger.js'
-import { createPartitionReader } from '../lib/partitionReader.js'
+import { createPartitionReader } from '../lib/kafka/index.js'
 
 export interface RangeOptions {
   kafka: Kafka

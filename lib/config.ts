@@ -322,7 +322,7 @@ export const ConfigSchema = z.strictObject({
 /**
  * Upper bound of a journal record's bytes besides its block data when it
  * holds a single block (wire header, group fields, one update's fields,
- * names of at most 63 characters); mover/journalParts.ts sizes parts exactly.
+ * names of at most 63 characters); mover/journal/journalParts.ts sizes parts exactly.
  */
 export const JOURNAL_RECORD_FRAMING_BYTES = 1024
 

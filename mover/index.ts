@@ -11,16 +11,16 @@ export {
   type FormedGroup,
   type FormerCheckpoint,
   type GroupFormer,
-} from './groupFormer.js'
-export type { JournalWriterHooks } from './journalWriter.js'
-export { readJournalTail, type JournalTail } from './journalTail.js'
-export type { SessionLayout } from './recordSetRules.js'
-export type { FrozenController } from './updatesIntake.js'
+} from './groups/index.js'
+export type { JournalWriterHooks } from './journal/index.js'
+export { readJournalTail, type JournalTail } from './journal/index.js'
+export type { SessionLayout } from './intake/index.js'
+export type { FrozenController } from './intake/index.js'
 export {
   readDeadLetters,
   summarizeDeadLetters,
   type DeadLetterAction,
   type DeadLetterEntry,
   type DeadLetterSummary,
-} from './deadLetters.js'
-export { resumeFrozen, type ResumeRequest } from './resume.js'
+} from './intake/index.js'
+export { resumeFrozen, type ResumeRequest } from './intake/index.js'

@@ -8,10 +8,10 @@ import type { Config } from '../lib/config.js'
 import type { ErrorCode, ErrorContext } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import type { DiscardedSeqs } from './groupFormer.js'
-import type { JournalWriterHooks } from './journalWriter.js'
-import type { StartPoint } from './recovery.js'
-import type { FrozenController } from './updatesIntake.js'
+import type { DiscardedSeqs } from './groups/index.js'
+import type { JournalWriterHooks } from './journal/index.js'
+import type { StartPoint } from './journal/index.js'
+import type { FrozenController } from './intake/index.js'
 
 export interface MoverOptions {
   config: Config

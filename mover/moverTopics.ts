@@ -7,9 +7,9 @@ import type { Admin } from 'kafkajs'
 import { XrcError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import { waitFor } from '../lib/retry.js'
-import { ensureTopic, journalTopicSpec } from '../lib/topics.js'
+import { ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
 
-/** Creates the journal topic when missing; refuses an existing one that cannot serve (see lib/topics.ts). */
+/** Creates the journal topic when missing; refuses an existing one that cannot serve (see lib/kafka/topicAdmin.ts). */
 export async function ensureJournalTopic(
   admin: Admin,
   topic: string,

@@ -11,7 +11,7 @@
  * progress finish, sends what it can within a bound and leaves the rest in
  * the sidefiles to be sent on the next start.
  *
- * Suspend and resync (producer/mirror.ts): when Kafka stays out of reach, a
+ * Suspend and resync (producer/mirror/mirror.ts): when Kafka stays out of reach, a
  * sidefile stays full or an operator asks, the primary suspends: writes go
  * on, marked for resync in durable change bitmaps; resume sends the marked
  * blocks as RESYNC records.
@@ -23,24 +23,30 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
-import { createKafka } from '../lib/kafka.js'
+import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { RecordSet } from '../schemas/recordSet.js'
-import { sessionTopics } from '../schemas/topics.js'
-import { controllerDir, openController, type Controller, type ControllerStatus, type WriteAck } from './controller.js'
-import { createKafkaTransport } from './kafkaTransport.js'
-import { createMirror, type MirrorStatus } from './mirror.js'
+import { sessionTopics } from '../schemas/topicNames.js'
+import {
+  controllerDir,
+  openController,
+  type Controller,
+  type ControllerStatus,
+  type WriteAck,
+} from './controller/index.js'
+import { createKafkaTransport } from './sender/index.js'
+import { createMirror, type MirrorStatus } from './mirror/index.js'
 import { createProducerMetrics } from './producerMetrics.js'
-import { createResyncMetrics } from './resyncMetrics.js'
-import { createSecondaryLink } from './secondaryLink.js'
-import { recordSetBaseBytes } from './recordSets.js'
-import { createSender, type KafkaState, type Sender } from './sender.js'
+import { createResyncMetrics } from './mirror/index.js'
+import { createSecondaryLink } from './mirror/index.js'
+import { recordSetBaseBytes } from './sender/index.js'
+import { createSender, type KafkaState, type Sender } from './sender/index.js'
 import { createSessionClock, type SessionClock } from './sessionClock.js'
-import type { SidefileFullEvent } from './sidefile.js'
+import type { SidefileFullEvent } from './sidefile/index.js'
 
-export type { WriteAck } from './controller.js'
+export type { WriteAck } from './controller/index.js'
 
 /** Events of a primary, for what reacts to trouble (the suspend issue). */
 export interface PrimaryEvents {

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram } from '../lib/metrics.js'
 import type { Registry } from 'prom-client'
-import type { ControllerStatus } from './controller.js'
+import type { ControllerStatus } from './controller/index.js'
 
 export interface ProducerMetrics {
   writes: Counter<'controller'>

@@ -82,7 +82,7 @@ export interface JournalUpdate {
   data: Buffer
 }
 
-/** Where a controller's stream stands once this group is journaled (mover/groupFormer.ts). */
+/** Where a controller's stream stands once this group is journaled (mover/groups/groupFormer.ts). */
 export interface ControllerMark {
   controller: number
   /** Every seq of the controller up to this one is journaled (this group or earlier); later ones are not. */

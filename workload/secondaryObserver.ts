@@ -4,7 +4,7 @@
  * heads of every written block together. The checker then compares that
  * image with the workload's writes up to that time.
  */
-import { storeTables } from '../applier/blockStoreDdl.js'
+import { storeTables } from '../applier/index.js'
 import type { Pool } from '../lib/postgres.js'
 import { HEAD_BYTES, decodeBlockHead, type BlockHead } from './blockContent.js'
 import type { Observation } from './checker.js'

@@ -6,10 +6,10 @@
  */
 import type { Command } from 'commander'
 import { replay, type ReplaySummary } from '../../applier/index.js'
-import { storeTables } from '../../applier/blockStoreDdl.js'
+import { storeTables } from '../../applier/index.js'
 import { XrcError } from '../../lib/errors.js'
 import { createPool, ident } from '../../lib/postgres.js'
-import { sessionTopics } from '../../schemas/topics.js'
+import { sessionTopics } from '../../schemas/topicNames.js'
 import { checkPostgres } from '../../stack/postgres.js'
 import { parseSchemaName, parseTime } from '../args.js'
 import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'

@@ -1,7 +1,7 @@
 /**
  * `xrc suspend`, `xrc resume`, `xrc resync`, `xrc rollback`: the operator's
- * actions on a session's mirroring (producer/mirror.ts,
- * applier/resyncImage.ts).
+ * actions on a session's mirroring (producer/mirror/mirror.ts,
+ * applier/resync/resyncImage.ts).
  *
  *   suspend   the primaries stop sending; writes go on, marked for resync
  *   resume    the primaries resync the marked blocks; follows the progress
@@ -14,9 +14,9 @@
  * object on the last line.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { storeTables } from '../../applier/blockStoreDdl.js'
-import { rollbackSecondary } from '../../applier/resyncImage.js'
-import { createKafka } from '../../lib/kafka.js'
+import { storeTables } from '../../applier/index.js'
+import { rollbackSecondary } from '../../applier/index.js'
+import { createKafka } from '../../lib/kafka/index.js'
 import { createPool } from '../../lib/postgres.js'
 import { parseDuration, parseUrl } from '../args.js'
 import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'

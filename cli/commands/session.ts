@@ -1,13 +1,13 @@
 /**
  * `xrc session resume` and `xrc session dead-letters`: the operator's view
  * of bad input and the action that resumes a frozen controller (see
- * mover/resume.ts for what each choice means).
+ * mover/intake/resume.ts for what each choice means).
  */
 import type { Command } from 'commander'
-import { createKafka } from '../../lib/kafka.js'
-import { readDeadLetters, summarizeDeadLetters } from '../../mover/deadLetters.js'
-import { resumeFrozen } from '../../mover/resume.js'
-import { sessionTopics } from '../../schemas/topics.js'
+import { createKafka } from '../../lib/kafka/index.js'
+import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
+import { resumeFrozen } from '../../mover/index.js'
+import { sessionTopics } from '../../schemas/topicNames.js'
 import { integerArg } from '../args.js'
 import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import { defaultSchemaName } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
-import { createKafka } from '../../lib/kafka.js'
+import { createKafka } from '../../lib/kafka/index.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { pingKafka } from '../../stack/kafka.js'
 import { checkPostgres } from '../../stack/postgres.js'

@@ -3,7 +3,7 @@
  * compare the secondary with the primary.
  *
  * - export (default --from secondary): the image as of the last applied
- *   group, read in one PostgreSQL snapshot (applier/volumeReader.ts).
+ *   group, read in one PostgreSQL snapshot (applier/store/volumeReader.ts).
  * - export --from primary: through the running primary's HTTP API; with no
  *   primary running, a copy of its volume file (then at rest).
  * - path: where the primary keeps the volume file.

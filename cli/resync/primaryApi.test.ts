@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isXrcError } from '../../lib/errors.js'
-import type { MirrorStatus } from '../../producer/mirror.js'
+import type { MirrorStatus } from '../../producer/index.js'
 import type { ProgressOutput } from '../progress.js'
 import { followResync } from './primaryApi.js'
 

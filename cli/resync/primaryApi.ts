@@ -3,8 +3,8 @@
  * suspend, resume, rebase, and following a resync's progress until it ends.
  */
 import { ERROR_CODES, XrcError, errorMessage, type ErrorCode } from '../../lib/errors.js'
-import type { MirrorStatus } from '../../producer/mirror.js'
-import type { PrimaryStatus } from '../../producer/primary.js'
+import type { MirrorStatus } from '../../producer/index.js'
+import type { PrimaryStatus } from '../../producer/index.js'
 import { formatMs } from '../format.js'
 import { progressBar, type ProgressOutput } from '../progress.js'
 

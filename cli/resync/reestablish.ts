@@ -10,22 +10,22 @@
  *   3. what is left of the session's Kafka side (updates, journal and
  *      control topics, the mover's offsets) is deleted and the topics made
  *      again, so the mover starts a new journal from group 1;
- *   4. the secondary is rebased (applier/resyncImage.ts): its control row
+ *   4. the secondary is rebased (applier/resync/resyncImage.ts): its control row
  *      starts from group 0, it keeps its image, and it is marked
  *      inconsistent, falling back on the group it held, until the resync
  *      that rebuilds the lost changes is applied;
  *   5. each primary resumes: only the marked blocks are copied.
  */
 import type { Admin, Kafka } from 'kafkajs'
-import { storeTables } from '../../applier/blockStoreDdl.js'
-import { rebaseSecondary, type RebaseResult } from '../../applier/resyncImage.js'
+import { storeTables } from '../../applier/index.js'
+import { rebaseSecondary, type RebaseResult } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
-import { ensureTopic, journalTopicSpec, updatesTopicSpec } from '../../lib/topics.js'
-import { moverGroupId, sessionTopics } from '../../schemas/topics.js'
+import { ensureTopic, journalTopicSpec, updatesTopicSpec } from '../../lib/kafka/index.js'
+import { moverGroupId, sessionTopics } from '../../schemas/topicNames.js'
 import { rebasePrimary, resumePrimary } from './primaryApi.js'
 
 /** Throws XRC_SERVICE_RUNNING when the session's applier is running, or (given a connected admin) its mover. */

@@ -1,7 +1,7 @@
 /**
  * What Kafka says about a session, without decoding a payload: the record
  * headers carry each record set's controller, kind, seqs and times and each
- * journal record's group seq and time (schemas/topics.ts HEADERS).
+ * journal record's group seq and time (schemas/topicNames.ts HEADERS).
  *
  * - per updates partition (= controller): its end offset, the last record's
  *   kind, last seq and time (a heartbeat's time is the controller's clock),
@@ -12,8 +12,8 @@
  */
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
-import { readDeadLetters, summarizeDeadLetters } from '../../mover/deadLetters.js'
-import { HEADERS, moverGroupId, sessionTopics } from '../../schemas/topics.js'
+import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
+import { HEADERS, moverGroupId, sessionTopics } from '../../schemas/topicNames.js'
 import { headerNumber, headerString, partitionOffsets, readRange } from '../topicRange.js'
 
 export interface PartitionView {
@@ -67,7 +67,7 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
     const offsets = await partitionOffsets(admin, topics.deadLetter)
     view.deadLetter.records = [...offsets.values()].reduce((n, o) => n + (o.high - o.low), 0)
     if (view.deadLetter.records > 0) {
-      // bad input is rare, so the topic is small: by error code, and where controllers froze (mover/deadLetters.ts)
+      // bad input is rare, so the topic is small: by error code, and where controllers froze (mover/intake/deadLetters.ts)
       const summary = summarizeDeadLetters(
         await readDeadLetters({ kafka, topic: topics.deadLetter, logger, groupPrefix: `xrc.${session}.status` }),
       )

@@ -3,7 +3,7 @@
  * schema names the last applied group (seq, consistency time, journal
  * offset, when it was applied).
  */
-import { storeTables } from '../../applier/blockStoreDdl.js'
+import { storeTables } from '../../applier/index.js'
 import type { Pool } from '../../lib/postgres.js'
 
 export interface SecondaryView {

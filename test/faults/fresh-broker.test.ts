@@ -8,11 +8,11 @@
  */
 import { logLevel } from 'kafkajs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createKafka } from '../../lib/kafka.js'
+import { createKafka } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
-import { createPartitionReader } from '../../lib/partitionReader.js'
+import { createPartitionReader } from '../../lib/kafka/index.js'
 import { waitFor } from '../../lib/retry.js'
-import { ensureTopic, journalTopicSpec } from '../../lib/topics.js'
+import { ensureTopic, journalTopicSpec } from '../../lib/kafka/index.js'
 import { uniqueName } from '../kit/names.js'
 import { startPrivateKafka, type PrivateServer } from './harness/privateServers.js'
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import { createMover, type Mover } from '../../mover/index.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { moverGroupId } from '../../schemas/topics.js'
+import { moverGroupId } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
 import { stackInfo, testKafka } from '../kit/servers.js'
 import {

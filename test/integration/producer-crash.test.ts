@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, expect, it } from 'vitest'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
-import { createPrimary, type WriteAck } from '../../producer/primary.js'
+import { createPrimary, type WriteAck } from '../../producer/index.js'
 import { blockData, readUpdates, testSession } from './producerTopic.js'
 
 const CHILD = fileURLToPath(new URL('./producerChild.ts', import.meta.url))

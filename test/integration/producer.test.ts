@@ -6,9 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
-import { HEADERS } from '../../schemas/topics.js'
-import { startHttpApi, type HttpApi } from '../../producer/httpApi.js'
-import { createPrimary, type Primary, type WriteAck } from '../../producer/primary.js'
+import { HEADERS } from '../../schemas/topicNames.js'
+import { startHttpApi, type HttpApi } from '../../producer/index.js'
+import { createPrimary, type Primary, type WriteAck } from '../../producer/index.js'
 import { readUpdates, testSession, type ReceivedRecordSet } from './producerTopic.js'
 
 const cleanups: (() => Promise<unknown>)[] = []

@@ -7,7 +7,7 @@
  */
 import { loadConfig } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
-import { createPrimary } from '../../producer/primary.js'
+import { createPrimary } from '../../producer/index.js'
 import { blockData } from './producerTopic.js'
 
 const BLOCKS_PER_RUN = 400

@@ -10,7 +10,7 @@ import type { Consumer, IHeaders, Kafka } from 'kafkajs'
 import { loadConfig, type Config } from '../../lib/config.js'
 import { createCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
-import { sessionTopics, valueSubject } from '../../schemas/topics.js'
+import { sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo, testKafka } from '../kit/servers.js'
 

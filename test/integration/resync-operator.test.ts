@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createApplier, type Applier } from '../../applier/index.js'
-import { resyncTables } from '../../applier/resyncTables.js'
+import { resyncTables } from '../../applier/index.js'
 import { loadConfig } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../lib/config.js'
 import { waitFor } from '../../lib/retry.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord, type JournalUpdate } from '../../schemas/journal.js'
-import { HEADERS, sessionTopics, valueSubject } from '../../schemas/topics.js'
+import { HEADERS, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from './names.js'
 import { createTestTopics, deleteSubject, stackInfo } from './servers.js'
 

@@ -1,14 +1,14 @@
 /**
  * Watching a secondary through suspend and resync: every observation reads,
  * in one REPEATABLE READ snapshot, the last applied group, the image state
- * (applier/resyncImage.ts) and the heads of every block. Observations the
+ * (applier/resync/resyncImage.ts) and the heads of every block. Observations the
  * secondary calls consistent are checked against the workload's writes
  * (workload/checker.ts): a single mixed one fails the test. Those it calls
  * inconsistent (a resync being applied) are counted, not checked: that is
  * the promise the image state makes.
  */
-import { storeTables } from '../../applier/blockStoreDdl.js'
-import { resyncTables } from '../../applier/resyncTables.js'
+import { storeTables } from '../../applier/index.js'
+import { resyncTables } from '../../applier/index.js'
 import type { Pool } from '../../lib/postgres.js'
 import { decodeBlockHead, HEAD_BYTES, type BlockHead } from '../../workload/blockContent.js'
 import { checkObservation, type Violation } from '../../workload/checker.js'

@@ -11,12 +11,12 @@
  */
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { silentLogger } from '../../../lib/logger.js'
-import { createPartitionReader } from '../../../lib/partitionReader.js'
+import { createPartitionReader } from '../../../lib/kafka/index.js'
 import { waitFor } from '../../../lib/retry.js'
-import { scanTopic } from '../../../lib/topicScan.js'
+import { scanTopic } from '../../../lib/kafka/index.js'
 import { createCodec } from '../../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../../../schemas/journal.js'
-import { HEADERS, valueSubject } from '../../../schemas/topics.js'
+import { HEADERS, valueSubject } from '../../../schemas/topicNames.js'
 import { uniqueName } from '../../kit/names.js'
 
 export interface JournalReport {

@@ -5,9 +5,9 @@
  * producer paused.
  */
 import { waitFor } from '../../../lib/retry.js'
-import { scanTopic } from '../../../lib/topicScan.js'
+import { scanTopic } from '../../../lib/kafka/index.js'
 import { silentLogger } from '../../../lib/logger.js'
-import { HEADERS, sessionTopics } from '../../../schemas/topics.js'
+import { HEADERS, sessionTopics } from '../../../schemas/topicNames.js'
 import type { ServiceChild } from '../../kit/services.js'
 import { uniqueName } from '../../kit/names.js'
 import { isStopped, logHas, metricOf, type Scenario, type ScenarioContext } from '../harness/scenario.js'

@@ -4,7 +4,7 @@
  * COMMIT, and leave a journal transaction open past its timeout.
  */
 import { waitFor } from '../../../lib/retry.js'
-import { sessionTopics } from '../../../schemas/topics.js'
+import { sessionTopics } from '../../../schemas/topicNames.js'
 import type { ServiceChild } from '../../kit/services.js'
 import { readJournalAttempts } from '../harness/journalCheck.js'
 import { startPgProxy, type CommitCut, type PgProxy } from '../harness/pgProxy.js'

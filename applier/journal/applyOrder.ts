@@ -1,0 +1,75 @@
+/**
+ * The order rule of the secondary (invariant 2 of DESIGN.md: groups applied
+ * in strictly increasing T, none skipped, none twice), as a pure decision on
+ * the control row and the incoming group.
+ */
+import { XrcError } from '../../lib/errors.js'
+
+/** The last group a store applied, as kept in its control row. */
+export interface AppliedMark {
+  groupSeq: number
+  /** Consistency time T, microseconds since the epoch. */
+  groupTime: number
+  /** Journal offset of the group's last part. */
+  journalOffset: number
+}
+
+export type OrderVerdict = 'apply' | 'duplicate'
+
+/**
+ * Decides what to do with group (`groupSeq`, `groupTime`) found at
+ * `journalOffset`, given the store's last applied group (undefined: empty).
+ *
+ * - groupSeq at or below the last one: 'duplicate' (already applied; a
+ *   re-read journal or a second applier). The caller writes nothing.
+ * - groupSeq last+1 with a time strictly above the last one and a journal
+ *   offset strictly above the stored one: 'apply'.
+ * - anything else throws XRC_GROUP_OUT_OF_ORDER naming both values: a gap
+ *   (a group is missing), a time that does not advance, or a journal offset
+ *   that went back for a new group (a journal topic recreated under a
+ *   secondary that belongs to the old one). Nothing is skipped.
+ *
+ * An empty store accepts group 1 only. A later start would leave out the
+ * blocks written by the groups before it, and no image is consistent
+ * without them; seeding a store from an exported image at group N is a
+ * later issue's job (it writes the control row, then this rule holds).
+ */
+export function checkGroupOrder(
+  last: AppliedMark | undefined,
+  group: { groupSeq: number; groupTime: number },
+  journalOffset: number,
+): OrderVerdict {
+  const context = { groupSeq: group.groupSeq, groupTime: String(group.groupTime), offset: String(journalOffset) }
+  if (last === undefined) {
+    if (group.groupSeq === 1) return 'apply'
+    throw new XrcError(
+      'XRC_GROUP_OUT_OF_ORDER',
+      `group ${group.groupSeq} (time ${group.groupTime}, journal offset ${journalOffset}) cannot start an empty secondary: it starts at group 1` +
+        ' (does the journal still retain its first group?)',
+      { context },
+    )
+  }
+  if (group.groupSeq <= last.groupSeq) return 'duplicate'
+  if (group.groupSeq !== last.groupSeq + 1) {
+    throw new XrcError(
+      'XRC_GROUP_OUT_OF_ORDER',
+      `group ${group.groupSeq} (time ${group.groupTime}) follows applied group ${last.groupSeq} (time ${last.groupTime}): groups ${last.groupSeq + 1}..${group.groupSeq - 1} are missing`,
+      { context: { ...context, lastGroupSeq: last.groupSeq, lastGroupTime: String(last.groupTime) } },
+    )
+  }
+  if (group.groupTime <= last.groupTime) {
+    throw new XrcError(
+      'XRC_GROUP_OUT_OF_ORDER',
+      `group ${group.groupSeq} has time ${group.groupTime}, not after time ${last.groupTime} of applied group ${last.groupSeq}`,
+      { context: { ...context, lastGroupSeq: last.groupSeq, lastGroupTime: String(last.groupTime) } },
+    )
+  }
+  if (journalOffset <= last.journalOffset) {
+    throw new XrcError(
+      'XRC_GROUP_OUT_OF_ORDER',
+      `group ${group.groupSeq} is at journal offset ${journalOffset}, not after offset ${last.journalOffset} of applied group ${last.groupSeq}: was the journal topic recreated?`,
+      { context: { ...context, lastGroupSeq: last.groupSeq, lastOffset: String(last.journalOffset) } },
+    )
+  }
+  return 'apply'
+}

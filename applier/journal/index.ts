@@ -1,0 +1,7 @@
+/**
+ * Reading the journal: committed parts assembled into whole groups, and the
+ * order rule (strictly increasing T, none skipped, none twice).
+ */
+export { type AppliedMark, checkGroupOrder } from './applyOrder.js'
+export { type AssembledGroup, GroupAssembler } from './groupAssembler.js'
+export { JOURNAL_PARTITION, type JournalFeed, createJournalFeed } from './journalFeed.js'

@@ -1,0 +1,133 @@
+/**
+ * The journal as a feed of whole consistency groups: reads the session's
+ * journal topic (partition 0, read_committed, so parts of aborted
+ * transactions never arrive) from an explicit offset through the shared
+ * partition reader, decodes each record, joins parts into groups and hands
+ * each group to `onGroup`, one at a time, in journal order. The next fetch
+ * waits for `onGroup` (backpressure: a slow secondary holds one batch).
+ *
+ * Errors (a record that does not decode, parts that do not form a group, the
+ * consumer giving up) go to `onError` once, and the feed takes no further
+ * records: the caller halts; nothing is skipped.
+ */
+import type { Admin, Kafka } from 'kafkajs'
+import { XrcError } from '../../lib/errors.js'
+import type { Logger } from '../../lib/logger.js'
+import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
+import { retry } from '../../lib/retry.js'
+import type { AvroCodec } from '../../schemas/codec.js'
+import type { JournalRecord } from '../../schemas/journal.js'
+import { GroupAssembler, type AssembledGroup } from './groupAssembler.js'
+
+/** The journal has one partition. */
+export const JOURNAL_PARTITION = 0
+
+export interface JournalFeedOptions {
+  kafka: Kafka
+  topic: string
+  /** First journal offset to read (the control table's offset + 1; 0 for an empty store). */
+  fromOffset: number
+  codec: AvroCodec<JournalRecord>
+  logger: Logger
+  /** Prefix of the reader's private consumer group. */
+  groupPrefix: string
+  /** Takes the next whole group; resolves false to take no more (the feed goes idle until stopped). */
+  onGroup: (assembled: AssembledGroup) => Promise<boolean>
+  /** The first error that stops the feed, with the journal offset it concerns (absent: the consumer itself failed). */
+  onError: (err: unknown, offset?: number) => void
+}
+
+export interface JournalFeed {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /**
+   * The next journal offset the feed will read: every committed record below
+   * it was handed on (or was a transaction marker or an aborted record).
+   */
+  position(): number
+  /** The journal's end for read_committed readers (its last stable offset), asked of the broker now. */
+  endOffset(): Promise<number>
+}
+
+export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
+  const assembler = new GroupAssembler()
+  let position = options.fromOffset
+  // highest offset taken: a record at or below it is a re-delivery (kafkajs
+  // restarts a crashed consumer from the private group's start) and was handled
+  let lastTaken = options.fromOffset - 1
+  let accepting = true
+  let admin: Admin | undefined
+  let reader: PartitionReader | undefined
+
+  function fail(err: unknown, offset?: number): void {
+    if (!accepting) return
+    accepting = false
+    options.onError(err, offset)
+  }
+
+  async function decode(value: Buffer | null, offset: number): Promise<JournalRecord> {
+    if (value === null)
+      throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, {
+        context: { offset: String(offset) },
+      })
+    // only the registry being out of reach is worth another try; a bad record never is
+    return retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+  }
+
+  return {
+    async start() {
+      reader = createPartitionReader({
+        kafka: options.kafka,
+        topic: options.topic,
+        from: new Map([[JOURNAL_PARTITION, options.fromOffset]]),
+        isolation: 'read_committed',
+        groupPrefix: options.groupPrefix,
+        logger: options.logger,
+        onCrash: (err) => fail(err),
+        onPosition: (partition, next) => {
+          if (partition === JOURNAL_PARTITION && next > position) position = next
+        },
+        onBatch: async (batch) => {
+          for (const message of batch.messages) {
+            if (!accepting) return
+            const offset = Number(message.offset)
+            if (offset <= lastTaken) continue
+            try {
+              const record = await decode(message.value, offset)
+              lastTaken = offset
+              const assembled = assembler.push(record, offset)
+              if (assembled !== undefined && !(await options.onGroup(assembled))) {
+                accepting = false
+                return
+              }
+            } catch (err) {
+              fail(err, offset)
+              return
+            }
+          }
+        },
+      })
+      await reader.start()
+    },
+
+    async stop() {
+      accepting = false
+      await reader?.stop()
+      await admin?.disconnect()
+      admin = undefined
+    },
+
+    position: () => position,
+
+    async endOffset() {
+      if (admin === undefined) {
+        admin = options.kafka.admin()
+        await admin.connect()
+      }
+      // the admin client lists offsets read_committed: the last stable offset
+      const offsets = await admin.fetchTopicOffsets(options.topic)
+      const p = offsets.find((o) => o.partition === JOURNAL_PARTITION)
+      return p === undefined ? 0 : Number(p.offset)
+    },
+  }
+}

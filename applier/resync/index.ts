@@ -1,0 +1,22 @@
+/**
+ * Resync on the secondary: the resync tables and whether the image is
+ * consistent group by group, with the block versions a rollback needs.
+ */
+export {
+  type ImageState,
+  type RebaseResult,
+  type RollbackResult,
+  prepareResyncApply,
+  readImageState,
+  rebaseSecondary,
+  rollbackSecondary,
+} from './resyncImage.js'
+export {
+  type ResyncStart,
+  resyncDdl,
+  resyncEndSql,
+  resyncStartParams,
+  resyncStartSql,
+  resyncTables,
+  schemaLockKey,
+} from './resyncTables.js'

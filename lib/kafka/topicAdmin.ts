@@ -1,0 +1,144 @@
+/**
+ * Creating and checking a session's topics. The producer, the mover and the
+ * applier each make sure the topics they use exist and can carry their
+ * records before they start; whichever starts first creates them.
+ */
+import kafkajs, { type Admin } from 'kafkajs'
+import { XrcError } from '../errors.js'
+import { retry, waitFor } from '../retry.js'
+import type { Logger } from '../logger.js'
+
+const { ConfigResourceTypes } = kafkajs
+
+/** Kafka's own framing around a record (batch header, record header, key, headers): kept free under max.message.bytes. */
+export const KAFKA_FRAMING_BYTES = 16 * 1024
+
+export interface TopicSpec {
+  topic: string
+  /** Partitions to create with. */
+  partitions: number
+  /** 'exact': an existing topic must have exactly `partitions` (a journal's order is its one partition); 'at-least' otherwise. */
+  partitionRule: 'exact' | 'at-least'
+  /** Largest record value the topic must take; max.message.bytes is set to this plus framing. */
+  maxRecordBytes: number
+  /** What the partition count is derived from, for the error message. */
+  partitionsFrom: string
+  /** The setting that bounds the record size, for the error message. */
+  recordSizeSetting: string
+  /** Human name, for logs and errors ("updates topic", "journal topic"). */
+  role: string
+}
+
+/**
+ * Creates the topic when missing; refuses (XRC_CONFIG_INVALID, naming the
+ * setting) an existing one whose partitions or max.message.bytes cannot
+ * serve: every record would otherwise fail, and be retried, forever.
+ */
+export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger): Promise<void> {
+  const need = spec.maxRecordBytes + KAFKA_FRAMING_BYTES
+  // On a broker that just started, kafkajs's wait for leaders asks for metadata the broker does not have yet
+  // and gives up on UNKNOWN_TOPIC_OR_PARTITION (a mover failed to start so): the topic exists then, ask again.
+  const created = await retry(
+    () =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: spec.topic,
+            numPartitions: spec.partitions,
+            configEntries: [{ name: 'max.message.bytes', value: String(need) }],
+          },
+        ],
+      }),
+    {
+      attempts: 8,
+      initialDelayMs: 200,
+      maxDelayMs: 2000,
+      isRetriable: (err) =>
+        ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String((err as { type?: unknown }).type)),
+    },
+  )
+  if (created) logger.info({ topic: spec.topic, partitions: spec.partitions }, `created the ${spec.role}`)
+  // a topic just created (here or by another process) may not be in the broker's metadata yet: ask again, bounded
+  const have = await waitFor(
+    `the ${spec.role} ${spec.topic} in the broker's metadata`,
+    async () => (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics[0]?.partitions.length,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    },
+  )
+  if (spec.partitionRule === 'exact' ? have !== spec.partitions : have < spec.partitions) {
+    throw new XrcError(
+      'XRC_CONFIG_INVALID',
+      `${spec.role} ${spec.topic} has ${have} partitions; ${spec.partitionsFrom} needs ${spec.partitionRule === 'exact' ? 'exactly' : 'at least'} ${spec.partitions}`,
+      {
+        context: { topic: spec.topic },
+      },
+    )
+  }
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['max.message.bytes'] }],
+  })
+  const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
+  if (value !== undefined && Number(value) < need) {
+    throw new XrcError(
+      'XRC_CONFIG_INVALID',
+      `${spec.role} ${spec.topic} has max.message.bytes ${value}, below the ${need} a record of ${spec.recordSizeSetting} (${spec.maxRecordBytes}) needs; raise the topic's max.message.bytes or lower ${spec.recordSizeSetting}`,
+      { context: { setting: spec.recordSizeSetting, topic: spec.topic } },
+    )
+  }
+}
+
+/** The journal topic of a session: one partition, records up to mover.journalRecordMaxBytes. */
+export function journalTopicSpec(topic: string, journalRecordMaxBytes: number): TopicSpec {
+  return {
+    topic,
+    partitions: 1,
+    partitionRule: 'exact',
+    maxRecordBytes: journalRecordMaxBytes,
+    partitionsFrom: "a journal (its order is the groups' order)",
+    recordSizeSetting: 'mover.journalRecordMaxBytes',
+    role: 'journal topic',
+  }
+}
+
+/** The updates topic of a session: a partition per controller id, records up to mover.maxRecordSetBytes. */
+export function updatesTopicSpec(topic: string, partitions: number, maxRecordSetBytes: number): TopicSpec {
+  return {
+    topic,
+    partitions,
+    partitionRule: 'at-least',
+    maxRecordBytes: maxRecordSetBytes,
+    partitionsFrom: "the session's controller ids (partition = controller id)",
+    recordSizeSetting: 'mover.maxRecordSetBytes',
+    role: 'updates topic',
+  }
+}
+
+/** The dead-letter topic of a session: one partition, records up to an updates record (mover.maxRecordSetBytes) with its framing. */
+export function deadLetterTopicSpec(topic: string, maxRecordSetBytes: number): TopicSpec {
+  return {
+    topic,
+    partitions: 1,
+    partitionRule: 'at-least',
+    maxRecordBytes: maxRecordSetBytes + KAFKA_FRAMING_BYTES,
+    partitionsFrom: 'the dead-letter topic',
+    recordSizeSetting: 'mover.maxRecordSetBytes',
+    role: 'dead-letter topic',
+  }
+}
+
+/** The control topic of a session (operator commands to the mover, see schemas/control.ts): one partition of small JSON records. */
+export function controlTopicSpec(topic: string): TopicSpec {
+  return {
+    topic,
+    partitions: 1,
+    partitionRule: 'exact',
+    maxRecordBytes: 64 * 1024,
+    partitionsFrom: 'a control topic (commands are read in order)',
+    recordSizeSetting: 'the control topic',
+    role: 'control topic',
+  }
+}

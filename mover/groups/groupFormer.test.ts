@@ -1,0 +1,322 @@
+/**
+ * Property tests of group formation against a simple model: for any
+ * interleaving of controllers' record sets (heartbeats, re-sends with whole
+ * and partial overlap, multi-block writes), any cut points (bounded or not)
+ * and any crashes of the mover (restored from the last journaled group,
+ * maybe losing a group that was cut but not journaled), the journal is
+ * exactly what the model says it should be.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { ConsistencyGroup } from '../../schemas/journal.js'
+import type { RecordSet, Update } from '../../schemas/recordSet.js'
+import { createGroupFormer, type GroupFormer } from './groupFormer.js'
+import type { SessionLayout } from '../intake/index.js'
+
+const BLOCK = 4
+const VOLUME_BLOCKS = 8
+const IDS = [3, 0, 7, 1] // not sorted, not contiguous: partition = controller id
+
+interface Write {
+  id: number
+  controller: number
+  seq: number
+  time: number
+  volume: string
+  block: number
+  blocks: number
+}
+
+function layoutOf(ids: number[]): SessionLayout {
+  return {
+    name: 's',
+    blockSize: BLOCK,
+    controllers: ids.map((id) => ({
+      id,
+      volumes: [
+        { name: `v${id}a`, blocks: VOLUME_BLOCKS },
+        { name: `v${id}b`, blocks: VOLUME_BLOCKS },
+      ],
+    })),
+  }
+}
+
+/** Block data that names its write, so images can be compared by write id. */
+function dataOf(w: Write): Buffer {
+  const b = Buffer.alloc(w.blocks * BLOCK)
+  for (let i = 0; i < w.blocks; i++) b.writeUInt32BE(w.id, i * BLOCK)
+  return b
+}
+
+const toUpdate = (w: Write): Update => ({ seq: w.seq, time: w.time, volume: w.volume, block: w.block, data: dataOf(w) })
+
+const eventArb = fc.record({
+  c: fc.nat(3),
+  heartbeat: fc.boolean(),
+  volume: fc.constantFrom('a', 'b'),
+  block: fc.nat(VOLUME_BLOCKS - 1),
+  blocks: fc.integer({ min: 1, max: 3 }),
+  inc: fc.constantFrom(0, 0, 1, 2, 7),
+})
+
+const scenarioArb = fc.record({
+  controllers: fc.integer({ min: 1, max: 4 }),
+  firstSeqs: fc.array(fc.nat(5), { minLength: 4, maxLength: 4 }),
+  events: fc.array(eventArb, { maxLength: 50 }),
+  /** Drives batching, re-sends, interleaving, cuts and crashes. */
+  choices: fc.array(fc.nat(99), { maxLength: 200 }),
+})
+
+type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never
+
+/** Builds each controller's stream of record sets (its partition) from a global timeline of writes and heartbeats. */
+function buildStreams(sc: Scenario, next: () => number) {
+  const ids = IDS.slice(0, sc.controllers)
+  const writes: Write[] = []
+  const timelines = new Map<number, ({ hb: number } | { write: Write })[]>(ids.map((id) => [id, []]))
+  const seqs = new Map(ids.map((id, i) => [id, sc.firstSeqs[i] ?? 0]))
+  const lastHb = new Map<number, number>()
+  let clock = 1000
+  sc.events.forEach((e, i) => {
+    const controller = ids[e.c % ids.length] as number
+    clock += e.inc
+    if (e.heartbeat) {
+      lastHb.set(controller, clock)
+      timelines.get(controller)?.push({ hb: clock })
+      return
+    }
+    // a write after a heartbeat at h must be later than h (what the heartbeat promised)
+    const time = Math.max(clock, (lastHb.get(controller) ?? -1) + 1)
+    clock = time
+    const seq = seqs.get(controller) as number
+    seqs.set(controller, seq + 1)
+    const w: Write = {
+      id: i + 1,
+      controller,
+      seq,
+      time,
+      volume: `v${controller}${e.volume}`,
+      block: Math.min(e.block, VOLUME_BLOCKS - e.blocks),
+      blocks: e.blocks,
+    }
+    writes.push(w)
+    timelines.get(controller)?.push({ write: w })
+  })
+  const streams = new Map<number, RecordSet[]>()
+  for (const id of ids) {
+    const line = timelines.get(id) ?? []
+    const ws = line.flatMap((x) => ('write' in x ? [x.write] : []))
+    const first = ws[0]?.seq ?? sc.firstSeqs[ids.indexOf(id)] ?? 0
+    const out: RecordSet[] = []
+    const updates = (from: number, to: number): RecordSet => {
+      const us = ws.slice(from, to).map(toUpdate)
+      return {
+        session: 's',
+        controller: id,
+        kind: 'UPDATES',
+        firstSeq: first + from,
+        lastSeq: first + to - 1,
+        minTime: (us[0] as Update).time,
+        maxTime: (us[us.length - 1] as Update).time,
+        updates: us,
+      }
+    }
+    let sent = 0
+    let pos = 0
+    let again = false // no two re-sends in a row, so every scenario ends
+    const heartbeats: RecordSet[] = []
+    while (pos < line.length) {
+      const item = line[pos] as { hb: number } | { write: Write }
+      const roll = next()
+      // a stale heartbeat is re-sent only after later writes, so its seq tells it is stale
+      const stale = heartbeats.filter((hb) => hb.firstSeq < first + sent)
+      if (!again && roll < 15 && sent > 0) {
+        again = true
+        // a producer restart re-sends from an earlier seq, maybe batched anew with new writes (partial overlap)
+        const from = Math.max(0, sent - 1 - (next() % 3))
+        let to = sent
+        while (roll < 7 && to < ws.length && 'write' in (line[pos] ?? {})) {
+          to++
+          pos++
+        }
+        out.push(updates(from, to))
+        sent = to
+      } else if (!again && roll < 20 && stale.length > 0) {
+        again = true
+        out.push(stale[next() % stale.length] as RecordSet)
+      } else if ('hb' in item) {
+        again = false
+        const hb: RecordSet = {
+          session: 's',
+          controller: id,
+          kind: 'HEARTBEAT',
+          firstSeq: first + sent,
+          lastSeq: first + sent - 1,
+          minTime: item.hb,
+          maxTime: item.hb,
+          updates: [],
+        }
+        heartbeats.push(hb)
+        out.push(hb)
+        pos++
+      } else {
+        again = false
+        let to = sent + 1
+        pos++
+        while (to - sent < 1 + (roll % 3) && 'write' in (line[pos] ?? {})) {
+          to++
+          pos++
+        }
+        out.push(updates(sent, to))
+        sent = to
+      }
+    }
+    streams.set(id, out)
+  }
+  return { ids, writes, streams }
+}
+
+/** What T ends at once every stream is read: per controller what its last record set covers. */
+function finalConsistencyTime(ids: number[], streams: Map<number, RecordSet[]>): number | undefined {
+  let t: number | undefined
+  for (const id of ids) {
+    const covers = (streams.get(id) ?? []).map((rs) => (rs.kind === 'HEARTBEAT' ? rs.maxTime : rs.maxTime - 1))
+    if (covers.length === 0) return undefined
+    const c = Math.max(...covers)
+    t = t === undefined ? c : Math.min(t, c)
+  }
+  return t
+}
+
+interface Block {
+  controller: number
+  seq: number
+  time: number
+  volume: string
+  block: number
+  id: number
+}
+
+/** The model: writes with lo < time <= hi, in (time, controller, seq) order, one per block, last writer wins. */
+function modelBlocks(writes: Write[], lo: number, hi: number): Block[] {
+  const byBlock = new Map<string, Block>()
+  const inRange = writes.filter((w) => w.time > lo && w.time <= hi)
+  inRange.sort((a, b) => a.time - b.time || a.controller - b.controller || a.seq - b.seq)
+  for (const w of inRange) {
+    for (let i = 0; i < w.blocks; i++) {
+      const key = `${w.volume}/${w.block + i}`
+      byBlock.delete(key) // re-insert: Map order becomes the order of the last writers
+      byBlock.set(key, {
+        controller: w.controller,
+        seq: w.seq,
+        time: w.time,
+        volume: w.volume,
+        block: w.block + i,
+        id: w.id,
+      })
+    }
+  }
+  return [...byBlock.values()]
+}
+
+const blocksOf = (g: ConsistencyGroup): Block[] =>
+  g.updates.map((u) => ({
+    controller: u.controller,
+    seq: u.seq,
+    time: u.time,
+    volume: u.volume,
+    block: u.block,
+    id: u.data.readUInt32BE(0),
+  }))
+
+/** Feeds the streams in the scenario's interleaving, cutting and crashing where it says; returns the journal. */
+function runMover(ids: number[], streams: Map<number, RecordSet[]>, next: () => number): ConsistencyGroup[] {
+  const layout = layoutOf(ids)
+  const journal: ConsistencyGroup[] = []
+  const read = new Map(ids.map((id) => [id, 0]))
+  let former: GroupFormer = createGroupFormer({ layout })
+  let crashes = 0 // a few per run: each one re-reads from the last group's marks
+  const crash = (): void => {
+    crashes++
+    const last = journal[journal.length - 1]
+    former = createGroupFormer({ layout, ...(last ? { restore: last } : {}) })
+    for (const id of ids) read.set(id, last?.controllers.find((m) => m.controller === id)?.resumeOffset ?? 0)
+  }
+  const cut = (maxBytes?: number): void => {
+    const g = former.cut(maxBytes === undefined ? {} : { maxBytes })
+    if (g === undefined) return
+    if (crashes < 3 && next() < 5)
+      crash() // cut but never journaled: lost with the mover
+    else journal.push(g)
+  }
+  let fed = true // no two cuts or crashes in a row, so every scenario ends
+  for (;;) {
+    const open = ids.filter((id) => (read.get(id) as number) < (streams.get(id) as RecordSet[]).length)
+    if (open.length === 0) break
+    const roll: number = fed ? next() : 99
+    fed = roll >= 16
+    if (roll < 10) cut()
+    else if (roll < 14) cut(BLOCK * (1 + (next() % 6)))
+    else if (roll < 16 && crashes < 3) crash()
+    else {
+      const id = open[next() % open.length] as number
+      const offset = read.get(id) as number
+      former.add(offset, (streams.get(id) as RecordSet[])[offset] as RecordSet)
+      read.set(id, offset + 1)
+    }
+  }
+  for (let g = former.cut(); g !== undefined; g = former.cut()) journal.push(g)
+  return journal
+}
+
+describe('group formation (property)', () => {
+  it('journals exactly the model: complete up to T, strictly increasing, each write once, ordered, last writer wins, dependent writes kept', () => {
+    fc.assert(
+      fc.property(scenarioArb, (sc) => {
+        let i = 0
+        const next = (): number => sc.choices[i++ % Math.max(sc.choices.length, 1)] ?? 0
+        const { ids, writes, streams } = buildStreams(sc, next)
+        const journal = runMover(ids, streams, next)
+        checkJournal(journal, ids, writes, finalConsistencyTime(ids, streams))
+      }),
+      { numRuns: 1500 },
+    )
+  })
+})
+
+function checkJournal(journal: ConsistencyGroup[], ids: number[], writes: Write[], finalT: number | undefined): void {
+  if (finalT === undefined) {
+    expect(journal).toEqual([]) // a controller never reported: no group can be consistent
+    return
+  }
+  expect(journal[journal.length - 1]?.groupTime).toBe(finalT)
+  let lo = Number.NEGATIVE_INFINITY
+  const once = new Set<string>()
+  const where = new Map<number, number>() // write id -> group index
+  journal.forEach((g, gi) => {
+    expect(g.groupSeq).toBe(gi + 1)
+    expect(g.groupTime).toBeGreaterThan(lo)
+    // complete up to T, nothing after it, in order, last writer wins: exactly the model
+    expect(blocksOf(g)).toEqual(modelBlocks(writes, lo, g.groupTime))
+    for (const b of blocksOf(g)) {
+      const key = `${b.controller}/${b.seq}/${b.volume}/${b.block}`
+      expect(once.has(key)).toBe(false)
+      once.add(key)
+    }
+    for (const w of writes) if (w.time > lo && w.time <= g.groupTime) where.set(w.id, gi)
+    expect(g.controllers.map((m) => m.controller)).toEqual([...ids].sort((a, b) => a - b))
+    lo = g.groupTime
+  })
+  // every write up to the final T is in a group (or superseded inside it); none after it
+  for (const w of writes) expect(where.has(w.id)).toBe(w.time <= finalT)
+  // a dependent write (later time, any controller) never lands in an earlier group than what it depends on
+  for (const x of writes)
+    for (const y of writes)
+      if (y.time > x.time && where.has(y.id)) expect(where.get(x.id)).toBeLessThanOrEqual(where.get(y.id) as number)
+  // replaying the groups in order gives the model's image of every write up to the final T
+  const image = new Map<string, number>()
+  for (const g of journal) for (const b of blocksOf(g)) image.set(`${b.volume}/${b.block}`, b.id)
+  const expected = new Map<string, number>()
+  for (const b of modelBlocks(writes, Number.NEGATIVE_INFINITY, finalT)) expected.set(`${b.volume}/${b.block}`, b.id)
+  expect(image).toEqual(expected)
+}

@@ -1,0 +1,16 @@
+/**
+ * Reading the updates topic: record sets decoded and checked against the
+ * session's rules, bad input dead-lettered or the controller frozen, and the
+ * operator's commands (resume a frozen controller, discard).
+ */
+export { createBadInputDesk } from './badInput.js'
+export {
+  type DeadLetterAction,
+  type DeadLetterEntry,
+  type DeadLetterSummary,
+  readDeadLetters,
+  summarizeDeadLetters,
+} from './deadLetters.js'
+export { type SessionLayout, type VolumeIndex, checkRecordSet, indexVolumes } from './recordSetRules.js'
+export { type ResumeRequest, resumeFrozen } from './resume.js'
+export { type FrozenController, type UpdatesIntake, createUpdatesIntake, frozenMessage } from './updatesIntake.js'

@@ -1,0 +1,70 @@
+/**
+ * A Kafka record of the updates topic turned into a RecordSet: size bound,
+ * Avro decoding through the registry, and agreement between the partition,
+ * the Kafka headers and the decoded header. Every failure is an XrcError
+ * naming the partition and offset; the registry being out of reach is
+ * retried a few times, a bad record never.
+ */
+import type { KafkaMessage } from 'kafkajs'
+import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
+import { retry } from '../../lib/retry.js'
+import type { AvroCodec } from '../../schemas/codec.js'
+import type { RecordSet } from '../../schemas/recordSet.js'
+import { HEADERS } from '../../schemas/topicNames.js'
+
+const HEADER_FIELDS = [
+  [HEADERS.controller, 'controller'],
+  [HEADERS.kind, 'kind'],
+  [HEADERS.firstSeq, 'firstSeq'],
+  [HEADERS.lastSeq, 'lastSeq'],
+  [HEADERS.minTime, 'minTime'],
+  [HEADERS.maxTime, 'maxTime'],
+] as const
+
+export async function decodeRecordSet(
+  message: KafkaMessage,
+  partition: number,
+  codec: AvroCodec<RecordSet>,
+  maxBytes: number,
+): Promise<RecordSet> {
+  const context = { partition, offset: message.offset }
+  const where = `updates partition ${partition} offset ${message.offset}`
+  if (message.value === null) throw new XrcError('XRC_DECODE_FAILED', `${where}: a record with no value`, { context })
+  const value = message.value
+  if (value.length > maxBytes)
+    throw new XrcError(
+      'XRC_RECORD_TOO_LARGE',
+      `${where}: ${value.length} bytes, over mover.maxRecordSetBytes (${maxBytes})`,
+      { context },
+    )
+  let rs: RecordSet
+  try {
+    rs = await retry(() => codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+  } catch (err) {
+    throw new XrcError(isXrcError(err) ? err.code : 'XRC_DECODE_FAILED', `${where}: ${errorMessage(err)}`, {
+      cause: err,
+      context,
+    })
+  }
+  if (rs.controller !== partition) {
+    throw new XrcError(
+      'XRC_INVALID_RECORD',
+      `${where}: a record set of controller ${rs.controller} (partition = controller id)`,
+      { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
+    )
+  }
+  // headers let readers route without decoding: ones that disagree with the body would mislead them
+  for (const [name, field] of HEADER_FIELDS) {
+    const h = message.headers?.[name]
+    if (h === undefined) continue
+    const text = Array.isArray(h) ? h.map(String).join(',') : h.toString()
+    if (text !== String(rs[field])) {
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `${where}: header ${name} is "${text}" but the record set says ${String(rs[field])}`,
+        { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
+      )
+    }
+  }
+  return rs
+}

@@ -1,0 +1,7 @@
+/**
+ * The journal topic: groups written as parts inside Kafka transactions, the
+ * journal's tail read back, and recovery of the mover's position from it.
+ */
+export { type JournalTail, readJournalTail } from './journalTail.js'
+export { type JournalWriter, type JournalWriterHooks, createJournalWriter, isFencedError } from './journalWriter.js'
+export { type StartPoint, findStartPoint } from './recovery.js'

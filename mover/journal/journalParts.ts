@@ -1,0 +1,97 @@
+/**
+ * Splitting a consistency group into journal records of bounded size, so
+ * that no group size is refused: parts 0..parts-1, written in one Kafka
+ * transaction, split between blocks (never inside one), the controller
+ * marks on the last part only (schemas/journal.ts). Pure.
+ *
+ * Sizes are upper bounds of the Avro encoding (a varint is at most 5 bytes
+ * for an int, 10 for a long), so a part never exceeds the bound once
+ * encoded; the writer checks the encoded size anyway.
+ */
+import { XrcError } from '../../lib/errors.js'
+import type { ConsistencyGroup, JournalRecord, JournalUpdate } from '../../schemas/journal.js'
+import { HEADERS } from '../../schemas/topicNames.js'
+import { WIRE_HEADER_BYTES } from '../../schemas/codec.js'
+
+const INT = 5
+const LONG = 10
+/** An array's block count and terminating zero. */
+const ARRAY = LONG + 1
+const MARK_BYTES = INT + 3 * LONG
+
+/** Bytes of a record's fields besides its updates and marks. */
+function recordFramingBytes(session: string): number {
+  return WIRE_HEADER_BYTES + INT + Buffer.byteLength(session) + 2 * LONG + 2 * INT + 2 * ARRAY
+}
+
+/** Upper bound of one update's encoded bytes. */
+export function updateBytes(u: JournalUpdate): number {
+  return INT + 3 * LONG + INT + Buffer.byteLength(u.volume) + INT + u.data.length
+}
+
+/**
+ * The journal records of `group`, each at most `maxRecordBytes` once
+ * encoded in the wire format. Updates keep their order across parts. Throws
+ * XRC_RECORD_TOO_LARGE when one update with its framing, or the marks, do
+ * not fit (the config check on mover.journalRecordMaxBytes prevents it).
+ */
+export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): JournalRecord[] {
+  const framing = recordFramingBytes(group.session)
+  const marksBytes = group.controllers.length * MARK_BYTES
+  if (framing + marksBytes > maxRecordBytes) {
+    throw new XrcError(
+      'XRC_RECORD_TOO_LARGE',
+      `the marks of ${group.controllers.length} controllers do not fit in a journal record of ${maxRecordBytes} bytes`,
+      { context: { setting: 'mover.journalRecordMaxBytes' } },
+    )
+  }
+  const chunks: JournalUpdate[][] = []
+  let chunk: JournalUpdate[] = []
+  let size = framing
+  for (const u of group.updates) {
+    const n = updateBytes(u)
+    if (framing + n > maxRecordBytes) {
+      throw new XrcError(
+        'XRC_RECORD_TOO_LARGE',
+        `a block of ${u.data.length} bytes does not fit in a journal record of ${maxRecordBytes} bytes`,
+        {
+          context: {
+            setting: 'mover.journalRecordMaxBytes',
+            groupTime: String(group.groupTime),
+            controller: u.controller,
+          },
+        },
+      )
+    }
+    if (size + n > maxRecordBytes) {
+      chunks.push(chunk)
+      chunk = []
+      size = framing
+    }
+    chunk.push(u)
+    size += n
+  }
+  chunks.push(chunk)
+  // the last part carries the marks: when they do not fit beside its updates, they get a part of their own
+  if (size + marksBytes > maxRecordBytes) chunks.push([])
+  return chunks.map((updates, part) => ({
+    session: group.session,
+    groupSeq: group.groupSeq,
+    groupTime: group.groupTime,
+    part,
+    parts: chunks.length,
+    updates,
+    controllers: part === chunks.length - 1 ? [...group.controllers] : [],
+  }))
+}
+
+/** Kafka headers of a journal record (decimal strings), so readers can route parts without decoding them. */
+export function journalHeaders(record: JournalRecord): Record<string, string> {
+  return {
+    [HEADERS.session]: record.session,
+    [HEADERS.groupSeq]: String(record.groupSeq),
+    [HEADERS.groupTime]: String(record.groupTime),
+    [HEADERS.part]: String(record.part),
+    [HEADERS.parts]: String(record.parts),
+  }
+}

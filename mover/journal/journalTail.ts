@@ -1,0 +1,130 @@
+/**
+ * The journal's last complete group, read with read_committed: where a
+ * starting (or recovering) mover resumes. Only the group's last part is
+ * decoded, since it alone carries the controller marks.
+ *
+ * Reads a window before the journal's end and widens it until a last part
+ * is found: the tail is normally one group and its transaction marker, but
+ * aborted transactions and many-part groups can push it further back.
+ *
+ * Call only after the journal writer claimed the transactional id: then no
+ * transaction of the journal is open and its end is final while we read.
+ */
+import type { Kafka, KafkaMessage } from 'kafkajs'
+import { XrcError } from '../../lib/errors.js'
+import type { Logger } from '../../lib/logger.js'
+import { createPartitionReader } from '../../lib/kafka/index.js'
+import { retry, waitFor } from '../../lib/retry.js'
+import type { AvroCodec } from '../../schemas/codec.js'
+import type { ControllerMark, JournalRecord } from '../../schemas/journal.js'
+import { HEADERS } from '../../schemas/topicNames.js'
+
+export interface JournalTail {
+  groupSeq: number
+  groupTime: number
+  controllers: ControllerMark[]
+  /** Journal offset of the group's last part. */
+  offset: number
+}
+
+export interface JournalTailOptions {
+  kafka: Kafka
+  topic: string
+  session: string
+  codec: AvroCodec<JournalRecord>
+  logger: Logger
+  /** Prefix of the private reader groups. */
+  groupPrefix: string
+  /** Records read back from the end at first. */
+  initialWindow?: number
+  timeoutMs?: number
+}
+
+const header = (m: KafkaMessage, name: string): string | undefined => m.headers?.[name]?.toString()
+
+/** Whether a journal record is the last part of its group, from its headers (no decoding). */
+function isLastPart(m: KafkaMessage): boolean {
+  const part = header(m, HEADERS.part)
+  const parts = header(m, HEADERS.parts)
+  return part !== undefined && parts !== undefined && Number(part) === Number(parts) - 1
+}
+
+/** The last complete group of the journal, or undefined when it holds none. */
+export async function readJournalTail(options: JournalTailOptions): Promise<JournalTail | undefined> {
+  const admin = options.kafka.admin()
+  await admin.connect()
+  let low: number
+  let end: number
+  try {
+    // the admin client lists offsets read_committed: the last stable offset
+    const p = (await admin.fetchTopicOffsets(options.topic)).find((o) => o.partition === 0)
+    low = Number(p?.low ?? 0)
+    end = Number(p?.offset ?? 0)
+  } finally {
+    await admin.disconnect()
+  }
+  for (let window = options.initialWindow ?? 64; ; window *= 4) {
+    const from = Math.max(low, end - window)
+    if (from >= end) return undefined
+    const last = await lastPartIn(options, from, end)
+    if (last !== undefined) return decodeTail(options, last)
+    if (from === low) return undefined // only aborted transactions, or the start of the journal was deleted
+  }
+}
+
+/** The last message of [from, end) whose headers say it ends a group. */
+async function lastPartIn(options: JournalTailOptions, from: number, end: number): Promise<KafkaMessage | undefined> {
+  let found: KafkaMessage | undefined
+  let position = from
+  let crashed: Error | undefined
+  const reader = createPartitionReader({
+    kafka: options.kafka,
+    topic: options.topic,
+    from: new Map([[0, from]]),
+    isolation: 'read_committed',
+    groupPrefix: options.groupPrefix,
+    logger: options.logger,
+    onCrash: (err) => (crashed = err),
+    onPosition: (_partition, next) => (position = Math.max(position, next)),
+    onBatch: async (batch) => {
+      for (const m of batch.messages) {
+        const offset = Number(m.offset)
+        if (offset < end && isLastPart(m) && (found === undefined || offset > Number(found.offset))) found = m
+        position = Math.max(position, offset + 1)
+      }
+    },
+  })
+  try {
+    await reader.start()
+    await waitFor(
+      `the journal ${options.topic} read from offset ${from} to ${end}`,
+      () => (position >= end ? true : undefined),
+      {
+        timeoutMs: options.timeoutMs ?? 60_000,
+        intervalMs: 20,
+        abortIf: () => (crashed ? `the reader failed: ${crashed.message}` : undefined),
+      },
+    )
+  } finally {
+    await reader.stop()
+  }
+  return found
+}
+
+async function decodeTail(options: JournalTailOptions, m: KafkaMessage): Promise<JournalTail> {
+  const offset = Number(m.offset)
+  const context = { session: options.session, partition: 0, offset: m.offset }
+  if (m.value === null)
+    throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, { context })
+  const value = m.value
+  // only the registry being out of reach is worth another try; a bad record never is
+  const r = await retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+  if (r.session !== options.session || r.part !== r.parts - 1 || r.controllers.length === 0) {
+    throw new XrcError(
+      'XRC_INVALID_RECORD',
+      `journal record at offset ${offset} is not the last part of a group of session "${options.session}" (session "${r.session}", part ${r.part} of ${r.parts}, ${r.controllers.length} marks)`,
+      { context },
+    )
+  }
+  return { groupSeq: r.groupSeq, groupTime: r.groupTime, controllers: r.controllers, offset }
+}

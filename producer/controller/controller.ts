@@ -1,0 +1,464 @@
+/**
+ * A storage controller of the primary site: owns volumes, time-stamps host
+ * writes from the session clock, keeps them in its sidefile until Kafka has
+ * them.
+ *
+ * A write is: validate; wait for sidefile space (bounded); then, in one
+ * synchronous step, take the next seq and a clock tick and queue the entry
+ * (so seq order = time order = sidefile order); make it durable (group
+ * commit); write the volume file (in seq order per volume); acknowledge
+ * {controller, seq, time}. A process killed at any point loses no
+ * acknowledged write: on open the sidefile is recovered and redone onto the
+ * volume files (idempotent), and seqs continue after the last one.
+ *
+ * While the session is suspended (`mirror.mode()` is 'mark', see
+ * producer/mirror/mirror.ts) a write takes a tick but no seq: its blocks are marked
+ * for resync (durably), then it is written to the volume, the volume is
+ * synced, and it is acknowledged with seq 0. The volume writes of both kinds
+ * queue behind each other per volume in time order, which is what lets a
+ * resync read hold exactly the writes stamped before it
+ * (`readAfterWrites`). Resync reads enter the stream as RESYNC entries
+ * (`appendResync`), taking seqs and one tick in one synchronous step like a
+ * host write.
+ *
+ * Folder: `<dataDir>/<session>/primary/controller-<id>/` holds `sidefile/`
+ * and `state.json` (see controllerState.ts).
+ */
+import { join } from 'node:path'
+import { XrcError, isXrcError } from '../../lib/errors.js'
+import type { Logger } from '../../lib/logger.js'
+import type { Update } from '../../schemas/recordSet.js'
+import { redoSidefile } from './controllerRecovery.js'
+import { loadControllerState, saveControllerState, type ControllerState } from './controllerState.js'
+import { createGroupCommit } from '../sidefile/index.js'
+import type { SessionClock } from '../sessionClock.js'
+import { openSidefile, type Sidefile, type SidefileFullEvent, type SidefileStats } from '../sidefile/index.js'
+import { ENTRY_HEADER_BYTES } from '../sidefile/index.js'
+import { decodeEntry, encodeWriteEntry, writeEntrySize, type EntryKind } from '../sidefile/index.js'
+import { openVolumeFile, primaryDir, volumePath, type VolumeFile } from './volumeFile.js'
+
+/** How far above a heartbeat's time the durable ceiling is set, so most heartbeats need no state write. */
+export const TIME_CEILING_LEASE_US = 1_000_000
+
+/** What a writer gets back: the write is durable and on the primary volume. */
+export interface WriteAck {
+  controller: number
+  seq: number
+  /** Session clock time, µs since the epoch: pass it as `after` to order a dependent write. */
+  time: number
+}
+
+export interface ControllerOptions {
+  session: string
+  id: number
+  volumes: readonly { name: string; blocks: number }[]
+  blockSize: number
+  dataDir: string
+  clock: SessionClock
+  sidefile: { maxBytes: number; waitMs: number; segmentBytes: number }
+  /** Largest data of one write, bytes (it must fit one record set). */
+  maxWriteBytes: number
+  logger: Logger
+  onFull?: (event: SidefileFullEvent & { controller: number }) => void
+  onWaited?: (ms: number, outcome: 'granted' | 'full' | 'closed') => void
+  /** New entries are durable: the sender has work. */
+  onDurable?: () => void
+  /** Suspend and resync (producer/mirror/mirror.ts); without it every write is captured and sent. */
+  mirror?: ControllerMirror
+}
+
+/** What a controller asks of the session's suspend and resync machinery. All calls but mark() and checkpoint() are synchronous. */
+export interface ControllerMirror {
+  /** Where the next write goes: 'capture' (sidefile, then Kafka) or 'mark' (suspended: marked for resync). */
+  mode(): 'capture' | 'mark'
+  /**
+   * A host write took its seq and `time` (called in that synchronous step).
+   * Returns what to run once the write is durable in the sidefile, if anything.
+   */
+  captured(volume: string, block: number, count: number, time: number): (() => void) | undefined
+  /** A suspended write took `time`; resolves once its blocks are durably marked for resync. */
+  mark(volume: string, block: number, count: number, time: number): Promise<void>
+  /** Recovery found these blocks in a sidefile entry (sent again after the restart). */
+  recovered(volume: string, block: number, count: number): void
+  /** The sidefile is about to delete segments: save what must outlive them. */
+  checkpoint(): Promise<void>
+}
+
+/** One run of blocks a resync read, to append as a RESYNC entry. */
+export interface ResyncEntry {
+  volume: string
+  block: number
+  data: Buffer
+}
+
+export interface ControllerStatus {
+  id: number
+  volumes: string[]
+  /** The seq the next write gets. */
+  nextSeq: number
+  /** Time of the latest write (0 before any). */
+  latestTime: number
+  /** Last seq Kafka acknowledged in this process's life (or the last one before the sidefile, after a restart). */
+  lastSentSeq: number
+  inflightWrites: number
+  sidefile: SidefileStats
+  /** Writes acknowledged while the session was suspended (marked for resync, not sent) since start. */
+  markedWrites: number
+}
+
+/** A durable sidefile entry decoded, with the position to trim to once it is sent. */
+export interface PendingUpdate {
+  update: Update
+  end: number
+  kind: EntryKind
+}
+
+export interface Controller {
+  readonly id: number
+  readonly volumes: readonly string[]
+  /** Highest time found on open (writes and heartbeat ceiling): the clock must start above it. */
+  readonly recoveredTime: number
+  owns(volume: string): boolean
+  /** See the module comment. Errors: XRC_INVALID_RECORD, XRC_RECORD_TOO_LARGE, XRC_SIDEFILE_FULL, XRC_CLOSED. */
+  write(volume: string, block: number, data: Buffer, after?: number): Promise<WriteAck>
+  /** Reads `count` blocks of a volume of this controller. */
+  read(volume: string, block: number, count: number): Promise<Buffer>
+  /**
+   * Reads blocks once every write stamped so far (captured or marked) has
+   * reached the volume: called in the synchronous step that takes a resync
+   * read time, the data holds every write stamped before that time.
+   */
+  readAfterWrites(volume: string, block: number, count: number): Promise<Buffer>
+  /**
+   * Appends resync reads as RESYNC entries in one synchronous step: each
+   * takes the next seq, all take one fresh tick, and `stamped(time)` runs in
+   * that step. Returns undefined, appending nothing, when the sidefile has no
+   * room for them at once (a resync never waits for space holding a read).
+   * Resolves when the entries are durable.
+   */
+  appendResync(entries: readonly ResyncEntry[], stamped: (time: number) => void): Promise<void> | undefined
+  /** Durable entries not yet acknowledged, from position `from` (undefined: the sidefile start). For the sender. */
+  readPending(from: number | undefined, limits: { maxEntries: number; maxBytes: number }): Promise<PendingUpdate[]>
+  /** Kafka acknowledged every entry up to position `upTo`, the last being `seq`: trims the sidefile. */
+  acknowledge(upTo: number, seq: number): Promise<void>
+  /**
+   * A heartbeat, only when every seq issued so far is acknowledged: the next
+   * seq, and a fresh tick that every later write of this controller exceeds.
+   * Synchronous, so no write can slip between the check and the tick.
+   */
+  takeHeartbeat(): { nextSeq: number; time: number } | undefined
+  /** Makes the durable time ceiling cover `time` before a heartbeat with that time is sent. */
+  coverTime(time: number): Promise<void>
+  /**
+   * Once every write stamped before the call is on the volumes, syncs them
+   * and records that recovery need not redo the sidefile up to here. Call it
+   * in the step that switches to marking; a marked write must not reach a
+   * volume before it resolves.
+   */
+  checkpointRedo(): Promise<void>
+  /** Writers waiting for sidefile space give up waiting now (the session suspended: they go on marked). */
+  releaseWaiters(): void
+  status(): ControllerStatus
+  /** Waits for writes in progress, then closes the sidefile and volume files. */
+  close(): Promise<void>
+}
+
+export function controllerDir(dataDir: string, session: string, id: number): string {
+  return join(primaryDir(dataDir, session), `controller-${id}`)
+}
+
+/** Opens a controller: volume files, sidefile recovery, redo of the sidefile onto the volumes. */
+export async function openController(options: ControllerOptions): Promise<Controller> {
+  const { id, blockSize, clock } = options
+  const log = options.logger.child({ component: 'controller', controller: id })
+  const dir = controllerDir(options.dataDir, options.session, id)
+  const volumes = new Map<string, VolumeFile>()
+  let sidefile: Sidefile | undefined
+  try {
+    for (const v of options.volumes) {
+      volumes.set(
+        v.name,
+        await openVolumeFile({
+          path: volumePath(options.dataDir, options.session, v.name),
+          name: v.name,
+          blocks: v.blocks,
+          blockSize,
+        }),
+      )
+    }
+    // the volume writes behind each volume's latest one, so writes reach a volume in seq order
+    const tails = new Map<string, Promise<void>>()
+    const settledTails = (): Promise<unknown> => Promise.all(tails.values())
+    sidefile = await openSidefile({
+      dir: join(dir, 'sidefile'),
+      ...options.sidefile,
+      logger: log,
+      onFull: (event) => options.onFull?.({ ...event, controller: id }),
+      ...(options.onWaited ? { onWaited: options.onWaited } : {}),
+      onDurable: () => options.onDurable?.(),
+      // checkpoint: segments about to go must not be needed for redo any more
+      beforeDelete: async () => {
+        await settledTails()
+        for (const v of volumes.values()) await v.sync()
+        await options.mirror?.checkpoint()
+      },
+    })
+    const state = await loadControllerState(dir)
+    const redone = await redoSidefile(sidefile, volumes, options, log, state.redoFrom)
+    return createController(options, { dir, volumes, tails, sidefile, state, ...redone })
+  } catch (err) {
+    await sidefile?.close()
+    for (const v of volumes.values()) await v.close()
+    throw err
+  }
+
+  function createController(
+    opts: ControllerOptions,
+    s: {
+      dir: string
+      volumes: Map<string, VolumeFile>
+      tails: Map<string, Promise<void>>
+      sidefile: Sidefile
+      state: ControllerState
+      lastSeq: number
+      lastTime: number
+      firstSeq: number | undefined
+    },
+  ): Controller {
+    const ceilingState: ControllerState = { ...s.state }
+    // the state file's seq is an acknowledged one, so never above the sidefile's last entry; it matters when the sidefile is empty
+    let lastSeq = Math.max(s.state.lastSeq, s.lastSeq)
+    let latestTime = Math.max(s.state.lastTime, s.lastTime)
+    // after a restart everything still in the sidefile is sent again
+    let lastSentSeq = s.firstSeq === undefined ? lastSeq : s.firstSeq - 1
+    let inflight = 0
+    let markedWrites = 0
+    let closed = false
+    const mirror = opts.mirror
+    // concurrent marked writes to a volume share one fdatasync
+    const volumeSyncs = new Map([...s.volumes].map(([name, v]) => [name, createGroupCommit(() => v.sync())]))
+    let idle: (() => void) | undefined
+    let savingCeiling: Promise<void> = Promise.resolve()
+    const names = [...s.volumes.keys()]
+
+    function volumeOf(volume: string): VolumeFile {
+      const v = s.volumes.get(volume)
+      if (v === undefined) {
+        throw new XrcError(
+          'XRC_INVALID_RECORD',
+          `volume "${volume}" does not belong to controller ${id} (its volumes: ${names.join(', ')})`,
+          { context: { controller: id, volume } },
+        )
+      }
+      return v
+    }
+
+    function checkRange(v: VolumeFile, block: number, count: number): void {
+      if (!Number.isSafeInteger(block) || block < 0 || block + count > v.blocks) {
+        throw new XrcError(
+          'XRC_INVALID_RECORD',
+          `blocks ${block}..${block + count - 1} are outside volume "${v.name}" (blocks 0..${v.blocks - 1})`,
+          { context: { controller: id, volume: v.name } },
+        )
+      }
+    }
+
+    function inOrder(volume: string, durable: Promise<void>, apply: () => Promise<void>): Promise<void> {
+      const prev = s.tails.get(volume) ?? Promise.resolve()
+      const done = prev.then(() => durable).then(apply)
+      const settle = (): void => undefined
+      s.tails.set(volume, done.then(settle, settle)) // the next write waits for this one, whatever its outcome
+      return done
+    }
+
+    /** A write while suspended: marked for resync (durably), then written and synced; no seq. */
+    async function markWrite(
+      v: VolumeFile,
+      volume: string,
+      block: number,
+      data: Buffer,
+      marking: ControllerMirror,
+    ): Promise<WriteAck> {
+      const time = clock.tick()
+      const count = data.length / blockSize
+      // the mark is durable before the volume changes; the ceiling keeps the clock above this time after a restart
+      const marked = Promise.all([marking.mark(volume, block, count, time), coverTime(time)]).then(() => undefined)
+      await inOrder(volume, marked, () => v.write(block, data))
+      await (volumeSyncs.get(volume) as () => Promise<void>)()
+      markedWrites++
+      return { controller: id, seq: 0, time }
+    }
+
+    function coverTime(time: number): Promise<void> {
+      const run = async (): Promise<void> => {
+        if (time < ceilingState.timeCeiling) return
+        // only an acknowledged seq: a seq taken but not yet durable must not be skipped after a crash
+        const next = {
+          ...ceilingState,
+          lastSeq: lastSentSeq,
+          lastTime: time,
+          timeCeiling: time + TIME_CEILING_LEASE_US,
+        }
+        await saveControllerState(s.dir, next)
+        Object.assign(ceilingState, next)
+      }
+      savingCeiling = savingCeiling.then(run, run)
+      return savingCeiling
+    }
+
+    function checkpointRedo(): Promise<void> {
+      // taken now: the writes stamped so far (later, marked ones wait for this checkpoint)
+      const upTo = s.sidefile.stats().end
+      const stamped = [...s.tails.values()]
+      const run = async (): Promise<void> => {
+        await Promise.all(stamped)
+        for (const v of s.volumes.values()) await v.sync()
+        if (upTo <= ceilingState.redoFrom) return
+        const next = { ...ceilingState, lastSeq: lastSentSeq, redoFrom: upTo }
+        await saveControllerState(s.dir, next)
+        Object.assign(ceilingState, next)
+      }
+      // the same chain as the ceiling: both rewrite state.json
+      savingCeiling = savingCeiling.then(run, run)
+      return savingCeiling
+    }
+
+    return {
+      id,
+      volumes: names,
+      recoveredTime: Math.max(s.state.timeCeiling, latestTime),
+      owns: (volume) => s.volumes.has(volume),
+
+      async write(volume, block, data, after) {
+        if (closed) throw new XrcError('XRC_CLOSED', `controller ${id} is closed`, { context: { controller: id } })
+        const v = volumeOf(volume)
+        if (!Buffer.isBuffer(data) || data.length === 0 || data.length % blockSize !== 0) {
+          throw new XrcError(
+            'XRC_INVALID_RECORD',
+            `data must be a non-zero multiple of the block size ${blockSize} bytes, got ${Buffer.isBuffer(data) ? data.length : typeof data} bytes`,
+            {
+              context: { controller: id, volume },
+            },
+          )
+        }
+        if (data.length > opts.maxWriteBytes) {
+          throw new XrcError(
+            'XRC_RECORD_TOO_LARGE',
+            `a write of ${data.length} bytes exceeds the largest one record set carries (${opts.maxWriteBytes} bytes)`,
+            { context: { controller: id, volume } },
+          )
+        }
+        checkRange(v, block, data.length / blockSize)
+        if (after !== undefined) clock.observe(after)
+        let ack: WriteAck | undefined
+        let applied: Promise<void> | undefined
+        inflight++
+        try {
+          if (mirror?.mode() === 'mark') return await markWrite(v, volume, block, data, mirror)
+          try {
+            await s.sidefile.append(writeEntrySize(volume, data.length), (durable) => {
+              // no await between taking the seq, the tick and queueing the entry
+              const seq = ++lastSeq
+              const time = clock.tick()
+              latestTime = time
+              ack = { controller: id, seq, time }
+              applied = inOrder(volume, durable, () => v.write(block, data))
+              applied.catch(() => undefined) // observed below, or through append()'s own rejection
+              const onDurable = mirror?.captured(volume, block, data.length / blockSize, time)
+              if (onDurable) durable.then(onDurable, () => undefined)
+              return encodeWriteEntry({ seq, time, volume, block, data })
+            })
+          } catch (err) {
+            // the sidefile stayed full for the wait bound and the session suspended (onFull): the write goes on, marked
+            if (isXrcError(err, 'XRC_SIDEFILE_FULL') && mirror?.mode() === 'mark')
+              return await markWrite(v, volume, block, data, mirror)
+            throw err
+          }
+          await applied
+          return ack as WriteAck
+        } finally {
+          if (--inflight === 0) idle?.()
+        }
+      },
+
+      async read(volume, block, count) {
+        if (closed) throw new XrcError('XRC_CLOSED', `controller ${id} is closed`, { context: { controller: id } })
+        const v = volumeOf(volume)
+        if (!Number.isSafeInteger(count) || count < 1)
+          throw new XrcError('XRC_INVALID_RECORD', `count must be a positive integer, got ${count}`, {
+            context: { controller: id, volume },
+          })
+        checkRange(v, block, count)
+        return v.read(block, count)
+      },
+
+      readAfterWrites(volume, block, count) {
+        const v = volumeOf(volume)
+        checkRange(v, block, count)
+        const prev = s.tails.get(volume) ?? Promise.resolve()
+        return prev.then(() => v.read(block, count))
+      },
+
+      appendResync(entries, stamped) {
+        if (closed || entries.length === 0) return undefined
+        const sizes = entries.map((e) => writeEntrySize(e.volume, e.data.length))
+        const st = s.sidefile.stats()
+        const total = sizes.reduce((n, size) => n + size + ENTRY_HEADER_BYTES, 0)
+        // with no writer waiting and room for all, each append below queues at once, in this step
+        if (st.waitingWriters > 0 || st.bytes + total > st.maxBytes) return undefined
+        const time = clock.tick()
+        latestTime = time
+        const appended = entries.map((e, i) =>
+          s.sidefile.append(sizes[i] as number, () =>
+            encodeWriteEntry({ seq: ++lastSeq, time, volume: e.volume, block: e.block, data: e.data }, 'RESYNC'),
+          ),
+        )
+        stamped(time)
+        return Promise.all(appended).then(() => undefined)
+      },
+
+      async readPending(from, limits) {
+        const entries = await s.sidefile.read(from ?? s.sidefile.stats().start, limits)
+        return entries.map((e) => ({ ...decodeEntry(e.payload, `${s.dir} position ${e.position}`), end: e.end }))
+      },
+
+      async acknowledge(upTo, seq) {
+        lastSentSeq = Math.max(lastSentSeq, seq)
+        await s.sidefile.trim(upTo)
+      },
+
+      takeHeartbeat() {
+        // suspended: a heartbeat would let the consistency time pass writes that are only marked
+        if (closed || lastSentSeq !== lastSeq || mirror?.mode() === 'mark') return undefined
+        return { nextSeq: lastSeq + 1, time: clock.tick() }
+      },
+
+      coverTime,
+      checkpointRedo,
+      releaseWaiters: () => void s.sidefile.releaseWaiters(),
+
+      status() {
+        return {
+          id,
+          volumes: names,
+          nextSeq: lastSeq + 1,
+          latestTime,
+          lastSentSeq,
+          inflightWrites: inflight,
+          sidefile: s.sidefile.stats(),
+          markedWrites,
+        }
+      },
+
+      async close() {
+        if (closed) return
+        closed = true
+        // writers still waiting for space get XRC_CLOSED; durable ones finish their volume write
+        await s.sidefile.close()
+        if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve))
+        await savingCeiling.catch((err: unknown) => log.warn({ err }, 'saving the time ceiling failed'))
+        for (const v of s.volumes.values()) await v.close()
+      },
+    }
+  }
+}

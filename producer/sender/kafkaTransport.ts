@@ -1,0 +1,212 @@
+/**
+ * The producer's way into Kafka: the session's updates topic (created when
+ * missing), the RecordSet codec (schema registered under the topic's value
+ * subject), and one kafkajs idempotent producer for all controllers.
+ *
+ * Ordering: kafkajs does not reassign sequence numbers after a failed
+ * batch as the Java client does (KAFKA-5494); it serializes produce
+ * requests per broker under a lock and rolls the partition's sequence back
+ * when a request fails. So the producer runs with maxInFlightRequests 1
+ * (what KIP-98 required of idempotence), acks -1, and the sender keeps at
+ * most one send in flight per partition and resends the same record sets
+ * after a failure: record set N+1 never reaches a partition before N.
+ */
+import kafkajs, { type Kafka, type Producer } from 'kafkajs'
+import { XrcError, errorMessage } from '../../lib/errors.js'
+import type { Logger } from '../../lib/logger.js'
+import { ensureTopic, updatesTopicSpec } from '../../lib/kafka/index.js'
+import { createCodec, type AvroCodec } from '../../schemas/codec.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
+import { valueSubject } from '../../schemas/topicNames.js'
+
+// kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
+const { Partitioners } = kafkajs
+
+export interface OutboundMessage {
+  key: string
+  value: Buffer
+  headers: Record<string, string>
+}
+
+/** Messages for one partition (one controller). */
+export interface PartitionBatch {
+  partition: number
+  messages: OutboundMessage[]
+}
+
+export interface Transport {
+  /**
+   * Connects, creates the topic when missing (checks its partitions and
+   * max.message.bytes when not), registers the schema. Returns the largest
+   * batch of messages one send may carry to a partition. Throws a retriable error while Kafka or
+   * the registry is out of reach, XRC_CONFIG_INVALID when the topic cannot serve the session.
+   */
+  open(): Promise<{ maxBatchBytes: number }>
+  /** Encodes with the registered schema (after open). */
+  encode(rs: RecordSet): Buffer
+  /**
+   * Sends each partition's messages, in order, all in one produce request;
+   * resolves when all replicas have them (acks -1). A failure fails the
+   * whole request: the caller sends it again, unchanged (a partition that
+   * had taken its part gets it twice; the mover drops the duplicates by
+   * controller and seq).
+   */
+  send(batches: readonly PartitionBatch[]): Promise<void>
+  /**
+   * One quick round trip, no retries: resolves when the transport is open
+   * (its schema registered), a broker answers and the topic has its
+   * partitions (a suspended primary asks before it resumes).
+   */
+  probe?(): Promise<void>
+  /** Drops the producer (the next send makes a new one): after the topic was deleted and made again, its idempotence state is void. */
+  reset?(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface KafkaTransportOptions {
+  kafka: Kafka
+  topic: string
+  /** Partitions the topic needs: the session's highest controller id + 1. */
+  partitions: number
+  registryUrl: string
+  /** The largest record set the mover accepts (mover.maxRecordSetBytes); also the topic's max.message.bytes less framing. */
+  maxRecordSetBytes: number
+  logger: Logger
+  /** A ready codec (tests); made from the registry otherwise. */
+  codec?: AvroCodec<RecordSet>
+}
+
+export function createKafkaTransport(options: KafkaTransportOptions): Transport {
+  const { kafka, topic, logger } = options
+  let producer: Promise<Producer> | undefined
+  let codec = options.codec
+  let closed = false
+  let failures = 0
+
+  async function connectProducer(): Promise<Producer> {
+    const p = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // a few quick retries inside kafkajs; past them the sender backs off and resends the same batch, so an outage
+      // shows in status. kafkajs warns that limited retries may break exactly-once: resending the same batch, in order,
+      // one at a time per partition, is what keeps it (and the mover drops any duplicate by seq).
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    })
+    await p.connect()
+    if (closed) {
+      // closed while connecting (a stop during an outage): leave no connection behind
+      await p.disconnect()
+      throw new XrcError('XRC_CLOSED', 'transport closed while connecting')
+    }
+    return p
+  }
+
+  /** The shared producer, connected on first use and again after a reset. */
+  function connected(): Promise<Producer> {
+    producer ??= connectProducer().catch((err: unknown) => {
+      producer = undefined
+      throw err
+    })
+    return producer
+  }
+
+  // A fresh producer (a new producer id, sequences from 0) gets past an idempotence state kafkajs cannot recover
+  // from by itself (out-of-order sequence, unknown producer id) or a connection it keeps failing on; what it
+  // resends that the old one had written is a duplicate the mover drops by (controller, seq).
+  async function reset(reason: string): Promise<void> {
+    const old = producer
+    producer = undefined
+    logger.warn({ topic, reason }, 'recreating the Kafka producer')
+    await old
+      ?.then((p) => p.disconnect())
+      .catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
+  }
+
+  async function prepareTopic(): Promise<void> {
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      await ensureTopic(admin, updatesTopicSpec(topic, options.partitions, options.maxRecordSetBytes), logger)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  return {
+    async open() {
+      if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+      await prepareTopic()
+      codec ??= await createCodec<RecordSet>({
+        registryUrl: options.registryUrl,
+        subject: valueSubject(topic),
+        schema: RECORD_SET_SCHEMA,
+      })
+      await connected()
+      return { maxBatchBytes: options.maxRecordSetBytes }
+    },
+    encode(rs) {
+      if (codec === undefined) throw new XrcError('XRC_CLOSED', 'transport not open: no codec yet')
+      return codec.encode(rs)
+    },
+    async send(batches) {
+      if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+      try {
+        const p = await connected()
+        // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
+        // with several brokers, one request per broker)
+        await p.send({
+          topic,
+          acks: -1,
+          messages: batches.flatMap((b) =>
+            b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
+          ),
+        })
+        failures = 0
+      } catch (err) {
+        const retriable = (err as { retriable?: boolean }).retriable !== false
+        if (!retriable || ++failures >= 3) {
+          failures = 0
+          await reset(errorMessage(err))
+        }
+        const partitions = batches.map((b) => b.partition).join(',')
+        throw new XrcError(
+          'XRC_KAFKA_UNREACHABLE',
+          `send to ${topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`,
+          { cause: err, retriable, context: { partitions } },
+        )
+      }
+    },
+    reset: () => reset('the updates topic was made again'),
+    async probe() {
+      // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
+      if (codec === undefined)
+        throw new XrcError(
+          'XRC_REGISTRY_UNREACHABLE',
+          `the schema of ${topic} is not registered yet: the schema registry has not answered`,
+        )
+      const admin = kafka.admin({ retry: { retries: 0 } })
+      await admin.connect()
+      try {
+        const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
+        if (have < options.partitions)
+          throw new XrcError(
+            'XRC_KAFKA_UNREACHABLE',
+            `topic ${topic} has ${have} of the ${options.partitions} partitions the session needs`,
+          )
+      } finally {
+        await admin.disconnect()
+      }
+    },
+    async close() {
+      closed = true
+      const p = producer
+      producer = undefined
+      await p?.then(
+        (x) => x.disconnect(),
+        () => undefined,
+      ) // a producer that never connected has nothing to close
+    },
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Cutting a controller's durable updates into record sets, heartbeats, and
+ * their Kafka headers. Pure: the sender does the I/O.
+ *
+ * The contract with the mover (schemas/recordSet.ts): per controller, seqs
+ * contiguous and times non-decreasing in seq order; an UPDATES record set
+ * covers firstSeq..lastSeq with minTime/maxTime of its updates; a HEARTBEAT
+ * has no updates, firstSeq = lastSeq + 1 = the next seq, and
+ * minTime = maxTime = a time every later write of the controller exceeds.
+ */
+import type { RecordSet, Update } from '../../schemas/recordSet.js'
+import { HEADERS } from '../../schemas/topicNames.js'
+
+/** Upper bound of an update's Avro bytes besides its data and volume name (three longs, two length prefixes). */
+const UPDATE_FRAMING_BYTES = 48
+/** Upper bound of a record set's Avro bytes besides its updates and session name, wire header included. */
+const RECORD_SET_FRAMING_BYTES = 96
+
+/** Upper bound of the encoded size of one update. */
+export function updateBytes(update: Update): number {
+  return UPDATE_FRAMING_BYTES + Buffer.byteLength(update.volume) + update.data.length
+}
+
+/** Upper bound of the encoded size of a record set with no updates. */
+export function recordSetBaseBytes(session: string): number {
+  return RECORD_SET_FRAMING_BYTES + Buffer.byteLength(session)
+}
+
+export interface RecordSetLimits {
+  /** Most updates in one record set. */
+  maxUpdates: number
+  /** Largest encoded record set (an upper bound is used); one update larger than it still gets a record set of its own. */
+  maxBytes: number
+}
+
+/** A record set and the last item it covers (whose sidefile position is trimmed once Kafka has it). */
+export interface Cut<T> {
+  recordSet: RecordSet
+  last: T
+  /** Upper bound of its encoded size. */
+  bytes: number
+}
+
+/**
+ * Cuts items (seq-contiguous, times non-decreasing) into record sets of at
+ * most `maxUpdates` updates and `maxBytes` bytes each, in order: UPDATES
+ * for host writes, RESYNC for resync reads (`kind`), a new record set
+ * wherever the kind changes. Throws RangeError when the input breaks the
+ * order: that is a bug upstream, and sending it would halt the mover.
+ */
+export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RESYNC' }>(
+  session: string,
+  controller: number,
+  items: readonly T[],
+  limits: RecordSetLimits,
+): Cut<T>[] {
+  const cuts: Cut<T>[] = []
+  const base = recordSetBaseBytes(session)
+  let current: { kind: 'UPDATES' | 'RESYNC'; updates: Update[]; bytes: number; last: T } | undefined
+  let prev: Update | undefined
+  const close = (): void => {
+    if (current === undefined) return
+    const u = current.updates
+    const first = u[0] as Update
+    const last = u[u.length - 1] as Update
+    cuts.push({
+      recordSet: {
+        session,
+        controller,
+        kind: current.kind,
+        firstSeq: first.seq,
+        lastSeq: last.seq,
+        minTime: first.time,
+        maxTime: last.time,
+        updates: u,
+      },
+      last: current.last,
+      bytes: current.bytes,
+    })
+    current = undefined
+  }
+  for (const item of items) {
+    const u = item.update
+    if (prev !== undefined && (u.seq !== prev.seq + 1 || u.time < prev.time)) {
+      throw new RangeError(
+        `controller ${controller}: update seq ${u.seq} time ${u.time} does not follow seq ${prev.seq} time ${prev.time}`,
+      )
+    }
+    prev = u
+    const size = updateBytes(u)
+    const kind = item.kind ?? 'UPDATES'
+    if (
+      current !== undefined &&
+      (current.kind !== kind || current.updates.length >= limits.maxUpdates || current.bytes + size > limits.maxBytes)
+    )
+      close()
+    current ??= { kind, updates: [], bytes: base, last: item }
+    current.updates.push(u)
+    current.bytes += size
+    current.last = item
+  }
+  close()
+  return cuts
+}
+
+/** A heartbeat of a controller whose every seq below `nextSeq` was sent, at `time`. */
+export function heartbeatRecordSet(session: string, controller: number, nextSeq: number, time: number): RecordSet {
+  return {
+    session,
+    controller,
+    kind: 'HEARTBEAT',
+    firstSeq: nextSeq,
+    lastSeq: nextSeq - 1,
+    minTime: time,
+    maxTime: time,
+    updates: [],
+  }
+}
+
+/** The Kafka headers of a record set (decimal strings), so the mover can form groups without decoding it. */
+export function recordSetHeaders(rs: RecordSet): Record<string, string> {
+  return {
+    [HEADERS.session]: rs.session,
+    [HEADERS.controller]: String(rs.controller),
+    [HEADERS.kind]: rs.kind,
+    [HEADERS.firstSeq]: String(rs.firstSeq),
+    [HEADERS.lastSeq]: String(rs.lastSeq),
+    [HEADERS.minTime]: String(rs.minTime),
+    [HEADERS.maxTime]: String(rs.maxTime),
+  }
+}

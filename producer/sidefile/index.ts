@@ -1,0 +1,9 @@
+/**
+ * The sidefile: a controller's durable outbound queue of time-stamped writes
+ * (segment files of framed entries, fsync group commit), bounded in bytes.
+ */
+export { createGroupCommit } from './groupCommit.js'
+export { type Sidefile, type SidefileFullEvent, type SidefileStats, openSidefile } from './sidefile.js'
+export { type EntryKind, decodeEntry, encodeWriteEntry, writeEntrySize } from './sidefileEntry.js'
+export { ENTRY_HEADER_BYTES } from './sidefileFormat.js'
+export { syncDir } from './sidefileSegments.js'
