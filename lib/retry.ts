@@ -1,4 +1,8 @@
+import { Backoff } from './backoff.js'
 import { XrcError, errorMessage } from './errors.js'
+import { sleep } from './sleep.js'
+
+export { sleep } from './sleep.js'
 
 export interface RetryOptions {
   /** Attempts in all, including the first. */
@@ -25,34 +29,17 @@ export function defaultIsRetriable(err: unknown): boolean {
  */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const isRetriable = options.isRetriable ?? defaultIsRetriable
-  let delay = options.initialDelayMs
+  const backoff = new Backoff({ initialMs: options.initialDelayMs, maxMs: options.maxDelayMs, jitter: 'full' })
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt)
     } catch (err) {
       if (attempt >= options.attempts || !isRetriable(err) || options.signal?.aborted) throw err
-      const wait = Math.round(Math.random() * delay)
+      const wait = backoff.next()
       options.onRetry?.(err, attempt, wait)
       await sleep(wait, options.signal)
-      delay = Math.min(delay * 2, options.maxDelayMs)
     }
   }
-}
-
-/** Resolves after `ms`, or rejects when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(t)
-      reject(signal?.reason)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 /**

@@ -28,7 +28,7 @@ import { XrcError, errorMessage } from '../../lib/errors.js'
 import { ChangeBitmap } from './changeBitmap.js'
 import type { GenerationsState } from './changeGenerations.js'
 import { createGroupCommit } from '../sidefile/index.js'
-import { syncDir } from '../sidefile/index.js'
+import { syncDir } from '../../lib/stateFile.js'
 
 const MAGIC = 0x58524347 // "XRCG"
 const VERSION = 1

@@ -16,12 +16,10 @@
  * later write of the controller is later. A heartbeat is sent only when the
  * ceiling is above its time, and the clock restarts above the ceiling, so
  * that promise holds across restarts even if the wall clock is behind.
- * Written atomically: temp file, fsync, rename, fsync of the folder.
+ * Written atomically (lib/stateFile.ts).
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { XrcError, errorMessage } from '../../lib/errors.js'
-import { syncDir } from '../sidefile/index.js'
+import { readStateFile, writeStateFile } from '../../lib/stateFile.js'
 
 export interface ControllerState {
   lastSeq: number
@@ -38,42 +36,19 @@ export const INITIAL_STATE: Readonly<ControllerState> = Object.freeze({
 })
 
 /** Reads the state file of the controller folder `dir` (INITIAL_STATE when there is none). */
-export async function loadControllerState(dir: string): Promise<ControllerState> {
-  const path = join(dir, 'state.json')
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...INITIAL_STATE }
-    throw err
+export function loadControllerState(dir: string): Promise<ControllerState> {
+  return readStateFile(join(dir, 'state.json'), parseControllerState, () => ({ ...INITIAL_STATE }))
+}
+
+function parseControllerState(parsed: unknown): ControllerState {
+  const state = { ...INITIAL_STATE, ...(parsed as Partial<ControllerState>) }
+  for (const key of ['lastSeq', 'lastTime', 'timeCeiling', 'redoFrom'] as const) {
+    if (!Number.isSafeInteger(state[key]) || state[key] < 0) throw new Error(`${key} is not a non-negative integer`)
   }
-  try {
-    const parsed = JSON.parse(text) as Partial<ControllerState>
-    const state = { ...INITIAL_STATE, ...parsed }
-    for (const key of ['lastSeq', 'lastTime', 'timeCeiling', 'redoFrom'] as const) {
-      if (!Number.isSafeInteger(state[key]) || state[key] < 0) throw new Error(`${key} is not a non-negative integer`)
-    }
-    return state
-  } catch (err) {
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `controller state file ${path} is damaged: ${errorMessage(err)}`, {
-      cause: err,
-      context: { file: path },
-    })
-  }
+  return state
 }
 
 /** Replaces the state file atomically and durably. */
-export async function saveControllerState(dir: string, state: ControllerState): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  const path = join(dir, 'state.json')
-  const tmp = `${path}.tmp`
-  const fh = await open(tmp, 'w')
-  try {
-    await fh.writeFile(`${JSON.stringify(state)}\n`)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-  await syncDir(dir)
+export function saveControllerState(dir: string, state: ControllerState): Promise<void> {
+  return writeStateFile(join(dir, 'state.json'), state)
 }

@@ -2,8 +2,7 @@
  * A controller's mirroring state on the primary, `mirror.json` in its
  * folder, so a restarted primary knows it is suspended (and sends no
  * heartbeat that would let the consistency time pass marked writes) or in
- * the middle of a resync. Written atomically: temp file, fsync, rename,
- * fsync of the folder.
+ * the middle of a resync. Written atomically (lib/stateFile.ts).
  *
  *   state            duplex | suspended | resyncing
  *   reason           why it suspended (kafka-unreachable, sidefile-full,
@@ -14,10 +13,8 @@
  *                    assumed, after the journal was lost)
  *   epoch            the last resync epoch begun
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { XrcError, errorMessage } from '../../lib/errors.js'
-import { syncDir } from '../sidefile/index.js'
+import { readStateFile, writeStateFile } from '../../lib/stateFile.js'
 
 export type MirrorState = 'duplex' | 'suspended' | 'resyncing'
 export type SuspendReason = 'kafka-unreachable' | 'sidefile-full' | 'operator' | 'journal-lost'
@@ -44,51 +41,28 @@ const STATES: readonly MirrorState[] = ['duplex', 'suspended', 'resyncing']
 const REASONS: readonly SuspendReason[] = ['kafka-unreachable', 'sidefile-full', 'operator', 'journal-lost']
 
 /** Reads `mirror.json` of a controller folder (duplex when there is none). */
-export async function loadMirrorRecord(dir: string): Promise<MirrorRecord> {
-  const path = join(dir, 'mirror.json')
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...DUPLEX }
-    throw err
-  }
-  try {
-    const r = JSON.parse(text) as Partial<MirrorRecord>
-    if (!STATES.includes(r.state as MirrorState)) throw new Error(`state "${String(r.state)}"`)
-    if (r.reason !== undefined && !REASONS.includes(r.reason)) throw new Error(`reason "${String(r.reason)}"`)
-    for (const key of ['consistentUntil', 'epoch'] as const)
-      if (!Number.isSafeInteger(r[key]) || (r[key] as number) < 0)
-        throw new Error(`${key} is not a non-negative integer`)
-    return {
-      state: r.state as MirrorState,
-      consistentUntil: r.consistentUntil as number,
-      epoch: r.epoch as number,
-      ...(r.reason ? { reason: r.reason } : {}),
-      ...(r.since ? { since: String(r.since) } : {}),
-    }
-  } catch (err) {
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `mirror state file ${path} is damaged: ${errorMessage(err)}`, {
-      cause: err,
-      context: { file: path },
-    })
+export function loadMirrorRecord(dir: string): Promise<MirrorRecord> {
+  return readStateFile(join(dir, 'mirror.json'), parseMirrorRecord, () => ({ ...DUPLEX }))
+}
+
+function parseMirrorRecord(parsed: unknown): MirrorRecord {
+  const r = parsed as Partial<MirrorRecord>
+  if (!STATES.includes(r.state as MirrorState)) throw new Error(`state "${String(r.state)}"`)
+  if (r.reason !== undefined && !REASONS.includes(r.reason)) throw new Error(`reason "${String(r.reason)}"`)
+  for (const key of ['consistentUntil', 'epoch'] as const)
+    if (!Number.isSafeInteger(r[key]) || (r[key] as number) < 0) throw new Error(`${key} is not a non-negative integer`)
+  return {
+    state: r.state as MirrorState,
+    consistentUntil: r.consistentUntil as number,
+    epoch: r.epoch as number,
+    ...(r.reason ? { reason: r.reason } : {}),
+    ...(r.since ? { since: String(r.since) } : {}),
   }
 }
 
 /** Replaces `mirror.json` atomically and durably. */
-export async function saveMirrorRecord(dir: string, record: MirrorRecord): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  const path = join(dir, 'mirror.json')
-  const tmp = `${path}.tmp`
-  const fh = await open(tmp, 'w')
-  try {
-    await fh.writeFile(`${JSON.stringify(record)}\n`)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-  await syncDir(dir)
+export function saveMirrorRecord(dir: string, record: MirrorRecord): Promise<void> {
+  return writeStateFile(join(dir, 'mirror.json'), record)
 }
 
 /**

@@ -28,7 +28,8 @@ import { join } from 'node:path'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { ENTRY_HEADER_BYTES, entryHeader, parseEntryAt, segmentFileName } from './sidefileFormat.js'
-import { readAt, recoverSegments, segmentAt, syncDir, writeAll, type Segment } from './sidefileSegments.js'
+import { syncDir } from '../../lib/stateFile.js'
+import { readAt, recoverSegments, segmentAt, writeAll, type Segment } from './sidefileSegments.js'
 
 export interface SidefileFullEvent {
   dir: string

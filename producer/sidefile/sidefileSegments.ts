@@ -18,7 +18,6 @@
  *   segment before the last, overlapping segments) is XRC_SIDEFILE_CORRUPT
  *   naming the file and offset: an operator has to look, nothing is dropped.
  */
-import { constants } from 'node:fs'
 import { open, readdir, readFile, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XrcError } from '../../lib/errors.js'
@@ -149,15 +148,5 @@ export async function writeAll(fh: FileHandle, bufs: Buffer[], position: number)
       const r = await fh.write(rest, off, rest.length - off, position + bytesWritten + off)
       off += r.bytesWritten
     }
-  }
-}
-
-/** fsync of the folder, so a created or deleted segment file survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY)
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
   }
 }
