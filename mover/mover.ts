@@ -6,13 +6,14 @@
  * mover.groupMaxBytes wait) and journals it in one Kafka transaction.
  *
  * Control: one loop cuts and journals, and is the only place that restarts
- * the pipeline, so a restart never races a transaction. A failed or
- * indefinite journal write, or the reader giving up, restarts it: a new
- * transactional producer (settling the old transaction), the journal tail
- * read again, a new former restored from it, the partitions read again from
- * the marks. Nothing cut but not journaled is lost, nothing is journaled
- * twice. Being fenced, invalid input, a seq gap or a time regression halts
- * the mover with the reason in status() and the log.
+ * the pipeline, so a restart never races a transaction. Its decisions are
+ * the Supervisor's (control/supervisor.ts, pure): a failed or indefinite
+ * journal write, or the reader giving up, restarts it: a new transactional
+ * producer (settling the old transaction), the journal tail read again, a
+ * new former restored from it, the partitions read again from the marks
+ * (pipelineRun.ts). Nothing cut but not journaled is lost, nothing is
+ * journaled twice. Being fenced, invalid input, a seq gap or a time
+ * regression halts the mover with the reason in status() and the log.
  *
  * Bad input (see updatesIntake.ts): a record the mover cannot take goes to
  * the dead-letter topic with the reason; a controller whose stream it
@@ -27,409 +28,410 @@
  * memory does not grow with the backlog (the controller holding T back has
  * all of its buffer at or below T, so a paused partition always drains).
  */
+import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
-import { XrcError, errorMessage, isXrcError } from '../lib/errors.js'
+import type { Config } from '../lib/config.js'
+import { XrcError, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka } from '../lib/kafka/index.js'
-import { createPartitionReader, type PartitionReader } from '../lib/kafka/index.js'
-import { createCodec, type AvroCodec } from '../schemas/codec.js'
+import type { Logger } from '../lib/logger.js'
+import type { HealthReport } from '../lib/metrics.js'
+import { createCodec } from '../schemas/codec.js'
 import type { ResumeCommand } from '../schemas/control.js'
-import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord } from '../schemas/journal.js'
+import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
-import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topicNames.js'
-import { createBadInputDesk } from './intake/index.js'
-import { createGroupFormer, type FormedGroup, type GroupFormer } from './groups/index.js'
-import { createJournalWriter, type JournalWriter } from './journal/index.js'
+import { sessionTopics, valueSubject, type SessionTopics } from '../schemas/topicNames.js'
+import { Supervisor, WakeableSleep } from './control/index.js'
+import type { FormedGroup } from './groups/index.js'
+import { createBadInputDesk, frozenMessage, type BadInputDesk, type UpdatesIntake } from './intake/index.js'
+import { createJournalWriter, type JournalWriter, type StartPoint } from './journal/index.js'
+import { journalHooks } from './journalHooks.js'
 import type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
-import { createMoverMetrics } from './moverMetrics.js'
+import { createMoverMetrics, type MoverMetrics } from './moverMetrics.js'
 import { awaitUpdatesTopic, ensureJournalTopic } from './moverTopics.js'
-import { findStartPoint, type StartPoint } from './journal/index.js'
-import { createUpdatesIntake, frozenMessage, type UpdatesIntake } from './intake/index.js'
+import { prepareRun, releaseRun, type PipelineDeps, type PipelineRun } from './pipelineRun.js'
 
 export type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
 
-/** Restarts in a row (failed journal writes, reader crashes) before the mover halts. */
-const RESTART = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
-
 export function createMover(options: MoverOptions): Mover {
-  const { config } = options
-  const session = config.session.name
-  const topics = sessionTopics(session)
-  const log = options.logger.child({ component: 'mover', session })
-  const kafka =
-    options.kafka ??
-    createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
-  const registry = options.metrics ?? new Registry()
-  const metrics = createMoverMetrics(registry)
-  const controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
-  const { maxBufferedBytes, groupMaxBytes, groupIntervalMs } = config.mover
+  const mover = new MoverService(options)
+  return {
+    metrics: mover.metrics,
+    start: () => mover.start(),
+    stop: (stopOptions) => mover.stop(stopOptions),
+    status: () => mover.status(),
+    health: () => mover.health(),
+    done: () => mover.done(),
+  }
+}
 
-  let state: MoverState = 'created'
-  let halt: XrcError | undefined
-  let stopping = false
-  let starting: Promise<void> | undefined
-  let codecs: { updates: AvroCodec<RecordSet>; journal: AvroCodec<JournalRecord> } | undefined
-  let writer: JournalWriter | undefined
-  const badInput = createBadInputDesk({
-    kafka,
-    session,
-    topics,
-    maxRecordSetBytes: config.mover.maxRecordSetBytes,
-    metrics,
-    logger: options.logger,
-    log,
-    onResume,
-  })
-  const faults = createFaultPoints(config.faults.point, log)
+/** The last group journaled (or found in the journal at a start). */
+interface Journaled {
+  groupSeq: number
+  groupTime: number | undefined
+}
+
+/** The mover of one process: its lifecycle, its control loop, and the pipeline run it restarts. */
+class MoverService {
+  readonly metrics: Registry
+  readonly #options: MoverOptions
+  readonly #config: Config
+  readonly #session: string
+  readonly #topics: SessionTopics
+  readonly #log: Logger
+  readonly #kafka: Kafka
+  readonly #moverMetrics: MoverMetrics
+  /** The session's controller ids, ascending (= updates partitions). */
+  readonly #controllerIds: number[]
+  readonly #badInput: BadInputDesk
+  readonly #supervisor: Supervisor
+  readonly #sleep = new WakeableSleep()
+  readonly #done: Promise<MoverStatus>
+  #resolveDone: (s: MoverStatus) => void = () => undefined
+  #state: MoverState = 'created'
+  #starting: Promise<void> | undefined
+  #control: Promise<void> | undefined
+  #writer: JournalWriter | undefined
+  /** What every run is built from; set once the codecs are made. */
+  #pipeline: PipelineDeps | undefined
   /** The pipeline of the current run: replaced whole on every restart. */
-  let run: { former: GroupFormer; intake: UpdatesIntake; reader: PartitionReader } | undefined
-  let journaled: { groupSeq: number; groupTime: number | undefined } = { groupSeq: 0, groupTime: undefined }
-  let startedFrom: StartPoint['source'] | undefined
-  let restartReason: unknown
-  let groupsJournaled = 0
-  let earlierDuplicates = 0
-  let control: Promise<void> | undefined
-  let wake: (() => void) | undefined
-  let resolveDone: (s: MoverStatus) => void = () => undefined
-  const done = new Promise<MoverStatus>((resolve) => (resolveDone = resolve))
+  #run: PipelineRun | undefined
+  #journaled: Journaled = { groupSeq: 0, groupTime: undefined }
+  #startedFrom: StartPoint['source'] | undefined
+  #groupsJournaled = 0
+  /** Duplicate record sets counted by runs released before the current one. */
+  #earlierDuplicates = 0
 
-  function haltWith(err: unknown): void {
-    if (halt !== undefined) return
-    halt =
-      err instanceof XrcError
-        ? err
-        : new XrcError('XRC_SESSION_HALTED', `mover halted: ${errorMessage(err)}`, { cause: err })
-    state = 'halted'
-    run?.intake.close()
-    run?.reader.pause(controllerIds)
-    metrics.halted.set(1)
-    log.error({ err: halt, code: halt.code, context: halt.context }, `mover halted: ${halt.message}`)
-    wake?.()
+  constructor(options: MoverOptions) {
+    const { config } = options
+    this.#options = options
+    this.#config = config
+    this.#session = config.session.name
+    this.#topics = sessionTopics(this.#session)
+    this.#log = options.logger.child({ component: 'mover', session: this.#session })
+    this.#kafka =
+      options.kafka ??
+      createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
+    this.metrics = options.metrics ?? new Registry()
+    this.#moverMetrics = createMoverMetrics(this.metrics)
+    this.#controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
+    this.#supervisor = new Supervisor({
+      groupIntervalMs: config.mover.groupIntervalMs,
+      groupMaxBytes: config.mover.groupMaxBytes,
+    })
+    this.#badInput = createBadInputDesk({
+      kafka: this.#kafka,
+      session: this.#session,
+      topics: this.#topics,
+      maxRecordSetBytes: config.mover.maxRecordSetBytes,
+      metrics: this.#moverMetrics,
+      logger: options.logger,
+      log: this.#log,
+      onResume: (command) => this.#onResume(command),
+    })
+    this.#done = new Promise<MoverStatus>((resolve) => (this.#resolveDone = resolve))
   }
 
-  /** Retriable trouble in the intake (the registry, the dead-letter topic): restart the pipeline. */
-  function restartFor(intake: UpdatesIntake, err: unknown): void {
-    if (run?.intake !== intake || restartReason !== undefined) return
-    log.warn({ err }, 'restarting the pipeline')
-    restartReason = err
-    wake?.()
+  // ---- lifecycle
+
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new XrcError('XRC_USAGE', `mover already ${this.#state}: make a new one`)
+    this.#state = 'starting'
+    this.#starting = this.#startOnce()
+    try {
+      await this.#starting
+    } catch (err) {
+      await this.#abandonStart()
+      throw err
+    }
+    if (this.#supervisor.stopping) return // stop() was called while starting: it cleans up
+    if (this.#supervisor.halt === undefined) this.#state = 'running'
+    this.#control = this.#runControl()
+      .catch((err: unknown) => this.#haltWith(err))
+      .finally(async () => {
+        await this.#release()
+        if (this.#supervisor.halt !== undefined && !this.#supervisor.stopping) this.#resolveDone(this.status())
+      })
+  }
+
+  async stop(stopOptions: { abort?: boolean } = {}): Promise<void> {
+    if (this.#supervisor.stopping || this.#state === 'stopped') return this.#done.then(() => undefined)
+    this.#supervisor.stop()
+    if (this.#state === 'created') {
+      this.#state = 'stopped'
+      this.#resolveDone(this.status())
+      return
+    }
+    if (this.#supervisor.halt === undefined) this.#state = 'stopping'
+    if (stopOptions.abort) this.#writer?.abortInFlight()
+    this.#sleep.wake()
+    await this.#starting?.catch(() => undefined)
+    await this.#control
+    await this.#release()
+    await this.#writer?.close()
+    await this.#badInput.close()
+    this.#state = this.#supervisor.halt === undefined ? 'stopped' : 'halted'
+    this.#log.info({ groupSeq: this.#journaled.groupSeq, groupTime: this.#journaled.groupTime }, 'mover stopped')
+    this.#resolveDone(this.status())
+  }
+
+  status(): MoverStatus {
+    const run = this.#run
+    const halt = this.#supervisor.halt
+    return {
+      state: this.#state,
+      session: this.#session,
+      groupSeq: this.#journaled.groupSeq,
+      groupTime: this.#journaled.groupTime,
+      consistencyTime: run?.former.consistencyTime(),
+      silentControllers: run?.former.silentControllers() ?? this.#controllerIds,
+      bufferedBytes: Object.fromEntries(
+        this.#controllerIds.map((id) => [String(id), run?.former.bufferedBytes(id) ?? 0]),
+      ),
+      pausedPartitions: run?.intake.paused() ?? [],
+      lag: run?.intake.lag() ?? {},
+      groupsJournaled: this.#groupsJournaled,
+      duplicateRecordSets: this.#earlierDuplicates + (run?.intake.duplicateRecordSets() ?? 0),
+      startedFrom: this.#startedFrom,
+      frozen: run?.intake.frozen() ?? [],
+      ...this.#badInput.counts(),
+      ...(halt ? { halt: { code: halt.code, message: halt.message, context: halt.context } } : {}),
+    }
+  }
+
+  health(): HealthReport {
+    const s = this.status()
+    // a frozen controller halts the session (T waits for it) even though the mover runs
+    const status =
+      s.halt || s.frozen.length > 0
+        ? 'halted'
+        : s.state === 'running'
+          ? 'ok'
+          : s.state === 'recovering'
+            ? 'degraded'
+            : 'starting'
+    const reason = s.halt ? `${s.halt.code}: ${s.halt.message}` : s.frozen.map((f) => frozenMessage(f)).join('; ')
+    return { ...s, status, ...(reason ? { reason } : {}) }
+  }
+
+  done(): Promise<MoverStatus> {
+    return this.#done
+  }
+
+  // ---- starting
+
+  async #startOnce(): Promise<void> {
+    await this.#prepareTopics()
+    const codecs = await this.#openCodecs()
+    await this.#badInput.open()
+    this.#writer = createJournalWriter({
+      kafka: this.#kafka,
+      session: this.#session,
+      topic: this.#topics.journal,
+      updatesTopic: this.#topics.updates,
+      codec: codecs.journal,
+      maxRecordBytes: this.#config.mover.journalRecordMaxBytes,
+      transactionTimeoutMs: this.#config.mover.transactionTimeoutMs,
+      logger: this.#options.logger,
+      hooks: journalHooks(createFaultPoints(this.#config.faults.point, this.#log), this.#options.hooks),
+    })
+    this.#pipeline = this.#pipelineDeps(codecs)
+    await this.#restartPipeline()
+  }
+
+  /** Waits for the updates topic; creates the journal topic when missing. */
+  async #prepareTopics(): Promise<void> {
+    const admin = await connectAdmin(this.#kafka, this.#config.kafka.brokers)
+    try {
+      const partitions = Math.max(...this.#controllerIds) + 1
+      await awaitUpdatesTopic(admin, this.#topics.updates, partitions, this.#options.topicWaitMs ?? 30_000)
+      await ensureJournalTopic(admin, this.#topics.journal, this.#config.mover.journalRecordMaxBytes, this.#log)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  async #openCodecs(): Promise<PipelineDeps['codecs']> {
+    const registryUrl = this.#config.schemaRegistry.url
+    const { updates: updatesTopic, journal: journalTopic } = this.#topics
+    const [updates, journal] = await Promise.all([
+      createCodec<RecordSet>({ registryUrl, subject: valueSubject(updatesTopic), schema: RECORD_SET_SCHEMA }),
+      createCodec<JournalRecord>({ registryUrl, subject: valueSubject(journalTopic), schema: JOURNAL_SCHEMA }),
+    ])
+    return { updates, journal }
+  }
+
+  #pipelineDeps(codecs: PipelineDeps['codecs']): PipelineDeps {
+    return {
+      kafka: this.#kafka,
+      config: this.#config,
+      topics: this.#topics,
+      controllers: this.#controllerIds,
+      codecs,
+      badInput: this.#badInput,
+      metrics: this.#moverMetrics,
+      logger: this.#options.logger,
+      log: this.#log,
+      onRestart: (intake, err) => this.#restartFor(intake, err),
+      onHalt: (err) => this.#haltWith(err),
+      onFull: () => this.#sleep.wake(),
+    }
+  }
+
+  /** start() failed: whatever it opened is closed, and the mover is stopped. */
+  async #abandonStart(): Promise<void> {
+    await this.#release()
+    await this.#writer
+      ?.close()
+      .catch((closeErr: unknown) => this.#log.warn({ err: closeErr }, 'closing the journal writer failed'))
+    await this.#badInput.close()
+    this.#state = 'stopped'
+    this.#resolveDone(this.status())
+  }
+
+  // ---- halts and restart requests
+
+  #haltWith(err: unknown): void {
+    const halt = this.#supervisor.haltWith(err)
+    if (halt === undefined) return
+    this.#state = 'halted'
+    this.#run?.intake.close()
+    this.#run?.reader.pause(this.#controllerIds)
+    this.#moverMetrics.halted.set(1)
+    this.#log.error({ err: halt, code: halt.code, context: halt.context }, `mover halted: ${halt.message}`)
+    this.#sleep.wake()
+  }
+
+  /** Retriable trouble in the intake (the registry, the dead-letter topic) or the reader: restart the pipeline. */
+  #restartFor(intake: UpdatesIntake, err: unknown): void {
+    if (this.#run?.intake !== intake || this.#supervisor.restartPending) return
+    this.#log.warn({ err }, 'restarting the pipeline')
+    this.#supervisor.requestRestart(err)
+    this.#sleep.wake()
   }
 
   /** A resume command for a record a controller is frozen at now: restart the pipeline through it (re-read from the journal marks). */
-  function onResume(command: ResumeCommand): void {
-    const frozen = run?.intake.frozen().find((f) => f.partition === command.partition && f.offset === command.offset)
-    if (frozen === undefined || restartReason !== undefined) return
-    restartReason = new XrcError(
-      'XRC_CONTROLLER_FROZEN',
-      `operator resumed controller ${command.controller} at offset ${command.offset}`,
+  #onResume(command: ResumeCommand): void {
+    const frozen = this.#run?.intake
+      .frozen()
+      .find((f) => f.partition === command.partition && f.offset === command.offset)
+    if (frozen === undefined || this.#supervisor.restartPending) return
+    this.#supervisor.requestRestart(
+      new XrcError(
+        'XRC_CONTROLLER_FROZEN',
+        `operator resumed controller ${command.controller} at offset ${command.offset}`,
+      ),
     )
-    wake?.()
+    this.#sleep.wake()
   }
 
+  // ---- the pipeline of a run
+
   /** Drops the current run: its reader stops, its callbacks are ignored from now on. */
-  async function release(): Promise<void> {
-    const r = run
-    if (r === undefined) return
-    run = undefined
-    earlierDuplicates += r.intake.duplicateRecordSets()
-    r.intake.close()
-    await r.reader.stop().catch((err: unknown) => log.warn({ err }, 'stopping the updates reader failed'))
+  async #release(): Promise<void> {
+    const run = this.#run
+    if (run === undefined) return
+    this.#run = undefined
+    this.#earlierDuplicates += run.intake.duplicateRecordSets()
+    await releaseRun(run, this.#log)
   }
 
   /** New producer, journal tail, former, intake and reader. Called by start() and, after it, only by the control loop. */
-  async function restartPipeline(): Promise<void> {
-    await release()
-    if (writer === undefined || codecs === undefined) throw new Error('restartPipeline before start')
-    await writer.open() // settles any earlier transaction before the tail is read
-    const start = await findStartPoint({
-      kafka,
-      session,
-      journalTopic: topics.journal,
-      updatesTopic: topics.updates,
-      controllers: controllerIds,
-      codec: codecs.journal,
-      logger: options.logger,
-    })
-    const former = createGroupFormer({
-      layout: config.session,
-      ...(start.checkpoint ? { restore: start.checkpoint } : {}),
-    })
-    journaled = { groupSeq: start.checkpoint?.groupSeq ?? 0, groupTime: start.checkpoint?.groupTime }
-    startedFrom = start.source
-    log.info(
-      {
-        source: start.source,
-        groupSeq: journaled.groupSeq,
-        groupTime: journaled.groupTime,
-        offsets: Object.fromEntries(start.offsets),
-      },
-      'reading the updates topic',
-    )
-    // intake is made just below; the reader calls it only once started
-    const reader: PartitionReader = createPartitionReader({
-      kafka,
-      topic: topics.updates,
-      from: start.offsets,
-      isolation: 'read_committed',
-      // memory per partition stays under twice the bound: what is buffered plus one fetch
-      maxBytesPerPartition: Math.min(4 * 1024 * 1024, maxBufferedBytes),
-      groupPrefix: moverGroupId(session),
-      logger: options.logger,
-      onBatch: (batch) => intake.onBatch(batch),
-      onCrash: (err) => restartFor(intake, err),
-    })
-    const intake = createUpdatesIntake({
-      former,
-      controllers: controllerIds,
-      codec: codecs.updates,
-      startOffsets: start.offsets,
-      maxRecordSetBytes: config.mover.maxRecordSetBytes,
-      maxBufferedBytes,
-      groupMaxBytes,
-      metrics,
-      logger: log,
-      pause: (partitions) => reader.pause(partitions),
-      resume: (partitions) => reader.resume(partitions),
-      deadLetter: (letter) => badInput.deadLetter(letter),
-      decision: (partition, offset) => badInput.decision(partition, offset),
-      onFreeze: (frozen) => badInput.frozen(frozen, intake.frozen().length),
-      onDiscard: (d, command) => badInput.discarded(d, command),
-      onRestart: (err) => restartFor(intake, err),
-      onHalt: haltWith,
-      onFull: () => wake?.(),
-    })
-    run = { former, intake, reader }
-    metrics.frozenControllers.set(0)
-    metrics.halted.set(0)
-    await reader.start()
+  async #restartPipeline(): Promise<void> {
+    await this.#release()
+    if (this.#writer === undefined || this.#pipeline === undefined) throw new Error('restartPipeline before start')
+    await this.#writer.open() // settles any earlier transaction before the tail is read
+    const run = await prepareRun(this.#pipeline)
+    const { checkpoint, source, offsets } = run.start
+    this.#journaled = { groupSeq: checkpoint?.groupSeq ?? 0, groupTime: checkpoint?.groupTime }
+    this.#startedFrom = source
+    this.#log.info({ source, ...this.#journaled, offsets: Object.fromEntries(offsets) }, 'reading the updates topic')
+    this.#run = run
+    this.#moverMetrics.frozenControllers.set(0)
+    this.#moverMetrics.halted.set(0)
+    await run.reader.start()
   }
 
-  function pauseFor(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer)
-        wake = undefined
-        resolve()
+  // ---- the control loop
+
+  /** Cuts and journals groups until stopped or halted; the only place that restarts the pipeline. */
+  async #runControl(): Promise<void> {
+    const { groupMaxBytes } = this.#config.mover
+    for (;;) {
+      const step = this.#supervisor.next(Date.now(), () => this.#run?.former.cuttableBytes(groupMaxBytes) ?? 0)
+      if (step.kind === 'exit') return
+      if (step.kind === 'restart') {
+        await this.#restart()
+        continue
       }
-      const timer = setTimeout(finish, ms)
-      wake = finish
-    })
+      if (step.waitMs > 0) await this.#sleep.sleep(step.waitMs)
+      if (!(await this.#cutAndJournal())) return
+    }
   }
 
-  function onJournaled(group: FormedGroup): void {
-    journaled = { groupSeq: group.groupSeq, groupTime: group.groupTime }
-    groupsJournaled++
-    metrics.groupsJournaled.inc()
-    metrics.updatesJournaled.inc(group.updates.length)
-    metrics.bytesJournaled.inc(group.bytes)
-    metrics.groupBytes.observe(group.bytes)
-    metrics.consistencyTime.set(group.groupTime / 1e6)
-    run?.intake.drained(controllerIds)
-    badInput.journaled(group.controllers)
-    log.debug(
+  /** One restart of the pipeline; a failure halts or waits out the supervisor's backoff. */
+  async #restart(): Promise<void> {
+    this.#state = 'recovering'
+    try {
+      await this.#restartPipeline()
+      this.#supervisor.restarted()
+      this.#state = 'running'
+    } catch (err) {
+      const verdict = this.#supervisor.restartFailed(err)
+      if (verdict.kind === 'halt') return this.#haltWith(verdict.error)
+      this.#log.warn({ err, attempt: verdict.failures }, 'restarting the mover failed; trying again')
+      await this.#sleep.sleep(verdict.delayMs)
+    }
+  }
+
+  /** Cuts the next group (if anything moved) and journals it; false when the loop must end. */
+  async #cutAndJournal(): Promise<boolean> {
+    const run = this.#run
+    const writer = this.#writer
+    if (!this.#supervisor.mayCut() || run === undefined || writer === undefined) return true
+    const group = run.former.cut({ maxBytes: this.#config.mover.groupMaxBytes })
+    this.#supervisor.cadence.cutAt(Date.now())
+    if (group === undefined) return true
+    try {
+      await writer.write(group)
+    } catch (err) {
+      return this.#journalFailed(group, err)
+    }
+    this.#supervisor.journaled()
+    this.#onJournaled(group)
+    return true
+  }
+
+  /** A group was not journaled: restart from the journal tail, or halt; false when the loop must end. */
+  #journalFailed(group: FormedGroup, err: unknown): boolean {
+    const verdict = this.#supervisor.journalFailed(err)
+    if (verdict.kind === 'exit') return false
+    if (isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) {
+      this.#moverMetrics.journalFailures.inc()
+      this.#log.warn(
+        { err, groupSeq: group.groupSeq, committed: err.context.committed },
+        'journaling a group failed; restarting from the journal tail',
+      )
+    }
+    if (verdict.kind !== 'halt') return true
+    this.#haltWith(verdict.error)
+    return false
+  }
+
+  #onJournaled(group: FormedGroup): void {
+    const m = this.#moverMetrics
+    this.#journaled = { groupSeq: group.groupSeq, groupTime: group.groupTime }
+    this.#groupsJournaled++
+    m.groupsJournaled.inc()
+    m.updatesJournaled.inc(group.updates.length)
+    m.bytesJournaled.inc(group.bytes)
+    m.groupBytes.observe(group.bytes)
+    m.consistencyTime.set(group.groupTime / 1e6)
+    this.#run?.intake.drained(this.#controllerIds)
+    this.#badInput.journaled(group.controllers)
+    this.#log.debug(
       { groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes },
       'group journaled',
     )
   }
-
-  /** Cuts and journals groups until stopped or halted; the only place that restarts the pipeline. */
-  async function runControl(): Promise<void> {
-    let failures = 0
-    let delay: number = RESTART.initialDelayMs
-    // Cuts keep a fixed cadence: the interval counts from the previous cut, not from the end of its journal
-    // write, so a write waits at most groupIntervalMs for its cut instead of that plus a transaction
-    // (bench/: RPO, see BENCHMARKS.md).
-    let lastCutAt = 0
-    const gaveUp = (err: unknown): boolean => {
-      failures++
-      if (failures < RESTART.attempts) return false
-      haltWith(
-        new XrcError(
-          isXrcError(err) ? err.code : 'XRC_SESSION_HALTED',
-          `mover gave up after ${failures} failed attempts in a row: ${errorMessage(err)}`,
-          { cause: err },
-        ),
-      )
-      return true
-    }
-    while (!stopping && halt === undefined) {
-      if (restartReason !== undefined) {
-        state = 'recovering'
-        try {
-          await restartPipeline()
-          restartReason = undefined
-          state = 'running'
-        } catch (err) {
-          // a journal that does not decode or a topic that does not fit will not mend by trying again
-          if ((isXrcError(err) && !err.retriable) || gaveUp(err)) return haltWith(err)
-          log.warn({ err, attempt: failures }, 'restarting the mover failed; trying again')
-          await pauseFor(Math.round(Math.random() * delay))
-          delay = Math.min(delay * 2, RESTART.maxDelayMs)
-        }
-        continue
-      }
-      const untilCut = lastCutAt + groupIntervalMs - Date.now()
-      if (untilCut > 0 && (run?.former.cuttableBytes(groupMaxBytes) ?? 0) < groupMaxBytes) await pauseFor(untilCut)
-      if (stopping || halt !== undefined || restartReason !== undefined || run === undefined || writer === undefined)
-        continue
-      const group = run.former.cut({ maxBytes: groupMaxBytes })
-      lastCutAt = Date.now()
-      if (group === undefined) continue
-      try {
-        await writer.write(group)
-        failures = 0
-        delay = RESTART.initialDelayMs
-        onJournaled(group)
-      } catch (err) {
-        if (isXrcError(err, 'XRC_CLOSED')) return
-        if (!isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) return haltWith(err) // fenced, or a sizing bug
-        metrics.journalFailures.inc()
-        log.warn(
-          { err, groupSeq: group.groupSeq, committed: err.context.committed },
-          'journaling a group failed; restarting from the journal tail',
-        )
-        if (gaveUp(err)) return
-        restartReason = err
-      }
-    }
-  }
-
-  async function startOnce(): Promise<void> {
-    const admin = await connectAdmin(kafka, config.kafka.brokers)
-    try {
-      await awaitUpdatesTopic(admin, topics.updates, Math.max(...controllerIds) + 1, options.topicWaitMs ?? 30_000)
-      await ensureJournalTopic(admin, topics.journal, config.mover.journalRecordMaxBytes, log)
-    } finally {
-      await admin.disconnect()
-    }
-    const registryUrl = config.schemaRegistry.url
-    const [updates, journal] = await Promise.all([
-      createCodec<RecordSet>({ registryUrl, subject: valueSubject(topics.updates), schema: RECORD_SET_SCHEMA }),
-      createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA }),
-    ])
-    codecs = { updates, journal }
-    await badInput.open()
-    writer = createJournalWriter({
-      kafka,
-      session,
-      topic: topics.journal,
-      updatesTopic: topics.updates,
-      codec: journal,
-      maxRecordBytes: config.mover.journalRecordMaxBytes,
-      transactionTimeoutMs: config.mover.transactionTimeoutMs,
-      logger: options.logger,
-      hooks: {
-        beforeCommit: async (group) => {
-          faults.reach('mover.before-commit')
-          await options.hooks?.beforeCommit?.(group)
-        },
-        // only when asked for: the point waits 1 ms, so that the commit request is on the wire when it fires
-        ...(faults.isArmed('mover.during-commit') || options.hooks?.duringCommit
-          ? {
-              duringCommit: async (group: ConsistencyGroup) => {
-                if (faults.isArmed('mover.during-commit')) {
-                  await new Promise((resolve) => setTimeout(resolve, 1))
-                  faults.reach('mover.during-commit')
-                }
-                await options.hooks?.duringCommit?.(group)
-              },
-            }
-          : {}),
-        afterCommit: async (group) => {
-          faults.reach('mover.after-commit')
-          await options.hooks?.afterCommit?.(group)
-        },
-      },
-    })
-    await restartPipeline()
-  }
-
-  const mover: Mover = {
-    metrics: registry,
-
-    async start() {
-      if (state !== 'created') throw new XrcError('XRC_USAGE', `mover already ${state}: make a new one`)
-      state = 'starting'
-      starting = startOnce()
-      try {
-        await starting
-      } catch (err) {
-        await release()
-        await writer
-          ?.close()
-          .catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the journal writer failed'))
-        await badInput.close()
-        state = 'stopped'
-        resolveDone(mover.status())
-        throw err
-      }
-      if (stopping) return // stop() was called while starting: it cleans up
-      if (halt === undefined) state = 'running'
-      control = runControl()
-        .catch((err: unknown) => haltWith(err))
-        .finally(async () => {
-          await release()
-          if (halt !== undefined && !stopping) resolveDone(mover.status())
-        })
-    },
-
-    async stop(stopOptions = {}) {
-      if (stopping || state === 'stopped') return done.then(() => undefined)
-      stopping = true
-      if (state === 'created') {
-        state = 'stopped'
-        resolveDone(mover.status())
-        return
-      }
-      if (halt === undefined) state = 'stopping'
-      if (stopOptions.abort) writer?.abortInFlight()
-      wake?.()
-      await starting?.catch(() => undefined)
-      await control
-      await release()
-      await writer?.close()
-      await badInput.close()
-      state = halt === undefined ? 'stopped' : 'halted'
-      log.info({ groupSeq: journaled.groupSeq, groupTime: journaled.groupTime }, 'mover stopped')
-      resolveDone(mover.status())
-    },
-
-    status() {
-      return {
-        state,
-        session,
-        groupSeq: journaled.groupSeq,
-        groupTime: journaled.groupTime,
-        consistencyTime: run?.former.consistencyTime(),
-        silentControllers: run?.former.silentControllers() ?? controllerIds,
-        bufferedBytes: Object.fromEntries(controllerIds.map((id) => [String(id), run?.former.bufferedBytes(id) ?? 0])),
-        pausedPartitions: run?.intake.paused() ?? [],
-        lag: run?.intake.lag() ?? {},
-        groupsJournaled,
-        duplicateRecordSets: earlierDuplicates + (run?.intake.duplicateRecordSets() ?? 0),
-        startedFrom,
-        frozen: run?.intake.frozen() ?? [],
-        ...badInput.counts(),
-        ...(halt ? { halt: { code: halt.code, message: halt.message, context: halt.context } } : {}),
-      }
-    },
-
-    health() {
-      const s = mover.status()
-      // a frozen controller halts the session (T waits for it) even though the mover runs
-      const status =
-        s.halt || s.frozen.length > 0
-          ? 'halted'
-          : s.state === 'running'
-            ? 'ok'
-            : s.state === 'recovering'
-              ? 'degraded'
-              : 'starting'
-      const reason = s.halt ? `${s.halt.code}: ${s.halt.message}` : s.frozen.map((f) => frozenMessage(f)).join('; ')
-      return { ...s, status, ...(reason ? { reason } : {}) }
-    },
-
-    done: () => done,
-  }
-  return mover
 }

@@ -3,7 +3,7 @@
  * session's rules, bad input dead-lettered or the controller frozen, and the
  * operator's commands (resume a frozen controller, discard).
  */
-export { createBadInputDesk } from './badInput.js'
+export { type BadInputDesk, createBadInputDesk } from './badInput.js'
 export {
   type DeadLetterAction,
   type DeadLetterEntry,

@@ -1,0 +1,180 @@
+/**
+ * Property tests of the mover's supervisor against a model: for any run of
+ * restarts, journal writes and their failures, intake restart requests and
+ * stops, the loop restarts after retriable failures with the shared backoff,
+ * halts on what an operator must decide or after RESTART_POLICY's failures
+ * in a row, and never cuts while a restart, a halt or a stop is pending.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { XrcError, type ErrorCode } from '../../lib/errors.js'
+import { RESTART_POLICY, Supervisor, haltError } from './supervisor.js'
+
+type Event =
+  | { kind: 'restart-ok' }
+  | { kind: 'restart-failed'; code: ErrorCode | 'plain' }
+  | { kind: 'write-ok' }
+  | { kind: 'write-failed'; code: ErrorCode }
+  | { kind: 'request' }
+  | { kind: 'halt' }
+  | { kind: 'stop' }
+
+const eventArb: fc.Arbitrary<Event> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({ kind: 'restart-ok' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('restart-failed' as const),
+      code: fc.constantFrom<ErrorCode | 'plain'>('plain', 'XRC_KAFKA_UNREACHABLE', 'XRC_TIMEOUT', 'XRC_DECODE_FAILED'),
+    }),
+  },
+  { weight: 3, arbitrary: fc.constant({ kind: 'write-ok' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('write-failed' as const),
+      code: fc.constantFrom<ErrorCode>(
+        'XRC_JOURNAL_WRITE_FAILED',
+        'XRC_JOURNAL_WRITE_FAILED',
+        'XRC_FENCED',
+        'XRC_CLOSED',
+      ),
+    }),
+  },
+  { weight: 2, arbitrary: fc.constant({ kind: 'request' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'halt' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'stop' as const }) },
+)
+
+const errorOf = (code: ErrorCode | 'plain'): unknown =>
+  code === 'plain' ? new Error('connection refused') : new XrcError(code, `failed: ${code}`)
+
+describe('Supervisor', () => {
+  it('restarts with the shared backoff, halts after the bound or on a fatal error, never cuts while anything is pending', () => {
+    fc.assert(
+      fc.property(
+        fc.array(eventArb, { maxLength: 80 }),
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        (events, r) => {
+          const s = new Supervisor({ groupIntervalMs: 100, groupMaxBytes: 1000, random: () => r })
+          // the model
+          let failures = 0
+          let retries = 0
+          let pending = false
+          let halt: XrcError | undefined
+          let stopping = false
+          for (const e of events) {
+            const step = s.next(0, () => 0)
+            if (stopping || halt) {
+              expect(step).toEqual({ kind: 'exit' })
+              break
+            }
+            expect(step.kind).toBe(pending ? 'restart' : 'cut')
+            expect(s.mayCut()).toBe(!pending)
+            switch (e.kind) {
+              case 'restart-ok':
+                if (!pending) break
+                s.restarted()
+                pending = false
+                break
+              case 'restart-failed': {
+                if (!pending) break
+                const err = errorOf(e.code)
+                const v = s.restartFailed(err)
+                if (e.code === 'XRC_DECODE_FAILED') {
+                  expect(v).toEqual({ kind: 'halt', error: err })
+                  halt = err as XrcError
+                  break
+                }
+                failures++
+                if (failures >= RESTART_POLICY.maxFailuresInARow) {
+                  expect(v.kind).toBe('halt')
+                  if (v.kind === 'halt') {
+                    expect(v.error.code).toBe(e.code === 'plain' ? 'XRC_SESSION_HALTED' : e.code)
+                    expect(v.error.message).toContain(
+                      `gave up after ${RESTART_POLICY.maxFailuresInARow} failed attempts`,
+                    )
+                    halt = v.error
+                  }
+                  break
+                }
+                const cap = Math.min(RESTART_POLICY.initialDelayMs * 2 ** retries, RESTART_POLICY.maxDelayMs)
+                retries++
+                expect(v).toEqual({ kind: 'retry', delayMs: Math.round(r * cap), failures })
+                break
+              }
+              case 'write-ok':
+                if (pending) break
+                s.journaled()
+                failures = 0
+                retries = 0
+                break
+              case 'write-failed': {
+                if (pending) break
+                const v = s.journalFailed(errorOf(e.code))
+                if (e.code === 'XRC_CLOSED') {
+                  expect(v).toEqual({ kind: 'exit' })
+                  stopping = true // only a stop aborts a write
+                  s.stop()
+                } else if (e.code === 'XRC_FENCED') {
+                  expect(v.kind).toBe('halt')
+                  halt = (v as { error: XrcError }).error
+                } else if (++failures >= RESTART_POLICY.maxFailuresInARow) {
+                  expect(v.kind).toBe('halt')
+                  halt = (v as { error: XrcError }).error
+                } else {
+                  expect(v).toEqual({ kind: 'restart', failures })
+                  pending = true
+                }
+                break
+              }
+              case 'request':
+                expect(s.requestRestart(new Error('reader crashed'))).toBe(!pending)
+                pending = true
+                break
+              case 'halt': {
+                const err = new Error('a bug')
+                expect(s.haltWith(err)?.code).toBe('XRC_SESSION_HALTED')
+                halt = s.halt
+                break
+              }
+              case 'stop':
+                s.stop()
+                stopping = true
+                break
+            }
+            if (halt !== undefined && s.halt === undefined) s.haltWith(halt) // the shell records a verdict's halt
+            expect(s.failures).toBe(failures)
+            expect(failures).toBeLessThan(RESTART_POLICY.maxFailuresInARow + 1)
+          }
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+
+  it('keeps the first halt error', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), (messages) => {
+        const s = new Supervisor({ groupIntervalMs: 10, groupMaxBytes: 10 })
+        const first = s.haltWith(new Error(messages[0]))
+        for (const m of messages.slice(1)) expect(s.haltWith(new XrcError('XRC_FENCED', m))).toBeUndefined()
+        expect(s.halt).toBe(first)
+        expect(s.next(0, () => 0)).toEqual({ kind: 'exit' })
+        expect(s.mayCut()).toBe(false)
+      }),
+    )
+  })
+
+  it('reports an XrcError as it is and anything else as XRC_SESSION_HALTED', () => {
+    const fenced = new XrcError('XRC_FENCED', 'taken over')
+    expect(haltError(fenced)).toBe(fenced)
+    const plain = haltError(new Error('boom'))
+    expect(plain.code).toBe('XRC_SESSION_HALTED')
+    expect(plain.message).toBe('mover halted: boom')
+  })
+
+  it('has one bound: 8 failures in a row, 250 ms doubling to 8 s', () => {
+    expect(RESTART_POLICY).toEqual({ maxFailuresInARow: 8, initialDelayMs: 250, maxDelayMs: 8000 })
+  })
+})

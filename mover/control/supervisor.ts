@@ -1,0 +1,190 @@
+/**
+ * The mover's supervisor, pure: what its control loop does next, and what a
+ * failure means. The loop (mover.ts) is the only place that cuts groups and
+ * restarts the pipeline, so a restart never races a transaction; this class
+ * holds its decisions and no I/O.
+ *
+ * - A restart is requested by a failed journal write, the reader giving up,
+ *   retriable trouble in the intake or an operator's resume command; the
+ *   first reason wins until the pipeline restarted.
+ * - A failed restart is tried again after a capped exponential backoff with
+ *   full jitter (lib/backoff.ts), unless its error is not retriable (a
+ *   journal that does not decode, a topic that does not fit: trying again
+ *   will not mend it), which halts.
+ * - A failed journal write restarts the pipeline from the journal tail at
+ *   once; being fenced or a sizing bug halts; an abort because the mover is
+ *   stopping ends the loop.
+ * - RESTART_POLICY.maxFailuresInARow failures in a row (failed restarts and
+ *   failed writes alike; a journaled group ends the run) halt the mover: an
+ *   operator must look.
+ * - Once halted, the first halt error stays and the loop exits.
+ */
+import { Backoff } from '../../lib/backoff.js'
+import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
+import { CutCadence } from './cutCadence.js'
+
+export interface RestartPolicy {
+  /** Failures in a row (failed restarts, failed journal writes) at which the mover halts. */
+  readonly maxFailuresInARow: number
+  /** Backoff between failed restarts: first delay (ms), doubled up to maxDelayMs, full jitter. */
+  readonly initialDelayMs: number
+  readonly maxDelayMs: number
+}
+
+/** The mover's restart bound and backoff: the one place they are set. */
+export const RESTART_POLICY: RestartPolicy = Object.freeze({
+  maxFailuresInARow: 8,
+  initialDelayMs: 250,
+  maxDelayMs: 8000,
+})
+
+/** What the control loop does next. */
+export type ControlStep =
+  /** Stopping or halted: leave the loop. */
+  | { kind: 'exit' }
+  /** Restart the pipeline (new producer, journal tail, former, intake, reader). */
+  | { kind: 'restart'; reason: unknown }
+  /** Wait up to waitMs (woken early by a full group, a stop, a halt or a restart request), then cut if mayCut(). */
+  | { kind: 'cut'; waitMs: number }
+
+/** An operator must decide: halt with this error. */
+export interface HaltVerdict {
+  kind: 'halt'
+  error: XrcError
+}
+
+/** What a failed restart means: try again after delayMs, or halt. */
+export type RestartFailedVerdict = { kind: 'retry'; delayMs: number; failures: number } | HaltVerdict
+
+/**
+ * What a failed journal write means: restart from the journal tail now (the
+ * restart is requested), halt, or leave the loop (the write was aborted
+ * because the mover is stopping).
+ */
+export type JournalFailedVerdict = { kind: 'restart'; failures: number } | HaltVerdict | { kind: 'exit' }
+
+export interface SupervisorOptions {
+  groupIntervalMs: number
+  groupMaxBytes: number
+  policy?: RestartPolicy
+  /** For tests: the backoff's jitter source, numbers in [0, 1). */
+  random?: () => number
+}
+
+export class Supervisor {
+  readonly cadence: CutCadence
+  readonly policy: RestartPolicy
+  readonly #backoff: Backoff
+  #stopping = false
+  #halt: XrcError | undefined
+  #pending: { reason: unknown } | undefined
+  #failures = 0
+
+  constructor(options: SupervisorOptions) {
+    this.policy = options.policy ?? RESTART_POLICY
+    this.cadence = new CutCadence(options.groupIntervalMs, options.groupMaxBytes)
+    this.#backoff = new Backoff({
+      initialMs: this.policy.initialDelayMs,
+      maxMs: this.policy.maxDelayMs,
+      jitter: 'full',
+      ...(options.random ? { random: options.random } : {}),
+    })
+  }
+
+  get stopping(): boolean {
+    return this.#stopping
+  }
+
+  /** The error the mover halted with, if it did. */
+  get halt(): XrcError | undefined {
+    return this.#halt
+  }
+
+  get restartPending(): boolean {
+    return this.#pending !== undefined
+  }
+
+  /** Failures in a row since the last journaled group. */
+  get failures(): number {
+    return this.#failures
+  }
+
+  stop(): void {
+    this.#stopping = true
+  }
+
+  /** Records the halt; returns its error when this call halted, undefined when the mover had halted before. */
+  haltWith(err: unknown): XrcError | undefined {
+    if (this.#halt !== undefined) return undefined
+    this.#halt = haltError(err)
+    return this.#halt
+  }
+
+  /** Asks for a restart; false when one is already pending (the first reason wins). */
+  requestRestart(reason: unknown): boolean {
+    if (this.#pending !== undefined) return false
+    this.#pending = { reason }
+    return true
+  }
+
+  /** The next step of the loop at time `now`. */
+  next(now: number, cuttableBytes: () => number): ControlStep {
+    if (this.#stopping || this.#halt !== undefined) return { kind: 'exit' }
+    if (this.#pending !== undefined) return { kind: 'restart', reason: this.#pending.reason }
+    return { kind: 'cut', waitMs: this.cadence.waitMs(now, cuttableBytes) }
+  }
+
+  /** After the wait of a cut step: whether nothing asked the loop to stop, halt or restart meanwhile. */
+  mayCut(): boolean {
+    return !this.#stopping && this.#halt === undefined && this.#pending === undefined
+  }
+
+  /** The pipeline restarted: the pending request is served. */
+  restarted(): void {
+    this.#pending = undefined
+  }
+
+  /** A restart failed with `err`. */
+  restartFailed(err: unknown): RestartFailedVerdict {
+    if (isXrcError(err) && !err.retriable) return { kind: 'halt', error: err }
+    if (this.#givesUp()) return { kind: 'halt', error: this.#gaveUp(err) }
+    return { kind: 'retry', delayMs: this.#backoff.next(), failures: this.#failures }
+  }
+
+  /** A group was journaled: the failures in a row and the backoff start again. */
+  journaled(): void {
+    this.#failures = 0
+    this.#backoff.reset()
+  }
+
+  /** Journaling a group failed with `err`. */
+  journalFailed(err: unknown): JournalFailedVerdict {
+    if (isXrcError(err, 'XRC_CLOSED')) return { kind: 'exit' }
+    // fenced, or a sizing bug
+    if (!isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) return { kind: 'halt', error: haltError(err) }
+    if (this.#givesUp()) return { kind: 'halt', error: this.#gaveUp(err) }
+    this.#pending = { reason: err }
+    return { kind: 'restart', failures: this.#failures }
+  }
+
+  /** Counts a failure; true when it is the last one allowed. */
+  #givesUp(): boolean {
+    this.#failures++
+    return this.#failures >= this.policy.maxFailuresInARow
+  }
+
+  #gaveUp(err: unknown): XrcError {
+    return new XrcError(
+      isXrcError(err) ? err.code : 'XRC_SESSION_HALTED',
+      `mover gave up after ${this.#failures} failed attempts in a row: ${errorMessage(err)}`,
+      { cause: err },
+    )
+  }
+}
+
+/** The error a halt reports: an XrcError as it is, anything else as XRC_SESSION_HALTED. */
+export function haltError(err: unknown): XrcError {
+  return err instanceof XrcError
+    ? err
+    : new XrcError('XRC_SESSION_HALTED', `mover halted: ${errorMessage(err)}`, { cause: err })
+}

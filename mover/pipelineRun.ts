@@ -1,0 +1,118 @@
+/**
+ * One run of the mover's pipeline: the start point read from the journal's
+ * tail, a group former restored from it, the updates reader from its marks
+ * and the intake that feeds the former. The mover replaces a run whole on
+ * every restart, so nothing cut but not journaled survives into the next
+ * one (it is read again from the marks) and a dropped run's callbacks are
+ * told apart by their intake.
+ */
+import type { Kafka } from 'kafkajs'
+import type { Config } from '../lib/config.js'
+import type { Logger } from '../lib/logger.js'
+import { createPartitionReader, type PartitionReader } from '../lib/kafka/index.js'
+import type { AvroCodec } from '../schemas/codec.js'
+import type { JournalRecord } from '../schemas/journal.js'
+import type { RecordSet } from '../schemas/recordSet.js'
+import { moverGroupId, type SessionTopics } from '../schemas/topicNames.js'
+import { createGroupFormer, type GroupFormer } from './groups/index.js'
+import type { BadInputDesk } from './intake/index.js'
+import { createUpdatesIntake, type UpdatesIntake } from './intake/index.js'
+import { findStartPoint, type StartPoint } from './journal/index.js'
+import type { MoverMetrics } from './moverMetrics.js'
+
+/** The pipeline of one run: made by prepareRun, started by the mover (`reader.start()`), dropped by releaseRun. */
+export interface PipelineRun {
+  readonly start: StartPoint
+  readonly former: GroupFormer
+  readonly intake: UpdatesIntake
+  readonly reader: PartitionReader
+}
+
+export interface PipelineDeps {
+  kafka: Kafka
+  config: Config
+  topics: SessionTopics
+  /** The session's controller ids, ascending (= updates partitions). */
+  controllers: readonly number[]
+  codecs: { updates: AvroCodec<RecordSet>; journal: AvroCodec<JournalRecord> }
+  badInput: BadInputDesk
+  metrics: MoverMetrics
+  /** The process's logger (the readers make their own children). */
+  logger: Logger
+  /** The mover's logger. */
+  log: Logger
+  /** Retriable trouble in this run's intake or reader: restart the pipeline. */
+  onRestart(intake: UpdatesIntake, err: unknown): void
+  /** A bug, not bad input: halt. */
+  onHalt(err: unknown): void
+  /** A group of mover.groupMaxBytes is ready to cut. */
+  onFull(): void
+}
+
+/**
+ * Reads the start point and builds a run on it, not yet reading. Call only
+ * after the journal writer claimed the transactional id (see
+ * journal/journalTail.ts): then the journal's end is final while it is read.
+ */
+export async function prepareRun(deps: PipelineDeps): Promise<PipelineRun> {
+  const start = await findStartPoint({
+    kafka: deps.kafka,
+    session: deps.config.session.name,
+    journalTopic: deps.topics.journal,
+    updatesTopic: deps.topics.updates,
+    controllers: deps.controllers,
+    codec: deps.codecs.journal,
+    logger: deps.logger,
+  })
+  const former = createGroupFormer({
+    layout: deps.config.session,
+    ...(start.checkpoint ? { restore: start.checkpoint } : {}),
+  })
+  return wireRun(deps, start, former)
+}
+
+/** The reader and the intake of a run, each calling the other. */
+function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): PipelineRun {
+  const { maxBufferedBytes, groupMaxBytes, maxRecordSetBytes } = deps.config.mover
+  const { badInput } = deps
+  // intake is made just below; the reader calls it only once started
+  const reader: PartitionReader = createPartitionReader({
+    kafka: deps.kafka,
+    topic: deps.topics.updates,
+    from: start.offsets,
+    isolation: 'read_committed',
+    // memory per partition stays under twice the bound: what is buffered plus one fetch
+    maxBytesPerPartition: Math.min(4 * 1024 * 1024, maxBufferedBytes),
+    groupPrefix: moverGroupId(deps.config.session.name),
+    logger: deps.logger,
+    onBatch: (batch) => intake.onBatch(batch),
+    onCrash: (err) => deps.onRestart(intake, err),
+  })
+  const intake = createUpdatesIntake({
+    former,
+    controllers: deps.controllers,
+    codec: deps.codecs.updates,
+    startOffsets: start.offsets,
+    maxRecordSetBytes,
+    maxBufferedBytes,
+    groupMaxBytes,
+    metrics: deps.metrics,
+    logger: deps.log,
+    pause: (partitions) => reader.pause(partitions),
+    resume: (partitions) => reader.resume(partitions),
+    deadLetter: (letter) => badInput.deadLetter(letter),
+    decision: (partition, offset) => badInput.decision(partition, offset),
+    onFreeze: (frozen) => badInput.frozen(frozen, intake.frozen().length),
+    onDiscard: (d, command) => badInput.discarded(d, command),
+    onRestart: (err) => deps.onRestart(intake, err),
+    onHalt: (err) => deps.onHalt(err),
+    onFull: () => deps.onFull(),
+  })
+  return { start, former, intake, reader }
+}
+
+/** Drops a run: its intake takes nothing more and its reader stops (a failed stop is only logged). */
+export async function releaseRun(run: PipelineRun, log: Logger): Promise<void> {
+  run.intake.close()
+  await run.reader.stop().catch((err: unknown) => log.warn({ err }, 'stopping the updates reader failed'))
+}
