@@ -18,11 +18,16 @@
  * A cut is final: its updates leave the buffer. When a group cannot be
  * journaled the mover discards this former and restores a new one from the
  * journal's last group (see recovery.ts), which re-reads what was lost.
+ *
+ * Each controller's seqs, times and buffer are a ControllerStream
+ * (controllerStream.ts); the former holds them, T and the last group.
  */
 import { XrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup, ControllerMark } from '../../schemas/journal.js'
-import type { RecordSet, Update } from '../../schemas/recordSet.js'
-import { orderGroupUpdates, type TakenUpdate } from './journalOrder.js'
+import type { RecordSet } from '../../schemas/recordSet.js'
+import { ControllerStream } from './controllerStream.js'
+import { boundGroup, type SizedUpdate } from './groupBound.js'
+import { orderGroupUpdates } from './journalOrder.js'
 import { checkRecordSet, indexVolumes, type SessionLayout, type VolumeIndex } from '../intake/index.js'
 
 /** Where a former resumes: the journal's last complete group. */
@@ -116,281 +121,126 @@ export interface GroupFormer {
   silentControllers(): number[]
 }
 
-interface Entry {
-  offset: number
-  updates: Update[]
-  /** Index of the first update not yet cut. */
-  next: number
-}
-
-interface ControllerState {
-  id: number
-  nextSeq: number | undefined
-  latest: number | undefined
-  covered: number | undefined
-  /** Offset after the last record set read (or the restored resume offset). */
-  nextOffset: number | undefined
-  /** The operator accepted a gap before the next record set (discardMissing). */
-  acceptGap: boolean
-  entries: Entry[]
-  head: number
-  bytes: number
-}
-
 export function createGroupFormer(options: { layout: SessionLayout; restore?: FormerCheckpoint }): GroupFormer {
-  const { layout } = options
-  const volumes: VolumeIndex = indexVolumes(layout)
-  const states = new Map<number, ControllerState>()
-  for (const c of [...layout.controllers].sort((a, b) => a.id - b.id)) {
-    states.set(c.id, {
-      id: c.id,
-      nextSeq: undefined,
-      latest: undefined,
-      covered: undefined,
-      nextOffset: undefined,
-      acceptGap: false,
-      entries: [],
-      head: 0,
-      bytes: 0,
-    })
-  }
-  let groupSeq = options.restore?.groupSeq ?? 0
-  let groupTime = options.restore?.groupTime
-  for (const mark of options.restore?.controllers ?? []) {
-    const s = states.get(mark.controller)
-    if (s === undefined) continue // a controller no longer configured: the mover logs it
-    // Every write of this controller up to lastTime is journaled: what is read again from resumeOffset is later.
-    Object.assign(s, {
-      nextSeq: mark.lastSeq + 1,
-      latest: mark.lastTime,
-      covered: mark.lastTime,
-      nextOffset: mark.resumeOffset,
-    })
+  return new ConsistencyGroupFormer(options.layout, options.restore)
+}
+
+class ConsistencyGroupFormer implements GroupFormer {
+  readonly #layout: SessionLayout
+  readonly #volumes: VolumeIndex
+  /** By controller id, ascending. */
+  readonly #streams = new Map<number, ControllerStream>()
+  #groupSeq: number
+  #groupTime: number | undefined
+
+  constructor(layout: SessionLayout, restore: FormerCheckpoint | undefined) {
+    this.#layout = layout
+    this.#volumes = indexVolumes(layout)
+    for (const c of [...layout.controllers].sort((a, b) => a.id - b.id))
+      this.#streams.set(c.id, new ControllerStream(c.id))
+    this.#groupSeq = restore?.groupSeq ?? 0
+    this.#groupTime = restore?.groupTime
+    // a controller no longer configured is left out: the mover logs it
+    for (const mark of restore?.controllers ?? []) this.#streams.get(mark.controller)?.restore(mark)
   }
 
-  function consistencyTime(): number | undefined {
+  add(offset: number, rs: RecordSet): AddOutcome {
+    checkRecordSet(rs, this.#layout, this.#volumes, { partition: rs.controller, offset: String(offset) })
+    return (this.#streams.get(rs.controller) as ControllerStream).add(offset, rs)
+  }
+
+  expectedSeq(controller: number): number | undefined {
+    return this.#streams.get(controller)?.nextSeq
+  }
+
+  discardMissing(controller: number): void {
+    const s = this.#streams.get(controller)
+    if (s === undefined)
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `controller ${controller} is not configured in session "${this.#layout.name}"`,
+        { context: { controller } },
+      )
+    s.acceptGap()
+  }
+
+  skipped(controller: number, offset: number): void {
+    this.#streams.get(controller)?.skipped(offset)
+  }
+
+  consistencyTime(): number | undefined {
     let t: number | undefined
-    for (const s of states.values()) {
+    for (const s of this.#streams.values()) {
       if (s.covered === undefined) return undefined
       if (t === undefined || s.covered < t) t = s.covered
     }
     return t
   }
 
-  function* buffered(s: ControllerState): Generator<Update> {
-    for (let i = s.head; i < s.entries.length; i++) {
-      const e = s.entries[i] as Entry
-      for (let j = e.next; j < e.updates.length; j++) yield e.updates[j] as Update
+  cut(cutOptions: CutOptions = {}): FormedGroup | undefined {
+    const t = this.consistencyTime()
+    if (t === undefined || (this.#groupTime !== undefined && t <= this.#groupTime)) return undefined
+    const { time, taken } = boundGroup(this.#takeUpTo(t), t, cutOptions.maxBytes)
+    this.#dropTaken(taken)
+    const updates = orderGroupUpdates(taken, this.#layout.blockSize)
+    this.#groupSeq += 1
+    this.#groupTime = time
+    return {
+      session: this.#layout.name,
+      groupSeq: this.#groupSeq,
+      groupTime: time,
+      updates,
+      controllers: [...this.#streams.values()].map((s) => s.mark()),
+      bytes: updates.reduce((n, u) => n + u.data.length, 0),
+      writes: taken.length,
     }
   }
 
-  function firstBuffered(s: ControllerState): { entry: Entry; update: Update } | undefined {
-    const entry = s.entries[s.head]
-    return entry === undefined ? undefined : { entry, update: entry.updates[entry.next] as Update }
+  checkpoint(): { groupSeq: number; groupTime: number | undefined } {
+    return { groupSeq: this.#groupSeq, groupTime: this.#groupTime }
   }
 
-  function dropCut(s: ControllerState, count: number): void {
-    let left = count
-    while (left > 0) {
-      const e = s.entries[s.head] as Entry
-      const n = Math.min(left, e.updates.length - e.next)
-      for (let j = e.next; j < e.next + n; j++) s.bytes -= (e.updates[j] as Update).data.length
-      e.next += n
-      left -= n
-      if (e.next === e.updates.length) s.head++
+  bufferedBytes(controller: number): number {
+    return this.#streams.get(controller)?.buffer.bytes ?? 0
+  }
+
+  totalBufferedBytes(): number {
+    return [...this.#streams.values()].reduce((n, s) => n + s.buffer.bytes, 0)
+  }
+
+  cuttableBytes(limit = Number.POSITIVE_INFINITY): number {
+    const t = this.consistencyTime()
+    if (t === undefined) return 0
+    let sum = 0
+    for (const s of this.#streams.values()) {
+      for (const u of s.buffer.pending()) {
+        if (u.time > t || sum >= limit) break
+        sum += u.data.length
+      }
     }
-    // compact now and then so the array does not keep drained entries alive
-    if (s.head > 64 && s.head * 2 > s.entries.length) {
-      s.entries = s.entries.slice(s.head)
-      s.head = 0
+    return sum
+  }
+
+  silentControllers(): number[] {
+    return [...this.#streams.values()].filter((s) => s.covered === undefined).map((s) => s.id)
+  }
+
+  /** Every buffered write with time <= t, controller by controller. */
+  #takeUpTo(t: number): SizedUpdate[] {
+    const taken: SizedUpdate[] = []
+    for (const s of this.#streams.values()) {
+      for (const update of s.buffer.pending()) {
+        if (update.time > t) break
+        taken.push({ controller: s.id, update, bytes: update.data.length })
+      }
     }
+    return taken
   }
 
-  function regression(s: ControllerState, offset: number, what: string, time: number): never {
-    throw new XrcError(
-      'XRC_TIME_REGRESSION',
-      `controller ${s.id}: ${what} has time ${time}, earlier than the controller's latest time ${s.latest}${s.covered === s.latest ? ' (all later writes must exceed it)' : ''}`,
-      {
-        context: { controller: s.id, partition: s.id, offset: String(offset), time, latest: s.latest },
-      },
-    )
-  }
-
-  return {
-    add(offset, rs) {
-      checkRecordSet(rs, layout, volumes, { partition: rs.controller, offset: String(offset) })
-      const s = states.get(rs.controller) as ControllerState
-      if (s.nextOffset !== undefined && offset < s.nextOffset) {
-        throw new XrcError(
-          'XRC_USAGE',
-          `controller ${s.id}: record set at offset ${offset} fed after offset ${s.nextOffset - 1}; offsets must increase`,
-        )
-      }
-      // every check comes before the first change: a throw leaves the controller as it was
-      let discarded: DiscardedSeqs | undefined
-      if (s.nextSeq !== undefined) {
-        const isStale = rs.kind === 'HEARTBEAT' ? rs.firstSeq < s.nextSeq : rs.lastSeq < s.nextSeq
-        if (isStale) {
-          // a re-send carries the times it had; seqs seen before with later times are another stream's
-          // (say, a controller that lost its state and counts again): +1 because a restored latest may
-          // be one below the true time of the last seq (see cut's marks)
-          if (rs.kind !== 'HEARTBEAT' && s.latest !== undefined && rs.maxTime > s.latest + 1) {
-            throw new XrcError(
-              'XRC_DUPLICATE_SEQUENCE',
-              `controller ${s.id}: seqs ${rs.firstSeq}..${rs.lastSeq} at offset ${offset} were taken before, but with times up to ${s.latest}, and this record set has time ${rs.maxTime}: not a re-send`,
-              {
-                context: {
-                  controller: s.id,
-                  partition: s.id,
-                  offset: String(offset),
-                  firstSeq: rs.firstSeq,
-                  lastSeq: rs.lastSeq,
-                  latest: s.latest,
-                },
-              },
-            )
-          }
-          s.nextOffset = offset + 1
-          return { kind: 'duplicate', droppedUpdates: rs.updates.length }
-        }
-        if (rs.firstSeq > s.nextSeq) {
-          if (!s.acceptGap) {
-            throw new XrcError(
-              'XRC_SEQUENCE_GAP',
-              `controller ${s.id}: expected seq ${s.nextSeq}, got ${rs.firstSeq} (record set ${rs.firstSeq}..${rs.lastSeq} at offset ${offset}); seqs ${s.nextSeq}..${rs.firstSeq - 1} are missing`,
-              {
-                context: {
-                  controller: s.id,
-                  partition: s.id,
-                  offset: String(offset),
-                  expected: s.nextSeq,
-                  got: rs.firstSeq,
-                },
-              },
-            )
-          }
-          discarded = { controller: s.id, firstSeq: s.nextSeq, lastSeq: rs.firstSeq - 1 }
-        }
-      }
-      const withDiscarded = <T extends AddOutcome>(outcome: T): T => (discarded ? { ...outcome, discarded } : outcome)
-      if (rs.kind === 'HEARTBEAT') {
-        if (s.latest !== undefined && rs.maxTime < s.latest)
-          regression(s, offset, `heartbeat (next seq ${rs.firstSeq})`, rs.maxTime)
-        Object.assign(s, {
-          nextSeq: rs.firstSeq,
-          latest: rs.maxTime,
-          covered: rs.maxTime,
-          nextOffset: offset + 1,
-          acceptGap: false,
-        })
-        return withDiscarded({ kind: 'heartbeat' })
-      }
-      const dropped = s.nextSeq === undefined || discarded ? 0 : s.nextSeq - rs.firstSeq
-      const kept = dropped === 0 ? rs.updates : rs.updates.slice(dropped)
-      const first = kept[0] as Update
-      const last = kept[kept.length - 1] as Update
-      // covered is latest - 1 after a write (equal times allowed) and latest after a heartbeat or a restore (strictly later)
-      if (s.covered !== undefined && first.time <= s.covered) regression(s, offset, `seq ${first.seq}`, first.time)
-      s.entries.push({ offset, updates: kept, next: 0 })
-      for (const u of kept) s.bytes += u.data.length
-      Object.assign(s, {
-        nextSeq: rs.lastSeq + 1,
-        latest: last.time,
-        covered: last.time - 1,
-        nextOffset: offset + 1,
-        acceptGap: false,
-      })
-      return withDiscarded(
-        dropped === 0
-          ? { kind: 'accepted', updates: kept.length }
-          : { kind: 'overlap', updates: kept.length, droppedUpdates: dropped },
-      )
-    },
-
-    expectedSeq: (controller) => states.get(controller)?.nextSeq,
-
-    discardMissing(controller) {
-      const s = states.get(controller)
-      if (s === undefined)
-        throw new XrcError('XRC_NOT_FOUND', `controller ${controller} is not configured in session "${layout.name}"`, {
-          context: { controller },
-        })
-      s.acceptGap = true
-    },
-
-    skipped(controller, offset) {
-      const s = states.get(controller)
-      if (s !== undefined && (s.nextOffset === undefined || offset >= s.nextOffset)) s.nextOffset = offset + 1
-    },
-
-    consistencyTime,
-
-    cut(cutOptions = {}) {
-      const t = consistencyTime()
-      if (t === undefined || (groupTime !== undefined && t <= groupTime)) return undefined
-      let taken: (TakenUpdate & { bytes: number })[] = []
-      for (const s of states.values()) {
-        for (const update of buffered(s)) {
-          if (update.time > t) break
-          taken.push({ controller: s.id, update, bytes: update.data.length })
-        }
-      }
-      let time = t
-      if (cutOptions.maxBytes !== undefined && taken.length > 0) {
-        taken.sort((a, b) => a.update.time - b.update.time)
-        let sum = 0
-        const over = taken.findIndex((x) => (sum += x.bytes) > (cutOptions.maxBytes as number))
-        if (over >= 0) {
-          time = (taken[Math.max(over - 1, 0)] as TakenUpdate).update.time
-          taken = taken.filter((x) => x.update.time <= time)
-        }
-      }
-      const perController = new Map<number, number>()
-      for (const x of taken) perController.set(x.controller, (perController.get(x.controller) ?? 0) + 1)
-      for (const [id, n] of perController) dropCut(states.get(id) as ControllerState, n)
-      const updates = orderGroupUpdates(taken, layout.blockSize)
-      groupSeq += 1
-      groupTime = time
-      const controllers: ControllerMark[] = [...states.values()].map((s) => {
-        const head = firstBuffered(s)
-        if (s.nextSeq === undefined || s.nextOffset === undefined)
-          throw new Error(`invariant: controller ${s.id} covers time ${s.covered} but has no seq`)
-        // lastTime: every write of this controller up to it is journaled (>= the group's time, maybe later)
-        return head
-          ? {
-              controller: s.id,
-              lastSeq: head.update.seq - 1,
-              lastTime: head.update.time - 1,
-              resumeOffset: head.entry.offset,
-            }
-          : { controller: s.id, lastSeq: s.nextSeq - 1, lastTime: s.covered as number, resumeOffset: s.nextOffset }
-      })
-      return {
-        session: layout.name,
-        groupSeq,
-        groupTime: time,
-        updates,
-        controllers,
-        bytes: updates.reduce((n, u) => n + u.data.length, 0),
-        writes: taken.length,
-      }
-    },
-
-    checkpoint: () => ({ groupSeq, groupTime }),
-    bufferedBytes: (controller) => states.get(controller)?.bytes ?? 0,
-    totalBufferedBytes: () => [...states.values()].reduce((n, s) => n + s.bytes, 0),
-    cuttableBytes(limit = Number.POSITIVE_INFINITY) {
-      const t = consistencyTime()
-      if (t === undefined) return 0
-      let sum = 0
-      for (const s of states.values()) {
-        for (const u of buffered(s)) {
-          if (u.time > t || sum >= limit) break
-          sum += u.data.length
-        }
-      }
-      return sum
-    },
-    silentControllers: () => [...states.values()].filter((s) => s.covered === undefined).map((s) => s.id),
+  /** The taken writes leave their buffers (they are each buffer's oldest). */
+  #dropTaken(taken: readonly SizedUpdate[]): void {
+    const perController = new Map<number, number>()
+    for (const x of taken) perController.set(x.controller, (perController.get(x.controller) ?? 0) + 1)
+    for (const [id, n] of perController) this.#streams.get(id)?.buffer.drop(n)
   }
 }
