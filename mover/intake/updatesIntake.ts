@@ -23,6 +23,10 @@
  *   control topic) lets the pipeline restart through it.
  * Retriable trouble (the registry or the dead-letter topic out of reach)
  * restarts the pipeline; anything else is a bug and halts.
+ *
+ * The decisions are pure and live beside this file: which record is set
+ * aside and which freezes its controller (disposition.ts), when a
+ * partition is paused and resumed (backpressure.ts).
  */
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { PartitionBatch } from '../../lib/kafka/index.js'
@@ -31,10 +35,19 @@ import type { Logger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { ResumeCommand } from '../../schemas/control.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { HEADERS } from '../../schemas/topicNames.js'
 import type { DeadLetter, DeadLetterAction } from './deadLetters.js'
 import type { AddOutcome, DiscardedSeqs, GroupFormer } from '../groups/index.js'
 import type { MoverMetrics } from '../moverMetrics.js'
+import { Backpressure } from './backpressure.js'
+import {
+  type ClaimedSeqs,
+  type Disposition,
+  claimsNextSeq,
+  decodedSeqs,
+  dispositionOfRefused,
+  dispositionOfUndecodable,
+  headerSeqs,
+} from './disposition.js'
 import { decodeRecordSet } from './recordSetInput.js'
 
 /** A controller whose stream is broken at a record: T waits for it until an operator resumes it. */
@@ -93,31 +106,207 @@ export interface UpdatesIntake {
   frozen(): FrozenController[]
 }
 
-const BAD_INPUT: readonly ErrorCode[] = ['XRC_DECODE_FAILED', 'XRC_INVALID_RECORD', 'XRC_RECORD_TOO_LARGE']
-
 type Verdict = 'next' | 'stop'
 
 export function createUpdatesIntake(options: UpdatesIntakeOptions): UpdatesIntake {
-  const { former, metrics, maxBufferedBytes } = options
-  const log = options.logger
-  // kafkajs re-delivers from the private group's start after restarting a crashed consumer
-  const lastFed = new Map([...options.startOffsets].map(([p, o]) => [p, o - 1]))
-  const paused = new Set<number>()
-  const frozen = new Map<number, FrozenController>()
-  const lag = new Map<number, number>()
-  let duplicates = 0
-  let open = true
+  return new PartitionsIntake(options)
+}
 
-  function fail(err: unknown): Verdict {
-    if (!open) return 'stop'
-    open = false
-    if (isXrcError(err) && err.retriable) options.onRestart(err)
-    else options.onHalt(err)
+class PartitionsIntake implements UpdatesIntake {
+  readonly #options: UpdatesIntakeOptions
+  readonly #former: GroupFormer
+  readonly #metrics: MoverMetrics
+  readonly #log: Logger
+  /** Per partition, the last offset fed: kafkajs re-delivers from the private group's start after restarting a crashed consumer. */
+  readonly #lastFed: Map<number, number>
+  readonly #backpressure: Backpressure
+  readonly #frozen = new Map<number, FrozenController>()
+  readonly #lag = new Map<number, number>()
+  #duplicates = 0
+  #open = true
+
+  constructor(options: UpdatesIntakeOptions) {
+    this.#options = options
+    this.#former = options.former
+    this.#metrics = options.metrics
+    this.#log = options.logger
+    this.#lastFed = new Map([...options.startOffsets].map(([p, o]) => [p, o - 1]))
+    this.#backpressure = new Backpressure(options.maxBufferedBytes)
+  }
+
+  async onBatch(batch: PartitionBatch): Promise<void> {
+    if (!(await this.#takeAll(batch))) return
+    this.#noteLag(batch)
+    const { partition } = batch
+    const buffered = this.#former.bufferedBytes(partition)
+    this.#metrics.bufferedBytes.set({ partition: String(partition) }, buffered)
+    if (this.#backpressure.afterBatch(partition, buffered)) {
+      this.#options.pause([partition])
+      this.#metrics.pausedPartitions.set(this.#backpressure.size)
+      this.#log.debug({ partition, buffered }, 'partition paused: buffer full')
+    }
+    const { groupMaxBytes } = this.#options
+    if (this.#former.cuttableBytes(groupMaxBytes) >= groupMaxBytes) this.#options.onFull()
+  }
+
+  drained(partitions: readonly number[]): void {
+    for (const p of partitions) this.#metrics.bufferedBytes.set({ partition: String(p) }, this.#former.bufferedBytes(p))
+    const ready = this.#backpressure.afterDrain(
+      (p) => this.#former.bufferedBytes(p),
+      (p) => this.#frozen.has(p),
+    )
+    if (ready.length > 0) {
+      this.#options.resume(ready)
+      this.#log.debug({ partitions: ready }, 'partitions resumed')
+    }
+    this.#metrics.pausedPartitions.set(this.#backpressure.size)
+  }
+
+  close(): void {
+    this.#open = false
+  }
+
+  paused(): number[] {
+    return [...new Set([...this.#backpressure.paused(), ...this.#frozen.keys()])].sort((a, b) => a - b)
+  }
+
+  lag(): Record<string, number> {
+    return Object.fromEntries([...this.#lag].map(([p, n]) => [String(p), n]))
+  }
+
+  duplicateRecordSets(): number {
+    return this.#duplicates
+  }
+
+  frozen(): FrozenController[] {
+    return [...this.#frozen.values()]
+  }
+
+  /** Takes the batch's records in offset order; false when it stopped (closed, frozen, failed) before the end. */
+  async #takeAll(batch: PartitionBatch): Promise<boolean> {
+    const { partition } = batch
+    for (const message of batch.messages) {
+      if (!this.#open || this.#frozen.has(partition)) return false
+      const offset = Number(message.offset)
+      if (offset <= (this.#lastFed.get(partition) ?? -1)) continue
+      let verdict: Verdict
+      try {
+        verdict = await this.#take(partition, message)
+      } catch (err) {
+        // the dead-letter topic out of reach: the record is read again after the restart
+        this.#fail(err)
+        return false
+      }
+      if (verdict === 'stop') return false
+      this.#lastFed.set(partition, offset)
+    }
+    return this.#open
+  }
+
+  #noteLag(batch: PartitionBatch): void {
+    const last = batch.messages[batch.messages.length - 1]
+    if (last === undefined) return
+    const behind = Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1)
+    this.#lag.set(batch.partition, behind)
+    this.#metrics.partitionLag.set({ partition: String(batch.partition) }, behind)
+  }
+
+  async #take(partition: number, m: KafkaMessage): Promise<Verdict> {
+    let rs: RecordSet
+    try {
+      rs = await decodeRecordSet(m, partition, this.#options.codec, this.#options.maxRecordSetBytes)
+    } catch (err) {
+      // it does not decode: only its headers can say whose seqs it held
+      const claims = (): boolean =>
+        this.#claimsNext(partition, headerSeqs(m)) || this.#claimsNext(partition, decodedSeqs(err as XrcError))
+      return this.#dispose(partition, m, err, dispositionOfUndecodable(err, claims), undefined)
+    }
+    return this.#feed(partition, m, rs, undefined)
+  }
+
+  async #feed(
+    partition: number,
+    m: KafkaMessage,
+    rs: RecordSet,
+    decision: ResumeCommand | undefined,
+  ): Promise<Verdict> {
+    let outcome: AddOutcome
+    try {
+      outcome = this.#former.add(Number(m.offset), rs)
+    } catch (err) {
+      const disposition = dispositionOfRefused(err, () => this.#claimsNext(partition, rs))
+      return this.#dispose(partition, m, err, disposition, rs)
+    }
+    if (outcome.discarded) {
+      this.#metrics.discardedSeqs.inc(outcome.discarded.lastSeq - outcome.discarded.firstSeq + 1)
+      if (decision) this.#options.onDiscard(outcome.discarded, decision)
+    }
+    this.#noted(outcome)
+    return 'next'
+  }
+
+  /** Acts on a disposition: the record set aside, the controller frozen, or the run failed. */
+  async #dispose(
+    partition: number,
+    m: KafkaMessage,
+    err: unknown,
+    disposition: Disposition,
+    rs: RecordSet | undefined,
+  ): Promise<Verdict> {
+    switch (disposition.kind) {
+      case 'fail':
+        return this.#fail(err)
+      case 'freeze':
+        return this.#breakAt(partition, m, err as XrcError, rs, disposition.takeable)
+      case 'set-aside':
+        await this.#setAside(partition, m, err as XrcError, disposition.action)
+        this.#former.skipped(partition, Number(m.offset))
+        return 'next'
+    }
+  }
+
+  /** The controller's stream is broken at this record: apply the operator's decision, or freeze it. */
+  async #breakAt(
+    partition: number,
+    m: KafkaMessage,
+    err: XrcError,
+    rs: RecordSet | undefined,
+    takeable: boolean,
+  ): Promise<Verdict> {
+    const offset = Number(m.offset)
+    await this.#setAside(partition, m, err, 'frozen')
+    const decision = this.#options.decision(partition, offset)
+    if (decision === undefined) return this.#freeze(partition, offset, err, takeable)
+    this.#log.warn(
+      { partition, offset, discardMissing: decision.discardMissing, requestedBy: decision.requestedBy },
+      'resuming a frozen controller as the operator decided',
+    )
+    if (decision.discardMissing) this.#former.discardMissing(partition)
+    // a gap's record is the stream's next one once the missing seqs are given up
+    if (takeable && decision.discardMissing && rs !== undefined) return this.#feed(partition, m, rs, decision)
+    this.#former.skipped(partition, offset)
+    return 'next'
+  }
+
+  #freeze(partition: number, offset: number, err: XrcError, takeable: boolean): Verdict {
+    const f: FrozenController = {
+      controller: partition,
+      partition,
+      offset,
+      code: err.code,
+      message: err.message,
+      expectedSeq: this.#former.expectedSeq(partition),
+      takeable,
+      since: new Date().toISOString(),
+    }
+    this.#frozen.set(partition, f)
+    this.#options.pause([partition])
+    this.#options.onFreeze(f)
     return 'stop'
   }
 
-  async function setAside(partition: number, m: KafkaMessage, err: XrcError, action: DeadLetterAction): Promise<void> {
-    await options.deadLetter({
+  async #setAside(partition: number, m: KafkaMessage, err: XrcError, action: DeadLetterAction): Promise<void> {
+    await this.#options.deadLetter({
       partition,
       offset: Number(m.offset),
       value: m.value,
@@ -128,191 +317,26 @@ export function createUpdatesIntake(options: UpdatesIntakeOptions): UpdatesIntak
     })
   }
 
-  /** Whether a record's seqs (from its body, or its headers when it did not decode) reach the controller's next seq. */
-  function claimsNext(
-    partition: number,
-    seqs: { controller: number; firstSeq: number; lastSeq: number } | undefined,
-  ): boolean {
-    if (seqs === undefined || seqs.controller !== partition || !options.controllers.includes(partition)) return false
-    const expected = former.expectedSeq(partition)
-    return expected === undefined || seqs.lastSeq >= expected
+  #fail(err: unknown): Verdict {
+    if (!this.#open) return 'stop'
+    this.#open = false
+    if (isXrcError(err) && err.retriable) this.#options.onRestart(err)
+    else this.#options.onHalt(err)
+    return 'stop'
   }
 
-  function noted(outcome: AddOutcome): void {
+  #claimsNext(partition: number, seqs: ClaimedSeqs | undefined): boolean {
+    return claimsNextSeq(partition, seqs, this.#options.controllers, this.#former.expectedSeq(partition))
+  }
+
+  #noted(outcome: AddOutcome): void {
     if (outcome.kind === 'duplicate') {
-      duplicates++
-      metrics.duplicateRecordSets.inc()
+      this.#duplicates++
+      this.#metrics.duplicateRecordSets.inc()
     }
-    if (outcome.kind === 'duplicate' || outcome.kind === 'overlap') metrics.duplicateUpdates.inc(outcome.droppedUpdates)
+    if (outcome.kind === 'duplicate' || outcome.kind === 'overlap')
+      this.#metrics.duplicateUpdates.inc(outcome.droppedUpdates)
   }
-
-  /** The controller's stream is broken at this record: apply the operator's decision, or freeze it. */
-  async function breakAt(
-    partition: number,
-    m: KafkaMessage,
-    err: XrcError,
-    rs: RecordSet | undefined,
-    takeable: boolean,
-  ): Promise<Verdict> {
-    const offset = Number(m.offset)
-    await setAside(partition, m, err, 'frozen')
-    const decision = options.decision(partition, offset)
-    if (decision === undefined) {
-      const f: FrozenController = {
-        controller: partition,
-        partition,
-        offset,
-        code: err.code,
-        message: err.message,
-        expectedSeq: former.expectedSeq(partition),
-        takeable,
-        since: new Date().toISOString(),
-      }
-      frozen.set(partition, f)
-      options.pause([partition])
-      options.onFreeze(f)
-      return 'stop'
-    }
-    log.warn(
-      { partition, offset, discardMissing: decision.discardMissing, requestedBy: decision.requestedBy },
-      'resuming a frozen controller as the operator decided',
-    )
-    if (decision.discardMissing) former.discardMissing(partition)
-    // a gap's record is the stream's next one once the missing seqs are given up
-    if (takeable && decision.discardMissing && rs !== undefined) return feed(partition, m, rs, decision)
-    former.skipped(partition, offset)
-    return 'next'
-  }
-
-  async function take(partition: number, m: KafkaMessage): Promise<Verdict> {
-    const offset = Number(m.offset)
-    let rs: RecordSet
-    try {
-      rs = await decodeRecordSet(m, partition, options.codec, options.maxRecordSetBytes)
-    } catch (err) {
-      if (!isXrcError(err) || !BAD_INPUT.includes(err.code)) return fail(err)
-      // it does not decode: only its headers can say whose seqs it held
-      if (claimsNext(partition, headerSeqs(m)) || claimsNext(partition, decodedSeqs(err)))
-        return breakAt(partition, m, err, undefined, false)
-      await setAside(partition, m, err, 'skipped')
-      former.skipped(partition, offset)
-      return 'next'
-    }
-    return feed(partition, m, rs, undefined)
-  }
-
-  async function feed(
-    partition: number,
-    m: KafkaMessage,
-    rs: RecordSet,
-    decision: ResumeCommand | undefined,
-  ): Promise<Verdict> {
-    const offset = Number(m.offset)
-    try {
-      const outcome = former.add(offset, rs)
-      if (outcome.discarded) {
-        metrics.discardedSeqs.inc(outcome.discarded.lastSeq - outcome.discarded.firstSeq + 1)
-        if (decision) options.onDiscard(outcome.discarded, decision)
-      }
-      noted(outcome)
-      return 'next'
-    } catch (err) {
-      if (!isXrcError(err)) return fail(err)
-      switch (err.code) {
-        case 'XRC_DUPLICATE_SEQUENCE':
-          await setAside(partition, m, err, 'dropped')
-          former.skipped(partition, offset)
-          return 'next'
-        case 'XRC_SEQUENCE_GAP':
-          return breakAt(partition, m, err, rs, true)
-        case 'XRC_TIME_REGRESSION':
-          return breakAt(partition, m, err, rs, false)
-        case 'XRC_INVALID_RECORD': {
-          if (claimsNext(partition, rs)) return breakAt(partition, m, err, rs, false)
-          await setAside(partition, m, err, 'dropped') // seqs already taken: a broken re-send
-          former.skipped(partition, offset)
-          return 'next'
-        }
-        default:
-          return fail(err)
-      }
-    }
-  }
-
-  return {
-    async onBatch(batch) {
-      const { partition } = batch
-      for (const message of batch.messages) {
-        if (!open || frozen.has(partition)) return
-        const offset = Number(message.offset)
-        if (offset <= (lastFed.get(partition) ?? -1)) continue
-        let verdict: Verdict
-        try {
-          verdict = await take(partition, message)
-        } catch (err) {
-          // the dead-letter topic out of reach: the record is read again after the restart
-          fail(err)
-          return
-        }
-        if (verdict === 'stop') return
-        lastFed.set(partition, offset)
-      }
-      if (!open) return
-      const last = batch.messages[batch.messages.length - 1]
-      if (last !== undefined) {
-        const behind = Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1)
-        lag.set(partition, behind)
-        metrics.partitionLag.set({ partition: String(partition) }, behind)
-      }
-      const buffered = former.bufferedBytes(partition)
-      metrics.bufferedBytes.set({ partition: String(partition) }, buffered)
-      if (buffered > maxBufferedBytes && !paused.has(partition)) {
-        paused.add(partition)
-        options.pause([partition])
-        metrics.pausedPartitions.set(paused.size)
-        log.debug({ partition, buffered }, 'partition paused: buffer full')
-      }
-      if (former.cuttableBytes(options.groupMaxBytes) >= options.groupMaxBytes) options.onFull()
-    },
-
-    drained(partitions) {
-      for (const p of partitions) metrics.bufferedBytes.set({ partition: String(p) }, former.bufferedBytes(p))
-      // resume below half the bound, so a partition does not flap at the edge; a frozen one stays paused
-      const ready = [...paused].filter((p) => former.bufferedBytes(p) <= maxBufferedBytes / 2 && !frozen.has(p))
-      for (const p of ready) paused.delete(p)
-      if (ready.length > 0) {
-        options.resume(ready)
-        log.debug({ partitions: ready }, 'partitions resumed')
-      }
-      metrics.pausedPartitions.set(paused.size)
-    },
-
-    close() {
-      open = false
-    },
-
-    paused: () => [...new Set([...paused, ...frozen.keys()])].sort((a, b) => a - b),
-    lag: () => Object.fromEntries([...lag].map(([p, n]) => [String(p), n])),
-    duplicateRecordSets: () => duplicates,
-    frozen: () => [...frozen.values()],
-  }
-}
-
-/** Controller and seqs from a record's Kafka headers (the producer sets them), when all are there. */
-function headerSeqs(m: KafkaMessage): { controller: number; firstSeq: number; lastSeq: number } | undefined {
-  const get = (name: string): number => Number(m.headers?.[name]?.toString() ?? Number.NaN)
-  const controller = get(HEADERS.controller)
-  const firstSeq = get(HEADERS.firstSeq)
-  const lastSeq = get(HEADERS.lastSeq)
-  return [controller, firstSeq, lastSeq].every(Number.isSafeInteger) ? { controller, firstSeq, lastSeq } : undefined
-}
-
-/** Controller and seqs of a record set that decoded but disagrees with its partition or headers (decodeRecordSet puts them in the context). */
-function decodedSeqs(err: XrcError): { controller: number; firstSeq: number; lastSeq: number } | undefined {
-  const { controller, firstSeq, lastSeq } = err.context
-  return [controller, firstSeq, lastSeq].every((n) => typeof n === 'number' && Number.isSafeInteger(n))
-    ? { controller: controller as number, firstSeq: firstSeq as number, lastSeq: lastSeq as number }
-    : undefined
 }
 
 /** For logs: a message naming a frozen controller and the operator action that resumes it. */
