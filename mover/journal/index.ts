@@ -3,5 +3,6 @@
  * journal's tail read back, and recovery of the mover's position from it.
  */
 export { type JournalTail, readJournalTail } from './journalTail.js'
-export { type JournalWriter, type JournalWriterHooks, createJournalWriter, isFencedError } from './journalWriter.js'
+export { type JournalWriter, type JournalWriterHooks, createJournalWriter } from './journalWriter.js'
+export { isFencedError } from './writeFailure.js'
 export { type StartPoint, findStartPoint } from './recovery.js'

@@ -24,13 +24,14 @@
  *   it returns; only then may the caller re-read the journal tail to learn
  *   whether the group landed, so no group is journaled twice.
  */
-import type { Kafka, Producer } from 'kafkajs'
-import { XrcError, errorMessage } from '../../lib/errors.js'
+import type { Kafka, Message, Producer, Transaction } from 'kafkajs'
+import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { moverGroupId, moverTransactionalId } from '../../schemas/topicNames.js'
 import { journalHeaders, splitGroup } from './journalParts.js'
+import { type WritePhase, writeFailure } from './writeFailure.js'
 
 /** Fault injection points, for tests of what happens around a commit. */
 export interface JournalWriterHooks {
@@ -83,174 +84,188 @@ export interface JournalWriter {
   close(): Promise<void>
 }
 
-/** Whether a kafkajs error (or one it wraps) says this producer's epoch is no longer current. */
-export function isFencedError(err: unknown, depth = 0): boolean {
-  if (typeof err !== 'object' || err === null || depth > 5) return false
-  const e = err as { type?: unknown; code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
-  if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true
-  // kafkajs 2.2 has no entry for PRODUCER_FENCED (90): it reports an unknown error code
-  if (typeof e.message === 'string' && /Unknown error code 90\b/.test(e.message)) return true
-  if (isFencedError(e.cause, depth + 1)) return true
-  return Array.isArray(e.errors) && e.errors.some((x) => isFencedError(x, depth + 1))
-}
+/** A journal part ready to send, with its encoded size. */
+type JournalMessage = Message & { value: Buffer }
 
 export function createJournalWriter(options: JournalWriterOptions): JournalWriter {
-  const transactionalId = moverTransactionalId(options.session)
-  const log = options.logger.child({ component: 'journal-writer', topic: options.topic })
-  let producer: Producer | undefined
-  let state: 'closed' | 'ready' | 'busy' | 'broken' = 'broken'
-  let abortRequested = false
-  let fenced = false
+  return new TransactionalJournalWriter(options)
+}
 
-  async function dropProducer(): Promise<void> {
-    const old = producer
-    producer = undefined
+/**
+ * The writer's states: 'broken' until open() claimed the id (and after any
+ * failed write), 'ready' between writes, 'busy' during one, 'closed' for
+ * good. Fenced is final: open() refuses from then on.
+ */
+class TransactionalJournalWriter implements JournalWriter {
+  readonly #options: JournalWriterOptions
+  readonly #transactionalId: string
+  readonly #log: Logger
+  #producer: Producer | undefined
+  #state: 'closed' | 'ready' | 'busy' | 'broken' = 'broken'
+  #abortRequested = false
+  #fenced = false
+
+  constructor(options: JournalWriterOptions) {
+    this.#options = options
+    this.#transactionalId = moverTransactionalId(options.session)
+    this.#log = options.logger.child({ component: 'journal-writer', topic: options.topic })
+  }
+
+  async open(): Promise<void> {
+    if (this.#state === 'closed') throw new XrcError('XRC_CLOSED', 'journal writer closed')
+    if (this.#state === 'busy') throw new XrcError('XRC_USAGE', 'journal writer reopened while a write is in progress')
+    if (this.#fenced)
+      throw new XrcError(
+        'XRC_FENCED',
+        `transactional id ${this.#transactionalId} was taken over by another mover; this one commits nothing more`,
+      )
+    this.#state = 'broken'
+    await this.#dropProducer()
+    const p = this.#options.kafka.producer({
+      transactionalId: this.#transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.#options.transactionTimeoutMs,
+      // bounded: a transaction that fails is abandoned with its producer, never retried in place
+      retry: { retries: 5 },
+    })
+    this.#producer = p
+    await p.connect()
+    // kafkajs sends InitProducerId on a producer's first transaction: ending an empty one claims the id now
+    const tx = await p.transaction()
+    await tx.abort()
+    this.#state = 'ready'
+    this.#log.info({ transactionalId: this.#transactionalId }, 'claimed the transactional id')
+  }
+
+  async write(group: ConsistencyGroup): Promise<JournalWriteResult> {
+    const producer = this.#readyProducer()
+    const messages = this.#messages(group)
+    this.#state = 'busy'
+    const attempt = { began: Date.now(), phase: 'begin' as WritePhase }
+    let tx: Transaction
+    try {
+      tx = await producer.transaction()
+    } catch (err) {
+      this.#state = 'broken'
+      throw this.#failure(err, attempt, group)
+    }
+    try {
+      await this.#sendAndCommit(tx, group, messages, attempt)
+    } catch (err) {
+      this.#state = 'broken'
+      if (attempt.phase === 'send' && tx.isActive()) {
+        // not needed for safety (the next InitProducerId aborts it) but frees the broker's transaction early
+        await tx
+          .abort()
+          .catch((abortErr: unknown) => this.#log.debug({ err: abortErr }, 'abort after a failed send failed too'))
+      }
+      throw this.#failure(err, attempt, group)
+    }
+    this.#state = 'ready'
+    return { parts: messages.length, bytes: messages.reduce((n, m) => n + m.value.length, 0) }
+  }
+
+  abortInFlight(): void {
+    this.#abortRequested = true
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    await this.#dropProducer()
+  }
+
+  #readyProducer(): Producer {
+    if (this.#state !== 'ready' || this.#producer === undefined) {
+      throw new XrcError(
+        this.#state === 'closed' ? 'XRC_CLOSED' : 'XRC_USAGE',
+        `journal writer is ${this.#state}: open() it before writing a group`,
+      )
+    }
+    return this.#producer
+  }
+
+  /** The group's parts, encoded; a part over the bound is a sizing bug. */
+  #messages(group: ConsistencyGroup): JournalMessage[] {
+    const { codec, maxRecordBytes } = this.#options
+    return splitGroup(group, maxRecordBytes).map((record) => {
+      const value = codec.encode(record)
+      if (value.length > maxRecordBytes) {
+        throw new XrcError(
+          'XRC_RECORD_TOO_LARGE',
+          `journal part ${record.part} of group ${group.groupSeq} is ${value.length} bytes, over ${maxRecordBytes} (a sizing bug)`,
+        )
+      }
+      return { partition: 0, key: String(group.groupSeq), value, headers: journalHeaders(record) }
+    })
+  }
+
+  /** The parts and the resume offsets in `tx`, then the commit (or an abort when the mover is stopping). */
+  async #sendAndCommit(
+    tx: Transaction,
+    group: ConsistencyGroup,
+    messages: readonly JournalMessage[],
+    attempt: { phase: WritePhase },
+  ): Promise<void> {
+    const { hooks } = this.#options
+    attempt.phase = 'send'
+    // one request per part: the broker's max.message.bytes bounds a record batch, and kafkajs
+    // puts all the messages of one send to a partition in one batch
+    for (const message of messages) await tx.send({ topic: this.#options.topic, acks: -1, messages: [message] })
+    await tx.sendOffsets({
+      consumerGroupId: moverGroupId(this.#options.session),
+      topics: [
+        {
+          topic: this.#options.updatesTopic,
+          partitions: group.controllers.map((m) => ({ partition: m.controller, offset: String(m.resumeOffset) })),
+        },
+      ],
+    })
+    await hooks?.beforeCommit?.(group)
+    if (this.#abortRequested) {
+      await tx.abort()
+      const context = { session: group.session, groupSeq: group.groupSeq, groupTime: String(group.groupTime) }
+      throw new XrcError('XRC_CLOSED', `group ${group.groupSeq} aborted: the mover is stopping`, { context })
+    }
+    attempt.phase = 'commit'
+    const committing = tx.commit()
+    if (hooks?.duringCommit) {
+      committing.catch(() => undefined) // awaited below
+      await hooks.duringCommit(group)
+    }
+    await committing
+    attempt.phase = 'committed'
+    await hooks?.afterCommit?.(group)
+  }
+
+  #failure(err: unknown, attempt: { began: number; phase: WritePhase }, group: ConsistencyGroup): XrcError {
+    const { transactionTimeoutMs } = this.#options
+    const elapsedMs = Date.now() - attempt.began
+    const failure = writeFailure({
+      err,
+      phase: attempt.phase,
+      elapsedMs,
+      transactionTimeoutMs,
+      group,
+      transactionalId: this.#transactionalId,
+    })
+    if (failure.code === 'XRC_FENCED') this.#fenced = true
+    if (failure.context.expired) {
+      this.#log.warn(
+        { elapsedMs, transactionTimeoutMs, groupSeq: group.groupSeq },
+        'the transaction outlived its timeout and the broker aborted it; claiming the transactional id again',
+      )
+    }
+    return failure
+  }
+
+  async #dropProducer(): Promise<void> {
+    const old = this.#producer
+    this.#producer = undefined
     // a failed disconnect leaves nothing to undo: the next InitProducerId fences whatever it still holds
     await old
       ?.disconnect()
-      .catch((err: unknown) => log.warn({ err }, 'disconnecting the old transactional producer failed'))
-  }
-
-  return {
-    async open() {
-      if (state === 'closed') throw new XrcError('XRC_CLOSED', 'journal writer closed')
-      if (state === 'busy') throw new XrcError('XRC_USAGE', 'journal writer reopened while a write is in progress')
-      if (fenced)
-        throw new XrcError(
-          'XRC_FENCED',
-          `transactional id ${transactionalId} was taken over by another mover; this one commits nothing more`,
-        )
-      state = 'broken'
-      await dropProducer()
-      const p = options.kafka.producer({
-        transactionalId,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionTimeout: options.transactionTimeoutMs,
-        // bounded: a transaction that fails is abandoned with its producer, never retried in place
-        retry: { retries: 5 },
-      })
-      producer = p
-      await p.connect()
-      // kafkajs sends InitProducerId on a producer's first transaction: ending an empty one claims the id now
-      const tx = await p.transaction()
-      await tx.abort()
-      state = 'ready'
-      log.info({ transactionalId }, 'claimed the transactional id')
-    },
-
-    async write(group) {
-      if (state !== 'ready' || producer === undefined) {
-        throw new XrcError(
-          state === 'closed' ? 'XRC_CLOSED' : 'XRC_USAGE',
-          `journal writer is ${state}: open() it before writing a group`,
-        )
-      }
-      const parts = splitGroup(group, options.maxRecordBytes)
-      const messages = parts.map((record) => {
-        const value = options.codec.encode(record)
-        if (value.length > options.maxRecordBytes) {
-          throw new XrcError(
-            'XRC_RECORD_TOO_LARGE',
-            `journal part ${record.part} of group ${group.groupSeq} is ${value.length} bytes, over ${options.maxRecordBytes} (a sizing bug)`,
-          )
-        }
-        return { partition: 0, key: String(group.groupSeq), value, headers: journalHeaders(record) }
-      })
-      const context = { session: group.session, groupSeq: group.groupSeq, groupTime: String(group.groupTime) }
-      state = 'busy'
-      const began = Date.now()
-      let phase: 'begin' | 'send' | 'commit' | 'committed' = 'begin'
-      const tx = await producer.transaction().catch((err: unknown) => {
-        state = 'broken'
-        throw fail(err, phase)
-      })
-      try {
-        phase = 'send'
-        // one request per part: the broker's max.message.bytes bounds a record batch, and kafkajs
-        // puts all the messages of one send to a partition in one batch
-        for (const message of messages) await tx.send({ topic: options.topic, acks: -1, messages: [message] })
-        await tx.sendOffsets({
-          consumerGroupId: moverGroupId(options.session),
-          topics: [
-            {
-              topic: options.updatesTopic,
-              partitions: group.controllers.map((m) => ({ partition: m.controller, offset: String(m.resumeOffset) })),
-            },
-          ],
-        })
-        await options.hooks?.beforeCommit?.(group)
-        if (abortRequested) {
-          await tx.abort()
-          throw new XrcError('XRC_CLOSED', `group ${group.groupSeq} aborted: the mover is stopping`, { context })
-        }
-        phase = 'commit'
-        const committing = tx.commit()
-        if (options.hooks?.duringCommit) {
-          committing.catch(() => undefined) // awaited below
-          await options.hooks.duringCommit(group)
-        }
-        await committing
-        phase = 'committed'
-        await options.hooks?.afterCommit?.(group)
-      } catch (err) {
-        state = 'broken'
-        if (phase === 'send' && tx.isActive()) {
-          // not needed for safety (the next InitProducerId aborts it) but frees the broker's transaction early
-          await tx
-            .abort()
-            .catch((abortErr: unknown) => log.debug({ err: abortErr }, 'abort after a failed send failed too'))
-        }
-        throw fail(err, phase)
-      }
-      state = 'ready'
-      return { parts: parts.length, bytes: messages.reduce((n, m) => n + m.value.length, 0) }
-
-      function fail(err: unknown, at: typeof phase): XrcError {
-        if (err instanceof XrcError && err.code === 'XRC_CLOSED') return err
-        const elapsed = Date.now() - began
-        if (isFencedError(err) && elapsed >= options.transactionTimeoutMs) {
-          log.warn(
-            { elapsedMs: elapsed, transactionTimeoutMs: options.transactionTimeoutMs, groupSeq: group.groupSeq },
-            'the transaction outlived its timeout and the broker aborted it; claiming the transactional id again',
-          )
-          return new XrcError(
-            'XRC_JOURNAL_WRITE_FAILED',
-            `journaling group ${group.groupSeq} (T=${group.groupTime}) failed at ${at}: the transaction was open ${elapsed} ms, past mover.transactionTimeoutMs (${options.transactionTimeoutMs}), and the broker aborted it; committed: no`,
-            {
-              cause: err,
-              context: { ...context, committed: 'no', expired: true },
-            },
-          )
-        }
-        if (isFencedError(err)) {
-          fenced = true
-          return new XrcError(
-            'XRC_FENCED',
-            `transactional id ${transactionalId} was taken over by another mover (or the broker expired the transaction); group ${group.groupSeq} is not journaled by this mover`,
-            { cause: err, context },
-          )
-        }
-        const committed = at === 'commit' || at === 'committed' ? 'unknown' : 'no'
-        return new XrcError(
-          'XRC_JOURNAL_WRITE_FAILED',
-          `journaling group ${group.groupSeq} (T=${group.groupTime}) failed ${at === 'committed' ? 'after' : 'at'} ${at}: ${errorMessage(err)}; committed: ${committed}`,
-          {
-            cause: err,
-            context: { ...context, committed },
-          },
-        )
-      }
-    },
-
-    abortInFlight() {
-      abortRequested = true
-    },
-
-    async close() {
-      if (state === 'closed') return
-      state = 'closed'
-      await dropProducer()
-    },
+      .catch((err: unknown) => this.#log.warn({ err }, 'disconnecting the old transactional producer failed'))
   }
 }
