@@ -43,13 +43,14 @@ import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics, valueSubject, type SessionTopics } from '../schemas/topicNames.js'
 import { Supervisor, WakeableSleep } from './control/index.js'
 import type { FormedGroup } from './groups/index.js'
-import { createBadInputDesk, frozenMessage, type BadInputDesk, type UpdatesIntake } from './intake/index.js'
+import { createBadInputDesk, type BadInputDesk, type UpdatesIntake } from './intake/index.js'
 import { createJournalWriter, type JournalWriter, type StartPoint } from './journal/index.js'
 import { journalHooks } from './journalHooks.js'
 import type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
-import { createMoverMetrics, type MoverMetrics } from './moverMetrics.js'
+import { moverHealth } from './moverHealth.js'
+import { countJournaled, createMoverMetrics, type MoverMetrics } from './moverMetrics.js'
 import { awaitUpdatesTopic, ensureJournalTopic } from './moverTopics.js'
-import { prepareRun, releaseRun, type PipelineDeps, type PipelineRun } from './pipelineRun.js'
+import { Pipeline, type PipelineDeps } from './pipelineRun.js'
 
 export type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
 
@@ -92,15 +93,11 @@ class MoverService {
   #starting: Promise<void> | undefined
   #control: Promise<void> | undefined
   #writer: JournalWriter | undefined
-  /** What every run is built from; set once the codecs are made. */
-  #pipeline: PipelineDeps | undefined
-  /** The pipeline of the current run: replaced whole on every restart. */
-  #run: PipelineRun | undefined
+  /** The pipeline of the current run, replaced whole on every restart; made once the codecs are. */
+  #pipeline: Pipeline | undefined
   #journaled: Journaled = { groupSeq: 0, groupTime: undefined }
   #startedFrom: StartPoint['source'] | undefined
   #groupsJournaled = 0
-  /** Duplicate record sets counted by runs released before the current one. */
-  #earlierDuplicates = 0
 
   constructor(options: MoverOptions) {
     const { config } = options
@@ -149,7 +146,7 @@ class MoverService {
     this.#control = this.#runControl()
       .catch((err: unknown) => this.#haltWith(err))
       .finally(async () => {
-        await this.#release()
+        await this.#pipeline?.release()
         if (this.#supervisor.halt !== undefined && !this.#supervisor.stopping) this.#resolveDone(this.status())
       })
   }
@@ -167,7 +164,7 @@ class MoverService {
     this.#sleep.wake()
     await this.#starting?.catch(() => undefined)
     await this.#control
-    await this.#release()
+    await this.#pipeline?.release()
     await this.#writer?.close()
     await this.#badInput.close()
     this.#state = this.#supervisor.halt === undefined ? 'stopped' : 'halted'
@@ -176,7 +173,7 @@ class MoverService {
   }
 
   status(): MoverStatus {
-    const run = this.#run
+    const run = this.#pipeline?.current
     const halt = this.#supervisor.halt
     return {
       state: this.#state,
@@ -191,7 +188,7 @@ class MoverService {
       pausedPartitions: run?.intake.paused() ?? [],
       lag: run?.intake.lag() ?? {},
       groupsJournaled: this.#groupsJournaled,
-      duplicateRecordSets: this.#earlierDuplicates + (run?.intake.duplicateRecordSets() ?? 0),
+      duplicateRecordSets: this.#pipeline?.duplicateRecordSets() ?? 0,
       startedFrom: this.#startedFrom,
       frozen: run?.intake.frozen() ?? [],
       ...this.#badInput.counts(),
@@ -200,18 +197,7 @@ class MoverService {
   }
 
   health(): HealthReport {
-    const s = this.status()
-    // a frozen controller halts the session (T waits for it) even though the mover runs
-    const status =
-      s.halt || s.frozen.length > 0
-        ? 'halted'
-        : s.state === 'running'
-          ? 'ok'
-          : s.state === 'recovering'
-            ? 'degraded'
-            : 'starting'
-    const reason = s.halt ? `${s.halt.code}: ${s.halt.message}` : s.frozen.map((f) => frozenMessage(f)).join('; ')
-    return { ...s, status, ...(reason ? { reason } : {}) }
+    return moverHealth(this.status())
   }
 
   done(): Promise<MoverStatus> {
@@ -235,7 +221,7 @@ class MoverService {
       logger: this.#options.logger,
       hooks: journalHooks(createFaultPoints(this.#config.faults.point, this.#log), this.#options.hooks),
     })
-    this.#pipeline = this.#pipelineDeps(codecs)
+    this.#pipeline = new Pipeline(this.#pipelineDeps(codecs))
     await this.#restartPipeline()
   }
 
@@ -280,7 +266,7 @@ class MoverService {
 
   /** start() failed: whatever it opened is closed, and the mover is stopped. */
   async #abandonStart(): Promise<void> {
-    await this.#release()
+    await this.#pipeline?.release()
     await this.#writer
       ?.close()
       .catch((closeErr: unknown) => this.#log.warn({ err: closeErr }, 'closing the journal writer failed'))
@@ -295,8 +281,8 @@ class MoverService {
     const halt = this.#supervisor.haltWith(err)
     if (halt === undefined) return
     this.#state = 'halted'
-    this.#run?.intake.close()
-    this.#run?.reader.pause(this.#controllerIds)
+    this.#pipeline?.current?.intake.close()
+    this.#pipeline?.current?.reader.pause(this.#controllerIds)
     this.#moverMetrics.halted.set(1)
     this.#log.error({ err: halt, code: halt.code, context: halt.context }, `mover halted: ${halt.message}`)
     this.#sleep.wake()
@@ -304,7 +290,7 @@ class MoverService {
 
   /** Retriable trouble in the intake (the registry, the dead-letter topic) or the reader: restart the pipeline. */
   #restartFor(intake: UpdatesIntake, err: unknown): void {
-    if (this.#run?.intake !== intake || this.#supervisor.restartPending) return
+    if (this.#pipeline?.current?.intake !== intake || this.#supervisor.restartPending) return
     this.#log.warn({ err }, 'restarting the pipeline')
     this.#supervisor.requestRestart(err)
     this.#sleep.wake()
@@ -312,7 +298,7 @@ class MoverService {
 
   /** A resume command for a record a controller is frozen at now: restart the pipeline through it (re-read from the journal marks). */
   #onResume(command: ResumeCommand): void {
-    const frozen = this.#run?.intake
+    const frozen = this.#pipeline?.current?.intake
       .frozen()
       .find((f) => f.partition === command.partition && f.offset === command.offset)
     if (frozen === undefined || this.#supervisor.restartPending) return
@@ -327,29 +313,20 @@ class MoverService {
 
   // ---- the pipeline of a run
 
-  /** Drops the current run: its reader stops, its callbacks are ignored from now on. */
-  async #release(): Promise<void> {
-    const run = this.#run
-    if (run === undefined) return
-    this.#run = undefined
-    this.#earlierDuplicates += run.intake.duplicateRecordSets()
-    await releaseRun(run, this.#log)
-  }
-
   /** New producer, journal tail, former, intake and reader. Called by start() and, after it, only by the control loop. */
   async #restartPipeline(): Promise<void> {
-    await this.#release()
-    if (this.#writer === undefined || this.#pipeline === undefined) throw new Error('restartPipeline before start')
+    const pipeline = this.#pipeline
+    await pipeline?.release()
+    if (this.#writer === undefined || pipeline === undefined) throw new Error('restartPipeline before start')
     await this.#writer.open() // settles any earlier transaction before the tail is read
-    const run = await prepareRun(this.#pipeline)
+    const run = await pipeline.prepare()
     const { checkpoint, source, offsets } = run.start
     this.#journaled = { groupSeq: checkpoint?.groupSeq ?? 0, groupTime: checkpoint?.groupTime }
     this.#startedFrom = source
     this.#log.info({ source, ...this.#journaled, offsets: Object.fromEntries(offsets) }, 'reading the updates topic')
-    this.#run = run
     this.#moverMetrics.frozenControllers.set(0)
     this.#moverMetrics.halted.set(0)
-    await run.reader.start()
+    await pipeline.begin(run)
   }
 
   // ---- the control loop
@@ -358,7 +335,8 @@ class MoverService {
   async #runControl(): Promise<void> {
     const { groupMaxBytes } = this.#config.mover
     for (;;) {
-      const step = this.#supervisor.next(Date.now(), () => this.#run?.former.cuttableBytes(groupMaxBytes) ?? 0)
+      const cuttable = (): number => this.#pipeline?.current?.former.cuttableBytes(groupMaxBytes) ?? 0
+      const step = this.#supervisor.next(Date.now(), cuttable)
       if (step.kind === 'exit') return
       if (step.kind === 'restart') {
         await this.#restart()
@@ -386,7 +364,7 @@ class MoverService {
 
   /** Cuts the next group (if anything moved) and journals it; false when the loop must end. */
   async #cutAndJournal(): Promise<boolean> {
-    const run = this.#run
+    const run = this.#pipeline?.current
     const writer = this.#writer
     if (!this.#supervisor.mayCut() || run === undefined || writer === undefined) return true
     const group = run.former.cut({ maxBytes: this.#config.mover.groupMaxBytes })
@@ -419,15 +397,10 @@ class MoverService {
   }
 
   #onJournaled(group: FormedGroup): void {
-    const m = this.#moverMetrics
     this.#journaled = { groupSeq: group.groupSeq, groupTime: group.groupTime }
     this.#groupsJournaled++
-    m.groupsJournaled.inc()
-    m.updatesJournaled.inc(group.updates.length)
-    m.bytesJournaled.inc(group.bytes)
-    m.groupBytes.observe(group.bytes)
-    m.consistencyTime.set(group.groupTime / 1e6)
-    this.#run?.intake.drained(this.#controllerIds)
+    countJournaled(this.#moverMetrics, group)
+    this.#pipeline?.current?.intake.drained(this.#controllerIds)
     this.#badInput.journaled(group.controllers)
     this.#log.debug(
       { groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes },

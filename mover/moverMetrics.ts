@@ -4,6 +4,7 @@
  * (lib/metrics.ts createMetricsRegistry), so it is not repeated here.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { FormedGroup } from './groups/index.js'
 
 export interface MoverMetrics {
   /** Consistency time T of the last journaled group, seconds since the epoch. */
@@ -116,4 +117,13 @@ export function createMoverMetrics(registry: Registry): MoverMetrics {
       registers,
     }),
   }
+}
+
+/** Counts a journaled group. */
+export function countJournaled(metrics: MoverMetrics, group: FormedGroup): void {
+  metrics.groupsJournaled.inc()
+  metrics.updatesJournaled.inc(group.updates.length)
+  metrics.bytesJournaled.inc(group.bytes)
+  metrics.groupBytes.observe(group.bytes)
+  metrics.consistencyTime.set(group.groupTime / 1e6)
 }

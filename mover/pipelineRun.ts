@@ -20,7 +20,7 @@ import { createUpdatesIntake, type UpdatesIntake } from './intake/index.js'
 import { findStartPoint, type StartPoint } from './journal/index.js'
 import type { MoverMetrics } from './moverMetrics.js'
 
-/** The pipeline of one run: made by prepareRun, started by the mover (`reader.start()`), dropped by releaseRun. */
+/** The pipeline of one run: made by prepareRun, started by Pipeline.begin, dropped by Pipeline.release. */
 export interface PipelineRun {
   readonly start: StartPoint
   readonly former: GroupFormer
@@ -111,8 +111,45 @@ function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): Pi
   return { start, former, intake, reader }
 }
 
-/** Drops a run: its intake takes nothing more and its reader stops (a failed stop is only logged). */
-export async function releaseRun(run: PipelineRun, log: Logger): Promise<void> {
-  run.intake.close()
-  await run.reader.stop().catch((err: unknown) => log.warn({ err }, 'stopping the updates reader failed'))
+/** The mover's current run, replaced whole on every restart. */
+export class Pipeline {
+  readonly #deps: PipelineDeps
+  #run: PipelineRun | undefined
+  /** Duplicate record sets counted by runs released before the current one. */
+  #earlierDuplicates = 0
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps
+  }
+
+  /** The current run; undefined between a release and the next begin. */
+  get current(): PipelineRun | undefined {
+    return this.#run
+  }
+
+  /** A new run on the journal's tail, not yet current (see prepareRun). */
+  prepare(): Promise<PipelineRun> {
+    return prepareRun(this.#deps)
+  }
+
+  /** Makes `run` current, then starts reading (its callbacks may come before start() returns). */
+  async begin(run: PipelineRun): Promise<void> {
+    this.#run = run
+    await run.reader.start()
+  }
+
+  /** Drops the current run: its intake takes nothing more, its reader stops (a failed stop is only logged). */
+  async release(): Promise<void> {
+    const run = this.#run
+    if (run === undefined) return
+    this.#run = undefined
+    this.#earlierDuplicates += run.intake.duplicateRecordSets()
+    run.intake.close()
+    await run.reader.stop().catch((err: unknown) => this.#deps.log.warn({ err }, 'stopping the updates reader failed'))
+  }
+
+  /** Record sets dropped as re-sends by every run so far. */
+  duplicateRecordSets(): number {
+    return this.#earlierDuplicates + (this.#run?.intake.duplicateRecordSets() ?? 0)
+  }
 }
