@@ -350,10 +350,11 @@ class MoverService {
   /** One restart of the pipeline; a failure halts or waits out the supervisor's backoff. */
   async #restart(): Promise<void> {
     this.#state = 'recovering'
+    this.#supervisor.beginRestart()
     try {
       await this.#restartPipeline()
       this.#supervisor.restarted()
-      this.#state = 'running'
+      if (this.#supervisor.halt === undefined) this.#state = 'running'
     } catch (err) {
       const verdict = this.#supervisor.restartFailed(err)
       if (verdict.kind === 'halt') return this.#haltWith(verdict.error)

@@ -74,12 +74,14 @@ describe('Supervisor', () => {
             switch (e.kind) {
               case 'restart-ok':
                 if (!pending) break
+                s.beginRestart()
                 s.restarted()
                 pending = false
                 break
               case 'restart-failed': {
                 if (!pending) break
                 const err = errorOf(e.code)
+                s.beginRestart()
                 const v = s.restartFailed(err)
                 if (e.code === 'XRC_DECODE_FAILED') {
                   expect(v).toEqual({ kind: 'halt', error: err })
@@ -151,6 +153,23 @@ describe('Supervisor', () => {
       ),
       { numRuns: 500 },
     )
+  })
+
+  it('keeps a restart requested while the pipeline restarts, for another restart after it', () => {
+    const s = new Supervisor({ groupIntervalMs: 10, groupMaxBytes: 10 })
+    s.requestRestart(new Error('reader crashed'))
+    s.beginRestart()
+    // the new run's reader delivers before its start returned, and its intake meets trouble
+    expect(s.requestRestart(new Error('dead-letter topic out of reach'))).toBe(true)
+    s.restarted()
+    expect(s.next(0, () => 0).kind).toBe('restart')
+    // and a failed restart stays requested, with its first reason
+    const first = new Error('first')
+    const t = new Supervisor({ groupIntervalMs: 10, groupMaxBytes: 10 })
+    t.requestRestart(first)
+    t.beginRestart()
+    expect(t.restartFailed(new Error('broker down')).kind).toBe('retry')
+    expect(t.next(0, () => 0)).toEqual({ kind: 'restart', reason: first })
   })
 
   it('keeps the first halt error', () => {

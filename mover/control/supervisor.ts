@@ -6,7 +6,9 @@
  *
  * - A restart is requested by a failed journal write, the reader giving up,
  *   retriable trouble in the intake or an operator's resume command; the
- *   first reason wins until the pipeline restarted.
+ *   first reason wins until the loop begins the restart. A request made
+ *   while it restarts (by the new run, whose reader may deliver before its
+ *   start returns) is kept for another restart after it, never dropped.
  * - A failed restart is tried again after a capped exponential backoff with
  *   full jitter (lib/backoff.ts), unless its error is not retriable (a
  *   journal that does not decode, a topic that does not fit: trying again
@@ -78,6 +80,8 @@ export class Supervisor {
   #stopping = false
   #halt: XrcError | undefined
   #pending: { reason: unknown } | undefined
+  /** The reason of the restart in progress, kept to ask again when it fails. */
+  #restarting: { reason: unknown } | undefined
   #failures = 0
 
   constructor(options: SupervisorOptions) {
@@ -139,15 +143,24 @@ export class Supervisor {
     return !this.#stopping && this.#halt === undefined && this.#pending === undefined
   }
 
-  /** The pipeline restarted: the pending request is served. */
-  restarted(): void {
+  /** The loop begins the pending restart: requests made from now on are kept for after it. */
+  beginRestart(): void {
+    this.#restarting = this.#pending
     this.#pending = undefined
   }
 
-  /** A restart failed with `err`. */
+  /** The pipeline restarted. */
+  restarted(): void {
+    this.#restarting = undefined
+  }
+
+  /** A restart failed with `err`: unless it halts, the restart stays requested. */
   restartFailed(err: unknown): RestartFailedVerdict {
+    const reason = this.#restarting ?? { reason: err }
+    this.#restarting = undefined
     if (isXrcError(err) && !err.retriable) return { kind: 'halt', error: err }
     if (this.#givesUp()) return { kind: 'halt', error: this.#gaveUp(err) }
+    this.#pending ??= reason
     return { kind: 'retry', delayMs: this.#backoff.next(), failures: this.#failures }
   }
 
