@@ -1,6 +1,10 @@
 /**
  * The sidefile: a controller's durable outbound queue of time-stamped
- * writes (layout in sidefileFormat.ts). Append-only segment files; an entry
+ * writes (layout in sidefileFormat.ts). Which segment an entry goes to, the
+ * byte bound and the waiting writers are bookkept by the pure
+ * SidefileLedger (sidefileLedger.ts); this file does the I/O around it:
+ * `Sidefile.append` (build, place, group commit in `flush`),
+ * `Sidefile.read`, `Sidefile.trim` (segment deletion). Append-only segment files; an entry
  * is acknowledged to its writer only after fdatasync, and concurrent appends
  * share one fdatasync (group commit). Entries leave when Kafka acknowledged
  * them: trim() moves the start and deletes whole segments behind it.
@@ -23,13 +27,14 @@
  * call append().
  */
 import { constants } from 'node:fs'
-import { mkdir, open, unlink } from 'node:fs/promises'
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { ENTRY_HEADER_BYTES, entryHeader, parseEntryAt, segmentFileName } from './sidefileFormat.js'
 import { syncDir } from '../../lib/stateFile.js'
-import { readAt, recoverSegments, segmentAt, writeAll, type Segment } from './sidefileSegments.js'
+import { ENTRY_HEADER_BYTES, entryHeader, parseEntryAt, segmentFileName } from './sidefileFormat.js'
+import { SidefileLedger, type SegmentSpan } from './sidefileLedger.js'
+import { readAt, recoverSegments, writeAll } from './sidefileSegments.js'
 
 export interface SidefileFullEvent {
   dir: string
@@ -113,8 +118,9 @@ export interface Sidefile {
   close(): Promise<void>
 }
 
+/** An entry placed and waiting for its fdatasync. */
 interface Pending {
-  segment: Segment
+  segment: SegmentSpan
   position: number
   bufs: Buffer[]
   total: number
@@ -122,6 +128,7 @@ interface Pending {
   reject: (err: unknown) => void
 }
 
+/** A writer waiting for space. */
 interface Waiter {
   size: number
   build: (durable: Promise<void>) => Buffer
@@ -133,46 +140,166 @@ interface Waiter {
 
 /** Opens a sidefile, recovering it (torn tail truncated, stale segments removed). */
 export async function openSidefile(options: SidefileOptions): Promise<Sidefile> {
-  const { dir, maxBytes, waitMs, segmentBytes, logger } = options
-  await mkdir(dir, { recursive: true })
-  const recovered = await recoverSegments(dir, logger)
-  const segments: Segment[] = recovered.segments
+  await mkdir(options.dir, { recursive: true })
+  const recovered = await recoverSegments(options.dir, options.logger)
   // every segment has its file open from here on: flush() creates new ones, read() and trim() find them open
-  for (const s of segments) s.fh = await open(s.path, constants.O_RDWR)
-  // ends of held entries (a deque: head index), so trim() can check boundaries and count entries
-  const ends: number[] = recovered.ends
-  let head = 0
-  let start = segments[0]?.base ?? 0
-  let end = segments.at(-1)?.end ?? 0
-  let durableEnd = end
-  let sealLast = false
-  const rollBytes = Math.max(4096, Math.floor(segmentBytes / 8))
-  const queue: Pending[] = []
-  const waiters: Waiter[] = []
-  let flushing: Promise<void> = Promise.resolve()
-  let flushRunning = false
-  let trimming: Promise<void> = Promise.resolve()
-  let broken: unknown
-  let closed = false
-  const counters = { waits: 0, waitedMs: 0, fullTotal: 0, syncs: 0 }
+  const files = new Map<SegmentSpan, FileHandle>()
+  for (const s of recovered.segments) files.set(s, await open(s.path, constants.O_RDWR))
+  const ledger = new SidefileLedger<Waiter>({
+    maxBytes: options.maxBytes,
+    segmentBytes: options.segmentBytes,
+    headerBytes: ENTRY_HEADER_BYTES,
+    segments: recovered.segments,
+    ends: recovered.ends,
+  })
+  return new SegmentFiles(options, ledger, files)
+}
 
-  const held = (): number => end - start
-  const fail = (err: unknown): void => {
-    if (broken === undefined) {
-      broken = err
-      logger.error({ err, dir }, 'sidefile I/O failed: the controller can take no more writes')
+/** The sidefile's I/O around its ledger: segment files, group commit, waiters' timers. */
+class SegmentFiles implements Sidefile {
+  readonly dir: string
+  readonly #options: SidefileOptions
+  readonly #log: Logger
+  readonly #ledger: SidefileLedger<Waiter>
+  readonly #files: Map<SegmentSpan, FileHandle>
+  readonly #queue: Pending[] = []
+  #flushing: Promise<void> = Promise.resolve()
+  #flushRunning = false
+  #trimming: Promise<void> = Promise.resolve()
+  #broken: unknown
+  #closed = false
+  readonly #counters = { waits: 0, waitedMs: 0, fullTotal: 0, syncs: 0 }
+
+  constructor(options: SidefileOptions, ledger: SidefileLedger<Waiter>, files: Map<SegmentSpan, FileHandle>) {
+    this.dir = options.dir
+    this.#options = options
+    this.#log = options.logger
+    this.#ledger = ledger
+    this.#files = files
+  }
+
+  append(size: number, build: (durable: Promise<void>) => Buffer): Promise<void> {
+    try {
+      this.#check()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const admission = this.#ledger.admit(size)
+    if (admission === 'now') return this.#enqueue(size, build)
+    if (admission === 'never' || this.#options.waitMs === 0) return Promise.reject(this.#full(size, 0))
+    return this.#waitForSpace(size, build)
+  }
+
+  async read(from: number, limits: { maxEntries: number; maxBytes: number }): Promise<SidefileEntry[]> {
+    this.#check()
+    const ledger = this.#ledger
+    const durableEnd = ledger.durableEnd
+    if (from < ledger.start || from > durableEnd)
+      throw new RangeError(`sidefile read from ${from} outside the held durable range [${ledger.start}, ${durableEnd}]`)
+    const out: SidefileEntry[] = []
+    let pos = from
+    let bytes = 0
+    while (pos < durableEnd && out.length < limits.maxEntries) {
+      const seg = ledger.segmentAt(pos)
+      const segEnd = Math.min(seg.end, durableEnd)
+      if (pos >= segEnd) break
+      const want = Math.min(segEnd - pos, Math.max(limits.maxBytes - bytes, ENTRY_HEADER_BYTES))
+      let buf = await this.#readAt(seg, pos - seg.base, want)
+      let offset = 0
+      while (offset < buf.length && out.length < limits.maxEntries) {
+        let parsed = parseEntryAt(buf, offset)
+        if (parsed.kind === 'incomplete') {
+          if (offset > 0) break // read the rest in the next round
+          buf = await this.#readAt(seg, pos - seg.base, parsed.need) // one entry larger than the window
+          parsed = parseEntryAt(buf, 0)
+        }
+        if (parsed.kind !== 'entry') throw this.#damaged(seg, pos, parsed.kind === 'bad' ? parsed.reason : 'cut off')
+        if (out.length > 0 && bytes + parsed.total > limits.maxBytes) return out
+        out.push({ position: pos, end: pos + parsed.total, payload: parsed.payload }) // a view of this read's own buffer
+        bytes += parsed.total
+        pos += parsed.total
+        offset += parsed.total
+      }
+      if (bytes >= limits.maxBytes) break
+    }
+    return out
+  }
+
+  trim(upTo: number): Promise<void> {
+    const run = async (): Promise<void> => {
+      this.#check()
+      const released = this.#ledger.trim(upTo)
+      this.#grant()
+      if (released.length > 0) await this.#deleteSegments(released)
+    }
+    this.#trimming = this.#trimming.then(run, run)
+    return this.#trimming
+  }
+
+  stats(): SidefileStats {
+    const ledger = this.#ledger
+    return {
+      bytes: ledger.held,
+      entries: ledger.entries,
+      maxBytes: ledger.maxBytes,
+      segments: ledger.segments.length,
+      start: ledger.start,
+      durableEnd: ledger.durableEnd,
+      end: ledger.end,
+      waitingWriters: ledger.waiting,
+      ...this.#counters,
     }
   }
-  const check = (): void => {
-    if (closed) throw new XrcError('XRC_CLOSED', `sidefile ${dir} is closed`)
-    if (broken !== undefined)
-      throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile ${dir} failed earlier and takes no more writes`, {
-        cause: broken,
+
+  releaseWaiters(): number {
+    const released = this.#ledger.releaseWaiters()
+    for (const w of released) {
+      const waited = this.#stopWaiting(w, 'full')
+      w.reject(
+        new XrcError(
+          'XRC_SIDEFILE_FULL',
+          `sidefile ${this.dir}: the session suspended while the writer waited ${waited} ms for space`,
+          { context: { dir: this.dir, waitedMs: waited } },
+        ),
+      )
+    }
+    return released.length
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const w of this.#ledger.releaseWaiters()) {
+      clearTimeout(w.timer)
+      this.#options.onWaited?.(Date.now() - w.since, 'closed')
+      w.reject(new XrcError('XRC_CLOSED', `sidefile ${this.dir} closed while the writer waited for space`))
+    }
+    await this.#flushing
+    await this.#trimming.catch(() => undefined) // its error went to the trim() caller
+    for (const [seg, fh] of this.#files) {
+      this.#files.delete(seg)
+      await fh.close()
+    }
+  }
+
+  #check(): void {
+    if (this.#closed) throw new XrcError('XRC_CLOSED', `sidefile ${this.dir} is closed`)
+    if (this.#broken !== undefined)
+      throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile ${this.dir} failed earlier and takes no more writes`, {
+        cause: this.#broken,
         retriable: false,
       })
   }
 
-  function enqueue(size: number, build: (durable: Promise<void>) => Buffer): Promise<void> {
+  #fail(err: unknown): void {
+    if (this.#broken === undefined) {
+      this.#broken = err
+      this.#log.error({ err, dir: this.dir }, 'sidefile I/O failed: the controller can take no more writes')
+    }
+  }
+
+  /** Builds the entry (build gets its durability promise), places it, and starts a flush when none runs. */
+  #enqueue(size: number, build: (durable: Promise<void>) => Buffer): Promise<void> {
     let resolve!: () => void
     let reject!: (err: unknown) => void
     const durable = new Promise<void>((res, rej) => {
@@ -188,20 +315,12 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
       reject(err)
       return durable
     }
+    const { segment, position } = this.#ledger.place(size)
     const total = ENTRY_HEADER_BYTES + size
-    let last = segments.at(-1)
-    if (last === undefined || sealLast || (last.end > last.base && last.end - last.base + total > segmentBytes)) {
-      last = { base: end, end, path: join(dir, segmentFileName(end)) }
-      segments.push(last)
-      sealLast = false
-    }
-    queue.push({ segment: last, position: end, bufs: [entryHeader(payload), payload], total, resolve, reject })
-    end += total
-    last.end = end
-    ends.push(end)
-    if (!flushRunning) {
-      flushRunning = true
-      flushing = flush()
+    this.#queue.push({ segment, position, bufs: [entryHeader(payload), payload], total, resolve, reject })
+    if (!this.#flushRunning) {
+      this.#flushRunning = true
+      this.#flushing = this.#flush()
     }
     return durable
   }
@@ -210,233 +329,137 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
   // written with one writev and made durable with one fdatasync. A batch
   // stops at a segment boundary, so a new segment is written only after the
   // previous one is whole on disk.
-  async function flush(): Promise<void> {
+  async #flush(): Promise<void> {
     for (;;) {
-      if (queue.length === 0) {
+      if (this.#queue.length === 0) {
         // cleared in the same synchronous run that saw the queue empty, so an append never waits on a flush that is ending
-        flushRunning = false
+        this.#flushRunning = false
         return
       }
-      const first = queue[0] as Pending
+      const first = this.#queue[0] as Pending
       let n = 1
-      while (n < queue.length && queue[n]?.segment === first.segment) n++
-      const batch = queue.splice(0, n)
-      const seg = first.segment
+      while (n < this.#queue.length && this.#queue[n]?.segment === first.segment) n++
+      const batch = this.#queue.splice(0, n)
       try {
-        if (broken !== undefined) throw broken
-        let created = false
-        if (seg.fh === undefined) {
-          seg.fh = await open(seg.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644)
-          created = true
-        }
-        await writeAll(
-          seg.fh,
-          batch.flatMap((p) => p.bufs),
-          first.position - seg.base,
-        )
-        await seg.fh.datasync()
-        counters.syncs++
-        if (created) await syncDir(dir)
-        const last = batch.at(-1) as Pending
-        durableEnd = last.position + last.total
-        for (const p of batch) p.resolve()
+        if (this.#broken !== undefined) throw this.#broken
+        await this.#writeBatch(batch)
       } catch (err) {
-        fail(err)
+        this.#fail(err)
         for (const p of batch) p.reject(err)
         continue
       }
+      for (const p of batch) p.resolve()
       try {
-        options.onDurable?.(durableEnd)
+        this.#options.onDurable?.(this.#ledger.durableEnd)
       } catch (err) {
-        logger.error({ err, dir }, 'sidefile onDurable listener threw')
+        this.#log.error({ err, dir: this.dir }, 'sidefile onDurable listener threw')
       }
     }
   }
 
-  function full(size: number, waitedMs: number): XrcError {
-    counters.fullTotal++
+  /** Writes one batch (entries of one segment, in order) and makes it durable; creates the segment's file when new. */
+  async #writeBatch(batch: Pending[]): Promise<void> {
+    const first = batch[0] as Pending
+    const seg = first.segment
+    let fh = this.#files.get(seg)
+    const created = fh === undefined
+    if (fh === undefined) {
+      fh = await open(this.#path(seg), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644)
+      this.#files.set(seg, fh)
+    }
+    await writeAll(
+      fh,
+      batch.flatMap((p) => p.bufs),
+      first.position - seg.base,
+    )
+    await fh.datasync()
+    this.#counters.syncs++
+    if (created) await syncDir(this.dir)
+    const last = batch.at(-1) as Pending
+    this.#ledger.markDurable(last.position + last.total)
+  }
+
+  /** Queues a writer for space; it gets XRC_SIDEFILE_FULL when none is granted within waitMs. */
+  #waitForSpace(size: number, build: (durable: Promise<void>) => Buffer): Promise<void> {
+    this.#counters.waits++
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { size, build, since: Date.now(), resolve, reject }
+      w.timer = setTimeout(() => {
+        if (!this.#ledger.removeWaiter(w)) return
+        w.reject(this.#full(size, this.#stopWaiting(w, 'full')))
+        this.#grant() // a smaller writer behind may fit now
+      }, this.#options.waitMs)
+      this.#ledger.enqueueWaiter(w)
+    })
+  }
+
+  /** Hands freed space to waiting writers, oldest first (no overtaking). */
+  #grant(): void {
+    for (let w = this.#ledger.grant(); w !== undefined; w = this.#ledger.grant()) {
+      this.#stopWaiting(w, 'granted')
+      this.#enqueue(w.size, w.build).then(w.resolve, w.reject)
+    }
+  }
+
+  /** Ends a writer's wait: its timer, the counters and the onWaited hook. Returns how long it waited. */
+  #stopWaiting(w: Waiter, outcome: 'granted' | 'full'): number {
+    clearTimeout(w.timer)
+    const waited = Date.now() - w.since
+    this.#counters.waitedMs += waited
+    this.#options.onWaited?.(waited, outcome)
+    return waited
+  }
+
+  #full(size: number, waitedMs: number): XrcError {
+    this.#counters.fullTotal++
+    const { dir } = this
+    const maxBytes = this.#ledger.maxBytes
     const event: SidefileFullEvent = {
       dir,
-      bytes: held(),
+      bytes: this.#ledger.held,
       maxBytes,
       entryBytes: ENTRY_HEADER_BYTES + size,
       waitedMs,
-      waitingWriters: waiters.length,
+      waitingWriters: this.#ledger.waiting,
     }
-    options.onFull?.(event)
+    this.#options.onFull?.(event)
     return new XrcError(
       'XRC_SIDEFILE_FULL',
       `sidefile ${dir} is full: ${event.bytes} of ${maxBytes} bytes held, no room for ${event.entryBytes} more after waiting ${waitedMs} ms`,
+      { context: { dir, bytes: event.bytes, maxBytes, waitedMs } },
+    )
+  }
+
+  /** Deletes released segments, after beforeDelete made what their entries did durable elsewhere. */
+  async #deleteSegments(released: readonly SegmentSpan[]): Promise<void> {
+    await this.#options.beforeDelete?.()
+    for (const seg of released) {
+      await this.#files.get(seg)?.close()
+      this.#files.delete(seg)
+      await unlink(this.#path(seg))
+      this.#ledger.forget(seg)
+    }
+    await syncDir(this.dir)
+  }
+
+  #readAt(seg: SegmentSpan, offset: number, length: number): Promise<Buffer> {
+    const fh = this.#files.get(seg)
+    if (fh === undefined) throw new Error(`sidefile segment ${this.#path(seg)} is not open`)
+    return readAt(fh, offset, length)
+  }
+
+  #damaged(seg: SegmentSpan, pos: number, reason: string): XrcError {
+    const file = this.#path(seg)
+    return new XrcError(
+      'XRC_SIDEFILE_CORRUPT',
+      `sidefile entry at ${file} offset ${pos - seg.base} is damaged: ${reason}`,
       {
-        context: { dir, bytes: event.bytes, maxBytes, waitedMs },
+        context: { file, offset: String(pos - seg.base) },
       },
     )
   }
 
-  // Hands freed space to waiting writers, oldest first (no overtaking).
-  function grant(): void {
-    while (waiters.length > 0) {
-      const w = waiters[0] as Waiter
-      if (held() + ENTRY_HEADER_BYTES + w.size > maxBytes) return
-      waiters.shift()
-      clearTimeout(w.timer)
-      const waited = Date.now() - w.since
-      counters.waitedMs += waited
-      options.onWaited?.(waited, 'granted')
-      enqueue(w.size, w.build).then(w.resolve, w.reject)
-    }
-  }
-
-  return {
-    dir,
-    append(size, build) {
-      try {
-        check()
-      } catch (err) {
-        return Promise.reject(err)
-      }
-      const total = ENTRY_HEADER_BYTES + size
-      if (total > maxBytes) return Promise.reject(full(size, 0))
-      if (waiters.length === 0 && held() + total <= maxBytes) return enqueue(size, build)
-      if (waitMs === 0) return Promise.reject(full(size, 0))
-      counters.waits++
-      return new Promise<void>((resolve, reject) => {
-        const w: Waiter = { size, build, since: Date.now(), resolve, reject }
-        w.timer = setTimeout(() => {
-          const i = waiters.indexOf(w)
-          if (i < 0) return
-          waiters.splice(i, 1)
-          const waited = Date.now() - w.since
-          counters.waitedMs += waited
-          options.onWaited?.(waited, 'full')
-          w.reject(full(size, waited))
-          grant() // a smaller writer behind may fit now
-        }, waitMs)
-        waiters.push(w)
-      })
-    },
-
-    async read(from, limits) {
-      check()
-      if (from < start || from > durableEnd)
-        throw new RangeError(`sidefile read from ${from} outside the held durable range [${start}, ${durableEnd}]`)
-      const out: SidefileEntry[] = []
-      let pos = from
-      let bytes = 0
-      while (pos < durableEnd && out.length < limits.maxEntries) {
-        const seg = segmentAt(segments, pos)
-        const segEnd = Math.min(seg.end, durableEnd)
-        if (pos >= segEnd) break
-        const want = Math.min(segEnd - pos, Math.max(limits.maxBytes - bytes, ENTRY_HEADER_BYTES))
-        let buf = await readAt(seg, pos - seg.base, want)
-        let offset = 0
-        while (offset < buf.length && out.length < limits.maxEntries) {
-          let parsed = parseEntryAt(buf, offset)
-          if (parsed.kind === 'incomplete') {
-            if (offset > 0) break // read the rest in the next round
-            buf = await readAt(seg, pos - seg.base, parsed.need) // one entry larger than the window
-            parsed = parseEntryAt(buf, 0)
-          }
-          if (parsed.kind !== 'entry') {
-            const reason = parsed.kind === 'bad' ? parsed.reason : 'cut off'
-            throw new XrcError(
-              'XRC_SIDEFILE_CORRUPT',
-              `sidefile entry at ${seg.path} offset ${pos - seg.base} is damaged: ${reason}`,
-              { context: { file: seg.path, offset: String(pos - seg.base) } },
-            )
-          }
-          if (out.length > 0 && bytes + parsed.total > limits.maxBytes) return out
-          out.push({ position: pos, end: pos + parsed.total, payload: parsed.payload }) // a view of this read's own buffer
-          bytes += parsed.total
-          pos += parsed.total
-          offset += parsed.total
-        }
-        if (bytes >= limits.maxBytes) break
-      }
-      return out
-    },
-
-    trim(upTo) {
-      const run = async (): Promise<void> => {
-        check()
-        if (upTo <= start) return
-        if (upTo > durableEnd) throw new RangeError(`sidefile trim to ${upTo} beyond the durable end ${durableEnd}`)
-        let i = head
-        while (i < ends.length && (ends[i] as number) < upTo) i++
-        if (ends[i] !== upTo) throw new RangeError(`sidefile trim to ${upTo}: not an entry boundary`)
-        head = i + 1
-        if (head > 1024 && head * 2 > ends.length) {
-          ends.splice(0, head)
-          head = 0
-        }
-        start = upTo
-        grant()
-        const last = segments.at(-1)
-        if (last && start === end && last.end - last.base >= rollBytes) sealLast = true
-        const dead = segments.filter((s) => s !== last && s.end <= start)
-        if (dead.length === 0) return
-        await options.beforeDelete?.()
-        for (const s of dead) {
-          await s.fh?.close()
-          s.fh = undefined
-          await unlink(s.path)
-          segments.splice(segments.indexOf(s), 1)
-        }
-        await syncDir(dir)
-      }
-      trimming = trimming.then(run, run)
-      return trimming
-    },
-
-    stats() {
-      return {
-        bytes: held(),
-        entries: ends.length - head,
-        maxBytes,
-        segments: segments.length,
-        start,
-        durableEnd,
-        end,
-        waitingWriters: waiters.length,
-        waits: counters.waits,
-        waitedMs: counters.waitedMs,
-        fullTotal: counters.fullTotal,
-        syncs: counters.syncs,
-      }
-    },
-
-    releaseWaiters() {
-      const released = waiters.splice(0)
-      for (const w of released) {
-        clearTimeout(w.timer)
-        const waited = Date.now() - w.since
-        counters.waitedMs += waited
-        options.onWaited?.(waited, 'full')
-        w.reject(
-          new XrcError(
-            'XRC_SIDEFILE_FULL',
-            `sidefile ${dir}: the session suspended while the writer waited ${waited} ms for space`,
-            { context: { dir, waitedMs: waited } },
-          ),
-        )
-      }
-      return released.length
-    },
-
-    async close() {
-      if (closed) return
-      closed = true
-      for (const w of waiters.splice(0)) {
-        clearTimeout(w.timer)
-        options.onWaited?.(Date.now() - w.since, 'closed')
-        w.reject(new XrcError('XRC_CLOSED', `sidefile ${dir} closed while the writer waited for space`))
-      }
-      await flushing
-      await trimming.catch(() => undefined) // its error went to the trim() caller
-      for (const s of segments) {
-        await s.fh?.close()
-        s.fh = undefined
-      }
-    },
+  #path(seg: SegmentSpan): string {
+    return join(this.dir, segmentFileName(seg.base))
   }
 }

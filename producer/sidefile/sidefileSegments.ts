@@ -26,10 +26,9 @@ import { parseSegmentFileName, scanSegment } from './sidefileFormat.js'
 
 /** One segment file: logical positions [base, end). */
 export interface Segment {
-  base: number
+  readonly base: number
   end: number
   path: string
-  fh?: FileHandle
 }
 
 export interface RecoveredSidefile {
@@ -111,32 +110,19 @@ export async function recoverSegments(dir: string, logger: Logger): Promise<Reco
   return { segments: segments.map((s) => s.seg), ends: segments.flatMap((s) => s.ends) }
 }
 
-/** The segment holding logical position `pos` (segments are contiguous and sorted). */
-export function segmentAt(segments: Segment[], pos: number): Segment {
-  let lo = 0
-  let hi = segments.length - 1
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1
-    if ((segments[mid] as Segment).base <= pos) lo = mid
-    else hi = mid - 1
-  }
-  const seg = segments[lo] as Segment
-  // a position at the very end of a segment is the start of the next one
-  return pos >= seg.end && lo + 1 < segments.length ? (segments[lo + 1] as Segment) : seg
-}
-
-export async function readAt(seg: Segment, offset: number, length: number): Promise<Buffer> {
-  if (seg.fh === undefined) throw new Error(`sidefile segment ${seg.path} is not open`)
+/** Reads up to `length` bytes at `offset` of a segment file (fewer at its end). */
+export async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length)
   let done = 0
   while (done < length) {
-    const { bytesRead } = await seg.fh.read(buf, done, length - done, offset + done)
+    const { bytesRead } = await fh.read(buf, done, length - done, offset + done)
     if (bytesRead === 0) break
     done += bytesRead
   }
   return buf.subarray(0, done)
 }
 
+/** Writes `bufs` at `position`, finishing a short writev with plain writes. */
 export async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
   const total = bufs.reduce((n, b) => n + b.length, 0)
   const { bytesWritten } = await fh.writev(bufs, position)
