@@ -1,0 +1,187 @@
+/**
+ * One controller's stream to its partition: reads durable sidefile entries,
+ * lingers for a fuller record set, cuts record sets, posts them to the
+ * outbox and waits for Kafka's acknowledgement before trimming and reading
+ * on (`ControllerStream.sendUpdates`); sends a heartbeat when idle
+ * (`ControllerStream.idle`). One send in flight per controller, so its
+ * record sets reach its partition in seq order.
+ */
+import type { RecordSet } from '../../schemas/recordSet.js'
+import type { Controller } from '../controller/index.js'
+import type { OutboundMessage, Transport } from './kafkaTransport.js'
+import type { Outbox } from './outbox.js'
+import { cutRecordSets, heartbeatRecordSet, recordSetHeaders, type Cut } from './recordSets.js'
+
+export type SenderController = Pick<Controller, 'id' | 'readPending' | 'acknowledge' | 'takeHeartbeat' | 'coverTime'>
+/** Durable entries a controller has not had acknowledged yet. */
+type PendingUpdates = Awaited<ReturnType<SenderController['readPending']>>
+
+/** What the sender reports per controller. */
+export interface ControllerSendStatus {
+  id: number
+  lastHeartbeatTime?: number
+  recordSets: number
+  heartbeats: number
+  lastSendAt?: number
+}
+
+/** What the streams of one sender share. */
+export interface StreamSettings {
+  session: string
+  transport: Pick<Transport, 'encode'>
+  outbox: Outbox
+  lingerMs: number
+  heartbeatMs: number
+  maxUpdatesPerRecordSet: number
+  /** Aborted when the sender stops. */
+  signal: AbortSignal
+  /** True once stop() began: send what is durable without lingering, then end. */
+  draining: () => boolean
+  /** Kafka acknowledged a record set; `bytes` is its record as sent (value, key and headers). */
+  onSent?: (controller: number, rs: RecordSet, bytes: number) => void
+}
+
+/** A wake-up flag a loop can wait on with a timeout; a notify while nobody waits is kept for the next wait. */
+class Signal {
+  private pending = false
+  private waiter: (() => void) | undefined
+  notify(): void {
+    const w = this.waiter
+    if (w === undefined) this.pending = true
+    else w()
+  }
+  wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false
+      return Promise.resolve()
+    }
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.waiter = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.waiter = done
+    })
+  }
+}
+
+export class ControllerStream {
+  readonly status: ControllerSendStatus
+  /** When the current send began (undefined once Kafka acknowledged it). */
+  sendingSince: number | undefined
+  readonly #c: SenderController
+  readonly #s: StreamSettings
+  readonly #wakeup = new Signal()
+  #cursor: number | undefined // undefined: the sidefile's start, so a restart sends everything held
+  #lastSend = Date.now()
+  #lingerFrom: number | undefined
+
+  constructor(controller: SenderController, settings: StreamSettings) {
+    this.#c = controller
+    this.#s = settings
+    this.status = { id: controller.id, recordSets: 0, heartbeats: 0 }
+  }
+
+  /** New durable entries (or stop): the loop looks again now. */
+  wake(): void {
+    this.#wakeup.notify()
+  }
+
+  /** The loop, until the sender stops (or, draining, until nothing durable is left). */
+  async run(maxBatchBytes: number): Promise<void> {
+    const s = this.#s
+    for (;;) {
+      if (s.signal.aborted) return
+      const pending = await this.#c.readPending(this.#cursor, {
+        maxEntries: s.maxUpdatesPerRecordSet * 16,
+        maxBytes: maxBatchBytes,
+      })
+      if (pending.length > 0) {
+        const linger = this.#lingerLeft(pending.length)
+        if (linger > 0) await this.#wakeup.wait(linger)
+        else await this.sendUpdates(pending, maxBatchBytes)
+        continue
+      }
+      if (s.draining()) return
+      await this.idle()
+    }
+  }
+
+  /** Sends one Kafka batch of whole record sets cut from `pending` (at least one), then trims what Kafka has. */
+  async sendUpdates(pending: PendingUpdates, maxBatchBytes: number): Promise<void> {
+    const cuts = cutRecordSets(this.#s.session, this.#c.id, pending, {
+      maxUpdates: this.#s.maxUpdatesPerRecordSet,
+      maxBytes: maxBatchBytes,
+    })
+    const batch = firstBatch(cuts, maxBatchBytes)
+    await this.#send(batch.map((x) => x.recordSet))
+    const last = (batch.at(-1) as (typeof cuts)[number]).last
+    await this.#c.acknowledge(last.end, last.update.seq)
+    this.#cursor = last.end
+    this.status.recordSets += batch.length
+    this.#lastSend = Date.now()
+  }
+
+  /** Nothing to send: waits until a heartbeat falls due, then sends one if every seq is acknowledged. */
+  async idle(): Promise<void> {
+    const { heartbeatMs, session } = this.#s
+    // on a grid shared by the controllers (the last multiple of heartbeatMs at most heartbeatMs after the last send),
+    // so that idle controllers' heartbeats fall due together and share a request
+    const due = Math.floor((this.#lastSend + heartbeatMs) / heartbeatMs) * heartbeatMs - Date.now()
+    if (due > 0) return this.#wakeup.wait(due)
+    const hb = this.#c.takeHeartbeat()
+    // writes have seqs but are not durable yet: the durable signal comes soon
+    if (hb === undefined) return this.#wakeup.wait(heartbeatMs)
+    await this.#c.coverTime(hb.time)
+    await this.#send([heartbeatRecordSet(session, this.#c.id, hb.nextSeq, hb.time)])
+    this.status.heartbeats++
+    this.status.lastHeartbeatTime = hb.time
+    this.#lastSend = Date.now()
+  }
+
+  /** How much longer to wait for a fuller record set (0: send now). */
+  #lingerLeft(pendingCount: number): number {
+    const s = this.#s
+    this.#lingerFrom ??= Date.now()
+    const lingered = Date.now() - this.#lingerFrom
+    if (!s.draining() && pendingCount < s.maxUpdatesPerRecordSet && lingered < s.lingerMs) return s.lingerMs - lingered
+    this.#lingerFrom = undefined
+    return 0
+  }
+
+  /** Posts record sets to the outbox and waits for Kafka's acknowledgement. */
+  async #send(sets: RecordSet[]): Promise<void> {
+    const id = this.#c.id
+    const messages: OutboundMessage[] = sets.map((rs) => ({
+      key: String(id),
+      value: this.#s.transport.encode(rs),
+      headers: recordSetHeaders(rs),
+    }))
+    this.sendingSince = Date.now()
+    try {
+      await this.#s.outbox.post(id, messages)
+    } finally {
+      this.sendingSince = undefined
+    }
+    this.status.lastSendAt = Date.now()
+    sets.forEach((rs, i) => this.#s.onSent?.(id, rs, recordBytes(messages[i] as OutboundMessage)))
+  }
+}
+
+/** The leading cuts that go in one Kafka batch: whole record sets up to maxBatchBytes, at least one. */
+function firstBatch<T>(cuts: readonly Cut<T>[], maxBatchBytes: number): Cut<T>[] {
+  let n = 0
+  let bytes = 0
+  while (n < cuts.length && (n === 0 || bytes + (cuts[n]?.bytes ?? 0) <= maxBatchBytes))
+    bytes += (cuts[n++] as Cut<T>).bytes
+  return cuts.slice(0, n)
+}
+
+/** Bytes of a record as sent: value, key, and header names and values. */
+function recordBytes(m: OutboundMessage): number {
+  let bytes = m.value.length + Buffer.byteLength(m.key)
+  for (const [k, v] of Object.entries(m.headers)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v)
+  return bytes
+}
