@@ -23,22 +23,36 @@
  *
  * Folder: `<dataDir>/<session>/primary/controller-<id>/` holds `sidefile/`
  * and `state.json` (see controllerState.ts).
+ *
+ * Parts: `StorageController.write` (validate, then `capture` into the
+ * sidefile or `markWrite` while suspended), VolumeOrder (volumeOrder.ts: the
+ * per-volume order of volume writes), ControllerStateFile
+ * (controllerState.ts: the time ceiling and the redo floor), redoSidefile
+ * (controllerRecovery.ts).
  */
 import { join } from 'node:path'
 import { XrcError, isXrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Update } from '../../schemas/recordSet.js'
-import { redoSidefile } from './controllerRecovery.js'
-import { loadControllerState, saveControllerState, type ControllerState } from './controllerState.js'
-import { createGroupCommit } from '../sidefile/index.js'
 import type { SessionClock } from '../sessionClock.js'
-import { openSidefile, type Sidefile, type SidefileFullEvent, type SidefileStats } from '../sidefile/index.js'
-import { ENTRY_HEADER_BYTES } from '../sidefile/index.js'
-import { decodeEntry, encodeWriteEntry, writeEntrySize, type EntryKind } from '../sidefile/index.js'
+import {
+  ENTRY_HEADER_BYTES,
+  createGroupCommit,
+  decodeEntry,
+  encodeWriteEntry,
+  openSidefile,
+  writeEntrySize,
+  type EntryKind,
+  type Sidefile,
+  type SidefileFullEvent,
+  type SidefileStats,
+} from '../sidefile/index.js'
+import { redoSidefile } from './controllerRecovery.js'
+import { ControllerStateFile, loadControllerState, type ControllerState } from './controllerState.js'
 import { openVolumeFile, primaryDir, volumePath, type VolumeFile } from './volumeFile.js'
+import { VolumeOrder } from './volumeOrder.js'
 
-/** How far above a heartbeat's time the durable ceiling is set, so most heartbeats need no state write. */
-export const TIME_CEILING_LEASE_US = 1_000_000
+export { TIME_CEILING_LEASE_US } from './controllerState.js'
 
 /** What a writer gets back: the write is durable and on the primary volume. */
 export interface WriteAck {
@@ -169,26 +183,17 @@ export function controllerDir(dataDir: string, session: string, id: number): str
 
 /** Opens a controller: volume files, sidefile recovery, redo of the sidefile onto the volumes. */
 export async function openController(options: ControllerOptions): Promise<Controller> {
-  const { id, blockSize, clock } = options
+  const { id } = options
   const log = options.logger.child({ component: 'controller', controller: id })
   const dir = controllerDir(options.dataDir, options.session, id)
   const volumes = new Map<string, VolumeFile>()
+  const order = new VolumeOrder()
   let sidefile: Sidefile | undefined
   try {
     for (const v of options.volumes) {
-      volumes.set(
-        v.name,
-        await openVolumeFile({
-          path: volumePath(options.dataDir, options.session, v.name),
-          name: v.name,
-          blocks: v.blocks,
-          blockSize,
-        }),
-      )
+      const path = volumePath(options.dataDir, options.session, v.name)
+      volumes.set(v.name, await openVolumeFile({ path, name: v.name, blocks: v.blocks, blockSize: options.blockSize }))
     }
-    // the volume writes behind each volume's latest one, so writes reach a volume in seq order
-    const tails = new Map<string, Promise<void>>()
-    const settledTails = (): Promise<unknown> => Promise.all(tails.values())
     sidefile = await openSidefile({
       dir: join(dir, 'sidefile'),
       ...options.sidefile,
@@ -198,267 +203,278 @@ export async function openController(options: ControllerOptions): Promise<Contro
       onDurable: () => options.onDurable?.(),
       // checkpoint: segments about to go must not be needed for redo any more
       beforeDelete: async () => {
-        await settledTails()
+        await order.settled()
         for (const v of volumes.values()) await v.sync()
         await options.mirror?.checkpoint()
       },
     })
     const state = await loadControllerState(dir)
     const redone = await redoSidefile(sidefile, volumes, options, log, state.redoFrom)
-    return createController(options, { dir, volumes, tails, sidefile, state, ...redone })
+    return new StorageController(options, log, { dir, volumes, order, sidefile, state, ...redone })
   } catch (err) {
     await sidefile?.close()
     for (const v of volumes.values()) await v.close()
     throw err
   }
+}
 
-  function createController(
-    opts: ControllerOptions,
-    s: {
-      dir: string
-      volumes: Map<string, VolumeFile>
-      tails: Map<string, Promise<void>>
-      sidefile: Sidefile
-      state: ControllerState
-      lastSeq: number
-      lastTime: number
-      firstSeq: number | undefined
-    },
-  ): Controller {
-    const ceilingState: ControllerState = { ...s.state }
+/** What openController found and opened. */
+interface Opened {
+  dir: string
+  volumes: Map<string, VolumeFile>
+  order: VolumeOrder
+  sidefile: Sidefile
+  state: ControllerState
+  /** From the sidefile's redo: its first and last seq, the last time. */
+  firstSeq: number | undefined
+  lastSeq: number
+  lastTime: number
+}
+
+class StorageController implements Controller {
+  readonly id: number
+  readonly volumes: readonly string[]
+  readonly recoveredTime: number
+  readonly #opts: ControllerOptions
+  readonly #log: Logger
+  readonly #clock: SessionClock
+  readonly #dir: string
+  readonly #files: Map<string, VolumeFile>
+  readonly #order: VolumeOrder
+  readonly #sidefile: Sidefile
+  readonly #stateFile: ControllerStateFile
+  // concurrent marked writes to a volume share one fdatasync
+  readonly #volumeSyncs: Map<string, () => Promise<void>>
+  #lastSeq: number
+  #latestTime: number
+  #lastSentSeq: number
+  #inflight = 0
+  #markedWrites = 0
+  #closed = false
+  #idle: (() => void) | undefined
+
+  constructor(opts: ControllerOptions, log: Logger, s: Opened) {
+    this.id = opts.id
+    this.#opts = opts
+    this.#log = log
+    this.#clock = opts.clock
+    this.#dir = s.dir
+    this.#files = s.volumes
+    this.#order = s.order
+    this.#sidefile = s.sidefile
+    this.volumes = [...s.volumes.keys()]
     // the state file's seq is an acknowledged one, so never above the sidefile's last entry; it matters when the sidefile is empty
-    let lastSeq = Math.max(s.state.lastSeq, s.lastSeq)
-    let latestTime = Math.max(s.state.lastTime, s.lastTime)
+    this.#lastSeq = Math.max(s.state.lastSeq, s.lastSeq)
+    this.#latestTime = Math.max(s.state.lastTime, s.lastTime)
     // after a restart everything still in the sidefile is sent again
-    let lastSentSeq = s.firstSeq === undefined ? lastSeq : s.firstSeq - 1
-    let inflight = 0
-    let markedWrites = 0
-    let closed = false
-    const mirror = opts.mirror
-    // concurrent marked writes to a volume share one fdatasync
-    const volumeSyncs = new Map([...s.volumes].map(([name, v]) => [name, createGroupCommit(() => v.sync())]))
-    let idle: (() => void) | undefined
-    let savingCeiling: Promise<void> = Promise.resolve()
-    const names = [...s.volumes.keys()]
+    this.#lastSentSeq = s.firstSeq === undefined ? this.#lastSeq : s.firstSeq - 1
+    this.recoveredTime = Math.max(s.state.timeCeiling, this.#latestTime)
+    this.#stateFile = new ControllerStateFile(s.dir, s.state, () => this.#lastSentSeq)
+    this.#volumeSyncs = new Map([...s.volumes].map(([name, v]) => [name, createGroupCommit(() => v.sync())]))
+  }
 
-    function volumeOf(volume: string): VolumeFile {
-      const v = s.volumes.get(volume)
-      if (v === undefined) {
-        throw new XrcError(
-          'XRC_INVALID_RECORD',
-          `volume "${volume}" does not belong to controller ${id} (its volumes: ${names.join(', ')})`,
-          { context: { controller: id, volume } },
-        )
+  owns(volume: string): boolean {
+    return this.#files.has(volume)
+  }
+
+  async write(volume: string, block: number, data: Buffer, after?: number): Promise<WriteAck> {
+    this.#checkOpen()
+    const v = this.#volumeOf(volume)
+    this.#checkWriteData(volume, data)
+    this.#checkRange(v, block, data.length / this.#opts.blockSize)
+    if (after !== undefined) this.#clock.observe(after)
+    const mirror = this.#opts.mirror
+    this.#inflight++
+    try {
+      if (mirror?.mode() === 'mark') return await this.#markWrite(v, block, data, mirror)
+      try {
+        return await this.#capture(v, block, data)
+      } catch (err) {
+        // the sidefile stayed full for the wait bound and the session suspended (onFull): the write goes on, marked
+        if (isXrcError(err, 'XRC_SIDEFILE_FULL') && mirror?.mode() === 'mark')
+          return await this.#markWrite(v, block, data, mirror)
+        throw err
       }
-      return v
+    } finally {
+      if (--this.#inflight === 0) this.#idle?.()
     }
+  }
 
-    function checkRange(v: VolumeFile, block: number, count: number): void {
-      if (!Number.isSafeInteger(block) || block < 0 || block + count > v.blocks) {
-        throw new XrcError(
-          'XRC_INVALID_RECORD',
-          `blocks ${block}..${block + count - 1} are outside volume "${v.name}" (blocks 0..${v.blocks - 1})`,
-          { context: { controller: id, volume: v.name } },
-        )
-      }
-    }
+  async read(volume: string, block: number, count: number): Promise<Buffer> {
+    this.#checkOpen()
+    const v = this.#volumeOf(volume)
+    if (!Number.isSafeInteger(count) || count < 1)
+      throw new XrcError('XRC_INVALID_RECORD', `count must be a positive integer, got ${count}`, {
+        context: { controller: this.id, volume },
+      })
+    this.#checkRange(v, block, count)
+    return v.read(block, count)
+  }
 
-    function inOrder(volume: string, durable: Promise<void>, apply: () => Promise<void>): Promise<void> {
-      const prev = s.tails.get(volume) ?? Promise.resolve()
-      const done = prev.then(() => durable).then(apply)
-      const settle = (): void => undefined
-      s.tails.set(volume, done.then(settle, settle)) // the next write waits for this one, whatever its outcome
-      return done
-    }
+  readAfterWrites(volume: string, block: number, count: number): Promise<Buffer> {
+    const v = this.#volumeOf(volume)
+    this.#checkRange(v, block, count)
+    return this.#order.tail(volume).then(() => v.read(block, count))
+  }
 
-    /** A write while suspended: marked for resync (durably), then written and synced; no seq. */
-    async function markWrite(
-      v: VolumeFile,
-      volume: string,
-      block: number,
-      data: Buffer,
-      marking: ControllerMirror,
-    ): Promise<WriteAck> {
-      const time = clock.tick()
-      const count = data.length / blockSize
-      // the mark is durable before the volume changes; the ceiling keeps the clock above this time after a restart
-      const marked = Promise.all([marking.mark(volume, block, count, time), coverTime(time)]).then(() => undefined)
-      await inOrder(volume, marked, () => v.write(block, data))
-      await (volumeSyncs.get(volume) as () => Promise<void>)()
-      markedWrites++
-      return { controller: id, seq: 0, time }
-    }
+  appendResync(entries: readonly ResyncEntry[], stamped: (time: number) => void): Promise<void> | undefined {
+    if (this.#closed || entries.length === 0) return undefined
+    const sizes = entries.map((e) => writeEntrySize(e.volume, e.data.length))
+    const st = this.#sidefile.stats()
+    const total = sizes.reduce((n, size) => n + size + ENTRY_HEADER_BYTES, 0)
+    // with no writer waiting and room for all, each append below queues at once, in this step
+    if (st.waitingWriters > 0 || st.bytes + total > st.maxBytes) return undefined
+    const time = this.#clock.tick()
+    this.#latestTime = time
+    const appended = entries.map((e, i) =>
+      this.#sidefile.append(sizes[i] as number, () =>
+        encodeWriteEntry({ seq: ++this.#lastSeq, time, volume: e.volume, block: e.block, data: e.data }, 'RESYNC'),
+      ),
+    )
+    stamped(time)
+    return Promise.all(appended).then(() => undefined)
+  }
 
-    function coverTime(time: number): Promise<void> {
-      const run = async (): Promise<void> => {
-        if (time < ceilingState.timeCeiling) return
-        // only an acknowledged seq: a seq taken but not yet durable must not be skipped after a crash
-        const next = {
-          ...ceilingState,
-          lastSeq: lastSentSeq,
-          lastTime: time,
-          timeCeiling: time + TIME_CEILING_LEASE_US,
-        }
-        await saveControllerState(s.dir, next)
-        Object.assign(ceilingState, next)
-      }
-      savingCeiling = savingCeiling.then(run, run)
-      return savingCeiling
-    }
+  async readPending(
+    from: number | undefined,
+    limits: { maxEntries: number; maxBytes: number },
+  ): Promise<PendingUpdate[]> {
+    const entries = await this.#sidefile.read(from ?? this.#sidefile.stats().start, limits)
+    return entries.map((e) => ({ ...decodeEntry(e.payload, `${this.#dir} position ${e.position}`), end: e.end }))
+  }
 
-    function checkpointRedo(): Promise<void> {
-      // taken now: the writes stamped so far (later, marked ones wait for this checkpoint)
-      const upTo = s.sidefile.stats().end
-      const stamped = [...s.tails.values()]
-      const run = async (): Promise<void> => {
-        await Promise.all(stamped)
-        for (const v of s.volumes.values()) await v.sync()
-        if (upTo <= ceilingState.redoFrom) return
-        const next = { ...ceilingState, lastSeq: lastSentSeq, redoFrom: upTo }
-        await saveControllerState(s.dir, next)
-        Object.assign(ceilingState, next)
-      }
-      // the same chain as the ceiling: both rewrite state.json
-      savingCeiling = savingCeiling.then(run, run)
-      return savingCeiling
-    }
+  async acknowledge(upTo: number, seq: number): Promise<void> {
+    this.#lastSentSeq = Math.max(this.#lastSentSeq, seq)
+    await this.#sidefile.trim(upTo)
+  }
 
+  takeHeartbeat(): { nextSeq: number; time: number } | undefined {
+    // suspended: a heartbeat would let the consistency time pass writes that are only marked
+    if (this.#closed || this.#lastSentSeq !== this.#lastSeq || this.#opts.mirror?.mode() === 'mark') return undefined
+    return { nextSeq: this.#lastSeq + 1, time: this.#clock.tick() }
+  }
+
+  coverTime(time: number): Promise<void> {
+    return this.#stateFile.coverTime(time)
+  }
+
+  checkpointRedo(): Promise<void> {
+    // taken now: the writes stamped so far (later, marked ones wait for this checkpoint)
+    const upTo = this.#sidefile.stats().end
+    const stamped = this.#order.settled()
+    return this.#stateFile.checkpointRedo(upTo, async () => {
+      await stamped
+      for (const v of this.#files.values()) await v.sync()
+    })
+  }
+
+  releaseWaiters(): void {
+    this.#sidefile.releaseWaiters()
+  }
+
+  status(): ControllerStatus {
     return {
-      id,
-      volumes: names,
-      recoveredTime: Math.max(s.state.timeCeiling, latestTime),
-      owns: (volume) => s.volumes.has(volume),
+      id: this.id,
+      volumes: this.volumes as string[],
+      nextSeq: this.#lastSeq + 1,
+      latestTime: this.#latestTime,
+      lastSentSeq: this.#lastSentSeq,
+      inflightWrites: this.#inflight,
+      sidefile: this.#sidefile.stats(),
+      markedWrites: this.#markedWrites,
+    }
+  }
 
-      async write(volume, block, data, after) {
-        if (closed) throw new XrcError('XRC_CLOSED', `controller ${id} is closed`, { context: { controller: id } })
-        const v = volumeOf(volume)
-        if (!Buffer.isBuffer(data) || data.length === 0 || data.length % blockSize !== 0) {
-          throw new XrcError(
-            'XRC_INVALID_RECORD',
-            `data must be a non-zero multiple of the block size ${blockSize} bytes, got ${Buffer.isBuffer(data) ? data.length : typeof data} bytes`,
-            {
-              context: { controller: id, volume },
-            },
-          )
-        }
-        if (data.length > opts.maxWriteBytes) {
-          throw new XrcError(
-            'XRC_RECORD_TOO_LARGE',
-            `a write of ${data.length} bytes exceeds the largest one record set carries (${opts.maxWriteBytes} bytes)`,
-            { context: { controller: id, volume } },
-          )
-        }
-        checkRange(v, block, data.length / blockSize)
-        if (after !== undefined) clock.observe(after)
-        let ack: WriteAck | undefined
-        let applied: Promise<void> | undefined
-        inflight++
-        try {
-          if (mirror?.mode() === 'mark') return await markWrite(v, volume, block, data, mirror)
-          try {
-            await s.sidefile.append(writeEntrySize(volume, data.length), (durable) => {
-              // no await between taking the seq, the tick and queueing the entry
-              const seq = ++lastSeq
-              const time = clock.tick()
-              latestTime = time
-              ack = { controller: id, seq, time }
-              applied = inOrder(volume, durable, () => v.write(block, data))
-              applied.catch(() => undefined) // observed below, or through append()'s own rejection
-              const onDurable = mirror?.captured(volume, block, data.length / blockSize, time)
-              if (onDurable) durable.then(onDurable, () => undefined)
-              return encodeWriteEntry({ seq, time, volume, block, data })
-            })
-          } catch (err) {
-            // the sidefile stayed full for the wait bound and the session suspended (onFull): the write goes on, marked
-            if (isXrcError(err, 'XRC_SIDEFILE_FULL') && mirror?.mode() === 'mark')
-              return await markWrite(v, volume, block, data, mirror)
-            throw err
-          }
-          await applied
-          return ack as WriteAck
-        } finally {
-          if (--inflight === 0) idle?.()
-        }
-      },
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    // writers still waiting for space get XRC_CLOSED; durable ones finish their volume write
+    await this.#sidefile.close()
+    if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
+    await this.#stateFile.settled().catch((err: unknown) => this.#log.warn({ err }, 'saving the time ceiling failed'))
+    for (const v of this.#files.values()) await v.close()
+  }
 
-      async read(volume, block, count) {
-        if (closed) throw new XrcError('XRC_CLOSED', `controller ${id} is closed`, { context: { controller: id } })
-        const v = volumeOf(volume)
-        if (!Number.isSafeInteger(count) || count < 1)
-          throw new XrcError('XRC_INVALID_RECORD', `count must be a positive integer, got ${count}`, {
-            context: { controller: id, volume },
-          })
-        checkRange(v, block, count)
-        return v.read(block, count)
-      },
+  /**
+   * A captured write: appended to the sidefile (taking its seq and tick in
+   * the step that queues the entry), then written to the volume in order
+   * once durable. Resolves when both are done.
+   */
+  async #capture(v: VolumeFile, block: number, data: Buffer): Promise<WriteAck> {
+    const volume = v.name
+    let ack: WriteAck | undefined
+    let applied: Promise<void> | undefined
+    await this.#sidefile.append(writeEntrySize(volume, data.length), (durable) => {
+      // no await between taking the seq, the tick and queueing the entry
+      const seq = ++this.#lastSeq
+      const time = this.#clock.tick()
+      this.#latestTime = time
+      ack = { controller: this.id, seq, time }
+      applied = this.#order.after(volume, durable, () => v.write(block, data))
+      applied.catch(() => undefined) // observed below, or through append()'s own rejection
+      const onDurable = this.#opts.mirror?.captured(volume, block, data.length / this.#opts.blockSize, time)
+      if (onDurable) durable.then(onDurable, () => undefined)
+      return encodeWriteEntry({ seq, time, volume, block, data })
+    })
+    await applied
+    return ack as WriteAck
+  }
 
-      readAfterWrites(volume, block, count) {
-        const v = volumeOf(volume)
-        checkRange(v, block, count)
-        const prev = s.tails.get(volume) ?? Promise.resolve()
-        return prev.then(() => v.read(block, count))
-      },
+  /** A write while suspended: marked for resync (durably), then written and synced; no seq. */
+  async #markWrite(v: VolumeFile, block: number, data: Buffer, marking: ControllerMirror): Promise<WriteAck> {
+    const volume = v.name
+    const time = this.#clock.tick()
+    const count = data.length / this.#opts.blockSize
+    // the mark is durable before the volume changes; the ceiling keeps the clock above this time after a restart
+    const marked = Promise.all([marking.mark(volume, block, count, time), this.coverTime(time)]).then(() => undefined)
+    await this.#order.after(volume, marked, () => v.write(block, data))
+    await (this.#volumeSyncs.get(volume) as () => Promise<void>)()
+    this.#markedWrites++
+    return { controller: this.id, seq: 0, time }
+  }
 
-      appendResync(entries, stamped) {
-        if (closed || entries.length === 0) return undefined
-        const sizes = entries.map((e) => writeEntrySize(e.volume, e.data.length))
-        const st = s.sidefile.stats()
-        const total = sizes.reduce((n, size) => n + size + ENTRY_HEADER_BYTES, 0)
-        // with no writer waiting and room for all, each append below queues at once, in this step
-        if (st.waitingWriters > 0 || st.bytes + total > st.maxBytes) return undefined
-        const time = clock.tick()
-        latestTime = time
-        const appended = entries.map((e, i) =>
-          s.sidefile.append(sizes[i] as number, () =>
-            encodeWriteEntry({ seq: ++lastSeq, time, volume: e.volume, block: e.block, data: e.data }, 'RESYNC'),
-          ),
-        )
-        stamped(time)
-        return Promise.all(appended).then(() => undefined)
-      },
+  #checkOpen(): void {
+    if (this.#closed)
+      throw new XrcError('XRC_CLOSED', `controller ${this.id} is closed`, { context: { controller: this.id } })
+  }
 
-      async readPending(from, limits) {
-        const entries = await s.sidefile.read(from ?? s.sidefile.stats().start, limits)
-        return entries.map((e) => ({ ...decodeEntry(e.payload, `${s.dir} position ${e.position}`), end: e.end }))
-      },
+  #volumeOf(volume: string): VolumeFile {
+    const v = this.#files.get(volume)
+    if (v === undefined) {
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `volume "${volume}" does not belong to controller ${this.id} (its volumes: ${this.volumes.join(', ')})`,
+        { context: { controller: this.id, volume } },
+      )
+    }
+    return v
+  }
 
-      async acknowledge(upTo, seq) {
-        lastSentSeq = Math.max(lastSentSeq, seq)
-        await s.sidefile.trim(upTo)
-      },
+  #checkWriteData(volume: string, data: Buffer): void {
+    const { blockSize, maxWriteBytes } = this.#opts
+    if (!Buffer.isBuffer(data) || data.length === 0 || data.length % blockSize !== 0) {
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `data must be a non-zero multiple of the block size ${blockSize} bytes, got ${Buffer.isBuffer(data) ? data.length : typeof data} bytes`,
+        { context: { controller: this.id, volume } },
+      )
+    }
+    if (data.length > maxWriteBytes) {
+      throw new XrcError(
+        'XRC_RECORD_TOO_LARGE',
+        `a write of ${data.length} bytes exceeds the largest one record set carries (${maxWriteBytes} bytes)`,
+        { context: { controller: this.id, volume } },
+      )
+    }
+  }
 
-      takeHeartbeat() {
-        // suspended: a heartbeat would let the consistency time pass writes that are only marked
-        if (closed || lastSentSeq !== lastSeq || mirror?.mode() === 'mark') return undefined
-        return { nextSeq: lastSeq + 1, time: clock.tick() }
-      },
-
-      coverTime,
-      checkpointRedo,
-      releaseWaiters: () => void s.sidefile.releaseWaiters(),
-
-      status() {
-        return {
-          id,
-          volumes: names,
-          nextSeq: lastSeq + 1,
-          latestTime,
-          lastSentSeq,
-          inflightWrites: inflight,
-          sidefile: s.sidefile.stats(),
-          markedWrites,
-        }
-      },
-
-      async close() {
-        if (closed) return
-        closed = true
-        // writers still waiting for space get XRC_CLOSED; durable ones finish their volume write
-        await s.sidefile.close()
-        if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve))
-        await savingCeiling.catch((err: unknown) => log.warn({ err }, 'saving the time ceiling failed'))
-        for (const v of s.volumes.values()) await v.close()
-      },
+  #checkRange(v: VolumeFile, block: number, count: number): void {
+    if (!Number.isSafeInteger(block) || block < 0 || block + count > v.blocks) {
+      throw new XrcError(
+        'XRC_INVALID_RECORD',
+        `blocks ${block}..${block + count - 1} are outside volume "${v.name}" (blocks 0..${v.blocks - 1})`,
+        { context: { controller: this.id, volume: v.name } },
+      )
     }
   }
 }

@@ -52,3 +52,61 @@ function parseControllerState(parsed: unknown): ControllerState {
 export function saveControllerState(dir: string, state: ControllerState): Promise<void> {
   return writeStateFile(join(dir, 'state.json'), state)
 }
+
+/** How far above a heartbeat's time the durable ceiling is set, so most heartbeats need no state write. */
+export const TIME_CEILING_LEASE_US = 1_000_000
+
+/**
+ * The state file of one controller while it runs: the time ceiling a
+ * heartbeat needs (`coverTime`) and the redo floor a suspend sets
+ * (`checkpointRedo`), written one after the other since both rewrite the
+ * same file. The seq written is always an acknowledged one (`lastSentSeq`,
+ * read when the write runs): a seq taken but not yet durable must not be
+ * skipped after a crash.
+ */
+export class ControllerStateFile {
+  readonly #dir: string
+  readonly #lastSentSeq: () => number
+  // what the file holds
+  #state: ControllerState
+  #writing: Promise<void> = Promise.resolve()
+
+  constructor(dir: string, state: ControllerState, lastSentSeq: () => number) {
+    this.#dir = dir
+    this.#state = { ...state }
+    this.#lastSentSeq = lastSentSeq
+  }
+
+  /** Makes the durable time ceiling cover `time` (a lease of TIME_CEILING_LEASE_US above it when it must move). */
+  coverTime(time: number): Promise<void> {
+    return this.#chain(async () => {
+      if (time < this.#state.timeCeiling) return
+      await this.#save({ lastTime: time, timeCeiling: time + TIME_CEILING_LEASE_US })
+    })
+  }
+
+  /** Once `before` resolved (the volumes hold and have synced every entry below `upTo`), raises the redo floor to `upTo`. */
+  checkpointRedo(upTo: number, before: () => Promise<void>): Promise<void> {
+    return this.#chain(async () => {
+      await before()
+      if (upTo <= this.#state.redoFrom) return
+      await this.#save({ redoFrom: upTo })
+    })
+  }
+
+  /** Resolves once every write queued so far is done; rejects with the last one's error. */
+  settled(): Promise<void> {
+    return this.#writing
+  }
+
+  #chain(run: () => Promise<void>): Promise<void> {
+    this.#writing = this.#writing.then(run, run)
+    return this.#writing
+  }
+
+  async #save(change: Partial<ControllerState>): Promise<void> {
+    const next = { ...this.#state, lastSeq: this.#lastSentSeq(), ...change }
+    await saveControllerState(this.#dir, next)
+    this.#state = next
+  }
+}
