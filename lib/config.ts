@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { ConfigError, type ConfigIssue } from './errors.js'
 import { FAULT_POINTS, FAULT_SPEC_PATTERN } from './faultPoints.js'
+import { JOURNAL_SINGLE_BLOCK_FRAMING_BYTES } from '../schemas/wireSizes.js'
 
 const port = z.number().int().min(1).max(65535)
 const ms = z.number().int().positive()
@@ -319,13 +320,6 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
 })
 
-/**
- * Upper bound of a journal record's bytes besides its block data when it
- * holds a single block (wire header, group fields, one update's fields,
- * names of at most 63 characters); mover/journal/journalParts.ts sizes parts exactly.
- */
-export const JOURNAL_RECORD_FRAMING_BYTES = 1024
-
 type Parsed = z.infer<typeof ConfigSchema>
 
 /** The resolved, frozen configuration. */
@@ -424,10 +418,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     }
   }
   // A group is split into journal records between blocks, never inside one: one block and its framing must fit.
-  if (c.session.blockSize + JOURNAL_RECORD_FRAMING_BYTES > c.mover.journalRecordMaxBytes) {
+  if (c.session.blockSize + JOURNAL_SINGLE_BLOCK_FRAMING_BYTES > c.mover.journalRecordMaxBytes) {
     issues.push({
       setting: 'mover.journalRecordMaxBytes',
-      message: `must hold one block of session.blockSize (${c.session.blockSize}) plus ${JOURNAL_RECORD_FRAMING_BYTES} bytes of framing`,
+      message: `must hold one block of session.blockSize (${c.session.blockSize}) plus ${JOURNAL_SINGLE_BLOCK_FRAMING_BYTES} bytes of framing`,
     })
   }
   if (issues.length > 0) throw new ConfigError(issues)

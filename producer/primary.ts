@@ -15,6 +15,10 @@
  * sidefile stays full or an operator asks, the primary suspends: writes go
  * on, marked for resync in durable change bitmaps; resume sends the marked
  * blocks as RESYNC records.
+ *
+ * Parts: `PrimarySite.start` (openControllers, then startSending),
+ * `PrimarySite.stop`, `PrimarySite.write` (route to the owning controller,
+ * metrics around Controller.write), status and health.
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -29,6 +33,7 @@ import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics } from '../schemas/topicNames.js'
+import { maxWriteBytes } from '../schemas/wireSizes.js'
 import {
   controllerDir,
   openController,
@@ -36,12 +41,11 @@ import {
   type ControllerStatus,
   type WriteAck,
 } from './controller/index.js'
-import { createKafkaTransport } from './sender/index.js'
+import { createKafkaTransport, type Transport } from './sender/index.js'
 import { createMirror, type MirrorStatus } from './mirror/index.js'
 import { createProducerMetrics } from './producerMetrics.js'
 import { createResyncMetrics } from './mirror/index.js'
 import { createSecondaryLink } from './mirror/index.js'
-import { recordSetBaseBytes } from './sender/index.js'
 import { createSender, type KafkaState, type Sender } from './sender/index.js'
 import { createSessionClock, type SessionClock } from './sessionClock.js'
 import type { SidefileFullEvent } from './sidefile/index.js'
@@ -126,97 +130,168 @@ export interface Primary {
 }
 
 export function createPrimary(options: PrimaryOptions): Primary {
-  const { config, logger } = options
-  const session = config.session.name
-  const settings = config.producer
-  const blockSize = config.session.blockSize
-  const log = logger.child({ component: 'primary', session })
-  const all = config.session.controllers
-  const ids = options.controllerIds ?? all.map((c) => c.id)
-  for (const id of ids) {
-    if (!all.some((c) => c.id === id))
-      throw new XrcError(
-        'XRC_CONFIG_INVALID',
-        `controller ${id} is not in session ${session} (controllers: ${all.map((c) => c.id).join(', ')})`,
-        { context: { setting: 'session.controllers' } },
-      )
-  }
-  const owner = new Map(all.flatMap((c) => c.volumes.map((v) => [v.name, c.id] as const)))
-  const topic = sessionTopics(session).updates
-  const clock = options.clock ?? createSessionClock()
-  const registry = options.registry ?? createMetricsRegistry({ service: 'producer', session })
-  const events = new EventEmitter()
-  const faults = createFaultPoints(config.faults.point, log)
-  const controllers = new Map<number, Controller>()
-  const link = createSecondaryLink({ url: config.database.url, schema: config.applier.schema, session, logger: log })
-  const mirror = createMirror({
-    config,
-    clock,
-    link,
-    logger: log,
-    onSuspend: (reason) => resyncMetrics.suspensions.inc({ reason }),
-    onResyncBlocks: (id, blocks) => resyncMetrics.resyncBlocks.inc({ controller: String(id) }, blocks),
-  })
-  const resyncMetrics = createResyncMetrics(registry, () => mirror.status())
-  // one record set must hold the largest write: its framing and the longest volume name come off the bound
-  const maxWriteBytes =
-    Math.floor((config.mover.maxRecordSetBytes - recordSetBaseBytes(session) - 48 - 255) / blockSize) * blockSize
-  const segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(settings.sidefileMaxBytes / 8)))
-  let state: PrimaryStatus['state'] = 'created'
-  let sender: Sender | undefined
-  let inflight = 0
-  let idle: (() => void) | undefined
-  let finish!: (reason: Error | undefined) => void
-  const done = new Promise<Error | undefined>((resolve) => (finish = resolve))
+  return new PrimarySite(options)
+}
 
-  const metrics = createProducerMetrics(registry, {
-    controllers: () => [...controllers.values()].map((c) => c.status()),
-    kafkaUnreachableSince: () => sender?.unreachableSince(),
-  })
-  const emit = <K extends keyof PrimaryEvents>(event: K, payload: PrimaryEvents[K]): void => {
+type SessionControllers = Config['session']['controllers']
+
+class PrimarySite implements Primary {
+  readonly session: string
+  readonly topic: string
+  readonly controllerIds: readonly number[]
+  readonly registry: Registry
+  readonly maxWriteBytes: number
+  readonly done: Promise<Error | undefined>
+  readonly #options: PrimaryOptions
+  readonly #config: Config
+  readonly #log: Logger
+  readonly #all: SessionControllers
+  /** Volume name -> id of its controller. */
+  readonly #owner: Map<string, number>
+  readonly #clock: SessionClock
+  readonly #events = new EventEmitter()
+  readonly #faults: ReturnType<typeof createFaultPoints>
+  readonly #controllers = new Map<number, Controller>()
+  readonly #link: ReturnType<typeof createSecondaryLink>
+  readonly #mirror: ReturnType<typeof createMirror>
+  readonly #resyncMetrics: ReturnType<typeof createResyncMetrics>
+  readonly #metrics: ReturnType<typeof createProducerMetrics>
+  readonly #segmentBytes: number
+  #state: PrimaryStatus['state'] = 'created'
+  #sender: Sender | undefined
+  #inflight = 0
+  #idle: (() => void) | undefined
+  readonly #finish: (reason: Error | undefined) => void
+
+  constructor(options: PrimaryOptions) {
+    const { config } = options
+    this.#options = options
+    this.#config = config
+    const session = (this.session = config.session.name)
+    this.#log = options.logger.child({ component: 'primary', session })
+    this.#all = config.session.controllers
+    this.controllerIds = options.controllerIds ?? this.#all.map((c) => c.id)
+    this.#checkControllerIds()
+    this.#owner = new Map(this.#all.flatMap((c) => c.volumes.map((v) => [v.name, c.id] as const)))
+    this.topic = sessionTopics(session).updates
+    this.#clock = options.clock ?? createSessionClock()
+    this.registry = options.registry ?? createMetricsRegistry({ service: 'producer', session })
+    this.#faults = createFaultPoints(config.faults.point, this.#log)
+    const log = this.#log
+    this.#link = createSecondaryLink({ url: config.database.url, schema: config.applier.schema, session, logger: log })
+    this.#mirror = createMirror({
+      config,
+      clock: this.#clock,
+      link: this.#link,
+      logger: log,
+      onSuspend: (reason) => this.#resyncMetrics.suspensions.inc({ reason }),
+      onResyncBlocks: (id, blocks) => this.#resyncMetrics.resyncBlocks.inc({ controller: String(id) }, blocks),
+    })
+    this.#resyncMetrics = createResyncMetrics(this.registry, () => this.#mirror.status())
+    // one record set must hold the largest write (schemas/wireSizes.ts)
+    this.maxWriteBytes = maxWriteBytes(config.mover.maxRecordSetBytes, session, config.session.blockSize)
+    const sidefileMaxBytes = config.producer.sidefileMaxBytes
+    this.#segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(sidefileMaxBytes / 8)))
+    let finish!: (reason: Error | undefined) => void
+    this.done = new Promise<Error | undefined>((resolve) => (finish = resolve))
+    this.#finish = finish
+    this.#metrics = createProducerMetrics(this.registry, {
+      controllers: () => [...this.#controllers.values()].map((c) => c.status()),
+      kafkaUnreachableSince: () => this.#sender?.unreachableSince(),
+    })
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'created')
+      throw new XrcError('XRC_USAGE', `the primary of session ${this.session} was already started`)
+    this.#state = 'starting'
     try {
-      events.emit(event, payload)
+      for (const id of this.controllerIds) {
+        const c = await this.#openController(id)
+        this.#controllers.set(id, c)
+        this.#clock.advanceTo(c.recoveredTime)
+      }
     } catch (err) {
-      log.error({ err, event }, 'a primary event listener threw')
+      await this.#mirror.stop()
+      await this.#closeControllers()
+      await this.#mirror.close()
+      this.#controllers.clear()
+      await this.#link.close().catch(() => undefined)
+      this.#state = 'failed'
+      throw err
+    }
+    this.#startSending()
+    this.#log.info(
+      {
+        controllers: this.controllerIds,
+        topic: this.topic,
+        nextSeqs: Object.fromEntries([...this.#controllers.values()].map((c) => [c.id, c.status().nextSeq])),
+      },
+      'primary started',
+    )
+  }
+
+  async stop(): Promise<void> {
+    const state = this.#state
+    if (state === 'created' || state === 'stopping' || state === 'stopped') return
+    const failed = state === 'failed'
+    this.#state = 'stopping'
+    if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
+    await this.#mirror.stop()
+    await this.#sender?.stop({ flushTimeoutMs: this.#options.flushTimeoutMs ?? 5000 })
+    await this.#closeControllers()
+    await this.#mirror.close()
+    await this.#link
+      .close()
+      .catch((err: unknown) => this.#log.warn({ err }, 'closing the link to the secondary failed'))
+    this.#state = failed ? 'failed' : 'stopped'
+    const left = [...this.#controllers.values()].map((c) => ({
+      controller: c.id,
+      entries: c.status().sidefile.entries,
+    }))
+    this.#log.info({ unsent: left }, 'primary stopped; unsent writes stay in the sidefiles')
+    this.#finish(undefined)
+  }
+
+  async write({ volume, block, data, after }: WriteRequest): Promise<WriteAck> {
+    this.#checkRunning()
+    const c = this.#route(volume)
+    const label = { controller: String(c.id) }
+    const metrics = this.#metrics
+    const began = performance.now()
+    this.#inflight++
+    try {
+      const ack = await c.write(volume, block, data, after)
+      metrics.writes.inc(label)
+      metrics.writeBytes.inc(label, data.length)
+      metrics.writeSeconds.observe(label, (performance.now() - began) / 1000)
+      return ack
+    } catch (err) {
+      metrics.writeErrors.inc({ ...label, code: isXrcError(err) ? err.code : 'unexpected' })
+      throw err
+    } finally {
+      if (--this.#inflight === 0) this.#idle?.()
     }
   }
 
-  function route(volume: string): Controller {
-    const id = owner.get(volume)
-    if (id === undefined)
-      throw new XrcError('XRC_NOT_FOUND', `volume "${volume}" is not in session ${session}`, {
-        context: { session, volume },
-      })
-    const c = controllers.get(id)
-    if (c === undefined)
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `volume "${volume}" belongs to controller ${id}, which this process does not run (it runs ${ids.join(', ')})`,
-        { context: { session, volume, controller: id } },
-      )
-    return c
+  async read(volume: string, block: number, count: number): Promise<Buffer> {
+    this.#checkRunning()
+    return this.#route(volume).read(volume, block, count)
   }
 
-  function checkRunning(): void {
-    if (state !== 'running')
-      throw new XrcError('XRC_CLOSED', `the primary of session ${session} is ${state}, not taking writes`, {
-        context: { session },
-      })
-  }
-
-  function status(): PrimaryStatus {
-    const s = sender?.status()
+  status(): PrimaryStatus {
+    const s = this.#sender?.status()
     const since = s?.kafka.unreachableSince
     return {
-      session,
-      state,
-      topic,
+      session: this.session,
+      state: this.#state,
+      topic: this.topic,
       kafka: {
         state: s?.kafka.state ?? 'connecting',
         ...(since !== undefined ? { unreachableSince: new Date(since).toISOString() } : {}),
         ...(s?.kafka.lastError ? { lastError: s.kafka.lastError } : {}),
       },
-      controllers: [...controllers.values()].map((c) => {
+      controllers: [...this.#controllers.values()].map((c) => {
         const sent = s?.controllers.find((x) => x.id === c.id)
         return {
           ...c.status(),
@@ -225,217 +300,208 @@ export function createPrimary(options: PrimaryOptions): Primary {
           ...(sent?.lastHeartbeatTime !== undefined ? { lastHeartbeatTime: sent.lastHeartbeatTime } : {}),
         }
       }),
-      mirror: mirror.status(),
+      mirror: this.#mirror.status(),
     }
   }
 
-  async function closeControllers(): Promise<void> {
-    for (const c of controllers.values())
-      await c.close().catch((err: unknown) => log.error({ err, controller: c.id }, 'closing a controller failed'))
+  health(): HealthReport {
+    const st = this.status()
+    const kafkaHealth: HealthReport['status'] =
+      st.kafka.state === 'connected' ? 'ok' : st.kafka.state === 'connecting' ? 'starting' : 'degraded'
+    // suspended or resyncing: writes are taken, the mirror is behind
+    const healthState: HealthReport['status'] =
+      st.state === 'failed'
+        ? 'halted'
+        : st.state !== 'running'
+          ? 'starting'
+          : st.mirror.state !== 'duplex'
+            ? 'degraded'
+            : kafkaHealth
+    return {
+      status: healthState,
+      session: this.session,
+      kafka: st.kafka,
+      mirror: { state: st.mirror.state, reason: st.mirror.reason },
+      controllers: st.controllers.map((c) => ({
+        id: c.id,
+        nextSeq: c.nextSeq,
+        sidefileBytes: c.sidefile.bytes,
+        waitingWriters: c.sidefile.waitingWriters,
+      })),
+    }
   }
 
-  return {
-    session,
-    topic,
-    controllerIds: ids,
-    registry,
-    maxWriteBytes,
-    done,
+  async suspend(): Promise<MirrorStatus> {
+    this.#checkRunning()
+    return this.#mirror.suspend('operator')
+  }
 
-    async start() {
-      if (state !== 'created') throw new XrcError('XRC_USAGE', `the primary of session ${session} was already started`)
-      state = 'starting'
-      try {
-        for (const id of ids) {
-          const cfg = all.find((c) => c.id === id) as (typeof all)[number]
-          const label = { controller: String(id) }
-          const c = await mirror.open(id, cfg.volumes, controllerDir(config.session.dataDir, session, id), (hooks) =>
-            openController({
-              session,
-              id,
-              volumes: cfg.volumes,
-              blockSize,
-              dataDir: config.session.dataDir,
-              clock,
-              sidefile: { maxBytes: settings.sidefileMaxBytes, waitMs: settings.sidefileWaitMs, segmentBytes },
-              maxWriteBytes,
-              logger: log,
-              onFull: (event) => {
-                metrics.sidefileFull.inc(label)
-                log.warn(event, 'sidefile full for the wait bound')
-                emit('sidefile.full', event)
-                // before the writer learns: with the session suspended its write goes on, marked
-                mirror.sidefileFull()
-              },
-              onWaited: (ms, outcome) => metrics.sidefileWaitSeconds.observe({ ...label, outcome }, ms / 1000),
-              onDurable: () => sender?.wake(id),
-              mirror: hooks,
-            }),
-          )
-          controllers.set(id, c)
-          clock.advanceTo(c.recoveredTime)
-        }
-      } catch (err) {
-        await mirror.stop()
-        await closeControllers()
-        await mirror.close()
-        controllers.clear()
-        await link.close().catch(() => undefined)
-        state = 'failed'
-        throw err
-      }
-      const kafka =
-        options.kafka ??
-        createKafka({
-          brokers: config.kafka.brokers,
-          clientId: `${config.kafka.clientId}-producer-${session}`,
-          logger: log,
-        })
-      const transport = createKafkaTransport({
-        kafka,
-        topic,
-        partitions: Math.max(...all.map((c) => c.id)) + 1,
-        registryUrl: config.schemaRegistry.url,
-        maxRecordSetBytes: config.mover.maxRecordSetBytes,
-        logger: log,
-        ...(options.codec ? { codec: options.codec } : {}),
-      })
-      sender = createSender({
-        session,
-        controllers: [...controllers.values()],
-        transport,
-        lingerMs: settings.lingerMs,
-        heartbeatMs: settings.heartbeatMs,
-        maxUpdatesPerRecordSet: settings.maxUpdatesPerRecordSet,
-        logger: log,
-        onSent: (id, rs, bytes) => {
-          // Kafka has the record set and the sidefile still holds it: a crash here makes the next start send it again
-          if (rs.kind !== 'HEARTBEAT') faults.reach('producer.after-send')
-          const label = { controller: String(id) }
-          metrics.recordSets.inc({ ...label, kind: rs.kind })
-          if (rs.kind === 'HEARTBEAT') metrics.heartbeats.inc(label)
-          else metrics.sentUpdates.inc(label, rs.updates.length)
-          if (rs.kind === 'RESYNC') {
-            resyncMetrics.resyncBytes.inc(label, bytes)
-            mirror.resyncRecordSent(bytes)
-          }
+  async resume(): Promise<MirrorStatus> {
+    this.#checkRunning()
+    return this.#mirror.resume()
+  }
+
+  async rebase(): Promise<{ blocks: number; volumeBlocks: number }> {
+    this.#checkRunning()
+    return this.#mirror.rebase()
+  }
+
+  on<K extends keyof PrimaryEvents>(event: K, listener: (payload: PrimaryEvents[K]) => void): () => void {
+    this.#events.on(event, listener)
+    return () => void this.#events.off(event, listener)
+  }
+
+  /** Opens controller `id` under the mirror (recovery: sidefile redo, seqs continue), wired to metrics and events. */
+  #openController(id: number): Promise<Controller> {
+    const config = this.#config
+    const settings = config.producer
+    const cfg = this.#all.find((c) => c.id === id) as SessionControllers[number]
+    const label = { controller: String(id) }
+    const dir = controllerDir(config.session.dataDir, this.session, id)
+    return this.#mirror.open(id, cfg.volumes, dir, (hooks) =>
+      openController({
+        session: this.session,
+        id,
+        volumes: cfg.volumes,
+        blockSize: config.session.blockSize,
+        dataDir: config.session.dataDir,
+        clock: this.#clock,
+        sidefile: {
+          maxBytes: settings.sidefileMaxBytes,
+          waitMs: settings.sidefileWaitMs,
+          segmentBytes: this.#segmentBytes,
         },
-        onSendError: (id) => metrics.sendErrors.inc({ controller: String(id) }),
-        onUnreachable: (since, err) =>
-          emit('kafka.unreachable', { since, error: err instanceof Error ? err.message : String(err) }),
-        onReachable: (downMs) => emit('kafka.reachable', { downMs }),
-        onFatal: (err) => {
-          state = 'failed'
-          finish(err instanceof Error ? err : new Error(String(err)))
+        maxWriteBytes: this.maxWriteBytes,
+        logger: this.#log,
+        onFull: (event) => {
+          this.#metrics.sidefileFull.inc(label)
+          this.#log.warn(event, 'sidefile full for the wait bound')
+          this.#emit('sidefile.full', event)
+          // before the writer learns: with the session suspended its write goes on, marked
+          this.#mirror.sidefileFull()
         },
+        onWaited: (ms, outcome) => this.#metrics.sidefileWaitSeconds.observe({ ...label, outcome }, ms / 1000),
+        onDurable: () => this.#sender?.wake(id),
+        mirror: hooks,
+      }),
+    )
+  }
+
+  /** Creates the transport and the sender, starts sending in the background and hands the mirror its Kafka hooks. */
+  #startSending(): void {
+    const transport = this.#createTransport()
+    const settings = this.#config.producer
+    const metrics = this.#metrics
+    const sender = createSender({
+      session: this.session,
+      controllers: [...this.#controllers.values()],
+      transport,
+      lingerMs: settings.lingerMs,
+      heartbeatMs: settings.heartbeatMs,
+      maxUpdatesPerRecordSet: settings.maxUpdatesPerRecordSet,
+      logger: this.#log,
+      onSent: (id, rs, bytes) => this.#sent(id, rs, bytes),
+      onSendError: (id) => metrics.sendErrors.inc({ controller: String(id) }),
+      onUnreachable: (since, err) =>
+        this.#emit('kafka.unreachable', { since, error: err instanceof Error ? err.message : String(err) }),
+      onReachable: (downMs) => this.#emit('kafka.reachable', { downMs }),
+      onFatal: (err) => {
+        this.#state = 'failed'
+        this.#finish(err instanceof Error ? err : new Error(String(err)))
+      },
+    })
+    this.#sender = sender
+    this.#state = 'running'
+    sender.start()
+    this.#mirror.start({
+      stalledSince: () => sender.stalledSince(),
+      probeKafka: () => transport.probe?.() ?? Promise.resolve(),
+      retrySends: () => sender.retryNow(),
+      resetKafka: () => transport.reset?.() ?? Promise.resolve(),
+    })
+  }
+
+  #createTransport(): Transport {
+    const { config, codec } = this.#options
+    const kafka =
+      this.#options.kafka ??
+      createKafka({
+        brokers: config.kafka.brokers,
+        clientId: `${config.kafka.clientId}-producer-${this.session}`,
+        logger: this.#log,
       })
-      state = 'running'
-      sender.start()
-      const started = sender
-      mirror.start({
-        stalledSince: () => started.stalledSince(),
-        probeKafka: () => transport.probe?.() ?? Promise.resolve(),
-        retrySends: () => started.retryNow(),
-        resetKafka: () => transport.reset?.() ?? Promise.resolve(),
+    return createKafkaTransport({
+      kafka,
+      topic: this.topic,
+      partitions: Math.max(...this.#all.map((c) => c.id)) + 1,
+      registryUrl: config.schemaRegistry.url,
+      maxRecordSetBytes: config.mover.maxRecordSetBytes,
+      logger: this.#log,
+      ...(codec ? { codec } : {}),
+    })
+  }
+
+  /** Kafka acknowledged a record set: metrics, the resync's progress, and the after-send fault point. */
+  #sent(id: number, rs: RecordSet, bytes: number): void {
+    // Kafka has the record set and the sidefile still holds it: a crash here makes the next start send it again
+    if (rs.kind !== 'HEARTBEAT') this.#faults.reach('producer.after-send')
+    const label = { controller: String(id) }
+    const metrics = this.#metrics
+    metrics.recordSets.inc({ ...label, kind: rs.kind })
+    if (rs.kind === 'HEARTBEAT') metrics.heartbeats.inc(label)
+    else metrics.sentUpdates.inc(label, rs.updates.length)
+    if (rs.kind === 'RESYNC') {
+      this.#resyncMetrics.resyncBytes.inc(label, bytes)
+      this.#mirror.resyncRecordSent(bytes)
+    }
+  }
+
+  #checkControllerIds(): void {
+    const all = this.#all
+    for (const id of this.controllerIds) {
+      if (!all.some((c) => c.id === id))
+        throw new XrcError(
+          'XRC_CONFIG_INVALID',
+          `controller ${id} is not in session ${this.session} (controllers: ${all.map((c) => c.id).join(', ')})`,
+          { context: { setting: 'session.controllers' } },
+        )
+    }
+  }
+
+  #route(volume: string): Controller {
+    const id = this.#owner.get(volume)
+    const session = this.session
+    if (id === undefined)
+      throw new XrcError('XRC_NOT_FOUND', `volume "${volume}" is not in session ${session}`, {
+        context: { session, volume },
       })
-      log.info(
-        {
-          controllers: ids,
-          topic,
-          nextSeqs: Object.fromEntries([...controllers.values()].map((c) => [c.id, c.status().nextSeq])),
-        },
-        'primary started',
+    const c = this.#controllers.get(id)
+    if (c === undefined)
+      throw new XrcError(
+        'XRC_NOT_FOUND',
+        `volume "${volume}" belongs to controller ${id}, which this process does not run (it runs ${this.controllerIds.join(', ')})`,
+        { context: { session, volume, controller: id } },
       )
-    },
+    return c
+  }
 
-    async stop() {
-      if (state === 'created' || state === 'stopping' || state === 'stopped') return
-      const failed = state === 'failed'
-      state = 'stopping'
-      if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve))
-      await mirror.stop()
-      await sender?.stop({ flushTimeoutMs: options.flushTimeoutMs ?? 5000 })
-      await closeControllers()
-      await mirror.close()
-      await link.close().catch((err: unknown) => log.warn({ err }, 'closing the link to the secondary failed'))
-      state = failed ? 'failed' : 'stopped'
-      const left = [...controllers.values()].map((c) => ({ controller: c.id, entries: c.status().sidefile.entries }))
-      log.info({ unsent: left }, 'primary stopped; unsent writes stay in the sidefiles')
-      finish(undefined)
-    },
+  #checkRunning(): void {
+    if (this.#state !== 'running')
+      throw new XrcError('XRC_CLOSED', `the primary of session ${this.session} is ${this.#state}, not taking writes`, {
+        context: { session: this.session },
+      })
+  }
 
-    async write({ volume, block, data, after }) {
-      checkRunning()
-      const c = route(volume)
-      const label = { controller: String(c.id) }
-      const began = performance.now()
-      inflight++
-      try {
-        const ack = await c.write(volume, block, data, after)
-        metrics.writes.inc(label)
-        metrics.writeBytes.inc(label, data.length)
-        metrics.writeSeconds.observe(label, (performance.now() - began) / 1000)
-        return ack
-      } catch (err) {
-        metrics.writeErrors.inc({ ...label, code: isXrcError(err) ? err.code : 'unexpected' })
-        throw err
-      } finally {
-        if (--inflight === 0) idle?.()
-      }
-    },
+  #emit<K extends keyof PrimaryEvents>(event: K, payload: PrimaryEvents[K]): void {
+    try {
+      this.#events.emit(event, payload)
+    } catch (err) {
+      this.#log.error({ err, event }, 'a primary event listener threw')
+    }
+  }
 
-    async read(volume, block, count) {
-      checkRunning()
-      return route(volume).read(volume, block, count)
-    },
-
-    status,
-
-    health() {
-      const st = status()
-      const kafkaHealth: HealthReport['status'] =
-        st.kafka.state === 'connected' ? 'ok' : st.kafka.state === 'connecting' ? 'starting' : 'degraded'
-      // suspended or resyncing: writes are taken, the mirror is behind
-      const healthState: HealthReport['status'] =
-        st.state === 'failed'
-          ? 'halted'
-          : st.state !== 'running'
-            ? 'starting'
-            : st.mirror.state !== 'duplex'
-              ? 'degraded'
-              : kafkaHealth
-      return {
-        status: healthState,
-        session,
-        kafka: st.kafka,
-        mirror: { state: st.mirror.state, reason: st.mirror.reason },
-        controllers: st.controllers.map((c) => ({
-          id: c.id,
-          nextSeq: c.nextSeq,
-          sidefileBytes: c.sidefile.bytes,
-          waitingWriters: c.sidefile.waitingWriters,
-        })),
-      }
-    },
-
-    async suspend() {
-      checkRunning()
-      return mirror.suspend('operator')
-    },
-
-    async resume() {
-      checkRunning()
-      return mirror.resume()
-    },
-
-    async rebase() {
-      checkRunning()
-      return mirror.rebase()
-    },
-
-    on(event, listener) {
-      events.on(event, listener)
-      return () => void events.off(event, listener)
-    },
+  async #closeControllers(): Promise<void> {
+    for (const c of this.#controllers.values())
+      await c.close().catch((err: unknown) => this.#log.error({ err, controller: c.id }, 'closing a controller failed'))
   }
 }

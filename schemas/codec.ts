@@ -14,9 +14,10 @@
 import avro from 'avsc'
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { XrcError, errorMessage } from '../lib/errors.js'
+import { WIRE_HEADER_BYTES } from './wireSizes.js'
 
 export const MAGIC_BYTE = 0
-export const WIRE_HEADER_BYTES = 5
+export { WIRE_HEADER_BYTES }
 
 export interface AvroCodec<T> {
   /** Registry id of the schema this process writes with. */

@@ -7,11 +7,12 @@ import kafkajs, { type Admin } from 'kafkajs'
 import { XrcError } from '../errors.js'
 import { retry, waitFor } from '../retry.js'
 import type { Logger } from '../logger.js'
+import { KAFKA_FRAMING_BYTES } from '../../schemas/wireSizes.js'
 
 const { ConfigResourceTypes } = kafkajs
 
-/** Kafka's own framing around a record (batch header, record header, key, headers): kept free under max.message.bytes. */
-export const KAFKA_FRAMING_BYTES = 16 * 1024
+/** Kafka's framing kept free under max.message.bytes; defined with the other wire sizes. */
+export { KAFKA_FRAMING_BYTES }
 
 export interface TopicSpec {
   topic: string

@@ -4,30 +4,14 @@
  * transaction, split between blocks (never inside one), the controller
  * marks on the last part only (schemas/journal.ts). Pure.
  *
- * Sizes are upper bounds of the Avro encoding (a varint is at most 5 bytes
- * for an int, 10 for a long), so a part never exceeds the bound once
- * encoded; the writer checks the encoded size anyway.
+ * Sizes are upper bounds of the Avro encoding (schemas/wireSizes.ts), so a
+ * part never exceeds the bound once encoded; the writer checks the encoded
+ * size anyway.
  */
 import { XrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup, JournalRecord, JournalUpdate } from '../../schemas/journal.js'
 import { HEADERS } from '../../schemas/topicNames.js'
-import { WIRE_HEADER_BYTES } from '../../schemas/codec.js'
-
-const INT = 5
-const LONG = 10
-/** An array's block count and terminating zero. */
-const ARRAY = LONG + 1
-const MARK_BYTES = INT + 3 * LONG
-
-/** Bytes of a record's fields besides its updates and marks. */
-function recordFramingBytes(session: string): number {
-  return WIRE_HEADER_BYTES + INT + Buffer.byteLength(session) + 2 * LONG + 2 * INT + 2 * ARRAY
-}
-
-/** Upper bound of one update's encoded bytes. */
-export function updateBytes(u: JournalUpdate): number {
-  return INT + 3 * LONG + INT + Buffer.byteLength(u.volume) + INT + u.data.length
-}
+import { CONTROLLER_MARK_BYTES, journalRecordBaseBytes, journalUpdateBytes } from '../../schemas/wireSizes.js'
 
 /**
  * The journal records of `group`, each at most `maxRecordBytes` once
@@ -36,8 +20,8 @@ export function updateBytes(u: JournalUpdate): number {
  * not fit (the config check on mover.journalRecordMaxBytes prevents it).
  */
 export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): JournalRecord[] {
-  const framing = recordFramingBytes(group.session)
-  const marksBytes = group.controllers.length * MARK_BYTES
+  const framing = journalRecordBaseBytes(group.session)
+  const marksBytes = group.controllers.length * CONTROLLER_MARK_BYTES
   if (framing + marksBytes > maxRecordBytes) {
     throw new XrcError(
       'XRC_RECORD_TOO_LARGE',
@@ -49,7 +33,7 @@ export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): Jou
   let chunk: JournalUpdate[] = []
   let size = framing
   for (const u of group.updates) {
-    const n = updateBytes(u)
+    const n = journalUpdateBytes(u)
     if (framing + n > maxRecordBytes) {
       throw new XrcError(
         'XRC_RECORD_TOO_LARGE',

@@ -3,7 +3,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { RECORD_SET_SCHEMA, type RecordSet, type Update } from '../../schemas/recordSet.js'
 import { HEADERS } from '../../schemas/topicNames.js'
-import { cutRecordSets, heartbeatRecordSet, recordSetBaseBytes, recordSetHeaders } from './recordSets.js'
+import { recordSetBaseBytes } from '../../schemas/wireSizes.js'
+import { cutRecordSets, heartbeatRecordSet, recordSetHeaders } from './recordSets.js'
 
 const type = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
 

@@ -1,6 +1,7 @@
 /**
  * Cutting a controller's durable updates into record sets, heartbeats, and
- * their Kafka headers. Pure: the sender does the I/O.
+ * their Kafka headers. Pure: the sender does the I/O. Sizes are the upper
+ * bounds of schemas/wireSizes.ts.
  *
  * The contract with the mover (schemas/recordSet.ts): per controller, seqs
  * contiguous and times non-decreasing in seq order; an UPDATES record set
@@ -10,21 +11,7 @@
  */
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
 import { HEADERS } from '../../schemas/topicNames.js'
-
-/** Upper bound of an update's Avro bytes besides its data and volume name (three longs, two length prefixes). */
-const UPDATE_FRAMING_BYTES = 48
-/** Upper bound of a record set's Avro bytes besides its updates and session name, wire header included. */
-const RECORD_SET_FRAMING_BYTES = 96
-
-/** Upper bound of the encoded size of one update. */
-export function updateBytes(update: Update): number {
-  return UPDATE_FRAMING_BYTES + Buffer.byteLength(update.volume) + update.data.length
-}
-
-/** Upper bound of the encoded size of a record set with no updates. */
-export function recordSetBaseBytes(session: string): number {
-  return RECORD_SET_FRAMING_BYTES + Buffer.byteLength(session)
-}
+import { recordSetBaseBytes, recordSetUpdateBytes } from '../../schemas/wireSizes.js'
 
 export interface RecordSetLimits {
   /** Most updates in one record set. */
@@ -87,7 +74,7 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
       )
     }
     prev = u
-    const size = updateBytes(u)
+    const size = recordSetUpdateBytes(u)
     const kind = item.kind ?? 'UPDATES'
     if (
       current !== undefined &&

@@ -1,0 +1,188 @@
+import avro from 'avsc'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { WIRE_HEADER_BYTES as CODEC_WIRE_HEADER_BYTES } from './codec.js'
+import { JOURNAL_SCHEMA, type JournalRecord } from './journal.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from './recordSet.js'
+import { HEADERS } from './topicNames.js'
+import {
+  CONTROLLER_MARK_BYTES,
+  JOURNAL_SINGLE_BLOCK_FRAMING_BYTES,
+  JOURNAL_UPDATE_FIXED_BYTES,
+  KAFKA_FRAMING_BYTES,
+  MAX_VOLUME_NAME_BYTES,
+  WIRE_HEADER_BYTES,
+  journalRecordBaseBytes,
+  journalUpdateBytes,
+  maxWriteBytes,
+  recordSetBaseBytes,
+  recordSetUpdateBytes,
+} from './wireSizes.js'
+
+const recordSetType = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
+const journalType = avro.Type.forSchema(JOURNAL_SCHEMA as unknown as avro.Schema)
+/** Bytes on the wire: the Confluent header and the Avro body. */
+const wireBytes = (type: avro.Type, value: unknown): number => WIRE_HEADER_BYTES + type.toBuffer(value).length
+
+/** avsc's largest long as a JS number (2^53 - 2). */
+const BIG = 2 ** 53 - 2
+// the extremes matter: a varint's length depends on the value, so draw small and huge ones alike
+const long = fc.oneof(
+  fc.integer({ min: 0, max: 127 }),
+  fc.maxSafeInteger().map((n) => Math.max(-BIG, Math.min(BIG, n))),
+  fc.constant(BIG),
+)
+const int = fc.oneof(fc.integer({ min: 0, max: 63 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }))
+const name = fc.oneof(fc.string({ maxLength: 63 }), fc.string({ unit: 'grapheme', maxLength: 80 }))
+const data = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+  fc.integer({ min: 0, max: 70_000 }).map((n) => Buffer.alloc(n)),
+)
+const update = fc.record({ seq: long, time: long, volume: name, block: long, data })
+
+const recordSet: fc.Arbitrary<RecordSet> = fc.record({
+  session: name,
+  controller: int,
+  kind: fc.constantFrom('UPDATES' as const, 'HEARTBEAT' as const, 'RESYNC' as const),
+  firstSeq: long,
+  lastSeq: long,
+  minTime: long,
+  maxTime: long,
+  updates: fc.array(update, { maxLength: 12 }),
+})
+
+const journalRecord: fc.Arbitrary<JournalRecord> = fc.record({
+  session: name,
+  groupSeq: long,
+  groupTime: long,
+  part: int,
+  parts: int,
+  updates: fc.array(fc.record({ controller: int, seq: long, time: long, volume: name, block: long, data }), {
+    maxLength: 12,
+  }),
+  controllers: fc.array(fc.record({ controller: int, lastSeq: long, lastTime: long, resumeOffset: long }), {
+    maxLength: 12,
+  }),
+})
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
+
+describe('wire sizes', () => {
+  it('the wire header is the codec’s', () => {
+    expect(WIRE_HEADER_BYTES).toBe(CODEC_WIRE_HEADER_BYTES)
+  })
+
+  it('bound a record set’s real encoding from above', () => {
+    fc.assert(
+      fc.property(recordSet, (rs) => {
+        const bound = recordSetBaseBytes(rs.session) + sum(rs.updates.map(recordSetUpdateBytes))
+        expect(wireBytes(recordSetType, rs)).toBeLessThanOrEqual(bound)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('are tight for a record set of the largest values', () => {
+    // every varint at its longest for a safe integer (8 bytes for 2^53 - 1, zig-zagged), the int at 5
+    const big = BIG
+    const rs: RecordSet = {
+      session: 's',
+      controller: -(2 ** 31),
+      kind: 'UPDATES',
+      firstSeq: big,
+      lastSeq: big,
+      minTime: big,
+      maxTime: big,
+      updates: [{ seq: big, time: big, volume: 'v', block: big, data: Buffer.alloc(1) }],
+    }
+    const bound = recordSetBaseBytes(rs.session) + recordSetUpdateBytes(rs.updates[0] as RecordSet['updates'][number])
+    // the only slack: 2 of 10 bytes in each of the seven longs (a safe integer takes 8), 4 of 5 in each of the
+    // four short length prefixes (session, volume, data, the array's count) and in the kind's index
+    expect(bound - wireBytes(recordSetType, rs)).toBe(7 * 2 + 4 * 4 + 4)
+  })
+
+  it('bound a journal record’s real encoding from above', () => {
+    fc.assert(
+      fc.property(journalRecord, (r) => {
+        const bound =
+          journalRecordBaseBytes(r.session) +
+          sum(r.updates.map(journalUpdateBytes)) +
+          r.controllers.length * CONTROLLER_MARK_BYTES
+        expect(wireBytes(journalType, r)).toBeLessThanOrEqual(bound)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('make the largest write the largest whole-block write one record set carries', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 16 * 1024, max: 2 * 1024 * 1024 }),
+        fc.constantFrom(512, 1024, 4096, 65536),
+        fc.string({ minLength: 1, maxLength: 63 }),
+        (maxRecordSetBytes, blockSize, session) => {
+          const max = maxWriteBytes(maxRecordSetBytes, session, blockSize)
+          expect(max % blockSize).toBe(0)
+          const rsWith = (bytes: number): RecordSet => ({
+            session,
+            controller: 1023,
+            kind: 'UPDATES',
+            firstSeq: BIG,
+            lastSeq: BIG,
+            minTime: BIG,
+            maxTime: BIG,
+            updates: [
+              {
+                seq: BIG,
+                time: BIG,
+                volume: 'v'.repeat(MAX_VOLUME_NAME_BYTES),
+                block: 2 ** 31 - 1,
+                data: Buffer.alloc(bytes),
+              },
+            ],
+          })
+          // the largest write fits, encoded for real, in the longest volume name
+          expect(wireBytes(recordSetType, rsWith(max))).toBeLessThanOrEqual(maxRecordSetBytes)
+          // one more block would pass the bound the sender cuts record sets by
+          const next = rsWith(max + blockSize)
+          expect(
+            recordSetBaseBytes(session) + recordSetUpdateBytes(next.updates[0] as RecordSet['updates'][number]),
+          ).toBeGreaterThan(maxRecordSetBytes)
+        },
+      ),
+    )
+  })
+
+  it('leave the journal’s single-block allowance above the worst case of configured names', () => {
+    const longest = 'x'.repeat(63)
+    const worst = journalRecordBaseBytes(longest) + JOURNAL_UPDATE_FIXED_BYTES + longest.length
+    expect(worst).toBeLessThanOrEqual(JOURNAL_SINGLE_BLOCK_FRAMING_BYTES)
+    const r: JournalRecord = {
+      session: longest,
+      groupSeq: BIG,
+      groupTime: BIG,
+      part: 2 ** 31 - 1,
+      parts: 2 ** 31 - 1,
+      updates: [
+        {
+          controller: 1023,
+          seq: BIG,
+          time: BIG,
+          volume: longest,
+          block: 2 ** 31 - 1,
+          data: Buffer.alloc(65536),
+        },
+      ],
+      controllers: [],
+    }
+    expect(wireBytes(journalType, r) - 65536).toBeLessThanOrEqual(JOURNAL_SINGLE_BLOCK_FRAMING_BYTES)
+  })
+
+  it('leave Kafka’s framing allowance above one record’s framing with every header at its longest', () => {
+    const batchHeader = 61
+    const recordFraming = 5 + 1 + 10 + 5 + 5 + 5 + 5
+    const key = 4 // a controller id, at most 1023
+    const headers = sum(Object.values(HEADERS).map((h) => 5 + Buffer.byteLength(h) + 5 + 63))
+    expect(batchHeader + recordFraming + key + headers).toBeLessThanOrEqual(KAFKA_FRAMING_BYTES)
+  })
+})
