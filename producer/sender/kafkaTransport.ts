@@ -77,14 +77,110 @@ export interface KafkaTransportOptions {
 }
 
 export function createKafkaTransport(options: KafkaTransportOptions): Transport {
-  const { kafka, topic, logger } = options
-  let producer: Promise<Producer> | undefined
-  let codec = options.codec
-  let closed = false
-  let failures = 0
+  return new KafkaTransport(options)
+}
 
-  async function connectProducer(): Promise<Producer> {
-    const p = kafka.producer({
+class KafkaTransport implements Transport {
+  readonly #options: KafkaTransportOptions
+  readonly #topic: string
+  readonly #log: Logger
+  #producer: Promise<Producer> | undefined
+  #codec: AvroCodec<RecordSet> | undefined
+  #closed = false
+  // sends failed in a row: a few make the producer be recreated
+  #failures = 0
+
+  constructor(options: KafkaTransportOptions) {
+    this.#options = options
+    this.#topic = options.topic
+    this.#log = options.logger
+    this.#codec = options.codec
+  }
+
+  async open(): Promise<{ maxBatchBytes: number }> {
+    if (this.#closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+    await this.#prepareTopic()
+    this.#codec ??= await createCodec<RecordSet>({
+      registryUrl: this.#options.registryUrl,
+      subject: valueSubject(this.#topic),
+      schema: RECORD_SET_SCHEMA,
+    })
+    await this.#connected()
+    return { maxBatchBytes: this.#options.maxRecordSetBytes }
+  }
+
+  encode(rs: RecordSet): Buffer {
+    if (this.#codec === undefined) throw new XrcError('XRC_CLOSED', 'transport not open: no codec yet')
+    return this.#codec.encode(rs)
+  }
+
+  async send(batches: readonly PartitionBatch[]): Promise<void> {
+    if (this.#closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+    try {
+      const p = await this.#connected()
+      // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
+      // with several brokers, one request per broker)
+      await p.send({
+        topic: this.#topic,
+        acks: -1,
+        messages: batches.flatMap((b) =>
+          b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
+        ),
+      })
+      this.#failures = 0
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable !== false
+      if (!retriable || ++this.#failures >= 3) {
+        this.#failures = 0
+        await this.#reset(errorMessage(err))
+      }
+      const partitions = batches.map((b) => b.partition).join(',')
+      throw new XrcError(
+        'XRC_KAFKA_UNREACHABLE',
+        `send to ${this.#topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`,
+        { cause: err, retriable, context: { partitions } },
+      )
+    }
+  }
+
+  reset(): Promise<void> {
+    return this.#reset('the updates topic was made again')
+  }
+
+  async probe(): Promise<void> {
+    const topic = this.#topic
+    // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
+    if (this.#codec === undefined)
+      throw new XrcError(
+        'XRC_REGISTRY_UNREACHABLE',
+        `the schema of ${topic} is not registered yet: the schema registry has not answered`,
+      )
+    const admin = this.#options.kafka.admin({ retry: { retries: 0 } })
+    await admin.connect()
+    try {
+      const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
+      if (have < this.#options.partitions)
+        throw new XrcError(
+          'XRC_KAFKA_UNREACHABLE',
+          `topic ${topic} has ${have} of the ${this.#options.partitions} partitions the session needs`,
+        )
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    const p = this.#producer
+    this.#producer = undefined
+    await p?.then(
+      (x) => x.disconnect(),
+      () => undefined,
+    ) // a producer that never connected has nothing to close
+  }
+
+  async #connectProducer(): Promise<Producer> {
+    const p = this.#options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -95,7 +191,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     })
     await p.connect()
-    if (closed) {
+    if (this.#closed) {
       // closed while connecting (a stop during an outage): leave no connection behind
       await p.disconnect()
       throw new XrcError('XRC_CLOSED', 'transport closed while connecting')
@@ -104,109 +200,34 @@ export function createKafkaTransport(options: KafkaTransportOptions): Transport 
   }
 
   /** The shared producer, connected on first use and again after a reset. */
-  function connected(): Promise<Producer> {
-    producer ??= connectProducer().catch((err: unknown) => {
-      producer = undefined
+  #connected(): Promise<Producer> {
+    this.#producer ??= this.#connectProducer().catch((err: unknown) => {
+      this.#producer = undefined
       throw err
     })
-    return producer
+    return this.#producer
   }
 
   // A fresh producer (a new producer id, sequences from 0) gets past an idempotence state kafkajs cannot recover
   // from by itself (out-of-order sequence, unknown producer id) or a connection it keeps failing on; what it
   // resends that the old one had written is a duplicate the mover drops by (controller, seq).
-  async function reset(reason: string): Promise<void> {
-    const old = producer
-    producer = undefined
-    logger.warn({ topic, reason }, 'recreating the Kafka producer')
+  async #reset(reason: string): Promise<void> {
+    const old = this.#producer
+    this.#producer = undefined
+    this.#log.warn({ topic: this.#topic, reason }, 'recreating the Kafka producer')
     await old
       ?.then((p) => p.disconnect())
-      .catch((err: unknown) => logger.warn({ err }, 'disconnecting the old Kafka producer failed'))
+      .catch((err: unknown) => this.#log.warn({ err }, 'disconnecting the old Kafka producer failed'))
   }
 
-  async function prepareTopic(): Promise<void> {
+  async #prepareTopic(): Promise<void> {
+    const { kafka, partitions, maxRecordSetBytes } = this.#options
     const admin = kafka.admin()
     await admin.connect()
     try {
-      await ensureTopic(admin, updatesTopicSpec(topic, options.partitions, options.maxRecordSetBytes), logger)
+      await ensureTopic(admin, updatesTopicSpec(this.#topic, partitions, maxRecordSetBytes), this.#log)
     } finally {
       await admin.disconnect()
     }
-  }
-
-  return {
-    async open() {
-      if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
-      await prepareTopic()
-      codec ??= await createCodec<RecordSet>({
-        registryUrl: options.registryUrl,
-        subject: valueSubject(topic),
-        schema: RECORD_SET_SCHEMA,
-      })
-      await connected()
-      return { maxBatchBytes: options.maxRecordSetBytes }
-    },
-    encode(rs) {
-      if (codec === undefined) throw new XrcError('XRC_CLOSED', 'transport not open: no codec yet')
-      return codec.encode(rs)
-    },
-    async send(batches) {
-      if (closed) throw new XrcError('XRC_CLOSED', 'transport closed')
-      try {
-        const p = await connected()
-        // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
-        // with several brokers, one request per broker)
-        await p.send({
-          topic,
-          acks: -1,
-          messages: batches.flatMap((b) =>
-            b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
-          ),
-        })
-        failures = 0
-      } catch (err) {
-        const retriable = (err as { retriable?: boolean }).retriable !== false
-        if (!retriable || ++failures >= 3) {
-          failures = 0
-          await reset(errorMessage(err))
-        }
-        const partitions = batches.map((b) => b.partition).join(',')
-        throw new XrcError(
-          'XRC_KAFKA_UNREACHABLE',
-          `send to ${topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`,
-          { cause: err, retriable, context: { partitions } },
-        )
-      }
-    },
-    reset: () => reset('the updates topic was made again'),
-    async probe() {
-      // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
-      if (codec === undefined)
-        throw new XrcError(
-          'XRC_REGISTRY_UNREACHABLE',
-          `the schema of ${topic} is not registered yet: the schema registry has not answered`,
-        )
-      const admin = kafka.admin({ retry: { retries: 0 } })
-      await admin.connect()
-      try {
-        const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
-        if (have < options.partitions)
-          throw new XrcError(
-            'XRC_KAFKA_UNREACHABLE',
-            `topic ${topic} has ${have} of the ${options.partitions} partitions the session needs`,
-          )
-      } finally {
-        await admin.disconnect()
-      }
-    },
-    async close() {
-      closed = true
-      const p = producer
-      producer = undefined
-      await p?.then(
-        (x) => x.disconnect(),
-        () => undefined,
-      ) // a producer that never connected has nothing to close
-    },
   }
 }
