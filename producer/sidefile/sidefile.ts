@@ -1,13 +1,15 @@
 /**
  * The sidefile: a controller's durable outbound queue of time-stamped
- * writes (layout in sidefileFormat.ts). Which segment an entry goes to, the
- * byte bound and the waiting writers are bookkept by the pure
- * SidefileLedger (sidefileLedger.ts); this file does the I/O around it:
- * `Sidefile.append` (build, place, group commit in `flush`),
- * `Sidefile.read`, `Sidefile.trim` (segment deletion). Append-only segment files; an entry
+ * writes (layout in sidefileFormat.ts). Append-only segment files; an entry
  * is acknowledged to its writer only after fdatasync, and concurrent appends
  * share one fdatasync (group commit). Entries leave when Kafka acknowledged
  * them: trim() moves the start and deletes whole segments behind it.
+ *
+ * Which segment an entry goes to, what is held and durable, the byte bound
+ * and the queue of waiting writers are the pure SidefileLedger
+ * (sidefileLedger.ts); SegmentedSidefile here does the I/O around it:
+ * `append` (admit, then `enqueue` or `waitForSpace`), `flush` and
+ * `writeBatch` (group commit), `read`, `trim` (`deleteSegments`).
  *
  * Invariants:
  * - Entries are durable in append order; append() resolves in that order.
@@ -152,11 +154,11 @@ export async function openSidefile(options: SidefileOptions): Promise<Sidefile> 
     segments: recovered.segments,
     ends: recovered.ends,
   })
-  return new SegmentFiles(options, ledger, files)
+  return new SegmentedSidefile(options, ledger, files)
 }
 
 /** The sidefile's I/O around its ledger: segment files, group commit, waiters' timers. */
-class SegmentFiles implements Sidefile {
+class SegmentedSidefile implements Sidefile {
   readonly dir: string
   readonly #options: SidefileOptions
   readonly #log: Logger
