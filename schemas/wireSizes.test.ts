@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import avro from 'avsc'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -9,15 +10,26 @@ import {
   CONTROLLER_MARK_BYTES,
   JOURNAL_SINGLE_BLOCK_FRAMING_BYTES,
   JOURNAL_UPDATE_FIXED_BYTES,
+  KAFKA_BATCH_HEADER_BYTES,
   KAFKA_FRAMING_BYTES,
   MAX_VOLUME_NAME_BYTES,
   WIRE_HEADER_BYTES,
   journalRecordBaseBytes,
   journalUpdateBytes,
+  kafkaRecordOverheadBytes,
   maxWriteBytes,
   recordSetBaseBytes,
   recordSetUpdateBytes,
 } from './wireSizes.js'
+
+// kafkajs's own encoder of a v2 record (internal, CommonJS): the bytes a record takes in a batch
+const encodeKafkaRecord = createRequire(import.meta.url)('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: {
+  offsetDelta: number
+  timestampDelta: number
+  key: Buffer
+  value: Buffer
+  headers: Record<string, string>
+}) => { size(): number }
 
 const recordSetType = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
 const journalType = avro.Type.forSchema(JOURNAL_SCHEMA as unknown as avro.Schema)
@@ -178,11 +190,32 @@ describe('wire sizes', () => {
     expect(wireBytes(journalType, r) - 65536).toBeLessThanOrEqual(JOURNAL_SINGLE_BLOCK_FRAMING_BYTES)
   })
 
-  it('leave Kafka’s framing allowance above one record’s framing with every header at its longest', () => {
-    const batchHeader = 61
-    const recordFraming = 5 + 1 + 10 + 5 + 5 + 5 + 5
-    const key = 4 // a controller id, at most 1023
-    const headers = sum(Object.values(HEADERS).map((h) => 5 + Buffer.byteLength(h) + 5 + 63))
-    expect(batchHeader + recordFraming + key + headers).toBeLessThanOrEqual(KAFKA_FRAMING_BYTES)
+  it('bound a Kafka record’s overhead from above, as kafkajs encodes it', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 10 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.dictionary(name, name, { maxKeys: 12 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        (key, value, headers, offsetDelta) => {
+          const record = encodeKafkaRecord({
+            offsetDelta,
+            timestampDelta: 2 ** 40,
+            key: Buffer.from(key),
+            value: Buffer.from(value),
+            headers,
+          })
+          expect(record.size()).toBeLessThanOrEqual(value.length + kafkaRecordOverheadBytes(key, headers))
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('leave Kafka’s framing allowance above the batch header and one record’s overhead with every header at its longest', () => {
+    const headers = Object.fromEntries(Object.values(HEADERS).map((h) => [h, 'x'.repeat(63)]))
+    expect(KAFKA_BATCH_HEADER_BYTES + kafkaRecordOverheadBytes('1023', headers)).toBeLessThanOrEqual(
+      KAFKA_FRAMING_BYTES,
+    )
   })
 })

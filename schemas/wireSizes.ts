@@ -117,15 +117,36 @@ export const JOURNAL_SINGLE_BLOCK_FRAMING_BYTES = 1024
 // --- Kafka ------------------------------------------------------------------
 
 /**
+ * A record batch's header, message format v2 (KIP-98): base offset (8),
+ * length (4), partition leader epoch (4), magic (1), CRC (4), attributes (2),
+ * last offset delta (4), first and max timestamp (8 + 8), producer id (8),
+ * producer epoch (2), base sequence (4), record count (4).
+ */
+export const KAFKA_BATCH_HEADER_BYTES = 61
+
+/**
+ * A record's fields in a v2 batch besides its key, value and headers: its
+ * length (varint, at most 5), attributes (1), timestamp delta (varlong, 10),
+ * offset delta, key length, value length and header count (varints, 5 each).
+ */
+export const KAFKA_RECORD_FIXED_BYTES = 5 + 1 + 10 + 4 * 5
+
+/** Upper bound of a record's bytes in a batch besides its value: its framing, key and headers (each with two length varints). */
+export function kafkaRecordOverheadBytes(key: string, headers: Readonly<Record<string, string>>): number {
+  let bytes = KAFKA_RECORD_FIXED_BYTES + Buffer.byteLength(key)
+  for (const [k, v] of Object.entries(headers))
+    bytes += 2 * LENGTH_MAX_BYTES + Buffer.byteLength(k) + Buffer.byteLength(v)
+  return bytes
+}
+
+/**
  * Kafka's framing around record values, kept free under a topic's
  * max.message.bytes (which bounds a whole record batch): the batch header
- * (61 bytes in format v2: base offset, length, leader epoch, magic, CRC,
- * attributes, last offset delta, two timestamps, producer id and epoch,
- * base sequence, record count) and per record its length, attributes,
- * timestamp and offset deltas, key and value lengths and header count
- * (varints, at most 36 bytes), the key (a controller id) and our headers
- * (schemas/topicNames.ts HEADERS: names of a dozen bytes, a 63-character
- * session and decimal numbers, some 300 bytes). A round 16 KiB covers one
- * record many times over and leaves room for headers added later.
+ * and one record's overhead (kafkaRecordOverheadBytes: with our headers,
+ * schemas/topicNames.ts HEADERS, a 63-character session and decimal
+ * numbers, some 300 bytes). The sender counts every record's overhead
+ * against its batch bound, so a batch of many small records stays within
+ * it too; a single record set up to mover.maxRecordSetBytes needs this
+ * allowance. A round 16 KiB leaves room for headers added later.
  */
 export const KAFKA_FRAMING_BYTES = 16 * 1024

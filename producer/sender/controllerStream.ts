@@ -10,6 +10,7 @@ import type { RecordSet } from '../../schemas/recordSet.js'
 import type { Controller } from '../controller/index.js'
 import type { OutboundMessage, Transport } from './kafkaTransport.js'
 import type { Outbox } from './outbox.js'
+import { kafkaRecordOverheadBytes } from '../../schemas/wireSizes.js'
 import { cutRecordSets, heartbeatRecordSet, recordSetHeaders, type Cut } from './recordSets.js'
 
 export type SenderController = Pick<Controller, 'id' | 'readPending' | 'acknowledge' | 'takeHeartbeat' | 'coverTime'>
@@ -115,7 +116,9 @@ export class ControllerStream {
       maxUpdates: this.#s.maxUpdatesPerRecordSet,
       maxBytes: maxBatchBytes,
     })
-    const batch = firstBatch(cuts, maxBatchBytes)
+    const batch = firstBatch(cuts, maxBatchBytes, (cut) =>
+      kafkaRecordOverheadBytes(String(this.#c.id), recordSetHeaders(cut.recordSet)),
+    )
     await this.#send(batch.map((x) => x.recordSet))
     const last = (batch.at(-1) as (typeof cuts)[number]).last
     await this.#c.acknowledge(last.end, last.update.seq)
@@ -170,12 +173,27 @@ export class ControllerStream {
   }
 }
 
-/** The leading cuts that go in one Kafka batch: whole record sets up to maxBatchBytes, at least one. */
-function firstBatch<T>(cuts: readonly Cut<T>[], maxBatchBytes: number): Cut<T>[] {
+/**
+ * The leading cuts that go in one Kafka batch: whole record sets, at least
+ * one, while their values and each record's Kafka overhead (key, headers,
+ * framing) stay within maxBatchBytes. Past one record set the batch thus
+ * stays within maxBatchBytes plus the batch header, however many records it
+ * holds; one record set alone is within the topic's framing allowance
+ * (schemas/wireSizes.ts KAFKA_FRAMING_BYTES).
+ */
+export function firstBatch<T>(
+  cuts: readonly Cut<T>[],
+  maxBatchBytes: number,
+  overheadOf: (cut: Cut<T>) => number,
+): Cut<T>[] {
   let n = 0
   let bytes = 0
-  while (n < cuts.length && (n === 0 || bytes + (cuts[n]?.bytes ?? 0) <= maxBatchBytes))
-    bytes += (cuts[n++] as Cut<T>).bytes
+  for (; n < cuts.length; n++) {
+    const cut = cuts[n] as Cut<T>
+    const size = cut.bytes + overheadOf(cut)
+    if (n > 0 && bytes + size > maxBatchBytes) break
+    bytes += size
+  }
   return cuts.slice(0, n)
 }
 
