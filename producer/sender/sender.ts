@@ -2,9 +2,9 @@
  * The sender: per controller, moves durable sidefile entries to the
  * controller's partition of the updates topic as record sets, trims the
  * sidefile once Kafka acknowledged them, and sends heartbeats when the
- * controller is idle. Its parts: a ControllerStream per controller
- * (controllerStream.ts: linger, cut, send, acknowledge; heartbeats), the
- * Outbox the streams share produce requests through (outbox.ts), and the
+ * controller is idle. Its parts: a ControllerSender per controller
+ * (controllerSender.ts: linger, cut, send, acknowledge; heartbeats), the
+ * Outbox the controller senders share produce requests through (outbox.ts), and the
  * KafkaLink and SendRetry (kafkaLink.ts: reachability, retry with backoff).
  *
  * - Only durable entries are read (the sidefile's durable end), so a seq
@@ -27,13 +27,13 @@
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { ControllerStream, type ControllerSendStatus, type SenderController } from './controllerStream.js'
+import { ControllerSender, type ControllerSendStatus, type SenderController } from './controllerSender.js'
 import { KafkaLink, SendRetry, Stopped, type KafkaState } from './kafkaLink.js'
 import type { Transport } from './kafkaTransport.js'
 import { Outbox } from './outbox.js'
 
 export type { KafkaState } from './kafkaLink.js'
-export type { SenderController } from './controllerStream.js'
+export type { SenderController } from './controllerSender.js'
 
 export interface SenderOptions {
   session: string
@@ -88,7 +88,7 @@ class KafkaSender implements Sender {
   readonly #abort = new AbortController()
   readonly #link: KafkaLink
   readonly #retry: SendRetry
-  readonly #streams: Map<number, ControllerStream>
+  readonly #perController: Map<number, ControllerSender>
   #draining = false
   #loops: Promise<void> | undefined
 
@@ -116,7 +116,7 @@ class KafkaSender implements Sender {
       draining: () => this.#draining,
       ...(options.onSent ? { onSent: options.onSent } : {}),
     }
-    this.#streams = new Map(options.controllers.map((c) => [c.id, new ControllerStream(c, settings)]))
+    this.#perController = new Map(options.controllers.map((c) => [c.id, new ControllerSender(c, settings)]))
   }
 
   start(): void {
@@ -125,14 +125,14 @@ class KafkaSender implements Sender {
   }
 
   wake(id: number): void {
-    this.#streams.get(id)?.wake()
+    this.#perController.get(id)?.wake()
   }
 
   async stop(stopOptions: { flushTimeoutMs?: number } = {}): Promise<void> {
     const loops = this.#loops
     if (loops === undefined || this.#abort.signal.aborted) return
     this.#draining = true
-    for (const s of this.#streams.values()) s.wake()
+    for (const s of this.#perController.values()) s.wake()
     const timeout = stopOptions.flushTimeoutMs ?? 5000
     let timer: NodeJS.Timeout | undefined
     await Promise.race([loops, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)))])
@@ -153,7 +153,7 @@ class KafkaSender implements Sender {
         ...(unreachableSince !== undefined ? { unreachableSince } : {}),
         ...(lastError !== undefined ? { lastError } : {}),
       },
-      controllers: [...this.#streams.values()].map((s) => ({ ...s.status })),
+      controllers: [...this.#perController.values()].map((s) => ({ ...s.status })),
     }
   }
 
@@ -167,7 +167,7 @@ class KafkaSender implements Sender {
 
   stalledSince(): number | undefined {
     let oldest = this.#link.unreachableSince
-    for (const { sendingSince: since } of this.#streams.values())
+    for (const { sendingSince: since } of this.#perController.values())
       if (since !== undefined && (oldest === undefined || since < oldest)) oldest = since
     return oldest
   }
@@ -183,7 +183,7 @@ class KafkaSender implements Sender {
     }
     // settled, not all(): stop() must find every loop finished before the sidefiles close
     await Promise.allSettled(
-      [...this.#streams.values()].map((s) => s.run(maxBatchBytes).catch((err) => this.#fatal(err))),
+      [...this.#perController.values()].map((s) => s.run(maxBatchBytes).catch((err) => this.#fatal(err))),
     )
   }
 

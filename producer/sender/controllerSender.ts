@@ -2,8 +2,8 @@
  * One controller's stream to its partition: reads durable sidefile entries,
  * lingers for a fuller record set, cuts record sets, posts them to the
  * outbox and waits for Kafka's acknowledgement before trimming and reading
- * on (`ControllerStream.sendUpdates`); sends a heartbeat when idle
- * (`ControllerStream.idle`). One send in flight per controller, so its
+ * on (`ControllerSender.sendUpdates`); sends a heartbeat when idle
+ * (`ControllerSender.idle`). One send in flight per controller, so its
  * record sets reach its partition in seq order.
  */
 import type { RecordSet } from '../../schemas/recordSet.js'
@@ -26,8 +26,8 @@ export interface ControllerSendStatus {
   lastSendAt?: number
 }
 
-/** What the streams of one sender share. */
-export interface StreamSettings {
+/** What the controller senders of one sender share. */
+export interface ControllerSenderSettings {
   session: string
   transport: Pick<Transport, 'encode'>
   outbox: Outbox
@@ -68,18 +68,18 @@ class Signal {
   }
 }
 
-export class ControllerStream {
+export class ControllerSender {
   readonly status: ControllerSendStatus
   /** When the current send began (undefined once Kafka acknowledged it). */
   sendingSince: number | undefined
   readonly #c: SenderController
-  readonly #s: StreamSettings
+  readonly #s: ControllerSenderSettings
   readonly #wakeup = new Signal()
   #cursor: number | undefined // undefined: the sidefile's start, so a restart sends everything held
   #lastSend = Date.now()
   #lingerFrom: number | undefined
 
-  constructor(controller: SenderController, settings: StreamSettings) {
+  constructor(controller: SenderController, settings: ControllerSenderSettings) {
     this.#c = controller
     this.#s = settings
     this.status = { id: controller.id, recordSets: 0, heartbeats: 0 }

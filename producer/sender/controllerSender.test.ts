@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
 import type { Cut } from './recordSets.js'
-import { firstBatch } from './controllerStream.js'
+import { firstBatch } from './controllerSender.js'
 
 const cutOf = (bytes: number): Cut<number> => ({ recordSet: {} as Cut<number>['recordSet'], last: bytes, bytes })
 
