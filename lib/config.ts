@@ -198,6 +198,41 @@ export const ConfigSchema = z.strictObject({
         ),
     })
     .prefault({}),
+  nbd: z
+    .strictObject({
+      host: z
+        .string()
+        .min(1)
+        .default('127.0.0.1')
+        .describe("Address the primary's NBD server listens on for TCP (every volume is an export named after it)"),
+      port: z
+        .number()
+        .int()
+        .min(-1)
+        .max(65535)
+        .default(0)
+        .describe(
+          "TCP port of the primary's NBD server (10809 is NBD's own); 0 = any free port, announced on the ready line; -1 = no TCP",
+        ),
+      socket: z
+        .string()
+        .default('')
+        .describe(
+          'Unix socket of the NBD server; empty = <dataDir>/<session>/primary/nbd.sock (nbd-<ids>.sock for a process running some controllers); "-" = none',
+        ),
+      maxConnections: z
+        .number()
+        .int()
+        .min(1)
+        .default(128)
+        .describe(
+          'Open NBD connections (TCP and Unix together) past which a new one is closed at once, with a log line',
+        ),
+      handshakeTimeoutMs: ms
+        .default(10_000)
+        .describe('Longest an NBD client may take from connecting to choosing an export, ms'),
+    })
+    .prefault({}),
   mover: z
     .strictObject({
       groupIntervalMs: ms.default(100).describe('Consistency group cut interval, ms'),
@@ -344,6 +379,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; parse: 'string' |
   XRC_SESSION: { path: 'session.name', parse: 'string', doc: 'session name' },
   XRC_DATA_DIR: { path: 'session.dataDir', parse: 'string', doc: 'primary site data folder' },
   XRC_API_PORT: { path: 'producer.apiPort', parse: 'int', doc: "primary's HTTP API port" },
+  XRC_NBD_PORT: { path: 'nbd.port', parse: 'int', doc: "primary's NBD TCP port" },
   XRC_MOVER_METRICS_PORT: { path: 'mover.metricsPort', parse: 'int', doc: "mover's metrics port" },
   XRC_APPLIER_METRICS_PORT: { path: 'applier.metricsPort', parse: 'int', doc: "applier's metrics port" },
   XRC_APPLIER_SCHEMA: { path: 'applier.schema', parse: 'string', doc: 'PostgreSQL schema of the secondary' },

@@ -69,6 +69,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'The secondary was rolled back to its last consistent image (`xrc rollback`); the applier applies nothing more until the mirror is re-established (`xrc resync`).',
   },
+  XRC_NBD_PROTOCOL: {
+    retriable: false,
+    doc: 'An NBD client broke the protocol (bad magic, unknown client flags, a malformed or oversized option or request); the reason is logged and the connection closed.',
+  },
   XRC_SERVICE_RUNNING: {
     retriable: false,
     doc: 'An operator action needs a service stopped first (`xrc resync` and `xrc rollback` need the mover and the applier stopped); the error names it.',

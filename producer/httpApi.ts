@@ -6,6 +6,7 @@
  *        200 {"controller":0,"seq":17,"time":1732262400000123}
  *   GET  /v1/volumes/:volume/blocks/:block[?count=<n>]     200 application/octet-stream
  *   GET  /v1/status    200 the primary's status (JSON), its suspend/resync state under "mirror"
+ *   GET  /v1/nbd       200 the NBD server's exports, connections and write rates (404 without one)
  *   POST /v1/suspend   200 suspends the session (writes go on, marked for resync); the mirror's status
  *   POST /v1/resume    200 starts the resync (503 XRC_POSTGRES_UNREACHABLE when the secondary cannot be told)
  *   POST /v1/rebase    200 {"blocks","volumeBlocks"}: after a lost journal or updates topic, suspends and
@@ -34,6 +35,8 @@ export interface HttpApiOptions {
   port: number
   host?: string
   logger: Logger
+  /** The NBD front end, when the primary serves one (GET /v1/nbd). */
+  nbd?: { status(): unknown }
 }
 
 export interface HttpApi {
@@ -159,6 +162,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         { allow: 'GET' },
       )
     if (url.pathname === '/v1/status') return sendJson(res, 200, primary.status())
+    if (url.pathname === '/v1/nbd' && options.nbd) return sendJson(res, 200, options.nbd.status())
     if (url.pathname === '/health') {
       const h = primary.health()
       return sendJson(res, h.status === 'halted' ? 503 : 200, h)

@@ -26,6 +26,7 @@ export {
   type WriteAck,
 } from './primary.js'
 export { startHttpApi, type HttpApi, type HttpApiOptions } from './httpApi.js'
+export { startNbdServer, type NbdServer, type NbdStatus, type NbdExportStatus } from './nbd/index.js'
 export { createSessionClock, wallMicros, type SessionClock } from './sessionClock.js'
 export { volumePath, primaryDir } from './controller/index.js'
 export { controllerDir } from './controller/index.js'

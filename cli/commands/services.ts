@@ -9,7 +9,7 @@ import { createApplier } from '../../applier/index.js'
 import { XrcError } from '../../lib/errors.js'
 import { createMetricsRegistry, serveMetrics } from '../../lib/metrics.js'
 import { createMover } from '../../mover/index.js'
-import { createPrimary, startHttpApi } from '../../producer/index.js'
+import { createPrimary, startHttpApi, startNbdServer, type NbdServer } from '../../producer/index.js'
 import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
 import { runService } from '../runService.js'
 
@@ -28,15 +28,16 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('primary')
     .description(
-      'run the primary site: controllers, volumes, sidefiles; sends record sets to Kafka; HTTP API for writes',
+      'run the primary site: controllers, volumes, sidefiles; sends record sets to Kafka; HTTP API and NBD exports for writes',
     )
     .option('--controllers <ids>', 'run only these controller ids (comma-separated), e.g. one process per controller')
     .option('--api-port <port>', 'HTTP API port (0 = any free port)')
-    .action(async (opts: { controllers?: string; apiPort?: string }) => {
-      const config = cliConfig(
-        program.opts<GlobalOptions>(),
-        opts.apiPort !== undefined ? { producer: { apiPort: Number(opts.apiPort) } } : {},
-      )
+    .option('--nbd-port <port>', "NBD TCP port (0 = any free port, -1 = none; 10809 is NBD's own)")
+    .action(async (opts: { controllers?: string; apiPort?: string; nbdPort?: string }) => {
+      const config = cliConfig(program.opts<GlobalOptions>(), {
+        ...(opts.apiPort !== undefined ? { producer: { apiPort: Number(opts.apiPort) } } : {}),
+        ...(opts.nbdPort !== undefined ? { nbd: { port: Number(opts.nbdPort) } } : {}),
+      })
       const logger = cliLogger(config, 'xrc-primary').child({ session: config.session.name })
       const primary = createPrimary({
         config,
@@ -44,21 +45,26 @@ export function registerServiceCommands(program: Command): void {
         ...(opts.controllers ? { controllerIds: parseIds(opts.controllers) } : {}),
       })
       let api: Awaited<ReturnType<typeof startHttpApi>> | undefined
+      let nbd: NbdServer | undefined
       await runService(
         'primary',
         {
           start: async () => {
             await primary.start()
-            api = await startHttpApi({ primary, port: config.producer.apiPort, logger })
+            nbd = await startNbdServer({ primary, config, logger, registry: primary.registry })
+            api = await startHttpApi({ primary, port: config.producer.apiPort, logger, nbd })
             announce({
               service: 'primary',
               session: config.session.name,
               api: api.url,
               metrics: `${api.url}/metrics`,
               controllers: primary.controllerIds,
+              nbd: { tcp: nbd.tcpUrl, socket: nbd.socketPath, exports: [...nbd.exports.keys()] },
             })
           },
           stop: async () => {
+            // NBD first: its requests in progress finish through the primary and reply
+            await nbd?.close()
             await api?.close()
             await primary.stop()
           },

@@ -1,0 +1,20 @@
+/**
+ * The NBD front end of the primary: each volume served as an NBD export
+ * (Unix socket and TCP), each NBD write one host write through the primary.
+ * Pure parts: protocol.ts (numbers), codec.ts (wire format), negotiation.ts
+ * (option haggling), requests.ts (request checks, block spans, merges),
+ * rangeLock.ts, byteQueue.ts, writeRate.ts. I/O: volumeExport.ts (over
+ * Primary.read/write), connection.ts (one socket), nbdServer.ts (listeners).
+ */
+export {
+  startNbdServer,
+  defaultSocketPath,
+  EXPORT_FLAGS,
+  type NbdServer,
+  type NbdServerOptions,
+  type NbdStatus,
+  type NbdExportStatus,
+} from './nbdServer.js'
+export { maxPayloadFor } from './volumeExport.js'
+export * as nbdCodec from './codec.js'
+export * as nbdProtocol from './protocol.js'

@@ -1,0 +1,147 @@
+/**
+ * One primary volume as an NBD export: byte-range reads and writes over
+ * the primary's block API (Primary.read, Primary.write), so that each NBD
+ * write is one host write: time-stamped from the session clock, durable in
+ * the sidefile before it is acknowledged, mirrored like any other (marked
+ * for resync while the session is suspended, as Primary.write does).
+ *
+ * Ordering. Every write, aligned or not, holds a block-range lock
+ * (rangeLock.ts) over the whole blocks it touches while it reads its edge
+ * blocks (unaligned only), merges and writes: NBD writes to overlapping
+ * blocks, from any connection, are applied one after the other in the order
+ * the server received them, and an unaligned write never loses the bytes of
+ * another NBD write to the same block. Writes through the HTTP API do not
+ * take this lock: an HTTP write to the edge block of an unaligned NBD write
+ * in progress may be overwritten by the bytes that write read before it
+ * (last writer wins per block, in session-clock order, as for any two
+ * uncoordinated writers of one block). Aligned NBD writes never read.
+ *
+ * Durability. Primary.write resolves once the write is durable in the
+ * controller's sidefile and written to the volume file; the sidefile keeps
+ * it until the volume file is synced (the controller syncs volumes before
+ * it deletes a sidefile segment, and recovery redoes the sidefile). So every
+ * acknowledged write is durable: FUA needs nothing more, and FLUSH waits
+ * only for the writes still in progress that were received before it.
+ */
+import { XrcError } from '../../lib/errors.js'
+import type { Primary } from '../primary.js'
+import { BlockRangeLock } from './rangeLock.js'
+import { blockSpan, isAligned, mergeIntoBlocks, splitRange } from './requests.js'
+
+/** What an export needs of the primary. */
+export type ExportPrimary = Pick<Primary, 'read' | 'write'>
+
+export interface VolumeExport {
+  readonly name: string
+  readonly controller: number
+  /** Bytes. */
+  readonly size: number
+  readonly blockSize: number
+  /** Largest READ or WRITE payload advertised, bytes (see maxPayloadFor). */
+  readonly maxPayload: number
+  read(offset: number, length: number): Promise<Buffer>
+  /** One host write of `data` at `offset` (any alignment, at most maxPayload bytes). */
+  write(offset: number, data: Buffer): Promise<void>
+  /** Zeroes a range: one host write per maxPayload bytes, in order. */
+  zero(offset: number, length: number): Promise<void>
+  /** Resolves once every write begun before the call has finished (whatever its outcome). */
+  flush(): Promise<void>
+  /** Writes in progress. */
+  readonly writesInFlight: number
+}
+
+/**
+ * The maximum payload to advertise: a write of this many bytes at any
+ * offset touches at most `maxWriteBytes` of whole blocks, so it is always
+ * one host write.
+ */
+export function maxPayloadFor(maxWriteBytes: number, blockSize: number): number {
+  const blocks = Math.floor(maxWriteBytes / blockSize)
+  if (blocks < 2)
+    throw new XrcError(
+      'XRC_CONFIG_INVALID',
+      `one write holds ${maxWriteBytes} bytes, fewer than two blocks of ${blockSize}: NBD cannot serve unaligned writes`,
+      { context: { setting: 'mover.maxRecordSetBytes' } },
+    )
+  return (blocks - 1) * blockSize
+}
+
+export function createVolumeExport(options: {
+  primary: ExportPrimary
+  name: string
+  controller: number
+  blocks: number
+  blockSize: number
+  maxWriteBytes: number
+}): VolumeExport {
+  const { primary, name, blockSize } = options
+  const maxPayload = maxPayloadFor(options.maxWriteBytes, blockSize)
+  const lock = new BlockRangeLock()
+  const inFlight = new Set<Promise<unknown>>()
+  // zeroing writes share one buffer of zeros: the primary never changes the data it is given
+  let zeros: Buffer | undefined
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    inFlight.add(p)
+    const forget = (): void => void inFlight.delete(p)
+    p.then(forget, forget)
+    return p
+  }
+
+  async function writeLocked(offset: number, data: Buffer): Promise<void> {
+    const span = blockSpan(offset, data.length, blockSize)
+    await lock.hold(span.firstBlock, span.blockCount, async () => {
+      if (isAligned(span)) {
+        await primary.write({ volume: name, block: span.firstBlock, data })
+        return
+      }
+      const lastBlock = span.firstBlock + span.blockCount - 1
+      const [first, last] = await Promise.all([
+        span.head > 0 ? primary.read(name, span.firstBlock, 1) : undefined,
+        span.tail > 0 && (span.head === 0 || lastBlock !== span.firstBlock)
+          ? primary.read(name, lastBlock, 1)
+          : undefined,
+      ])
+      const edges = { ...(first ? { first } : {}), ...(last ? { last } : first ? { last: first } : {}) }
+      const blocks = mergeIntoBlocks(span, blockSize, data, edges)
+      await primary.write({ volume: name, block: span.firstBlock, data: blocks })
+    })
+  }
+
+  return {
+    name,
+    controller: options.controller,
+    size: options.blocks * blockSize,
+    blockSize,
+    maxPayload,
+    get writesInFlight() {
+      return inFlight.size
+    },
+
+    async read(offset, length) {
+      if (length === 0) return Buffer.alloc(0)
+      const span = blockSpan(offset, length, blockSize)
+      const blocks = await primary.read(name, span.firstBlock, span.blockCount)
+      return blocks.subarray(span.head, span.head + length)
+    },
+
+    write(offset, data) {
+      if (data.length === 0) return Promise.resolve()
+      return track(writeLocked(offset, data))
+    },
+
+    zero(offset, length) {
+      const run = async (): Promise<void> => {
+        for (const piece of splitRange(offset, length, blockSize, maxPayload)) {
+          zeros ??= Buffer.alloc(maxPayload + blockSize)
+          await writeLocked(piece.offset, zeros.subarray(0, piece.length))
+        }
+      }
+      return track(run())
+    },
+
+    async flush() {
+      await Promise.allSettled([...inFlight])
+    },
+  }
+}
