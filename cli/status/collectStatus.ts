@@ -11,7 +11,8 @@ import type { Logger } from '../../lib/logger.js'
 import type { Pool } from '../../lib/postgres.js'
 import { kafkaView, type KafkaView } from './kafkaView.js'
 import { secondaryView, type SecondaryView } from './secondaryView.js'
-import { primaryStatus, serviceHealth, type HealthBody, type Reached } from './serviceViews.js'
+import type { NbdStatus } from '../../producer/index.js'
+import { primaryNbd, primaryStatus, serviceHealth, type HealthBody, type Reached } from './serviceViews.js'
 
 export interface ControllerView {
   id: number
@@ -64,6 +65,8 @@ export interface SessionStatus {
   }
   secondary: { schema: string; exists: boolean | undefined }
   services: { primary?: ServiceView; mover?: ServiceView; applier?: ServiceView }
+  /** The primary's NBD front end (exports, connections, write rates), when its API answers. */
+  nbd?: NbdStatus
   unavailable: string[]
 }
 
@@ -91,7 +94,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       : await secondaryView(src.pool, src.schema, src.session).catch(
           (err: unknown) => void unavailable.push(`PostgreSQL: ${errorMessage(err)}`),
         )
-  const [k, primary, mover, applier] = await Promise.all([
+  const [k, primary, mover, applier, nbd] = await Promise.all([
     'error' in src.kafka
       ? Promise.resolve(undefined)
       : kafkaView(src.kafka.kafka, src.kafka.admin, src.session, src.logger).catch(
@@ -100,6 +103,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
     src.primaryUrl ? primaryStatus(src.primaryUrl) : undefined,
     src.moverUrl ? serviceHealth(src.moverUrl) : undefined,
     src.applierUrl ? serviceHealth(src.applierUrl) : undefined,
+    src.primaryUrl ? primaryNbd(src.primaryUrl) : undefined,
   ])
   if ('error' in src.kafka) unavailable.push(`Kafka: ${src.kafka.error}`)
   if ('error' in src.pool) unavailable.push(`PostgreSQL: ${src.pool.error}`)
@@ -154,6 +158,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       ...(mover ? { mover: healthView(mover) } : {}),
       ...(applier ? { applier: healthView(applier) } : {}),
     },
+    ...(nbd?.reachable && p ? { nbd: nbd.body } : {}),
     unavailable,
   }
 }

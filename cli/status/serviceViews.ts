@@ -6,7 +6,7 @@
  * guessed at.
  */
 import { errorMessage } from '../../lib/errors.js'
-import type { PrimaryStatus } from '../../producer/index.js'
+import type { NbdStatus, PrimaryStatus } from '../../producer/index.js'
 
 export type Reached<T> = { url: string; reachable: true; body: T } | { url: string; reachable: false; reason: string }
 
@@ -24,6 +24,11 @@ async function getJson<T>(url: string, timeoutMs: number): Promise<Reached<T>> {
 
 export function primaryStatus(baseUrl: string, timeoutMs = 2000): Promise<Reached<PrimaryStatus>> {
   return getJson<PrimaryStatus>(`${baseUrl}/v1/status`, timeoutMs)
+}
+
+/** The primary's NBD exports, connections and write rates (GET /v1/nbd). */
+export function primaryNbd(baseUrl: string, timeoutMs = 2000): Promise<Reached<NbdStatus>> {
+  return getJson<NbdStatus>(`${baseUrl}/v1/nbd`, timeoutMs)
 }
 
 /** A mover's or applier's health report (lib/metrics.ts HealthReport plus the service's status fields). */

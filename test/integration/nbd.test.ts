@@ -20,12 +20,14 @@ import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import { createMover, type Mover } from '../../mover/index.js'
-import { createPrimary, startNbdServer, type NbdServer, type Primary } from '../../producer/index.js'
+import { createPrimary, startHttpApi, startNbdServer, type NbdServer, type Primary } from '../../producer/index.js'
 import { nbdProtocol as P } from '../../producer/nbd/index.js'
 import { watchConsistency } from '../../workload/consistencyWatch.js'
 import { runDependentWrites, type WriteTarget } from '../../workload/dependentWrites.js'
 import { WriteLog } from '../../workload/writeLog.js'
+import { lastJsonLine, runCli } from '../kit/cli.js'
 import { RawNbdClient } from '../kit/nbdClient.js'
+import { writeConfigFile } from '../kit/services.js'
 import { createTestSession, type TestSession } from '../kit/session.js'
 
 const run = promisify(execFile)
@@ -279,4 +281,32 @@ describe('semantics', () => {
       { timeoutMs: 60_000, intervalMs: 200 },
     )
   })
+})
+
+it('xrc status lists the exports, their connections and write rates; the metrics are per export', async () => {
+  const api = await startHttpApi({ primary, port: 0, logger: silentLogger, nbd })
+  const c = await RawNbdClient.connect(socketTarget())
+  try {
+    await c.handshake()
+    await c.go('c0v2')
+    expect((await c.write_(0, Buffer.alloc(BS, 1))).error).toBe(0)
+    const configFile = writeConfigFile(dir, session.settings)
+    const r = await runCli(['--config', configFile, 'status', '--json', '--primary', api.url])
+    expect(r.code, r.stderr).toBe(0)
+    const status = lastJsonLine<{ nbd?: { socket: string; connections: number; exports: Record<string, unknown>[] } }>(
+      r,
+    )
+    expect(status.nbd?.socket).toBe(nbd.socketPath)
+    expect(status.nbd?.exports.map((e) => e.name)).toEqual(['c0v0', 'c0v1', 'c0v2', 'c1v0', 'c1v1', 'c1v2'])
+    expect(status.nbd?.exports.find((e) => e.name === 'c0v2')).toMatchObject({ controller: 0, connections: 1 })
+    expect(status.nbd?.exports.find((e) => e.name === 'c0v1')?.writes).toBeGreaterThan(0)
+    const human = await runCli(['--config', configFile, 'status', '--primary', api.url])
+    expect(human.stdout).toMatch(/nbd .*nbd\.sock.*connections open\n\s+c0v0 +controller 0/)
+    const metrics = await (await fetch(`${api.url}/metrics`)).text()
+    expect(metrics).toMatch(/xrc_nbd_connections\{export="c0v2",[^}]*\} 1/)
+    expect(metrics).toMatch(/xrc_nbd_write_bytes_total\{export="c0v1",[^}]*\} [1-9]/)
+  } finally {
+    await c.disconnect()
+    await api.close()
+  }
 })
