@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --quick] [-- --runs N] [-- --backlog blocks] [-- --config file] [-- --cpu-prof] [-- --render]`:
+ * `npm run bench [-- --quick] [-- --runs N] [-- --backlog blocks] [-- --config file] [-- --cpu-prof] [-- --render]`,
+ * `npm run bench -- --nbd [--seconds 60]` (fio through the NBD front end only, bench/nbd/nbdBench.ts):
  * the benchmark's composition root. It reads its flags and the environment
  * (through loadConfig, like every xrc process), runs the measurements on
  * the local stack (benchRun.ts), and writes the results:
@@ -26,6 +27,7 @@ import { REPO_ROOT } from '../stack/paths.js'
 import { createBenchSession } from './benchSession.js'
 import { benchRun, type RunResult } from './benchRun.js'
 import { describeMachine, loadAverage } from './machine.js'
+import { renderNbdReport, runNbdBench } from './nbd/nbdBench.js'
 import { PROFILES, type BenchProfile } from './profiles.js'
 import { buildReport, renderMarkdown, type Report } from './report.js'
 
@@ -77,6 +79,8 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'boolean', default: false },
       backlog: { type: 'string' },
       render: { type: 'boolean', default: false },
+      nbd: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
     },
     strict: true,
   })
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
     markdown: base.name === 'quick' ? join(resultsDir, 'quick.md') : join(REPO_ROOT, 'BENCHMARKS.md'),
   }
   if (values.render) return render(resultsDir, outputs)
+  if (values.nbd) return nbd(resultsDir, values.config, values.seconds)
   const runs = values.runs === undefined ? base.runs : Number(values.runs)
   if (!Number.isInteger(runs) || runs < 1)
     throw new XrcError('XRC_USAGE', `--runs takes a positive integer, got "${values.runs}"`)
@@ -133,6 +138,18 @@ async function main(): Promise<void> {
   log(`done in ${Math.round(report.durationSeconds)} s: ${outputs.json}, ${outputs.markdown}`)
   for (const t of report.targets)
     log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
+}
+
+/** `--nbd`: fio through the primary's NBD exports, mirrored, suspended and against a plain file. */
+async function nbd(resultsDir: string, configFile: string | undefined, secondsFlag: string | undefined): Promise<void> {
+  const seconds = secondsFlag === undefined ? 60 : Number(secondsFlag)
+  if (!Number.isInteger(seconds) || seconds < 1)
+    throw new XrcError('XRC_USAGE', `--seconds takes a positive integer, got "${secondsFlag}"`)
+  const load: LoadOptions = { env: process.env, ...(configFile !== undefined ? { file: configFile } : {}) }
+  await preflight(loadConfig(load))
+  const report = await runNbdBench({ load, seconds, resultsDir, log })
+  log(`nbd: ${join(resultsDir, 'nbd.json')}, ${join(resultsDir, 'nbd.md')}`)
+  for (const line of renderNbdReport(report).trim().split('\n')) log(`  ${line}`)
 }
 
 /** Writes the JSON and the Markdown, each renamed into place so an interrupted write never leaves half a report. */

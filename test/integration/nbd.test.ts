@@ -69,10 +69,6 @@ async function secondaryFile(volume: string): Promise<string> {
   return file
 }
 
-function controllerSeq(id: number): number {
-  return primary.status().controllers.find((c) => c.id === id)?.nextSeq ?? -1
-}
-
 beforeAll(async () => {
   session = createTestSession({
     controllers: 2,
@@ -155,10 +151,11 @@ describe('real clients', () => {
         '--verify=crc32c',
         '--do_verify=1',
         '--verify_fatal=1',
+        '--verify_state_save=0',
         '--runtime=30',
         '--output-format=json',
       ],
-      { maxBuffer: 16 << 20 },
+      { maxBuffer: 16 << 20, cwd: dir },
     )
     const report = JSON.parse(stdout.slice(stdout.indexOf('{'))) as {
       jobs: { error: number; write: { io_bytes: number }; read: { io_bytes: number } }[]
