@@ -204,7 +204,9 @@ export const ConfigSchema = z.strictObject({
         .string()
         .min(1)
         .default('127.0.0.1')
-        .describe("Address the primary's NBD server listens on for TCP (every volume is an export named after it)"),
+        .describe(
+          "Address the primary's NBD server listens on for TCP (every volume is an export named after it); NBD has no authentication here: keep it on a trusted network",
+        ),
       port: z
         .number()
         .int()
