@@ -233,18 +233,26 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
     }
     if (settings.socket !== '-') {
       const path = settings.socket || defaultSocketPath(config, primary.controllerIds)
-      if (Buffer.byteLength(path) > MAX_SOCKET_PATH)
+      if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) {
+        await mkdir(dirname(path), { recursive: true })
+        await claimSocketPath(path)
+        const unix = createServer((s) => accept(s, 'unix'))
+        await listen(unix, { path })
+        servers.push(unix)
+        socketPath = path
+      } else if (settings.socket) {
         throw new XrcError(
           'XRC_CONFIG_INVALID',
-          `the NBD socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket takes: set nbd.socket`,
+          `the NBD socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket takes`,
           { context: { setting: 'nbd.socket' } },
         )
-      await mkdir(dirname(path), { recursive: true })
-      await claimSocketPath(path)
-      const unix = createServer((s) => accept(s, 'unix'))
-      await listen(unix, { path })
-      servers.push(unix)
-      socketPath = path
+      } else {
+        // the default path under a deep data folder: serve TCP only rather than refuse to start the primary
+        log.warn(
+          { path, maxBytes: MAX_SOCKET_PATH },
+          'the default NBD socket path is too long for a Unix socket: no NBD socket (set nbd.socket to have one)',
+        )
+      }
     }
   } catch (err) {
     for (const s of servers) s.close()
