@@ -1,7 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  decodeChunkHeader,
   decodeClientFlags,
+  decodeErrorPayload,
+  encodeDoneChunk,
+  encodeErrorChunk,
+  encodeReadChunk,
   decodeGreeting,
   decodeInfo,
   decodeInfoRequest,
@@ -114,6 +119,27 @@ describe('round trips', () => {
         expect(decodeSimpleReply(encodeSimpleReply(error, cookie))).toEqual({ error, cookie })
       }),
     )
+  })
+
+  it('structured reply chunks', () => {
+    fc.assert(
+      fc.property(u64, u32, fc.string({ maxLength: 300 }), (cookie, error, message) => {
+        const buf = encodeErrorChunk(cookie, error, message)
+        const h = decodeChunkHeader(buf)
+        expect(h).toEqual({ flags: 1, type: 0x8001, cookie, length: buf.length - SIZES.STRUCTURED_REPLY_HEADER })
+        expect(decodeErrorPayload(buf.subarray(SIZES.STRUCTURED_REPLY_HEADER))).toEqual({ error: error, message })
+      }),
+    )
+    fc.assert(
+      fc.property(u64, u64, fc.integer({ min: 1, max: 1 << 20 }), (cookie, offset, length) => {
+        const buf = encodeReadChunk(cookie, offset, length)
+        expect(decodeChunkHeader(buf)).toEqual({ flags: 1, type: 1, cookie, length: 8 + length })
+        expect(buf.readBigUInt64BE(SIZES.STRUCTURED_REPLY_HEADER)).toBe(offset)
+      }),
+    )
+    expect(decodeChunkHeader(encodeDoneChunk(3n))).toEqual({ flags: 1, type: 0, cookie: 3n, length: 0 })
+    expect(reasonOf(() => decodeChunkHeader(Buffer.alloc(20)))).toBe('BAD_REPLY_MAGIC')
+    expect(reasonOf(() => decodeErrorPayload(Buffer.from([0, 0, 0, 22, 0, 9])))).toBe('MALFORMED_REPLY')
   })
 
   it('the EXPORT_NAME reply has 124 zero bytes unless NO_ZEROES', () => {

@@ -16,6 +16,9 @@
  *   request (C)          u32 0x25609513, u16 flags, u16 type, u64 cookie, u64 offset, u32 length,
  *                        data[length] for WRITE only
  *   simple reply (S)     u32 0x67446698, u32 error, u64 cookie, data[length] for a successful READ
+ *   structured chunk (S) u32 0x668e33ef, u16 flags, u16 type, u64 cookie, u32 length, payload[length]
+ *     OFFSET_DATA        u64 offset, data (length - 8 bytes)
+ *     ERROR              u32 error, u16 message length m, message[m]
  *
  * Decoders of streamed messages return undefined while `buf` holds too few
  * bytes, and throw {@link NbdProtocolError} naming what is wrong otherwise.
@@ -32,6 +35,9 @@ import {
   REQUEST_MAGIC,
   SIMPLE_REPLY_MAGIC,
   SIZES,
+  STRUCTURED_REPLY_MAGIC,
+  CHUNK_TYPES,
+  CHUNK_FLAGS,
 } from './protocol.js'
 
 export interface OptionHeader {
@@ -302,4 +308,68 @@ export function decodeSimpleReply(buf: Buffer): { error: number; cookie: bigint 
   if (buf.readUInt32BE(0) !== SIMPLE_REPLY_MAGIC)
     throw new NbdProtocolError('BAD_REPLY_MAGIC', `a simple reply must start with 0x67446698`)
   return { error: buf.readUInt32BE(4), cookie: buf.readBigUInt64BE(8) }
+}
+
+export interface ChunkHeader {
+  flags: number
+  type: number
+  cookie: bigint
+  length: number
+}
+
+/** A structured reply chunk's header; `payloadLength` bytes of payload follow it. */
+export function encodeChunkHeader(flags: number, type: number, cookie: bigint, payloadLength: number): Buffer {
+  const buf = Buffer.allocUnsafe(SIZES.STRUCTURED_REPLY_HEADER)
+  buf.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0)
+  buf.writeUInt16BE(flags, 4)
+  buf.writeUInt16BE(type, 6)
+  buf.writeBigUInt64BE(cookie, 8)
+  buf.writeUInt32BE(payloadLength, 16)
+  return buf
+}
+
+/** The header and offset of the one OFFSET_DATA chunk (flagged DONE) of a READ; the data follows. */
+export function encodeReadChunk(cookie: bigint, offset: bigint, dataLength: number): Buffer {
+  const header = encodeChunkHeader(CHUNK_FLAGS.DONE, CHUNK_TYPES.OFFSET_DATA, cookie, 8 + dataLength)
+  const buf = Buffer.allocUnsafe(header.length + 8)
+  header.copy(buf)
+  buf.writeBigUInt64BE(offset, header.length)
+  return buf
+}
+
+/** The final chunk of a successful reply without data. */
+export function encodeDoneChunk(cookie: bigint): Buffer {
+  return encodeChunkHeader(CHUNK_FLAGS.DONE, CHUNK_TYPES.NONE, cookie, 0)
+}
+
+/** An ERROR chunk (flagged DONE) carrying a message for the human at the client. */
+export function encodeErrorChunk(cookie: bigint, error: number, message: string): Buffer {
+  const text = Buffer.from(message, 'utf8').subarray(0, 1024)
+  const header = encodeChunkHeader(CHUNK_FLAGS.DONE, CHUNK_TYPES.ERROR, cookie, 6 + text.length)
+  const buf = Buffer.allocUnsafe(header.length + 6 + text.length)
+  header.copy(buf)
+  buf.writeUInt32BE(error >>> 0, header.length)
+  buf.writeUInt16BE(text.length, header.length + 4)
+  text.copy(buf, header.length + 6)
+  return buf
+}
+
+/** A structured chunk's header (client side). */
+export function decodeChunkHeader(buf: Buffer): ChunkHeader | undefined {
+  if (buf.length < SIZES.STRUCTURED_REPLY_HEADER) return undefined
+  if (buf.readUInt32BE(0) !== STRUCTURED_REPLY_MAGIC)
+    throw new NbdProtocolError('BAD_REPLY_MAGIC', 'a structured reply chunk must start with 0x668e33ef')
+  return {
+    flags: buf.readUInt16BE(4),
+    type: buf.readUInt16BE(6),
+    cookie: buf.readBigUInt64BE(8),
+    length: buf.readUInt32BE(16),
+  }
+}
+
+/** An ERROR chunk's payload (client side). */
+export function decodeErrorPayload(payload: Buffer): { error: number; message: string } {
+  if (payload.length < 6 || payload.readUInt16BE(4) > payload.length - 6)
+    throw new NbdProtocolError('MALFORMED_REPLY', `an error chunk of ${payload.length} bytes does not hold its message`)
+  return { error: payload.readUInt32BE(0), message: payload.toString('utf8', 6, 6 + payload.readUInt16BE(4)) }
 }

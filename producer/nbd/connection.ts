@@ -23,7 +23,10 @@ import {
   decodeClientFlags,
   decodeOptionHeader,
   decodeRequestHeader,
+  encodeDoneChunk,
+  encodeErrorChunk,
   encodeGreeting,
+  encodeReadChunk,
   encodeSimpleReply,
   type RequestHeader,
 } from './codec.js'
@@ -90,6 +93,8 @@ export function serveConnection(ctx: ConnectionContext): Connection {
   const queue = new ByteQueue()
   let phase: Phase = 'flags'
   let noZeroes = false
+  /** NBD_OPT_STRUCTURED_REPLY was acknowledged: READs answer with chunks, errors carry their message. */
+  let structured = false
   let exp: VolumeExport | undefined
   let inflight = 0
   let inflightBytes = 0
@@ -174,6 +179,7 @@ export function serveConnection(ctx: ConnectionContext): Connection {
     const data = queue.take(header.length)
     const step = answerOption({ ...ctx.negotiation(), noZeroes }, header.option, data)
     for (const reply of step.replies) socket.write(reply)
+    if (step.next === 'options' && step.structuredReplies) structured = true
     if ('problem' in step && step.problem !== undefined)
       log.info({ option: header.option }, `NBD option refused: ${step.problem}`)
     if (step.next === 'close') {
@@ -254,7 +260,19 @@ export function serveConnection(ctx: ConnectionContext): Connection {
     const label = exp?.name ?? '?'
     ctx.metrics.requestErrors.inc({ export: label, command, error: nameOf(ERRORS, check.error) })
     log.warn({ export: label, command, error: nameOf(ERRORS, check.error) }, `NBD request refused: ${check.message}`)
-    reply(encodeSimpleReply(check.error, header.cookie))
+    replyError(header, check.error, check.message)
+  }
+
+  /** A success: a READ's data (one OFFSET_DATA chunk when structured), or an empty reply. */
+  function replyOk(header: RequestHeader, data: Buffer | undefined): void {
+    if (!structured || header.type !== COMMANDS.READ) return reply(encodeSimpleReply(0, header.cookie), data)
+    if (!data || data.length === 0) return reply(encodeDoneChunk(header.cookie))
+    reply(encodeReadChunk(header.cookie, header.offset, data.length), data)
+  }
+
+  /** An error: a simple reply, or an ERROR chunk with the message when structured replies were negotiated. */
+  function replyError(header: RequestHeader, errno: NbdErrno, message: string): void {
+    reply(structured ? encodeErrorChunk(header.cookie, errno, message) : encodeSimpleReply(errno, header.cookie))
   }
 
   function reply(header: Buffer, data?: Buffer): void {
@@ -301,7 +319,7 @@ export function serveConnection(ctx: ConnectionContext): Connection {
         if (check.kind === 'read') ctx.metrics.bytesRead.inc({ export: e.name }, check.length)
         if (check.kind === 'write' || check.kind === 'zeroes' || check.kind === 'trim')
           ctx.metrics.bytesWritten.inc({ export: e.name }, check.length)
-        reply(encodeSimpleReply(0, header.cookie), data)
+        replyOk(header, data)
         finish()
       },
       (err: unknown) => {
@@ -318,7 +336,7 @@ export function serveConnection(ctx: ConnectionContext): Connection {
             },
             `NBD ${command} failed: ${errorMessage(err)}`,
           )
-        reply(encodeSimpleReply(errno, header.cookie))
+        replyError(header, errno, `${command} failed: ${errorMessage(err)}`)
         finish()
       },
     )

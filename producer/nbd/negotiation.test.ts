@@ -101,7 +101,14 @@ describe('option haggling', () => {
   })
 
   it('every other option is NBD_REP_ERR_UNSUP and the handshake goes on', () => {
-    const known = new Set<number>([OPTIONS.EXPORT_NAME, OPTIONS.ABORT, OPTIONS.LIST, OPTIONS.INFO, OPTIONS.GO])
+    const known = new Set<number>([
+      OPTIONS.EXPORT_NAME,
+      OPTIONS.ABORT,
+      OPTIONS.LIST,
+      OPTIONS.INFO,
+      OPTIONS.GO,
+      OPTIONS.STRUCTURED_REPLY,
+    ])
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 0xffffffff }).filter((o) => !known.has(o)),
@@ -113,6 +120,15 @@ describe('option haggling', () => {
         },
       ),
     )
+  })
+
+  it('STRUCTURED_REPLY is acknowledged (ERR_INVALID with data)', () => {
+    const step = answerOption(ctx, OPTIONS.STRUCTURED_REPLY, Buffer.alloc(0))
+    expect(step).toMatchObject({ next: 'options', structuredReplies: true })
+    expect(parse(step.replies).map((r) => r.type)).toEqual([REPLIES.ACK])
+    const bad = answerOption(ctx, OPTIONS.STRUCTURED_REPLY, Buffer.alloc(2))
+    expect(parse(bad.replies).map((r) => r.type)).toEqual([REPLIES.ERR_INVALID])
+    expect('structuredReplies' in bad).toBe(false)
   })
 
   it('while shutting down, everything but ABORT is NBD_REP_ERR_SHUTDOWN', () => {

@@ -14,8 +14,9 @@
  *   payload is below the protocol's default) and, when asked,
  *   NBD_INFO_NAME and NBD_INFO_DESCRIPTION, then NBD_REP_ACK (GO: transmission);
  *   ERR_UNKNOWN for an unknown export, ERR_INVALID for malformed data.
- * - anything else (STARTTLS, STRUCTURED_REPLY, meta contexts, extended
- *   headers, unknown numbers): NBD_REP_ERR_UNSUP, and the handshake goes on.
+ * - STRUCTURED_REPLY: NBD_REP_ACK (structured replies from then on; ERR_INVALID if data came with it).
+ * - anything else (STARTTLS, meta contexts, extended headers, unknown
+ *   numbers): NBD_REP_ERR_UNSUP, and the handshake goes on.
  * - while the server shuts down: NBD_REP_ERR_SHUTDOWN to all but ABORT.
  */
 import {
@@ -48,7 +49,7 @@ export interface NegotiationContext {
 }
 
 export type NegotiationStep =
-  | { replies: Buffer[]; next: 'options'; problem?: string }
+  | { replies: Buffer[]; next: 'options'; problem?: string; structuredReplies?: true }
   | { replies: Buffer[]; next: 'transmission'; export: ExportDescription }
   | { replies: Buffer[]; next: 'close'; problem?: string }
 
@@ -97,6 +98,10 @@ export function answerOption(ctx: NegotiationContext, option: number, data: Buff
       )
       return { replies: [...servers, encodeOptionReply(option, REPLIES.ACK)], next: 'options' }
     }
+    case OPTIONS.STRUCTURED_REPLY:
+      if (data.length !== 0)
+        return invalid(option, `NBD_OPT_STRUCTURED_REPLY carries no data, got ${data.length} bytes`)
+      return { replies: [encodeOptionReply(option, REPLIES.ACK)], next: 'options', structuredReplies: true }
     case OPTIONS.INFO:
     case OPTIONS.GO:
       return answerInfo(ctx, option, data)

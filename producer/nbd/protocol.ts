@@ -2,9 +2,10 @@
  * The NBD protocol's numbers, as the protocol document of the NBD project
  * (NetworkBlockDevice/nbd, doc/proto.md) defines them, kept as data tables
  * so that logs and tests can name every value. Only the fixed newstyle
- * handshake is spoken (oldstyle is obsolete); no TLS (NOTLS mode), simple
- * replies only (structured replies are refused with NBD_REP_ERR_UNSUP,
- * which every client handles by falling back to simple replies).
+ * handshake is spoken (oldstyle is obsolete); no TLS (NOTLS mode); simple
+ * replies, and
+ * structured replies when the client asks for them: a READ's data in one
+ * OFFSET_DATA chunk, an error in an ERROR chunk with its message).
  *
  * All integers on the wire are big-endian.
  */
@@ -18,6 +19,12 @@ export const IHAVEOPT = 0x49484156454f5054n
 export const OPTION_REPLY_MAGIC = 0x3e889045565a9n
 export const REQUEST_MAGIC = 0x25609513
 export const SIMPLE_REPLY_MAGIC = 0x67446698
+export const STRUCTURED_REPLY_MAGIC = 0x668e33ef
+
+/** Structured reply chunk types (negotiated with NBD_OPT_STRUCTURED_REPLY); errors have bit 15 set. */
+export const CHUNK_TYPES = { NONE: 0, OFFSET_DATA: 1, OFFSET_HOLE: 2, ERROR: 0x8001, ERROR_OFFSET: 0x8002 } as const
+/** Structured reply flags. */
+export const CHUNK_FLAGS = { DONE: 1 << 0 } as const
 
 /** Handshake flags (server, 16 bits). */
 export const HANDSHAKE_FLAGS = { FIXED_NEWSTYLE: 1 << 0, NO_ZEROES: 1 << 1 } as const
@@ -128,6 +135,7 @@ export const SIZES = {
   OPTION_REPLY_HEADER: 20,
   REQUEST_HEADER: 28,
   SIMPLE_REPLY: 16,
+  STRUCTURED_REPLY_HEADER: 20,
   EXPORT_NAME_REPLY: 10,
   EXPORT_NAME_ZEROES: 124,
 } as const

@@ -13,6 +13,13 @@ export interface OptionReply {
   data: Buffer
 }
 
+/** A request's outcome: its error (0 on success), a READ's data, and the message of a structured error. */
+export interface NbdReply {
+  error: number
+  data: Buffer
+  message?: string
+}
+
 export class RawNbdClient {
   private buf = Buffer.alloc(0)
   private waiters: (() => void)[] = []
@@ -21,7 +28,7 @@ export class RawNbdClient {
   private nextCookie = 1n
   private readonly pending = new Map<
     bigint,
-    { length: number; resolve: (r: { error: number; data: Buffer }) => void }
+    { offset: bigint; length: number; data?: Buffer; resolve: (r: NbdReply) => void }
   >()
   private transmission = false
 
@@ -111,8 +118,40 @@ export class RawNbdClient {
     return { size, flags, replies, ...(maxPayload !== undefined ? { maxPayload } : {}) }
   }
 
+  /** Asks for structured replies (NBD_OPT_STRUCTURED_REPLY); true when the server acknowledged. */
+  async structuredReplies(): Promise<boolean> {
+    const [r] = await this.option(P.OPTIONS.STRUCTURED_REPLY)
+    return r?.type === P.REPLIES.ACK
+  }
+
   private drainReplies(): void {
     for (;;) {
+      if (this.buf.length < 4) return
+      if (this.buf.readUInt32BE(0) === P.STRUCTURED_REPLY_MAGIC) {
+        const h = codec.decodeChunkHeader(this.buf)
+        if (!h || this.buf.length < P.SIZES.STRUCTURED_REPLY_HEADER + h.length) return
+        const payload = Buffer.from(
+          this.buf.subarray(P.SIZES.STRUCTURED_REPLY_HEADER, P.SIZES.STRUCTURED_REPLY_HEADER + h.length),
+        )
+        this.buf = this.buf.subarray(P.SIZES.STRUCTURED_REPLY_HEADER + h.length)
+        const p = this.pending.get(h.cookie)
+        if (!p) continue
+        let error = 0
+        let message: string | undefined
+        if (h.type === P.CHUNK_TYPES.OFFSET_DATA) {
+          p.data ??= Buffer.alloc(p.length)
+          payload.copy(p.data, Number(payload.readBigUInt64BE(0) - p.offset), 8)
+        } else if (h.type & 0x8000) ({ error, message } = codec.decodeErrorPayload(payload))
+        if (h.flags & P.CHUNK_FLAGS.DONE || error !== 0) {
+          this.pending.delete(h.cookie)
+          p.resolve({
+            error,
+            data: error === 0 ? (p.data ?? Buffer.alloc(0)) : Buffer.alloc(0),
+            ...(message !== undefined ? { message } : {}),
+          })
+        }
+        continue
+      }
       const r = codec.decodeSimpleReply(this.buf)
       if (!r) return
       const p = this.pending.get(r.cookie)
@@ -131,10 +170,10 @@ export class RawNbdClient {
     offset: number | bigint,
     length: number,
     options: { flags?: number; payload?: Buffer } = {},
-  ): Promise<{ error: number; data: Buffer }> {
+  ): Promise<NbdReply> {
     const cookie = this.nextCookie++
-    const reply = new Promise<{ error: number; data: Buffer }>((resolve, reject) => {
-      this.pending.set(cookie, { length: type === P.COMMANDS.READ ? length : 0, resolve })
+    const reply = new Promise<NbdReply>((resolve, reject) => {
+      this.pending.set(cookie, { offset: BigInt(offset), length: type === P.COMMANDS.READ ? length : 0, resolve })
       void this.closed.then(() => reject(new Error(`connection closed before the reply to cookie ${cookie}`)))
     })
     this.write(
@@ -143,7 +182,7 @@ export class RawNbdClient {
     return reply
   }
 
-  write_(offset: number, data: Buffer, flags = 0): Promise<{ error: number; data: Buffer }> {
+  write_(offset: number, data: Buffer, flags = 0): Promise<NbdReply> {
     return this.request(P.COMMANDS.WRITE, offset, data.length, { payload: data, flags })
   }
 
