@@ -22,6 +22,7 @@ import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
+import { STOPPED, createStageEnding, endOf, type Stage, type StageEnd } from '../lib/stage.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { retry, waitFor } from '../lib/retry.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
@@ -86,16 +87,22 @@ export interface ApplierStatus {
   image?: ImageState
 }
 
-export interface Applier {
+/**
+ * The applier as a pipeline stage (lib/stage.ts). stop() lets the group being
+ * applied commit (or never begin it) and aborts a retry's backoff; `done`
+ * reports 'halted' with the code on a group out of order, a record that does
+ * not decode, parts that do not form a group, an update the store cannot hold
+ * (and 'failed' for PostgreSQL failing beyond the retries with its own
+ * error); 'stopped' with reason 'finished' at the stop time.
+ */
+export interface Applier extends Stage<ApplierStatus> {
+  readonly name: 'applier'
   readonly store: BlockStore
   readonly metrics: Registry
   /** Initialises the store, then follows the journal from the control row. Throws if the store or Kafka cannot be reached. */
   start(): Promise<void>
   /** Stops reading; a group being applied finishes first (or was never begun). Idempotent. */
   stop(): Promise<void>
-  status(): ApplierStatus
-  /** For the /health endpoint: 'halted' answers 503. */
-  health(): HealthReport
   /**
    * Waits until the applier has read the journal up to its end as the broker
    * reports it when called (the last stable offset; with `untilOffset`, up to
@@ -106,8 +113,6 @@ export interface Applier {
    * `timeoutMs` (default 60 s).
    */
   waitCaughtUp(options?: { timeoutMs?: number; untilOffset?: number }): Promise<boolean>
-  /** Resolves with the final status once the applier has stopped or halted. */
-  done(): Promise<ApplierStatus>
 }
 
 /** Attempts for one group when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
@@ -153,8 +158,7 @@ export function createApplier(options: ApplierOptions): Applier {
   let teardownPromise: Promise<void> | undefined
   // aborts the retry backoff of a failing apply when stop() is called
   const stopping = new AbortController()
-  let resolveDone!: (s: ApplierStatus) => void
-  const donePromise = new Promise<ApplierStatus>((resolve) => (resolveDone = resolve))
+  const ending = createStageEnding()
 
   function status(): ApplierStatus {
     return {
@@ -189,7 +193,13 @@ export function createApplier(options: ApplierOptions): Applier {
       if (ownPool) await pool.end()
       if (state !== 'halted') state = final
       log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')
-      resolveDone(status())
+      const end: StageEnd =
+        haltError !== undefined
+          ? endOf(haltError)
+          : stopReason === 'stop-time'
+            ? { outcome: 'stopped', reason: 'finished' }
+            : STOPPED
+      ending.end(end)
     })()
     return teardownPromise
   }
@@ -287,6 +297,10 @@ export function createApplier(options: ApplierOptions): Applier {
   }
 
   return {
+    name: 'applier',
+    // a group's transaction in flight, then the journal reader and the pool closing
+    stopBoundMs: 15_000,
+    done: ending.done,
     store,
     metrics: metricsRegistry,
 
@@ -399,8 +413,6 @@ export function createApplier(options: ApplierOptions): Applier {
       if (outcome === 'halted') throw haltError
       return outcome === 'caught-up'
     },
-
-    done: () => donePromise,
   }
 }
 

@@ -116,7 +116,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     log.info({ journalEnd, stopAtTime: options.stopAtTime }, 'replay starting')
     await applier.start()
     const caughtUp = applier.waitCaughtUp({ untilOffset: journalEnd, timeoutMs: options.timeoutMs ?? 3_600_000 })
-    await Promise.race([caughtUp, applier.done()])
+    await Promise.race([caughtUp, applier.done])
     const final = applier.status()
     if (final.state === 'halted') await caughtUp // rethrows the halt error
     const summary: ReplaySummary = {

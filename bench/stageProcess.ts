@@ -13,6 +13,7 @@ import { createApplier } from '../applier/index.js'
 import { loadConfig, type Config } from '../lib/config.js'
 import { XrcError, errorMessage } from '../lib/errors.js'
 import { createLogger, type Logger } from '../lib/logger.js'
+import { reportEnd, type Stage } from '../lib/stage.js'
 import { waitFor } from '../lib/retry.js'
 import { createMover } from '../mover/index.js'
 import { createPrimary } from '../producer/index.js'
@@ -27,11 +28,10 @@ import {
   type StageRequest,
 } from './protocol.js'
 
-interface Stage {
+/** A started stage (its lifecycle: lib/stage.ts) and the requests it takes from the parent. */
+interface HostedStage {
+  stage: Stage
   handle(request: StageRequest): Promise<unknown>
-  stop(): Promise<void>
-  /** Resolves with the reason when the service ends by itself. */
-  ended: Promise<string | undefined>
 }
 
 function send(message: ChildMessage): Promise<void> {
@@ -76,7 +76,7 @@ function createCommitFeed(): CommitFeed & { set(time: number): void } {
   }
 }
 
-async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): Promise<Stage> {
+async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): Promise<HostedStage> {
   const primary = createPrimary({ config, logger })
   await primary.start()
   // start() returns while the sender connects in the background; a load must not begin before Kafka answers
@@ -88,6 +88,7 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
   const workloadFor = (seed: number): ReturnType<typeof createWorkload> =>
     createWorkload({ controllers: config.session.controllers, blockSize: config.session.blockSize, seed })
   return {
+    stage: primary,
     async handle(request) {
       if (request.op === 'load') {
         const workload = workloadFor(request.seed)
@@ -119,12 +120,10 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
       }
       return unsupported('primary', request)
     },
-    stop: () => primary.stop(),
-    ended: primary.done.then((err) => (err ? errorMessage(err) : undefined)),
   }
 }
 
-async function moverStage(config: Config, logger: Logger): Promise<Stage> {
+async function moverStage(config: Config, logger: Logger): Promise<HostedStage> {
   // the journal writer's hooks time each group's transaction, so the report can split RPO at the journal
   const sent = new Map<number, number>()
   const mover = createMover({
@@ -148,17 +147,16 @@ async function moverStage(config: Config, logger: Logger): Promise<Stage> {
   })
   await mover.start()
   return {
+    stage: mover,
     async handle(request) {
       if (request.op !== 'status') return unsupported('mover', request)
       const s = mover.status()
       return { groupSeq: s.groupSeq, groupTime: s.groupTime ?? 0, state: s.state }
     },
-    stop: () => mover.stop(),
-    ended: mover.done().then((s) => (s.halt ? `${s.halt.code}: ${s.halt.message}` : undefined)),
   }
 }
 
-async function applierStage(config: Config, logger: Logger): Promise<Stage> {
+async function applierStage(config: Config, logger: Logger): Promise<HostedStage> {
   const applier = createApplier({
     config,
     logger,
@@ -176,9 +174,8 @@ async function applierStage(config: Config, logger: Logger): Promise<Stage> {
   })
   await applier.start()
   return {
+    stage: applier,
     handle: (request) => Promise.resolve(unsupported('applier', request)),
-    stop: () => applier.stop(),
-    ended: applier.done().then((s) => (s.halt ? `${s.halt.code ?? 'halted'}: ${s.halt.message}` : undefined)),
   }
 }
 
@@ -199,7 +196,7 @@ async function main(): Promise<void> {
   })
 
   // the parent sends requests only after 'ready', so the stage exists before this listener runs
-  const stage =
+  const hosted =
     first.stage === 'primary'
       ? await primaryStage(config, logger, feed)
       : first.stage === 'mover'
@@ -209,9 +206,9 @@ async function main(): Promise<void> {
     const m = raw as ParentMessage
     if (m.kind === 'committed') return feed.set(m.groupTime)
     if (m.kind !== 'request') return
-    const s = stage
     const body = m.body
-    const work = body.op === 'stop' ? ((stopping = true), s.stop().then(() => undefined)) : s.handle(body)
+    const work =
+      body.op === 'stop' ? ((stopping = true), hosted.stage.stop().then(() => undefined)) : hosted.handle(body)
     work.then(
       (value) =>
         send({ kind: 'reply', id: m.id, ok: true, value }).then(() => {
@@ -221,8 +218,11 @@ async function main(): Promise<void> {
     )
   })
 
-  void stage.ended.then((reason) => {
-    if (reason !== undefined && !stopping) void send({ kind: 'ended', error: reason })
+  void hosted.stage.done.then((end) => {
+    if (end.outcome === 'stopped' || stopping) return
+    void send({ kind: 'ended', error: reportEnd(first.stage, end).message })
+    // release what the stage holds; the parent fails the run and stops this process
+    void hosted.stage.stop().catch(() => undefined)
   })
   await send({ kind: 'ready', pid: process.pid })
 }

@@ -1,23 +1,40 @@
 /**
- * Runs a long-lived service until SIGTERM or SIGINT, then stops it cleanly:
- * the service's stop() finishes or aborts the work in progress (a group is
- * never half applied; the producer leaves unsent writes in its sidefile).
- * A second signal while stopping exits at once, and so does a stop that
- * takes longer than the grace period (a client still retrying a server that
- * is gone would hold it forever): exiting then is safe, since what is
- * committed is durable and what is not is redone on the next start. A
- * service that halts on its own (a fatal error) makes the process exit
- * non-zero. Once the service has stopped, the process exits (with the exit
- * code set so far), whatever handles a client library still holds.
+ * Runs one pipeline stage (lib/stage.ts) as a long-lived service until
+ * SIGTERM or SIGINT, then stops it cleanly: the stage's stop() finishes or
+ * aborts the work in progress (a group is never half applied; the primary
+ * leaves unsent writes in its sidefiles). A second signal while stopping
+ * exits at once, and so does a stop that takes longer than the grace period
+ * (a client still retrying a server that is gone would hold it forever):
+ * exiting then is safe, since what is committed is durable and what is not
+ * is redone on the next start. A stage that ends by itself (halted or
+ * failed) is stopped to release what it holds and makes the process exit
+ * 1, with one line naming its error code (reportEnd). Once the stage has
+ * stopped, the process exits (with the exit code set so far), whatever
+ * handles a client library still holds.
  */
 import type { Logger } from '../lib/logger.js'
-import { errorMessage } from '../lib/errors.js'
+import { STOPPED, endOf, reportEnd, type Stage, type StageEnd } from '../lib/stage.js'
 
-export interface RunnableService {
-  start(): Promise<void>
-  stop(): Promise<void>
-  /** Resolves when the service ends by itself (halted or fenced), with the reason. */
-  done?: Promise<Error | undefined>
+/** What a service serves beside its stage (an HTTP API, /metrics and /health). */
+export interface ServiceEndpoints {
+  /** Fields of the ready line (URLs), beside service, session and pid. */
+  fields: Record<string, unknown>
+  close(): Promise<void>
+}
+
+export interface ServiceOptions {
+  stage: Stage
+  session: string
+  logger: Logger
+  /** Opens the endpoints before the stage starts (so /health answers 'starting' meanwhile); closed after it stopped. */
+  serve?: () => Promise<ServiceEndpoints>
+  /**
+   * Opens the front ends that feed the stage (the primary's HTTP API and NBD exports) once it has started;
+   * closed before it stops, so that their requests in progress finish through it and get their replies.
+   */
+  frontEnds?: () => Promise<ServiceEndpoints>
+  /** More fields for the ready line, read once the stage has started. */
+  announce?: () => Record<string, unknown>
 }
 
 /** How long a service may take to stop after a signal before the process exits anyway. */
@@ -33,54 +50,87 @@ function flushThenExit(logger: Logger, code?: number): void {
   logger.flush(exit)
 }
 
-export async function runService(name: string, service: RunnableService, logger: Logger): Promise<void> {
-  let stopping = false
-  const stopped = new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        logger.warn({ signal }, `${name}: second signal, exiting now`)
-        process.exit(130)
-      }
-      stopping = true
-      logger.info({ signal }, `${name}: stopping`)
-      setTimeout(() => {
-        logger.error(
-          { signal, graceMs: STOP_GRACE_MS },
-          `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`,
-        )
-        flushThenExit(logger, 1)
-      }, STOP_GRACE_MS).unref()
-      service.stop().then(resolve, (err: unknown) => {
-        logger.error({ err }, `${name}: stop failed`)
-        process.exitCode = 1
-        resolve()
-      })
+/** Prints the one JSON line that says the service is ready, and where it answers. */
+function announceReady(fields: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid })}\n`)
+}
+
+export async function runService(options: ServiceOptions): Promise<void> {
+  const { stage, logger } = options
+  const name = stage.name
+  let requested: NodeJS.Signals | undefined
+  let stopping: Promise<StageEnd> | undefined
+  let frontEnds: ServiceEndpoints | undefined
+  const closeFrontEnds = async (): Promise<void> => {
+    await frontEnds?.close().catch((err: unknown) => logger.warn({ err }, `${name}: closing its front ends failed`))
+  }
+  // a stop that throws still ends the service (exit 1), even when the stage could not report its end
+  const stop = (): Promise<StageEnd> =>
+    (stopping ??= closeFrontEnds()
+      .then(() => stage.stop())
+      .then(
+        () => STOPPED,
+        (err: unknown) => {
+          logger.error({ err }, `${name}: stop failed`)
+          process.exitCode = 1
+          return endOf(err)
+        },
+      ))
+  let stoppedOnSignal!: (end: StageEnd) => void
+  const signalStop = new Promise<StageEnd>((resolve) => (stoppedOnSignal = resolve))
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (requested !== undefined) {
+      logger.warn({ signal }, `${name}: second signal, exiting now`)
+      process.exit(130)
     }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-  })
+    requested = signal
+    logger.info({ signal }, `${name}: stopping`)
+    setTimeout(() => {
+      logger.error(
+        { signal, graceMs: STOP_GRACE_MS },
+        `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`,
+      )
+      flushThenExit(logger, 1)
+    }, STOP_GRACE_MS).unref()
+    void stop().then(stoppedOnSignal)
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
+  let endpoints: ServiceEndpoints | undefined
   try {
-    await service.start()
+    endpoints = await options.serve?.()
+    await stage.start()
+    if (requested === undefined) frontEnds = await options.frontEnds?.()
   } catch (err) {
     // what did start (a metrics server, clients retrying) would keep the process alive after the message
-    await service
-      .stop()
-      .catch((stopErr: unknown) => logger.warn({ err: stopErr }, `${name}: stopping after a failed start failed too`))
+    await stop()
+    await endpoints
+      ?.close()
+      .catch((closeErr: unknown) => logger.warn({ err: closeErr }, `${name}: closing its endpoints failed`))
     logger.flush()
     throw err
   }
-  logger.info(`${name}: running`)
-  const ended = service.done?.then((reason) => {
-    if (stopping) return
-    if (reason) {
-      logger.error({ reason: errorMessage(reason) }, `${name}: ended`)
-      process.exitCode = 1
-    }
-    stopping = true
-    return service.stop()
-  })
-  await Promise.race([stopped, ...(ended ? [ended] : [])])
-  logger.info(`${name}: stopped`)
+  if (requested === undefined) {
+    announceReady({
+      service: name,
+      session: options.session,
+      ...endpoints?.fields,
+      ...frontEnds?.fields,
+      ...options.announce?.(),
+    })
+    logger.info(`${name}: running`)
+  }
+  // the stage's own end when it reported one (it does at the end of stop()), else what stop() came to
+  const end = await Promise.race([stage.done, signalStop])
+  // ended by itself: release what it holds (its clients, a producer retrying) before the process goes
+  if (requested === undefined) await stop()
+  await endpoints?.close().catch((err: unknown) => logger.warn({ err }, `${name}: closing its endpoints failed`))
+  const report = reportEnd(name, end)
+  if (report.level === 'error') {
+    logger.error({ outcome: end.outcome, ...(end.outcome !== 'stopped' ? { err: end.error } : {}) }, report.message)
+  } else logger.info(report.message)
+  if (report.exitCode !== 0) process.exitCode = report.exitCode
   // Stopped means done: what is committed is durable. A client library may still hold a timer or a socket
   // (kafkajs retrying a connection to a broker that went away keeps doing so for minutes), which would keep
   // the process alive long after the service stopped; the process ends here instead, with the code set so far.

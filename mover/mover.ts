@@ -36,6 +36,7 @@ import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
+import { STOPPED, createStageEnding, endOf, type StageEnd } from '../lib/stage.js'
 import { createCodec } from '../schemas/codec.js'
 import type { ResumeCommand } from '../schemas/control.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
@@ -57,12 +58,15 @@ export type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js
 export function createMover(options: MoverOptions): Mover {
   const mover = new MoverService(options)
   return {
+    name: 'mover',
+    // the group in progress, then the reader, the writer and the dead-letter producer closing
+    stopBoundMs: 20_000,
+    done: mover.done,
     metrics: mover.metrics,
     start: () => mover.start(),
     stop: (stopOptions) => mover.stop(stopOptions),
     status: () => mover.status(),
     health: () => mover.health(),
-    done: () => mover.done(),
   }
 }
 
@@ -87,8 +91,9 @@ class MoverService {
   readonly #badInput: BadInputDesk
   readonly #supervisor: Supervisor
   readonly #sleep = new WakeableSleep()
-  readonly #done: Promise<MoverStatus>
-  #resolveDone: (s: MoverStatus) => void = () => undefined
+  readonly #ending = createStageEnding()
+  /** How the halt ends the stage: halted with its code, or failed when the cause was unexpected. */
+  #haltEnd: StageEnd | undefined
   #state: MoverState = 'created'
   #starting: Promise<void> | undefined
   #control: Promise<void> | undefined
@@ -126,7 +131,6 @@ class MoverService {
       log: this.#log,
       onResume: (command) => this.#onResume(command),
     })
-    this.#done = new Promise<MoverStatus>((resolve) => (this.#resolveDone = resolve))
   }
 
   // ---- lifecycle
@@ -138,7 +142,7 @@ class MoverService {
     try {
       await this.#starting
     } catch (err) {
-      await this.#abandonStart()
+      await this.#abandonStart(err)
       throw err
     }
     if (this.#supervisor.stopping) return // stop() was called while starting: it cleans up
@@ -147,16 +151,16 @@ class MoverService {
       .catch((err: unknown) => this.#haltWith(err))
       .finally(async () => {
         await this.#pipeline?.release()
-        if (this.#supervisor.halt !== undefined && !this.#supervisor.stopping) this.#resolveDone(this.status())
+        if (this.#haltEnd !== undefined && !this.#supervisor.stopping) this.#ending.end(this.#haltEnd)
       })
   }
 
   async stop(stopOptions: { abort?: boolean } = {}): Promise<void> {
-    if (this.#supervisor.stopping || this.#state === 'stopped') return this.#done.then(() => undefined)
+    if (this.#supervisor.stopping || this.#state === 'stopped') return this.#ending.done.then(() => undefined)
     this.#supervisor.stop()
     if (this.#state === 'created') {
       this.#state = 'stopped'
-      this.#resolveDone(this.status())
+      this.#ending.end(STOPPED)
       return
     }
     if (this.#supervisor.halt === undefined) this.#state = 'stopping'
@@ -169,7 +173,7 @@ class MoverService {
     await this.#badInput.close()
     this.#state = this.#supervisor.halt === undefined ? 'stopped' : 'halted'
     this.#log.info({ groupSeq: this.#journaled.groupSeq, groupTime: this.#journaled.groupTime }, 'mover stopped')
-    this.#resolveDone(this.status())
+    this.#ending.end(this.#haltEnd ?? STOPPED)
   }
 
   status(): MoverStatus {
@@ -200,8 +204,8 @@ class MoverService {
     return moverHealth(this.status())
   }
 
-  done(): Promise<MoverStatus> {
-    return this.#done
+  get done(): Promise<StageEnd> {
+    return this.#ending.done
   }
 
   // ---- starting
@@ -264,22 +268,25 @@ class MoverService {
     }
   }
 
-  /** start() failed: whatever it opened is closed, and the mover is stopped. */
-  async #abandonStart(): Promise<void> {
+  /** start() failed: whatever it opened is closed, and the mover is stopped; `done` says why. */
+  async #abandonStart(err: unknown): Promise<void> {
     await this.#pipeline?.release()
     await this.#writer
       ?.close()
       .catch((closeErr: unknown) => this.#log.warn({ err: closeErr }, 'closing the journal writer failed'))
     await this.#badInput.close()
     this.#state = 'stopped'
-    this.#resolveDone(this.status())
+    this.#ending.end(endOf(err))
   }
 
   // ---- halts and restart requests
 
   #haltWith(err: unknown): void {
+    // stopping: what fails now is the teardown's doing (a closed writer), not a reason to halt
+    if (this.#supervisor.stopping && isXrcError(err, 'XRC_CLOSED')) return
     const halt = this.#supervisor.haltWith(err)
     if (halt === undefined) return
+    this.#haltEnd = endOf(err)
     this.#state = 'halted'
     this.#pipeline?.current?.intake.close()
     this.#pipeline?.current?.reader.pause(this.#controllerIds)

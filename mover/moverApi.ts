@@ -8,6 +8,7 @@ import type { Config } from '../lib/config.js'
 import type { ErrorCode, ErrorContext } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
+import type { Stage } from '../lib/stage.js'
 import type { DiscardedSeqs } from './groups/index.js'
 import type { JournalWriterHooks } from './journal/index.js'
 import type { StartPoint } from './journal/index.js'
@@ -54,7 +55,14 @@ export interface MoverStatus {
   halt?: { code: ErrorCode; message: string; context: ErrorContext }
 }
 
-export interface Mover {
+/**
+ * The mover as a pipeline stage (lib/stage.ts). `done` reports 'halted' with
+ * the code when the mover is fenced (XRC_FENCED), meets input it must not
+ * skip, or gives up restarting; a frozen controller does not end the stage
+ * (it waits for `xrc session resume`; health() says halted meanwhile).
+ */
+export interface Mover extends Stage<MoverStatus> {
+  readonly name: 'mover'
   readonly metrics: Registry
   /**
    * Creates the journal topic if missing, waits for the updates topic,
@@ -66,12 +74,13 @@ export interface Mover {
   /**
    * Stops cutting groups; the transaction in progress commits first, or
    * with `abort` is aborted if its commit was not sent yet (as a crash would
-   * leave it: the next mover starts from the journal). Idempotent.
+   * leave it: the next mover starts from the journal). A transaction that
+   * cannot finish within stopBoundMs (Kafka out of reach) is abandoned with
+   * its producer: the broker aborts it, or the next mover's claim of the
+   * transactional id does. Idempotent.
    */
   stop(options?: { abort?: boolean }): Promise<void>
   status(): MoverStatus
-  /** For the /health endpoint: 'halted' answers 503. */
+  /** For the /health endpoint: 'halted' answers 503 (a halt, or a frozen controller). */
   health(): HealthReport
-  /** Resolves with the final status once the mover halted or was stopped. */
-  done(): Promise<MoverStatus>
 }

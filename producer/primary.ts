@@ -30,6 +30,8 @@ import { createFaultPoints } from '../lib/faultPoints.js'
 import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
+import { waitFor } from '../lib/retry.js'
+import { STOPPED, createStageEnding, endOf, type Stage, type StageEnd } from '../lib/stage.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics } from '../schemas/topicNames.js'
@@ -97,17 +99,20 @@ export interface PrimaryOptions {
   flushTimeoutMs?: number
 }
 
-export interface Primary {
+/**
+ * The primary as a pipeline stage (lib/stage.ts). stop() refuses new writes,
+ * lets those in progress finish, sends what it can within flushTimeoutMs and
+ * leaves the rest in the sidefiles, sent on the next start. `done` reports
+ * 'halted' (or 'failed') when the sender meets an error it cannot retry.
+ */
+export interface Primary extends Stage<PrimaryStatus> {
+  readonly name: 'primary'
   readonly session: string
   readonly topic: string
   readonly controllerIds: readonly number[]
   readonly registry: Registry
   /** Largest data of one write, bytes (whole blocks that fit one record set). */
   readonly maxWriteBytes: number
-  /** Resolves when the primary ends by itself (the sender hit an error it cannot retry), with the reason; undefined after stop(). */
-  readonly done: Promise<Error | undefined>
-  start(): Promise<void>
-  stop(): Promise<void>
   /**
    * Writes whole blocks through the owning controller; resolves once the
    * write is durable in the sidefile and on the volume. Errors (XrcError):
@@ -141,7 +146,8 @@ class PrimarySite implements Primary {
   readonly controllerIds: readonly number[]
   readonly registry: Registry
   readonly maxWriteBytes: number
-  readonly done: Promise<Error | undefined>
+  readonly name = 'primary'
+  readonly stopBoundMs: number
   readonly #options: PrimaryOptions
   readonly #config: Config
   readonly #log: Logger
@@ -161,7 +167,9 @@ class PrimarySite implements Primary {
   #sender: Sender | undefined
   #inflight = 0
   #idle: (() => void) | undefined
-  readonly #finish: (reason: Error | undefined) => void
+  readonly #ending = createStageEnding()
+  readonly #flushTimeoutMs: number
+  #stopped: Promise<void> | undefined
 
   constructor(options: PrimaryOptions) {
     const { config } = options
@@ -192,9 +200,9 @@ class PrimarySite implements Primary {
     this.maxWriteBytes = maxWriteBytes(config.mover.maxRecordSetBytes, session, config.session.blockSize)
     const sidefileMaxBytes = config.producer.sidefileMaxBytes
     this.#segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(sidefileMaxBytes / 8)))
-    let finish!: (reason: Error | undefined) => void
-    this.done = new Promise<Error | undefined>((resolve) => (finish = resolve))
-    this.#finish = finish
+    this.#flushTimeoutMs = options.flushTimeoutMs ?? 5000
+    // a write in progress waits for its sidefile at most sidefileWaitMs, then the flush, then closing the files
+    this.stopBoundMs = config.producer.sidefileWaitMs + this.#flushTimeoutMs + 5000
     this.#metrics = createProducerMetrics(this.registry, {
       controllers: () => [...this.#controllers.values()].map((c) => c.status()),
       kafkaUnreachableSince: () => this.#sender?.unreachableSince(),
@@ -218,6 +226,7 @@ class PrimarySite implements Primary {
       this.#controllers.clear()
       await this.#link.close().catch(() => undefined)
       this.#state = 'failed'
+      this.#ending.end(endOf(err))
       throw err
     }
     this.#startSending()
@@ -231,14 +240,33 @@ class PrimarySite implements Primary {
     )
   }
 
+  get done(): Promise<StageEnd> {
+    return this.#ending.done
+  }
+
   async stop(): Promise<void> {
-    const state = this.#state
-    if (state === 'created' || state === 'stopping' || state === 'stopped') return
-    const failed = state === 'failed'
+    if (this.#state === 'created') {
+      this.#state = 'stopped'
+      this.#ending.end(STOPPED)
+    }
+    // start() opens the controllers first: let it finish, then undo it
+    if (this.#state === 'starting')
+      await waitFor('the primary to finish starting', () => (this.#state !== 'starting' ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      }).catch(() => undefined)
+    // a failed start() released everything already
+    if (this.#state === 'stopped' || (this.#state === 'failed' && this.#sender === undefined)) return
+    this.#stopped ??= this.#stopOnce()
+    return this.#stopped
+  }
+
+  async #stopOnce(): Promise<void> {
+    const failed = this.#state === 'failed'
     this.#state = 'stopping'
     if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
     await this.#mirror.stop()
-    await this.#sender?.stop({ flushTimeoutMs: this.#options.flushTimeoutMs ?? 5000 })
+    await this.#sender?.stop({ flushTimeoutMs: this.#flushTimeoutMs })
     await this.#closeControllers()
     await this.#mirror.close()
     await this.#link
@@ -250,7 +278,7 @@ class PrimarySite implements Primary {
       entries: c.status().sidefile.entries,
     }))
     this.#log.info({ unsent: left }, 'primary stopped; unsent writes stay in the sidefiles')
-    this.#finish(undefined)
+    this.#ending.end(STOPPED)
   }
 
   async write({ volume, block, data, after }: WriteRequest): Promise<WriteAck> {
@@ -407,7 +435,7 @@ class PrimarySite implements Primary {
       onReachable: (downMs) => this.#emit('kafka.reachable', { downMs }),
       onFatal: (err) => {
         this.#state = 'failed'
-        this.#finish(err instanceof Error ? err : new Error(String(err)))
+        this.#ending.end(endOf(err))
       },
     })
     this.#sender = sender

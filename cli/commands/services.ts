@@ -2,26 +2,36 @@
  * `xrc primary`, `xrc mover`, `xrc applier`: each runs one service of a
  * session until SIGTERM/SIGINT. On start each prints one JSON line on stdout
  * naming its endpoints (so scripts find ports chosen with 0); logs go to
- * stderr.
+ * stderr. All three run through runService, the one adapter from a stage's
+ * lifecycle to a process's.
  */
 import type { Command } from 'commander'
+import type { Registry } from 'prom-client'
 import { createApplier } from '../../applier/index.js'
 import { XrcError } from '../../lib/errors.js'
-import { createMetricsRegistry, serveMetrics } from '../../lib/metrics.js'
+import { createMetricsRegistry, serveMetrics, type HealthReport } from '../../lib/metrics.js'
 import { createMover } from '../../mover/index.js'
-import { createPrimary, startHttpApi, startNbdServer, type NbdServer } from '../../producer/index.js'
+import { createPrimary, startHttpApi, startNbdServer } from '../../producer/index.js'
 import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
-import { runService } from '../runService.js'
-
-function announce(fields: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid })}\n`)
-}
+import { runService, type ServiceEndpoints } from '../runService.js'
 
 function parseIds(value: string): number[] {
   const ids = value.split(',').map((s) => Number(s.trim()))
   if (ids.some((n) => !Number.isInteger(n) || n < 0))
     throw new XrcError('XRC_USAGE', `--controllers takes comma-separated controller ids, got "${value}"`)
   return ids
+}
+
+/** /metrics and /health of a stage on `port`: the mover's and the applier's endpoints. */
+function metricsEndpoint(
+  registry: Registry,
+  port: number,
+  health: () => HealthReport,
+): () => Promise<ServiceEndpoints> {
+  return async () => {
+    const server = await serveMetrics({ registry, port, health })
+    return { fields: { metrics: `http://127.0.0.1:${server.port}/metrics` }, close: () => server.close() }
+  }
 }
 
 export function registerServiceCommands(program: Command): void {
@@ -44,34 +54,33 @@ export function registerServiceCommands(program: Command): void {
         logger,
         ...(opts.controllers ? { controllerIds: parseIds(opts.controllers) } : {}),
       })
-      let api: Awaited<ReturnType<typeof startHttpApi>> | undefined
-      let nbd: NbdServer | undefined
-      await runService(
-        'primary',
-        {
-          start: async () => {
-            await primary.start()
-            nbd = await startNbdServer({ primary, config, logger, registry: primary.registry })
-            api = await startHttpApi({ primary, port: config.producer.apiPort, logger, nbd })
-            announce({
-              service: 'primary',
-              session: config.session.name,
+      await runService({
+        stage: primary,
+        session: config.session.name,
+        logger,
+        frontEnds: async () => {
+          const nbd = await startNbdServer({ primary, config, logger, registry: primary.registry })
+          const api = await startHttpApi({ primary, port: config.producer.apiPort, logger, nbd }).catch(
+            async (err: unknown) => {
+              await nbd.close()
+              throw err
+            },
+          )
+          return {
+            fields: {
               api: api.url,
               metrics: `${api.url}/metrics`,
-              controllers: primary.controllerIds,
               nbd: { tcp: nbd.tcpUrl, socket: nbd.socketPath, exports: [...nbd.exports.keys()] },
-            })
-          },
-          stop: async () => {
-            // NBD first: its requests in progress finish through the primary and reply
-            await nbd?.close()
-            await api?.close()
-            await primary.stop()
-          },
-          done: primary.done,
+            },
+            close: async () => {
+              // NBD first: its requests in progress finish through the primary and reply
+              await nbd.close()
+              await api.close()
+            },
+          }
         },
-        logger,
-      )
+        announce: () => ({ controllers: primary.controllerIds }),
+      })
     })
 
   program
@@ -88,37 +97,12 @@ export function registerServiceCommands(program: Command): void {
       const logger = cliLogger(config, 'xrc-mover').child({ session: config.session.name })
       const metrics = createMetricsRegistry({ session: config.session.name, service: 'mover' })
       const mover = createMover({ config, logger, metrics })
-      let server: Awaited<ReturnType<typeof serveMetrics>> | undefined
-      await runService(
-        'mover',
-        {
-          start: async () => {
-            server = await serveMetrics({
-              registry: metrics,
-              port: config.mover.metricsPort,
-              health: () => mover.health(),
-            })
-            await mover.start()
-            announce({
-              service: 'mover',
-              session: config.session.name,
-              metrics: `http://127.0.0.1:${server.port}/metrics`,
-            })
-          },
-          stop: async () => {
-            await mover.stop()
-            await server?.close()
-          },
-          done: mover
-            .done()
-            .then((s) =>
-              s.halt
-                ? new XrcError('XRC_SESSION_HALTED', `mover halted: ${s.halt.message} [${s.halt.code}]`)
-                : undefined,
-            ),
-        },
+      await runService({
+        stage: mover,
+        session: config.session.name,
         logger,
-      )
+        serve: metricsEndpoint(metrics, config.mover.metricsPort, () => mover.health()),
+      })
     })
 
   program
@@ -135,37 +119,12 @@ export function registerServiceCommands(program: Command): void {
       const logger = cliLogger(config, 'xrc-applier').child({ session: config.session.name })
       const metrics = createMetricsRegistry({ session: config.session.name, service: 'applier' })
       const applier = createApplier({ config, logger, metrics })
-      let server: Awaited<ReturnType<typeof serveMetrics>> | undefined
-      await runService(
-        'applier',
-        {
-          start: async () => {
-            server = await serveMetrics({
-              registry: metrics,
-              port: config.applier.metricsPort,
-              health: () => applier.health(),
-            })
-            await applier.start()
-            announce({
-              service: 'applier',
-              session: config.session.name,
-              schema: config.applier.schema,
-              metrics: `http://127.0.0.1:${server.port}/metrics`,
-            })
-          },
-          stop: async () => {
-            await applier.stop()
-            await server?.close()
-          },
-          done: applier
-            .done()
-            .then((s) =>
-              s.halt
-                ? new XrcError('XRC_SESSION_HALTED', `applier halted: ${s.halt.message} [${s.halt.code}]`)
-                : undefined,
-            ),
-        },
+      await runService({
+        stage: applier,
+        session: config.session.name,
         logger,
-      )
+        serve: metricsEndpoint(metrics, config.applier.metricsPort, () => applier.health()),
+        announce: () => ({ schema: config.applier.schema }),
+      })
     })
 }

@@ -15,6 +15,7 @@ import { createApplier, type Applier } from '../../applier/index.js'
 import { defaultSchemaName, type Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
+import { watchStages, type StageWatch } from '../../lib/stage.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { sleep, waitFor } from '../../lib/retry.js'
 import { createMover, type Mover } from '../../mover/index.js'
@@ -69,6 +70,8 @@ interface Pipeline {
   applier: Applier
   api: HttpApi
   pool: Pool
+  /** Throws when a stage halted or failed. */
+  stages: StageWatch
   stop(): Promise<void>
 }
 
@@ -231,16 +234,7 @@ async function startPipeline(
     await stop().catch(() => undefined)
     throw err
   }
-  return { primary, mover, applier, api, pool, stop }
-}
-
-/** Throws XRC_SESSION_HALTED when a stage stopped on an error. */
-function checkHealthy(p: Pipeline): void {
-  const a = p.applier.status()
-  const m = p.mover.status()
-  if (a.halt)
-    throw new XrcError('XRC_SESSION_HALTED', `the applier halted: ${a.halt.message} [${a.halt.code ?? 'unexpected'}]`)
-  if (m.halt) throw new XrcError('XRC_SESSION_HALTED', `the mover halted: ${m.halt.message} [${m.halt.code}]`)
+  return { primary, mover, applier, api, pool, stages: watchStages([primary, mover, applier]), stop }
 }
 
 interface Watchers {
@@ -284,7 +278,7 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
         Math.min(1000, Math.max(1, options.durationMs - (performance.now() - started))),
         stopWriters.signal,
       ).catch(() => undefined)
-      checkHealthy(p)
+      p.stages.check()
       const now = performance.now()
       const rate = ((acked - lastAcked) * 1000) / Math.max(1, now - lastTick)
       lastAcked = acked
@@ -326,7 +320,7 @@ async function catchUp(
   await waitFor(
     'the secondary to apply the last acknowledged write',
     async () => {
-      checkHealthy(p)
+      p.stages.check()
       const applied = (await p.applier.store.lastApplied())?.groupTime ?? 0
       progress.update(
         `  catching up: applied T ${applied ? clockMicros(applied) : '-'}, last write at ${clockMicros(target)}  mixed ${watch.current().mixedStates}`,

@@ -252,8 +252,8 @@ describe('applier', () => {
     const stopAtTime = (groups[3]?.groupTime ?? 0) + 1 // between groups 4 and 5
     const applier = s.newApplier({ stopAtTime })
     await applier.start()
-    const final = await applier.done()
-    expect(final).toMatchObject({ state: 'stopped', stopReason: 'stop-time', lastApplied: { groupSeq: 4 } })
+    expect(await applier.done).toEqual({ outcome: 'stopped', reason: 'finished' })
+    expect(applier.status()).toMatchObject({ state: 'stopped', stopReason: 'stop-time', lastApplied: { groupSeq: 4 } })
     expect(await s.appliedSeqs()).toEqual([1, 2, 3, 4])
     const { image } = await applier.store.readImage('va')
     expect(image.equals(modelImage(groups, 'va', 4))).toBe(true)

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
+import type { StageEnd } from '../../lib/stage.js'
 import { createMover, type JournalWriterHooks, type Mover } from '../../mover/index.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
 import { testKafka } from '../kit/servers.js'
@@ -172,9 +173,8 @@ describe('mover restart and takeover', () => {
     const claimedAt = b.status().groupSeq
     // both read what comes next; only b may journal it
     let i = 3
-    const fenced = a.done()
-    let finalA: Awaited<typeof fenced> | undefined
-    void fenced.then((st) => (finalA = st))
+    let finalA: StageEnd | undefined
+    void a.done.then((end) => (finalA = end))
     while (finalA === undefined) {
       await s.send(round(c, i++))
       await waitFor(
@@ -183,7 +183,8 @@ describe('mover restart and takeover', () => {
         wait,
       )
     }
-    expect(finalA.halt?.code).toBe('XRC_FENCED')
+    expect(finalA).toMatchObject({ outcome: 'halted', code: 'XRC_FENCED' })
+    expect(a.status().halt?.code).toBe('XRC_FENCED')
     expect(a.health().status).toBe('halted')
     const journaledByA = a.status().groupsJournaled
     for (let k = 0; k < 5; k++) await s.send(round(c, i++))
