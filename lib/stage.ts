@@ -132,3 +132,24 @@ export function watchStages(stages: readonly Stage[]): StageWatch {
     },
   }
 }
+
+/**
+ * Whether `work` settled (resolved or rejected) within `ms`; it goes on either way. How a stop() keeps its
+ * bound when a server answers nothing: it waits so long for a step, then leaves it to finish by itself.
+ */
+export async function settleWithin(work: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (work === undefined) return true
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      timedOut,
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -36,7 +36,7 @@ import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import { STOPPED, createStageEnding, endOf, type StageEnd } from '../lib/stage.js'
+import { STOPPED, createStageEnding, endOf, settleWithin, type StageEnd } from '../lib/stage.js'
 import { createCodec } from '../schemas/codec.js'
 import type { ResumeCommand } from '../schemas/control.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
@@ -55,12 +55,18 @@ import { Pipeline, type PipelineDeps } from './pipelineRun.js'
 
 export type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
 
+/**
+ * stop()'s bounds: how long it waits for the start or the group in progress to finish before it abandons
+ * them, and for the Kafka clients to close (a broker that answers nothing would hold them for minutes).
+ */
+const STOP = { finishMs: 8000, closeMs: 5000 } as const
+
 export function createMover(options: MoverOptions): Mover {
   const mover = new MoverService(options)
   return {
     name: 'mover',
     // the group in progress, then the reader, the writer and the dead-letter producer closing
-    stopBoundMs: 20_000,
+    stopBoundMs: STOP.finishMs + STOP.closeMs + 2000,
     done: mover.done,
     metrics: mover.metrics,
     start: () => mover.start(),
@@ -166,11 +172,20 @@ class MoverService {
     if (this.#supervisor.halt === undefined) this.#state = 'stopping'
     if (stopOptions.abort) this.#writer?.abortInFlight()
     this.#sleep.wake()
-    await this.#starting?.catch(() => undefined)
-    await this.#control
-    await this.#pipeline?.release()
-    await this.#writer?.close()
-    await this.#badInput.close()
+    const finishBy = Date.now() + STOP.finishMs
+    await settleWithin(this.#starting, STOP.finishMs)
+    if (!(await settleWithin(this.#control, Math.max(0, finishBy - Date.now())))) {
+      // Kafka out of reach: closing the writer abandons the transaction, as a crash would
+      this.#log.warn({ waitedMs: STOP.finishMs }, 'the group in progress did not finish; abandoning its transaction')
+      this.#writer?.abortInFlight()
+    }
+    const closing = (async () => {
+      await this.#pipeline?.release()
+      await this.#writer?.close()
+      await this.#badInput.close()
+    })()
+    if (!(await settleWithin(closing, STOP.closeMs)))
+      this.#log.warn({ waitedMs: STOP.closeMs }, 'the Kafka clients did not close in time; left to close by themselves')
     this.#state = this.#supervisor.halt === undefined ? 'stopped' : 'halted'
     this.#log.info({ groupSeq: this.#journaled.groupSeq, groupTime: this.#journaled.groupTime }, 'mover stopped')
     this.#ending.end(this.#haltEnd ?? STOPPED)

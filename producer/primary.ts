@@ -31,7 +31,7 @@ import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
 import { waitFor } from '../lib/retry.js'
-import { STOPPED, createStageEnding, endOf, type Stage, type StageEnd } from '../lib/stage.js'
+import { STOPPED, createStageEnding, endOf, settleWithin, type Stage, type StageEnd } from '../lib/stage.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics } from '../schemas/topicNames.js'
@@ -98,6 +98,9 @@ export interface PrimaryOptions {
   /** Bound on stop()'s flush. Default 5000 ms. */
   flushTimeoutMs?: number
 }
+
+/** How long stop() waits for the Kafka producer to close after the flush. */
+const KAFKA_CLOSE_MS = 3000
 
 /**
  * The primary as a pipeline stage (lib/stage.ts). stop() refuses new writes,
@@ -201,8 +204,8 @@ class PrimarySite implements Primary {
     const sidefileMaxBytes = config.producer.sidefileMaxBytes
     this.#segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(sidefileMaxBytes / 8)))
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 5000
-    // a write in progress waits for its sidefile at most sidefileWaitMs, then the flush, then closing the files
-    this.stopBoundMs = config.producer.sidefileWaitMs + this.#flushTimeoutMs + 5000
+    // a write in progress waits for its sidefile at most sidefileWaitMs, then the flush, the producer, the files
+    this.stopBoundMs = config.producer.sidefileWaitMs + this.#flushTimeoutMs + KAFKA_CLOSE_MS + 3000
     this.#metrics = createProducerMetrics(this.registry, {
       controllers: () => [...this.#controllers.values()].map((c) => c.status()),
       kafkaUnreachableSince: () => this.#sender?.unreachableSince(),
@@ -266,7 +269,11 @@ class PrimarySite implements Primary {
     this.#state = 'stopping'
     if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
     await this.#mirror.stop()
-    await this.#sender?.stop({ flushTimeoutMs: this.#flushTimeoutMs })
+    // the flush is bounded by the sender; closing its Kafka producer waits for requests in flight, which a
+    // broker that answers nothing holds for kafkajs's request timeout: the client is left to close by itself
+    const flushTimeoutMs = this.#flushTimeoutMs
+    if (!(await settleWithin(this.#sender?.stop({ flushTimeoutMs }), flushTimeoutMs + KAFKA_CLOSE_MS)))
+      this.#log.warn({ waitedMs: KAFKA_CLOSE_MS }, 'the Kafka producer did not close in time; left to close by itself')
     await this.#closeControllers()
     await this.#mirror.close()
     await this.#link

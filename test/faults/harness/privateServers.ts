@@ -29,6 +29,8 @@ export interface PrivateServer {
   address: string
   /** SIGKILL (Kafka), immediate shutdown (PostgreSQL) or stop (the registry). */
   crash(): Promise<void>
+  /** SIGSTOP or SIGCONT (Kafka): a server that holds its connections and answers nothing, then goes on. */
+  pause?(paused: boolean): void
   restart(): Promise<void>
   /** Stops it and removes its data. */
   remove(): Promise<void>
@@ -57,7 +59,15 @@ export async function startPrivateKafka(): Promise<PrivateServer> {
       })
     },
     restart: start,
+    pause(paused) {
+      const pid = runningPid(svc)
+      if (pid === undefined) throw new Error(`the private broker on ${config.stack.kafkaPort} is not running`)
+      process.kill(pid, paused ? 'SIGSTOP' : 'SIGCONT')
+    },
     async remove() {
+      // a paused broker would not stop
+      const pid = runningPid(svc)
+      if (pid !== undefined) process.kill(pid, 'SIGCONT')
       await stopService(svc, 5000)
       for (const f of [paths.kafkaData, paths.kafkaConfig, paths.kafkaLog]) rmSync(f, { recursive: true, force: true })
     },
