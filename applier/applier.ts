@@ -22,7 +22,7 @@ import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import { STOPPED, createStageEnding, endOf, type Stage, type StageEnd } from '../lib/stage.js'
+import { STOPPED, createStageEnding, endOf, settleWithin, type Stage, type StageEnd } from '../lib/stage.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { retry, waitFor } from '../lib/retry.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
@@ -115,6 +115,9 @@ export interface Applier extends Stage<ApplierStatus> {
   waitCaughtUp(options?: { timeoutMs?: number; untilOffset?: number }): Promise<boolean>
 }
 
+/** How long stop() waits for the journal reader (with the group in progress), then for the pool, to close. */
+const STOP_CLOSE_MS = 6000
+
 /** Attempts for one group when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
 const APPLY_RETRY = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
 
@@ -185,12 +188,15 @@ export function createApplier(options: ApplierOptions): Applier {
   /** Stops the feed and releases what the applier owns; once. Never awaited from inside the feed's callback. */
   function teardown(final: 'stopped' | 'halted'): Promise<void> {
     teardownPromise ??= (async () => {
-      try {
-        await feed?.stop()
-      } catch (err) {
-        log.warn({ err }, 'journal reader did not stop cleanly')
-      }
-      if (ownPool) await pool.end()
+      // a group whose COMMIT a server holds commits or not as a whole: what is not waited for is as after a crash
+      const reader = feed?.stop().catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
+      if (!(await settleWithin(reader, STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
+      const ended = ownPool
+        ? pool.end().catch((err: unknown) => log.warn({ err }, 'ending the pool failed'))
+        : undefined
+      if (!(await settleWithin(ended, STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the PostgreSQL pool did not end in time; left to end by itself')
       if (state !== 'halted') state = final
       log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')
       const end: StageEnd =
@@ -298,8 +304,8 @@ export function createApplier(options: ApplierOptions): Applier {
 
   return {
     name: 'applier',
-    // a group's transaction in flight, then the journal reader and the pool closing
-    stopBoundMs: 15_000,
+    // the journal reader with the group in progress, then the pool
+    stopBoundMs: 2 * STOP_CLOSE_MS + 2000,
     done: ending.done,
     store,
     metrics: metricsRegistry,
