@@ -13,6 +13,9 @@
  *   or PostgreSQL failing beyond the retries. It never skips a group.
  * - stopAtTime: applies the groups with T <= stopAtTime, then stops (recover
  *   to a past consistency time).
+ * - Tells the primary what it holds: after each commit (and at start-up) its
+ *   last group and image state go to the session's applied topic, at most
+ *   one record per applier.feedbackMs (feedback/appliedPublisher.ts).
  */
 import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
@@ -30,6 +33,7 @@ import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { sessionTopics, valueSubject } from '../schemas/topicNames.js'
 import { ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
 import { createApplierMetrics } from './applierMetrics.js'
+import { appliedNote, createAppliedPublisher, type AppliedPublisher } from './feedback/index.js'
 import { registerImageMetrics } from './imageMetrics.js'
 import type { ImageState } from './resync/index.js'
 import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
@@ -56,6 +60,8 @@ export interface ApplierOptions {
   createJournalTopic?: boolean
   /** Called after each group is applied or found a duplicate (progress reporting). */
   onGroup?: (event: GroupEvent) => void
+  /** Publish the last applied group on the session's applied topic for the primary (the service: true, the default; replay: false). */
+  publishApplied?: boolean
 }
 
 export interface GroupEvent {
@@ -153,6 +159,7 @@ export function createApplier(options: ApplierOptions): Applier {
 
   let state: ApplierState = 'new'
   let feed: JournalFeed | undefined
+  let publisher: AppliedPublisher | undefined
   let lastApplied: AppliedMark | undefined
   let groupsApplied = 0
   let duplicatesSkipped = 0
@@ -192,6 +199,9 @@ export function createApplier(options: ApplierOptions): Applier {
       const reader = feed?.stop().catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
       if (!(await settleWithin(reader, STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
+      // the last state noted goes to the applied topic if it can within its own bound
+      if (!(await settleWithin(publisher?.stop(), STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the applied-state publisher did not stop in time')
       const ended = ownPool
         ? pool.end().catch((err: unknown) => log.warn({ err }, 'ending the pool failed'))
         : undefined
@@ -283,6 +293,8 @@ export function createApplier(options: ApplierOptions): Applier {
       metrics.rpoMs.set(rpoMs)
       metrics.rpoSeconds.observe(Math.max(0, rpoMs) / 1000)
       log.debug({ ...fields, ms: Math.round(seconds * 1000) }, 'group applied')
+      // committed: the primary may now discard what this group holds
+      publisher?.note(appliedNote(session, schema, lastApplied, store.consistency()))
     } else {
       duplicatesSkipped++
       metrics.duplicateGroups.inc()
@@ -341,6 +353,19 @@ export function createApplier(options: ApplierOptions): Applier {
             clientId: `${config.kafka.clientId}-applier`,
             logger: options.logger,
           })
+        if (options.publishApplied ?? true) {
+          publisher = createAppliedPublisher({
+            kafka,
+            brokers: config.kafka.brokers,
+            topic: sessionTopics(session).applied,
+            registryUrl: config.schemaRegistry.url,
+            secondary: schema,
+            intervalMs: config.applier.feedbackMs,
+            logger: log,
+          })
+          // what the secondary holds as it starts: a primary that has not heard yet learns it now
+          publisher.note(appliedNote(session, schema, lastApplied, store.consistency()))
+        }
         if (options.createJournalTopic ?? true) {
           // the applier may start before the mover: whichever starts first creates the journal
           const admin = await connectAdmin(kafka, config.kafka.brokers)

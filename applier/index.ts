@@ -22,13 +22,6 @@ export {
   type RollbackResult,
 } from './resync/index.js'
 export { GroupAssembler } from './journal/index.js'
-export {
-  type ResyncStart,
-  resyncDdl,
-  resyncEndSql,
-  resyncStartParams,
-  resyncStartSql,
-  resyncTables,
-  schemaLockKey,
-} from './resync/index.js'
+export { resyncTables } from './resync/index.js'
+export { appliedNote, publishAppliedOnce } from './feedback/index.js'
 export { BLOCK_ROW_COLUMNS, type BlockRow, encodeBlockRows, storeTables } from './store/index.js'

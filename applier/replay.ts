@@ -76,6 +76,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     logger: options.logger,
     kafka,
     createJournalTopic: false,
+    // a recovery tool: the service applier tells the primary once it runs
+    publishApplied: false,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
     ...(options.stopAtTime !== undefined ? { stopAtTime: options.stopAtTime } : {}),
     ...(options.pool ? { pool: options.pool } : {}),

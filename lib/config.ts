@@ -72,7 +72,9 @@ export const ConfigSchema = z.strictObject({
         .string()
         .regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string')
         .default('postgres://postgres@127.0.0.1:5432/postgres')
-        .describe('PostgreSQL connection string of the secondary block store (a password in it is never logged)'),
+        .describe(
+          'PostgreSQL connection string of the secondary block store, for the secondary site only (the applier, xrc rollback, xrc resync, status); the primary never connects to it (a password in it is never logged)',
+        ),
     })
     .prefault({}),
   log: z
@@ -109,7 +111,7 @@ export const ConfigSchema = z.strictObject({
       name: name
         .default('demo')
         .describe(
-          'Session name: names its topics (xrc.NAME.updates, .journal, .dlq), registry subjects, transactional id and default PostgreSQL schema',
+          'Session name: names its topics (xrc.NAME.updates, .journal, .dlq, .control, .applied), registry subjects, transactional id and default PostgreSQL schema',
         ),
       blockSize: z
         .number()
@@ -290,6 +292,11 @@ export const ConfigSchema = z.strictObject({
         .max(65535)
         .default(0)
         .describe("Port of the applier's /metrics and /health on 127.0.0.1; 0 = any free port"),
+      feedbackMs: ms
+        .default(1000)
+        .describe(
+          "Least time between two records of the applier's last applied group on the session's applied topic (xrc.NAME.applied), which the primary follows to discard its older change generation; the first goes at once, ms",
+        ),
     })
     .prefault({}),
   resync: z
@@ -337,11 +344,6 @@ export const ConfigSchema = z.strictObject({
         .min(0)
         .default(0)
         .describe('Bound on the block bytes a resync reads per controller and second, to spare host I/O; 0 = none'),
-      confirmPollMs: ms
-        .default(1000)
-        .describe(
-          "How often the primary reads the secondary's applied consistency time, to discard the older change generation, ms",
-        ),
     })
     .prefault({}),
   faults: z

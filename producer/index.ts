@@ -14,7 +14,7 @@
  * kafkaTransport, sender, producerMetrics, primary, httpApi. Suspend and
  * resync: changeBitmap, changeGenerations, changeFiles, changeTracker (the
  * marks), resyncOrdering (the rule), resyncRunner, mirrorRecord,
- * mirrorMonitor, secondaryLink, mirror (the state machine), resyncMetrics.
+ * mirrorMonitor, appliedFollower, mirror (the state machine), resyncMetrics.
  */
 export {
   createPrimary,
@@ -32,4 +32,3 @@ export { volumePath, primaryDir } from './controller/index.js'
 export { controllerDir } from './controller/index.js'
 export type { SidefileFullEvent } from './sidefile/index.js'
 export type { MirrorState, MirrorStatus, ResyncProgress, SuspendReason } from './mirror/index.js'
-export { type SecondaryLink, createSecondaryLink } from './mirror/index.js'

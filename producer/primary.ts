@@ -47,7 +47,6 @@ import { createKafkaTransport, type Transport } from './sender/index.js'
 import { createMirror, type MirrorStatus } from './mirror/index.js'
 import { createProducerMetrics } from './producerMetrics.js'
 import { createResyncMetrics } from './mirror/index.js'
-import { createSecondaryLink } from './mirror/index.js'
 import { createSender, type KafkaState, type Sender } from './sender/index.js'
 import { createSessionClock, type SessionClock } from './sessionClock.js'
 import type { SidefileFullEvent } from './sidefile/index.js'
@@ -129,7 +128,7 @@ export interface Primary extends Stage<PrimaryStatus> {
   health(): HealthReport
   /** Suspends the session (operator): writes go on, marked for resync; no automatic resume. */
   suspend(): Promise<MirrorStatus>
-  /** Resumes: the marked blocks are resynced. Throws XRC_POSTGRES_UNREACHABLE when the secondary cannot be told. */
+  /** Resumes: the marked blocks are resynced. Throws XRC_SIDEFILE_FULL when a sidefile has no room for the resync window's begin. */
   resume(): Promise<MirrorStatus>
   /** After a lost journal or updates topic: suspends and marks every block not confirmed applied on the secondary (see mirror.ts). */
   rebase(): Promise<{ blocks: number; volumeBlocks: number }>
@@ -161,7 +160,6 @@ class PrimarySite implements Primary {
   readonly #events = new EventEmitter()
   readonly #faults: ReturnType<typeof createFaultPoints>
   readonly #controllers = new Map<number, Controller>()
-  readonly #link: ReturnType<typeof createSecondaryLink>
   readonly #mirror: ReturnType<typeof createMirror>
   readonly #resyncMetrics: ReturnType<typeof createResyncMetrics>
   readonly #metrics: ReturnType<typeof createProducerMetrics>
@@ -189,11 +187,10 @@ class PrimarySite implements Primary {
     this.registry = options.registry ?? createMetricsRegistry({ service: 'producer', session })
     this.#faults = createFaultPoints(config.faults.point, this.#log)
     const log = this.#log
-    this.#link = createSecondaryLink({ url: config.database.url, schema: config.applier.schema, session, logger: log })
+    // the primary reaches only Kafka: what it tells the secondary goes in the stream, what it hears comes from the applied topic
     this.#mirror = createMirror({
       config,
       clock: this.#clock,
-      link: this.#link,
       logger: log,
       onSuspend: (reason) => this.#resyncMetrics.suspensions.inc({ reason }),
       onResyncBlocks: (id, blocks) => this.#resyncMetrics.resyncBlocks.inc({ controller: String(id) }, blocks),
@@ -227,7 +224,6 @@ class PrimarySite implements Primary {
       await this.#closeControllers()
       await this.#mirror.close()
       this.#controllers.clear()
-      await this.#link.close().catch(() => undefined)
       this.#state = 'failed'
       this.#ending.end(endOf(err))
       throw err
@@ -276,9 +272,6 @@ class PrimarySite implements Primary {
       this.#log.warn({ waitedMs: KAFKA_CLOSE_MS }, 'the Kafka producer did not close in time; left to close by itself')
     await this.#closeControllers()
     await this.#mirror.close()
-    await this.#link
-      .close()
-      .catch((err: unknown) => this.#log.warn({ err }, 'closing the link to the secondary failed'))
     this.#state = failed ? 'failed' : 'stopped'
     const left = [...this.#controllers.values()].map((c) => ({
       controller: c.id,
@@ -424,7 +417,7 @@ class PrimarySite implements Primary {
 
   /** Creates the transport and the sender, starts sending in the background and hands the mirror its Kafka hooks. */
   #startSending(): void {
-    const transport = this.#createTransport()
+    const { transport, kafka } = this.#createTransport()
     const settings = this.#config.producer
     const metrics = this.#metrics
     const sender = createSender({
@@ -453,10 +446,11 @@ class PrimarySite implements Primary {
       probeKafka: () => transport.probe?.() ?? Promise.resolve(),
       retrySends: () => sender.retryNow(),
       resetKafka: () => transport.reset?.() ?? Promise.resolve(),
+      kafka,
     })
   }
 
-  #createTransport(): Transport {
+  #createTransport(): { transport: Transport; kafka: Kafka } {
     const { config, codec } = this.#options
     const kafka =
       this.#options.kafka ??
@@ -465,7 +459,7 @@ class PrimarySite implements Primary {
         clientId: `${config.kafka.clientId}-producer-${this.session}`,
         logger: this.#log,
       })
-    return createKafkaTransport({
+    const transport = createKafkaTransport({
       kafka,
       topic: this.topic,
       partitions: Math.max(...this.#all.map((c) => c.id)) + 1,
@@ -474,6 +468,7 @@ class PrimarySite implements Primary {
       logger: this.#log,
       ...(codec ? { codec } : {}),
     })
+    return { transport, kafka }
   }
 
   /** Kafka acknowledged a record set: metrics, the resync's progress, and the after-send fault point. */

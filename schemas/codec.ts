@@ -51,9 +51,52 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
     options.compatibility ?? COMPATIBILITY.BACKWARD,
   )
   const type = avro.Type.forSchema(options.schema as avro.Schema)
-  const readers = new Map<number, avro.Type>()
+  const decoder = createDecoder<T>({ ...options, known: { id: schemaId, type } })
+  return {
+    schemaId,
+    subject: options.subject,
+    encode(value: T): Buffer {
+      let body: Buffer
+      try {
+        body = type.toBuffer(value)
+      } catch (err) {
+        throw new XrcError('XRC_INVALID_RECORD', `value does not fit schema ${options.subject}: ${errorMessage(err)}`, {
+          cause: err,
+        })
+      }
+      const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length)
+      out[0] = MAGIC_BYTE
+      out.writeInt32BE(schemaId, 1)
+      body.copy(out, WIRE_HEADER_BYTES)
+      return out
+    },
+    decode: decoder.decode,
+  }
+}
+
+/** Reads wire-format values of a subject as `schema`; registers nothing. */
+export interface AvroDecoder<T> {
+  readonly subject: string
+  /** Decodes a wire-format buffer; asks the registry for each writer schema it has not seen. */
+  decode(buf: Buffer): Promise<T>
+}
+
+/**
+ * A decoder for a reader that never writes the subject (say, the primary
+ * following what the applier publishes): it registers nothing, so it needs
+ * no write access to the registry and never races the writer's registration.
+ */
+export function createDecoder<T>(
+  options: Pick<CodecOptions, 'registryUrl' | 'subject' | 'schema'> & {
+    /** The writer schema this process registered itself (createCodec), read without a resolver. */
+    known?: { id: number; type: avro.Type }
+  },
+): AvroDecoder<T> {
+  const type = options.known?.type ?? avro.Type.forSchema(options.schema as avro.Schema)
   // resolvers for other writer ids, created once each
-  const resolvers = new Map<number, ReturnType<avro.Type['createResolver']> | 'same'>([[schemaId, 'same']])
+  const resolvers = new Map<number, ReturnType<avro.Type['createResolver']> | 'same'>(
+    options.known ? [[options.known.id, 'same']] : [],
+  )
 
   async function resolverFor(id: number): Promise<ReturnType<avro.Type['createResolver']> | 'same'> {
     const known = resolvers.get(id)
@@ -77,29 +120,12 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
         { cause: err },
       )
     }
-    readers.set(id, writer)
     resolvers.set(id, resolver)
     return resolver
   }
 
   return {
-    schemaId,
     subject: options.subject,
-    encode(value: T): Buffer {
-      let body: Buffer
-      try {
-        body = type.toBuffer(value)
-      } catch (err) {
-        throw new XrcError('XRC_INVALID_RECORD', `value does not fit schema ${options.subject}: ${errorMessage(err)}`, {
-          cause: err,
-        })
-      }
-      const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length)
-      out[0] = MAGIC_BYTE
-      out.writeInt32BE(schemaId, 1)
-      body.copy(out, WIRE_HEADER_BYTES)
-      return out
-    },
     async decode(buf: Buffer): Promise<T> {
       const id = readWireHeader(buf)
       const resolver = await resolverFor(id)

@@ -16,10 +16,19 @@
  *                 latest time the group covers, and the updates-topic offset
  *                 to resume from. A restarting mover reads it to restore its
  *                 state; earlier parts carry an empty array.
+ *   windows       on the last part only (empty elsewhere; added in a
+ *                 backward-compatible evolution, default []): the resync
+ *                 window events (schemas/resyncWindow.ts) read with the
+ *                 group, each with its controller and time <= groupTime, in
+ *                 (time, controller) order. The applier applies them to its
+ *                 resync tables inside the group's transaction, before it
+ *                 decides whether the group leaves the image consistent.
  *
  * A group with no updates is legal (time moved, nothing written) and is
  * still journaled, so the applier's consistency time keeps moving.
  */
+import { RESYNC_WINDOW_FIELDS, type ResyncWindow } from './resyncWindow.js'
+
 export const JOURNAL_SCHEMA = {
   type: 'record',
   name: 'JournalRecord',
@@ -69,6 +78,23 @@ export const JOURNAL_SCHEMA = {
         },
       },
     },
+    {
+      name: 'windows',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'JournalWindow',
+          fields: [
+            { name: 'controller', type: 'int' },
+            { name: 'time', type: 'long', doc: 'the event time (BEGIN: after S; END: E), <= groupTime' },
+            ...RESYNC_WINDOW_FIELDS,
+          ],
+        },
+      },
+      default: [],
+      doc: 'last part only: the resync window events the group carries (schemas/resyncWindow.ts)',
+    },
   ],
 } as const
 
@@ -101,6 +127,14 @@ export interface JournalRecord {
   parts: number
   updates: JournalUpdate[]
   controllers: ControllerMark[]
+  /** Last part only; absent or empty when the group carries no window event (records of the older schema). */
+  windows?: JournalWindow[]
+}
+
+/** A resync window event of a controller, carried by the group whose time covers `time`. */
+export interface JournalWindow extends ResyncWindow {
+  controller: number
+  time: number
 }
 
 /** A whole consistency group, parts joined. */
@@ -110,4 +144,6 @@ export interface ConsistencyGroup {
   groupTime: number
   updates: JournalUpdate[]
   controllers: ControllerMark[]
+  /** Resync window events, in (time, controller) order; absent or empty when none. */
+  windows?: JournalWindow[]
 }

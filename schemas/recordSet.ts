@@ -16,6 +16,9 @@
  *   controller.
  * - kind RESYNC: blocks read from the primary by a resync (issue: suspend
  *   and resync); time = the read time; seq continues the controller's seq.
+ * - window (optional, null by default; added in a backward-compatible
+ *   evolution): only on a HEARTBEAT, a resync window event of the
+ *   controller whose time is the heartbeat's (schemas/resyncWindow.ts).
  *
  * Times are microseconds since the epoch from the session clock (a hybrid
  * logical clock); they stay below 2^53 until the year 2255, so they travel
@@ -23,6 +26,8 @@
  * Kafka record headers (see HEADERS), so groups can be formed and records
  * routed without decoding payloads.
  */
+import { RESYNC_WINDOW_FIELDS, type ResyncWindow } from './resyncWindow.js'
+
 export const RECORD_SET_SCHEMA = {
   type: 'record',
   name: 'RecordSet',
@@ -53,6 +58,12 @@ export const RECORD_SET_SCHEMA = {
         },
       },
     },
+    {
+      name: 'window',
+      type: ['null', { type: 'record', name: 'ResyncWindow', fields: RESYNC_WINDOW_FIELDS }],
+      default: null,
+      doc: 'HEARTBEAT only: a resync window begins or ends at the heartbeat time (schemas/resyncWindow.ts)',
+    },
   ],
 } as const
 
@@ -76,4 +87,6 @@ export interface RecordSet {
   minTime: number
   maxTime: number
   updates: Update[]
+  /** A resync window event at maxTime (HEARTBEAT only); null or absent for every other record set. */
+  window?: ResyncWindow | null
 }

@@ -11,6 +11,12 @@ export interface SessionTopics {
   deadLetter: string
   /** Operator commands to the session's mover (JSON; see schemas/control.ts), one partition. */
   control: string
+  /**
+   * What each secondary tells the primary (schemas/appliedState.ts): its last
+   * applied group and image state. One partition, compacted, key = the
+   * secondary's name.
+   */
+  applied: string
 }
 
 export function sessionTopics(session: string): SessionTopics {
@@ -19,6 +25,7 @@ export function sessionTopics(session: string): SessionTopics {
     journal: `xrc.${session}.journal`,
     deadLetter: `xrc.${session}.dlq`,
     control: `xrc.${session}.control`,
+    applied: `xrc.${session}.applied`,
   }
 }
 
@@ -46,6 +53,8 @@ export const HEADERS = {
   lastSeq: 'xrc.last-seq',
   minTime: 'xrc.min-time',
   maxTime: 'xrc.max-time',
+  /** On a heartbeat that carries a resync window event: "<BEGIN|END>:<epoch>" (schemas/resyncWindow.ts). */
+  window: 'xrc.window',
   groupSeq: 'xrc.group-seq',
   groupTime: 'xrc.group-time',
   part: 'xrc.part',

@@ -47,13 +47,31 @@ export const MAX_VOLUME_NAME_BYTES = 255
 
 // --- RecordSet (schemas/recordSet.ts) ---------------------------------------
 
+/** A union's branch index (an int): the optional resync window's null or record. */
+export const UNION_INDEX_MAX_BYTES = INT_MAX_BYTES
+
 /**
  * A record set's bytes besides its session name and its updates: the wire
  * header, the session's length, controller (int), kind (enum), firstSeq,
- * lastSeq, minTime, maxTime (four longs) and the updates array's framing.
+ * lastSeq, minTime, maxTime (four longs), the updates array's framing and
+ * the window's branch index (null on all but a window heartbeat).
  */
 export const RECORD_SET_FIXED_BYTES =
-  WIRE_HEADER_BYTES + LENGTH_MAX_BYTES + INT_MAX_BYTES + ENUM_MAX_BYTES + 4 * LONG_MAX_BYTES + ARRAY_FRAMING_BYTES
+  WIRE_HEADER_BYTES +
+  LENGTH_MAX_BYTES +
+  INT_MAX_BYTES +
+  ENUM_MAX_BYTES +
+  4 * LONG_MAX_BYTES +
+  ARRAY_FRAMING_BYTES +
+  UNION_INDEX_MAX_BYTES
+
+/** A resync window event's bytes besides its reason: event (enum), epoch, consistentUntil, blocks (longs), the reason's length. */
+export const RESYNC_WINDOW_FIXED_BYTES = ENUM_MAX_BYTES + 3 * LONG_MAX_BYTES + LENGTH_MAX_BYTES
+
+/** Upper bound of a window event's bytes in a record set (schemas/resyncWindow.ts). */
+export function recordSetWindowBytes(window: { reason: string }): number {
+  return RESYNC_WINDOW_FIXED_BYTES + Buffer.byteLength(window.reason)
+}
 
 /** An update's bytes in a record set besides its volume name and data: seq, time, block (longs) and two lengths. */
 export const RECORD_SET_UPDATE_FIXED_BYTES = 3 * LONG_MAX_BYTES + 2 * LENGTH_MAX_BYTES
@@ -81,18 +99,24 @@ export function maxWriteBytes(maxRecordSetBytes: number, session: string, blockS
 // --- JournalRecord (schemas/journal.ts) -------------------------------------
 
 /**
- * A journal record's bytes besides its session name, updates and marks: the
- * wire header, the session's length, groupSeq and groupTime (longs), part
- * and parts (ints), and the framing of its two arrays.
+ * A journal record's bytes besides its session name, updates, marks and
+ * window events: the wire header, the session's length, groupSeq and
+ * groupTime (longs), part and parts (ints), and the framing of its three
+ * arrays.
  */
 export const JOURNAL_RECORD_FIXED_BYTES =
-  WIRE_HEADER_BYTES + LENGTH_MAX_BYTES + 2 * LONG_MAX_BYTES + 2 * INT_MAX_BYTES + 2 * ARRAY_FRAMING_BYTES
+  WIRE_HEADER_BYTES + LENGTH_MAX_BYTES + 2 * LONG_MAX_BYTES + 2 * INT_MAX_BYTES + 3 * ARRAY_FRAMING_BYTES
 
 /** A journal update's bytes besides its volume name and data: controller (int), seq, time, block (longs), two lengths. */
 export const JOURNAL_UPDATE_FIXED_BYTES = INT_MAX_BYTES + 3 * LONG_MAX_BYTES + 2 * LENGTH_MAX_BYTES
 
 /** One controller mark: controller (int), lastSeq, lastTime, resumeOffset (longs). */
 export const CONTROLLER_MARK_BYTES = INT_MAX_BYTES + 3 * LONG_MAX_BYTES
+
+/** Upper bound of one window event in a journal record: controller (int), time (long), the event and its reason. */
+export function journalWindowBytes(window: { reason: string }): number {
+  return INT_MAX_BYTES + LONG_MAX_BYTES + RESYNC_WINDOW_FIXED_BYTES + Buffer.byteLength(window.reason)
+}
 
 /** Upper bound of a journal record of `session` with no updates and no marks, wire header included. */
 export function journalRecordBaseBytes(session: string): number {

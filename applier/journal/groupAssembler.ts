@@ -68,6 +68,7 @@ export class GroupAssembler {
         groupTime: record.groupTime,
         updates: parts.length === 1 ? record.updates : parts.flatMap((p) => p.updates),
         controllers: parts.length === 1 ? record.controllers : parts.flatMap((p) => p.controllers),
+        windows: parts.flatMap((p) => p.windows ?? []),
       },
       firstOffset: this.firstOffset,
       lastOffset: offset,

@@ -6,6 +6,7 @@ export {
   type ImageState,
   type RebaseResult,
   type RollbackResult,
+  applyWindowEvents,
   prepareResyncApply,
   readImageState,
   rebaseSecondary,
@@ -18,5 +19,4 @@ export {
   resyncStartParams,
   resyncStartSql,
   resyncTables,
-  schemaLockKey,
 } from './resyncTables.js'

@@ -3,6 +3,12 @@
  * image to fall back on while it is not (tables: resyncTables.ts).
  *
  * Inside each group's apply transaction (the control row locked):
+ *   0. the resync window events the group carries (schemas/resyncWindow.ts:
+ *      the primary's BEGIN and END, in the controllers' streams) are
+ *      applied to the resync rows, in (time, controller) order
+ *      (`applyWindowEvents`); every event's time is <= T, and the BEGIN of a
+ *      controller comes with the first group that can hold any of its
+ *      changes after S, so step 1 already sees the window it opens;
  *   1. the resync rows say whether the group's time T is inside a resync
  *      window: some controller with S < T whose epoch has no end time E <= T
  *      yet (`isInconsistentAt`, pure);
@@ -17,11 +23,18 @@
  */
 import { XrcError } from '../../lib/errors.js'
 import type { Pool, PoolClient } from '../../lib/postgres.js'
-import type { ConsistencyGroup } from '../../schemas/journal.js'
+import type { ConsistencyGroup, JournalWindow } from '../../schemas/journal.js'
 import type { StoreTables } from '../store/index.js'
 import type { BlockRow } from '../store/index.js'
 import type { AppliedMark } from '../journal/index.js'
-import { resyncTables, type ResyncRowState, type ResyncTables } from './resyncTables.js'
+import {
+  resyncEndSql,
+  resyncStartParams,
+  resyncStartSql,
+  resyncTables,
+  type ResyncRowState,
+  type ResyncTables,
+} from './resyncTables.js'
 
 /** What the secondary's image is. */
 export interface ImageState {
@@ -49,6 +62,38 @@ export function isInconsistentAt(rows: readonly ResyncRow[], t: number): boolean
   )
 }
 
+/**
+ * Applies a group's window events to the resync rows, in order: a BEGIN
+ * upserts the controller's row for its epoch (keeping the earlier S of a
+ * window not yet finished: resyncStartSql), an END records E for its epoch
+ * (resyncEndSql). Both are idempotent, so a group applied again after a
+ * crash, or an event delivered twice, changes nothing more.
+ */
+export async function applyWindowEvents(
+  client: Pick<PoolClient, 'query'>,
+  t: ResyncTables,
+  windows: readonly JournalWindow[],
+): Promise<void> {
+  for (const w of windows) {
+    if (w.event === 'BEGIN') {
+      await client.query(
+        resyncStartSql(t),
+        resyncStartParams([
+          {
+            controller: w.controller,
+            epoch: w.epoch,
+            consistentUntil: w.consistentUntil,
+            blocks: w.blocks,
+            reason: w.reason,
+          },
+        ]),
+      )
+    } else {
+      await client.query(resyncEndSql(t), [[w.controller], w.epoch, w.time])
+    }
+  }
+}
+
 /** Runs at the start of a group's apply; `after` runs once its blocks are written, in the same transaction. */
 export async function prepareResyncApply(
   client: PoolClient,
@@ -58,6 +103,8 @@ export async function prepareResyncApply(
   group: ConsistencyGroup,
   rows: readonly BlockRow[],
 ): Promise<{ after: () => Promise<ImageState | undefined> }> {
+  // before the decision below: the events of this group open or close windows as of its time
+  if (group.windows !== undefined && group.windows.length > 0) await applyWindowEvents(client, t.resync, group.windows)
   const res = await client.query<{
     rows: { state: ResyncRowState; until: string; end: string | null }[]
     image: string | null

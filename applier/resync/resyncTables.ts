@@ -1,11 +1,13 @@
 /**
  * The secondary's record of resyncs, in the session's schema beside the
- * block store: the contract between the primary (which starts and ends
- * resync epochs) and the applier (which decides, group by group, whether
- * the secondary is a consistent image and keeps the block versions a
- * rollback needs). Every statement is idempotent.
+ * block store: what the primary said of its resync epochs (window events in
+ * the controllers' streams, applied with the group that carries them:
+ * schemas/resyncWindow.ts), from which the applier decides, group by group,
+ * whether the secondary is a consistent image and keeps the block versions
+ * a rollback needs. Every statement is idempotent.
  *
- *   resync          one row per controller, written by the primary:
+ *   resync          one row per controller, from the primary's window events
+ *                   (and from `xrc resync`, which rebases the secondary):
  *                   consistent_until S: the controller's stream held every
  *                   change up to S (later ones were only marked while it was
  *                   suspended, or lost with a journal: 0); end_time E, once
@@ -37,7 +39,7 @@ export function resyncTables(schema: string): ResyncTables {
 /** States of a controller's resync row. */
 export type ResyncRowState = 'running' | 'sent' | 'done' | 'rolled-back'
 
-/** The DDL, in order; CREATE SCHEMA included so the primary may create it before any applier ran. */
+/** The DDL, in order (the block store's init runs it). */
 export function resyncDdl(schema: string): string[] {
   const t = resyncTables(schema)
   return [
@@ -72,12 +74,7 @@ export function resyncDdl(schema: string): string[] {
   ]
 }
 
-/** The advisory lock key that serializes DDL on a schema (the block store's init takes the same). */
-export function schemaLockKey(schema: string): string {
-  return `xrc.block-store:${schema}`
-}
-
-/** A resync epoch the primary begins for a controller. */
+/** A resync epoch the primary begins for a controller (a BEGIN window event). */
 export interface ResyncStart {
   controller: number
   epoch: number
@@ -93,8 +90,8 @@ export interface ResyncStart {
  * old one, or a group between the old S and the old E would pass for
  * consistent. Parameters: see resyncStartParams.
  */
-export function resyncStartSql(schema: string): string {
-  const t = resyncTables(schema)
+export function resyncStartSql(schema: string | ResyncTables): string {
+  const t = typeof schema === 'string' ? resyncTables(schema) : schema
   return `INSERT INTO ${t.resync} AS r (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
     SELECT c, e, 'running', s, NULL, b, why, now() FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS x(c, e, s, b, why)
     ON CONFLICT (controller) DO UPDATE SET epoch = EXCLUDED.epoch, state = 'running',
@@ -112,7 +109,11 @@ export function resyncStartParams(rows: readonly ResyncStart[]): unknown[] {
   ]
 }
 
-/** Ends an epoch: $1 controllers, $2 epoch, $3 end time. A row of another epoch (or rolled back) is left alone. */
-export function resyncEndSql(schema: string): string {
-  return `UPDATE ${resyncTables(schema).resync} SET state = 'sent', end_time = $3, updated_at = now() WHERE controller = ANY($1::int[]) AND epoch = $2 AND state = 'running'`
+/**
+ * Ends an epoch (an END window event): $1 controllers, $2 epoch, $3 end
+ * time. A row of another epoch, one already ended (an END delivered twice)
+ * or rolled back is left alone.
+ */
+export function resyncEndSql(schema: string | ResyncTables): string {
+  return `UPDATE ${(typeof schema === 'string' ? resyncTables(schema) : schema).resync} SET state = 'sent', end_time = $3, updated_at = now() WHERE controller = ANY($1::int[]) AND epoch = $2 AND state = 'running'`
 }

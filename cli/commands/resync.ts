@@ -8,20 +8,22 @@
  *   resync    after a lost journal or updates topic: copies only the blocks
  *             the change bitmaps name (cli/resync/reestablish.ts)
  *   rollback  puts an inconsistent secondary back to its last consistent
- *             image (the primary was lost in the middle of a resync)
+ *             image (the primary was lost in the middle of a resync), and
+ *             says so on the session's applied topic
  *
  * Each prints one line per primary (or one summary); with --json a JSON
  * object on the last line.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { storeTables } from '../../applier/index.js'
-import { rollbackSecondary } from '../../applier/index.js'
+import { appliedNote, publishAppliedOnce, rollbackSecondary } from '../../applier/index.js'
 import { createKafka } from '../../lib/kafka/index.js'
 import { createPool } from '../../lib/postgres.js'
 import { parseDuration, parseUrl } from '../args.js'
 import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
 import { formatMs } from '../format.js'
 import { createProgressOutput } from '../progress.js'
+import { sessionTopics } from '../../schemas/topicNames.js'
 import {
   describeMirror,
   followResync,
@@ -191,6 +193,28 @@ primaries. Then start the mover and the applier again.`,
           config.applier.schema,
           config.session.name,
         )
+        // the image went back: a primary still following the applied topic hears it (Kafka may be gone with the
+        // primary's site; the rollback stands without it, and what the primary heard before was true then)
+        const mark = r.groupSeq === 0 || r.groupTime === undefined ? undefined : { ...r, groupTime: r.groupTime }
+        const told = await publishAppliedOnce({
+          kafka: createKafka({
+            brokers: config.kafka.brokers,
+            clientId: `${config.kafka.clientId}-rollback`,
+            logger,
+          }),
+          brokers: config.kafka.brokers,
+          topic: sessionTopics(config.session.name).applied,
+          registryUrl: config.schemaRegistry.url,
+          secondary: config.applier.schema,
+          logger,
+          note: appliedNote(config.session.name, config.applier.schema, mark, {
+            state: 'rolled-back',
+            consistentGroup: { groupSeq: r.groupSeq, groupTime: r.groupTime },
+            retainedVersions: 0,
+          }),
+          timeoutMs: 5000,
+        })
+        if (!told) logger.warn('the rollback was not published on the applied topic (Kafka out of reach)')
         console.log(
           flags.json
             ? JSON.stringify(r)

@@ -13,7 +13,9 @@
  *   4. the secondary is rebased (applier/resync/resyncImage.ts): its control row
  *      starts from group 0, it keeps its image, and it is marked
  *      inconsistent, falling back on the group it held, until the resync
- *      that rebuilds the lost changes is applied;
+ *      that rebuilds the lost changes is applied (the applier says so on
+ *      the applied topic when it starts again; the primaries, rebased,
+ *      discard nothing before a group of the new journal is applied);
  *   5. each primary resumes: only the marked blocks are copied.
  */
 import type { Admin, Kafka } from 'kafkajs'

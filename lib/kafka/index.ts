@@ -6,6 +6,7 @@ export { connectAdmin, createKafka } from './kafka.js'
 export { type PartitionBatch, type PartitionReader, createPartitionReader } from './partitionReader.js'
 export {
   KAFKA_FRAMING_BYTES,
+  appliedTopicSpec,
   controlTopicSpec,
   deadLetterTopicSpec,
   ensureTopic,

@@ -28,6 +28,8 @@ export interface TopicSpec {
   recordSizeSetting: string
   /** Human name, for logs and errors ("updates topic", "journal topic"). */
   role: string
+  /** Further topic configs to create it with (say, cleanup.policy); an existing topic keeps its own. */
+  configs?: Readonly<Record<string, string>>
 }
 
 /**
@@ -47,7 +49,10 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
           {
             topic: spec.topic,
             numPartitions: spec.partitions,
-            configEntries: [{ name: 'max.message.bytes', value: String(need) }],
+            configEntries: [
+              { name: 'max.message.bytes', value: String(need) },
+              ...Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
+            ],
           },
         ],
       }),
@@ -141,5 +146,25 @@ export function controlTopicSpec(topic: string): TopicSpec {
     partitionsFrom: 'a control topic (commands are read in order)',
     recordSizeSetting: 'the control topic',
     role: 'control topic',
+  }
+}
+
+/**
+ * The applied topic of a session (schemas/appliedState.ts): what each
+ * secondary tells the primary. One partition, compacted: the key is the
+ * secondary's name, so the topic keeps each one's latest state however long
+ * the session runs; segments roll every 10 minutes so that compaction keeps
+ * a reader's start-up scan short.
+ */
+export function appliedTopicSpec(topic: string): TopicSpec {
+  return {
+    topic,
+    partitions: 1,
+    partitionRule: 'exact',
+    maxRecordBytes: 64 * 1024,
+    partitionsFrom: 'the applied topic (one partition, compacted)',
+    recordSizeSetting: 'the applied topic',
+    role: 'applied topic',
+    configs: { 'cleanup.policy': 'compact', 'segment.ms': String(10 * 60 * 1000) },
   }
 }

@@ -11,15 +11,32 @@
  *
  * `add` checks everything before its first change, so a throw leaves the
  * stream as it was.
+ *
+ * Resync window events (schemas/resyncWindow.ts) ride on heartbeats and
+ * wait here, in partition order, until a cut takes them (`takeWindows`).
+ * A new event's time is a fresh tick above everything its controller sent
+ * before, so one at or below the latest time is a re-send (a restarted
+ * primary sends its sidefile again, window entries among them, and an event
+ * has no seq of its own to tell it by): a duplicate, not a regression. While
+ * one waits, the mark points a restart back at it.
  */
 import { XrcError } from '../../lib/errors.js'
-import type { ControllerMark } from '../../schemas/journal.js'
+import type { ControllerMark, JournalWindow } from '../../schemas/journal.js'
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
 import type { AddOutcome, DiscardedSeqs } from './groupFormer.js'
 import { UpdateBuffer } from './updateBuffer.js'
 
+/** A resync window event read, waiting for a group whose time covers it. */
+interface QueuedWindow {
+  offset: number
+  /** The heartbeat's next seq: every seq below it came before the event. */
+  nextSeq: number
+  window: JournalWindow
+}
+
 export class ControllerStream {
   readonly buffer = new UpdateBuffer()
+  #windows: QueuedWindow[] = []
   #nextSeq: number | undefined
   #latest: number | undefined
   #covered: number | undefined
@@ -56,6 +73,10 @@ export class ControllerStream {
       if (this.#isStale(rs)) return this.#duplicate(offset, rs)
       if (rs.firstSeq > this.#nextSeq) discarded = this.#gap(offset, rs, this.#nextSeq)
     }
+    if (rs.window && discarded === undefined && this.#latest !== undefined && rs.maxTime <= this.#latest) {
+      this.#nextOffset = offset + 1
+      return { kind: 'duplicate', droppedUpdates: 0 }
+    }
     const outcome = rs.kind === 'HEARTBEAT' ? this.#heartbeat(offset, rs) : this.#updates(offset, rs, discarded)
     return discarded ? { ...outcome, discarded } : outcome
   }
@@ -70,11 +91,22 @@ export class ControllerStream {
     if (this.#nextOffset === undefined || offset >= this.#nextOffset) this.#nextOffset = offset + 1
   }
 
+  /** Removes and returns the window events with time <= `time` (a cut at that time takes them), oldest first. */
+  takeWindows(time: number): JournalWindow[] {
+    let n = 0
+    while (n < this.#windows.length && (this.#windows[n] as QueuedWindow).window.time <= time) n++
+    return this.#windows.splice(0, n).map((w) => w.window)
+  }
+
   /** The mark of this controller after a cut: its last journaled seq and time, and where to read again. */
   mark(): ControllerMark {
     const head = this.buffer.first()
     if (this.#nextSeq === undefined || this.#nextOffset === undefined)
       throw new Error(`invariant: controller ${this.id} covers time ${this.#covered} but has no seq`)
+    // a window event still waiting before the first buffered write: a restart reads again from it
+    const win = this.#windows[0]
+    if (win !== undefined && (head === undefined || win.offset < head.offset))
+      return { controller: this.id, lastSeq: win.nextSeq - 1, lastTime: win.window.time - 1, resumeOffset: win.offset }
     // lastTime: every write of this controller up to it is journaled (>= the group's time, maybe later)
     return head
       ? { controller: this.id, lastSeq: head.update.seq - 1, lastTime: head.update.time - 1, resumeOffset: head.offset }
@@ -149,6 +181,12 @@ export class ControllerStream {
     if (this.#latest !== undefined && rs.maxTime < this.#latest)
       this.#regression(offset, `heartbeat (next seq ${rs.firstSeq})`, rs.maxTime)
     this.#advance({ nextSeq: rs.firstSeq, latest: rs.maxTime, covered: rs.maxTime, offset })
+    if (rs.window)
+      this.#windows.push({
+        offset,
+        nextSeq: rs.firstSeq,
+        window: { controller: this.id, time: rs.maxTime, ...rs.window },
+      })
     return { kind: 'heartbeat' }
   }
 

@@ -4,12 +4,15 @@
  * and partial overlap, multi-block writes), any cut points (bounded or not)
  * and any crashes of the mover (restored from the last journaled group,
  * maybe losing a group that was cut but not journaled), the journal is
- * exactly what the model says it should be.
+ * exactly what the model says it should be; and every resync window event
+ * a heartbeat carries is journaled exactly once, in the group whose time
+ * covers it.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
+import type { ResyncWindow } from '../../schemas/resyncWindow.js'
 import { createGroupFormer, type GroupFormer } from './groupFormer.js'
 import type { SessionLayout } from '../intake/index.js'
 
@@ -53,6 +56,8 @@ const toUpdate = (w: Write): Update => ({ seq: w.seq, time: w.time, volume: w.vo
 const eventArb = fc.record({
   c: fc.nat(3),
   heartbeat: fc.boolean(),
+  /** A heartbeat that carries a resync window event. */
+  window: fc.boolean(),
   volume: fc.constantFrom('a', 'b'),
   block: fc.nat(VOLUME_BLOCKS - 1),
   blocks: fc.integer({ min: 1, max: 3 }),
@@ -73,21 +78,38 @@ type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never
 function buildStreams(sc: Scenario, next: () => number) {
   const ids = IDS.slice(0, sc.controllers)
   const writes: Write[] = []
-  const timelines = new Map<number, ({ hb: number } | { write: Write })[]>(ids.map((id) => [id, []]))
+  const windows: { controller: number; time: number; epoch: number }[] = []
+  const timelines = new Map<number, ({ hb: number; window?: ResyncWindow } | { write: Write })[]>(
+    ids.map((id) => [id, []]),
+  )
   const seqs = new Map(ids.map((id, i) => [id, sc.firstSeqs[i] ?? 0]))
   const lastHb = new Map<number, number>()
+  const lastTime = new Map<number, number>()
   let clock = 1000
   sc.events.forEach((e, i) => {
     const controller = ids[e.c % ids.length] as number
     clock += e.inc
+    if (e.heartbeat && e.window) {
+      // a window event's time is a fresh tick above everything its controller sent before
+      const time = Math.max(clock, (lastTime.get(controller) ?? -1) + 1)
+      clock = time
+      lastHb.set(controller, time)
+      lastTime.set(controller, time)
+      const window: ResyncWindow = { event: 'BEGIN', epoch: i + 1, consistentUntil: 0, blocks: 1, reason: 'operator' }
+      windows.push({ controller, time, epoch: i + 1 })
+      timelines.get(controller)?.push({ hb: time, window })
+      return
+    }
     if (e.heartbeat) {
       lastHb.set(controller, clock)
+      lastTime.set(controller, Math.max(clock, lastTime.get(controller) ?? -1))
       timelines.get(controller)?.push({ hb: clock })
       return
     }
     // a write after a heartbeat at h must be later than h (what the heartbeat promised)
     const time = Math.max(clock, (lastHb.get(controller) ?? -1) + 1)
     clock = time
+    lastTime.set(controller, time)
     const seq = seqs.get(controller) as number
     seqs.set(controller, seq + 1)
     const w: Write = {
@@ -126,10 +148,11 @@ function buildStreams(sc: Scenario, next: () => number) {
     let again = false // no two re-sends in a row, so every scenario ends
     const heartbeats: RecordSet[] = []
     while (pos < line.length) {
-      const item = line[pos] as { hb: number } | { write: Write }
+      const item = line[pos] as { hb: number; window?: ResyncWindow } | { write: Write }
       const roll = next()
-      // a stale heartbeat is re-sent only after later writes, so its seq tells it is stale
-      const stale = heartbeats.filter((hb) => hb.firstSeq < first + sent)
+      // a stale heartbeat is re-sent only after later writes, so its seq tells it is stale; one that carries a
+      // window event also after later heartbeats (it is in the sidefile, which a restarted primary sends again)
+      const stale = heartbeats.filter((hb) => hb.firstSeq < first + sent || hb.window !== undefined)
       if (!again && roll < 15 && sent > 0) {
         again = true
         // a producer restart re-sends from an earlier seq, maybe batched anew with new writes (partial overlap)
@@ -155,6 +178,7 @@ function buildStreams(sc: Scenario, next: () => number) {
           minTime: item.hb,
           maxTime: item.hb,
           updates: [],
+          ...(item.window ? { window: item.window } : {}),
         }
         heartbeats.push(hb)
         out.push(hb)
@@ -173,7 +197,7 @@ function buildStreams(sc: Scenario, next: () => number) {
     }
     streams.set(id, out)
   }
-  return { ids, writes, streams }
+  return { ids, writes, windows, streams }
 }
 
 /** What T ends at once every stream is read: per controller what its last record set covers. */
@@ -275,9 +299,11 @@ describe('group formation (property)', () => {
       fc.property(scenarioArb, (sc) => {
         let i = 0
         const next = (): number => sc.choices[i++ % Math.max(sc.choices.length, 1)] ?? 0
-        const { ids, writes, streams } = buildStreams(sc, next)
+        const { ids, writes, windows, streams } = buildStreams(sc, next)
         const journal = runMover(ids, streams, next)
-        checkJournal(journal, ids, writes, finalConsistencyTime(ids, streams))
+        const finalT = finalConsistencyTime(ids, streams)
+        checkJournal(journal, ids, writes, finalT)
+        checkWindows(journal, windows, finalT)
       }),
       { numRuns: 1500 },
     )
@@ -320,3 +346,93 @@ function checkJournal(journal: ConsistencyGroup[], ids: number[], writes: Write[
   for (const b of modelBlocks(writes, Number.NEGATIVE_INFINITY, finalT)) expected.set(`${b.volume}/${b.block}`, b.id)
   expect(image).toEqual(expected)
 }
+
+/** Each window event up to the final T journaled once, in the group whose time covers it (after the group before), in order. */
+function checkWindows(
+  journal: ConsistencyGroup[],
+  windows: { controller: number; time: number; epoch: number }[],
+  finalT: number | undefined,
+): void {
+  const journaled: { controller: number; time: number; epoch: number }[] = []
+  let lo = Number.NEGATIVE_INFINITY
+  for (const g of journal) {
+    const ws = g.windows ?? []
+    for (const w of ws) {
+      expect(w.time).toBeGreaterThan(lo)
+      expect(w.time).toBeLessThanOrEqual(g.groupTime)
+      journaled.push({ controller: w.controller, time: w.time, epoch: w.epoch })
+    }
+    const sorted = [...ws].sort((a, b) => a.time - b.time || a.controller - b.controller)
+    expect(ws).toEqual(sorted)
+    lo = g.groupTime
+  }
+  const expected = windows.filter((w) => finalT !== undefined && w.time <= finalT)
+  const byEpoch = (a: { epoch: number }, b: { epoch: number }): number => a.epoch - b.epoch
+  expect(journaled.sort(byEpoch)).toEqual(expected.sort(byEpoch))
+}
+
+describe('resync window events', () => {
+  const layout = layoutOf([0, 1])
+  const beat = (controller: number, nextSeq: number, time: number, window?: ResyncWindow): RecordSet => ({
+    session: 's',
+    controller,
+    kind: 'HEARTBEAT',
+    firstSeq: nextSeq,
+    lastSeq: nextSeq - 1,
+    minTime: time,
+    maxTime: time,
+    updates: [],
+    ...(window ? { window } : {}),
+  })
+  const begin: ResyncWindow = { event: 'BEGIN', epoch: 4, consistentUntil: 90, blocks: 2, reason: 'operator' }
+
+  it('takes a copy at the same seq and time once (a re-send), and waits for a group that covers the event', () => {
+    const former = createGroupFormer({ layout })
+    former.add(0, beat(0, 1, 100))
+    former.add(0, beat(1, 1, 100))
+    expect(former.cut()?.windows).toBeUndefined()
+    former.add(1, beat(0, 1, 120, begin))
+    // sent again after a failed acknowledgement
+    expect(former.add(2, beat(0, 1, 120, begin))).toEqual({ kind: 'duplicate', droppedUpdates: 0 })
+    former.add(1, beat(1, 1, 110))
+    // T = 110 does not cover the event at 120: it waits, and a restart would read again from it
+    const g = former.cut()
+    expect(g?.groupTime).toBe(110)
+    expect(g?.windows).toBeUndefined()
+    expect(g?.controllers.find((m) => m.controller === 0)).toEqual({
+      controller: 0,
+      lastSeq: 0,
+      lastTime: 119,
+      resumeOffset: 1,
+    })
+    former.add(2, beat(1, 1, 130))
+    expect(former.cut()?.windows).toEqual([{ controller: 0, time: 120, ...begin }])
+    former.add(3, beat(0, 1, 140))
+    former.add(3, beat(1, 1, 140))
+    expect(former.cut()?.windows).toBeUndefined()
+    // a restarted primary sends its sidefile again: the event comes after later heartbeats, at the same seq
+    expect(former.add(4, beat(0, 1, 120, begin))).toEqual({ kind: 'duplicate', droppedUpdates: 0 })
+    // a plain heartbeat that goes back in time is still a regression
+    expect(() => former.add(5, beat(0, 1, 130))).toThrow(/earlier than the controller's latest time 140/)
+  })
+
+  it('refuses an event on a record set that is not a heartbeat, and a BEGIN not after its S', () => {
+    const former = createGroupFormer({ layout })
+    const write: RecordSet = {
+      session: 's',
+      controller: 0,
+      kind: 'UPDATES',
+      firstSeq: 1,
+      lastSeq: 1,
+      minTime: 100,
+      maxTime: 100,
+      updates: [{ seq: 1, time: 100, volume: 'v0a', block: 0, data: Buffer.alloc(BLOCK) }],
+      window: begin,
+    }
+    expect(() => former.add(0, write)).toThrow(/carries a resync window event/)
+    expect(() => former.add(0, beat(0, 1, 90, begin))).toThrow(/not after its S 90/)
+    expect(() => former.add(0, beat(0, 1, 100, { ...begin, epoch: -1 }))).toThrow(/epoch -1/)
+    expect(() => former.add(0, beat(0, 1, 100, { ...begin, reason: 'x'.repeat(65) }))).toThrow(/reason/)
+    expect(former.add(0, beat(0, 1, 100, begin))).toEqual({ kind: 'heartbeat' })
+  })
+})

@@ -15,6 +15,13 @@
  * write Y issued after X was acknowledged (time(Y) > time(X)) is never
  * journaled before X.
  *
+ * Resync window events (schemas/resyncWindow.ts) ride on heartbeats: a
+ * controller's event waits in its stream, in partition order, until a cut's
+ * time covers the event's time, and goes into that group (`windows`, in
+ * (time, controller) order). The event's time is above every earlier time of
+ * its controller, so a group never holds a controller's later write without
+ * its event (controllerStream.ts has the re-send rule).
+ *
  * A cut is final: its updates leave the buffer. When a group cannot be
  * journaled the mover discards this former and restores a new one from the
  * journal's last group (see recovery.ts), which re-reads what was lost.
@@ -23,7 +30,7 @@
  * (controllerStream.ts); the former holds them, T and the last group.
  */
 import { XrcError } from '../../lib/errors.js'
-import type { ConsistencyGroup, ControllerMark } from '../../schemas/journal.js'
+import type { ConsistencyGroup, ControllerMark, JournalWindow } from '../../schemas/journal.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
 import { ControllerStream } from './controllerStream.js'
 import { boundGroup, type SizedUpdate } from './groupBound.js'
@@ -183,6 +190,8 @@ class ConsistencyGroupFormer implements GroupFormer {
     const { time, taken } = boundGroup(this.#takeUpTo(t), t, cutOptions.maxBytes)
     this.#dropTaken(taken)
     const updates = orderGroupUpdates(taken, this.#layout.blockSize)
+    const windows: JournalWindow[] = [...this.#streams.values()].flatMap((s) => s.takeWindows(time))
+    windows.sort((a, b) => a.time - b.time || a.controller - b.controller)
     this.#groupSeq += 1
     this.#groupTime = time
     return {
@@ -191,6 +200,7 @@ class ConsistencyGroupFormer implements GroupFormer {
       groupTime: time,
       updates,
       controllers: [...this.#streams.values()].map((s) => s.mark()),
+      ...(windows.length > 0 ? { windows } : {}),
       bytes: updates.reduce((n, u) => n + u.data.length, 0),
       writes: taken.length,
     }

@@ -7,6 +7,7 @@
  */
 import { XrcError, type ErrorContext } from '../../lib/errors.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import { RESYNC_WINDOW_REASON_MAX } from '../../schemas/resyncWindow.js'
 
 /** The part of the session's configuration the mover checks record sets against (config.session has this shape). */
 export interface SessionLayout {
@@ -31,7 +32,10 @@ export function indexVolumes(layout: SessionLayout): VolumeIndex {
  * - UPDATES and RESYNC: at least one update, seqs firstSeq..lastSeq in
  *   order, times non-decreasing and within minTime..maxTime, each update on
  *   a volume of this controller, whole blocks inside the volume.
- * - HEARTBEAT: no updates, firstSeq = lastSeq + 1, minTime = maxTime.
+ * - HEARTBEAT: no updates, firstSeq = lastSeq + 1, minTime = maxTime. A
+ *   resync window event only here: epoch, S and blocks non-negative
+ *   integers, a BEGIN's S before the heartbeat's time, a reason of at most
+ *   RESYNC_WINDOW_REASON_MAX characters (schemas/resyncWindow.ts).
  */
 export function checkRecordSet(
   rs: RecordSet,
@@ -70,8 +74,24 @@ export function checkRecordSet(
     if (rs.updates.length > 0) fail(`a heartbeat carries ${rs.updates.length} updates`)
     if (rs.firstSeq !== rs.lastSeq + 1) fail('a heartbeat must have firstSeq = lastSeq + 1 (the next seq)')
     if (rs.minTime !== rs.maxTime) fail('a heartbeat must have minTime = maxTime')
+    const w = rs.window
+    if (w) {
+      for (const [name, v] of [
+        ['epoch', w.epoch],
+        ['consistentUntil', w.consistentUntil],
+        ['blocks', w.blocks],
+      ] as const) {
+        if (!Number.isSafeInteger(v) || v < 0) fail(`resync window ${name} ${v} is not an integer >= 0`)
+      }
+      // the window opens after S: the controller's stream held every change up to S
+      if (w.event === 'BEGIN' && w.consistentUntil >= rs.maxTime)
+        fail(`resync window of epoch ${w.epoch} begins at ${rs.maxTime}, not after its S ${w.consistentUntil}`)
+      if (w.reason.length > RESYNC_WINDOW_REASON_MAX)
+        fail(`resync window reason of ${w.reason.length} characters (at most ${RESYNC_WINDOW_REASON_MAX})`)
+    }
     return
   }
+  if (rs.window) fail(`a ${rs.kind} record set carries a resync window event (only a heartbeat may)`)
   if (rs.updates.length === 0) fail(`a ${rs.kind} record set with no updates`)
   if (rs.lastSeq - rs.firstSeq + 1 !== rs.updates.length)
     fail(`${rs.updates.length} updates for ${rs.lastSeq - rs.firstSeq + 1} seqs`)

@@ -15,9 +15,16 @@ const groupArb = fc.record({
   controllers: fc.integer({ min: 1, max: 40 }),
   bound: fc.integer({ min: 64 * 1024 + 1024, max: 400 * 1024 }),
   big: fc.boolean(),
+  windows: fc.nat(40),
 })
 
-function groupOf(p: { blockSize: number; blocks: number; controllers: number; big: boolean }): ConsistencyGroup {
+function groupOf(p: {
+  blockSize: number
+  blocks: number
+  controllers: number
+  big: boolean
+  windows?: number
+}): ConsistencyGroup {
   return {
     session: 'session-with-a-long-name-0123456789',
     groupSeq: 2 ** 40,
@@ -36,11 +43,24 @@ function groupOf(p: { blockSize: number; blocks: number; controllers: number; bi
       lastTime: 1_700_000_000_000_000,
       resumeOffset: 2 ** 50,
     })),
+    ...(p.windows
+      ? {
+          windows: Array.from({ length: p.windows }, (_, i) => ({
+            controller: i % p.controllers,
+            time: 1_700_000_000_000_000 - i,
+            event: i % 2 === 0 ? ('BEGIN' as const) : ('END' as const),
+            epoch: 2 ** 50,
+            consistentUntil: 1_600_000_000_000_000,
+            blocks: 2 ** 40,
+            reason: 'k'.repeat(64),
+          })),
+        }
+      : {}),
   }
 }
 
 describe('splitting a group into journal records', () => {
-  it('every part fits the bound once encoded; the parts hold the updates in order; marks on the last part only', () => {
+  it('every part fits the bound once encoded; the parts hold the updates in order; marks and windows on the last part only', () => {
     fc.assert(
       fc.property(groupArb, (p) => {
         const group = groupOf(p)
@@ -55,6 +75,7 @@ describe('splitting a group into journal records', () => {
           })
           expect(encodedBytes(r)).toBeLessThanOrEqual(p.bound)
           expect(r.controllers).toEqual(r.part === parts.length - 1 ? group.controllers : [])
+          expect(r.windows).toEqual(r.part === parts.length - 1 ? (group.windows ?? []) : [])
         }
         expect(parts.flatMap((r) => r.updates)).toEqual(group.updates)
       }),

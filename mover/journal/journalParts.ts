@@ -2,7 +2,8 @@
  * Splitting a consistency group into journal records of bounded size, so
  * that no group size is refused: parts 0..parts-1, written in one Kafka
  * transaction, split between blocks (never inside one), the controller
- * marks on the last part only (schemas/journal.ts). Pure.
+ * marks and the resync window events on the last part only
+ * (schemas/journal.ts). Pure.
  *
  * Sizes are upper bounds of the Avro encoding (schemas/wireSizes.ts), so a
  * part never exceeds the bound once encoded; the writer checks the encoded
@@ -11,7 +12,12 @@
 import { XrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup, JournalRecord, JournalUpdate } from '../../schemas/journal.js'
 import { HEADERS } from '../../schemas/topicNames.js'
-import { CONTROLLER_MARK_BYTES, journalRecordBaseBytes, journalUpdateBytes } from '../../schemas/wireSizes.js'
+import {
+  CONTROLLER_MARK_BYTES,
+  journalRecordBaseBytes,
+  journalUpdateBytes,
+  journalWindowBytes,
+} from '../../schemas/wireSizes.js'
 
 /**
  * The journal records of `group`, each at most `maxRecordBytes` once
@@ -21,7 +27,9 @@ import { CONTROLLER_MARK_BYTES, journalRecordBaseBytes, journalUpdateBytes } fro
  */
 export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): JournalRecord[] {
   const framing = journalRecordBaseBytes(group.session)
-  const marksBytes = group.controllers.length * CONTROLLER_MARK_BYTES
+  const windows = group.windows ?? []
+  const marksBytes =
+    group.controllers.length * CONTROLLER_MARK_BYTES + windows.reduce((n, w) => n + journalWindowBytes(w), 0)
   if (framing + marksBytes > maxRecordBytes) {
     throw new XrcError(
       'XRC_RECORD_TOO_LARGE',
@@ -66,6 +74,7 @@ export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): Jou
     parts: chunks.length,
     updates,
     controllers: part === chunks.length - 1 ? [...group.controllers] : [],
+    windows: part === chunks.length - 1 ? [...windows] : [],
   }))
 }
 

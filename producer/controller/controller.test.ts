@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isXrcError, type ErrorCode } from '../../lib/errors.js'
 import { silentLogger } from '../../lib/logger.js'
-import { openController, type Controller, type ControllerOptions } from './controller.js'
+import { openController, type Controller, type ControllerOptions, type PendingUpdate } from './controller.js'
 import { createSessionClock, type SessionClock } from '../sessionClock.js'
 import { volumePath } from './volumeFile.js'
 
@@ -58,10 +58,18 @@ async function codeOf(p: Promise<unknown>): Promise<ErrorCode | string> {
   }
 }
 
+/** The durable write and resync entries (these tests append no resync window event). */
+async function pendingUpdates(c: Controller, maxEntries: number): Promise<PendingUpdate[]> {
+  const pending = await c.readPending(undefined, { maxEntries, maxBytes: 1 << 30 })
+  return pending.map((p) => {
+    if (p.kind === 'WINDOW') throw new Error('unexpected resync window event')
+    return p
+  })
+}
+
 /** Acknowledges everything durable, as the sender does after Kafka's ack. */
 async function ackAll(c: Controller): Promise<void> {
-  const pending = await c.readPending(undefined, { maxEntries: 1e6, maxBytes: 1 << 30 })
-  const last = pending.at(-1)
+  const last = (await pendingUpdates(c, 1e6)).at(-1)
   if (last) await c.acknowledge(last.end, last.update.seq)
 }
 
@@ -91,7 +99,7 @@ describe('controller', () => {
     expect(bySeq.map((a) => a.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
     for (let i = 1; i < bySeq.length; i++)
       expect((bySeq[i] as { time: number }).time).toBeGreaterThan((bySeq[i - 1] as { time: number }).time)
-    const pending = await c.readPending(undefined, { maxEntries: 1000, maxBytes: 1 << 30 })
+    const pending = await pendingUpdates(c, 1000)
     expect(pending.map((p) => p.update.seq)).toEqual(bySeq.map((a) => a.seq))
     expect(pending.map((p) => p.update.time)).toEqual(bySeq.map((a) => a.time))
   })
@@ -147,7 +155,7 @@ describe('controller', () => {
     const st = c.status()
     expect(st.nextSeq).toBe(7)
     // acknowledged entries that are still on disk are sent again; seqs 1..6 are pending
-    const pending = await c.readPending(undefined, { maxEntries: 100, maxBytes: 1 << 30 })
+    const pending = await pendingUpdates(c, 100)
     expect(pending[0]?.update.seq).toBeLessThanOrEqual(6)
     expect(pending.at(-1)?.update.seq).toBe(6)
     expect(st.lastSentSeq).toBe((pending[0]?.update.seq as number) - 1)

@@ -34,15 +34,19 @@ import { join } from 'node:path'
 import { XrcError, isXrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Update } from '../../schemas/recordSet.js'
+import type { ResyncWindow } from '../../schemas/resyncWindow.js'
 import type { SessionClock } from '../sessionClock.js'
 import {
   ENTRY_HEADER_BYTES,
   createGroupCommit,
   decodeEntry,
+  encodeWindowEntry,
   encodeWriteEntry,
+  windowEntrySize,
   openSidefile,
   writeEntrySize,
   type EntryKind,
+  type WindowEntry,
   type Sidefile,
   type SidefileFullEvent,
   type SidefileStats,
@@ -127,6 +131,15 @@ export interface PendingUpdate {
   kind: EntryKind
 }
 
+/** A durable resync window event (sent as a HEARTBEAT that carries it), with the position to trim to. */
+export interface PendingWindow {
+  kind: 'WINDOW'
+  entry: WindowEntry
+  end: number
+}
+
+export type PendingEntry = PendingUpdate | PendingWindow
+
 export interface Controller {
   readonly id: number
   readonly volumes: readonly string[]
@@ -151,8 +164,16 @@ export interface Controller {
    * Resolves when the entries are durable.
    */
   appendResync(entries: readonly ResyncEntry[], stamped: (time: number) => void): Promise<void> | undefined
+  /**
+   * Appends a resync window event (schemas/resyncWindow.ts) in the stream's
+   * order: its time is a tick taken when it is queued, after every entry
+   * queued before it and before every later one, and it carries the next
+   * seq. Resolves with that time once the entry is durable; rejects like a
+   * write (XRC_SIDEFILE_FULL after the wait bound, XRC_CLOSED).
+   */
+  appendWindow(window: ResyncWindow): Promise<number>
   /** Durable entries not yet acknowledged, from position `from` (undefined: the sidefile start). For the sender. */
-  readPending(from: number | undefined, limits: { maxEntries: number; maxBytes: number }): Promise<PendingUpdate[]>
+  readPending(from: number | undefined, limits: { maxEntries: number; maxBytes: number }): Promise<PendingEntry[]>
   /** Kafka acknowledged every entry up to position `upTo`, the last being `seq`: trims the sidefile. */
   acknowledge(upTo: number, seq: number): Promise<void>
   /**
@@ -335,10 +356,23 @@ class StorageController implements Controller {
     return Promise.all(appended).then(() => undefined)
   }
 
+  async appendWindow(window: ResyncWindow): Promise<number> {
+    if (this.#closed)
+      throw new XrcError('XRC_CLOSED', `controller ${this.id} is closed`, { context: { controller: this.id } })
+    let time = 0
+    await this.#sidefile.append(windowEntrySize(window), () => {
+      // no await between the tick and queueing the entry: stream order = time order
+      time = this.#clock.tick()
+      this.#latestTime = time
+      return encodeWindowEntry({ nextSeq: this.#lastSeq + 1, time, window })
+    })
+    return time
+  }
+
   async readPending(
     from: number | undefined,
     limits: { maxEntries: number; maxBytes: number },
-  ): Promise<PendingUpdate[]> {
+  ): Promise<PendingEntry[]> {
     const entries = await this.#sidefile.read(from ?? this.#sidefile.stats().start, limits)
     return entries.map((e) => ({ ...decodeEntry(e.payload, `${this.#dir} position ${e.position}`), end: e.end }))
   }
@@ -349,8 +383,15 @@ class StorageController implements Controller {
   }
 
   takeHeartbeat(): { nextSeq: number; time: number } | undefined {
-    // suspended: a heartbeat would let the consistency time pass writes that are only marked
-    if (this.#closed || this.#lastSentSeq !== this.#lastSeq || this.#opts.mirror?.mode() === 'mark') return undefined
+    // suspended: a heartbeat would let the consistency time pass writes that are only marked.
+    // An entry not yet acknowledged (a resync window event takes no seq) must reach Kafka before a later time
+    if (
+      this.#closed ||
+      this.#lastSentSeq !== this.#lastSeq ||
+      this.#opts.mirror?.mode() === 'mark' ||
+      this.#sidefile.stats().entries > 0
+    )
+      return undefined
     return { nextSeq: this.#lastSeq + 1, time: this.#clock.tick() }
   }
 

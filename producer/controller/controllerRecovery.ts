@@ -7,7 +7,9 @@
  * them since: redoing them would take the volume back in time. Resync
  * entries are not redone: their data came from the volume, and later
  * entries are redone after them anyway. Every entry's blocks are reported
- * to the mirror, since the entries are sent again after the restart.
+ * to the mirror, since the entries are sent again after the restart. A
+ * resync window event (no data, no seq of its own) only keeps the seqs and
+ * times in order: it names the next seq, and its time counts for the clock.
  */
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
@@ -38,7 +40,25 @@ export async function redoSidefile(
     if (entries.length === 0) break
     for (const e of entries) {
       const where = `${sidefile.dir} position ${e.position}`
-      const { kind, update: u } = decodeEntry(e.payload, where)
+      const decoded = decodeEntry(e.payload, where)
+      if (decoded.kind === 'WINDOW') {
+        // a resync window event takes no seq: it names the next one, and keeps the stream's time order
+        const w = decoded.entry
+        if (firstSeq !== undefined && (w.nextSeq !== lastSeq + 1 || w.time < lastTime)) {
+          throw new XrcError(
+            'XRC_SIDEFILE_CORRUPT',
+            `sidefile entry ${where}: a resync window event before seq ${w.nextSeq} at time ${w.time} does not follow seq ${lastSeq} time ${lastTime}`,
+            { context: { controller: options.id } },
+          )
+        }
+        firstSeq ??= w.nextSeq
+        lastSeq = w.nextSeq - 1
+        lastTime = w.time
+        count++
+        pos = e.end
+        continue
+      }
+      const { kind, update: u } = decoded
       if (firstSeq !== undefined && (u.seq !== lastSeq + 1 || u.time < lastTime)) {
         throw new XrcError(
           'XRC_SIDEFILE_CORRUPT',

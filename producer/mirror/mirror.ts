@@ -14,23 +14,38 @@
  *   controller's mirror.json before the first mark is made durable. No
  *   heartbeats while suspended, so the consistency time stays at or below S.
  * - resume (`xrc resume`, or by itself once Kafka answers when
- *   resync.autoResume): the secondary is told first (secondaryLink.ts: a
- *   resync row per controller with S), then the state is saved, then the
+ *   resync.autoResume): the secondary is told first, in each controller's
+ *   own stream: a resync window BEGIN (epoch, S, blocks, reason) is made
+ *   durable in the controller's sidefile, so a crash after the resume still
+ *   delivers it (schemas/resyncWindow.ts). Then the state is saved, then the
  *   controllers capture again and a resync runner per controller sends the
- *   marked blocks (resyncRunner.ts). When every mark is sent, E = a tick is
- *   recorded for the secondary, which is consistent again once it applies a
- *   group at or after E.
+ *   marked blocks (resyncRunner.ts). Every write and resync record after the
+ *   BEGIN follows it in the stream with a later time; while suspended no
+ *   heartbeat went out, so the consistency time stayed at or below S until
+ *   the BEGIN arrived, and the group that carries it is the first that can
+ *   hold anything of the controller after S: the secondary marks it
+ *   inconsistent. When every mark is sent, each controller appends a window
+ *   END at a fresh tick E, after all its resync records of the epoch: a
+ *   group whose time covers E holds them all and is consistent again.
  * - rebase (`xrc resync`, after the journal or updates topic was lost):
  *   suspends with S = 0 and folds the change generations into the marks, so
  *   the resync copies exactly the blocks the secondary may lack.
- * - feedback: the secondary's applied consistency time, polled every
- *   resync.confirmPollMs, discards older change generations.
+ * - feedback: the applier publishes its last applied group on the session's
+ *   applied topic; the primary follows it (appliedFollower.ts), and its
+ *   consistency time discards older change generations. Nothing heard,
+ *   nothing discarded: both generations stay.
  */
+import type { Kafka } from 'kafkajs'
+import { Backoff } from '../../lib/backoff.js'
 import type { Config } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
+import type { AppliedState, SecondaryImage } from '../../schemas/appliedState.js'
+import { windowEnd } from '../../schemas/resyncWindow.js'
+import { sessionTopics } from '../../schemas/topicNames.js'
 import { openChangeTracker, type ChangeCounts, type ChangeTracker } from '../changes/index.js'
 import type { Controller, ControllerMirror } from '../controller/index.js'
+import { followAppliedState } from './appliedFollower.js'
 import { startMirrorMonitor } from './mirrorMonitor.js'
 import {
   combineRecords,
@@ -44,7 +59,6 @@ import {
 import { ProgressQueue } from './resyncOrdering.js'
 import { ProgressCounter, type ResyncProgress } from './resyncProgress.js'
 import { runResync } from './resyncRunner.js'
-import type { SecondaryLink } from './secondaryLink.js'
 import type { SessionClock } from '../sessionClock.js'
 
 export type { MirrorState, SuspendReason } from './mirrorRecord.js'
@@ -61,8 +75,10 @@ export interface MirrorStatus {
   markedWrites: number
   resync?: ResyncProgress
   changes: ChangeCounts
-  /** The secondary's applied consistency time at the last poll. */
+  /** The consistency time of the last group the secondary said it applied (the applied topic). */
   confirmedTime?: number
+  /** The secondary's last applied state as it told it: group, image state, when it said so. */
+  secondary?: { groupSeq: number; groupTime?: number; image: SecondaryImage; publishedAt: string }
   /** Suspended by an outage or a full sidefile with resync.autoResume on: it resumes (and resyncs) by itself. */
   resumesItself?: boolean
 }
@@ -84,7 +100,11 @@ export interface Mirror {
   state(): MirrorState
   /** Suspends (idempotent). */
   suspend(reason: SuspendReason): Promise<MirrorStatus>
-  /** Starts the resync. Throws XRC_POSTGRES_UNREACHABLE when the secondary cannot be told; the session stays suspended. */
+  /**
+   * Starts the resync. Throws XRC_SIDEFILE_FULL (or XRC_CLOSED) when a
+   * controller's sidefile has no room for the window's BEGIN within the wait
+   * bound; the session stays suspended.
+   */
   resume(): Promise<MirrorStatus>
   /** After a lost journal or updates topic: suspends with nothing assumed on the secondary and marks every block the change generations name. */
   rebase(): Promise<{ blocks: number; volumeBlocks: number }>
@@ -105,12 +125,13 @@ export interface MirrorIo {
   retrySends(): void
   /** A new Kafka producer for the next send (the topic was made again). */
   resetKafka(): Promise<void>
+  /** The Kafka client through which the secondary's applied state is followed. */
+  kafka: Kafka
 }
 
 export interface MirrorOptions {
   config: Config
   clock: SessionClock
-  link: SecondaryLink
   logger: Logger
   onSuspend?: (reason: SuspendReason) => void
   onResyncBlocks?: (controller: number, blocks: number) => void
@@ -127,7 +148,7 @@ interface Unit {
 }
 
 export function createMirror(options: MirrorOptions): Mirror {
-  const { clock, link } = options
+  const { clock } = options
   const settings = options.config.resync
   const log = options.logger.child({ component: 'mirror' })
   const units = new Map<number, Unit>()
@@ -142,6 +163,8 @@ export function createMirror(options: MirrorOptions): Mirror {
   let resuming: Promise<MirrorStatus> | undefined
   let progress: ProgressCounter | undefined
   let confirmedTime: number | undefined
+  let secondary: AppliedState | undefined
+  let follower: { stop: () => Promise<void> } | undefined
   let markedWrites = 0
   /** Marked writes whose mark is not yet made: a resync is not done while any is. */
   let marking = 0
@@ -258,15 +281,22 @@ export function createMirror(options: MirrorOptions): Mirror {
   }
 
   async function finishResync(runEpoch: number): Promise<void> {
-    // every resync record of this epoch is stamped below E
-    const end = clock.tick()
-    for (let delay = 250; running && state === 'resyncing' && epoch === runEpoch; delay = Math.min(delay * 2, 5000)) {
+    const backoff = new Backoff({ initialMs: 250, maxMs: 5000 })
+    let end = 0
+    while (running && state === 'resyncing' && epoch === runEpoch) {
       try {
-        await link.endResync([...units.keys()], runEpoch, end)
+        // each END is stamped in the step that queues it, after the controller's every resync record of the
+        // epoch (they are in its sidefile before it): E is above all of them. A suspension rejects an END still
+        // waiting for sidefile space (releaseWaiters), so none is stamped after the suspension's marks began
+        const ends = await Promise.all(
+          [...units.values()].map((u) => (u.controller as Controller).appendWindow(windowEnd(runEpoch))),
+        )
+        end = Math.max(...ends)
         break
       } catch (err) {
-        log.warn({ err: errorMessage(err) }, 'could not record the resync end in the secondary; retrying')
-        await new Promise((r) => setTimeout(r, delay))
+        // a full sidefile: the ENDs that went in are harmless twice (the secondary ends a window once)
+        log.warn({ err: errorMessage(err) }, 'could not append the resync end to every sidefile; retrying')
+        await backoff.wait()
       }
     }
     if (!running || state !== 'resyncing' || epoch !== runEpoch) return
@@ -286,15 +316,22 @@ export function createMirror(options: MirrorOptions): Mirror {
     if (state !== 'suspended') return status()
     const topicsRemade = reason === 'journal-lost'
     const nextEpoch = epoch + 1
-    const rows = [...units.values()].map((u) => ({
-      controller: u.id,
-      epoch: nextEpoch,
-      consistentUntil,
-      blocks: u.tracker.pendingCount(),
-      reason: reason ?? 'operator',
-    }))
-    // the secondary learns first: a group past S must never be applied as if it were consistent
-    await link.beginResync(rows)
+    const why = reason ?? 'operator'
+    // the secondary learns first, in each controller's stream before anything captured from here on: a group
+    // past S must never be applied as if it were consistent. Durable before the state says resyncing, so a
+    // restart that finds 'resyncing' knows its BEGIN is in the stream (one found 'suspended' begins again: the
+    // secondary keeps the earlier S of a window it has not seen end)
+    await Promise.all(
+      [...units.values()].map((u) =>
+        (u.controller as Controller).appendWindow({
+          event: 'BEGIN',
+          epoch: nextEpoch,
+          consistentUntil,
+          blocks: u.tracker.pendingCount(),
+          reason: why,
+        }),
+      ),
+    )
     if (state !== 'suspended') return status()
     epoch = nextEpoch
     state = 'resyncing'
@@ -338,6 +375,16 @@ export function createMirror(options: MirrorOptions): Mirror {
       ...(state !== 'duplex' ? { consistentUntil } : {}),
       ...(resync ? { resync } : {}),
       ...(confirmedTime !== undefined ? { confirmedTime } : {}),
+      ...(secondary !== undefined
+        ? {
+            secondary: {
+              groupSeq: secondary.groupSeq,
+              ...(secondary.groupTime !== null ? { groupTime: secondary.groupTime } : {}),
+              image: secondary.image,
+              publishedAt: new Date(secondary.publishedAt).toISOString(),
+            },
+          }
+        : {}),
       ...(state === 'suspended' && resumesByItself(reason, settings.autoResume) ? { resumesItself: true } : {}),
     }
   }
@@ -386,9 +433,23 @@ export function createMirror(options: MirrorOptions): Mirror {
         progress = new ProgressCounter(epoch, pendingTotal())
         startRunners()
       }
+      follower = followAppliedState({
+        kafka: ioOptions.kafka,
+        topic: sessionTopics(options.config.session.name).applied,
+        registryUrl: options.config.schemaRegistry.url,
+        secondary: options.config.applier.schema,
+        groupPrefix: `xrc.${options.config.session.name}.primary`,
+        logger: log,
+        onState(applied) {
+          secondary = applied
+          // every stream write up to its time is on the secondary, committed: the older generation may go
+          if (applied.groupTime === null) return
+          confirmedTime = applied.groupTime
+          for (const u of units.values()) u.tracker.confirm(applied.groupTime, clock.tick())
+        },
+      })
       monitor = startMirrorMonitor({
         settings,
-        link,
         logger: log,
         view: () => ({
           state,
@@ -402,16 +463,13 @@ export function createMirror(options: MirrorOptions): Mirror {
         probeKafka: () => ioOptions.probeKafka(),
         suspend: suspendNow,
         resume,
-        confirmed(applied) {
-          confirmedTime = applied
-          for (const u of units.values()) u.tracker.confirm(applied, clock.tick())
-        },
       })
     },
 
     async stop() {
       running = false
       await monitor?.stop()
+      await follower?.stop()
       await runners?.catch(() => undefined)
       await persisted.catch(() => undefined)
     },

@@ -6,21 +6,18 @@
  *     last resume, so sends still failing from before it do not count);
  *   - auto-resume: suspended by an outage or a full sidefile, the session
  *     resumes once a quick probe finds Kafka answering and the sidefiles are
- *     at most half full (else they would fill again at once);
- *   - feedback: every resync.confirmPollMs the secondary's applied
- *     consistency time, which discards older change generations.
+ *     at most half full (else they would fill again at once).
+ * The secondary's applied state comes by itself (appliedFollower.ts).
  */
 import type { Config } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { resumesByItself, type MirrorState, type SuspendReason } from './mirrorRecord.js'
-import type { SecondaryLink } from './secondaryLink.js'
 
 const ROUND_MS = 250
 
 export interface MirrorMonitorOptions {
   settings: Config['resync']
-  link: SecondaryLink
   logger: Logger
   /** The mirror as it is now. */
   view(): { state: MirrorState; reason: SuspendReason | undefined; resumedAt: number; sidefilesDrained: boolean }
@@ -28,16 +25,13 @@ export interface MirrorMonitorOptions {
   probeKafka(): Promise<void>
   suspend(reason: SuspendReason): void
   resume(): Promise<unknown>
-  /** The secondary applied every stream write up to `appliedTime`. */
-  confirmed(appliedTime: number): void
 }
 
 /** Runs until stop(). */
 export function startMirrorMonitor(options: MirrorMonitorOptions): { stop: () => Promise<void> } {
-  const { settings, link, logger: log } = options
+  const { settings, logger: log } = options
   let running = true
   let wake: (() => void) | undefined
-  let lastPoll = 0
   let lastProbe = 0
 
   async function round(): Promise<void> {
@@ -65,19 +59,10 @@ export function startMirrorMonitor(options: MirrorMonitorOptions): { stop: () =>
       )
       if (answers) {
         log.info({ reason: v.reason }, 'Kafka answers again: resuming')
-        // the secondary may be out of reach (it must learn of the resync first): the next probe tries again
+        // a sidefile with no room for the window's begin: the next probe tries again
         await options
           .resume()
           .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not resume; trying again'))
-      }
-    }
-    if (now - lastPoll >= settings.confirmPollMs) {
-      lastPoll = now
-      try {
-        const applied = await link.appliedTime()
-        if (applied !== undefined) options.confirmed(applied)
-      } catch (err) {
-        log.debug({ err: errorMessage(err) }, 'could not read the secondary applied time')
       }
     }
   }

@@ -11,7 +11,7 @@ import type { Controller } from '../controller/index.js'
 import type { OutboundMessage, Transport } from './kafkaTransport.js'
 import type { Outbox } from './outbox.js'
 import { kafkaRecordOverheadBytes } from '../../schemas/wireSizes.js'
-import { cutRecordSets, heartbeatRecordSet, recordSetHeaders, type Cut } from './recordSets.js'
+import { cutStream, heartbeatRecordSet, lastSeqOf, recordSetHeaders, type Cut } from './recordSets.js'
 
 export type SenderController = Pick<Controller, 'id' | 'readPending' | 'acknowledge' | 'takeHeartbeat' | 'coverTime'>
 /** Durable entries a controller has not had acknowledged yet. */
@@ -112,7 +112,8 @@ export class ControllerSender {
 
   /** Sends one Kafka batch of whole record sets cut from `pending` (at least one), then trims what Kafka has. */
   async sendUpdates(pending: PendingUpdates, maxBatchBytes: number): Promise<void> {
-    const cuts = cutRecordSets(this.#s.session, this.#c.id, pending, {
+    // a resync window event in the sidefile goes as a heartbeat that carries it, in its place (cutStream)
+    const cuts = cutStream(this.#s.session, this.#c.id, pending, {
       maxUpdates: this.#s.maxUpdatesPerRecordSet,
       maxBytes: maxBatchBytes,
     })
@@ -121,7 +122,7 @@ export class ControllerSender {
     )
     await this.#send(batch.map((x) => x.recordSet))
     const last = (batch.at(-1) as (typeof cuts)[number]).last
-    await this.#c.acknowledge(last.end, last.update.seq)
+    await this.#c.acknowledge(last.end, lastSeqOf(last))
     this.#cursor = last.end
     this.status.recordSets += batch.length
     this.#lastSend = Date.now()

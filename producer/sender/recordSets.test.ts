@@ -2,9 +2,17 @@ import avro from 'avsc'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { RECORD_SET_SCHEMA, type RecordSet, type Update } from '../../schemas/recordSet.js'
+import { RESYNC_WINDOW_REASON_MAX, windowEnd, type ResyncWindow } from '../../schemas/resyncWindow.js'
 import { HEADERS } from '../../schemas/topicNames.js'
 import { recordSetBaseBytes } from '../../schemas/wireSizes.js'
-import { cutRecordSets, heartbeatRecordSet, recordSetHeaders } from './recordSets.js'
+import {
+  cutRecordSets,
+  cutStream,
+  heartbeatRecordSet,
+  lastSeqOf,
+  recordSetHeaders,
+  type StreamItem,
+} from './recordSets.js'
 
 const type = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
 
@@ -118,5 +126,50 @@ describe('heartbeats and headers', () => {
       [HEADERS.minTime]: '1700000000000001',
       [HEADERS.maxTime]: '1700000000000002',
     })
+  })
+})
+
+describe('cutStream', () => {
+  it('sends a resync window event as a heartbeat of its own, in its place between the writes', () => {
+    const items = updates(1, [512, 512, 512, 512], [1])
+    const at = (i: number): number => (items[i]?.update.time as number) + 1
+    const begin: ResyncWindow = { event: 'BEGIN', epoch: 2, consistentUntil: at(0) - 5, blocks: 9, reason: 'operator' }
+    const stream: (StreamItem & { end: number })[] = [
+      items[0] as (typeof items)[number],
+      { kind: 'WINDOW', entry: { nextSeq: 2, time: at(0), window: begin }, end: 1500 },
+      items[1] as (typeof items)[number],
+      items[2] as (typeof items)[number],
+      { kind: 'WINDOW', entry: { nextSeq: 4, time: at(2), window: windowEnd(2) }, end: 3500 },
+    ]
+    const cuts = cutStream('s', 3, stream, { maxUpdates: 10, maxBytes: 1e6 })
+    expect(
+      cuts.map((c) => [c.recordSet.kind, c.recordSet.firstSeq, c.recordSet.lastSeq, c.recordSet.window?.event]),
+    ).toEqual([
+      ['UPDATES', 1, 1, undefined],
+      ['HEARTBEAT', 2, 1, 'BEGIN'],
+      ['UPDATES', 2, 3, undefined],
+      ['HEARTBEAT', 4, 3, 'END'],
+    ])
+    expect(cuts[1]?.recordSet).toEqual({ ...heartbeatRecordSet('s', 3, 2, at(0)), window: begin })
+    expect(cuts.map((c) => [c.last.end, lastSeqOf(c.last)])).toEqual([
+      [1000, 1],
+      [1500, 1],
+      [3000, 3],
+      [3500, 3],
+    ])
+    for (const c of cuts) {
+      expect(type.isValid(c.recordSet)).toBe(true)
+      expect(type.toBuffer(c.recordSet).length + 5).toBeLessThanOrEqual(c.bytes)
+    }
+    const beat = cuts[1]?.recordSet as RecordSet
+    expect(recordSetHeaders(beat)[HEADERS.window]).toBe('BEGIN:2')
+    expect(recordSetHeaders(cuts[0]?.recordSet as RecordSet)[HEADERS.window]).toBeUndefined()
+    // the longest reason still fits the size bound
+    const long = { ...begin, reason: 'r'.repeat(RESYNC_WINDOW_REASON_MAX) }
+    const [only] = cutStream('s', 3, [{ kind: 'WINDOW', entry: { nextSeq: 1, time: 9, window: long } }], {
+      maxUpdates: 1,
+      maxBytes: 1e6,
+    })
+    expect(type.toBuffer(only?.recordSet).length + 5).toBeLessThanOrEqual(only?.bytes as number)
   })
 })

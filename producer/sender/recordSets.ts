@@ -8,10 +8,15 @@
  * covers firstSeq..lastSeq with minTime/maxTime of its updates; a HEARTBEAT
  * has no updates, firstSeq = lastSeq + 1 = the next seq, and
  * minTime = maxTime = a time every later write of the controller exceeds.
+ * A resync window event from the sidefile goes as such a heartbeat, at the
+ * event's time, carrying it (schemas/resyncWindow.ts), in its place among
+ * the controller's record sets.
  */
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
+import type { ResyncWindow } from '../../schemas/resyncWindow.js'
 import { HEADERS } from '../../schemas/topicNames.js'
-import { recordSetBaseBytes, recordSetUpdateBytes } from '../../schemas/wireSizes.js'
+import { recordSetBaseBytes, recordSetUpdateBytes, recordSetWindowBytes } from '../../schemas/wireSizes.js'
+import type { WindowEntry } from '../sidefile/index.js'
 
 export interface RecordSetLimits {
   /** Most updates in one record set. */
@@ -90,8 +95,14 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
   return cuts
 }
 
-/** A heartbeat of a controller whose every seq below `nextSeq` was sent, at `time`. */
-export function heartbeatRecordSet(session: string, controller: number, nextSeq: number, time: number): RecordSet {
+/** A heartbeat of a controller whose every seq below `nextSeq` was sent, at `time`; with a resync window event at that time. */
+export function heartbeatRecordSet(
+  session: string,
+  controller: number,
+  nextSeq: number,
+  time: number,
+  window?: ResyncWindow,
+): RecordSet {
   return {
     session,
     controller,
@@ -101,7 +112,52 @@ export function heartbeatRecordSet(session: string, controller: number, nextSeq:
     minTime: time,
     maxTime: time,
     updates: [],
+    ...(window ? { window } : {}),
   }
+}
+
+/** What the sender reads from a sidefile: a write or resync read, or a resync window event. */
+export type StreamItem = { kind?: 'UPDATES' | 'RESYNC'; update: Update } | { kind: 'WINDOW'; entry: WindowEntry }
+
+/** The last seq an item's record set covers: its update's, or for a window event the one before the next seq. */
+export function lastSeqOf(item: StreamItem): number {
+  return item.kind === 'WINDOW' ? item.entry.nextSeq - 1 : item.update.seq
+}
+
+/**
+ * cutRecordSets over a sidefile's items in order, where a window event
+ * becomes a heartbeat record set of its own that carries it, between the
+ * record sets of the writes before and after it.
+ */
+export function cutStream<T extends StreamItem>(
+  session: string,
+  controller: number,
+  items: readonly T[],
+  limits: RecordSetLimits,
+): Cut<T>[] {
+  type Writes = { item: T; update: Update; kind?: 'UPDATES' | 'RESYNC' }
+  const cuts: Cut<T>[] = []
+  let run: Writes[] = []
+  const flush = (): void => {
+    for (const cut of cutRecordSets(session, controller, run, limits)) cuts.push({ ...cut, last: cut.last.item })
+    run = []
+  }
+  for (const item of items) {
+    if (item.kind !== 'WINDOW') {
+      const w = item as T & { update: Update; kind?: 'UPDATES' | 'RESYNC' }
+      run.push({ item, update: w.update, ...(w.kind ? { kind: w.kind } : {}) })
+      continue
+    }
+    flush()
+    const { nextSeq, time, window } = (item as T & { entry: WindowEntry }).entry
+    cuts.push({
+      recordSet: heartbeatRecordSet(session, controller, nextSeq, time, window),
+      last: item,
+      bytes: recordSetBaseBytes(session) + recordSetWindowBytes(window),
+    })
+  }
+  flush()
+  return cuts
 }
 
 /** The Kafka headers of a record set (decimal strings), so the mover can form groups without decoding it. */
@@ -114,5 +170,6 @@ export function recordSetHeaders(rs: RecordSet): Record<string, string> {
     [HEADERS.lastSeq]: String(rs.lastSeq),
     [HEADERS.minTime]: String(rs.minTime),
     [HEADERS.maxTime]: String(rs.maxTime),
+    ...(rs.window ? { [HEADERS.window]: `${rs.window.event}:${rs.window.epoch}` } : {}),
   }
 }

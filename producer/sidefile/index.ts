@@ -4,5 +4,14 @@
  */
 export { createGroupCommit } from './groupCommit.js'
 export { type Sidefile, type SidefileFullEvent, type SidefileStats, openSidefile } from './sidefile.js'
-export { type EntryKind, decodeEntry, encodeWriteEntry, writeEntrySize } from './sidefileEntry.js'
+export {
+  type DecodedEntry,
+  type EntryKind,
+  type WindowEntry,
+  decodeEntry,
+  encodeWindowEntry,
+  encodeWriteEntry,
+  windowEntrySize,
+  writeEntrySize,
+} from './sidefileEntry.js'
 export { ENTRY_HEADER_BYTES } from './sidefileFormat.js'

@@ -1,10 +1,12 @@
 /**
  * The record-set codec against the real registry: Confluent wire format,
- * schema evolution through a resolver, and a clear XRC_DECODE_FAILED for
- * every way a buffer can be wrong.
+ * schema evolution through a resolver (the resync window fields added to
+ * the record-set and journal schemas among them), and a clear
+ * XRC_DECODE_FAILED for every way a buffer can be wrong.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { createCodec, readWireHeader } from '../../schemas/codec.js'
+import { createCodec, createDecoder, readWireHeader } from '../../schemas/codec.js'
+import { JOURNAL_SCHEMA, type JournalRecord } from '../../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { isXrcError } from '../../lib/errors.js'
 import { uniqueName } from '../kit/names.js'
@@ -55,7 +57,74 @@ describe('record set codec', () => {
     expect(buf[0]).toBe(0)
     expect(readWireHeader(buf)).toBe(codec.schemaId)
     const back = await codec.decode(buf)
-    expect(back).toEqual(sample)
+    expect(back).toEqual({ ...sample, window: null })
+  })
+
+  it('evolves the record-set and journal schemas backward-compatibly with the resync window fields', async () => {
+    // the schemas as they were before the window fields: what a running session has registered
+    const withoutWindows = <T extends { fields: readonly { name: string }[] }>(schema: T, field: string): object => ({
+      ...schema,
+      fields: schema.fields.filter((f) => f.name !== field),
+    })
+    const s = subject()
+    const old = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: s,
+      schema: withoutWindows(RECORD_SET_SCHEMA, 'window'),
+    })
+    // the registry takes the new version under the subject's compatibility level (BACKWARD)
+    const now = await createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: s,
+      schema: RECORD_SET_SCHEMA,
+    })
+    expect(now.schemaId).not.toBe(old.schemaId)
+    expect(await now.decode(old.encode(sample))).toEqual({ ...sample, window: null })
+    const beat: RecordSet = {
+      ...sample,
+      kind: 'HEARTBEAT',
+      firstSeq: 12,
+      lastSeq: 11,
+      minTime: sample.maxTime + 1,
+      maxTime: sample.maxTime + 1,
+      updates: [],
+      window: { event: 'BEGIN', epoch: 3, consistentUntil: sample.maxTime, blocks: 7, reason: 'operator' },
+    }
+    expect(await now.decode(now.encode(beat))).toEqual(beat)
+    // a reader of the old version (an auditor not yet upgraded) still reads it, without the event
+    const { window: _w, ...plain } = beat
+    expect(await old.decode(now.encode(beat))).toEqual(plain)
+    // a reader that registers nothing (the primary follows the applied topic so)
+    const decoder = createDecoder<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: s,
+      schema: RECORD_SET_SCHEMA,
+    })
+    expect(await decoder.decode(old.encode(sample))).toEqual({ ...sample, window: null })
+
+    const j = subject()
+    const group: JournalRecord = {
+      session: 's1',
+      groupSeq: 4,
+      groupTime: 99,
+      part: 0,
+      parts: 1,
+      updates: [],
+      controllers: [{ controller: 0, lastSeq: 3, lastTime: 99, resumeOffset: 8 }],
+    }
+    const oldJournal = await createCodec<JournalRecord>({
+      registryUrl: stackInfo().registryUrl,
+      subject: j,
+      schema: withoutWindows(JOURNAL_SCHEMA, 'windows'),
+    })
+    const journal = await createCodec<JournalRecord>({
+      registryUrl: stackInfo().registryUrl,
+      subject: j,
+      schema: JOURNAL_SCHEMA,
+    })
+    expect(await journal.decode(oldJournal.encode(group))).toEqual({ ...group, windows: [] })
+    const carried = { ...group, windows: [{ controller: 0, time: 90, ...beat.window!, event: 'END' as const }] }
+    expect(await journal.decode(journal.encode(carried))).toEqual(carried)
   })
 
   it('registering the same schema again gives the same id', async () => {

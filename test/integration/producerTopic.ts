@@ -60,6 +60,8 @@ export async function testSession(
     },
   })
   const topic = sessionTopics(name).updates
+  // the primary follows the applied topic (and makes it when no applier has)
+  const applied = sessionTopics(name).applied
   return {
     config,
     topic,
@@ -68,7 +70,8 @@ export async function testSession(
       const admin = testKafka().admin()
       await admin.connect()
       try {
-        if ((await admin.listTopics()).includes(topic)) await admin.deleteTopics({ topics: [topic] })
+        const mine = (await admin.listTopics()).filter((t) => t === topic || t === applied)
+        if (mine.length > 0) await admin.deleteTopics({ topics: mine })
       } finally {
         await admin.disconnect()
       }

@@ -36,7 +36,8 @@ beforeAll(async () => {
     // a slow resync (64 blocks a second per controller), so the kill lands in its middle
     extra: {
       producer: { apiPort: 0 },
-      resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024, confirmPollMs: 250 },
+      resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024 },
+      applier: { feedbackMs: 250 },
     },
   })
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 3 })

@@ -45,7 +45,7 @@ beforeAll(async () => {
     controllers: 3,
     volumesPerController: 2,
     blocks: 256,
-    extra: { resync: { confirmPollMs: 200, probeMs: 200 } },
+    extra: { resync: { probeMs: 200 }, applier: { feedbackMs: 200 } },
   })
   const { config } = session
   configFile = writeConfigFile(session.dataDir, session.settings)
@@ -225,7 +225,7 @@ it('a quiet resync sends the changed blocks within 5%; a secondary left mid-resy
   const slow = loadConfig({
     overrides: {
       ...session.settings,
-      resync: { groupBlocks: 2, maxGroupsInFlight: 1, maxBytesPerSecond: 64 * 1024, confirmPollMs: 200 },
+      resync: { groupBlocks: 2, maxGroupsInFlight: 1, maxBytesPerSecond: 64 * 1024 },
     },
   })
   primary = createPrimary({ config: slow, logger: silentLogger })

@@ -55,7 +55,8 @@ beforeAll(async () => {
     extra: {
       kafka: { brokers: brokerConfig.kafka.brokers },
       producer: { sidefileWaitMs: WAIT_BOUND_MS },
-      resync: { suspendAfterUnreachableMs: 2000, probeMs: 500, confirmPollMs: 250 },
+      resync: { suspendAfterUnreachableMs: 2000, probeMs: 500 },
+      applier: { feedbackMs: 250 },
     },
   })
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 3 })

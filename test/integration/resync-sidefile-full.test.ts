@@ -5,17 +5,16 @@
  * later writes on every controller of the primary. A primary started again
  * with Kafka in reach resumes by itself and sends the marked blocks as
  * RESYNC record sets: exactly those blocks, with their data, seqs still
- * contiguous per controller.
+ * contiguous per controller, between the resync window's BEGIN and END in
+ * each controller's partition. No database is configured: the primary
+ * tells the secondary only through the stream.
  */
 import { Kafka, logLevel } from 'kafkajs'
-import pg from 'pg'
 import { afterEach, expect, it } from 'vitest'
 import { silentLogger } from '../../lib/logger.js'
-import { ident } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import { createPrimary, type Primary, type PrimaryEvents } from '../../producer/index.js'
 import { freePort } from '../kit/ports.js'
-import { stackInfo } from '../kit/servers.js'
 import { blockData, readUpdates, testSession } from './producerTopic.js'
 
 const cleanups: (() => Promise<unknown>)[] = []
@@ -26,16 +25,9 @@ afterEach(async () => {
 it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs the marked blocks once Kafka answers', async () => {
   const entry = 12 + 22 + 3 + 512 // framing + entry header + volume name + one block
   const session = await testSession({ sidefileMaxBytes: 4 * entry, sidefileWaitMs: 100 }, 64, {
-    database: { url: stackInfo().databaseUrl },
-    resync: { confirmPollMs: 200, probeMs: 200 },
+    resync: { probeMs: 200 },
   })
   cleanups.push(() => session.cleanup())
-  cleanups.push(async () => {
-    const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
-    await client.connect()
-    await client.query(`DROP SCHEMA IF EXISTS ${ident(session.config.applier.schema)} CASCADE`)
-    await client.end()
-  })
   const unreachable = new Kafka({
     clientId: 'unreachable',
     brokers: [`127.0.0.1:${await freePort()}`],
@@ -116,6 +108,30 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
     }
   }
   expect([...resynced].sort()).toEqual([...marked].sort())
+  await waitFor(
+    'every resync window END',
+    () => (received.filter((r) => r.recordSet.window?.event === 'END').length >= 3 ? true : undefined),
+    { timeoutMs: 30_000 },
+  )
+  for (const p of [0, 1, 2]) {
+    // in the partition: the BEGIN (S = the suspension's tick, before it) precedes every RESYNC record, the END follows
+    const inOrder = received.filter((r) => r.partition === p).sort((a, b) => Number(a.offset) - Number(b.offset))
+    const at = (pred: (r: (typeof inOrder)[number]) => boolean): number[] =>
+      inOrder.flatMap((r, i) => (pred(r) ? [i] : []))
+    const begins = at((r) => r.recordSet.window?.event === 'BEGIN')
+    const ends = at((r) => r.recordSet.window?.event === 'END')
+    const resyncs = at((r) => r.recordSet.kind === 'RESYNC')
+    expect(begins.length, `partition ${p}`).toBeGreaterThanOrEqual(1)
+    expect(ends.length, `partition ${p}`).toBeGreaterThanOrEqual(1)
+    const begin = inOrder[begins[0] as number]?.recordSet
+    expect(begin).toMatchObject({ kind: 'HEARTBEAT', window: { epoch: 1, reason: 'sidefile-full' } })
+    expect(begin?.window?.consistentUntil).toBeLessThan(begin?.maxTime as number)
+    expect(inOrder[begins[0] as number]?.headers['xrc.window']).toBe('BEGIN:1')
+    for (const i of resyncs) {
+      expect(i, `partition ${p}`).toBeGreaterThan(begins[0] as number)
+      expect(i, `partition ${p}`).toBeLessThan(ends.at(-1) as number)
+    }
+  }
   for (const p of [0, 1, 2]) {
     let next = 1
     for (const r of received

@@ -41,7 +41,7 @@ beforeAll(async () => {
     controllers: 3,
     volumesPerController: 2,
     blocks: 256,
-    extra: { resync: { suspendAfterUnreachableMs: 1500, confirmPollMs: 200, probeMs: 300 } },
+    extra: { resync: { suspendAfterUnreachableMs: 1500, probeMs: 300 }, applier: { feedbackMs: 200 } },
   })
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 3 })
   primary = createPrimary({ config: session.config, logger: silentLogger })

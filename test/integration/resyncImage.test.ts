@@ -1,11 +1,13 @@
 /**
  * The secondary's side of a resync against the real PostgreSQL, with hand-
- * made groups: the primary's resync rows (written through its own link)
- * make groups inside the window inconsistent, the versions they overwrite
- * are kept once each, a new epoch never narrows an unfinished window, a
- * group at or after the end makes the image consistent again and drops the
- * versions, and a rollback restores the last consistent image exactly
- * (blocks that had no row removed), after which the store refuses groups.
+ * made groups that carry the primary's resync window events (as the mover
+ * carries them from the controllers' streams, schemas/resyncWindow.ts): the
+ * group that carries a BEGIN and the groups after it are inconsistent, the
+ * versions they overwrite are kept once each, a new epoch never narrows an
+ * unfinished window, the group that carries the END (or a later one) makes
+ * the image consistent again and drops the versions, and a rollback
+ * restores the last consistent image exactly (blocks that had no row
+ * removed), after which the store refuses groups.
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -15,14 +17,12 @@ import { rollbackSecondary } from '../../applier/index.js'
 import { isXrcError } from '../../lib/errors.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
-import { createSecondaryLink, type SecondaryLink } from '../../producer/index.js'
-import type { ConsistencyGroup, JournalUpdate } from '../../schemas/journal.js'
+import type { ConsistencyGroup, JournalUpdate, JournalWindow } from '../../schemas/journal.js'
 import { TEST_BLOCK_SIZE, TEST_VOLUMES } from '../kit/journal.js'
 import { createTestSchema, stackInfo } from '../kit/servers.js'
 
 let pool: Pool
 let store: BlockStore
-let link: SecondaryLink
 let drop: () => Promise<void>
 let schema: string
 const session = 'image_test'
@@ -34,17 +34,23 @@ beforeAll(async () => {
   pool = createPool({ url: stackInfo().databaseUrl, logger: silentLogger, max: 2 })
   store = createBlockStore({ pool, schema, session, blockSize: TEST_BLOCK_SIZE, volumes: TEST_VOLUMES })
   await store.init()
-  link = createSecondaryLink({ url: stackInfo().databaseUrl, schema, session, logger: silentLogger })
 })
 
 afterAll(async () => {
-  await link?.close()
   await pool?.end()
   await drop?.()
 })
 
+/** A BEGIN of controller 0 at `time` (after S), as a group carries it. */
+function begin(epoch: number, consistentUntil: number, time: number, reason = 'operator'): JournalWindow {
+  return { controller: 0, time, event: 'BEGIN', epoch, consistentUntil, blocks: 3, reason }
+}
+function end(epoch: number, time: number): JournalWindow {
+  return { controller: 0, time, event: 'END', epoch, consistentUntil: 0, blocks: 0, reason: '' }
+}
+
 let seq = 0
-function group(time: number, blocks: [string, number][]): ConsistencyGroup {
+function group(time: number, blocks: [string, number][], windows: JournalWindow[] = []): ConsistencyGroup {
   seq++
   const updates: JournalUpdate[] = blocks.map(([volume, block], i) => {
     const d = randomBytes(TEST_BLOCK_SIZE)
@@ -56,10 +62,11 @@ function group(time: number, blocks: [string, number][]): ConsistencyGroup {
     groupTime: time,
     updates,
     controllers: [{ controller: 0, lastSeq: seq * 100, lastTime: time, resumeOffset: 0 }],
+    ...(windows.length > 0 ? { windows } : {}),
   }
 }
-async function apply(time: number, blocks: [string, number][]): Promise<void> {
-  expect(await store.applyGroup(group(time, blocks), seq)).toBe('applied')
+async function apply(time: number, blocks: [string, number][], windows: JournalWindow[] = []): Promise<void> {
+  expect(await store.applyGroup(group(time, blocks, windows), seq)).toBe('applied')
 }
 async function versions(): Promise<number> {
   return Number((await pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM "${schema}".block_versions`)).rows[0]?.n)
@@ -74,15 +81,18 @@ it('keeps the image as of the last consistent group while a resync is applied, a
   expect(store.consistency()?.state).toBe('consistent')
   const consistent = await store.readImages()
 
-  // epoch 1 from S = 250: groups after it are inside the window
-  await link.beginResync([{ controller: 0, epoch: 1, consistentUntil: 250, blocks: 3, reason: 'operator' }])
   await apply(240, [['va', 3]]) // before S: still consistent
   const atS = await store.readImages()
   expect(store.consistency()?.state).toBe('consistent')
-  await apply(300, [
-    ['va', 1],
-    ['va', 9],
-  ]) // va/9 had no row: its version is "none"
+  // epoch 1 from S = 250, begun at 260: the group that carries the BEGIN is inside the window
+  await apply(
+    300,
+    [
+      ['va', 1],
+      ['va', 9],
+    ],
+    [begin(1, 250, 260)],
+  ) // va/9 had no row: its version is "none"
   expect(store.consistency()).toMatchObject({
     state: 'inconsistent',
     consistentGroup: { groupSeq: 3, groupTime: 240 },
@@ -91,12 +101,15 @@ it('keeps the image as of the last consistent group while a resync is applied, a
   await apply(310, [['va', 1]]) // saved once: still the version as of group 3
   expect(await versions()).toBe(2)
 
-  // the epoch ends at 400, then a second epoch starts from a later S: the open window must not shrink to it
-  await link.endResync([0], 1, 400)
-  await link.beginResync([{ controller: 0, epoch: 2, consistentUntil: 500, blocks: 1, reason: 'kafka-unreachable' }])
-  await apply(450, [['vb', 5]])
+  // the epoch ends at 400 and a second one begins from a later S, both in the next group: the open window
+  // must not shrink to the new S (the image was never consistent in between)
+  await apply(450, [['vb', 5]], [end(1, 400), begin(2, 420, 430, 'kafka-unreachable')])
   expect(store.consistency()?.state).toBe('inconsistent')
   expect(await versions()).toBe(3)
+  const rows = await pool.query<{ epoch: string; state: string; until: string }>(
+    `SELECT epoch::text AS epoch, state, consistent_until::text AS until FROM "${schema}".resync`,
+  )
+  expect(rows.rows).toEqual([{ epoch: '2', state: 'running', until: '250' }])
 
   const rb = await rollbackSecondary(pool, storeTables(schema), schema, session)
   expect(rb).toEqual({ groupSeq: 3, groupTime: 240, blocksRestored: 3, groupsUndone: 3 })
@@ -114,41 +127,47 @@ it('keeps the image as of the last consistent group while a resync is applied, a
   expect(isXrcError(again, 'XRC_USAGE')).toBe(true)
 })
 
-it('becomes consistent again at the end time and drops the versions', async () => {
+it('becomes consistent again with the group that carries the end and drops the versions', async () => {
   const s = await createTestSchema('xrc_image2')
   const other = createBlockStore({ pool, schema: s.schema, session, blockSize: TEST_BLOCK_SIZE, volumes: TEST_VOLUMES })
-  const otherLink = createSecondaryLink({
-    url: stackInfo().databaseUrl,
-    schema: s.schema,
-    session,
-    logger: silentLogger,
-  })
   try {
     await other.init()
-    const g = (n: number, t: number, block: number): ConsistencyGroup => ({
+    const g = (n: number, t: number, block: number, windows: JournalWindow[] = []): ConsistencyGroup => ({
       session,
       groupSeq: n,
       groupTime: t,
       updates: [{ controller: 0, seq: n, time: t, volume: 'va', block, data: randomBytes(TEST_BLOCK_SIZE) }],
       controllers: [{ controller: 0, lastSeq: n, lastTime: t, resumeOffset: 0 }],
+      ...(windows.length > 0 ? { windows } : {}),
     })
+    const resyncRows = async (): Promise<{ epoch: string; state: string; until: string; end: string | null }[]> =>
+      (
+        await pool.query<{ epoch: string; state: string; until: string; end: string | null }>(
+          `SELECT epoch::text AS epoch, state, consistent_until::text AS until, end_time::text AS end FROM "${s.schema}".resync`,
+        )
+      ).rows
     await other.applyGroup(g(1, 10, 0), 1)
-    await otherLink.beginResync([{ controller: 0, epoch: 1, consistentUntil: 10, blocks: 1, reason: 'operator' }])
-    await other.applyGroup(g(2, 20, 0), 2)
+    await other.applyGroup(g(2, 20, 0, [begin(1, 10, 15)]), 2)
     expect(other.consistency()).toMatchObject({ state: 'inconsistent', retainedVersions: 1 })
-    await otherLink.endResync([0], 1, 30)
     await other.applyGroup(g(3, 29, 1), 3)
     expect(other.consistency()?.state).toBe('inconsistent')
-    await other.applyGroup(g(4, 30, 2), 4)
+    await other.applyGroup(g(4, 30, 2, [end(1, 30)]), 4)
     expect(other.consistency()).toEqual({ state: 'consistent', retainedVersions: 0 })
-    const rows = await pool.query<{ state: string }>(`SELECT state FROM "${s.schema}".resync`)
-    expect(rows.rows.map((r) => r.state)).toEqual(['done'])
-    // a new epoch after a finished one starts its own window
-    await otherLink.beginResync([{ controller: 0, epoch: 2, consistentUntil: 40, blocks: 1, reason: 'operator' }])
-    await other.applyGroup(g(5, 35, 3), 5)
+    expect((await resyncRows()).map((r) => r.state)).toEqual(['done'])
+    // the same END delivered again (a primary that crashed before it saved its state ends the epoch twice): nothing changes
+    await other.applyGroup(g(5, 32, 3, [end(1, 31)]), 5)
+    expect(await resyncRows()).toEqual([{ epoch: '1', state: 'done', until: '10', end: '30' }])
+    // a new epoch after a finished one starts its own window, from its own S
+    await other.applyGroup(g(6, 50, 3, [begin(2, 40, 45)]), 6)
+    expect(other.consistency()?.state).toBe('inconsistent')
+    expect(await resyncRows()).toEqual([{ epoch: '2', state: 'running', until: '40', end: null }])
+    // a resync with nothing to copy: its BEGIN and END in one group, which is consistent
+    await other.applyGroup(g(7, 60, 4, [end(2, 55)]), 7)
     expect(other.consistency()?.state).toBe('consistent')
+    await other.applyGroup(g(8, 80, 5, [begin(3, 65, 70), end(3, 75)]), 8)
+    expect(other.consistency()).toEqual({ state: 'consistent', retainedVersions: 0 })
+    expect(await resyncRows()).toEqual([{ epoch: '3', state: 'done', until: '65', end: '75' }])
   } finally {
-    await otherLink.close()
     await s.drop()
   }
 })

@@ -75,13 +75,14 @@ export function createTestSession(options: Parameters<typeof sessionSettings>[0]
       await admin.connect()
       try {
         const existing = new Set(await admin.listTopics())
-        const mine = [topics.updates, topics.journal, topics.deadLetter].filter((t) => existing.has(t))
+        const mine = [topics.updates, topics.journal, topics.deadLetter, topics.applied].filter((t) => existing.has(t))
         if (mine.length > 0) await admin.deleteTopics({ topics: mine })
         await admin.deleteGroups([moverGroupId(config.session.name)]).catch(() => undefined)
       } finally {
         await admin.disconnect()
       }
-      for (const t of [topics.updates, topics.journal, topics.deadLetter]) await deleteSubject(valueSubject(t))
+      for (const t of [topics.updates, topics.journal, topics.deadLetter, topics.applied])
+        await deleteSubject(valueSubject(t))
       const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
       await client.connect()
       try {

@@ -92,7 +92,7 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
         }
       }
       if (which.registry ?? true) {
-        for (const t of [topics.updates, topics.journal]) {
+        for (const t of [topics.updates, topics.journal, topics.applied]) {
           const base = `${servers.registryUrl}/subjects/${encodeURIComponent(valueSubject(t))}`
           await fetch(base, { method: 'DELETE' })
           await fetch(`${base}?permanent=true`, { method: 'DELETE' })

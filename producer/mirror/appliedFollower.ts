@@ -1,0 +1,145 @@
+/**
+ * The primary's ear for its secondary: follows the session's applied topic
+ * (schemas/appliedState.ts, written by the applier after its commits) and
+ * hands on the latest state of the configured secondary (the record key is
+ * its name). This is all the primary learns of the secondary site, and it
+ * learns it through Kafka only.
+ *
+ * - Safe when silent: Kafka, the registry or the topic out of reach only
+ *   delays the next state (the follower retries with backoff, as long as
+ *   the primary runs); the mirror discards nothing until it hears, so both
+ *   change generations stay.
+ * - At each (re)start the topic is read to its end before anything is
+ *   handed on, so only the latest state of that moment is: an older record
+ *   still in a segment not yet compacted never comes after a newer one.
+ * - Decodes with a reader that registers nothing (schemas/codec.ts
+ *   createDecoder): the primary needs no write access to the applied
+ *   subject.
+ */
+import type { Kafka } from 'kafkajs'
+import { Backoff } from '../../lib/backoff.js'
+import { errorMessage } from '../../lib/errors.js'
+import { appliedTopicSpec, createPartitionReader, ensureTopic } from '../../lib/kafka/index.js'
+import type { Logger } from '../../lib/logger.js'
+import { APPLIED_STATE_SCHEMA, type AppliedState } from '../../schemas/appliedState.js'
+import { createDecoder } from '../../schemas/codec.js'
+import { valueSubject } from '../../schemas/topicNames.js'
+
+export interface AppliedFollowerOptions {
+  kafka: Kafka
+  topic: string
+  registryUrl: string
+  /** The secondary whose state counts (its name is the record key: applier.schema). */
+  secondary: string
+  /** Prefix of the private reader group. */
+  groupPrefix: string
+  logger: Logger
+  /** A state of the secondary, newer than any handed on before in this run of the reader. */
+  onState(state: AppliedState): void
+}
+
+/** Follows until stop(). */
+export function followAppliedState(options: AppliedFollowerOptions): { stop: () => Promise<void> } {
+  const { kafka, topic, secondary } = options
+  const log = options.logger.child({ component: 'applied-follower', topic, secondary })
+  const stopping = new AbortController()
+  const decoder = createDecoder<AppliedState>({
+    registryUrl: options.registryUrl,
+    subject: valueSubject(topic),
+    schema: APPLIED_STATE_SCHEMA,
+  })
+
+  const stopped = new Promise<'stopped'>((resolve) =>
+    stopping.signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
+  )
+  /** `step`, unless stop() comes first (kafkajs may retry a connection for long): then 'stopped'. */
+  const untilStopped = <T>(step: Promise<T>): Promise<T | 'stopped'> => {
+    step.catch(() => undefined) // an abandoned step's failure is of no interest
+    return Promise.race([step, stopped])
+  }
+
+  /** One reader from the topic's start until it fails or stop(); resolves then. */
+  async function follow(): Promise<void> {
+    const admin = kafka.admin()
+    let end: number
+    try {
+      if ((await untilStopped(admin.connect())) === 'stopped') return
+      // the primary may start before any applier: whichever comes first makes the topic
+      if ((await untilStopped(ensureTopic(admin, appliedTopicSpec(topic), log))) === 'stopped') return
+      const offsets = await untilStopped(admin.fetchTopicOffsets(topic))
+      if (offsets === 'stopped') return
+      end = Number(offsets.find((p) => p.partition === 0)?.offset ?? 0)
+    } finally {
+      await admin.disconnect().catch(() => undefined)
+    }
+    // until the end of that moment is read, only the latest state is kept
+    let caughtUp = end === 0
+    let latest: AppliedState | undefined
+    const handOn = (): void => {
+      if (latest !== undefined) options.onState(latest)
+      latest = undefined
+    }
+    let failed: ((err: Error) => void) | undefined
+    const failure = new Promise<Error>((resolve) => (failed = resolve))
+    const reader = createPartitionReader({
+      kafka,
+      topic,
+      isolation: 'read_uncommitted',
+      groupPrefix: options.groupPrefix,
+      logger: log,
+      onCrash: (err) => failed?.(err),
+      onPosition: (_partition, next) => {
+        if (!caughtUp && next >= end) {
+          caughtUp = true
+          handOn()
+        }
+      },
+      onBatch: async (batch) => {
+        for (const m of batch.messages) {
+          if (m.key?.toString() !== secondary || m.value === null) continue
+          try {
+            latest = await decoder.decode(m.value)
+          } catch (err) {
+            // not ours to judge: a record we cannot read confirms nothing, and the next one may
+            log.warn({ err: errorMessage(err), offset: m.offset }, 'an applied-state record does not decode; skipped')
+            continue
+          }
+          if (!caughtUp && Number(m.offset) + 1 >= end) caughtUp = true
+          if (caughtUp) handOn()
+        }
+      },
+    })
+    try {
+      if ((await untilStopped(reader.start())) === 'stopped') return
+      const outcome = await Promise.race([failure, stopped])
+      if (outcome instanceof Error) throw outcome
+    } finally {
+      await reader.stop().catch((err: unknown) => log.debug({ err }, 'the applied-topic reader did not stop cleanly'))
+    }
+  }
+
+  const loop = (async () => {
+    const backoff = new Backoff({ initialMs: 500, maxMs: 15_000 })
+    while (!stopping.signal.aborted) {
+      try {
+        await follow()
+      } catch (err) {
+        if (stopping.signal.aborted) break
+        log.warn(
+          { err: errorMessage(err), attempt: backoff.attempts + 1 },
+          "cannot follow the secondary's applied state; both change generations are kept meanwhile",
+        )
+        await backoff.wait(stopping.signal).catch(() => undefined)
+        continue
+      }
+      backoff.reset()
+    }
+  })()
+
+  return {
+    async stop() {
+      stopping.abort()
+      await loop
+    },
+  }
+}
