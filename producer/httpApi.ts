@@ -8,7 +8,7 @@
  *   GET  /v1/status    200 the primary's status (JSON), its suspend/resync state under "mirror"
  *   GET  /v1/nbd       200 the NBD server's exports, connections and write rates (404 without one)
  *   POST /v1/suspend   200 suspends the session (writes go on, marked for resync); the mirror's status
- *   POST /v1/resume    200 starts the resync (503 XRC_POSTGRES_UNREACHABLE when the secondary cannot be told)
+ *   POST /v1/resume    200 starts the resync (503 XRC_SIDEFILE_FULL: no sidefile room for the window's begin)
  *   POST /v1/rebase    200 {"blocks","volumeBlocks"}: after a lost journal or updates topic, suspends and
  *                      marks every block not confirmed applied on the secondary (xrc resync)
  *   GET  /health       200 (503 when halted) health report
