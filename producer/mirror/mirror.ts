@@ -428,7 +428,7 @@ export function createMirror(options: MirrorOptions): Mirror {
       if (state !== 'duplex')
         log.warn({ state, reason, consistentUntil, epoch, pendingBlocks: pendingTotal() }, 'mirror state recovered')
       if (state === 'resyncing') {
-        // a resync the last run left: the secondary row of this epoch exists; go on
+        // a resync the last run left: its BEGIN was durable in every sidefile before the state said resyncing; go on
         resumedAt = Date.now()
         progress = new ProgressCounter(epoch, pendingTotal())
         startRunners()
