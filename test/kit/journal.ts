@@ -91,6 +91,10 @@ export async function createTestJournal(kafka: Kafka, admin: Admin, session = un
       await producer.disconnect()
       await dropTopics()
       await deleteSubject(valueSubject(topic))
+      // an applier of the session publishes what it applied (schemas/appliedState.ts)
+      const applied = sessionTopics(session).applied
+      if ((await admin.listTopics()).includes(applied)) await admin.deleteTopics({ topics: [applied] })
+      await deleteSubject(valueSubject(applied))
     },
   }
 }

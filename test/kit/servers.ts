@@ -9,6 +9,7 @@ import pg from 'pg'
 import { createKafka } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { ident } from '../../lib/postgres.js'
+import { retry } from '../../lib/retry.js'
 import { uniqueName } from './names.js'
 
 export function stackInfo() {
@@ -28,10 +29,20 @@ export async function createTestTopics(
   admin: Admin,
   topics: { topic: string; numPartitions?: number }[],
 ): Promise<() => Promise<void>> {
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 1, replicationFactor: 1 })),
-  })
+  // a busy broker can answer the wait for leaders with UNKNOWN_TOPIC_OR_PARTITION (lib/kafka/topicAdmin.ts retries the same)
+  await retry(
+    () =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 1, replicationFactor: 1 })),
+      }),
+    {
+      attempts: 5,
+      initialDelayMs: 200,
+      maxDelayMs: 2000,
+      isRetriable: (err) => String((err as { type?: unknown }).type) === 'UNKNOWN_TOPIC_OR_PARTITION',
+    },
+  )
   return async () => {
     await admin.deleteTopics({ topics: topics.map((t) => t.topic) })
   }
