@@ -75,9 +75,9 @@ export function configTable(): string {
 /** The error catalogue table (markdown). */
 export function errorTable(): string {
   const rows = Object.entries(ERROR_CODES).map(
-    ([code, spec]) => `| \`${code}\` | ${spec.retriable ? 'yes' : 'no'} | ${cell(spec.doc)} |`,
+    ([code, spec]) => `| \`${code}\` | ${spec.retriable ? 'yes' : 'no'} | ${spec.status} | ${cell(spec.doc)} |`,
   )
-  return ['| code | retriable | meaning |', '| --- | --- | --- |', ...rows].join('\n')
+  return ['| code | retriable | HTTP status | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n')
 }
 
 /** The generated sections by name. */

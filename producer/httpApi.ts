@@ -14,15 +14,15 @@
  *   GET  /health       200 (503 when halted) health report
  *   GET  /metrics      Prometheus text
  *
- * Errors answer {"code": "XRC_...", "message": "..."}: 400 bad request
- * (XRC_INVALID_RECORD, XRC_USAGE), 404 unknown volume or path
- * (XRC_NOT_FOUND), 405 wrong method, 413 XRC_RECORD_TOO_LARGE, 503 with
- * Retry-After for XRC_SIDEFILE_FULL and XRC_CLOSED (try again), 500 for
- * anything else. `time` is the causal token: pass it as `after` on a
- * dependent write, on any controller, to order that write after this one.
+ * Errors answer {"code": "XRC_...", "message": "..."} with the status the
+ * error catalogue gives the code (lib/errors.ts: 400 bad request, 404
+ * unknown volume or path, 413 too large, 503 with Retry-After when trying
+ * again can succeed), 405 for a wrong method, 500 for anything that is not an
+ * XrcError. `time` is the causal token: pass it as `after` on a dependent
+ * write, on any controller, to order that write after this one.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { XrcError, errorMessage, isXrcError, type ErrorCode } from '../lib/errors.js'
+import { XrcError, errorMessage, isXrcError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { Primary } from './primary.js'
 
@@ -46,16 +46,6 @@ export interface HttpApi {
   close(): Promise<void>
 }
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = {
-  XRC_INVALID_RECORD: 400,
-  XRC_USAGE: 400,
-  XRC_NOT_FOUND: 404,
-  XRC_RECORD_TOO_LARGE: 413,
-  XRC_SIDEFILE_FULL: 503,
-  XRC_CLOSED: 503,
-  XRC_POSTGRES_UNREACHABLE: 503,
-}
-
 /** Operator actions on the session's mirroring (POST). */
 const MIRROR_ACTIONS: Record<string, (primary: HttpApiOptions['primary']) => Promise<unknown>> = {
   '/v1/suspend': (p) => p.suspend(),
@@ -68,8 +58,7 @@ const BLOCK_PATH = /^\/v1\/volumes\/([^/]+)\/blocks\/([^/]+)$/
 /** Parses a non-negative decimal integer query or path value; XRC_INVALID_RECORD naming `what` otherwise. */
 function integer(value: string, what: string): number {
   const n = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN
-  if (!Number.isSafeInteger(n))
-    throw new XrcError('XRC_INVALID_RECORD', `${what} must be a non-negative integer, got "${value}"`)
+  if (!Number.isSafeInteger(n)) throw new XrcError('XRC_INVALID_RECORD', { reason: 'notInteger', what, value })
   return n
 }
 
@@ -77,7 +66,7 @@ function decode(value: string, what: string): string {
   try {
     return decodeURIComponent(value)
   } catch {
-    throw new XrcError('XRC_INVALID_RECORD', `${what} is not valid percent-encoding: "${value}"`)
+    throw new XrcError('XRC_INVALID_RECORD', { reason: 'notPercentEncoded', what, value })
   }
 }
 
@@ -87,14 +76,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text)
 }
 
+/** Answers 405, naming the methods `path` takes. */
+function notAllowed(res: ServerResponse, method: string | undefined, path: string, allowed: string[]): void {
+  const use = allowed.join(' or ')
+  const err = new XrcError('XRC_USAGE', { reason: 'methodNotAllowed', method: method ?? '', path, use })
+  sendJson(res, 405, { code: err.code, message: err.message }, { allow: allowed.join(', ') })
+}
+
 /** Reads the request body, refusing (413) more than `limit` bytes without buffering them. */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? Number.NaN)
-  const tooLarge = (n: number): XrcError =>
-    new XrcError(
-      'XRC_RECORD_TOO_LARGE',
-      `a write of ${n} bytes exceeds the largest one record set carries (${limit} bytes)`,
-    )
+  const tooLarge = (bytes: number): XrcError =>
+    new XrcError('XRC_RECORD_TOO_LARGE', { reason: 'write', bytes, maxBytes: limit })
   if (declared > limit) throw tooLarge(declared)
   const chunks: Buffer[] = []
   let size = 0
@@ -134,33 +127,16 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         res.end(data)
         return
       }
-      return sendJson(
-        res,
-        405,
-        { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use GET or POST` },
-        { allow: 'GET, POST' },
-      )
+      return notAllowed(res, req.method, url.pathname, ['GET', 'POST'])
     }
     const action = MIRROR_ACTIONS[url.pathname]
     if (action !== undefined) {
-      if (req.method !== 'POST')
-        return sendJson(
-          res,
-          405,
-          { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}: use POST` },
-          { allow: 'POST' },
-        )
+      if (req.method !== 'POST') return notAllowed(res, req.method, url.pathname, ['POST'])
       const body = await action(primary)
       log.info({ action: url.pathname }, 'operator action')
       return sendJson(res, 200, body)
     }
-    if (req.method !== 'GET')
-      return sendJson(
-        res,
-        405,
-        { code: 'XRC_USAGE', message: `${req.method} is not allowed on ${url.pathname}` },
-        { allow: 'GET' },
-      )
+    if (req.method !== 'GET') return notAllowed(res, req.method, url.pathname, ['GET'])
     if (url.pathname === '/v1/status') return sendJson(res, 200, primary.status())
     if (url.pathname === '/v1/nbd' && options.nbd) return sendJson(res, 200, options.nbd.status())
     if (url.pathname === '/health') {
@@ -173,7 +149,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       res.end(body)
       return
     }
-    sendJson(res, 404, { code: 'XRC_NOT_FOUND', message: `no such path ${url.pathname}` })
+    throw new XrcError('XRC_NOT_FOUND', { reason: 'path', path: url.pathname })
   }
 
   const server = createServer((req, res) => {
@@ -182,15 +158,15 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         res.destroy()
         return
       }
-      const code = isXrcError(err) ? err.code : undefined
-      const status = (code && STATUS_OF[code]) ?? 500
-      if (status === 500) log.error({ err, method: req.method, url: req.url }, 'request failed')
+      const status = isXrcError(err) ? err.status : 500
+      // a 503 is the primary busy or going away, answered with Retry-After; any other 5xx is worth a look
+      if (status >= 500 && status !== 503) log.error({ err, method: req.method, url: req.url }, 'request failed')
       // a refused body is not read to its end: close the connection rather than drain it
       if (status === 413) res.setHeader('connection', 'close')
       sendJson(
         res,
         status,
-        code ? { code, message: errorMessage(err) } : { message: errorMessage(err) },
+        isXrcError(err) ? { code: err.code, message: err.message } : { message: errorMessage(err) },
         status === 503 ? { 'retry-after': '1' } : {},
       )
     })
