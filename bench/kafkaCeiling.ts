@@ -54,11 +54,8 @@ export async function producerPerformance(options: {
   const started = performance.now()
   const { stdout } = await run('java', args, { maxBuffer: 16 * 1024 * 1024 }).catch((err: unknown) => {
     const e = err as { stderr?: string; message?: string }
-    throw new XrcError(
-      'XRC_KAFKA_UNREACHABLE',
-      `ProducerPerformance failed: ${(e.stderr ?? '').slice(-2000) || e.message}`,
-      { cause: err, retriable: false },
-    )
+    const output = (e.stderr ?? '').slice(-2000) || (e.message ?? '')
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', { reason: 'perfToolFailed', output }, { cause: err, retriable: false })
   })
   const seconds = (performance.now() - started) / 1000
   // "100000 records sent, 41528.239203 records/sec (162.22 MB/sec), 113.76 ms avg latency, 561.00 ms max latency, 90 ms 50th, 305 ms 95th, 420 ms 99th, 530 ms 99.9th."
@@ -75,7 +72,7 @@ export async function producerPerformance(options: {
   if (!m)
     throw new XrcError(
       'XRC_KAFKA_UNREACHABLE',
-      `ProducerPerformance printed no summary line:\n${stdout.slice(-2000)}`,
+      { reason: 'perfToolNoSummary', output: stdout.slice(-2000) },
       { retriable: false },
     )
   return {

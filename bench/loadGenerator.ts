@@ -159,9 +159,8 @@ function runClosedLoop(
   feed: CommitFeed | undefined,
 ): Promise<LoadResult> {
   if (spec.durationMs === undefined && spec.count === undefined)
-    throw new XrcError('XRC_USAGE', 'a closed-loop load needs durationMs or count')
-  if (spec.window !== undefined && feed === undefined)
-    throw new XrcError('XRC_USAGE', 'a windowed closed loop needs the commit feed')
+    throw new XrcError('XRC_USAGE', { reason: 'loadUnbounded' })
+  if (spec.window !== undefined && feed === undefined) throw new XrcError('XRC_USAGE', { reason: 'windowWithoutFeed' })
   const startedMs = nowMs()
   const endAt = spec.durationMs === undefined ? Number.POSITIVE_INFINITY : startedMs + spec.durationMs
   const limit = spec.count ?? Number.POSITIVE_INFINITY

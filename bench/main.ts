@@ -46,25 +46,24 @@ async function preflight(config: Config): Promise<void> {
     await admin.connect()
     await admin.listTopics()
   } catch (err) {
-    throw new XrcError(
-      'XRC_KAFKA_UNREACHABLE',
-      `Kafka at ${config.kafka.brokers.join(',')} does not answer (${errorMessage(err)}): ${hint}`,
-    )
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', {
+      reason: 'preflight',
+      brokers: config.kafka.brokers.join(','),
+      hint,
+      cause: err,
+    })
   } finally {
     await admin.disconnect().catch(() => undefined)
   }
   const res = await fetch(`${config.schemaRegistry.url}/subjects`).catch((err: unknown) => err)
   if (!(res instanceof Response) || !res.ok)
-    throw new XrcError(
-      'XRC_REGISTRY_UNREACHABLE',
-      `the schema registry at ${config.schemaRegistry.url} does not answer: ${hint}`,
-    )
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'preflight', url: config.schemaRegistry.url, hint })
   const client = new pg.Client({ connectionString: config.database.url })
   try {
     await client.connect()
     await client.query('SELECT 1')
   } catch (err) {
-    throw new XrcError('XRC_POSTGRES_UNREACHABLE', `PostgreSQL does not answer (${errorMessage(err)}): ${hint}`)
+    throw new XrcError('XRC_POSTGRES_UNREACHABLE', { reason: 'preflight', hint, cause: err })
   } finally {
     await client.end().catch(() => undefined)
   }
@@ -94,10 +93,20 @@ async function main(): Promise<void> {
   if (values.nbd) return nbd(resultsDir, values.config, values.seconds)
   const runs = values.runs === undefined ? base.runs : Number(values.runs)
   if (!Number.isInteger(runs) || runs < 1)
-    throw new XrcError('XRC_USAGE', `--runs takes a positive integer, got "${values.runs}"`)
+    throw new XrcError('XRC_USAGE', {
+      reason: 'badOption',
+      option: '--runs',
+      expected: 'a positive integer',
+      value: String(values.runs),
+    })
   const backlog = values.backlog === undefined ? base.backlogBlocks : Number(values.backlog)
   if (!Number.isInteger(backlog) || backlog < 1)
-    throw new XrcError('XRC_USAGE', `--backlog takes a positive number of blocks, got "${values.backlog}"`)
+    throw new XrcError('XRC_USAGE', {
+      reason: 'badOption',
+      option: '--backlog',
+      expected: 'a positive number of blocks',
+      value: String(values.backlog),
+    })
   const profile: BenchProfile = { ...base, runs, backlogBlocks: backlog }
   const load: LoadOptions = { env: process.env, ...(values.config !== undefined ? { file: values.config } : {}) }
   const config = loadConfig(load)

@@ -202,7 +202,7 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
     monitor,
     applier: () => applier,
     async startApplier(name) {
-      if (applier !== undefined) throw new XrcError('XRC_USAGE', 'an applier is already running')
+      if (applier !== undefined) throw new XrcError('XRC_USAGE', { reason: 'alreadyRunning', component: 'applier' })
       applier = await stage('applier', name)
       applier.onGroup(onGroup)
       await trackBackends()
@@ -226,12 +226,9 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
           clearInterval(check)
           waiters.delete(w)
           reject(
-            new XrcError(
-              failed ? 'XRC_SESSION_HALTED' : 'XRC_TIMEOUT',
-              failed
-                ? `the pipeline stopped: ${failed}`
-                : `the secondary did not commit session time ${time} within ${timeoutMs} ms (committed up to ${groups.latest})`,
-            ),
+            failed
+              ? new XrcError('XRC_SESSION_HALTED', { reason: 'pipelineStopped', problem: failed })
+              : new XrcError('XRC_TIMEOUT', { reason: 'commit', time, timeoutMs, committed: groups.latest }),
           )
         }, 200)
         const w = {
@@ -250,10 +247,7 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
         const s = await mover.request<{ groupTime: number }>({ op: 'status' })
         if (s.groupTime >= time) return
         if (nowMs() > deadline)
-          throw new XrcError(
-            'XRC_TIMEOUT',
-            `the mover did not journal session time ${time} within ${timeoutMs} ms (journaled up to ${s.groupTime})`,
-          )
+          throw new XrcError('XRC_TIMEOUT', { reason: 'journal', time, timeoutMs, journaled: s.groupTime })
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
     },

@@ -51,10 +51,7 @@ export async function postgresCopyCeiling(options: {
     const volumes = config.session.controllers.flatMap((c) => c.volumes)
     const capacity = volumes.reduce((n, v) => n + v.blocks, 0)
     if (options.blocks > capacity)
-      throw new XrcError(
-        'XRC_USAGE',
-        `the COPY ceiling needs ${options.blocks} distinct blocks; the session's volumes hold ${capacity}`,
-      )
+      throw new XrcError('XRC_USAGE', { reason: 'copyCeilingTooSmall', blocks: options.blocks, capacity })
     const store = createBlockStore({ pool, schema, session: config.session.name, blockSize, volumes })
     await store.init()
     const ids = (await store.volumes()).map((v) => v.id)

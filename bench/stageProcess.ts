@@ -55,7 +55,7 @@ async function withLoopDelay(load: () => Promise<LoadResult>): Promise<LoadResul
 }
 
 function unsupported(stage: StageName, request: StageRequest): never {
-  throw new XrcError('XRC_USAGE', `the ${stage} stage does not take "${request.op}"`)
+  throw new XrcError('XRC_USAGE', { reason: 'stageOp', stage, op: request.op })
 }
 
 /** The latest committed consistency time, pushed by the parent during windowed loads. */
@@ -180,15 +180,13 @@ async function applierStage(config: Config, logger: Logger): Promise<HostedStage
 }
 
 async function main(): Promise<void> {
-  if (process.send === undefined)
-    throw new XrcError('XRC_USAGE', 'bench/stageProcess is forked by the bench (npm run bench), not run by hand')
+  if (process.send === undefined) throw new XrcError('XRC_USAGE', { reason: 'stageNotForked' })
   const feed = createCommitFeed()
   let stopping = false
   const first = await new Promise<ParentMessage>((resolve) =>
     process.once('message', (m) => resolve(m as ParentMessage)),
   )
-  if (first.kind !== 'start')
-    throw new XrcError('XRC_USAGE', `the first message to a stage must be "start", got "${first.kind}"`)
+  if (first.kind !== 'start') throw new XrcError('XRC_USAGE', { reason: 'stageFirstMessage', kind: first.kind })
   // the parent resolved the configuration (it is the composition root); validate it again here
   const config = loadConfig({ overrides: JSON.parse(JSON.stringify(first.config)) as Record<string, unknown> })
   const logger = createLogger({ level: config.log.level, name: `xrc-bench-${first.stage}` }).child({

@@ -73,11 +73,13 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
   let exited = false
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()))
 
+  const stageEnded = (problem: string): XrcError =>
+    new XrcError('XRC_SESSION_HALTED', { reason: 'stageEnded', stage: name, problem, log: options.logFile })
   const fail = (reason: string): void => {
     failure ??= reason
     for (const [id, p] of pending) {
       clearTimeout(p.timer)
-      p.reject(new XrcError('XRC_SESSION_HALTED', `bench stage ${name} ended: ${reason} (log: ${options.logFile})`))
+      p.reject(stageEnded(reason))
       pending.delete(id)
     }
   }
@@ -94,7 +96,7 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
       pending.delete(m.id)
       clearTimeout(p.timer)
       if (m.ok) p.resolve(m.value)
-      else p.reject(new XrcError('XRC_SESSION_HALTED', `bench stage ${name}: ${m.error}`))
+      else p.reject(new XrcError('XRC_SESSION_HALTED', { reason: 'stageFailed', stage: name, problem: m.error }))
     }
   })
   child.once('exit', (code, signal) => {
@@ -111,19 +113,19 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
     pid: child.pid ?? 0,
     logFile: options.logFile,
     request<T>(body: StageRequest, timeoutMs = 600_000): Promise<T> {
-      if (failure !== undefined)
-        return Promise.reject(
-          new XrcError('XRC_SESSION_HALTED', `bench stage ${name} ended: ${failure} (log: ${options.logFile})`),
-        )
+      if (failure !== undefined) return Promise.reject(stageEnded(failure))
       const id = nextId++
       return new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id)
           reject(
-            new XrcError(
-              'XRC_TIMEOUT',
-              `bench stage ${name} did not answer "${body.op}" within ${timeoutMs} ms (log: ${options.logFile})`,
-            ),
+            new XrcError('XRC_TIMEOUT', {
+              reason: 'stageAnswer',
+              stage: name,
+              op: body.op,
+              timeoutMs,
+              log: options.logFile,
+            }),
           )
         }, timeoutMs)
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
@@ -159,10 +161,12 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(
-        new XrcError(
-          'XRC_TIMEOUT',
-          `bench stage ${name} was not ready within ${readyTimeout} ms (log: ${options.logFile})`,
-        ),
+        new XrcError('XRC_TIMEOUT', {
+          reason: 'stageReady',
+          stage: name,
+          timeoutMs: readyTimeout,
+          log: options.logFile,
+        }),
       )
     }, readyTimeout)
     onReady = () => {
@@ -172,10 +176,12 @@ export async function startStage(options: StartStageOptions): Promise<StageHandl
     void exit.then(() => {
       clearTimeout(timer)
       reject(
-        new XrcError(
-          'XRC_SESSION_HALTED',
-          `bench stage ${name} exited before it was ready: ${failure ?? 'no reason given'} (log: ${options.logFile})`,
-        ),
+        new XrcError('XRC_SESSION_HALTED', {
+          reason: 'stageExited',
+          stage: name,
+          problem: failure ?? 'no reason given',
+          log: options.logFile,
+        }),
       )
     })
     post({ kind: 'start', stage: options.stage, config: options.config })

@@ -4,6 +4,7 @@
  * The only place that reads process.env.
  */
 import { loadConfig, type Config } from '../lib/config.js'
+import { XrcError } from '../lib/errors.js'
 import { createLogger, type Logger } from '../lib/logger.js'
 
 export interface GlobalOptions {
@@ -17,6 +18,20 @@ export function cliConfig(opts: GlobalOptions, overrides: Record<string, unknown
   if (opts.session) flagOverrides.session = { ...(overrides.session as object | undefined), name: opts.session }
   if (opts.logLevel) flagOverrides.log = { level: opts.logLevel }
   return loadConfig({ ...(opts.config ? { file: opts.config } : {}), env: process.env, overrides: flagOverrides })
+}
+
+/** The volume of the session named `volume`; XRC_USAGE listing the session's volumes when there is none. */
+export function volumeOf(config: Config, volume: string): { name: string; blocks: number } {
+  const volumes = config.session.controllers.flatMap((c) => c.volumes)
+  const v = volumes.find((x) => x.name === volume)
+  if (v === undefined)
+    throw new XrcError('XRC_USAGE', {
+      reason: 'unknownVolume',
+      volume,
+      session: config.session.name,
+      volumes: volumes.map((x) => x.name),
+    })
+  return v
 }
 
 export function cliLogger(config: Config, name: string): Logger {

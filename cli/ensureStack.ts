@@ -6,7 +6,7 @@
  */
 import type { Config } from '../lib/config.js'
 import { redactUrl } from '../lib/config.js'
-import { XrcError, errorMessage } from '../lib/errors.js'
+import { XrcError } from '../lib/errors.js'
 import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createStack } from '../stack/index.js'
@@ -48,22 +48,14 @@ export async function ensureStack(config: Config, say: (line: string) => void): 
 /** Throws XRC_KAFKA_UNREACHABLE, naming the setting, unless a broker answers within 5 s. */
 export async function requireKafka(config: Config): Promise<void> {
   await pingKafka(config.kafka.brokers, 5000).catch((err: unknown) => {
-    throw new XrcError(
-      'XRC_KAFKA_UNREACHABLE',
-      `no Kafka broker answers at ${config.kafka.brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: config.kafka.brokers.join(','), cause: err })
   })
 }
 
 /** Throws XRC_REGISTRY_UNREACHABLE, naming the setting, unless the registry answers within 5 s. */
 export async function requireRegistry(config: Config): Promise<void> {
   await pingRegistry(config.schemaRegistry.url, 5000).catch((err: unknown) => {
-    throw new XrcError(
-      'XRC_REGISTRY_UNREACHABLE',
-      `the schema registry does not answer at ${config.schemaRegistry.url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { url: config.schemaRegistry.url, cause: err })
   })
 }
 
@@ -77,11 +69,7 @@ export async function requireTopic(config: Config, topic: string, logger: Logger
   await admin.connect()
   try {
     if (!(await admin.listTopics()).includes(topic)) {
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `topic ${topic} does not exist: is the session name right (--session, session.name)?`,
-        { context: { session: config.session.name } },
-      )
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'topic', topic, session: config.session.name })
     }
   } finally {
     await admin.disconnect()

@@ -4,7 +4,7 @@
  * XRC_PRIMARY_UNREACHABLE saying how to start a primary; an error answer
  * keeps the primary's own code and message.
  */
-import { ERROR_CODES, XrcError, errorMessage, type ErrorCode } from '../lib/errors.js'
+import { XrcError, errorMessage, type XrcErrorOptions } from '../lib/errors.js'
 import type { WriteAck } from '../producer/index.js'
 
 export interface PrimaryClient {
@@ -13,24 +13,38 @@ export interface PrimaryClient {
   read(volume: string, block: number, count: number): Promise<Buffer>
 }
 
+/** A request to the primary at `url` that failed before any answer, as XRC_PRIMARY_UNREACHABLE. */
+export function primaryUnreachable(url: string, err: unknown): XrcError {
+  const code = (err as { cause?: { code?: string } }).cause?.code
+  const why = code === 'ECONNREFUSED' ? 'nothing listens there' : errorMessage(err)
+  return new XrcError('XRC_PRIMARY_UNREACHABLE', { url, why }, { cause: err })
+}
+
+/** An error answer of the primary: its own code (when known) and message, naming where it came from. */
+export function primaryRefusal(
+  url: string,
+  status: number,
+  body: { code?: string; message?: string },
+  options: XrcErrorOptions = {},
+): XrcError {
+  const message = `the primary at ${url} answered ${status}: ${body.message ?? 'no message'}`
+  return XrcError.rendered(body.code, message, 'XRC_USAGE', {
+    ...options,
+    context: { url, status, ...options.context },
+  })
+}
+
 export function primaryClient(url: string, timeoutMs = 30_000): PrimaryClient {
   async function call(path: string, init: RequestInit): Promise<Response> {
     let res: Response
     try {
       res = await fetch(`${url}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) })
     } catch (err) {
-      const code = (err as { cause?: { code?: string } }).cause?.code
-      const why = code === 'ECONNREFUSED' ? 'nothing listens there' : errorMessage(err)
-      throw new XrcError(
-        'XRC_PRIMARY_UNREACHABLE',
-        `no primary answers at ${url} (${why}): start one with \`xrc primary\` (same --config), or pass --primary <url> if it listens elsewhere`,
-        { cause: err },
-      )
+      throw primaryUnreachable(url, err)
     }
     if (res.ok) return res
     const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string }
-    const code: ErrorCode = body.code !== undefined && body.code in ERROR_CODES ? (body.code as ErrorCode) : 'XRC_USAGE'
-    throw new XrcError(code, `the primary at ${url} refused: ${body.message ?? `HTTP ${res.status}`}`)
+    throw primaryRefusal(url, res.status, body)
   }
   const blockPath = (volume: string, block: number): string =>
     `/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}`

@@ -7,7 +7,7 @@
 import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage } from '../lib/errors.js'
+import { XrcError } from '../lib/errors.js'
 import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
@@ -110,10 +110,6 @@ async function deleteSubject(registryUrl: string, subject: string): Promise<void
     await fetch(base, { method: 'DELETE' })
     await fetch(`${base}?permanent=true`, { method: 'DELETE' })
   } catch (err) {
-    throw new XrcError(
-      'XRC_REGISTRY_UNREACHABLE',
-      `could not delete registry subject ${subject} at ${registryUrl}: ${errorMessage(err)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'deleteSubject', subject, url: registryUrl, cause: err })
   }
 }

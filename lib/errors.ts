@@ -150,7 +150,8 @@ export const ERROR_CODES = {
     status: 503,
     doc: 'An operation did not finish within its bound.',
     messages: {
-      default: 'timed out after {timeoutMs} ms waiting for {what}{detail}',
+      default: 'timed out after {timeoutMs} ms waiting for {what}',
+      lastError: 'timed out after {timeoutMs} ms waiting for {what}: {cause}',
       gaveUp: 'gave up waiting for {what}: {why}',
       resync: 'the resync did not finish within {duration}; it goes on (xrc status, or xrc resume again to follow it)',
       catchUp: 'the secondary did not catch up within {seconds} s (see {schema} and the log)',
@@ -231,10 +232,13 @@ export const ERROR_CODES = {
       schemaType: 'schema id {schemaId} is {schemaType}, not AVRO',
       unknownSchema: 'unknown schema id {schemaId}: the registry has no such schema',
       unreadableSchema: 'schema id {schemaId} cannot be read as {subject}: {cause}',
-      notAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): {problem}',
+      invalidAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): {cause}',
+      truncatedAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): truncated',
+      trailingBytes: 'not a valid Avro {subject} value (schema id {schemaId}): {trailing} trailing bytes',
       shortHeader: 'not in the Confluent wire format: {bytes} bytes, fewer than the {headerBytes}-byte header',
       magicByte: 'not in the Confluent wire format: magic byte {magic}, expected {expected}',
-      wireFormat: 'not in the Confluent wire format ({problem})',
+      wireFormat: 'not in the Confluent wire format ({bytes} bytes, first byte {firstByte})',
+      noValue: 'not in the Confluent wire format (no value)',
       value: 'schema id {schemaId}: {cause}',
       notJsonCommand: '{where}: not a JSON command',
       notResumeCommand:
@@ -351,7 +355,9 @@ export const ERROR_CODES = {
       path: 'no such path {path}',
       topic: 'topic {topic} does not exist: is the session name right (--session, session.name)?',
       secondary: '{cause} (schema {schema}: has an applier or a replay run with it?)',
-      volumeFile: 'no primary answers{at} and there is no volume file {file} (session.dataDir, session.name)',
+      volumeFile: 'no primary answers at {url} and there is no volume file {file} (session.dataDir, session.name)',
+      volumeFileOnly:
+        'no primary to ask (--primary, producer.apiPort) and no volume file {file} (session.dataDir, session.name)',
     },
   },
   XRC_PRIMARY_UNREACHABLE: {
@@ -447,6 +453,8 @@ export interface XrcErrorOptions {
   cause?: unknown
   /** Overrides the catalogue's flag for this one error. */
   retriable?: boolean
+  /** Fields for logs and callers beyond the template's (say, whether a write was certainly not taken). */
+  context?: ErrorContext
 }
 
 /** Base class of every error raised on purpose. */
@@ -462,12 +470,8 @@ export class XrcError<C extends ErrorCode = ErrorCode> extends Error {
    * compile; new code passes context.
    * @deprecated pass the template's context instead of a message.
    */
-  constructor(code: C, message: string, options?: XrcErrorOptions & { context?: ErrorContext })
-  constructor(
-    code: C,
-    contextOrMessage: ContextOf<C> | string,
-    options: XrcErrorOptions & { context?: ErrorContext } = {},
-  ) {
+  constructor(code: C, message: string, options?: XrcErrorOptions)
+  constructor(code: C, contextOrMessage: ContextOf<C> | string, options: XrcErrorOptions = {}) {
     const given = typeof contextOrMessage === 'string' ? undefined : (contextOrMessage as Record<string, unknown>)
     const cause = given !== undefined && 'cause' in given ? given.cause : options.cause
     super(
@@ -481,7 +485,7 @@ export class XrcError<C extends ErrorCode = ErrorCode> extends Error {
       this.context = options.context ?? {}
     } else {
       const { cause: _cause, ...context } = given
-      this.context = context
+      this.context = { ...options.context, ...context }
     }
   }
 
@@ -498,7 +502,7 @@ export class XrcError<C extends ErrorCode = ErrorCode> extends Error {
     code: string | undefined,
     message: string,
     fallback: ErrorCode,
-    options: XrcErrorOptions & { context?: ErrorContext } = {},
+    options: XrcErrorOptions = {},
   ): XrcError {
     const known = code !== undefined && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : fallback
     return new XrcError<ErrorCode>(known, message, options)

@@ -49,11 +49,12 @@ export const FAULT_SPEC_PATTERN = new RegExp(
 /** Parses `<point>:<action>[:<n>]`; throws XRC_CONFIG_INVALID otherwise. */
 export function parseFaultSpec(text: string): FaultSpec {
   if (!FAULT_SPEC_PATTERN.test(text))
-    throw new XrcError(
-      'XRC_CONFIG_INVALID',
-      `faults.point "${text}" is not <point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`,
-      { context: { setting: 'faults.point' } },
-    )
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'faultPoint',
+      value: text,
+      points: FAULT_POINTS,
+      setting: 'faults.point',
+    })
   const [point, action, at] = text.split(':')
   return { point: point as FaultPointName, action: action as FaultAction, at: at === undefined ? 1 : Number(at) }
 }

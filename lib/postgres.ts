@@ -51,9 +51,9 @@ export function postgresStartError(err: unknown, url: string): unknown {
       (/^E[A-Z]+$/.test(code) || code.startsWith('28') || code === '57P03' || code === '3D000')) ||
     /timeout|terminated/i.test(errorMessage(err))
   if (!unreachable) return err
-  return new XrcError(
-    'XRC_POSTGRES_UNREACHABLE',
-    `PostgreSQL does not answer at ${redactUrl(url)} (database.url, DATABASE_URL): ${errorMessage(err)}`,
-    { cause: err },
-  )
+  return new XrcError('XRC_POSTGRES_UNREACHABLE', {
+    url: redactUrl(url),
+    settings: 'database.url, DATABASE_URL',
+    cause: err,
+  })
 }

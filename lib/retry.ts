@@ -1,5 +1,5 @@
 import { Backoff } from './backoff.js'
-import { XrcError, errorMessage } from './errors.js'
+import { XrcError } from './errors.js'
 import { sleep } from './sleep.js'
 
 export { sleep } from './sleep.js'
@@ -63,7 +63,7 @@ export async function waitFor<T>(
   for (;;) {
     const reason = options.abortIf?.()
     if (reason !== undefined)
-      throw new XrcError('XRC_TIMEOUT', `gave up waiting for ${what}: ${reason}`, { cause: lastError })
+      throw new XrcError('XRC_TIMEOUT', { reason: 'gaveUp', what, why: reason }, { cause: lastError })
     try {
       const v = await probe()
       if (v !== undefined) return v
@@ -71,13 +71,10 @@ export async function waitFor<T>(
       lastError = err
     }
     if (Date.now() >= deadline) {
-      throw new XrcError(
-        'XRC_TIMEOUT',
-        `timed out after ${options.timeoutMs} ms waiting for ${what}${lastError ? `: ${errorMessage(lastError)}` : ''}`,
-        {
-          cause: lastError,
-        },
-      )
+      const { timeoutMs } = options
+      throw lastError === undefined
+        ? new XrcError('XRC_TIMEOUT', { timeoutMs, what })
+        : new XrcError('XRC_TIMEOUT', { reason: 'lastError', timeoutMs, what, cause: lastError })
     }
     await sleep(options.intervalMs ?? 100, options.signal)
   }

@@ -3,13 +3,13 @@
  * `mirror.json`): JSON written atomically and durably (temp file, fsync,
  * rename, fsync of the folder), so a crash leaves the old file or the new
  * one, never a mix. A file that is there but does not parse or validate is
- * an error naming the file (XRC_STATE_FILE_DAMAGED, or the code the caller
- * gives); a missing file reads as the caller's default.
+ * XRC_SIDEFILE_CORRUPT naming the file; a missing file reads as the
+ * caller's default.
  */
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { XrcError, errorMessage, type ErrorCode } from './errors.js'
+import { XrcError } from './errors.js'
 
 /** fsync of a folder, so a file created, renamed or deleted in it survives a crash. */
 export async function syncDir(dir: string): Promise<void> {
@@ -26,12 +26,7 @@ export async function syncDir(dir: string): Promise<void> {
  * `validate` turns the parsed value into the state or throws (its message
  * names what is wrong).
  */
-export async function readStateFile<T>(
-  path: string,
-  validate: (parsed: unknown) => T,
-  fallback: () => T,
-  errorCode: ErrorCode = 'XRC_SIDEFILE_CORRUPT',
-): Promise<T> {
+export async function readStateFile<T>(path: string, validate: (parsed: unknown) => T, fallback: () => T): Promise<T> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -42,10 +37,7 @@ export async function readStateFile<T>(
   try {
     return validate(JSON.parse(text))
   } catch (err) {
-    throw new XrcError(errorCode, `state file ${path} is damaged: ${errorMessage(err)}`, {
-      cause: err,
-      context: { file: path },
-    })
+    throw new XrcError('XRC_SIDEFILE_CORRUPT', { reason: 'stateFile', file: path, cause: err })
   }
 }
 

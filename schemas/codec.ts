@@ -60,9 +60,7 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
       try {
         body = type.toBuffer(value)
       } catch (err) {
-        throw new XrcError('XRC_INVALID_RECORD', `value does not fit schema ${options.subject}: ${errorMessage(err)}`, {
-          cause: err,
-        })
+        throw new XrcError('XRC_INVALID_RECORD', { reason: 'schemaMismatch', subject: options.subject, cause: err })
       }
       const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length)
       out[0] = MAGIC_BYTE
@@ -106,19 +104,18 @@ export function createDecoder<T>(
     try {
       writer = avro.Type.forSchema(writerSchema as avro.Schema)
     } catch (err) {
-      throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} is not an Avro schema: ${errorMessage(err)}`, {
-        cause: err,
-      })
+      throw new XrcError('XRC_DECODE_FAILED', { reason: 'notAvroSchema', schemaId: id, cause: err })
     }
     let resolver: ReturnType<avro.Type['createResolver']> | 'same'
     try {
       resolver = writer.equals(type) ? 'same' : type.createResolver(writer)
     } catch (err) {
-      throw new XrcError(
-        'XRC_DECODE_FAILED',
-        `schema id ${id} cannot be read as ${options.subject}: ${errorMessage(err)}`,
-        { cause: err },
-      )
+      throw new XrcError('XRC_DECODE_FAILED', {
+        reason: 'unreadableSchema',
+        schemaId: id,
+        subject: options.subject,
+        cause: err,
+      })
     }
     resolvers.set(id, resolver)
     return resolver
@@ -134,17 +131,19 @@ export function createDecoder<T>(
         decoded =
           resolver === 'same' ? type.decode(buf, WIRE_HEADER_BYTES) : type.decode(buf, WIRE_HEADER_BYTES, resolver)
       } catch (err) {
-        throw new XrcError(
-          'XRC_DECODE_FAILED',
-          `not a valid Avro ${options.subject} value (schema id ${id}): ${errorMessage(err)}`,
-          { cause: err },
-        )
+        const { subject } = options
+        throw new XrcError('XRC_DECODE_FAILED', { reason: 'invalidAvroValue', subject, schemaId: id, cause: err })
       }
       if (decoded.offset !== buf.length) {
-        throw new XrcError(
-          'XRC_DECODE_FAILED',
-          `not a valid Avro ${options.subject} value (schema id ${id}): ${decoded.offset < 0 ? 'truncated' : `${buf.length - decoded.offset} trailing bytes`}`,
-        )
+        const { subject } = options
+        throw decoded.offset < 0
+          ? new XrcError('XRC_DECODE_FAILED', { reason: 'truncatedAvroValue', subject, schemaId: id })
+          : new XrcError('XRC_DECODE_FAILED', {
+              reason: 'trailingBytes',
+              subject,
+              schemaId: id,
+              trailing: buf.length - decoded.offset,
+            })
       }
       return decoded.value as T
     },
@@ -154,15 +153,13 @@ export function createDecoder<T>(
 /** Checks the 5-byte wire header and returns the schema id. */
 export function readWireHeader(buf: Buffer | null | undefined): number {
   if (!buf || buf.length < WIRE_HEADER_BYTES)
-    throw new XrcError(
-      'XRC_DECODE_FAILED',
-      `not in the Confluent wire format: ${buf ? buf.length : 0} bytes, fewer than the 5-byte header`,
-    )
+    throw new XrcError('XRC_DECODE_FAILED', {
+      reason: 'shortHeader',
+      bytes: buf ? buf.length : 0,
+      headerBytes: WIRE_HEADER_BYTES,
+    })
   if (buf[0] !== MAGIC_BYTE)
-    throw new XrcError(
-      'XRC_DECODE_FAILED',
-      `not in the Confluent wire format: magic byte ${buf[0]}, expected ${MAGIC_BYTE}`,
-    )
+    throw new XrcError('XRC_DECODE_FAILED', { reason: 'magicByte', magic: buf[0] ?? '', expected: MAGIC_BYTE })
   return buf.readInt32BE(1)
 }
 
@@ -185,11 +182,7 @@ async function registerSchema(
       // The subject exists with another compatibility level (Apicurio answers
       // NONE for subjects it did not configure): keep the subject's own level.
       if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError') {
-        throw new XrcError(
-          'XRC_REGISTRY_UNREACHABLE',
-          `could not register schema under ${subject} at ${url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): ${errorMessage(err)}`,
-          { cause: err },
-        )
+        throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'register', subject, url, cause: err })
       }
       const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
       const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as
@@ -204,18 +197,13 @@ async function fetchSchemaById(url: string, id: number): Promise<unknown> {
   try {
     res = await fetch(`${url}/schemas/ids/${id}`)
   } catch (err) {
-    throw new XrcError(
-      'XRC_REGISTRY_UNREACHABLE',
-      `schema registry at ${url} did not answer for schema id ${id}: ${errorMessage(err)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'lookup', url, schemaId: id, cause: err })
   }
-  if (res.status === 404)
-    throw new XrcError('XRC_DECODE_FAILED', `unknown schema id ${id}: the registry has no such schema`)
+  if (res.status === 404) throw new XrcError('XRC_DECODE_FAILED', { reason: 'unknownSchema', schemaId: id })
   if (!res.ok)
-    throw new XrcError('XRC_REGISTRY_UNREACHABLE', `schema registry answered ${res.status} for schema id ${id}`)
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'lookupStatus', status: res.status, schemaId: id })
   const body = (await res.json()) as { schema: string; schemaType?: string }
   if (body.schemaType !== undefined && body.schemaType !== 'AVRO')
-    throw new XrcError('XRC_DECODE_FAILED', `schema id ${id} is ${body.schemaType}, not AVRO`)
+    throw new XrcError('XRC_DECODE_FAILED', { reason: 'schemaType', schemaId: id, schemaType: body.schemaType })
   return JSON.parse(body.schema)
 }

@@ -51,7 +51,7 @@ export function decodeCommand(value: Buffer | null, where: string): ResumeComman
   try {
     parsed = JSON.parse(value?.toString('utf8') ?? '')
   } catch {
-    throw new XrcError('XRC_DECODE_FAILED', `${where}: not a JSON command`)
+    throw new XrcError('XRC_DECODE_FAILED', { reason: 'notJsonCommand', where })
   }
   const c = parsed as Partial<ResumeCommand>
   const isIndex = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
@@ -63,10 +63,7 @@ export function decodeCommand(value: Buffer | null, where: string): ResumeComman
     !isIndex(c.offset) ||
     typeof c.discardMissing !== 'boolean'
   ) {
-    throw new XrcError(
-      'XRC_DECODE_FAILED',
-      `${where}: not a resume command (command, session, controller, partition, offset, discardMissing)`,
-    )
+    throw new XrcError('XRC_DECODE_FAILED', { reason: 'notResumeCommand', where })
   }
   return {
     command: 'resume',

@@ -49,21 +49,17 @@ export async function installStack(paths: StackPaths, say: (line: string) => voi
     const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child.stdout.on('data', (b: Buffer) => output.push(b.toString()))
     child.stderr.on('data', (b: Buffer) => output.push(b.toString()))
-    child.on('error', (err) =>
-      reject(
-        new XrcError('XRC_STACK_INSTALL_FAILED', `could not run mvn (is Maven installed?): ${err.message}`, {
-          cause: err,
-        }),
-      ),
-    )
+    child.on('error', (err) => reject(new XrcError('XRC_STACK_INSTALL_FAILED', { reason: 'noMaven', cause: err })))
     child.on('close', (c) => resolve(c ?? 1))
   })
   if (code === 0) await extractApicurio(paths)
   if (code !== 0 || !isInstalled(paths)) {
-    throw new XrcError(
-      'XRC_STACK_INSTALL_FAILED',
-      `mvn ${args.join(' ')} failed (exit ${code}):\n${output.join('').split('\n').slice(-30).join('\n')}`,
-    )
+    throw new XrcError('XRC_STACK_INSTALL_FAILED', {
+      reason: 'mavenFailed',
+      args: args.join(' '),
+      exitCode: code,
+      output: output.join('').split('\n').slice(-30).join('\n'),
+    })
   }
 }
 
@@ -73,13 +69,16 @@ async function extractApicurio(paths: StackPaths): Promise<void> {
   const archive = readdirSync(paths.downloads).find(
     (f) => f === `apicurio-registry-app-${stackVersions().apicurio}-all.tar.gz`,
   )
-  if (archive === undefined) throw new XrcError('XRC_STACK_INSTALL_FAILED', `no Apicurio archive in ${paths.downloads}`)
+  if (archive === undefined)
+    throw new XrcError('XRC_STACK_INSTALL_FAILED', { reason: 'noArchive', dir: paths.downloads })
   mkdirSync(paths.apicurioHome, { recursive: true })
   await new Promise<void>((resolve, reject) => {
     const child = spawn('tar', ['-xzf', join(paths.downloads, archive), '-C', paths.apicurioHome], { stdio: 'inherit' })
     child.on('error', reject)
     child.on('close', (c) =>
-      c === 0 ? resolve() : reject(new XrcError('XRC_STACK_INSTALL_FAILED', `tar -xzf ${archive} failed (exit ${c})`)),
+      c === 0
+        ? resolve()
+        : reject(new XrcError('XRC_STACK_INSTALL_FAILED', { reason: 'untarFailed', archive, exitCode: c ?? 'none' })),
     )
   })
 }

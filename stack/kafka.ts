@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage } from '../lib/errors.js'
+import { XrcError } from '../lib/errors.js'
 import { waitFor } from '../lib/retry.js'
 import { REPO_ROOT, type StackPaths } from './paths.js'
 import { runningPid, startDetached, tailLog, type ServiceProcess } from './processes.js'
@@ -73,7 +73,7 @@ async function formatStorage(config: Config, paths: StackPaths): Promise<void> {
   const small = { ...config, stack: { ...config.stack, kafkaHeapMb: 256 } }
   const { stdout } = await run('java', javaArgs(small, paths, 'kafka.tools.StorageTool', ['random-uuid']))
   const clusterId = stdout.trim().split('\n').pop()?.trim()
-  if (!clusterId) throw new XrcError('XRC_STACK_START_FAILED', 'kafka StorageTool random-uuid printed no cluster id')
+  if (!clusterId) throw new XrcError('XRC_STACK_START_FAILED', { reason: 'noClusterId' })
   await run(
     'java',
     javaArgs(small, paths, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', paths.kafkaConfig]),
@@ -124,7 +124,7 @@ export async function startKafka(
   try {
     await formatStorage(config, paths)
   } catch (err) {
-    throw new XrcError('XRC_STACK_START_FAILED', `kafka storage format failed: ${errorMessage(err)}`, { cause: err })
+    throw new XrcError('XRC_STACK_START_FAILED', { reason: 'formatFailed', cause: err })
   }
   say(`starting kafka on 127.0.0.1:${config.stack.kafkaPort} (log: ${paths.kafkaLog})`)
   startDetached(svc, 'java', javaArgs(config, paths, 'kafka.Kafka', [paths.kafkaConfig]), process.env)
@@ -147,10 +147,12 @@ async function waitForKafka(config: Config, paths: StackPaths, brokers: string[]
       },
     )
   } catch (err) {
-    throw new XrcError(
-      'XRC_STACK_START_FAILED',
-      `kafka did not start: ${errorMessage(err)}\n--- last lines of ${paths.kafkaLog} ---\n${tailLog(paths.kafkaLog)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_STACK_START_FAILED', {
+      reason: 'notStarted',
+      service: 'kafka',
+      log: paths.kafkaLog,
+      tail: tailLog(paths.kafkaLog),
+      cause: err,
+    })
   }
 }

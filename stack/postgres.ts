@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { redactUrl } from '../lib/config.js'
-import { XrcError, errorMessage } from '../lib/errors.js'
+import { XrcError } from '../lib/errors.js'
 
 /** Checks that PostgreSQL answers `SELECT 1` at `url`; a clear error otherwise. */
 export async function checkPostgres(url: string, timeoutMs = 5000): Promise<string> {
@@ -10,11 +10,7 @@ export async function checkPostgres(url: string, timeoutMs = 5000): Promise<stri
     const r = await client.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version'])
     return r.rows[0]?.v ?? 'unknown'
   } catch (err) {
-    throw new XrcError(
-      'XRC_POSTGRES_UNREACHABLE',
-      `PostgreSQL does not answer at ${redactUrl(url)} (DATABASE_URL): ${errorMessage(err)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_POSTGRES_UNREACHABLE', { url: redactUrl(url), settings: 'DATABASE_URL', cause: err })
   } finally {
     await client.end().catch(() => undefined)
   }

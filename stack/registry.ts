@@ -4,7 +4,7 @@
  * Clients use its Confluent-compatible API at /apis/ccompat/v7.
  */
 import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage } from '../lib/errors.js'
+import { XrcError } from '../lib/errors.js'
 import { waitFor } from '../lib/retry.js'
 import { findRegistryJar } from './install.js'
 import type { StackPaths } from './paths.js'
@@ -54,10 +54,7 @@ export async function startRegistry(
     return 'external'
   const jar = findRegistryJar(paths.apicurioHome)
   if (jar === undefined)
-    throw new XrcError(
-      'XRC_STACK_START_FAILED',
-      `no registry jar under ${paths.apicurioHome}; run \`xrc stack up\` to fetch it`,
-    )
+    throw new XrcError('XRC_STACK_START_FAILED', { reason: 'noRegistryJar', dir: paths.apicurioHome })
   await ensureDatabase(config.database.url, config.stack.registryDatabase)
   const db = jdbcUrl(config.database.url, config.stack.registryDatabase)
   say(`starting schema registry on 127.0.0.1:${config.stack.registryPort} (log: ${paths.registryLog})`)
@@ -102,10 +99,12 @@ async function waitForRegistry(config: Config, paths: StackPaths, url: string): 
       },
     )
   } catch (err) {
-    throw new XrcError(
-      'XRC_STACK_START_FAILED',
-      `schema registry did not start: ${errorMessage(err)}\n--- last lines of ${paths.registryLog} ---\n${tailLog(paths.registryLog)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_STACK_START_FAILED', {
+      reason: 'notStarted',
+      service: 'schema registry',
+      log: paths.registryLog,
+      tail: tailLog(paths.registryLog),
+      cause: err,
+    })
   }
 }

@@ -3,6 +3,7 @@
  * process: `xrc primary`), so a workload survives the primary being killed.
  */
 import { XrcError } from '../lib/errors.js'
+import { primaryRefusal } from '../cli/primaryClient.js'
 import type { WriteAck, WriteTarget } from './dependentWrites.js'
 
 export function httpWriteTarget(baseUrl: () => string, timeoutMs = 10_000): WriteTarget {
@@ -20,19 +21,15 @@ export function httpWriteTarget(baseUrl: () => string, timeoutMs = 10_000): Writ
       } catch (err) {
         // nothing listens: the write was certainly not taken (not in doubt)
         const refused = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED'
-        throw new XrcError('XRC_USAGE', `write ${volume}/${block} failed: ${(err as Error).message}`, {
-          cause: err,
-          retriable: true,
-          context: { notWritten: refused },
-        })
+        throw new XrcError(
+          'XRC_PRIMARY_UNREACHABLE',
+          { reason: 'write', volume, block, cause: err },
+          { context: { notWritten: refused } },
+        )
       }
       const body = (await res.json()) as WriteAck & { code?: string; message?: string }
       if (res.status !== 200)
-        throw new XrcError(
-          'XRC_USAGE',
-          `write ${volume}/${block} answered ${res.status}: ${body.message ?? ''} [${body.code ?? ''}]`,
-          { retriable: res.status === 503, context: { notWritten: true } },
-        )
+        throw primaryRefusal(url, res.status, body, { retriable: res.status === 503, context: { notWritten: true } })
       return { controller: body.controller, seq: body.seq, time: body.time }
     },
   }

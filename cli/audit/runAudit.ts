@@ -84,18 +84,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
           stoppedByLimit: false,
           note: 'no dead-letter topic: no record was dead-lettered',
         }
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `topic ${topic} does not exist: is the session name right (--session, session.name)?`,
-        { context: { session: o.config.session.name } },
-      )
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'topic', topic, session: o.config.session.name })
     }
     const offsets = await partitionOffsets(admin, topic)
     const chosen = [...offsets.keys()]
       .filter((p) => o.partitions === undefined || o.partitions.includes(p))
       .sort((a, b) => a - b)
     if (chosen.length === 0)
-      throw new XrcError('XRC_USAGE', `--partition: ${topic} has partitions ${[...offsets.keys()].join(', ')}`)
+      throw new XrcError('XRC_USAGE', { reason: 'noSuchPartition', topic, partitions: [...offsets.keys()] })
     const byTime =
       o.fromTimeMs === undefined
         ? undefined
@@ -132,15 +128,14 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
 
   async function decode(value: Buffer | null): Promise<{ schemaId: number; value: Record<string, unknown> }> {
     if (!value || value.length < 5 || value[0] !== 0)
-      throw new XrcError(
-        'XRC_DECODE_FAILED',
-        `not in the Confluent wire format (${value ? `${value.length} bytes, first byte ${value[0]}` : 'no value'})`,
-      )
+      throw value
+        ? new XrcError('XRC_DECODE_FAILED', { reason: 'wireFormat', bytes: value.length, firstByte: value[0] ?? '' })
+        : new XrcError('XRC_DECODE_FAILED', { reason: 'noValue' })
     const schemaId = value.readInt32BE(1)
     try {
       return { schemaId, value: (await registry.decode(value)) as Record<string, unknown> }
     } catch (err) {
-      throw new XrcError('XRC_DECODE_FAILED', `schema id ${schemaId}: ${errorMessage(err)}`, { cause: err })
+      throw new XrcError('XRC_DECODE_FAILED', { reason: 'value', schemaId, cause: err })
     }
   }
 

@@ -108,10 +108,7 @@ async function prepareTarget(
   const seq = Number(held.rows[0]?.group_seq ?? 0)
   if (seq === 0) return
   if (!replace) {
-    throw new XrcError(
-      'XRC_USAGE',
-      `schema ${schema} already holds group ${seq}: replay rebuilds into an empty schema. Name another with --into <schema>, or add --replace to drop ${schema} first (stop its applier before)`,
-    )
+    throw new XrcError('XRC_USAGE', { reason: 'replayTargetNotEmpty', schema, groupSeq: seq })
   }
   await pool.query(`DROP SCHEMA ${ident(schema)} CASCADE`)
   say(`dropped schema ${schema} (it held group ${seq})`)

@@ -18,7 +18,12 @@ import { runService, type ServiceEndpoints } from '../runService.js'
 function parseIds(value: string): number[] {
   const ids = value.split(',').map((s) => Number(s.trim()))
   if (ids.some((n) => !Number.isInteger(n) || n < 0))
-    throw new XrcError('XRC_USAGE', `--controllers takes comma-separated controller ids, got "${value}"`)
+    throw new XrcError('XRC_USAGE', {
+      reason: 'badOption',
+      option: '--controllers',
+      expected: 'comma-separated controller ids',
+      value,
+    })
   return ids
 }
 

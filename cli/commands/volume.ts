@@ -19,7 +19,7 @@ import { createPool } from '../../lib/postgres.js'
 import { volumePath } from '../../producer/index.js'
 import { checkPostgres } from '../../stack/postgres.js'
 import { parseSchemaName, parseUrl } from '../args.js'
-import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
+import { cliConfig, commandLogger, volumeOf, type GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
 import { primaryClient } from '../primaryClient.js'
 
@@ -28,16 +28,6 @@ interface ExportFlags {
   schema?: string
   primary?: string
   json?: boolean
-}
-
-function volumeOf(config: Config, volume: string): { name: string; blocks: number } {
-  const v = config.session.controllers.flatMap((c) => c.volumes).find((x) => x.name === volume)
-  if (!v)
-    throw new XrcError(
-      'XRC_USAGE',
-      `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((x) => x.name)).join(', ')})`,
-    )
-  return v
 }
 
 export function registerVolumeCommands(program: Command): void {
@@ -100,11 +90,7 @@ async function exportSecondary(
     })
     const r = await store.exportVolume(name, file).catch((err: unknown) => {
       if (isXrcError(err, 'XRC_NOT_FOUND'))
-        throw new XrcError(
-          'XRC_NOT_FOUND',
-          `${err.message} (schema ${schema}: has an applier or a replay run with it?)`,
-          { cause: err },
-        )
+        throw new XrcError('XRC_NOT_FOUND', { reason: 'secondary', schema, cause: err })
       throw err
     })
     const asOf = r.asOf
@@ -162,10 +148,9 @@ async function exportPrimary(
   const path = volumePath(config.session.dataDir, config.session.name, v.name)
   const st = await stat(path).catch(() => undefined)
   if (!st)
-    throw new XrcError(
-      'XRC_NOT_FOUND',
-      `no primary answers${url ? ` at ${url}` : ''} and there is no volume file ${path} (session.dataDir, session.name)`,
-    )
+    throw url
+      ? new XrcError('XRC_NOT_FOUND', { reason: 'volumeFile', url, file: path })
+      : new XrcError('XRC_NOT_FOUND', { reason: 'volumeFileOnly', file: path })
   await copyFile(path, file)
   return {
     from: 'primary',

@@ -10,7 +10,7 @@ import type { Command } from 'commander'
 import { XrcError } from '../../lib/errors.js'
 import type { WriteAck } from '../../producer/index.js'
 import { integerArg, parseTime, parseUrl } from '../args.js'
-import { cliConfig, type GlobalOptions } from '../context.js'
+import { cliConfig, volumeOf, type GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
 import { primaryClient } from '../primaryClient.js'
 
@@ -29,14 +29,10 @@ async function readInput(file: string | undefined): Promise<Buffer> {
     try {
       return await readFile(file)
     } catch (err) {
-      throw new XrcError('XRC_USAGE', `cannot read ${file}: ${(err as Error).message}`)
+      throw new XrcError('XRC_USAGE', { reason: 'unreadableFile', file, cause: err })
     }
   }
-  if (process.stdin.isTTY)
-    throw new XrcError(
-      'XRC_USAGE',
-      'no input: give a file, or pipe the blocks to stdin (xrc write vol0 0 < blocks.bin)',
-    )
+  if (process.stdin.isTTY) throw new XrcError('XRC_USAGE', { reason: 'noInput' })
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk)
   return Buffer.concat(chunks)
@@ -60,36 +56,24 @@ export function registerWriteCommand(program: Command): void {
     .action(async (volume: string, block: number, file: string | undefined, flags: WriteFlags) => {
       const config = cliConfig(program.opts<GlobalOptions>())
       const blockSize = config.session.blockSize
-      const owner = config.session.controllers.find((c) => c.volumes.some((v) => v.name === volume))
-      const size = owner?.volumes.find((v) => v.name === volume)?.blocks
-      if (!owner || size === undefined) {
-        throw new XrcError(
-          'XRC_USAGE',
-          `volume "${volume}" is not in session ${config.session.name} (session.controllers: ${config.session.controllers.flatMap((c) => c.volumes.map((v) => v.name)).join(', ')})`,
-        )
-      }
+      const size = volumeOf(config, volume).blocks
       let data = await readInput(file)
-      if (data.length === 0) throw new XrcError('XRC_USAGE', 'no input bytes: nothing to write')
+      if (data.length === 0) throw new XrcError('XRC_USAGE', { reason: 'emptyInput' })
       if (data.length % blockSize !== 0) {
-        if (!flags.pad)
-          throw new XrcError(
-            'XRC_USAGE',
-            `${data.length} bytes is not a whole number of ${blockSize}-byte blocks (session.blockSize): add --pad to zero-fill the last block`,
-          )
+        if (!flags.pad) throw new XrcError('XRC_USAGE', { reason: 'partialBlock', bytes: data.length, blockSize })
         data = Buffer.concat([data, Buffer.alloc(blockSize - (data.length % blockSize))])
       }
       const blocks = data.length / blockSize
       if (block + blocks > size)
-        throw new XrcError(
-          'XRC_USAGE',
-          `blocks ${block}..${block + blocks - 1} do not fit volume "${volume}" (${size} blocks)`,
-        )
+        throw new XrcError('XRC_USAGE', {
+          reason: 'blocksOutsideVolume',
+          first: block,
+          last: block + blocks - 1,
+          volume,
+          blocks: size,
+        })
       const url = flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
-      if (!url)
-        throw new XrcError(
-          'XRC_USAGE',
-          "producer.apiPort is 0 (any free port): pass the primary's address with --primary <url> (it prints it when it starts)",
-        )
+      if (!url) throw new XrcError('XRC_USAGE', { reason: 'primaryUrlNeeded' })
       const client = primaryClient(url)
       const perWrite = Math.max(blockSize, Math.floor(CHUNK_BYTES / blockSize) * blockSize)
       const acks: WriteAck[] = []

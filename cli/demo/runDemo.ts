@@ -173,10 +173,7 @@ async function prepareSession(
       ...(footprint.folder ? [names.folder] : []),
     ].join(', ')
     if (options.named && !options.fresh) {
-      throw new XrcError(
-        'XRC_USAGE',
-        `session ${names.session} already has data (${what}): the demo needs an empty session. Name another with --session, or add --fresh to remove this one first`,
-      )
+      throw new XrcError('XRC_USAGE', { reason: 'demoSessionNotEmpty', session: names.session, what })
     }
     await removeSession(config, names, logger)
     say(`  removed the earlier data of session ${names.session} (${what})`)
@@ -332,7 +329,7 @@ async function catchUp(
     if (err instanceof XrcError && err.code === 'XRC_TIMEOUT')
       throw new XrcError(
         'XRC_TIMEOUT',
-        `the secondary did not catch up within 120 s (see ${p.applier.status().schema} and the log)`,
+        { reason: 'catchUp', seconds: 120, schema: p.applier.status().schema },
         { cause: err },
       )
     throw err

@@ -2,7 +2,8 @@
  * The CLI's side of the primary's operator API (producer/httpApi.ts):
  * suspend, resume, rebase, and following a resync's progress until it ends.
  */
-import { ERROR_CODES, XrcError, errorMessage, type ErrorCode } from '../../lib/errors.js'
+import { XrcError } from '../../lib/errors.js'
+import { primaryRefusal, primaryUnreachable } from '../primaryClient.js'
 import type { MirrorStatus } from '../../producer/index.js'
 import type { PrimaryStatus } from '../../producer/index.js'
 import { formatMs } from '../format.js'
@@ -11,8 +12,7 @@ import { progressBar, type ProgressOutput } from '../progress.js'
 /** The primaries to address: the --primary URLs, else the configured API port on 127.0.0.1. */
 export function primaryUrls(flags: readonly string[] | undefined, apiPort: number): string[] {
   if (flags !== undefined && flags.length > 0) return [...flags]
-  if (apiPort === 0)
-    throw new XrcError('XRC_USAGE', 'producer.apiPort is 0 (any free port): name the primary with --primary <url>')
+  if (apiPort === 0) throw new XrcError('XRC_USAGE', { reason: 'primaryUrlNeeded' })
   return [`http://127.0.0.1:${apiPort}`]
 }
 
@@ -21,18 +21,10 @@ async function call<T>(base: string, path: string, method: 'GET' | 'POST', timeo
   try {
     res = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) })
   } catch (err) {
-    const code = (err as { cause?: { code?: string } }).cause?.code
-    throw new XrcError(
-      'XRC_PRIMARY_UNREACHABLE',
-      `no primary answers at ${base}${code === 'ECONNREFUSED' ? ' (nothing listens there)' : `: ${errorMessage(err)}`}`,
-      { cause: err },
-    )
+    throw primaryUnreachable(base, err)
   }
   const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string }
-  if (!res.ok) {
-    const code: ErrorCode = body.code !== undefined && body.code in ERROR_CODES ? (body.code as ErrorCode) : 'XRC_USAGE'
-    throw new XrcError(code, `${base}${path} answered ${res.status}: ${body.message ?? ''}`)
-  }
+  if (!res.ok) throw primaryRefusal(`${base}${path}`, res.status, body)
   return body
 }
 
@@ -90,10 +82,10 @@ export async function followResync(
     const suspended = outcomes.find((o) => o.mirror.state === 'suspended' && o.mirror.resumesItself !== true)
     if (suspended) {
       out.end()
-      throw new XrcError(
-        'XRC_SESSION_HALTED',
-        `${describeMirror(suspended.url, suspended.mirror)}: the resync stopped; it goes on once the primary resumes (xrc resume)`,
-      )
+      throw new XrcError('XRC_SESSION_HALTED', {
+        reason: 'resyncStopped',
+        mirror: describeMirror(suspended.url, suspended.mirror),
+      })
     }
     const waiting = outcomes.find((o) => o.mirror.state === 'suspended')
     out.update(
@@ -107,10 +99,7 @@ export async function followResync(
     }
     if (Date.now() - started > timeoutMs) {
       out.end()
-      throw new XrcError(
-        'XRC_TIMEOUT',
-        `the resync did not finish within ${formatMs(timeoutMs)}; it goes on (xrc status, or xrc resume again to follow it)`,
-      )
+      throw new XrcError('XRC_TIMEOUT', { reason: 'resync', duration: formatMs(timeoutMs) })
     }
     await new Promise((r) => setTimeout(r, 250))
   }

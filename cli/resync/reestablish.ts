@@ -36,12 +36,7 @@ export async function checkServicesStopped(pool: Pool, session: string, admin?: 
     'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
     [`xrc-applier-${session}`],
   )
-  if (Number(applier.rows[0]?.n ?? 0) > 0)
-    throw new XrcError(
-      'XRC_SERVICE_RUNNING',
-      `the applier of session ${session} is connected to the secondary: stop it first`,
-      { context: { session } },
-    )
+  if (Number(applier.rows[0]?.n ?? 0) > 0) throw new XrcError('XRC_SERVICE_RUNNING', { reason: 'applier', session })
   if (admin === undefined) return
   const prefix = `${moverGroupId(session)}.reader.`
   const readers = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix))
@@ -49,11 +44,7 @@ export async function checkServicesStopped(pool: Pool, session: string, admin?: 
   const described = await admin.describeGroups(readers)
   const live = described.groups.filter((g) => g.state !== 'Empty' && g.state !== 'Dead' && g.members.length > 0)
   if (live.length > 0) {
-    throw new XrcError(
-      'XRC_SERVICE_RUNNING',
-      `the mover of session ${session} is reading the updates topic (group ${live[0]?.groupId}): stop it first (a mover killed moments ago stays a member until its session times out, 30 s)`,
-      { context: { session } },
-    )
+    throw new XrcError('XRC_SERVICE_RUNNING', { reason: 'mover', session, groupId: live[0]?.groupId ?? '' })
   }
 }
 

@@ -5,7 +5,7 @@
  * the mirroring path.
  */
 import { Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry } from 'kafkajs'
-import { XrcError, errorMessage } from '../errors.js'
+import { XrcError } from '../errors.js'
 import type { Logger } from '../logger.js'
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -60,11 +60,7 @@ export async function connectAdmin(kafka: Kafka, brokers: readonly string[]): Pr
     await admin.connect()
   } catch (err) {
     await admin.disconnect().catch(() => undefined) // nothing to close when connect failed
-    throw new XrcError(
-      'XRC_KAFKA_UNREACHABLE',
-      `no Kafka broker answers at ${brokers.join(',')} (kafka.brokers, KAFKA_BROKERS): ${errorMessage(err)}`,
-      { cause: err },
-    )
+    throw new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: brokers.join(','), cause: err })
   }
   return admin
 }

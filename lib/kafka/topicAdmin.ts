@@ -75,13 +75,15 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
     },
   )
   if (spec.partitionRule === 'exact' ? have !== spec.partitions : have < spec.partitions) {
-    throw new XrcError(
-      'XRC_CONFIG_INVALID',
-      `${spec.role} ${spec.topic} has ${have} partitions; ${spec.partitionsFrom} needs ${spec.partitionRule === 'exact' ? 'exactly' : 'at least'} ${spec.partitions}`,
-      {
-        context: { topic: spec.topic },
-      },
-    )
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'topicPartitions',
+      role: spec.role,
+      topic: spec.topic,
+      have,
+      partitionsFrom: spec.partitionsFrom,
+      rule: spec.partitionRule === 'exact' ? 'exactly' : 'at least',
+      partitions: spec.partitions,
+    })
   }
   const described = await admin.describeConfigs({
     includeSynonyms: false,
@@ -89,11 +91,15 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
   })
   const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
   if (value !== undefined && Number(value) < need) {
-    throw new XrcError(
-      'XRC_CONFIG_INVALID',
-      `${spec.role} ${spec.topic} has max.message.bytes ${value}, below the ${need} a record of ${spec.recordSizeSetting} (${spec.maxRecordBytes}) needs; raise the topic's max.message.bytes or lower ${spec.recordSizeSetting}`,
-      { context: { setting: spec.recordSizeSetting, topic: spec.topic } },
-    )
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'topicMaxMessageBytes',
+      role: spec.role,
+      topic: spec.topic,
+      have: value,
+      need,
+      setting: spec.recordSizeSetting,
+      maxRecordBytes: spec.maxRecordBytes,
+    })
   }
 }
 
