@@ -18,6 +18,7 @@ import { registerStatusCommand } from './commands/status.js'
 import { registerVolumeCommands } from './commands/volume.js'
 import { registerWriteCommand } from './commands/write.js'
 import { registerStackCommands } from './commands/stack.js'
+import { refuseUnknownCommands } from './unknownCommand.js'
 
 export const EXIT_USAGE = 2
 
@@ -42,6 +43,7 @@ registerReplayCommand(program)
 registerWriteCommand(program)
 registerVolumeCommands(program)
 registerResyncCommands(program)
+refuseUnknownCommands(program)
 
 try {
   await program.parseAsync(process.argv)

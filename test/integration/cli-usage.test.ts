@@ -73,6 +73,10 @@ describe('--help', () => {
 describe('bad arguments and configuration: one message, exit 2', () => {
   const cases: [string[], RegExp][] = [
     [['bogus'], /unknown command 'bogus'/],
+    // a help flag after an unknown command is no way to pass (exit 0 with the root help)
+    [['verify', '--help'], /unknown command 'verify'/],
+    [['help', 'verify'], /unknown command 'verify'/],
+    [['stack', 'nosuch', '-h'], /unknown command 'nosuch'/],
     [['demo', '--duration', 'soon'], /--duration <time>' argument 'soon' is invalid\. expected a duration/],
     [['demo', '--writers', '1'], /--writers <n>' argument '1' is invalid\. expected an integer from 2 to 256/],
     [['audit', '--topic', 'x'], /--topic <topic>' argument 'x' is invalid\. Allowed choices are updates, journal, dlq/],
