@@ -153,6 +153,7 @@ export const ERROR_CODES = {
       default: 'timed out after {timeoutMs} ms waiting for {what}',
       lastError: 'timed out after {timeoutMs} ms waiting for {what}: {cause}',
       gaveUp: 'gave up waiting for {what}: {why}',
+      readerFailed: 'gave up waiting for {what}: the reader failed: {cause}',
       resync: 'the resync did not finish within {duration}; it goes on (xrc status, or xrc resume again to follow it)',
       catchUp: 'the secondary did not catch up within {seconds} s (see {schema} and the log)',
       commit: [

@@ -15,12 +15,11 @@ import type { KafkaMessage } from 'kafkajs'
 import { GroupAssembler } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafka, partitionOffsets, readRange } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import type { JournalRecord } from '../../schemas/journal.js'
 import { HEADERS, sessionTopics } from '../../schemas/topicNames.js'
 import { requireKafka, requireRegistry } from '../ensureStack.js'
-import { partitionOffsets, readRange } from '../topicRange.js'
 import { summarizeGroup, summarizeRecordSet } from './summaries.js'
 
 export type AuditTopic = 'updates' | 'journal' | 'dlq'
@@ -203,6 +202,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   try {
     await readRange({
       kafka,
+      groupPrefix: 'xrc.cli',
       topic,
       from,
       to: o.follow ? 'follow' : to,

@@ -14,7 +14,7 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
 import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
 import { HEADERS, moverGroupId, sessionTopics } from '../../schemas/topicNames.js'
-import { headerNumber, headerString, partitionOffsets, readRange } from '../topicRange.js'
+import { headerNumber, headerString, partitionOffsets, readRange } from '../../lib/kafka/index.js'
 
 export interface PartitionView {
   partition: number
@@ -102,6 +102,7 @@ async function updatesView(
   const to = new Map([...offsets].map(([p, o]) => [p, o.high]))
   const { reachedEnd } = await readRange({
     kafka,
+    groupPrefix: 'xrc.cli',
     topic,
     from,
     to,
@@ -142,6 +143,7 @@ async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: 
   let lastGroup: KafkaView['journal']['lastGroup']
   const { reachedEnd } = await readRange({
     kafka,
+    groupPrefix: 'xrc.cli',
     topic,
     from: new Map([[0, Math.max(o.low, o.high - JOURNAL_TAIL_WINDOW)]]),
     to: new Map([[0, o.high]]),

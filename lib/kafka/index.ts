@@ -1,6 +1,7 @@
 /**
- * Kafka plumbing shared by every stage: the client, its CRC-32C, the
- * partition reader at explicit offsets, bounded topic scans and topic admin.
+ * Kafka plumbing shared by every stage and the tools: the client, its
+ * CRC-32C, the partition reader at explicit offsets, the bounded topic
+ * reader and topic admin.
  */
 export { connectAdmin, createKafka } from './kafka.js'
 export { type PartitionBatch, type PartitionReader, createPartitionReader } from './partitionReader.js'
@@ -13,4 +14,13 @@ export {
   journalTopicSpec,
   updatesTopicSpec,
 } from './topicAdmin.js'
-export { scanTopic } from './topicScan.js'
+export {
+  type RangeOptions,
+  type RangeResult,
+  type TopicScanOptions,
+  headerNumber,
+  headerString,
+  partitionOffsets,
+  readRange,
+  scanTopic,
+} from './topicRange.js'
