@@ -44,7 +44,10 @@ export interface RpoPhase {
   rpo: LatencySummary
   /** From each write's acknowledgement to the commit of its group (not corrected). */
   rpoFromAck: LatencySummary
-  /** Where the RPO goes: from when each write was due to its group's journal commit (producer and mover), and from there to the secondary's commit (applier). */
+  /**
+   * Where the RPO goes: from when each write was due to its group's journal commit (producer and mover), and from
+   * there to the secondary's commit (applier).
+   */
   toJournal: LatencySummary
   journalToSecondary: LatencySummary
   /** Host write latency, from when it was due to its acknowledgement. */
@@ -86,7 +89,10 @@ export interface RunResult {
   }
   rpo50: RpoPhase
   rpo80: RpoPhase
-  /** Host write latency: through the primary with the whole pipeline running; with the mover and applier frozen; to plain files alone. */
+  /**
+   * Host write latency: through the primary with the whole pipeline running; with the mover and applier frozen; to
+   * plain files alone.
+   */
   writePath: { rate: number; mirrored: LatencySummary; primaryOnly: LatencySummary; baseline: LatencySummary }
   /** RPO at the 50% rate again, with the mover restarted at a shorter mover.groupIntervalMs. */
   groupIntervals: { groupIntervalMs: number; rpo: RpoPhase }[]
@@ -168,7 +174,10 @@ export interface RunOptions {
   execArgv?: string[]
 }
 
-/** Runs every measurement once on `options.session` (see the file comment for the order). Throws when the harness breaks; a missed target is data, not an error. */
+/**
+ * Runs every measurement once on `options.session` (see the file comment for the order). Throws when the harness
+ * breaks; a missed target is data, not an error.
+ */
 export async function benchRun(options: RunOptions): Promise<RunResult> {
   const { session, profile, log } = options
   const { config } = session
@@ -210,7 +219,8 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
     batch: config.producer.maxUpdatesPerRecordSet,
   })
   log(
-    `  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s, kafkajs ${Math.round(kj.recordsPerSec)} records/s`,
+    `  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s, kafkajs ` +
+      `${Math.round(kj.recordsPerSec)} records/s`,
   )
 
   log('pipeline: starting the primary, mover and applier processes')
@@ -272,7 +282,8 @@ async function measurePipeline(
   )
 
   log(
-    `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not yet on the secondary, ${profile.maxMs} ms`,
+    `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not ` +
+      `yet on the secondary, ${profile.maxMs} ms`,
   )
   const max = await harness.runPhase(
     { mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window },
@@ -292,7 +303,8 @@ async function measurePipeline(
     usage: usageByStage(max.usage, max.acked),
   }
   log(
-    `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ${pipeline.medianGroupBlocks} blocks`,
+    `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ` +
+      `${pipeline.medianGroupBlocks} blocks`,
   )
 
   const phase = async (fraction: number, seed: number, what = `RPO at ${fraction * 100}%`): Promise<RpoPhase> => {
@@ -304,7 +316,10 @@ async function measurePipeline(
     )
     const r = rpoPhase(p, rate)
     log(
-      `    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ms`,
+      `    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ` +
+        `${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ` +
+        `${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ` +
+        `ms`,
     )
     return r
   }
@@ -312,7 +327,9 @@ async function measurePipeline(
   const rpo80 = await phase(0.8, 4)
 
   log(
-    `  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ${Math.round(rpo50.rate)} writes/s: mirrored; mirrored with the mover and applier frozen; plain files alone`,
+    `  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ` +
+      `${Math.round(rpo50.rate)} writes/s: mirrored; mirrored with the mover and applier frozen; ` +
+      `plain files alone`,
   )
   const delays = { mirrored: [] as Float64Array[], primaryOnly: [] as Float64Array[], baseline: [] as Float64Array[] }
   for (let round = 0; round < profile.writePathRounds; round++) {
@@ -341,7 +358,8 @@ async function measurePipeline(
     baseline: latencySummary(concat(delays.baseline)),
   }
   log(
-    `    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the secondary frozen, ${writePath.baseline.p99} ms without mirroring`,
+    `    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the ` +
+      `secondary frozen, ${writePath.baseline.p99} ms without mirroring`,
   )
 
   const groupIntervals: RunResult['groupIntervals'] = []

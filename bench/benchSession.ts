@@ -96,7 +96,8 @@ export async function createBenchSession(options: {
           const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix))
           if (mine.length > 0) await admin.deleteTopics({ topics: mine })
           const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix))
-          if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined) // a group still settling goes with its topics' offsets
+          // a group still settling goes with its topics' offsets
+          if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined)
         } finally {
           await admin.disconnect()
         }

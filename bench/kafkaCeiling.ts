@@ -14,6 +14,13 @@ import type { StackPaths } from '../stack/paths.js'
 const run = promisify(execFile)
 
 /** Records sent and the rate achieved (MB = MiB, as ProducerPerformance counts). */
+
+/** ProducerPerformance's last line: records, records/s, MB/s, mean latency (ms), ..., p99 latency (ms). */
+const SUMMARY_LINE = new RegExp(
+  String.raw`([\d.]+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ` +
+    String.raw`([\d.]+) ms avg latency.* ([\d.]+) ms 99th`,
+)
+
 export interface ThroughputResult {
   records: number
   recordsPerSec: number
@@ -58,17 +65,15 @@ export async function producerPerformance(options: {
     throw new XrcError('XRC_KAFKA_UNREACHABLE', { reason: 'perfToolFailed', output }, { cause: err, retriable: false })
   })
   const seconds = (performance.now() - started) / 1000
-  // "100000 records sent, 41528.239203 records/sec (162.22 MB/sec), 113.76 ms avg latency, 561.00 ms max latency, 90 ms 50th, 305 ms 95th, 420 ms 99th, 530 ms 99.9th."
+  // "100000 records sent, 41528.239203 records/sec (162.22 MB/sec), 113.76 ms avg latency, 561.00 ms max latency, 90
+  // ms 50th, 305 ms 95th, 420 ms 99th, 530 ms 99.9th."
   const line =
     stdout
       .trim()
       .split('\n')
       .filter((l) => l.includes('records sent'))
       .pop() ?? ''
-  const m =
-    /([\d.]+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency.* ([\d.]+) ms 99th/.exec(
-      line,
-    )
+  const m = SUMMARY_LINE.exec(line)
   if (!m)
     throw new XrcError(
       'XRC_KAFKA_UNREACHABLE',

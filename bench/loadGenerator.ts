@@ -135,7 +135,10 @@ function runOpenLoop(spec: Extract<LoadSpec, { mode: 'open' }>, write: WriteFn):
   })
 }
 
-/** A Float64Array that grows by doubling: a closed loop does not know its write count ahead, and a fixed cap would inflate the stage's RSS. */
+/**
+ * A Float64Array that grows by doubling: a closed loop does not know its write count ahead, and a fixed cap would
+ * inflate the stage's RSS.
+ */
 class Column {
   data = new Float64Array(4096).fill(Number.NaN)
   set(i: number, v: number): void {

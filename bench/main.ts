@@ -117,7 +117,8 @@ async function main(): Promise<void> {
   const machine = await describeMachine(config)
   const began = Date.now()
   log(
-    `${profile.name}: ${profile.runs} run(s) on ${machine.cores} cores, Node ${machine.node}, Kafka ${machine.kafka}, PostgreSQL ${machine.postgres}`,
+    `${profile.name}: ${profile.runs} run(s) on ${machine.cores} cores, Node ${machine.node}, Kafka ` +
+      `${machine.kafka}, PostgreSQL ${machine.postgres}`,
   )
   const busy = loadAverage()
   if (busy > machine.cores)

@@ -16,7 +16,9 @@ export interface BenchProfile {
   /** Low-rate writes first, so connections, JIT and caches are warm. */
   warmupMs: number
   warmupRate: number
-  /** The highest sustained rate: windowed closed loop for this long; the first `maxSettleMs` is left out of the rate. */
+  /**
+   * The highest sustained rate: windowed closed loop for this long; the first `maxSettleMs` is left out of the rate.
+   */
   maxMs: number
   maxSettleMs: number
   /** Writers of the closed loop, and at most this many writes not yet committed on the secondary. */

@@ -48,7 +48,10 @@ export interface LoadResult {
   due: Float64Array
   /** Acknowledgement time, epoch ms; NaN for a write that failed. */
   ack: Float64Array
-  /** Session-clock time of the acknowledged write, µs; NaN for a failed write (and for the baseline, which has no clock). */
+  /**
+   * Session-clock time of the acknowledged write, µs; NaN for a failed write (and for the baseline, which has no
+   * clock).
+   */
   time: Float64Array
   errors: number
   /** The first error, for the report. */
@@ -83,7 +86,10 @@ export interface GroupCommit {
   updates: number
 }
 
-/** A group the mover journaled: its transaction's parts were sent at `sentMs` and its commit returned at `commitMs` (epoch ms). */
+/**
+ * A group the mover journaled: its transaction's parts were sent at `sentMs` and its commit returned at `commitMs`
+ * (epoch ms).
+ */
 export interface GroupJournaled {
   groupSeq: number
   groupTime: number

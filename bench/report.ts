@@ -269,7 +269,9 @@ function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): Fi
   ]
 }
 
-/** CPU per block of every process measured, summed: on a machine of C cores the pipeline cannot pass C × 10^6 / this. */
+/**
+ * CPU per block of every process measured, summed: on a machine of C cores the pipeline cannot pass C × 10^6 / this.
+ */
 export function sumCpu(usage: RunResult['pipeline']['usage']): number {
   return Object.values(usage).reduce((n, u) => n + u.cpuUsPerBlock, 0)
 }
@@ -374,19 +376,51 @@ export function carriedFindings(previous: string | undefined): string {
 
 const METHOD = `## Running it
 
-\`npm run bench\` (3 runs, about 20 minutes, on the local stack: \`npm run stack -- up\`) writes this file and \`bench/results/latest.json\`; \`npm run bench -- --quick\` runs everything once, small, in about a minute (\`bench/results/quick.*\`; CI runs it). Flags: \`--runs N\`, \`--backlog <blocks>\`, \`--config <file>\` (settings of the pipeline under test, e.g. \`{"mover": {"groupIntervalMs": 40}}\`), \`--cpu-prof\` (V8 profiles of the stage processes in \`bench/results/profiles/\`), \`--render\` (this file again from \`bench/results/latest.json\`, no measuring).
+\`npm run bench\` (3 runs, about 20 minutes, on the local stack: \`npm run stack -- up\`) writes this file and
+\`bench/results/latest.json\`; \`npm run bench -- --quick\` runs everything once, small, in about a minute
+(\`bench/results/quick.*\`; CI runs it). Flags: \`--runs N\`, \`--backlog <blocks>\`, \`--config <file>\`
+(settings of the pipeline under test, e.g. \`{"mover": {"groupIntervalMs": 40}}\`), \`--cpu-prof\` (V8
+profiles of the stage processes in \`bench/results/profiles/\`), \`--render\` (this file again from
+\`bench/results/latest.json\`, no measuring).
 
 ## How it is measured
 
-- One run = its own session (topics, registry subjects, PostgreSQL schema, data folder), removed afterwards; 4 controllers of 2 volumes, 4 KiB blocks, one block per host write at a random block; random (incompressible) data.
-- Ceilings run alone. Kafka: \`org.apache.kafka.tools.ProducerPerformance\` from the stack's kafka-tools jars, 4 KiB records to 4 partitions, acks=all, idempotence on, linger 5 ms, then the same records through kafkajs \`sendBatch\` (idempotent, acks -1, one request in flight, as the producer runs it). PostgreSQL: binary COPY (pg-copy-streams, the applier's encoder) into the block store's own tables (\`createBlockStore().init()\`), one transaction per group of the pipeline's median group size at its top rate; new keys only, so no DELETE.
-- The stages run as separate processes (primary with the load generator inside it, mover, applier), so each one's CPU (utime+stime from \`/proc/<pid>/stat\`) and memory (\`VmRSS\` sampled every 100 ms, \`VmHWM\`) are its own. CPU per block counts a phase from its first write to the commit of its last, divided by the blocks written; the primary's figures include the load generator (a buffer copy and a function call per write, and three numbers kept per write: 400k writes hold about 10 MiB). The broker and PostgreSQL serve every client of the shared stack: their figures are the bench's own only on a quiet machine.
-- Highest sustained rate: 64 writers in a closed loop, each waiting while 16384 writes are not yet committed on the secondary, so the backlog stays bounded and the rate is one the whole pipeline keeps up with; the rate is writes committed per second after a settling period, from host write acknowledged to committed on the secondary.
-- RPO: open loop at a fixed rate (50% and 80% of the highest); write *i* is due at start + *i*/rate, and its RPO is the commit time of the first group whose consistency time covers the write, minus when the write was due (so a stall counts against every write it held back: no coordinated omission). HdrHistogram, 3 significant digits.
-- Group interval: the 50% RPO phase again with the mover restarted at each shorter \`mover.groupIntervalMs\` (it resumes from the journal's tail), to show what the interval, which sets RPO's floor, buys and costs here; the default mover is back for what follows.
-- Memory with backlog: the applier is stopped, a backlog is written and journaled, then a fresh applier process catches up; its VmHWM with 1× and with 10× the backlog.
-- Write path: open-loop writes at 50% of the highest rate in alternating slices, so a change in background load hits every variant alike: through the primary with the whole pipeline running; through the primary with the mover and applier frozen (SIGSTOP; they catch up afterwards), which leaves the primary's own cost and the broker's, since on this one machine the secondary's work competes for the same cores and disk; and the same writes to plain files laid out like the volume files (pwrite, then fdatasync, before acknowledging) with the pipeline idle. Every slice starts with the pipeline drained. Latency from when each write was due to its acknowledgement.
-- Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load average above the core count) are noisy.
+- One run = its own session (topics, registry subjects, PostgreSQL schema, data folder), removed afterwards; 4
+  controllers of 2 volumes, 4 KiB blocks, one block per host write at a random block; random (incompressible)
+  data.
+- Ceilings run alone. Kafka: \`org.apache.kafka.tools.ProducerPerformance\` from the stack's kafka-tools jars,
+  4 KiB records to 4 partitions, acks=all, idempotence on, linger 5 ms, then the same records through kafkajs
+  \`sendBatch\` (idempotent, acks -1, one request in flight, as the producer runs it). PostgreSQL: binary COPY
+  (pg-copy-streams, the applier's encoder) into the block store's own tables (\`createBlockStore().init()\`),
+  one transaction per group of the pipeline's median group size at its top rate; new keys only, so no DELETE.
+- The stages run as separate processes (primary with the load generator inside it, mover, applier), so each
+  one's CPU (utime+stime from \`/proc/<pid>/stat\`) and memory (\`VmRSS\` sampled every 100 ms, \`VmHWM\`) are
+  its own. CPU per block counts a phase from its first write to the commit of its last, divided by the blocks
+  written; the primary's figures include the load generator (a buffer copy and a function call per write, and
+  three numbers kept per write: 400k writes hold about 10 MiB). The broker and PostgreSQL serve every client
+  of the shared stack: their figures are the bench's own only on a quiet machine.
+- Highest sustained rate: 64 writers in a closed loop, each waiting while 16384 writes are not yet committed
+  on the secondary, so the backlog stays bounded and the rate is one the whole pipeline keeps up with; the
+  rate is writes committed per second after a settling period, from host write acknowledged to committed on
+  the secondary.
+- RPO: open loop at a fixed rate (50% and 80% of the highest); write *i* is due at start + *i*/rate, and its
+  RPO is the commit time of the first group whose consistency time covers the write, minus when the write was
+  due (so a stall counts against every write it held back: no coordinated omission). HdrHistogram, 3
+  significant digits.
+- Group interval: the 50% RPO phase again with the mover restarted at each shorter \`mover.groupIntervalMs\`
+  (it resumes from the journal's tail), to show what the interval, which sets RPO's floor, buys and costs
+  here; the default mover is back for what follows.
+- Memory with backlog: the applier is stopped, a backlog is written and journaled, then a fresh applier
+  process catches up; its VmHWM with 1× and with 10× the backlog.
+- Write path: open-loop writes at 50% of the highest rate in alternating slices, so a change in background
+  load hits every variant alike: through the primary with the whole pipeline running; through the primary with
+  the mover and applier frozen (SIGSTOP; they catch up afterwards), which leaves the primary's own cost and
+  the broker's, since on this one machine the secondary's work competes for the same cores and disk; and the
+  same writes to plain files laid out like the volume files (pwrite, then fdatasync, before acknowledging)
+  with the pipeline idle. Every slice starts with the pipeline drained. Latency from when each write was due
+  to its acknowledgement.
+- Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load
+  average above the core count) are noisy.
 `
 
 /** A load average above this many per core means more than the bench ran (its own processes stay well under it). */
@@ -399,7 +433,9 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
   lines.push('# Benchmarks', '')
   lines.push(`<!-- generated by \`npm run bench\` (bench/report.ts): edit only the findings section -->`, '')
   lines.push(
-    `Generated ${report.generatedAt} by \`npm run bench${report.profile === 'quick' ? ' -- --quick' : ''}\`: ${report.runs} run(s), medians shown, ${Math.round(report.durationSeconds)} s in all.`,
+    `Generated ${report.generatedAt} by \`npm run ` +
+      `bench${report.profile === 'quick' ? ' -- --quick' : ''}\`: ${report.runs} run(s), medians ` +
+      `shown, ${Math.round(report.durationSeconds)} s in all.`,
     '',
   )
   lines.push('## Machine', '')
@@ -418,7 +454,8 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
   // that did other work compete
   const busy = busiest > BUSY_LOAD_PER_CORE * m.cores
   lines.push(
-    `| Load average (1 min) per run, start → end | ${loads} (the bench's own processes count in it${busy ? `; above ${BUSY_LOAD_PER_CORE * m.cores}, other work competed, numbers are noisy` : ''}) |`,
+    `| Load average (1 min) per run, start → end | ${loads} (the bench's own processes count in ` +
+      `it${busy ? `; above ${BUSY_LOAD_PER_CORE * m.cores}, other work competed, numbers are noisy` : ''}) |`,
     '',
   )
   lines.push('## Targets', '')
@@ -434,7 +471,8 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
       lines.push('', `### ${section}`, '', '| Measurement | Median | Runs | Unit |', '| --- | ---: | --- | --- |')
     }
     lines.push(
-      `| ${metric.label} | ${formatValue(metric.median, metric.unit)} | ${metric.runs.map((v) => formatValue(v, metric.unit)).join(', ')} | ${metric.unit} |`,
+      `| ${metric.label} | ${formatValue(metric.median, metric.unit)} | ` +
+        `${metric.runs.map((v) => formatValue(v, metric.unit)).join(', ')} | ${metric.unit} |`,
     )
   }
   lines.push('', '## Settings of the pipeline under test', '', '| Setting | Value |', '| --- | --- |')

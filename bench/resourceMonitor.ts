@@ -11,7 +11,9 @@ import { readProcSample, type ProcSample } from './procStats.js'
 /** What one process used during a phase. */
 export interface ProcessUsage {
   pid: number
-  /** CPU time during the phase, µs, and the part of it spent in the kernel (system calls: fdatasync, pwrite, sockets). */
+  /**
+   * CPU time during the phase, µs, and the part of it spent in the kernel (system calls: fdatasync, pwrite, sockets).
+   */
   cpuUs: number
   sysUs: number
   /** Highest VmRSS sampled during the phase, KiB. */
@@ -28,7 +30,9 @@ export interface PhaseMeter {
 
 /** The processes followed, by name. */
 export interface ResourceMonitor {
-  /** Follows a process under a name (a stage, the broker, a PostgreSQL backend); replaces an earlier one of that name. */
+  /**
+   * Follows a process under a name (a stage, the broker, a PostgreSQL backend); replaces an earlier one of that name.
+   */
   track(name: string, pid: number): Promise<void>
   untrack(name: string): void
   /** Starts measuring a phase: CPU from now, RSS peaks from now. */

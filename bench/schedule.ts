@@ -22,7 +22,10 @@ export interface OpenLoopSchedule {
   dueBy(nowMs: number): number
 }
 
-/** A schedule of `rate` writes per second for `durationMs`, starting at `startMs`. Throws RangeError on a rate or duration that is not positive. */
+/**
+ * A schedule of `rate` writes per second for `durationMs`, starting at `startMs`. Throws RangeError on a rate or
+ * duration that is not positive.
+ */
 export function openLoopSchedule(options: { startMs: number; rate: number; durationMs: number }): OpenLoopSchedule {
   const { startMs, rate, durationMs } = options
   if (!(rate > 0) || !Number.isFinite(rate))

@@ -32,7 +32,8 @@ export async function ensureStack(config: Config, say: (line: string) => void): 
       return
     }
     say(
-      `local stack: ${down.map((s) => s.name).join(', ')} not answering; bringing it up (the first time this fetches Kafka and the registry from Maven Central)`,
+      `local stack: ${down.map((s) => s.name).join(', ')} not answering; bringing it up (the first ` +
+        `time this fetches Kafka and the registry from Maven Central)`,
     )
     await stack.up((line) => say(`  ${line}`))
     return
@@ -41,7 +42,8 @@ export async function ensureStack(config: Config, say: (line: string) => void): 
   await requireKafka(config)
   await requireRegistry(config)
   say(
-    `servers: Kafka ${config.kafka.brokers.join(',')}, registry ${config.schemaRegistry.url}, PostgreSQL ${redactUrl(config.database.url)} answer`,
+    `servers: Kafka ${config.kafka.brokers.join(',')}, registry ${config.schemaRegistry.url}, ` +
+      `PostgreSQL ${redactUrl(config.database.url)} answer`,
   )
 }
 

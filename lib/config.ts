@@ -62,7 +62,8 @@ export const ConfigSchema = z.strictObject({
         .url()
         .optional()
         .describe(
-          "Confluent-compatible schema registry API; default: the local stack's Apicurio at stack.registryPort, path /apis/ccompat/v7",
+          "Confluent-compatible schema registry API; default: the local stack's Apicurio at " +
+            'stack.registryPort, path /apis/ccompat/v7',
         ),
     })
     .prefault({}),
@@ -111,7 +112,8 @@ export const ConfigSchema = z.strictObject({
       name: name
         .default('demo')
         .describe(
-          'Session name: names its topics (xrc.NAME.updates, .journal, .dlq, .control, .applied), registry subjects, transactional id and default PostgreSQL schema',
+          'Session name: names its topics (xrc.NAME.updates, .journal, .dlq, .control, .applied), ' +
+            'registry subjects, transactional id and default PostgreSQL schema',
         ),
       blockSize: z
         .number()
@@ -155,7 +157,9 @@ export const ConfigSchema = z.strictObject({
           },
         ])
         .describe(
-          'Controllers and their volumes, [{"id": 0, "volumes": [{"name": "vol0", "blocks": 1024}]}]: id 0..1023 is the partition of the updates topic; volume names unique in the session; sizes in blocks. Default: 4 controllers of 2 volumes of 1024 blocks (vol0..vol7)',
+          'Controllers and their volumes, [{"id": 0, "volumes": [{"name": "vol0", "blocks": 1024}]}]:' +
+            ' id 0..1023 is the partition of the updates topic; volume names unique in the session; ' +
+            'sizes in blocks. Default: 4 controllers of 2 volumes of 1024 blocks (vol0..vol7)',
         ),
       dataDir: z
         .string()
@@ -187,7 +191,9 @@ export const ConfigSchema = z.strictObject({
         .min(0)
         .default(1000)
         .describe(
-          'Longest a host write waits for sidefile space, ms: the bound on what a full sidefile adds to a write. Then the session suspends and the write goes on marked for resync (resync.suspendOnSidefileFull), or it is refused (XRC_SIDEFILE_FULL)',
+          'Longest a host write waits for sidefile space, ms: the bound on what a full sidefile adds ' +
+            'to a write. Then the session suspends and the write goes on marked for resync ' +
+            '(resync.suspendOnSidefileFull), or it is refused (XRC_SIDEFILE_FULL)',
         ),
       apiPort: z
         .number()
@@ -196,7 +202,8 @@ export const ConfigSchema = z.strictObject({
         .max(65535)
         .default(7070)
         .describe(
-          "Port of the primary's HTTP API on 127.0.0.1 (block writes and reads, /v1/status, /metrics, /health); 0 = any free port",
+          "Port of the primary's HTTP API on 127.0.0.1 (block writes and reads, /v1/status, /metrics," +
+            ' /health); 0 = any free port',
         ),
     })
     .prefault({}),
@@ -265,7 +272,8 @@ export const ConfigSchema = z.strictObject({
         .positive()
         .default(32 * 1024 * 1024)
         .describe(
-          'Update bytes buffered per updates partition before the mover pauses it (resumed when groups drain it), bytes',
+          'Update bytes buffered per updates partition before the mover pauses it (resumed when ' +
+            'groups drain it), bytes',
         ),
       metricsPort: z
         .number()
@@ -283,7 +291,8 @@ export const ConfigSchema = z.strictObject({
         .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier')
         .optional()
         .describe(
-          'PostgreSQL schema of the secondary block store; default xrc_ + session.name (lower case, other characters as _)',
+          'PostgreSQL schema of the secondary block store; default xrc_ + session.name (lower case, ' +
+            'other characters as _)',
         ),
       metricsPort: z
         .number()
@@ -307,13 +316,15 @@ export const ConfigSchema = z.strictObject({
         .min(0)
         .default(10_000)
         .describe(
-          'The primary suspends the session when a send to Kafka has failed or hung this long: writes go on, marked for resync; 0 = never, ms',
+          'The primary suspends the session when a send to Kafka has failed or hung this long: writes' +
+            ' go on, marked for resync; 0 = never, ms',
         ),
       suspendOnSidefileFull: z
         .boolean()
         .default(true)
         .describe(
-          'Suspend when a write found the sidefile full for producer.sidefileWaitMs (the write goes on, marked); false = refuse it with XRC_SIDEFILE_FULL',
+          'Suspend when a write found the sidefile full for producer.sidefileWaitMs (the write goes ' +
+            'on, marked); false = refuse it with XRC_SIDEFILE_FULL',
         ),
       autoResume: z
         .boolean()
@@ -353,7 +364,8 @@ export const ConfigSchema = z.strictObject({
         .regex(FAULT_SPEC_PATTERN, `<point>:<kill|stop>[:<n>] with a point of ${FAULT_POINTS.join(', ')}`)
         .optional()
         .describe(
-          'For the fault suite only: <point>:<kill|stop>[:<n>] makes the process SIGKILL or SIGSTOP itself the n-th time it reaches the point (see lib/faultPoints.ts); unset, nothing happens',
+          'For the fault suite only: <point>:<kill|stop>[:<n>] makes the process SIGKILL or SIGSTOP ' +
+            'itself the n-th time it reaches the point (see lib/faultPoints.ts); unset, nothing happens',
         ),
     })
     .prefault({}),
@@ -461,7 +473,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (c.session.blockSize + JOURNAL_SINGLE_BLOCK_FRAMING_BYTES > c.mover.journalRecordMaxBytes) {
     issues.push({
       setting: 'mover.journalRecordMaxBytes',
-      message: `must hold one block of session.blockSize (${c.session.blockSize}) plus ${JOURNAL_SINGLE_BLOCK_FRAMING_BYTES} bytes of framing`,
+      message:
+        `must hold one block of session.blockSize (${c.session.blockSize}) plus ` +
+        `${JOURNAL_SINGLE_BLOCK_FRAMING_BYTES} bytes of framing`,
     })
   }
   if (issues.length > 0) throw new ConfigError(issues)

@@ -41,7 +41,8 @@ export const ERROR_CODES = {
       faultPoint: 'faults.point "{value}" is not <point>:<kill|stop>[:<n>] with a point of {points}',
       topicPartitions: '{role} {topic} has {have} partitions; {partitionsFrom} needs {rule} {partitions}',
       topicMaxMessageBytes: [
-        '{role} {topic} has max.message.bytes {have}, below the {need} a record of {setting} ({maxRecordBytes}) needs; ',
+        '{role} {topic} has max.message.bytes {have}, ',
+        'below the {need} a record of {setting} ({maxRecordBytes}) needs; ',
         "raise the topic's max.message.bytes or lower {setting}",
       ],
     },
@@ -206,7 +207,8 @@ export const ERROR_CODES = {
         'groups {firstMissing}..{lastMissing} are missing',
       ],
       offsetNotAfter: [
-        'group {groupSeq} is at journal offset {offset}, not after offset {lastOffset} of applied group {lastGroupSeq}: ',
+        'group {groupSeq} is at journal offset {offset}, ',
+        'not after offset {lastOffset} of applied group {lastGroupSeq}: ',
         'was the journal topic recreated?',
       ],
       timeMismatch: [
@@ -446,6 +448,17 @@ type Reasons<C extends ErrorCode> = keyof Messages<C> & string
 type ContextFor<R extends string, T> = (R extends 'default' ? { reason?: 'default' } : { reason: R }) &
   TemplateContext<T> &
   Partial<Pick<ErrorContext, Exclude<KnownKey, Placeholders<PartsOf<T>>>>>
+
+/**
+ * The templates whose text TypeScript cannot see (a `'a' + 'b'` is a plain
+ * string, so its placeholders would go unchecked): none, or the build fails
+ * naming them. Write a long template as parts instead.
+ */
+type UntypedTemplates = {
+  [C in ErrorCode]: { [R in Reasons<C>]: string extends PartsOf<Messages<C>[R]> ? `${C}.${R}` : never }[Reasons<C>]
+}[ErrorCode]
+const everyTemplateTyped: [UntypedTemplates] extends [never] ? true : UntypedTemplates = true
+void everyTemplateTyped
 
 /** The context a code takes: a `reason` naming one of its templates, and that template's fields. */
 export type ContextOf<C extends ErrorCode> = { [R in Reasons<C>]: ContextFor<R, Messages<C>[R]> }[Reasons<C>]

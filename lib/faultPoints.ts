@@ -76,9 +76,8 @@ export function createFaultPoints(spec: string | undefined, logger: Logger): Fau
     reach(name) {
       if (name !== fault.point || ++count !== fault.at) return
       // straight to stderr: an async logger would lose the line to the signal
-      process.stderr.write(
-        `${JSON.stringify({ level: 60, msg: 'fault point reached', point: name, action: fault.action, occurrence: count, pid: process.pid })}\n`,
-      )
+      const line = { level: 60, msg: 'fault point reached', point: name, action: fault.action, occurrence: count }
+      process.stderr.write(`${JSON.stringify({ ...line, pid: process.pid })}\n`)
       logger.flush()
       process.kill(process.pid, fault.action === 'kill' ? 'SIGKILL' : 'SIGSTOP')
     },

@@ -45,7 +45,8 @@ export function ident(name: string): string {
 export function postgresStartError(err: unknown, url: string): unknown {
   if (err instanceof XrcError) return err
   const code = (err as { code?: unknown }).code
-  // node's socket errors (ECONNREFUSED, ENOTFOUND, ...), the pool's timeout, and the server refusing the login or starting up
+  // node's socket errors (ECONNREFUSED, ENOTFOUND, ...), the pool's timeout, and the server refusing the login or
+  // starting up
   const unreachable =
     (typeof code === 'string' &&
       (/^E[A-Z]+$/.test(code) || code.startsWith('28') || code === '57P03' || code === '3D000')) ||

@@ -113,9 +113,15 @@ export interface ControllerMark {
   controller: number
   /** Every seq of the controller up to this one is journaled (this group or earlier); later ones are not. */
   lastSeq: number
-  /** Every write of the controller with time <= lastTime is journaled: at least the group's time, more when the controller reported later times. */
+  /**
+   * Every write of the controller with time <= lastTime is journaled: at least the group's time, more when the
+   * controller reported later times.
+   */
   lastTime: number
-  /** Updates-topic offset of the controller's first record set not wholly journaled (else the offset after the last one read). */
+  /**
+   * Updates-topic offset of the controller's first record set not wholly journaled (else the offset after the last
+   * one read).
+   */
   resumeOffset: number
 }
 

@@ -72,7 +72,9 @@ export function checkObservation(log: WriteLog, obs: Observation): Violation[] {
         kind: 'mixed',
         volume,
         block,
-        message: `${key} at T=${obs.groupTime} holds ${got}, expected ${expectedId === 0 ? 'nothing' : `write ${expectedId} (time ${writes[expected]?.time})`}`,
+        message:
+          `${key} at T=${obs.groupTime} holds ${got}, expected ` +
+          `${expectedId === 0 ? 'nothing' : `write ${expectedId} (time ${writes[expected]?.time})`}`,
       })
     }
   }
@@ -87,7 +89,10 @@ export function checkObservation(log: WriteLog, obs: Observation): Violation[] {
         kind: 'dependency',
         volume,
         block: Number(block),
-        message: `${key} holds write ${head.writeId}, which depends on write ${dep.writeId} at ${blockKey(dep.volume, dep.block)}, but that block holds ${depObserved === 0 ? 'nothing' : `write ${depObserved}`}`,
+        message:
+          `${key} holds write ${head.writeId}, which depends on write ${dep.writeId} at ` +
+          `${blockKey(dep.volume, dep.block)}, but that block holds ` +
+          `${depObserved === 0 ? 'nothing' : `write ${depObserved}`}`,
       })
     }
   }

@@ -9,7 +9,8 @@ import type { WriteAck, WriteTarget } from './dependentWrites.js'
 export function httpWriteTarget(baseUrl: () => string, timeoutMs = 10_000): WriteTarget {
   return {
     async write({ volume, block, data, after }) {
-      const url = `${baseUrl()}/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}${after !== undefined ? `?after=${after}` : ''}`
+      const query = after !== undefined ? `?after=${after}` : ''
+      const url = `${baseUrl()}/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}${query}`
       let res: Response
       try {
         res = await fetch(url, {

@@ -38,7 +38,10 @@ export class RpoTracker {
     this.siftUp(this.times.length - 1)
   }
 
-  /** The group with consistency time `groupTime` committed at `atMs`: settles every pending write with time <= groupTime. Returns how many. */
+  /**
+   * The group with consistency time `groupTime` committed at `atMs`: settles every pending write with time <=
+   * groupTime. Returns how many.
+   */
   committed(groupTime: number, atMs: number): number {
     let settled = 0
     while (this.times.length > 0 && (this.times[0] as number) <= groupTime) {

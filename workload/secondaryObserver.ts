@@ -34,7 +34,8 @@ export async function observeSecondary(
       return undefined
     }
     const res = await client.query<{ name: string; block: bigint; head: Buffer }>(
-      `SELECT v.name, b.block, substring(b.data FROM 1 FOR ${HEAD_BYTES}) AS head FROM ${t.blocks} b JOIN ${t.volumes} v ON v.id = b.volume_id`,
+      `SELECT v.name, b.block, substring(b.data FROM 1 FOR ${HEAD_BYTES}) AS head FROM ${t.blocks} b ` +
+        `JOIN ${t.volumes} v ON v.id = b.volume_id`,
     )
     await client.query('COMMIT')
     const heads = new Map<string, BlockHead | undefined>()

@@ -174,7 +174,9 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
       // the audit began inside a group: its earlier parts are before the start offset
       emit({
         ...where,
-        note: `part ${record.part + 1} of ${record.parts} of group ${record.groupSeq}, whose first part is before the start offset: not shown as a group`,
+        note:
+          `part ${record.part + 1} of ${record.parts} of group ${record.groupSeq}, whose first part is ` +
+          `before the start offset: not shown as a group`,
       })
       return
     }

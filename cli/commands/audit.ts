@@ -27,7 +27,8 @@ export function registerAuditCommand(program: Command): void {
   program
     .command('audit')
     .description(
-      'read a session topic from an offset or a time and print one JSON line per record set, group or dead letter (payloads summarised)',
+      'read a session topic from an offset or a time and print one JSON line per record set, ' +
+        'group or dead letter (payloads summarised)',
     )
     .addOption(
       new Option('-t, --topic <topic>', 'which topic of the session')

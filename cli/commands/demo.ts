@@ -32,7 +32,8 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'mirror a dependent-write workload across 4 controllers through Kafka into PostgreSQL, then verify every volume byte for byte',
+      'mirror a dependent-write workload across 4 controllers through Kafka into PostgreSQL, then' +
+        ' verify every volume byte for byte',
     )
     .option('-d, --duration <time>', 'how long the writers write: 20s (the default), 1500ms, 2m', parseDuration)
     .option('-w, --writers <n>', 'concurrent writers (default 8)', integerArg(2, 256))
@@ -115,10 +116,15 @@ function printSummary(r: DemoResult): void {
   const lines = [
     '',
     `${r.verified ? 'VERIFIED' : 'NOT VERIFIED'}: session ${r.session}`,
-    `  writes        ${r.writes.toLocaleString('en')} acknowledged (${r.writesPerSecond.toLocaleString('en')}/s)${r.writesInDoubt ? `, ${r.writesInDoubt} in doubt` : ''}`,
-    `  groups        ${r.groups.toLocaleString('en')} applied; consistency time ${r.consistencyTime ? `${isoMicros(r.consistencyTime)} (${clockMicros(r.consistencyTime)})` : '-'}`,
-    `  RPO           p50 ${formatMs(r.rpo.p50Ms)}, p90 ${formatMs(r.rpo.p90Ms)}, p99 ${formatMs(r.rpo.p99Ms)}, max ${formatMs(r.rpo.maxMs)} (write acknowledged -> its group committed on the secondary)`,
-    `  consistency   ${r.groupsChecked} groups checked while writing: ${r.mixedStates} mixed states${r.violations.length ? `\n                e.g. ${r.violations.slice(0, 3).join('\n                     ')}` : ''}`,
+    `  writes        ${r.writes.toLocaleString('en')} acknowledged ` +
+      `(${r.writesPerSecond.toLocaleString('en')}/s)${r.writesInDoubt ? `, ${r.writesInDoubt} in doubt` : ''}`,
+    `  groups        ${r.groups.toLocaleString('en')} applied; consistency time ` +
+      `${r.consistencyTime ? `${isoMicros(r.consistencyTime)} (${clockMicros(r.consistencyTime)})` : '-'}`,
+    `  RPO           p50 ${formatMs(r.rpo.p50Ms)}, p90 ${formatMs(r.rpo.p90Ms)}, p99 ` +
+      `${formatMs(r.rpo.p99Ms)}, max ${formatMs(r.rpo.maxMs)} (write acknowledged -> its group ` +
+      `committed on the secondary)`,
+    `  consistency   ${r.groupsChecked} groups checked while writing: ${r.mixedStates} mixed states` +
+      (r.violations.length ? `\n                e.g. ${r.violations.slice(0, 3).join('\n                     ')}` : ''),
     `  volumes       ${identical}/${r.volumes.length} byte-identical to the primary${
       identical < r.volumes.length
         ? `: ${r.volumes
@@ -128,7 +134,8 @@ function printSummary(r: DemoResult): void {
         : ''
     }`,
     `  log           ${r.logFile}`,
-    `  look closer   xrc --session ${r.session} status   (also: audit, volume export vol0 vol0.img, replay --into <schema>)`,
+    `  look closer   xrc --session ${r.session} status   (also: audit, volume export vol0 vol0.img, ` +
+      `replay --into <schema>)`,
   ]
   console.log(lines.join('\n'))
 }

@@ -64,7 +64,8 @@ then export from it: xrc volume export vol0 vol0.img --schema xrc_demo_copy`,
         await requireTopic(config, sessionTopics(config.session.name).journal, logger)
         await prepareTarget(pool, schema, config.session.name, flags.replace === true, (line) => progress.note(line))
         progress.note(
-          `replaying ${sessionTopics(config.session.name).journal} into schema ${schema}${flags.toTime !== undefined ? ` up to T ${isoMicros(flags.toTime)}` : ' to its end'}`,
+          `replaying ${sessionTopics(config.session.name).journal} into schema ` +
+            `${schema}${flags.toTime !== undefined ? ` up to T ${isoMicros(flags.toTime)}` : ' to its end'}`,
         )
         const summary = await replay({
           config,
@@ -116,9 +117,18 @@ async function prepareTarget(
 
 function printSummary(schema: string, s: ReplaySummary, ms: number): void {
   const lines = [
-    `replayed ${s.groups} groups (${s.blocks.toLocaleString('en')} block updates) into schema ${schema} in ${formatMs(ms)} (${Math.round(s.groups / Math.max(0.001, ms / 1000))} groups/s)`,
-    `  last group   ${s.lastGroupSeq !== undefined && s.lastGroupTime !== undefined ? `${s.lastGroupSeq}, T ${isoMicros(s.lastGroupTime)}` : '- (no group was at or before the stop time)'}`,
-    `  stopped by   ${s.stoppedBy === 'stop-time' ? 'the stop time (the next group is later)' : `the journal's end (offset ${s.journalEnd} when replay began)`}`,
+    `replayed ${s.groups} groups (${s.blocks.toLocaleString('en')} block updates) into schema ` +
+      `${schema} in ${formatMs(ms)} (${Math.round(s.groups / Math.max(0.001, ms / 1000))} groups/s)`,
+    `  last group   ${
+      s.lastGroupSeq !== undefined && s.lastGroupTime !== undefined
+        ? `${s.lastGroupSeq}, T ${isoMicros(s.lastGroupTime)}`
+        : '- (no group was at or before the stop time)'
+    }`,
+    `  stopped by   ${
+      s.stoppedBy === 'stop-time'
+        ? 'the stop time (the next group is later)'
+        : `the journal's end (offset ${s.journalEnd} when replay began)`
+    }`,
   ]
   console.log(lines.join('\n'))
 }

@@ -61,7 +61,8 @@ function timeoutOption(): Option {
 }
 
 const PRIMARY_HELP =
-  "a primary's HTTP API; repeat for a session run by several primary processes (default: http://127.0.0.1:<producer.apiPort>)"
+  "a primary's HTTP API; repeat for a session run by several primary processes (default: " +
+  'http://127.0.0.1:<producer.apiPort>)'
 
 function summary(outcomes: readonly ResyncOutcome[], ms: number): Record<string, unknown> {
   return {
@@ -96,7 +97,8 @@ export function registerResyncCommands(program: Command): void {
   program
     .command('resume')
     .description(
-      'resume a suspended session: the primaries resync the marked blocks (a progress bar on a terminal), then mirror as before',
+      'resume a suspended session: the primaries resync the marked blocks (a progress bar on a ' +
+        'terminal), then mirror as before',
     )
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--no-wait', 'return once the resync started')
@@ -116,14 +118,16 @@ export function registerResyncCommands(program: Command): void {
       console.log(
         flags.json
           ? JSON.stringify(s)
-          : `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms as number)}; the secondary is consistent again once it applies the groups after it`,
+          : `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms as number)}; the secondary is ` +
+              `consistent again once it applies the groups after it`,
       )
     })
 
   program
     .command('resync')
     .description(
-      'after the journal or updates topic was lost: copy to the secondary only the blocks the change bitmaps name, not whole volumes',
+      'after the journal or updates topic was lost: copy to the secondary only the blocks the ' +
+        'change bitmaps name, not whole volumes',
     )
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--no-wait', 'return once the resync started')
@@ -151,7 +155,9 @@ primaries. Then start the mover and the applier again.`,
         const say = flags.json ? () => undefined : (line: string) => console.log(line)
         const r = await reestablish({ config, kafka, pool, primaries: urls, logger, say })
         say(
-          `copying ${r.blocks} blocks of ${r.volumeBlocks} (${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the mover and the applier`,
+          `copying ${r.blocks} blocks of ${r.volumeBlocks} ` +
+            `(${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the ` +
+            `mover and the applier`,
         )
         const outcomes = flags.wait ? await followResync(urls, createProgressOutput(process.stderr), flags.timeout) : []
         const s = {
@@ -163,7 +169,8 @@ primaries. Then start the mover and the applier again.`,
         console.log(
           flags.json
             ? JSON.stringify(s)
-            : `resync ${flags.wait ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, not whole volumes`,
+            : `resync ${flags.wait ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, ` +
+                `not whole volumes`,
         )
       } finally {
         await pool.end()
@@ -173,12 +180,14 @@ primaries. Then start the mover and the applier again.`,
   program
     .command('rollback')
     .description(
-      'roll an inconsistent secondary (a resync was being applied when the primary was lost) back to its last consistent image',
+      'roll an inconsistent secondary (a resync was being applied when the primary was lost) back' +
+        ' to its last consistent image',
     )
     .option('--json', 'print the result as one JSON object')
     .addHelpText(
       'after',
-      '\nStop the applier first (the command checks). The applier applies nothing more afterwards: the secondary stays the image it was rolled back to.',
+      '\nStop the applier first (the command checks). The applier applies nothing more ' +
+        'afterwards: the secondary stays the image it was rolled back to.',
     )
     .action(async (flags: { json?: boolean }) => {
       const opts = program.opts<GlobalOptions>()
@@ -218,7 +227,9 @@ primaries. Then start the mover and the applier again.`,
         console.log(
           flags.json
             ? JSON.stringify(r)
-            : `rolled back to group ${r.groupSeq}${r.groupTime !== undefined ? ` (consistency time ${r.groupTime})` : ' (an empty image)'}: ${r.blocksRestored} blocks put back, ${r.groupsUndone} groups undone`,
+            : `rolled back to group ${r.groupSeq}` +
+                (r.groupTime !== undefined ? ` (consistency time ${r.groupTime})` : ' (an empty image)') +
+                `: ${r.blocksRestored} blocks put back, ${r.groupsUndone} groups undone`,
         )
       } finally {
         await pool.end()

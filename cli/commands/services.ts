@@ -91,7 +91,8 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('mover')
     .description(
-      'run the mover: reads every controller partition, cuts consistency groups up to the consistency time, journals them in Kafka transactions',
+      'run the mover: reads every controller partition, cuts consistency groups up to the ' +
+        'consistency time, journals them in Kafka transactions',
     )
     .option('--metrics-port <port>', 'metrics and health port (0 = any free port)')
     .action(async (opts: { metricsPort?: string }) => {
@@ -113,7 +114,8 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('applier')
     .description(
-      'run the applier: applies each consistency group from the journal, whole and in order, to the PostgreSQL secondary',
+      'run the applier: applies each consistency group from the journal, whole and in order, to ' +
+        'the PostgreSQL secondary',
     )
     .option('--metrics-port <port>', 'metrics and health port (0 = any free port)')
     .action(async (opts: { metricsPort?: string }) => {

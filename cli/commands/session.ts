@@ -31,7 +31,8 @@ export function registerSessionCommands(program: Command): void {
     )
     .option(
       '--discard-missing',
-      "accept that the controller's seqs missing before its next record set are lost (they are reported; resync their volumes)",
+      "accept that the controller's seqs missing before its next record set are lost (they are " +
+        'reported; resync their volumes)',
     )
     .addHelpText(
       'after',
@@ -59,7 +60,9 @@ next one to start) applies it.`,
       })
       for (const c of commands) {
         console.log(
-          `resume controller ${c.controller} at updates offset ${c.offset}${c.discardMissing ? ', discarding its missing seqs' : ''}: sent to ${sessionTopics(c.session).control}`,
+          `resume controller ${c.controller} at updates offset ` +
+            `${c.offset}${c.discardMissing ? ', discarding its missing seqs' : ''}: sent to ` +
+            `${sessionTopics(c.session).control}`,
         )
       }
     })
@@ -102,7 +105,8 @@ next one to start) applies it.`,
       }
       for (const e of entries)
         console.log(
-          `${e.timestamp} partition ${e.sourcePartition} offset ${e.sourceOffset} ${e.action.padEnd(7)} ${e.code}: ${e.message}`,
+          `${e.timestamp} partition ${e.sourcePartition} offset ${e.sourceOffset} ${e.action.padEnd(7)} ` +
+            `${e.code}: ${e.message}`,
         )
       console.log(
         `${summary.records} records in ${topic}${
@@ -115,7 +119,8 @@ next one to start) applies it.`,
       )
       for (const e of Object.values(summary.lastFrozen))
         console.log(
-          `controller ${e.sourcePartition} froze at offset ${e.sourceOffset} [${e.code}]: \`xrc session resume --controller ${e.sourcePartition}\` resumes it`,
+          `controller ${e.sourcePartition} froze at offset ${e.sourceOffset} [${e.code}]: \`xrc session ` +
+            `resume --controller ${e.sourcePartition}\` resumes it`,
         )
     })
 }

@@ -31,7 +31,8 @@ export function registerStackCommands(program: Command): void {
         for (const s of st) {
           const who = s.state === 'up' && !s.managed ? ' (not started by this stack)' : ''
           console.log(
-            `${s.name.padEnd(9)} ${s.state.padEnd(5)} ${s.address}${s.pid ? ` pid ${s.pid}` : ''}${who}  ${s.detail ?? ''}`,
+            `${s.name.padEnd(9)} ${s.state.padEnd(5)} ${s.address}${s.pid ? ` pid ${s.pid}` : ''}${who}  ` +
+              `${s.detail ?? ''}`,
           )
         }
       if (st.some((s) => s.state !== 'up')) process.exitCode = 1

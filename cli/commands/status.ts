@@ -29,7 +29,8 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description(
-      "where a session stands: controllers' latest times, consistency time, last applied group, RPO now, lag per partition and of the journal, sidefile depth",
+      "where a session stands: controllers' latest times, consistency time, last applied group, " +
+        'RPO now, lag per partition and of the journal, sidefile depth',
     )
     .option('--json', 'one JSON object per session (a line each)')
     .option('--all', 'every session found in Kafka, not only the configured one')

@@ -105,7 +105,9 @@ async function exportSecondary(
       storedBlocks: r.storedBlocks,
       groupSeq: r.asOf?.groupSeq ?? null,
       groupTime: r.asOf?.groupTime ?? null,
-      summary: `exported ${name} from the secondary (schema ${schema}) ${asOf}: ${formatBytes(r.bytes)} (${r.storedBlocks} blocks written, the rest zeros) to ${file}`,
+      summary:
+        `exported ${name} from the secondary (schema ${schema}) ${asOf}: ${formatBytes(r.bytes)} ` +
+        `(${r.storedBlocks} blocks written, the rest zeros) to ${file}`,
     }
   } finally {
     await pool.end()
@@ -158,6 +160,8 @@ async function exportPrimary(
     volume: v.name,
     path: file,
     bytes: st.size,
-    summary: `no primary answers${url ? ` at ${url}` : ''}: copied its volume file ${path} (${formatBytes(st.size)}) to ${file}`,
+    summary:
+      `no primary answers${url ? ` at ${url}` : ''}: copied its volume file ${path} ` +
+      `(${formatBytes(st.size)}) to ${file}`,
   }
 }

@@ -94,7 +94,10 @@ export function registerWriteCommand(program: Command): void {
       }
       const last = acks[acks.length - 1] as WriteAck
       console.log(
-        `wrote ${blocks} block${blocks === 1 ? '' : 's'} (${formatBytes(data.length)}) to ${volume} blocks ${block}..${block + blocks - 1} in ${acks.length} write${acks.length === 1 ? '' : 's'}: controller ${last.controller}, seq ${acks[0]?.seq}${acks.length > 1 ? `..${last.seq}` : ''}, time ${last.time} (${isoMicros(last.time)})`,
+        `wrote ${blocks} block${blocks === 1 ? '' : 's'} (${formatBytes(data.length)}) to ${volume} ` +
+          `blocks ${block}..${block + blocks - 1} in ${acks.length} write${acks.length === 1 ? '' : 's'}: ` +
+          `controller ${last.controller}, seq ${acks[0]?.seq}${acks.length > 1 ? `..${last.seq}` : ''}, ` +
+          `time ${last.time} (${isoMicros(last.time)})`,
       )
     })
 }

@@ -85,7 +85,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   )
   const firstVolume = volumes[0]
   say(
-    `xrc demo: session ${session}: ${config.session.controllers.length} controllers x ${config.session.controllers[0]?.volumes.length ?? 0} volumes of ${formatBytes((firstVolume?.blocks ?? 0) * config.session.blockSize)}, ${options.writers} writers for ${formatMs(options.durationMs)}`,
+    `xrc demo: session ${session}: ${config.session.controllers.length} controllers x ` +
+      `${config.session.controllers[0]?.volumes.length ?? 0} volumes of ` +
+      `${formatBytes((firstVolume?.blocks ?? 0) * config.session.blockSize)}, ${options.writers} ` +
+      `writers for ${formatMs(options.durationMs)}`,
   )
   await ensureStack(config, (line) => say(`  ${line}`))
 
@@ -112,7 +115,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   })
   const topics = sessionTopics(session)
   say(
-    `  pipeline: primary (${config.session.controllers.length} controllers, API ${pipeline.api.url}) -> ${topics.updates} -> mover -> ${topics.journal} -> applier -> PostgreSQL schema ${config.applier.schema}`,
+    `  pipeline: primary (${config.session.controllers.length} controllers, API ` +
+      `${pipeline.api.url}) -> ${topics.updates} -> mover -> ${topics.journal} -> applier -> ` +
+      `PostgreSQL schema ${config.applier.schema}`,
   )
   const log = new WriteLog()
   const watch = watchConsistency({ pool: pipeline.pool, schema: config.applier.schema, session, log, intervalMs: 250 })
@@ -120,7 +125,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const started = performance.now()
     const workload = await writeFor(options, pipeline, { log, rpo, progress, watch, groups: () => groups })
     say(
-      `  stopped the writers after ${formatMs(workload.ms)}: ${workload.acked} writes acknowledged; waiting for the secondary to catch up`,
+      `  stopped the writers after ${formatMs(workload.ms)}: ${workload.acked} writes acknowledged; ` +
+        `waiting for the secondary to catch up`,
     )
     const caughtUpIn = await catchUp(pipeline, log, progress, watch)
     const report = await watch.stop()
@@ -182,11 +188,14 @@ async function prepareSession(
   const earlier = await removeEarlierDemos(config, names.session, logger)
   if (earlier.length > 0)
     say(
-      `  removed ${earlier.length} earlier demo session${earlier.length > 1 ? 's' : ''} (${earlier.join(', ')}): only the latest is kept`,
+      `  removed ${earlier.length} earlier demo session${earlier.length > 1 ? 's' : ''} ` +
+        `(${earlier.join(', ')}): only the latest is kept`,
     )
 }
 
-/** Removes the sessions earlier demo runs named themselves (their process ended), except `keep`; returns their names. */
+/**
+ * Removes the sessions earlier demo runs named themselves (their process ended), except `keep`; returns their names.
+ */
 export async function removeEarlierDemos(config: Config, keep: string, logger: Logger): Promise<string[]> {
   const earlier = await earlierDemoSessions(config.session.dataDir, keep)
   for (const session of earlier) {
@@ -282,7 +291,8 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
       lastTick = now
       const elapsed = `${Math.round((now - started) / 1000)}s/${Math.round(options.durationMs / 1000)}s`
       w.progress.update(
-        `  [${elapsed.padStart(7)}] ${Math.round(rate).toLocaleString('en')} writes/s (${acked.toLocaleString('en')})  ${statusLine(p, w)}`,
+        `  [${elapsed.padStart(7)}] ${Math.round(rate).toLocaleString('en')} writes/s ` +
+          `(${acked.toLocaleString('en')})  ${statusLine(p, w)}`,
       )
     }
   } finally {
@@ -302,7 +312,10 @@ function statusLine(p: Pipeline, w: Watchers): string {
     : 'T -'
   const r = w.rpo.summary()
   const check = w.watch.current()
-  return `${t}  RPO p50 ${formatMs(r.p50Ms)} p99 ${formatMs(r.p99Ms)}  journal lag ${lagGroups} group${lagGroups === 1 ? '' : 's'}  groups ${w.groups()}  mixed ${check.mixedStates}`
+  return (
+    `${t}  RPO p50 ${formatMs(r.p50Ms)} p99 ${formatMs(r.p99Ms)}  journal lag ${lagGroups} ` +
+    `group${lagGroups === 1 ? '' : 's'}  groups ${w.groups()}  mixed ${check.mixedStates}`
+  )
 }
 
 /** Waits until the last acknowledged write is in an applied group; returns how long that took. */
@@ -320,7 +333,8 @@ async function catchUp(
       p.stages.check()
       const applied = (await p.applier.store.lastApplied())?.groupTime ?? 0
       progress.update(
-        `  catching up: applied T ${applied ? clockMicros(applied) : '-'}, last write at ${clockMicros(target)}  mixed ${watch.current().mixedStates}`,
+        `  catching up: applied T ${applied ? clockMicros(applied) : '-'}, last write at ` +
+          `${clockMicros(target)}  mixed ${watch.current().mixedStates}`,
       )
       return applied >= target ? true : undefined
     },

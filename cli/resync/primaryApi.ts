@@ -91,7 +91,8 @@ export async function followResync(
     out.update(
       waiting
         ? `${describeMirror(waiting.url, waiting.mirror)}; waiting for it to resume by itself`
-        : `resync ${progressBar(total === 0 ? 1 : 1 - remaining / total)}  ${remaining} of ${total} blocks to go  ${rate.toFixed(0)} blocks/s  ETA ${eta}`,
+        : `resync ${progressBar(total === 0 ? 1 : 1 - remaining / total)}  ${remaining} of ${total} ` +
+            `blocks to go  ${rate.toFixed(0)} blocks/s  ETA ${eta}`,
     )
     if (outcomes.every((o) => o.mirror.state === 'duplex')) {
       out.end()

@@ -83,7 +83,8 @@ export async function reestablish(options: {
     const existing = new Set(await admin.listTopics())
     const lost = [topics.updates, topics.journal, topics.control].filter((t) => existing.has(t))
     if (lost.length > 0) await admin.deleteTopics({ topics: lost })
-    await admin.deleteGroups([moverGroupId(session)]).catch(() => undefined) // none, when its offsets went with a lost topic
+    // none, when its offsets went with a lost topic
+    await admin.deleteGroups([moverGroupId(session)]).catch(() => undefined)
     say(`deleted what was left of the session in Kafka: ${lost.length > 0 ? lost.join(', ') : 'nothing'}`)
     const secondary = await rebaseSecondary(
       pool,

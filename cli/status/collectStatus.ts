@@ -16,7 +16,10 @@ import { primaryNbd, primaryStatus, serviceHealth, type HealthBody, type Reached
 
 export interface ControllerView {
   id: number
-  /** Latest time the controller reported (µs): its last record set or heartbeat, or the primary's own figure when later. */
+  /**
+   * Latest time the controller reported (µs): its last record set or heartbeat, or the primary's own figure when
+   * later.
+   */
   latestTime: number | undefined
   lastRecord?: { offset: number; kind: string | undefined; lastSeq: number | undefined }
   /** Updates partition: end offset, the mover's resume offset, records not journaled yet. */
@@ -113,7 +116,8 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
   const p = primary?.reachable && primary.body.session === src.session ? primary.body : undefined
   if (primary && !primary.reachable)
     unavailable.push(
-      `primary: no answer at ${primary.url} (${primary.reason}); sidefile depth and next seqs need a running \`xrc primary\` (or --primary <url>)`,
+      `primary: no answer at ${primary.url} (${primary.reason}); sidefile depth and next seqs need a ` +
+        `running \`xrc primary\` (or --primary <url>)`,
     )
   if (primary?.reachable && primary.body.session !== src.session)
     unavailable.push(`primary: ${primary.url} runs session ${primary.body.session}, not ${src.session}`)

@@ -10,21 +10,27 @@ function ago(micros: number | undefined): string {
   return `${clockMicros(micros)} (${formatMs(Date.now() - micros / 1000)} ago)`
 }
 
+/** Widths of the controller table's columns (the last one is not padded). */
+const COLUMNS = [4, 30, 22, 12, 11]
 export function formatStatus(s: SessionStatus): string {
   const lines: string[] = [`session ${s.session}   (at ${s.at})`]
   const j = s.journaledGroup
   const a = s.appliedGroup
+  const journaled = j
+    ? `${isoMicros(j.time)}, group ${j.seq} journaled (${formatMs(Date.now() - j.time / 1000)} ago)`
+    : '- (no group journaled yet)'
+  lines.push(`  consistency time   ${journaled}`)
+  const applied = a
+    ? `group ${a.seq}, T ${isoMicros(a.time)}${a.appliedAt ? `, applied at ${a.appliedAt}` : ''}`
+    : '- (no group applied yet)'
+  lines.push(`  last applied       ${applied}`)
+  const rpo =
+    s.rpoMs === undefined ? '-' : `${formatMs(s.rpoMs)} (writes after the applied T would be lost with the primary)`
+  lines.push(`  RPO now            ${rpo}`)
   lines.push(
-    `  consistency time   ${j ? `${isoMicros(j.time)}, group ${j.seq} journaled (${formatMs(Date.now() - j.time / 1000)} ago)` : '- (no group journaled yet)'}`,
-  )
-  lines.push(
-    `  last applied       ${a ? `group ${a.seq}, T ${isoMicros(a.time)}${a.appliedAt ? `, applied at ${a.appliedAt}` : ''}` : '- (no group applied yet)'}`,
-  )
-  lines.push(
-    `  RPO now            ${s.rpoMs === undefined ? '-' : `${formatMs(s.rpoMs)} (writes after the applied T would be lost with the primary)`}`,
-  )
-  lines.push(
-    `  journal            ${s.journal.topic}: end offset ${s.journal.endOffset ?? '-'}, lag ${s.journal.lagGroups ?? '-'} groups (${s.journal.lagOffsets ?? '-'} offsets) behind the secondary`,
+    `  journal            ${s.journal.topic}: end offset ${s.journal.endOffset ?? '-'}, lag ` +
+      `${s.journal.lagGroups ?? '-'} groups (${s.journal.lagOffsets ?? '-'} offsets) behind the ` +
+      `secondary`,
   )
   const codes = Object.entries(s.deadLetter.byCode ?? {})
     .map(([code, n]) => `${code} ${n}`)
@@ -34,22 +40,23 @@ export function formatStatus(s: SessionStatus): string {
   )
   for (const f of s.deadLetter.frozen ?? [])
     lines.push(
-      `    controller ${f.controller} froze at updates offset ${f.offset} [${f.code}]: \`xrc session resume --controller ${f.controller}\``,
+      `    controller ${f.controller} froze at updates offset ${f.offset} [${f.code}]: \`xrc session ` +
+        `resume --controller ${f.controller}\``,
     )
   lines.push(
     `  secondary          PostgreSQL schema ${s.secondary.schema}${s.secondary.exists === false ? ' (none yet)' : ''}`,
   )
   lines.push('  controllers')
-  lines.push(
-    `    ${'id'.padEnd(4)}${'latest time'.padEnd(30)}${'last record'.padEnd(22)}${'end offset'.padEnd(12)}${'mover lag'.padEnd(11)}sidefile`,
-  )
+  const row = (cells: string[]): string => `    ${cells.map((cell, i) => cell.padEnd(COLUMNS[i] ?? 0)).join('')}`
+  lines.push(row(['id', 'latest time', 'last record', 'end offset', 'mover lag', 'sidefile']))
   for (const c of s.controllers) {
     const last = c.lastRecord ? `${c.lastRecord.kind ?? '?'} seq ${c.lastRecord.lastSeq ?? '?'}` : '-'
+    const waiting = c.primary?.waitingWriters ? `, ${c.primary.waitingWriters} waiting` : ''
     const side = c.primary
-      ? `${c.primary.sidefileEntries} writes (${formatBytes(c.primary.sidefileBytes)})${c.primary.waitingWriters ? `, ${c.primary.waitingWriters} waiting` : ''}`
+      ? `${c.primary.sidefileEntries} writes (${formatBytes(c.primary.sidefileBytes)})${waiting}`
       : '-'
     lines.push(
-      `    ${String(c.id).padEnd(4)}${ago(c.latestTime).padEnd(30)}${last.padEnd(22)}${String(c.endOffset ?? '-').padEnd(12)}${String(c.moverLag ?? '-').padEnd(11)}${side}`,
+      row([String(c.id), ago(c.latestTime), last, String(c.endOffset ?? '-'), String(c.moverLag ?? '-'), side]),
     )
   }
   const services = Object.entries(s.services).filter(([, v]) => v?.reachable)
@@ -57,7 +64,8 @@ export function formatStatus(s: SessionStatus): string {
     lines.push('  services')
     for (const [name, v] of services)
       lines.push(
-        `    ${name.padEnd(9)}${v?.state ?? '?'}  ${v?.url ?? ''}${v?.halt ? `  HALTED: ${v.halt.message}${v.halt.code ? ` [${v.halt.code}]` : ''}` : ''}`,
+        `    ${name.padEnd(9)}${v?.state ?? '?'}  ${v?.url ?? ''}` +
+          (v?.halt ? `  HALTED: ${v.halt.message}${v.halt.code ? ` [${v.halt.code}]` : ''}` : ''),
       )
   }
   if (s.nbd) {

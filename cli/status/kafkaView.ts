@@ -46,7 +46,8 @@ export interface KafkaView {
   gaps: string[]
 }
 
-// a group's parts sit in one transaction: its last part is within this many offsets of the end unless a group has more parts
+// a group's parts sit in one transaction: its last part is within this many offsets of the end unless a group has
+// more parts
 const JOURNAL_TAIL_WINDOW = 64
 
 export async function kafkaView(kafka: Kafka, admin: Admin, session: string, logger: Logger): Promise<KafkaView> {
@@ -67,7 +68,8 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
     const offsets = await partitionOffsets(admin, topics.deadLetter)
     view.deadLetter.records = [...offsets.values()].reduce((n, o) => n + (o.high - o.low), 0)
     if (view.deadLetter.records > 0) {
-      // bad input is rare, so the topic is small: by error code, and where controllers froze (mover/intake/deadLetters.ts)
+      // bad input is rare, so the topic is small: by error code, and where controllers froze
+      // (mover/intake/deadLetters.ts)
       const summary = summarizeDeadLetters(
         await readDeadLetters({ kafka, topic: topics.deadLetter, logger, groupPrefix: `xrc.${session}.status` }),
       )

@@ -18,7 +18,10 @@ export interface TopicSpec {
   topic: string
   /** Partitions to create with. */
   partitions: number
-  /** 'exact': an existing topic must have exactly `partitions` (a journal's order is its one partition); 'at-least' otherwise. */
+  /**
+   * 'exact': an existing topic must have exactly `partitions` (a journal's order is its one partition); 'at-least'
+   * otherwise.
+   */
   partitionRule: 'exact' | 'at-least'
   /** Largest record value the topic must take; max.message.bytes is set to this plus framing. */
   maxRecordBytes: number
@@ -129,7 +132,10 @@ export function updatesTopicSpec(topic: string, partitions: number, maxRecordSet
   }
 }
 
-/** The dead-letter topic of a session: one partition, records up to an updates record (mover.maxRecordSetBytes) with its framing. */
+/**
+ * The dead-letter topic of a session: one partition, records up to an updates record (mover.maxRecordSetBytes) with
+ * its framing.
+ */
 export function deadLetterTopicSpec(topic: string, maxRecordSetBytes: number): TopicSpec {
   return {
     topic,
@@ -142,7 +148,10 @@ export function deadLetterTopicSpec(topic: string, maxRecordSetBytes: number): T
   }
 }
 
-/** The control topic of a session (operator commands to the mover, see schemas/control.ts): one partition of small JSON records. */
+/**
+ * The control topic of a session (operator commands to the mover, see schemas/control.ts): one partition of small
+ * JSON records.
+ */
 export function controlTopicSpec(topic: string): TopicSpec {
   return {
     topic,
