@@ -23,7 +23,7 @@ export interface Metric {
   runs: number[]
 }
 
-/** A goal of the issue, judged on the medians. */
+/** A performance goal the bench reports on, judged on the medians. */
 export interface Target {
   name: string
   goal: string

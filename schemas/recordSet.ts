@@ -14,7 +14,7 @@
  *   next seq; minTime = maxTime = a time every later write of this
  *   controller will exceed. It moves the consistency time of an idle
  *   controller.
- * - kind RESYNC: blocks read from the primary by a resync (issue: suspend
+ * - kind RESYNC: blocks read from the primary by a resync (README, Suspend
  *   and resync); time = the read time; seq continues the controller's seq.
  * - window (optional, null by default; added in a backward-compatible
  *   evolution): only on a HEARTBEAT, a resync window event of the

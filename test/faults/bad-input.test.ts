@@ -1,6 +1,6 @@
 /**
- * Bad input on the updates topic, every kind the issue lists, against the
- * real broker and registry with the mover in this process: each record goes
+ * Bad input on the updates topic, every kind the README's bad-input table
+ * lists, against the real broker and registry with the mover in this process: each record goes
  * to the session's dead-letter topic with headers naming its source topic,
  * partition, offset, error code and message; it is counted by code in the
  * metrics and in status. Records that do not belong to a stream are set

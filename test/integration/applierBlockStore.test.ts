@@ -75,7 +75,7 @@ describe('block store', () => {
       `SELECT attstorage AS storage, attcompression AS compression FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`,
       [`"${schema}".blocks`],
     )
-    // lz4 on this server (see blockStoreDdl.ts), else EXTERNAL
+    // lz4 on this server (see applier/store/blockStoreDdl.ts), else EXTERNAL
     expect([
       ['x', 'l'],
       ['e', '\u0000'],

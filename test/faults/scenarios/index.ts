@@ -1,5 +1,5 @@
 /**
- * Every fault scenario of the suite, by the issue's numbering: `npm test`
+ * Every fault scenario of the suite, by test file: `npm test`
  * runs each once (test/faults/*.test.ts), `npm run soak` repeats them with
  * random seeds and timing (test/faults/soak.ts).
  */
