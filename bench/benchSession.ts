@@ -87,7 +87,7 @@ export async function createBenchSession(options: {
           problems.push(`${what}: ${errorMessage(err)}`)
         }
       }
-      // by prefix, not by a list: every topic, group and subject the session's stages made (a kind added later goes too)
+      // by prefix, not by a list: every topic, group and subject the session's stages made, kinds added later too
       const prefix = `xrc.${name}.`
       const admin = kafka.admin()
       await attempt('kafka', async () => {
