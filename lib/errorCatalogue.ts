@@ -1,0 +1,401 @@
+/**
+ * The error catalogue's data: per code, whether it is retriable, the HTTP
+ * status an API answers it with, its meaning (the README's error table) and
+ * its message templates by reason. lib/errors.ts builds the errors from it
+ * and says how templates are written; read it through lib/errors.ts.
+ */
+
+export interface CodeSpec {
+  retriable: boolean
+  /** HTTP status an API answers this code with. */
+  status: number
+  doc: string
+  messages: Readonly<Record<string, Template>>
+}
+
+/** A message template: `{name}` placeholders; parts are joined without a separator. */
+export type Template = string | readonly string[]
+
+export const ERROR_CODES = {
+  XRC_CONFIG_INVALID: {
+    retriable: false,
+    status: 500,
+    doc: 'A setting is missing, malformed or unknown.',
+    messages: {
+      issues: 'invalid configuration:\n{issues}',
+      faultPoint: 'faults.point "{value}" is not <point>:<kill|stop>[:<n>] with a point of {points}',
+      topicPartitions: '{role} {topic} has {have} partitions; {partitionsFrom} needs {rule} {partitions}',
+      topicMaxMessageBytes: [
+        '{role} {topic} has max.message.bytes {have}, ',
+        'below the {need} a record of {setting} ({maxRecordBytes}) needs; ',
+        "raise the topic's max.message.bytes or lower {setting}",
+      ],
+    },
+  },
+  XRC_USAGE: {
+    retriable: false,
+    status: 400,
+    doc: 'A command was called with bad arguments.',
+    messages: {
+      badOption: '{option} takes {expected}, got "{value}"',
+      methodNotAllowed: '{method} is not allowed on {path}: use {use}',
+      unknownVolume: 'volume "{volume}" is not in session {session} (session.controllers: {volumes})',
+      noSuchPartition: '--partition: {topic} has partitions {partitions}',
+      unreadableFile: 'cannot read {file}: {cause}',
+      noInput: 'no input: give a file, or pipe the blocks to stdin (xrc write vol0 0 < blocks.bin)',
+      emptyInput: 'no input bytes: nothing to write',
+      partialBlock: [
+        '{bytes} bytes is not a whole number of {blockSize}-byte blocks (session.blockSize): ',
+        'add --pad to zero-fill the last block',
+      ],
+      blocksOutsideVolume: 'blocks {first}..{last} do not fit volume "{volume}" ({blocks} blocks)',
+      primaryUrlNeeded: [
+        "producer.apiPort is 0 (any free port): pass the primary's address with --primary <url> ",
+        '(it prints it when it starts)',
+      ],
+      replayTargetNotEmpty: [
+        'schema {schema} already holds group {groupSeq}: replay rebuilds into an empty schema. ',
+        'Name another with --into <schema>, or add --replace to drop {schema} first (stop its applier before)',
+      ],
+      demoSessionNotEmpty: [
+        'session {session} already has data ({what}): the demo needs an empty session. ',
+        'Name another with --session, or add --fresh to remove this one first',
+      ],
+      alreadyRunning: 'the {component} is already running',
+      loadUnbounded: 'a closed-loop load needs durationMs or count',
+      windowWithoutFeed: 'a windowed closed loop needs the commit feed',
+      copyCeilingTooSmall: "the COPY ceiling needs {blocks} distinct blocks; the session's volumes hold {capacity}",
+      stageOp: 'the {stage} stage does not take "{op}"',
+      stageNotForked: 'bench/stageProcess is forked by the bench (npm run bench), not run by hand',
+      stageFirstMessage: 'the first message to a stage must be "start", got "{kind}"',
+    },
+  },
+  XRC_STACK_INSTALL_FAILED: {
+    retriable: false,
+    status: 500,
+    doc: 'Maven could not fetch the local stack jars.',
+    messages: {
+      noMaven: 'could not run mvn (is Maven installed?): {cause}',
+      mavenFailed: 'mvn {args} failed (exit {exitCode}):\n{output}',
+      noArchive: 'no Apicurio archive in {dir}',
+      untarFailed: 'tar -xzf {archive} failed (exit {exitCode})',
+    },
+  },
+  XRC_STACK_START_FAILED: {
+    retriable: false,
+    status: 500,
+    doc: 'A local stack service did not start or answer in time.',
+    messages: {
+      noClusterId: 'kafka StorageTool random-uuid printed no cluster id',
+      formatFailed: 'kafka storage format failed: {cause}',
+      notStarted: '{service} did not start: {cause}\n--- last lines of {log} ---\n{tail}',
+      noRegistryJar: 'no registry jar under {dir}; run `xrc stack up` to fetch it',
+    },
+  },
+  XRC_STACK_PORT_BUSY: {
+    retriable: false,
+    status: 500,
+    doc: 'A port the local stack needs is taken by a process it did not start.',
+    messages: { default: 'port {port} ({setting}) is taken by a process the local stack did not start' },
+  },
+  XRC_POSTGRES_UNREACHABLE: {
+    retriable: true,
+    status: 503,
+    doc: 'PostgreSQL did not answer at DATABASE_URL.',
+    messages: {
+      default: 'PostgreSQL does not answer at {url} ({settings}): {cause}',
+      preflight: 'PostgreSQL does not answer ({cause}): {hint}',
+    },
+  },
+  XRC_KAFKA_UNREACHABLE: {
+    retriable: true,
+    status: 503,
+    doc: 'No Kafka broker answered at KAFKA_BROKERS.',
+    messages: {
+      default: 'no Kafka broker answers at {brokers} (kafka.brokers, KAFKA_BROKERS): {cause}',
+      preflight: 'Kafka at {brokers} does not answer ({cause}): {hint}',
+      perfToolFailed: 'ProducerPerformance failed: {output}',
+      perfToolNoSummary: 'ProducerPerformance printed no summary line:\n{output}',
+    },
+  },
+  XRC_REGISTRY_UNREACHABLE: {
+    retriable: true,
+    status: 503,
+    doc: 'The schema registry did not answer at SCHEMA_REGISTRY_URL.',
+    messages: {
+      default: 'the schema registry does not answer at {url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): {cause}',
+      preflight: 'the schema registry at {url} does not answer: {hint}',
+      register: 'could not register schema under {subject} at {url} (schemaRegistry.url, SCHEMA_REGISTRY_URL): {cause}',
+      lookup: 'schema registry at {url} did not answer for schema id {schemaId}: {cause}',
+      lookupStatus: 'schema registry answered {status} for schema id {schemaId}',
+      deleteSubject: 'could not delete registry subject {subject} at {url}: {cause}',
+    },
+  },
+  XRC_TIMEOUT: {
+    retriable: true,
+    status: 503,
+    doc: 'An operation did not finish within its bound.',
+    messages: {
+      default: 'timed out after {timeoutMs} ms waiting for {what}',
+      lastError: 'timed out after {timeoutMs} ms waiting for {what}: {cause}',
+      gaveUp: 'gave up waiting for {what}: {why}',
+      readerFailed: 'gave up waiting for {what}: the reader failed: {cause}',
+      resync: 'the resync did not finish within {duration}; it goes on (xrc status, or xrc resume again to follow it)',
+      catchUp: 'the secondary did not catch up within {seconds} s (see {schema} and the log)',
+      commit: [
+        'the secondary did not commit session time {time} within {timeoutMs} ms ',
+        '(committed up to {committed})',
+      ],
+      journal: 'the mover did not journal session time {time} within {timeoutMs} ms (journaled up to {journaled})',
+      stageAnswer: 'bench stage {stage} did not answer "{op}" within {timeoutMs} ms (log: {log})',
+      stageReady: 'bench stage {stage} was not ready within {timeoutMs} ms (log: {log})',
+    },
+  },
+  XRC_CLOSED: {
+    retriable: false,
+    status: 503,
+    doc: 'A component was used after close().',
+    messages: { default: '{component} is closed' },
+  },
+  XRC_SEQUENCE_GAP: {
+    retriable: false,
+    status: 500,
+    doc: "A controller's sequence numbers skip: a record set is missing.",
+    messages: {
+      default: [
+        'controller {controller}: expected seq {expected}, got {got} ',
+        '(record set {firstSeq}..{lastSeq} at offset {offset}); seqs {expected}..{lastMissing} are missing',
+      ],
+    },
+  },
+  XRC_TIME_REGRESSION: {
+    retriable: false,
+    status: 500,
+    doc: 'A controller reported a time earlier than its last.',
+    messages: {
+      default:
+        "controller {controller}: {what} has time {time}, earlier than the controller's latest time {latest}{note}",
+    },
+  },
+  XRC_GROUP_OUT_OF_ORDER: {
+    retriable: false,
+    status: 500,
+    doc: 'A consistency group is not strictly after the last applied one.',
+    messages: {
+      default: 'group {groupSeq} has time {groupTime}, not after time {lastGroupTime} of applied group {lastGroupSeq}',
+      emptyStart: [
+        'group {groupSeq} (time {groupTime}, journal offset {offset}) cannot start an empty secondary: ',
+        'it starts at group 1',
+      ],
+      missingGroups: [
+        'group {groupSeq} (time {groupTime}) follows applied group {lastGroupSeq} (time {lastGroupTime}): ',
+        'groups {firstMissing}..{lastMissing} are missing',
+      ],
+      offsetNotAfter: [
+        'group {groupSeq} is at journal offset {offset}, ',
+        'not after offset {lastOffset} of applied group {lastGroupSeq}: ',
+        'was the journal topic recreated?',
+      ],
+      timeMismatch: [
+        'group {groupSeq} in the journal has time {groupTime}, but group {groupSeq} was applied with time {applied}: ',
+        'the journal does not match this secondary',
+      ],
+    },
+  },
+  XRC_GROUP_INCOMPLETE: {
+    retriable: false,
+    status: 500,
+    doc: [
+      'Journal records of a group are not its parts 0..parts-1 in a row (one missing, repeated or foreign); ',
+      'no part of it is applied.',
+    ].join(''),
+    messages: { default: 'journal offset {offset} (group {groupSeq} part {part} of {parts}): {problem}' },
+  },
+  XRC_DECODE_FAILED: {
+    retriable: false,
+    status: 500,
+    doc: 'A record is not a valid record set (not Avro, unknown schema, bad magic byte).',
+    messages: {
+      notAvroSchema: 'schema id {schemaId} is not an Avro schema: {cause}',
+      schemaType: 'schema id {schemaId} is {schemaType}, not AVRO',
+      unknownSchema: 'unknown schema id {schemaId}: the registry has no such schema',
+      unreadableSchema: 'schema id {schemaId} cannot be read as {subject}: {cause}',
+      invalidAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): {cause}',
+      truncatedAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): truncated',
+      trailingBytes: 'not a valid Avro {subject} value (schema id {schemaId}): {trailing} trailing bytes',
+      shortHeader: 'not in the Confluent wire format: {bytes} bytes, fewer than the {headerBytes}-byte header',
+      magicByte: 'not in the Confluent wire format: magic byte {magic}, expected {expected}',
+      wireFormat: 'not in the Confluent wire format ({bytes} bytes, first byte {firstByte})',
+      noValue: 'not in the Confluent wire format (no value)',
+      value: 'schema id {schemaId}: {cause}',
+      notJsonCommand: '{where}: not a JSON command',
+      notResumeCommand:
+        '{where}: not a resume command (command, session, controller, partition, offset, discardMissing)',
+    },
+  },
+  XRC_INVALID_RECORD: {
+    retriable: false,
+    status: 400,
+    doc: 'A record set names an unknown controller or volume, a block out of range, or a payload of partial blocks.',
+    messages: {
+      default: 'invalid record set from controller {controller} (seq {firstSeq}..{lastSeq}): {problem}',
+      schemaMismatch: 'value does not fit schema {subject}: {cause}',
+      notInteger: '{what} must be a non-negative integer, got "{value}"',
+      notPercentEncoded: '{what} is not valid percent-encoding: "{value}"',
+    },
+  },
+  XRC_RECORD_TOO_LARGE: {
+    retriable: false,
+    status: 413,
+    doc: 'A record set exceeds the configured maximum size.',
+    messages: {
+      default: '{where}: {bytes} bytes, over {setting} ({maxBytes})',
+      write: 'a write of {bytes} bytes exceeds the largest one record set carries ({maxBytes} bytes)',
+    },
+  },
+  XRC_DUPLICATE_SEQUENCE: {
+    retriable: false,
+    status: 500,
+    doc: [
+      'A record set repeats seqs a controller sent before, but with later times: not a re-send. ',
+      'It is dead-lettered and dropped; the session goes on.',
+    ].join(''),
+    messages: {
+      default: [
+        'controller {controller}: seqs {firstSeq}..{lastSeq} at offset {offset} were taken before, ',
+        'but with times up to {latest}, and this record set has time {time}: not a re-send',
+      ],
+    },
+  },
+  XRC_CONTROLLER_FROZEN: {
+    retriable: false,
+    status: 409,
+    doc: [
+      "A controller's stream is broken (a gap, a time regression, an invalid record carrying its next seqs): ",
+      'the mover froze it, so the consistency time stays at its last report, until `xrc session resume`.',
+    ].join(''),
+    messages: { default: 'controller {controller} is frozen: {problem}' },
+  },
+  XRC_COMMIT_UNKNOWN: {
+    retriable: true,
+    status: 503,
+    doc: [
+      'The connection failed during a PostgreSQL COMMIT: ',
+      'whether the group committed is read back from the control table before anything is retried.',
+    ].join(''),
+    messages: { default: 'the connection failed during COMMIT, so whether it committed is unknown: {cause}' },
+  },
+  XRC_SESSION_HALTED: {
+    retriable: false,
+    status: 503,
+    doc: 'The session is halted; an operator action is needed to resume.',
+    messages: {
+      default: '{stage} halted: {problem} [{haltCode}]',
+      resyncStopped: '{mirror}: the resync stopped; it goes on once the primary resumes (xrc resume)',
+      pipelineStopped: 'the pipeline stopped: {problem}',
+      stageEnded: 'bench stage {stage} ended: {problem} (log: {log})',
+      stageFailed: 'bench stage {stage}: {problem}',
+      stageExited: 'bench stage {stage} exited before it was ready: {problem} (log: {log})',
+    },
+  },
+  XRC_SIDEFILE_FULL: {
+    retriable: true,
+    status: 503,
+    doc: "The controller's sidefile reached its bound.",
+    messages: {
+      default: [
+        'sidefile {dir} is full: {bytes} of {maxBytes} bytes held, ',
+        'no room for {entryBytes} more after waiting {waitedMs} ms',
+      ],
+    },
+  },
+  XRC_SIDEFILE_CORRUPT: {
+    retriable: false,
+    status: 500,
+    doc: 'A sidefile entry before the tail fails its check (CRC, length, magic); the error names the file and offset.',
+    messages: {
+      default: 'sidefile entry at {file} offset {offset} is damaged: {problem}',
+      stateFile: 'state file {file} is damaged: {cause}',
+    },
+  },
+  XRC_FENCED: {
+    retriable: false,
+    status: 409,
+    doc: 'Another instance took over this transactional id.',
+    messages: {
+      default: 'transactional id {transactionalId} was taken over by another mover; this one commits nothing more',
+    },
+  },
+  XRC_JOURNAL_WRITE_FAILED: {
+    retriable: true,
+    status: 503,
+    doc: [
+      'A group could not be journaled, or whether its transaction committed is unknown; ',
+      'the mover re-reads the journal tail before the next group.',
+    ].join(''),
+    messages: { default: 'journaling group {groupSeq} (T={groupTime}) failed {at}: {cause}; committed: {committed}' },
+  },
+  XRC_NOT_FOUND: {
+    retriable: false,
+    status: 404,
+    doc: 'A session, volume, snapshot or group does not exist.',
+    messages: {
+      path: 'no such path {path}',
+      topic: 'topic {topic} does not exist: is the session name right (--session, session.name)?',
+      secondary: '{cause} (schema {schema}: has an applier or a replay run with it?)',
+      volumeFile: 'no primary answers at {url} and there is no volume file {file} (session.dataDir, session.name)',
+      volumeFileOnly:
+        'no primary to ask (--primary, producer.apiPort) and no volume file {file} (session.dataDir, session.name)',
+    },
+  },
+  XRC_PRIMARY_UNREACHABLE: {
+    retriable: true,
+    status: 502,
+    doc: "No primary answers at its HTTP API (producer.apiPort, or the command's --primary URL): start `xrc primary`.",
+    messages: {
+      default: [
+        'no primary answers at {url} ({why}): start one with `xrc primary` (same --config), ',
+        'or pass --primary <url> if it listens elsewhere',
+      ],
+      write: 'write {volume}/{block} failed: {cause}',
+    },
+  },
+  XRC_ROLLED_BACK: {
+    retriable: false,
+    status: 409,
+    doc: [
+      'The secondary was rolled back to its last consistent image (`xrc rollback`); ',
+      'the applier applies nothing more until the mirror is re-established (`xrc resync`).',
+    ].join(''),
+    messages: {
+      default: [
+        'the secondary of session "{session}" was rolled back to its last consistent image; ',
+        're-establish the mirror (xrc resync) before applying group {groupSeq}',
+      ],
+    },
+  },
+  XRC_NBD_PROTOCOL: {
+    retriable: false,
+    status: 400,
+    doc: [
+      'An NBD client broke the protocol (bad magic, unknown client flags, a malformed or oversized option or request); ',
+      'the reason is logged and the connection closed.',
+    ].join(''),
+    messages: { default: 'the NBD peer broke the protocol ({nbdReason}): {problem}' },
+  },
+  XRC_SERVICE_RUNNING: {
+    retriable: false,
+    status: 409,
+    doc: [
+      'An operator action needs a service stopped first ',
+      '(`xrc resync` and `xrc rollback` need the mover and the applier stopped); the error names it.',
+    ].join(''),
+    messages: {
+      applier: 'the applier of session {session} is connected to the secondary: stop it first',
+      mover: [
+        'the mover of session {session} is reading the updates topic (group {groupId}): stop it first ',
+        '(a mover killed moments ago stays a member until its session times out, 30 s)',
+      ],
+    },
+  },
+} as const satisfies Record<string, CodeSpec>
