@@ -107,7 +107,9 @@ export function maxWriteBytes(maxRecordSetBytes: number, session: string, blockS
 export const JOURNAL_RECORD_FIXED_BYTES =
   WIRE_HEADER_BYTES + LENGTH_MAX_BYTES + 2 * LONG_MAX_BYTES + 2 * INT_MAX_BYTES + 3 * ARRAY_FRAMING_BYTES
 
-/** A journal update's bytes besides its volume name and data: controller (int), seq, time, block (longs), two lengths. */
+/**
+ * A journal update's bytes besides its volume name and data: controller (int), seq, time, block (longs), two lengths.
+ */
 export const JOURNAL_UPDATE_FIXED_BYTES = INT_MAX_BYTES + 3 * LONG_MAX_BYTES + 2 * LENGTH_MAX_BYTES
 
 /** One controller mark: controller (int), lastSeq, lastTime, resumeOffset (longs). */
@@ -155,7 +157,10 @@ export const KAFKA_BATCH_HEADER_BYTES = 61
  */
 export const KAFKA_RECORD_FIXED_BYTES = 5 + 1 + 10 + 4 * 5
 
-/** Upper bound of a record's bytes in a batch besides its value: its framing, key and headers (each with two length varints). */
+/**
+ * Upper bound of a record's bytes in a batch besides its value: its framing, key and headers (each with two length
+ * varints).
+ */
 export function kafkaRecordOverheadBytes(key: string, headers: Readonly<Record<string, string>>): number {
   let bytes = KAFKA_RECORD_FIXED_BYTES + Buffer.byteLength(key)
   for (const [k, v] of Object.entries(headers))
