@@ -214,7 +214,8 @@ export const ConfigSchema = z.strictObject({
         .min(1)
         .default('127.0.0.1')
         .describe(
-          "Address the primary's NBD server listens on for TCP (every volume is an export named after it); NBD has no authentication here: keep it on a trusted network",
+          "Address the primary's NBD server listens on for TCP (every volume is an export named after" +
+            ' it); NBD has no authentication here: keep it on a trusted network',
         ),
       port: z
         .number()
@@ -223,13 +224,15 @@ export const ConfigSchema = z.strictObject({
         .max(65535)
         .default(0)
         .describe(
-          "TCP port of the primary's NBD server (10809 is NBD's own); 0 = any free port, announced on the ready line; -1 = no TCP",
+          "TCP port of the primary's NBD server (10809 is NBD's own); 0 = any free port, announced on" +
+            ' the ready line; -1 = no TCP',
         ),
       socket: z
         .string()
         .default('')
         .describe(
-          'Unix socket of the NBD server; empty = <dataDir>/<session>/primary/nbd.sock (nbd-<ids>.sock for a process running some controllers); "-" = none',
+          'Unix socket of the NBD server; empty = <dataDir>/<session>/primary/nbd.sock ' +
+            '(nbd-<ids>.sock for a process running some controllers); "-" = none',
         ),
       maxConnections: z
         .number()

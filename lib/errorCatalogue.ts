@@ -378,7 +378,8 @@ export const ERROR_CODES = {
     retriable: false,
     status: 400,
     doc: [
-      'An NBD client broke the protocol (bad magic, unknown client flags, a malformed or oversized option or request); ',
+      'An NBD client broke the protocol (bad magic, unknown client flags, ',
+      'a malformed or oversized option or request); ',
       'the reason is logged and the connection closed.',
     ].join(''),
     messages: { default: 'the NBD peer broke the protocol ({nbdReason}): {problem}' },

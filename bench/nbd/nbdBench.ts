@@ -196,12 +196,12 @@ export async function runNbdBench(options: {
       targets: [
         {
           name: '(a) mirrored IOPS >= 0.8 x (b) suspended',
-          measured: `${a.iops} vs ${b.iops} (${(a.iops / b.iops).toFixed(2)}x)`,
+          measured: `${a.iops} vs ${b.iops} (${ratio(a.iops, b.iops)}x)`,
           met: a.iops >= 0.8 * b.iops,
         },
         {
           name: '(a) mirrored p99 <= 1.5 x (b) suspended',
-          measured: `${a.latencyMs.p99} ms vs ${b.latencyMs.p99} ms (${(a.latencyMs.p99 / b.latencyMs.p99).toFixed(2)}x)`,
+          measured: `${a.latencyMs.p99} ms vs ${b.latencyMs.p99} ms (${ratio(a.latencyMs.p99, b.latencyMs.p99)}x)`,
           met: a.latencyMs.p99 <= 1.5 * b.latencyMs.p99,
         },
       ],
@@ -231,4 +231,9 @@ export function renderNbdReport(r: NbdBenchReport): string {
     ...r.targets.map((t) => `- ${t.met ? 'met' : 'MISSED'}: ${t.name}: ${t.measured}`),
     '',
   ].join('\n')
+}
+
+/** `a / b` to two decimals, as the targets report it. */
+function ratio(a: number, b: number): string {
+  return (a / b).toFixed(2)
 }

@@ -43,7 +43,8 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('primary')
     .description(
-      'run the primary site: controllers, volumes, sidefiles; sends record sets to Kafka; HTTP API and NBD exports for writes',
+      'run the primary site: controllers, volumes, sidefiles; sends record sets to Kafka; HTTP ' +
+        'API and NBD exports for writes',
     )
     .option('--controllers <ids>', 'run only these controller ids (comma-separated), e.g. one process per controller')
     .option('--api-port <port>', 'HTTP API port (0 = any free port)')

@@ -73,7 +73,9 @@ export function formatStatus(s: SessionStatus): string {
     lines.push(`  nbd                ${where}; ${s.nbd.connections} of ${s.nbd.maxConnections} connections open`)
     for (const e of s.nbd.exports)
       lines.push(
-        `    ${e.name.padEnd(16)}controller ${String(e.controller).padEnd(4)}${formatBytes(e.bytes).padEnd(10)}${String(e.connections).padStart(3)} conn  ${e.writesPerSecond.toFixed(1).padStart(8)} writes/s  ${formatBytes(e.writeBytesPerSecond)}/s  (${e.writes} writes, ${formatBytes(e.writeBytes)} since start)`,
+        `    ${e.name.padEnd(16)}controller ${String(e.controller).padEnd(4)}${formatBytes(e.bytes).padEnd(10)}` +
+          `${String(e.connections).padStart(3)} conn  ${e.writesPerSecond.toFixed(1).padStart(8)} writes/s  ` +
+          `${formatBytes(e.writeBytesPerSecond)}/s  (${e.writes} writes, ${formatBytes(e.writeBytes)} since start)`,
       )
   }
   if (s.unavailable.length > 0) {
