@@ -88,7 +88,8 @@ export async function runService(options: ServiceOptions): Promise<void> {
     setTimeout(() => {
       logger.error(
         { signal, graceMs: STOP_GRACE_MS },
-        `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now (what is committed is durable, the rest is redone on the next start)`,
+        `${name}: did not stop within ${STOP_GRACE_MS} ms of the signal; exiting now ` +
+          '(what is committed is durable, the rest is redone on the next start)',
       )
       flushThenExit(logger, 1)
     }, STOP_GRACE_MS).unref()

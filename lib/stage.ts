@@ -51,7 +51,10 @@ export interface Stage<Status = unknown> {
 /** A stage that ended when asked to. */
 export const STOPPED: StageEnd = Object.freeze({ outcome: 'stopped', reason: 'requested' })
 
-/** The end an error means: an XrcError names a condition (halted, with its code); anything else is unexpected (failed). */
+/**
+ * The end an error means: an XrcError names a condition (halted, with its code); anything else is
+ * unexpected (failed).
+ */
 export function endOf(err: unknown): StageEnd {
   if (isXrcError(err)) return { outcome: 'halted', code: err.code, error: err }
   return { outcome: 'failed', error: err instanceof Error ? err : new Error(String(err)) }
