@@ -74,7 +74,8 @@ export const ConfigSchema = z.strictObject({
         .regex(/^postgres(ql)?:\/\//, 'a postgres:// connection string')
         .default('postgres://postgres@127.0.0.1:5432/postgres')
         .describe(
-          'PostgreSQL connection string of the secondary block store, for the secondary site only (the applier, xrc rollback, xrc resync, status); the primary never connects to it (a password in it is never logged)',
+          'PostgreSQL connection string of the secondary block store, for the secondary site only (the applier, ' +
+            'xrc rollback, xrc resync, status); the primary never connects to it (a password in it is never logged)',
         ),
     })
     .prefault({}),
@@ -307,7 +308,9 @@ export const ConfigSchema = z.strictObject({
       feedbackMs: ms
         .default(1000)
         .describe(
-          "Least time between two records of the applier's last applied group on the session's applied topic (xrc.NAME.applied), which the primary follows to discard its older change generation; the first goes at once, ms",
+          "Least time between two records of the applier's last applied group on the session's applied topic " +
+            '(xrc.NAME.applied), which the primary follows to discard its older change generation; the first goes ' +
+            'at once, ms',
         ),
     })
     .prefault({}),

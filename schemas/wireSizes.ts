@@ -65,7 +65,10 @@ export const RECORD_SET_FIXED_BYTES =
   ARRAY_FRAMING_BYTES +
   UNION_INDEX_MAX_BYTES
 
-/** A resync window event's bytes besides its reason: event (enum), epoch, consistentUntil, blocks (longs), the reason's length. */
+/**
+ * A resync window event's bytes besides its reason: event (enum), epoch, consistentUntil, blocks (longs),
+ * the reason's length.
+ */
 export const RESYNC_WINDOW_FIXED_BYTES = ENUM_MAX_BYTES + 3 * LONG_MAX_BYTES + LENGTH_MAX_BYTES
 
 /** Upper bound of a window event's bytes in a record set (schemas/resyncWindow.ts). */
