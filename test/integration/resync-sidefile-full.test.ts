@@ -86,13 +86,21 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
   )
   const { received, stop } = await readUpdates(session.topic)
   cleanups.push(stop)
+  // every marked block's RESYNC record (the topic is read from its start: wait for them all, not for a count of
+  // updates, which a merged multi-block update makes smaller than the count of blocks)
+  const resyncedBlocks = (): Set<string> =>
+    new Set(
+      received
+        .filter((r) => r.recordSet.kind === 'RESYNC')
+        .flatMap((r) => r.recordSet.updates)
+        .flatMap((u) => Array.from({ length: u.data.length / 512 }, (_, b) => `${u.volume}/${u.block + b}`)),
+    )
   await waitFor(
     'the RESYNC record sets',
-    () =>
-      received.filter((r) => r.recordSet.kind === 'RESYNC').flatMap((r) => r.recordSet.updates).length >= 4
-        ? true
-        : undefined,
-    { timeoutMs: 30_000 },
+    () => ([...marked].every((b) => resyncedBlocks().has(b)) ? true : undefined),
+    {
+      timeoutMs: 30_000,
+    },
   )
   const resynced = new Set<string>()
   for (const r of received.filter((x) => x.recordSet.kind === 'RESYNC')) {
