@@ -30,6 +30,24 @@ export const ERROR_CODES = {
         'below the {need} a record of {setting} ({maxRecordBytes}) needs; ',
         "raise the topic's max.message.bytes or lower {setting}",
       ],
+      controllerNotInSession: 'controller {controller} is not in session {session} (controllers: {controllers})',
+      bitmapShrinks:
+        'change bitmap {file} covers more blocks than volume "{volume}" has now ({blocks}); a volume cannot shrink',
+      volumeFileShrinks: [
+        'volume file {file} holds {bytes} bytes, more than the configured {blocks} blocks of {blockSize} bytes; ',
+        'refusing to shrink it',
+      ],
+      sidefileVolumeGone: [
+        'sidefile entry {where} writes volume "{volume}" blocks from {block}, ',
+        'which the configuration of controller {controller} no longer holds',
+      ],
+      nbdNotSocket: '{path} exists and is not a socket',
+      nbdSocketTaken: 'another process serves NBD on {path}',
+      nbdSocketPathLong: 'the NBD socket path {path} is longer than the {maxBytes} bytes a Unix socket takes',
+      nbdWriteTooSmall: [
+        'one write holds {maxWriteBytes} bytes, fewer than two blocks of {blockSize}: ',
+        'NBD cannot serve unaligned writes',
+      ],
     },
   },
   XRC_USAGE: {
@@ -68,6 +86,14 @@ export const ERROR_CODES = {
       stageOp: 'the {stage} stage does not take "{op}"',
       stageNotForked: 'bench/stageProcess is forked by the bench (npm run bench), not run by hand',
       stageFirstMessage: 'the first message to a stage must be "start", got "{kind}"',
+      alreadyStarted: '{component} was already {state}: make a new one',
+      offsetsNotIncreasing: [
+        'controller {controller}: record set at offset {offset} fed after offset {lastOffset}; ',
+        'offsets must increase',
+      ],
+      resumeOffsetAlone: '--offset needs --controller: an offset is one of its partition',
+      journalWriterBusy: 'journal writer reopened while a write is in progress',
+      releasedTwice: 'blocks {first}..{last} released twice',
     },
   },
   XRC_STACK_INSTALL_FAILED: {
@@ -116,6 +142,10 @@ export const ERROR_CODES = {
       preflight: 'Kafka at {brokers} does not answer ({cause}): {hint}',
       perfToolFailed: 'ProducerPerformance failed: {output}',
       perfToolNoSummary: 'ProducerPerformance printed no summary line:\n{output}',
+      deadLetter: 'could not dead-letter {topic} partition {partition} offset {offset}: {cause}',
+      send: 'send to {topic} partition {partitions} failed: {cause}',
+      sendMany: 'send to {topic} partitions {partitions} failed: {cause}',
+      topicPartitions: 'topic {topic} has {have} of the {partitions} partitions the session needs',
     },
   },
   XRC_REGISTRY_UNREACHABLE: {
@@ -129,6 +159,7 @@ export const ERROR_CODES = {
       lookup: 'schema registry at {url} did not answer for schema id {schemaId}: {cause}',
       lookupStatus: 'schema registry answered {status} for schema id {schemaId}',
       deleteSubject: 'could not delete registry subject {subject} at {url}: {cause}',
+      notRegistered: 'the schema of {topic} is not registered yet: the schema registry has not answered',
     },
   },
   XRC_TIMEOUT: {
@@ -155,7 +186,19 @@ export const ERROR_CODES = {
     retriable: false,
     status: 503,
     doc: 'A component was used after close().',
-    messages: { default: '{component} is closed' },
+    messages: {
+      default: '{component} is closed',
+      notOpen: '{component} is not open',
+      stopped: '{component} has stopped',
+      closedWhileConnecting: '{component} closed while connecting',
+      groupAborted: 'group {groupSeq} aborted: the mover is stopping',
+      notTakingWrites: 'the primary of session {session} is {state}, not taking writes',
+      controller: 'controller {controller} is closed',
+      volume: 'volume {volume} is closed',
+      sidefile: 'sidefile {dir} is closed',
+      sidefileWaiting: 'sidefile {dir} closed while the writer waited for space',
+      changeBitmaps: 'change bitmaps in {dir} are closed',
+    },
   },
   XRC_SEQUENCE_GAP: {
     retriable: false,
@@ -164,7 +207,7 @@ export const ERROR_CODES = {
     messages: {
       default: [
         'controller {controller}: expected seq {expected}, got {got} ',
-        '(record set {firstSeq}..{lastSeq} at offset {offset}); seqs {expected}..{lastMissing} are missing',
+        '(record set {got}..{lastSeq} at offset {offset}); seqs {expected}..{lastMissing} are missing',
       ],
     },
   },
@@ -173,8 +216,11 @@ export const ERROR_CODES = {
     status: 500,
     doc: 'A controller reported a time earlier than its last.',
     messages: {
-      default:
-        "controller {controller}: {what} has time {time}, earlier than the controller's latest time {latest}{note}",
+      default: "controller {controller}: {what} has time {time}, earlier than the controller's latest time {latest}",
+      mustExceed: [
+        "controller {controller}: {what} has time {time}, earlier than the controller's latest time {latest} ",
+        '(all later writes must exceed it)',
+      ],
     },
   },
   XRC_GROUP_OUT_OF_ORDER: {
@@ -231,6 +277,8 @@ export const ERROR_CODES = {
       notJsonCommand: '{where}: not a JSON command',
       notResumeCommand:
         '{where}: not a resume command (command, session, controller, partition, offset, discardMissing)',
+      noRecordValue: '{where}: a record with no value',
+      noJournalValue: 'journal record at offset {offset} has no value',
     },
   },
   XRC_INVALID_RECORD: {
@@ -242,6 +290,19 @@ export const ERROR_CODES = {
       schemaMismatch: 'value does not fit schema {subject}: {cause}',
       notInteger: '{what} must be a non-negative integer, got "{value}"',
       notPercentEncoded: '{what} is not valid percent-encoding: "{value}"',
+      wrongPartition: '{where}: a record set of controller {controller} (partition = controller id)',
+      headerMismatch: '{where}: header {header} is "{headerValue}" but the record set says {recordValue}',
+      notGroupEnd: [
+        'journal record at offset {offset} is not the last part of a group of session "{session}" ',
+        '(session "{recordSession}", part {part} of {parts}, {marks} marks)',
+      ],
+      badCount: 'count must be a positive integer, got {count}',
+      foreignVolume: 'volume "{volume}" does not belong to controller {controller} (its volumes: {volumes})',
+      partialBlocks: 'data must be a non-zero multiple of the block size {blockSize} bytes, got {got} bytes',
+      outsideVolume: 'blocks {first}..{last} are outside volume "{volume}" (blocks 0..{lastBlock})',
+      notMicroseconds: '{what} must be a non-negative integer number of microseconds, got {time}',
+      timeAhead:
+        'causal time {time} is {leadSeconds} s ahead of the session clock (at most {maxAheadSeconds} s allowed)',
     },
   },
   XRC_RECORD_TOO_LARGE: {
@@ -251,6 +312,9 @@ export const ERROR_CODES = {
     messages: {
       default: '{where}: {bytes} bytes, over {setting} ({maxBytes})',
       write: 'a write of {bytes} bytes exceeds the largest one record set carries ({maxBytes} bytes)',
+      journalMarks: 'the marks of {controllers} controllers do not fit in a journal record of {maxBytes} bytes',
+      journalBlock: 'a block of {bytes} bytes does not fit in a journal record of {maxBytes} bytes',
+      journalPart: 'journal part {part} of group {groupSeq} is {bytes} bytes, over {maxBytes} (a sizing bug)',
     },
   },
   XRC_DUPLICATE_SEQUENCE: {
@@ -274,7 +338,10 @@ export const ERROR_CODES = {
       "A controller's stream is broken (a gap, a time regression, an invalid record carrying its next seqs): ",
       'the mover froze it, so the consistency time stays at its last report, until `xrc session resume`.',
     ].join(''),
-    messages: { default: 'controller {controller} is frozen: {problem}' },
+    messages: {
+      default: 'controller {controller} is frozen: {problem}',
+      operatorResumed: 'operator resumed controller {controller} at offset {offset}',
+    },
   },
   XRC_COMMIT_UNKNOWN: {
     retriable: true,
@@ -296,6 +363,7 @@ export const ERROR_CODES = {
       stageEnded: 'bench stage {stage} ended: {problem} (log: {log})',
       stageFailed: 'bench stage {stage}: {problem}',
       stageExited: 'bench stage {stage} exited before it was ready: {problem} (log: {log})',
+      unexpected: '{stage} halted: {cause}',
     },
   },
   XRC_SIDEFILE_FULL: {
@@ -307,6 +375,7 @@ export const ERROR_CODES = {
         'sidefile {dir} is full: {bytes} of {maxBytes} bytes held, ',
         'no room for {entryBytes} more after waiting {waitedMs} ms',
       ],
+      suspended: 'sidefile {dir}: the session suspended while the writer waited {waitedMs} ms for space',
     },
   },
   XRC_SIDEFILE_CORRUPT: {
@@ -316,6 +385,22 @@ export const ERROR_CODES = {
     messages: {
       default: 'sidefile entry at {file} offset {offset} is damaged: {problem}',
       stateFile: 'state file {file} is damaged: {cause}',
+      failedEarlier: 'sidefile {dir} failed earlier and takes no more writes',
+      segment: 'sidefile segment {file} is damaged at offset {offset}: {problem}',
+      segmentNotLast:
+        'sidefile segment {file} is damaged at offset {offset}: {problem} (not the last segment, so not a torn tail)',
+      segmentsOverlap: 'sidefile segments {previous} and {file} overlap ({previousEnd} > {base})',
+      windowEntry: 'sidefile entry {where} is a resync window event, not a write',
+      notWriteEntry: 'sidefile entry {where} is not a write entry ({bytes} bytes, kind {kind})',
+      notWindowEntry: 'sidefile entry {where} is not a resync window event ({bytes} bytes, event {event})',
+      shortEntry: 'sidefile entry {where} is shorter than its volume name',
+      entryOrder: 'sidefile entry {where}: seq {seq} time {time} does not follow seq {lastSeq} time {lastTime}',
+      windowOrder: [
+        'sidefile entry {where}: a resync window event before seq {seq} at time {time} ',
+        'does not follow seq {lastSeq} time {lastTime}',
+      ],
+      bitmapWrite: 'could not write the change bitmaps in {dir}: {cause}',
+      generationsFile: 'change generations file {file} is damaged: {problem}',
     },
   },
   XRC_FENCED: {
@@ -324,6 +409,10 @@ export const ERROR_CODES = {
     doc: 'Another instance took over this transactional id.',
     messages: {
       default: 'transactional id {transactionalId} was taken over by another mover; this one commits nothing more',
+      journalGroup: [
+        'transactional id {transactionalId} was taken over by another mover (or the broker expired the transaction); ',
+        'group {groupSeq} is not journaled by this mover',
+      ],
     },
   },
   XRC_JOURNAL_WRITE_FAILED: {
@@ -333,7 +422,15 @@ export const ERROR_CODES = {
       'A group could not be journaled, or whether its transaction committed is unknown; ',
       'the mover re-reads the journal tail before the next group.',
     ].join(''),
-    messages: { default: 'journaling group {groupSeq} (T={groupTime}) failed {at}: {cause}; committed: {committed}' },
+    messages: {
+      default: 'journaling group {groupSeq} (T={groupTime}) failed at {phase}: {cause}; committed: {committed}',
+      afterCommit:
+        'journaling group {groupSeq} (T={groupTime}) failed after committed: {cause}; committed: {committed}',
+      expired: [
+        'journaling group {groupSeq} (T={groupTime}) failed at {phase}: the transaction was open {elapsedMs} ms, ',
+        'past mover.transactionTimeoutMs ({transactionTimeoutMs}), and the broker aborted it; committed: no',
+      ],
+    },
   },
   XRC_NOT_FOUND: {
     retriable: false,
@@ -346,6 +443,20 @@ export const ERROR_CODES = {
       volumeFile: 'no primary answers at {url} and there is no volume file {file} (session.dataDir, session.name)',
       volumeFileOnly:
         'no primary to ask (--primary, producer.apiPort) and no volume file {file} (session.dataDir, session.name)',
+      controller: 'controller {controller} is not configured in session "{session}"',
+      volume: 'volume "{volume}" is not in session {session}',
+      volumeElsewhere: [
+        'volume "{volume}" belongs to controller {controller}, which this process does not run ',
+        '(it runs {controllers})',
+      ],
+      noFrozenController: [
+        'no controller of session {session} froze: ',
+        'the dead-letter topic {topic} has no record with action "frozen"',
+      ],
+      controllerNotFrozen: [
+        'no controller {controller} of session {session} froze: ',
+        'the dead-letter topic {topic} has no record with action "frozen" for it',
+      ],
     },
   },
   XRC_PRIMARY_UNREACHABLE: {

@@ -142,7 +142,8 @@ class MoverService {
   // ---- lifecycle
 
   async start(): Promise<void> {
-    if (this.#state !== 'created') throw new XrcError('XRC_USAGE', `mover already ${this.#state}: make a new one`)
+    if (this.#state !== 'created')
+      throw new XrcError('XRC_USAGE', { reason: 'alreadyStarted', component: 'mover', state: this.#state })
     this.#state = 'starting'
     this.#starting = this.#startOnce()
     try {
@@ -325,10 +326,11 @@ class MoverService {
       .find((f) => f.partition === command.partition && f.offset === command.offset)
     if (frozen === undefined || this.#supervisor.restartPending) return
     this.#supervisor.requestRestart(
-      new XrcError(
-        'XRC_CONTROLLER_FROZEN',
-        `operator resumed controller ${command.controller} at offset ${command.offset}`,
-      ),
+      new XrcError('XRC_CONTROLLER_FROZEN', {
+        reason: 'operatorResumed',
+        controller: command.controller,
+        offset: String(command.offset),
+      }),
     )
     this.#sleep.wake()
   }

@@ -40,10 +40,15 @@ export async function awaitUpdatesTopic(
     { timeoutMs, intervalMs: 250 },
   )
   if (have < partitions) {
-    throw new XrcError(
-      'XRC_CONFIG_INVALID',
-      `topic ${topic} has ${have} partitions; the session's controller ids need ${partitions} (partition = controller id)`,
-      { context: { setting: 'session.controllers', topic } },
-    )
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'topicPartitions',
+      role: 'updates topic',
+      topic,
+      have,
+      partitionsFrom: "the session's controller ids (partition = controller id)",
+      rule: 'at least',
+      partitions,
+      setting: 'session.controllers',
+    })
   }
 }

@@ -211,7 +211,11 @@ class PrimarySite implements Primary {
 
   async start(): Promise<void> {
     if (this.#state !== 'created')
-      throw new XrcError('XRC_USAGE', `the primary of session ${this.session} was already started`)
+      throw new XrcError('XRC_USAGE', {
+        reason: 'alreadyStarted',
+        component: `the primary of session ${this.session}`,
+        state: 'started',
+      })
     this.#state = 'starting'
     try {
       for (const id of this.controllerIds) {
@@ -490,36 +494,35 @@ class PrimarySite implements Primary {
     const all = this.#all
     for (const id of this.controllerIds) {
       if (!all.some((c) => c.id === id))
-        throw new XrcError(
-          'XRC_CONFIG_INVALID',
-          `controller ${id} is not in session ${this.session} (controllers: ${all.map((c) => c.id).join(', ')})`,
-          { context: { setting: 'session.controllers' } },
-        )
+        throw new XrcError('XRC_CONFIG_INVALID', {
+          reason: 'controllerNotInSession',
+          controller: id,
+          session: this.session,
+          controllers: all.map((c) => c.id),
+          setting: 'session.controllers',
+        })
     }
   }
 
   #route(volume: string): Controller {
     const id = this.#owner.get(volume)
     const session = this.session
-    if (id === undefined)
-      throw new XrcError('XRC_NOT_FOUND', `volume "${volume}" is not in session ${session}`, {
-        context: { session, volume },
-      })
+    if (id === undefined) throw new XrcError('XRC_NOT_FOUND', { reason: 'volume', volume, session })
     const c = this.#controllers.get(id)
     if (c === undefined)
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `volume "${volume}" belongs to controller ${id}, which this process does not run (it runs ${this.controllerIds.join(', ')})`,
-        { context: { session, volume, controller: id } },
-      )
+      throw new XrcError('XRC_NOT_FOUND', {
+        reason: 'volumeElsewhere',
+        volume,
+        controller: id,
+        controllers: this.controllerIds,
+        session,
+      })
     return c
   }
 
   #checkRunning(): void {
     if (this.#state !== 'running')
-      throw new XrcError('XRC_CLOSED', `the primary of session ${this.session} is ${this.#state}, not taking writes`, {
-        context: { session: this.session },
-      })
+      throw new XrcError('XRC_CLOSED', { reason: 'notTakingWrites', session: this.session, state: this.#state })
   }
 
   #emit<K extends keyof PrimaryEvents>(event: K, payload: PrimaryEvents[K]): void {

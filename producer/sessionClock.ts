@@ -60,10 +60,7 @@ export function createSessionClock(options: SessionClockOptions = {}): SessionCl
 
   function checkTime(t: number, what: string): void {
     if (!Number.isSafeInteger(t) || t < 0)
-      throw new XrcError(
-        'XRC_INVALID_RECORD',
-        `${what} must be a non-negative integer number of microseconds, got ${t}`,
-      )
+      throw new XrcError('XRC_INVALID_RECORD', { reason: 'notMicroseconds', what, time: t })
   }
 
   const clock: SessionClock = {
@@ -76,10 +73,12 @@ export function createSessionClock(options: SessionClockOptions = {}): SessionCl
       checkTime(t, 'causal time')
       const lead = t - Math.floor(now())
       if (lead > maxAhead) {
-        throw new XrcError(
-          'XRC_INVALID_RECORD',
-          `causal time ${t} is ${(lead / 1e6).toFixed(3)} s ahead of the session clock (at most ${maxAhead / 1e6} s allowed)`,
-        )
+        throw new XrcError('XRC_INVALID_RECORD', {
+          reason: 'timeAhead',
+          time: t,
+          leadSeconds: (lead / 1e6).toFixed(3),
+          maxAheadSeconds: maxAhead / 1e6,
+        })
       }
       if (t > last) last = t
     },

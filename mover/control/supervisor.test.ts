@@ -7,14 +7,33 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { XrcError, type ErrorCode } from '../../lib/errors.js'
+import { XrcError } from '../../lib/errors.js'
 import { RESTART_POLICY, Supervisor, haltError } from './supervisor.js'
+
+/** One error of each code the model feeds the supervisor. */
+const SAMPLE_ERRORS = {
+  XRC_KAFKA_UNREACHABLE: () =>
+    new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: 'localhost:9092', cause: new Error('connection refused') }),
+  XRC_TIMEOUT: () => new XrcError('XRC_TIMEOUT', { timeoutMs: 100, what: 'the journal tail' }),
+  XRC_DECODE_FAILED: () => new XrcError('XRC_DECODE_FAILED', { reason: 'noValue' }),
+  XRC_JOURNAL_WRITE_FAILED: () =>
+    new XrcError('XRC_JOURNAL_WRITE_FAILED', {
+      phase: 'send',
+      groupSeq: 3,
+      groupTime: '1234',
+      committed: 'no',
+      cause: new Error('request timed out'),
+    }),
+  XRC_FENCED: () => new XrcError('XRC_FENCED', { transactionalId: 'xrc.s.mover' }),
+  XRC_CLOSED: () => new XrcError('XRC_CLOSED', { reason: 'groupAborted', groupSeq: 3 }),
+}
+type SampleCode = keyof typeof SAMPLE_ERRORS
 
 type Event =
   | { kind: 'restart-ok' }
-  | { kind: 'restart-failed'; code: ErrorCode | 'plain' }
+  | { kind: 'restart-failed'; code: SampleCode | 'plain' }
   | { kind: 'write-ok' }
-  | { kind: 'write-failed'; code: ErrorCode }
+  | { kind: 'write-failed'; code: SampleCode }
   | { kind: 'request' }
   | { kind: 'halt' }
   | { kind: 'stop' }
@@ -25,7 +44,7 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       kind: fc.constant('restart-failed' as const),
-      code: fc.constantFrom<ErrorCode | 'plain'>('plain', 'XRC_KAFKA_UNREACHABLE', 'XRC_TIMEOUT', 'XRC_DECODE_FAILED'),
+      code: fc.constantFrom<SampleCode | 'plain'>('plain', 'XRC_KAFKA_UNREACHABLE', 'XRC_TIMEOUT', 'XRC_DECODE_FAILED'),
     }),
   },
   { weight: 3, arbitrary: fc.constant({ kind: 'write-ok' as const }) },
@@ -33,7 +52,7 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       kind: fc.constant('write-failed' as const),
-      code: fc.constantFrom<ErrorCode>(
+      code: fc.constantFrom<SampleCode>(
         'XRC_JOURNAL_WRITE_FAILED',
         'XRC_JOURNAL_WRITE_FAILED',
         'XRC_FENCED',
@@ -46,8 +65,8 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'stop' as const }) },
 )
 
-const errorOf = (code: ErrorCode | 'plain'): unknown =>
-  code === 'plain' ? new Error('connection refused') : new XrcError(code, `failed: ${code}`)
+const errorOf = (code: SampleCode | 'plain'): unknown =>
+  code === 'plain' ? new Error('connection refused') : SAMPLE_ERRORS[code]()
 
 describe('Supervisor', () => {
   it('restarts with the shared backoff, halts after the bound or on a fatal error, never cuts while anything is pending', () => {
@@ -186,7 +205,7 @@ describe('Supervisor', () => {
   })
 
   it('reports an XrcError as it is and anything else as XRC_SESSION_HALTED', () => {
-    const fenced = new XrcError('XRC_FENCED', 'taken over')
+    const fenced = new XrcError('XRC_FENCED', { transactionalId: 'xrc.s.mover' })
     expect(haltError(fenced)).toBe(fenced)
     const plain = haltError(new Error('boom'))
     expect(plain.code).toBe('XRC_SESSION_HALTED')

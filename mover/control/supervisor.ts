@@ -199,5 +199,5 @@ export class Supervisor {
 export function haltError(err: unknown): XrcError {
   return err instanceof XrcError
     ? err
-    : new XrcError('XRC_SESSION_HALTED', `mover halted: ${errorMessage(err)}`, { cause: err })
+    : new XrcError('XRC_SESSION_HALTED', { reason: 'unexpected', stage: 'mover', cause: err })
 }

@@ -120,10 +120,12 @@ export class ControllerStream {
 
   #checkOffset(offset: number): void {
     if (this.#nextOffset !== undefined && offset < this.#nextOffset) {
-      throw new XrcError(
-        'XRC_USAGE',
-        `controller ${this.id}: record set at offset ${offset} fed after offset ${this.#nextOffset - 1}; offsets must increase`,
-      )
+      throw new XrcError('XRC_USAGE', {
+        reason: 'offsetsNotIncreasing',
+        controller: this.id,
+        offset,
+        lastOffset: this.#nextOffset - 1,
+      })
     }
   }
 
@@ -138,20 +140,15 @@ export class ControllerStream {
     // (say, a controller that lost its state and counts again): +1 because a restored latest may
     // be one below the true time of the last seq (see mark())
     if (rs.kind !== 'HEARTBEAT' && this.#latest !== undefined && rs.maxTime > this.#latest + 1) {
-      throw new XrcError(
-        'XRC_DUPLICATE_SEQUENCE',
-        `controller ${this.id}: seqs ${rs.firstSeq}..${rs.lastSeq} at offset ${offset} were taken before, but with times up to ${this.#latest}, and this record set has time ${rs.maxTime}: not a re-send`,
-        {
-          context: {
-            controller: this.id,
-            partition: this.id,
-            offset: String(offset),
-            firstSeq: rs.firstSeq,
-            lastSeq: rs.lastSeq,
-            latest: this.#latest,
-          },
-        },
-      )
+      throw new XrcError('XRC_DUPLICATE_SEQUENCE', {
+        controller: this.id,
+        partition: this.id,
+        offset: String(offset),
+        firstSeq: rs.firstSeq,
+        lastSeq: rs.lastSeq,
+        latest: this.#latest,
+        time: rs.maxTime,
+      })
     }
     this.#nextOffset = offset + 1
     return { kind: 'duplicate', droppedUpdates: rs.updates.length }
@@ -160,19 +157,15 @@ export class ControllerStream {
   /** Seqs nextSeq..firstSeq-1 are missing: never skipped unless the operator accepted it. */
   #gap(offset: number, rs: RecordSet, nextSeq: number): DiscardedSeqs {
     if (!this.#acceptGap) {
-      throw new XrcError(
-        'XRC_SEQUENCE_GAP',
-        `controller ${this.id}: expected seq ${nextSeq}, got ${rs.firstSeq} (record set ${rs.firstSeq}..${rs.lastSeq} at offset ${offset}); seqs ${nextSeq}..${rs.firstSeq - 1} are missing`,
-        {
-          context: {
-            controller: this.id,
-            partition: this.id,
-            offset: String(offset),
-            expected: nextSeq,
-            got: rs.firstSeq,
-          },
-        },
-      )
+      throw new XrcError('XRC_SEQUENCE_GAP', {
+        controller: this.id,
+        partition: this.id,
+        offset: String(offset),
+        expected: nextSeq,
+        got: rs.firstSeq,
+        lastSeq: rs.lastSeq,
+        lastMissing: rs.firstSeq - 1,
+      })
     }
     return { controller: this.id, firstSeq: nextSeq, lastSeq: rs.firstSeq - 1 }
   }
@@ -215,12 +208,16 @@ export class ControllerStream {
   }
 
   #regression(offset: number, what: string, time: number): never {
-    throw new XrcError(
-      'XRC_TIME_REGRESSION',
-      `controller ${this.id}: ${what} has time ${time}, earlier than the controller's latest time ${this.#latest}${this.#covered === this.#latest ? ' (all later writes must exceed it)' : ''}`,
-      {
-        context: { controller: this.id, partition: this.id, offset: String(offset), time, latest: this.#latest },
-      },
-    )
+    const latest = this.#latest as number
+    throw new XrcError('XRC_TIME_REGRESSION', {
+      // covered = latest after a heartbeat or a restore: a later write must be strictly later
+      reason: this.#covered === latest ? 'mustExceed' : 'default',
+      controller: this.id,
+      partition: this.id,
+      offset: String(offset),
+      what,
+      time,
+      latest,
+    })
   }
 }

@@ -163,11 +163,7 @@ class ConsistencyGroupFormer implements GroupFormer {
   discardMissing(controller: number): void {
     const s = this.#streams.get(controller)
     if (s === undefined)
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `controller ${controller} is not configured in session "${this.#layout.name}"`,
-        { context: { controller } },
-      )
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'controller', controller, session: this.#layout.name })
     s.acceptGap()
   }
 

@@ -70,7 +70,7 @@ export function createBadInputDesk(options: {
       await writer?.close()
     },
     async deadLetter(letter) {
-      if (writer === undefined) throw new XrcError('XRC_CLOSED', 'mover stopped')
+      if (writer === undefined) throw new XrcError('XRC_CLOSED', { reason: 'stopped', component: 'the mover' })
       if (!(await writer.write(letter))) return // met again after a restart: written and counted before
       deadLettered[letter.code] = (deadLettered[letter.code] ?? 0) + 1
       metrics.deadLettered.inc({ code: letter.code })

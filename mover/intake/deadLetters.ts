@@ -20,7 +20,7 @@
  */
 import type { IHeaders, Kafka, Producer } from 'kafkajs'
 import type { ErrorCode } from '../../lib/errors.js'
-import { XrcError, errorMessage } from '../../lib/errors.js'
+import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { scanTopic } from '../../lib/kafka/index.js'
 import { deadLetterTopicSpec, ensureTopic } from '../../lib/kafka/index.js'
@@ -90,7 +90,8 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
     async write(letter) {
       const seen = written.get(letter.partition) ?? new Set<number>()
       if (seen.has(letter.offset)) return false
-      if (producer === undefined) throw new XrcError('XRC_CLOSED', 'dead-letter writer not open')
+      if (producer === undefined)
+        throw new XrcError('XRC_CLOSED', { reason: 'notOpen', component: 'the dead-letter writer' })
       const tooLong = letter.value !== null && letter.value.length > options.maxRecordSetBytes
       const message = tooLong ? `${letter.message} (value of ${letter.value?.length} bytes left out)` : letter.message
       const headers: IHeaders = {
@@ -111,14 +112,13 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
           messages: [{ key: `${letter.partition}:${letter.offset}`, value: tooLong ? null : letter.value, headers }],
         })
       } catch (err) {
-        throw new XrcError(
-          'XRC_KAFKA_UNREACHABLE',
-          `could not dead-letter ${options.sourceTopic} partition ${letter.partition} offset ${letter.offset}: ${errorMessage(err)}`,
-          {
-            cause: err,
-            context: { partition: letter.partition, offset: String(letter.offset) },
-          },
-        )
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', {
+          reason: 'deadLetter',
+          topic: options.sourceTopic,
+          partition: letter.partition,
+          offset: String(letter.offset),
+          cause: err,
+        })
       }
       seen.add(letter.offset)
       written.set(letter.partition, seen)

@@ -102,7 +102,14 @@ describe('claimed seqs', () => {
 
   it("reads them from an error's context only when all three are integers", () => {
     const ctx = { controller: 1, firstSeq: 3, lastSeq: 4 }
-    expect(decodedSeqs(new XrcError('XRC_INVALID_RECORD', 'x', { context: ctx }))).toEqual(ctx)
-    expect(decodedSeqs(new XrcError('XRC_INVALID_RECORD', 'x', { context: { controller: 1 } }))).toBeUndefined()
+    const problem = 'session "t", expected "s"'
+    expect(decodedSeqs(new XrcError('XRC_INVALID_RECORD', { ...ctx, problem }))).toEqual(ctx)
+    const noSeqs = new XrcError('XRC_INVALID_RECORD', {
+      reason: 'notInteger',
+      what: 'block',
+      value: 'x',
+      controller: 1,
+    })
+    expect(decodedSeqs(noSeqs)).toBeUndefined()
   })
 })

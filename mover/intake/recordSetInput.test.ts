@@ -15,7 +15,7 @@ const codec: AvroCodec<RecordSet> = {
   subject: 'test-value',
   encode: (v) => type.toBuffer(v),
   decode: async (buf) => {
-    if (buf.length === 0) throw new XrcError('XRC_DECODE_FAILED', 'not in the Confluent wire format: 0 bytes')
+    if (buf.length === 0) throw new XrcError('XRC_DECODE_FAILED', { reason: 'shortHeader', bytes: 0, headerBytes: 5 })
     return type.fromBuffer(buf) as RecordSet
   },
 }

@@ -29,14 +29,16 @@ export async function decodeRecordSet(
 ): Promise<RecordSet> {
   const context = { partition, offset: message.offset }
   const where = `updates partition ${partition} offset ${message.offset}`
-  if (message.value === null) throw new XrcError('XRC_DECODE_FAILED', `${where}: a record with no value`, { context })
+  if (message.value === null) throw new XrcError('XRC_DECODE_FAILED', { reason: 'noRecordValue', where, ...context })
   const value = message.value
   if (value.length > maxBytes)
-    throw new XrcError(
-      'XRC_RECORD_TOO_LARGE',
-      `${where}: ${value.length} bytes, over mover.maxRecordSetBytes (${maxBytes})`,
-      { context },
-    )
+    throw new XrcError('XRC_RECORD_TOO_LARGE', {
+      where,
+      bytes: value.length,
+      setting: 'mover.maxRecordSetBytes',
+      maxBytes,
+      ...context,
+    })
   let rs: RecordSet
   try {
     rs = await retry(() => codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
@@ -49,8 +51,8 @@ export async function decodeRecordSet(
   if (rs.controller !== partition) {
     throw new XrcError(
       'XRC_INVALID_RECORD',
-      `${where}: a record set of controller ${rs.controller} (partition = controller id)`,
-      { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
+      { reason: 'wrongPartition', where, controller: rs.controller, ...context },
+      { context: { firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
     )
   }
   // headers let readers route without decoding: ones that disagree with the body would mislead them
@@ -61,8 +63,15 @@ export async function decodeRecordSet(
     if (text !== String(rs[field])) {
       throw new XrcError(
         'XRC_INVALID_RECORD',
-        `${where}: header ${name} is "${text}" but the record set says ${String(rs[field])}`,
-        { context: { ...context, controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
+        {
+          reason: 'headerMismatch',
+          where,
+          header: name,
+          headerValue: text,
+          recordValue: String(rs[field]),
+          ...context,
+        },
+        { context: { controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq } },
       )
     }
   }

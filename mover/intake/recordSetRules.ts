@@ -53,7 +53,7 @@ export function checkRecordSet(
   const fail = (what: string): never => {
     throw new XrcError(
       'XRC_INVALID_RECORD',
-      `invalid record set from controller ${rs.controller} (seq ${rs.firstSeq}..${rs.lastSeq}): ${what}`,
+      { controller: rs.controller, firstSeq: rs.firstSeq, lastSeq: rs.lastSeq, problem: what },
       { context },
     )
   }

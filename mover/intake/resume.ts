@@ -43,8 +43,7 @@ export async function resumeFrozen(request: ResumeRequest): Promise<ResumeComman
   const topics = sessionTopics(request.session)
   let targets: { controller: number; offset: number }[]
   if (request.offset !== undefined) {
-    if (request.controller === undefined)
-      throw new XrcError('XRC_USAGE', '--offset needs --controller: an offset is one of its partition')
+    if (request.controller === undefined) throw new XrcError('XRC_USAGE', { reason: 'resumeOffsetAlone' })
     targets = [{ controller: request.controller, offset: request.offset }]
   } else {
     const entries = await readDeadLetters({
@@ -58,12 +57,12 @@ export async function resumeFrozen(request: ResumeRequest): Promise<ResumeComman
       .filter((e) => request.controller === undefined || e.sourcePartition === request.controller)
       .map((e) => ({ controller: e.sourcePartition, offset: e.sourceOffset }))
     if (targets.length === 0) {
+      const { session, controller } = request
       throw new XrcError(
         'XRC_NOT_FOUND',
-        `no controller${request.controller === undefined ? '' : ` ${request.controller}`} of session ${request.session} froze: the dead-letter topic ${topics.deadLetter} has no record with action "frozen"${request.controller === undefined ? '' : ' for it'}`,
-        {
-          context: { session: request.session },
-        },
+        controller === undefined
+          ? { reason: 'noFrozenController', session, topic: topics.deadLetter }
+          : { reason: 'controllerNotFrozen', session, controller, topic: topics.deadLetter },
       )
     }
   }

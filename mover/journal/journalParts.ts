@@ -31,11 +31,12 @@ export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): Jou
   const marksBytes =
     group.controllers.length * CONTROLLER_MARK_BYTES + windows.reduce((n, w) => n + journalWindowBytes(w), 0)
   if (framing + marksBytes > maxRecordBytes) {
-    throw new XrcError(
-      'XRC_RECORD_TOO_LARGE',
-      `the marks of ${group.controllers.length} controllers do not fit in a journal record of ${maxRecordBytes} bytes`,
-      { context: { setting: 'mover.journalRecordMaxBytes' } },
-    )
+    throw new XrcError('XRC_RECORD_TOO_LARGE', {
+      reason: 'journalMarks',
+      controllers: group.controllers.length,
+      maxBytes: maxRecordBytes,
+      setting: 'mover.journalRecordMaxBytes',
+    })
   }
   const chunks: JournalUpdate[][] = []
   let chunk: JournalUpdate[] = []
@@ -43,17 +44,14 @@ export function splitGroup(group: ConsistencyGroup, maxRecordBytes: number): Jou
   for (const u of group.updates) {
     const n = journalUpdateBytes(u)
     if (framing + n > maxRecordBytes) {
-      throw new XrcError(
-        'XRC_RECORD_TOO_LARGE',
-        `a block of ${u.data.length} bytes does not fit in a journal record of ${maxRecordBytes} bytes`,
-        {
-          context: {
-            setting: 'mover.journalRecordMaxBytes',
-            groupTime: String(group.groupTime),
-            controller: u.controller,
-          },
-        },
-      )
+      throw new XrcError('XRC_RECORD_TOO_LARGE', {
+        reason: 'journalBlock',
+        bytes: u.data.length,
+        maxBytes: maxRecordBytes,
+        setting: 'mover.journalRecordMaxBytes',
+        groupTime: String(group.groupTime),
+        controller: u.controller,
+      })
     }
     if (size + n > maxRecordBytes) {
       chunks.push(chunk)

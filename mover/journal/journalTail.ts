@@ -114,17 +114,19 @@ async function lastPartIn(options: JournalTailOptions, from: number, end: number
 async function decodeTail(options: JournalTailOptions, m: KafkaMessage): Promise<JournalTail> {
   const offset = Number(m.offset)
   const context = { session: options.session, partition: 0, offset: m.offset }
-  if (m.value === null)
-    throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, { context })
+  if (m.value === null) throw new XrcError('XRC_DECODE_FAILED', { reason: 'noJournalValue', ...context })
   const value = m.value
   // only the registry being out of reach is worth another try; a bad record never is
   const r = await retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
   if (r.session !== options.session || r.part !== r.parts - 1 || r.controllers.length === 0) {
-    throw new XrcError(
-      'XRC_INVALID_RECORD',
-      `journal record at offset ${offset} is not the last part of a group of session "${options.session}" (session "${r.session}", part ${r.part} of ${r.parts}, ${r.controllers.length} marks)`,
-      { context },
-    )
+    throw new XrcError('XRC_INVALID_RECORD', {
+      reason: 'notGroupEnd',
+      ...context,
+      recordSession: r.session,
+      part: r.part,
+      parts: r.parts,
+      marks: r.controllers.length,
+    })
   }
   return { groupSeq: r.groupSeq, groupTime: r.groupTime, controllers: r.controllers, offset }
 }

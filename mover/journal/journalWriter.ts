@@ -112,13 +112,9 @@ class TransactionalJournalWriter implements JournalWriter {
   }
 
   async open(): Promise<void> {
-    if (this.#state === 'closed') throw new XrcError('XRC_CLOSED', 'journal writer closed')
-    if (this.#state === 'busy') throw new XrcError('XRC_USAGE', 'journal writer reopened while a write is in progress')
-    if (this.#fenced)
-      throw new XrcError(
-        'XRC_FENCED',
-        `transactional id ${this.#transactionalId} was taken over by another mover; this one commits nothing more`,
-      )
+    if (this.#state === 'closed') throw new XrcError('XRC_CLOSED', { component: 'journal writer' })
+    if (this.#state === 'busy') throw new XrcError('XRC_USAGE', { reason: 'journalWriterBusy' })
+    if (this.#fenced) throw new XrcError('XRC_FENCED', { transactionalId: this.#transactionalId })
     this.#state = 'broken'
     await this.#dropProducer()
     const p = this.#options.kafka.producer({
@@ -192,10 +188,13 @@ class TransactionalJournalWriter implements JournalWriter {
     return splitGroup(group, maxRecordBytes).map((record) => {
       const value = codec.encode(record)
       if (value.length > maxRecordBytes) {
-        throw new XrcError(
-          'XRC_RECORD_TOO_LARGE',
-          `journal part ${record.part} of group ${group.groupSeq} is ${value.length} bytes, over ${maxRecordBytes} (a sizing bug)`,
-        )
+        throw new XrcError('XRC_RECORD_TOO_LARGE', {
+          reason: 'journalPart',
+          part: record.part,
+          groupSeq: group.groupSeq,
+          bytes: value.length,
+          maxBytes: maxRecordBytes,
+        })
       }
       return { partition: 0, key: String(group.groupSeq), value, headers: journalHeaders(record) }
     })
@@ -225,8 +224,12 @@ class TransactionalJournalWriter implements JournalWriter {
     await hooks?.beforeCommit?.(group)
     if (this.#abortRequested) {
       await tx.abort()
-      const context = { session: group.session, groupSeq: group.groupSeq, groupTime: String(group.groupTime) }
-      throw new XrcError('XRC_CLOSED', `group ${group.groupSeq} aborted: the mover is stopping`, { context })
+      throw new XrcError('XRC_CLOSED', {
+        reason: 'groupAborted',
+        session: group.session,
+        groupSeq: group.groupSeq,
+        groupTime: String(group.groupTime),
+      })
     }
     attempt.phase = 'commit'
     const committing = tx.commit()

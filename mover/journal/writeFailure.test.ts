@@ -12,7 +12,7 @@ import { type WritePhase, isFencedError, writeFailure } from './writeFailure.js'
 const errArb = fc.constantFrom(
   { kind: 'fenced', err: { type: 'INVALID_PRODUCER_EPOCH', message: 'old epoch' } as unknown },
   { kind: 'fenced', err: new Error('retries exceeded', { cause: new Error('Unknown error code 90') }) as unknown },
-  { kind: 'closed', err: new XrcError('XRC_CLOSED', 'group 3 aborted: the mover is stopping') as unknown },
+  { kind: 'closed', err: new XrcError('XRC_CLOSED', { reason: 'groupAborted', groupSeq: 3 }) as unknown },
   { kind: 'other', err: new Error('Connection error: ECONNREFUSED') as unknown },
   { kind: 'other', err: { type: 'REQUEST_TIMED_OUT' } as unknown },
 )

@@ -3,7 +3,7 @@
  * model): the error the writer throws, from what failed, at which phase of
  * the transaction, and how long the transaction had been open.
  */
-import { XrcError, errorMessage } from '../../lib/errors.js'
+import { XrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
 
 /** How far a transaction got: begun, sending parts and offsets, commit sent, commit answered. */
@@ -34,23 +34,24 @@ export function writeFailure(f: WriteFailure): XrcError {
   if (isFencedError(err) && f.elapsedMs >= f.transactionTimeoutMs) {
     return new XrcError(
       'XRC_JOURNAL_WRITE_FAILED',
-      `journaling group ${group.groupSeq} (T=${group.groupTime}) failed at ${phase}: the transaction was open ${f.elapsedMs} ms, past mover.transactionTimeoutMs (${f.transactionTimeoutMs}), and the broker aborted it; committed: no`,
-      { cause: err, context: { ...context, committed: 'no', expired: true } },
+      { reason: 'expired', ...context, phase, elapsedMs: f.elapsedMs, transactionTimeoutMs: f.transactionTimeoutMs },
+      { cause: err, context: { committed: 'no', expired: true } },
     )
   }
   if (isFencedError(err)) {
     return new XrcError(
       'XRC_FENCED',
-      `transactional id ${f.transactionalId} was taken over by another mover (or the broker expired the transaction); group ${group.groupSeq} is not journaled by this mover`,
-      { cause: err, context },
+      { reason: 'journalGroup', transactionalId: f.transactionalId, ...context },
+      { cause: err },
     )
   }
   const committed = phase === 'commit' || phase === 'committed' ? 'unknown' : 'no'
-  return new XrcError(
-    'XRC_JOURNAL_WRITE_FAILED',
-    `journaling group ${group.groupSeq} (T=${group.groupTime}) failed ${phase === 'committed' ? 'after' : 'at'} ${phase}: ${errorMessage(err)}; committed: ${committed}`,
-    { cause: err, context: { ...context, committed } },
-  )
+  return new XrcError('XRC_JOURNAL_WRITE_FAILED', {
+    ...(phase === 'committed' ? { reason: 'afterCommit' as const } : { phase }),
+    ...context,
+    committed,
+    cause: err,
+  })
 }
 
 /** Whether a kafkajs error (or one it wraps) says this producer's epoch is no longer current. */

@@ -24,7 +24,7 @@ import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { XrcError, errorMessage } from '../../lib/errors.js'
+import { XrcError } from '../../lib/errors.js'
 import { ChangeBitmap } from './changeBitmap.js'
 import type { GenerationsState } from './changeGenerations.js'
 import { createGroupCommit } from '../sidefile/index.js'
@@ -73,11 +73,12 @@ export async function openPendingFiles(
       const { bytesRead } = await fh.read(raw, 0, bytes, 0)
       if ((await fh.stat()).size > bytes) {
         await fh.close()
-        throw new XrcError(
-          'XRC_CONFIG_INVALID',
-          `change bitmap ${path} covers more blocks than volume "${v.name}" has now (${v.blocks}); a volume cannot shrink`,
-          { context: { volume: v.name } },
-        )
+        throw new XrcError('XRC_CONFIG_INVALID', {
+          reason: 'bitmapShrinks',
+          file: path,
+          volume: v.name,
+          blocks: v.blocks,
+        })
       }
       if (bytesRead < bytes) await fh.truncate(bytes)
       // bits past the volume's last block are never set by mark(); drop any a damaged file holds
@@ -122,7 +123,7 @@ export async function openPendingFiles(
   // a flush asked for while one runs waits for the next, which takes every byte changed meanwhile
   const commit = createGroupCommit(writeDirty)
   const flush = (): Promise<void> =>
-    closed ? Promise.reject(new XrcError('XRC_CLOSED', `change bitmaps in ${dir} are closed`)) : commit()
+    closed ? Promise.reject(new XrcError('XRC_CLOSED', { reason: 'changeBitmaps', dir })) : commit()
 
   return {
     bitmaps: new Map([...files].map(([name, f]) => [name, f.bitmap])),
@@ -140,11 +141,7 @@ export async function openPendingFiles(
     async close() {
       if (closed) return
       await flush().catch((err: unknown) => {
-        throw new XrcError(
-          'XRC_SIDEFILE_CORRUPT',
-          `could not write the change bitmaps in ${dir}: ${errorMessage(err)}`,
-          { cause: err },
-        )
+        throw new XrcError('XRC_SIDEFILE_CORRUPT', { reason: 'bitmapWrite', dir, cause: err })
       })
       closed = true
       for (const f of files.values()) await f.fh.close()
@@ -180,9 +177,7 @@ export function encodeGenerations(state: Readonly<GenerationsState>): Buffer {
 /** Decodes a generations file; throws XRC_SIDEFILE_CORRUPT naming `where` when it is damaged. */
 export function decodeGenerations(buf: Buffer, where: string): GenerationsState {
   const bad = (why: string): XrcError =>
-    new XrcError('XRC_SIDEFILE_CORRUPT', `change generations file ${where} is damaged: ${why}`, {
-      context: { file: where },
-    })
+    new XrcError('XRC_SIDEFILE_CORRUPT', { reason: 'generationsFile', file: where, problem: why })
   if (buf.length < 29) throw bad('too short')
   if (buf.readUInt32BE(buf.length - 4) !== crc32(buf.subarray(0, buf.length - 4))) throw bad('CRC mismatch')
   if (buf.readUInt32BE(0) !== MAGIC || buf.readUInt8(4) !== VERSION) throw bad('unknown magic or version')

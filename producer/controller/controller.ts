@@ -325,9 +325,7 @@ class StorageController implements Controller {
     this.#checkOpen()
     const v = this.#volumeOf(volume)
     if (!Number.isSafeInteger(count) || count < 1)
-      throw new XrcError('XRC_INVALID_RECORD', `count must be a positive integer, got ${count}`, {
-        context: { controller: this.id, volume },
-      })
+      throw new XrcError('XRC_INVALID_RECORD', { reason: 'badCount', count, controller: this.id, volume })
     this.#checkRange(v, block, count)
     return v.read(block, count)
   }
@@ -357,8 +355,7 @@ class StorageController implements Controller {
   }
 
   async appendWindow(window: ResyncWindow): Promise<number> {
-    if (this.#closed)
-      throw new XrcError('XRC_CLOSED', `controller ${this.id} is closed`, { context: { controller: this.id } })
+    if (this.#closed) throw new XrcError('XRC_CLOSED', { reason: 'controller', controller: this.id })
     let time = 0
     await this.#sidefile.append(windowEntrySize(window), () => {
       // no await between the tick and queueing the entry: stream order = time order
@@ -475,18 +472,18 @@ class StorageController implements Controller {
   }
 
   #checkOpen(): void {
-    if (this.#closed)
-      throw new XrcError('XRC_CLOSED', `controller ${this.id} is closed`, { context: { controller: this.id } })
+    if (this.#closed) throw new XrcError('XRC_CLOSED', { reason: 'controller', controller: this.id })
   }
 
   #volumeOf(volume: string): VolumeFile {
     const v = this.#files.get(volume)
     if (v === undefined) {
-      throw new XrcError(
-        'XRC_INVALID_RECORD',
-        `volume "${volume}" does not belong to controller ${this.id} (its volumes: ${this.volumes.join(', ')})`,
-        { context: { controller: this.id, volume } },
-      )
+      throw new XrcError('XRC_INVALID_RECORD', {
+        reason: 'foreignVolume',
+        volume,
+        controller: this.id,
+        volumes: this.volumes,
+      })
     }
     return v
   }
@@ -494,28 +491,35 @@ class StorageController implements Controller {
   #checkWriteData(volume: string, data: Buffer): void {
     const { blockSize, maxWriteBytes } = this.#opts
     if (!Buffer.isBuffer(data) || data.length === 0 || data.length % blockSize !== 0) {
-      throw new XrcError(
-        'XRC_INVALID_RECORD',
-        `data must be a non-zero multiple of the block size ${blockSize} bytes, got ${Buffer.isBuffer(data) ? data.length : typeof data} bytes`,
-        { context: { controller: this.id, volume } },
-      )
+      throw new XrcError('XRC_INVALID_RECORD', {
+        reason: 'partialBlocks',
+        blockSize,
+        got: Buffer.isBuffer(data) ? data.length : typeof data,
+        controller: this.id,
+        volume,
+      })
     }
     if (data.length > maxWriteBytes) {
-      throw new XrcError(
-        'XRC_RECORD_TOO_LARGE',
-        `a write of ${data.length} bytes exceeds the largest one record set carries (${maxWriteBytes} bytes)`,
-        { context: { controller: this.id, volume } },
-      )
+      throw new XrcError('XRC_RECORD_TOO_LARGE', {
+        reason: 'write',
+        bytes: data.length,
+        maxBytes: maxWriteBytes,
+        controller: this.id,
+        volume,
+      })
     }
   }
 
   #checkRange(v: VolumeFile, block: number, count: number): void {
     if (!Number.isSafeInteger(block) || block < 0 || block + count > v.blocks) {
-      throw new XrcError(
-        'XRC_INVALID_RECORD',
-        `blocks ${block}..${block + count - 1} are outside volume "${v.name}" (blocks 0..${v.blocks - 1})`,
-        { context: { controller: this.id, volume: v.name } },
-      )
+      throw new XrcError('XRC_INVALID_RECORD', {
+        reason: 'outsideVolume',
+        first: block,
+        last: block + count - 1,
+        volume: v.name,
+        lastBlock: v.blocks - 1,
+        controller: this.id,
+      })
     }
   }
 }

@@ -45,11 +45,15 @@ export async function redoSidefile(
         // a resync window event takes no seq: it names the next one, and keeps the stream's time order
         const w = decoded.entry
         if (firstSeq !== undefined && (w.nextSeq !== lastSeq + 1 || w.time < lastTime)) {
-          throw new XrcError(
-            'XRC_SIDEFILE_CORRUPT',
-            `sidefile entry ${where}: a resync window event before seq ${w.nextSeq} at time ${w.time} does not follow seq ${lastSeq} time ${lastTime}`,
-            { context: { controller: options.id } },
-          )
+          throw new XrcError('XRC_SIDEFILE_CORRUPT', {
+            reason: 'windowOrder',
+            where,
+            seq: w.nextSeq,
+            time: w.time,
+            lastSeq,
+            lastTime,
+            controller: options.id,
+          })
         }
         firstSeq ??= w.nextSeq
         lastSeq = w.nextSeq - 1
@@ -60,11 +64,15 @@ export async function redoSidefile(
       }
       const { kind, update: u } = decoded
       if (firstSeq !== undefined && (u.seq !== lastSeq + 1 || u.time < lastTime)) {
-        throw new XrcError(
-          'XRC_SIDEFILE_CORRUPT',
-          `sidefile entry ${where}: seq ${u.seq} time ${u.time} does not follow seq ${lastSeq} time ${lastTime}`,
-          { context: { controller: options.id } },
-        )
+        throw new XrcError('XRC_SIDEFILE_CORRUPT', {
+          reason: 'entryOrder',
+          where,
+          seq: u.seq,
+          time: u.time,
+          lastSeq,
+          lastTime,
+          controller: options.id,
+        })
       }
       const v = volumes.get(u.volume)
       if (
@@ -72,13 +80,13 @@ export async function redoSidefile(
         u.data.length % options.blockSize !== 0 ||
         u.block + u.data.length / options.blockSize > v.blocks
       ) {
-        throw new XrcError(
-          'XRC_CONFIG_INVALID',
-          `sidefile entry ${where} writes volume "${u.volume}" blocks from ${u.block}, which the configuration of controller ${options.id} no longer holds`,
-          {
-            context: { controller: options.id, volume: u.volume },
-          },
-        )
+        throw new XrcError('XRC_CONFIG_INVALID', {
+          reason: 'sidefileVolumeGone',
+          where,
+          volume: u.volume,
+          block: u.block,
+          controller: options.id,
+        })
       }
       if (kind === 'UPDATES' && e.position >= redoFrom) await v.write(u.block, u.data)
       options.mirror?.recovered(u.volume, u.block, u.data.length / options.blockSize)

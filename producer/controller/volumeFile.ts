@@ -55,13 +55,14 @@ export async function openVolumeFile(options: {
   try {
     const actual = (await fh.stat()).size
     if (actual > size) {
-      throw new XrcError(
-        'XRC_CONFIG_INVALID',
-        `volume file ${path} holds ${actual} bytes, more than the configured ${blocks} blocks of ${blockSize} bytes; refusing to shrink it`,
-        {
-          context: { volume: name },
-        },
-      )
+      throw new XrcError('XRC_CONFIG_INVALID', {
+        reason: 'volumeFileShrinks',
+        file: path,
+        bytes: actual,
+        blocks,
+        blockSize,
+        volume: name,
+      })
     }
     if (actual < size) await fh.truncate(size)
   } catch (err) {
@@ -70,7 +71,7 @@ export async function openVolumeFile(options: {
   }
   let closed = false
   const guard = (): void => {
-    if (closed) throw new XrcError('XRC_CLOSED', `volume ${name} is closed`, { context: { volume: name } })
+    if (closed) throw new XrcError('XRC_CLOSED', { reason: 'volume', volume: name })
   }
 
   return {

@@ -89,10 +89,7 @@ export function defaultSocketPath(config: Config, controllerIds: readonly number
 async function claimSocketPath(path: string): Promise<void> {
   const st = await lstat(path).catch(() => undefined)
   if (!st) return
-  if (!st.isSocket())
-    throw new XrcError('XRC_CONFIG_INVALID', `${path} exists and is not a socket`, {
-      context: { setting: 'nbd.socket' },
-    })
+  if (!st.isSocket()) throw new XrcError('XRC_CONFIG_INVALID', { reason: 'nbdNotSocket', path, setting: 'nbd.socket' })
   const live = await new Promise<boolean>((resolve) => {
     const probe = connect(path)
     probe.once('connect', () => {
@@ -101,10 +98,7 @@ async function claimSocketPath(path: string): Promise<void> {
     })
     probe.once('error', () => resolve(false))
   })
-  if (live)
-    throw new XrcError('XRC_CONFIG_INVALID', `another process serves NBD on ${path}`, {
-      context: { setting: 'nbd.socket' },
-    })
+  if (live) throw new XrcError('XRC_CONFIG_INVALID', { reason: 'nbdSocketTaken', path, setting: 'nbd.socket' })
   await unlink(path)
 }
 
@@ -241,11 +235,12 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
         servers.push(unix)
         socketPath = path
       } else if (settings.socket) {
-        throw new XrcError(
-          'XRC_CONFIG_INVALID',
-          `the NBD socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket takes`,
-          { context: { setting: 'nbd.socket' } },
-        )
+        throw new XrcError('XRC_CONFIG_INVALID', {
+          reason: 'nbdSocketPathLong',
+          path,
+          maxBytes: MAX_SOCKET_PATH,
+          setting: 'nbd.socket',
+        })
       } else {
         // the default path under a deep data folder: serve TCP only rather than refuse to start the primary
         log.warn(

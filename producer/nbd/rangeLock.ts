@@ -36,7 +36,7 @@ export class BlockRangeLock {
     if (earlier.length > 0) await Promise.all(earlier)
     let done = false
     return () => {
-      if (done) throw new XrcError('XRC_USAGE', `blocks ${first}..${last} released twice`)
+      if (done) throw new XrcError('XRC_USAGE', { reason: 'releasedTwice', first, last })
       done = true
       this.entries.delete(entry)
       release()

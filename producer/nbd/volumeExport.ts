@@ -58,11 +58,12 @@ export interface VolumeExport {
 export function maxPayloadFor(maxWriteBytes: number, blockSize: number): number {
   const blocks = Math.floor(maxWriteBytes / blockSize)
   if (blocks < 2)
-    throw new XrcError(
-      'XRC_CONFIG_INVALID',
-      `one write holds ${maxWriteBytes} bytes, fewer than two blocks of ${blockSize}: NBD cannot serve unaligned writes`,
-      { context: { setting: 'mover.maxRecordSetBytes' } },
-    )
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'nbdWriteTooSmall',
+      maxWriteBytes,
+      blockSize,
+      setting: 'mover.maxRecordSetBytes',
+    })
   return (blocks - 1) * blockSize
 }
 

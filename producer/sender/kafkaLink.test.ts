@@ -19,7 +19,8 @@ it('retries a failing attempt until it succeeds, showing the outage once and cle
   const { retry: r, link, outages } = retry()
   let attempts = 0
   const result = await r.run(async () => {
-    if (++attempts < 4) throw new XrcError('XRC_KAFKA_UNREACHABLE', 'broker down')
+    if (++attempts < 4)
+      throw new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: 'localhost:9092', cause: new Error('broker down') })
     return 'sent'
   })
   expect(result).toBe('sent')
@@ -34,9 +35,19 @@ it('never retries XRC_CONFIG_INVALID', async () => {
   await expect(
     r.run(() => {
       attempts++
-      return Promise.reject(new XrcError('XRC_CONFIG_INVALID', 'topic too small'))
+      return Promise.reject(
+        new XrcError('XRC_CONFIG_INVALID', {
+          reason: 'topicPartitions',
+          role: 'updates topic',
+          topic: 'xrc.s.updates',
+          have: 1,
+          partitionsFrom: "the session's controller ids",
+          rule: 'at least',
+          partitions: 4,
+        }),
+      )
     }),
-  ).rejects.toThrow('topic too small')
+  ).rejects.toThrow('updates topic xrc.s.updates has 1 partitions')
   expect(attempts).toBe(1)
 })
 
@@ -45,7 +56,9 @@ it('ends a long backoff at once on retryNow, and throws Stopped when the sender 
   let attempts = 0
   const running = r.run(() => {
     attempts++
-    return Promise.reject(new XrcError('XRC_KAFKA_UNREACHABLE', 'broker down'))
+    return Promise.reject(
+      new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: 'localhost:9092', cause: new Error('broker down') }),
+    )
   })
   running.catch(() => undefined)
   await new Promise((resolve) => setImmediate(resolve))

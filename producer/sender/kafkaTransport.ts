@@ -98,7 +98,7 @@ class KafkaTransport implements Transport {
   }
 
   async open(): Promise<{ maxBatchBytes: number }> {
-    if (this.#closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+    if (this.#closed) throw new XrcError('XRC_CLOSED', { component: 'transport' })
     await this.#prepareTopic()
     this.#codec ??= await createCodec<RecordSet>({
       registryUrl: this.#options.registryUrl,
@@ -110,12 +110,12 @@ class KafkaTransport implements Transport {
   }
 
   encode(rs: RecordSet): Buffer {
-    if (this.#codec === undefined) throw new XrcError('XRC_CLOSED', 'transport not open: no codec yet')
+    if (this.#codec === undefined) throw new XrcError('XRC_CLOSED', { reason: 'notOpen', component: 'transport' })
     return this.#codec.encode(rs)
   }
 
   async send(batches: readonly PartitionBatch[]): Promise<void> {
-    if (this.#closed) throw new XrcError('XRC_CLOSED', 'transport closed')
+    if (this.#closed) throw new XrcError('XRC_CLOSED', { component: 'transport' })
     try {
       const p = await this.#connected()
       // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
@@ -137,8 +137,8 @@ class KafkaTransport implements Transport {
       const partitions = batches.map((b) => b.partition).join(',')
       throw new XrcError(
         'XRC_KAFKA_UNREACHABLE',
-        `send to ${this.#topic} partition${batches.length > 1 ? 's' : ''} ${partitions} failed: ${errorMessage(err)}`,
-        { cause: err, retriable, context: { partitions } },
+        { reason: batches.length > 1 ? 'sendMany' : 'send', topic: this.#topic, partitions, cause: err },
+        { retriable },
       )
     }
   }
@@ -150,20 +150,18 @@ class KafkaTransport implements Transport {
   async probe(): Promise<void> {
     const topic = this.#topic
     // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
-    if (this.#codec === undefined)
-      throw new XrcError(
-        'XRC_REGISTRY_UNREACHABLE',
-        `the schema of ${topic} is not registered yet: the schema registry has not answered`,
-      )
+    if (this.#codec === undefined) throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'notRegistered', topic })
     const admin = this.#options.kafka.admin({ retry: { retries: 0 } })
     await admin.connect()
     try {
       const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
       if (have < this.#options.partitions)
-        throw new XrcError(
-          'XRC_KAFKA_UNREACHABLE',
-          `topic ${topic} has ${have} of the ${this.#options.partitions} partitions the session needs`,
-        )
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', {
+          reason: 'topicPartitions',
+          topic,
+          have,
+          partitions: this.#options.partitions,
+        })
     } finally {
       await admin.disconnect()
     }
@@ -194,7 +192,7 @@ class KafkaTransport implements Transport {
     if (this.#closed) {
       // closed while connecting (a stop during an outage): leave no connection behind
       await p.disconnect()
-      throw new XrcError('XRC_CLOSED', 'transport closed while connecting')
+      throw new XrcError('XRC_CLOSED', { reason: 'closedWhileConnecting', component: 'transport' })
     }
     return p
   }

@@ -69,7 +69,8 @@ function memoryTransport(): Transport & {
     async send(batches: readonly PartitionBatch[]) {
       t.attempts++
       if (t.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, t.delayMs))
-      if (t.down) throw new XrcError('XRC_KAFKA_UNREACHABLE', 'broker down')
+      if (t.down)
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: 'localhost:9092', cause: new Error('broker down') })
       t.requests.push(batches.map((b) => b.partition))
       for (const b of batches)
         t.sent.push({

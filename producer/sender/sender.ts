@@ -120,7 +120,8 @@ class KafkaSender implements Sender {
   }
 
   start(): void {
-    if (this.#loops !== undefined) throw new XrcError('XRC_USAGE', 'sender already started')
+    if (this.#loops !== undefined)
+      throw new XrcError('XRC_USAGE', { reason: 'alreadyStarted', component: 'sender', state: 'started' })
     this.#loops = this.#run()
   }
 

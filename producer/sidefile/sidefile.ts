@@ -257,13 +257,7 @@ class SegmentedSidefile implements Sidefile {
     const released = this.#ledger.releaseWaiters()
     for (const w of released) {
       const waited = this.#stopWaiting(w, 'full')
-      w.reject(
-        new XrcError(
-          'XRC_SIDEFILE_FULL',
-          `sidefile ${this.dir}: the session suspended while the writer waited ${waited} ms for space`,
-          { context: { dir: this.dir, waitedMs: waited } },
-        ),
-      )
+      w.reject(new XrcError('XRC_SIDEFILE_FULL', { reason: 'suspended', dir: this.dir, waitedMs: waited }))
     }
     return released.length
   }
@@ -274,7 +268,7 @@ class SegmentedSidefile implements Sidefile {
     for (const w of this.#ledger.releaseWaiters()) {
       clearTimeout(w.timer)
       this.#options.onWaited?.(Date.now() - w.since, 'closed')
-      w.reject(new XrcError('XRC_CLOSED', `sidefile ${this.dir} closed while the writer waited for space`))
+      w.reject(new XrcError('XRC_CLOSED', { reason: 'sidefileWaiting', dir: this.dir }))
     }
     await this.#flushing
     await this.#trimming.catch(() => undefined) // its error went to the trim() caller
@@ -285,12 +279,9 @@ class SegmentedSidefile implements Sidefile {
   }
 
   #check(): void {
-    if (this.#closed) throw new XrcError('XRC_CLOSED', `sidefile ${this.dir} is closed`)
+    if (this.#closed) throw new XrcError('XRC_CLOSED', { reason: 'sidefile', dir: this.dir })
     if (this.#broken !== undefined)
-      throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile ${this.dir} failed earlier and takes no more writes`, {
-        cause: this.#broken,
-        retriable: false,
-      })
+      throw new XrcError('XRC_SIDEFILE_CORRUPT', { reason: 'failedEarlier', dir: this.dir }, { cause: this.#broken })
   }
 
   #fail(err: unknown): void {
@@ -425,11 +416,13 @@ class SegmentedSidefile implements Sidefile {
       waitingWriters: this.#ledger.waiting,
     }
     this.#options.onFull?.(event)
-    return new XrcError(
-      'XRC_SIDEFILE_FULL',
-      `sidefile ${dir} is full: ${event.bytes} of ${maxBytes} bytes held, no room for ${event.entryBytes} more after waiting ${waitedMs} ms`,
-      { context: { dir, bytes: event.bytes, maxBytes, waitedMs } },
-    )
+    return new XrcError('XRC_SIDEFILE_FULL', {
+      dir,
+      bytes: event.bytes,
+      maxBytes,
+      entryBytes: event.entryBytes,
+      waitedMs,
+    })
   }
 
   /** Deletes released segments, after beforeDelete made what their entries did durable elsewhere. */
@@ -452,13 +445,7 @@ class SegmentedSidefile implements Sidefile {
 
   #damaged(seg: SegmentSpan, pos: number, reason: string): XrcError {
     const file = this.#path(seg)
-    return new XrcError(
-      'XRC_SIDEFILE_CORRUPT',
-      `sidefile entry at ${file} offset ${pos - seg.base} is damaged: ${reason}`,
-      {
-        context: { file, offset: String(pos - seg.base) },
-      },
-    )
+    return new XrcError('XRC_SIDEFILE_CORRUPT', { file, offset: String(pos - seg.base), problem: reason })
   }
 
   #path(seg: SegmentSpan): string {

@@ -92,8 +92,7 @@ export function encodeWindowEntry(entry: WindowEntry): Buffer {
 /** Decodes a write or resync payload; `where` names it in the error (file and position). */
 export function decodeWriteEntry(payload: Buffer, where: string): Update {
   const decoded = decodeEntry(payload, where)
-  if (decoded.kind === 'WINDOW')
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where} is a resync window event, not a write`)
+  if (decoded.kind === 'WINDOW') throw new XrcError('XRC_SIDEFILE_CORRUPT', { reason: 'windowEntry', where })
   return decoded.update
 }
 
@@ -103,14 +102,15 @@ export function decodeEntry(payload: Buffer, where: string): DecodedEntry {
     return { kind: 'WINDOW', entry: decodeWindow(payload, where) }
   const kind = payload.length < FIXED_BYTES ? undefined : payload.readUInt8(0)
   if (kind !== KIND_WRITE && kind !== KIND_RESYNC) {
-    throw new XrcError(
-      'XRC_SIDEFILE_CORRUPT',
-      `sidefile entry ${where} is not a write entry (${payload.length} bytes, kind ${payload[0]})`,
-    )
+    throw new XrcError('XRC_SIDEFILE_CORRUPT', {
+      reason: 'notWriteEntry',
+      where,
+      bytes: payload.length,
+      kind: String(payload[0]),
+    })
   }
   const n = payload.readUInt8(21)
-  if (payload.length < FIXED_BYTES + n)
-    throw new XrcError('XRC_SIDEFILE_CORRUPT', `sidefile entry ${where} is shorter than its volume name`)
+  if (payload.length < FIXED_BYTES + n) throw new XrcError('XRC_SIDEFILE_CORRUPT', { reason: 'shortEntry', where })
   return {
     kind: kind === KIND_RESYNC ? 'RESYNC' : 'UPDATES',
     update: {
@@ -127,10 +127,12 @@ function decodeWindow(payload: Buffer, where: string): WindowEntry {
   const event = payload.length < WINDOW_FIXED_BYTES ? undefined : payload.readUInt8(17)
   const n = event === undefined ? 0 : payload.readUInt8(42)
   if ((event !== 1 && event !== 2) || payload.length !== WINDOW_FIXED_BYTES + n)
-    throw new XrcError(
-      'XRC_SIDEFILE_CORRUPT',
-      `sidefile entry ${where} is not a resync window event (${payload.length} bytes, event ${String(event)})`,
-    )
+    throw new XrcError('XRC_SIDEFILE_CORRUPT', {
+      reason: 'notWindowEntry',
+      where,
+      bytes: payload.length,
+      event: String(event),
+    })
   return {
     nextSeq: Number(payload.readBigUInt64BE(1)),
     time: Number(payload.readBigUInt64BE(9)),

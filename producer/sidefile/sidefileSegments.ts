@@ -57,13 +57,12 @@ export async function recoverSegments(dir: string, logger: Logger): Promise<Reco
     const isLast = i === files.length - 1
     if (scan.kind === 'corrupt' || (scan.kind === 'torn' && !isLast)) {
       const offset = scan.kind === 'corrupt' ? scan.offset : scan.validBytes
-      throw new XrcError(
-        'XRC_SIDEFILE_CORRUPT',
-        `sidefile segment ${path} is damaged at offset ${offset}: ${scan.reason}${isLast ? '' : ' (not the last segment, so not a torn tail)'}`,
-        {
-          context: { file: path, offset: String(offset) },
-        },
-      )
+      throw new XrcError('XRC_SIDEFILE_CORRUPT', {
+        reason: isLast ? 'segment' : 'segmentNotLast',
+        file: path,
+        offset: String(offset),
+        problem: scan.reason,
+      })
     }
     let length = buf.length
     if (scan.kind === 'torn') {
@@ -92,11 +91,14 @@ export async function recoverSegments(dir: string, logger: Logger): Promise<Reco
     const cur = (segments[i] as { seg: Segment }).seg
     if (prev.end === cur.base) continue
     if (prev.end > cur.base) {
-      throw new XrcError(
-        'XRC_SIDEFILE_CORRUPT',
-        `sidefile segments ${prev.path} and ${cur.path} overlap (${prev.end} > ${cur.base})`,
-        { context: { file: cur.path, offset: '0' } },
-      )
+      throw new XrcError('XRC_SIDEFILE_CORRUPT', {
+        reason: 'segmentsOverlap',
+        previous: prev.path,
+        file: cur.path,
+        previousEnd: prev.end,
+        base: cur.base,
+        offset: '0',
+      })
     }
     const stale = segments.slice(0, i)
     logger.warn(
