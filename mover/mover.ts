@@ -319,7 +319,10 @@ class MoverService {
     this.#sleep.wake()
   }
 
-  /** A resume command for a record a controller is frozen at now: restart the pipeline through it (re-read from the journal marks). */
+  /**
+   * A resume command for a record a controller is frozen at now:
+   * restart the pipeline through it (re-read from the journal marks).
+   */
   #onResume(command: ResumeCommand): void {
     const frozen = this.#pipeline?.current?.intake
       .frozen()
@@ -337,7 +340,9 @@ class MoverService {
 
   // ---- the pipeline of a run
 
-  /** New producer, journal tail, former, intake and reader. Called by start() and, after it, only by the control loop. */
+  /**
+   * New producer, journal tail, former, intake and reader. Called by start() and, after it, only by the control loop.
+   */
   async #restartPipeline(): Promise<void> {
     const pipeline = this.#pipeline
     await pipeline?.release()

@@ -88,7 +88,10 @@ export interface PrimaryOptions {
   logger: Logger
   /** Controllers run by this process (default: every controller of the session). */
   controllerIds?: readonly number[]
-  /** Defaults: a kafkajs client from config.kafka, a registry labelled {service: producer, session}, the wall-clock session clock. */
+  /**
+   * Defaults: a kafkajs client from config.kafka, a registry labelled
+   * {service: producer, session}, the wall-clock session clock.
+   */
   kafka?: Kafka
   registry?: Registry
   clock?: SessionClock
@@ -128,9 +131,15 @@ export interface Primary extends Stage<PrimaryStatus> {
   health(): HealthReport
   /** Suspends the session (operator): writes go on, marked for resync; no automatic resume. */
   suspend(): Promise<MirrorStatus>
-  /** Resumes: the marked blocks are resynced. Throws XRC_SIDEFILE_FULL when a sidefile has no room for the resync window's begin. */
+  /**
+   * Resumes: the marked blocks are resynced. Throws XRC_SIDEFILE_FULL
+   * when a sidefile has no room for the resync window's begin.
+   */
   resume(): Promise<MirrorStatus>
-  /** After a lost journal or updates topic: suspends and marks every block not confirmed applied on the secondary (see mirror.ts). */
+  /**
+   * After a lost journal or updates topic: suspends and marks every
+   * block not confirmed applied on the secondary (see producer/mirror/).
+   */
   rebase(): Promise<{ blocks: number; volumeBlocks: number }>
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends keyof PrimaryEvents>(event: K, listener: (payload: PrimaryEvents[K]) => void): () => void
@@ -187,7 +196,8 @@ class PrimarySite implements Primary {
     this.registry = options.registry ?? createMetricsRegistry({ service: 'producer', session })
     this.#faults = createFaultPoints(config.faults.point, this.#log)
     const log = this.#log
-    // the primary reaches only Kafka: what it tells the secondary goes in the stream, what it hears comes from the applied topic
+    // the primary reaches only Kafka: what it tells the secondary
+    // goes in the stream, what it hears comes from the applied topic
     this.#mirror = createMirror({
       config,
       clock: this.#clock,

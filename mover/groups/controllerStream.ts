@@ -189,7 +189,8 @@ export class ControllerStream {
     const kept = dropped === 0 ? rs.updates : rs.updates.slice(dropped)
     const first = kept[0] as Update
     const last = kept[kept.length - 1] as Update
-    // covered is latest - 1 after a write (equal times allowed) and latest after a heartbeat or a restore (strictly later)
+    // covered is latest - 1 after a write (equal times allowed)
+    // and latest after a heartbeat or a restore (strictly later)
     if (this.#covered !== undefined && first.time <= this.#covered)
       this.#regression(offset, `seq ${first.seq}`, first.time)
     this.buffer.push(offset, kept)

@@ -95,7 +95,8 @@ export function createBadInputDesk(options: {
       discarded.push({ ...d, requestedBy: command.requestedBy })
       log.error(
         { ...d, requestedBy: command.requestedBy },
-        `controller ${d.controller}: seqs ${d.firstSeq}..${d.lastSeq} discarded by the operator: those writes are not on the secondary (resync their volumes)`,
+        `controller ${d.controller}: seqs ${d.firstSeq}..${d.lastSeq} discarded by the operator: ` +
+          'those writes are not on the secondary (resync their volumes)',
       )
     },
     journaled(marks) {

@@ -14,7 +14,10 @@ import type { DeadLetterAction } from './deadLetters.js'
 export type Disposition =
   /** Dead-lettered with this action and passed over: it held no seq the controller still needs. */
   | { kind: 'set-aside'; action: Exclude<DeadLetterAction, 'frozen'> }
-  /** Dead-lettered as frozen: the controller's stream is broken here (takeable: the record itself can be taken once the missing seqs are discarded). */
+  /**
+   * Dead-lettered as frozen: the controller's stream is broken here (takeable:
+   * the record itself can be taken once the missing seqs are discarded).
+   */
   | { kind: 'freeze'; takeable: boolean }
   /** Not bad input: retriable trouble (restart) or a bug (halt). */
   | { kind: 'fail' }
@@ -80,7 +83,10 @@ export function headerSeqs(m: KafkaMessage): ClaimedSeqs | undefined {
   return [controller, firstSeq, lastSeq].every(Number.isSafeInteger) ? { controller, firstSeq, lastSeq } : undefined
 }
 
-/** Controller and seqs of a record set that decoded but disagrees with its partition or headers (decodeRecordSet puts them in the context). */
+/**
+ * Controller and seqs of a record set that decoded but disagrees with
+ * its partition or headers (decodeRecordSet puts them in the context).
+ */
 export function decodedSeqs(err: XrcError): ClaimedSeqs | undefined {
   const { controller, firstSeq, lastSeq } = err.context
   return [controller, firstSeq, lastSeq].every((n) => typeof n === 'number' && Number.isSafeInteger(n))

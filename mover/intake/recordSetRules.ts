@@ -100,7 +100,8 @@ export function checkRecordSet(
     if (u.seq !== rs.firstSeq + i) fail(`update ${i} has seq ${u.seq}, expected ${rs.firstSeq + i}`)
     if (!Number.isSafeInteger(u.time) || u.time < previousTime || u.time > rs.maxTime) {
       fail(
-        `seq ${u.seq} has time ${u.time}, outside ${previousTime}..${rs.maxTime} (times are non-decreasing in seq order)`,
+        `seq ${u.seq} has time ${u.time}, outside ${previousTime}..${rs.maxTime} ` +
+          '(times are non-decreasing in seq order)',
       )
     }
     previousTime = u.time
@@ -112,7 +113,8 @@ export function checkRecordSet(
     const blocks = u.data.length / layout.blockSize
     if (!Number.isSafeInteger(u.block) || u.block < 0 || u.block + blocks > (size as number)) {
       fail(
-        `seq ${u.seq} writes blocks ${u.block}..${u.block + blocks - 1} of volume "${u.volume}", which has ${size} blocks`,
+        `seq ${u.seq} writes blocks ${u.block}..${u.block + blocks - 1} ` +
+          `of volume "${u.volume}", which has ${size} blocks`,
       )
     }
   })

@@ -38,7 +38,10 @@ export interface ResumeRequest {
   requestedBy?: string
 }
 
-/** Writes a resume command per frozen controller; returns them. Throws XRC_NOT_FOUND when no freeze is on record for the request. */
+/**
+ * Writes a resume command per frozen controller; returns them.
+ * Throws XRC_NOT_FOUND when no freeze is on record for the request.
+ */
 export async function resumeFrozen(request: ResumeRequest): Promise<ResumeCommand[]> {
   const topics = sessionTopics(request.session)
   let targets: { controller: number; offset: number }[]

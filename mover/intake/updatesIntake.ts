@@ -117,7 +117,10 @@ class PartitionsIntake implements UpdatesIntake {
   readonly #former: GroupFormer
   readonly #metrics: MoverMetrics
   readonly #log: Logger
-  /** Per partition, the last offset fed: kafkajs re-delivers from the private group's start after restarting a crashed consumer. */
+  /**
+   * Per partition, the last offset fed: kafkajs re-delivers from
+   * the private group's start after restarting a crashed consumer.
+   */
   readonly #lastFed: Map<number, number>
   readonly #backpressure: Backpressure
   readonly #frozen = new Map<number, FrozenController>()
@@ -341,5 +344,10 @@ class PartitionsIntake implements UpdatesIntake {
 
 /** For logs: a message naming a frozen controller and the operator action that resumes it. */
 export function frozenMessage(f: FrozenController): string {
-  return `controller ${f.controller} frozen at updates partition ${f.partition} offset ${f.offset} [${f.code}]: ${f.message}; the consistency time waits for it until an operator runs \`xrc session resume --controller ${f.controller}\` (add --discard-missing to accept that its missing seqs are lost)`
+  return (
+    `controller ${f.controller} frozen at updates partition ${f.partition} offset ${f.offset} [${f.code}]: ` +
+    `${f.message}; the consistency time waits for it until an operator runs ` +
+    `\`xrc session resume --controller ${f.controller}\` ` +
+    '(add --discard-missing to accept that its missing seqs are lost)'
+  )
 }

@@ -35,13 +35,21 @@ export interface ChangeTracker {
   markPending(volume: string, block: number, count: number): Promise<void>
   /** Unmarks blocks whose newest data is durable in the stream's path (sidefile). Lazy on disk. */
   clearPending(volume: string, block: number, count: number): void
-  /** Writes the clears made so far, in the background (one group-committed flush): a crash then resends fewer blocks. */
+  /**
+   * Writes the clears made so far, in the background (one group-committed flush): a crash then resends fewer blocks.
+   */
   persistClears(): void
   /** A write (host or resync) of these blocks entered the stream. */
   noteSent(volume: string, block: number, count: number): void
-  /** The secondary applied every stream write up to `appliedTime`; `now` starts a new generation when the older one goes. */
+  /**
+   * The secondary applied every stream write up to `appliedTime`;
+   * `now` starts a new generation when the older one goes.
+   */
   confirm(appliedTime: number, now: number): boolean
-  /** Marks for resync every block the generations name, durably, then forgets the generations. Returns the blocks newly marked. */
+  /**
+   * Marks for resync every block the generations name, durably,
+   * then forgets the generations. Returns the blocks newly marked.
+   */
   foldGenerations(): Promise<number>
   pendingCount(): number
   counts(): ChangeCounts

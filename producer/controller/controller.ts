@@ -85,7 +85,10 @@ export interface ControllerOptions {
   mirror?: ControllerMirror
 }
 
-/** What a controller asks of the session's suspend and resync machinery. All calls but mark() and checkpoint() are synchronous. */
+/**
+ * What a controller asks of the session's suspend and resync
+ * machinery. All calls but mark() and checkpoint() are synchronous.
+ */
 export interface ControllerMirror {
   /** Where the next write goes: 'capture' (sidefile, then Kafka) or 'mark' (suspended: marked for resync). */
   mode(): 'capture' | 'mark'
@@ -284,7 +287,8 @@ class StorageController implements Controller {
     this.#order = s.order
     this.#sidefile = s.sidefile
     this.volumes = [...s.volumes.keys()]
-    // the state file's seq is an acknowledged one, so never above the sidefile's last entry; it matters when the sidefile is empty
+    // the state file's seq is an acknowledged one, so never above the
+    // sidefile's last entry; it matters when the sidefile is empty
     this.#lastSeq = Math.max(s.state.lastSeq, s.lastSeq)
     this.#latestTime = Math.max(s.state.lastTime, s.lastTime)
     // after a restart everything still in the sidefile is sent again

@@ -85,7 +85,10 @@ export class ControllerStateFile {
     })
   }
 
-  /** Once `before` resolved (the volumes hold and have synced every entry below `upTo`), raises the redo floor to `upTo`. */
+  /**
+   * Once `before` resolved (the volumes hold and have synced
+   * every entry below `upTo`), raises the redo floor to `upTo`.
+   */
   checkpointRedo(upTo: number, before: () => Promise<void>): Promise<void> {
     return this.#chain(async () => {
       await before()

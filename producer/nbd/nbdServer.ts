@@ -124,7 +124,9 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
       descriptions.set(v.name, {
         name: v.name,
         size: e.size,
-        description: `xrc volume ${v.name} of controller ${c.id}, session ${config.session.name} (${blockSize}-byte blocks, mirrored)`,
+        description:
+          `xrc volume ${v.name} of controller ${c.id}, session ${config.session.name} ` +
+          `(${blockSize}-byte blocks, mirrored)`,
       })
     }
   }

@@ -58,7 +58,10 @@ export interface Transport {
    * partitions (a suspended primary asks before it resumes).
    */
   probe?(): Promise<void>
-  /** Drops the producer (the next send makes a new one): after the topic was deleted and made again, its idempotence state is void. */
+  /**
+   * Drops the producer (the next send makes a new one): after the
+   * topic was deleted and made again, its idempotence state is void.
+   */
   reset?(): Promise<void>
   close(): Promise<void>
 }
@@ -69,7 +72,10 @@ export interface KafkaTransportOptions {
   /** Partitions the topic needs: the session's highest controller id + 1. */
   partitions: number
   registryUrl: string
-  /** The largest record set the mover accepts (mover.maxRecordSetBytes); also the topic's max.message.bytes less framing. */
+  /**
+   * The largest record set the mover accepts (mover.maxRecordSetBytes);
+   * also the topic's max.message.bytes less framing.
+   */
   maxRecordSetBytes: number
   logger: Logger
   /** A ready codec (tests); made from the registry otherwise. */

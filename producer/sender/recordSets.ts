@@ -21,7 +21,9 @@ import type { WindowEntry } from '../sidefile/index.js'
 export interface RecordSetLimits {
   /** Most updates in one record set. */
   maxUpdates: number
-  /** Largest encoded record set (an upper bound is used); one update larger than it still gets a record set of its own. */
+  /**
+   * Largest encoded record set (an upper bound is used); one update larger than it still gets a record set of its own.
+   */
   maxBytes: number
 }
 
@@ -75,7 +77,8 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
     const u = item.update
     if (prev !== undefined && (u.seq !== prev.seq + 1 || u.time < prev.time)) {
       throw new RangeError(
-        `controller ${controller}: update seq ${u.seq} time ${u.time} does not follow seq ${prev.seq} time ${prev.time}`,
+        `controller ${controller}: update seq ${u.seq} time ${u.time} ` +
+          `does not follow seq ${prev.seq} time ${prev.time}`,
       )
     }
     prev = u
@@ -95,7 +98,10 @@ export function cutRecordSets<T extends { update: Update; kind?: 'UPDATES' | 'RE
   return cuts
 }
 
-/** A heartbeat of a controller whose every seq below `nextSeq` was sent, at `time`; with a resync window event at that time. */
+/**
+ * A heartbeat of a controller whose every seq below `nextSeq`
+ * was sent, at `time`; with a resync window event at that time.
+ */
 export function heartbeatRecordSet(
   session: string,
   controller: number,

@@ -105,9 +105,13 @@ export interface Sidefile {
    * (build never called), XRC_CLOSED, or the I/O error that broke the sidefile.
    */
   append(size: number, build: (durable: Promise<void>) => Buffer): Promise<void>
-  /** Durable entries from position `from` (a position read() or stats() gave), at least one when any, within the limits. */
+  /**
+   * Durable entries from position `from` (a position read() or stats() gave), at least one when any, within the limits.
+   */
   read(from: number, limits: { maxEntries: number; maxBytes: number }): Promise<SidefileEntry[]>
-  /** Releases the entries before `upTo` (an entry end at or below the durable end); deletes whole segments behind it. */
+  /**
+   * Releases the entries before `upTo` (an entry end at or below the durable end); deletes whole segments behind it.
+   */
   trim(upTo: number): Promise<void>
   stats(): SidefileStats
   /**
@@ -217,7 +221,8 @@ class SegmentedSidefile implements Sidefile {
         }
         if (parsed.kind !== 'entry') throw this.#damaged(seg, pos, parsed.kind === 'bad' ? parsed.reason : 'cut off')
         if (out.length > 0 && bytes + parsed.total > limits.maxBytes) return out
-        out.push({ position: pos, end: pos + parsed.total, payload: parsed.payload }) // a view of this read's own buffer
+        // the payload is a view of this read's own buffer
+        out.push({ position: pos, end: pos + parsed.total, payload: parsed.payload })
         bytes += parsed.total
         pos += parsed.total
         offset += parsed.total
@@ -325,7 +330,8 @@ class SegmentedSidefile implements Sidefile {
   async #flush(): Promise<void> {
     for (;;) {
       if (this.#queue.length === 0) {
-        // cleared in the same synchronous run that saw the queue empty, so an append never waits on a flush that is ending
+        // cleared in the same synchronous run that saw the queue
+        // empty, so an append never waits on a flush that is ending
         this.#flushRunning = false
         return
       }

@@ -72,7 +72,10 @@ export function parseEntryAt(buf: Buffer, offset: number): ParsedEntry {
   return { kind: 'entry', total, payload }
 }
 
-/** Offset of the first whole valid entry strictly after `from` in `buf`, if any: evidence that damage at `from` is not a torn tail. */
+/**
+ * Offset of the first whole valid entry strictly after `from` in
+ * `buf`, if any: evidence that damage at `from` is not a torn tail.
+ */
 export function findValidEntryAfter(buf: Buffer, from: number): number | undefined {
   const magic = Buffer.allocUnsafe(4)
   magic.writeUInt32BE(ENTRY_MAGIC, 0)
