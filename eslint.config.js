@@ -4,10 +4,11 @@ import tseslint from 'typescript-eslint'
 /**
  * Folders whose production code keeps every line within 120 characters.
  * Prettier wraps code at that width but leaves long strings, template
- * literals and comments alone; max-len catches those. producer/, mover/ and
- * applier/ join once their restructuring lands.
+ * literals and comments alone; max-len catches those. applier/ joins, and
+ * producer/mirror/ leaves LINE_LENGTH_PENDING, once their restructuring lands.
  */
-const LINE_LENGTH_FOLDERS = ['lib', 'schemas', 'cli', 'bench', 'workload', 'stack', 'scripts']
+const LINE_LENGTH_FOLDERS = ['lib', 'schemas', 'cli', 'bench', 'workload', 'stack', 'scripts', 'producer', 'mover']
+const LINE_LENGTH_PENDING = ['producer/mirror']
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.stack/', 'coverage/'] },
@@ -20,8 +21,8 @@ export default tseslint.config(
     },
   },
   {
-    files: [...LINE_LENGTH_FOLDERS.map((folder) => `${folder}/**/*.ts`), 'producer/httpApi.ts'],
-    ignores: ['**/*.test.ts'],
+    files: LINE_LENGTH_FOLDERS.map((folder) => `${folder}/**/*.ts`),
+    ignores: ['**/*.test.ts', ...LINE_LENGTH_PENDING.map((folder) => `${folder}/**`)],
     rules: {
       'max-len': ['error', { code: 120, tabWidth: 2, ignoreUrls: true }],
     },
