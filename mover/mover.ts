@@ -15,7 +15,7 @@
  * journaled twice. Being fenced, invalid input, a seq gap or a time
  * regression halts the mover with the reason in status() and the log.
  *
- * Bad input (see updatesIntake.ts): a record the mover cannot take goes to
+ * Bad input (see mover/intake/updatesIntake.ts): a record the mover cannot take goes to
  * the dead-letter topic with the reason; a controller whose stream it
  * breaks is frozen there (the consistency time waits for it, the other
  * controllers' writes are kept) and the session reports itself halted until

@@ -11,7 +11,7 @@
  * progress finish, sends what it can within a bound and leaves the rest in
  * the sidefiles to be sent on the next start.
  *
- * Suspend and resync (producer/mirror/mirror.ts): when Kafka stays out of reach, a
+ * Suspend and resync (producer/mirror/): when Kafka stays out of reach, a
  * sidefile stays full or an operator asks, the primary suspends: writes go
  * on, marked for resync in durable change bitmaps; resume sends the marked
  * blocks as RESYNC records.

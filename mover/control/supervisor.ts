@@ -1,6 +1,6 @@
 /**
  * The mover's supervisor, pure: what its control loop does next, and what a
- * failure means. The loop (mover.ts) is the only place that cuts groups and
+ * failure means. The loop (mover/mover.ts) is the only place that cuts groups and
  * restarts the pipeline, so a restart never races a transaction; this class
  * holds its decisions and no I/O.
  *

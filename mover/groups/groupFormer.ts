@@ -24,7 +24,7 @@
  *
  * A cut is final: its updates leave the buffer. When a group cannot be
  * journaled the mover discards this former and restores a new one from the
- * journal's last group (see recovery.ts), which re-reads what was lost.
+ * journal's last group (see mover/journal/recovery.ts), which re-reads what was lost.
  *
  * Each controller's seqs, times and buffer are a ControllerStream
  * (controllerStream.ts); the former holds them, T and the last group.

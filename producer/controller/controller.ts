@@ -12,7 +12,7 @@
  * volume files (idempotent), and seqs continue after the last one.
  *
  * While the session is suspended (`mirror.mode()` is 'mark', see
- * producer/mirror/mirror.ts) a write takes a tick but no seq: its blocks are marked
+ * producer/mirror/) a write takes a tick but no seq: its blocks are marked
  * for resync (durably), then it is written to the volume, the volume is
  * synced, and it is acknowledged with seq 0. The volume writes of both kinds
  * queue behind each other per volume in time order, which is what lets a
@@ -81,7 +81,7 @@ export interface ControllerOptions {
   onWaited?: (ms: number, outcome: 'granted' | 'full' | 'closed') => void
   /** New entries are durable: the sender has work. */
   onDurable?: () => void
-  /** Suspend and resync (producer/mirror/mirror.ts); without it every write is captured and sent. */
+  /** Suspend and resync (producer/mirror/); without it every write is captured and sent. */
   mirror?: ControllerMirror
 }
 

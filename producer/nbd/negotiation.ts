@@ -5,7 +5,7 @@
  * the connection). No I/O, so every option and every malformed one is
  * tested without a socket (negotiation.test.ts).
  *
- * Answers (doc/proto.md, "Option types"):
+ * Answers (the NBD project's doc/proto.md, "Option types"):
  * - EXPORT_NAME: the export's size and flags, then transmission; an unknown
  *   name cannot be answered with an error, so the connection is closed.
  * - ABORT: NBD_REP_ACK, then close.

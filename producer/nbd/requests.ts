@@ -5,7 +5,7 @@
  * unaligned write merges into them. The I/O (volumeExport.ts) follows these
  * plans.
  *
- * Errors follow doc/proto.md: a request past the end is NBD_ENOSPC for
+ * Errors follow the NBD project's doc/proto.md: a request past the end is NBD_ENOSPC for
  * WRITE and WRITE_ZEROES, NBD_EINVAL for READ and TRIM; a READ or WRITE
  * longer than the advertised maximum payload is NBD_EINVAL (a client that
  * asked for the size constraints MUST NOT send one; one that did not is
