@@ -39,6 +39,7 @@ import {
   HANDSHAKE_FLAGS,
   MAX_DISCARD_BYTES,
   NbdProtocolError,
+  SHUTDOWN_MESSAGE,
   SIZES,
   nameOf,
   type NbdErrno,
@@ -294,7 +295,7 @@ export function serveConnection(ctx: ConnectionContext): Connection {
     inflight++
     inflightBytes += bytes
     const run = async (): Promise<Buffer | undefined> => {
-      if (shuttingDown) throw Object.assign(new Error('the server is shutting down'), { nbdErrno: ERRORS.ESHUTDOWN })
+      if (shuttingDown) throw Object.assign(new Error(SHUTDOWN_MESSAGE), { nbdErrno: ERRORS.ESHUTDOWN })
       switch (check.kind) {
         case 'read':
           return e.read(check.offset, check.length)

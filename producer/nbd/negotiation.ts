@@ -29,7 +29,7 @@ import {
   encodeServerReplyData,
   decodeInfoRequest,
 } from './codec.js'
-import { INFOS, NbdProtocolError, OPTIONS, REPLIES, nameOf } from './protocol.js'
+import { INFOS, NbdProtocolError, OPTIONS, REPLIES, SHUTDOWN_MESSAGE, nameOf } from './protocol.js'
 
 /** What a client sees of one export. */
 export interface ExportDescription {
@@ -74,7 +74,7 @@ function unknownExport(ctx: NegotiationContext, name: string): string {
 export function answerOption(ctx: NegotiationContext, option: number, data: Buffer): NegotiationStep {
   if (ctx.shuttingDown && option !== OPTIONS.ABORT)
     return {
-      replies: [encodeOptionError(option, REPLIES.ERR_SHUTDOWN, 'the server is shutting down')],
+      replies: [encodeOptionError(option, REPLIES.ERR_SHUTDOWN, SHUTDOWN_MESSAGE)],
       next: 'options',
     }
   switch (option) {

@@ -112,6 +112,9 @@ export const ERRORS = {
 
 export type NbdErrno = (typeof ERRORS)[keyof typeof ERRORS]
 
+/** What a client is told once the server is shutting down: in an option's error reply, or a request's error. */
+export const SHUTDOWN_MESSAGE = 'the server is shutting down'
+
 /** Longest string the protocol allows (export names, messages), bytes. */
 export const MAX_STRING_BYTES = 4096
 /**
