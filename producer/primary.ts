@@ -44,7 +44,7 @@ import {
   type WriteAck,
 } from './controller/index.js'
 import { createKafkaTransport, type Transport } from './sender/index.js'
-import { createMirror, type MirrorStatus } from './mirror/index.js'
+import { createMirror, FOLLOWER_CLOSE_MS, type MirrorStatus } from './mirror/index.js'
 import { createProducerMetrics } from './producerMetrics.js'
 import { createResyncMetrics } from './mirror/index.js'
 import { createSender, type KafkaState, type Sender } from './sender/index.js'
@@ -212,7 +212,7 @@ class PrimarySite implements Primary {
     this.#segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(sidefileMaxBytes / 8)))
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 5000
     // a write in progress waits for its sidefile at most sidefileWaitMs, then the flush, the producer, the files
-    this.stopBoundMs = config.producer.sidefileWaitMs + this.#flushTimeoutMs + KAFKA_CLOSE_MS + 3000
+    this.stopBoundMs = config.producer.sidefileWaitMs + this.#flushTimeoutMs + KAFKA_CLOSE_MS + FOLLOWER_CLOSE_MS + 3000
     this.#metrics = createProducerMetrics(this.registry, {
       controllers: () => [...this.#controllers.values()].map((c) => c.status()),
       kafkaUnreachableSince: () => this.#sender?.unreachableSince(),

@@ -18,6 +18,7 @@
  */
 import type { Kafka } from 'kafkajs'
 import { Backoff } from '../../lib/backoff.js'
+import { settleWithin } from '../../lib/stage.js'
 import { errorMessage } from '../../lib/errors.js'
 import { appliedTopicSpec, createPartitionReader, ensureTopic } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
@@ -37,6 +38,9 @@ export interface AppliedFollowerOptions {
   /** A state of the secondary, newer than any handed on before in this run of the reader. */
   onState(state: AppliedState): void
 }
+
+/** How long stop() waits for the reader to leave before it goes on without it. */
+export const FOLLOWER_CLOSE_MS = 2000
 
 /** Follows until stop(). */
 export function followAppliedState(options: AppliedFollowerOptions): { stop: () => Promise<void> } {
@@ -139,7 +143,13 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
   return {
     async stop() {
       stopping.abort()
-      await loop
+      // leaving the reader's group (or the admin's connection) waits on a broker that may answer nothing (paused,
+      // unreachable): the primary's stop keeps its bound, and the client is left to close by itself
+      if (!(await settleWithin(loop, FOLLOWER_CLOSE_MS)))
+        log.warn(
+          { waitedMs: FOLLOWER_CLOSE_MS },
+          'the applied-topic reader did not close in time; left to close by itself',
+        )
     },
   }
 }
