@@ -171,23 +171,25 @@ async function registerSchema(
   compatibility: COMPATIBILITY,
 ): Promise<number> {
   const confluent = { type: SchemaType.AVRO as const, schema: JSON.stringify(schema) }
+  let level: COMPATIBILITY | undefined = compatibility
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await registry.register(confluent, { subject, compatibility })).id
+      return (await registry.register(confluent, { subject, ...(level ? { compatibility: level } : {}) })).id
     } catch (err) {
+      const last = attempt >= 5
       // Processes of a new session starting together register its new subject at once: the registry
       // takes every schema but refuses all but one compatibility setting ("A rule named 'COMPATIBILITY'
       // already exists"). The subject is configured by then, so the next attempt only registers.
-      if (attempt < 3 && /already exists/i.test(errorMessage(err))) continue
-      // The subject exists with another compatibility level (Apicurio answers
-      // NONE for subjects it did not configure): keep the subject's own level.
-      if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError') {
+      if (!last && /already exists/i.test(errorMessage(err))) continue
+      if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError' || last) {
         throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'register', subject, url, cause: err })
       }
+      // The subject exists with another compatibility level (Apicurio answers NONE for subjects it did not
+      // configure): keep the subject's own level. Read again at each attempt: another process may be setting
+      // it at this moment (NONE read, then BACKWARD set by the other, was a start-up failure of the fault suite).
       const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
-      const level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as
+      level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as
         COMPATIBILITY | undefined
-      return (await registry.register(confluent, { subject, ...(level ? { compatibility: level } : {}) })).id
     }
   }
 }
