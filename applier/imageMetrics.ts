@@ -10,7 +10,7 @@ import type { ImageState } from './resync/index.js'
 export function registerImageMetrics(registry: Registry, image: () => ImageState | undefined): void {
   new Gauge({
     name: 'xrc_applier_image_consistent',
-    help: 'Whether the secondary is a consistent image: 1, or 0 while a resync is being applied (or it was rolled back)',
+    help: 'Whether the secondary is a consistent image: 1, or 0 while a resync is applied (or it was rolled back)',
     registers: [registry],
     collect() {
       const s = image()

@@ -105,13 +105,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     await applier.store.init()
     const held = await applier.store.lastApplied()
     if (held !== undefined) {
-      throw new XrcError(
-        'XRC_USAGE',
-        `schema "${applier.store.schema}" already holds group ${held.groupSeq} (time ${held.groupTime}): replay rebuilds into an empty schema`,
-        {
-          context: { session: options.config.session.name },
-        },
-      )
+      throw new XrcError('XRC_USAGE', {
+        reason: 'replayTargetNotEmptySchema',
+        schema: applier.store.schema,
+        groupSeq: held.groupSeq,
+        groupTime: String(held.groupTime),
+        session: options.config.session.name,
+      })
     }
     // replay runs to the end the journal has now; groups committed later are the applier's job
     journalEnd = await journalEndOffset(kafka, sessionTopics(options.config.session.name).journal)

@@ -48,6 +48,11 @@ export const ERROR_CODES = {
         'one write holds {maxWriteBytes} bytes, fewer than two blocks of {blockSize}: ',
         'NBD cannot serve unaligned writes',
       ],
+      schemaOfOtherSession: [
+        'schema "{schema}" holds the secondary of session "{otherSession}", not "{session}": ',
+        'choose another applier.schema',
+      ],
+      storeMismatch: 'the secondary in schema "{schema}" does not match the config: {mismatches}',
     },
   },
   XRC_USAGE: {
@@ -94,6 +99,15 @@ export const ERROR_CODES = {
       resumeOffsetAlone: '--offset needs --controller: an offset is one of its partition',
       journalWriterBusy: 'journal writer reopened while a write is in progress',
       releasedTwice: 'blocks {first}..{last} released twice',
+      startedTwice: '{component} already {state}: start() is called once',
+      notStarted: '{component} is {state}: start() it before {what}',
+      negativeOffset: '{what} must be a non-negative integer, got {value}',
+      blockOutsideVolume: 'block {block} is outside volume "{volume}" (0..{lastBlock})',
+      replayTargetNotEmptySchema: [
+        'schema "{schema}" already holds group {groupSeq} (time {groupTime}): ',
+        'replay rebuilds into an empty schema',
+      ],
+      nothingToRollBack: 'the secondary of session "{session}" is {state}: there is nothing to roll back',
     },
   },
   XRC_STACK_INSTALL_FAILED: {
@@ -198,6 +212,7 @@ export const ERROR_CODES = {
       sidefile: 'sidefile {dir} is closed',
       sidefileWaiting: 'sidefile {dir} closed while the writer waited for space',
       changeBitmaps: 'change bitmaps in {dir} are closed',
+      stopping: '{component} stopping',
     },
   },
   XRC_SEQUENCE_GAP: {
@@ -279,6 +294,11 @@ export const ERROR_CODES = {
         '{where}: not a resume command (command, session, controller, partition, offset, discardMissing)',
       noRecordValue: '{where}: a record with no value',
       noJournalValue: 'journal record at offset {offset} has no value',
+      copySignature: 'not a binary COPY stream: bad signature',
+      copyTrailingBytes: 'binary COPY stream: bytes after the trailer',
+      copyTruncated: 'binary COPY stream truncated',
+      copyHeaderTruncated: 'binary COPY stream truncated in its header',
+      blockRowShape: 'volume "{volume}": unexpected row shape in the block table',
     },
   },
   XRC_INVALID_RECORD: {
@@ -303,6 +323,13 @@ export const ERROR_CODES = {
       notMicroseconds: '{what} must be a non-negative integer number of microseconds, got {time}',
       timeAhead:
         'causal time {time} is {leadSeconds} s ahead of the session clock (at most {maxAheadSeconds} s allowed)',
+      group: 'group {groupSeq} (time {groupTime}): {problem}',
+      copyShort: 'group {groupSeq}: COPY wrote {written} of {blocks} blocks',
+      beyondSafeInteger: '{what} {value} is beyond 2^53',
+      storedBlock: [
+        'volume "{volume}" block {block}: stored row out of order, out of range ',
+        'or not {blockSize} bytes ({bytes})',
+      ],
     },
   },
   XRC_RECORD_TOO_LARGE: {
@@ -457,6 +484,10 @@ export const ERROR_CODES = {
         'no controller {controller} of session {session} froze: ',
         'the dead-letter topic {topic} has no record with action "frozen" for it',
       ],
+      storeNotInitialised: 'no secondary in schema "{schema}": run init() (the applier does) first',
+      storeVolume: 'volume "{volume}" is not in the secondary of session "{session}"',
+      controlRow: 'schema "{schema}" has no control row for session "{session}": run init() first',
+      noSecondary: 'no secondary of session "{session}" in schema "{schema}"',
     },
   },
   XRC_PRIMARY_UNREACHABLE: {
@@ -483,6 +514,7 @@ export const ERROR_CODES = {
         'the secondary of session "{session}" was rolled back to its last consistent image; ',
         're-establish the mirror (xrc resync) before applying group {groupSeq}',
       ],
+      noRebase: 'the secondary of session "{session}" was rolled back; it is not rebased on a new journal',
     },
   },
   XRC_NBD_PROTOCOL: {

@@ -42,34 +42,22 @@ export function checkGroupOrder(
   const context = { groupSeq: group.groupSeq, groupTime: String(group.groupTime), offset: String(journalOffset) }
   if (last === undefined) {
     if (group.groupSeq === 1) return 'apply'
-    throw new XrcError(
-      'XRC_GROUP_OUT_OF_ORDER',
-      `group ${group.groupSeq} (time ${group.groupTime}, journal offset ${journalOffset}) cannot start an empty secondary: it starts at group 1` +
-        ' (does the journal still retain its first group?)',
-      { context },
-    )
+    throw new XrcError('XRC_GROUP_OUT_OF_ORDER', { reason: 'emptyStart', ...context })
   }
   if (group.groupSeq <= last.groupSeq) return 'duplicate'
+  const applied = { lastGroupSeq: last.groupSeq, lastGroupTime: String(last.groupTime) }
   if (group.groupSeq !== last.groupSeq + 1) {
-    throw new XrcError(
-      'XRC_GROUP_OUT_OF_ORDER',
-      `group ${group.groupSeq} (time ${group.groupTime}) follows applied group ${last.groupSeq} (time ${last.groupTime}): groups ${last.groupSeq + 1}..${group.groupSeq - 1} are missing`,
-      { context: { ...context, lastGroupSeq: last.groupSeq, lastGroupTime: String(last.groupTime) } },
-    )
+    const missing = { firstMissing: last.groupSeq + 1, lastMissing: group.groupSeq - 1 }
+    throw new XrcError('XRC_GROUP_OUT_OF_ORDER', { reason: 'missingGroups', ...context, ...applied, ...missing })
   }
-  if (group.groupTime <= last.groupTime) {
-    throw new XrcError(
-      'XRC_GROUP_OUT_OF_ORDER',
-      `group ${group.groupSeq} has time ${group.groupTime}, not after time ${last.groupTime} of applied group ${last.groupSeq}`,
-      { context: { ...context, lastGroupSeq: last.groupSeq, lastGroupTime: String(last.groupTime) } },
-    )
-  }
+  if (group.groupTime <= last.groupTime) throw new XrcError('XRC_GROUP_OUT_OF_ORDER', { ...context, ...applied })
   if (journalOffset <= last.journalOffset) {
-    throw new XrcError(
-      'XRC_GROUP_OUT_OF_ORDER',
-      `group ${group.groupSeq} is at journal offset ${journalOffset}, not after offset ${last.journalOffset} of applied group ${last.groupSeq}: was the journal topic recreated?`,
-      { context: { ...context, lastGroupSeq: last.groupSeq, lastOffset: String(last.journalOffset) } },
-    )
+    throw new XrcError('XRC_GROUP_OUT_OF_ORDER', {
+      reason: 'offsetNotAfter',
+      ...context,
+      lastGroupSeq: last.groupSeq,
+      lastOffset: String(last.journalOffset),
+    })
   }
   return 'apply'
 }

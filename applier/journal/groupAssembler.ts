@@ -44,16 +44,16 @@ export class GroupAssembler {
       this.reset()
       throw new XrcError(
         'XRC_GROUP_INCOMPLETE',
-        `journal offset ${offset} (group ${record.groupSeq} part ${record.part} of ${record.parts}): ${problem}`,
         {
-          context: {
-            session: record.session,
-            offset: String(offset),
-            groupSeq: record.groupSeq,
-            groupTime: String(record.groupTime),
-            heldGroup: held?.groupSeq,
-          },
+          offset: String(offset),
+          groupSeq: record.groupSeq,
+          part: record.part,
+          parts: record.parts,
+          problem,
+          session: record.session,
+          groupTime: String(record.groupTime),
         },
+        { context: { heldGroup: held?.groupSeq } },
       )
     }
     if (this.parts.length === 0) this.firstOffset = offset
@@ -90,14 +90,19 @@ export class GroupAssembler {
       return `part must be in 0..${record.parts - 1}`
     const first = this.parts[0]
     if (first === undefined) return record.part === 0 ? undefined : `part ${record.part} without the parts before it`
-    const expected = `part ${this.parts.length} of group ${first.groupSeq} (${first.parts} parts, begun at offset ${this.firstOffset})`
+    const expected =
+      `part ${this.parts.length} of group ${first.groupSeq} ` +
+      `(${first.parts} parts, begun at offset ${this.firstOffset})`
     if (offset <= this.lastOffset)
       return `offset not after the previous part's ${this.lastOffset}; expected ${expected}`
     if (record.groupSeq !== first.groupSeq || record.session !== first.session)
       return `expected ${expected}: group ${first.groupSeq} is cut short`
     if (record.part !== this.parts.length) return `expected ${expected}`
     if (record.parts !== first.parts || record.groupTime !== first.groupTime) {
-      return `its parts count ${record.parts} or time ${record.groupTime} differs from part 0's (${first.parts}, ${first.groupTime})`
+      return (
+        `its parts count ${record.parts} or time ${record.groupTime} ` +
+        `differs from part 0's (${first.parts}, ${first.groupTime})`
+      )
     }
     return undefined
   }

@@ -33,7 +33,7 @@ export interface JournalFeedOptions {
   groupPrefix: string
   /** Takes the next whole group; resolves false to take no more (the feed goes idle until stopped). */
   onGroup: (assembled: AssembledGroup) => Promise<boolean>
-  /** The first error that stops the feed, with the journal offset it concerns (absent: the consumer itself failed). */
+  /** The first error that stops the feed, with the journal offset it concerns (absent: the consumer failed). */
   onError: (err: unknown, offset?: number) => void
 }
 
@@ -66,10 +66,7 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
   }
 
   async function decode(value: Buffer | null, offset: number): Promise<JournalRecord> {
-    if (value === null)
-      throw new XrcError('XRC_DECODE_FAILED', `journal record at offset ${offset} has no value`, {
-        context: { offset: String(offset) },
-      })
+    if (value === null) throw new XrcError('XRC_DECODE_FAILED', { reason: 'noJournalValue', offset: String(offset) })
     // only the registry being out of reach is worth another try; a bad record never is
     return retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
   }

@@ -39,7 +39,7 @@ import {
 /** What the secondary's image is. */
 export interface ImageState {
   state: 'consistent' | 'inconsistent' | 'rolled-back'
-  /** While inconsistent (or after a rollback): the group the image falls back on; seq 0 = none (an empty image). */
+  /** While inconsistent (or after a rollback): the group the image falls back on; seq 0 = none (empty image). */
   consistentGroup?: { groupSeq: number; groupTime: number | undefined }
   /** Block versions kept for a rollback. */
   retainedVersions: number
@@ -109,7 +109,9 @@ export async function prepareResyncApply(
     rows: { state: ResyncRowState; until: string; end: string | null }[]
     image: string | null
   }>(
-    `SELECT (SELECT coalesce(json_agg(json_build_object('state', state, 'until', consistent_until::text, 'end', end_time::text)), '[]'::json) FROM ${t.resync.resync} WHERE state <> 'done') AS rows,
+    `SELECT (SELECT coalesce(json_agg(json_build_object(
+                      'state', state, 'until', consistent_until::text, 'end', end_time::text)), '[]'::json)
+             FROM ${t.resync.resync} WHERE state <> 'done') AS rows,
             (SELECT state FROM ${t.resync.image} WHERE session = $1) AS image`,
     [session],
   )
@@ -120,32 +122,27 @@ export async function prepareResyncApply(
     endTime: r.end === null ? undefined : Number(r.end),
   }))
   if (found?.image === 'rolled-back' || resync.some((r) => r.state === 'rolled-back')) {
-    throw new XrcError(
-      'XRC_ROLLED_BACK',
-      `the secondary of session "${session}" was rolled back to its last consistent image; re-establish the mirror (xrc resync) before applying group ${group.groupSeq}`,
-      {
-        context: { session, groupSeq: group.groupSeq },
-      },
-    )
+    throw new XrcError('XRC_ROLLED_BACK', { session, groupSeq: group.groupSeq })
   }
   // nothing is known of a resync and the image is consistent: the common case costs this one query
   if (resync.length === 0 && found?.image !== 'inconsistent') return { after: async () => undefined }
   const inconsistent = isInconsistentAt(resync, group.groupTime)
   if (inconsistent) {
     if (found?.image !== 'inconsistent') {
-      await client.query(
-        `INSERT INTO ${t.resync.image} (session, state, consistent_group_seq, consistent_group_time, consistent_journal_offset, inconsistent_since, updated_at)
-         VALUES ($1, 'inconsistent', $2, $3, $4, now(), now())
-         ON CONFLICT (session) DO UPDATE SET state = 'inconsistent', consistent_group_seq = $2, consistent_group_time = $3, consistent_journal_offset = $4, inconsistent_since = now(), updated_at = now()`,
-        [session, last?.groupSeq ?? 0, last?.groupTime ?? null, last?.journalOffset ?? null],
-      )
+      await client.query(markInconsistentSql(t.resync), [
+        session,
+        last?.groupSeq ?? 0,
+        last?.groupTime ?? null,
+        last?.journalOffset ?? null,
+      ])
     }
     if (rows.length > 0) {
       // the version as of the last consistent group, saved once per block (a later group finds it saved)
       await client.query(
         `INSERT INTO ${t.resync.versions} (volume_id, block, group_seq, group_time, data)
          SELECT k.volume_id, k.block, b.group_seq, b.group_time, b.data
-         FROM unnest($1::int[], $2::bigint[]) AS k(volume_id, block) LEFT JOIN ${t.store.blocks} b ON b.volume_id = k.volume_id AND b.block = k.block
+         FROM unnest($1::int[], $2::bigint[]) AS k(volume_id, block)
+         LEFT JOIN ${t.store.blocks} b ON b.volume_id = k.volume_id AND b.block = k.block
          ON CONFLICT (volume_id, block) DO NOTHING`,
         [rows.map((r) => r.volumeId), rows.map((r) => r.block)],
       )
@@ -181,7 +178,9 @@ export async function readImageState(
   const exists = await q.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [t.image])
   if (!exists.rows[0]?.r) return { state: 'consistent', retainedVersions: 0 }
   const res = await q.query<{ state: ImageState['state']; seq: bigint; time: bigint | null; versions: bigint }>(
-    `SELECT i.state, i.consistent_group_seq AS seq, i.consistent_group_time AS time, (SELECT count(*) FROM ${t.versions}) AS versions FROM ${t.image} i WHERE i.session = $1`,
+    `SELECT i.state, i.consistent_group_seq AS seq, i.consistent_group_time AS time,
+            (SELECT count(*) FROM ${t.versions}) AS versions
+     FROM ${t.image} i WHERE i.session = $1`,
     [session],
   )
   const row = res.rows[0]
@@ -192,6 +191,19 @@ export async function readImageState(
     consistentGroup: { groupSeq: Number(row.seq), groupTime: row.time === null ? undefined : Number(row.time) },
     retainedVersions: Number(row.versions),
   }
+}
+
+/**
+ * Turns the image inconsistent, falling back on the group in $2..$4 (seq,
+ * time, journal offset): $1 session.
+ */
+function markInconsistentSql(t: ResyncTables): string {
+  return `INSERT INTO ${t.image} (session, state, consistent_group_seq, consistent_group_time,
+            consistent_journal_offset, inconsistent_since, updated_at)
+          VALUES ($1, 'inconsistent', $2, $3, $4, now(), now())
+          ON CONFLICT (session) DO UPDATE SET state = 'inconsistent', consistent_group_seq = $2,
+            consistent_group_time = $3, consistent_journal_offset = $4, inconsistent_since = now(),
+            updated_at = now()`
 }
 
 /** What a rollback did. */
@@ -225,18 +237,15 @@ export async function rollbackSecondary(
     await client.query(`SELECT 1 FROM ${store.control} WHERE session = $1 FOR UPDATE`, [session])
     const image = await readImageState(client, t, session)
     if (image.state !== 'inconsistent' || image.consistentGroup === undefined) {
-      throw new XrcError(
-        'XRC_USAGE',
-        `the secondary of session "${session}" is ${image.state}: there is nothing to roll back`,
-        { context: { session } },
-      )
+      throw new XrcError('XRC_USAGE', { reason: 'nothingToRollBack', session, state: image.state })
     }
     const { groupSeq, groupTime } = image.consistentGroup
     await client.query(
       `DELETE FROM ${store.blocks} b USING ${t.versions} v WHERE b.volume_id = v.volume_id AND b.block = v.block`,
     )
     await client.query(
-      `INSERT INTO ${store.blocks} (volume_id, block, group_seq, group_time, data) SELECT volume_id, block, group_seq, group_time, data FROM ${t.versions} WHERE data IS NOT NULL`,
+      `INSERT INTO ${store.blocks} (volume_id, block, group_seq, group_time, data)
+       SELECT volume_id, block, group_seq, group_time, data FROM ${t.versions} WHERE data IS NOT NULL`,
     )
     const versions = await client.query<{ n: bigint }>(`SELECT count(*) AS n FROM ${t.versions}`)
     // by time, not seq: after a rebase the new journal numbers its groups from 1 again, with later times
@@ -249,7 +258,8 @@ export async function rollbackSecondary(
       [session],
     )
     await client.query(
-      `UPDATE ${store.control} SET group_seq = $2, group_time = $3, journal_offset = $4, applied_at = now() WHERE session = $1`,
+      `UPDATE ${store.control} SET group_seq = $2, group_time = $3, journal_offset = $4, applied_at = now()
+       WHERE session = $1`,
       [
         session,
         groupSeq,
@@ -263,7 +273,8 @@ export async function rollbackSecondary(
       `UPDATE ${t.resync} SET state = 'rolled-back', updated_at = now() WHERE state IN ('running', 'sent')`,
     )
     await client.query('COMMIT')
-    return { groupSeq, groupTime, blocksRestored: Number(versions.rows[0]?.n ?? 0), groupsUndone: undone.rowCount ?? 0 }
+    const blocksRestored = Number(versions.rows[0]?.n ?? 0)
+    return { groupSeq, groupTime, blocksRestored, groupsUndone: undone.rowCount ?? 0 }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined)
     throw err
@@ -301,38 +312,28 @@ export async function rebaseSecondary(
   try {
     await client.query('BEGIN')
     const ctl = await client.query<{ seq: bigint; time: bigint | null; o: bigint | null }>(
-      `SELECT group_seq AS seq, group_time AS time, journal_offset AS o FROM ${store.control} WHERE session = $1 FOR UPDATE`,
+      `SELECT group_seq AS seq, group_time AS time, journal_offset AS o FROM ${store.control}
+       WHERE session = $1 FOR UPDATE`,
       [session],
     )
     const mark = ctl.rows[0]
-    if (mark === undefined)
-      throw new XrcError('XRC_NOT_FOUND', `no secondary of session "${session}" in schema "${schema}"`, {
-        context: { session },
-      })
+    if (mark === undefined) throw new XrcError('XRC_NOT_FOUND', { reason: 'noSecondary', session, schema })
     const image = await readImageState(client, t, session)
-    if (image.state === 'rolled-back')
-      throw new XrcError(
-        'XRC_ROLLED_BACK',
-        `the secondary of session "${session}" was rolled back; it is not rebased on a new journal`,
-        { context: { session } },
-      )
+    if (image.state === 'rolled-back') throw new XrcError('XRC_ROLLED_BACK', { reason: 'noRebase', session })
     if (image.state === 'consistent') {
-      await client.query(
-        `INSERT INTO ${t.image} (session, state, consistent_group_seq, consistent_group_time, consistent_journal_offset, inconsistent_since, updated_at)
-         VALUES ($1, 'inconsistent', $2, $3, $4, now(), now())
-         ON CONFLICT (session) DO UPDATE SET state = 'inconsistent', consistent_group_seq = $2, consistent_group_time = $3, consistent_journal_offset = $4, inconsistent_since = now(), updated_at = now()`,
-        [session, mark.seq, mark.time, mark.o],
-      )
+      await client.query(markInconsistentSql(t), [session, mark.seq, mark.time, mark.o])
     }
     await client.query(`DELETE FROM ${store.appliedGroups}`)
     await client.query(
-      `UPDATE ${store.control} SET group_seq = 0, group_time = NULL, journal_offset = NULL, applied_at = now() WHERE session = $1`,
+      `UPDATE ${store.control} SET group_seq = 0, group_time = NULL, journal_offset = NULL, applied_at = now()
+       WHERE session = $1`,
       [session],
     )
     await client.query(
       `INSERT INTO ${t.resync} (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
        SELECT c, 0, 'running', 0, NULL, 0, 'journal-lost', now() FROM unnest($1::int[]) AS c
-       ON CONFLICT (controller) DO UPDATE SET state = 'running', consistent_until = 0, end_time = NULL, reason = 'journal-lost', updated_at = now()`,
+       ON CONFLICT (controller) DO UPDATE SET state = 'running', consistent_until = 0, end_time = NULL,
+         reason = 'journal-lost', updated_at = now()`,
       [controllers],
     )
     await client.query('COMMIT')

@@ -93,9 +93,11 @@ export interface ResyncStart {
 export function resyncStartSql(schema: string | ResyncTables): string {
   const t = typeof schema === 'string' ? resyncTables(schema) : schema
   return `INSERT INTO ${t.resync} AS r (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
-    SELECT c, e, 'running', s, NULL, b, why, now() FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS x(c, e, s, b, why)
+    SELECT c, e, 'running', s, NULL, b, why, now()
+    FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS x(c, e, s, b, why)
     ON CONFLICT (controller) DO UPDATE SET epoch = EXCLUDED.epoch, state = 'running',
-      consistent_until = CASE WHEN r.state IN ('running', 'sent') THEN LEAST(r.consistent_until, EXCLUDED.consistent_until) ELSE EXCLUDED.consistent_until END,
+      consistent_until = CASE WHEN r.state IN ('running', 'sent')
+        THEN LEAST(r.consistent_until, EXCLUDED.consistent_until) ELSE EXCLUDED.consistent_until END,
       end_time = NULL, blocks = EXCLUDED.blocks, reason = EXCLUDED.reason, updated_at = now()`
 }
 
@@ -115,5 +117,7 @@ export function resyncStartParams(rows: readonly ResyncStart[]): unknown[] {
  * or rolled back is left alone.
  */
 export function resyncEndSql(schema: string | ResyncTables): string {
-  return `UPDATE ${(typeof schema === 'string' ? resyncTables(schema) : schema).resync} SET state = 'sent', end_time = $3, updated_at = now() WHERE controller = ANY($1::int[]) AND epoch = $2 AND state = 'running'`
+  const t = typeof schema === 'string' ? resyncTables(schema) : schema
+  return `UPDATE ${t.resync} SET state = 'sent', end_time = $3, updated_at = now()
+    WHERE controller = ANY($1::int[]) AND epoch = $2 AND state = 'running'`
 }

@@ -92,7 +92,7 @@ export async function* decodeCopyBinary(
     if (!headerDone) {
       if (buf.length < COPY_SIGNATURE.length + 8) continue
       if (!buf.subarray(0, COPY_SIGNATURE.length).equals(COPY_SIGNATURE))
-        throw new XrcError('XRC_DECODE_FAILED', 'not a binary COPY stream: bad signature')
+        throw new XrcError('XRC_DECODE_FAILED', { reason: 'copySignature' })
       const extension = buf.readInt32BE(COPY_SIGNATURE.length + 4)
       if (buf.length < COPY_SIGNATURE.length + 8 + extension) continue
       pos = COPY_SIGNATURE.length + 8 + extension
@@ -100,7 +100,7 @@ export async function* decodeCopyBinary(
     }
     for (;;) {
       if (trailerSeen) {
-        if (pos < buf.length) throw new XrcError('XRC_DECODE_FAILED', 'binary COPY stream: bytes after the trailer')
+        if (pos < buf.length) throw new XrcError('XRC_DECODE_FAILED', { reason: 'copyTrailingBytes' })
         break
       }
       const tuple = readTuple(buf, pos)
@@ -111,7 +111,7 @@ export async function* decodeCopyBinary(
     }
   }
   if (!trailerSeen)
-    throw new XrcError('XRC_DECODE_FAILED', `binary COPY stream truncated${headerDone ? '' : ' in its header'}`)
+    throw new XrcError('XRC_DECODE_FAILED', { reason: headerDone ? 'copyTruncated' : 'copyHeaderTruncated' })
 }
 
 /** Reads one tuple at `pos`, or undefined when its bytes have not all arrived. */

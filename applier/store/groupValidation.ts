@@ -29,10 +29,8 @@ export interface StoreLayout {
  */
 export function validateGroup(group: ConsistencyGroup, layout: StoreLayout): BlockRow[] {
   const context = { session: layout.session, groupSeq: group.groupSeq, groupTime: String(group.groupTime) }
-  const invalid = (message: string, extra: Record<string, unknown> = {}): XrcError =>
-    new XrcError('XRC_INVALID_RECORD', `group ${group.groupSeq} (time ${group.groupTime}): ${message}`, {
-      context: { ...context, ...extra },
-    })
+  const invalid = (problem: string, extra: Record<string, unknown> = {}): XrcError =>
+    new XrcError('XRC_INVALID_RECORD', { reason: 'group', ...context, problem }, { context: extra })
   if (group.session !== layout.session)
     throw invalid(`belongs to session "${group.session}", this secondary holds session "${layout.session}"`)
   if (!Number.isSafeInteger(group.groupSeq) || group.groupSeq < 1)
@@ -53,7 +51,8 @@ export function validateGroup(group: ConsistencyGroup, layout: StoreLayout): Blo
       )
     if (u.data.length !== layout.blockSize)
       throw invalid(
-        `update ${i} (volume "${u.volume}" block ${u.block}) carries ${u.data.length} bytes, not one block of ${layout.blockSize}`,
+        `update ${i} (volume "${u.volume}" block ${u.block}) carries ${u.data.length} bytes, ` +
+          `not one block of ${layout.blockSize}`,
         where,
       )
     const key = `${volume.id}:${u.block}`

@@ -72,11 +72,8 @@ export async function withSnapshot<T>(ctx: VolumeReadContext, fn: (snapshot: Sto
       asOf,
       blocks(volume) {
         // volume.id is an integer from the volumes table; COPY takes no parameters
-        copy = client.query(
-          copyStreams.to(
-            `COPY (SELECT block, data FROM ${ctx.tables.blocks} WHERE volume_id = ${Math.trunc(volume.id)} ORDER BY block) TO STDOUT (FORMAT binary)`,
-          ),
-        )
+        const rows = `SELECT block, data FROM ${ctx.tables.blocks} WHERE volume_id = ${Math.trunc(volume.id)} ORDER BY block`
+        copy = client.query(copyStreams.to(`COPY (${rows}) TO STDOUT (FORMAT binary)`))
         return storedBlocks(decodeCopyBinary(copy), volume, ctx.blockSize)
       },
     }
@@ -106,16 +103,16 @@ async function* storedBlocks(
   let previous = -1
   for await (const [blockField, data] of tuples) {
     if (!blockField || blockField.length !== 8 || !data)
-      throw new XrcError('XRC_DECODE_FAILED', `volume "${volume.name}": unexpected row shape in the block table`)
+      throw new XrcError('XRC_DECODE_FAILED', { reason: 'blockRowShape', volume: volume.name })
     const block = Number(blockField.readBigInt64BE(0))
     if (block <= previous || block >= volume.blocks || data.length !== blockSize) {
-      throw new XrcError(
-        'XRC_INVALID_RECORD',
-        `volume "${volume.name}" block ${block}: stored row out of order, out of range or not ${blockSize} bytes (${data.length})`,
-        {
-          context: { volume: volume.name, block },
-        },
-      )
+      throw new XrcError('XRC_INVALID_RECORD', {
+        reason: 'storedBlock',
+        volume: volume.name,
+        block,
+        blockSize,
+        bytes: data.length,
+      })
     }
     previous = block
     yield { block, data }
