@@ -14,6 +14,7 @@ export {
 } from './resyncImage.js'
 export {
   type ResyncStart,
+  type ResyncTables,
   resyncDdl,
   resyncEndSql,
   resyncStartParams,

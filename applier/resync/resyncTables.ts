@@ -92,7 +92,8 @@ export interface ResyncStart {
  */
 export function resyncStartSql(schema: string | ResyncTables): string {
   const t = typeof schema === 'string' ? resyncTables(schema) : schema
-  return `INSERT INTO ${t.resync} AS r (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
+  return `INSERT INTO ${t.resync} AS r
+      (controller, epoch, state, consistent_until, end_time, blocks, reason, updated_at)
     SELECT c, e, 'running', s, NULL, b, why, now()
     FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS x(c, e, s, b, why)
     ON CONFLICT (controller) DO UPDATE SET epoch = EXCLUDED.epoch, state = 'running',

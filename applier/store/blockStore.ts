@@ -21,17 +21,28 @@
 import pgCopyStreams from 'pg-copy-streams'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { XrcError, errorMessage } from '../../lib/errors.js'
+import { XrcError } from '../../lib/errors.js'
 import type { FaultPoints } from '../../lib/faultPoints.js'
 import { silentLogger, type Logger } from '../../lib/logger.js'
 import type { Pool, PoolClient } from '../../lib/postgres.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
-import { blockStoreDdl, dataStorageAlter, storeTables, type StoreTables } from './blockStoreDdl.js'
-import { BLOCK_ROW_COLUMNS, encodeBlockRows } from './copyBinary.js'
 import { checkGroupOrder, type AppliedMark } from '../journal/index.js'
+import { prepareResyncApply, readImageState, resyncDdl, resyncTables } from '../resync/index.js'
+import type { ImageState, ResyncTables } from '../resync/index.js'
+import {
+  checkDuplicateTime,
+  checkJournalOffset,
+  imageAfterCommit,
+  markOfControlRow,
+  safeNumber,
+  volumeMismatches,
+  type ControlRow,
+} from './applyRules.js'
+import { blockStoreDdl, dataStorageAlter, storeTables, type StoreTables } from './blockStoreDdl.js'
+import { encodeBlockRows, type BlockRow } from './copyBinary.js'
 import { validateGroup, type StoreLayout, type VolumeLayout } from './groupValidation.js'
-import { prepareResyncApply, readImageState, type ImageState } from '../resync/index.js'
-import { resyncDdl, resyncTables } from '../resync/index.js'
+import * as sql from './storeSql.js'
+import { inTransaction } from './transaction.js'
 import { exportVolume, readImages, type ExportResult, type VolumeReadContext } from './volumeReader.js'
 
 export type { AppliedMark } from '../journal/index.js'
@@ -98,285 +109,292 @@ export interface BlockStore {
   exportVolume(volume: string, path: string): Promise<ExportResult>
   /** The volumes of the store (loads them on first use). */
   volumes(): Promise<readonly VolumeLayout[]>
-  /** Whether the image is consistent or a resync is being applied (resyncImage.ts): as of the last group this store applied, else undefined. */
+  /**
+   * Whether the image is consistent or a resync is being applied
+   * (resyncImage.ts): as of the last group this store applied, else undefined.
+   */
   consistency(): ImageState | undefined
   /** The same, read from the database now. */
   readConsistency(): Promise<ImageState>
 }
 
+/** A block store of one session in PostgreSQL (see BlockStore for the contract). */
 export function createBlockStore(options: BlockStoreOptions): BlockStore {
-  const { pool, session, blockSize } = options
-  const tables = storeTables(options.schema)
-  const partition = options.journalPartition ?? 0
-  const log = (options.logger ?? silentLogger).child({ component: 'block-store', session, schema: options.schema })
-  let layout: StoreLayout | undefined
-  const resync = resyncTables(options.schema)
-  let image: ImageState | undefined
+  return new PgBlockStore(options)
+}
 
-  async function loadLayout(q: Pick<PoolClient, 'query'>): Promise<StoreLayout> {
-    const exists = await q.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [tables.volumes])
+/** What a client or pool offers that the store's reads need. */
+type Queryable = Pick<PoolClient, 'query'>
+
+/**
+ * The store: its layout (volumes) and image state are the only state it
+ * keeps, both read back from the database; each apply is one transaction.
+ */
+class PgBlockStore implements BlockStore {
+  readonly schema: string
+  readonly session: string
+  readonly blockSize: number
+  readonly tables: StoreTables
+  readonly #options: BlockStoreOptions
+  readonly #pool: Pool
+  readonly #partition: number
+  readonly #resync: ResyncTables
+  readonly #log: Logger
+  readonly #readCtx: VolumeReadContext
+  #layout: StoreLayout | undefined
+  #image: ImageState | undefined
+
+  constructor(options: BlockStoreOptions) {
+    this.#options = options
+    this.#pool = options.pool
+    this.schema = options.schema
+    this.session = options.session
+    this.blockSize = options.blockSize
+    this.tables = storeTables(options.schema)
+    this.#partition = options.journalPartition ?? 0
+    this.#resync = resyncTables(options.schema)
+    this.#log = (options.logger ?? silentLogger).child({
+      component: 'block-store',
+      session: options.session,
+      schema: options.schema,
+    })
+    this.#readCtx = {
+      pool: options.pool,
+      tables: this.tables,
+      session: options.session,
+      blockSize: options.blockSize,
+      readMark: (client) => this.#readMark(client),
+    }
+  }
+
+  async init(): Promise<void> {
+    await inTransaction(this.#pool, async (client) => {
+      // CREATE ... IF NOT EXISTS races with itself across sessions; one lock per schema serializes init
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`xrc.block-store:${this.schema}`])
+      for (const ddl of blockStoreDdl(this.tables)) await client.query(ddl)
+      for (const ddl of resyncDdl(this.schema)) await client.query(ddl)
+      await this.#setDataStorage(client)
+      await this.#claimSchema(client)
+      await this.#registerVolumes(client)
+      await this.#loadLayout(client)
+    })
+    this.#log.debug({ volumes: this.#layout?.volumes.size }, 'block store ready')
+  }
+
+  async applyGroup(group: ConsistencyGroup, journalOffset: number): Promise<ApplyOutcome> {
+    checkJournalOffset(journalOffset)
+    const rows = validateGroup(group, await this.#currentLayout())
+    let written: ImageState | undefined
+    const outcome = await inTransaction(this.#pool, async (client) => {
+      const applied = await this.#applyInTransaction(client, group, journalOffset, rows)
+      written = applied.image
+      return applied.outcome
+    })
+    if (outcome === 'applied') {
+      this.#image = imageAfterCommit(this.#image, written)
+      this.#options.faults?.reach('applier.after-commit')
+    }
+    return outcome
+  }
+
+  lastApplied(): Promise<AppliedMark | undefined> {
+    return this.#readMark(this.#pool)
+  }
+
+  consistency(): ImageState | undefined {
+    return this.#image
+  }
+
+  async readConsistency(): Promise<ImageState> {
+    this.#image = await readImageState(this.#pool, this.#resync, this.session)
+    return this.#image
+  }
+
+  async readBlock(volume: string, block: number): Promise<Buffer> {
+    const v = await this.#volumeOf(volume)
+    if (!Number.isSafeInteger(block) || block < 0 || block >= v.blocks)
+      throw new XrcError('XRC_USAGE', { reason: 'blockOutsideVolume', block, volume, lastBlock: v.blocks - 1 })
+    const res = await this.#pool.query<{ data: Buffer }>(
+      `SELECT data FROM ${this.tables.blocks} WHERE volume_id = $1 AND block = $2`,
+      [v.id, block],
+    )
+    return res.rows[0]?.data ?? Buffer.alloc(this.blockSize)
+  }
+
+  async readImage(volume: string): Promise<{ image: Buffer; asOf: AppliedMark | undefined }> {
+    const { images, asOf } = await readImages(this.#readCtx, [await this.#volumeOf(volume)])
+    return { image: images.get(volume) as Buffer, asOf }
+  }
+
+  async readImages(
+    volumes?: readonly string[],
+  ): Promise<{ images: Map<string, Buffer>; asOf: AppliedMark | undefined }> {
+    const layouts =
+      volumes === undefined
+        ? [...(await this.#currentLayout()).volumes.values()]
+        : await Promise.all(volumes.map((v) => this.#volumeOf(v)))
+    return readImages(this.#readCtx, layouts)
+  }
+
+  async exportVolume(volume: string, path: string): Promise<ExportResult> {
+    return exportVolume(this.#readCtx, await this.#volumeOf(volume), path)
+  }
+
+  async volumes(): Promise<readonly VolumeLayout[]> {
+    return [...(await this.#currentLayout()).volumes.values()]
+  }
+
+  /**
+   * The apply inside its transaction, in the order the invariants need: the
+   * control row locked and the order decided first; a duplicate writes
+   * nothing; the group's resync window events and the consistency decision
+   * before its blocks (copy on write saves what they overwrite); then the
+   * blocks, the control row and the history row, all in one commit.
+   */
+  async #applyInTransaction(
+    client: PoolClient,
+    group: ConsistencyGroup,
+    journalOffset: number,
+    rows: readonly BlockRow[],
+  ): Promise<{ outcome: ApplyOutcome; image?: ImageState }> {
+    const last = await this.#readMark(client, true)
+    if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
+      checkDuplicateTime(group, await this.#appliedTime(client, group.groupSeq))
+      return { outcome: 'duplicate' }
+    }
+    const tables = { store: this.tables, resync: this.#resync }
+    const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows)
+    await this.#writeBlocks(client, group, rows)
+    await this.#recordGroup(client, group, journalOffset, rows.length)
+    const image = await resyncApply.after()
+    this.#options.faults?.reach('applier.before-commit')
+    return { outcome: 'applied', ...(image !== undefined ? { image } : {}) }
+  }
+
+  /** Replaces the rows of the group's blocks: DELETE, then binary COPY (see the file comment). */
+  async #writeBlocks(client: PoolClient, group: ConsistencyGroup, rows: readonly BlockRow[]): Promise<void> {
+    if (rows.length === 0) return
+    await client.query(sql.deleteBlocksSql(this.tables), [rows.map((r) => r.volumeId), rows.map((r) => r.block)])
+    const copy = client.query(pgCopyStreams.from(sql.copyBlocksSql(this.tables)))
+    await pipeline(Readable.from(encodeBlockRows(rows, group.groupSeq, group.groupTime)), copy)
+    if (copy.rowCount !== rows.length) {
+      throw new XrcError('XRC_INVALID_RECORD', {
+        reason: 'copyShort',
+        groupSeq: group.groupSeq,
+        written: copy.rowCount,
+        blocks: rows.length,
+      })
+    }
+  }
+
+  /** The control row advanced to the group, and its history row. */
+  async #recordGroup(client: PoolClient, group: ConsistencyGroup, journalOffset: number, updates: number) {
+    const { groupSeq, groupTime } = group
+    await client.query(sql.updateControlSql(this.tables), [
+      this.session,
+      groupSeq,
+      groupTime,
+      this.#partition,
+      journalOffset,
+    ])
+    await client.query(sql.insertAppliedGroupSql(this.tables), [
+      groupSeq,
+      groupTime,
+      this.#partition,
+      journalOffset,
+      updates,
+    ])
+  }
+
+  /** The time group `groupSeq` was applied with, from the history; undefined when it has no row. */
+  async #appliedTime(client: Queryable, groupSeq: number): Promise<bigint | undefined> {
+    const res = await client.query<{ group_time: bigint }>(
+      `SELECT group_time FROM ${this.tables.appliedGroups} WHERE group_seq = $1`,
+      [groupSeq],
+    )
+    return res.rows[0]?.group_time
+  }
+
+  async #readMark(q: Queryable, lock = false): Promise<AppliedMark | undefined> {
+    const res = await q.query<ControlRow>(sql.readControlSql(this.tables, lock), [this.session])
+    const row = res.rows[0]
+    if (row === undefined)
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'controlRow', schema: this.schema, session: this.session })
+    return markOfControlRow(row)
+  }
+
+  /** Refuses a schema that holds another session's secondary. */
+  async #claimSchema(client: PoolClient): Promise<void> {
+    const other = await client.query<{ session: string }>(
+      `SELECT session FROM ${this.tables.control} WHERE session <> $1 LIMIT 1`,
+      [this.session],
+    )
+    const otherSession = other.rows[0]?.session
+    if (otherSession === undefined) return
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'schemaOfOtherSession',
+      schema: this.schema,
+      otherSession,
+      session: this.session,
+      setting: 'applier.schema',
+    })
+  }
+
+  /** The control row and the configured volumes; refuses a volume the store holds with another size. */
+  async #registerVolumes(client: PoolClient): Promise<void> {
+    const { volumes } = this.#options
+    await client.query(sql.insertControlSql(this.tables), [this.session, this.#partition])
+    await client.query(sql.insertVolumesSql(this.tables), [
+      volumes.map((v) => v.name),
+      volumes.map((v) => v.blocks),
+      this.blockSize,
+    ])
+    const stored = await client.query<{ name: string; blocks: bigint; block_size: number }>(
+      `SELECT name, blocks, block_size FROM ${this.tables.volumes}`,
+    )
+    const held = stored.rows.map((r) => ({ name: r.name, blocks: r.blocks, blockSize: r.block_size }))
+    const mismatches = volumeMismatches(volumes, held, this.blockSize)
+    if (mismatches.length === 0) return
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'storeMismatch',
+      schema: this.schema,
+      mismatches: mismatches.join('; '),
+      session: this.session,
+    })
+  }
+
+  async #setDataStorage(client: PoolClient): Promise<void> {
+    const lz4 = await client.query<{ has: boolean }>(sql.SERVER_HAS_LZ4_SQL)
+    const col = await client.query<{ storage: string; compression: string }>(sql.DATA_COLUMN_STORAGE_SQL, [
+      this.tables.blocks,
+    ])
+    const current = col.rows[0] ?? { storage: '', compression: '' }
+    const alter = dataStorageAlter(this.tables, lz4.rows[0]?.has ?? false, current)
+    if (alter !== undefined) await client.query(alter)
+  }
+
+  async #loadLayout(q: Queryable): Promise<StoreLayout> {
+    const exists = await q.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [this.tables.volumes])
     if (!exists.rows[0]?.r)
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `no secondary in schema "${options.schema}": run init() (the applier does) first`,
-        { context: { session } },
-      )
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'storeNotInitialised', schema: this.schema, session: this.session })
     const res = await q.query<{ id: number; name: string; blocks: bigint; block_size: number }>(
-      `SELECT id, name, blocks, block_size FROM ${tables.volumes} ORDER BY id`,
+      `SELECT id, name, blocks, block_size FROM ${this.tables.volumes} ORDER BY id`,
     )
     const volumes = new Map<string, VolumeLayout>()
     for (const r of res.rows)
       volumes.set(r.name, { id: r.id, name: r.name, blocks: safeNumber(r.blocks, 'volume size') })
-    layout = { session, blockSize, volumes }
-    return layout
+    this.#layout = { session: this.session, blockSize: this.blockSize, volumes }
+    return this.#layout
   }
 
-  async function currentLayout(): Promise<StoreLayout> {
-    return layout ?? (await loadLayout(pool))
+  async #currentLayout(): Promise<StoreLayout> {
+    return this.#layout ?? (await this.#loadLayout(this.#pool))
   }
 
-  async function volumeOf(name: string): Promise<VolumeLayout> {
-    const v = (await currentLayout()).volumes.get(name)
+  async #volumeOf(name: string): Promise<VolumeLayout> {
+    const v = (await this.#currentLayout()).volumes.get(name)
     if (v === undefined)
-      throw new XrcError('XRC_NOT_FOUND', `volume "${name}" is not in the secondary of session "${session}"`, {
-        context: { session, volume: name },
-      })
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'storeVolume', volume: name, session: this.session })
     return v
   }
-
-  async function readMark(q: Pick<PoolClient, 'query'>, lock = false): Promise<AppliedMark | undefined> {
-    const res = await q.query<{ group_seq: bigint; group_time: bigint | null; journal_offset: bigint | null }>(
-      `SELECT group_seq, group_time, journal_offset FROM ${tables.control} WHERE session = $1${lock ? ' FOR UPDATE' : ''}`,
-      [session],
-    )
-    const row = res.rows[0]
-    if (row === undefined)
-      throw new XrcError(
-        'XRC_NOT_FOUND',
-        `schema "${options.schema}" has no control row for session "${session}": run init() first`,
-        { context: { session } },
-      )
-    if (row.group_seq === 0n || row.group_time === null || row.journal_offset === null) return undefined
-    return {
-      groupSeq: safeNumber(row.group_seq, 'group_seq'),
-      groupTime: safeNumber(row.group_time, 'group_time'),
-      journalOffset: safeNumber(row.journal_offset, 'journal_offset'),
-    }
-  }
-
-  const readCtx: VolumeReadContext = { pool, tables, session, blockSize, readMark: (client) => readMark(client) }
-
-  return {
-    schema: options.schema,
-    session,
-    blockSize,
-    tables,
-
-    async init() {
-      await inTransaction(pool, async (client) => {
-        // CREATE ... IF NOT EXISTS races with itself across sessions; one lock per schema serializes init
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`xrc.block-store:${options.schema}`])
-        for (const ddl of blockStoreDdl(tables)) await client.query(ddl)
-        for (const ddl of resyncDdl(options.schema)) await client.query(ddl)
-        await setDataStorage(client, tables)
-        const other = await client.query<{ session: string }>(
-          `SELECT session FROM ${tables.control} WHERE session <> $1 LIMIT 1`,
-          [session],
-        )
-        if (other.rows[0]) {
-          throw new XrcError(
-            'XRC_CONFIG_INVALID',
-            `schema "${options.schema}" holds the secondary of session "${other.rows[0].session}", not "${session}": choose another applier.schema`,
-            {
-              context: { session, setting: 'applier.schema' },
-            },
-          )
-        }
-        await client.query(
-          `INSERT INTO ${tables.control} (session, journal_partition) VALUES ($1, $2) ON CONFLICT (session) DO NOTHING`,
-          [session, partition],
-        )
-        await client.query(
-          `INSERT INTO ${tables.volumes} (name, blocks, block_size) SELECT name, blocks, $3 FROM unnest($1::text[], $2::bigint[]) AS v(name, blocks) ON CONFLICT (name) DO NOTHING`,
-          [options.volumes.map((v) => v.name), options.volumes.map((v) => v.blocks), blockSize],
-        )
-        const stored = await client.query<{ name: string; blocks: bigint; block_size: number }>(
-          `SELECT name, blocks, block_size FROM ${tables.volumes}`,
-        )
-        const byName = new Map(stored.rows.map((r) => [r.name, r]))
-        const mismatches = options.volumes.flatMap((v) => {
-          const r = byName.get(v.name)
-          return r && (safeNumber(r.blocks, 'volume size') !== v.blocks || r.block_size !== blockSize)
-            ? [
-                `volume "${v.name}" is ${r.blocks} blocks of ${r.block_size} bytes in the secondary, ${v.blocks} blocks of ${blockSize} in the config`,
-              ]
-            : []
-        })
-        if (mismatches.length > 0)
-          throw new XrcError(
-            'XRC_CONFIG_INVALID',
-            `the secondary in schema "${options.schema}" does not match the config: ${mismatches.join('; ')}`,
-            { context: { session } },
-          )
-        await loadLayout(client)
-      })
-      log.debug({ volumes: layout?.volumes.size }, 'block store ready')
-    },
-
-    async applyGroup(group, journalOffset) {
-      if (!Number.isSafeInteger(journalOffset) || journalOffset < 0)
-        throw new XrcError('XRC_USAGE', `journal offset must be a non-negative integer, got ${journalOffset}`)
-      const rows = validateGroup(group, await currentLayout())
-      let imageAfter: ImageState | undefined
-      const outcome = await inTransaction(pool, async (client) => {
-        const last = await readMark(client, true)
-        if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
-          await checkDuplicateMatches(client, tables, group)
-          return 'duplicate'
-        }
-        // inside a resync window: mark the image inconsistent and save what this group overwrites, first
-        const resyncApply = await prepareResyncApply(client, { store: tables, resync }, session, last, group, rows)
-        if (rows.length > 0) {
-          await client.query(
-            `DELETE FROM ${tables.blocks} b USING unnest($1::int[], $2::bigint[]) AS k(volume_id, block) WHERE b.volume_id = k.volume_id AND b.block = k.block`,
-            [rows.map((r) => r.volumeId), rows.map((r) => r.block)],
-          )
-          const copy = client.query(
-            pgCopyStreams.from(`COPY ${tables.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
-          )
-          await pipeline(Readable.from(encodeBlockRows(rows, group.groupSeq, group.groupTime)), copy)
-          if (copy.rowCount !== rows.length)
-            throw new XrcError(
-              'XRC_INVALID_RECORD',
-              `group ${group.groupSeq}: COPY wrote ${copy.rowCount} of ${rows.length} blocks`,
-            )
-        }
-        await client.query(
-          `UPDATE ${tables.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5, applied_at = now() WHERE session = $1`,
-          [session, group.groupSeq, group.groupTime, partition, journalOffset],
-        )
-        await client.query(
-          `INSERT INTO ${tables.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates) VALUES ($1, $2, $3, $4, $5)`,
-          [group.groupSeq, group.groupTime, partition, journalOffset, rows.length],
-        )
-        imageAfter = await resyncApply.after()
-        options.faults?.reach('applier.before-commit')
-        return 'applied' as const
-      })
-      if (outcome === 'applied') {
-        if (imageAfter !== undefined || image?.state !== 'consistent')
-          image = imageAfter ?? { state: 'consistent', retainedVersions: 0 }
-        options.faults?.reach('applier.after-commit')
-      }
-      return outcome
-    },
-
-    lastApplied: () => readMark(pool),
-
-    consistency: () => image,
-
-    async readConsistency() {
-      image = await readImageState(pool, resync, session)
-      return image
-    },
-
-    async readBlock(volume, block) {
-      const v = await volumeOf(volume)
-      if (!Number.isSafeInteger(block) || block < 0 || block >= v.blocks)
-        throw new XrcError('XRC_USAGE', `block ${block} is outside volume "${volume}" (0..${v.blocks - 1})`, {
-          context: { volume },
-        })
-      const res = await pool.query<{ data: Buffer }>(
-        `SELECT data FROM ${tables.blocks} WHERE volume_id = $1 AND block = $2`,
-        [v.id, block],
-      )
-      return res.rows[0]?.data ?? Buffer.alloc(blockSize)
-    },
-
-    async readImage(volume) {
-      const { images, asOf } = await readImages(readCtx, [await volumeOf(volume)])
-      return { image: images.get(volume) as Buffer, asOf }
-    },
-
-    async readImages(volumes) {
-      const layouts =
-        volumes === undefined ? [...(await currentLayout()).volumes.values()] : await Promise.all(volumes.map(volumeOf))
-      return readImages(readCtx, layouts)
-    },
-
-    exportVolume: async (volume, path) => exportVolume(readCtx, await volumeOf(volume), path),
-
-    async volumes() {
-      return [...(await currentLayout()).volumes.values()]
-    },
-  }
-}
-
-/**
- * A group seen again must be the group that was applied: same time. A
- * different time means the journal is not the one this secondary followed.
- */
-async function checkDuplicateMatches(client: PoolClient, tables: StoreTables, group: ConsistencyGroup): Promise<void> {
-  const res = await client.query<{ group_time: bigint }>(
-    `SELECT group_time FROM ${tables.appliedGroups} WHERE group_seq = $1`,
-    [group.groupSeq],
-  )
-  const applied = res.rows[0]?.group_time
-  if (applied !== undefined && applied !== BigInt(group.groupTime)) {
-    throw new XrcError(
-      'XRC_GROUP_OUT_OF_ORDER',
-      `group ${group.groupSeq} in the journal has time ${group.groupTime}, but group ${group.groupSeq} was applied with time ${applied}: the journal does not match this secondary`,
-      {
-        context: { groupSeq: group.groupSeq, groupTime: String(group.groupTime) },
-      },
-    )
-  }
-}
-
-async function setDataStorage(client: PoolClient, tables: StoreTables): Promise<void> {
-  const lz4 = await client.query<{ has: boolean }>(
-    `SELECT coalesce('lz4' = ANY(enumvals), false) AS has FROM pg_settings WHERE name = 'default_toast_compression'`,
-  )
-  const col = await client.query<{ storage: string; compression: string }>(
-    `SELECT attstorage AS storage, attcompression AS compression FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`,
-    [tables.blocks],
-  )
-  const current = col.rows[0] ?? { storage: '', compression: '' }
-  const alter = dataStorageAlter(tables, lz4.rows[0]?.has ?? false, current)
-  if (alter !== undefined) await client.query(alter)
-}
-
-/** Runs `fn` in BEGIN/COMMIT on one pooled client; rolls back on error and drops a client whose rollback failed. */
-async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  try {
-    await client.query('BEGIN')
-    const result = await fn(client)
-    try {
-      await client.query('COMMIT')
-    } catch (err) {
-      // the server may have committed before the connection failed: the caller must read back, not assume
-      broken = err instanceof Error ? err : new Error(String(err))
-      throw new XrcError(
-        'XRC_COMMIT_UNKNOWN',
-        `the connection failed during COMMIT, so whether it committed is unknown: ${errorMessage(err)}`,
-        { cause: err },
-      )
-    }
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch((e: unknown) => {
-      broken = e instanceof Error ? e : new Error(String(e))
-    })
-    throw err
-  } finally {
-    client.release(broken)
-  }
-}
-
-function safeNumber(v: bigint | number, what: string): number {
-  const n = Number(v)
-  if (!Number.isSafeInteger(n)) throw new XrcError('XRC_INVALID_RECORD', `${what} ${v} is beyond 2^53`)
-  return n
 }

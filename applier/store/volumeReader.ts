@@ -72,7 +72,8 @@ export async function withSnapshot<T>(ctx: VolumeReadContext, fn: (snapshot: Sto
       asOf,
       blocks(volume) {
         // volume.id is an integer from the volumes table; COPY takes no parameters
-        const rows = `SELECT block, data FROM ${ctx.tables.blocks} WHERE volume_id = ${Math.trunc(volume.id)} ORDER BY block`
+        const where = `volume_id = ${Math.trunc(volume.id)}`
+        const rows = `SELECT block, data FROM ${ctx.tables.blocks} WHERE ${where} ORDER BY block`
         copy = client.query(copyStreams.to(`COPY (${rows}) TO STDOUT (FORMAT binary)`))
         return storedBlocks(decodeCopyBinary(copy), volume, ctx.blockSize)
       },

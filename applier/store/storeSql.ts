@@ -1,0 +1,55 @@
+/**
+ * The statements of the block store (tables: blockStoreDdl.ts), by what they
+ * do. Parameters are listed with each.
+ */
+import { BLOCK_ROW_COLUMNS } from './copyBinary.js'
+import type { StoreTables } from './blockStoreDdl.js'
+
+/** $1 session; FOR UPDATE when `lock` (an apply serializes on it). */
+export function readControlSql(t: StoreTables, lock: boolean): string {
+  return `SELECT group_seq, group_time, journal_offset FROM ${t.control} WHERE session = $1${lock ? ' FOR UPDATE' : ''}`
+}
+
+/** $1 session, $2 journal partition: the control row of a store that applied nothing yet. */
+export function insertControlSql(t: StoreTables): string {
+  return `INSERT INTO ${t.control} (session, journal_partition) VALUES ($1, $2) ON CONFLICT (session) DO NOTHING`
+}
+
+/** $1 names, $2 sizes in blocks, $3 block size: registers volumes the store does not hold yet. */
+export function insertVolumesSql(t: StoreTables): string {
+  return `INSERT INTO ${t.volumes} (name, blocks, block_size)
+    SELECT name, blocks, $3 FROM unnest($1::text[], $2::bigint[]) AS v(name, blocks)
+    ON CONFLICT (name) DO NOTHING`
+}
+
+/** $1 volume ids, $2 blocks: the rows a group replaces (COPY then writes them anew). */
+export function deleteBlocksSql(t: StoreTables): string {
+  return `DELETE FROM ${t.blocks} b USING unnest($1::int[], $2::bigint[]) AS k(volume_id, block)
+    WHERE b.volume_id = k.volume_id AND b.block = k.block`
+}
+
+/** The COPY a group's block rows go in by (copyBinary.ts encodes them). */
+export function copyBlocksSql(t: StoreTables): string {
+  return `COPY ${t.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`
+}
+
+/** $1 session, $2 group seq, $3 group time, $4 journal partition, $5 journal offset. */
+export function updateControlSql(t: StoreTables): string {
+  return `UPDATE ${t.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5,
+      applied_at = now()
+    WHERE session = $1`
+}
+
+/** $1 group seq, $2 group time, $3 journal partition, $4 journal offset, $5 updates. */
+export function insertAppliedGroupSql(t: StoreTables): string {
+  return `INSERT INTO ${t.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates)
+    VALUES ($1, $2, $3, $4, $5)`
+}
+
+/** Whether the server offers lz4 for TOAST compression (column `has`). */
+export const SERVER_HAS_LZ4_SQL = `SELECT coalesce('lz4' = ANY(enumvals), false) AS has
+  FROM pg_settings WHERE name = 'default_toast_compression'`
+
+/** $1 the blocks table: how its data column is stored now (columns `storage`, `compression`). */
+export const DATA_COLUMN_STORAGE_SQL = `SELECT attstorage AS storage, attcompression AS compression
+  FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`
