@@ -1,6 +1,10 @@
 /**
  * The applier service: follows the session's journal and applies each
- * consistency group, whole and in order, to the secondary block store.
+ * consistency group, whole and in order, to the secondary block store. Its
+ * parts: the lifecycle (run/lifecycle.ts), the decisions around each group
+ * (run/groupSteps.ts), one group applied with retries and metrics
+ * (run/groupApplier.ts), the store (store/), the journal feed (journal/) and
+ * the applied-state publisher (feedback/); this file wires them.
  *
  * - Resumes from the store's control row (journal offset + 1), never from
  *   consumer-group offsets: the secondary itself says what it holds.
@@ -20,33 +24,35 @@
 import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage, isXrcError, type ErrorCode } from '../lib/errors.js'
+import { XrcError, errorMessage, type ErrorCode } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
-import { connectAdmin, createKafka } from '../lib/kafka/index.js'
+import { connectAdmin, createKafka, ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import { STOPPED, createStageEnding, endOf, settleWithin, type Stage, type StageEnd } from '../lib/stage.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
-import { retry, waitFor } from '../lib/retry.js'
+import { waitFor } from '../lib/retry.js'
+import { createStageEnding, settleWithin, type Stage, type StageEnd, type StageEnding } from '../lib/stage.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { sessionTopics, valueSubject } from '../schemas/topicNames.js'
-import { ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
-import { createApplierMetrics } from './applierMetrics.js'
+import { createApplierMetrics, type ApplierMetrics } from './applierMetrics.js'
 import { appliedNote, createAppliedPublisher, type AppliedPublisher } from './feedback/index.js'
 import { registerImageMetrics } from './imageMetrics.js'
-import type { ImageState } from './resync/index.js'
-import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
-import type { AssembledGroup } from './journal/index.js'
-import type { AppliedMark } from './journal/index.js'
+import type { AppliedMark, AssembledGroup } from './journal/index.js'
 import { createJournalFeed, JOURNAL_PARTITION, type JournalFeed } from './journal/index.js'
+import type { ImageState } from './resync/index.js'
+import { ApplierLifecycle, GroupApplier, startStep, stepAfter, stepBefore } from './run/index.js'
+import type { ApplierState, StopReason } from './run/index.js'
+import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
+
+export type { ApplierState } from './run/index.js'
 
 export interface ApplierOptions {
   config: Config
   logger: Logger
   /** Kafka client; made from config.kafka when absent. */
   kafka?: Kafka
-  /** PostgreSQL pool; made from config.database when absent (and then ended by stop()). A pool passed in stays open. */
+  /** PostgreSQL pool; made from config.database when absent (and then ended by stop()); one passed in stays open. */
   pool?: Pool
   /** Registry for the applier's metrics; a private one when absent. */
   metrics?: Registry
@@ -56,11 +62,17 @@ export interface ApplierOptions {
   schema?: string
   /** Consistency time T (microseconds): apply the groups with groupTime <= T, then stop. */
   stopAtTime?: number
-  /** Create the journal topic when missing (the service: true, the default); replay passes false, a missing journal is an error there. */
+  /**
+   * Create the journal topic when missing (the service: true, the default);
+   * replay passes false, a missing journal is an error there.
+   */
   createJournalTopic?: boolean
   /** Called after each group is applied or found a duplicate (progress reporting). */
   onGroup?: (event: GroupEvent) => void
-  /** Publish the last applied group on the session's applied topic for the primary (the service: true, the default; replay: false). */
+  /**
+   * Publish the last applied group on the session's applied topic for the
+   * primary (the service: true, the default; replay: false).
+   */
   publishApplied?: boolean
 }
 
@@ -71,8 +83,6 @@ export interface GroupEvent {
   outcome: ApplyOutcome
   updates: number
 }
-
-export type ApplierState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped' | 'halted'
 
 export interface ApplierStatus {
   state: ApplierState
@@ -86,10 +96,10 @@ export interface ApplierStatus {
   groupsApplied: number
   duplicatesSkipped: number
   /** Why a stopped applier stopped. */
-  stopReason?: 'requested' | 'stop-time'
+  stopReason?: StopReason
   /** Why a halted applier halted. */
   halt?: { code: ErrorCode | undefined; message: string }
-  /** Whether the image is consistent, or a resync is being applied (with the group it falls back on); known after start. */
+  /** Whether the image is consistent, or a resync is being applied (with the group it falls back on); after start. */
   image?: ImageState
 }
 
@@ -105,7 +115,10 @@ export interface Applier extends Stage<ApplierStatus> {
   readonly name: 'applier'
   readonly store: BlockStore
   readonly metrics: Registry
-  /** Initialises the store, then follows the journal from the control row. Throws if the store or Kafka cannot be reached. */
+  /**
+   * Initialises the store, then follows the journal from the control row.
+   * Throws if the store or Kafka cannot be reached.
+   */
   start(): Promise<void>
   /** Stops reading; a group being applied finishes first (or was never begun). Idempotent. */
   stop(): Promise<void>
@@ -124,326 +137,319 @@ export interface Applier extends Stage<ApplierStatus> {
 /** How long stop() waits for the journal reader (with the group in progress), then for the pool, to close. */
 const STOP_CLOSE_MS = 6000
 
-/** Attempts for one group when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
-const APPLY_RETRY = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
-
+/** The applier of `options.config`'s session (see Applier for the contract). */
 export function createApplier(options: ApplierOptions): Applier {
-  const { config } = options
-  const session = config.session.name
-  const schema = options.schema ?? config.applier.schema
-  const topic = sessionTopics(session).journal
-  const log = options.logger.child({ component: 'applier', session, schema })
-  const ownPool = options.pool === undefined
-  const pool =
-    options.pool ??
-    createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${session}` })
-  const metricsRegistry = options.metrics ?? new Registry()
-  const metrics = createApplierMetrics(metricsRegistry, {
-    journalLag: async () => {
-      const f = feed
-      if (f === undefined || state !== 'running') return undefined
-      return Math.max(0, (await f.endOffset()) - f.position())
-    },
-  })
-  const store = createBlockStore({
-    pool,
-    schema,
-    session,
-    blockSize: config.session.blockSize,
-    volumes: config.session.controllers.flatMap((c) => c.volumes),
-    journalPartition: JOURNAL_PARTITION,
-    logger: options.logger,
-    faults: createFaultPoints(config.faults.point, log),
-  })
-  registerImageMetrics(metricsRegistry, () => store.consistency())
+  return new ApplierService(options)
+}
 
-  let state: ApplierState = 'new'
-  let feed: JournalFeed | undefined
-  let publisher: AppliedPublisher | undefined
-  let lastApplied: AppliedMark | undefined
-  let groupsApplied = 0
-  let duplicatesSkipped = 0
-  let stopReason: ApplierStatus['stopReason']
-  let haltError: unknown
-  let teardownPromise: Promise<void> | undefined
+/** What the applier has done since start(). */
+interface Progress {
+  lastApplied: AppliedMark | undefined
+  groupsApplied: number
+  duplicatesSkipped: number
+}
+
+class ApplierService implements Applier {
+  readonly name = 'applier' as const
+  // the journal reader with the group in progress, then the pool
+  readonly stopBoundMs = 2 * STOP_CLOSE_MS + 2000
+  readonly store: BlockStore
+  readonly metrics: Registry
+  readonly #options: ApplierOptions
+  readonly #session: string
+  readonly #schema: string
+  readonly #topic: string
+  readonly #log: Logger
+  readonly #pool: Pool
+  readonly #ownPool: boolean
+  readonly #applierMetrics: ApplierMetrics
+  readonly #groups: GroupApplier
+  readonly #lifecycle = new ApplierLifecycle()
+  readonly #ending: StageEnding = createStageEnding()
   // aborts the retry backoff of a failing apply when stop() is called
-  const stopping = new AbortController()
-  const ending = createStageEnding()
+  readonly #stopping = new AbortController()
+  readonly #progress: Progress = { lastApplied: undefined, groupsApplied: 0, duplicatesSkipped: 0 }
+  #feed: JournalFeed | undefined
+  #publisher: AppliedPublisher | undefined
+  #teardown: Promise<void> | undefined
 
-  function status(): ApplierStatus {
-    return {
-      state,
-      session,
-      schema,
-      lastApplied,
-      journalPosition: feed?.position(),
-      groupsApplied,
-      duplicatesSkipped,
-      ...(stopReason ? { stopReason } : {}),
-      ...(haltError !== undefined
-        ? {
-            halt: {
-              code: haltError instanceof XrcError ? haltError.code : undefined,
-              message: errorMessage(haltError),
-            },
-          }
-        : {}),
-      ...(store.consistency() ? { image: store.consistency() } : {}),
+  constructor(options: ApplierOptions) {
+    const { config } = options
+    this.#options = options
+    this.#session = config.session.name
+    this.#schema = options.schema ?? config.applier.schema
+    this.#topic = sessionTopics(this.#session).journal
+    this.#log = options.logger.child({ component: 'applier', session: this.#session, schema: this.#schema })
+    this.#ownPool = options.pool === undefined
+    this.#pool =
+      options.pool ??
+      createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${this.#session}` })
+    this.metrics = options.metrics ?? new Registry()
+    this.#applierMetrics = createApplierMetrics(this.metrics, { journalLag: () => this.#journalLag() })
+    this.store = createBlockStore({
+      pool: this.#pool,
+      schema: this.#schema,
+      session: this.#session,
+      blockSize: config.session.blockSize,
+      volumes: config.session.controllers.flatMap((c) => c.volumes),
+      journalPartition: JOURNAL_PARTITION,
+      logger: options.logger,
+      faults: createFaultPoints(config.faults.point, this.#log),
+    })
+    registerImageMetrics(this.metrics, () => this.store.consistency())
+    this.#groups = new GroupApplier(this.store, this.#applierMetrics, this.#log)
+  }
+
+  get done(): Promise<StageEnd> {
+    return this.#ending.done
+  }
+
+  async start(): Promise<void> {
+    this.#lifecycle.begin()
+    try {
+      await this.#open()
+    } catch (err) {
+      if (this.#lifecycle.halted) return
+      if (this.#stopping.signal.aborted) return // stop() won the race; nothing to report
+      this.#log.error({ err }, 'applier could not start')
+      this.#lifecycle.halt(err)
+      this.#applierMetrics.halted.set(1)
+      await this.#tearDown('halted')
+      throw err
     }
   }
 
-  /** Stops the feed and releases what the applier owns; once. Never awaited from inside the feed's callback. */
-  function teardown(final: 'stopped' | 'halted'): Promise<void> {
-    teardownPromise ??= (async () => {
-      // a group whose COMMIT a server holds commits or not as a whole: what is not waited for is as after a crash
-      const reader = feed?.stop().catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
-      if (!(await settleWithin(reader, STOP_CLOSE_MS)))
-        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
-      // the last state noted goes to the applied topic if it can within its own bound
-      if (!(await settleWithin(publisher?.stop(), STOP_CLOSE_MS)))
-        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the applied-state publisher did not stop in time')
-      const ended = ownPool
-        ? pool.end().catch((err: unknown) => log.warn({ err }, 'ending the pool failed'))
-        : undefined
-      if (!(await settleWithin(ended, STOP_CLOSE_MS)))
-        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the PostgreSQL pool did not end in time; left to end by itself')
-      if (state !== 'halted') state = final
-      log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')
-      const end: StageEnd =
-        haltError !== undefined
-          ? endOf(haltError)
-          : stopReason === 'stop-time'
-            ? { outcome: 'stopped', reason: 'finished' }
-            : STOPPED
-      ending.end(end)
-    })()
-    return teardownPromise
+  async stop(): Promise<void> {
+    this.#lifecycle.requestStop()
+    this.#stopping.abort(new XrcError('XRC_CLOSED', { reason: 'stopping', component: 'applier' }))
+    await this.#tearDown('stopped')
   }
 
-  function halt(err: unknown, offset?: number): void {
-    if (state === 'halted') return
-    haltError = err
-    state = 'halted'
-    metrics.halted.set(1)
-    const context = err instanceof XrcError ? { code: err.code, ...err.context } : {}
-    log.error(
-      { err, ...markFields(lastApplied), ...context, ...(offset !== undefined ? { offset } : {}) },
-      `applier halted: ${errorMessage(err)}`,
+  status(): ApplierStatus {
+    const { state, stopReason } = this.#lifecycle
+    const halt = this.#lifecycle.haltStatus()
+    const image = this.store.consistency()
+    return {
+      state,
+      session: this.#session,
+      schema: this.#schema,
+      lastApplied: this.#progress.lastApplied,
+      journalPosition: this.#feed?.position(),
+      groupsApplied: this.#progress.groupsApplied,
+      duplicatesSkipped: this.#progress.duplicatesSkipped,
+      ...(stopReason ? { stopReason } : {}),
+      ...(halt !== undefined ? { halt } : {}),
+      ...(image ? { image } : {}),
+    }
+  }
+
+  health(): HealthReport {
+    return { ...this.status(), status: this.#lifecycle.health() }
+  }
+
+  async waitCaughtUp(waitOptions: { timeoutMs?: number; untilOffset?: number } = {}): Promise<boolean> {
+    const lifecycle = this.#lifecycle
+    const feed = this.#feed
+    if (feed === undefined || lifecycle.state !== 'running') {
+      if (lifecycle.halted) throw lifecycle.haltError
+      if (lifecycle.state === 'stopped' || lifecycle.state === 'stopping') return false
+      throw new XrcError('XRC_USAGE', {
+        reason: 'notStarted',
+        component: 'applier',
+        state: lifecycle.state,
+        what: 'waiting for it to catch up',
+      })
+    }
+    const end = waitOptions.untilOffset ?? (await feed.endOffset())
+    const outcome = await waitFor(
+      `the applier of session ${this.#session} to reach journal offset ${end}`,
+      () => {
+        if (lifecycle.halted) return 'halted' as const
+        if (lifecycle.state !== 'running') return 'stopped' as const
+        return feed.position() >= end ? ('caught-up' as const) : undefined
+      },
+      { timeoutMs: waitOptions.timeoutMs ?? 60_000, intervalMs: 25 },
     )
-    void teardown('halted')
+    if (outcome === 'halted') throw lifecycle.haltError
+    return outcome === 'caught-up'
   }
 
-  function finish(reason: 'stop-time'): void {
-    stopReason = reason
-    state = 'stopping'
-    log.info({ stopAtTime: options.stopAtTime, ...markFields(lastApplied) }, 'reached the stop time')
-    void teardown('stopped')
+  /** The start: the store read, the publisher and the journal topic ready, then the feed followed. */
+  async #open(): Promise<void> {
+    const { config, stopAtTime } = this.#options
+    await this.store.init().catch((err: unknown) => {
+      throw postgresStartError(err, config.database.url)
+    })
+    const lastApplied = await this.store.lastApplied()
+    this.#progress.lastApplied = lastApplied
+    await this.store.readConsistency()
+    if (lastApplied) this.#applierMetrics.consistencyTime.set(lastApplied.groupTime / 1e6)
+    this.#applierMetrics.halted.set(0)
+    const { fromOffset, finished } = startStep(lastApplied, stopAtTime)
+    this.#log.info({ ...markFields(lastApplied), fromOffset, stopAtTime }, 'applier starting')
+    if (finished) {
+      this.#finish()
+      return
+    }
+    const codec = this.#options.codec ?? (await this.#createCodec())
+    const kafka =
+      this.#options.kafka ??
+      createKafka({
+        brokers: config.kafka.brokers,
+        clientId: `${config.kafka.clientId}-applier`,
+        logger: this.#options.logger,
+      })
+    if (this.#options.publishApplied ?? true) this.#startPublisher(kafka)
+    // the applier may start before the mover: whichever starts first creates the journal
+    if (this.#options.createJournalTopic ?? true) await this.#ensureJournalTopic(kafka)
+    const feed = createJournalFeed({
+      kafka,
+      topic: this.#topic,
+      fromOffset,
+      codec,
+      logger: this.#log,
+      groupPrefix: `xrc.${this.#session}.applier`,
+      onGroup: (assembled) => this.#onGroup(assembled),
+      onError: (err, offset) => this.#halt(err, offset),
+    })
+    this.#feed = feed
+    if (!this.#lifecycle.run()) return // stop() came first
+    await feed.start()
   }
 
-  async function onGroup({ group, lastOffset }: AssembledGroup): Promise<boolean> {
-    if (state !== 'running') return false
-    const stopAt = options.stopAtTime
-    if (stopAt !== undefined && group.groupTime > stopAt) {
-      finish('stop-time')
+  /**
+   * The run loop's body, once per whole group in journal order (the feed
+   * waits for it): false takes no more groups. A group past the stop time is
+   * left unapplied; a failure the retries cannot get past halts; a stop()
+   * during the backoff leaves the group to be read again on restart.
+   */
+  async #onGroup(assembled: AssembledGroup): Promise<boolean> {
+    if (this.#lifecycle.state !== 'running') return false
+    const { stopAtTime } = this.#options
+    const { group, lastOffset } = assembled
+    if (stepBefore(group.groupTime, stopAtTime) === 'stop-time') {
+      this.#finish()
       return false
     }
     const started = process.hrtime.bigint()
     let outcome: ApplyOutcome
-    // set when a COMMIT of this group may have landed: its next attempt reads the control row, and finding
-    // the group there means this applier committed it (not that someone else had)
-    let commitUnknown = false
     try {
-      outcome = await retry(() => store.applyGroup(group, lastOffset), {
-        ...APPLY_RETRY,
-        signal: stopping.signal,
-        onRetry: (err, attempt, delayMs) => {
-          if (isXrcError(err, 'XRC_COMMIT_UNKNOWN')) commitUnknown = true
-          log.warn({ err, attempt, delayMs, groupSeq: group.groupSeq, offset: lastOffset }, 'apply failed; retrying')
-        },
-      })
-      if (commitUnknown) {
-        log.warn(
-          { groupSeq: group.groupSeq, offset: lastOffset, committed: outcome === 'duplicate' },
-          `the outcome of group ${group.groupSeq}'s COMMIT was unknown; the control table shows it ${outcome === 'duplicate' ? 'committed: it is not applied again' : 'did not commit: it was applied now'}`,
-        )
-        outcome = 'applied'
-      }
+      outcome = await this.#groups.apply(assembled, this.#stopping.signal)
     } catch (err) {
-      // stop() during the backoff: the group was not applied and is read again on restart
-      if (stopping.signal.aborted) return false
-      halt(err, lastOffset)
+      if (!this.#stopping.signal.aborted) this.#halt(err, lastOffset)
       return false
     }
-    const fields = {
-      groupSeq: group.groupSeq,
-      groupTime: group.groupTime,
-      offset: lastOffset,
-      updates: group.updates.length,
-    }
-    if (outcome === 'applied') {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      groupsApplied++
-      lastApplied = { groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset: lastOffset }
-      metrics.groupsApplied.inc()
-      metrics.blocksApplied.inc(group.updates.length)
-      metrics.bytesApplied.inc(group.updates.reduce((n, u) => n + u.data.length, 0))
-      metrics.applySeconds.observe(seconds)
-      metrics.consistencyTime.set(group.groupTime / 1e6)
-      const rpoMs = Date.now() - group.groupTime / 1000
-      metrics.rpoMs.set(rpoMs)
-      metrics.rpoSeconds.observe(Math.max(0, rpoMs) / 1000)
-      log.debug({ ...fields, ms: Math.round(seconds * 1000) }, 'group applied')
-      // committed: the primary may now discard what this group holds
-      publisher?.note(appliedNote(session, schema, lastApplied, store.consistency()))
-    } else {
-      duplicatesSkipped++
-      metrics.duplicateGroups.inc()
-      log.info(fields, 'group already applied: skipped')
-    }
-    options.onGroup?.({
+    this.#groups.record(assembled, outcome, Number(process.hrtime.bigint() - started) / 1e9)
+    this.#noteProgress(assembled, outcome)
+    this.#options.onGroup?.({
       groupSeq: group.groupSeq,
       groupTime: group.groupTime,
       journalOffset: lastOffset,
       outcome,
       updates: group.updates.length,
     })
-    if (stopAt !== undefined && group.groupTime >= stopAt) {
-      finish('stop-time')
+    if (stepAfter(group.groupTime, stopAtTime) === 'stop-time') {
+      this.#finish()
       return false
     }
-    return state === 'running'
+    return this.#lifecycle.state === 'running'
   }
 
-  return {
-    name: 'applier',
-    // the journal reader with the group in progress, then the pool
-    stopBoundMs: 2 * STOP_CLOSE_MS + 2000,
-    done: ending.done,
-    store,
-    metrics: metricsRegistry,
+  #noteProgress({ group, lastOffset }: AssembledGroup, outcome: ApplyOutcome): void {
+    if (outcome === 'duplicate') {
+      this.#progress.duplicatesSkipped++
+      return
+    }
+    this.#progress.groupsApplied++
+    const mark = { groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset: lastOffset }
+    this.#progress.lastApplied = mark
+    // committed: the primary may now discard what this group holds
+    this.#publisher?.note(appliedNote(this.#session, this.#schema, mark, this.store.consistency()))
+  }
 
-    async start() {
-      if (state !== 'new') throw new XrcError('XRC_USAGE', `applier already ${state}: start() is called once`)
-      state = 'starting'
-      try {
-        await store.init().catch((err: unknown) => {
-          throw postgresStartError(err, config.database.url)
-        })
-        lastApplied = await store.lastApplied()
-        await store.readConsistency()
-        if (lastApplied) metrics.consistencyTime.set(lastApplied.groupTime / 1e6)
-        metrics.halted.set(0)
-        const fromOffset = lastApplied ? lastApplied.journalOffset + 1 : 0
-        log.info({ ...markFields(lastApplied), fromOffset, stopAtTime: options.stopAtTime }, 'applier starting')
-        if (options.stopAtTime !== undefined && lastApplied && lastApplied.groupTime >= options.stopAtTime) {
-          finish('stop-time')
-          return
-        }
-        const codec =
-          options.codec ??
-          (await createCodec<JournalRecord>({
-            registryUrl: config.schemaRegistry.url,
-            subject: valueSubject(topic),
-            schema: JOURNAL_SCHEMA,
-          }))
-        const kafka =
-          options.kafka ??
-          createKafka({
-            brokers: config.kafka.brokers,
-            clientId: `${config.kafka.clientId}-applier`,
-            logger: options.logger,
-          })
-        if (options.publishApplied ?? true) {
-          publisher = createAppliedPublisher({
-            kafka,
-            brokers: config.kafka.brokers,
-            topic: sessionTopics(session).applied,
-            registryUrl: config.schemaRegistry.url,
-            secondary: schema,
-            intervalMs: config.applier.feedbackMs,
-            logger: log,
-          })
-          // what the secondary holds as it starts: a primary that has not heard yet learns it now
-          publisher.note(appliedNote(session, schema, lastApplied, store.consistency()))
-        }
-        if (options.createJournalTopic ?? true) {
-          // the applier may start before the mover: whichever starts first creates the journal
-          const admin = await connectAdmin(kafka, config.kafka.brokers)
-          try {
-            await ensureTopic(admin, journalTopicSpec(topic, config.mover.journalRecordMaxBytes), log)
-          } finally {
-            await admin.disconnect()
-          }
-        }
-        feed = createJournalFeed({
-          kafka,
-          topic,
-          fromOffset,
-          codec,
-          logger: log,
-          groupPrefix: `xrc.${session}.applier`,
-          onGroup,
-          onError: halt,
-        })
-        if ((state as ApplierState) !== 'starting') return // stop() came first
-        state = 'running'
-        await feed.start()
-      } catch (err) {
-        if ((state as ApplierState) === 'halted') return
-        if (stopping.signal.aborted) return // stop() won the race; nothing to report
-        log.error({ err }, 'applier could not start')
-        haltError = err
-        state = 'halted'
-        metrics.halted.set(1)
-        await teardown('halted')
-        throw err
-      }
-    },
+  #halt(err: unknown, offset?: number): void {
+    if (!this.#lifecycle.halt(err)) return
+    this.#applierMetrics.halted.set(1)
+    const context = err instanceof XrcError ? { code: err.code, ...err.context } : {}
+    this.#log.error(
+      { err, ...markFields(this.#progress.lastApplied), ...context, ...(offset !== undefined ? { offset } : {}) },
+      `applier halted: ${errorMessage(err)}`,
+    )
+    void this.#tearDown('halted')
+  }
 
-    async stop() {
-      if (state === 'new' || state === 'starting' || state === 'running') {
-        stopReason ??= 'requested'
-        state = 'stopping'
-      }
-      stopping.abort(new XrcError('XRC_CLOSED', 'applier stopping'))
-      await teardown('stopped')
-    },
+  #finish(): void {
+    this.#lifecycle.reachStopTime()
+    const { stopAtTime } = this.#options
+    this.#log.info({ stopAtTime, ...markFields(this.#progress.lastApplied) }, 'reached the stop time')
+    void this.#tearDown('stopped')
+  }
 
-    status,
+  /** Stops the feed and releases what the applier owns; once. Never awaited from inside the feed's callback. */
+  #tearDown(final: 'stopped' | 'halted'): Promise<void> {
+    this.#teardown ??= (async () => {
+      const log = this.#log
+      // a group whose COMMIT a server holds commits or not as a whole: what is not waited for is as after a crash
+      const reader = this.#feed
+        ?.stop()
+        .catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
+      if (!(await settleWithin(reader, STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
+      // the last state noted goes to the applied topic if it can within its own bound
+      if (!(await settleWithin(this.#publisher?.stop(), STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the applied-state publisher did not stop in time')
+      const ended = this.#ownPool
+        ? this.#pool.end().catch((err: unknown) => log.warn({ err }, 'ending the pool failed'))
+        : undefined
+      if (!(await settleWithin(ended, STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the PostgreSQL pool did not end in time; left to end by itself')
+      this.#lifecycle.ended(final)
+      const { state, stopReason } = this.#lifecycle
+      const { lastApplied, groupsApplied } = this.#progress
+      log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')
+      this.#ending.end(this.#lifecycle.end())
+    })()
+    return this.#teardown
+  }
 
-    health() {
-      const s = status()
-      const map: Record<ApplierState, HealthReport['status']> = {
-        new: 'starting',
-        starting: 'starting',
-        running: 'ok',
-        stopping: 'degraded',
-        stopped: 'degraded',
-        halted: 'halted',
-      }
-      return { ...s, status: map[s.state] }
-    },
+  #startPublisher(kafka: Kafka): void {
+    const { config } = this.#options
+    this.#publisher = createAppliedPublisher({
+      kafka,
+      brokers: config.kafka.brokers,
+      topic: sessionTopics(this.#session).applied,
+      registryUrl: config.schemaRegistry.url,
+      secondary: this.#schema,
+      intervalMs: config.applier.feedbackMs,
+      logger: this.#log,
+    })
+    // what the secondary holds as it starts: a primary that has not heard yet learns it now
+    this.#publisher.note(appliedNote(this.#session, this.#schema, this.#progress.lastApplied, this.store.consistency()))
+  }
 
-    async waitCaughtUp(waitOptions = {}) {
-      if (feed === undefined || state !== 'running') {
-        if (haltError !== undefined) throw haltError
-        if (state === 'stopped' || state === 'stopping') return false
-        throw new XrcError('XRC_USAGE', `applier is ${state}: start() it before waiting for it to catch up`)
-      }
-      const f = feed
-      const end = waitOptions.untilOffset ?? (await f.endOffset())
-      const outcome = await waitFor(
-        `the applier of session ${session} to reach journal offset ${end}`,
-        () => {
-          if (haltError !== undefined) return 'halted' as const
-          if (state !== 'running') return 'stopped' as const
-          return f.position() >= end ? ('caught-up' as const) : undefined
-        },
-        { timeoutMs: waitOptions.timeoutMs ?? 60_000, intervalMs: 25 },
-      )
-      if (outcome === 'halted') throw haltError
-      return outcome === 'caught-up'
-    },
+  async #ensureJournalTopic(kafka: Kafka): Promise<void> {
+    const { config } = this.#options
+    const admin = await connectAdmin(kafka, config.kafka.brokers)
+    try {
+      await ensureTopic(admin, journalTopicSpec(this.#topic, config.mover.journalRecordMaxBytes), this.#log)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  #createCodec(): Promise<AvroCodec<JournalRecord>> {
+    return createCodec<JournalRecord>({
+      registryUrl: this.#options.config.schemaRegistry.url,
+      subject: valueSubject(this.#topic),
+      schema: JOURNAL_SCHEMA,
+    })
+  }
+
+  /** Journal records not applied yet, for the metric; undefined while not following the journal. */
+  async #journalLag(): Promise<number | undefined> {
+    const feed = this.#feed
+    if (feed === undefined || this.#lifecycle.state !== 'running') return undefined
+    return Math.max(0, (await feed.endOffset()) - feed.position())
   }
 }
 
