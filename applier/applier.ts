@@ -214,7 +214,7 @@ class ApplierService implements Applier {
       this.#log.error({ err }, 'applier could not start')
       this.#lifecycle.halt(err)
       this.#applierMetrics.halted.set(1)
-      await this.#tearDown('halted')
+      await this.#tearDown()
       throw err
     }
   }
@@ -222,7 +222,7 @@ class ApplierService implements Applier {
   async stop(): Promise<void> {
     this.#lifecycle.requestStop()
     this.#stopping.abort(new XrcError('XRC_CLOSED', { reason: 'stopping', component: 'applier' }))
-    await this.#tearDown('stopped')
+    await this.#tearDown()
   }
 
   status(): ApplierStatus {
@@ -375,18 +375,18 @@ class ApplierService implements Applier {
       { err, ...markFields(this.#progress.lastApplied), ...context, ...(offset !== undefined ? { offset } : {}) },
       `applier halted: ${errorMessage(err)}`,
     )
-    void this.#tearDown('halted')
+    void this.#tearDown()
   }
 
   #finish(): void {
     this.#lifecycle.reachStopTime()
     const { stopAtTime } = this.#options
     this.#log.info({ stopAtTime, ...markFields(this.#progress.lastApplied) }, 'reached the stop time')
-    void this.#tearDown('stopped')
+    void this.#tearDown()
   }
 
   /** Stops the feed and releases what the applier owns; once. Never awaited from inside the feed's callback. */
-  #tearDown(final: 'stopped' | 'halted'): Promise<void> {
+  #tearDown(): Promise<void> {
     this.#teardown ??= (async () => {
       const log = this.#log
       // a group whose COMMIT a server holds commits or not as a whole: what is not waited for is as after a crash
@@ -403,7 +403,7 @@ class ApplierService implements Applier {
         : undefined
       if (!(await settleWithin(ended, STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the PostgreSQL pool did not end in time; left to end by itself')
-      this.#lifecycle.ended(final)
+      this.#lifecycle.ended()
       const { state, stopReason } = this.#lifecycle
       const { lastApplied, groupsApplied } = this.#progress
       log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')

@@ -71,9 +71,12 @@ export class ApplierLifecycle {
     this.#state = 'stopping'
   }
 
-  /** The stop time was reached (also while a requested stop is under way: then it finished). */
+  /**
+   * The stop time was reached (also while a requested stop is under way:
+   * then it finished). Nothing changes once the stage ended.
+   */
   reachStopTime(): void {
-    if (this.#state === 'halted') return
+    if (this.#state === 'halted' || this.#state === 'stopped') return
     this.#stopReason = 'stop-time'
     this.#state = 'stopping'
   }
@@ -86,9 +89,9 @@ export class ApplierLifecycle {
     return true
   }
 
-  /** Teardown finished: the final state, unless it halted. */
-  ended(final: 'stopped' | 'halted'): void {
-    if (this.#state !== 'halted') this.#state = final
+  /** Teardown finished: a stopping stage is stopped; a halted one stays halted. */
+  ended(): void {
+    if (this.#state === 'stopping') this.#state = 'stopped'
   }
 
   /** How the stage ended: the halt's error, else stopped ('finished' at the stop time). */
