@@ -1,5 +1,5 @@
 /**
- * The order rule of the secondary (invariant 2 of DESIGN.md: groups applied
+ * The order rule of the secondary (the design's invariant 2: groups applied
  * in strictly increasing T, none skipped, none twice), as a pure decision on
  * the control row and the incoming group.
  */
@@ -31,8 +31,8 @@ export type OrderVerdict = 'apply' | 'duplicate'
  *
  * An empty store accepts group 1 only. A later start would leave out the
  * blocks written by the groups before it, and no image is consistent
- * without them; seeding a store from an exported image at group N is a
- * later issue's job (it writes the control row, then this rule holds).
+ * without them. A store seeded from an image at group N (not built) would
+ * write the control row first, and this rule would then hold as it is.
  */
 export function checkGroupOrder(
   last: AppliedMark | undefined,

@@ -1,7 +1,7 @@
 /**
  * Tables of a session's secondary block store, all in the session's own
  * PostgreSQL schema. Every statement is idempotent (IF NOT EXISTS), so
- * init() can run on every start and later issues add tables the same way.
+ * init() can run on every start and a new table is added the same way.
  *
  *   volumes         name, size in blocks, block size; `id` keys the blocks
  *   blocks          the current image: one row per block ever written, with
@@ -27,7 +27,7 @@
  * does, compressible ones half, and apply speed is unchanged. Without lz4
  * the column is EXTERNAL (no pglz: its CPU cost halves apply throughput).
  *
- * Plan for later issues (not built yet; nothing here needs a rewrite):
+ * Plan for what is not built yet (nothing here needs a rewrite for it):
  * - Snapshots (point-in-time copies made without copying data): a
  *   `snapshots (id, group_seq, group_time, created_at)` table pins a group,
  *   and a `block_versions (volume_id, block, group_seq, group_time, data)`
