@@ -75,113 +75,166 @@ export interface AppliedPublisherOptions {
   codec?: AvroCodec<AppliedState>
 }
 
-export function createAppliedPublisher(options: AppliedPublisherOptions): AppliedPublisher {
-  const { kafka, topic, secondary, intervalMs } = options
-  const log = options.logger.child({ component: 'applied-publisher', topic, secondary })
-  const stopping = new AbortController()
-  let pending: AppliedNote | undefined
-  let lastSentAt = 0
-  let flushDeadline: number | undefined
-  let wake: AbortController = new AbortController()
-  let loop: Promise<void> | undefined
-  let producer: Producer | undefined
-  let codec: AvroCodec<AppliedState> | undefined = options.codec
+/** What the publishing loop does next (publishStep). */
+export type PublishStep = { do: 'end' } | { do: 'nap'; ms: number } | { do: 'send' }
 
-  async function connect(): Promise<{ producer: Producer; codec: AvroCodec<AppliedState> }> {
-    if (producer === undefined) {
-      const admin = await connectAdmin(kafka, options.brokers)
+/** How long the loop sleeps with nothing to publish; a note or stop() wakes it. */
+const IDLE_NAP_MS = 60_000
+
+/**
+ * The loop's decision, pure: while flushing (stop() called) it sends what is
+ * noted until the flush deadline, ignoring the interval; otherwise it sends
+ * the noted state once `intervalMs` passed since the last send, naps until
+ * then, or naps idle when nothing is noted.
+ */
+export function publishStep(s: {
+  noted: boolean
+  flushDeadline: number | undefined
+  lastSentAt: number
+  intervalMs: number
+  now: number
+}): PublishStep {
+  if (s.flushDeadline !== undefined) return !s.noted || s.now >= s.flushDeadline ? { do: 'end' } : { do: 'send' }
+  if (!s.noted) return { do: 'nap', ms: IDLE_NAP_MS }
+  const due = s.lastSentAt + s.intervalMs - s.now
+  return due > 0 ? { do: 'nap', ms: due } : { do: 'send' }
+}
+
+export function createAppliedPublisher(options: AppliedPublisherOptions): AppliedPublisher {
+  return new KafkaAppliedPublisher(options)
+}
+
+class KafkaAppliedPublisher implements AppliedPublisher {
+  readonly #options: AppliedPublisherOptions
+  readonly #log: Logger
+  readonly #stopping = new AbortController()
+  readonly #backoff = new Backoff({ initialMs: 200, maxMs: 10_000 })
+  #pending: AppliedNote | undefined
+  #lastSentAt = 0
+  #flushDeadline: number | undefined
+  #wake = new AbortController()
+  #loop: Promise<void> | undefined
+  #producer: Producer | undefined
+  #codec: AvroCodec<AppliedState> | undefined
+
+  constructor(options: AppliedPublisherOptions) {
+    this.#options = options
+    this.#codec = options.codec
+    this.#log = options.logger.child({
+      component: 'applied-publisher',
+      topic: options.topic,
+      secondary: options.secondary,
+    })
+  }
+
+  note(state: AppliedNote): void {
+    if (this.#flushDeadline !== undefined) return
+    this.#pending = state
+    this.#loop ??= this.#run().catch((err: unknown) => this.#log.error({ err }, 'the applied-state publisher failed'))
+    // wakes a nap so a first note goes at once; a later one still waits for its interval
+    this.#wake.abort()
+    this.#wake = new AbortController()
+  }
+
+  async stop(stopOptions: { flushTimeoutMs?: number } = {}): Promise<boolean> {
+    if (this.#flushDeadline !== undefined) return this.#pending === undefined
+    const bound = stopOptions.flushTimeoutMs ?? 3000
+    this.#flushDeadline = Date.now() + bound
+    this.#wake.abort()
+    this.#stopping.abort()
+    // a send hanging on an unreachable broker does not hold the applier's stop beyond the bound
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.#loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, bound)))])
+    clearTimeout(timer)
+    await this.#producer
+      ?.disconnect()
+      .catch((err: unknown) => this.#log.warn({ err }, 'closing the Kafka producer failed'))
+    this.#producer = undefined
+    return this.#pending === undefined
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      const flushing = this.#flushDeadline !== undefined
+      const step = publishStep({
+        noted: this.#pending !== undefined,
+        flushDeadline: this.#flushDeadline,
+        lastSentAt: this.#lastSentAt,
+        intervalMs: this.#options.intervalMs,
+        now: Date.now(),
+      })
+      if (step.do === 'end') return
+      if (step.do === 'nap') await this.#nap(step.ms)
+      else await this.#sendPending(flushing)
+    }
+  }
+
+  /**
+   * One attempt to publish the noted state; on failure the producer is
+   * dropped and the backoff waited (while `flushing`, no longer than the
+   * flush deadline; otherwise until stop() cuts it short).
+   */
+  async #sendPending(flushing: boolean): Promise<void> {
+    const state = this.#pending as AppliedNote
+    try {
+      await this.#publish(state)
+      if (this.#pending === state) this.#pending = undefined
+      this.#lastSentAt = Date.now()
+      this.#backoff.reset()
+      this.#log.debug(
+        { groupSeq: state.groupSeq, groupTime: state.groupTime, image: state.image },
+        'applied state published',
+      )
+    } catch (err) {
+      const reset = this.#producer
+      this.#producer = undefined
+      await reset?.disconnect().catch(() => undefined)
+      this.#log.warn(
+        { err: errorMessage(err), attempt: this.#backoff.attempts + 1 },
+        'could not publish the applied state; the primary keeps both change generations meanwhile',
+      )
+      if (flushing) {
+        await sleep(Math.min(this.#backoff.next(), Math.max(0, (this.#flushDeadline as number) - Date.now())))
+        return
+      }
+      await this.#backoff.wait(this.#stopping.signal).catch(() => undefined)
+    }
+  }
+
+  async #publish(state: AppliedNote): Promise<void> {
+    const ready = await this.#connect()
+    const value = ready.codec.encode({ ...state, publishedAt: Date.now() })
+    await ready.producer.send({
+      topic: this.#options.topic,
+      acks: -1,
+      messages: [{ key: this.#options.secondary, value }],
+    })
+  }
+
+  async #connect(): Promise<{ producer: Producer; codec: AvroCodec<AppliedState> }> {
+    const { kafka, topic } = this.#options
+    if (this.#producer === undefined) {
+      const admin = await connectAdmin(kafka, this.#options.brokers)
       try {
-        await ensureTopic(admin, appliedTopicSpec(topic), log)
+        await ensureTopic(admin, appliedTopicSpec(topic), this.#log)
       } finally {
         await admin.disconnect()
       }
-      codec ??= await createCodec<AppliedState>({
-        registryUrl: options.registryUrl,
+      this.#codec ??= await createCodec<AppliedState>({
+        registryUrl: this.#options.registryUrl,
         subject: valueSubject(topic),
         schema: APPLIED_STATE_SCHEMA,
       })
       const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
       await p.connect()
-      producer = p
+      this.#producer = p
     }
-    return { producer, codec: codec as AvroCodec<AppliedState> }
-  }
-
-  async function publish(state: AppliedNote): Promise<void> {
-    const ready = await connect()
-    const value = ready.codec.encode({ ...state, publishedAt: Date.now() })
-    await ready.producer.send({ topic, acks: -1, messages: [{ key: secondary, value }] })
+    return { producer: this.#producer, codec: this.#codec as AvroCodec<AppliedState> }
   }
 
   /** Waits `ms`, or less when a note or stop() wakes it. */
-  async function nap(ms: number): Promise<void> {
-    await sleep(ms, AbortSignal.any([wake.signal, stopping.signal])).catch(() => undefined)
-  }
-
-  async function run(): Promise<void> {
-    const backoff = new Backoff({ initialMs: 200, maxMs: 10_000 })
-    for (;;) {
-      const flushing = flushDeadline !== undefined
-      if (flushing && (pending === undefined || Date.now() >= (flushDeadline as number))) return
-      if (pending === undefined) {
-        await nap(60_000)
-        continue
-      }
-      const due = lastSentAt + intervalMs - Date.now()
-      if (due > 0 && !flushing) {
-        await nap(due)
-        continue
-      }
-      const state = pending
-      try {
-        await publish(state)
-        if (pending === state) pending = undefined
-        lastSentAt = Date.now()
-        backoff.reset()
-        log.debug(
-          { groupSeq: state.groupSeq, groupTime: state.groupTime, image: state.image },
-          'applied state published',
-        )
-      } catch (err) {
-        const reset = producer
-        producer = undefined
-        await reset?.disconnect().catch(() => undefined)
-        log.warn(
-          { err: errorMessage(err), attempt: backoff.attempts + 1 },
-          'could not publish the applied state; the primary keeps both change generations meanwhile',
-        )
-        if (flushing) {
-          await sleep(Math.min(backoff.next(), Math.max(0, (flushDeadline as number) - Date.now())))
-          continue
-        }
-        await backoff.wait(stopping.signal).catch(() => undefined)
-      }
-    }
-  }
-
-  return {
-    note(state) {
-      if (flushDeadline !== undefined) return
-      pending = state
-      loop ??= run().catch((err: unknown) => log.error({ err }, 'the applied-state publisher failed'))
-      // wakes a nap so a first note goes at once; a later one still waits for its interval
-      wake.abort()
-      wake = new AbortController()
-    },
-    async stop(stopOptions = {}) {
-      if (flushDeadline !== undefined) return pending === undefined
-      const bound = stopOptions.flushTimeoutMs ?? 3000
-      flushDeadline = Date.now() + bound
-      wake.abort()
-      stopping.abort()
-      // a send hanging on an unreachable broker does not hold the applier's stop beyond the bound
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, bound)))])
-      clearTimeout(timer)
-      await producer?.disconnect().catch((err: unknown) => log.warn({ err }, 'closing the Kafka producer failed'))
-      producer = undefined
-      return pending === undefined
-    },
+  async #nap(ms: number): Promise<void> {
+    await sleep(ms, AbortSignal.any([this.#wake.signal, this.#stopping.signal])).catch(() => undefined)
   }
 }
 
