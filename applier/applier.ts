@@ -4,7 +4,8 @@
  * parts: the lifecycle (run/lifecycle.ts), the decisions around each group
  * (run/groupSteps.ts), one group applied with retries and metrics
  * (run/groupApplier.ts), the store (store/), the journal feed (journal/) and
- * the applied-state publisher (feedback/); this file wires them.
+ * the applied-state publisher (feedback/); its interface is applierApi.ts,
+ * and this file wires the parts.
  *
  * - Resumes from the store's control row (journal offset + 1), never from
  *   consumer-group offsets: the secondary itself says what it holds.
@@ -23,15 +24,14 @@
  */
 import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
-import type { Config } from '../lib/config.js'
-import { XrcError, errorMessage, type ErrorCode } from '../lib/errors.js'
+import { XrcError, errorMessage } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
 import { connectAdmin, createKafka, ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { waitFor } from '../lib/retry.js'
-import { createStageEnding, settleWithin, type Stage, type StageEnd, type StageEnding } from '../lib/stage.js'
+import { createStageEnding, settleWithin, type StageEnd, type StageEnding } from '../lib/stage.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
 import { sessionTopics, valueSubject } from '../schemas/topicNames.js'
@@ -40,99 +40,12 @@ import { appliedNote, createAppliedPublisher, type AppliedPublisher } from './fe
 import { registerImageMetrics } from './imageMetrics.js'
 import type { AppliedMark, AssembledGroup } from './journal/index.js'
 import { createJournalFeed, JOURNAL_PARTITION, type JournalFeed } from './journal/index.js'
-import type { ImageState } from './resync/index.js'
 import { ApplierLifecycle, GroupApplier, startStep, stepAfter, stepBefore } from './run/index.js'
-import type { ApplierState, StopReason } from './run/index.js'
 import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
+import type { Applier, ApplierOptions, ApplierStatus } from './applierApi.js'
 
+export type { Applier, ApplierOptions, ApplierStatus, GroupEvent } from './applierApi.js'
 export type { ApplierState } from './run/index.js'
-
-export interface ApplierOptions {
-  config: Config
-  logger: Logger
-  /** Kafka client; made from config.kafka when absent. */
-  kafka?: Kafka
-  /** PostgreSQL pool; made from config.database when absent (and then ended by stop()); one passed in stays open. */
-  pool?: Pool
-  /** Registry for the applier's metrics; a private one when absent. */
-  metrics?: Registry
-  /** Journal codec; made (and the schema registered) from config.schemaRegistry when absent. */
-  codec?: AvroCodec<JournalRecord>
-  /** PostgreSQL schema of the secondary; config.applier.schema when absent (replay into another schema). */
-  schema?: string
-  /** Consistency time T (microseconds): apply the groups with groupTime <= T, then stop. */
-  stopAtTime?: number
-  /**
-   * Create the journal topic when missing (the service: true, the default);
-   * replay passes false, a missing journal is an error there.
-   */
-  createJournalTopic?: boolean
-  /** Called after each group is applied or found a duplicate (progress reporting). */
-  onGroup?: (event: GroupEvent) => void
-  /**
-   * Publish the last applied group on the session's applied topic for the
-   * primary (the service: true, the default; replay: false).
-   */
-  publishApplied?: boolean
-}
-
-export interface GroupEvent {
-  groupSeq: number
-  groupTime: number
-  journalOffset: number
-  outcome: ApplyOutcome
-  updates: number
-}
-
-export interface ApplierStatus {
-  state: ApplierState
-  session: string
-  schema: string
-  /** Last group the secondary holds (known after start). */
-  lastApplied: AppliedMark | undefined
-  /** Next journal offset to read. */
-  journalPosition: number | undefined
-  /** Groups applied and duplicates skipped since start(). */
-  groupsApplied: number
-  duplicatesSkipped: number
-  /** Why a stopped applier stopped. */
-  stopReason?: StopReason
-  /** Why a halted applier halted. */
-  halt?: { code: ErrorCode | undefined; message: string }
-  /** Whether the image is consistent, or a resync is being applied (with the group it falls back on); after start. */
-  image?: ImageState
-}
-
-/**
- * The applier as a pipeline stage (lib/stage.ts). stop() lets the group being
- * applied commit (or never begin it) and aborts a retry's backoff; `done`
- * reports 'halted' with the code on a group out of order, a record that does
- * not decode, parts that do not form a group, an update the store cannot hold
- * (and 'failed' for PostgreSQL failing beyond the retries with its own
- * error); 'stopped' with reason 'finished' at the stop time.
- */
-export interface Applier extends Stage<ApplierStatus> {
-  readonly name: 'applier'
-  readonly store: BlockStore
-  readonly metrics: Registry
-  /**
-   * Initialises the store, then follows the journal from the control row.
-   * Throws if the store or Kafka cannot be reached.
-   */
-  start(): Promise<void>
-  /** Stops reading; a group being applied finishes first (or was never begun). Idempotent. */
-  stop(): Promise<void>
-  /**
-   * Waits until the applier has read the journal up to its end as the broker
-   * reports it when called (the last stable offset; with `untilOffset`, up to
-   * that offset) and applied every group below it: true. A transaction whose
-   * commit() has returned but whose markers the broker has not yet written is
-   * not below that end. False when the applier stops first (stop time or
-   * stop()). Rejects with the halt error when it halts, XRC_TIMEOUT after
-   * `timeoutMs` (default 60 s).
-   */
-  waitCaughtUp(options?: { timeoutMs?: number; untilOffset?: number }): Promise<boolean>
-}
 
 /** How long stop() waits for the journal reader (with the group in progress), then for the pool, to close. */
 const STOP_CLOSE_MS = 6000

@@ -18,7 +18,7 @@ const increasingTimes = fc
   .map((ts) => [...ts].sort((a, b) => a - b))
 
 describe('the stop time', () => {
-  it('applies exactly the groups with T <= stopAtTime, and stops as soon as no later group can qualify (property)', () => {
+  it('applies exactly the groups with T <= stopAtTime, and stops once no later group can (property)', () => {
     fc.assert(
       fc.property(increasingTimes, fc.option(fc.integer({ min: 0, max: 1001 }), { nil: undefined }), (times, stop) => {
         const { applied, stopped } = run(times, stop)
