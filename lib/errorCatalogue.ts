@@ -246,7 +246,7 @@ export const ERROR_CODES = {
       default: 'group {groupSeq} has time {groupTime}, not after time {lastGroupTime} of applied group {lastGroupSeq}',
       emptyStart: [
         'group {groupSeq} (time {groupTime}, journal offset {offset}) cannot start an empty secondary: ',
-        'it starts at group 1',
+        'it starts at group 1 (does the journal still retain its first group?)',
       ],
       missingGroups: [
         'group {groupSeq} (time {groupTime}) follows applied group {lastGroupSeq} (time {lastGroupTime}): ',
