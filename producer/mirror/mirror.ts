@@ -84,7 +84,10 @@ export interface MirrorStatus {
 }
 
 export interface Mirror {
-  /** Opens a controller's change bitmaps and mirror state, then the controller itself with the hooks that consult them. */
+  /**
+   * Opens a controller's change bitmaps and mirror state, then the controller itself with the hooks that
+   * consult them.
+   */
   open(
     id: number,
     volumes: readonly { name: string; blocks: number }[],
@@ -106,7 +109,10 @@ export interface Mirror {
    * bound; the session stays suspended.
    */
   resume(): Promise<MirrorStatus>
-  /** After a lost journal or updates topic: suspends with nothing assumed on the secondary and marks every block the change generations name. */
+  /**
+   * After a lost journal or updates topic: suspends with nothing assumed on the secondary and marks every
+   * block the change generations name.
+   */
   rebase(): Promise<{ blocks: number; volumeBlocks: number }>
   /** A writer found a sidefile full for the wait bound. */
   sidefileFull(): void
@@ -223,7 +229,8 @@ export function createMirror(options: MirrorOptions): Mirror {
 
   function suspendNow(why: SuspendReason): void {
     if (state === 'suspended') {
-      if (why === 'operator' || why === 'journal-lost') reason = why // an operator's suspension is not resumed by itself
+      // an operator's suspension is not resumed by itself
+      if (why === 'operator' || why === 'journal-lost') reason = why
       return
     }
     mode = 'mark'

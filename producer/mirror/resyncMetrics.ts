@@ -55,7 +55,9 @@ export function createResyncMetrics(registry: Registry, status: () => MirrorStat
   )
   new Gauge({
     name: 'xrc_producer_changed_blocks',
-    help: 'Blocks named by the change bitmaps: pending = marked for resync; older, newer = the change-management generations not yet confirmed applied',
+    help:
+      'Blocks named by the change bitmaps: pending = marked for resync; older, newer = the change-management ' +
+      'generations not yet confirmed applied',
     labelNames: ['bitmap'],
     registers,
     collect() {

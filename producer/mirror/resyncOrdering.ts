@@ -138,7 +138,10 @@ export class ProgressQueue {
     return runs
   }
 
-  /** Drops a group without sending it (its read failed, or the session suspended): its blocks stay marked for a later group. */
+  /**
+   * Drops a group without sending it (its read failed, or the session suspended): its blocks stay marked for a
+   * later group.
+   */
   abandon(id: number): void {
     this.take(id)
   }

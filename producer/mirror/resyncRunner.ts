@@ -28,7 +28,10 @@ import type { Controller, ResyncEntry } from '../controller/index.js'
 import type { BlockRun, ProgressQueue } from './resyncOrdering.js'
 import type { SessionClock } from '../sessionClock.js'
 
-/** Bytes a resync entry takes in the sidefile besides its blocks (framing, entry header, a volume name): an upper bound. */
+/**
+ * Bytes a resync entry takes in the sidefile besides its blocks (framing, entry header, a volume name): an upper
+ * bound.
+ */
 const ENTRY_OVERHEAD_BYTES = 12 + 22 + 255
 
 export interface ResyncPacing {
