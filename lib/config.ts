@@ -250,7 +250,15 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   mover: z
     .strictObject({
-      groupIntervalMs: ms.default(100).describe('Consistency group cut interval, ms'),
+      groupIntervalMs: ms
+        .default(100)
+        .describe('Longest spacing of consistency groups (a group is cut sooner once a write waits), ms'),
+      groupMinIntervalMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(10)
+        .describe('Shortest spacing of consistency groups: a waiting write is cut this long after the last cut, ms'),
       groupMaxBytes: z
         .number()
         .int()
@@ -482,6 +490,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
       message:
         `must hold one block of session.blockSize (${c.session.blockSize}) plus ` +
         `${JOURNAL_SINGLE_BLOCK_FRAMING_BYTES} bytes of framing`,
+    })
+  }
+  if (c.mover.groupMinIntervalMs > c.mover.groupIntervalMs) {
+    issues.push({
+      setting: 'mover.groupMinIntervalMs',
+      message: `must not exceed mover.groupIntervalMs (${c.mover.groupIntervalMs})`,
     })
   }
   if (issues.length > 0) throw new ConfigError(issues)

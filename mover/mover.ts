@@ -2,8 +2,10 @@
  * The mover service (the patents' data mover, secondary half): reads every
  * partition of the session's updates topic (read_committed, explicit
  * offsets), decodes and checks each record set, feeds the group former,
- * cuts a consistency group every mover.groupIntervalMs (sooner when
- * mover.groupMaxBytes wait) and journals it in one Kafka transaction.
+ * cuts a consistency group as soon as T covers a waiting write (no sooner
+ * than mover.groupMinIntervalMs after the last cut; every
+ * mover.groupIntervalMs when only time moved; control/cutCadence.ts) and
+ * journals it in one Kafka transaction.
  *
  * Control: one loop cuts and journals, and is the only place that restarts
  * the pipeline, so a restart never races a transaction. Its decisions are
@@ -125,6 +127,7 @@ class MoverService {
     this.#controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
     this.#supervisor = new Supervisor({
       groupIntervalMs: config.mover.groupIntervalMs,
+      groupMinIntervalMs: config.mover.groupMinIntervalMs,
       groupMaxBytes: config.mover.groupMaxBytes,
     })
     this.#badInput = createBadInputDesk({
@@ -280,7 +283,7 @@ class MoverService {
       log: this.#log,
       onRestart: (intake, err) => this.#restartFor(intake, err),
       onHalt: (err) => this.#haltWith(err),
-      onFull: () => this.#sleep.wake(),
+      onCuttable: () => this.#sleep.wake(),
     }
   }
 
@@ -362,9 +365,8 @@ class MoverService {
 
   /** Cuts and journals groups until stopped or halted; the only place that restarts the pipeline. */
   async #runControl(): Promise<void> {
-    const { groupMaxBytes } = this.#config.mover
     for (;;) {
-      const cuttable = (): number => this.#pipeline?.current?.former.cuttableBytes(groupMaxBytes) ?? 0
+      const cuttable = (limit: number): number => this.#pipeline?.current?.former.cuttableBytes(limit) ?? 0
       const step = this.#supervisor.next(Date.now(), cuttable)
       if (step.kind === 'exit') return
       if (step.kind === 'restart') {

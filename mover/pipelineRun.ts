@@ -45,8 +45,8 @@ export interface PipelineDeps {
   onRestart(intake: UpdatesIntake, err: unknown): void
   /** A bug, not bad input: halt. */
   onHalt(err: unknown): void
-  /** A group of mover.groupMaxBytes is ready to cut. */
-  onFull(): void
+  /** A write became cuttable: the control loop cuts without waiting out an idle interval. */
+  onCuttable(): void
 }
 
 /**
@@ -73,7 +73,7 @@ export async function prepareRun(deps: PipelineDeps): Promise<PipelineRun> {
 
 /** The reader and the intake of a run, each calling the other. */
 function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): PipelineRun {
-  const { maxBufferedBytes, groupMaxBytes, maxRecordSetBytes } = deps.config.mover
+  const { maxBufferedBytes, maxRecordSetBytes } = deps.config.mover
   const { badInput } = deps
   // intake is made just below; the reader calls it only once started
   const reader: PartitionReader = createPartitionReader({
@@ -95,7 +95,6 @@ function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): Pi
     startOffsets: start.offsets,
     maxRecordSetBytes,
     maxBufferedBytes,
-    groupMaxBytes,
     metrics: deps.metrics,
     logger: deps.log,
     pause: (partitions) => reader.pause(partitions),
@@ -106,7 +105,7 @@ function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): Pi
     onDiscard: (d, command) => badInput.discarded(d, command),
     onRestart: (err) => deps.onRestart(intake, err),
     onHalt: (err) => deps.onHalt(err),
-    onFull: () => deps.onFull(),
+    onCuttable: () => deps.onCuttable(),
   })
   return { start, former, intake, reader }
 }

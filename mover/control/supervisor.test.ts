@@ -75,7 +75,12 @@ describe('Supervisor', () => {
         fc.array(eventArb, { maxLength: 80 }),
         fc.double({ min: 0, max: 0.999, noNaN: true }),
         (events, r) => {
-          const s = new Supervisor({ groupIntervalMs: 100, groupMaxBytes: 1000, random: () => r })
+          const s = new Supervisor({
+            groupMinIntervalMs: 0,
+            groupIntervalMs: 100,
+            groupMaxBytes: 1000,
+            random: () => r,
+          })
           // the model
           let failures = 0
           let retries = 0
@@ -175,7 +180,7 @@ describe('Supervisor', () => {
   })
 
   it('keeps a restart requested while the pipeline restarts, for another restart after it', () => {
-    const s = new Supervisor({ groupIntervalMs: 10, groupMaxBytes: 10 })
+    const s = new Supervisor({ groupMinIntervalMs: 0, groupIntervalMs: 10, groupMaxBytes: 10 })
     s.requestRestart(new Error('reader crashed'))
     s.beginRestart()
     // the new run's reader delivers before its start returned, and its intake meets trouble
@@ -184,7 +189,7 @@ describe('Supervisor', () => {
     expect(s.next(0, () => 0).kind).toBe('restart')
     // and a failed restart stays requested, with its first reason
     const first = new Error('first')
-    const t = new Supervisor({ groupIntervalMs: 10, groupMaxBytes: 10 })
+    const t = new Supervisor({ groupMinIntervalMs: 0, groupIntervalMs: 10, groupMaxBytes: 10 })
     t.requestRestart(first)
     t.beginRestart()
     expect(t.restartFailed(new Error('broker down')).kind).toBe('retry')
@@ -194,7 +199,7 @@ describe('Supervisor', () => {
   it('keeps the first halt error', () => {
     fc.assert(
       fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), (messages) => {
-        const s = new Supervisor({ groupIntervalMs: 10, groupMaxBytes: 10 })
+        const s = new Supervisor({ groupMinIntervalMs: 0, groupIntervalMs: 10, groupMaxBytes: 10 })
         const first = s.haltWith(new Error(messages[0]))
         for (const m of messages.slice(1)) expect(s.haltWith(new XrcError('XRC_FENCED', m))).toBeUndefined()
         expect(s.halt).toBe(first)

@@ -67,6 +67,7 @@ export type JournalFailedVerdict = { kind: 'restart'; failures: number } | HaltV
 
 export interface SupervisorOptions {
   groupIntervalMs: number
+  groupMinIntervalMs: number
   groupMaxBytes: number
   policy?: RestartPolicy
   /** For tests: the backoff's jitter source, numbers in [0, 1). */
@@ -86,7 +87,7 @@ export class Supervisor {
 
   constructor(options: SupervisorOptions) {
     this.policy = options.policy ?? RESTART_POLICY
-    this.cadence = new CutCadence(options.groupIntervalMs, options.groupMaxBytes)
+    this.cadence = new CutCadence(options.groupIntervalMs, options.groupMaxBytes, options.groupMinIntervalMs)
     this.#backoff = new Backoff({
       initialMs: this.policy.initialDelayMs,
       maxMs: this.policy.maxDelayMs,
@@ -132,7 +133,7 @@ export class Supervisor {
   }
 
   /** The next step of the loop at time `now`. */
-  next(now: number, cuttableBytes: () => number): ControlStep {
+  next(now: number, cuttableBytes: (limit: number) => number): ControlStep {
     if (this.#stopping || this.#halt !== undefined) return { kind: 'exit' }
     if (this.#pending !== undefined) return { kind: 'restart', reason: this.#pending.reason }
     return { kind: 'cut', waitMs: this.cadence.waitMs(now, cuttableBytes) }

@@ -74,7 +74,6 @@ export interface UpdatesIntakeOptions {
   startOffsets: ReadonlyMap<number, number>
   maxRecordSetBytes: number
   maxBufferedBytes: number
-  groupMaxBytes: number
   metrics: MoverMetrics
   logger: Logger
   pause(partitions: number[]): void
@@ -90,8 +89,8 @@ export interface UpdatesIntakeOptions {
   onRestart(err: unknown): void
   /** A bug, not bad input: halt. */
   onHalt(err: unknown): void
-  /** A group of groupMaxBytes is ready to cut. */
-  onFull(): void
+  /** A write became cuttable (T covers it): the control loop cuts it without waiting out an idle interval. */
+  onCuttable(): void
 }
 
 export interface UpdatesIntake {
@@ -148,8 +147,7 @@ class PartitionsIntake implements UpdatesIntake {
       this.#metrics.pausedPartitions.set(this.#backpressure.size)
       this.#log.debug({ partition, buffered }, 'partition paused: buffer full')
     }
-    const { groupMaxBytes } = this.#options
-    if (this.#former.cuttableBytes(groupMaxBytes) >= groupMaxBytes) this.#options.onFull()
+    if (this.#former.cuttableBytes(1) > 0) this.#options.onCuttable()
   }
 
   drained(partitions: readonly number[]): void {
