@@ -3,13 +3,15 @@
  * lingers for a fuller record set, cuts record sets, posts them to the
  * outbox and waits for Kafka's acknowledgement before trimming and reading
  * on (`ControllerSender.sendUpdates`); sends a heartbeat when idle
- * (`ControllerSender.idle`). One send in flight per controller, so its
- * record sets reach its partition in seq order.
+ * (`ControllerSender.idle`), or sooner, riding along with another
+ * controller's request (`ControllerSender.ride`, outbox.ts). One send in
+ * flight per controller, so its record sets reach its partition in seq
+ * order.
  */
 import type { RecordSet } from '../../schemas/recordSet.js'
 import type { Controller } from '../controller/index.js'
 import type { OutboundMessage, Transport } from './kafkaTransport.js'
-import type { Outbox } from './outbox.js'
+import type { Outbox, Rider } from './outbox.js'
 import { kafkaRecordOverheadBytes } from '../../schemas/wireSizes.js'
 import { cutStream, heartbeatRecordSet, lastSeqOf, recordSetHeaders, type Cut } from './recordSets.js'
 
@@ -78,6 +80,10 @@ export class ControllerSender {
   #cursor: number | undefined // undefined: the sidefile's start, so a restart sends everything held
   #lastSend = Date.now()
   #lingerFrom: number | undefined
+  /** Waiting in idle() for a heartbeat to fall due: nothing of this controller is being sent. */
+  #idling = false
+  /** A heartbeat of this controller rides along with a request in flight. */
+  #riding = false
 
   constructor(controller: SenderController, settings: ControllerSenderSettings) {
     this.#c = controller
@@ -134,15 +140,63 @@ export class ControllerSender {
     // on a grid shared by the controllers (the last multiple of heartbeatMs at most heartbeatMs after the last send),
     // so that idle controllers' heartbeats fall due together and share a request
     const due = Math.floor((this.#lastSend + heartbeatMs) / heartbeatMs) * heartbeatMs - Date.now()
-    if (due > 0) return this.#wakeup.wait(due)
+    if (due > 0 || this.#riding) return this.#idle(this.#riding ? heartbeatMs : due)
     const hb = this.#c.takeHeartbeat()
     // writes have seqs but are not durable yet: the durable signal comes soon
     if (hb === undefined) return this.#wakeup.wait(heartbeatMs)
     await this.#c.coverTime(hb.time)
-    await this.#send([heartbeatRecordSet(session, this.#c.id, hb.nextSeq, hb.time)])
+    await this.#send([heartbeatRecordSet(session, this.#c.id, hb.nextSeq, hb.time)], false)
+    this.#heartbeatSent(hb.time)
+  }
+
+  /**
+   * A heartbeat to ride along with another controller's request, taken now:
+   * only while this controller idles (nothing of it in flight or waiting)
+   * and every seq it issued is acknowledged (Controller.takeHeartbeat; never
+   * while it marks). Undefined otherwise. Never throws.
+   */
+  async ride(): Promise<Rider | undefined> {
+    if (!this.#idling || this.#riding || this.#s.draining() || this.#s.signal.aborted) return undefined
+    const hb = this.#c.takeHeartbeat()
+    if (hb === undefined) return undefined
+    this.#riding = true
+    try {
+      await this.#c.coverTime(hb.time)
+    } catch {
+      // the controller's own heartbeat meets the same trouble and reports it
+      this.#riding = false
+      return undefined
+    }
+    const rs = heartbeatRecordSet(this.#s.session, this.#c.id, hb.nextSeq, hb.time)
+    const message = this.#message(rs)
+    return {
+      id: this.#c.id,
+      messages: [message],
+      acknowledged: () => {
+        this.#riding = false
+        this.#heartbeatSent(hb.time)
+        this.#s.onSent?.(this.#c.id, rs, recordBytes(message))
+      },
+      failed: () => {
+        this.#riding = false
+      },
+    }
+  }
+
+  #heartbeatSent(time: number): void {
     this.status.heartbeats++
-    this.status.lastHeartbeatTime = hb.time
+    this.status.lastHeartbeatTime = time
     this.#lastSend = Date.now()
+  }
+
+  /** Waits `ms` (or until woken) as an idle controller, whose heartbeat may ride along meanwhile. */
+  async #idle(ms: number): Promise<void> {
+    this.#idling = true
+    try {
+      await this.#wakeup.wait(ms)
+    } finally {
+      this.#idling = false
+    }
   }
 
   /** How much longer to wait for a fuller record set (0: send now). */
@@ -155,17 +209,17 @@ export class ControllerSender {
     return 0
   }
 
-  /** Posts record sets to the outbox and waits for Kafka's acknowledgement. */
-  async #send(sets: RecordSet[]): Promise<void> {
+  #message(rs: RecordSet): OutboundMessage {
+    return { key: String(this.#c.id), value: this.#s.transport.encode(rs), headers: recordSetHeaders(rs) }
+  }
+
+  /** Posts record sets to the outbox and waits for Kafka's acknowledgement; `writes`: not only a heartbeat. */
+  async #send(sets: RecordSet[], writes = true): Promise<void> {
     const id = this.#c.id
-    const messages: OutboundMessage[] = sets.map((rs) => ({
-      key: String(id),
-      value: this.#s.transport.encode(rs),
-      headers: recordSetHeaders(rs),
-    }))
+    const messages: OutboundMessage[] = sets.map((rs) => this.#message(rs))
     this.sendingSince = Date.now()
     try {
-      await this.#s.outbox.post(id, messages)
+      await this.#s.outbox.post(id, messages, writes)
     } finally {
       this.sendingSince = undefined
     }

@@ -23,14 +23,14 @@ let controller: Controller
 let sender: Sender | undefined
 
 /** Controller `id` with one volume of 64 blocks of 512 bytes, waking the sender when its writes are durable. */
-function openTestController(id: number, volume: string): Promise<Controller> {
+function openTestController(id: number, volume: string, clock = createSessionClock()): Promise<Controller> {
   return openController({
     session: 's',
     id,
     volumes: [{ name: volume, blocks: 64 }],
     blockSize: 512,
     dataDir,
-    clock: createSessionClock(),
+    clock,
     sidefile: { maxBytes: 1 << 20, waitMs: 100, segmentBytes: 64 * 1024 },
     maxWriteBytes: 4096,
     logger: silentLogger,
@@ -38,9 +38,13 @@ function openTestController(id: number, volume: string): Promise<Controller> {
   })
 }
 
+/** The clock the controllers of a primary share (the tests of several controllers use it). */
+let sharedClock: ReturnType<typeof createSessionClock>
+
 beforeEach(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'xrc-sender-'))
-  controller = await openTestController(1, 'v')
+  sharedClock = createSessionClock()
+  controller = await openTestController(1, 'v', sharedClock)
 })
 afterEach(async () => {
   await sender?.stop({ flushTimeoutMs: 100 })
@@ -232,5 +236,45 @@ it("sends what several controllers have ready in shared requests, each controlle
     await sender?.stop({ flushTimeoutMs: 100 })
     sender = undefined
     for (const c of others) await c.close()
+  }
+})
+
+it("carries idle controllers' heartbeats in every request that holds writes, and only in those", async () => {
+  const idle = await openTestController(2, 'v2', sharedClock)
+  try {
+    const transport = memoryTransport()
+    sender = createSender({
+      session: 's',
+      controllers: [controller, idle],
+      transport,
+      lingerMs: 0,
+      heartbeatMs: 60_000, // no heartbeat of its own falls due during the test
+      maxUpdatesPerRecordSet: 100,
+      logger: silentLogger,
+    })
+    sender.start()
+    const sets = (partition: number): RecordSet[] =>
+      transport.sent.filter((x) => x.partition === partition).flatMap((x) => x.sets)
+    for (let i = 0; i < 5; i++) {
+      const ack = await controller.write('v', i, block(i))
+      const rider = await waitFor(
+        `controller 2's heartbeat beside write ${i}`,
+        () => sets(2).find((rs) => rs.kind === 'HEARTBEAT' && rs.minTime > ack.time),
+        { timeoutMs: 5000, intervalMs: 5 },
+      )
+      // it rode in the request of the write: both partitions in one request
+      expect(rider.firstSeq).toBe(1)
+      expect(transport.requests.some((r) => r.includes(1) && r.includes(2))).toBe(true)
+    }
+    // heartbeats of controller 2 only ever rode with writes of controller 1
+    for (const r of transport.requests) if (r.includes(2)) expect(r).toContain(1)
+    expect(sender.status().controllers.find((c) => c.id === 2)?.heartbeats).toBe(sets(2).length)
+    // every heartbeat of controller 2 is later than the one before
+    const times = sets(2).map((rs) => rs.minTime)
+    expect([...times].sort((a, b) => a - b)).toEqual(times)
+  } finally {
+    await sender?.stop({ flushTimeoutMs: 100 })
+    sender = undefined
+    await idle.close()
   }
 })

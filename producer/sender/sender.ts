@@ -20,7 +20,9 @@
  *   heartbeatMs and every seq it issued is acknowledged; its time is a tick
  *   taken synchronously with that check (Controller.takeHeartbeat), so every
  *   later write is later, and it goes out only once the controller's durable
- *   time ceiling covers it.
+ *   time ceiling covers it. Such a heartbeat of every idle controller also
+ *   rides along with each request that carries writes (outbox.ts), so the
+ *   consistency time reaches a write without waiting for heartbeatMs.
  * - On start the whole remaining sidefile is sent (again): the mover drops
  *   duplicates by (controller, seq).
  */
@@ -30,7 +32,7 @@ import type { RecordSet } from '../../schemas/recordSet.js'
 import { ControllerSender, type ControllerSendStatus, type SenderController } from './controllerSender.js'
 import { KafkaLink, SendRetry, Stopped, type KafkaState } from './kafkaLink.js'
 import type { Transport } from './kafkaTransport.js'
-import { Outbox } from './outbox.js'
+import { Outbox, type Rider } from './outbox.js'
 
 export type { KafkaState } from './kafkaLink.js'
 export type { SenderController } from './controllerSender.js'
@@ -104,7 +106,10 @@ class KafkaSender implements Sender {
     })
     const { transport } = options
     // throws Stopped when the sender stops first: an abandoned send is never taken for an acknowledged one
-    const outbox = new Outbox((batches, ids) => this.#retry.run(() => transport.send(batches), ids))
+    const outbox = new Outbox(
+      (batches, ids) => this.#retry.run(() => transport.send(batches), ids),
+      (busy) => this.#riders(busy),
+    )
     const settings = {
       session: options.session,
       transport,
@@ -186,6 +191,13 @@ class KafkaSender implements Sender {
     await Promise.allSettled(
       [...this.#perController.values()].map((s) => s.run(maxBatchBytes).catch((err) => this.#fatal(err))),
     )
+  }
+
+  /** A heartbeat of each idle controller not in `busy`, to ride along with a request that carries writes. */
+  async #riders(busy: ReadonlySet<number>): Promise<Rider[]> {
+    const idle = [...this.#perController.values()].filter((s) => !busy.has(s.status.id))
+    const riders = await Promise.all(idle.map((s) => s.ride()))
+    return riders.filter((r): r is Rider => r !== undefined)
   }
 
   #fatal(err: unknown): void {
