@@ -6,21 +6,37 @@
 import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 
-/** CPU ticks (user and system) from the text of /proc/<pid>/stat. */
-export function parseStatCpuTicks(text: string): { user: number; system: number } {
+/** The fields of a /proc/<pid>/stat line after comm (fields[0] is field 3, state). */
+function statFields(text: string): string[] {
   // field 2 (comm) is in parentheses and may hold spaces or ')', so split after the last ')'
   const close = text.lastIndexOf(')')
   if (close < 0) throw new RangeError('not a /proc/<pid>/stat line: no ")"')
-  const fields = text
+  return text
     .slice(close + 2)
     .trim()
     .split(/\s+/)
+}
+
+/** Two fields of a stat line as clock ticks; RangeError when either is missing. */
+function ticksAt(fields: string[], user: number, system: number, what: string): { user: number; system: number } {
+  const u = Number(fields[user])
+  const s = Number(fields[system])
+  if (!Number.isFinite(u) || !Number.isFinite(s)) throw new RangeError(`not a /proc/<pid>/stat line: ${what} missing`)
+  return { user: u, system: s }
+}
+
+/** CPU ticks (user and system) from the text of /proc/<pid>/stat. */
+export function parseStatCpuTicks(text: string): { user: number; system: number } {
   // after comm: field 3 (state) is fields[0], so utime (14) and stime (15) are fields[11] and fields[12]
-  const utime = Number(fields[11])
-  const stime = Number(fields[12])
-  if (!Number.isFinite(utime) || !Number.isFinite(stime))
-    throw new RangeError('not a /proc/<pid>/stat line: utime/stime missing')
-  return { user: utime, system: stime }
+  return ticksAt(statFields(text), 11, 12, 'utime/stime')
+}
+
+/**
+ * CPU ticks (user and system) of the process's children that have ended and been waited for, from the text of
+ * /proc/<pid>/stat: cutime (16) and cstime (17). A child's whole CPU lands here when it is reaped.
+ */
+export function parseStatChildCpuTicks(text: string): { user: number; system: number } {
+  return ticksAt(statFields(text), 13, 14, 'cutime/cstime')
 }
 
 /** VmRSS and VmHWM in KiB from the text of /proc/<pid>/status. */
@@ -75,4 +91,15 @@ export async function readProcSample(pid: number): Promise<ProcSample | undefine
     if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES') return undefined
     throw err
   }
+}
+
+/**
+ * CPU time of this process's children that have ended and been reaped, µs (cutime + cstime of /proc/self/stat): the
+ * difference over a span is the whole CPU of the children that ended in it, every thread included (a JVM's too).
+ */
+export async function readEndedChildrenCpuUs(): Promise<number> {
+  // first: on the first call it runs getconf, a child whose CPU must not land between two readings
+  const us = 1e6 / clockTicksPerSecond()
+  const ticks = parseStatChildCpuTicks(await readFile('/proc/self/stat', 'utf8'))
+  return (ticks.user + ticks.system) * us
 }

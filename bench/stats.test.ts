@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseStatCpuTicks, parseStatusMemory } from './procStats.js'
+import { parseStatChildCpuTicks, parseStatCpuTicks, parseStatusMemory } from './procStats.js'
 import { differences, latencySummary, median, ratio, round } from './stats.js'
 
 describe('latencySummary', () => {
@@ -58,6 +58,12 @@ describe('/proc parsing', () => {
     const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 100 0 0 0 1500 250 0 0 20 0 11 0 123 456 789'
     expect(parseStatCpuTicks(stat)).toEqual({ user: 1500, system: 250 })
     expect(() => parseStatCpuTicks('garbage')).toThrow(RangeError)
+  })
+
+  it('reads cutime and cstime (the CPU of children that ended), the two fields after stime', () => {
+    const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 100 0 0 0 1500 250 900 80 20 0 11 0 123 456 789'
+    expect(parseStatChildCpuTicks(stat)).toEqual({ user: 900, system: 80 })
+    expect(() => parseStatChildCpuTicks('7 (x) S 1 2 3')).toThrow(RangeError)
   })
 
   it('reads VmRSS and VmHWM', () => {
