@@ -1,21 +1,29 @@
 /**
  * One whole bench run on its own session, in this order:
- *   1. Kafka's ceiling (ProducerPerformance, then kafkajs sendBatch) on a
- *      4-partition topic of the session, nothing else running;
+ *   1. Kafka's ceiling (ProducerPerformance, with the CPU of its JVM and of
+ *      the broker, then kafkajs sendBatch) on a 4-partition topic of the
+ *      session, nothing else running;
  *   2. the pipeline (three stage processes): warm-up; the highest sustained
  *      rate (windowed closed loop); RPO at 50% and 80% of it (open loop);
  *      the same writes as the 50% phase to plain files (write-path cost);
  *      then the applier stopped, a backlog written and journaled, and a
  *      fresh applier started late to catch up, with 1x and 10x the backlog;
- *   3. PostgreSQL's ceiling (COPY into the store's tables), with
- *      transactions the size of the pipeline's median group at its top rate.
+ *   3. PostgreSQL's ceiling (COPY into the store's tables, with the CPU of
+ *      the bench's process and of the backend), with transactions the size
+ *      of the pipeline's median group at its top rate.
  * The ceilings run alone, so the pipeline never competes with them.
  */
 import { loadConfig, type Config } from '../lib/config.js'
 import { KAFKA_FRAMING_BYTES } from '../lib/kafka/index.js'
 import { stackPaths } from '../stack/paths.js'
 import type { BenchSession } from './benchSession.js'
-import { kafkajsSendBatch, producerPerformance, type ThroughputResult } from './kafkaCeiling.js'
+import {
+  kafkajsSendBatch,
+  producerPerformance,
+  readBrokerPid,
+  type CeilingCpu,
+  type ThroughputResult,
+} from './kafkaCeiling.js'
 import { loadAverage } from './machine.js'
 import { startPipeline, type PhaseOutcome, type PipelineHarness } from './pipelineHarness.js'
 import { postgresCopyCeiling, type CopyCeilingResult } from './postgresCeiling.js'
@@ -75,10 +83,12 @@ export interface RunResult {
   /** 1-minute load average at the start and end (the bench's own processes count in it; see report.ts). */
   loadAverage: { start: number; end: number }
   kafka: {
-    producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }
+    /** `cpu`: the JVM and the broker during the run (absent from results saved before it was measured). */
+    producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number; cpu?: CeilingCpu }
     kafkajsSendBatch: ThroughputResult
   }
-  postgres: { copy: CopyCeilingResult }
+  /** `copy.cpu`: the bench's process and the backend during the COPYs (absent from results saved before). */
+  postgres: { copy: Omit<CopyCeilingResult, 'cpu'> & { cpu?: CeilingCpu } }
   pipeline: {
     blocksPerSec: number
     mibPerSec: number
@@ -203,8 +213,11 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   } finally {
     await admin.disconnect()
   }
+  const paths = stackPaths(config)
+  const brokerPid = await readBrokerPid(paths.kafkaPid)
   const pp = await producerPerformance({
-    paths: stackPaths(config),
+    paths,
+    ...(brokerPid !== undefined ? { brokerPid } : {}),
     brokers: config.kafka.brokers,
     topic: session.ceilingTopic,
     records: profile.kafkaRecords,
@@ -219,7 +232,8 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
     batch: config.producer.maxUpdatesPerRecordSet,
   })
   log(
-    `  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s, kafkajs ` +
+    `  ProducerPerformance ${Math.round(pp.recordsPerSec)} records/s (CPU per block: JVM ` +
+      `${round(pp.cpu.clientUsPerBlock)} µs, broker ${round(pp.cpu.serverUsPerBlock)} µs), kafkajs ` +
       `${Math.round(kj.recordsPerSec)} records/s`,
   )
 
@@ -247,7 +261,10 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
     blocks: profile.copyBlocks,
     groupBlocks,
   })
-  log(`  COPY ${Math.round(copy.recordsPerSec)} blocks/s`)
+  log(
+    `  COPY ${Math.round(copy.recordsPerSec)} blocks/s (CPU per block: bench client ` +
+      `${round(copy.cpu.clientUsPerBlock)} µs, backend ${round(copy.cpu.serverUsPerBlock)} µs)`,
+  )
 
   return {
     session: config.session.name,

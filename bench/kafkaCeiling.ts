@@ -1,19 +1,20 @@
 /**
  * Kafka's own ceiling on this machine: Apache Kafka's ProducerPerformance
  * (from the stack's kafka-tools jars) with 4 KiB records to the same number
- * of partitions, acks=all and idempotence as the producer uses; and the same
- * bytes through plain kafkajs sendBatch, the client xrc is built on.
+ * of partitions, acks=all and idempotence as the producer uses, with the CPU
+ * it cost the client and the broker; and the same bytes through plain
+ * kafkajs sendBatch, the client xrc is built on.
  */
 import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import type { Kafka } from 'kafkajs'
 import { CompressionTypes } from 'kafkajs'
 import { XrcError } from '../lib/errors.js'
 import type { StackPaths } from '../stack/paths.js'
+import { readEndedChildrenCpuUs, readProcSample } from './procStats.js'
 
 const run = promisify(execFile)
-
-/** Records sent and the rate achieved (MB = MiB, as ProducerPerformance counts). */
 
 /** ProducerPerformance's last line: records, records/s, MB/s, mean latency (ms), ..., p99 latency (ms). */
 const SUMMARY_LINE = new RegExp(
@@ -21,6 +22,7 @@ const SUMMARY_LINE = new RegExp(
     String.raw`([\d.]+) ms avg latency.* ([\d.]+) ms 99th`,
 )
 
+/** Records sent and the rate achieved (MB = MiB, as ProducerPerformance counts). */
 export interface ThroughputResult {
   records: number
   recordsPerSec: number
@@ -28,14 +30,49 @@ export interface ThroughputResult {
   seconds: number
 }
 
-/** Runs ProducerPerformance and parses its summary line. */
+/**
+ * What a ceiling cost in CPU, µs per block (utime + stime): the client (ProducerPerformance's JVM; for COPY the
+ * bench's own Node process) and the server (the broker; the PostgreSQL backend). NaN where a process could not be
+ * read.
+ */
+export interface CeilingCpu {
+  clientUsPerBlock: number
+  serverUsPerBlock: number
+}
+
+/** The broker's pid from the stack's pid file; undefined when there is none (a broker the stack did not start). */
+export async function readBrokerPid(pidFile: string): Promise<number | undefined> {
+  const pid = await readFile(pidFile, 'utf8').then(
+    (s) => Number(s.trim()),
+    () => Number.NaN,
+  )
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined
+}
+
+/** CPU a process used between two samples, µs; NaN when either is missing or the pid was reused. */
+export function cpuBetween(
+  before: { pid: number; cpuUs: number } | undefined,
+  after: { pid: number; cpuUs: number } | undefined,
+): number {
+  return before !== undefined && after !== undefined && before.pid === after.pid
+    ? after.cpuUs - before.cpuUs
+    : Number.NaN
+}
+
+/**
+ * Runs ProducerPerformance and parses its summary line. Its CPU is the JVM's whole life (start-up included), read as
+ * the bench's ended children's CPU (nothing else of the bench's ends meanwhile); the broker's is /proc/<pid> over the
+ * same span, so on a shared stack it includes what other clients asked of the broker meanwhile.
+ */
 export async function producerPerformance(options: {
   paths: StackPaths
   brokers: readonly string[]
   topic: string
   records: number
   recordSize: number
-}): Promise<ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number }> {
+  /** The broker's process, whose CPU counts as the ceiling's server side. */
+  brokerPid?: number
+}): Promise<ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number; cpu: CeilingCpu }> {
   const args = [
     '-Xmx512m',
     '-cp',
@@ -58,6 +95,9 @@ export async function producerPerformance(options: {
     'batch.size=1048576',
     'max.in.flight.requests.per.connection=5',
   ]
+  const broker = async (): Promise<Awaited<ReturnType<typeof readProcSample>>> =>
+    options.brokerPid === undefined ? undefined : readProcSample(options.brokerPid)
+  const [childrenBefore, brokerBefore] = await Promise.all([readEndedChildrenCpuUs(), broker()])
   const started = performance.now()
   const { stdout } = await run('java', args, { maxBuffer: 16 * 1024 * 1024 }).catch((err: unknown) => {
     const e = err as { stderr?: string; message?: string }
@@ -65,6 +105,7 @@ export async function producerPerformance(options: {
     throw new XrcError('XRC_KAFKA_UNREACHABLE', { reason: 'perfToolFailed', output }, { cause: err, retriable: false })
   })
   const seconds = (performance.now() - started) / 1000
+  const [childrenAfter, brokerAfter] = await Promise.all([readEndedChildrenCpuUs(), broker()])
   // "100000 records sent, 41528.239203 records/sec (162.22 MB/sec), 113.76 ms avg latency, 561.00 ms max latency, 90
   // ms 50th, 305 ms 95th, 420 ms 99th, 530 ms 99.9th."
   const line =
@@ -87,6 +128,10 @@ export async function producerPerformance(options: {
     avgLatencyMs: Number(m[4]),
     p99LatencyMs: Number(m[5]),
     seconds,
+    cpu: {
+      clientUsPerBlock: (childrenAfter - childrenBefore) / Number(m[1]),
+      serverUsPerBlock: cpuBetween(brokerBefore, brokerAfter) / Number(m[1]),
+    },
   }
 }
 

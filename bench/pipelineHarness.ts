@@ -6,11 +6,11 @@
  * to the commit of the last.
  */
 import { join } from 'node:path'
-import { readFile } from 'node:fs/promises'
 import pg from 'pg'
 import type { Config } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
 import { stackPaths } from '../stack/paths.js'
+import { readBrokerPid } from './kafkaCeiling.js'
 import { nowMs, type GroupCommit, type LoadResult, type LoadSpec, type StageName } from './protocol.js'
 import { createResourceMonitor, type ProcessUsage, type ResourceMonitor } from './resourceMonitor.js'
 import { commitTimes } from './schedule.js'
@@ -175,12 +175,9 @@ export async function startPipeline(options: HarnessOptions): Promise<PipelineHa
     monitor.close()
     throw err
   }
-  const brokerPid = await readFile(stackPaths(config).kafkaPid, 'utf8').then(
-    (s) => Number(s.trim()),
-    () => undefined,
-  )
+  const brokerPid = await readBrokerPid(stackPaths(config).kafkaPid)
   // the broker serves every client of the shared stack: its CPU is the bench's only on a quiet machine
-  if (brokerPid !== undefined && Number.isInteger(brokerPid)) await monitor.track('kafka broker', brokerPid)
+  if (brokerPid !== undefined) await monitor.track('kafka broker', brokerPid)
 
   async function trackBackends(): Promise<void> {
     const client = new pg.Client({ connectionString: config.database.url })

@@ -5,7 +5,9 @@
  * key and TOAST/compression settings), one transaction per group of the
  * size the pipeline's groups had. Keys never repeat, so this is COPY alone:
  * no DELETE of earlier versions, no control or history rows, which the
- * applier adds on top.
+ * applier adds on top. Its CPU: the bench's own Node process (the client:
+ * making the rows, encoding, the socket) and the connection's PostgreSQL
+ * backend, found by application name as the pipeline finds the applier's.
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -17,7 +19,8 @@ import type { Config } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
 import { silentLogger } from '../lib/logger.js'
 import { createPool } from '../lib/postgres.js'
-import type { ThroughputResult } from './kafkaCeiling.js'
+import { cpuBetween, type CeilingCpu, type ThroughputResult } from './kafkaCeiling.js'
+import { readProcSample, type ProcSample } from './procStats.js'
 import { median, round } from './stats.js'
 
 /** The COPY ceiling, with the transaction size it used. */
@@ -26,6 +29,8 @@ export interface CopyCeilingResult extends ThroughputResult {
   transactions: number
   /** Median time of one transaction (COPY + COMMIT), ms. */
   medianTransactionMs: number
+  /** CPU per block of the bench's process (the client) and of the connection's backend, over the COPYs. */
+  cpu: CeilingCpu
 }
 
 /**
@@ -41,11 +46,13 @@ export async function postgresCopyCeiling(options: {
   const { config, schema } = options
   const blockSize = config.session.blockSize
   const groupBlocks = Math.max(1, Math.round(options.groupBlocks))
+  // the session's name keeps it apart from another bench's on the same server
+  const applicationName = `xrc-bench-copy-ceiling-${config.session.name}`
   const pool = createPool({
     url: config.database.url,
     logger: silentLogger,
     max: 1,
-    applicationName: 'xrc-bench-copy-ceiling',
+    applicationName,
   })
   try {
     const volumes = config.session.controllers.flatMap((c) => c.volumes)
@@ -69,8 +76,19 @@ export async function postgresCopyCeiling(options: {
       })
     const client = await pool.connect()
     const txMs: number[] = []
-    const started = performance.now()
+    let seconds = Number.NaN
+    let clientCpu = Number.NaN
+    let backendCpu = Number.NaN
     try {
+      const backends = await client.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+        [applicationName],
+      )
+      const sampleBackends = (): Promise<(ProcSample | undefined)[]> =>
+        Promise.all(backends.rows.map((r) => readProcSample(r.pid)))
+      const backendsBefore = await sampleBackends()
+      const selfBefore = process.cpuUsage()
+      const started = performance.now()
       for (let done = 0, seq = 1; done < options.blocks; seq++) {
         const n = Math.min(groupBlocks, options.blocks - done)
         const t0 = performance.now()
@@ -85,10 +103,15 @@ export async function postgresCopyCeiling(options: {
         txMs.push(performance.now() - t0)
         done += n
       }
+      seconds = (performance.now() - started) / 1000
+      const self = process.cpuUsage(selfBefore)
+      clientCpu = self.user + self.system
+      const backendsAfter = await sampleBackends()
+      backendCpu = backendsBefore.reduce((sum, b, i) => sum + cpuBetween(b, backendsAfter[i]), 0)
+      if (backends.rows.length === 0) backendCpu = Number.NaN
     } finally {
       client.release()
     }
-    const seconds = (performance.now() - started) / 1000
     return {
       records: options.blocks,
       recordsPerSec: options.blocks / seconds,
@@ -97,6 +120,7 @@ export async function postgresCopyCeiling(options: {
       blocksPerTransaction: groupBlocks,
       transactions: txMs.length,
       medianTransactionMs: round(median(txMs), 1),
+      cpu: { clientUsPerBlock: clientCpu / options.blocks, serverUsPerBlock: backendCpu / options.blocks },
     }
   } finally {
     await pool.end()
