@@ -6,6 +6,7 @@
  * previous file as it is. Pure code.
  */
 import type { RunResult } from './benchRun.js'
+import type { CeilingCpu } from './kafkaCeiling.js'
 import type { MachineInfo } from './machine.js'
 import type { BenchProfile } from './profiles.js'
 import { median, ratio, round } from './stats.js'
@@ -50,6 +51,17 @@ type Getter = (r: RunResult, machine: MachineInfo) => number | undefined
 
 const WRITE_PATH = 'Write path (at 50% of the highest rate, alternating slices)'
 const CPU = 'CPU per mirrored block (at the highest rate)'
+const COMBINED = 'Combined ceiling (every block through Kafka once and PostgreSQL once)'
+const MIB = 1024 * 1024
+
+/** The pipeline's stages as the usage names them, with the names the report gives them. */
+export const STAGES: readonly { key: string; name: string }[] = [
+  { key: 'primary', name: 'primary (with the load generator)' },
+  { key: 'mover', name: 'mover' },
+  { key: 'kafka broker', name: 'broker' },
+  { key: 'postgres (applier backends)', name: 'PostgreSQL' },
+  { key: 'applier', name: 'applier' },
+]
 
 interface Figure {
   section: string
@@ -85,6 +97,24 @@ const figures = (intervals: readonly number[]): Figure[] => [
     get: (r) => r.kafka.kafkajsSendBatch.mbPerSec,
   },
   {
+    section: 'Kafka ceiling',
+    label: 'ProducerPerformance CPU per block: Java client (the JVM, start-up included)',
+    unit: 'µs',
+    get: (r) => r.kafka.producerPerformance.cpu?.clientUsPerBlock,
+  },
+  {
+    section: 'Kafka ceiling',
+    label: 'ProducerPerformance CPU per block: broker',
+    unit: 'µs',
+    get: (r) => r.kafka.producerPerformance.cpu?.serverUsPerBlock,
+  },
+  {
+    section: 'Kafka ceiling',
+    label: 'ProducerPerformance CPU per block: client + broker',
+    unit: 'µs',
+    get: (r) => ceilingCpu(r.kafka.producerPerformance.cpu),
+  },
+  {
     section: 'PostgreSQL ceiling',
     label: 'binary COPY into the block store',
     unit: 'blocks/s',
@@ -104,12 +134,49 @@ const figures = (intervals: readonly number[]): Figure[] => [
     get: (r) => r.postgres.copy.medianTransactionMs,
   },
   {
+    section: 'PostgreSQL ceiling',
+    label: "COPY CPU per block: Node client (the bench's process)",
+    unit: 'µs',
+    get: (r) => r.postgres.copy.cpu?.clientUsPerBlock,
+  },
+  {
+    section: 'PostgreSQL ceiling',
+    label: 'COPY CPU per block: PostgreSQL backend',
+    unit: 'µs',
+    get: (r) => r.postgres.copy.cpu?.serverUsPerBlock,
+  },
+  {
+    section: 'PostgreSQL ceiling',
+    label: 'COPY CPU per block: client + backend',
+    unit: 'µs',
+    get: (r) => ceilingCpu(r.postgres.copy.cpu),
+  },
+  {
+    section: COMBINED,
+    label: 'combined ceiling: 1 / (1/ProducerPerformance + 1/COPY)',
+    unit: 'blocks/s',
+    get: (r) => combinedCeiling(r),
+  },
+  { section: COMBINED, label: 'combined ceiling', unit: 'MiB/s', get: (r) => (combinedCeiling(r) * 4096) / MIB },
+  {
+    section: COMBINED,
+    label: 'CPU per block of both ceilings (client + broker, client + backend)',
+    unit: 'µs',
+    get: (r) => ceilingCpu(r.kafka.producerPerformance.cpu) + ceilingCpu(r.postgres.copy.cpu),
+  },
+  {
     section: 'Pipeline',
     label: 'highest sustained mirrored rate',
     unit: 'blocks/s',
     get: (r) => r.pipeline.blocksPerSec,
   },
   { section: 'Pipeline', label: 'highest sustained mirrored rate', unit: 'MiB/s', get: (r) => r.pipeline.mibPerSec },
+  {
+    section: 'Pipeline',
+    label: 'ratio to the combined ceiling',
+    unit: '×',
+    get: (r) => combinedRatio(r),
+  },
   {
     section: 'Pipeline',
     label: 'ratio to the slower of Kafka (ProducerPerformance) and PostgreSQL (COPY)',
@@ -154,7 +221,7 @@ const figures = (intervals: readonly number[]): Figure[] => [
     unit: 'µs',
     get: (r) => sumCpu(r.rpo50.usage),
   },
-  ...['primary', 'mover', 'applier', 'kafka broker', 'postgres (applier backends)'].flatMap((stage) => [
+  ...STAGES.map((s) => s.key).flatMap((stage) => [
     { section: CPU, label: stage, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.cpuUsPerBlock },
     {
       section: CPU,
@@ -229,7 +296,7 @@ const figures = (intervals: readonly number[]): Figure[] => [
     section: WRITE_PATH,
     label: 'p99 mirrored / alone',
     unit: '×',
-    get: (r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99),
+    get: (r) => writePathRatio(r),
   },
   {
     section: WRITE_PATH,
@@ -276,12 +343,43 @@ export function sumCpu(usage: RunResult['pipeline']['usage']): number {
   return Object.values(usage).reduce((n, u) => n + u.cpuUsPerBlock, 0)
 }
 
+/**
+ * The machine's combined ceiling, blocks/s: every mirrored block is produced to Kafka once and COPYed into
+ * PostgreSQL once on the same machine, so the two ceilings add like times: 1 / (1/ProducerPerformance + 1/COPY),
+ * both measured in the same run.
+ */
+export function combinedCeiling(r: RunResult): number {
+  const kafka = r.kafka.producerPerformance.recordsPerSec
+  const copy = r.postgres.copy.recordsPerSec
+  return kafka > 0 && copy > 0 ? 1 / (1 / kafka + 1 / copy) : Number.NaN
+}
+
+/** Pipeline rate over the combined ceiling of the same run. */
+export function combinedRatio(r: RunResult): number {
+  return ratio(r.pipeline.blocksPerSec, combinedCeiling(r))
+}
+
+/**
+ * A ceiling's CPU per block, client and server together; NaN when either was not measured (results saved before it
+ * was, or a process that could not be read: NaN, saved as null in the JSON).
+ */
+export function ceilingCpu(cpu: CeilingCpu | undefined): number {
+  const client = cpu?.clientUsPerBlock
+  const server = cpu?.serverUsPerBlock
+  return typeof client === 'number' && typeof server === 'number' ? client + server : Number.NaN
+}
+
 /** Pipeline rate over the slower of Kafka's (ProducerPerformance) and PostgreSQL's (COPY) ceilings. */
 export function throughputRatio(r: RunResult): number {
   return ratio(
     r.pipeline.blocksPerSec,
     Math.min(r.kafka.producerPerformance.recordsPerSec, r.postgres.copy.recordsPerSec),
   )
+}
+
+/** Host write p99 through the primary with the whole pipeline running over that of the same writes to plain files. */
+export function writePathRatio(r: RunResult): number {
+  return ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99)
 }
 
 /** The late applier's peak RSS with 10x the backlog over that with 1x. */
@@ -302,13 +400,99 @@ export function formatValue(v: number, unit: string): string {
   return Number.isFinite(v) ? String(round(v, digitsFor(unit, v))) : 'n/a'
 }
 
-function judge(name: string, goal: string, value: number, unit: string, met: (v: number) => boolean): Target {
+/** A target judged on its median `value`; `detail` (what the value is made of) follows it in parentheses. */
+export function judge(
+  name: string,
+  goal: string,
+  value: number,
+  unit: string,
+  met: (v: number) => boolean,
+  detail?: string,
+): Target {
   return {
     name,
     goal,
-    measured: `${formatValue(value, unit)}${unit === '×' ? '×' : ` ${unit}`}`,
+    measured: `${formatValue(value, unit)}${unit === '×' ? '×' : ` ${unit}`}${detail ? ` (${detail})` : ''}`,
     met: Number.isFinite(value) ? met(value) : undefined,
   }
+}
+
+/** The performance targets of the pipeline, judged on the medians over the runs. */
+function judgeTargets(results: RunResult[]): Target[] {
+  const med = (get: (r: RunResult) => number | undefined): number => median(results.map((r) => get(r) ?? Number.NaN))
+  const f = formatValue
+  const shares = STAGES.map(
+    (s) =>
+      `${s.name} ${f(
+        med((r) => r.pipeline.usage[s.key]?.cpuUsPerBlock),
+        'µs',
+      )}`,
+  ).join(', ')
+  const hwm = (r: RunResult, factor: number): number | undefined =>
+    r.backlog.find((b) => b.factor === factor)?.catchUp.applier?.hwmMiB
+  return [
+    judge(
+      'Highest sustained mirrored rate',
+      '≥ 0.45 × the combined ceiling',
+      med(combinedRatio),
+      '×',
+      (v) => v >= 0.45,
+      `${f(
+        med((r) => r.pipeline.blocksPerSec),
+        'blocks/s',
+      )} of ${f(med(combinedCeiling), 'blocks/s')} blocks/s`,
+    ),
+    judge(
+      'Total CPU per mirrored block (at the highest rate)',
+      '≤ 320 µs',
+      med((r) => sumCpu(r.pipeline.usage)),
+      'µs',
+      (v) => v <= 320,
+      shares,
+    ),
+    judge(
+      'RPO p99 at 50% of the highest rate, from when each write was due',
+      '≤ 100 ms',
+      med((r) => r.rpo50.rpo.p99),
+      'ms',
+      (v) => v <= 100,
+    ),
+    judge(
+      'RPO p99.9 at 50% of the highest rate, from when each write was due',
+      '≤ 200 ms',
+      med((r) => r.rpo50.rpo.p999),
+      'ms',
+      (v) => v <= 200,
+    ),
+    judge(
+      'Host write p99 through the primary, mirrored, / the same writes to plain files',
+      '≤ 2 ×',
+      med(writePathRatio),
+      '×',
+      (v) => v <= 2,
+      `${f(
+        med((r) => r.writePath.mirrored.p99),
+        'ms',
+      )} ms / ${f(
+        med((r) => r.writePath.baseline.p99),
+        'ms',
+      )} ms`,
+    ),
+    judge(
+      'Applier peak memory (VmHWM) with a 10× backlog / with 1×',
+      '≤ 1.1 ×',
+      med(memoryRatio),
+      '×',
+      (v) => v <= 1.1,
+      `${f(
+        med((r) => hwm(r, 10)),
+        'MiB',
+      )} MiB / ${f(
+        med((r) => hwm(r, 1)),
+        'MiB',
+      )} MiB`,
+    ),
+  ]
 }
 
 /** Medians over the runs, the targets judged on them, and the runs themselves. */
@@ -327,32 +511,7 @@ export function buildReport(options: {
     const runs = results.map((r) => f.get(r, options.machine) ?? Number.NaN)
     return { section: f.section, label: f.label, unit: f.unit, median: median(runs), runs }
   })
-  const med = (get: (r: RunResult) => number | undefined): number => median(results.map((r) => get(r) ?? Number.NaN))
-  const targets: Target[] = [
-    judge('Pipeline throughput', '≥ 0.8 × the slower ceiling', med(throughputRatio), '×', (v) => v >= 0.8),
-    judge(
-      'RPO p99 at 50% of max',
-      '≤ 100 ms',
-      med((r) => r.rpo50.rpo.p99),
-      'ms',
-      (v) => v <= 100,
-    ),
-    judge(
-      'RPO p99.9 at 50% of max',
-      '≤ 250 ms',
-      med((r) => r.rpo50.rpo.p999),
-      'ms',
-      (v) => v <= 250,
-    ),
-    judge('Memory with a 10× backlog', '≤ 1.10 × (applier peak RSS)', med(memoryRatio), '×', (v) => v <= 1.1),
-    judge(
-      'Host write p99, mirrored vs alone',
-      '≤ 1.2 ×',
-      med((r) => ratio(r.writePath.mirrored.p99, r.writePath.baseline.p99)),
-      '×',
-      (v) => v <= 1.2,
-    ),
-  ]
+  const targets = judgeTargets(results)
   return {
     generatedAt: (options.generatedAt ?? new Date()).toISOString(),
     profile: options.profile.name,
@@ -393,6 +552,10 @@ profiles of the stage processes in \`bench/results/profiles/\`), \`--render\` (t
   \`sendBatch\` (idempotent, acks -1, one request in flight, as the producer runs it). PostgreSQL: binary COPY
   (pg-copy-streams, the applier's encoder) into the block store's own tables (\`createBlockStore().init()\`),
   one transaction per group of the pipeline's median group size at its top rate; new keys only, so no DELETE.
+- Combined ceiling: 1 / (1/ProducerPerformance + 1/COPY) blocks/s, both from the same run. The CPU per block
+  of each ceiling: ProducerPerformance's JVM (its whole life, start-up included: the CPU of the bench's ended
+  children, \`cutime + cstime\`) plus the broker's over the same span; COPY's client (the bench's own Node
+  process, \`process.cpuUsage()\`) plus its PostgreSQL backend (found by application name, as the applier's are).
 - The stages run as separate processes (primary with the load generator inside it, mover, applier), so each
   one's CPU (utime+stime from \`/proc/<pid>/stat\`) and memory (\`VmRSS\` sampled every 100 ms, \`VmHWM\`) are
   its own. CPU per block counts a phase from its first write to the commit of its last, divided by the blocks
@@ -422,6 +585,15 @@ profiles of the stage processes in \`bench/results/profiles/\`), \`--render\` (t
 - Medians over the runs; each run's value is listed too. Numbers from a machine where other work ran (load
   average above the core count) are noisy.
 `
+
+/** Under the targets table: what the targets are measured against, and the one the bench does not measure. */
+const TARGETS_NOTE = `Judged on the medians over the runs (the targets are meant for 3 runs on a quiet machine).
+The combined ceiling is 1 / (1/ProducerPerformance + 1/COPY) of the same run: every mirrored block goes through
+Kafka once and PostgreSQL once on this machine. The CPU per mirrored block counts every process of the pipeline
+(the primary with the load generator inside it, the mover, the broker, the applier's PostgreSQL backends, the
+applier); each stage's share is its median. RPO is counted from when each write was due on the open-loop
+schedule (start + *i*/rate), not from when it was issued or acknowledged. The demo's target (\`npm run demo\` on a
+quiet machine, RPO p99 ≤ 250 ms) is measured by hand, not here.`
 
 /** A load average above this many per core means more than the bench ran (its own processes stay well under it). */
 export const BUSY_LOAD_PER_CORE = 3
@@ -462,7 +634,7 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
   lines.push('| Target | Goal | Measured (median) | Met |', '| --- | --- | --- | --- |')
   for (const t of report.targets)
     lines.push(`| ${t.name} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**'} |`)
-  lines.push('')
+  lines.push('', TARGETS_NOTE, '')
   lines.push('## Results', '')
   let section = ''
   for (const metric of report.metrics) {
