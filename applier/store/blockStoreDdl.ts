@@ -6,7 +6,10 @@
  *   volumes         name, size in blocks, block size; `id` keys the blocks
  *   blocks          the current image: one row per block ever written, with
  *                   the group (seq, time) that wrote it; a block with no row
- *                   reads as zeros, so a fresh volume costs nothing
+ *                   reads as zeros, so a fresh volume costs nothing. Its
+ *                   volume_id is one of volumes' ids without a foreign key
+ *                   (a per-row check on the hot path; the store writes only
+ *                   ids it read from volumes, whose rows are never deleted)
  *   control         one row per session: the last applied group (seq, time)
  *                   and its journal partition/offset. It is locked FOR UPDATE
  *                   by every apply, so two appliers cannot interleave.
@@ -80,13 +83,16 @@ export function blockStoreDdl(t: StoreTables): string[] {
       created_at timestamptz NOT NULL DEFAULT now()
     )`,
     `CREATE TABLE IF NOT EXISTS ${t.blocks} (
-      volume_id int NOT NULL REFERENCES ${t.volumes} (id),
+      volume_id int NOT NULL,
       block bigint NOT NULL CHECK (block >= 0),
       group_seq bigint NOT NULL,
       group_time bigint NOT NULL,
       data bytea NOT NULL,
       PRIMARY KEY (volume_id, block)
     )`,
+    // no foreign key to volumes: its check cost a lookup per block row applied, and the store only ever writes
+    // ids it read from volumes (rows of volumes are never deleted); stores made before lose theirs here
+    `ALTER TABLE ${t.blocks} DROP CONSTRAINT IF EXISTS blocks_volume_id_fkey`,
     `CREATE TABLE IF NOT EXISTS ${t.control} (
       session text PRIMARY KEY,
       group_seq bigint NOT NULL DEFAULT 0 CHECK (group_seq >= 0),
