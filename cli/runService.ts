@@ -10,7 +10,9 @@
  * failed) is stopped to release what it holds and makes the process exit
  * 1, with one line naming its error code (reportEnd). Once the stage has
  * stopped, the process exits (with the exit code set so far), whatever
- * handles a client library still holds.
+ * handles a client library still holds. A service started by a parent
+ * with an IPC channel (cli/serviceProcess.ts) also stops when that channel
+ * closes: the parent ended, however it ended.
  */
 import type { Logger } from '../lib/logger.js'
 import { STOPPED, endOf, reportEnd, type Stage, type StageEnd } from '../lib/stage.js'
@@ -97,6 +99,14 @@ export async function runService(options: ServiceOptions): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  // started by a parent over an IPC channel (xrc demo, cli/serviceProcess.ts): the parent going away, even
+  // killed, stops the service as SIGTERM does, so none is left running without it
+  if (process.channel !== undefined) {
+    process.channel.unref()
+    process.once('disconnect', () => {
+      if (requested === undefined) onSignal('SIGTERM')
+    })
+  }
 
   let endpoints: ServiceEndpoints | undefined
   try {

@@ -194,6 +194,7 @@ export const ERROR_CODES = {
       journal: 'the mover did not journal session time {time} within {timeoutMs} ms (journaled up to {journaled})',
       stageAnswer: 'bench stage {stage} did not answer "{op}" within {timeoutMs} ms (log: {log})',
       stageReady: 'bench stage {stage} was not ready within {timeoutMs} ms (log: {log})',
+      serviceReady: 'xrc {stage} (pid {pid}) did not say it was ready within {timeoutMs} ms (log: {log})',
     },
   },
   XRC_CLOSED: {
@@ -390,6 +391,8 @@ export const ERROR_CODES = {
       stageEnded: 'bench stage {stage} ended: {problem} (log: {log})',
       stageFailed: 'bench stage {stage}: {problem}',
       stageExited: 'bench stage {stage} exited before it was ready: {problem} (log: {log})',
+      serviceExited: 'xrc {stage} (pid {pid}) exited with {how} before it was asked to stop (log: {log})',
+      serviceHalted: 'xrc {stage} (pid {pid}) is halted: {problem} (log: {log})',
       unexpected: '{stage} halted: {cause}',
     },
   },
