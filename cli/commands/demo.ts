@@ -3,6 +3,7 @@
  * summary; with --json, one JSON object on the last line. Exit code 0 only
  * when every volume verified.
  */
+import { basename } from 'node:path'
 import type { Command } from 'commander'
 import { silentLogger } from '../../lib/logger.js'
 import { integerArg, parseDuration } from '../args.js'
@@ -10,6 +11,7 @@ import { cliConfig, type GlobalOptions } from '../context.js'
 import { autoDemoName } from '../demo/demoSession.js'
 import { removeEarlierDemos, runDemo, type DemoResult } from '../demo/runDemo.js'
 import { clockMicros, formatMs, isoMicros, jsonLine } from '../format.js'
+import { stopServices } from '../serviceProcess.js'
 
 interface DemoFlags {
   duration?: number
@@ -71,8 +73,10 @@ checker saw no mixed state.`,
       const interrupt = new AbortController()
       let interrupts = 0
       const onSigint = (): void => {
-        // first Ctrl-C: stop writing, then catch up and verify; second: leave now
-        if (++interrupts > 1) process.exit(130)
+        // first Ctrl-C: stop writing, then catch up and verify; second: stop the services and leave; third: now
+        interrupts++
+        if (interrupts === 2) void stopServices().finally(() => process.exit(130))
+        if (interrupts > 2) process.exit(130)
         interrupt.abort()
       }
       process.on('SIGINT', onSigint)
@@ -101,6 +105,8 @@ checker saw no mixed state.`,
               groupsChecked: result.groupsChecked,
               volumesIdentical: result.volumes.filter((v) => v.identical).length,
               volumes: result.volumes.length,
+              pid: result.pid,
+              stages: result.stages,
             }),
           )
         }
@@ -133,7 +139,10 @@ function printSummary(r: DemoResult): void {
             .join(', ')}`
         : ''
     }`,
-    `  log           ${r.logFile}`,
+    `  processes     demo ${r.pid}, primary ${r.stages.primary.pid}, mover ${r.stages.mover.pid}, ` +
+      `applier ${r.stages.applier.pid} (all stopped)`,
+    `  logs          ${r.logFile}`,
+    `                ${r.stages.primary.log}, ${basename(r.stages.mover.log)}, ${basename(r.stages.applier.log)}`,
     `  look closer   xrc --session ${r.session} status   (also: audit, volume export vol0 vol0.img, ` +
       `replay --into <schema>)`,
   ]

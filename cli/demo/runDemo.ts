@@ -1,34 +1,59 @@
 /**
  * `xrc demo`: the whole promise in one command. A session of 4 controllers
- * with 2 volumes each runs in this process (primary, mover, applier, the
- * same code the services run); a dependent-write workload writes across
- * controllers for the given duration while the consistency checker watches
+ * with 2 volumes each runs as the services an operator runs: `xrc primary`,
+ * `xrc mover` and `xrc applier`, each a child process of this build with its
+ * own event loop (cli/serviceProcess.ts), configured by the demo's config
+ * written to demo-config.json in the session's folder, logging to
+ * primary.log, mover.log and applier.log beside it. A dependent-write
+ * workload in this process writes across controllers through the primary's
+ * HTTP API for the given duration while the consistency checker watches
  * every group the secondary shows; then the writers stop, the secondary
  * catches up and every volume is compared byte for byte with the primary.
  *
- * RPO here is measured per write: from its acknowledgement to the commit,
- * on the secondary, of the group that holds it (workload/rpoTracker.ts).
+ * Why the primary is a child too, and the workload writes over HTTP: this
+ * process also runs the checker (it reads and decodes every written block's
+ * head at each group it sees), the progress line and the commit watch. Were
+ * the primary in here, that work would delay its sends to Kafka and the RPO
+ * shown would be the demo's own, not the pipeline's; and the acknowledgement
+ * the workload sees is then the one a host sees, over the primary's API. A
+ * stage that dies fails the demo at once naming it, its exit code and its
+ * log, whichever stage it is. The cost: each write is an HTTP request, so
+ * fewer writes per second than a function call would make.
+ *
+ * RPO is measured per write: from its acknowledgement (the HTTP reply of the
+ * primary's API, as the workload receives it) to the commit, on the
+ * secondary, of the group that holds it (workload/rpoTracker.ts). The commit
+ * is seen by reading the control row every 10 ms (commitWatch.ts), so the
+ * RPO shown is never shorter than the true one and at most about one
+ * interval plus one query longer.
+ *
+ * The services stop on every way out (success, failure, Ctrl-C): SIGTERM,
+ * 15 s at most, then SIGKILL; a demo that is killed leaves none running (they
+ * stop when its IPC channel closes).
  */
 import { openSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createApplier, type Applier } from '../../applier/index.js'
+import { createBlockStore, type BlockStore } from '../../applier/index.js'
 import { defaultSchemaName, type Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
 import { createLogger, silentLogger, type Logger } from '../../lib/logger.js'
-import { watchStages, type StageWatch } from '../../lib/stage.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { sleep, waitFor } from '../../lib/retry.js'
-import { createMover, type Mover } from '../../mover/index.js'
-import { createPrimary, startHttpApi, volumePath, type HttpApi, type Primary } from '../../producer/index.js'
+import { volumePath } from '../../producer/index.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 import { watchConsistency, type WatchReport } from '../../workload/consistencyWatch.js'
 import { runDependentWrites } from '../../workload/dependentWrites.js'
+import { httpWriteTarget } from '../../workload/httpTarget.js'
 import { RpoTracker, type RpoSummary } from '../../workload/rpoTracker.js'
 import { WriteLog } from '../../workload/writeLog.js'
 import { ensureStack } from '../ensureStack.js'
 import { clockMicros, formatBytes, formatMs } from '../format.js'
 import { createProgressOutput, type ProgressOutput } from '../progress.js'
+import { startServiceProcess, type ServiceName, type ServiceProcess } from '../serviceProcess.js'
 import { isEmptyFootprint, removeSession, sessionFootprint, sessionNames } from '../sessionRemoval.js'
+import { serviceHealth, type HealthBody } from '../status/serviceViews.js'
+import { watchCommits, type CommitWatch } from './commitWatch.js'
 import { earlierDemoSessions, writeDemoMarker } from './demoSession.js'
 import { verifyVolumes, type VolumeVerdict } from './verifyVolumes.js'
 
@@ -44,6 +69,13 @@ export interface DemoOptions {
   out: NodeJS.WriteStream
   /** Stops the writers early (Ctrl-C): the demo then catches up and verifies as usual. */
   interrupt: AbortSignal
+}
+
+/** A service of the demo's pipeline, as a process. */
+export interface DemoStage {
+  pid: number
+  /** Its log file. */
+  log: string
 }
 
 /** What the demo found; `verified` only when every volume is identical and no mixed state was seen. */
@@ -62,16 +94,25 @@ export interface DemoResult {
   volumes: VolumeVerdict[]
   verified: boolean
   logFile: string
+  /** The demo's own process. */
+  pid: number
+  /** The services, each a process of its own. */
+  stages: Record<ServiceName, DemoStage>
 }
 
 interface Pipeline {
-  primary: Primary
-  mover: Mover
-  applier: Applier
-  api: HttpApi
+  services: Record<ServiceName, ServiceProcess>
+  /** The primary's HTTP API. */
+  apiUrl: string
+  /** The mover's and applier's /health and /metrics. */
+  moverUrl: string
+  applierUrl: string
   pool: Pool
-  /** Throws when a stage halted or failed. */
-  stages: StageWatch
+  /** The secondary, read-only (the final byte-for-byte check). */
+  store: BlockStore
+  commits: CommitWatch
+  /** Throws when a service exited while still needed, naming it, its exit code and its log. */
+  check(): void
   stop(): Promise<void>
 }
 
@@ -105,46 +146,46 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const logger = createLogger({ level: config.log.level, name: 'xrc-demo', destination: openSync(logFile, 'a') }).child(
     { session },
   )
-  say(`  logs: ${logFile}`)
+  say(`  logs: ${names.folder}/{demo,primary,mover,applier}.log`)
 
   const rpo = new RpoTracker()
-  let groups = 0
-  const pipeline = await startPipeline(config, logger, (groupTime) => {
-    groups++
-    rpo.committed(groupTime, performance.now())
+  const pipeline = await startPipeline(config, names.folder, logger, (group, atMs) => {
+    rpo.committed(group.groupTime, atMs)
   })
+  const { primary, mover, applier } = pipeline.services
   const topics = sessionTopics(session)
   say(
-    `  pipeline: primary (${config.session.controllers.length} controllers, API ` +
-      `${pipeline.api.url}) -> ${topics.updates} -> mover -> ${topics.journal} -> applier -> ` +
-      `PostgreSQL schema ${config.applier.schema}`,
+    `  pipeline: primary (pid ${primary.pid}, ${config.session.controllers.length} controllers, API ` +
+      `${pipeline.apiUrl}) -> ${topics.updates} -> mover (pid ${mover.pid}) -> ${topics.journal} -> ` +
+      `applier (pid ${applier.pid}) -> PostgreSQL schema ${config.applier.schema}`,
   )
   const log = new WriteLog()
   const watch = watchConsistency({ pool: pipeline.pool, schema: config.applier.schema, session, log, intervalMs: 250 })
   try {
     const started = performance.now()
-    const workload = await writeFor(options, pipeline, { log, rpo, progress, watch, groups: () => groups })
+    const workload = await writeFor(options, pipeline, { log, rpo, progress, watch })
     say(
       `  stopped the writers after ${formatMs(workload.ms)}: ${workload.acked} writes acknowledged; ` +
         `waiting for the secondary to catch up`,
     )
-    const caughtUpIn = await catchUp(pipeline, log, progress, watch)
+    const caughtUpIn = await catchUp(pipeline, log, progress, watch, config.applier.schema)
     const report = await watch.stop()
     progress.end()
     say(`  caught up in ${formatMs(caughtUpIn)}; verifying ${volumes.length} volumes byte for byte against the primary`)
     const { verdicts, asOf } = await verifyVolumes(
-      pipeline.applier.store,
+      pipeline.store,
       volumes.map((v) => v.name),
       (v) => volumePath(config.session.dataDir, session, v),
     )
     const identical = verdicts.every((v) => v.identical)
+    const stage = (p: ServiceProcess): DemoStage => ({ pid: p.pid, log: p.logFile })
     return {
       session,
       writes: workload.acked,
       writesInDoubt: log.counts().indoubt,
       writesPerSecond: Math.round(workload.acked / (workload.ms / 1000)),
       durationMs: Math.round(performance.now() - started),
-      groups,
+      groups: pipeline.commits.last()?.groupSeq ?? 0,
       consistencyTime: asOf?.groupTime,
       rpo: rpo.summary(),
       groupsChecked: report.groupsObserved,
@@ -153,6 +194,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       volumes: verdicts,
       verified: identical && report.mixedStates === 0 && report.groupsObserved > 0,
       logFile,
+      pid: process.pid,
+      stages: { primary: stage(primary), mover: stage(mover), applier: stage(applier) },
     }
   } finally {
     progress.end()
@@ -208,39 +251,90 @@ export async function removeEarlierDemos(config: Config, keep: string, logger: L
   return earlier
 }
 
+/** The demo's config as the services read it: ports chosen by the system, no NBD export. */
+function serviceConfig(config: Config): Config {
+  return {
+    ...config,
+    producer: { ...config.producer, apiPort: 0 },
+    nbd: { ...config.nbd, port: -1 },
+    mover: { ...config.mover, metricsPort: 0 },
+    applier: { ...config.applier, metricsPort: 0 },
+  }
+}
+
+/** The base URL of a mover's or applier's endpoints, from its ready line's metrics URL. */
+function baseUrl(service: ServiceProcess): string {
+  return String(service.ready.metrics ?? '').replace(/\/metrics$/, '')
+}
+
+/** Starts the three services as processes (the primary first: it creates the updates topic the mover waits for). */
 async function startPipeline(
   config: Config,
+  folder: string,
   logger: Logger,
-  onApplied: (groupTime: number) => void,
+  onCommitted: (group: { groupSeq: number; groupTime: number }, atMs: number) => void,
 ): Promise<Pipeline> {
-  const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-demo' })
-  const primary = createPrimary({ config, logger })
-  const mover = createMover({ config, logger })
-  const applier = createApplier({
-    config,
-    logger,
-    onGroup: (e) => {
-      if (e.outcome === 'applied') onApplied(e.groupTime)
-    },
-  })
-  let api: HttpApi | undefined
-  const stop = async (): Promise<void> => {
-    await api?.close().catch(() => undefined)
-    await primary.stop()
-    await mover.stop()
-    await applier.stop()
-    await pool.end()
+  const configFile = join(folder, 'demo-config.json')
+  await writeFile(configFile, `${JSON.stringify(serviceConfig(config), null, 2)}\n`)
+  const session = config.session.name
+  const started: ServiceProcess[] = []
+  const start = async (service: ServiceName, args: string[] = []): Promise<ServiceProcess> => {
+    const p = await startServiceProcess({
+      service,
+      configFile,
+      session,
+      args,
+      logFile: join(folder, `${service}.log`),
+    })
+    started.push(p)
+    logger.info({ service, pid: p.pid, ...p.ready }, `${service} started`)
+    return p
   }
+  const stopServices = async (): Promise<void> => {
+    const exits = await Promise.all(started.map((p) => p.stop()))
+    started.forEach((p, i) => logger.info({ service: p.service, pid: p.pid, ...exits[i] }, `${p.service} exited`))
+  }
+  let pool: Pool | undefined
+  let commits: CommitWatch | undefined
   try {
-    // the primary creates the updates topic the mover waits for
-    await primary.start()
-    await Promise.all([mover.start(), applier.start()])
-    api = await startHttpApi({ primary, port: 0, logger })
+    const primary = await start('primary', ['--api-port', '0', '--nbd-port', '-1'])
+    const [mover, applier] = await Promise.all([start('mover'), start('applier')])
+    pool = createPool({ url: config.database.url, logger, max: 3, applicationName: 'xrc-demo' })
+    const store = createBlockStore({
+      pool,
+      schema: config.applier.schema,
+      session,
+      blockSize: config.session.blockSize,
+      volumes: config.session.controllers.flatMap((c) => c.volumes),
+      logger,
+    })
+    commits = watchCommits({ pool, schema: config.applier.schema, session, onCommitted })
+    const services = { primary, mover, applier }
+    const ownPool = pool
+    const ownCommits = commits
+    return {
+      services,
+      apiUrl: String(primary.ready.api),
+      moverUrl: baseUrl(mover),
+      applierUrl: baseUrl(applier),
+      pool,
+      store,
+      commits,
+      check() {
+        for (const p of started) p.check()
+      },
+      async stop() {
+        await ownCommits.stop()
+        await stopServices()
+        await ownPool.end()
+      },
+    }
   } catch (err) {
-    await stop().catch(() => undefined)
+    await commits?.stop().catch(() => undefined)
+    await stopServices().catch(() => undefined)
+    await pool?.end().catch(() => undefined)
     throw err
   }
-  return { primary, mover, applier, api, pool, stages: watchStages([primary, mover, applier]), stop }
 }
 
 interface Watchers {
@@ -248,7 +342,6 @@ interface Watchers {
   rpo: RpoTracker
   progress: ProgressOutput
   watch: { current: () => Readonly<WatchReport> }
-  groups: () => number
 }
 
 /** Runs the workload until the duration passes (or the user interrupts), drawing progress every second. */
@@ -264,18 +357,21 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
   )
   let acked = 0
   const started = performance.now()
-  const run = runDependentWrites(p.primary, {
-    volumes,
-    blockSize: config.session.blockSize,
-    writers: options.writers,
-    signal: stopWriters.signal,
-    log: w.log,
-    seed: Date.now() % 100_000,
-    onAck: (rec) => {
-      acked++
-      if (rec.time !== undefined) w.rpo.acked(rec.time, performance.now())
+  const run = runDependentWrites(
+    httpWriteTarget(() => p.apiUrl),
+    {
+      volumes,
+      blockSize: config.session.blockSize,
+      writers: options.writers,
+      signal: stopWriters.signal,
+      log: w.log,
+      seed: Date.now() % 100_000,
+      onAck: (rec) => {
+        acked++
+        if (rec.time !== undefined) w.rpo.acked(rec.time, performance.now())
+      },
     },
-  })
+  )
   let lastAcked = 0
   let lastTick = started
   try {
@@ -284,7 +380,8 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
         Math.min(1000, Math.max(1, options.durationMs - (performance.now() - started))),
         stopWriters.signal,
       ).catch(() => undefined)
-      p.stages.check()
+      p.check()
+      const health = await stageHealth(p)
       const now = performance.now()
       const rate = ((acked - lastAcked) * 1000) / Math.max(1, now - lastTick)
       lastAcked = acked
@@ -292,7 +389,7 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
       const elapsed = `${Math.round((now - started) / 1000)}s/${Math.round(options.durationMs / 1000)}s`
       w.progress.update(
         `  [${elapsed.padStart(7)}] ${Math.round(rate).toLocaleString('en')} writes/s ` +
-          `(${acked.toLocaleString('en')})  ${statusLine(p, w)}`,
+          `(${acked.toLocaleString('en')})  ${statusLine(p, w, health.moverGroupSeq)}`,
       )
     }
   } finally {
@@ -303,18 +400,49 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
   return { acked: result.acked, ms: performance.now() - started }
 }
 
+/**
+ * The mover's and applier's /health (as `xrc status` reads them): throws when either says it is halted (a halt
+ * that waits for an operator keeps the process running); returns the mover's last journaled group, when it
+ * answered.
+ */
+async function stageHealth(p: Pipeline): Promise<{ moverGroupSeq: number | undefined }> {
+  const [mover, applier] = await Promise.all([serviceHealth(p.moverUrl, 1000), serviceHealth(p.applierUrl, 1000)])
+  const halted = (service: ServiceProcess, h: typeof mover): void => {
+    if (!h.reachable || h.body.status !== 'halted') return
+    throw new XrcError('XRC_SESSION_HALTED', {
+      reason: 'serviceHalted',
+      stage: service.service,
+      pid: service.pid,
+      problem: haltReason(h.body),
+      log: service.logFile,
+    })
+  }
+  // a service that exited does not answer: say that, with its exit code, rather than "unreachable"
+  p.check()
+  halted(p.services.mover, mover)
+  halted(p.services.applier, applier)
+  const seq = mover.reachable ? mover.body.groupSeq : undefined
+  return { moverGroupSeq: typeof seq === 'number' ? seq : undefined }
+}
+
+function haltReason(body: HealthBody): string {
+  if (typeof body.reason === 'string') return body.reason
+  return body.halt ? `${body.halt.code ?? ''} ${body.halt.message}`.trim() : 'no reason given'
+}
+
 /** The pipeline's part of a progress line: consistency time, RPO, journal lag, checker. */
-function statusLine(p: Pipeline, w: Watchers): string {
-  const applied = p.applier.status().lastApplied
-  const lagGroups = Math.max(0, p.mover.status().groupSeq - (applied?.groupSeq ?? 0))
+function statusLine(p: Pipeline, w: Watchers, moverGroupSeq: number | undefined): string {
+  const applied = p.commits.last()
+  const lagGroups = moverGroupSeq === undefined ? undefined : Math.max(0, moverGroupSeq - (applied?.groupSeq ?? 0))
   const t = applied
     ? `T ${clockMicros(applied.groupTime)} (${formatMs(Date.now() - applied.groupTime / 1000)} ago)`
     : 'T -'
   const r = w.rpo.summary()
   const check = w.watch.current()
+  const lag = lagGroups === undefined ? '?' : `${lagGroups} group${lagGroups === 1 ? '' : 's'}`
   return (
-    `${t}  RPO p50 ${formatMs(r.p50Ms)} p99 ${formatMs(r.p99Ms)}  journal lag ${lagGroups} ` +
-    `group${lagGroups === 1 ? '' : 's'}  groups ${w.groups()}  mixed ${check.mixedStates}`
+    `${t}  RPO p50 ${formatMs(r.p50Ms)} p99 ${formatMs(r.p99Ms)}  journal lag ${lag}  ` +
+    `groups ${applied?.groupSeq ?? 0}  mixed ${check.mixedStates}`
   )
 }
 
@@ -324,14 +452,20 @@ async function catchUp(
   log: WriteLog,
   progress: ProgressOutput,
   watch: Watchers['watch'],
+  schema: string,
 ): Promise<number> {
   const began = performance.now()
   const target = log.lastAckedTime()
+  let lastHealth = performance.now()
   await waitFor(
     'the secondary to apply the last acknowledged write',
     async () => {
-      p.stages.check()
-      const applied = (await p.applier.store.lastApplied())?.groupTime ?? 0
+      p.check()
+      if (performance.now() - lastHealth >= 1000) {
+        lastHealth = performance.now()
+        await stageHealth(p)
+      }
+      const applied = p.commits.last()?.groupTime ?? 0
       progress.update(
         `  catching up: applied T ${applied ? clockMicros(applied) : '-'}, last write at ` +
           `${clockMicros(target)}  mixed ${watch.current().mixedStates}`,
@@ -341,11 +475,7 @@ async function catchUp(
     { timeoutMs: 120_000, intervalMs: 50 },
   ).catch((err: unknown) => {
     if (err instanceof XrcError && err.code === 'XRC_TIMEOUT')
-      throw new XrcError(
-        'XRC_TIMEOUT',
-        { reason: 'catchUp', seconds: 120, schema: p.applier.status().schema },
-        { cause: err },
-      )
+      throw new XrcError('XRC_TIMEOUT', { reason: 'catchUp', seconds: 120, schema }, { cause: err })
     throw err
   })
   return performance.now() - began
