@@ -275,7 +275,8 @@ async function startPipeline(
   onCommitted: (group: { groupSeq: number; groupTime: number }, atMs: number) => void,
 ): Promise<Pipeline> {
   const configFile = join(folder, 'demo-config.json')
-  await writeFile(configFile, `${JSON.stringify(serviceConfig(config), null, 2)}\n`)
+  // it holds the database URL, password included when there is one: for this user only
+  await writeFile(configFile, `${JSON.stringify(serviceConfig(config), null, 2)}\n`, { mode: 0o600 })
   const session = config.session.name
   const started: ServiceProcess[] = []
   const start = async (service: ServiceName, args: string[] = []): Promise<ServiceProcess> => {
