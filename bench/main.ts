@@ -14,6 +14,7 @@
  */
 // first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
 import '../lib/kafka/kafkaCrc.js'
+import '../lib/unfilledBuffers.js'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'

@@ -7,6 +7,7 @@
  */
 // first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
 import '../lib/kafka/kafkaCrc.js'
+import '../lib/unfilledBuffers.js'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createApplier } from '../applier/index.js'

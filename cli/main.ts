@@ -6,6 +6,7 @@
  */
 // first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
 import '../lib/kafka/kafkaCrc.js'
+import '../lib/unfilledBuffers.js'
 import { Command, CommanderError } from 'commander'
 import { ConfigError, XrcError, errorMessage } from '../lib/errors.js'
 import { registerAuditCommand } from './commands/audit.js'
