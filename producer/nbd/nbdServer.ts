@@ -19,7 +19,7 @@ import type { Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { primaryDir } from '../controller/index.js'
-import { serveConnection, type Connection } from './connection.js'
+import { NbdConnection } from './connection.js'
 import { createNbdMetrics } from './nbdMetrics.js'
 import type { ExportDescription } from './negotiation.js'
 import { TRANSMISSION_FLAGS } from './protocol.js'
@@ -132,7 +132,7 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
   }
   const first = exports.values().next().value
   const blockSizes = { minimum: 1, preferred: blockSize, maximum: first?.maxPayload ?? blockSize }
-  const open = new Set<Connection>()
+  const open = new Set<NbdConnection>()
   const perExport = new Map<
     string,
     { connections: number; writes: number; bytes: number; rate: RateMeter; byteRate: RateMeter }
@@ -170,7 +170,7 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
       return
     }
     let entered: VolumeExport | undefined
-    const conn = serveConnection({
+    const conn = new NbdConnection({
       socket,
       peer,
       exports,
