@@ -10,6 +10,12 @@
  *   nbd.tcpUrl     // nbd://127.0.0.1:10809
  *   nbd.socketPath // .xrc/prod1/primary/nbd.sock  (nbd+unix:///db?socket=...)
  *   await nbd.close()  // before primary.stop(): requests in progress finish and reply
+ *
+ * NbdFrontEnd is the server: listening (listen, #listenTcp, #listenUnix),
+ * connections (#accept through ConnectionGate, #serve, #negotiation),
+ * status (per-export ExportStats) and the stop (close, #drain). What is
+ * decided without I/O lives in admission.ts, exportStats.ts and
+ * listenPlan.ts, each with its property tests.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { lstat, mkdir, unlink } from 'node:fs/promises'
@@ -19,12 +25,14 @@ import type { Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { primaryDir } from '../controller/index.js'
+import { ConnectionGate } from './admission.js'
 import { NbdConnection } from './connection.js'
-import { createNbdMetrics } from './nbdMetrics.js'
-import type { ExportDescription } from './negotiation.js'
+import { ExportStats } from './exportStats.js'
+import { MAX_SOCKET_PATH, socketPlan, tcpUrlOf } from './listenPlan.js'
+import { createNbdMetrics, type NbdMetrics } from './nbdMetrics.js'
+import type { ExportDescription, NegotiationContext } from './negotiation.js'
 import { TRANSMISSION_FLAGS } from './protocol.js'
 import { createVolumeExport, type ExportPrimary, type VolumeExport } from './volumeExport.js'
-import { RateMeter } from './writeRate.js'
 
 /** Flags every export advertises: no cache anywhere, so several connections may share an export. */
 export const EXPORT_FLAGS =
@@ -34,9 +42,6 @@ export const EXPORT_FLAGS =
   TRANSMISSION_FLAGS.SEND_TRIM |
   TRANSMISSION_FLAGS.SEND_WRITE_ZEROES |
   TRANSMISSION_FLAGS.CAN_MULTI_CONN
-
-/** The longest Unix socket path Linux takes (sun_path less its NUL). */
-const MAX_SOCKET_PATH = 107
 
 export interface NbdExportStatus {
   name: string
@@ -102,10 +107,24 @@ async function claimSocketPath(path: string): Promise<void> {
   await unlink(path)
 }
 
-export async function startNbdServer(options: NbdServerOptions): Promise<NbdServer> {
+/** Listens on `target`; rejects when it cannot, logs a listener's later errors. */
+function listenOn(server: Server, target: { port: number; host: string } | { path: string }, log: Logger) {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(target, () => {
+      server.off('error', reject)
+      server.on('error', (err) => log.error({ err }, 'NBD listener failed'))
+      resolve()
+    })
+  })
+}
+
+/** The exports of the controllers this process runs, one per volume, and what a client is told of each. */
+function volumeExports(options: NbdServerOptions): {
+  exports: Map<string, VolumeExport>
+  descriptions: Map<string, ExportDescription>
+} {
   const { primary, config } = options
-  const settings = config.nbd
-  const log = options.logger.child({ component: 'nbd' })
   const blockSize = config.session.blockSize
   const exports = new Map<string, VolumeExport>()
   const descriptions = new Map<string, ExportDescription>()
@@ -130,176 +149,219 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
       })
     }
   }
-  const first = exports.values().next().value
-  const blockSizes = { minimum: 1, preferred: blockSize, maximum: first?.maxPayload ?? blockSize }
-  const open = new Set<NbdConnection>()
-  const perExport = new Map<
-    string,
-    { connections: number; writes: number; bytes: number; rate: RateMeter; byteRate: RateMeter }
-  >(
-    [...exports.keys()].map((n) => [
-      n,
-      { connections: 0, writes: 0, bytes: 0, rate: new RateMeter(), byteRate: new RateMeter() },
-    ]),
-  )
-  const metrics = createNbdMetrics(options.registry, () =>
-    [...perExport].map(([name, s]) => ({ export: name, count: s.connections })),
-  )
-  let closing = false
-  let refusedSinceLog = 0
-  let lastRefusalLog = 0
+  return { exports, descriptions }
+}
 
-  function accept(socket: Socket, peer: string): void {
-    if (closing) {
-      socket.destroy()
-      return
-    }
-    if (open.size >= settings.maxConnections) {
-      metrics.refused.inc({ reason: 'max_connections' })
-      refusedSinceLog++
-      const now = Date.now()
-      if (now - lastRefusalLog >= 1000) {
-        log.warn(
-          { peer, open: open.size, maxConnections: settings.maxConnections, refused: refusedSinceLog },
-          `NBD connection refused: ${open.size} connections are open, the bound nbd.maxConnections`,
-        )
-        lastRefusalLog = now
-        refusedSinceLog = 0
-      }
-      socket.destroy()
-      return
-    }
-    let entered: VolumeExport | undefined
-    const conn = new NbdConnection({
-      socket,
-      peer,
-      exports,
-      negotiation: () => ({
-        exports: descriptions,
-        transmissionFlags: EXPORT_FLAGS,
-        blockSizes,
-        shuttingDown: closing,
-      }),
-      handshakeTimeoutMs: settings.handshakeTimeoutMs,
-      metrics,
-      logger: log,
-      onTransmission(e) {
-        entered = e
-        const s = perExport.get(e.name)
-        if (s) s.connections++
-      },
-      onWritten(e, bytes) {
-        const s = perExport.get(e.name)
-        if (!s) return
-        s.writes++
-        s.bytes += bytes
-        s.rate.add(1)
-        s.byteRate.add(bytes)
-      },
-      onClosed() {
-        open.delete(conn)
-        const s = entered ? perExport.get(entered.name) : undefined
-        if (s) s.connections--
-      },
-    })
-    open.add(conn)
+/** An export no connection has entered or written to (every export has its stats: never seen). */ const NO_COUNTS = {
+  connections: 0,
+  writes: 0,
+  writeBytes: 0,
+  writesPerSecond: 0,
+  writeBytesPerSecond: 0,
+} as const
+
+/** Starts the NBD server of a primary: listening once it resolves. */
+export async function startNbdServer(options: NbdServerOptions): Promise<NbdServer> {
+  const server = new NbdFrontEnd(options)
+  await server.listen()
+  return server
+}
+
+/**
+ * The NBD server of one primary process: its exports, its listeners (TCP,
+ * Unix socket), the connections of both under one bound, and a stop that
+ * drains them within a grace period.
+ */
+export class NbdFrontEnd implements NbdServer {
+  readonly exports: ReadonlyMap<string, VolumeExport>
+  readonly #options: NbdServerOptions
+  readonly #settings: Config['nbd']
+  readonly #log: Logger
+  readonly #descriptions: ReadonlyMap<string, ExportDescription>
+  readonly #blockSizes: NegotiationContext['blockSizes']
+  readonly #stats: ReadonlyMap<string, ExportStats>
+  readonly #metrics: NbdMetrics
+  readonly #gate: ConnectionGate
+  readonly #open = new Set<NbdConnection>()
+  readonly #servers: Server[] = []
+  #tcpUrl: string | undefined
+  #socketPath: string | undefined
+
+  constructor(options: NbdServerOptions) {
+    this.#options = options
+    this.#settings = options.config.nbd
+    this.#log = options.logger.child({ component: 'nbd' })
+    const { exports, descriptions } = volumeExports(options)
+    this.exports = exports
+    this.#descriptions = descriptions
+    const blockSize = options.config.session.blockSize
+    const first = exports.values().next().value
+    this.#blockSizes = { minimum: 1, preferred: blockSize, maximum: first?.maxPayload ?? blockSize }
+    this.#stats = new Map([...exports.keys()].map((n) => [n, new ExportStats()]))
+    this.#metrics = createNbdMetrics(options.registry, () =>
+      [...this.#stats].map(([name, s]) => ({ export: name, count: s.connections })),
+    )
+    this.#gate = new ConnectionGate(this.#settings.maxConnections)
   }
 
-  const servers: Server[] = []
-  const listen = (server: Server, target: { port: number; host: string } | { path: string }): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(target, () => {
-        server.off('error', reject)
-        server.on('error', (err) => log.error({ err }, 'NBD listener failed'))
-        resolve()
-      })
-    })
+  get tcpUrl(): string | undefined {
+    return this.#tcpUrl
+  }
 
-  let tcpUrl: string | undefined
-  let socketPath: string | undefined
-  try {
-    if (settings.port !== -1) {
-      const tcp = createServer((s) => accept(s, `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`))
-      await listen(tcp, { port: settings.port, host: settings.host })
-      servers.push(tcp)
-      const addr = tcp.address()
-      const port = typeof addr === 'object' && addr ? addr.port : settings.port
-      tcpUrl = `nbd://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`
+  get socketPath(): string | undefined {
+    return this.#socketPath
+  }
+
+  // --- listening ---
+
+  /** Listens on TCP and on the Unix socket, as the settings say; on failure closes what it opened and throws. */
+  async listen(): Promise<void> {
+    try {
+      await this.#listenTcp()
+      await this.#listenUnix()
+    } catch (err) {
+      for (const s of this.#servers) s.close()
+      throw err
     }
-    if (settings.socket !== '-') {
-      const path = settings.socket || defaultSocketPath(config, primary.controllerIds)
-      if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) {
-        await mkdir(dirname(path), { recursive: true })
-        await claimSocketPath(path)
-        const unix = createServer((s) => accept(s, 'unix'))
-        await listen(unix, { path })
-        servers.push(unix)
-        socketPath = path
-      } else if (settings.socket) {
+    this.#log.info(
+      {
+        tcp: this.#tcpUrl,
+        socket: this.#socketPath,
+        exports: [...this.exports.keys()],
+        maxPayload: this.#blockSizes.maximum,
+      },
+      'NBD server listening',
+    )
+  }
+
+  async #listenTcp(): Promise<void> {
+    const { port, host } = this.#settings
+    if (port === -1) return
+    const tcp = createServer((s) => this.#accept(s, `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`))
+    await listenOn(tcp, { port, host }, this.#log)
+    this.#servers.push(tcp)
+    const addr = tcp.address()
+    this.#tcpUrl = tcpUrlOf(host, typeof addr === 'object' && addr ? addr.port : port)
+  }
+
+  async #listenUnix(): Promise<void> {
+    const { config, primary } = this.#options
+    const setting = this.#settings.socket
+    const plan = socketPlan(setting, setting === '' ? defaultSocketPath(config, primary.controllerIds) : '')
+    if (plan.kind === 'none') return
+    if (plan.kind === 'too-long') {
+      if (plan.explicit)
         throw new XrcError('XRC_CONFIG_INVALID', {
           reason: 'nbdSocketPathLong',
-          path,
+          path: plan.path,
           maxBytes: MAX_SOCKET_PATH,
           setting: 'nbd.socket',
         })
-      } else {
-        // the default path under a deep data folder: serve TCP only rather than refuse to start the primary
-        log.warn(
-          { path, maxBytes: MAX_SOCKET_PATH },
-          'the default NBD socket path is too long for a Unix socket: no NBD socket (set nbd.socket to have one)',
-        )
-      }
+      // the default path under a deep data folder: serve TCP only rather than refuse to start the primary
+      this.#log.warn(
+        { path: plan.path, maxBytes: MAX_SOCKET_PATH },
+        'the default NBD socket path is too long for a Unix socket: no NBD socket (set nbd.socket to have one)',
+      )
+      return
     }
-  } catch (err) {
-    for (const s of servers) s.close()
-    throw err
+    await mkdir(dirname(plan.path), { recursive: true })
+    await claimSocketPath(plan.path)
+    const unix = createServer((s) => this.#accept(s, 'unix'))
+    await listenOn(unix, { path: plan.path }, this.#log)
+    this.#servers.push(unix)
+    this.#socketPath = plan.path
   }
-  log.info(
-    { tcp: tcpUrl, socket: socketPath, exports: [...exports.keys()], maxPayload: blockSizes.maximum },
-    'NBD server listening',
-  )
 
-  return {
-    tcpUrl,
-    socketPath,
-    exports,
-    status() {
-      return {
-        ...(tcpUrl ? { tcp: tcpUrl } : {}),
-        ...(socketPath ? { socket: socketPath } : {}),
-        maxConnections: settings.maxConnections,
-        connections: open.size,
-        exports: [...exports.values()].map((e) => {
-          const s = perExport.get(e.name)
-          return {
-            name: e.name,
-            controller: e.controller,
-            bytes: e.size,
-            connections: s?.connections ?? 0,
-            writes: s?.writes ?? 0,
-            writeBytes: s?.bytes ?? 0,
-            writesPerSecond: s?.rate.rate() ?? 0,
-            writeBytesPerSecond: s?.byteRate.rate() ?? 0,
-          }
-        }),
-      }
-    },
-    async close(graceMs = 10_000) {
-      if (closing) return
-      closing = true
-      const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
-      const drained = Promise.all([...open].map((c) => c.shutdown()))
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)))
-      if ((await Promise.race([drained, late])) === 'late') {
-        log.warn({ open: open.size, graceMs }, 'NBD connections still open after the grace period: closing them')
-        for (const c of open) c.destroy()
-      }
-      clearTimeout(timer)
-      await Promise.all(stopped)
-      if (socketPath) await unlink(socketPath).catch(() => undefined)
-      log.info('NBD server closed')
-    },
+  // --- connections ---
+
+  /** A new connection from either listener: served, or closed at once (closing, or at the bound). */
+  #accept(socket: Socket, peer: string): void {
+    const open = this.#open.size
+    const admission = this.#gate.admit(open, Date.now())
+    if (admission.kind === 'serve') return this.#serve(socket, peer)
+    if (admission.kind === 'refuse') {
+      this.#metrics.refused.inc({ reason: 'max_connections' })
+      const maxConnections = this.#gate.maxConnections
+      if (admission.log)
+        this.#log.warn(
+          { peer, open, maxConnections, refused: admission.log.refused },
+          `NBD connection refused: ${open} connections are open, the bound nbd.maxConnections`,
+        )
+    }
+    socket.destroy()
+  }
+
+  #serve(socket: Socket, peer: string): void {
+    let stats: ExportStats | undefined
+    const conn = new NbdConnection({
+      socket,
+      peer,
+      exports: this.exports,
+      negotiation: () => this.#negotiation(),
+      handshakeTimeoutMs: this.#settings.handshakeTimeoutMs,
+      metrics: this.#metrics,
+      logger: this.#log,
+      onTransmission: (e) => {
+        stats = this.#stats.get(e.name)
+        stats?.entered()
+      },
+      onWritten: (e, bytes) => this.#stats.get(e.name)?.written(bytes),
+      onClosed: () => {
+        this.#open.delete(conn)
+        stats?.left()
+      },
+    })
+    this.#open.add(conn)
+  }
+
+  /** What the handshake offers now (the server may have begun to close since the connection arrived). */
+  #negotiation(): Omit<NegotiationContext, 'noZeroes'> {
+    return {
+      exports: this.#descriptions,
+      transmissionFlags: EXPORT_FLAGS,
+      blockSizes: this.#blockSizes,
+      shuttingDown: this.#gate.closing,
+    }
+  }
+
+  // --- status and stop ---
+
+  status(): NbdStatus {
+    return {
+      ...(this.#tcpUrl ? { tcp: this.#tcpUrl } : {}),
+      ...(this.#socketPath ? { socket: this.#socketPath } : {}),
+      maxConnections: this.#settings.maxConnections,
+      connections: this.#open.size,
+      exports: [...this.exports.values()].map((e) => ({
+        name: e.name,
+        controller: e.controller,
+        bytes: e.size,
+        ...(this.#stats.get(e.name)?.counts() ?? NO_COUNTS),
+      })),
+    }
+  }
+
+  async close(graceMs = 10_000): Promise<void> {
+    if (!this.#gate.close()) return
+    const stopped = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
+    await this.#drain(graceMs)
+    await Promise.all(stopped)
+    if (this.#socketPath) await unlink(this.#socketPath).catch(() => undefined)
+    this.#log.info('NBD server closed')
+  }
+
+  /** Shuts every connection down; those still open after `graceMs` are destroyed. */
+  async #drain(graceMs: number): Promise<void> {
+    const drained = Promise.all([...this.#open].map((c) => c.shutdown()))
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)))
+    if ((await Promise.race([drained, late])) === 'late') {
+      this.#log.warn(
+        { open: this.#open.size, graceMs },
+        'NBD connections still open after the grace period: closing them',
+      )
+      for (const c of this.#open) c.destroy()
+    }
+    clearTimeout(timer)
   }
 }
