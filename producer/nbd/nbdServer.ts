@@ -32,7 +32,7 @@ import { MAX_SOCKET_PATH, socketPlan, tcpUrlOf } from './listenPlan.js'
 import { createNbdMetrics, type NbdMetrics } from './nbdMetrics.js'
 import type { ExportDescription, NegotiationContext } from './negotiation.js'
 import { TRANSMISSION_FLAGS } from './protocol.js'
-import { createVolumeExport, type ExportPrimary, type VolumeExport } from './volumeExport.js'
+import { PrimaryVolumeExport, type ExportPrimary, type VolumeExport } from './volumeExport.js'
 
 /** Flags every export advertises: no cache anywhere, so several connections may share an export. */
 export const EXPORT_FLAGS =
@@ -131,7 +131,7 @@ function volumeExports(options: NbdServerOptions): {
   for (const c of config.session.controllers) {
     if (!primary.controllerIds.includes(c.id)) continue
     for (const v of c.volumes) {
-      const e = createVolumeExport({
+      const e = new PrimaryVolumeExport({
         primary,
         name: v.name,
         controller: c.id,

@@ -26,7 +26,7 @@
 import { XrcError } from '../../lib/errors.js'
 import type { Primary } from '../primary.js'
 import { BlockRangeLock } from './rangeLock.js'
-import { blockSpan, isAligned, mergeIntoBlocks, splitRange } from './requests.js'
+import { blockSpan, isAligned, mergeIntoBlocks, splitRange, type BlockSpan } from './requests.js'
 
 /** What an export needs of the primary. */
 export type ExportPrimary = Pick<Primary, 'read' | 'write'>
@@ -67,82 +67,93 @@ export function maxPayloadFor(maxWriteBytes: number, blockSize: number): number 
   return (blocks - 1) * blockSize
 }
 
-export function createVolumeExport(options: {
+export interface VolumeExportOptions {
   primary: ExportPrimary
   name: string
   controller: number
   blocks: number
   blockSize: number
   maxWriteBytes: number
-}): VolumeExport {
-  const { primary, name, blockSize } = options
-  const maxPayload = maxPayloadFor(options.maxWriteBytes, blockSize)
-  const lock = new BlockRangeLock()
-  const inFlight = new Set<Promise<unknown>>()
-  // zeroing writes share one buffer of zeros: the primary never changes the data it is given
-  let zeros: Buffer | undefined
+}
 
-  function track<T>(p: Promise<T>): Promise<T> {
-    inFlight.add(p)
-    const forget = (): void => void inFlight.delete(p)
+/** A volume of the primary as an export: reads and writes by byte range, each write one host write. */
+export class PrimaryVolumeExport implements VolumeExport {
+  readonly name: string
+  readonly controller: number
+  readonly size: number
+  readonly blockSize: number
+  readonly maxPayload: number
+  readonly #primary: ExportPrimary
+  readonly #lock = new BlockRangeLock()
+  readonly #inFlight = new Set<Promise<unknown>>()
+  /** Zeroing writes share one buffer of zeros: the primary never changes the data it is given. */
+  #zeros: Buffer | undefined
+
+  constructor(options: VolumeExportOptions) {
+    this.#primary = options.primary
+    this.name = options.name
+    this.controller = options.controller
+    this.blockSize = options.blockSize
+    this.size = options.blocks * options.blockSize
+    this.maxPayload = maxPayloadFor(options.maxWriteBytes, options.blockSize)
+  }
+
+  get writesInFlight(): number {
+    return this.#inFlight.size
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0)
+    const span = blockSpan(offset, length, this.blockSize)
+    const blocks = await this.#primary.read(this.name, span.firstBlock, span.blockCount)
+    return blocks.subarray(span.head, span.head + length)
+  }
+
+  write(offset: number, data: Buffer): Promise<void> {
+    if (data.length === 0) return Promise.resolve()
+    return this.#track(this.#writeLocked(offset, data))
+  }
+
+  zero(offset: number, length: number): Promise<void> {
+    const run = async (): Promise<void> => {
+      for (const piece of splitRange(offset, length, this.blockSize, this.maxPayload)) {
+        this.#zeros ??= Buffer.alloc(this.maxPayload + this.blockSize)
+        await this.#writeLocked(piece.offset, this.#zeros.subarray(0, piece.length))
+      }
+    }
+    return this.#track(run())
+  }
+
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight])
+  }
+
+  /** Keeps `p` among the writes in progress (what flush waits for) until it settles. */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p)
+    const forget = (): void => void this.#inFlight.delete(p)
     p.then(forget, forget)
     return p
   }
 
-  async function writeLocked(offset: number, data: Buffer): Promise<void> {
-    const span = blockSpan(offset, data.length, blockSize)
-    await lock.hold(span.firstBlock, span.blockCount, async () => {
-      if (isAligned(span)) {
-        await primary.write({ volume: name, block: span.firstBlock, data })
-        return
-      }
-      const lastBlock = span.firstBlock + span.blockCount - 1
-      const [first, last] = await Promise.all([
-        span.head > 0 ? primary.read(name, span.firstBlock, 1) : undefined,
-        span.tail > 0 && (span.head === 0 || lastBlock !== span.firstBlock)
-          ? primary.read(name, lastBlock, 1)
-          : undefined,
-      ])
-      const edges = { ...(first ? { first } : {}), ...(last ? { last } : first ? { last: first } : {}) }
-      const blocks = mergeIntoBlocks(span, blockSize, data, edges)
-      await primary.write({ volume: name, block: span.firstBlock, data: blocks })
+  /** One host write of the whole blocks under the range, holding them locked; unaligned, its edges read first. */
+  async #writeLocked(offset: number, data: Buffer): Promise<void> {
+    const span = blockSpan(offset, data.length, this.blockSize)
+    await this.#lock.hold(span.firstBlock, span.blockCount, async () => {
+      const blocks = isAligned(span) ? data : mergeIntoBlocks(span, this.blockSize, data, await this.#readEdges(span))
+      await this.#primary.write({ volume: this.name, block: span.firstBlock, data: blocks })
     })
   }
 
-  return {
-    name,
-    controller: options.controller,
-    size: options.blocks * blockSize,
-    blockSize,
-    maxPayload,
-    get writesInFlight() {
-      return inFlight.size
-    },
-
-    async read(offset, length) {
-      if (length === 0) return Buffer.alloc(0)
-      const span = blockSpan(offset, length, blockSize)
-      const blocks = await primary.read(name, span.firstBlock, span.blockCount)
-      return blocks.subarray(span.head, span.head + length)
-    },
-
-    write(offset, data) {
-      if (data.length === 0) return Promise.resolve()
-      return track(writeLocked(offset, data))
-    },
-
-    zero(offset, length) {
-      const run = async (): Promise<void> => {
-        for (const piece of splitRange(offset, length, blockSize, maxPayload)) {
-          zeros ??= Buffer.alloc(maxPayload + blockSize)
-          await writeLocked(piece.offset, zeros.subarray(0, piece.length))
-        }
-      }
-      return track(run())
-    },
-
-    async flush() {
-      await Promise.allSettled([...inFlight])
-    },
+  /** The edge blocks an unaligned write keeps bytes of: the first when head > 0, the last when tail > 0 (once). */
+  async #readEdges(span: BlockSpan): Promise<{ first?: Buffer; last?: Buffer }> {
+    const lastBlock = span.firstBlock + span.blockCount - 1
+    const [first, last] = await Promise.all([
+      span.head > 0 ? this.#primary.read(this.name, span.firstBlock, 1) : undefined,
+      span.tail > 0 && (span.head === 0 || lastBlock !== span.firstBlock)
+        ? this.#primary.read(this.name, lastBlock, 1)
+        : undefined,
+    ])
+    return { ...(first ? { first } : {}), ...(last ? { last } : first ? { last: first } : {}) }
   }
 }
