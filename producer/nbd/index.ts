@@ -3,8 +3,12 @@
  * (Unix socket and TCP), each NBD write one host write through the primary.
  * Pure parts: protocol.ts (numbers), codec.ts (wire format), negotiation.ts
  * (option haggling), requests.ts (request checks, block spans, merges),
- * rangeLock.ts, byteQueue.ts, writeRate.ts. I/O: volumeExport.ts (over
- * Primary.read/write), connection.ts (one socket), nbdServer.ts (listeners).
+ * transmission.ts (request framing, replies, error mapping),
+ * connectionState.ts (a connection's phase and bounds), admission.ts (the
+ * connection bound), listenPlan.ts (where to listen), exportStats.ts,
+ * rangeLock.ts, byteQueue.ts, writeRate.ts. I/O: volumeExport.ts
+ * (PrimaryVolumeExport, over Primary.read/write), connection.ts
+ * (NbdConnection, one socket), nbdServer.ts (NbdFrontEnd, the listeners).
  */
 export {
   startNbdServer,
