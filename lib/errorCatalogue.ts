@@ -271,7 +271,30 @@ export const ERROR_CODES = {
       'Journal records of a group are not its parts 0..parts-1 in a row (one missing, repeated or foreign); ',
       'no part of it is applied.',
     ].join(''),
-    messages: { default: 'journal offset {offset} (group {groupSeq} part {part} of {parts}): {problem}' },
+    messages: {
+      default: 'journal offset {offset} (group {groupSeq} part {part} of {parts}): {problem}',
+      marker: 'the marker of group {groupSeq} at journal offset {offset} does not match the updates topic: {problem}',
+    },
+  },
+  XRC_UPDATES_GONE: {
+    retriable: false,
+    status: 500,
+    doc: [
+      'Updates a journaled group takes were deleted from the updates topic (retention) before they were applied; ',
+      'the secondary stays at its last group: suspend and resync the controllers from it.',
+    ].join(''),
+    messages: {
+      default: [
+        'group {groupSeq} takes updates-topic partition {partition} from offset {fromOffset}, ',
+        'but the topic {topic} now starts at {logStart}: retention deleted them before they were applied. ',
+        "Raise the updates topic's retention.ms/retention.bytes, then resync from the last applied group",
+      ],
+      retention: [
+        'the updates topic {topic} keeps {updatesSetting}={updates}, less than the journal {journal} ',
+        '({journalSetting}={journalValue}): the journal would name updates that are gone. ',
+        "Raise the updates topic's {updatesSetting} (or -1) or lower the journal's",
+      ],
+    },
   },
   XRC_DECODE_FAILED: {
     retriable: false,

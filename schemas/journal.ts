@@ -24,6 +24,19 @@
  *                 resync tables inside the group's transaction, before it
  *                 decides whether the group leaves the image consistent.
  *
+ *   ranges        (a marker; added in a backward-compatible evolution,
+ *                 default []): the updates topic is the journal's data. A
+ *                 marker is one record (parts = 1, updates = []) holding per
+ *                 controller the updates-partition offsets [fromOffset,
+ *                 toOffset) to read, the offsets inside them the mover set
+ *                 aside (dead-lettered, duplicates: never decoded), and the
+ *                 seqs [firstSeq, lastSeq] the group takes from what is read
+ *                 (first sighting of each seq, by offset), minus `discarded`
+ *                 (seqs an operator accepted as lost). schemas/markers.ts
+ *                 resolves a marker into the group's updates. A record with
+ *                 no ranges is a group of the older format, its updates in
+ *                 its parts.
+ *
  * A group with no updates is legal (time moved, nothing written) and is
  * still journaled, so the applier's consistency time keeps moving.
  */
@@ -95,6 +108,47 @@ export const JOURNAL_SCHEMA = {
       default: [],
       doc: 'last part only: the resync window events the group carries (schemas/resyncWindow.ts)',
     },
+    {
+      name: 'ranges',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'UpdatesRange',
+          fields: [
+            { name: 'controller', type: 'int', doc: 'also the updates-topic partition' },
+            { name: 'fromOffset', type: 'long', doc: 'first updates-topic offset to read' },
+            { name: 'toOffset', type: 'long', doc: 'offset after the last one to read (= fromOffset: none)' },
+            { name: 'firstSeq', type: 'long', doc: 'first seq the group takes' },
+            { name: 'lastSeq', type: 'long', doc: 'last seq the group takes (firstSeq - 1: none)' },
+            {
+              name: 'setAside',
+              type: { type: 'array', items: 'long' },
+              doc: 'offsets in the range the mover set aside (dead-lettered, duplicates): not read',
+            },
+          ],
+        },
+      },
+      default: [],
+      doc: 'a marker: per controller what the group takes from the updates topic (schemas/markers.ts)',
+    },
+    {
+      name: 'discarded',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'DiscardedRange',
+          fields: [
+            { name: 'controller', type: 'int' },
+            { name: 'firstSeq', type: 'long' },
+            { name: 'lastSeq', type: 'long' },
+          ],
+        },
+      },
+      default: [],
+      doc: 'a marker: seqs inside the ranges an operator accepted as lost (never in the stream)',
+    },
   ],
 } as const
 
@@ -135,6 +189,32 @@ export interface JournalRecord {
   controllers: ControllerMark[]
   /** Last part only; absent or empty when the group carries no window event (records of the older schema). */
   windows?: JournalWindow[]
+  /** A marker's ranges, one per configured controller; absent or empty in a group of the older format. */
+  ranges?: UpdatesRange[]
+  /** A marker's seqs discarded by an operator, inside its ranges; absent or empty when none. */
+  discarded?: DiscardedRange[]
+}
+
+/** What a marker takes from one controller's updates partition (partition = controller). */
+export interface UpdatesRange {
+  controller: number
+  /** First offset to read. */
+  fromOffset: number
+  /** Offset after the last one to read; equal to fromOffset when nothing is read. */
+  toOffset: number
+  /** First seq the group takes. */
+  firstSeq: number
+  /** Last seq the group takes; firstSeq - 1 when it takes none. */
+  lastSeq: number
+  /** Offsets in [fromOffset, toOffset) the mover set aside (dead-lettered, duplicates): not read, never decoded. */
+  setAside: number[]
+}
+
+/** Seqs of a controller an operator accepted as lost (`xrc resume --discard-missing`). */
+export interface DiscardedRange {
+  controller: number
+  firstSeq: number
+  lastSeq: number
 }
 
 /** A resync window event of a controller, carried by the group whose time covers `time`. */

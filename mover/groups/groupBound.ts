@@ -3,7 +3,7 @@
  * makes one huge group, and a bounded group is still a consistency group
  * (every write up to its time, nothing later).
  */
-import type { TakenUpdate } from './journalOrder.js'
+import type { TakenUpdate } from '../../schemas/journalOrder.js'
 
 /** A write taken into a group, with its block bytes. */
 export type SizedUpdate = TakenUpdate & { bytes: number }

@@ -34,7 +34,7 @@ import type { ConsistencyGroup, ControllerMark, JournalWindow } from '../../sche
 import type { RecordSet } from '../../schemas/recordSet.js'
 import { ControllerStream } from './controllerStream.js'
 import { boundGroup, type SizedUpdate } from './groupBound.js'
-import { orderGroupUpdates } from './journalOrder.js'
+import { orderGroupUpdates } from '../../schemas/journalOrder.js'
 import { checkRecordSet, indexVolumes, type SessionLayout, type VolumeIndex } from '../intake/index.js'
 
 /** Where a former resumes: the journal's last complete group. */

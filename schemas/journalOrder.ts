@@ -3,8 +3,8 @@
  * (time, controller, seq), each multi-block write split into one update per
  * block, and only the last writer of each (volume, block) kept. Pure.
  */
-import type { JournalUpdate } from '../../schemas/journal.js'
-import type { Update } from '../../schemas/recordSet.js'
+import type { JournalUpdate } from './journal.js'
+import type { Update } from './recordSet.js'
 
 /** A write taken into a group, with the controller it came from. */
 export interface TakenUpdate {
