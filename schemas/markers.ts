@@ -23,10 +23,15 @@ import type { ConsistencyGroup, DiscardedRange, JournalRecord, JournalUpdate, Up
 import { orderGroupUpdates, type TakenUpdate } from './journalOrder.js'
 import type { RecordSet } from './recordSet.js'
 
-/** A record set read from an updates partition, with its offset. */
+/**
+ * A record set read from an updates partition, with its offset. `recordSet`
+ * may be a getter that decodes: resolveMarker reads it only at offsets the
+ * marker reads (never outside the range, never a set-aside one), so a reader
+ * may hand every record of the partition undecoded.
+ */
 export interface ReadRecordSet {
   offset: number
-  recordSet: RecordSet
+  readonly recordSet: RecordSet
 }
 
 /** Whether a journal record is a marker (else a group of the older format, its updates in its parts). */
@@ -68,8 +73,10 @@ export function resolveMarker(
   for (const range of marker.ranges ?? []) {
     const discarded = (marker.discarded ?? []).filter((d) => d.controller === range.controller)
     const seen = new Set<number>()
-    for (const { offset, recordSet } of read(range.controller)) {
+    for (const entry of read(range.controller)) {
+      const offset = entry.offset
       if (!readsOffset(range, offset)) continue
+      const recordSet = entry.recordSet // decoded only here: a set-aside record may not decode
       if (recordSet.controller !== range.controller || recordSet.session !== marker.session) {
         throw fail(
           `offset ${offset} of partition ${range.controller} holds a record set of controller ` +
