@@ -366,6 +366,12 @@ export const ERROR_CODES = {
       journalMarks: 'the marks of {controllers} controllers do not fit in a journal record of {maxBytes} bytes',
       journalBlock: 'a block of {bytes} bytes does not fit in a journal record of {maxBytes} bytes',
       journalPart: 'journal part {part} of group {groupSeq} is {bytes} bytes, over {maxBytes} (a sizing bug)',
+      journalMarker: [
+        'a group at time {groupTime} would set aside {deadLetters} dead-lettered updates-topic offsets, ',
+        'over the {maxSetAside} its marker holds in a journal record of {setting}: ',
+        'raise {setting} (the dead letters lie between writes of one time, so no earlier cut helps)',
+      ],
+      journalMarkerSize: 'the marker of group {groupSeq} is {bytes} bytes, over {maxBytes} (a sizing bug)',
     },
   },
   XRC_DUPLICATE_SEQUENCE: {

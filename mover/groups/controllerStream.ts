@@ -19,12 +19,43 @@
  * primary sends its sidefile again, window entries among them, and an event
  * has no seq of its own to tell it by): a duplicate, not a regression. While
  * one waits, the mark points a restart back at it.
+ *
+ * Markers (schemas/markers.ts): the stream also keeps, from its buffer's
+ * head on, the offsets it did not take (dead-lettered: `skipped`; whole
+ * re-sends: `duplicate`) and the seqs an operator discarded, so that a cut
+ * can name its range of the partition (`cutRange`).
  */
 import { XrcError } from '../../lib/errors.js'
-import type { ControllerMark, JournalWindow } from '../../schemas/journal.js'
+import type { ControllerMark, DiscardedRange, JournalWindow, UpdatesRange } from '../../schemas/journal.js'
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
 import type { AddOutcome, DiscardedSeqs } from './groupFormer.js'
 import { UpdateBuffer } from './updateBuffer.js'
+
+/** An offset of the partition the stream did not take. */
+interface AsideOffset {
+  offset: number
+  /** Dead-lettered (must never be read back: it may not decode); else a whole re-send (harmless to read). */
+  deadLetter: boolean
+}
+
+/** What a cut takes from one controller (see ControllerStream.cutRange). */
+export interface TakenSeqs {
+  /** Updates taken: the buffer's `count` oldest. */
+  count: number
+  /** Lowest and highest seq taken (ignored when count is 0). */
+  firstSeq: number
+  lastSeq: number
+}
+
+/** A range a cut took, with the operator-discarded seqs inside it. */
+export interface CutRange {
+  range: UpdatesRange
+  discarded: DiscardedRange[]
+  /** Whole re-sends inside the range listed in setAside. */
+  duplicatesListed: number
+  /** Whole re-sends inside the range left readable (over the room given). */
+  duplicatesLeft: number
+}
 
 /** A resync window event read, waiting for a group whose time covers it. */
 interface QueuedWindow {
@@ -44,6 +75,10 @@ export class ControllerStream {
   #nextOffset: number | undefined
   /** The operator accepted a gap before the next record set (discardMissing). */
   #acceptGap = false
+  /** Offsets not taken, from the buffer's head on, ascending. */
+  #asides: AsideOffset[] = []
+  /** Seqs discarded by an operator from the buffer's head on, ascending. */
+  #discards: DiscardedSeqs[] = []
 
   constructor(readonly id: number) {}
 
@@ -67,6 +102,13 @@ export class ControllerStream {
 
   /** Takes a record set already checked against the session's layout (see GroupFormer.add for the throws). */
   add(offset: number, rs: RecordSet): AddOutcome {
+    const outcome = this.#add(offset, rs)
+    if (outcome.kind === 'duplicate') this.#aside(offset, false)
+    if (outcome.discarded !== undefined) this.#discards.push(outcome.discarded)
+    return outcome
+  }
+
+  #add(offset: number, rs: RecordSet): AddOutcome {
     this.#checkOffset(offset)
     let discarded: DiscardedSeqs | undefined
     if (this.#nextSeq !== undefined) {
@@ -89,6 +131,99 @@ export class ControllerStream {
   /** A record at `offset` was set aside: a restart from the marks need not read it again. */
   skipped(offset: number): void {
     if (this.#nextOffset === undefined || offset >= this.#nextOffset) this.#nextOffset = offset + 1
+    this.#aside(offset, true)
+  }
+
+  /** Dead-lettered offsets in [from, to). */
+  deadLettersIn(from: number, to: number): number {
+    let n = 0
+    for (const a of this.#asides) if (a.deadLetter && a.offset >= from && a.offset < to) n++
+    return n
+  }
+
+  /**
+   * A cut takes the buffer's `taken.count` oldest updates: they leave it, and
+   * this is the marker's range of them. From the first to the last record
+   * set they came from; the offsets inside it set aside are every
+   * dead-lettered one and the whole re-sends up to `duplicateRoom` (the rest
+   * stay readable: every seq of a re-send was taken at a lower offset, or
+   * lies outside the range's seqs, or was discarded, so the first-sighting
+   * rule never takes it). When nothing is taken the range is empty at the
+   * mark's resume offset. Call mark() after it.
+   */
+  cutRange(taken: TakenSeqs, duplicateRoom: number): CutRange {
+    const span = this.buffer.drop(taken.count)
+    let cut: CutRange
+    if (span === undefined) {
+      const mark = this.mark()
+      cut = {
+        range: {
+          controller: this.id,
+          fromOffset: mark.resumeOffset,
+          toOffset: mark.resumeOffset,
+          firstSeq: mark.lastSeq + 1,
+          lastSeq: mark.lastSeq,
+          setAside: [],
+        },
+        discarded: [],
+        duplicatesListed: 0,
+        duplicatesLeft: 0,
+      }
+    } else {
+      const from = span.firstOffset
+      const to = span.lastOffset + 1
+      const setAside: number[] = []
+      let room = duplicateRoom
+      let duplicatesLeft = 0
+      for (const a of this.#asides) {
+        if (a.offset < from || a.offset >= to) continue
+        if (a.deadLetter || room > 0) {
+          setAside.push(a.offset)
+          if (!a.deadLetter) room--
+        } else duplicatesLeft++
+      }
+      const discarded = this.#discards
+        .filter((d) => d.lastSeq >= taken.firstSeq && d.firstSeq <= taken.lastSeq)
+        .map((d) => ({
+          controller: this.id,
+          firstSeq: Math.max(d.firstSeq, taken.firstSeq),
+          lastSeq: Math.min(d.lastSeq, taken.lastSeq),
+        }))
+      cut = {
+        range: {
+          controller: this.id,
+          fromOffset: from,
+          toOffset: to,
+          firstSeq: taken.firstSeq,
+          lastSeq: taken.lastSeq,
+          setAside,
+        },
+        discarded,
+        duplicatesListed: duplicateRoom - room,
+        duplicatesLeft,
+      }
+    }
+    // what the next range can hold: from the buffer's head (or the next record set) on
+    const head = this.buffer.first()
+    const nextOffset = head?.offset ?? this.#nextOffset ?? 0
+    const nextSeq = head?.update.seq ?? this.#nextSeq ?? 0
+    if (this.#asides.length > 0 && (this.#asides[0] as AsideOffset).offset < nextOffset)
+      this.#asides = this.#asides.filter((a) => a.offset >= nextOffset)
+    if (this.#discards.length > 0) this.#discards = this.#discards.filter((d) => d.lastSeq >= nextSeq)
+    return cut
+  }
+
+  /** Notes an offset not taken, keeping them ascending (skipped may name an earlier offset again). */
+  #aside(offset: number, deadLetter: boolean): void {
+    const last = this.#asides[this.#asides.length - 1]
+    if (last === undefined || last.offset < offset) {
+      this.#asides.push({ offset, deadLetter })
+      return
+    }
+    const at = this.#asides.findIndex((a) => a.offset >= offset)
+    const there = this.#asides[at] as AsideOffset
+    if (there.offset === offset) there.deadLetter ||= deadLetter
+    else this.#asides.splice(at, 0, { offset, deadLetter })
   }
 
   /** Removes and returns the window events with time <= `time` (a cut at that time takes them), oldest first. */

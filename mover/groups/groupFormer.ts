@@ -28,11 +28,27 @@
  *
  * Each controller's seqs, times and buffer are a ControllerStream
  * (controllerStream.ts); the former holds them, T and the last group.
+ *
+ * Markers (schemas/markers.ts). A cut also names, per controller, what the
+ * group takes from the updates partition: the offsets of the record sets its
+ * updates came from, the seqs taken, the offsets inside set aside and the
+ * seqs discarded inside. schemas/markers.ts resolveMarker, given those
+ * record sets, gives back exactly the cut's updates (the property test in
+ * groupFormer.markers.test.ts). A marker must fit in one journal record, so
+ * a cut lists at most CutOptions.maxSetAside offsets: past it the group is
+ * cut at an earlier time (see there).
  */
 import { XrcError } from '../../lib/errors.js'
-import type { ConsistencyGroup, ControllerMark, JournalWindow } from '../../schemas/journal.js'
+import type {
+  ConsistencyGroup,
+  ControllerMark,
+  DiscardedRange,
+  JournalRecord,
+  JournalWindow,
+  UpdatesRange,
+} from '../../schemas/journal.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { ControllerStream } from './controllerStream.js'
+import { ControllerStream, type TakenSeqs } from './controllerStream.js'
 import { boundGroup, type SizedUpdate } from './groupBound.js'
 import { orderGroupUpdates } from '../../schemas/journalOrder.js'
 import { checkRecordSet, indexVolumes, type SessionLayout, type VolumeIndex } from '../intake/index.js'
@@ -64,12 +80,38 @@ export type AddOutcome = (
   discarded?: DiscardedSeqs
 }
 
-/** A cut group, with its size for metrics and the early-cut bound. */
+/**
+ * A cut group, with its size for metrics and the early-cut bound, and its
+ * marker's ranges: the journal holds only the marker (`markerOf`), the
+ * updates stay on the updates topic.
+ */
 export interface FormedGroup extends ConsistencyGroup {
   /** Bytes of block data in `updates`. */
   bytes: number
   /** Writes taken from the buffer (before splitting into blocks and last-writer-wins). */
   writes: number
+  /** Per configured controller (ascending), what the group takes from its updates partition. */
+  ranges: UpdatesRange[]
+  /** Seqs an operator discarded inside the ranges. */
+  discarded: DiscardedRange[]
+  /** Whole re-sends inside the ranges left readable because maxSetAside was reached (harmless, decoded). */
+  duplicatesLeft: number
+}
+
+/** The journal record of a group: its marker (one record: part 0 of 1, no updates). */
+export function markerOf(group: FormedGroup): JournalRecord {
+  return {
+    session: group.session,
+    groupSeq: group.groupSeq,
+    groupTime: group.groupTime,
+    part: 0,
+    parts: 1,
+    updates: [],
+    controllers: [...group.controllers],
+    windows: [...(group.windows ?? [])],
+    ranges: group.ranges.map((r) => ({ ...r, setAside: [...r.setAside] })),
+    discarded: [...group.discarded],
+  }
 }
 
 export interface CutOptions {
@@ -80,6 +122,18 @@ export interface CutOptions {
    * exceed the bound by the writes sharing its last time.
    */
   maxBytes?: number
+  /**
+   * Bound on the offsets the marker lists as set aside (its size: see
+   * schemas/wireSizes.ts markerSetAsideRoom). Dead letters must be listed
+   * (a reader must not decode them): when those inside the ranges exceed
+   * the bound, the group is cut at the latest earlier T' (a time of one of
+   * its writes) whose ranges hold few enough, taking every write at T'.
+   * Whole re-sends are listed while room is left, and left readable past
+   * it. Throws XRC_RECORD_TOO_LARGE when even the group at its first
+   * write's time holds too many (more dead letters than the bound between
+   * writes of one time).
+   */
+  maxSetAside?: number
 }
 
 export interface GroupFormer {
@@ -127,6 +181,9 @@ export interface GroupFormer {
   /** Controllers that have reported nothing yet (T waits for them). */
   silentControllers(): number[]
 }
+
+/** A buffered write a cut may take, with its record set's offset. */
+type Candidate = SizedUpdate & { offset: number }
 
 export function createGroupFormer(options: { layout: SessionLayout; restore?: FormerCheckpoint }): GroupFormer {
   return new ConsistencyGroupFormer(options.layout, options.restore)
@@ -183,8 +240,20 @@ class ConsistencyGroupFormer implements GroupFormer {
   cut(cutOptions: CutOptions = {}): FormedGroup | undefined {
     const t = this.consistencyTime()
     if (t === undefined || (this.#groupTime !== undefined && t <= this.#groupTime)) return undefined
-    const { time, taken } = boundGroup(this.#takeUpTo(t), t, cutOptions.maxBytes)
-    this.#dropTaken(taken)
+    const maxSetAside = cutOptions.maxSetAside ?? Number.POSITIVE_INFINITY
+    const bounded = boundGroup(this.#takeUpTo(t), t, cutOptions.maxBytes)
+    const { time, taken, deadLetters } = this.#boundSetAside(bounded.time, bounded.taken, maxSetAside)
+    let duplicateRoom = maxSetAside - deadLetters
+    const ranges: UpdatesRange[] = []
+    const discarded: DiscardedRange[] = []
+    let duplicatesLeft = 0
+    for (const [id, seqs] of this.#takenSeqs(taken)) {
+      const cut = (this.#streams.get(id) as ControllerStream).cutRange(seqs, duplicateRoom)
+      duplicateRoom -= cut.duplicatesListed
+      duplicatesLeft += cut.duplicatesLeft
+      ranges.push(cut.range)
+      discarded.push(...cut.discarded)
+    }
     const updates = orderGroupUpdates(taken, this.#layout.blockSize)
     const windows: JournalWindow[] = [...this.#streams.values()].flatMap((s) => s.takeWindows(time))
     windows.sort((a, b) => a.time - b.time || a.controller - b.controller)
@@ -199,6 +268,9 @@ class ConsistencyGroupFormer implements GroupFormer {
       ...(windows.length > 0 ? { windows } : {}),
       bytes: updates.reduce((n, u) => n + u.data.length, 0),
       writes: taken.length,
+      ranges,
+      discarded,
+      duplicatesLeft,
     }
   }
 
@@ -231,22 +303,79 @@ class ConsistencyGroupFormer implements GroupFormer {
     return [...this.#streams.values()].filter((s) => s.covered === undefined).map((s) => s.id)
   }
 
-  /** Every buffered write with time <= t, controller by controller. */
-  #takeUpTo(t: number): SizedUpdate[] {
-    const taken: SizedUpdate[] = []
+  /** Every buffered write with time <= t, controller by controller, with its record set's offset. */
+  #takeUpTo(t: number): Candidate[] {
+    const taken: Candidate[] = []
     for (const s of this.#streams.values()) {
-      for (const update of s.buffer.pending()) {
+      for (const { offset, update } of s.buffer.pendingWithOffsets()) {
         if (update.time > t) break
-        taken.push({ controller: s.id, update, bytes: update.data.length })
+        taken.push({ controller: s.id, update, bytes: update.data.length, offset })
       }
     }
     return taken
   }
 
-  /** The taken writes leave their buffers (they are each buffer's oldest). */
-  #dropTaken(taken: readonly SizedUpdate[]): void {
-    const perController = new Map<number, number>()
-    for (const x of taken) perController.set(x.controller, (perController.get(x.controller) ?? 0) + 1)
-    for (const [id, n] of perController) this.#streams.get(id)?.buffer.drop(n)
+  /** Per configured controller (ascending), how many writes the cut takes (each buffer's oldest) and their seqs. */
+  #takenSeqs(taken: readonly Candidate[]): Map<number, TakenSeqs> {
+    const seqs = new Map<number, TakenSeqs>()
+    for (const id of this.#streams.keys()) seqs.set(id, { count: 0, firstSeq: 0, lastSeq: 0 })
+    for (const { controller, update } of taken) {
+      const s = seqs.get(controller) as TakenSeqs
+      if (s.count === 0 || update.seq < s.firstSeq) s.firstSeq = update.seq
+      if (s.count === 0 || update.seq > s.lastSeq) s.lastSeq = update.seq
+      s.count++
+    }
+    return seqs
+  }
+
+  /** Dead letters inside the ranges of a cut of `taken`. */
+  #deadLettersIn(taken: readonly Candidate[]): number {
+    const spans = new Map<number, { from: number; to: number }>()
+    for (const { controller, offset } of taken) {
+      const span = spans.get(controller)
+      if (span === undefined) spans.set(controller, { from: offset, to: offset + 1 })
+      else {
+        span.from = Math.min(span.from, offset)
+        span.to = Math.max(span.to, offset + 1)
+      }
+    }
+    let n = 0
+    for (const [id, { from, to }] of spans) n += (this.#streams.get(id) as ControllerStream).deadLettersIn(from, to)
+    return n
+  }
+
+  /** The cut bounded to `max` dead letters inside its ranges (CutOptions.maxSetAside). */
+  #boundSetAside(
+    time: number,
+    taken: Candidate[],
+    max: number,
+  ): { time: number; taken: Candidate[]; deadLetters: number } {
+    const deadLetters = this.#deadLettersIn(taken)
+    if (deadLetters <= max) return { time, taken, deadLetters }
+    // the dead letters inside grow with the cut's time: the latest time of a write that keeps them within max
+    const times = [...new Set(taken.map((x) => x.update.time))].sort((a, b) => a - b)
+    const upTo = (tau: number): Candidate[] => taken.filter((x) => x.update.time <= tau)
+    let lo = 0
+    let hi = times.length - 1
+    let best = -1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      if (this.#deadLettersIn(upTo(times[mid] as number)) <= max) {
+        best = mid
+        lo = mid + 1
+      } else hi = mid - 1
+    }
+    if (best < 0) {
+      throw new XrcError('XRC_RECORD_TOO_LARGE', {
+        reason: 'journalMarker',
+        groupTime: String(times[0]),
+        deadLetters: this.#deadLettersIn(upTo(times[0] as number)),
+        maxSetAside: max,
+        setting: 'mover.journalRecordMaxBytes',
+      })
+    }
+    const bestTime = times[best] as number
+    const bounded = upTo(bestTime)
+    return { time: bestTime, taken: bounded, deadLetters: this.#deadLettersIn(bounded) }
   }
 }

@@ -28,10 +28,16 @@ describe('UpdateBuffer', () => {
             for (const update of updates) model.push({ offset, update })
           } else {
             const count = Math.min(op.count, model.length)
-            buffer.drop(count)
-            model.splice(0, count)
+            const span = buffer.drop(count)
+            const dropped = model.splice(0, count)
+            expect(span).toEqual(
+              count === 0
+                ? undefined
+                : { firstOffset: dropped[0]?.offset, lastOffset: dropped[dropped.length - 1]?.offset },
+            )
           }
           expect([...buffer.pending()]).toEqual(model.map((m) => m.update))
+          expect([...buffer.pendingWithOffsets()]).toEqual(model)
           expect(buffer.bytes).toBe(model.reduce((n, m) => n + m.update.data.length, 0))
           expect(buffer.first()).toEqual(model[0])
         })

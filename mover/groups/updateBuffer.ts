@@ -38,18 +38,31 @@ export class UpdateBuffer {
     }
   }
 
+  /** The buffered updates with the offset of each one's record set, oldest first. */
+  *pendingWithOffsets(): Generator<{ offset: number; update: Update }> {
+    for (let i = this.#head; i < this.#entries.length; i++) {
+      const e = this.#entries[i] as Entry
+      for (let j = e.next; j < e.updates.length; j++) yield { offset: e.offset, update: e.updates[j] as Update }
+    }
+  }
+
   /** The oldest buffered update and the offset of its record set; undefined when empty. */
   first(): { offset: number; update: Update } | undefined {
     const entry = this.#entries[this.#head]
     return entry === undefined ? undefined : { offset: entry.offset, update: entry.updates[entry.next] as Update }
   }
 
-  /** Removes the `count` oldest updates (a cut took them). */
-  drop(count: number): void {
+  /**
+   * Removes the `count` oldest updates (a cut took them). Returns the offsets of the first and the last
+   * record set they came from; undefined when `count` is 0.
+   */
+  drop(count: number): { firstOffset: number; lastOffset: number } | undefined {
     let left = count
+    let span: { firstOffset: number; lastOffset: number } | undefined
     while (left > 0) {
       const e = this.#entries[this.#head]
       if (e === undefined) throw new RangeError(`drop(${count}): only ${count - left} updates were buffered`)
+      span = { firstOffset: span?.firstOffset ?? e.offset, lastOffset: e.offset }
       const n = Math.min(left, e.updates.length - e.next)
       for (let j = e.next; j < e.next + n; j++) this.#bytes -= (e.updates[j] as Update).data.length
       e.next += n
@@ -60,5 +73,6 @@ export class UpdateBuffer {
       this.#entries = this.#entries.slice(this.#head)
       this.#head = 0
     }
+    return span
   }
 }
