@@ -371,7 +371,8 @@ export const ERROR_CODES = {
         'over the {maxSetAside} its marker holds in a journal record of {setting}: ',
         'raise {setting} (the dead letters lie between writes of one time, so no earlier cut helps)',
       ],
-      journalMarkerSize: 'the marker of group {groupSeq} is {bytes} bytes, over {maxBytes} (a sizing bug)',
+      journalMarkerSize:
+        'the marker of group {groupSeq} is {bytes} bytes (bound {bound}), over {maxBytes} (a sizing bug)',
     },
   },
   XRC_DUPLICATE_SEQUENCE: {

@@ -5,7 +5,11 @@
  * cuts a consistency group as soon as T covers a waiting write (no sooner
  * than mover.groupMinIntervalMs after the last cut; every
  * mover.groupIntervalMs when only time moved; control/cutCadence.ts) and
- * journals it in one Kafka transaction.
+ * journals its marker (schemas/markers.ts: the offsets and seqs it takes
+ * from each updates partition, one record) in one Kafka transaction. A
+ * marker lists the offsets set aside inside its ranges: groups are cut so
+ * that they fit in mover.journalRecordMaxBytes (schemas/wireSizes.ts
+ * markerSetAsideRoom).
  *
  * Control: one loop cuts and journals, and is the only place that restarts
  * the pipeline, so a restart never races a transaction. Its decisions are
@@ -47,6 +51,7 @@ import { sessionTopics, valueSubject, type SessionTopics } from '../schemas/topi
 import { Supervisor, WakeableSleep } from './control/index.js'
 import type { FormedGroup } from './groups/index.js'
 import { createBadInputDesk, type BadInputDesk, type UpdatesIntake } from './intake/index.js'
+import { markerSetAsideRoom } from '../schemas/wireSizes.js'
 import { createJournalWriter, type JournalWriter, type StartPoint } from './journal/index.js'
 import { journalHooks } from './journalHooks.js'
 import type { Mover, MoverOptions, MoverState, MoverStatus } from './moverApi.js'
@@ -111,6 +116,8 @@ class MoverService {
   #journaled: Journaled = { groupSeq: 0, groupTime: undefined }
   #startedFrom: StartPoint['source'] | undefined
   #groupsJournaled = 0
+  /** Offsets set aside a marker may list (CutOptions.maxSetAside). */
+  readonly #maxSetAside: number
 
   constructor(options: MoverOptions) {
     const { config } = options
@@ -125,6 +132,11 @@ class MoverService {
     this.metrics = options.metrics ?? new Registry()
     this.#moverMetrics = createMoverMetrics(this.metrics)
     this.#controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
+    this.#maxSetAside = markerSetAsideRoom(
+      this.#session,
+      this.#controllerIds.length,
+      config.mover.journalRecordMaxBytes,
+    )
     this.#supervisor = new Supervisor({
       groupIntervalMs: config.mover.groupIntervalMs,
       groupMinIntervalMs: config.mover.groupMinIntervalMs,
@@ -237,7 +249,6 @@ class MoverService {
       kafka: this.#kafka,
       session: this.#session,
       topic: this.#topics.journal,
-      updatesTopic: this.#topics.updates,
       codec: codecs.journal,
       maxRecordBytes: this.#config.mover.journalRecordMaxBytes,
       transactionTimeoutMs: this.#config.mover.transactionTimeoutMs,
@@ -399,7 +410,7 @@ class MoverService {
     const run = this.#pipeline?.current
     const writer = this.#writer
     if (!this.#supervisor.mayCut() || run === undefined || writer === undefined) return true
-    const group = run.former.cut({ maxBytes: this.#config.mover.groupMaxBytes })
+    const group = run.former.cut({ maxBytes: this.#config.mover.groupMaxBytes, maxSetAside: this.#maxSetAside })
     this.#supervisor.cadence.cutAt(Date.now())
     if (group === undefined) return true
     try {

@@ -59,7 +59,6 @@ export async function prepareRun(deps: PipelineDeps): Promise<PipelineRun> {
     kafka: deps.kafka,
     session: deps.config.session.name,
     journalTopic: deps.topics.journal,
-    updatesTopic: deps.topics.updates,
     controllers: deps.controllers,
     codec: deps.codecs.journal,
     logger: deps.logger,

@@ -17,6 +17,8 @@ import {
   journalRecordBaseBytes,
   journalUpdateBytes,
   kafkaRecordOverheadBytes,
+  markerBytes,
+  markerSetAsideRoom,
   maxWriteBytes,
   recordSetBaseBytes,
   recordSetUpdateBytes,
@@ -77,6 +79,42 @@ const journalRecord: fc.Arbitrary<JournalRecord> = fc.record({
   }),
 })
 
+const marker: fc.Arbitrary<JournalRecord> = fc.record({
+  session: name,
+  groupSeq: long,
+  groupTime: long,
+  part: fc.constant(0),
+  parts: fc.constant(1),
+  updates: fc.constant([]),
+  controllers: fc.array(fc.record({ controller: int, lastSeq: long, lastTime: long, resumeOffset: long }), {
+    maxLength: 12,
+  }),
+  windows: fc.array(
+    fc.record({
+      controller: int,
+      time: long,
+      event: fc.constantFrom('BEGIN' as const, 'END' as const),
+      epoch: long,
+      consistentUntil: long,
+      blocks: long,
+      reason: name,
+    }),
+    { maxLength: 3 },
+  ),
+  ranges: fc.array(
+    fc.record({
+      controller: int,
+      fromOffset: long,
+      toOffset: long,
+      firstSeq: long,
+      lastSeq: long,
+      setAside: fc.array(long, { maxLength: 40 }),
+    }),
+    { maxLength: 12 },
+  ),
+  discarded: fc.array(fc.record({ controller: int, firstSeq: long, lastSeq: long }), { maxLength: 4 }),
+})
+
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
 
 describe('wire sizes', () => {
@@ -124,6 +162,42 @@ describe('wire sizes', () => {
         expect(wireBytes(journalType, r)).toBeLessThanOrEqual(bound)
       }),
       { numRuns: 300 },
+    )
+  })
+
+  it('bound a marker’s real encoding from above', () => {
+    fc.assert(
+      fc.property(marker, (m) => {
+        expect(wireBytes(journalType, m)).toBeLessThanOrEqual(markerBytes(m))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('size set-aside offsets so that the largest marker the mover cuts fits in a journal record', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 64 * 1024, max: 2 * 1024 * 1024 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.string({ minLength: 1, maxLength: 63 }),
+        (maxRecordBytes, controllers, session) => {
+          const room = markerSetAsideRoom(session, controllers, maxRecordBytes)
+          expect(room).toBeGreaterThan(0)
+          const ids = Array.from({ length: controllers }, (_, i) => i)
+          const setAside = Array.from({ length: room }, () => BIG)
+          const m = {
+            session,
+            controllers: ids,
+            windows: [],
+            discarded: [],
+            // every offset listed on one controller: the bound does not care where they are
+            ranges: ids.map((_, i) => ({ setAside: i === 0 ? setAside : [] })),
+          }
+          // within the bound, with the reserve left for window events and discarded ranges
+          expect(markerBytes(m) + 16 * 1024).toBeLessThanOrEqual(maxRecordBytes)
+        },
+      ),
+      { numRuns: 100 },
     )
   })
 

@@ -134,6 +134,62 @@ export function journalUpdateBytes(update: { volume: string; data: Buffer }): nu
 }
 
 /**
+ * A marker's ranges: controller (int), fromOffset, toOffset, firstSeq,
+ * lastSeq (longs) and the framing of its setAside array; each set-aside
+ * offset adds a long.
+ */
+export const UPDATES_RANGE_FIXED_BYTES = INT_MAX_BYTES + 4 * LONG_MAX_BYTES + ARRAY_FRAMING_BYTES
+
+/** A marker's discarded range: controller (int), firstSeq, lastSeq (longs). */
+export const DISCARDED_RANGE_BYTES = INT_MAX_BYTES + 2 * LONG_MAX_BYTES
+
+/** The arrays a marker adds to the record's framing (windows, ranges, discarded). */
+export const MARKER_ARRAYS_FRAMING_BYTES = 3 * ARRAY_FRAMING_BYTES
+
+/**
+ * Room a marker keeps for its window events and discarded ranges, besides
+ * its ranges and marks, when the mover sizes its set-aside offsets
+ * (markerSetAsideRoom). Both are rare (a resync window event per
+ * suspension, a discarded range per operator decision); the writer checks
+ * the encoded marker anyway.
+ */
+export const MARKER_RESERVE_BYTES = 16 * 1024
+
+/** Upper bound of a marker (schemas/markers.ts): one journal record, no updates. */
+export function markerBytes(marker: {
+  session: string
+  controllers: readonly unknown[]
+  windows?: readonly { reason: string }[]
+  ranges?: readonly { setAside: readonly number[] }[]
+  discarded?: readonly unknown[]
+}): number {
+  const ranges = marker.ranges ?? []
+  return (
+    journalRecordBaseBytes(marker.session) +
+    MARKER_ARRAYS_FRAMING_BYTES +
+    marker.controllers.length * CONTROLLER_MARK_BYTES +
+    (marker.windows ?? []).reduce((n, w) => n + journalWindowBytes(w), 0) +
+    ranges.reduce((n, r) => n + UPDATES_RANGE_FIXED_BYTES + r.setAside.length * LONG_MAX_BYTES, 0) +
+    (marker.discarded ?? []).length * DISCARDED_RANGE_BYTES
+  )
+}
+
+/**
+ * How many set-aside offsets a marker of `controllers` controllers may list
+ * within `maxRecordBytes` (mover.journalRecordMaxBytes), keeping
+ * MARKER_RESERVE_BYTES for window events and discarded ranges: the bound
+ * the mover cuts groups by (GroupFormer CutOptions.maxSetAside). At least 0.
+ */
+export function markerSetAsideRoom(session: string, controllers: number, maxRecordBytes: number): number {
+  const fixed =
+    journalRecordBaseBytes(session) +
+    MARKER_ARRAYS_FRAMING_BYTES +
+    controllers * (CONTROLLER_MARK_BYTES + UPDATES_RANGE_FIXED_BYTES) +
+    MARKER_RESERVE_BYTES
+  return Math.max(0, Math.floor((maxRecordBytes - fixed) / LONG_MAX_BYTES))
+}
+
+/**
  * What a journal record holding a single block needs besides the block's
  * data, as the configuration checks it (mover.journalRecordMaxBytes must
  * hold one block plus this). A round allowance above the worst case of

@@ -10,4 +10,5 @@ export {
   type FormerCheckpoint,
   type GroupFormer,
   createGroupFormer,
+  markerOf,
 } from './groupFormer.js'

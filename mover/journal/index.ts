@@ -1,5 +1,5 @@
 /**
- * The journal topic: groups written as parts inside Kafka transactions, the
+ * The journal topic: groups written as markers inside Kafka transactions, the
  * journal's tail read back, and recovery of the mover's position from it.
  */
 export { type JournalTail, readJournalTail } from './journalTail.js'

@@ -1,7 +1,9 @@
 /**
  * The journal's last complete group, read with read_committed: where a
  * starting (or recovering) mover resumes. Only the group's last part is
- * decoded, since it alone carries the controller marks.
+ * decoded, since it alone carries the controller marks: a marker (part 0
+ * of 1, schemas/markers.ts) is its group's last part, and so is the last
+ * part of a group of the older format.
  *
  * Reads a window before the journal's end and widens it until a last part
  * is found: the tail is normally one group and its transaction marker, but

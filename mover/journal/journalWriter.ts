@@ -1,8 +1,11 @@
 /**
- * Writes consistency groups to the session's journal topic, one Kafka
- * transaction per group: all its parts, plus the updates-topic offsets to
- * resume from (sendOffsets to the mover's group), then commit. A
- * read_committed reader sees a whole group or nothing.
+ * Writes consistency groups to the session's journal topic as markers
+ * (schemas/markers.ts): one record per group, one send, in its own Kafka
+ * transaction, then commit. The updates stay on the updates topic; the
+ * marker names them, and carries the controller marks a restarting mover
+ * resumes from, so no input offsets are committed (no sendOffsets: the
+ * journal's tail is the mover's position). A read_committed reader sees a
+ * group or nothing.
  *
  * Failure model:
  * - Fenced: the broker says our producer epoch is old (kafkajs's request
@@ -29,13 +32,15 @@ import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
-import { moverGroupId, moverTransactionalId } from '../../schemas/topicNames.js'
-import { journalHeaders, splitGroup } from './journalParts.js'
+import { moverTransactionalId } from '../../schemas/topicNames.js'
+import { markerBytes } from '../../schemas/wireSizes.js'
+import { type FormedGroup, markerOf } from '../groups/index.js'
+import { journalHeaders } from './journalParts.js'
 import { type WritePhase, writeFailure } from './writeFailure.js'
 
 /** Fault injection points, for tests of what happens around a commit. */
 export interface JournalWriterHooks {
-  /** After the parts and offsets were sent, before the commit. A throw fails the write before the commit. */
+  /** After the marker was sent, before the commit. A throw fails the write before the commit. */
   beforeCommit?: (group: ConsistencyGroup) => Promise<void> | void
   /** Right after the commit was issued, before its answer is awaited (the commit goes on meanwhile). */
   duringCommit?: (group: ConsistencyGroup) => Promise<void> | void
@@ -48,8 +53,6 @@ export interface JournalWriterOptions {
   session: string
   /** The journal topic (one partition). */
   topic: string
-  /** The updates topic whose offsets are committed with each group. */
-  updatesTopic: string
   codec: AvroCodec<JournalRecord>
   maxRecordBytes: number
   transactionTimeoutMs: number
@@ -59,8 +62,9 @@ export interface JournalWriterOptions {
 
 /** What a journaled group took. */
 export interface JournalWriteResult {
+  /** Journal records written: 1 (the marker). */
   parts: number
-  /** Encoded bytes of all parts. */
+  /** Encoded bytes of the marker. */
   bytes: number
 }
 
@@ -73,18 +77,17 @@ export interface JournalWriter {
    */
   open(): Promise<void>
   /**
-   * Journals `group` in one transaction with its marks' resume offsets.
-   * Resolves only once the commit succeeded. Throws XRC_FENCED (fatal),
+   * Journals `group`'s marker in one transaction. Resolves only once the commit succeeded. Throws XRC_FENCED (fatal),
    * XRC_CLOSED (aborted by `abortInFlight`) or XRC_JOURNAL_WRITE_FAILED;
    * after any throw, call `open()` before the next write.
    */
-  write(group: ConsistencyGroup): Promise<JournalWriteResult>
+  write(group: FormedGroup): Promise<JournalWriteResult>
   /** From now on, a write aborts instead of committing (if its commit was not sent yet): the mover is stopping. */
   abortInFlight(): void
   close(): Promise<void>
 }
 
-/** A journal part ready to send, with its encoded size. */
+/** A journal record ready to send, with its encoded size. */
 type JournalMessage = Message & { value: Buffer }
 
 export function createJournalWriter(options: JournalWriterOptions): JournalWriter {
@@ -134,9 +137,9 @@ class TransactionalJournalWriter implements JournalWriter {
     this.#log.info({ transactionalId: this.#transactionalId }, 'claimed the transactional id')
   }
 
-  async write(group: ConsistencyGroup): Promise<JournalWriteResult> {
+  async write(group: FormedGroup): Promise<JournalWriteResult> {
     const producer = this.#readyProducer()
-    const messages = this.#messages(group)
+    const message = this.#message(group)
     this.#state = 'busy'
     const attempt = { began: Date.now(), phase: 'begin' as WritePhase }
     let tx: Transaction
@@ -147,7 +150,7 @@ class TransactionalJournalWriter implements JournalWriter {
       throw this.#failure(err, attempt, group)
     }
     try {
-      await this.#sendAndCommit(tx, group, messages, attempt)
+      await this.#sendAndCommit(tx, group, message, attempt)
     } catch (err) {
       this.#state = 'broken'
       if (attempt.phase === 'send' && tx.isActive()) {
@@ -159,7 +162,7 @@ class TransactionalJournalWriter implements JournalWriter {
       throw this.#failure(err, attempt, group)
     }
     this.#state = 'ready'
-    return { parts: messages.length, bytes: messages.reduce((n, m) => n + m.value.length, 0) }
+    return { parts: 1, bytes: message.value.length }
   }
 
   abortInFlight(): void {
@@ -182,45 +185,37 @@ class TransactionalJournalWriter implements JournalWriter {
     return this.#producer
   }
 
-  /** The group's parts, encoded; a part over the bound is a sizing bug. */
-  #messages(group: ConsistencyGroup): JournalMessage[] {
+  /**
+   * The group's marker, encoded. Over the bound it is a sizing bug: the
+   * former bounds the set-aside offsets (markerSetAsideRoom) and the marks
+   * and ranges are checked against the setting at start.
+   */
+  #message(group: FormedGroup): JournalMessage {
     const { codec, maxRecordBytes } = this.#options
-    return splitGroup(group, maxRecordBytes).map((record) => {
-      const value = codec.encode(record)
-      if (value.length > maxRecordBytes) {
-        throw new XrcError('XRC_RECORD_TOO_LARGE', {
-          reason: 'journalPart',
-          part: record.part,
-          groupSeq: group.groupSeq,
-          bytes: value.length,
-          maxBytes: maxRecordBytes,
-        })
-      }
-      return { partition: 0, key: String(group.groupSeq), value, headers: journalHeaders(record) }
-    })
+    const marker: JournalRecord = markerOf(group)
+    const value = codec.encode(marker)
+    if (value.length > maxRecordBytes) {
+      throw new XrcError('XRC_RECORD_TOO_LARGE', {
+        reason: 'journalMarkerSize',
+        groupSeq: group.groupSeq,
+        bytes: value.length,
+        bound: markerBytes(marker),
+        maxBytes: maxRecordBytes,
+      })
+    }
+    return { partition: 0, key: String(group.groupSeq), value, headers: journalHeaders(marker) }
   }
 
-  /** The parts and the resume offsets in `tx`, then the commit (or an abort when the mover is stopping). */
+  /** The marker in `tx`, then the commit (or an abort when the mover is stopping). */
   async #sendAndCommit(
     tx: Transaction,
     group: ConsistencyGroup,
-    messages: readonly JournalMessage[],
+    message: JournalMessage,
     attempt: { phase: WritePhase },
   ): Promise<void> {
     const { hooks } = this.#options
     attempt.phase = 'send'
-    // one request per part: the broker's max.message.bytes bounds a record batch, and kafkajs
-    // puts all the messages of one send to a partition in one batch
-    for (const message of messages) await tx.send({ topic: this.#options.topic, acks: -1, messages: [message] })
-    await tx.sendOffsets({
-      consumerGroupId: moverGroupId(this.#options.session),
-      topics: [
-        {
-          topic: this.#options.updatesTopic,
-          partitions: group.controllers.map((m) => ({ partition: m.controller, offset: String(m.resumeOffset) })),
-        },
-      ],
-    })
+    await tx.send({ topic: this.#options.topic, acks: -1, messages: [message] })
     await hooks?.beforeCommit?.(group)
     if (this.#abortRequested) {
       await tx.abort()

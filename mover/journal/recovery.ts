@@ -4,9 +4,19 @@
  * updates partition again (its marks). Record sets read again that the
  * journal already holds are dropped by (controller, seq) in the former.
  *
- * With an empty journal: the offsets committed under the mover's group
- * (sendOffsets, in the same transactions as the groups), else the earliest
- * offsets.
+ * With an empty journal: the earliest offsets. So does a controller that
+ * has no mark in the last group (added since).
+ *
+ * Committed offsets are not read any more. Movers of the older journal
+ * format committed their input offsets with each group (sendOffsets); they
+ * were read only when the journal held no group or the last group had no
+ * mark for a controller. A journal of either format has the marks in its
+ * last group (a marker, or the last part), so those offsets were reachable
+ * only once the journal had been emptied (its topic deleted or its
+ * retention passed), and since movers write markers they are never moved
+ * again: they would point into the past of a journal that no longer
+ * exists. `xrc resync` (cli/resync/reestablish.ts), the way to start again
+ * after losing the journal, deletes them anyway.
  */
 import type { Kafka } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
@@ -21,7 +31,7 @@ export interface StartPoint {
   checkpoint: FormerCheckpoint | undefined
   /** Updates-topic offset to read from, per partition; a partition not named starts at its earliest offset. */
   offsets: Map<number, number>
-  source: 'journal' | 'committed-offsets' | 'earliest'
+  source: 'journal' | 'earliest'
   /** Journal offset of the last group's last part. */
   journalOffset?: number
 }
@@ -30,7 +40,6 @@ export interface StartPointOptions {
   kafka: Kafka
   session: string
   journalTopic: string
-  updatesTopic: string
   /** Configured controller ids (= updates partitions). */
   controllers: readonly number[]
   codec: AvroCodec<JournalRecord>
@@ -62,16 +71,8 @@ export async function findStartPoint(options: StartPointOptions): Promise<StartP
     )
     const unmarked = options.controllers.filter((id) => !marked.has(id))
     if (unmarked.length > 0) {
-      // controllers added since the last group: from their committed offsets, else the start
-      const committed = await committedOffsets(options)
-      for (const id of unmarked) {
-        const o = committed.get(id)
-        if (o !== undefined) offsets.set(id, o)
-      }
-      log.warn(
-        { controllers: unmarked },
-        'controllers without a journal mark start from their committed or earliest offsets',
-      )
+      // controllers added since the last group: from the start of their partitions
+      log.warn({ controllers: unmarked }, 'controllers without a journal mark start from their earliest offsets')
     }
     return {
       checkpoint: { groupSeq: tail.groupSeq, groupTime: tail.groupTime, controllers: tail.controllers },
@@ -80,21 +81,5 @@ export async function findStartPoint(options: StartPointOptions): Promise<StartP
       journalOffset: tail.offset,
     }
   }
-  const committed = await committedOffsets(options)
-  const offsets = new Map([...committed].filter(([p]) => configured.has(p)))
-  return { checkpoint: undefined, offsets, source: offsets.size > 0 ? 'committed-offsets' : 'earliest' }
-}
-
-/** Offsets committed under the mover's group id (-1, none, left out). */
-async function committedOffsets(options: StartPointOptions): Promise<Map<number, number>> {
-  const admin = options.kafka.admin()
-  await admin.connect()
-  try {
-    const [topic] = await admin.fetchOffsets({ groupId: moverGroupId(options.session), topics: [options.updatesTopic] })
-    return new Map(
-      (topic?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => [p.partition, Number(p.offset)]),
-    )
-  } finally {
-    await admin.disconnect()
-  }
+  return { checkpoint: undefined, offsets: new Map(), source: 'earliest' }
 }
