@@ -1,6 +1,7 @@
 /**
  * The driver of the stage contract (stageContract.ts) for the mover: record sets in on
- * the updates topic, consistency groups out on the journal, in order,
+ * the updates topic, consistency groups out on the journal (markers,
+ * resolved against the updates topic: test/kit/markerReader.ts), in order,
  * covering every update once. Item i is a one-update record set of
  * controller i%3 (volume c{c}v{(i/3)%2}, block floor(i/6): no two items
  * share a block, so no group folds one into another), its times and seqs
@@ -19,7 +20,8 @@ import { createCodec } from '../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { HEADERS, moverGroupId, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
-import { ScriptedControllers, groupsOf, type JournalEntry } from '../integration/moverKit.js'
+import { ScriptedControllers } from '../integration/moverKit.js'
+import { type JournalEntry, resolveJournal } from '../kit/markerReader.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
 import type { StageDriver } from './stageContract.js'
@@ -123,7 +125,16 @@ export const moverDriver: StageDriver<Mover> = {
         )
         const items: number[] = []
         let lastTime = Number.NEGATIVE_INFINITY
-        for (const [k, group] of groupsOf(entries).entries()) {
+        // each marker resolved against the updates topic: the updates the applier would take
+        const groups = await resolveJournal({
+          kafka,
+          admin,
+          updatesTopic: topics.updates,
+          updatesCodec: codec,
+          blockSize: BLOCK,
+          entries,
+        })
+        for (const [k, group] of groups.entries()) {
           // groups numbered from 1 without a gap, their times strictly increasing
           const inOrder = group.groupSeq === k + 1 && group.groupTime > lastTime
           lastTime = group.groupTime

@@ -26,14 +26,7 @@ import type { RecordSet } from '../../schemas/recordSet.js'
 import { HEADERS } from '../../schemas/topicNames.js'
 import { CLI } from '../kit/services.js'
 import { stackInfo, testKafka } from '../kit/servers.js'
-import {
-  BLOCK,
-  expectJournalMatches,
-  groupsOf,
-  moverSession,
-  readJournal,
-  type MoverSession,
-} from '../integration/moverKit.js'
+import { BLOCK, expectJournalMatches, moverSession, readGroups, type MoverSession } from '../integration/moverKit.js'
 
 const run = promisify(execFile)
 let kafka: Kafka
@@ -173,7 +166,7 @@ describe('bad input on the updates topic', () => {
     await s.send([c.updates(0, [[1, 9, 1]]), c.updates(2, [[0, 9, 1]])])
     const t = await settle(s, m)
 
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, t)
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, t)
     const entries = await deadLetters(s)
     const expected = await Promise.all(
       bad.map(async ([code, partition, offset]) => ({ code, sourcePartition: partition, sourceOffset: await offset })),
@@ -317,7 +310,7 @@ describe('bad input on the updates topic', () => {
     }
 
     const t = await settle(s, m)
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, t)
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, t)
     expect(status?.discarded).toEqual([
       expect.objectContaining({ controller: 2, firstSeq: Math.min(...discarded), lastSeq: Math.max(...discarded) }),
     ])
@@ -355,7 +348,7 @@ describe('bad input on the updates topic', () => {
     await m.start()
     const t = await settle(s, m)
     expect(m.status().frozen).toEqual([])
-    expectJournalMatches(groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)), c.writes, t)
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, t)
     expect(await deadLetters(s)).toEqual([
       expect.objectContaining({
         sourcePartition: 0,

@@ -16,9 +16,8 @@ import { testKafka } from '../kit/servers.js'
 import {
   CONTROLLERS,
   expectJournalMatches,
-  groupsOf,
   moverSession,
-  readJournal,
+  readGroups,
   type MoverSession,
   type ScriptedControllers,
 } from './moverKit.js'
@@ -122,11 +121,7 @@ describe('mover restart and takeover', () => {
     const finalTime = await finish(s)
     await waitFor('the last group', timeAt(b, finalTime), wait)
     await b.stop()
-    expectJournalMatches(
-      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
-      c.writes,
-      finalTime,
-    )
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, finalTime)
   })
 
   it('a commit that landed but was reported failed (indefinite) is found in the journal tail, not journaled again', async () => {
@@ -152,11 +147,7 @@ describe('mover restart and takeover', () => {
     expect(lied).toBe(true)
     const failures = await m.metrics.getSingleMetric('xrc_mover_journal_failures_total')?.get()
     expect(failures?.values[0]?.value).toBe(1)
-    expectJournalMatches(
-      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
-      c.writes,
-      finalTime,
-    )
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, finalTime)
   })
 
   it('a second mover fences the first: the first halts with XRC_FENCED and journals nothing more', async () => {
@@ -193,10 +184,6 @@ describe('mover restart and takeover', () => {
     await b.stop()
     expect(a.status().groupsJournaled).toBe(journaledByA)
     expect(a.status().groupSeq).toBeLessThanOrEqual(claimedAt)
-    expectJournalMatches(
-      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
-      c.writes,
-      finalTime,
-    )
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, finalTime)
   })
 })

@@ -2,8 +2,9 @@
  * The mover against the real broker and registry: hand-made record sets of
  * three controllers in, the journal read back with read_committed and
  * checked against the model (order, completeness, contiguous group seqs,
- * last writer wins), groups split into parts in one transaction, a frozen
- * controller at a seq gap, garbage dead-lettered, and backpressure.
+ * last writer wins) once its markers are resolved against the updates topic,
+ * one small marker per group whatever its size, a frozen controller at a seq
+ * gap, garbage dead-lettered and set aside, and backpressure.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
@@ -12,6 +13,7 @@ import { isXrcError } from '../../lib/errors.js'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import { createMover, type Mover } from '../../mover/index.js'
+import type { JournalRecord } from '../../schemas/journal.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
 import { moverGroupId } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
@@ -19,8 +21,8 @@ import { stackInfo, testKafka } from '../kit/servers.js'
 import {
   CONTROLLERS,
   expectJournalMatches,
-  groupsOf,
   moverSession,
+  readGroups,
   readJournal,
   type MoverSession,
   type ScriptedControllers,
@@ -129,19 +131,27 @@ describe('mover', () => {
     await waitFor('the last group', reached(m, finalTime), { timeoutMs: 30_000, intervalMs: 20 })
     await m.stop()
 
-    const groups = groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec))
+    const groups = await readGroups(kafka, admin, s)
     expectJournalMatches(groups, c.writes, finalTime)
     expect(groups.length).toBeGreaterThan(1)
     expect(m.status()).toMatchObject({ state: 'stopped', duplicateRecordSets: 1, groupsJournaled: groups.length })
-    // the input offsets committed with the last group are its marks
-    const last = groups[groups.length - 1]
+    // one marker per group, naming every controller's range; the re-send is set aside in controller 1's range
+    const entries = await readJournal(kafka, admin, s.topics.journal, s.journalCodec)
+    expect(entries).toHaveLength(groups.length)
+    for (const { record } of entries) {
+      expect(record).toMatchObject({ part: 0, parts: 1, updates: [] })
+      expect(record.ranges?.map((r) => r.controller)).toEqual(CONTROLLERS)
+    }
+    // (unless a cut fell between the two sends of it: then no range holds it)
+    const asides = entries.flatMap((e) => e.record.ranges ?? []).filter((r) => r.setAside.length > 0)
+    expect(asides.length).toBeLessThanOrEqual(1)
+    for (const r of asides) expect(r).toMatchObject({ controller: 1, setAside: [expect.any(Number)] })
+    // markers carry the marks: no input offsets are committed any more
     const [committed] = await admin.fetchOffsets({ groupId: moverGroupId(s.session), topics: [s.topics.updates] })
-    expect(committed?.partitions.map((p) => [p.partition, Number(p.offset)]).sort()).toEqual(
-      last?.controllers.map((mk) => [mk.controller, mk.resumeOffset]).sort(),
-    )
+    expect((committed?.partitions ?? []).filter((p) => Number(p.offset) >= 0)).toEqual([])
   })
 
-  it('splits a group larger than journalRecordMaxBytes into parts of one transaction, and an aborted attempt leaves no part visible', async () => {
+  it('journals a group larger than journalRecordMaxBytes as one small marker, and an aborted attempt leaves none visible', async () => {
     const s = await session({ blockSize: 4096, mover: { journalRecordMaxBytes: 64 * 1024 } })
     const c = s.controllers
     // 512 KiB on controller 0 while the others are silent: one group once they speak
@@ -162,12 +172,13 @@ describe('mover', () => {
     await m.stop()
 
     const entries = await readJournal(kafka, admin, s.topics.journal, s.journalCodec)
-    const groups = groupsOf(entries) // parts 0..n-1 at consecutive offsets: one transaction
+    const groups = await readGroups(kafka, admin, s)
     expectJournalMatches(groups, c.writes, finalTime)
     const withData = groups.find((g) => g.updates.length > 0)
-    const parts = entries.filter((e) => e.record.groupSeq === withData?.groupSeq)
-    expect(parts.length).toBeGreaterThanOrEqual(9)
-    for (const e of parts) expect(s.journalCodec.encode(e.record).length).toBeLessThanOrEqual(64 * 1024)
+    // 512 KiB of updates, one marker of a few hundred bytes: the data stays on the updates topic
+    const records = entries.filter((e) => e.record.groupSeq === withData?.groupSeq)
+    expect(records).toHaveLength(1)
+    expect(s.journalCodec.encode(records[0]?.record as JournalRecord).length).toBeLessThan(1024)
     expect(withData?.updates).toHaveLength(128)
     const failures = await m.metrics.getSingleMetric('xrc_mover_journal_failures_total')?.get()
     expect(failures?.values[0]?.value).toBe(1)
@@ -202,19 +213,30 @@ describe('mover', () => {
       status: 'halted',
       reason: expect.stringMatching(/xrc session resume --controller 1/),
     })
-    const groups = groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec))
+    const groups = await readGroups(kafka, admin, s)
     expect(groups.flatMap((g) => g.updates).filter((u) => u.controller === 1 && u.seq >= 5)).toEqual([])
   })
 
   it('dead-letters a record that is not a record set (XRC_DECODE_FAILED), naming partition and offset, and goes on', async () => {
     const s = await session()
-    await s.send(s.controllers.heartbeats())
+    const c = s.controllers
+    // the garbage sits between two writes of controller 2 (taken by one group, or straddling two)
+    await s.send([...c.heartbeats(), c.updates(2, [[0, 1, 1]])])
     await s.sendRaw(2, Buffer.from('not avro at all'))
+    await s.send([c.updates(2, [[1, 2, 1]])])
     const t = await finish(s)
     const m = mover(s)
     await m.start()
     await waitFor('the journal to pass the garbage', reached(m, t), { timeoutMs: 30_000, intervalMs: 20 })
     expect(m.status()).toMatchObject({ frozen: [], deadLettered: { XRC_DECODE_FAILED: 1 } })
+    await m.stop()
+    // the markers set the garbage aside: resolving them never decodes it, and every write is there once
+    const groups = await readGroups(kafka, admin, s)
+    expectJournalMatches(groups, c.writes, t)
+    const entries = await readJournal(kafka, admin, s.topics.journal, s.journalCodec)
+    const ranges = entries.flatMap((e) => e.record.ranges ?? []).filter((r) => r.controller === 2)
+    const garbage = ranges.flatMap((r) => r.setAside)
+    expect(garbage.length).toBeLessThanOrEqual(1) // listed when one group takes both writes
   })
 
   it('pauses partitions whose buffer is full while T waits for a silent controller, then drains them', async () => {
@@ -246,11 +268,7 @@ describe('mover', () => {
     await waitFor('all journaled', reached(m, finalTime), { timeoutMs: 60_000, intervalMs: 20 })
     expect(m.status().pausedPartitions).toEqual([])
     await m.stop()
-    expectJournalMatches(
-      groupsOf(await readJournal(kafka, admin, s.topics.journal, s.journalCodec)),
-      c.writes,
-      finalTime,
-    )
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, finalTime)
   })
 
   it('refuses to start twice', async () => {

@@ -3,7 +3,8 @@
  * and journal topics, subjects and mover group), scripted controllers that
  * make record sets by hand (the shared clock, seqs, heartbeats), a producer
  * of them in the wire format with their headers, a read_committed reader of
- * the journal, and the model the journal is checked against.
+ * the journal whose markers are resolved against the updates topic
+ * (test/kit/markerReader.ts), and the model the journal is checked against.
  */
 import type { Admin, Kafka, Producer } from 'kafkajs'
 import { expect } from 'vitest'
@@ -16,6 +17,7 @@ import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord } from '../..
 import { RECORD_SET_SCHEMA, type RecordSet, type Update } from '../../schemas/recordSet.js'
 import { HEADERS, moverGroupId, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
+import { type JournalEntry, type ResolvedGroup, resolveJournal } from '../kit/markerReader.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
 
 export const BLOCK = 512
@@ -230,10 +232,7 @@ export class ScriptedControllers {
   }
 }
 
-export interface JournalEntry {
-  offset: number
-  record: JournalRecord
-}
+export type { JournalEntry }
 
 /** Every committed journal record, read with read_committed up to the journal's end. */
 export async function readJournal(
@@ -270,31 +269,27 @@ export async function readJournal(
   return entries
 }
 
-/** Joins parts into groups, checking parts are 0..parts-1 of one group at consecutive offsets (one transaction, no marker between). */
-export function groupsOf(entries: JournalEntry[]): ConsistencyGroup[] {
-  const groups: ConsistencyGroup[] = []
-  let open: JournalEntry[] = []
-  for (const e of entries) {
-    const first = open[0]
-    if (first !== undefined) {
-      expect(e.record.groupSeq).toBe(first.record.groupSeq)
-      expect(e.offset).toBe((open[open.length - 1] as JournalEntry).offset + 1)
-    }
-    expect(e.record.part).toBe(open.length)
-    open.push(e)
-    if (e.record.part === e.record.parts - 1) {
-      const r = e.record
-      groups.push({
-        session: r.session,
-        groupSeq: r.groupSeq,
-        groupTime: r.groupTime,
-        updates: open.flatMap((x) => x.record.updates),
-        controllers: r.controllers,
-      })
-      open = []
-    }
-  }
-  expect(open).toEqual([])
+/**
+ * The session's journal read back as groups: markers resolved against the
+ * updates topic (test/kit/markerReader.ts), so each group holds the updates
+ * the applier would take; every journal record must be a marker (the mover
+ * writes nothing else).
+ */
+export async function readGroups(
+  kafka: Kafka,
+  admin: Admin,
+  s: Pick<MoverSession, 'topics' | 'codec' | 'journalCodec' | 'config'>,
+): Promise<ResolvedGroup[]> {
+  const entries = await readJournal(kafka, admin, s.topics.journal, s.journalCodec)
+  const groups = await resolveJournal({
+    kafka,
+    admin,
+    updatesTopic: s.topics.updates,
+    updatesCodec: s.codec,
+    blockSize: s.config.session.blockSize,
+    entries,
+  })
+  expect(groups.filter((g) => !g.marker).map((g) => g.groupSeq)).toEqual([])
   return groups
 }
 

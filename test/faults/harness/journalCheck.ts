@@ -1,6 +1,8 @@
 /**
  * Checks of the journal itself, read back from Kafka:
- * - committed (read_committed): group seqs 1, 2, ... each once, times
+ * - committed (read_committed), each marker resolved against the updates
+ *   topic as the applier takes it (test/kit/markerReader.ts; a marker that
+ *   does not resolve throws): group seqs 1, 2, ... each once, times
  *   strictly increasing, and no write (controller, seq) in two groups: a
  *   group journaled twice, or a write journaled twice, would be applied
  *   twice whatever the applier does;
@@ -16,7 +18,9 @@ import { waitFor } from '../../../lib/retry.js'
 import { scanTopic } from '../../../lib/kafka/index.js'
 import { createCodec } from '../../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../../../schemas/journal.js'
-import { HEADERS, valueSubject } from '../../../schemas/topicNames.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../../../schemas/recordSet.js'
+import { HEADERS, sessionTopics, valueSubject } from '../../../schemas/topicNames.js'
+import { type JournalEntry, resolveJournal } from '../../kit/markerReader.js'
 import { uniqueName } from '../../kit/names.js'
 
 export interface JournalReport {
@@ -27,11 +31,17 @@ export interface JournalReport {
   journaledTwice: number
   /** A few of the writes journaled twice, as controller:seq@groupSeq, for the failure message. */
   twiceSamples: string[]
-  /** Committed journal offset of each group's last part, by group seq. */
+  /** Committed journal offset of each group's marker (or last part, older format), by group seq. */
   lastPartOffset: Map<number, number>
 }
 
-export async function checkJournal(kafka: Kafka, topic: string, registryUrl: string): Promise<JournalReport> {
+/** Reads the journal `topic` (its markers resolved against the session's updates topic, blocks of `blockSize`). */
+export async function checkJournal(
+  kafka: Kafka,
+  topic: string,
+  registryUrl: string,
+  blockSize: number,
+): Promise<JournalReport> {
   const codec = await createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topic), schema: JOURNAL_SCHEMA })
   const report: JournalReport = {
     groups: 0,
@@ -44,7 +54,7 @@ export async function checkJournal(kafka: Kafka, topic: string, registryUrl: str
   const seqs = new Set<number>()
   let previous: { seq: number; time: number } | undefined
   let twiceInGroup = false
-  const records: { offset: number; record: JournalRecord }[] = []
+  const records: JournalEntry[] = []
   await scanTopic({
     kafka,
     topic,
@@ -54,7 +64,29 @@ export async function checkJournal(kafka: Kafka, topic: string, registryUrl: str
     onMessage: async (m) =>
       void records.push({ offset: Number(m.offset), record: await codec.decode(m.value as Buffer) }),
   })
-  for (const { offset, record: r } of records) {
+  const session = records[0]?.record.session
+  if (session === undefined) return report
+  const admin = kafka.admin()
+  await admin.connect()
+  let groups
+  try {
+    const updatesTopic = sessionTopics(session).updates
+    groups = await resolveJournal({
+      kafka,
+      admin,
+      updatesTopic,
+      updatesCodec: await createCodec<RecordSet>({
+        registryUrl,
+        subject: valueSubject(updatesTopic),
+        schema: RECORD_SET_SCHEMA,
+      }),
+      blockSize,
+      entries: records,
+    })
+  } finally {
+    await admin.disconnect()
+  }
+  for (const { journalOffset: offset, ...r } of groups) {
     for (const u of r.updates) {
       // a write of several blocks is several updates with one seq: a write of one block is (controller, seq, block)
       const key = `${u.controller}:${u.seq}:${u.volume}:${u.block}`
@@ -65,7 +97,6 @@ export async function checkJournal(kafka: Kafka, topic: string, registryUrl: str
       }
       writes.set(key, r.groupSeq)
     }
-    if (r.part !== r.parts - 1) continue
     report.groups++
     report.lastPartOffset.set(r.groupSeq, offset)
     if (seqs.has(r.groupSeq) || twiceInGroup) report.journaledTwice++

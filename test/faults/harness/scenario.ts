@@ -296,7 +296,12 @@ async function runPrepared(
     }
     // the journal is final once the mover stopped; the applier must then apply every group of it, none skipped
     for (const s of [...services.primaries, services.mover]) await stop(s)
-    const journal = await checkJournal(kafka, sessionTopics(config.session.name).journal, servers.registryUrl)
+    const journal = await checkJournal(
+      kafka,
+      sessionTopics(config.session.name).journal,
+      servers.registryUrl,
+      config.session.blockSize,
+    )
     await waitFor(
       'the applier to apply the whole journal',
       async () =>
