@@ -270,7 +270,7 @@ export const ConfigSchema = z.strictObject({
         .int()
         .min(64 * 1024)
         .default(900 * 1024)
-        .describe('Largest journal record; larger groups are split into parts of one transaction, bytes'),
+        .describe('Largest journal record (a marker); a group whose marker would not fit is cut earlier, bytes'),
       maxRecordSetBytes: z
         .number()
         .int()

@@ -59,6 +59,11 @@ export const HEADERS = {
   groupTime: 'xrc.group-time',
   part: 'xrc.part',
   parts: 'xrc.parts',
+  /**
+   * On a group's last journal record: per controller the updates-topic offset a mover resumes from
+   * ("<controller>:<offset>,..."), so `xrc status` shows the mover's lag without decoding.
+   */
+  resumeOffsets: 'xrc.resume-offsets',
   // dead-letter records
   sourceTopic: 'xrc.dlq.topic',
   sourcePartition: 'xrc.dlq.partition',

@@ -5,21 +5,23 @@
  *
  * - per updates partition (= controller): its end offset, the last record's
  *   kind, last seq and time (a heartbeat's time is the controller's clock),
- *   and the offset the mover committed with its last group (sendOffsets),
- *   hence how many records the mover has not journaled yet;
+ *   and the offset the mover resumes from after its last group (the header
+ *   of the journal's last marker), hence how many records it has not
+ *   journaled yet;
  * - the journal: its end (last stable offset) and its last group;
  * - the dead-letter topic: how many records it holds.
  */
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
 import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
-import { HEADERS, moverGroupId, sessionTopics } from '../../schemas/topicNames.js'
+import { parseResumeOffsets } from '../../mover/index.js'
+import { HEADERS, sessionTopics } from '../../schemas/topicNames.js'
 import { headerNumber, headerString, partitionOffsets, readRange } from '../../lib/kafka/index.js'
 
 export interface PartitionView {
   partition: number
   endOffset: number
-  /** Offset the mover resumes from (committed with its last group); undefined before its first group. */
+  /** Offset the mover resumes from (its last group's marks); undefined before its first group. */
   moverOffset: number | undefined
   /** Records the mover has not journaled yet. */
   moverLag: number | undefined
@@ -33,7 +35,7 @@ export interface KafkaView {
     topic: string
     exists: boolean
     endOffset: number | undefined
-    lastGroup?: { seq: number; time: number; offset: number }
+    lastGroup?: { seq: number; time: number; offset: number; resumeOffsets?: Map<number, number> }
   }
   deadLetter: {
     topic: string
@@ -59,11 +61,12 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
     deadLetter: { topic: topics.deadLetter, exists: existing.has(topics.deadLetter), records: undefined },
     gaps: [],
   }
-  const tasks: Promise<void>[] = []
-  if (view.updates.exists) tasks.push(updatesView(kafka, admin, session, view, logger))
-  else view.gaps.push(`updates topic ${topics.updates} does not exist (no primary has run for this session)`)
-  if (view.journal.exists) tasks.push(journalView(kafka, admin, view, logger))
+  // the journal first: its last group says where the mover resumes in each updates partition
+  if (view.journal.exists) await journalView(kafka, admin, view, logger)
   else view.gaps.push(`journal topic ${topics.journal} does not exist (no mover or applier has run for this session)`)
+  const tasks: Promise<void>[] = []
+  if (view.updates.exists) tasks.push(updatesView(kafka, admin, view, logger))
+  else view.gaps.push(`updates topic ${topics.updates} does not exist (no primary has run for this session)`)
   if (view.deadLetter.exists) {
     const offsets = await partitionOffsets(admin, topics.deadLetter)
     view.deadLetter.records = [...offsets.values()].reduce((n, o) => n + (o.high - o.low), 0)
@@ -87,18 +90,10 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
   return view
 }
 
-async function updatesView(
-  kafka: Kafka,
-  admin: Admin,
-  session: string,
-  view: KafkaView,
-  logger: Logger,
-): Promise<void> {
+async function updatesView(kafka: Kafka, admin: Admin, view: KafkaView, logger: Logger): Promise<void> {
   const topic = view.updates.topic
   const offsets = await partitionOffsets(admin, topic)
-  const committed = new Map<number, number>()
-  const groups = await admin.fetchOffsets({ groupId: moverGroupId(session), topics: [topic] })
-  for (const p of groups[0]?.partitions ?? []) if (Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset))
+  const committed = view.journal.lastGroup?.resumeOffsets ?? new Map<number, number>()
   const last = new Map<number, KafkaMessage>()
   const from = new Map([...offsets].map(([p, o]) => [p, Math.max(o.low, o.high - 1)]))
   const to = new Map([...offsets].map(([p, o]) => [p, o.high]))
@@ -157,8 +152,10 @@ async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: 
       const parts = headerNumber(m, HEADERS.parts)
       const seq = headerNumber(m, HEADERS.groupSeq)
       const time = headerNumber(m, HEADERS.groupTime)
-      if (part !== undefined && parts !== undefined && part === parts - 1 && seq !== undefined && time !== undefined)
-        lastGroup = { seq, time, offset: Number(m.offset) }
+      if (part !== undefined && parts !== undefined && part === parts - 1 && seq !== undefined && time !== undefined) {
+        const resumeOffsets = parseResumeOffsets(headerString(m, HEADERS.resumeOffsets))
+        lastGroup = { seq, time, offset: Number(m.offset), ...(resumeOffsets ? { resumeOffsets } : {}) }
+      }
     },
   })
   if (lastGroup) view.journal.lastGroup = lastGroup

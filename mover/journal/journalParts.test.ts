@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { JournalRecord } from '../../schemas/journal.js'
-import { journalHeaders } from './journalParts.js'
+import fc from 'fast-check'
+import { journalHeaders, parseResumeOffsets } from './journalParts.js'
 
 describe('journal headers', () => {
   it('carry the group fields as decimal strings (a marker is part 0 of 1)', () => {
@@ -20,6 +21,36 @@ describe('journal headers', () => {
       'xrc.group-time': '1700000000000000',
       'xrc.part': '0',
       'xrc.parts': '1',
+      'xrc.resume-offsets': '0:3',
     })
+  })
+
+  it("carry every controller's resume offset, read back as they were", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.record({ controller: fc.nat(4096), resumeOffset: fc.nat() }), {
+          selector: (m) => m.controller,
+          minLength: 1,
+          maxLength: 64,
+        }),
+        (marks) => {
+          const header = journalHeaders({
+            session: 's',
+            groupSeq: 1,
+            groupTime: 1,
+            part: 0,
+            parts: 1,
+            updates: [],
+            controllers: marks.map((m) => ({ ...m, lastSeq: 0, lastTime: 0 })),
+          })['xrc.resume-offsets']
+          expect(parseResumeOffsets(header)).toEqual(new Map(marks.map((m) => [m.controller, m.resumeOffset])))
+        },
+      ),
+    )
+  })
+
+  it('reads no resume offsets from a header that is absent or malformed', () => {
+    for (const bad of [undefined, '', '1', '1:', ':2', '1:2,', '1:-2', 'a:2', '1:2;3:4'])
+      expect(parseResumeOffsets(bad)).toBeUndefined()
   })
 })

@@ -16,5 +16,20 @@ export function journalHeaders(record: JournalRecord): Record<string, string> {
     [HEADERS.groupTime]: String(record.groupTime),
     [HEADERS.part]: String(record.part),
     [HEADERS.parts]: String(record.parts),
+    ...(record.part === record.parts - 1 && record.controllers.length > 0
+      ? { [HEADERS.resumeOffsets]: record.controllers.map((m) => `${m.controller}:${m.resumeOffset}`).join(',') }
+      : {}),
   }
+}
+
+/** The resume offsets of a journal record's header (journalHeaders); undefined when absent or malformed. */
+export function parseResumeOffsets(header: string | undefined): Map<number, number> | undefined {
+  if (header === undefined) return undefined
+  const offsets = new Map<number, number>()
+  for (const pair of header.split(',')) {
+    const m = /^(\d+):(\d+)$/.exec(pair)
+    if (m === null) return undefined
+    offsets.set(Number(m[1]), Number(m[2]))
+  }
+  return offsets
 }
