@@ -446,7 +446,7 @@ class MoverService {
     this.#pipeline?.current?.intake.drained(this.#controllerIds)
     this.#badInput.journaled(group.controllers)
     this.#log.debug(
-      { groupSeq: group.groupSeq, groupTime: group.groupTime, updates: group.updates.length, bytes: group.bytes },
+      { groupSeq: group.groupSeq, groupTime: group.groupTime, blocks: group.blocks, bytes: group.bytes },
       'group journaled',
     )
   }

@@ -49,12 +49,12 @@ export function createMoverMetrics(registry: Registry): MoverMetrics {
     }),
     updatesJournaled: new Counter({
       name: 'xrc_mover_updates_journaled_total',
-      help: 'Block updates committed to the journal',
+      help: 'Blocks the journaled groups take (their writes split into blocks, before last-writer-wins)',
       registers,
     }),
     bytesJournaled: new Counter({
       name: 'xrc_mover_bytes_journaled_total',
-      help: 'Block bytes committed to the journal',
+      help: 'Block bytes the journaled groups take (before last-writer-wins)',
       registers,
     }),
     groupBytes: new Histogram({
@@ -122,7 +122,7 @@ export function createMoverMetrics(registry: Registry): MoverMetrics {
 /** Counts a journaled group. */
 export function countJournaled(metrics: MoverMetrics, group: FormedGroup): void {
   metrics.groupsJournaled.inc()
-  metrics.updatesJournaled.inc(group.updates.length)
+  metrics.updatesJournaled.inc(group.blocks)
   metrics.bytesJournaled.inc(group.bytes)
   metrics.groupBytes.observe(group.bytes)
   metrics.consistencyTime.set(group.groupTime / 1e6)

@@ -44,6 +44,7 @@ import type {
   ControllerMark,
   DiscardedRange,
   JournalRecord,
+  JournalUpdate,
   JournalWindow,
   UpdatesRange,
 } from '../../schemas/journal.js'
@@ -86,8 +87,15 @@ export type AddOutcome = (
  * updates stay on the updates topic.
  */
 export interface FormedGroup extends ConsistencyGroup {
-  /** Bytes of block data in `updates`. */
+  /**
+   * The group's updates as the applier will take them from the marker (journal order, one block each, last
+   * writer kept): computed on first read only, since the mover itself journals just the marker.
+   */
+  readonly updates: JournalUpdate[]
+  /** Bytes of block data the group takes (its writes, before last-writer-wins). */
   bytes: number
+  /** Blocks the group takes (its writes split into blocks, before last-writer-wins). */
+  blocks: number
   /** Writes taken from the buffer (before splitting into blocks and last-writer-wins). */
   writes: number
   /** Per configured controller (ascending), what the group takes from its updates partition. */
@@ -254,7 +262,9 @@ class ConsistencyGroupFormer implements GroupFormer {
       ranges.push(cut.range)
       discarded.push(...cut.discarded)
     }
-    const updates = orderGroupUpdates(taken, this.#layout.blockSize)
+    const blockSize = this.#layout.blockSize
+    let updates: JournalUpdate[] | undefined
+    const bytes = taken.reduce((n, x) => n + x.update.data.length, 0)
     const windows: JournalWindow[] = [...this.#streams.values()].flatMap((s) => s.takeWindows(time))
     windows.sort((a, b) => a.time - b.time || a.controller - b.controller)
     this.#groupSeq += 1
@@ -263,10 +273,13 @@ class ConsistencyGroupFormer implements GroupFormer {
       session: this.#layout.name,
       groupSeq: this.#groupSeq,
       groupTime: time,
-      updates,
+      get updates() {
+        return (updates ??= orderGroupUpdates(taken, blockSize))
+      },
       controllers: [...this.#streams.values()].map((s) => s.mark()),
       ...(windows.length > 0 ? { windows } : {}),
-      bytes: updates.reduce((n, u) => n + u.data.length, 0),
+      bytes,
+      blocks: bytes / blockSize,
       writes: taken.length,
       ranges,
       discarded,
