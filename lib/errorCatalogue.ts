@@ -312,6 +312,10 @@ export const ERROR_CODES = {
       magicByte: 'not in the Confluent wire format: magic byte {magic}, expected {expected}',
       wireFormat: 'not in the Confluent wire format ({bytes} bytes, first byte {firstByte})',
       noValue: 'not in the Confluent wire format (no value)',
+      markerUpdates: [
+        '{topic} partition {partition} offset {offset}, which group {groupSeq} (journal offset {journalOffset}) ',
+        'takes, does not decode: {cause}',
+      ],
       value: 'schema id {schemaId}: {cause}',
       notJsonCommand: '{where}: not a JSON command',
       notResumeCommand:

@@ -6,6 +6,13 @@
 export { connectAdmin, createKafka } from './kafka.js'
 export { type PartitionBatch, type PartitionReader, createPartitionReader } from './partitionReader.js'
 export {
+  type Retention,
+  type RetentionProblem,
+  checkUpdatesRetention,
+  describeRetention,
+  retentionProblem,
+} from './retention.js'
+export {
   KAFKA_FRAMING_BYTES,
   appliedTopicSpec,
   controlTopicSpec,

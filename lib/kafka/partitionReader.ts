@@ -53,6 +53,11 @@ export interface PartitionReader {
   start(): Promise<void>
   pause(partitions: number[]): void
   resume(partitions: number[]): void
+  /**
+   * Reads `partition` again from `offset` (once the reader runs): what is in
+   * flight from before is dropped, as records below a start offset are.
+   */
+  seek(partition: number, offset: number): void
   stop(): Promise<void>
 }
 
@@ -145,6 +150,10 @@ export function createPartitionReader(options: PartitionReaderOptions): Partitio
     },
     resume(partitions) {
       if (partitions.length > 0) consumer.resume([{ topic: options.topic, partitions }])
+    },
+    seek(partition, offset) {
+      startAt.set(partition, offset)
+      consumer.seek({ topic: options.topic, partition, offset: String(offset) })
     },
     async stop() {
       if (stopped) return

@@ -1,0 +1,321 @@
+/**
+ * The updates reader: as markers arrive from the journal, it supplies the
+ * record sets at each marker's offsets (schemas/markers.ts) from the
+ * session's updates topic, and resolves the head marker into its group.
+ *
+ * - Streams the updates partitions through the shared partition reader,
+ *   started lazily at the first marker's fromOffsets; pause and resume per
+ *   partition keep memory bounded (updatesBuffer.ts: the head group, plus
+ *   `readAheadBytes` per partition, plus one fetch). While a group applies,
+ *   the next markers' updates keep arriving within that bound (prefetch).
+ * - Decodes only the offsets a marker reads, with the session codec
+ *   (registry retries as the journal feed). A record a marker takes that does
+ *   not decode halts (XRC_DECODE_FAILED naming partition, offset and group);
+ *   set-aside offsets are never decoded.
+ * - The updates topic is neither compacted nor transactional, so its offsets
+ *   are contiguous: a first delivered offset above the one expected, or a
+ *   partition whose log start moved past what the head marker still needs,
+ *   means retention deleted updates before they were applied. The reader
+ *   then halts with XRC_UPDATES_GONE naming the partition, the offsets and the
+ *   settings; nothing is skipped.
+ * - A marker that needs offsets below what is held (a seek back) re-seeks
+ *   the partition.
+ */
+import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
+import { XrcError } from '../../lib/errors.js'
+import type { Logger } from '../../lib/logger.js'
+import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
+import { retry } from '../../lib/retry.js'
+import type { AvroCodec } from '../../schemas/codec.js'
+import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
+import { resolveMarker } from '../../schemas/markers.js'
+import type { RecordSet } from '../../schemas/recordSet.js'
+import { UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
+
+/** Default bytes held per updates partition beyond the head marker's needs. */
+export const DEFAULT_READ_AHEAD_BYTES = 8 * 1024 * 1024
+
+export interface UpdatesReaderOptions {
+  kafka: Kafka
+  /** The session's updates topic. */
+  topic: string
+  codec: AvroCodec<RecordSet>
+  blockSize: number
+  logger: Logger
+  /** Prefix of the reader's private consumer group. */
+  groupPrefix: string
+  /** Bytes a partition may hold beyond the head marker's needs (default 8 MiB). */
+  readAheadBytes?: number
+  /** Markers prefetched at once (default 32). */
+  maxActive?: number
+  /** How often a head marker that waits checks whether its offsets are gone (default 1000 ms). */
+  stallCheckMs?: number
+  /** The first error that stops the reader (the applier halts on it). */
+  onError: (err: unknown) => void
+  /** Called with the bytes held whenever they change (a gauge). */
+  onHeldBytes?: (bytes: number) => void
+}
+
+export interface UpdatesReader {
+  /** A marker read from the journal, in journal order (its updates are fetched from now on). */
+  announce(marker: JournalRecord, journalOffset: number): void
+  /** The group of the head marker (`marker` must be it), once its offsets are all read. */
+  resolve(marker: JournalRecord, journalOffset: number, signal: AbortSignal): Promise<ConsistencyGroup>
+  /** The head marker was applied, or found applied: what only it needed is dropped. */
+  release(): void
+  /** Bytes held now, and the most held since start. */
+  heldBytes(): { now: number; peak: number }
+  stop(): Promise<void>
+}
+
+export function createUpdatesReader(options: UpdatesReaderOptions): UpdatesReader {
+  return new UpdatesReaderImpl(options)
+}
+
+class UpdatesReaderImpl implements UpdatesReader {
+  readonly #o: UpdatesReaderOptions
+  readonly #log: Logger
+  readonly #buffer: UpdatesBuffer
+  #reader: PartitionReader | undefined
+  #readerStarted: Promise<void> | undefined
+  #admin: Admin | undefined
+  #serial: Promise<void> = Promise.resolve()
+  #failed: unknown
+  #stopped = false
+  #peak = 0
+  readonly #paused = new Set<number>()
+  #wake: (() => void) | undefined
+
+  constructor(options: UpdatesReaderOptions) {
+    this.#o = options
+    this.#log = options.logger.child({ component: 'updates-reader', topic: options.topic })
+    this.#buffer = new UpdatesBuffer({
+      readAheadBytes: options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
+      ...(options.maxActive !== undefined ? { maxActive: options.maxActive } : {}),
+    })
+  }
+
+  announce(marker: JournalRecord, journalOffset: number): void {
+    this.#serially(async () => this.#apply(this.#buffer.announce(marker, journalOffset)))
+  }
+
+  release(): void {
+    this.#serially(async () => this.#apply(this.#buffer.release()))
+  }
+
+  heldBytes(): { now: number; peak: number } {
+    return { now: this.#buffer.heldBytes, peak: this.#peak }
+  }
+
+  async resolve(marker: JournalRecord, journalOffset: number, signal: AbortSignal): Promise<ConsistencyGroup> {
+    const stallMs = this.#o.stallCheckMs ?? 1000
+    let lastCheck = Date.now()
+    for (;;) {
+      await this.#serial
+      if (this.#failed !== undefined) throw this.#failed
+      signal.throwIfAborted()
+      const head = this.#buffer.head
+      if (head === undefined || head.journalOffset !== journalOffset) {
+        throw new Error(`updates reader: marker at journal offset ${journalOffset} is not the head`)
+      }
+      if (this.#buffer.headReady()) {
+        return resolveMarker(marker, (c) => this.#buffer.readForHead(c), this.#o.blockSize, journalOffset)
+      }
+      if (Date.now() - lastCheck >= stallMs) {
+        lastCheck = Date.now()
+        await this.#checkGone(marker)
+        continue
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(stallMs, 250))
+        const onAbort = (): void => done()
+        signal.addEventListener('abort', onAbort, { once: true })
+        function done(): void {
+          clearTimeout(timer)
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        this.#wake = done
+      })
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.#wake?.()
+    await this.#readerStarted?.catch(() => undefined)
+    await this.#reader?.stop()
+    await this.#admin?.disconnect()
+    this.#admin = undefined
+  }
+
+  // ---- internals
+
+  /** Runs `fn` after everything queued before it; its error stops the reader. */
+  #serially(fn: () => Promise<void>): void {
+    this.#serial = this.#serial
+      .then(async () => {
+        if (this.#failed === undefined && !this.#stopped) await fn()
+      })
+      .catch((err: unknown) => this.#fail(err))
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failed !== undefined) return
+    this.#failed = err
+    this.#wake?.()
+    this.#o.onError(err)
+  }
+
+  /** Carries out what the buffer asked, then re-decides pauses and wakes a waiting resolve. */
+  async #apply(effects: BufferEffects): Promise<void> {
+    if (effects.start.size > 0) {
+      if (this.#reader === undefined) this.#startReader(effects.start)
+      else for (const [partition, offset] of effects.start) await this.#seek(partition, offset)
+    }
+    for (const [partition, offset] of effects.seek) {
+      this.#log.info({ partition, offset }, 'a marker needs earlier updates: reading the partition again')
+      await this.#seek(partition, offset)
+    }
+    for (const { partition, offset, value } of effects.decode) {
+      this.#buffer.admit(partition, offset, await this.#decode(partition, offset, value))
+    }
+    this.#settle()
+  }
+
+  #startReader(from: ReadonlyMap<number, number>): void {
+    this.#log.info({ from: Object.fromEntries(from) }, 'reading the updates topic')
+    const reader = createPartitionReader({
+      kafka: this.#o.kafka,
+      topic: this.#o.topic,
+      from,
+      isolation: 'read_uncommitted',
+      groupPrefix: this.#o.groupPrefix,
+      logger: this.#o.logger,
+      maxBytesPerPartition: Math.max(64 * 1024, Math.min(this.#o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES, 4 << 20)),
+      onCrash: (err) => this.#fail(err),
+      onBatch: (batch) => {
+        const done = this.#serial.then(() => this.#onBatch(batch.partition, batch.messages))
+        this.#serial = done.catch((err: unknown) => this.#fail(err))
+        return this.#serial
+      },
+    })
+    this.#reader = reader
+    this.#readerStarted = reader.start().catch((err: unknown) => this.#fail(err))
+  }
+
+  async #seek(partition: number, offset: number): Promise<void> {
+    await this.#readerStarted
+    if (this.#stopped || this.#reader === undefined) return
+    this.#paused.delete(partition)
+    this.#reader.resume([partition])
+    this.#reader.seek(partition, offset)
+  }
+
+  async #onBatch(partition: number, messages: KafkaMessage[]): Promise<void> {
+    if (this.#failed !== undefined || this.#stopped) return
+    for (const message of messages) {
+      const offset = Number(message.offset)
+      const value = message.value ?? Buffer.alloc(0)
+      let arrival = this.#buffer.arrive(partition, offset, value)
+      if (arrival === 'gap') {
+        await this.#onGap(partition, offset)
+        arrival = this.#buffer.arrive(partition, offset, value)
+        if (arrival === 'gap') return // a stale fetch: #onGap sought the expected offset again
+      }
+      if (arrival === 'decode') this.#buffer.admit(partition, offset, await this.#decode(partition, offset, value))
+      if (arrival === 'ignore' && !this.#buffer.positions().has(partition)) {
+        // a partition no controller of the session uses
+        this.#reader?.pause([partition])
+        return
+      }
+    }
+    this.#settle()
+  }
+
+  /** Offsets are missing before `offset`: deleted (halt when a marker needs them), or a fetch from before a seek. */
+  async #onGap(partition: number, offset: number): Promise<void> {
+    const expected = this.#buffer.positions().get(partition) as number
+    const low = await this.#logStart(partition)
+    if (low <= expected) {
+      // the offsets are there: a fetch from before a seek; read from the expected offset again
+      await this.#seek(partition, expected)
+      return
+    }
+    const needed = this.#buffer.neededIn(partition, expected, low)
+    if (needed !== undefined) throw this.#goneError(partition, needed, low)
+    this.#log.warn({ partition, from: expected, logStart: low }, 'updates no marker needs yet were deleted')
+    this.#buffer.skipTo(partition, Math.min(low, offset))
+  }
+
+  /** The head marker waits: are its offsets gone (a partition emptied up to past them)? */
+  async #checkGone(marker: JournalRecord): Promise<void> {
+    for (const [partition, { next, toOffset }] of this.#buffer.headWaiting()) {
+      const low = await this.#logStart(partition)
+      if (low <= next) continue
+      const needed = this.#buffer.neededIn(partition, next, Math.min(low, toOffset))
+      if (needed !== undefined) {
+        const err = this.#goneError(partition, needed, low, marker.groupSeq)
+        this.#fail(err)
+        throw err
+      }
+    }
+  }
+
+  #goneError(partition: number, fromOffset: number, logStart: number, groupSeq?: number): XrcError {
+    return new XrcError('XRC_UPDATES_GONE', {
+      groupSeq: groupSeq ?? this.#buffer.head?.marker.groupSeq ?? 'unknown',
+      partition,
+      fromOffset: String(fromOffset),
+      topic: this.#o.topic,
+      logStart: String(logStart),
+    })
+  }
+
+  async #logStart(partition: number): Promise<number> {
+    if (this.#admin === undefined) {
+      this.#admin = this.#o.kafka.admin()
+      await this.#admin.connect()
+    }
+    const offsets = await this.#admin.fetchTopicOffsets(this.#o.topic)
+    return Number(offsets.find((o) => o.partition === partition)?.low ?? 0)
+  }
+
+  async #decode(partition: number, offset: number, value: Buffer): Promise<RecordSet> {
+    try {
+      return await retry(() => this.#o.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+    } catch (cause) {
+      const head = this.#buffer.head
+      throw new XrcError('XRC_DECODE_FAILED', {
+        reason: 'markerUpdates',
+        topic: this.#o.topic,
+        partition,
+        offset: String(offset),
+        groupSeq: head?.marker.groupSeq ?? 'unknown',
+        journalOffset: String(head?.journalOffset ?? 'unknown'),
+        cause,
+      })
+    }
+  }
+
+  /** Pauses the partitions past their bound, resumes the others, reports the bytes and wakes a waiting resolve. */
+  #settle(): void {
+    const reader = this.#reader
+    if (reader !== undefined && !this.#stopped) {
+      for (const partition of this.#buffer.positions().keys()) {
+        const pause = this.#buffer.shouldPause(partition)
+        if (pause && !this.#paused.has(partition)) {
+          this.#paused.add(partition)
+          reader.pause([partition])
+        } else if (!pause && this.#paused.has(partition)) {
+          this.#paused.delete(partition)
+          reader.resume([partition])
+        }
+      }
+    }
+    const held = this.#buffer.heldBytes
+    if (held > this.#peak) this.#peak = held
+    this.#o.onHeldBytes?.(held)
+    this.#wake?.()
+  }
+}
