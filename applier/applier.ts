@@ -7,6 +7,12 @@
  * the applied-state publisher (feedback/); its interface is applierApi.ts,
  * and this file wires the parts.
  *
+ * - A journal record with ranges is a marker (schemas/markers.ts): its
+ *   updates are read from the updates topic (journal/updatesReader.ts,
+ *   bounded by applier.readAheadBytes, prefetched while the groups before it
+ *   apply) and resolved into the group; a record without ranges is a group
+ *   of the older format, applied from its parts. At start the updates
+ *   topic's retention must cover the journal's (lib/kafka/retention.ts).
  * - Resumes from the store's control row (journal offset + 1), never from
  *   consumer-group offsets: the secondary itself says what it holds.
  * - A group is applied in one PostgreSQL transaction, so stop() or a crash
@@ -26,20 +32,28 @@ import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
 import { XrcError, errorMessage } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
-import { connectAdmin, createKafka, ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
+import { checkUpdatesRetention, connectAdmin, createKafka, ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { waitFor } from '../lib/retry.js'
 import { createStageEnding, settleWithin, type StageEnd, type StageEnding } from '../lib/stage.js'
 import { createCodec, type AvroCodec } from '../schemas/codec.js'
-import { JOURNAL_SCHEMA, type JournalRecord } from '../schemas/journal.js'
+import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord } from '../schemas/journal.js'
+import { isMarker } from '../schemas/markers.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics, valueSubject } from '../schemas/topicNames.js'
 import { createApplierMetrics, type ApplierMetrics } from './applierMetrics.js'
 import { appliedNote, createAppliedPublisher, type AppliedPublisher } from './feedback/index.js'
 import { registerImageMetrics } from './imageMetrics.js'
 import type { AppliedMark, AssembledGroup } from './journal/index.js'
-import { createJournalFeed, JOURNAL_PARTITION, type JournalFeed } from './journal/index.js'
+import {
+  createJournalFeed,
+  createUpdatesReader,
+  JOURNAL_PARTITION,
+  type JournalFeed,
+  type UpdatesReader,
+} from './journal/index.js'
 import { ApplierLifecycle, GroupApplier, startStep, stepAfter, stepBefore } from './run/index.js'
 import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
 import type { Applier, ApplierOptions, ApplierStatus } from './applierApi.js'
@@ -64,8 +78,8 @@ interface Progress {
 
 class ApplierService implements Applier {
   readonly name = 'applier' as const
-  // the journal reader with the group in progress, then the pool
-  readonly stopBoundMs = 2 * STOP_CLOSE_MS + 2000
+  // the journal reader with the group in progress, the updates reader, then the pool
+  readonly stopBoundMs = 3 * STOP_CLOSE_MS + 2000
   readonly store: BlockStore
   readonly metrics: Registry
   readonly #options: ApplierOptions
@@ -83,6 +97,9 @@ class ApplierService implements Applier {
   readonly #stopping = new AbortController()
   readonly #progress: Progress = { lastApplied: undefined, groupsApplied: 0, duplicatesSkipped: 0 }
   #feed: JournalFeed | undefined
+  #updates: UpdatesReader | undefined
+  // journal offsets of the markers announced to the updates reader, not released yet
+  readonly #announced = new Set<number>()
   #publisher: AppliedPublisher | undefined
   #teardown: Promise<void> | undefined
 
@@ -215,6 +232,8 @@ class ApplierService implements Applier {
     if (this.#options.publishApplied ?? true) this.#startPublisher(kafka)
     // the applier may start before the mover: whichever starts first creates the journal
     if (this.#options.createJournalTopic ?? true) await this.#ensureJournalTopic(kafka)
+    const updates = await this.#createUpdatesReader(kafka)
+    this.#updates = updates
     const feed = createJournalFeed({
       kafka,
       topic: this.#topic,
@@ -222,6 +241,7 @@ class ApplierService implements Applier {
       codec,
       logger: this.#log,
       groupPrefix: `xrc.${this.#session}.applier`,
+      onRecord: (record, offset) => this.#announce(updates, record, offset),
       onGroup: (assembled) => this.#onGroup(assembled),
       onError: (err, offset) => this.#halt(err, offset),
     })
@@ -236,22 +256,26 @@ class ApplierService implements Applier {
    * left unapplied; a failure the retries cannot get past halts; a stop()
    * during the backoff leaves the group to be read again on restart.
    */
-  async #onGroup(assembled: AssembledGroup): Promise<boolean> {
+  async #onGroup(read: AssembledGroup): Promise<boolean> {
     if (this.#lifecycle.state !== 'running') return false
     const { stopAtTime } = this.#options
-    const { group, lastOffset } = assembled
-    if (stepBefore(group.groupTime, stopAtTime) === 'stop-time') {
+    const { lastOffset } = read
+    if (stepBefore(read.group.groupTime, stopAtTime) === 'stop-time') {
       this.#finish()
       return false
     }
     const started = process.hrtime.bigint()
+    let assembled: AssembledGroup
     let outcome: ApplyOutcome
     try {
+      assembled = await this.#resolve(read)
       outcome = await this.#groups.apply(assembled, this.#stopping.signal)
     } catch (err) {
       if (!this.#stopping.signal.aborted) this.#halt(err, lastOffset)
       return false
     }
+    this.#releaseMarker(lastOffset)
+    const { group } = assembled
     this.#groups.record(assembled, outcome, Number(process.hrtime.bigint() - started) / 1e9)
     this.#noteProgress(assembled, outcome)
     this.#options.onGroup?.({
@@ -266,6 +290,81 @@ class ApplierService implements Applier {
       return false
     }
     return this.#lifecycle.state === 'running'
+  }
+
+  /** Markers go to the updates reader as the journal feed decodes them (a duplicate is not read). */
+  #announce(updates: UpdatesReader, record: JournalRecord, offset: number): void {
+    if (!isMarker(record) || record.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return
+    this.#announced.add(offset)
+    updates.announce(record, offset)
+  }
+
+  /**
+   * The group to apply: a marker's updates read from the updates topic and
+   * resolved (schemas/markers.ts), a group of the older format as it is. A
+   * marker found applied already is not read: the store finds it a duplicate.
+   */
+  async #resolve(assembled: AssembledGroup): Promise<AssembledGroup> {
+    const { marker, lastOffset } = assembled
+    if (marker === undefined || !this.#announced.has(lastOffset)) return assembled
+    if (marker.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return assembled
+    const reader = this.#updates as UpdatesReader
+    const group: ConsistencyGroup = await reader.resolve(marker, lastOffset, this.#stopping.signal)
+    return { ...assembled, group }
+  }
+
+  #releaseMarker(journalOffset: number): void {
+    if (this.#announced.delete(journalOffset)) this.#updates?.release()
+  }
+
+  async #createUpdatesReader(kafka: Kafka): Promise<UpdatesReader> {
+    const { config } = this.#options
+    const topic = sessionTopics(this.#session).updates
+    await this.#checkRetention(kafka, topic)
+    const codec = this.#options.updatesCodec ?? (await this.#createUpdatesCodec(topic))
+    const metrics = this.#applierMetrics
+    return createUpdatesReader({
+      kafka,
+      topic,
+      codec,
+      blockSize: config.session.blockSize,
+      logger: this.#log,
+      groupPrefix: `xrc.${this.#session}.applier.updates`,
+      readAheadBytes: config.applier.readAheadBytes,
+      onError: (err) => this.#halt(err),
+      onHeldBytes: (bytes) => {
+        metrics.updatesHeldBytes.set(bytes)
+        const { peak } = this.#updates?.heldBytes() ?? { peak: bytes }
+        metrics.updatesHeldPeakBytes.set(Math.max(peak, bytes))
+      },
+    })
+  }
+
+  /**
+   * Refuses to start when the updates topic's retention does not cover the
+   * journal's (lib/kafka/retention.ts); an updates topic not created yet (the
+   * primary creates it) is checked by the mover, which waits for it.
+   */
+  async #checkRetention(kafka: Kafka, updatesTopic: string): Promise<void> {
+    const admin = await connectAdmin(kafka, this.#options.config.kafka.brokers)
+    try {
+      const topics = await admin.listTopics()
+      if (!topics.includes(updatesTopic) || !topics.includes(this.#topic)) {
+        this.#log.info({ updatesTopic }, 'the updates topic is not there yet: its retention is not checked')
+        return
+      }
+      await checkUpdatesRetention(admin, updatesTopic, this.#topic)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  #createUpdatesCodec(topic: string): Promise<AvroCodec<RecordSet>> {
+    return createCodec<RecordSet>({
+      registryUrl: this.#options.config.schemaRegistry.url,
+      subject: valueSubject(topic),
+      schema: RECORD_SET_SCHEMA,
+    })
   }
 
   #noteProgress({ group, lastOffset }: AssembledGroup, outcome: ApplyOutcome): void {
@@ -308,6 +407,11 @@ class ApplierService implements Applier {
         .catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
       if (!(await settleWithin(reader, STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
+      const updates = this.#updates
+        ?.stop()
+        .catch((err: unknown) => log.warn({ err }, 'updates reader did not stop cleanly'))
+      if (!(await settleWithin(updates, STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the updates reader did not stop in time')
       // the last state noted goes to the applied topic if it can within its own bound
       if (!(await settleWithin(this.#publisher?.stop(), STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the applied-state publisher did not stop in time')

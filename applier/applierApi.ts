@@ -11,6 +11,7 @@ import type { Pool } from '../lib/postgres.js'
 import type { Stage } from '../lib/stage.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { JournalRecord } from '../schemas/journal.js'
+import type { RecordSet } from '../schemas/recordSet.js'
 import type { AppliedMark } from './journal/index.js'
 import type { ImageState } from './resync/index.js'
 import type { ApplierState, StopReason } from './run/index.js'
@@ -27,6 +28,8 @@ export interface ApplierOptions {
   metrics?: Registry
   /** Journal codec; made (and the schema registered) from config.schemaRegistry when absent. */
   codec?: AvroCodec<JournalRecord>
+  /** Updates-topic codec (record sets named by markers); made from config.schemaRegistry when absent. */
+  updatesCodec?: AvroCodec<RecordSet>
   /** PostgreSQL schema of the secondary; config.applier.schema when absent (replay into another schema). */
   schema?: string
   /** Consistency time T (microseconds): apply the groups with groupTime <= T, then stop. */

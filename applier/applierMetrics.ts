@@ -21,6 +21,10 @@ export interface ApplierMetrics {
   journalLag: Gauge
   /** 1 while the applier is halted on an error that needs an operator. */
   halted: Gauge
+  /** Bytes of the updates topic held for markers (read-ahead plus decoded updates). */
+  updatesHeldBytes: Gauge
+  /** The most bytes of the updates topic held at once since start. */
+  updatesHeldPeakBytes: Gauge
 }
 
 /**
@@ -89,6 +93,16 @@ export function createApplierMetrics(
     halted: new Gauge({
       name: 'xrc_applier_halted',
       help: '1 while the applier is halted and needs an operator',
+      registers,
+    }),
+    updatesHeldBytes: new Gauge({
+      name: 'xrc_applier_updates_held_bytes',
+      help: 'Bytes of the updates topic held for markers: read-ahead plus the updates markers take',
+      registers,
+    }),
+    updatesHeldPeakBytes: new Gauge({
+      name: 'xrc_applier_updates_held_peak_bytes',
+      help: 'The most bytes of the updates topic held at once since the applier started',
       registers,
     }),
   }

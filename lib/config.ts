@@ -320,6 +320,15 @@ export const ConfigSchema = z.strictObject({
             '(xrc.NAME.applied), which the primary follows to discard its older change generation; the first goes ' +
             'at once, ms',
         ),
+      readAheadBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(8 * 1024 * 1024)
+        .describe(
+          'Bytes of the updates topic the applier reads ahead per partition beyond what the group it applies ' +
+            'next needs (markers prefetched while a group applies); bounds its memory, bytes',
+        ),
     })
     .prefault({}),
   resync: z

@@ -39,7 +39,7 @@ import { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
-import { connectAdmin, createKafka } from '../lib/kafka/index.js'
+import { checkUpdatesRetention, connectAdmin, createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
 import { STOPPED, createStageEnding, endOf, settleWithin, type StageEnd } from '../lib/stage.js'
@@ -266,6 +266,8 @@ class MoverService {
       const partitions = Math.max(...this.#controllerIds) + 1
       await awaitUpdatesTopic(admin, this.#topics.updates, partitions, this.#options.topicWaitMs ?? 30_000)
       await ensureJournalTopic(admin, this.#topics.journal, this.#config.mover.journalRecordMaxBytes, this.#log)
+      // the updates topic is the journal's data: it must keep updates as long as the journal keeps markers
+      await checkUpdatesRetention(admin, this.#topics.updates, this.#topics.journal)
     } finally {
       await admin.disconnect()
     }

@@ -9,6 +9,7 @@
  */
 import { XrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
+import { isMarker } from '../../schemas/markers.js'
 
 /** A whole group and where its parts sit in the journal. */
 export interface AssembledGroup {
@@ -17,6 +18,11 @@ export interface AssembledGroup {
   firstOffset: number
   /** Offset of the last part: the group's journal offset in the control table. */
   lastOffset: number
+  /**
+   * The marker, when the group is one (schemas/markers.ts): `group` then
+   * has no updates until the marker is resolved against the updates topic.
+   */
+  marker?: JournalRecord
 }
 
 export class GroupAssembler {
@@ -72,6 +78,7 @@ export class GroupAssembler {
       },
       firstOffset: this.firstOffset,
       lastOffset: offset,
+      ...(isMarker(record) ? { marker: record } : {}),
     }
     this.reset()
     return assembled
@@ -88,6 +95,7 @@ export class GroupAssembler {
     if (!Number.isInteger(record.parts) || record.parts < 1) return `parts must be at least 1`
     if (!Number.isInteger(record.part) || record.part < 0 || record.part >= record.parts)
       return `part must be in 0..${record.parts - 1}`
+    if (isMarker(record) && record.parts !== 1) return `a marker is one record, not ${record.parts} parts`
     const first = this.parts[0]
     if (first === undefined) return record.part === 0 ? undefined : `part ${record.part} without the parts before it`
     const expected =

@@ -5,3 +5,10 @@
 export { type AppliedMark, checkGroupOrder } from './applyOrder.js'
 export { type AssembledGroup, GroupAssembler } from './groupAssembler.js'
 export { JOURNAL_PARTITION, type JournalFeed, createJournalFeed } from './journalFeed.js'
+export { type BufferEffects, UpdatesBuffer } from './updatesBuffer.js'
+export {
+  DEFAULT_READ_AHEAD_BYTES,
+  type UpdatesReader,
+  type UpdatesReaderOptions,
+  createUpdatesReader,
+} from './updatesReader.js'

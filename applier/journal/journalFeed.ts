@@ -31,6 +31,12 @@ export interface JournalFeedOptions {
   logger: Logger
   /** Prefix of the reader's private consumer group. */
   groupPrefix: string
+  /**
+   * Sees each decoded record of a fetched batch, in order, before any group
+   * of the batch goes to `onGroup`: how markers are announced ahead, so their
+   * updates are read while the groups before them apply.
+   */
+  onRecord?: (record: JournalRecord, offset: number) => void
   /** Takes the next whole group; resolves false to take no more (the feed goes idle until stopped). */
   onGroup: (assembled: AssembledGroup) => Promise<boolean>
   /** The first error that stops the feed, with the journal offset it concerns (absent: the consumer failed). */
@@ -85,12 +91,23 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
           if (partition === JOURNAL_PARTITION && next > position) position = next
         },
         onBatch: async (batch) => {
+          // decode the batch first (records up to the first that fails), so onRecord sees what comes
+          const decoded: { record: JournalRecord; offset: number }[] = []
+          let failure: { err: unknown; offset: number } | undefined
           for (const message of batch.messages) {
-            if (!accepting) return
             const offset = Number(message.offset)
-            if (offset <= lastTaken) continue
+            if (offset <= lastTaken || !accepting) continue
             try {
-              const record = await decode(message.value, offset)
+              decoded.push({ record: await decode(message.value, offset), offset })
+            } catch (err) {
+              failure = { err, offset }
+              break
+            }
+          }
+          for (const { record, offset } of decoded) options.onRecord?.(record, offset)
+          for (const { record, offset } of decoded) {
+            if (!accepting) return
+            try {
               lastTaken = offset
               const assembled = assembler.push(record, offset)
               if (assembled !== undefined && !(await options.onGroup(assembled))) {
@@ -102,6 +119,7 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
               return
             }
           }
+          if (failure !== undefined) fail(failure.err, failure.offset)
         },
       })
       await reader.start()

@@ -50,7 +50,7 @@ export interface UpdatesReaderOptions {
   maxActive?: number
   /** How often a head marker that waits checks whether its offsets are gone (default 1000 ms). */
   stallCheckMs?: number
-  /** The first error that stops the reader (the applier halts on it). */
+  /** The consumer gave up (kafkajs): the applier halts. Other errors are thrown by `resolve`. */
   onError: (err: unknown) => void
   /** Called with the bytes held whenever they change (a gauge). */
   onHeldBytes?: (bytes: number) => void
@@ -112,15 +112,16 @@ class UpdatesReaderImpl implements UpdatesReader {
     let lastCheck = Date.now()
     for (;;) {
       await this.#serial
-      if (this.#failed !== undefined) throw this.#failed
       signal.throwIfAborted()
       const head = this.#buffer.head
       if (head === undefined || head.journalOffset !== journalOffset) {
         throw new Error(`updates reader: marker at journal offset ${journalOffset} is not the head`)
       }
+      // a group whose updates are all in hand applies even when a later marker's failed
       if (this.#buffer.headReady()) {
         return resolveMarker(marker, (c) => this.#buffer.readForHead(c), this.#o.blockSize, journalOffset)
       }
+      if (this.#failed !== undefined) throw this.#failed
       if (Date.now() - lastCheck >= stallMs) {
         lastCheck = Date.now()
         await this.#checkGone(marker)
@@ -160,11 +161,12 @@ class UpdatesReaderImpl implements UpdatesReader {
       .catch((err: unknown) => this.#fail(err))
   }
 
+  /** Stops reading; the error reaches the applier through the head marker's resolve (see onCrash). */
   #fail(err: unknown): void {
     if (this.#failed !== undefined) return
     this.#failed = err
+    this.#log.error({ err }, 'the updates reader stopped')
     this.#wake?.()
-    this.#o.onError(err)
   }
 
   /** Carries out what the buffer asked, then re-decides pauses and wakes a waiting resolve. */
@@ -193,7 +195,10 @@ class UpdatesReaderImpl implements UpdatesReader {
       groupPrefix: this.#o.groupPrefix,
       logger: this.#o.logger,
       maxBytesPerPartition: Math.max(64 * 1024, Math.min(this.#o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES, 4 << 20)),
-      onCrash: (err) => this.#fail(err),
+      onCrash: (err) => {
+        this.#fail(err)
+        this.#o.onError(err)
+      },
       onBatch: (batch) => {
         const done = this.#serial.then(() => this.#onBatch(batch.partition, batch.messages))
         this.#serial = done.catch((err: unknown) => this.#fail(err))
@@ -254,11 +259,7 @@ class UpdatesReaderImpl implements UpdatesReader {
       const low = await this.#logStart(partition)
       if (low <= next) continue
       const needed = this.#buffer.neededIn(partition, next, Math.min(low, toOffset))
-      if (needed !== undefined) {
-        const err = this.#goneError(partition, needed, low, marker.groupSeq)
-        this.#fail(err)
-        throw err
-      }
+      if (needed !== undefined) this.#fail(this.#goneError(partition, needed, low, marker.groupSeq))
     }
   }
 
