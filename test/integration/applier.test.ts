@@ -2,7 +2,10 @@
  * The applier against the real broker, registry and PostgreSQL: it follows a
  * hand-written journal (committed and aborted Kafka transactions, groups in
  * parts, duplicates, gaps, garbage) and the secondary must hold exactly the
- * image of the groups applied, each group once, never half of one.
+ * image of the groups applied, each group once, never half of one. Groups
+ * are written as markers with their updates on the updates topic (the kit's
+ * default); one test writes the older format (updates in the journal's
+ * parts), which an applier keeps applying during a rolling upgrade.
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,7 +14,7 @@ import { createApplier, type Applier, type ApplierOptions } from '../../applier/
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
-import type { ConsistencyGroup } from '../../schemas/journal.js'
+import type { ConsistencyGroup, JournalRecord, UpdatesRange } from '../../schemas/journal.js'
 import {
   createTestJournal,
   modelImage,
@@ -82,6 +85,12 @@ async function newSession(): Promise<Session> {
   }
 }
 
+/** deleteRecords on the updates topic (kafkajs finds the partition leader only after a metadata fetch). */
+async function deleteUpdates(topic: string, before: number): Promise<void> {
+  await admin.fetchTopicMetadata({ topics: [topic] })
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(before) }] })
+}
+
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 async function metricValue(applier: Applier, name: string): Promise<number | undefined> {
@@ -127,7 +136,7 @@ describe('applier', () => {
     expect(applier.status()).toMatchObject({ state: 'stopped', stopReason: 'requested' })
   })
 
-  it('joins a multi-part group and applies it whole, at the offset of its last part', async () => {
+  it('applies groups of the older format: joins a multi-part group whole, at its last part offset', async () => {
     const s = await newSession()
     const [g1, g2, g3] = randomGroups(s.journal.session, 3, { maxUpdates: 3 })
     if (!g1 || !g2 || !g3) throw new Error('three groups')
@@ -140,9 +149,9 @@ describe('applier', () => {
       block: (i % 30) * 2,
       data: randomBytes(TEST_BLOCK_SIZE),
     }))
-    await s.journal.write(toRecords(g1))
-    await s.journal.write(toRecords(g2, 4))
-    await s.journal.write(toRecords(g3))
+    await s.journal.write(toRecords(g1), { asIs: true })
+    await s.journal.write(toRecords(g2, 4), { asIs: true })
+    await s.journal.write(toRecords(g3), { asIs: true })
     const applier = s.newApplier()
     await applier.start()
     expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
@@ -280,7 +289,7 @@ describe('applier', () => {
       ConsistencyGroup,
     ]
     await s.journal.write(toRecords(g1))
-    await s.journal.write(toRecords(g2, 3).slice(0, 2)) // part 2 of 3 never written
+    await s.journal.write(toRecords(g2, 3).slice(0, 2), { asIs: true }) // part 2 of 3 never written
     await s.journal.write(toRecords(g3))
     const applier = s.newApplier()
     await applier.start()
@@ -309,5 +318,111 @@ describe('applier', () => {
     expect(applier.status().halt?.message).toMatch(/block 64 of volume "va", which has blocks 0\.\.63/)
     expect(await s.appliedSeqs()).toEqual([1])
     await s.expectImage(applier, [g1])
+  })
+})
+
+describe('applier: markers (the updates topic is the journal)', () => {
+  it('applies a mix of markers and groups of the older format in journal order (a rolling upgrade)', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 6, { maxUpdates: 10 })
+    for (const [i, g] of groups.entries()) await s.journal.write(toRecords(g), { asIs: i % 2 === 1 })
+    const applier = s.newApplier()
+    await applier.start()
+    expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    expect(await s.appliedSeqs()).toEqual(range(1, 6))
+    await s.expectImage(applier, groups)
+  })
+
+  it('never decodes set-aside offsets: garbage inside the ranges is skipped, every group applies', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 5, { maxUpdates: 12 })
+    for (const g of groups) await s.journal.write(toRecords(g), { setAsideGarbage: true })
+    expect(s.journal.markers.some((m) => (m.ranges?.[0]?.setAside.length ?? 0) > 0)).toBe(true)
+    const applier = s.newApplier()
+    await applier.start()
+    expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    expect(await s.appliedSeqs()).toEqual(range(1, 5))
+    await s.expectImage(applier, groups)
+  })
+
+  it('halts with XRC_UPDATES_GONE when the updates a marker names were deleted, applying nothing', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 3, { maxUpdates: 8 })
+    for (const g of groups) await s.journal.write(toRecords(g))
+    // retention (here deleteRecords) removes the first group's updates before any applier ran
+    const firstEnd = s.journal.markers[0]?.ranges?.[0]?.toOffset as number
+    await deleteUpdates(s.journal.updatesTopic, firstEnd)
+    const applier = s.newApplier()
+    await applier.start()
+    await haltedWith(applier, 'XRC_UPDATES_GONE')
+    expect(applier.status().halt?.message).toMatch(
+      new RegExp(`group 1 takes updates-topic partition 0 from offset 0, but the topic .* now starts at ${firstEnd}`),
+    )
+    expect(applier.status().halt?.message).toMatch(/retention\.ms\/retention\.bytes/)
+    expect(await s.appliedSeqs()).toEqual([])
+  })
+
+  it('halts with XRC_UPDATES_GONE on a restart when the partition was emptied past what the next marker needs', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 2, { maxUpdates: 8 })
+    await s.journal.write(toRecords(groups[0] as ConsistencyGroup))
+    const first = s.newApplier()
+    await first.start()
+    expect(await first.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    await first.stop()
+    await s.journal.write(toRecords(groups[1] as ConsistencyGroup))
+    // nothing left on the partition: no record arrives, the waiting marker finds the log start past it
+    await deleteUpdates(s.journal.updatesTopic, -1)
+    const applier = s.newApplier()
+    await applier.start()
+    await haltedWith(applier, 'XRC_UPDATES_GONE')
+    expect(applier.status().halt?.message).toMatch(/group 2 takes updates-topic partition 0/)
+    expect(await s.appliedSeqs()).toEqual([1])
+  })
+
+  it('halts with XRC_GROUP_INCOMPLETE on a marker naming a seq that is not there, applying none of it', async () => {
+    const s = await newSession()
+    const [g1, g2] = randomGroups(s.journal.session, 2, { maxUpdates: 8 }) as [ConsistencyGroup, ConsistencyGroup]
+    await s.journal.write(toRecords(g1))
+    await s.journal.write(toRecords(g2))
+    const m2 = s.journal.markers[1] as JournalRecord
+    const r = m2.ranges?.[0] as UpdatesRange
+    // group 3 claims a seq past everything written, in an empty range
+    const m3: JournalRecord = {
+      ...m2,
+      groupSeq: 3,
+      groupTime: g2.groupTime + 10,
+      ranges: [{ ...r, fromOffset: r.toOffset, firstSeq: r.lastSeq + 1, lastSeq: r.lastSeq + 1, setAside: [] }],
+    }
+    await s.journal.write([m3], { asIs: true })
+    const applier = s.newApplier()
+    await applier.start()
+    await haltedWith(applier, 'XRC_GROUP_INCOMPLETE')
+    expect(applier.status().halt?.message).toMatch(/the marker of group 3 .*controller 0 seq \d+ is not in offsets/)
+    expect(await s.appliedSeqs()).toEqual([1, 2])
+    await s.expectImage(applier, [g1, g2])
+  })
+
+  it('keeps the updates it holds under its bound with a backlog of many groups', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 60, { maxUpdates: 12 })
+    for (let i = 0; i < groups.length; i += 10) {
+      await s.journal.write(groups.slice(i, i + 10).flatMap((g) => toRecords(g)))
+    }
+    const backlog = groups.reduce((n, g) => n + g.updates.length * TEST_BLOCK_SIZE, 0)
+    const readAheadBytes = 64 * 1024
+    const base = testConfig(s.journal.session, s.schema)
+    const applier = s.newApplier({ config: { ...base, applier: { ...base.applier, readAheadBytes } } })
+    await applier.start()
+    expect(await applier.waitCaughtUp({ timeoutMs: 120_000 })).toBe(true)
+    expect(await s.appliedSeqs()).toEqual(range(1, 60))
+    await s.expectImage(applier, groups)
+    const peak = (await metricValue(applier, 'xrc_applier_updates_held_peak_bytes')) ?? Number.NaN
+    const biggest = Math.max(...groups.map((g) => g.updates.length)) * (TEST_BLOCK_SIZE + 64) + 64 * 12
+    // the head group, the read-ahead and one fetch (a fetch returns at least one whole batch: a group's record sets)
+    const bound = 2 * biggest + 2 * readAheadBytes + 64 * 1024
+    expect(peak).toBeGreaterThan(0)
+    expect(peak).toBeLessThanOrEqual(bound)
+    expect(bound).toBeLessThan(backlog / 3)
   })
 })

@@ -1,44 +1,105 @@
 /**
  * A session journal written by hand, for tests of its readers: its own
- * topic and registry subject, a transactional producer (commit or abort),
- * groups split into parts, and a model of the image the groups make.
+ * journal and updates topics and registry subjects, a transactional producer
+ * for the journal (commit or abort), groups as markers (the default: their
+ * writes as record sets on the updates topic, one partition per controller,
+ * and one marker per group on the journal) or as records of the older
+ * format (`asIs`: the records as given, split into parts), and a model of
+ * the image the groups make.
  */
 import { randomBytes } from 'node:crypto'
 import type { Admin, Kafka, Producer } from 'kafkajs'
 import { loadConfig, type Config } from '../../lib/config.js'
 import { waitFor } from '../../lib/retry.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
-import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord, type JournalUpdate } from '../../schemas/journal.js'
+import {
+  JOURNAL_SCHEMA,
+  type ConsistencyGroup,
+  type JournalRecord,
+  type JournalUpdate,
+  type UpdatesRange,
+} from '../../schemas/journal.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { HEADERS, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from './names.js'
 import { createTestTopics, deleteSubject, stackInfo } from './servers.js'
 
+export interface WriteOptions {
+  /** Abort the journal transaction instead of committing it. */
+  abort?: boolean
+  /** Write the records as given (groups of the older format, or markers made by the test); default: as markers. */
+  asIs?: boolean
+  /** As markers: a garbage record (not Avro) inside each range that reads anything, set aside by the marker. */
+  setAsideGarbage?: boolean
+  /** As markers: the most updates per record set (default 4). */
+  perRecordSet?: number
+}
+
 export interface TestJournal {
   session: string
   topic: string
+  /** The session's updates topic (one partition per controller). */
+  updatesTopic: string
   codec: AvroCodec<JournalRecord>
-  /** Writes records in one Kafka transaction, committed or aborted. */
-  write(records: JournalRecord[], options?: { abort?: boolean }): Promise<void>
+  updatesCodec: AvroCodec<RecordSet>
+  /**
+   * Writes the groups that `records` hold (whole groups, parts in order) as
+   * markers: their updates as record sets on the updates topic, then one
+   * marker per group in one Kafka transaction, committed or aborted. With
+   * `asIs` the records go to the journal as given.
+   */
+  write(records: JournalRecord[], options?: WriteOptions): Promise<void>
   /** Writes raw values (say, garbage) in one committed transaction. */
   writeRaw(values: Buffer[]): Promise<void>
+  /** Appends raw values to an updates partition; resolves with the offset of the first. */
+  appendUpdates(controller: number, values: Buffer[]): Promise<number>
+  /** The markers written so far (as markers), in order. */
+  readonly markers: readonly JournalRecord[]
   cleanup(): Promise<void>
 }
 
-/** Creates a session's journal topic and subject and a transactional producer for it. */
-export async function createTestJournal(kafka: Kafka, admin: Admin, session = uniqueName('s')): Promise<TestJournal> {
-  const topic = sessionTopics(session).journal
-  const dropTopics = await createTestTopics(admin, [{ topic }])
-  const codec = await createCodec<JournalRecord>({
-    registryUrl: stackInfo().registryUrl,
-    subject: valueSubject(topic),
-    schema: JOURNAL_SCHEMA,
-  })
+/**
+ * Creates a session's journal and updates topics and subjects, a
+ * transactional producer for the journal and a producer for the updates.
+ * `controllers`: the session's controller ids (a marker has a range for each).
+ */
+export async function createTestJournal(
+  kafka: Kafka,
+  admin: Admin,
+  session = uniqueName('s'),
+  options: { controllers?: number[] } = {},
+): Promise<TestJournal> {
+  const controllers = options.controllers ?? [0]
+  const topics = sessionTopics(session)
+  const topic = topics.journal
+  const updatesTopic = topics.updates
+  const dropTopics = await createTestTopics(admin, [
+    { topic },
+    { topic: updatesTopic, numPartitions: Math.max(...controllers) + 1 },
+  ])
+  const [codec, updatesCodec] = await Promise.all([
+    createCodec<JournalRecord>({
+      registryUrl: stackInfo().registryUrl,
+      subject: valueSubject(topic),
+      schema: JOURNAL_SCHEMA,
+    }),
+    createCodec<RecordSet>({
+      registryUrl: stackInfo().registryUrl,
+      subject: valueSubject(updatesTopic),
+      schema: RECORD_SET_SCHEMA,
+    }),
+  ])
   const producer: Producer = kafka.producer({
     transactionalId: uniqueName('tx'),
     idempotent: true,
     maxInFlightRequests: 1,
   })
-  await producer.connect()
+  const updatesProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  await Promise.all([producer.connect(), updatesProducer.connect()])
+  /** Per controller: the next seq on the wire and the updates partition's end. */
+  const wire = new Map(controllers.map((c) => [c, { nextSeq: 1, end: 0 }]))
+  const markers: JournalRecord[] = []
+
   /**
    * One transaction, then waits until read_committed readers see its end:
    * commit() returns before the broker has written the transaction markers,
@@ -65,34 +126,143 @@ export async function createTestJournal(kafka: Kafka, admin: Admin, session = un
       { timeoutMs: 30_000, intervalMs: 10 },
     )
   }
+
+  async function appendUpdates(controller: number, values: Buffer[]): Promise<number> {
+    if (values.length === 0) return wire.get(controller)?.end ?? 0
+    const [meta] = await updatesProducer.send({
+      topic: updatesTopic,
+      acks: -1,
+      messages: values.map((value) => ({ partition: controller, key: String(controller), value })),
+    })
+    const base = Number(meta?.baseOffset)
+    const w = wire.get(controller)
+    if (w !== undefined) w.end = base + values.length
+    return base
+  }
+
+  /** A group's writes on the updates topic, and its marker. */
+  async function toMarker(group: ConsistencyGroup, options: WriteOptions): Promise<JournalRecord> {
+    const ranges: UpdatesRange[] = []
+    for (const controller of controllers) {
+      const w = wire.get(controller) as { nextSeq: number; end: number }
+      // the group's writes of this controller in journal order, renumbered on the wire (seqs are per controller)
+      const mine = group.updates
+        .filter((u) => u.controller === controller)
+        .sort((a, b) => a.time - b.time || a.seq - b.seq)
+      const firstSeq = w.nextSeq
+      const values: Buffer[] = []
+      const per = options.perRecordSet ?? 4
+      for (let i = 0; i < mine.length; i += per) {
+        const slice = mine.slice(i, i + per)
+        const updates = slice.map((u) => ({
+          seq: w.nextSeq++,
+          time: u.time,
+          volume: u.volume,
+          block: u.block,
+          data: u.data,
+        }))
+        values.push(
+          updatesCodec.encode({
+            session: group.session,
+            controller,
+            kind: 'UPDATES',
+            firstSeq: updates[0]?.seq ?? firstSeq,
+            lastSeq: updates[updates.length - 1]?.seq ?? firstSeq - 1,
+            minTime: updates[0]?.time ?? 0,
+            maxTime: updates[updates.length - 1]?.time ?? 0,
+            updates,
+            window: null,
+          } as RecordSet),
+        )
+        if (options.setAsideGarbage === true && i === 0) values.push(Buffer.from('garbage, never decoded'))
+      }
+      const from = w.end
+      const base = await appendUpdates(controller, values)
+      const garbage = options.setAsideGarbage === true && values.length > 0 ? [base + 1] : []
+      ranges.push({
+        controller,
+        fromOffset: from,
+        toOffset: w.end,
+        firstSeq,
+        lastSeq: w.nextSeq - 1,
+        setAside: garbage,
+      })
+    }
+    return {
+      session: group.session,
+      groupSeq: group.groupSeq,
+      groupTime: group.groupTime,
+      part: 0,
+      parts: 1,
+      updates: [],
+      controllers: group.controllers,
+      ...(group.windows !== undefined && group.windows.length > 0 ? { windows: group.windows } : {}),
+      ranges,
+      discarded: [],
+    }
+  }
+
+  /** The whole groups `records` hold (parts in order), joined. */
+  function groupsOf(records: JournalRecord[]): ConsistencyGroup[] {
+    const groups: ConsistencyGroup[] = []
+    for (let i = 0; i < records.length;) {
+      const first = records[i] as JournalRecord
+      const parts = records.slice(i, i + first.parts)
+      if (parts.length !== first.parts || parts.some((p, k) => p.part !== k || p.groupSeq !== first.groupSeq))
+        throw new Error(`test journal: group ${first.groupSeq} is not whole; write it with { asIs: true }`)
+      groups.push({
+        session: first.session,
+        groupSeq: first.groupSeq,
+        groupTime: first.groupTime,
+        updates: parts.flatMap((p) => p.updates),
+        controllers: parts.flatMap((p) => p.controllers),
+        windows: parts.flatMap((p) => p.windows ?? []),
+      })
+      i += first.parts
+    }
+    return groups
+  }
+
+  function message(r: JournalRecord): { value: Buffer; headers: Record<string, string> } {
+    return {
+      value: codec.encode(r),
+      headers: {
+        [HEADERS.groupSeq]: String(r.groupSeq),
+        [HEADERS.groupTime]: String(r.groupTime),
+        [HEADERS.part]: String(r.part),
+        [HEADERS.parts]: String(r.parts),
+      },
+    }
+  }
+
   return {
     session,
     topic,
+    updatesTopic,
     codec,
-    write: (records, options = {}) =>
-      send(
-        records.map((r) => ({
-          value: codec.encode(r),
-          headers: {
-            [HEADERS.groupSeq]: String(r.groupSeq),
-            [HEADERS.groupTime]: String(r.groupTime),
-            [HEADERS.part]: String(r.part),
-            [HEADERS.parts]: String(r.parts),
-          },
-        })),
-        options.abort ?? false,
-      ),
+    updatesCodec,
+    markers,
+    async write(records, options = {}) {
+      if (options.asIs === true) return send(records.map(message), options.abort ?? false)
+      const made: JournalRecord[] = []
+      for (const group of groupsOf(records)) made.push(await toMarker(group, options))
+      await send(made.map(message), options.abort ?? false)
+      if (options.abort !== true) markers.push(...made)
+    },
     writeRaw: (values) =>
       send(
         values.map((value) => ({ value })),
         false,
       ),
+    appendUpdates,
     async cleanup() {
       await producer.disconnect()
+      await updatesProducer.disconnect()
       await dropTopics()
       await deleteSubject(valueSubject(topic))
+      await deleteSubject(valueSubject(updatesTopic))
       // an applier of the session publishes what it applied (schemas/appliedState.ts)
-      const applied = sessionTopics(session).applied
+      const applied = topics.applied
       if ((await admin.listTopics()).includes(applied)) await admin.deleteTopics({ topics: [applied] })
       await deleteSubject(valueSubject(applied))
     },
