@@ -21,7 +21,7 @@ export {
   type RebaseResult,
   type RollbackResult,
 } from './resync/index.js'
-export { GroupAssembler } from './journal/index.js'
+export { GroupAssembler, createUpdatesReader, type UpdatesReader } from './journal/index.js'
 export { resyncTables } from './resync/index.js'
 export { appliedNote, publishAppliedOnce } from './feedback/index.js'
 export { BLOCK_ROW_COLUMNS, type BlockRow, encodeBlockRows, storeTables } from './store/index.js'

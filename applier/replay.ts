@@ -1,9 +1,11 @@
 /**
  * Replay from the journal: rebuilds a secondary from the journal's first
  * group into an empty schema, up to the journal's end or up to a
- * consistency time T (recover to a past group), as long as the topic still
- * retains group 1. It is the applier run to a goal: the same reads, order
- * checks and transactions, so a replayed image is the applied image.
+ * consistency time T (recover to a past group), as long as the journal
+ * still retains group 1 and the updates topic the updates its markers name
+ * (else XRC_UPDATES_GONE). It is the applier run to a goal: the same reads
+ * (markers resolved against the updates topic), order checks and
+ * transactions, so a replayed image is the applied image.
  */
 import type { Kafka } from 'kafkajs'
 import type { Registry } from 'prom-client'

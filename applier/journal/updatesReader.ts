@@ -26,7 +26,7 @@ import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
 import { retry } from '../../lib/retry.js'
-import type { AvroCodec } from '../../schemas/codec.js'
+import type { AvroDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { resolveMarker } from '../../schemas/markers.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
@@ -39,7 +39,8 @@ export interface UpdatesReaderOptions {
   kafka: Kafka
   /** The session's updates topic. */
   topic: string
-  codec: AvroCodec<RecordSet>
+  /** Decodes record sets (the applier's session codec, or a decoder that registers nothing). */
+  codec: Pick<AvroDecoder<RecordSet>, 'decode'>
   blockSize: number
   logger: Logger
   /** Prefix of the reader's private consumer group. */

@@ -4,7 +4,14 @@
  * the way any Confluent-wire-format Avro consumer does (the writer's schema
  * fetched from the registry by the id in the value's first bytes; no schema
  * of ours is assumed), and hands on one JSON object per record set, per
- * whole group (journal parts joined) or per dead letter.
+ * whole group or per dead letter.
+ *
+ * A journal group is a marker (schemas/markers.ts): the audit resolves it
+ * to its updates the way the applier does, reading the updates partitions
+ * at the offsets the marker names (applier/journal/updatesReader.ts, with a
+ * decoder that registers nothing), so the line shows the group's updates
+ * as it will be applied, and the marker's ranges beside them. A group of
+ * the older format has its updates in its parts, joined.
  *
  * Reading is read_committed, so parts of aborted journal transactions never
  * show. A value that does not decode becomes a line with `error`, and the
@@ -12,12 +19,15 @@
  */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import type { KafkaMessage } from 'kafkajs'
-import { GroupAssembler } from '../../applier/index.js'
+import { GroupAssembler, createUpdatesReader, type UpdatesReader } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
 import { createKafka, partitionOffsets, readRange } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
+import { createDecoder } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
+import { isMarker } from '../../schemas/markers.js'
+import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { HEADERS, sessionTopics } from '../../schemas/topicNames.js'
 import { requireKafka, requireRegistry } from '../ensureStack.js'
 import { summarizeGroup, summarizeRecordSet } from './summaries.js'
@@ -111,6 +121,24 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
 
   const registry = new SchemaRegistry({ host: o.config.schemaRegistry.url })
   const assemblers = new Map<number, GroupAssembler>()
+  // made at the first marker, from its offsets; dropped after a marker it could not resolve
+  let updates: UpdatesReader | undefined
+  let updatesFailure: unknown
+  const newUpdatesReader = (): UpdatesReader =>
+    createUpdatesReader({
+      kafka,
+      topic: names.updates,
+      codec: createDecoder<RecordSet>({
+        registryUrl: o.config.schemaRegistry.url,
+        subject: `${names.updates}-value`,
+        schema: RECORD_SET_SCHEMA,
+      }),
+      blockSize: o.config.session.blockSize,
+      logger: o.logger,
+      groupPrefix: 'xrc.cli.audit',
+      maxActive: 1,
+      onError: (err) => (updatesFailure = err),
+    })
   let lines = 0
   let errors = 0
   const stop = new AbortController()
@@ -168,6 +196,10 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
       return
     }
     const record = decoded.value as unknown as JournalRecord
+    if (isMarker(record)) {
+      await emitMarker(where, decoded.schemaId, record)
+      return
+    }
     const assembler = assemblers.get(partition) ?? new GroupAssembler()
     assemblers.set(partition, assembler)
     if (assembler.pendingParts === 0 && record.part > 0) {
@@ -201,6 +233,36 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
     }
   }
 
+  /** One line for a marker: its group resolved against the updates topic, or the error that stopped it. */
+  async function emitMarker(
+    where: { topic: string; partition: number; offset: number; timestamp: string },
+    schemaId: number,
+    marker: JournalRecord,
+  ): Promise<void> {
+    const reader = (updates ??= newUpdatesReader())
+    try {
+      reader.announce(marker, where.offset)
+      const group = await reader.resolve(marker, where.offset, stop.signal)
+      if (updatesFailure !== undefined) throw updatesFailure
+      reader.release()
+      emit({
+        ...where,
+        offsets: [where.offset, where.offset],
+        schemaId,
+        ...summarizeGroup(group, marker.parts, o.eachUpdate),
+        ranges: marker.ranges,
+        ...(marker.discarded !== undefined && marker.discarded.length > 0 ? { discarded: marker.discarded } : {}),
+      })
+    } catch (err) {
+      if (stop.signal.aborted) return
+      errors++
+      emit({ ...where, groupSeq: marker.groupSeq, error: { code: errorCode(err), message: errorMessage(err) } })
+      updates = undefined
+      updatesFailure = undefined
+      await reader.stop()
+    }
+  }
+
   try {
     await readRange({
       kafka,
@@ -215,6 +277,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
     })
   } finally {
     o.signal.removeEventListener('abort', onOuterAbort)
+    await updates?.stop()
   }
   return {
     topic,
@@ -224,4 +287,8 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
     to: o.follow ? undefined : Object.fromEntries(to),
     stoppedByLimit: o.limit !== undefined && lines >= o.limit,
   }
+}
+
+function errorCode(err: unknown): string {
+  return isXrcError(err) ? err.code : 'XRC_GROUP_INCOMPLETE'
 }

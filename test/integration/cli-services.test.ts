@@ -164,6 +164,11 @@ describe('xrc with running services', () => {
     // one block per journal update, the same bytes in the same order: the same digest as the record set
     expect(withWrite?.list.map((u) => u.block)).toEqual([3, 4, 5])
     expect(withWrite?.sha256).toBe(set?.sha256)
+    // resolved from a marker: the line names the updates-topic range it read on partition 0
+    expect(withWrite).toMatchObject({
+      parts: 1,
+      ranges: expect.arrayContaining([expect.objectContaining({ controller: 0 })]),
+    })
     const limited = await xrc('audit', '--limit', '2', '--from-offset', '0')
     expect(limited.stdout.trim().split('\n')).toHaveLength(2)
   })
