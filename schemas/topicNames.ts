@@ -64,6 +64,11 @@ export const HEADERS = {
    * ("<controller>:<offset>,..."), so `xrc status` shows the mover's lag without decoding.
    */
   resumeOffsets: 'xrc.resume-offsets',
+  /**
+   * On a marker: per controller whose range reads something, the first updates-topic offset it reads
+   * ("<controller>:<offset>,..."): `xrc status` finds the oldest group whose updates are still retained.
+   */
+  fromOffsets: 'xrc.from-offsets',
   // dead-letter records
   sourceTopic: 'xrc.dlq.topic',
   sourcePartition: 'xrc.dlq.partition',

@@ -59,6 +59,11 @@ export interface SessionStatus {
     endOffset: number | undefined
     lagGroups: number | undefined
     lagOffsets: number | undefined
+    /**
+     * The recovery window: the oldest retained group whose updates are all still on the updates topic (a replay
+     * rebuilds from it); undefined when unknown.
+     */
+    recoverableFrom?: { seq: number; time: number; offset: number }
   }
   deadLetter: {
     topic: string
@@ -142,7 +147,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
     at: new Date().toISOString(),
     controllers,
     consistencyTime: journaled?.time,
-    journaledGroup: journaled,
+    journaledGroup: journaled && { seq: journaled.seq, time: journaled.time, offset: journaled.offset },
     appliedGroup: applied,
     rpoMs: applied ? Math.max(0, Math.round(Date.now() - applied.time / 1000)) : undefined,
     journal: {
@@ -150,6 +155,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       endOffset: k?.journal.endOffset,
       lagGroups: journaled ? Math.max(0, journaled.seq - (applied?.seq ?? 0)) : undefined,
       lagOffsets: journaled ? Math.max(0, journaled.offset - (applied?.journalOffset ?? -1)) : undefined,
+      ...(k?.journal.recoverableFrom ? { recoverableFrom: k.journal.recoverableFrom } : {}),
     },
     deadLetter: {
       topic: k?.deadLetter.topic ?? `xrc.${src.session}.dlq`,

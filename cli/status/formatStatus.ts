@@ -32,6 +32,11 @@ export function formatStatus(s: SessionStatus): string {
       `${s.journal.lagGroups ?? '-'} groups (${s.journal.lagOffsets ?? '-'} offsets) behind the ` +
       `secondary`,
   )
+  const r = s.journal.recoverableFrom
+  const window = r
+    ? `from group ${r.seq} (T ${isoMicros(r.time)}, journal offset ${r.offset}): its updates and later ones retained`
+    : '- (unknown)'
+  lines.push(`  recovery window    ${window}`)
   const codes = Object.entries(s.deadLetter.byCode ?? {})
     .map(([code, n]) => `${code} ${n}`)
     .join(', ')

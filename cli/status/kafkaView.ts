@@ -8,7 +8,10 @@
  *   and the offset the mover resumes from after its last group (the header
  *   of the journal's last marker), hence how many records it has not
  *   journaled yet;
- * - the journal: its end (last stable offset) and its last group;
+ * - the journal: its end (last stable offset), its last group, and the
+ *   recovery window: the oldest retained group whose updates are all still
+ *   on the updates topic (a marker's `xrc.from-offsets` header against each
+ *   partition's log start), from which a replay can rebuild;
  * - the dead-letter topic: how many records it holds.
  */
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
@@ -36,6 +39,8 @@ export interface KafkaView {
     exists: boolean
     endOffset: number | undefined
     lastGroup?: { seq: number; time: number; offset: number; resumeOffsets?: Map<number, number> }
+    /** The oldest retained group whose updates are all retained; undefined when unknown (see gaps). */
+    recoverableFrom?: { seq: number; time: number; offset: number }
   }
   deadLetter: {
     topic: string
@@ -158,11 +163,61 @@ async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: 
       }
     },
   })
-  if (lastGroup) view.journal.lastGroup = lastGroup
-  else if (o.high > o.low)
+  if (lastGroup) {
+    view.journal.lastGroup = lastGroup
+    await recoveryWindow(kafka, admin, view, o, logger)
+  } else if (o.high > o.low)
     view.gaps.push(
       reachedEnd
         ? `no whole group in the last ${JOURNAL_TAIL_WINDOW} offsets of ${topic}`
         : `the tail of ${topic} could not be read within 15 s`,
+    )
+}
+
+/** How long `xrc status` looks for the recovery window before it says it does not know. */
+const RECOVERY_SCAN_MS = 10_000
+
+/**
+ * The oldest journaled group whose updates are all still retained: read the journal's headers from its start until
+ * a group whose marker reads no offset below its partition's log start (a group of the older format holds its
+ * updates itself). Usually the first retained group: the journal keeps no longer than the updates topic.
+ */
+async function recoveryWindow(
+  kafka: Kafka,
+  admin: Admin,
+  view: KafkaView,
+  journal: { low: number; high: number },
+  logger: Logger,
+): Promise<void> {
+  if (!view.updates.exists) return
+  const lows = new Map([...(await partitionOffsets(admin, view.updates.topic))].map(([p, o]) => [p, o.low]))
+  const found = new AbortController()
+  const { reachedEnd } = await readRange({
+    kafka,
+    groupPrefix: 'xrc.cli',
+    topic: view.journal.topic,
+    from: new Map([[0, journal.low]]),
+    to: new Map([[0, journal.high]]),
+    isolation: 'read_committed',
+    logger,
+    timeoutMs: RECOVERY_SCAN_MS,
+    signal: found.signal,
+    onMessage: (_p, m) => {
+      if (found.signal.aborted) return
+      const seq = headerNumber(m, HEADERS.groupSeq)
+      const time = headerNumber(m, HEADERS.groupTime)
+      if (seq === undefined || time === undefined || headerNumber(m, HEADERS.part) !== 0) return
+      const from = parseResumeOffsets(headerString(m, HEADERS.fromOffsets)) ?? new Map<number, number>()
+      if ([...from].every(([p, offset]) => offset >= (lows.get(p) ?? 0))) {
+        view.journal.recoverableFrom = { seq, time, offset: Number(m.offset) }
+        found.abort()
+      }
+    },
+  })
+  if (view.journal.recoverableFrom === undefined)
+    view.gaps.push(
+      reachedEnd
+        ? `no retained group of ${view.journal.topic} has all its updates retained: a replay cannot rebuild`
+        : `the recovery window of ${view.journal.topic} was not found within ${RECOVERY_SCAN_MS / 1000} s`,
     )
 }

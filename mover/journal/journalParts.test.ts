@@ -22,6 +22,7 @@ describe('journal headers', () => {
       'xrc.part': '0',
       'xrc.parts': '1',
       'xrc.resume-offsets': '0:3',
+      'xrc.from-offsets': '0:1',
     })
   })
 
@@ -49,8 +50,9 @@ describe('journal headers', () => {
     )
   })
 
-  it('reads no resume offsets from a header that is absent or malformed', () => {
-    for (const bad of [undefined, '', '1', '1:', ':2', '1:2,', '1:-2', 'a:2', '1:2;3:4'])
+  it('reads no offsets from a header that is absent or malformed, none from an empty one', () => {
+    expect(parseResumeOffsets('')).toEqual(new Map())
+    for (const bad of [undefined, '1', '1:', ':2', '1:2,', '1:-2', 'a:2', '1:2;3:4'])
       expect(parseResumeOffsets(bad)).toBeUndefined()
   })
 })

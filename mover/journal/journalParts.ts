@@ -19,13 +19,25 @@ export function journalHeaders(record: JournalRecord): Record<string, string> {
     ...(record.part === record.parts - 1 && record.controllers.length > 0
       ? { [HEADERS.resumeOffsets]: record.controllers.map((m) => `${m.controller}:${m.resumeOffset}`).join(',') }
       : {}),
+    ...(record.ranges !== undefined && record.ranges.length > 0
+      ? {
+          [HEADERS.fromOffsets]: record.ranges
+            .filter((r) => r.toOffset > r.fromOffset)
+            .map((r) => `${r.controller}:${r.fromOffset}`)
+            .join(','),
+        }
+      : {}),
   }
 }
 
-/** The resume offsets of a journal record's header (journalHeaders); undefined when absent or malformed. */
+/**
+ * The offsets of a journal record's `xrc.resume-offsets` or `xrc.from-offsets` header (journalHeaders); undefined
+ * when absent or malformed. An empty header (a marker that reads nothing) is an empty map.
+ */
 export function parseResumeOffsets(header: string | undefined): Map<number, number> | undefined {
   if (header === undefined) return undefined
   const offsets = new Map<number, number>()
+  if (header === '') return offsets
   for (const pair of header.split(',')) {
     const m = /^(\d+):(\d+)$/.exec(pair)
     if (m === null) return undefined

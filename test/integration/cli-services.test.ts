@@ -86,7 +86,7 @@ describe('xrc with running services', () => {
         primary?: { sidefileEntries: number }
       }[]
       rpoMs?: number
-      journal: { lagGroups?: number }
+      journal: { lagGroups?: number; recoverableFrom?: { seq: number } }
       deadLetter: { records?: number }
       services: Record<string, { reachable: boolean; state?: string }>
       unavailable: string[]
@@ -106,7 +106,11 @@ describe('xrc with running services', () => {
       expect(c.latestTime).toBeGreaterThan(ack.time - 60_000_000)
       expect(c.endOffset).toBeGreaterThan(0)
       expect(c.primary?.sidefileEntries).toBeGreaterThanOrEqual(0)
+      // where the mover resumes, from the last marker's header
+      expect(c.moverLag).toBeGreaterThanOrEqual(0)
     }
+    // nothing was deleted: every group can be rebuilt from the first
+    expect(status.journal.recoverableFrom?.seq).toBe(1)
     expect(status.rpoMs).toBeGreaterThanOrEqual(0)
     expect(status.journal.lagGroups).toBeGreaterThanOrEqual(0)
     expect(status.journaledGroup?.seq).toBeGreaterThanOrEqual(status.appliedGroup?.seq ?? 0)
@@ -117,6 +121,7 @@ describe('xrc with running services', () => {
     expect(status.unavailable).toEqual([])
     const human = await xrc('status', '--primary', api)
     expect(human.stdout).toMatch(/consistency time .*group \d+ journaled/)
+    expect(human.stdout).toMatch(/recovery window +from group 1 \(T /)
     expect(human.stdout).toMatch(/unavailable\n\s+mover: its health endpoint is unknown/)
   })
 
