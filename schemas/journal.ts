@@ -39,13 +39,21 @@
  *
  * A group with no updates is legal (time moved, nothing written) and is
  * still journaled, so the applier's consistency time keeps moving.
+ *
+ * The record is named JournalGroup, with the alias JournalRecord (its name
+ * before markers): a reader of this version reads records of the older one,
+ * but an applier of a release before markers cannot resolve this name and
+ * halts (XRC_DECODE_FAILED) instead of taking a marker for a group without
+ * updates, which would move its secondary's T past writes it never applied.
+ * Upgrade appliers before movers.
  */
 import { RESYNC_WINDOW_FIELDS, type ResyncWindow } from './resyncWindow.js'
 
 export const JOURNAL_SCHEMA = {
   type: 'record',
-  name: 'JournalRecord',
+  name: 'JournalGroup',
   namespace: 'io.xrc.kafka',
+  aliases: ['io.xrc.kafka.JournalRecord'],
   doc: 'One consistency group (or one part of it) for the secondary',
   fields: [
     { name: 'session', type: 'string' },

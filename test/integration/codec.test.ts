@@ -112,19 +112,39 @@ describe('record set codec', () => {
       updates: [],
       controllers: [{ controller: 0, lastSeq: 3, lastTime: 99, resumeOffset: 8 }],
     }
+    // the journal schema before windows and markers, under its name of then
+    const { aliases: _a, ...named } = JOURNAL_SCHEMA
+    const beforeMarkers = {
+      ...named,
+      name: 'JournalRecord',
+      fields: named.fields.filter((f) => f.name !== 'ranges' && f.name !== 'discarded'),
+    }
     const oldJournal = await createCodec<JournalRecord>({
       registryUrl: stackInfo().registryUrl,
       subject: j,
-      schema: withoutWindows(JOURNAL_SCHEMA, 'windows'),
+      schema: withoutWindows(beforeMarkers, 'windows'),
+    })
+    const windowsJournal = await createCodec<JournalRecord>({
+      registryUrl: stackInfo().registryUrl,
+      subject: j,
+      schema: beforeMarkers,
     })
     const journal = await createCodec<JournalRecord>({
       registryUrl: stackInfo().registryUrl,
       subject: j,
       schema: JOURNAL_SCHEMA,
     })
-    expect(await journal.decode(oldJournal.encode(group))).toEqual({ ...group, windows: [] })
+    expect(await journal.decode(oldJournal.encode(group))).toEqual({ ...group, windows: [], ranges: [], discarded: [] })
     const carried = { ...group, windows: [{ controller: 0, time: 90, ...beat.window!, event: 'END' as const }] }
-    expect(await journal.decode(journal.encode(carried))).toEqual(carried)
+    expect(await journal.decode(windowsJournal.encode(carried))).toEqual({ ...carried, ranges: [], discarded: [] })
+    const marker: JournalRecord = {
+      ...carried,
+      ranges: [{ controller: 0, fromOffset: 4, toOffset: 8, firstSeq: 1, lastSeq: 3, setAside: [6] }],
+      discarded: [],
+    }
+    expect(await journal.decode(journal.encode(marker))).toEqual(marker)
+    // an applier of a release before markers cannot read one: it halts rather than apply a group without its updates
+    await expect(windowsJournal.decode(journal.encode(marker))).rejects.toMatchObject({ code: 'XRC_DECODE_FAILED' })
   })
 
   it('registering the same schema again gives the same id', async () => {
