@@ -13,12 +13,14 @@
  * stream as it was.
  *
  * Resync window events (schemas/resyncWindow.ts) ride on heartbeats and
- * wait here, in partition order, until a cut takes them (`takeWindows`).
- * A new event's time is a fresh tick above everything its controller sent
- * before, so one at or below the latest time is a re-send (a restarted
- * primary sends its sidefile again, window entries among them, and an event
- * has no seq of its own to tell it by): a duplicate, not a regression. While
- * one waits, the mark points a restart back at it.
+ * wait here, in partition order, until a cut takes them (`takeWindows`):
+ * a cut at T takes an event with time <= T, and a BEGIN as soon as T passes
+ * its S (see takeWindows). A new event's time is a fresh tick above
+ * everything its controller sent before, so one at or below the latest time
+ * is a re-send (a restarted primary sends its sidefile again, window entries
+ * among them, and an event has no seq of its own to tell it by): a
+ * duplicate, not a regression. While one waits, the mark points a restart
+ * back at it, with a lastTime that does not pass the S of a BEGIN waiting.
  *
  * Markers (schemas/markers.ts): the stream also keeps, from its buffer's
  * head on, the offsets it did not take (dead-lettered: `skipped`; whole
@@ -226,10 +228,19 @@ export class ControllerStream {
     else this.#asides.splice(at, 0, { offset, deadLetter })
   }
 
-  /** Removes and returns the window events with time <= `time` (a cut at that time takes them), oldest first. */
+  /**
+   * Removes and returns the window events a cut at `time` carries, oldest first, in partition order: each with
+   * time <= `time`, and a BEGIN also when `time` is past its S. The BEGIN's own time B is a tick taken at the
+   * resume, well after S, and its heartbeat covers B, so the controller alone no longer holds T below B: a group
+   * with S < T < B is possible (the other controllers cover T). The controller's writes with times in (S, T]
+   * were only marked, never sent, so that group lacks them: it must carry the BEGIN, which opens the window as
+   * of S (the applier calls every group with T > S inconsistent until the END). Taking the BEGIN early is safe:
+   * every record of the controller before it in the partition has a time below S (so <= T, already in this or
+   * an earlier group), every one after it a time above B (> T, in a later group).
+   */
   takeWindows(time: number): JournalWindow[] {
     let n = 0
-    while (n < this.#windows.length && (this.#windows[n] as QueuedWindow).window.time <= time) n++
+    while (n < this.#windows.length && carries(time, (this.#windows[n] as QueuedWindow).window)) n++
     return this.#windows.splice(0, n).map((w) => w.window)
   }
 
@@ -238,10 +249,17 @@ export class ControllerStream {
     const head = this.buffer.first()
     if (this.#nextSeq === undefined || this.#nextOffset === undefined)
       throw new Error(`invariant: controller ${this.id} covers time ${this.#covered} but has no seq`)
-    // a window event still waiting before the first buffered write: a restart reads again from it
+    // a window event still waiting before the first buffered write: a restart reads again from it. Its lastTime
+    // stays at or below the S of every BEGIN waiting, so a restored former cannot cut past S before it has read
+    // the BEGIN again (takeWindows: a group past S must carry it)
     const win = this.#windows[0]
-    if (win !== undefined && (head === undefined || win.offset < head.offset))
-      return { controller: this.id, lastSeq: win.nextSeq - 1, lastTime: win.window.time - 1, resumeOffset: win.offset }
+    if (win !== undefined && (head === undefined || win.offset < head.offset)) {
+      const lastTime = this.#windows.reduce(
+        (t, w) => (w.window.event === 'BEGIN' ? Math.min(t, w.window.consistentUntil) : t),
+        win.window.time - 1,
+      )
+      return { controller: this.id, lastSeq: win.nextSeq - 1, lastTime, resumeOffset: win.offset }
+    }
     // lastTime: every write of this controller up to it is journaled (>= the group's time, maybe later)
     return head
       ? { controller: this.id, lastSeq: head.update.seq - 1, lastTime: head.update.time - 1, resumeOffset: head.offset }
@@ -356,4 +374,9 @@ export class ControllerStream {
       latest,
     })
   }
+}
+
+/** Whether a cut at `time` carries `w`: its time is covered, or it is a BEGIN and `time` is past its S. */
+function carries(time: number, w: JournalWindow): boolean {
+  return w.time <= time || (w.event === 'BEGIN' && time > w.consistentUntil)
 }

@@ -6,13 +6,16 @@
  * maybe losing a group that was cut but not journaled), the journal is
  * exactly what the model says it should be; and every resync window event
  * a heartbeat carries is journaled exactly once, in the group whose time
- * covers it.
+ * covers it or, for a BEGIN, in the first group past its S if that comes
+ * earlier: no group whose time passes a BEGIN's S is journaled before the
+ * BEGIN (the controller's writes after S were only marked, so such a group
+ * must open the window).
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
-import type { ResyncWindow } from '../../schemas/resyncWindow.js'
+import { windowEnd, type ResyncWindow } from '../../schemas/resyncWindow.js'
 import { createGroupFormer, type GroupFormer } from './groupFormer.js'
 import type { SessionLayout } from '../intake/index.js'
 
@@ -56,8 +59,10 @@ const toUpdate = (w: Write): Update => ({ seq: w.seq, time: w.time, volume: w.vo
 const eventArb = fc.record({
   c: fc.nat(3),
   heartbeat: fc.boolean(),
-  /** A heartbeat that carries a resync window event. */
+  /** A heartbeat that carries a resync window event (a BEGIN, or an END when volume is 'b'). */
   window: fc.boolean(),
+  /** A BEGIN's S: the controller's last time before it (0), or later, up to just below the BEGIN (100). */
+  sAt: fc.constantFrom(0, 50, 100),
   volume: fc.constantFrom('a', 'b'),
   block: fc.nat(VOLUME_BLOCKS - 1),
   blocks: fc.integer({ min: 1, max: 3 }),
@@ -74,11 +79,24 @@ const scenarioArb = fc.record({
 
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never
 
+/** A window event the model sent: its controller, time, epoch, kind and S (0 for an END). */
+interface ModelWindow {
+  controller: number
+  time: number
+  epoch: number
+  event: 'BEGIN' | 'END'
+  consistentUntil: number
+}
+
+/** Whether a group at `t` may carry `w` (schemas/resyncWindow.ts): it covers its time, or is past a BEGIN's S. */
+const mayCarry = (w: ModelWindow, t: number): boolean =>
+  w.time <= t || (w.event === 'BEGIN' && t > w.consistentUntil)
+
 /** Builds each controller's stream of record sets (its partition) from a global timeline of writes and heartbeats. */
 function buildStreams(sc: Scenario, next: () => number) {
   const ids = IDS.slice(0, sc.controllers)
   const writes: Write[] = []
-  const windows: { controller: number; time: number; epoch: number }[] = []
+  const windows: ModelWindow[] = []
   const timelines = new Map<number, ({ hb: number; window?: ResyncWindow } | { write: Write })[]>(
     ids.map((id) => [id, []]),
   )
@@ -91,12 +109,19 @@ function buildStreams(sc: Scenario, next: () => number) {
     clock += e.inc
     if (e.heartbeat && e.window) {
       // a window event's time is a fresh tick above everything its controller sent before
-      const time = Math.max(clock, (lastTime.get(controller) ?? -1) + 1)
+      const before = lastTime.get(controller) ?? 0
+      // a gap after the controller's last time, as between a suspension (S) and the resume's tick (the BEGIN)
+      const time = Math.max(clock, before + 1) + (e.volume === 'a' ? e.inc : 0)
       clock = time
       lastHb.set(controller, time)
       lastTime.set(controller, time)
-      const window: ResyncWindow = { event: 'BEGIN', epoch: i + 1, consistentUntil: 0, blocks: 1, reason: 'operator' }
-      windows.push({ controller, time, epoch: i + 1 })
+      // S: at or above every earlier time of the controller's stream (a tick at the suspension), below the BEGIN
+      const s = before + Math.floor(((time - 1 - before) * e.sAt) / 100)
+      const window: ResyncWindow =
+        e.volume === 'a'
+          ? { event: 'BEGIN', epoch: i + 1, consistentUntil: s, blocks: 1, reason: 'operator' }
+          : windowEnd(i + 1)
+      windows.push({ controller, time, epoch: i + 1, event: window.event, consistentUntil: window.consistentUntil })
       timelines.get(controller)?.push({ hb: time, window })
       return
     }
@@ -347,28 +372,42 @@ function checkJournal(journal: ConsistencyGroup[], ids: number[], writes: Write[
   expect(image).toEqual(expected)
 }
 
-/** Each window event up to the final T journaled once, in the group whose time covers it (after the group before), in order. */
-function checkWindows(
-  journal: ConsistencyGroup[],
-  windows: { controller: number; time: number; epoch: number }[],
-  finalT: number | undefined,
-): void {
-  const journaled: { controller: number; time: number; epoch: number }[] = []
+/**
+ * Each window event journaled once, in a group that may carry it (after the group before), in order; every one
+ * the final T may carry is journaled; and no group past a BEGIN's S comes before the group that carries it.
+ */
+function checkWindows(journal: ConsistencyGroup[], windows: ModelWindow[], finalT: number | undefined): void {
+  const journaled: ModelWindow[] = []
+  const groupOf = new Map<number, number>() // epoch -> index of the group that carries it
   let lo = Number.NEGATIVE_INFINITY
-  for (const g of journal) {
+  journal.forEach((g, gi) => {
     const ws = g.windows ?? []
     for (const w of ws) {
+      const m: ModelWindow = {
+        controller: w.controller,
+        time: w.time,
+        epoch: w.epoch,
+        event: w.event,
+        consistentUntil: w.consistentUntil,
+      }
       expect(w.time).toBeGreaterThan(lo)
-      expect(w.time).toBeLessThanOrEqual(g.groupTime)
-      journaled.push({ controller: w.controller, time: w.time, epoch: w.epoch })
+      expect(mayCarry(m, g.groupTime)).toBe(true)
+      journaled.push(m)
+      groupOf.set(w.epoch, gi)
     }
     const sorted = [...ws].sort((a, b) => a.time - b.time || a.controller - b.controller)
     expect(ws).toEqual(sorted)
     lo = g.groupTime
-  }
-  const expected = windows.filter((w) => finalT !== undefined && w.time <= finalT)
+  })
+  const expected = windows.filter((w) => finalT !== undefined && mayCarry(w, finalT))
   const byEpoch = (a: { epoch: number }, b: { epoch: number }): number => a.epoch - b.epoch
   expect(journaled.sort(byEpoch)).toEqual(expected.sort(byEpoch))
+  // the safety rule: a group past a BEGIN's S lacks the controller's marked writes, so it must not come first
+  for (const w of windows) {
+    if (w.event !== 'BEGIN') continue
+    const carrier = groupOf.get(w.epoch) ?? journal.length
+    journal.slice(0, carrier).forEach((g) => expect(g.groupTime).toBeLessThanOrEqual(w.consistentUntil))
+  }
 }
 
 describe('resync window events', () => {
@@ -386,23 +425,23 @@ describe('resync window events', () => {
   })
   const begin: ResyncWindow = { event: 'BEGIN', epoch: 4, consistentUntil: 90, blocks: 2, reason: 'operator' }
 
-  it('takes a copy at the same seq and time once (a re-send), and waits for a group that covers the event', () => {
+  it('takes a copy at the same seq and time once (a re-send), and waits for a group past its S', () => {
     const former = createGroupFormer({ layout })
-    former.add(0, beat(0, 1, 100))
-    former.add(0, beat(1, 1, 100))
+    former.add(0, beat(0, 1, 80))
+    former.add(0, beat(1, 1, 80))
     expect(former.cut()?.windows).toBeUndefined()
     former.add(1, beat(0, 1, 120, begin))
     // sent again after a failed acknowledgement
     expect(former.add(2, beat(0, 1, 120, begin))).toEqual({ kind: 'duplicate', droppedUpdates: 0 })
-    former.add(1, beat(1, 1, 110))
-    // T = 110 does not cover the event at 120: it waits, and a restart would read again from it
+    former.add(1, beat(1, 1, 85))
+    // T = 85 is not past S = 90: it waits, and a restart would read again from it, resuming no later than S
     const g = former.cut()
-    expect(g?.groupTime).toBe(110)
+    expect(g?.groupTime).toBe(85)
     expect(g?.windows).toBeUndefined()
     expect(g?.controllers.find((m) => m.controller === 0)).toEqual({
       controller: 0,
       lastSeq: 0,
-      lastTime: 119,
+      lastTime: 90,
       resumeOffset: 1,
     })
     former.add(2, beat(1, 1, 130))
@@ -414,6 +453,85 @@ describe('resync window events', () => {
     expect(former.add(4, beat(0, 1, 120, begin))).toEqual({ kind: 'duplicate', droppedUpdates: 0 })
     // a plain heartbeat that goes back in time is still a regression
     expect(() => former.add(5, beat(0, 1, 130))).toThrow(/earlier than the controller's latest time 140/)
+  })
+
+  // the sigstop fault (seed 131240): controller 0's primary suspended at S = 90 and resumed at B = 120 while
+  // controller 1 went on; its writes in (90, 120) were only marked. A group at T = 110 lacks them, so it must
+  // carry the BEGIN (the applier then calls it inconsistent), though T does not cover the BEGIN's time
+  it('puts a BEGIN in the first group past its S, even one below the BEGIN time', () => {
+    const former = createGroupFormer({ layout })
+    former.add(0, beat(0, 1, 80))
+    former.add(0, beat(1, 1, 80))
+    expect(former.cut()?.groupTime).toBe(80)
+    former.add(1, beat(0, 1, 120, begin))
+    former.add(1, beat(1, 1, 110))
+    const g = former.cut()
+    expect(g?.groupTime).toBe(110)
+    expect(g?.windows).toEqual([{ controller: 0, time: 120, ...begin }])
+    // the controller covers 120 and nothing of it waits: its mark is past the group, as for any heartbeat
+    expect(g?.controllers.find((m) => m.controller === 0)).toEqual({
+      controller: 0,
+      lastSeq: 0,
+      lastTime: 120,
+      resumeOffset: 2,
+    })
+    // a write after the BEGIN is later than it: in a later group, never with the window still closed
+    former.add(2, {
+      session: 's',
+      controller: 0,
+      kind: 'UPDATES',
+      firstSeq: 1,
+      lastSeq: 1,
+      minTime: 125,
+      maxTime: 125,
+      updates: [{ seq: 1, time: 125, volume: 'v0a', block: 0, data: Buffer.alloc(BLOCK) }],
+    })
+    former.add(2, beat(1, 1, 130))
+    const later = former.cut()
+    expect(later?.groupTime).toBe(124)
+    expect(later?.windows).toBeUndefined()
+  })
+
+  it('a BEGIN behind an END waits for it (partition order), and an END waits for its time', () => {
+    const former = createGroupFormer({ layout })
+    former.add(0, beat(0, 1, 80))
+    former.add(0, beat(1, 1, 80))
+    former.cut()
+    const end = { ...windowEnd(3) }
+    former.add(1, beat(0, 1, 100, end))
+    former.add(2, beat(0, 1, 120, { ...begin, consistentUntil: 85 }))
+    former.add(1, beat(1, 1, 95))
+    // T = 95 is past the BEGIN's S but not the END's time: neither goes, and a restart resumes at or below S
+    const g = former.cut()
+    expect(g?.windows).toBeUndefined()
+    expect(g?.controllers.find((m) => m.controller === 0)).toMatchObject({ lastTime: 85, resumeOffset: 1 })
+    former.add(2, beat(1, 1, 105))
+    expect(former.cut()?.windows).toEqual([
+      { controller: 0, time: 100, ...end },
+      { controller: 0, time: 120, ...begin, consistentUntil: 85 },
+    ])
+  })
+
+  it('a mover restarted while a BEGIN waits cuts no group past S before it has read the BEGIN again', () => {
+    const first = createGroupFormer({ layout })
+    first.add(0, beat(0, 1, 80))
+    first.add(0, beat(1, 1, 80))
+    first.add(1, beat(0, 1, 120, begin))
+    first.add(1, beat(1, 1, 88))
+    const g = first.cut()
+    expect(g?.groupTime).toBe(88)
+    expect(g?.windows).toBeUndefined()
+    const restored = createGroupFormer({ layout, restore: g as ConsistencyGroup })
+    // controller 1 read on first: without the BEGIN read again, T stays at S
+    restored.add(2, beat(1, 1, 110))
+    expect(restored.consistencyTime()).toBe(90)
+    const atS = restored.cut()
+    expect(atS?.groupTime).toBe(90)
+    expect(atS?.windows).toBeUndefined()
+    restored.add(1, beat(0, 1, 120, begin))
+    const past = restored.cut()
+    expect(past?.groupTime).toBe(110)
+    expect(past?.windows).toEqual([{ controller: 0, time: 120, ...begin }])
   })
 
   it('refuses an event on a record set that is not a heartbeat, and a BEGIN not after its S', () => {

@@ -17,10 +17,12 @@
  *
  * Resync window events (schemas/resyncWindow.ts) ride on heartbeats: a
  * controller's event waits in its stream, in partition order, until a cut's
- * time covers the event's time, and goes into that group (`windows`, in
- * (time, controller) order). The event's time is above every earlier time of
- * its controller, so a group never holds a controller's later write without
- * its event (controllerStream.ts has the re-send rule).
+ * time covers the event's time, or for a BEGIN passes its S, and goes into
+ * that group (`windows`, in (time, controller) order). The event's time is
+ * above every earlier time of its controller, so a group never holds a
+ * controller's later write without its event; and no group past a BEGIN's S
+ * goes without it, though the BEGIN's own time may be later than the group's
+ * (controllerStream.ts: takeWindows, and the re-send rule).
  *
  * A cut is final: its updates leave the buffer. When a group cannot be
  * journaled the mover discards this former and restores a new one from the
