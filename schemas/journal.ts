@@ -225,7 +225,10 @@ export interface DiscardedRange {
   lastSeq: number
 }
 
-/** A resync window event of a controller, carried by the group whose time covers `time`. */
+/**
+ * A resync window event of a controller, carried by the group whose time covers `time` (a BEGIN: or, earlier,
+ * the first group whose time passes its S; mover/groups/controllerStream.ts takeWindows).
+ */
 export interface JournalWindow extends ResyncWindow {
   controller: number
   time: number

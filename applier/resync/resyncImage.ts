@@ -6,9 +6,10 @@
  *   0. the resync window events the group carries (schemas/resyncWindow.ts:
  *      the primary's BEGIN and END, in the controllers' streams) are
  *      applied to the resync rows, in (time, controller) order
- *      (`applyWindowEvents`); every event's time is <= T, and the BEGIN of a
- *      controller comes with the first group that can hold any of its
- *      changes after S, so step 1 already sees the window it opens;
+ *      (`applyWindowEvents`); an END's time is <= T, and the BEGIN of a
+ *      controller comes with the first group whose T passes its S (its own
+ *      time may be later than T: mover/groups/controllerStream.ts), so step 1
+ *      already sees the window it opens;
  *   1. the resync rows say whether the group's time T is inside a resync
  *      window: some controller with S < T whose epoch has no end time E <= T
  *      yet (`isInconsistentAt`, pure);

@@ -22,9 +22,10 @@
  *   marked blocks (resyncRunner.ts). Every write and resync record after the
  *   BEGIN follows it in the stream with a later time; while suspended no
  *   heartbeat went out, so the consistency time stayed at or below S until
- *   the BEGIN arrived, and the group that carries it is the first that can
- *   hold anything of the controller after S: the secondary marks it
- *   inconsistent. When every mark is sent, each controller appends a window
+ *   the BEGIN arrived, and the mover puts the BEGIN in the first group whose
+ *   time passes S (even below the BEGIN's own time: that group lacks the
+ *   marked writes up to its time), so the secondary marks it inconsistent
+ *   (schemas/resyncWindow.ts). When every mark is sent, each controller appends a window
  *   END at a fresh tick E, after all its resync records of the epoch: a
  *   group whose time covers E holds them all and is consistent again.
  * - rebase (`xrc resync`, after the journal or updates topic was lost):
