@@ -89,8 +89,7 @@ interface ModelWindow {
 }
 
 /** Whether a group at `t` may carry `w` (schemas/resyncWindow.ts): it covers its time, or is past a BEGIN's S. */
-const mayCarry = (w: ModelWindow, t: number): boolean =>
-  w.time <= t || (w.event === 'BEGIN' && t > w.consistentUntil)
+const mayCarry = (w: ModelWindow, t: number): boolean => w.time <= t || (w.event === 'BEGIN' && t > w.consistentUntil)
 
 /** Builds each controller's stream of record sets (its partition) from a global timeline of writes and heartbeats. */
 function buildStreams(sc: Scenario, next: () => number) {
