@@ -59,7 +59,7 @@ export interface CutRange {
   duplicatesLeft: number
 }
 
-/** A resync window event read, waiting for a group whose time covers it. */
+/** A resync window event read, waiting for a group that carries it (takeWindows). */
 interface QueuedWindow {
   offset: number
   /** The heartbeat's next seq: every seq below it came before the event. */
