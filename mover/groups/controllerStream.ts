@@ -20,7 +20,8 @@
  * is a re-send (a restarted primary sends its sidefile again, window entries
  * among them, and an event has no seq of its own to tell it by): a
  * duplicate, not a regression. While one waits, the mark points a restart
- * back at it, with a lastTime that does not pass the S of a BEGIN waiting.
+ * back at it, with a lastTime that does not pass the S of a BEGIN waiting
+ * first.
  *
  * Markers (schemas/markers.ts): the stream also keeps, from its buffer's
  * head on, the offsets it did not take (dead-lettered: `skipped`; whole
@@ -249,15 +250,16 @@ export class ControllerStream {
     const head = this.buffer.first()
     if (this.#nextSeq === undefined || this.#nextOffset === undefined)
       throw new Error(`invariant: controller ${this.id} covers time ${this.#covered} but has no seq`)
-    // a window event still waiting before the first buffered write: a restart reads again from it. Its lastTime
-    // stays at or below the S of every BEGIN waiting, so a restored former cannot cut past S before it has read
-    // the BEGIN again (takeWindows: a group past S must carry it)
+    // a window event still waiting before the first buffered write: a restart reads again from it. A BEGIN
+    // waits there only while the groups stay at or below its S (takeWindows), and its lastTime is S, not B - 1:
+    // a restored former must not cut past S before it has read the BEGIN again. (Every record before the BEGIN
+    // was at or below S, or taken by a group past S, which would have taken the BEGIN too: so a re-send read
+    // after it is no later than S, and no XRC_DUPLICATE_SEQUENCE.) A BEGIN behind an END waiting needs no such
+    // care: until the END is applied, the epoch it ends keeps every group after its own S inconsistent
     const win = this.#windows[0]
     if (win !== undefined && (head === undefined || win.offset < head.offset)) {
-      const lastTime = this.#windows.reduce(
-        (t, w) => (w.window.event === 'BEGIN' ? Math.min(t, w.window.consistentUntil) : t),
-        win.window.time - 1,
-      )
+      const w = win.window
+      const lastTime = w.event === 'BEGIN' ? Math.min(w.time - 1, w.consistentUntil) : w.time - 1
       return { controller: this.id, lastSeq: win.nextSeq - 1, lastTime, resumeOffset: win.offset }
     }
     // lastTime: every write of this controller up to it is journaled (>= the group's time, maybe later)
