@@ -235,9 +235,10 @@ export class ControllerStream {
    * resume, well after S, and its heartbeat covers B, so the controller alone no longer holds T below B: a group
    * with S < T < B is possible (the other controllers cover T). The controller's writes with times in (S, T]
    * were only marked, never sent, so that group lacks them: it must carry the BEGIN, which opens the window as
-   * of S (the applier calls every group with T > S inconsistent until the END). Taking the BEGIN early is safe:
-   * every record of the controller before it in the partition has a time below S (so <= T, already in this or
-   * an earlier group), every one after it a time above B (> T, in a later group).
+   * of S (the applier calls every group with T > S inconsistent until the END). Taking the BEGIN early only
+   * opens the window sooner: every record of the controller after it has a time above B (> T, in a later group),
+   * and those before it one below S (already in this or an earlier group; when a suspension during a resync kept
+   * the earlier S, below the suspension's own tick, inside the earlier window, which is still open).
    */
   takeWindows(time: number): JournalWindow[] {
     let n = 0
