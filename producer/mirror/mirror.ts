@@ -6,6 +6,10 @@
  *                          ▲                      │
  *                          └───────suspend────────┘
  *
+ * The transitions are a pure state machine (mirrorMachine.ts); this file is
+ * the shell that performs their effects on the controllers, their sidefiles
+ * and mirror.json.
+ *
  * - suspend (Kafka unreachable for resync.suspendAfterUnreachableMs, a
  *   sidefile full for producer.sidefileWaitMs, `xrc suspend`): in one
  *   synchronous step every controller switches to marking (a write is marked
@@ -41,53 +45,28 @@ import { Backoff } from '../../lib/backoff.js'
 import type { Config } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import type { AppliedState, SecondaryImage } from '../../schemas/appliedState.js'
+import type { AppliedState } from '../../schemas/appliedState.js'
 import { windowEnd } from '../../schemas/resyncWindow.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
-import { openChangeTracker, type ChangeCounts, type ChangeTracker } from '../changes/index.js'
 import type { Controller, ControllerMirror } from '../controller/index.js'
-import { followAppliedState } from './appliedFollower.js'
-import { startMirrorMonitor } from './mirrorMonitor.js'
-import {
-  combineRecords,
-  loadMirrorRecord,
-  resumesByItself,
-  saveMirrorRecord,
-  type MirrorRecord,
-  type MirrorState,
-  type SuspendReason,
-} from './mirrorRecord.js'
-import { ProgressQueue } from './resyncOrdering.js'
-import { ProgressCounter, type ResyncProgress } from './resyncProgress.js'
-import { runResync } from './resyncRunner.js'
 import type { SessionClock } from '../sessionClock.js'
+import { followAppliedState } from './appliedFollower.js'
+import { INITIAL, resyncActive, step, type MachineState, type MirrorEffect, type MirrorEvent } from './mirrorMachine.js'
+import { startMirrorMonitor } from './mirrorMonitor.js'
+import type { MirrorRecord, MirrorState, SuspendReason } from './mirrorRecord.js'
+import { mirrorStatus, type MirrorStatus } from './mirrorStatus.js'
+import { MirrorUnits, type MirrorUnit } from './mirrorUnits.js'
+import { ProgressCounter } from './resyncProgress.js'
+import { runResync } from './resyncRunner.js'
 
 export type { MirrorState, SuspendReason } from './mirrorRecord.js'
+export type { MirrorStatus } from './mirrorStatus.js'
 export type { ResyncProgress } from './resyncProgress.js'
-
-export interface MirrorStatus {
-  state: MirrorState
-  reason?: SuspendReason
-  since?: string
-  /** S of the current suspension or resync (session-clock µs); absent in duplex. */
-  consistentUntil?: number
-  epoch: number
-  /** Writes acknowledged while suspended, since this process started. */
-  markedWrites: number
-  resync?: ResyncProgress
-  changes: ChangeCounts
-  /** The consistency time of the last group the secondary said it applied (the applied topic). */
-  confirmedTime?: number
-  /** The secondary's last applied state as it told it: group, image state, when it said so. */
-  secondary?: { groupSeq: number; groupTime?: number; image: SecondaryImage; publishedAt: string }
-  /** Suspended by an outage or a full sidefile with resync.autoResume on: it resumes (and resyncs) by itself. */
-  resumesItself?: boolean
-}
 
 export interface Mirror {
   /**
-   * Opens a controller's change bitmaps and mirror state, then the controller itself with the hooks that
-   * consult them.
+   * Opens a controller's change bitmaps and mirror state, then the controller itself with the hooks that consult
+   * them.
    */
   open(
     id: number,
@@ -111,8 +90,8 @@ export interface Mirror {
    */
   resume(): Promise<MirrorStatus>
   /**
-   * After a lost journal or updates topic: suspends with nothing assumed on the secondary and marks every
-   * block the change generations name.
+   * After a lost journal or updates topic: suspends with nothing assumed on the secondary and marks every block
+   * the change generations name.
    */
   rebase(): Promise<{ blocks: number; volumeBlocks: number }>
   /** A writer found a sidefile full for the wait bound. */
@@ -144,385 +123,336 @@ export interface MirrorOptions {
   onResyncBlocks?: (controller: number, blocks: number) => void
 }
 
-interface Unit {
-  id: number
-  dir: string
-  tracker: ChangeTracker
-  queue: ProgressQueue
-  controller?: Controller
-  record: MirrorRecord
-  volumeBlocks: number
-}
-
-export function createMirror(options: MirrorOptions): Mirror {
-  const { clock } = options
-  const settings = options.config.resync
-  const log = options.logger.child({ component: 'mirror' })
-  const units = new Map<number, Unit>()
-  let state: MirrorState = 'duplex'
-  let reason: SuspendReason | undefined
-  let since: string | undefined
-  let consistentUntil = 0
-  let epoch = 0
-  let mode: 'capture' | 'mark' = 'capture'
-  let captureEpoch = 0
-  let persisted: Promise<void> = Promise.resolve()
-  let resuming: Promise<MirrorStatus> | undefined
-  let progress: ProgressCounter | undefined
-  let confirmedTime: number | undefined
-  let secondary: AppliedState | undefined
-  let follower: { stop: () => Promise<void> } | undefined
-  let markedWrites = 0
+/** The mirror of a primary process: the state machine's shell. */
+class SessionMirror implements Mirror {
+  readonly #options: MirrorOptions
+  readonly #settings: Config['resync']
+  readonly #log: Logger
+  readonly #units: MirrorUnits
+  #machine: MachineState = INITIAL
+  /** The chain of saves of mirror.json: marks wait for it, so a suspension is on disk before any mark is. */
+  #persisted: Promise<void> = Promise.resolve()
+  #resuming: Promise<MirrorStatus> | undefined
+  #progress: ProgressCounter | undefined
+  #confirmedTime: number | undefined
+  #secondary: AppliedState | undefined
+  #markedWrites = 0
   /** Marked writes whose mark is not yet made: a resync is not done while any is. */
-  let marking = 0
-  let running = false
-  let monitor: { stop: () => Promise<void> } | undefined
-  let runners: Promise<void> | undefined
-  let resumedAt = 0
-  let io: MirrorIo | undefined
+  #marking = 0
+  #resumedAt = 0
+  #io: MirrorIo | undefined
+  #follower: { stop: () => Promise<void> } | undefined
+  #monitor: { stop: () => Promise<void> } | undefined
+  #runners: Promise<void> | undefined
 
-  const record = (): MirrorRecord => ({
-    state,
-    consistentUntil,
-    epoch,
-    ...(reason ? { reason } : {}),
-    ...(since ? { since } : {}),
-  })
-  const pendingTotal = (): number => [...units.values()].reduce((n, u) => n + u.tracker.pendingCount(), 0)
-
-  /** Saves the state in every controller's folder, after `first`; chained, so saves land in order. */
-  function persist(first: readonly Promise<unknown>[] = []): Promise<void> {
-    const rec = record()
-    const run = async (): Promise<void> => {
-      await Promise.all(first)
-      for (const u of units.values()) {
-        await saveMirrorRecord(u.dir, rec)
-        u.record = rec
-      }
-    }
-    persisted = persisted.then(run, run)
-    return persisted
+  constructor(options: MirrorOptions) {
+    this.#options = options
+    this.#settings = options.config.resync
+    this.#log = options.logger.child({ component: 'mirror' })
+    this.#units = new MirrorUnits(this.#log)
   }
 
-  function hooks(unit: Unit): ControllerMirror {
+  open(
+    id: number,
+    volumes: readonly { name: string; blocks: number }[],
+    controllerDir: string,
+    openController: (hooks: ControllerMirror) => Promise<Controller>,
+  ): Promise<Controller> {
+    return this.#units.open(id, volumes, controllerDir, (unit) => this.#hooks(unit), openController)
+  }
+
+  start(io: MirrorIo): void {
+    this.#io = io
+    void this.#dispatch({ type: 'start', records: this.#units.records() })
+    this.#follower = this.#followSecondary(io.kafka)
+    this.#monitor = startMirrorMonitor({
+      settings: this.#settings,
+      logger: this.#log,
+      view: () => ({
+        state: this.#machine.state,
+        reason: this.#machine.reason,
+        resumedAt: this.#resumedAt,
+        sidefilesDrained: this.#units.sidefilesDrained(),
+      }),
+      stalledSince: () => io.stalledSince(),
+      probeKafka: () => io.probeKafka(),
+      suspend: (why) => this.#suspendNow(why),
+      resume: () => this.resume(),
+    })
+  }
+
+  async stop(): Promise<void> {
+    void this.#dispatch({ type: 'stop' })
+    await this.#monitor?.stop()
+    await this.#follower?.stop()
+    await this.#runners?.catch(() => undefined)
+    await this.#persisted.catch(() => undefined)
+  }
+
+  close(): Promise<void> {
+    return this.#units.close()
+  }
+
+  state(): MirrorState {
+    return this.#machine.state
+  }
+
+  async suspend(why: SuspendReason): Promise<MirrorStatus> {
+    this.#suspendNow(why)
+    await this.#persisted
+    return this.status()
+  }
+
+  resume(): Promise<MirrorStatus> {
+    this.#resuming ??= this.#dispatch({ type: 'resume' })
+      .then(() => this.status())
+      .finally(() => (this.#resuming = undefined))
+    return this.#resuming
+  }
+
+  async rebase(): Promise<{ blocks: number; volumeBlocks: number }> {
+    await this.#dispatch({ type: 'rebase', tick: () => this.#options.clock.tick(), now: new Date().toISOString() })
+    const blocks = await this.#units.foldGenerations()
+    const volumeBlocks = this.#units.volumeBlocks()
+    this.#log.warn(
+      { newlyMarked: blocks, pendingBlocks: this.#units.pendingTotal(), volumeBlocks },
+      'rebase: the change generations are marked for resync',
+    )
+    return { blocks: this.#units.pendingTotal(), volumeBlocks }
+  }
+
+  sidefileFull(): void {
+    if (this.#settings.suspendOnSidefileFull) this.#suspendNow('sidefile-full')
+  }
+
+  resyncRecordSent(bytes: number): void {
+    this.#progress?.bytesSent(bytes)
+  }
+
+  status(): MirrorStatus {
+    return mirrorStatus({
+      machine: this.#machine,
+      autoResume: this.#settings.autoResume,
+      markedWrites: this.#markedWrites,
+      changes: this.#units.counts(),
+      staleCopies: this.#units.staleCopies(),
+      progress: this.#progress,
+      confirmedTime: this.#confirmedTime,
+      secondary: this.#secondary,
+    })
+  }
+
+  /**
+   * Steps the state machine and performs the effects, each started in the same synchronous step (so a
+   * suspension's switch to marking and its save happen before any other code runs).
+   */
+  async #dispatch(event: MirrorEvent): Promise<void> {
+    const { state, effects } = step(this.#machine, event)
+    this.#machine = state
+    await Promise.all(effects.map((e) => this.#perform(e)))
+  }
+
+  #perform(effect: MirrorEffect): Promise<void> | void {
+    switch (effect.type) {
+      case 'suspended':
+        return this.#switchedToMarking(effect.reason, effect.record)
+      case 'save':
+        return this.#save(effect.record)
+      case 'append-begin':
+        return this.#appendBegin(effect)
+      case 'capturing':
+        return this.#capturing(effect.epoch, effect.topicsRemade)
+      case 'start-runners':
+        this.#resumedAt = Date.now()
+        this.#progress = new ProgressCounter(effect.epoch, this.#units.pendingTotal())
+        return this.#startRunners(effect.epoch)
+      case 'append-end':
+        return this.#appendEnd(effect.epoch)
+      case 'resync-complete':
+        this.#progress?.ended(effect.endTime)
+        this.#log.info(
+          { epoch: effect.epoch, endTime: effect.endTime },
+          'resync complete: the secondary is consistent again once it applies a group at or after the end time',
+        )
+        return
+      case 'recovered': {
+        const { state, reason, consistentUntil, epoch } = this.#machine
+        const pendingBlocks = this.#units.pendingTotal()
+        this.#log.warn({ state, reason, consistentUntil, epoch, pendingBlocks }, 'mirror state recovered')
+        return
+      }
+    }
+  }
+
+  /** Saves `record` in every controller's folder, after `first`; chained, so saves land in order. */
+  #save(record: MirrorRecord, first: readonly Promise<unknown>[] = []): Promise<void> {
+    const run = async (): Promise<void> => {
+      await Promise.all(first)
+      await this.#units.save(record)
+    }
+    this.#persisted = this.#persisted.then(run, run)
+    return this.#persisted
+  }
+
+  #suspendNow(why: SuspendReason): void {
+    void this.#dispatch({
+      type: 'suspend',
+      reason: why,
+      tick: () => this.#options.clock.tick(),
+      now: new Date().toISOString(),
+    })
+  }
+
+  /** The switching step of a suspension, after the state machine moved to marking. */
+  #switchedToMarking(why: SuspendReason, record: MirrorRecord): void {
+    const floors = this.#units.switchToMarking()
+    this.#options.onSuspend?.(why)
+    this.#log.warn(
+      { reason: why, consistentUntil: record.consistentUntil, pendingBlocks: this.#units.pendingTotal() },
+      'session suspended: writes go on and are marked for resync',
+    )
+    void this.#save(record, floors).catch((err: unknown) =>
+      this.#log.error({ err }, 'saving the suspended state failed'),
+    )
+  }
+
+  #hooks(unit: MirrorUnit): ControllerMirror {
     return {
-      mode: () => mode,
-      captured(volume, block, count, time) {
-        unit.tracker.noteSent(volume, block, count)
-        if (state !== 'resyncing') return undefined
-        unit.queue.hostWrite(volume, block, count, time)
-        const at = captureEpoch
-        // once durable the write carries these blocks: the resync need not, unless a suspension marked them again since
-        return () => {
-          if (captureEpoch === at) unit.tracker.clearPending(volume, block, count)
-        }
-      },
-      mark(volume, block, count) {
-        markedWrites++
-        marking++
-        // the suspension is on disk before any mark is
-        return persisted.then(() => unit.tracker.markPending(volume, block, count)).finally(() => marking--)
-      },
+      mode: () => this.#machine.mode,
+      captured: (volume, block, count, time) => this.#captured(unit, volume, block, count, time),
+      mark: (volume, block, count) => this.#mark(unit, volume, block, count),
       recovered: (volume, block, count) => unit.tracker.noteSent(volume, block, count),
       checkpoint: () => unit.tracker.checkpoint(),
     }
   }
 
-  function suspendNow(why: SuspendReason): void {
-    if (state === 'suspended') {
-      // an operator's suspension is not resumed by itself
-      if (why === 'operator' || why === 'journal-lost') reason = why
-      return
+  #captured(unit: MirrorUnit, volume: string, block: number, count: number, time: number): (() => void) | undefined {
+    unit.tracker.noteSent(volume, block, count)
+    if (this.#machine.state !== 'resyncing') return undefined
+    unit.queue.hostWrite(volume, block, count, time)
+    const at = this.#machine.captureEpoch
+    // once durable the write carries these blocks: the resync need not, unless a suspension marked them again since
+    return () => {
+      if (this.#machine.captureEpoch === at) unit.tracker.clearPending(volume, block, count)
     }
-    mode = 'mark'
-    captureEpoch++
-    // coming from duplex the secondary can be consistent up to now; during a resync it has not been since S
-    if (state === 'duplex') consistentUntil = clock.tick()
-    state = 'suspended'
-    reason = why
-    since = new Date().toISOString()
-    // still the switching step: each redo floor covers exactly the writes captured so far. Marks and marked
-    // writes wait for the floors and the saved state (persisted), so recovery never redoes an older entry over them
-    const floors = [...units.values()].map((u) => u.controller?.checkpointRedo())
-    // a writer still waiting for sidefile space would take a seq and a time after S: it goes on marked instead
-    for (const u of units.values()) u.controller?.releaseWaiters()
-    options.onSuspend?.(why)
-    log.warn(
-      { reason: why, consistentUntil, pendingBlocks: pendingTotal() },
-      'session suspended: writes go on and are marked for resync',
-    )
-    void persist(floors.filter((f) => f !== undefined)).catch((err: unknown) =>
-      log.error({ err }, 'saving the suspended state failed'),
-    )
   }
 
-  function startRunners(): void {
-    const runEpoch = epoch
-    const active = (): boolean => running && state === 'resyncing' && epoch === runEpoch
-    runners = Promise.all(
-      [...units.values()].map((u) =>
-        runResync({
-          controller: u.controller as Controller,
-          tracker: u.tracker,
-          queue: u.queue,
-          clock,
-          blockSize: options.config.session.blockSize,
-          pacing: {
-            groupBlocks: settings.groupBlocks,
-            maxGroupsInFlight: settings.maxGroupsInFlight,
-            maxBytesPerSecond: settings.maxBytesPerSecond,
-          },
-          logger: options.logger,
-          captureEpoch: () => captureEpoch,
-          active,
-          settled: () => marking === 0,
-          onGroupDurable(blocks) {
-            progress?.blocksSent(blocks)
-            options.onResyncBlocks?.(u.id, blocks)
-          },
-        }),
-      ),
-    ).then(async (outcomes) => {
-      if (outcomes.every((o) => o === 'done') && active()) await finishResync(runEpoch)
-    })
-    runners.catch((err: unknown) => log.error({ err }, 'resync failed'))
+  #mark(unit: MirrorUnit, volume: string, block: number, count: number): Promise<void> {
+    this.#markedWrites++
+    this.#marking++
+    // the suspension is on disk before any mark is
+    return this.#persisted.then(() => unit.tracker.markPending(volume, block, count)).finally(() => this.#marking--)
   }
 
-  async function finishResync(runEpoch: number): Promise<void> {
+  /**
+   * The secondary learns first, in each controller's stream before anything captured from here on: a group past
+   * S must never be applied as if it were consistent. Durable before the state says resyncing, so a restart that
+   * finds 'resyncing' knows its BEGIN is in the stream (one found 'suspended' begins again: the secondary keeps
+   * the earlier S of a window it has not seen end).
+   */
+  async #appendBegin(plan: Extract<MirrorEffect, { type: 'append-begin' }>): Promise<void> {
+    const { epoch, consistentUntil, reason } = plan
+    await this.#units.appendWindow((u) => ({
+      event: 'BEGIN',
+      epoch,
+      consistentUntil,
+      blocks: u.tracker.pendingCount(),
+      reason,
+    }))
+    await this.#dispatch({ type: 'begin-durable', epoch })
+    await this.#dispatch({ type: 'resyncing-saved', epoch, topicsRemade: plan.topicsRemade })
+  }
+
+  /** Captures again: the sends still backing off from the outage go now, then the runners start. */
+  async #capturing(epoch: number, topicsRemade: boolean): Promise<void> {
+    this.#resumedAt = Date.now()
+    // with a producer that knows the topic as it is
+    if (topicsRemade)
+      await this.#io
+        ?.resetKafka()
+        .catch((err: unknown) => this.#log.warn({ err }, 'recreating the Kafka producer failed'))
+    this.#io?.retrySends()
+    const total = this.#units.pendingTotal()
+    this.#progress = new ProgressCounter(epoch, total)
+    this.#log.info({ epoch, blocks: total, consistentUntil: this.#machine.consistentUntil }, 'resync started')
+    this.#startRunners(epoch)
+  }
+
+  #startRunners(epoch: number): void {
+    const { config, clock, logger } = this.#options
+    const pacing = {
+      groupBlocks: this.#settings.groupBlocks,
+      maxGroupsInFlight: this.#settings.maxGroupsInFlight,
+      maxBytesPerSecond: this.#settings.maxBytesPerSecond,
+    }
+    const runs = this.#units.all().map((u) =>
+      runResync({
+        controller: u.controller as Controller,
+        tracker: u.tracker,
+        queue: u.queue,
+        clock,
+        blockSize: config.session.blockSize,
+        pacing,
+        logger,
+        captureEpoch: () => this.#machine.captureEpoch,
+        active: () => resyncActive(this.#machine, epoch),
+        settled: () => this.#marking === 0,
+        onGroupDurable: (blocks) => {
+          this.#progress?.blocksSent(blocks)
+          this.#options.onResyncBlocks?.(u.id, blocks)
+        },
+      }),
+    )
+    this.#runners = Promise.all(runs).then((outcomes) =>
+      this.#dispatch({ type: 'runners-ended', epoch, allDone: outcomes.every((o) => o === 'done') }),
+    )
+    this.#runners.catch((err: unknown) => this.#log.error({ err }, 'resync failed'))
+  }
+
+  /**
+   * Each END is stamped in the step that queues it, after the controller's every resync record of the epoch
+   * (they are in its sidefile before it): E is above all of them. A suspension rejects an END still waiting for
+   * sidefile space (releaseWaiters), so none is stamped after the suspension's marks began.
+   */
+  async #appendEnd(epoch: number): Promise<void> {
     const backoff = new Backoff({ initialMs: 250, maxMs: 5000 })
-    let end = 0
-    while (running && state === 'resyncing' && epoch === runEpoch) {
+    while (resyncActive(this.#machine, epoch)) {
+      let ends: number[]
       try {
-        // each END is stamped in the step that queues it, after the controller's every resync record of the
-        // epoch (they are in its sidefile before it): E is above all of them. A suspension rejects an END still
-        // waiting for sidefile space (releaseWaiters), so none is stamped after the suspension's marks began
-        const ends = await Promise.all(
-          [...units.values()].map((u) => (u.controller as Controller).appendWindow(windowEnd(runEpoch))),
-        )
-        end = Math.max(...ends)
-        break
+        ends = await this.#units.appendWindow(() => windowEnd(epoch))
       } catch (err) {
         // a full sidefile: the ENDs that went in are harmless twice (the secondary ends a window once)
-        log.warn({ err: errorMessage(err) }, 'could not append the resync end to every sidefile; retrying')
+        this.#log.warn({ err: errorMessage(err) }, 'could not append the resync end to every sidefile; retrying')
         await backoff.wait()
+        continue
       }
-    }
-    if (!running || state !== 'resyncing' || epoch !== runEpoch) return
-    progress?.ended(end)
-    state = 'duplex'
-    reason = undefined
-    since = undefined
-    consistentUntil = 0
-    await persist()
-    log.info(
-      { epoch: runEpoch, endTime: end },
-      'resync complete: the secondary is consistent again once it applies a group at or after the end time',
-    )
-  }
-
-  async function resumeNow(): Promise<MirrorStatus> {
-    if (state !== 'suspended') return status()
-    const topicsRemade = reason === 'journal-lost'
-    const nextEpoch = epoch + 1
-    const why = reason ?? 'operator'
-    // the secondary learns first, in each controller's stream before anything captured from here on: a group
-    // past S must never be applied as if it were consistent. Durable before the state says resyncing, so a
-    // restart that finds 'resyncing' knows its BEGIN is in the stream (one found 'suspended' begins again: the
-    // secondary keeps the earlier S of a window it has not seen end)
-    await Promise.all(
-      [...units.values()].map((u) =>
-        (u.controller as Controller).appendWindow({
-          event: 'BEGIN',
-          epoch: nextEpoch,
-          consistentUntil,
-          blocks: u.tracker.pendingCount(),
-          reason: why,
-        }),
-      ),
-    )
-    if (state !== 'suspended') return status()
-    epoch = nextEpoch
-    state = 'resyncing'
-    await persist()
-    // a suspension while the state was saved wins: it stays marking
-    if ((state as MirrorState) !== 'resyncing' || epoch !== nextEpoch) return status()
-    // one synchronous step: captures again from here, and a write now supersedes its blocks' marks
-    mode = 'capture'
-    captureEpoch++
-    resumedAt = Date.now()
-    // Kafka answers: the sends still backing off from the outage go now, with a producer that knows the topic as it is
-    if (topicsRemade)
-      await io?.resetKafka().catch((err: unknown) => log.warn({ err }, 'recreating the Kafka producer failed'))
-    io?.retrySends()
-    const total = pendingTotal()
-    progress = new ProgressCounter(epoch, total)
-    log.info({ epoch, blocks: total, consistentUntil }, 'resync started')
-    startRunners()
-    return status()
-  }
-
-  function status(): MirrorStatus {
-    const counts = [...units.values()].reduce<ChangeCounts>(
-      (acc, u) => {
-        const c = u.tracker.counts()
-        return { pending: acc.pending + c.pending, older: acc.older + c.older, newer: acc.newer + c.newer }
-      },
-      { pending: 0, older: 0, newer: 0 },
-    )
-    const resync: ResyncProgress | undefined = progress?.snapshot(
-      state === 'resyncing' ? counts.pending : 0,
-      [...units.values()].reduce((n, u) => n + u.queue.staleCopies, 0),
-    )
-    return {
-      state,
-      epoch,
-      markedWrites,
-      changes: counts,
-      ...(reason ? { reason } : {}),
-      ...(since ? { since } : {}),
-      ...(state !== 'duplex' ? { consistentUntil } : {}),
-      ...(resync ? { resync } : {}),
-      ...(confirmedTime !== undefined ? { confirmedTime } : {}),
-      ...(secondary !== undefined
-        ? {
-            secondary: {
-              groupSeq: secondary.groupSeq,
-              ...(secondary.groupTime !== null ? { groupTime: secondary.groupTime } : {}),
-              image: secondary.image,
-              publishedAt: new Date(secondary.publishedAt).toISOString(),
-            },
-          }
-        : {}),
-      ...(state === 'suspended' && resumesByItself(reason, settings.autoResume) ? { resumesItself: true } : {}),
+      return this.#dispatch({ type: 'end-appended', epoch, endTime: Math.max(...ends) })
     }
   }
 
-  async function resume(): Promise<MirrorStatus> {
-    resuming ??= resumeNow().finally(() => (resuming = undefined))
-    return resuming
+  #followSecondary(kafka: Kafka): { stop: () => Promise<void> } {
+    const { config } = this.#options
+    return followAppliedState({
+      kafka,
+      topic: sessionTopics(config.session.name).applied,
+      registryUrl: config.schemaRegistry.url,
+      secondary: config.applier.schema,
+      groupPrefix: `xrc.${config.session.name}.primary`,
+      logger: this.#log,
+      onState: (applied) => this.#onApplied(applied),
+    })
   }
 
-  return {
-    async open(id, volumes, controllerDir, openController) {
-      const tracker = await openChangeTracker({ controllerDir, volumes, logger: log.child({ controller: id }) })
-      try {
-        const unit: Unit = {
-          id,
-          dir: controllerDir,
-          tracker,
-          queue: new ProgressQueue(),
-          record: await loadMirrorRecord(controllerDir),
-          volumeBlocks: volumes.reduce((n, v) => n + v.blocks, 0),
-        }
-        units.set(id, unit)
-        const c = await openController(hooks(unit))
-        unit.controller = c
-        return c
-      } catch (err) {
-        units.delete(id)
-        await tracker.close().catch(() => undefined)
-        throw err
-      }
-    },
-
-    start(ioOptions) {
-      io = ioOptions
-      running = true
-      const recovered = combineRecords(
-        [...units.values()].map((u) => ({ record: u.record, pending: u.tracker.pendingCount() })),
-      )
-      ;({ state, consistentUntil, epoch, reason, since } = recovered)
-      mode = state === 'suspended' ? 'mark' : 'capture'
-      if (state !== 'duplex')
-        log.warn({ state, reason, consistentUntil, epoch, pendingBlocks: pendingTotal() }, 'mirror state recovered')
-      if (state === 'resyncing') {
-        // a resync the last run left: its BEGIN was durable in every sidefile before the state said resyncing; go on
-        resumedAt = Date.now()
-        progress = new ProgressCounter(epoch, pendingTotal())
-        startRunners()
-      }
-      follower = followAppliedState({
-        kafka: ioOptions.kafka,
-        topic: sessionTopics(options.config.session.name).applied,
-        registryUrl: options.config.schemaRegistry.url,
-        secondary: options.config.applier.schema,
-        groupPrefix: `xrc.${options.config.session.name}.primary`,
-        logger: log,
-        onState(applied) {
-          secondary = applied
-          // every stream write up to its time is on the secondary, committed: the older generation may go
-          if (applied.groupTime === null) return
-          confirmedTime = applied.groupTime
-          for (const u of units.values()) u.tracker.confirm(applied.groupTime, clock.tick())
-        },
-      })
-      monitor = startMirrorMonitor({
-        settings,
-        logger: log,
-        view: () => ({
-          state,
-          reason,
-          resumedAt,
-          sidefilesDrained: [...units.values()].every(
-            (u) => (u.controller?.status().sidefile.bytes ?? 0) <= (u.controller?.status().sidefile.maxBytes ?? 0) / 2,
-          ),
-        }),
-        stalledSince: () => ioOptions.stalledSince(),
-        probeKafka: () => ioOptions.probeKafka(),
-        suspend: suspendNow,
-        resume,
-      })
-    },
-
-    async stop() {
-      running = false
-      await monitor?.stop()
-      await follower?.stop()
-      await runners?.catch(() => undefined)
-      await persisted.catch(() => undefined)
-    },
-
-    async close() {
-      for (const u of units.values())
-        await u.tracker
-          .close()
-          .catch((err: unknown) => log.error({ err, controller: u.id }, 'closing the change bitmaps failed'))
-      units.clear()
-    },
-
-    state: () => state,
-
-    async suspend(why) {
-      suspendNow(why)
-      await persisted
-      return status()
-    },
-
-    resume,
-
-    async rebase() {
-      if (state === 'resyncing' || state === 'duplex') suspendNow('journal-lost')
-      reason = 'journal-lost'
-      consistentUntil = 0 // the secondary will start again from a new journal: nothing after its image can be assumed
-      await persist()
-      let blocks = 0
-      for (const u of units.values()) blocks += await u.tracker.foldGenerations()
-      const volumeBlocks = [...units.values()].reduce((n, u) => n + u.volumeBlocks, 0)
-      log.warn(
-        { newlyMarked: blocks, pendingBlocks: pendingTotal(), volumeBlocks },
-        'rebase: the change generations are marked for resync',
-      )
-      return { blocks: pendingTotal(), volumeBlocks }
-    },
-
-    sidefileFull() {
-      if (settings.suspendOnSidefileFull) suspendNow('sidefile-full')
-    },
-
-    resyncRecordSent(bytes) {
-      progress?.bytesSent(bytes)
-    },
-
-    status,
+  #onApplied(applied: AppliedState): void {
+    this.#secondary = applied
+    // every stream write up to its time is on the secondary, committed: the older generation may go
+    if (applied.groupTime === null) return
+    this.#confirmedTime = applied.groupTime
+    this.#units.confirm(applied.groupTime, () => this.#options.clock.tick())
   }
+}
+
+/** The suspend/resync mirror of a primary process's controllers. */
+export function createMirror(options: MirrorOptions): Mirror {
+  return new SessionMirror(options)
 }

@@ -1,0 +1,67 @@
+/**
+ * The mirror's status as the primary's API, CLI and metrics show it (pure:
+ * built from the state machine's state and what the shell counts).
+ */
+import type { AppliedState, SecondaryImage } from '../../schemas/appliedState.js'
+import type { ChangeCounts } from '../changes/index.js'
+import type { MachineState } from './mirrorMachine.js'
+import { resumesByItself, type MirrorState, type SuspendReason } from './mirrorRecord.js'
+import type { ProgressCounter, ResyncProgress } from './resyncProgress.js'
+
+export interface MirrorStatus {
+  state: MirrorState
+  reason?: SuspendReason
+  since?: string
+  /** S of the current suspension or resync (session-clock µs); absent in duplex. */
+  consistentUntil?: number
+  epoch: number
+  /** Writes acknowledged while suspended, since this process started. */
+  markedWrites: number
+  resync?: ResyncProgress
+  changes: ChangeCounts
+  /** The consistency time of the last group the secondary said it applied (the applied topic). */
+  confirmedTime?: number
+  /** The secondary's last applied state as it told it: group, image state, when it said so. */
+  secondary?: { groupSeq: number; groupTime?: number; image: SecondaryImage; publishedAt: string }
+  /** Suspended by an outage or a full sidefile with resync.autoResume on: it resumes (and resyncs) by itself. */
+  resumesItself?: boolean
+}
+
+export interface StatusInputs {
+  machine: MachineState
+  autoResume: boolean
+  markedWrites: number
+  changes: ChangeCounts
+  staleCopies: number
+  progress: ProgressCounter | undefined
+  confirmedTime: number | undefined
+  secondary: AppliedState | undefined
+}
+
+function secondaryStatus(secondary: AppliedState): NonNullable<MirrorStatus['secondary']> {
+  return {
+    groupSeq: secondary.groupSeq,
+    ...(secondary.groupTime !== null ? { groupTime: secondary.groupTime } : {}),
+    image: secondary.image,
+    publishedAt: new Date(secondary.publishedAt).toISOString(),
+  }
+}
+
+/** The status of a mirror. */
+export function mirrorStatus(i: StatusInputs): MirrorStatus {
+  const { state, reason, since, consistentUntil, epoch } = i.machine
+  const resync = i.progress?.snapshot(state === 'resyncing' ? i.changes.pending : 0, i.staleCopies)
+  return {
+    state,
+    epoch,
+    markedWrites: i.markedWrites,
+    changes: i.changes,
+    ...(reason ? { reason } : {}),
+    ...(since ? { since } : {}),
+    ...(state !== 'duplex' ? { consistentUntil } : {}),
+    ...(resync ? { resync } : {}),
+    ...(i.confirmedTime !== undefined ? { confirmedTime: i.confirmedTime } : {}),
+    ...(i.secondary !== undefined ? { secondary: secondaryStatus(i.secondary) } : {}),
+    ...(state === 'suspended' && resumesByItself(reason, i.autoResume) ? { resumesItself: true } : {}),
+  }
+}
