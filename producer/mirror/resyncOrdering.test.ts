@@ -24,7 +24,7 @@ import { ProgressQueue, type BlockRun } from './resyncOrdering.js'
 const V = 'v'
 
 describe('ProgressQueue.hostWrite', () => {
-  it('sends unless every block written is held by a read issued at or after the write; marks only older reads stale', () => {
+  it('sends unless every block written is held by a read at or after the write; marks only older reads stale', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -309,7 +309,7 @@ describe('the resync protocol', () => {
     )
   })
 
-  it('without voiding groups a suspension overtook, a write marked after their read is lost: the model finds it', () => {
+  it('without voiding groups a suspension overtook, a write marked after their read is lost; the model sees it', () => {
     const result = fc.check(
       fc.property(
         fc.array(command, { maxLength: 100, size: 'max' }),
