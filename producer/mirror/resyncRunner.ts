@@ -60,60 +60,153 @@ export interface ResyncRunnerOptions {
 }
 
 /** Runs until every mark is cleared ('done') or `active()` turns false ('stopped'). */
-export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 'stopped'> {
-  const { controller, tracker, queue, clock, blockSize, pacing } = options
-  const log = options.logger.child({ component: 'resync', controller: controller.id })
-  const inFlight = new Set<Promise<void>>()
-  // blocks of groups begun and not yet cleared or dropped: after the queue lets a group go, its marks stay
-  // until its records are durable, and a group must not read them again meanwhile
-  const reserved = new Map<string, Set<number>>(controller.volumes.map((v) => [v, new Set<number>()]))
-  const isReserved = (volume: string, block: number): boolean => reserved.get(volume)?.has(block) === true
-  const volumes = [...controller.volumes]
-  let cursor = { volume: 0, block: 0 }
-  let allowance = pacing.maxBytesPerSecond
-  let refilledAt = Date.now()
+export function runResync(options: ResyncRunnerOptions): Promise<'done' | 'stopped'> {
+  return new ResyncRun(options).run()
+}
+
+/** The blocks of groups begun and not yet cleared or dropped, and the cursor over the marks. */
+class MarkCursor {
+  // after the queue lets a group go, its marks stay until its records are durable, and a group must not read
+  // them again meanwhile
+  readonly #reserved: Map<string, Set<number>>
+  readonly #volumes: string[]
+  readonly #tracker: ChangeTracker
+  #cursor = { volume: 0, block: 0 }
+
+  constructor(volumes: readonly string[], tracker: ChangeTracker) {
+    this.#volumes = [...volumes]
+    this.#tracker = tracker
+    this.#reserved = new Map<string, Set<number>>(volumes.map((v) => [v, new Set<number>()]))
+  }
+
+  #isReserved(volume: string, block: number): boolean {
+    return this.#reserved.get(volume)?.has(block) === true
+  }
 
   /** The next run of at most `maxBlocks` marked blocks not in flight, from the cursor on (wrapping once). */
-  function nextRun(maxBlocks: number): BlockRun | undefined {
+  nextRun(maxBlocks: number): BlockRun | undefined {
+    const volumes = this.#volumes
     for (let i = 0; i <= volumes.length; i++) {
-      const vi = (cursor.volume + i) % volumes.length
+      const vi = (this.#cursor.volume + i) % volumes.length
       const volume = volumes[vi] as string
-      const bm = tracker.pending.get(volume)
+      const bm = this.#tracker.pending.get(volume)
       if (bm === undefined) continue
-      let b = bm.nextMarked(i === 0 ? cursor.block : 0)
-      while (b !== undefined && isReserved(volume, b)) b = bm.nextMarked(b + 1)
+      let b = bm.nextMarked(i === 0 ? this.#cursor.block : 0)
+      while (b !== undefined && this.#isReserved(volume, b)) b = bm.nextMarked(b + 1)
       if (b === undefined) continue
       let count = 1
-      while (count < maxBlocks && bm.has(b + count) && !isReserved(volume, b + count)) count++
-      cursor = { volume: vi, block: b + count }
+      while (count < maxBlocks && bm.has(b + count) && !this.#isReserved(volume, b + count)) count++
+      this.#cursor = { volume: vi, block: b + count }
       return { volume, start: b, count }
     }
     return undefined
   }
 
-  async function paced(bytes: number): Promise<void> {
-    if (pacing.maxBytesPerSecond <= 0) return
-    for (;;) {
-      const now = Date.now()
-      allowance = Math.min(pacing.maxBytesPerSecond, allowance + ((now - refilledAt) * pacing.maxBytesPerSecond) / 1000)
-      refilledAt = now
-      if (allowance >= bytes || allowance >= pacing.maxBytesPerSecond) break
-      await sleep(Math.ceil(((bytes - allowance) * 1000) / pacing.maxBytesPerSecond))
-    }
-    allowance -= bytes
-  }
-
-  async function handle(run: BlockRun, epoch: number): Promise<void> {
-    const mine = reserved.get(run.volume) as Set<number>
+  /** Reserves the run's blocks while `work` runs. */
+  async reserving(run: BlockRun, work: () => Promise<void>): Promise<void> {
+    const mine = this.#reserved.get(run.volume) as Set<number>
     for (let b = run.start; b < run.start + run.count; b++) mine.add(b)
     try {
-      await resyncGroup(run, epoch)
+      await work()
     } finally {
       for (let b = run.start; b < run.start + run.count; b++) mine.delete(b)
     }
   }
+}
 
-  async function resyncGroup(run: BlockRun, epoch: number): Promise<void> {
+/** A token bucket of resync.maxBytesPerSecond (0: unbounded). */
+class Pacer {
+  readonly #maxBytesPerSecond: number
+  #allowance: number
+  #refilledAt = Date.now()
+
+  constructor(maxBytesPerSecond: number) {
+    this.#maxBytesPerSecond = maxBytesPerSecond
+    this.#allowance = maxBytesPerSecond
+  }
+
+  async take(bytes: number): Promise<void> {
+    const rate = this.#maxBytesPerSecond
+    if (rate <= 0) return
+    for (;;) {
+      const now = Date.now()
+      this.#allowance = Math.min(rate, this.#allowance + ((now - this.#refilledAt) * rate) / 1000)
+      this.#refilledAt = now
+      if (this.#allowance >= bytes || this.#allowance >= rate) break
+      await sleep(Math.ceil(((bytes - this.#allowance) * 1000) / rate))
+    }
+    this.#allowance -= bytes
+  }
+}
+
+/** One controller's resync: its loop over the marks and the groups it has in flight. */
+class ResyncRun {
+  readonly #o: ResyncRunnerOptions
+  readonly #log: Logger
+  readonly #inFlight = new Set<Promise<void>>()
+  readonly #marks: MarkCursor
+  readonly #pacer: Pacer
+
+  constructor(options: ResyncRunnerOptions) {
+    this.#o = options
+    this.#log = options.logger.child({ component: 'resync', controller: options.controller.id })
+    this.#marks = new MarkCursor(options.controller.volumes, options.tracker)
+    this.#pacer = new Pacer(options.pacing.maxBytesPerSecond)
+  }
+
+  async run(): Promise<'done' | 'stopped'> {
+    const { tracker, pacing, blockSize } = this.#o
+    const inFlight = this.#inFlight
+    try {
+      while (this.#o.active()) {
+        const room = this.#blocksWithRoom()
+        if (inFlight.size >= pacing.maxGroupsInFlight || (inFlight.size > 0 && room === 0)) {
+          await Promise.race(inFlight)
+          continue
+        }
+        if (room === 0) {
+          await sleep(20)
+          continue
+        }
+        const run = this.#marks.nextRun(room)
+        if (run === undefined) {
+          if (inFlight.size > 0) {
+            await Promise.race(inFlight)
+            continue
+          }
+          if (tracker.pendingCount() === 0 && this.#o.settled()) return 'done'
+          await sleep(20) // marks remain but all are behind a group that was just dropped: look again
+          continue
+        }
+        await this.#pacer.take(run.count * blockSize)
+        if (!this.#o.active()) break
+        this.#launch(run)
+      }
+      return 'stopped'
+    } finally {
+      await Promise.allSettled(inFlight)
+    }
+  }
+
+  #launch(run: BlockRun): void {
+    const epoch = this.#o.captureEpoch()
+    const task: Promise<void> = this.#marks
+      .reserving(run, () => this.#group(run, epoch))
+      .catch((err: unknown) => this.#log.error({ err }, 'resync group failed; its blocks stay marked'))
+    const tracked = task.finally(() => this.#inFlight.delete(tracked))
+    this.#inFlight.add(tracked)
+  }
+
+  /** Blocks a group may read now: what fits in the free half of the sidefile (one block into an empty one). */
+  #blocksWithRoom(): number {
+    const { controller, blockSize, pacing } = this.#o
+    const sf = controller.status().sidefile
+    const fit = Math.floor((sf.maxBytes / 2 - sf.bytes) / (blockSize + ENTRY_OVERHEAD_BYTES))
+    return Math.min(pacing.groupBlocks, fit > 0 ? fit : sf.bytes === 0 ? 1 : 0)
+  }
+
+  async #group(run: BlockRun, epoch: number): Promise<void> {
+    const { controller, queue, clock } = this.#o
     // 1. one synchronous step: read time, progress queue, read queued behind every write stamped so far
     const group = queue.begin(run, clock.tick())
     let data: Buffer
@@ -121,7 +214,7 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
       data = await controller.readAfterWrites(run.volume, run.start, run.count)
     } catch (err) {
       queue.abandon(group.id)
-      log.warn(
+      this.#log.warn(
         { err: errorMessage(err), volume: run.volume, block: run.start },
         'resync read failed; its blocks stay marked',
       )
@@ -129,11 +222,16 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
       return
     }
     // 2. a suspension since the read was issued voids the group: its blocks may have been marked again after the read
-    if (options.captureEpoch() !== epoch || !options.active()) {
+    if (this.#o.captureEpoch() !== epoch || !this.#o.active()) {
       queue.abandon(group.id)
       return
     }
-    const kept = queue.finish(group.id)
+    await this.#append(run, queue.finish(group.id), data, epoch)
+  }
+
+  /** Appends the copies no newer host write carries; once durable, clears their marks. */
+  async #append(run: BlockRun, kept: BlockRun[], data: Buffer, epoch: number): Promise<void> {
+    const { controller, tracker, blockSize } = this.#o
     const entries: ResyncEntry[] = kept.map((r) => ({
       volume: r.volume,
       block: r.start,
@@ -149,54 +247,13 @@ export async function runResync(options: ResyncRunnerOptions): Promise<'done' | 
     }
     await durable
     // 3. durable in the sidefile: the marks may go, unless a suspension came in between
-    if (options.captureEpoch() !== epoch) return
+    if (this.#o.captureEpoch() !== epoch) return
     let blocks = 0
     for (const r of kept) {
       tracker.clearPending(r.volume, r.start, r.count)
       blocks += r.count
     }
     tracker.persistClears()
-    options.onGroupDurable(blocks)
-  }
-
-  /** Blocks a group may read now: what fits in the free half of the sidefile (one block into an empty one). */
-  const blocksWithRoom = (): number => {
-    const sf = controller.status().sidefile
-    const fit = Math.floor((sf.maxBytes / 2 - sf.bytes) / (blockSize + ENTRY_OVERHEAD_BYTES))
-    return Math.min(pacing.groupBlocks, fit > 0 ? fit : sf.bytes === 0 ? 1 : 0)
-  }
-
-  try {
-    while (options.active()) {
-      const room = blocksWithRoom()
-      if (inFlight.size >= pacing.maxGroupsInFlight || (inFlight.size > 0 && room === 0)) {
-        await Promise.race(inFlight)
-        continue
-      }
-      if (room === 0) {
-        await sleep(20)
-        continue
-      }
-      const run = nextRun(room)
-      if (run === undefined) {
-        if (inFlight.size > 0) {
-          await Promise.race(inFlight)
-          continue
-        }
-        if (tracker.pendingCount() === 0 && options.settled()) return 'done'
-        await sleep(20) // marks remain but all are behind a group that was just dropped: look again
-        continue
-      }
-      await paced(run.count * blockSize)
-      if (!options.active()) break
-      const task: Promise<void> = handle(run, options.captureEpoch()).catch((err: unknown) =>
-        log.error({ err }, 'resync group failed; its blocks stay marked'),
-      )
-      const tracked = task.finally(() => inFlight.delete(tracked))
-      inFlight.add(tracked)
-    }
-    return 'stopped'
-  } finally {
-    await Promise.allSettled(inFlight)
+    this.#o.onGroupDurable(blocks)
   }
 }
