@@ -64,25 +64,9 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
 
   /** One reader from the topic's start until it fails or stop(); resolves then. */
   async function follow(): Promise<void> {
-    const admin = kafka.admin()
-    let end: number
-    try {
-      if ((await untilStopped(admin.connect())) === 'stopped') return
-      // the primary may start before any applier: whichever comes first makes the topic
-      if ((await untilStopped(ensureTopic(admin, appliedTopicSpec(topic), log))) === 'stopped') return
-      const offsets = await untilStopped(admin.fetchTopicOffsets(topic))
-      if (offsets === 'stopped') return
-      end = Number(offsets.find((p) => p.partition === 0)?.offset ?? 0)
-    } finally {
-      await admin.disconnect().catch(() => undefined)
-    }
-    // until the end of that moment is read, only the latest state is kept
-    let caughtUp = end === 0
-    let latest: AppliedState | undefined
-    const handOn = (): void => {
-      if (latest !== undefined) options.onState(latest)
-      latest = undefined
-    }
+    const end = await appliedTopicEnd(kafka, topic, log, untilStopped)
+    if (end === 'stopped') return
+    const catchUp = new CatchUp(end, options.onState)
     let failed: ((err: Error) => void) | undefined
     const failure = new Promise<Error>((resolve) => (failed = resolve))
     const reader = createPartitionReader({
@@ -92,24 +76,19 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
       groupPrefix: options.groupPrefix,
       logger: log,
       onCrash: (err) => failed?.(err),
-      onPosition: (_partition, next) => {
-        if (!caughtUp && next >= end) {
-          caughtUp = true
-          handOn()
-        }
-      },
+      onPosition: (_partition, next) => catchUp.position(next),
       onBatch: async (batch) => {
         for (const m of batch.messages) {
           if (m.key?.toString() !== secondary || m.value === null) continue
+          let state: AppliedState
           try {
-            latest = await decoder.decode(m.value)
+            state = await decoder.decode(m.value)
           } catch (err) {
             // not ours to judge: a record we cannot read confirms nothing, and the next one may
             log.warn({ err: errorMessage(err), offset: m.offset }, 'an applied-state record does not decode; skipped')
             continue
           }
-          if (!caughtUp && Number(m.offset) + 1 >= end) caughtUp = true
-          if (caughtUp) handOn()
+          catchUp.read(state, Number(m.offset))
         }
       },
     })
@@ -151,5 +130,62 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
           'the applied-topic reader did not close in time; left to close by itself',
         )
     },
+  }
+}
+
+/**
+ * The applied topic's end offset now, or 'stopped' when stop() came first; each step is given up on stop (kafkajs
+ * may retry a connection for long), and the admin client is disconnected before this resolves.
+ */
+async function appliedTopicEnd(
+  kafka: Kafka,
+  topic: string,
+  log: Logger,
+  untilStopped: <T>(step: Promise<T>) => Promise<T | 'stopped'>,
+): Promise<number | 'stopped'> {
+  const admin = kafka.admin()
+  try {
+    if ((await untilStopped(admin.connect())) === 'stopped') return 'stopped'
+    // the primary may start before any applier: whichever comes first makes the topic
+    if ((await untilStopped(ensureTopic(admin, appliedTopicSpec(topic), log))) === 'stopped') return 'stopped'
+    const offsets = await untilStopped(admin.fetchTopicOffsets(topic))
+    if (offsets === 'stopped') return 'stopped'
+    return Number(offsets.find((p) => p.partition === 0)?.offset ?? 0)
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+}
+
+/** Until the end of the moment the reader began is read, only the latest state is kept; then each is handed on. */
+class CatchUp {
+  readonly #end: number
+  readonly #onState: (state: AppliedState) => void
+  #caughtUp: boolean
+  #latest: AppliedState | undefined
+
+  constructor(end: number, onState: (state: AppliedState) => void) {
+    this.#end = end
+    this.#onState = onState
+    this.#caughtUp = end === 0
+  }
+
+  /** The reader's next offset is `next`. */
+  position(next: number): void {
+    if (!this.#caughtUp && next >= this.#end) {
+      this.#caughtUp = true
+      this.#handOn()
+    }
+  }
+
+  /** A state read at `offset`. */
+  read(state: AppliedState, offset: number): void {
+    this.#latest = state
+    if (!this.#caughtUp && offset + 1 >= this.#end) this.#caughtUp = true
+    if (this.#caughtUp) this.#handOn()
+  }
+
+  #handOn(): void {
+    if (this.#latest !== undefined) this.#onState(this.#latest)
+    this.#latest = undefined
   }
 }
