@@ -163,7 +163,8 @@ describe('mirror state machine', () => {
             endAsked = e.epoch
           }
           if (before.state === 'resyncing' && after.state === 'duplex') {
-            expect(event.type).toBe('end-appended')
+            expect(event).toMatchObject({ type: 'end-appended', epoch: before.epoch })
+            expect(before.running).toBe(true)
             expect(endAsked).toBe(before.epoch)
           }
           if (after.state !== 'resyncing') endAsked = undefined
@@ -257,6 +258,14 @@ describe('mirror state machine', () => {
     const done = step(s, { type: 'end-appended', epoch: 1, endTime: 99 })
     expect(done.state).toMatchObject({ state: 'duplex', consistentUntil: 0, epoch: 1 })
     expect(done.effects[0]).toEqual({ type: 'resync-complete', epoch: 1, endTime: 99 })
+  })
+
+  it('an END of an earlier epoch, or one that lands after stop, leaves the resync as it is', () => {
+    const s: MachineState = { ...INITIAL, running: true, state: 'resyncing', epoch: 4, consistentUntil: 7 }
+    expect(step(s, { type: 'end-appended', epoch: 3, endTime: 9 })).toEqual({ state: s, effects: [] })
+    const stopped = step(s, { type: 'stop' }).state
+    expect(step(stopped, { type: 'end-appended', epoch: 4, endTime: 9 })).toEqual({ state: stopped, effects: [] })
+    expect(step(stopped, { type: 'runners-ended', epoch: 4, allDone: true }).effects).toEqual([])
   })
 
   it('a suspension during the resync keeps S and a later END of that epoch is ignored', () => {
