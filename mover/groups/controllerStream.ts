@@ -237,8 +237,8 @@ export class ControllerStream {
    * were only marked, never sent, so that group lacks them: it must carry the BEGIN, which opens the window as
    * of S (the applier calls every group with T > S inconsistent until the END). Taking the BEGIN early only
    * opens the window sooner: every record of the controller after it has a time above B (> T, in a later group),
-   * and those before it one below S (already in this or an earlier group; when a suspension during a resync kept
-   * the earlier S, below the suspension's own tick, inside the earlier window, which is still open).
+   * and those before it one below S (already in this or an earlier group), or, when a suspension during a resync
+   * kept the earlier S, below the suspension's own tick: before every write it marked.
    */
   takeWindows(time: number): JournalWindow[] {
     let n = 0
