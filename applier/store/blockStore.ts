@@ -287,23 +287,19 @@ class PgBlockStore implements BlockStore {
     }
   }
 
-  /** The control row advanced to the group, and its history row. */
+  /** The control row advanced to the group, and its history row (one statement). */
   async #recordGroup(client: PoolClient, group: ConsistencyGroup, journalOffset: number, updates: number) {
     const { groupSeq, groupTime } = group
-    await client.query(sql.updateControlSql(this.tables), [
+    const res = await client.query(sql.recordGroupSql(this.tables), [
       this.session,
-      groupSeq,
-      groupTime,
-      this.#partition,
-      journalOffset,
-    ])
-    await client.query(sql.insertAppliedGroupSql(this.tables), [
       groupSeq,
       groupTime,
       this.#partition,
       journalOffset,
       updates,
     ])
+    if (res.rowCount !== 1)
+      throw new XrcError('XRC_NOT_FOUND', { reason: 'controlRow', schema: this.schema, session: this.session })
   }
 
   /** The time group `groupSeq` was applied with, from the history; undefined when it has no row. */

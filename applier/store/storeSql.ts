@@ -33,17 +33,20 @@ export function copyBlocksSql(t: StoreTables): string {
   return `COPY ${t.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`
 }
 
-/** $1 session, $2 group seq, $3 group time, $4 journal partition, $5 journal offset. */
-export function updateControlSql(t: StoreTables): string {
-  return `UPDATE ${t.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5,
-      applied_at = now()
-    WHERE session = $1`
-}
-
-/** $1 group seq, $2 group time, $3 journal partition, $4 journal offset, $5 updates. */
-export function insertAppliedGroupSql(t: StoreTables): string {
-  return `INSERT INTO ${t.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates)
-    VALUES ($1, $2, $3, $4, $5)`
+/**
+ * $1 session, $2 group seq, $3 group time, $4 journal partition, $5 journal offset, $6 updates: the control row
+ * advanced to the group and its history row, in one statement (one round trip); it inserts one row exactly when the
+ * session's control row exists.
+ */
+export function recordGroupSql(t: StoreTables): string {
+  return `WITH control AS (
+      UPDATE ${t.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5,
+        applied_at = now()
+      WHERE session = $1
+      RETURNING 1
+    )
+    INSERT INTO ${t.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates)
+    SELECT $2, $3, $4, $5, $6 FROM control`
 }
 
 /** Whether the server offers lz4 for TOAST compression (column `has`). */
