@@ -324,7 +324,7 @@ export const ConfigSchema = z.strictObject({
         .number()
         .int()
         .min(64 * 1024)
-        .default(8 * 1024 * 1024)
+        .default(2 * 1024 * 1024)
         .describe(
           'Bytes of the updates topic the applier reads ahead per partition beyond what the group it applies ' +
             'next needs (markers prefetched while a group applies); bounds its memory, bytes',

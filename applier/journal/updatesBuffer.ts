@@ -189,7 +189,8 @@ export class UpdatesBuffer {
     if (offset > p.next) return 'gap'
     p.next = offset + 1
     if (offset >= p.horizon) {
-      p.raw.push({ offset, value })
+      // a copy: the value is a slice of its whole fetch response, which would stay in memory as long as it is held
+      p.raw.push({ offset, value: Buffer.from(value) })
       p.rawBytes += value.length
       return 'raw'
     }

@@ -33,7 +33,7 @@ import type { RecordSet } from '../../schemas/recordSet.js'
 import { UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
 
 /** Default bytes held per updates partition beyond the head marker's needs. */
-export const DEFAULT_READ_AHEAD_BYTES = 8 * 1024 * 1024
+export const DEFAULT_READ_AHEAD_BYTES = 2 * 1024 * 1024
 
 export interface UpdatesReaderOptions {
   kafka: Kafka
@@ -45,7 +45,7 @@ export interface UpdatesReaderOptions {
   logger: Logger
   /** Prefix of the reader's private consumer group. */
   groupPrefix: string
-  /** Bytes a partition may hold beyond the head marker's needs (default 8 MiB). */
+  /** Bytes a partition may hold beyond the head marker's needs (default 2 MiB). */
   readAheadBytes?: number
   /** Markers prefetched at once (default 32). */
   maxActive?: number
