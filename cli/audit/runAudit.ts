@@ -16,21 +16,38 @@
  * Reading is read_committed, so parts of aborted journal transactions never
  * show. A value that does not decode becomes a line with `error`, and the
  * audit goes on: an auditor wants to see bad records, not stop at them.
+ *
+ * Where it reads is chosen in auditRange.ts, and each line is made in
+ * auditLines.ts (both pure); here is the reading.
  */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
-import type { KafkaMessage } from 'kafkajs'
+import type { Kafka, KafkaMessage } from 'kafkajs'
 import { GroupAssembler, createUpdatesReader, type UpdatesReader } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
-import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
-import { createKafka, partitionOffsets, readRange } from '../../lib/kafka/index.js'
+import { XrcError, errorMessage } from '../../lib/errors.js'
+import { createKafka, readRange } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { createDecoder } from '../../schemas/codec.js'
-import type { JournalRecord } from '../../schemas/journal.js'
+import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { isMarker } from '../../schemas/markers.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
-import { HEADERS, sessionTopics } from '../../schemas/topicNames.js'
+import { sessionTopics } from '../../schemas/topicNames.js'
 import { requireKafka, requireRegistry } from '../ensureStack.js'
-import { summarizeGroup, summarizeRecordSet } from './summaries.js'
+import {
+  deadLetterLine,
+  decodeErrorLine,
+  joinErrorLine,
+  joinedGroupLine,
+  markerErrorLine,
+  markerLine,
+  partBeforeStartLine,
+  updatesLine,
+  whereOf,
+  type AuditLine,
+  type Decoded,
+  type Where,
+} from './auditLines.js'
+import { readAuditRange, type AuditRange } from './auditRange.js'
 
 export type AuditTopic = 'updates' | 'journal' | 'dlq'
 
@@ -76,219 +93,223 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
     clientId: `${o.config.kafka.clientId}-audit`,
     logger: o.logger,
   })
-  const admin = kafka.admin()
-  await admin.connect()
-  let from: Map<number, number>
-  let to: Map<number, number>
+  const range = await readAuditRange(kafka, topic, o)
+  if (range === undefined) {
+    // the dead-letter topic is made on the first dead letter: none means nothing was set aside
+    if (o.topic === 'dlq')
+      return {
+        topic,
+        lines: 0,
+        errors: 0,
+        from: {},
+        to: {},
+        stoppedByLimit: false,
+        note: 'no dead-letter topic: no record was dead-lettered',
+      }
+    throw new XrcError('XRC_NOT_FOUND', { reason: 'topic', topic, session: o.config.session.name })
+  }
+  return new AuditReader(o, kafka, topic, range).run()
+}
+
+/**
+ * Decodes a value the way any Confluent-wire-format consumer does: a zero byte, the writer's schema id (4 bytes), the
+ * Avro body; the schema fetched from the registry by that id. Throws XRC_DECODE_FAILED.
+ */
+async function decodeValue(registry: SchemaRegistry, value: Buffer | null): Promise<Decoded> {
+  if (!value || value.length < 5 || value[0] !== 0)
+    throw value
+      ? new XrcError('XRC_DECODE_FAILED', { reason: 'wireFormat', bytes: value.length, firstByte: value[0] ?? '' })
+      : new XrcError('XRC_DECODE_FAILED', { reason: 'noValue' })
+  const schemaId = value.readInt32BE(1)
   try {
-    if (!(await admin.listTopics()).includes(topic)) {
-      // the dead-letter topic is made on the first dead letter: none means nothing was set aside
-      if (o.topic === 'dlq')
-        return {
-          topic,
-          lines: 0,
-          errors: 0,
-          from: {},
-          to: {},
-          stoppedByLimit: false,
-          note: 'no dead-letter topic: no record was dead-lettered',
-        }
-      throw new XrcError('XRC_NOT_FOUND', { reason: 'topic', topic, session: o.config.session.name })
-    }
-    const offsets = await partitionOffsets(admin, topic)
-    const chosen = [...offsets.keys()]
-      .filter((p) => o.partitions === undefined || o.partitions.includes(p))
-      .sort((a, b) => a - b)
-    if (chosen.length === 0)
-      throw new XrcError('XRC_USAGE', { reason: 'noSuchPartition', topic, partitions: [...offsets.keys()] })
-    const byTime =
-      o.fromTimeMs === undefined
-        ? undefined
-        : new Map(
-            (await admin.fetchTopicOffsetsByTimestamp(topic, o.fromTimeMs)).map((x) => [x.partition, Number(x.offset)]),
-          )
-    from = new Map(
-      chosen.map((p) => {
-        const { low, high } = offsets.get(p) as { low: number; high: number }
-        const wanted = byTime?.get(p) ?? o.fromOffset ?? low
-        return [p, Math.min(high, Math.max(low, wanted < 0 ? high : wanted))]
-      }),
-    )
-    to = new Map(chosen.map((p) => [p, (offsets.get(p) as { high: number }).high]))
-  } finally {
-    await admin.disconnect()
+    return { schemaId, value: (await registry.decode(value)) as Record<string, unknown> }
+  } catch (err) {
+    throw new XrcError('XRC_DECODE_FAILED', { reason: 'value', schemaId, cause: err })
+  }
+}
+
+/**
+ * Resolves markers through one updates reader (the applier's, with a decoder that registers nothing): made at the
+ * first marker, dropped after a marker it could not resolve (the next marker makes another), stopped at the end.
+ */
+class MarkerResolver {
+  readonly #o: AuditOptions
+  readonly #kafka: Kafka
+  #reader: UpdatesReader | undefined
+  /** What a reader reported through onError; it fails the marker being resolved. */
+  #failure: unknown
+
+  constructor(o: AuditOptions, kafka: Kafka) {
+    this.#o = o
+    this.#kafka = kafka
   }
 
-  const registry = new SchemaRegistry({ host: o.config.schemaRegistry.url })
-  const assemblers = new Map<number, GroupAssembler>()
-  // made at the first marker, from its offsets; dropped after a marker it could not resolve
-  let updates: UpdatesReader | undefined
-  let updatesFailure: unknown
-  const newUpdatesReader = (): UpdatesReader =>
-    createUpdatesReader({
-      kafka,
-      topic: names.updates,
+  /** The updates reader, made at the first marker. */
+  reader(): UpdatesReader {
+    return (this.#reader ??= this.#newReader())
+  }
+
+  /** The marker's group, once `reader` has read its updates; throws what stopped it. */
+  async resolve(
+    reader: UpdatesReader,
+    marker: JournalRecord,
+    offset: number,
+    signal: AbortSignal,
+  ): Promise<ConsistencyGroup> {
+    reader.announce(marker, offset)
+    const group = await reader.resolve(marker, offset, signal)
+    if (this.#failure !== undefined) throw this.#failure
+    reader.release()
+    return group
+  }
+
+  /** After a marker `reader` could not resolve: it goes, and the next marker makes a new one. */
+  async drop(reader: UpdatesReader): Promise<void> {
+    this.#reader = undefined
+    this.#failure = undefined
+    await reader.stop()
+  }
+
+  async stop(): Promise<void> {
+    await this.#reader?.stop()
+  }
+
+  #newReader(): UpdatesReader {
+    const { config, logger } = this.#o
+    const updates = sessionTopics(config.session.name).updates
+    return createUpdatesReader({
+      kafka: this.#kafka,
+      topic: updates,
       codec: createDecoder<RecordSet>({
-        registryUrl: o.config.schemaRegistry.url,
-        subject: `${names.updates}-value`,
+        registryUrl: config.schemaRegistry.url,
+        subject: `${updates}-value`,
         schema: RECORD_SET_SCHEMA,
       }),
-      blockSize: o.config.session.blockSize,
-      logger: o.logger,
+      blockSize: config.session.blockSize,
+      logger,
       groupPrefix: 'xrc.cli.audit',
       maxActive: 1,
-      onError: (err) => (updatesFailure = err),
+      onError: (err) => (this.#failure = err),
     })
-  let lines = 0
-  let errors = 0
-  const stop = new AbortController()
-  const onOuterAbort = (): void => stop.abort()
-  o.signal.addEventListener('abort', onOuterAbort, { once: true })
-  // Ctrl-C while connecting came before the listener: an abort event is not replayed
-  if (o.signal.aborted) stop.abort()
-  const emit = (value: Record<string, unknown>): void => {
-    if (stop.signal.aborted) return
-    o.write(value)
-    lines++
-    if (o.limit !== undefined && lines >= o.limit) stop.abort()
+  }
+}
+
+/** One audit: reads the range and writes a line per record set, dead letter, marker or joined group. */
+class AuditReader {
+  readonly #o: AuditOptions
+  readonly #kafka: Kafka
+  readonly #topic: string
+  readonly #range: AuditRange
+  readonly #registry: SchemaRegistry
+  readonly #markers: MarkerResolver
+  /** Per journal partition: the parts of a group of the older format, joined as they come. */
+  readonly #assemblers = new Map<number, GroupAssembler>()
+  /** Aborts the read: the caller's signal, or the limit reached. */
+  readonly #stop = new AbortController()
+  #lines = 0
+  #errors = 0
+
+  constructor(o: AuditOptions, kafka: Kafka, topic: string, range: AuditRange) {
+    this.#o = o
+    this.#kafka = kafka
+    this.#topic = topic
+    this.#range = range
+    this.#registry = new SchemaRegistry({ host: o.config.schemaRegistry.url })
+    this.#markers = new MarkerResolver(o, kafka)
   }
 
-  async function decode(value: Buffer | null): Promise<{ schemaId: number; value: Record<string, unknown> }> {
-    if (!value || value.length < 5 || value[0] !== 0)
-      throw value
-        ? new XrcError('XRC_DECODE_FAILED', { reason: 'wireFormat', bytes: value.length, firstByte: value[0] ?? '' })
-        : new XrcError('XRC_DECODE_FAILED', { reason: 'noValue' })
-    const schemaId = value.readInt32BE(1)
+  async run(): Promise<AuditSummary> {
+    const o = this.#o
+    const onOuterAbort = (): void => this.#stop.abort()
+    o.signal.addEventListener('abort', onOuterAbort, { once: true })
+    // Ctrl-C while connecting came before the listener: an abort event is not replayed
+    if (o.signal.aborted) this.#stop.abort()
     try {
-      return { schemaId, value: (await registry.decode(value)) as Record<string, unknown> }
-    } catch (err) {
-      throw new XrcError('XRC_DECODE_FAILED', { reason: 'value', schemaId, cause: err })
+      await readRange({
+        kafka: this.#kafka,
+        groupPrefix: 'xrc.cli',
+        topic: this.#topic,
+        from: this.#range.from,
+        to: o.follow ? 'follow' : this.#range.to,
+        isolation: 'read_committed',
+        logger: o.logger,
+        onMessage: (partition, m) => this.#onMessage(partition, m),
+        signal: this.#stop.signal,
+      })
+    } finally {
+      o.signal.removeEventListener('abort', onOuterAbort)
+      await this.#markers.stop()
+    }
+    return {
+      topic: this.#topic,
+      lines: this.#lines,
+      errors: this.#errors,
+      from: Object.fromEntries(this.#range.from),
+      to: o.follow ? undefined : Object.fromEntries(this.#range.to),
+      stoppedByLimit: o.limit !== undefined && this.#lines >= o.limit,
     }
   }
 
-  async function onMessage(partition: number, m: KafkaMessage): Promise<void> {
-    const where = { topic, partition, offset: Number(m.offset), timestamp: new Date(Number(m.timestamp)).toISOString() }
-    if (o.topic === 'dlq') {
-      const headers = Object.fromEntries(
-        Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]),
-      )
-      const decoded = await decode(m.value).catch((err: unknown) => ({ error: errorMessage(err) }))
-      emit({
-        ...where,
-        headers,
-        bytes: m.value?.length ?? 0,
-        ...('error' in decoded
-          ? { decodeError: decoded.error }
-          : { schemaId: decoded.schemaId, ...summarizeRecordSet(decoded.value, o.eachUpdate) }),
-      })
-      return
-    }
+  /** Writes a line, unless the audit was stopped; the limit's line stops it. */
+  #emit(line: AuditLine): void {
+    if (this.#stop.signal.aborted) return
+    this.#o.write(line)
+    this.#lines++
+    if (this.#o.limit !== undefined && this.#lines >= this.#o.limit) this.#stop.abort()
+  }
+
+  /** A line with an error: counted, and the audit goes on. */
+  #emitError(line: AuditLine): void {
+    this.#errors++
+    this.#emit(line)
+  }
+
+  async #onMessage(partition: number, m: KafkaMessage): Promise<void> {
+    const where = whereOf(this.#topic, partition, m)
+    if (this.#o.topic === 'dlq') return this.#deadLetter(where, m)
     let decoded
     try {
-      decoded = await decode(m.value)
+      decoded = await decodeValue(this.#registry, m.value)
     } catch (err) {
-      errors++
-      emit({ ...where, error: { code: isXrcError(err) ? err.code : 'XRC_DECODE_FAILED', message: errorMessage(err) } })
+      this.#emitError(decodeErrorLine(where, err))
       return
     }
-    if (o.topic === 'updates') {
-      emit({ ...where, schemaId: decoded.schemaId, ...summarizeRecordSet(decoded.value, o.eachUpdate) })
-      return
-    }
+    if (this.#o.topic === 'updates') return this.#emit(updatesLine(where, decoded, this.#o.eachUpdate))
     const record = decoded.value as unknown as JournalRecord
-    if (isMarker(record)) {
-      await emitMarker(where, decoded.schemaId, record)
-      return
-    }
-    const assembler = assemblers.get(partition) ?? new GroupAssembler()
-    assemblers.set(partition, assembler)
-    if (assembler.pendingParts === 0 && record.part > 0) {
-      // the audit began inside a group: its earlier parts are before the start offset
-      emit({
-        ...where,
-        note:
-          `part ${record.part + 1} of ${record.parts} of group ${record.groupSeq}, whose first part is ` +
-          `before the start offset: not shown as a group`,
-      })
-      return
-    }
+    if (isMarker(record)) return this.#marker(where, decoded.schemaId, record)
+    this.#part(where, m, decoded.schemaId, record)
+  }
+
+  /** A dead letter: a value that does not decode is shown as such, not counted as an error. */
+  async #deadLetter(where: Where, m: KafkaMessage): Promise<void> {
+    const decoded = await decodeValue(this.#registry, m.value).catch((err: unknown) => ({ error: errorMessage(err) }))
+    this.#emit(deadLetterLine(where, m, decoded, this.#o.eachUpdate))
+  }
+
+  /** A part of a group of the older format: the group's line once its last part is in. */
+  #part(where: Where, m: KafkaMessage, schemaId: number, record: JournalRecord): void {
+    const assembler = this.#assemblers.get(where.partition) ?? new GroupAssembler()
+    this.#assemblers.set(where.partition, assembler)
+    // the audit began inside a group: its earlier parts are before the start offset
+    if (assembler.pendingParts === 0 && record.part > 0) return this.#emit(partBeforeStartLine(where, record))
     try {
       const group = assembler.push(record, Number(m.offset))
-      if (group)
-        emit({
-          topic,
-          partition,
-          offsets: [group.firstOffset, group.lastOffset],
-          timestamp: where.timestamp,
-          schemaId: decoded.schemaId,
-          ...summarizeGroup(group.group, record.parts, o.eachUpdate),
-        })
+      if (group) this.#emit(joinedGroupLine(where, group, schemaId, record.parts, this.#o.eachUpdate))
     } catch (err) {
-      errors++
-      emit({
-        ...where,
-        error: { code: isXrcError(err) ? err.code : 'XRC_GROUP_INCOMPLETE', message: errorMessage(err) },
-        headers: { groupSeq: m.headers?.[HEADERS.groupSeq]?.toString() },
-      })
+      this.#emitError(joinErrorLine(where, err, m))
     }
   }
 
   /** One line for a marker: its group resolved against the updates topic, or the error that stopped it. */
-  async function emitMarker(
-    where: { topic: string; partition: number; offset: number; timestamp: string },
-    schemaId: number,
-    marker: JournalRecord,
-  ): Promise<void> {
-    const reader = (updates ??= newUpdatesReader())
+  async #marker(where: Where, schemaId: number, marker: JournalRecord): Promise<void> {
+    const reader = this.#markers.reader()
     try {
-      reader.announce(marker, where.offset)
-      const group = await reader.resolve(marker, where.offset, stop.signal)
-      if (updatesFailure !== undefined) throw updatesFailure
-      reader.release()
-      emit({
-        ...where,
-        offsets: [where.offset, where.offset],
-        schemaId,
-        ...summarizeGroup(group, marker.parts, o.eachUpdate),
-        ranges: marker.ranges,
-        ...(marker.discarded !== undefined && marker.discarded.length > 0 ? { discarded: marker.discarded } : {}),
-      })
+      const group = await this.#markers.resolve(reader, marker, where.offset, this.#stop.signal)
+      this.#emit(markerLine(where, schemaId, marker, group, this.#o.eachUpdate))
     } catch (err) {
-      if (stop.signal.aborted) return
-      errors++
-      emit({ ...where, groupSeq: marker.groupSeq, error: { code: errorCode(err), message: errorMessage(err) } })
-      updates = undefined
-      updatesFailure = undefined
-      await reader.stop()
+      if (this.#stop.signal.aborted) return
+      this.#emitError(markerErrorLine(where, marker, err))
+      await this.#markers.drop(reader)
     }
   }
-
-  try {
-    await readRange({
-      kafka,
-      groupPrefix: 'xrc.cli',
-      topic,
-      from,
-      to: o.follow ? 'follow' : to,
-      isolation: 'read_committed',
-      logger: o.logger,
-      onMessage,
-      signal: stop.signal,
-    })
-  } finally {
-    o.signal.removeEventListener('abort', onOuterAbort)
-    await updates?.stop()
-  }
-  return {
-    topic,
-    lines,
-    errors,
-    from: Object.fromEntries(from),
-    to: o.follow ? undefined : Object.fromEntries(to),
-    stoppedByLimit: o.limit !== undefined && lines >= o.limit,
-  }
-}
-
-function errorCode(err: unknown): string {
-  return isXrcError(err) ? err.code : 'XRC_GROUP_INCOMPLETE'
 }
