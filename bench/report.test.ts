@@ -265,6 +265,38 @@ describe('buildReport', () => {
     ).toBeDefined()
   })
 
+  it('lists each section once, its rows together, the shorter group intervals longest first', () => {
+    const tried = { ...good, groupIntervals: [20, 40].map((ms) => ({ groupIntervalMs: ms, rpo: good.rpo50 })) }
+    const report = buildReport({ profile: PROFILES.full, machine, results: [tried], durationSeconds: 1 })
+    const sections = report.metrics.map((m) => m.section).filter((s, i, all) => s !== all[i - 1])
+    expect(new Set(sections).size).toBe(sections.length)
+    expect(sections.slice(0, 4)).toEqual([
+      'Kafka ceiling',
+      'PostgreSQL ceiling',
+      'Combined ceiling (every block through Kafka once and PostgreSQL once)',
+      'Pipeline',
+    ])
+    expect(sections.slice(-4)).toEqual([
+      'Backlog 1x (applier started late)',
+      'Backlog 10x (applier started late)',
+      'Backlog',
+      'Write path (at 50% of the highest rate, alternating slices)',
+    ])
+    const rows = report.metrics.map((m) => `${m.section} | ${m.label} | ${m.unit}`)
+    expect(new Set(rows).size).toBe(rows.length)
+    const intervals = report.metrics.filter((m) => m.section.includes('shorter group interval')).map((m) => m.label)
+    expect(intervals).toEqual([
+      ...[40, 20].flatMap((ms) => [
+        `mover.groupIntervalMs ${ms}: p50`,
+        `mover.groupIntervalMs ${ms}: p99`,
+        `mover.groupIntervalMs ${ms}: p99.9`,
+        `mover.groupIntervalMs ${ms}: CPU per block, all processes`,
+      ]),
+      'default interval: CPU per block, all processes',
+    ])
+    expect(metric(report, 'mover.groupIntervalMs 40: p99', 'ms')?.median).toBe(good.rpo50.rpo.p99)
+  })
+
   it('reads results saved before the ceilings CPU was measured: those figures n/a, the targets judged', () => {
     const saved = JSON.parse(readFileSync(new URL('./results/latest.json', import.meta.url), 'utf8')) as Report
     const report = buildReport({

@@ -5,7 +5,7 @@
  * between FINDINGS_BEGIN and FINDINGS_END, which is carried over from the
  * previous file as it is. Pure code.
  */
-import type { RunResult } from './benchRun.js'
+import type { BacklogPhase, RpoPhase, RunResult, StageUsage } from './benchRun.js'
 import type { CeilingCpu } from './kafkaCeiling.js'
 import type { MachineInfo } from './machine.js'
 import type { BenchProfile } from './profiles.js'
@@ -70,270 +70,239 @@ interface Figure {
   get: Getter
 }
 
-/** The report's figures, in the order of the table; `intervals` are the shorter group intervals the runs tried. */
-const figures = (intervals: readonly number[]): Figure[] => [
-  {
-    section: 'Kafka ceiling',
-    label: 'ProducerPerformance (4 partitions, acks=all, idempotent)',
-    unit: 'blocks/s',
-    get: (r) => r.kafka.producerPerformance.recordsPerSec,
-  },
-  {
-    section: 'Kafka ceiling',
-    label: 'ProducerPerformance',
-    unit: 'MiB/s',
-    get: (r) => r.kafka.producerPerformance.mbPerSec,
-  },
-  {
-    section: 'Kafka ceiling',
-    label: 'kafkajs sendBatch (same bytes)',
-    unit: 'blocks/s',
-    get: (r) => r.kafka.kafkajsSendBatch.recordsPerSec,
-  },
-  {
-    section: 'Kafka ceiling',
-    label: 'kafkajs sendBatch',
-    unit: 'MiB/s',
-    get: (r) => r.kafka.kafkajsSendBatch.mbPerSec,
-  },
-  {
-    section: 'Kafka ceiling',
-    label: 'ProducerPerformance CPU per block: Java client (the JVM, start-up included)',
-    unit: 'µs',
-    get: (r) => r.kafka.producerPerformance.cpu?.clientUsPerBlock,
-  },
-  {
-    section: 'Kafka ceiling',
-    label: 'ProducerPerformance CPU per block: broker',
-    unit: 'µs',
-    get: (r) => r.kafka.producerPerformance.cpu?.serverUsPerBlock,
-  },
-  {
-    section: 'Kafka ceiling',
-    label: 'ProducerPerformance CPU per block: client + broker',
-    unit: 'µs',
-    get: (r) => ceilingCpu(r.kafka.producerPerformance.cpu),
-  },
-  {
-    section: 'PostgreSQL ceiling',
-    label: 'binary COPY into the block store',
-    unit: 'blocks/s',
-    get: (r) => r.postgres.copy.recordsPerSec,
-  },
-  { section: 'PostgreSQL ceiling', label: 'binary COPY', unit: 'MiB/s', get: (r) => r.postgres.copy.mbPerSec },
-  {
-    section: 'PostgreSQL ceiling',
-    label: 'blocks per transaction (median pipeline group)',
-    unit: 'blocks',
-    get: (r) => r.postgres.copy.blocksPerTransaction,
-  },
-  {
-    section: 'PostgreSQL ceiling',
-    label: 'one transaction',
-    unit: 'ms',
-    get: (r) => r.postgres.copy.medianTransactionMs,
-  },
-  {
-    section: 'PostgreSQL ceiling',
-    label: "COPY CPU per block: Node client (the bench's process)",
-    unit: 'µs',
-    get: (r) => r.postgres.copy.cpu?.clientUsPerBlock,
-  },
-  {
-    section: 'PostgreSQL ceiling',
-    label: 'COPY CPU per block: PostgreSQL backend',
-    unit: 'µs',
-    get: (r) => r.postgres.copy.cpu?.serverUsPerBlock,
-  },
-  {
-    section: 'PostgreSQL ceiling',
-    label: 'COPY CPU per block: client + backend',
-    unit: 'µs',
-    get: (r) => ceilingCpu(r.postgres.copy.cpu),
-  },
-  {
-    section: COMBINED,
-    label: 'combined ceiling: 1 / (1/ProducerPerformance + 1/COPY)',
-    unit: 'blocks/s',
-    get: (r) => combinedCeiling(r),
-  },
-  { section: COMBINED, label: 'combined ceiling', unit: 'MiB/s', get: (r) => (combinedCeiling(r) * 4096) / MIB },
-  {
-    section: COMBINED,
-    label: 'CPU per block of both ceilings (client + broker, client + backend)',
-    unit: 'µs',
-    get: (r) => ceilingCpu(r.kafka.producerPerformance.cpu) + ceilingCpu(r.postgres.copy.cpu),
-  },
-  {
-    section: 'Pipeline',
-    label: 'highest sustained mirrored rate',
-    unit: 'blocks/s',
-    get: (r) => r.pipeline.blocksPerSec,
-  },
-  { section: 'Pipeline', label: 'highest sustained mirrored rate', unit: 'MiB/s', get: (r) => r.pipeline.mibPerSec },
-  {
-    section: 'Pipeline',
-    label: 'ratio to the combined ceiling',
-    unit: '×',
-    get: (r) => combinedRatio(r),
-  },
-  {
-    section: 'Pipeline',
-    label: 'ratio to the slower of Kafka (ProducerPerformance) and PostgreSQL (COPY)',
-    unit: '×',
-    get: (r) => throughputRatio(r),
-  },
-  {
-    section: 'Pipeline',
-    label: 'ratio to kafkajs sendBatch',
-    unit: '×',
-    get: (r) => ratio(r.pipeline.blocksPerSec, r.kafka.kafkajsSendBatch.recordsPerSec),
-  },
-  { section: 'Pipeline', label: 'median group at that rate', unit: 'blocks', get: (r) => r.pipeline.medianGroupBlocks },
-  // what the measured CPU cost allows: every stage, the broker and PostgreSQL share the machine's cores
-  {
-    section: 'Pipeline',
-    label: 'bound set by CPU: cores × 10^6 µs / CPU per block of all processes',
-    unit: 'blocks/s',
-    get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)),
-  },
-  ...rpoFigures('50%', (r) => r.rpo50),
-  ...rpoFigures('80%', (r) => r.rpo80),
-  ...intervals.flatMap((ms) => {
-    const section = 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)'
-    const at = (r: RunResult): RunResult['rpo50'] | undefined =>
-      r.groupIntervals.find((g) => g.groupIntervalMs === ms)?.rpo
-    return [
-      { section, label: `mover.groupIntervalMs ${ms}: p50`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p50 },
-      { section, label: `mover.groupIntervalMs ${ms}: p99`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p99 },
-      { section, label: `mover.groupIntervalMs ${ms}: p99.9`, unit: 'ms', get: (r: RunResult) => at(r)?.rpo.p999 },
-      {
-        section,
-        label: `mover.groupIntervalMs ${ms}: CPU per block, all processes`,
-        unit: 'µs',
-        get: (r: RunResult) => (at(r) ? sumCpu(at(r)?.usage ?? {}) : undefined),
-      },
-    ]
-  }),
-  {
-    section: 'RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)',
-    label: 'default interval: CPU per block, all processes',
-    unit: 'µs',
-    get: (r) => sumCpu(r.rpo50.usage),
-  },
-  ...STAGES.map((s) => s.key).flatMap((stage) => [
-    { section: CPU, label: stage, unit: 'µs', get: (r: RunResult) => r.pipeline.usage[stage]?.cpuUsPerBlock },
-    {
-      section: CPU,
-      label: `${stage}: of which in the kernel`,
-      unit: 'µs',
-      get: (r: RunResult) => r.pipeline.usage[stage]?.sysUsPerBlock,
-    },
-  ]),
-  { section: CPU, label: 'all of the above', unit: 'µs', get: (r) => sumCpu(r.pipeline.usage) },
-  ...['primary', 'mover', 'applier'].map((stage) => ({
-    section: 'Peak RSS (at the highest rate)',
-    label: stage,
-    unit: 'MiB',
-    get: (r: RunResult) => r.pipeline.usage[stage]?.peakRssMiB,
-  })),
-  ...[1, 10].flatMap((factor) => {
-    const b = (r: RunResult): RunResult['backlog'][number] | undefined => r.backlog.find((x) => x.factor === factor)
-    const section = `Backlog ${factor}x (applier started late)`
-    return [
-      { section, label: 'backlog', unit: 'blocks', get: (r: RunResult) => b(r)?.blocks },
-      { section, label: 'catch-up rate', unit: 'blocks/s', get: (r: RunResult) => b(r)?.catchUpBlocksPerSec },
-      {
-        section,
-        label: 'applier CPU per block',
-        unit: 'µs',
-        get: (r: RunResult) => b(r)?.catchUp.applier?.cpuUsPerBlock,
-      },
-      { section, label: 'applier peak RSS (VmHWM)', unit: 'MiB', get: (r: RunResult) => b(r)?.catchUp.applier?.hwmMiB },
-      {
-        section,
-        label: 'mover peak RSS while the backlog was written',
-        unit: 'MiB',
-        get: (r: RunResult) => b(r)?.write.mover?.peakRssMiB,
-      },
-      {
-        section,
-        label: 'primary peak RSS while the backlog was written',
-        unit: 'MiB',
-        get: (r: RunResult) => b(r)?.write.primary?.peakRssMiB,
-      },
-    ]
-  }),
-  { section: 'Backlog', label: 'applier peak RSS, 10x backlog / 1x', unit: '×', get: (r) => memoryRatio(r) },
-  { section: WRITE_PATH, label: 'host write p50, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p50 },
-  { section: WRITE_PATH, label: 'host write p99, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p99 },
-  { section: WRITE_PATH, label: 'host write p99.9, mirrored', unit: 'ms', get: (r) => r.writePath.mirrored.p999 },
-  {
-    section: WRITE_PATH,
-    label: 'host write p99, mirrored, mover and applier frozen (primary and broker only)',
-    unit: 'ms',
-    get: (r) => r.writePath.primaryOnly.p99,
-  },
-  {
-    section: WRITE_PATH,
-    label: 'host write p50, primary files alone (pwrite + fdatasync)',
-    unit: 'ms',
-    get: (r) => r.writePath.baseline.p50,
-  },
-  {
-    section: WRITE_PATH,
-    label: 'host write p99, primary files alone',
-    unit: 'ms',
-    get: (r) => r.writePath.baseline.p99,
-  },
-  {
-    section: WRITE_PATH,
-    label: 'host write p99.9, primary files alone',
-    unit: 'ms',
-    get: (r) => r.writePath.baseline.p999,
-  },
-  {
-    section: WRITE_PATH,
-    label: 'p99 mirrored / alone',
-    unit: '×',
-    get: (r) => writePathRatio(r),
-  },
-  {
-    section: WRITE_PATH,
-    label: 'p99 mirrored with the secondary frozen / alone',
-    unit: '×',
-    get: (r) => ratio(r.writePath.primaryOnly.p99, r.writePath.baseline.p99),
-  },
-]
+/** A row of a section's table: what it measures, in what unit, and where its value is in a run. */
+type Row = Omit<Figure, 'section'>
 
-function rpoFigures(at: string, phase: (r: RunResult) => RunResult['rpo50']): Figure[] {
-  const section = `RPO at ${at} of the highest rate (open loop, from when each write was due)`
+/** The rows under their section's heading. */
+function inSection(section: string, rows: readonly Row[]): Figure[] {
+  return rows.map((row) => ({ section, ...row }))
+}
+
+/** The report's figures, in the order of the table; `intervals` are the shorter group intervals the runs tried. */
+function figures(intervals: readonly number[]): Figure[] {
   return [
-    { section, label: 'offered rate', unit: 'blocks/s', get: (r) => phase(r).rate },
-    { section, label: 'p50', unit: 'ms', get: (r) => phase(r).rpo.p50 },
-    { section, label: 'p99', unit: 'ms', get: (r) => phase(r).rpo.p99 },
-    { section, label: 'p99.9', unit: 'ms', get: (r) => phase(r).rpo.p999 },
-    { section, label: 'p99 from the acknowledgement (not corrected)', unit: 'ms', get: (r) => phase(r).rpoFromAck.p99 },
+    ...kafkaCeilingFigures(),
+    ...postgresCeilingFigures(),
+    ...combinedCeilingFigures(),
+    ...pipelineFigures(),
+    ...rpoFigures('50%', (r) => r.rpo50),
+    ...rpoFigures('80%', (r) => r.rpo80),
+    ...groupIntervalFigures(intervals),
+    ...cpuFigures(),
+    ...peakRssFigures(),
+    ...backlogFigures(),
+    ...writePathFigures(),
+  ]
+}
+
+function kafkaCeilingFigures(): Figure[] {
+  const pp = (r: RunResult): RunResult['kafka']['producerPerformance'] => r.kafka.producerPerformance
+  return inSection('Kafka ceiling', [
     {
-      section,
+      label: 'ProducerPerformance (4 partitions, acks=all, idempotent)',
+      unit: 'blocks/s',
+      get: (r) => pp(r).recordsPerSec,
+    },
+    { label: 'ProducerPerformance', unit: 'MiB/s', get: (r) => pp(r).mbPerSec },
+    {
+      label: 'kafkajs sendBatch (same bytes)',
+      unit: 'blocks/s',
+      get: (r) => r.kafka.kafkajsSendBatch.recordsPerSec,
+    },
+    { label: 'kafkajs sendBatch', unit: 'MiB/s', get: (r) => r.kafka.kafkajsSendBatch.mbPerSec },
+    {
+      label: 'ProducerPerformance CPU per block: Java client (the JVM, start-up included)',
+      unit: 'µs',
+      get: (r) => pp(r).cpu?.clientUsPerBlock,
+    },
+    { label: 'ProducerPerformance CPU per block: broker', unit: 'µs', get: (r) => pp(r).cpu?.serverUsPerBlock },
+    { label: 'ProducerPerformance CPU per block: client + broker', unit: 'µs', get: (r) => ceilingCpu(pp(r).cpu) },
+  ])
+}
+
+function postgresCeilingFigures(): Figure[] {
+  return inSection('PostgreSQL ceiling', [
+    { label: 'binary COPY into the block store', unit: 'blocks/s', get: (r) => r.postgres.copy.recordsPerSec },
+    { label: 'binary COPY', unit: 'MiB/s', get: (r) => r.postgres.copy.mbPerSec },
+    {
+      label: 'blocks per transaction (median pipeline group)',
+      unit: 'blocks',
+      get: (r) => r.postgres.copy.blocksPerTransaction,
+    },
+    { label: 'one transaction', unit: 'ms', get: (r) => r.postgres.copy.medianTransactionMs },
+    {
+      label: "COPY CPU per block: Node client (the bench's process)",
+      unit: 'µs',
+      get: (r) => r.postgres.copy.cpu?.clientUsPerBlock,
+    },
+    { label: 'COPY CPU per block: PostgreSQL backend', unit: 'µs', get: (r) => r.postgres.copy.cpu?.serverUsPerBlock },
+    { label: 'COPY CPU per block: client + backend', unit: 'µs', get: (r) => ceilingCpu(r.postgres.copy.cpu) },
+  ])
+}
+
+function combinedCeilingFigures(): Figure[] {
+  return inSection(COMBINED, [
+    {
+      label: 'combined ceiling: 1 / (1/ProducerPerformance + 1/COPY)',
+      unit: 'blocks/s',
+      get: (r) => combinedCeiling(r),
+    },
+    { label: 'combined ceiling', unit: 'MiB/s', get: (r) => (combinedCeiling(r) * 4096) / MIB },
+    {
+      label: 'CPU per block of both ceilings (client + broker, client + backend)',
+      unit: 'µs',
+      get: (r) => ceilingCpu(r.kafka.producerPerformance.cpu) + ceilingCpu(r.postgres.copy.cpu),
+    },
+  ])
+}
+
+function pipelineFigures(): Figure[] {
+  return inSection('Pipeline', [
+    { label: 'highest sustained mirrored rate', unit: 'blocks/s', get: (r) => r.pipeline.blocksPerSec },
+    { label: 'highest sustained mirrored rate', unit: 'MiB/s', get: (r) => r.pipeline.mibPerSec },
+    { label: 'ratio to the combined ceiling', unit: '×', get: (r) => combinedRatio(r) },
+    {
+      label: 'ratio to the slower of Kafka (ProducerPerformance) and PostgreSQL (COPY)',
+      unit: '×',
+      get: (r) => throughputRatio(r),
+    },
+    {
+      label: 'ratio to kafkajs sendBatch',
+      unit: '×',
+      get: (r) => ratio(r.pipeline.blocksPerSec, r.kafka.kafkajsSendBatch.recordsPerSec),
+    },
+    { label: 'median group at that rate', unit: 'blocks', get: (r) => r.pipeline.medianGroupBlocks },
+    // what the measured CPU cost allows: every stage, the broker and PostgreSQL share the machine's cores
+    {
+      label: 'bound set by CPU: cores × 10^6 µs / CPU per block of all processes',
+      unit: 'blocks/s',
+      get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)),
+    },
+  ])
+}
+
+function rpoFigures(at: string, phase: (r: RunResult) => RpoPhase): Figure[] {
+  return inSection(`RPO at ${at} of the highest rate (open loop, from when each write was due)`, [
+    { label: 'offered rate', unit: 'blocks/s', get: (r) => phase(r).rate },
+    { label: 'p50', unit: 'ms', get: (r) => phase(r).rpo.p50 },
+    { label: 'p99', unit: 'ms', get: (r) => phase(r).rpo.p99 },
+    { label: 'p99.9', unit: 'ms', get: (r) => phase(r).rpo.p999 },
+    { label: 'p99 from the acknowledgement (not corrected)', unit: 'ms', get: (r) => phase(r).rpoFromAck.p99 },
+    {
       label: 'of which: due → journal commit (producer + mover), p50',
       unit: 'ms',
       get: (r) => phase(r).toJournal.p50,
     },
-    { section, label: 'of which: due → journal commit, p99', unit: 'ms', get: (r) => phase(r).toJournal.p99 },
+    { label: 'of which: due → journal commit, p99', unit: 'ms', get: (r) => phase(r).toJournal.p99 },
     {
-      section,
       label: 'of which: journal commit → secondary commit (applier), p50',
       unit: 'ms',
       get: (r) => phase(r).journalToSecondary.p50,
     },
     {
-      section,
       label: 'of which: journal commit → secondary commit, p99',
       unit: 'ms',
       get: (r) => phase(r).journalToSecondary.p99,
     },
+  ])
+}
+
+/** The 50% RPO phase at each shorter group interval, then the CPU of the default interval to compare. */
+function groupIntervalFigures(intervals: readonly number[]): Figure[] {
+  const rows = (ms: number): Row[] => {
+    const at = (r: RunResult): RpoPhase | undefined => r.groupIntervals.find((g) => g.groupIntervalMs === ms)?.rpo
+    return [
+      { label: `mover.groupIntervalMs ${ms}: p50`, unit: 'ms', get: (r) => at(r)?.rpo.p50 },
+      { label: `mover.groupIntervalMs ${ms}: p99`, unit: 'ms', get: (r) => at(r)?.rpo.p99 },
+      { label: `mover.groupIntervalMs ${ms}: p99.9`, unit: 'ms', get: (r) => at(r)?.rpo.p999 },
+      {
+        label: `mover.groupIntervalMs ${ms}: CPU per block, all processes`,
+        unit: 'µs',
+        get: (r) => (at(r) ? sumCpu(at(r)?.usage ?? {}) : undefined),
+      },
+    ]
+  }
+  return inSection('RPO at 50% of the highest rate with a shorter group interval (the mover restarted with it)', [
+    ...intervals.flatMap(rows),
+    { label: 'default interval: CPU per block, all processes', unit: 'µs', get: (r) => sumCpu(r.rpo50.usage) },
+  ])
+}
+
+/** Each stage's CPU per block at the highest rate, and the kernel's part of it. */
+function cpuFigures(): Figure[] {
+  const usage = (r: RunResult, stage: string): StageUsage | undefined => r.pipeline.usage[stage]
+  return inSection(CPU, [
+    ...STAGES.map((s) => s.key).flatMap((stage): Row[] => [
+      { label: stage, unit: 'µs', get: (r) => usage(r, stage)?.cpuUsPerBlock },
+      { label: `${stage}: of which in the kernel`, unit: 'µs', get: (r) => usage(r, stage)?.sysUsPerBlock },
+    ]),
+    { label: 'all of the above', unit: 'µs', get: (r) => sumCpu(r.pipeline.usage) },
+  ])
+}
+
+function peakRssFigures(): Figure[] {
+  return inSection(
+    'Peak RSS (at the highest rate)',
+    ['primary', 'mover', 'applier'].map((stage) => ({
+      label: stage,
+      unit: 'MiB',
+      get: (r) => r.pipeline.usage[stage]?.peakRssMiB,
+    })),
+  )
+}
+
+/** The late applier catching up with 1x and 10x the backlog, then its memory with 10x over 1x. */
+function backlogFigures(): Figure[] {
+  const factorRows = (factor: number): Figure[] => {
+    const b = (r: RunResult): BacklogPhase | undefined => r.backlog.find((x) => x.factor === factor)
+    return inSection(`Backlog ${factor}x (applier started late)`, [
+      { label: 'backlog', unit: 'blocks', get: (r) => b(r)?.blocks },
+      { label: 'catch-up rate', unit: 'blocks/s', get: (r) => b(r)?.catchUpBlocksPerSec },
+      { label: 'applier CPU per block', unit: 'µs', get: (r) => b(r)?.catchUp.applier?.cpuUsPerBlock },
+      { label: 'applier peak RSS (VmHWM)', unit: 'MiB', get: (r) => b(r)?.catchUp.applier?.hwmMiB },
+      {
+        label: 'mover peak RSS while the backlog was written',
+        unit: 'MiB',
+        get: (r) => b(r)?.write.mover?.peakRssMiB,
+      },
+      {
+        label: 'primary peak RSS while the backlog was written',
+        unit: 'MiB',
+        get: (r) => b(r)?.write.primary?.peakRssMiB,
+      },
+    ])
+  }
+  return [
+    ...[1, 10].flatMap(factorRows),
+    ...inSection('Backlog', [{ label: 'applier peak RSS, 10x backlog / 1x', unit: '×', get: (r) => memoryRatio(r) }]),
   ]
+}
+
+function writePathFigures(): Figure[] {
+  const w = (r: RunResult): RunResult['writePath'] => r.writePath
+  return inSection(WRITE_PATH, [
+    { label: 'host write p50, mirrored', unit: 'ms', get: (r) => w(r).mirrored.p50 },
+    { label: 'host write p99, mirrored', unit: 'ms', get: (r) => w(r).mirrored.p99 },
+    { label: 'host write p99.9, mirrored', unit: 'ms', get: (r) => w(r).mirrored.p999 },
+    {
+      label: 'host write p99, mirrored, mover and applier frozen (primary and broker only)',
+      unit: 'ms',
+      get: (r) => w(r).primaryOnly.p99,
+    },
+    {
+      label: 'host write p50, primary files alone (pwrite + fdatasync)',
+      unit: 'ms',
+      get: (r) => w(r).baseline.p50,
+    },
+    { label: 'host write p99, primary files alone', unit: 'ms', get: (r) => w(r).baseline.p99 },
+    { label: 'host write p99.9, primary files alone', unit: 'ms', get: (r) => w(r).baseline.p999 },
+    { label: 'p99 mirrored / alone', unit: '×', get: (r) => writePathRatio(r) },
+    {
+      label: 'p99 mirrored with the secondary frozen / alone',
+      unit: '×',
+      get: (r) => ratio(w(r).primaryOnly.p99, w(r).baseline.p99),
+    },
+  ])
 }
 
 /**
