@@ -50,141 +50,204 @@ export interface StartStageOptions {
 
 /** Forks a stage process and resolves once its service has started. */
 export async function startStage(options: StartStageOptions): Promise<StageHandle> {
-  const name = options.name ?? options.stage
-  const logFd = openSync(options.logFile, 'a')
-  let child: ChildProcess
+  const stage = new StageProcess(options, forkStage(options.logFile, options.execArgv ?? []))
+  await stage.ready(options.readyTimeoutMs ?? 90_000)
+  return stage
+}
+
+/** The stage script in a child process, its stdout and stderr appended to `logFile`. */
+function forkStage(logFile: string, execArgv: string[]): ChildProcess {
+  const logFd = openSync(logFile, 'a')
   try {
-    child = fork(STAGE_SCRIPT, [], {
-      serialization: 'advanced',
-      stdio: ['ignore', logFd, logFd, 'ipc'],
-      execArgv: options.execArgv ?? [],
-    })
+    return fork(STAGE_SCRIPT, [], { serialization: 'advanced', stdio: ['ignore', logFd, logFd, 'ipc'], execArgv })
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
-  const pending = new Map<
-    number,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >()
-  const groupListeners: ((g: GroupCommit) => void)[] = []
-  const journalListeners: ((g: GroupJournaled) => void)[] = []
-  let nextId = 1
-  let failure: string | undefined
-  let exited = false
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+}
 
-  const stageEnded = (problem: string): XrcError =>
-    new XrcError('XRC_SESSION_HALTED', { reason: 'stageEnded', stage: name, problem, log: options.logFile })
-  const fail = (reason: string): void => {
-    failure ??= reason
-    for (const [id, p] of pending) {
-      clearTimeout(p.timer)
-      p.reject(stageEnded(reason))
-      pending.delete(id)
-    }
-  }
-  let onReady: ((pid: number) => void) | undefined
-  child.on('message', (raw) => {
-    const m = raw as ChildMessage
-    if (m.kind === 'ready') onReady?.(m.pid)
-    else if (m.kind === 'group') for (const l of groupListeners) l(m)
-    else if (m.kind === 'journaled') for (const l of journalListeners) l(m)
-    else if (m.kind === 'ended') fail(m.error)
-    else if (m.kind === 'reply') {
-      const p = pending.get(m.id)
-      if (p === undefined) return
-      pending.delete(m.id)
-      clearTimeout(p.timer)
-      if (m.ok) p.resolve(m.value)
-      else p.reject(new XrcError('XRC_SESSION_HALTED', { reason: 'stageFailed', stage: name, problem: m.error }))
-    }
-  })
-  child.once('exit', (code, signal) => {
-    exited = true
-    fail(`process exited (code ${code}, signal ${signal})`)
-  })
+interface PendingReply {
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+  timer: NodeJS.Timeout
+}
 
-  const post = (message: ParentMessage): void => {
-    if (!exited && child.connected) child.send(message)
-  }
-  const handle: StageHandle = {
-    name,
-    stage: options.stage,
-    pid: child.pid ?? 0,
-    logFile: options.logFile,
-    request<T>(body: StageRequest, timeoutMs = 600_000): Promise<T> {
-      if (failure !== undefined) return Promise.reject(stageEnded(failure))
-      const id = nextId++
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.delete(id)
-          reject(
-            new XrcError('XRC_TIMEOUT', {
-              reason: 'stageAnswer',
-              stage: name,
-              op: body.op,
-              timeoutMs,
-              log: options.logFile,
-            }),
-          )
-        }, timeoutMs)
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
-        post({ kind: 'request', id, body })
-      })
-    },
-    committed: (groupTime) => post({ kind: 'committed', groupTime }),
-    onGroup: (listener) => void groupListeners.push(listener),
-    onJournaled: (listener) => void journalListeners.push(listener),
-    async stop(timeoutMs = 30_000) {
-      if (exited) return
-      const stopped = handle.request({ op: 'stop' }, timeoutMs).catch(() => undefined)
-      let timer: NodeJS.Timeout | undefined
-      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))
-      await Promise.race([stopped.then(() => exit), timedOut])
-      clearTimeout(timer)
-      if (!exited) {
-        child.kill('SIGKILL')
-        await exit
-      }
-    },
-    freeze(frozen) {
-      if (!exited) child.kill(frozen ? 'SIGSTOP' : 'SIGCONT')
-    },
-    kill() {
-      if (!exited) child.kill('SIGKILL')
-    },
-    failure: () => failure,
-  }
+/** Requests sent and not yet answered, each with its timeout. */
+export class PendingReplies {
+  readonly #pending = new Map<number, PendingReply>()
+  #nextId = 1
 
-  const readyTimeout = options.readyTimeoutMs ?? 90_000
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(
-        new XrcError('XRC_TIMEOUT', {
-          reason: 'stageReady',
-          stage: name,
-          timeoutMs: readyTimeout,
-          log: options.logFile,
-        }),
-      )
-    }, readyTimeout)
-    onReady = () => {
-      clearTimeout(timer)
-      resolve()
-    }
-    void exit.then(() => {
-      clearTimeout(timer)
-      reject(
-        new XrcError('XRC_SESSION_HALTED', {
-          reason: 'stageExited',
-          stage: name,
-          problem: failure ?? 'no reason given',
-          log: options.logFile,
-        }),
-      )
+  /** A new request's id and its reply: settled through `take`, or rejected with `timedOut()` after `timeoutMs`. */
+  add<T>(timeoutMs: number, timedOut: () => Error): { id: number; reply: Promise<T> } {
+    const id = this.#nextId++
+    const reply = new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(timedOut())
+      }, timeoutMs)
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
     })
-    post({ kind: 'start', stage: options.stage, config: options.config })
-  })
-  return handle
+    return { id, reply }
+  }
+
+  /** The pending request `id`, no longer pending (undefined: an answer to no pending request). */
+  take(id: number): Pick<PendingReply, 'resolve' | 'reject'> | undefined {
+    const p = this.#pending.get(id)
+    if (p === undefined) return undefined
+    this.#pending.delete(id)
+    clearTimeout(p.timer)
+    return p
+  }
+
+  /** Rejects every pending request. */
+  rejectAll(error: () => Error): void {
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer)
+      p.reject(error())
+      this.#pending.delete(id)
+    }
+  }
+}
+
+/** One forked stage process: its messages, its requests, how it ended. */
+class StageProcess implements StageHandle {
+  readonly name: string
+  readonly stage: StageName
+  readonly pid: number
+  readonly logFile: string
+  readonly #config: Config
+  readonly #child: ChildProcess
+  readonly #pending = new PendingReplies()
+  readonly #groupListeners: ((g: GroupCommit) => void)[] = []
+  readonly #journalListeners: ((g: GroupJournaled) => void)[] = []
+  readonly #exit: Promise<void>
+  #failure: string | undefined
+  #exited = false
+  #onReady: ((pid: number) => void) | undefined
+
+  constructor(options: StartStageOptions, child: ChildProcess) {
+    this.name = options.name ?? options.stage
+    this.stage = options.stage
+    this.pid = child.pid ?? 0
+    this.logFile = options.logFile
+    this.#config = options.config
+    this.#child = child
+    this.#exit = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.on('message', (raw) => this.#onMessage(raw as ChildMessage))
+    child.once('exit', (code, signal) => {
+      this.#exited = true
+      this.#fail(`process exited (code ${code}, signal ${signal})`)
+    })
+  }
+
+  request<T>(body: StageRequest, timeoutMs = 600_000): Promise<T> {
+    if (this.#failure !== undefined) return Promise.reject(this.#stageEnded(this.#failure))
+    const timedOut = (): Error =>
+      new XrcError('XRC_TIMEOUT', {
+        reason: 'stageAnswer',
+        stage: this.name,
+        op: body.op,
+        timeoutMs,
+        log: this.logFile,
+      })
+    const { id, reply } = this.#pending.add<T>(timeoutMs, timedOut)
+    this.#post({ kind: 'request', id, body })
+    return reply
+  }
+
+  committed(groupTime: number): void {
+    this.#post({ kind: 'committed', groupTime })
+  }
+
+  onGroup(listener: (g: GroupCommit) => void): void {
+    this.#groupListeners.push(listener)
+  }
+
+  onJournaled(listener: (g: GroupJournaled) => void): void {
+    this.#journalListeners.push(listener)
+  }
+
+  async stop(timeoutMs = 30_000): Promise<void> {
+    if (this.#exited) return
+    const stopped = this.request({ op: 'stop' }, timeoutMs).catch(() => undefined)
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))
+    await Promise.race([stopped.then(() => this.#exit), timedOut])
+    clearTimeout(timer)
+    if (!this.#exited) {
+      this.#child.kill('SIGKILL')
+      await this.#exit
+    }
+  }
+
+  freeze(frozen: boolean): void {
+    if (!this.#exited) this.#child.kill(frozen ? 'SIGSTOP' : 'SIGCONT')
+  }
+
+  kill(): void {
+    if (!this.#exited) this.#child.kill('SIGKILL')
+  }
+
+  failure(): string | undefined {
+    return this.#failure
+  }
+
+  /** Starts the stage's service; resolves once it is ready, rejects when the process exits or takes too long. */
+  ready(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#child.kill('SIGKILL')
+        reject(new XrcError('XRC_TIMEOUT', { reason: 'stageReady', stage: this.name, timeoutMs, log: this.logFile }))
+      }, timeoutMs)
+      this.#onReady = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      void this.#exit.then(() => {
+        clearTimeout(timer)
+        reject(
+          new XrcError('XRC_SESSION_HALTED', {
+            reason: 'stageExited',
+            stage: this.name,
+            problem: this.#failure ?? 'no reason given',
+            log: this.logFile,
+          }),
+        )
+      })
+      this.#post({ kind: 'start', stage: this.stage, config: this.#config })
+    })
+  }
+
+  #onMessage(m: ChildMessage): void {
+    if (m.kind === 'ready') this.#onReady?.(m.pid)
+    else if (m.kind === 'group') for (const l of this.#groupListeners) l(m)
+    else if (m.kind === 'journaled') for (const l of this.#journalListeners) l(m)
+    else if (m.kind === 'ended') this.#fail(m.error)
+    else if (m.kind === 'reply') this.#onReply(m)
+  }
+
+  #onReply(m: Extract<ChildMessage, { kind: 'reply' }>): void {
+    const p = this.#pending.take(m.id)
+    if (p === undefined) return
+    if (m.ok) p.resolve(m.value)
+    else p.reject(new XrcError('XRC_SESSION_HALTED', { reason: 'stageFailed', stage: this.name, problem: m.error }))
+  }
+
+  /** The stage ended by itself (its service halted, or the process exited): every pending request fails. */
+  #fail(reason: string): void {
+    this.#failure ??= reason
+    this.#pending.rejectAll(() => this.#stageEnded(reason))
+  }
+
+  #stageEnded(problem: string): XrcError {
+    return new XrcError('XRC_SESSION_HALTED', {
+      reason: 'stageEnded',
+      stage: this.name,
+      problem,
+      log: this.logFile,
+    })
+  }
+
+  #post(message: ParentMessage): void {
+    if (!this.#exited && this.#child.connected) this.#child.send(message)
+  }
 }
