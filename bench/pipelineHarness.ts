@@ -125,171 +125,245 @@ export interface HarnessOptions {
 
 /** Starts the primary, the mover and an applier, and tracks them, the broker and the applier's PostgreSQL backends. */
 export async function startPipeline(options: HarnessOptions): Promise<PipelineHarness> {
-  const { config, dir } = options
-  const monitor = createResourceMonitor()
-  const groups = new GroupLog()
-  const journal = new GroupLog()
-  const started: StageHandle[] = []
-  const stage = async (s: StageName, name: string = s, stageConfig: Config = config): Promise<StageHandle> => {
-    const h = await startStage({
-      stage: s,
-      name,
-      config: stageConfig,
-      logFile: join(dir, `${name}.log`),
-      execArgv: options.execArgv ?? [],
-    })
-    started.push(h)
-    await monitor.track(name, h.pid)
-    return h
-  }
-  let applier: StageHandle | undefined
-  const waiters = new Set<{ time: number; resolve: () => void }>()
-  const onGroup = (g: GroupCommit): void => {
-    groups.add(g)
-    primary.committed(groups.latest)
-    for (const w of waiters) {
-      if (groups.latest >= w.time) {
-        waiters.delete(w)
-        w.resolve()
-      }
-    }
-  }
-  // a stage that ended by itself (halted, crashed); a stopped applier is no longer in the list
-  const failures = (): string | undefined => {
-    for (const h of [primary, mover, applier]) {
-      const f = h?.failure()
-      if (f !== undefined) return `${h?.name}: ${f}`
-    }
-    return undefined
-  }
-
+  const stages = new StageStarter(options, createResourceMonitor())
   let primary: StageHandle
   let mover: StageHandle
   try {
     // the primary creates the updates topic, which the mover waits for
-    primary = await stage('primary')
-    mover = await stage('mover')
-    mover.onJournaled((g) => journal.add(g))
+    primary = await stages.start('primary')
+    mover = await stages.start('mover')
   } catch (err) {
-    for (const h of started) h.kill()
-    monitor.close()
+    stages.killAll()
+    stages.monitor.close()
     throw err
   }
-  const brokerPid = await readBrokerPid(stackPaths(config).kafkaPid)
+  const pipeline = new Pipeline(stages, primary, mover)
+  const brokerPid = await readBrokerPid(stackPaths(options.config).kafkaPid)
   // the broker serves every client of the shared stack: its CPU is the bench's only on a quiet machine
-  if (brokerPid !== undefined) await monitor.track('kafka broker', brokerPid)
+  if (brokerPid !== undefined) await stages.monitor.track('kafka broker', brokerPid)
+  return pipeline
+}
 
-  async function trackBackends(): Promise<void> {
-    const client = new pg.Client({ connectionString: config.database.url })
+/** Starts stage processes with their logs in the run's folder, and tracks each one's CPU and memory. */
+class StageStarter {
+  readonly monitor: ResourceMonitor
+  readonly config: Config
+  readonly #options: HarnessOptions
+  /** Every stage started, stopped ones too. */
+  readonly #started: StageHandle[] = []
+
+  constructor(options: HarnessOptions, monitor: ResourceMonitor) {
+    this.#options = options
+    this.config = options.config
+    this.monitor = monitor
+  }
+
+  async start(stage: StageName, name: string = stage, config: Config = this.config): Promise<StageHandle> {
+    const h = await startStage({
+      stage,
+      name,
+      config,
+      logFile: join(this.#options.dir, `${name}.log`),
+      execArgv: this.#options.execArgv ?? [],
+    })
+    this.#started.push(h)
+    await this.monitor.track(name, h.pid)
+    return h
+  }
+
+  /** Tracks the applier's PostgreSQL backends (found by application name). */
+  async trackBackends(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.config.database.url })
     await client.connect()
     try {
       const res = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
-        `xrc-applier-${config.session.name}`,
+        `xrc-applier-${this.config.session.name}`,
       ])
-      for (const r of res.rows) await monitor.track(`postgres backend ${r.pid}`, r.pid)
+      for (const r of res.rows) await this.monitor.track(`postgres backend ${r.pid}`, r.pid)
     } finally {
       await client.end()
     }
   }
 
-  const harness: PipelineHarness = {
-    primary,
-    groups,
-    journal,
-    monitor,
-    applier: () => applier,
-    async startApplier(name) {
-      if (applier !== undefined) throw new XrcError('XRC_USAGE', { reason: 'alreadyRunning', component: 'applier' })
-      applier = await stage('applier', name)
-      applier.onGroup(onGroup)
-      await trackBackends()
-      return applier
-    },
-    async stopApplier() {
-      const a = applier
-      if (a === undefined) return
-      applier = undefined
-      await a.stop()
-      monitor.untrack(a.name)
-    },
-    waitCommitted(time, timeoutMs) {
-      if (groups.latest >= time) return Promise.resolve()
-      const deadline = nowMs() + timeoutMs
-      return new Promise<void>((resolve, reject) => {
-        // a stage that ended (halted, crashed) will never commit: fail at once instead of at the timeout
-        const check = setInterval(() => {
-          const failed = failures()
-          if (failed === undefined && nowMs() <= deadline) return
-          clearInterval(check)
-          waiters.delete(w)
-          reject(
-            failed
-              ? new XrcError('XRC_SESSION_HALTED', { reason: 'pipelineStopped', problem: failed })
-              : new XrcError('XRC_TIMEOUT', { reason: 'commit', time, timeoutMs, committed: groups.latest }),
-          )
-        }, 200)
-        const w = {
-          time,
-          resolve: () => {
-            clearInterval(check)
-            resolve()
-          },
-        }
-        waiters.add(w)
-      })
-    },
-    async waitJournaled(time, timeoutMs) {
-      const deadline = nowMs() + timeoutMs
-      for (;;) {
-        const s = await mover.request<{ groupTime: number }>({ op: 'status' })
-        if (s.groupTime >= time) return
-        if (nowMs() > deadline)
-          throw new XrcError('XRC_TIMEOUT', { reason: 'journal', time, timeoutMs, journaled: s.groupTime })
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-    },
-    async runPhase(spec, phaseOptions) {
-      const meter = await monitor.begin()
-      const load = await primary.request<LoadResult>({ op: 'load', spec, seed: phaseOptions.seed })
-      let last = Number.NEGATIVE_INFINITY
-      let acked = 0
-      for (const t of load.time) {
-        if (Number.isNaN(t)) continue
-        acked++
-        if (t > last) last = t
-      }
-      if (acked > 0) await harness.waitCommitted(last, phaseOptions.drainTimeoutMs)
-      const drainedMs = nowMs()
-      const usage = await meter.end()
-      return {
-        load,
-        commit: groups.commitTimesOf(load.time),
-        journalCommit: journal.commitTimesOf(load.time),
-        acked,
-        usage,
-        drainedMs,
-      }
-    },
-    async restartMover(moverConfig) {
-      await mover.stop()
-      mover = await stage('mover', 'mover', moverConfig)
-      mover.onJournaled((g) => journal.add(g))
-    },
-    freezeSecondary(frozen) {
-      mover.freeze(frozen)
-      applier?.freeze(frozen)
-    },
-    async close() {
-      monitor.close()
-      // the applier first, so it never waits on a mover that is going
-      await harness.stopApplier()
-      await mover.stop()
-      await primary.stop()
-    },
-    kill() {
-      monitor.close()
-      for (const h of started) h.kill()
-    },
+  /** Kills every stage started. */
+  killAll(): void {
+    for (const h of this.#started) h.kill()
   }
-  return harness
+}
+
+/** Waits for the secondary to commit up to a session time; each commit heard releases the waits it covers. */
+export class CommitWaits {
+  readonly #groups: GroupLog
+  readonly #waiters = new Set<{ time: number; resolve: () => void }>()
+
+  constructor(groups: GroupLog) {
+    this.#groups = groups
+  }
+
+  /** Releases the waits the latest commit covers. */
+  committed(): void {
+    for (const w of this.#waiters) {
+      if (this.#groups.latest >= w.time) {
+        this.#waiters.delete(w)
+        w.resolve()
+      }
+    }
+  }
+
+  /** Resolves once `time` is committed; rejects at the deadline, or at once when `failures()` names a stage. */
+  wait(time: number, timeoutMs: number, failures: () => string | undefined): Promise<void> {
+    const groups = this.#groups
+    if (groups.latest >= time) return Promise.resolve()
+    const deadline = nowMs() + timeoutMs
+    return new Promise<void>((resolve, reject) => {
+      // a stage that ended (halted, crashed) will never commit: fail at once instead of at the timeout
+      const check = setInterval(() => {
+        const failed = failures()
+        if (failed === undefined && nowMs() <= deadline) return
+        clearInterval(check)
+        this.#waiters.delete(w)
+        reject(
+          failed
+            ? new XrcError('XRC_SESSION_HALTED', { reason: 'pipelineStopped', problem: failed })
+            : new XrcError('XRC_TIMEOUT', { reason: 'commit', time, timeoutMs, committed: groups.latest }),
+        )
+      }, 200)
+      const w = {
+        time,
+        resolve: () => {
+          clearInterval(check)
+          resolve()
+        },
+      }
+      this.#waiters.add(w)
+    })
+  }
+}
+
+/** The running pipeline: its three stages, the groups they commit, and the phases run on it. */
+class Pipeline implements PipelineHarness {
+  readonly primary: StageHandle
+  readonly groups = new GroupLog()
+  readonly journal = new GroupLog()
+  readonly monitor: ResourceMonitor
+  readonly #stages: StageStarter
+  readonly #commits = new CommitWaits(this.groups)
+  #mover: StageHandle
+  #applier: StageHandle | undefined
+
+  constructor(stages: StageStarter, primary: StageHandle, mover: StageHandle) {
+    this.#stages = stages
+    this.monitor = stages.monitor
+    this.primary = primary
+    this.#mover = mover
+    this.#followJournal(mover)
+  }
+
+  applier(): StageHandle | undefined {
+    return this.#applier
+  }
+
+  async startApplier(name: string): Promise<StageHandle> {
+    if (this.#applier !== undefined) throw new XrcError('XRC_USAGE', { reason: 'alreadyRunning', component: 'applier' })
+    const applier = await this.#stages.start('applier', name)
+    this.#applier = applier
+    applier.onGroup((g) => this.#onGroup(g))
+    await this.#stages.trackBackends()
+    return applier
+  }
+
+  async stopApplier(): Promise<void> {
+    const a = this.#applier
+    if (a === undefined) return
+    this.#applier = undefined
+    await a.stop()
+    this.monitor.untrack(a.name)
+  }
+
+  waitCommitted(time: number, timeoutMs: number): Promise<void> {
+    return this.#commits.wait(time, timeoutMs, () => this.#failures())
+  }
+
+  async waitJournaled(time: number, timeoutMs: number): Promise<void> {
+    const deadline = nowMs() + timeoutMs
+    for (;;) {
+      const s = await this.#mover.request<{ groupTime: number }>({ op: 'status' })
+      if (s.groupTime >= time) return
+      if (nowMs() > deadline)
+        throw new XrcError('XRC_TIMEOUT', { reason: 'journal', time, timeoutMs, journaled: s.groupTime })
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  async runPhase(spec: LoadSpec, options: { seed: number; drainTimeoutMs: number }): Promise<PhaseOutcome> {
+    const meter = await this.monitor.begin()
+    const load = await this.primary.request<LoadResult>({ op: 'load', spec, seed: options.seed })
+    const { acked, last } = acknowledged(load.time)
+    if (acked > 0) await this.waitCommitted(last, options.drainTimeoutMs)
+    const drainedMs = nowMs()
+    const usage = await meter.end()
+    return {
+      load,
+      commit: this.groups.commitTimesOf(load.time),
+      journalCommit: this.journal.commitTimesOf(load.time),
+      acked,
+      usage,
+      drainedMs,
+    }
+  }
+
+  async restartMover(config: Config): Promise<void> {
+    await this.#mover.stop()
+    this.#mover = await this.#stages.start('mover', 'mover', config)
+    this.#followJournal(this.#mover)
+  }
+
+  freezeSecondary(frozen: boolean): void {
+    this.#mover.freeze(frozen)
+    this.#applier?.freeze(frozen)
+  }
+
+  async close(): Promise<void> {
+    this.monitor.close()
+    // the applier first, so it never waits on a mover that is going
+    await this.stopApplier()
+    await this.#mover.stop()
+    await this.primary.stop()
+  }
+
+  kill(): void {
+    this.monitor.close()
+    this.#stages.killAll()
+  }
+
+  #followJournal(mover: StageHandle): void {
+    mover.onJournaled((g) => this.journal.add(g))
+  }
+
+  #onGroup(g: GroupCommit): void {
+    this.groups.add(g)
+    this.primary.committed(this.groups.latest)
+    this.#commits.committed()
+  }
+
+  /** A stage that ended by itself (halted, crashed); a stopped applier is no longer in the list. */
+  #failures(): string | undefined {
+    for (const h of [this.primary, this.#mover, this.#applier]) {
+      const f = h?.failure()
+      if (f !== undefined) return `${h?.name}: ${f}`
+    }
+    return undefined
+  }
+}
+
+/** How many writes of a load were acknowledged (a failed write's time is NaN), and the latest of their times. */
+export function acknowledged(times: Float64Array): { acked: number; last: number } {
+  let last = Number.NEGATIVE_INFINITY
+  let acked = 0
+  for (const t of times) {
+    if (Number.isNaN(t)) continue
+    acked++
+    if (t > last) last = t
+  }
+  return { acked, last }
 }
