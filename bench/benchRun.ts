@@ -285,54 +285,109 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function measurePipeline(
+function measurePipeline(
   harness: PipelineHarness,
   profile: BenchProfile,
   config: Config,
   log: (m: string) => void,
 ): Promise<PipelinePart> {
-  const drain = { drainTimeoutMs: profile.drainTimeoutMs }
-  log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
-  await harness.runPhase(
-    { mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 },
-    { seed: 1, ...drain },
-  )
+  return new PipelinePhases(harness, profile, config, log).measure()
+}
 
-  log(
-    `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not ` +
-      `yet on the secondary, ${profile.maxMs} ms`,
-  )
-  const max = await harness.runPhase(
-    { mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window },
-    { seed: 2, ...drain },
-  )
-  const from = max.load.startedMs + profile.maxSettleMs
-  const to = max.load.endedMs
+/** Writes per second committed on the secondary within [fromMs, toMs] (epoch ms; NaN, a failed write, never is). */
+export function sustainedRate(commit: Float64Array, fromMs: number, toMs: number): number {
   let inWindow = 0
-  for (const c of max.commit) if (c >= from && c <= to) inWindow++
-  const blocksPerSec = inWindow / ((to - from) / 1000)
-  const pipeline = {
-    blocksPerSec: round(blocksPerSec),
-    mibPerSec: round((blocksPerSec * 4096) / MIB, 1),
-    medianGroupBlocks: median(harness.groups.sizesBetween(from, to)),
-    blocks: max.acked,
-    errors: max.load.errors,
-    usage: usageByStage(max.usage, max.acked),
-  }
-  log(
-    `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ` +
-      `${pipeline.medianGroupBlocks} blocks`,
-  )
+  for (const c of commit) if (c >= fromMs && c <= toMs) inWindow++
+  return inWindow / ((toMs - fromMs) / 1000)
+}
 
-  const phase = async (fraction: number, seed: number, what = `RPO at ${fraction * 100}%`): Promise<RpoPhase> => {
+/** Host write delays of the write path's slices, per variant. */
+interface WritePathDelays {
+  mirrored: Float64Array[]
+  primaryOnly: Float64Array[]
+  baseline: Float64Array[]
+}
+
+/** The pipeline's phases, in order, on the running harness. */
+class PipelinePhases {
+  readonly #harness: PipelineHarness
+  readonly #profile: BenchProfile
+  readonly #config: Config
+  readonly #log: (m: string) => void
+  readonly #drain: { drainTimeoutMs: number }
+
+  constructor(harness: PipelineHarness, profile: BenchProfile, config: Config, log: (m: string) => void) {
+    this.#harness = harness
+    this.#profile = profile
+    this.#config = config
+    this.#log = log
+    this.#drain = { drainTimeoutMs: profile.drainTimeoutMs }
+  }
+
+  async measure(): Promise<PipelinePart> {
+    await this.#warmUp()
+    const { pipeline, blocksPerSec } = await this.#highestRate()
+    const rpo50 = await this.#rpo(blocksPerSec, 0.5, 3)
+    const rpo80 = await this.#rpo(blocksPerSec, 0.8, 4)
+    const writePath = await this.#writePath(rpo50.rate)
+    const groupIntervals = await this.#groupIntervals(blocksPerSec)
+    const backlog = await this.#backlogs()
+    return { pipeline, rpo50, rpo80, writePath, groupIntervals, backlog }
+  }
+
+  async #warmUp(): Promise<void> {
+    const profile = this.#profile
+    this.#log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
+    await this.#harness.runPhase(
+      { mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 },
+      { seed: 1, ...this.#drain },
+    )
+  }
+
+  /** The windowed closed loop: the rate committed after the settling period, and the groups at that rate. */
+  async #highestRate(): Promise<{ pipeline: RunResult['pipeline']; blocksPerSec: number }> {
+    const profile = this.#profile
+    this.#log(
+      `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not ` +
+        `yet on the secondary, ${profile.maxMs} ms`,
+    )
+    const max = await this.#harness.runPhase(
+      { mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window },
+      { seed: 2, ...this.#drain },
+    )
+    const from = max.load.startedMs + profile.maxSettleMs
+    const to = max.load.endedMs
+    const blocksPerSec = sustainedRate(max.commit, from, to)
+    const pipeline = {
+      blocksPerSec: round(blocksPerSec),
+      mibPerSec: round((blocksPerSec * 4096) / MIB, 1),
+      medianGroupBlocks: median(this.#harness.groups.sizesBetween(from, to)),
+      blocks: max.acked,
+      errors: max.load.errors,
+      usage: usageByStage(max.usage, max.acked),
+    }
+    this.#log(
+      `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ` +
+        `${pipeline.medianGroupBlocks} blocks`,
+    )
+    return { pipeline, blocksPerSec }
+  }
+
+  /** An open-loop phase at `fraction` of the highest rate. */
+  async #rpo(
+    blocksPerSec: number,
+    fraction: number,
+    seed: number,
+    what = `RPO at ${fraction * 100}%`,
+  ): Promise<RpoPhase> {
     const rate = Math.max(1, blocksPerSec * fraction)
-    log(`  ${what}: ${Math.round(rate)} writes/s for ${profile.rpoMs} ms (open loop)`)
-    const p = await harness.runPhase(
-      { mode: 'open', rate, durationMs: profile.rpoMs, maxInFlight: 10_000 },
-      { seed, ...drain },
+    this.#log(`  ${what}: ${Math.round(rate)} writes/s for ${this.#profile.rpoMs} ms (open loop)`)
+    const p = await this.#harness.runPhase(
+      { mode: 'open', rate, durationMs: this.#profile.rpoMs, maxInFlight: 10_000 },
+      { seed, ...this.#drain },
     )
     const r = rpoPhase(p, rate)
-    log(
+    this.#log(
       `    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ` +
         `${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ` +
         `${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ` +
@@ -340,20 +395,37 @@ async function measurePipeline(
     )
     return r
   }
-  const rpo50 = await phase(0.5, 3)
-  const rpo80 = await phase(0.8, 4)
 
-  log(
-    `  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ` +
-      `${Math.round(rpo50.rate)} writes/s: mirrored; mirrored with the mover and applier frozen; ` +
-      `plain files alone`,
-  )
-  const delays = { mirrored: [] as Float64Array[], primaryOnly: [] as Float64Array[], baseline: [] as Float64Array[] }
-  for (let round = 0; round < profile.writePathRounds; round++) {
-    const spec = { mode: 'open', rate: rpo50.rate, durationMs: profile.writePathSliceMs, maxInFlight: 10_000 } as const
-    const seed = 20 + round
+  /** Alternating slices at `rate`: mirrored; mirrored with the secondary frozen; plain files alone. */
+  async #writePath(rate: number): Promise<RunResult['writePath']> {
+    const profile = this.#profile
+    this.#log(
+      `  write path: ${profile.writePathRounds} rounds of ${profile.writePathSliceMs} ms slices at ` +
+        `${Math.round(rate)} writes/s: mirrored; mirrored with the mover and applier frozen; ` +
+        `plain files alone`,
+    )
+    const delays: WritePathDelays = { mirrored: [], primaryOnly: [], baseline: [] }
+    for (let slice = 0; slice < profile.writePathRounds; slice++) await this.#writePathRound(rate, slice, delays)
+    const writePath = {
+      rate,
+      mirrored: latencySummary(concat(delays.mirrored)),
+      primaryOnly: latencySummary(concat(delays.primaryOnly)),
+      baseline: latencySummary(concat(delays.baseline)),
+    }
+    this.#log(
+      `    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the ` +
+        `secondary frozen, ${writePath.baseline.p99} ms without mirroring`,
+    )
+    return writePath
+  }
+
+  /** One slice of each variant, the same writes (seed) in each. */
+  async #writePathRound(rate: number, index: number, delays: WritePathDelays): Promise<void> {
+    const harness = this.#harness
+    const spec = { mode: 'open', rate, durationMs: this.#profile.writePathSliceMs, maxInFlight: 10_000 } as const
+    const seed = 20 + index
     // every slice starts with the pipeline drained, so none pays for the one before
-    const mirrored = await harness.runPhase(spec, { seed, ...drain })
+    const mirrored = await harness.runPhase(spec, { seed, ...this.#drain })
     delays.mirrored.push(differences(mirrored.load.ack, mirrored.load.due))
     // the secondary's stages share this machine; frozen, what is left is the primary's own cost (and the broker's)
     harness.freezeSecondary(true)
@@ -364,36 +436,41 @@ async function measurePipeline(
       harness.freezeSecondary(false)
     }
     delays.primaryOnly.push(differences(primaryOnly.ack, primaryOnly.due))
-    await harness.waitCommitted(maxTime(primaryOnly.time), profile.drainTimeoutMs)
+    await harness.waitCommitted(maxTime(primaryOnly.time), this.#profile.drainTimeoutMs)
     const baseline = await harness.primary.request<PhaseOutcome['load']>({ op: 'baseline', spec, seed })
     delays.baseline.push(differences(baseline.ack, baseline.due))
   }
-  const writePath = {
-    rate: rpo50.rate,
-    mirrored: latencySummary(concat(delays.mirrored)),
-    primaryOnly: latencySummary(concat(delays.primaryOnly)),
-    baseline: latencySummary(concat(delays.baseline)),
-  }
-  log(
-    `    write p99 ${writePath.mirrored.p99} ms mirrored, ${writePath.primaryOnly.p99} ms with the ` +
-      `secondary frozen, ${writePath.baseline.p99} ms without mirroring`,
-  )
 
-  const groupIntervals: RunResult['groupIntervals'] = []
-  for (const ms of profile.groupIntervalsMs.filter((x) => x !== config.mover.groupIntervalMs)) {
-    await harness.restartMover(withGroupInterval(config, ms))
-    groupIntervals.push({
-      groupIntervalMs: ms,
-      rpo: await phase(0.5, 30 + ms, `RPO at 50% with mover.groupIntervalMs ${ms}`),
-    })
+  /** The 50% phase again with the mover restarted at each shorter interval; then the default mover is back. */
+  async #groupIntervals(blocksPerSec: number): Promise<RunResult['groupIntervals']> {
+    const config = this.#config
+    const groupIntervals: RunResult['groupIntervals'] = []
+    for (const ms of this.#profile.groupIntervalsMs.filter((x) => x !== config.mover.groupIntervalMs)) {
+      await this.#harness.restartMover(withGroupInterval(config, ms))
+      groupIntervals.push({
+        groupIntervalMs: ms,
+        rpo: await this.#rpo(blocksPerSec, 0.5, 30 + ms, `RPO at 50% with mover.groupIntervalMs ${ms}`),
+      })
+    }
+    if (groupIntervals.length > 0) await this.#harness.restartMover(config)
+    return groupIntervals
   }
-  if (groupIntervals.length > 0) await harness.restartMover(config)
 
-  const backlog: BacklogPhase[] = []
-  await harness.stopApplier()
-  for (const factor of [1, 10]) {
+  /** With the applier stopped: 1x and 10x the backlog, each caught up by a late applier. */
+  async #backlogs(): Promise<BacklogPhase[]> {
+    const backlog: BacklogPhase[] = []
+    await this.#harness.stopApplier()
+    for (const factor of [1, 10]) backlog.push(await this.#backlog(factor))
+    return backlog
+  }
+
+  async #backlog(factor: number): Promise<BacklogPhase> {
+    const harness = this.#harness
+    const profile = this.#profile
     const blocks = profile.backlogBlocks * factor
-    log(`  backlog ${factor}x: ${blocks} blocks written and journaled with no applier, then a late applier catches up`)
+    this.#log(
+      `  backlog ${factor}x: ${blocks} blocks written and journaled with no applier, then a late applier catches up`,
+    )
     const meter = await harness.monitor.begin()
     const load = await harness.primary.request<PhaseOutcome['load']>({
       op: 'load',
@@ -411,15 +488,14 @@ async function measurePipeline(
     const catchUpSeconds = (nowMs() - started) / 1000
     const catchUp = usageByStage(await catchUpMeter.end(), blocks)
     await harness.stopApplier()
-    log(`    caught up in ${round(catchUpSeconds, 1)} s; applier peak RSS ${catchUp.applier?.hwmMiB} MiB`)
-    backlog.push({
+    this.#log(`    caught up in ${round(catchUpSeconds, 1)} s; applier peak RSS ${catchUp.applier?.hwmMiB} MiB`)
+    return {
       factor,
       blocks,
       write,
       catchUpSeconds: round(catchUpSeconds, 2),
       catchUpBlocksPerSec: round(blocks / catchUpSeconds),
       catchUp,
-    })
+    }
   }
-  return { pipeline, rpo50, rpo80, writePath, groupIntervals, backlog }
 }

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { sustainedRate, usageByStage } from './benchRun.js'
+
+describe('sustainedRate', () => {
+  it('counts the writes committed inside the window, ends included, per second of the window', () => {
+    const commit = Float64Array.from([999, 1000, 1500, Number.NaN, 2000, 3000, 3001])
+    expect(sustainedRate(commit, 1000, 3000)).toBe(2) // 4 writes in 2 s
+    expect(sustainedRate(new Float64Array(0), 0, 1000)).toBe(0)
+  })
+})
+
+describe('usageByStage', () => {
+  it('sums the applier processes and its PostgreSQL backends, per block', () => {
+    const u = (cpuUs: number) => ({ pid: 1, cpuUs, sysUs: cpuUs / 2, peakRssKb: 1024, hwmKb: 2048 })
+    const out = usageByStage(
+      { mover: u(100), 'applier-late': u(200), 'postgres backend 7': u(300), 'postgres backend 8': u(100) },
+      10,
+    )
+    expect(out).toEqual({
+      mover: { cpuUsPerBlock: 10, sysUsPerBlock: 5, peakRssMiB: 1, hwmMiB: 2 },
+      applier: { cpuUsPerBlock: 20, sysUsPerBlock: 10, peakRssMiB: 1, hwmMiB: 2 },
+      'postgres (applier backends)': { cpuUsPerBlock: 40, sysUsPerBlock: 20, peakRssMiB: 2, hwmMiB: 4 },
+    })
+  })
+})
