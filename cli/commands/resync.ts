@@ -16,8 +16,10 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { storeTables } from '../../applier/index.js'
-import { appliedNote, publishAppliedOnce, rollbackSecondary } from '../../applier/index.js'
+import { appliedNote, publishAppliedOnce, rollbackSecondary, type RollbackResult } from '../../applier/index.js'
+import type { Config } from '../../lib/config.js'
 import { createKafka } from '../../lib/kafka/index.js'
+import type { Logger } from '../../lib/logger.js'
 import { createPool } from '../../lib/postgres.js'
 import { parseDuration, parseUrl } from '../args.js'
 import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
@@ -32,7 +34,7 @@ import {
   suspendPrimary,
   type ResyncOutcome,
 } from '../resync/primaryApi.js'
-import { checkServicesStopped, reestablish } from '../resync/reestablish.js'
+import { checkServicesStopped, reestablish, type ReestablishResult } from '../resync/reestablish.js'
 
 interface PrimaryFlags {
   primary?: string[]
@@ -64,7 +66,16 @@ const PRIMARY_HELP =
   "a primary's HTTP API; repeat for a session run by several primary processes (default: " +
   'http://127.0.0.1:<producer.apiPort>)'
 
-function summary(outcomes: readonly ResyncOutcome[], ms: number): Record<string, unknown> {
+/** What a followed resync did, over every primary. */
+export interface ResyncSummary {
+  primaries: number
+  blocksResynced: number
+  bytesSent: number
+  staleCopies: number
+  ms: number
+}
+
+export function summary(outcomes: readonly ResyncOutcome[], ms: number): ResyncSummary {
   return {
     primaries: outcomes.length,
     blocksResynced: outcomes.reduce((n, o) => n + (o.mirror.resync?.blocksSent ?? 0), 0),
@@ -74,7 +85,19 @@ function summary(outcomes: readonly ResyncOutcome[], ms: number): Record<string,
   }
 }
 
+/** The commands of this file, in the order `xrc --help` lists them. */
+const COMMANDS: readonly ((program: Command) => void)[] = [
+  suspendCommand,
+  resumeCommand,
+  resyncCommand,
+  rollbackCommand,
+]
+
 export function registerResyncCommands(program: Command): void {
+  for (const define of COMMANDS) define(program)
+}
+
+function suspendCommand(program: Command): void {
   program
     .command('suspend')
     .description(
@@ -82,18 +105,22 @@ export function registerResyncCommands(program: Command): void {
     )
     .option('--primary <url>', PRIMARY_HELP, collectUrl)
     .option('--json', "print the primaries' mirror states as one JSON object")
-    .action(async (flags: PrimaryFlags) => {
-      const config = cliConfig(program.opts<GlobalOptions>())
-      const urls = primaryUrls(flags.primary, config.producer.apiPort)
-      const states = []
-      for (const url of urls) {
-        const m = await suspendPrimary(url)
-        states.push({ url, mirror: m })
-        if (!flags.json) console.log(describeMirror(url, m))
-      }
-      if (flags.json) console.log(JSON.stringify({ suspended: states }))
-    })
+    .action((flags: PrimaryFlags) => suspend(program.opts<GlobalOptions>(), flags))
+}
 
+async function suspend(global: GlobalOptions, flags: PrimaryFlags): Promise<void> {
+  const config = cliConfig(global)
+  const urls = primaryUrls(flags.primary, config.producer.apiPort)
+  const states = []
+  for (const url of urls) {
+    const m = await suspendPrimary(url)
+    states.push({ url, mirror: m })
+    if (!flags.json) console.log(describeMirror(url, m))
+  }
+  if (flags.json) console.log(JSON.stringify({ suspended: states }))
+}
+
+function resumeCommand(program: Command): void {
   program
     .command('resume')
     .description(
@@ -104,25 +131,31 @@ export function registerResyncCommands(program: Command): void {
     .option('--no-wait', 'return once the resync started')
     .addOption(timeoutOption())
     .option('--json', 'print a JSON summary on the last line')
-    .action(async (flags: FollowFlags) => {
-      const config = cliConfig(program.opts<GlobalOptions>())
-      const urls = primaryUrls(flags.primary, config.producer.apiPort)
-      const started = Date.now()
-      for (const url of urls) {
-        const m = await resumePrimary(url)
-        if (!flags.json) console.log(describeMirror(url, m))
-      }
-      if (!flags.wait) return
-      const outcomes = await followResync(urls, createProgressOutput(process.stderr), flags.timeout)
-      const s = summary(outcomes, Date.now() - started)
-      console.log(
-        flags.json
-          ? JSON.stringify(s)
-          : `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms as number)}; the secondary is ` +
-              `consistent again once it applies the groups after it`,
-      )
-    })
+    .action((flags: FollowFlags) => resume(program.opts<GlobalOptions>(), flags))
+}
 
+async function resume(global: GlobalOptions, flags: FollowFlags): Promise<void> {
+  const config = cliConfig(global)
+  const urls = primaryUrls(flags.primary, config.producer.apiPort)
+  const started = Date.now()
+  for (const url of urls) {
+    const m = await resumePrimary(url)
+    if (!flags.json) console.log(describeMirror(url, m))
+  }
+  if (!flags.wait) return
+  const outcomes = await followResync(urls, createProgressOutput(process.stderr), flags.timeout)
+  const s = summary(outcomes, Date.now() - started)
+  console.log(flags.json ? JSON.stringify(s) : resumedLine(s))
+}
+
+export function resumedLine(s: ResyncSummary): string {
+  return (
+    `resync complete: ${s.blocksResynced} blocks in ${formatMs(s.ms)}; the secondary is ` +
+    `consistent again once it applies the groups after it`
+  )
+}
+
+function resyncCommand(program: Command): void {
   program
     .command('resync')
     .description(
@@ -143,40 +176,49 @@ secondary on a new journal (it keeps its image, marked inconsistent until
 the resync is applied; xrc rollback returns to it), and resumes the
 primaries. Then start the mover and the applier again.`,
     )
-    .action(async (flags: FollowFlags) => {
-      const opts = program.opts<GlobalOptions>()
-      const config = cliConfig(opts)
-      const logger = commandLogger(opts, 'xrc-resync')
-      const urls = primaryUrls(flags.primary, config.producer.apiPort)
-      const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger })
-      const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-resync' })
-      const started = Date.now()
-      try {
-        const say = flags.json ? () => undefined : (line: string) => console.log(line)
-        const r = await reestablish({ config, kafka, pool, primaries: urls, logger, say })
-        say(
-          `copying ${r.blocks} blocks of ${r.volumeBlocks} ` +
-            `(${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the ` +
-            `mover and the applier`,
-        )
-        const outcomes = flags.wait ? await followResync(urls, createProgressOutput(process.stderr), flags.timeout) : []
-        const s = {
-          ...summary(outcomes, Date.now() - started),
-          blocksMarked: r.blocks,
-          volumeBlocks: r.volumeBlocks,
-          secondaryGroup: r.secondary.groupSeq,
-        }
-        console.log(
-          flags.json
-            ? JSON.stringify(s)
-            : `resync ${flags.wait ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, ` +
-                `not whole volumes`,
-        )
-      } finally {
-        await pool.end()
-      }
-    })
+    .action((flags: FollowFlags) => resync(program.opts<GlobalOptions>(), flags))
+}
 
+async function resync(global: GlobalOptions, flags: FollowFlags): Promise<void> {
+  const config = cliConfig(global)
+  const logger = commandLogger(global, 'xrc-resync')
+  const urls = primaryUrls(flags.primary, config.producer.apiPort)
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger })
+  const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-resync' })
+  const started = Date.now()
+  try {
+    const say = flags.json ? () => undefined : (line: string) => console.log(line)
+    const r = await reestablish({ config, kafka, pool, primaries: urls, logger, say })
+    say(copyingLine(r))
+    const outcomes = flags.wait ? await followResync(urls, createProgressOutput(process.stderr), flags.timeout) : []
+    const s = {
+      ...summary(outcomes, Date.now() - started),
+      blocksMarked: r.blocks,
+      volumeBlocks: r.volumeBlocks,
+      secondaryGroup: r.secondary.groupSeq,
+    }
+    console.log(flags.json ? JSON.stringify(s) : resyncedLine(r, flags.wait))
+  } finally {
+    await pool.end()
+  }
+}
+
+/** What the resync copies, once the primaries resumed. */
+export function copyingLine(r: Pick<ReestablishResult, 'blocks' | 'volumeBlocks'>): string {
+  return (
+    `copying ${r.blocks} blocks of ${r.volumeBlocks} ` +
+    `(${((100 * r.blocks) / Math.max(1, r.volumeBlocks)).toFixed(1)}% of the volumes); start the ` +
+    `mover and the applier`
+  )
+}
+
+export function resyncedLine(r: Pick<ReestablishResult, 'blocks' | 'volumeBlocks'>, waited: boolean): string {
+  return (
+    `resync ${waited ? 'complete' : 'started'}: ${r.blocks} blocks of ${r.volumeBlocks} copied, ` + `not whole volumes`
+  )
+}
+
+function rollbackCommand(program: Command): void {
   program
     .command('rollback')
     .description(
@@ -189,50 +231,59 @@ primaries. Then start the mover and the applier again.`,
       '\nStop the applier first (the command checks). The applier applies nothing more ' +
         'afterwards: the secondary stays the image it was rolled back to.',
     )
-    .action(async (flags: { json?: boolean }) => {
-      const opts = program.opts<GlobalOptions>()
-      const config = cliConfig(opts)
-      const logger = commandLogger(opts, 'xrc-rollback')
-      const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-rollback' })
-      try {
-        await checkServicesStopped(pool, config.session.name)
-        const r = await rollbackSecondary(
-          pool,
-          storeTables(config.applier.schema),
-          config.applier.schema,
-          config.session.name,
-        )
-        // the image went back: a primary still following the applied topic hears it (Kafka may be gone with the
-        // primary's site; the rollback stands without it, and what the primary heard before was true then)
-        const mark = r.groupSeq === 0 || r.groupTime === undefined ? undefined : { ...r, groupTime: r.groupTime }
-        const told = await publishAppliedOnce({
-          kafka: createKafka({
-            brokers: config.kafka.brokers,
-            clientId: `${config.kafka.clientId}-rollback`,
-            logger,
-          }),
-          brokers: config.kafka.brokers,
-          topic: sessionTopics(config.session.name).applied,
-          registryUrl: config.schemaRegistry.url,
-          secondary: config.applier.schema,
-          logger,
-          note: appliedNote(config.session.name, config.applier.schema, mark, {
-            state: 'rolled-back',
-            consistentGroup: { groupSeq: r.groupSeq, groupTime: r.groupTime },
-            retainedVersions: 0,
-          }),
-          timeoutMs: 5000,
-        })
-        if (!told) logger.warn('the rollback was not published on the applied topic (Kafka out of reach)')
-        console.log(
-          flags.json
-            ? JSON.stringify(r)
-            : `rolled back to group ${r.groupSeq}` +
-                (r.groupTime !== undefined ? ` (consistency time ${r.groupTime})` : ' (an empty image)') +
-                `: ${r.blocksRestored} blocks put back, ${r.groupsUndone} groups undone`,
-        )
-      } finally {
-        await pool.end()
-      }
-    })
+    .action((flags: { json?: boolean }) => rollback(program.opts<GlobalOptions>(), flags))
+}
+
+async function rollback(global: GlobalOptions, flags: { json?: boolean }): Promise<void> {
+  const config = cliConfig(global)
+  const logger = commandLogger(global, 'xrc-rollback')
+  const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-rollback' })
+  try {
+    await checkServicesStopped(pool, config.session.name)
+    const r = await rollbackSecondary(
+      pool,
+      storeTables(config.applier.schema),
+      config.applier.schema,
+      config.session.name,
+    )
+    const told = await publishRollback(config, logger, r)
+    if (!told) logger.warn('the rollback was not published on the applied topic (Kafka out of reach)')
+    console.log(flags.json ? JSON.stringify(r) : rolledBackLine(r))
+  } finally {
+    await pool.end()
+  }
+}
+
+/**
+ * The image went back: a primary still following the applied topic hears it (Kafka may be gone with the primary's
+ * site; the rollback stands without it, and what the primary heard before was true then). False when not told.
+ */
+function publishRollback(config: Config, logger: Logger, r: RollbackResult): Promise<boolean> {
+  const mark = r.groupSeq === 0 || r.groupTime === undefined ? undefined : { ...r, groupTime: r.groupTime }
+  return publishAppliedOnce({
+    kafka: createKafka({
+      brokers: config.kafka.brokers,
+      clientId: `${config.kafka.clientId}-rollback`,
+      logger,
+    }),
+    brokers: config.kafka.brokers,
+    topic: sessionTopics(config.session.name).applied,
+    registryUrl: config.schemaRegistry.url,
+    secondary: config.applier.schema,
+    logger,
+    note: appliedNote(config.session.name, config.applier.schema, mark, {
+      state: 'rolled-back',
+      consistentGroup: { groupSeq: r.groupSeq, groupTime: r.groupTime },
+      retainedVersions: 0,
+    }),
+    timeoutMs: 5000,
+  })
+}
+
+export function rolledBackLine(r: RollbackResult): string {
+  return (
+    `rolled back to group ${r.groupSeq}` +
+    (r.groupTime !== undefined ? ` (consistency time ${r.groupTime})` : ' (an empty image)') +
+    `: ${r.blocksRestored} blocks put back, ${r.groupsUndone} groups undone`
+  )
 }
