@@ -4,16 +4,51 @@
  * mover/intake/resume.ts for what each choice means).
  */
 import type { Command } from 'commander'
+import type { Kafka } from 'kafkajs'
+import type { Config } from '../../lib/config.js'
 import { createKafka } from '../../lib/kafka/index.js'
-import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
+import type { Logger } from '../../lib/logger.js'
+import {
+  readDeadLetters,
+  summarizeDeadLetters,
+  type DeadLetterEntry,
+  type DeadLetterSummary,
+} from '../../mover/index.js'
 import { resumeFrozen } from '../../mover/index.js'
+import type { ResumeCommand } from '../../schemas/control.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 import { integerArg } from '../args.js'
 import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
 
+interface ResumeFlags {
+  controller?: number
+  offset?: number
+  discardMissing?: boolean
+}
+
+/** The subcommands of `xrc session`, in the order its help lists them. */
+const COMMANDS: readonly ((session: Command, program: Command) => void)[] = [resumeCommand, deadLettersCommand]
+
 export function registerSessionCommands(program: Command): void {
   const session = program.command('session').description("a session's bad input and the operator actions on it")
+  for (const define of COMMANDS) define(session, program)
+}
 
+interface SessionContext {
+  config: Config
+  logger: Logger
+  kafka: Kafka
+}
+
+/** The CLI's configuration, its logger and a Kafka client, as the session commands use them. */
+function sessionContext(program: Command): SessionContext {
+  const config = cliConfig(program.opts<GlobalOptions>())
+  const logger = cliLogger(config, 'xrc-session')
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-session`, logger })
+  return { config, logger, kafka }
+}
+
+function resumeCommand(session: Command, program: Command): void {
   session
     .command('resume')
     .description(
@@ -46,81 +81,91 @@ logs them and counts them in xrc_mover_discarded_seqs_total.
 The command goes to the session's control topic; the running mover (or the
 next one to start) applies it.`,
     )
-    .action(async (opts: { controller?: number; offset?: number; discardMissing?: boolean }) => {
-      const config = cliConfig(program.opts<GlobalOptions>())
-      const logger = cliLogger(config, 'xrc-session')
-      const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-session`, logger })
-      const commands = await resumeFrozen({
-        kafka,
-        session: config.session.name,
-        logger,
-        ...(opts.controller !== undefined ? { controller: opts.controller } : {}),
-        ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
-        discardMissing: opts.discardMissing === true,
-      })
-      for (const c of commands) {
-        console.log(
-          `resume controller ${c.controller} at updates offset ` +
-            `${c.offset}${c.discardMissing ? ', discarding its missing seqs' : ''}: sent to ` +
-            `${sessionTopics(c.session).control}`,
-        )
-      }
-    })
+    .action((opts: ResumeFlags) => resume(program, opts))
+}
 
+async function resume(program: Command, opts: ResumeFlags): Promise<void> {
+  const { config, logger, kafka } = sessionContext(program)
+  const commands = await resumeFrozen({
+    kafka,
+    session: config.session.name,
+    logger,
+    ...(opts.controller !== undefined ? { controller: opts.controller } : {}),
+    ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
+    discardMissing: opts.discardMissing === true,
+  })
+  for (const c of commands) console.log(resumeSentLine(c))
+}
+
+export function resumeSentLine(c: ResumeCommand): string {
+  return (
+    `resume controller ${c.controller} at updates offset ` +
+    `${c.offset}${c.discardMissing ? ', discarding its missing seqs' : ''}: sent to ` +
+    `${sessionTopics(c.session).control}`
+  )
+}
+
+function deadLettersCommand(session: Command, program: Command): void {
   session
     .command('dead-letters')
     .description(
       "the session's dead-lettered records: where each was read, its error code and message, and what the mover did",
     )
     .option('--json', 'one JSON object per record, then a summary object')
-    .action(async (opts: { json?: boolean }) => {
-      const config = cliConfig(program.opts<GlobalOptions>())
-      const logger = cliLogger(config, 'xrc-session')
-      const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-session`, logger })
-      const topic = sessionTopics(config.session.name).deadLetter
-      const entries = await readDeadLetters({
-        kafka,
-        topic,
-        logger,
-        groupPrefix: `xrc.${config.session.name}.dead-letters`,
-      })
-      const summary = summarizeDeadLetters(entries)
-      if (opts.json) {
-        for (const e of entries) console.log(JSON.stringify(e))
-        console.log(
-          JSON.stringify({
-            summary: {
-              records: summary.records,
-              byCode: summary.byCode,
-              byAction: summary.byAction,
-              frozen: Object.values(summary.lastFrozen).map((e) => ({
-                controller: e.sourcePartition,
-                offset: e.sourceOffset,
-                code: e.code,
-              })),
-            },
-          }),
-        )
-        return
-      }
-      for (const e of entries)
-        console.log(
-          `${e.timestamp} partition ${e.sourcePartition} offset ${e.sourceOffset} ${e.action.padEnd(7)} ` +
-            `${e.code}: ${e.message}`,
-        )
-      console.log(
-        `${summary.records} records in ${topic}${
-          Object.keys(summary.byCode).length > 0
-            ? `: ${Object.entries(summary.byCode)
-                .map(([c, n]) => `${c} ${n}`)
-                .join(', ')}`
-            : ''
-        }`,
-      )
-      for (const e of Object.values(summary.lastFrozen))
-        console.log(
-          `controller ${e.sourcePartition} froze at offset ${e.sourceOffset} [${e.code}]: \`xrc session ` +
-            `resume --controller ${e.sourcePartition}\` resumes it`,
-        )
-    })
+    .action((opts: { json?: boolean }) => deadLetters(program, opts))
+}
+
+async function deadLetters(program: Command, opts: { json?: boolean }): Promise<void> {
+  const { config, logger, kafka } = sessionContext(program)
+  const topic = sessionTopics(config.session.name).deadLetter
+  const entries = await readDeadLetters({
+    kafka,
+    topic,
+    logger,
+    groupPrefix: `xrc.${config.session.name}.dead-letters`,
+  })
+  const summary = summarizeDeadLetters(entries)
+  const lines = opts.json ? deadLettersJson(entries, summary) : deadLettersText(entries, summary, topic)
+  for (const line of lines) console.log(line)
+}
+
+/** One JSON object per record, then the summary. */
+export function deadLettersJson(entries: readonly DeadLetterEntry[], summary: DeadLetterSummary): string[] {
+  return [
+    ...entries.map((e) => JSON.stringify(e)),
+    JSON.stringify({
+      summary: {
+        records: summary.records,
+        byCode: summary.byCode,
+        byAction: summary.byAction,
+        frozen: Object.values(summary.lastFrozen).map((e) => ({
+          controller: e.sourcePartition,
+          offset: e.sourceOffset,
+          code: e.code,
+        })),
+      },
+    }),
+  ]
+}
+
+/** A line per record, the counts by code, and how to resume each frozen controller. */
+export function deadLettersText(
+  entries: readonly DeadLetterEntry[],
+  summary: DeadLetterSummary,
+  topic: string,
+): string[] {
+  const codes = Object.entries(summary.byCode).map(([c, n]) => `${c} ${n}`)
+  return [
+    ...entries.map(
+      (e) =>
+        `${e.timestamp} partition ${e.sourcePartition} offset ${e.sourceOffset} ${e.action.padEnd(7)} ` +
+        `${e.code}: ${e.message}`,
+    ),
+    `${summary.records} records in ${topic}${codes.length > 0 ? `: ${codes.join(', ')}` : ''}`,
+    ...Object.values(summary.lastFrozen).map(
+      (e) =>
+        `controller ${e.sourcePartition} froze at offset ${e.sourceOffset} [${e.code}]: \`xrc session ` +
+        `resume --controller ${e.sourcePartition}\` resumes it`,
+    ),
+  ]
 }
