@@ -193,26 +193,30 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   const { config } = session
   const startedAt = new Date().toISOString()
   const loadStart = loadAverage()
-
-  log(`Kafka ceiling: ${profile.kafkaRecords} records of 4 KiB, ProducerPerformance then kafkajs sendBatch`)
-  const admin = session.kafka.admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: session.ceilingTopic,
-          numPartitions: 4,
-          configEntries: [
-            { name: 'max.message.bytes', value: String(config.mover.maxRecordSetBytes + KAFKA_FRAMING_BYTES) },
-          ],
-        },
-      ],
-    })
-  } finally {
-    await admin.disconnect()
+  const kafka = await measureKafkaCeiling(session, profile, log)
+  const pipelineResult = await runPipeline(options)
+  const groupBlocks = Math.max(1, Math.round(pipelineResult.pipeline.medianGroupBlocks))
+  const copy = await measureCopyCeiling(session, profile, groupBlocks, log)
+  return {
+    session: config.session.name,
+    startedAt,
+    loadAverage: { start: loadStart, end: loadAverage() },
+    kafka,
+    postgres: { copy },
+    ...pipelineResult,
+    settings: runSettings(config, profile),
   }
+}
+
+/** ProducerPerformance, then kafkajs sendBatch, on a 4-partition topic of the session with nothing else running. */
+async function measureKafkaCeiling(
+  session: BenchSession,
+  profile: BenchProfile,
+  log: (m: string) => void,
+): Promise<RunResult['kafka']> {
+  const { config } = session
+  log(`Kafka ceiling: ${profile.kafkaRecords} records of 4 KiB, ProducerPerformance then kafkajs sendBatch`)
+  await createCeilingTopic(session)
   const paths = stackPaths(config)
   const brokerPid = await readBrokerPid(paths.kafkaPid)
   const pp = await producerPerformance({
@@ -236,27 +240,60 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
       `${round(pp.cpu.clientUsPerBlock)} µs, broker ${round(pp.cpu.serverUsPerBlock)} µs), kafkajs ` +
       `${Math.round(kj.recordsPerSec)} records/s`,
   )
+  return { producerPerformance: pp, kafkajsSendBatch: kj }
+}
 
+async function createCeilingTopic(session: BenchSession): Promise<void> {
+  const admin = session.kafka.admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: session.ceilingTopic,
+          numPartitions: 4,
+          configEntries: [
+            { name: 'max.message.bytes', value: String(session.config.mover.maxRecordSetBytes + KAFKA_FRAMING_BYTES) },
+          ],
+        },
+      ],
+    })
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** The three stage processes, measured through the pipeline's phases; killed if a phase fails. */
+async function runPipeline(options: RunOptions): Promise<PipelinePart> {
+  const { session, profile, log } = options
   log('pipeline: starting the primary, mover and applier processes')
   const harness = await startPipeline({
-    config,
+    config: session.config,
     dir: session.dir,
     ...(options.execArgv ? { execArgv: options.execArgv } : {}),
   })
-  let pipelineResult: PipelinePart
   try {
     await harness.startApplier('applier')
-    pipelineResult = await measurePipeline(harness, profile, config, log)
+    const pipelineResult = await measurePipeline(harness, profile, session.config, log)
     await harness.close()
+    return pipelineResult
   } catch (err) {
     harness.kill()
     throw err
   }
+}
 
-  const groupBlocks = Math.max(1, Math.round(pipelineResult.pipeline.medianGroupBlocks))
+/** COPY into the store's tables, in transactions of `groupBlocks` (the pipeline's median group at its top rate). */
+async function measureCopyCeiling(
+  session: BenchSession,
+  profile: BenchProfile,
+  groupBlocks: number,
+  log: (m: string) => void,
+): Promise<CopyCeilingResult> {
   log(`PostgreSQL ceiling: COPY ${profile.copyBlocks} blocks, ${groupBlocks} per transaction`)
   const copy = await postgresCopyCeiling({
-    config,
+    config: session.config,
     schema: session.ceilingSchema,
     blocks: profile.copyBlocks,
     groupBlocks,
@@ -265,23 +302,19 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
     `  COPY ${Math.round(copy.recordsPerSec)} blocks/s (CPU per block: bench client ` +
       `${round(copy.cpu.clientUsPerBlock)} µs, backend ${round(copy.cpu.serverUsPerBlock)} µs)`,
   )
+  return copy
+}
 
+/** Settings of the pipeline under test that shape the numbers. */
+function runSettings(config: Config, profile: BenchProfile): Record<string, number> {
   return {
-    session: config.session.name,
-    startedAt,
-    loadAverage: { start: loadStart, end: loadAverage() },
-    kafka: { producerPerformance: pp, kafkajsSendBatch: kj },
-    postgres: { copy },
-    ...pipelineResult,
-    settings: {
-      'producer.lingerMs': config.producer.lingerMs,
-      'producer.maxUpdatesPerRecordSet': config.producer.maxUpdatesPerRecordSet,
-      'producer.heartbeatMs': config.producer.heartbeatMs,
-      'mover.groupIntervalMs': config.mover.groupIntervalMs,
-      'mover.groupMaxBytes': config.mover.groupMaxBytes,
-      'bench.concurrency': profile.concurrency,
-      'bench.window': profile.window,
-    },
+    'producer.lingerMs': config.producer.lingerMs,
+    'producer.maxUpdatesPerRecordSet': config.producer.maxUpdatesPerRecordSet,
+    'producer.heartbeatMs': config.producer.heartbeatMs,
+    'mover.groupIntervalMs': config.mover.groupIntervalMs,
+    'mover.groupMaxBytes': config.mover.groupMaxBytes,
+    'bench.concurrency': profile.concurrency,
+    'bench.window': profile.window,
   }
 }
 
