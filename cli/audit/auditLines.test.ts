@@ -70,7 +70,7 @@ describe('audit lines', () => {
       'offset',
       'timestamp',
       'headers',
-      'bytes',
+      'recordBytes',
       'decodeError',
     ])
     expect(Object.keys(joinedGroupLine(where, { group, firstOffset: 5, lastOffset: 7 }, 3, 2, false))).toEqual([
@@ -91,9 +91,10 @@ describe('audit lines', () => {
     ])
   })
 
-  it("a dead letter that decodes is summarized like a record set (its updates' bytes in place of the value's)", () => {
-    const line = deadLetterLine(where, message(), { schemaId: 3, value: { session: 's', updates: [update] } }, false)
-    expect(line).toMatchObject({ bytes: 4096, schemaId: 3, session: 's', updates: 1 })
+  it("a dead letter that decodes is summarized like a record set, beside the record's own size", () => {
+    const m = message()
+    const line = deadLetterLine(where, m, { schemaId: 3, value: { session: 's', updates: [update] } }, false)
+    expect(line).toMatchObject({ recordBytes: m.value?.length, bytes: 4096, schemaId: 3, session: 's', updates: 1 })
     expect(line).not.toHaveProperty('decodeError')
   })
 

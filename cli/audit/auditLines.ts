@@ -43,7 +43,7 @@ export function updatesLine(where: Where, decoded: Decoded, eachUpdate: boolean)
   return { ...where, schemaId: decoded.schemaId, ...summarizeRecordSet(decoded.value, eachUpdate) }
 }
 
-/** A dead letter: its headers and size, and its value or why that did not decode. */
+/** A dead letter: its headers and size (`recordBytes`), and its value or why that did not decode. */
 export function deadLetterLine(
   where: Where,
   m: KafkaMessage,
@@ -53,7 +53,7 @@ export function deadLetterLine(
   return {
     ...where,
     headers: headerText(m.headers),
-    bytes: m.value?.length ?? 0,
+    recordBytes: m.value?.length ?? 0,
     ...('error' in decoded
       ? { decodeError: decoded.error }
       : { schemaId: decoded.schemaId, ...summarizeRecordSet(decoded.value, eachUpdate) }),

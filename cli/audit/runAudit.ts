@@ -224,8 +224,9 @@ class AuditReader {
     o.signal.addEventListener('abort', onOuterAbort, { once: true })
     // Ctrl-C while connecting came before the listener: an abort event is not replayed
     if (o.signal.aborted) this.#stop.abort()
+    let read: { reachedEnd: boolean; error?: Error }
     try {
-      await readRange({
+      read = await readRange({
         kafka: this.#kafka,
         groupPrefix: 'xrc.cli',
         topic: this.#topic,
@@ -240,6 +241,9 @@ class AuditReader {
       o.signal.removeEventListener('abort', onOuterAbort)
       await this.#markers.stop()
     }
+    // the reader gave up before the end (not a limit, not Ctrl-C): the audit is incomplete and must say so
+    if (read.error !== undefined && !this.#stop.signal.aborted)
+      throw new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: o.config.kafka.brokers.join(','), cause: read.error })
     return {
       topic: this.#topic,
       lines: this.#lines,
