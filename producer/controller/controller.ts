@@ -73,7 +73,7 @@ export interface ControllerOptions {
   blockSize: number
   dataDir: string
   clock: SessionClock
-  sidefile: { maxBytes: number; waitMs: number; segmentBytes: number }
+  sidefile: { maxBytes: number; waitMs: number; segmentBytes: number; tailCacheBytes?: number }
   /** Largest data of one write, bytes (it must fit one record set). */
   maxWriteBytes: number
   logger: Logger

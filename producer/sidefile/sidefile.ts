@@ -37,6 +37,7 @@ import { syncDir } from '../../lib/stateFile.js'
 import { ENTRY_HEADER_BYTES, entryHeader, parseEntryAt, segmentFileName } from './sidefileFormat.js'
 import { SidefileLedger, type SegmentSpan } from './sidefileLedger.js'
 import { readAt, recoverSegments, writeAll } from './sidefileSegments.js'
+import { TailCache } from './tailCache.js'
 
 export interface SidefileFullEvent {
   dir: string
@@ -66,7 +67,12 @@ export interface SidefileOptions {
   onDurable?: (end: number) => void
   /** Called before segments are deleted: make what their entries did durable elsewhere (sync the volumes). */
   beforeDelete?: () => Promise<void>
+  /** Bytes of the newest durable entries kept in memory for read() (tailCache.ts); default 1 MiB, 0: none. */
+  tailCacheBytes?: number
 }
+
+/** Default of SidefileOptions.tailCacheBytes. */
+export const DEFAULT_TAIL_CACHE_BYTES = 1024 * 1024
 
 export interface SidefileEntry {
   /** Logical position of the entry, and just past it (the position to trim to). */
@@ -175,10 +181,12 @@ class SegmentedSidefile implements Sidefile {
   #broken: unknown
   #closed = false
   readonly #counters = { waits: 0, waitedMs: 0, fullTotal: 0, syncs: 0 }
+  readonly #tail: TailCache
 
   constructor(options: SidefileOptions, ledger: SidefileLedger<Waiter>, files: Map<SegmentSpan, FileHandle>) {
     this.dir = options.dir
     this.#options = options
+    this.#tail = new TailCache(options.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES)
     this.#log = options.logger
     this.#ledger = ledger
     this.#files = files
@@ -202,6 +210,9 @@ class SegmentedSidefile implements Sidefile {
     const durableEnd = ledger.durableEnd
     if (from < ledger.start || from > durableEnd)
       throw new RangeError(`sidefile read from ${from} outside the held durable range [${ledger.start}, ${durableEnd}]`)
+    // what was just written is still in memory: the common case of the sender following the writers
+    const cached = this.#tail.read(from, limits)
+    if (cached !== undefined) return cached
     const out: SidefileEntry[] = []
     let pos = from
     let bytes = 0
@@ -236,6 +247,7 @@ class SegmentedSidefile implements Sidefile {
     const run = async (): Promise<void> => {
       this.#check()
       const released = this.#ledger.trim(upTo)
+      this.#tail.trim(upTo)
       this.#grant()
       if (released.length > 0) await this.#deleteSegments(released)
     }
@@ -376,6 +388,8 @@ class SegmentedSidefile implements Sidefile {
     if (created) await syncDir(this.dir)
     const last = batch.at(-1) as Pending
     this.#ledger.markDurable(last.position + last.total)
+    for (const p of batch)
+      this.#tail.add({ position: p.position, end: p.position + p.total, payload: p.bufs[1] as Buffer })
   }
 
   /** Queues a writer for space; it gets XRC_SIDEFILE_FULL when none is granted within waitMs. */
