@@ -155,7 +155,12 @@ async function main(): Promise<void> {
 async function nbd(resultsDir: string, configFile: string | undefined, secondsFlag: string | undefined): Promise<void> {
   const seconds = secondsFlag === undefined ? 60 : Number(secondsFlag)
   if (!Number.isInteger(seconds) || seconds < 1)
-    throw new XrcError('XRC_USAGE', `--seconds takes a positive integer, got "${secondsFlag}"`)
+    throw new XrcError('XRC_USAGE', {
+      reason: 'badOption',
+      option: '--seconds',
+      expected: 'a positive integer',
+      value: String(secondsFlag),
+    })
   const load: LoadOptions = { env: process.env, ...(configFile !== undefined ? { file: configFile } : {}) }
   await preflight(loadConfig(load))
   const report = await runNbdBench({ load, seconds, resultsDir, log })

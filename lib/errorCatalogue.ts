@@ -101,6 +101,7 @@ export const ERROR_CODES = {
       releasedTwice: 'blocks {first}..{last} released twice',
       startedTwice: '{component} already {state}: start() is called once',
       notStarted: '{component} is {state}: start() it before {what}',
+      notOpen: '{component} is {state}: open() it before {what}',
       negativeOffset: '{what} must be a non-negative integer, got {value}',
       blockOutsideVolume: 'block {block} is outside volume "{volume}" (0..{lastBlock})',
       replayTargetNotEmptySchema: [

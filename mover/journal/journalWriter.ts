@@ -177,10 +177,13 @@ class TransactionalJournalWriter implements JournalWriter {
 
   #readyProducer(): Producer {
     if (this.#state !== 'ready' || this.#producer === undefined) {
-      throw new XrcError(
-        this.#state === 'closed' ? 'XRC_CLOSED' : 'XRC_USAGE',
-        `journal writer is ${this.#state}: open() it before writing a group`,
-      )
+      if (this.#state === 'closed') throw new XrcError('XRC_CLOSED', { component: 'journal writer' })
+      throw new XrcError('XRC_USAGE', {
+        reason: 'notOpen',
+        component: 'journal writer',
+        state: this.#state,
+        what: 'writing a group',
+      })
     }
     return this.#producer
   }
