@@ -54,7 +54,17 @@ import {
   type JournalFeed,
   type UpdatesReader,
 } from './journal/index.js'
-import { ApplierLifecycle, GroupApplier, startStep, stepAfter, stepBefore } from './run/index.js'
+import {
+  addToBatch,
+  ApplierLifecycle,
+  GroupApplier,
+  joinsBatch,
+  startStep,
+  stepAfter,
+  stepBefore,
+  type BatchCandidate,
+  type BatchResult,
+} from './run/index.js'
 import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
 import type { Applier, ApplierOptions, ApplierStatus } from './applierApi.js'
 
@@ -242,7 +252,7 @@ class ApplierService implements Applier {
       logger: this.#log,
       groupPrefix: `xrc.${this.#session}.applier`,
       onRecord: (record, offset) => this.#announce(updates, record, offset),
-      onGroup: (assembled) => this.#onGroup(assembled),
+      onGroups: (groups) => this.#onGroups(groups),
       onError: (err, offset) => this.#halt(err, offset),
     })
     this.#feed = feed
@@ -251,32 +261,78 @@ class ApplierService implements Applier {
   }
 
   /**
-   * The run loop's body, once per whole group in journal order (the feed
-   * waits for it): false takes no more groups. A group past the stop time is
-   * left unapplied; a failure the retries cannot get past halts; a stop()
-   * during the backoff leaves the group to be read again on restart.
+   * The run loop's body, once per fetched batch of whole groups in journal
+   * order (the feed waits for it): false takes no more groups. The groups go
+   * to the store in batches (#collect: the head, then the next ones ready
+   * now, run/batchRule.ts), each batch one transaction; then each group is
+   * counted, reported and noted, in order. A group past the stop time is
+   * left unapplied; a failure the retries cannot get past halts (the groups
+   * before it in its batch committed and are counted); a stop() during the
+   * backoff leaves the batch to be read again on restart.
    */
-  async #onGroup(read: AssembledGroup): Promise<boolean> {
-    if (this.#lifecycle.state !== 'running') return false
+  async #onGroups(groups: readonly AssembledGroup[]): Promise<boolean> {
     const { stopAtTime } = this.#options
-    const { lastOffset } = read
-    if (stepBefore(read.group.groupTime, stopAtTime) === 'stop-time') {
-      this.#finish()
-      return false
+    let next = 0
+    while (next < groups.length) {
+      if (this.#lifecycle.state !== 'running') return false
+      const head = groups[next] as AssembledGroup
+      if (stepBefore(head.group.groupTime, stopAtTime) === 'stop-time') {
+        this.#finish()
+        return false
+      }
+      const started = process.hrtime.bigint()
+      let batch: AssembledGroup[]
+      let result: BatchResult
+      try {
+        batch = await this.#collect(groups, next)
+        result = await this.#groups.applyBatch(batch, this.#stopping.signal)
+      } catch (err) {
+        if (!this.#stopping.signal.aborted) this.#halt(err, head.lastOffset)
+        return false
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      for (const [i, outcome] of result.outcomes.entries()) {
+        if (!this.#applied(batch[i] as AssembledGroup, outcome, seconds)) return false
+      }
+      if (result.failure !== undefined) {
+        const failed = batch[result.failure.index] as AssembledGroup
+        if (!this.#stopping.signal.aborted) this.#halt(result.failure.err, failed.lastOffset)
+        return false
+      }
+      next += batch.length
     }
-    const started = process.hrtime.bigint()
-    let assembled: AssembledGroup
-    let outcome: ApplyOutcome
-    try {
-      assembled = await this.#resolve(read)
-      outcome = await this.#groups.apply(assembled, this.#stopping.signal)
-    } catch (err) {
-      if (!this.#stopping.signal.aborted) this.#halt(err, lastOffset)
-      return false
+    return this.#lifecycle.state === 'running'
+  }
+
+  /**
+   * The batch starting at `groups[from]`: the head resolved (waiting for its
+   * updates as long as it takes), then each next group whose updates are in
+   * hand now, while run/batchRule.ts lets it join. A marker's updates are
+   * released to the updates reader once resolved (the group holds them), so
+   * the next marker becomes the head.
+   */
+  async #collect(groups: readonly AssembledGroup[], from: number): Promise<AssembledGroup[]> {
+    const { config, stopAtTime } = this.#options
+    const limits = { maxBytes: config.applier.maxBatchBytes, maxGroups: config.applier.maxBatchGroups, stopAtTime }
+    const head = await this.#resolve(groups[from] as AssembledGroup)
+    const batch = [head]
+    let sofar = addToBatch(undefined, batchCandidate(head))
+    for (const read of groups.slice(from + 1)) {
+      // what it would add is known only once resolved; a marker not ready now ends the batch
+      if (!joinsBatch(sofar, { ...batchCandidate(read), bytes: 0 }, limits)) break
+      const ready = await this.#resolveReady(read)
+      if (ready === undefined || !joinsBatch(sofar, batchCandidate(ready), limits)) break
+      this.#releaseMarker(ready.lastOffset)
+      batch.push(ready)
+      sofar = addToBatch(sofar, batchCandidate(ready))
     }
-    this.#releaseMarker(lastOffset)
-    const { group } = assembled
-    this.#groups.record(assembled, outcome, Number(process.hrtime.bigint() - started) / 1e9)
+    return batch
+  }
+
+  /** Counts, reports and notes one group of a committed batch; false when the run stops after it. */
+  #applied(assembled: AssembledGroup, outcome: ApplyOutcome, seconds: number): boolean {
+    const { group, lastOffset } = assembled
+    this.#groups.record(assembled, outcome, seconds)
     this.#noteProgress(assembled, outcome)
     this.#options.onGroup?.({
       groupSeq: group.groupSeq,
@@ -285,11 +341,11 @@ class ApplierService implements Applier {
       outcome,
       updates: group.updates.length,
     })
-    if (stepAfter(group.groupTime, stopAtTime) === 'stop-time') {
+    if (stepAfter(group.groupTime, this.#options.stopAtTime) === 'stop-time') {
       this.#finish()
       return false
     }
-    return this.#lifecycle.state === 'running'
+    return true
   }
 
   /** Markers go to the updates reader as the journal feed decodes them (a duplicate is not read). */
@@ -310,7 +366,21 @@ class ApplierService implements Applier {
     if (marker.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return assembled
     const reader = this.#updates as UpdatesReader
     const group: ConsistencyGroup = await reader.resolve(marker, lastOffset, this.#stopping.signal)
+    this.#releaseMarker(lastOffset)
     return { ...assembled, group }
+  }
+
+  /**
+   * As #resolve, without waiting: undefined when a marker's updates are not
+   * all in hand now, or do not resolve (the group then heads the next batch,
+   * where #resolve waits for it or throws).
+   */
+  async #resolveReady(assembled: AssembledGroup): Promise<AssembledGroup | undefined> {
+    const { marker, lastOffset } = assembled
+    if (marker === undefined || !this.#announced.has(lastOffset)) return assembled
+    if (marker.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return assembled
+    const group = await (this.#updates as UpdatesReader).resolveReady(marker, lastOffset).catch(() => undefined)
+    return group === undefined ? undefined : { ...assembled, group }
   }
 
   #releaseMarker(journalOffset: number): void {
@@ -468,6 +538,12 @@ class ApplierService implements Applier {
     if (feed === undefined || this.#lifecycle.state !== 'running') return undefined
     return Math.max(0, (await feed.endOffset()) - feed.position())
   }
+}
+
+/** What the batch rule looks at of a group (its block data is known once its updates are resolved). */
+function batchCandidate({ group, lastOffset }: AssembledGroup): BatchCandidate {
+  const bytes = group.updates.reduce((n, u) => n + u.data.length, 0)
+  return { groupSeq: group.groupSeq, groupTime: group.groupTime, lastOffset, bytes }
 }
 
 function markFields(mark: AppliedMark | undefined): Record<string, number> {

@@ -11,6 +11,10 @@ export interface ApplierMetrics {
   blocksApplied: Counter
   bytesApplied: Counter
   applySeconds: Histogram
+  /** PostgreSQL transactions that committed groups (a batch of several groups is one). */
+  transactions: Counter
+  /** Groups per committed transaction. */
+  batchGroups: Histogram
   /** Consistency time T of the last applied group, seconds since the epoch. */
   consistencyTime: Gauge
   /** Recovery point: wall clock minus the group's T when it was applied, milliseconds. */
@@ -46,6 +50,17 @@ export function createApplierMetrics(
     duplicateGroups: new Counter({
       name: 'xrc_applier_duplicate_groups_total',
       help: 'Groups read again and skipped because they were applied before',
+      registers,
+    }),
+    transactions: new Counter({
+      name: 'xrc_applier_transactions_total',
+      help: 'PostgreSQL transactions that applied groups (consecutive ready groups apply in one)',
+      registers,
+    }),
+    batchGroups: new Histogram({
+      name: 'xrc_applier_batch_groups',
+      help: 'Groups applied per PostgreSQL transaction',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     }),
     blocksApplied: new Counter({

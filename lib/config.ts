@@ -329,6 +329,21 @@ export const ConfigSchema = z.strictObject({
           'Bytes of the updates topic the applier reads ahead per partition beyond what the group it applies ' +
             'next needs (markers prefetched while a group applies); bounds its memory, bytes',
         ),
+      maxBatchBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(8 * 1024 * 1024)
+        .describe(
+          'Block data the applier applies at most in one PostgreSQL transaction: consecutive groups ready at once ' +
+            'are applied together (one history row each), the first always whole; 0 = one group per transaction, bytes',
+        ),
+      maxBatchGroups: z
+        .number()
+        .int()
+        .min(1)
+        .default(64)
+        .describe('Groups the applier applies at most in one PostgreSQL transaction'),
     })
     .prefault({}),
   resync: z

@@ -3,8 +3,9 @@
  * journal topic (partition 0, read_committed, so parts of aborted
  * transactions never arrive) from an explicit offset through the shared
  * partition reader, decodes each record, joins parts into groups and hands
- * each group to `onGroup`, one at a time, in journal order. The next fetch
- * waits for `onGroup` (backpressure: a slow secondary holds one batch).
+ * the whole groups of each fetched batch to `onGroups` at once, in journal
+ * order (so the applier can apply several in one transaction). The next
+ * fetch waits for `onGroups` (backpressure: a slow secondary holds one batch).
  *
  * Errors (a record that does not decode, parts that do not form a group, the
  * consumer giving up) go to `onError` once, and the feed takes no further
@@ -37,8 +38,11 @@ export interface JournalFeedOptions {
    * updates are read while the groups before them apply.
    */
   onRecord?: (record: JournalRecord, offset: number) => void
-  /** Takes the next whole group; resolves false to take no more (the feed goes idle until stopped). */
-  onGroup: (assembled: AssembledGroup) => Promise<boolean>
+  /**
+   * Takes the whole groups of a fetched batch (at least one), in journal
+   * order; resolves false to take no more (the feed goes idle until stopped).
+   */
+  onGroups: (groups: readonly AssembledGroup[]) => Promise<boolean>
   /** The first error that stops the feed, with the journal offset it concerns (absent: the consumer failed). */
   onError: (err: unknown, offset?: number) => void
 }
@@ -105,19 +109,26 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
             }
           }
           for (const { record, offset } of decoded) options.onRecord?.(record, offset)
+          // the batch's whole groups, up to a record that does not join (its groups before it still go on)
+          const groups: AssembledGroup[] = []
           for (const { record, offset } of decoded) {
-            if (!accepting) return
             try {
               lastTaken = offset
               const assembled = assembler.push(record, offset)
-              if (assembled !== undefined && !(await options.onGroup(assembled))) {
-                accepting = false
-                return
-              }
+              if (assembled !== undefined) groups.push(assembled)
             } catch (err) {
-              fail(err, offset)
+              failure = { err, offset }
+              break
+            }
+          }
+          try {
+            if (groups.length > 0 && accepting && !(await options.onGroups(groups))) {
+              accepting = false
               return
             }
+          } catch (err) {
+            fail(err, groups[0]?.lastOffset)
+            return
           }
           if (failure !== undefined) fail(failure.err, failure.offset)
         },

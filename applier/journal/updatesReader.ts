@@ -62,6 +62,12 @@ export interface UpdatesReader {
   announce(marker: JournalRecord, journalOffset: number): void
   /** The group of the head marker (`marker` must be it), once its offsets are all read. */
   resolve(marker: JournalRecord, journalOffset: number, signal: AbortSignal): Promise<ConsistencyGroup>
+  /**
+   * The group of the head marker (`marker` must be it) if its offsets are all
+   * read now, else undefined: no wait (how the applier adds ready groups to
+   * a batch).
+   */
+  resolveReady(marker: JournalRecord, journalOffset: number): Promise<ConsistencyGroup | undefined>
   /** The head marker was applied, or found applied: what only it needed is dropped. */
   release(): void
   /** Bytes held now, and the most held since start. */
@@ -106,6 +112,13 @@ class UpdatesReaderImpl implements UpdatesReader {
 
   heldBytes(): { now: number; peak: number } {
     return { now: this.#buffer.heldBytes, peak: this.#peak }
+  }
+
+  async resolveReady(marker: JournalRecord, journalOffset: number): Promise<ConsistencyGroup | undefined> {
+    await this.#serial
+    const head = this.#buffer.head
+    if (head === undefined || head.journalOffset !== journalOffset || !this.#buffer.headReady()) return undefined
+    return resolveMarker(marker, (c) => this.#buffer.readForHead(c), this.#o.blockSize, journalOffset)
   }
 
   async resolve(marker: JournalRecord, journalOffset: number, signal: AbortSignal): Promise<ConsistencyGroup> {

@@ -1,9 +1,22 @@
 /**
- * One group into the store, with the retries PostgreSQL failing calls for
- * (a restart, a dropped connection: lib/retry.ts, capped exponential backoff
- * with jitter, bounded attempts), then its metrics and log line. What the
- * retries cannot get past is thrown: the applier halts on it.
+ * Groups into the store, one transaction per batch of consecutive ready
+ * groups, with the retries PostgreSQL failing calls for (a restart, a
+ * dropped connection: lib/retry.ts, capped exponential backoff with jitter,
+ * bounded attempts), then each group's metrics and log line. What the
+ * retries cannot get past is returned with the index of the group it
+ * concerns: the applier halts on it.
+ *
+ * - A retriable failure retries the whole batch. After a COMMIT whose
+ *   outcome was unknown, the next attempt reads the control row under lock:
+ *   the groups at or below it are duplicates, which means this applier
+ *   committed them (settledOutcome).
+ * - A batch of several groups that fails for a reason no retry helps (a
+ *   gap, an update the store cannot hold, a rolled-back image) is applied
+ *   again one group at a time, so the groups before the failing one commit
+ *   and the halt names the group, exactly as when each group had its own
+ *   transaction.
  */
+import { defaultIsRetriable } from '../../lib/retry.js'
 import { isXrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { retry } from '../../lib/retry.js'
@@ -12,8 +25,14 @@ import type { AssembledGroup } from '../journal/index.js'
 import type { ApplyOutcome, BlockStore } from '../store/index.js'
 import { settledOutcome } from './groupSteps.js'
 
-/** Attempts for one group when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
+/** Attempts for one transaction when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
 export const APPLY_RETRY = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
+
+/** What a batch came to: an outcome per group committed, in order, and the failure that ended it, if any. */
+export interface BatchResult {
+  outcomes: ApplyOutcome[]
+  failure?: { err: unknown; index: number }
+}
 
 export class GroupApplier {
   readonly #store: BlockStore
@@ -31,30 +50,71 @@ export class GroupApplier {
    * stop: the backoff ends at once and the abort reason is thrown). Throws
    * the last error when the attempts run out or one is not retriable.
    */
-  async apply({ group, lastOffset }: AssembledGroup, signal: AbortSignal): Promise<ApplyOutcome> {
-    // set when a COMMIT of this group may have landed: its next attempt reads the control row, and finding
-    // the group there means this applier committed it (not that someone else had)
-    let commitUnknown = false
-    const outcome = await retry(() => this.#store.applyGroup(group, lastOffset), {
-      ...APPLY_RETRY,
-      signal,
-      onRetry: (err, attempt, delayMs) => {
-        if (isXrcError(err, 'XRC_COMMIT_UNKNOWN')) commitUnknown = true
-        this.#log.warn(
-          { err, attempt, delayMs, groupSeq: group.groupSeq, offset: lastOffset },
-          'apply failed; retrying',
-        )
-      },
-    })
-    if (commitUnknown) {
-      const committed = outcome === 'duplicate'
+  async apply(assembled: AssembledGroup, signal: AbortSignal): Promise<ApplyOutcome> {
+    const [outcome] = await this.#applyTogether([assembled], signal)
+    return outcome as ApplyOutcome
+  }
+
+  /**
+   * Applies the batch (consecutive groups, journal order) in one transaction
+   * with retries; see the file comment for a failure. A stop (`signal`
+   * aborting) is thrown: nothing of the batch is counted, and what did not
+   * commit is read again on restart.
+   */
+  async applyBatch(batch: readonly AssembledGroup[], signal: AbortSignal): Promise<BatchResult> {
+    try {
+      return { outcomes: await this.#applyTogether(batch, signal) }
+    } catch (err) {
+      if (signal.aborted) throw err
+      if (batch.length === 1 || defaultIsRetriable(err)) return { outcomes: [], failure: { err, index: 0 } }
       this.#log.warn(
-        { groupSeq: group.groupSeq, offset: lastOffset, committed },
-        `the outcome of group ${group.groupSeq}'s COMMIT was unknown; the control table shows it ` +
-          (committed ? 'committed: it is not applied again' : 'did not commit: it was applied now'),
+        { err, groups: batch.length, firstGroupSeq: batch[0]?.group.groupSeq },
+        'a batch of groups failed; applying it one group at a time',
       )
     }
-    return settledOutcome(outcome, commitUnknown)
+    const outcomes: ApplyOutcome[] = []
+    for (const [index, assembled] of batch.entries()) {
+      try {
+        outcomes.push(await this.apply(assembled, signal))
+      } catch (err) {
+        if (signal.aborted) throw err
+        return { outcomes, failure: { err, index } }
+      }
+    }
+    return { outcomes }
+  }
+
+  async #applyTogether(batch: readonly AssembledGroup[], signal: AbortSignal): Promise<ApplyOutcome[]> {
+    const first = batch[0] as AssembledGroup
+    const last = batch[batch.length - 1] as AssembledGroup
+    const where = { groupSeq: first.group.groupSeq, offset: first.lastOffset, groups: batch.length }
+    // set when a COMMIT may have landed: the next attempt reads the control row, and finding a group
+    // there means this applier committed it (not that someone else had)
+    let commitUnknown = false
+    const outcomes = await retry(
+      () => this.#store.applyGroups(batch.map((a) => ({ group: a.group, journalOffset: a.lastOffset }))),
+      {
+        ...APPLY_RETRY,
+        signal,
+        onRetry: (err, attempt, delayMs) => {
+          if (isXrcError(err, 'XRC_COMMIT_UNKNOWN')) commitUnknown = true
+          this.#log.warn({ err, attempt, delayMs, ...where }, 'apply failed; retrying')
+        },
+      },
+    )
+    if (outcomes.includes('applied')) {
+      this.#metrics.transactions.inc()
+      this.#metrics.batchGroups.observe(outcomes.filter((o) => o === 'applied').length)
+    }
+    if (commitUnknown) {
+      const committed = outcomes.filter((o) => o === 'duplicate').length
+      this.#log.warn(
+        { ...where, lastGroupSeq: last.group.groupSeq, committed },
+        `the outcome of the COMMIT of groups ${first.group.groupSeq}..${last.group.groupSeq} was unknown; ` +
+          `the control table shows ${committed} of them committed (not applied again), the others applied now`,
+      )
+    }
+    return outcomes.map((o) => settledOutcome(o, commitUnknown))
   }
 
   /** Counts the group in the metrics and the log; `seconds` is how long its apply took. */

@@ -5,4 +5,12 @@
  */
 export { ApplierLifecycle, type ApplierState, type StopReason } from './lifecycle.js'
 export { settledOutcome, startStep, stepAfter, stepBefore } from './groupSteps.js'
-export { APPLY_RETRY, GroupApplier } from './groupApplier.js'
+export { APPLY_RETRY, GroupApplier, type BatchResult } from './groupApplier.js'
+export {
+  addToBatch,
+  batchLength,
+  joinsBatch,
+  type BatchCandidate,
+  type BatchLimits,
+  type BatchSoFar,
+} from './batchRule.js'

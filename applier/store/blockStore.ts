@@ -64,6 +64,12 @@ export interface BlockStoreOptions {
   faults?: FaultPoints
 }
 
+/** A group and the journal offset of its last record, as applyGroups takes them. */
+export interface GroupToApply {
+  group: ConsistencyGroup
+  journalOffset: number
+}
+
 /** 'applied': the group is now the last applied one. 'duplicate': it was applied before; nothing was written. */
 export type ApplyOutcome = 'applied' | 'duplicate'
 
@@ -94,6 +100,18 @@ export interface BlockStore {
    * anything is written); XRC_NOT_FOUND before init().
    */
   applyGroup(group: ConsistencyGroup, journalOffset: number): Promise<ApplyOutcome>
+  /**
+   * Applies consecutive groups (journal order) in one transaction: the
+   * control row locked once; per group, in order, the rules of applyGroup
+   * against the group before it (a duplicate writes nothing; a gap or a
+   * time that does not advance throws and nothing of the batch commits), its
+   * resync window events and consistency decision, its blocks and its
+   * history row; the control row advanced once, to the last applied group;
+   * one COMMIT. Returns one outcome per group. Every group is validated
+   * before anything is written. XRC_COMMIT_UNKNOWN as for applyGroup: the
+   * next attempt finds the committed groups duplicates.
+   */
+  applyGroups(batch: readonly GroupToApply[]): Promise<ApplyOutcome[]>
   /** The last applied group, or undefined for a store that applied none. */
   lastApplied(): Promise<AppliedMark | undefined>
   /** One block as of the last applied group (zeros if never written). */
@@ -121,6 +139,17 @@ export interface BlockStore {
 /** A block store of one session in PostgreSQL (see BlockStore for the contract). */
 export function createBlockStore(options: BlockStoreOptions): BlockStore {
   return new PgBlockStore(options)
+}
+
+/** A group of a batch, validated: its rows as the store writes them. */
+interface PlannedGroup extends GroupToApply {
+  rows: readonly BlockRow[]
+}
+
+/** What a batch's transaction did: an outcome per group, and per applied group what it read of the image. */
+interface BatchApplied {
+  outcomes: ApplyOutcome[]
+  images: (ImageState | undefined)[]
 }
 
 /** What a client or pool offers that the store's reads need. */
@@ -182,19 +211,27 @@ class PgBlockStore implements BlockStore {
   }
 
   async applyGroup(group: ConsistencyGroup, journalOffset: number): Promise<ApplyOutcome> {
-    checkJournalOffset(journalOffset)
-    const rows = validateGroup(group, await this.#currentLayout())
-    let written: ImageState | undefined
-    const outcome = await inTransaction(this.#pool, async (client) => {
-      const applied = await this.#applyInTransaction(client, group, journalOffset, rows)
-      written = applied.image
-      return applied.outcome
+    const [outcome] = await this.applyGroups([{ group, journalOffset }])
+    return outcome as ApplyOutcome
+  }
+
+  async applyGroups(batch: readonly GroupToApply[]): Promise<ApplyOutcome[]> {
+    if (batch.length === 0) return []
+    const layout = await this.#currentLayout()
+    const planned = batch.map(({ group, journalOffset }) => {
+      checkJournalOffset(journalOffset)
+      return { group, journalOffset, rows: validateGroup(group, layout) }
     })
-    if (outcome === 'applied') {
-      this.#image = imageAfterCommit(this.#image, written)
+    let applied: BatchApplied = { outcomes: [], images: [] }
+    await inTransaction(this.#pool, async (client) => {
+      applied = await this.#applyInTransaction(client, planned)
+    })
+    if (applied.outcomes.includes('applied')) {
+      // the image after each group, in order: the last one's is the image now
+      for (const written of applied.images) this.#image = imageAfterCommit(this.#image, written)
       this.#options.faults?.reach('applier.after-commit')
     }
-    return outcome
+    return applied.outcomes
   }
 
   lastApplied(): Promise<AppliedMark | undefined> {
@@ -245,30 +282,36 @@ class PgBlockStore implements BlockStore {
   }
 
   /**
-   * The apply inside its transaction, in the order the invariants need: the
-   * control row locked and the order decided first; a duplicate writes
-   * nothing; the group's resync window events and the consistency decision
-   * before its blocks (copy on write saves what they overwrite); then the
-   * blocks, the control row and the history row, all in one commit.
+   * The batch inside its transaction, in the order the invariants need: the
+   * control row locked and, per group, the order decided first against the
+   * group before it; a duplicate writes nothing; a group's resync window
+   * events and the consistency decision before its blocks (copy on write
+   * saves what they overwrite); then its blocks. The control row and the
+   * history rows last, in one statement, all in one commit.
    */
-  async #applyInTransaction(
-    client: PoolClient,
-    group: ConsistencyGroup,
-    journalOffset: number,
-    rows: readonly BlockRow[],
-  ): Promise<{ outcome: ApplyOutcome; image?: ImageState }> {
-    const last = await this.#readMark(client, true)
-    if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
-      checkDuplicateTime(group, await this.#appliedTime(client, group.groupSeq))
-      return { outcome: 'duplicate' }
-    }
+  async #applyInTransaction(client: PoolClient, batch: readonly PlannedGroup[]): Promise<BatchApplied> {
+    let last = await this.#readMark(client, true)
+    const result: BatchApplied = { outcomes: [], images: [] }
+    const recorded: PlannedGroup[] = []
     const tables = { store: this.tables, resync: this.#resync }
-    const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows)
-    await this.#writeBlocks(client, group, rows)
-    await this.#recordGroup(client, group, journalOffset, rows.length)
-    const image = await resyncApply.after()
+    for (const planned of batch) {
+      const { group, journalOffset, rows } = planned
+      if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
+        checkDuplicateTime(group, await this.#appliedTime(client, group.groupSeq))
+        result.outcomes.push('duplicate')
+        continue
+      }
+      const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows)
+      await this.#writeBlocks(client, group, rows)
+      result.images.push(await resyncApply.after())
+      result.outcomes.push('applied')
+      recorded.push(planned)
+      last = { groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset }
+    }
+    if (recorded.length === 0) return result
+    await this.#recordGroups(client, recorded)
     this.#options.faults?.reach('applier.before-commit')
-    return { outcome: 'applied', ...(image !== undefined ? { image } : {}) }
+    return result
   }
 
   /** Replaces the rows of the group's blocks: DELETE, then binary COPY (see the file comment). */
@@ -287,18 +330,17 @@ class PgBlockStore implements BlockStore {
     }
   }
 
-  /** The control row advanced to the group, and its history row (one statement). */
-  async #recordGroup(client: PoolClient, group: ConsistencyGroup, journalOffset: number, updates: number) {
-    const { groupSeq, groupTime } = group
-    const res = await client.query(sql.recordGroupSql(this.tables), [
+  /** The control row advanced to the last group, and a history row per group (one statement). */
+  async #recordGroups(client: PoolClient, groups: readonly PlannedGroup[]): Promise<void> {
+    const res = await client.query(sql.recordGroupsSql(this.tables), [
       this.session,
-      groupSeq,
-      groupTime,
       this.#partition,
-      journalOffset,
-      updates,
+      groups.map((g) => g.group.groupSeq),
+      groups.map((g) => g.group.groupTime),
+      groups.map((g) => g.journalOffset),
+      groups.map((g) => g.rows.length),
     ])
-    if (res.rowCount !== 1)
+    if (res.rowCount !== groups.length)
       throw new XrcError('XRC_NOT_FOUND', { reason: 'controlRow', schema: this.schema, session: this.session })
   }
 

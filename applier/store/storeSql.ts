@@ -34,19 +34,23 @@ export function copyBlocksSql(t: StoreTables): string {
 }
 
 /**
- * $1 session, $2 group seq, $3 group time, $4 journal partition, $5 journal offset, $6 updates: the control row
- * advanced to the group and its history row, in one statement (one round trip); it inserts one row exactly when the
- * session's control row exists.
+ * $1 session, $2 journal partition, $3 group seqs, $4 group times, $5 journal offsets, $6 updates (one element
+ * per group, in order): the control row advanced to the last group and one history row per group, in one
+ * statement (one round trip); it inserts the rows exactly when the session's control row exists.
  */
-export function recordGroupSql(t: StoreTables): string {
-  return `WITH control AS (
-      UPDATE ${t.control} SET group_seq = $2, group_time = $3, journal_partition = $4, journal_offset = $5,
-        applied_at = now()
-      WHERE session = $1
+export function recordGroupsSql(t: StoreTables): string {
+  return `WITH h AS (
+      SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::int[])
+        WITH ORDINALITY AS h(group_seq, group_time, journal_offset, updates, n)
+    ), control AS (
+      UPDATE ${t.control} c SET group_seq = h.group_seq, group_time = h.group_time, journal_partition = $2,
+        journal_offset = h.journal_offset, applied_at = now()
+      FROM (SELECT * FROM h ORDER BY n DESC LIMIT 1) h
+      WHERE c.session = $1
       RETURNING 1
     )
     INSERT INTO ${t.appliedGroups} (group_seq, group_time, journal_partition, journal_offset, updates)
-    SELECT $2, $3, $4, $5, $6 FROM control`
+    SELECT h.group_seq, h.group_time, $2, h.journal_offset, h.updates FROM h, control ORDER BY h.n`
 }
 
 /** Whether the server offers lz4 for TOAST compression (column `has`). */
