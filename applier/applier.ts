@@ -363,7 +363,10 @@ class ApplierService implements Applier {
   async #resolve(assembled: AssembledGroup): Promise<AssembledGroup> {
     const { marker, lastOffset } = assembled
     if (marker === undefined || !this.#announced.has(lastOffset)) return assembled
-    if (marker.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return assembled
+    if (marker.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) {
+      this.#releaseMarker(lastOffset)
+      return assembled
+    }
     const reader = this.#updates as UpdatesReader
     const group: ConsistencyGroup = await reader.resolve(marker, lastOffset, this.#stopping.signal)
     this.#releaseMarker(lastOffset)
@@ -379,6 +382,7 @@ class ApplierService implements Applier {
     const { marker, lastOffset } = assembled
     if (marker === undefined || !this.#announced.has(lastOffset)) return assembled
     if (marker.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return assembled
+    // #collect releases it once it joins
     const group = await (this.#updates as UpdatesReader).resolveReady(marker, lastOffset).catch(() => undefined)
     return group === undefined ? undefined : { ...assembled, group }
   }
