@@ -102,19 +102,18 @@ export class GroupApplier {
         },
       },
     )
-    if (outcomes.includes('applied')) {
+    const settled = outcomes.map((o) => settledOutcome(o, commitUnknown))
+    // a COMMIT whose outcome was unknown and that landed is the transaction that applied the groups
+    if (settled.includes('applied')) {
       this.#metrics.transactions.inc()
-      this.#metrics.batchGroups.observe(outcomes.filter((o) => o === 'applied').length)
+      this.#metrics.batchGroups.observe(settled.filter((o) => o === 'applied').length)
     }
     if (commitUnknown) {
-      const committed = outcomes.filter((o) => o === 'duplicate').length
-      this.#log.warn(
-        { ...where, lastGroupSeq: last.group.groupSeq, committed },
-        `the outcome of the COMMIT of groups ${first.group.groupSeq}..${last.group.groupSeq} was unknown; ` +
-          `the control table shows ${committed} of them committed (not applied again), the others applied now`,
-      )
+      // one transaction: it committed as a whole or not at all, so its last group says which
+      const committed = outcomes[outcomes.length - 1] === 'duplicate'
+      this.#log.warn({ ...where, lastGroupSeq: last.group.groupSeq, committed }, commitUnknownMessage(batch, committed))
     }
-    return outcomes.map((o) => settledOutcome(o, commitUnknown))
+    return settled
   }
 
   /** Counts the group in the metrics and the log; `seconds` is how long its apply took. */
@@ -137,4 +136,20 @@ export class GroupApplier {
     m.rpoSeconds.observe(Math.max(0, rpoMs) / 1000)
     this.#log.debug({ ...logged, ms: Math.round(seconds * 1000) }, 'group applied')
   }
+}
+
+/** The log line of a COMMIT whose outcome was unknown, once the control row told (the fault suite matches it). */
+function commitUnknownMessage(batch: readonly AssembledGroup[], committed: boolean): string {
+  const first = (batch[0] as AssembledGroup).group.groupSeq
+  const last = (batch[batch.length - 1] as AssembledGroup).group.groupSeq
+  if (batch.length === 1) {
+    return (
+      `the outcome of group ${first}'s COMMIT was unknown; the control table shows it ` +
+      (committed ? 'committed: it is not applied again' : 'did not commit: it was applied now')
+    )
+  }
+  return (
+    `the outcome of groups ${first}..${last}'s COMMIT was unknown; the control table shows them ` +
+    (committed ? 'committed: they are not applied again' : 'not committed: they were applied now')
+  )
 }

@@ -403,6 +403,53 @@ describe('applier: markers (the updates topic is the journal)', () => {
     await s.expectImage(applier, [g1, g2])
   })
 
+  it('applies a backlog in fewer transactions than groups: each group once, a history row each', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 40, { maxUpdates: 8 })
+    await s.journal.write(groups.flatMap((g) => toRecords(g)))
+    const seen: number[] = []
+    const applier = s.newApplier({ onGroup: (e) => seen.push(e.groupSeq) })
+    await applier.start()
+    expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    expect(await s.appliedSeqs()).toEqual(range(1, 40))
+    expect(seen).toEqual(range(1, 40))
+    await s.expectImage(applier, groups)
+    expect(await metricValue(applier, 'xrc_applier_groups_applied_total')).toBe(40)
+    const transactions = (await metricValue(applier, 'xrc_applier_transactions_total')) ?? Number.NaN
+    expect(transactions).toBeGreaterThanOrEqual(1)
+    expect(transactions).toBeLessThan(40)
+    expect(applier.status()).toMatchObject({ groupsApplied: 40, duplicatesSkipped: 0, lastApplied: { groupSeq: 40 } })
+  })
+
+  it('cuts a batch at a gap: the groups before it commit, then it halts with none of the later group', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 8, { maxUpdates: 6 })
+    const sent = groups.filter((g) => g.groupSeq !== 6)
+    await s.journal.write(sent.flatMap((g) => toRecords(g)))
+    const applier = s.newApplier()
+    await applier.start()
+    await haltedWith(applier, 'XRC_GROUP_OUT_OF_ORDER')
+    expect(applier.status().halt?.message).toMatch(/group 7 .* follows applied group 5 .*groups 6\.\.6 are missing/)
+    expect(await s.appliedSeqs()).toEqual(range(1, 5))
+    await s.expectImage(applier, groups, 5)
+    expect(await metricValue(applier, 'xrc_applier_transactions_total')).toBeLessThan(5)
+  })
+
+  it('applies one group per transaction with applier.maxBatchBytes 0', async () => {
+    const s = await newSession()
+    const groups = randomGroups(s.journal.session, 10, { maxUpdates: 6 })
+    await s.journal.write(groups.flatMap((g) => toRecords(g)))
+    const base = testConfig(s.journal.session, s.schema)
+    const applier = s.newApplier({ config: { ...base, applier: { ...base.applier, maxBatchBytes: 0 } } })
+    await applier.start()
+    expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    expect(await s.appliedSeqs()).toEqual(range(1, 10))
+    await s.expectImage(applier, groups)
+    const empty = groups.filter((g) => g.updates.length === 0).length
+    // a group without blocks may join the one before it (0 bytes fit)
+    expect(await metricValue(applier, 'xrc_applier_transactions_total')).toBeGreaterThanOrEqual(10 - empty)
+  })
+
   it('keeps the updates it holds under its bound with a backlog of many groups', async () => {
     const s = await newSession()
     const groups = randomGroups(s.journal.session, 60, { maxUpdates: 12 })

@@ -111,13 +111,13 @@ export function commitCut(mode: CommitCut): Scenario {
       ctx.check(!applier.exited(), 'the applier survives the cut connection')
       await waitFor(
         'the applier to resolve the COMMIT from the control table',
-        () => (logHas(applier, /outcome of group \d+'s COMMIT was unknown/) ? true : undefined),
+        () => (logHas(applier, /outcome of groups? [\d.]+'s COMMIT was unknown/) ? true : undefined),
         { timeoutMs: 30_000, intervalMs: 50 },
       ).catch(() => undefined)
       const pattern =
         mode === 'after'
-          ? /the control table shows it committed: it is not applied again/
-          : /the control table shows it did not commit: it was applied now/
+          ? /the control table shows (it|them) committed: (it is|they are) not applied again/
+          : /the control table shows (it did|them) not commit(ted)?: (it was|they were) applied now/
       ctx.check(
         logHas(applier, pattern),
         `the applier learned from the control table whether the group committed (${pattern}; log: ${applier.logFile})`,
