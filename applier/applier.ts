@@ -15,9 +15,13 @@
  *   topic's retention must cover the journal's (lib/kafka/retention.ts).
  * - Resumes from the store's control row (journal offset + 1), never from
  *   consumer-group offsets: the secondary itself says what it holds.
- * - A group is applied in one PostgreSQL transaction, so stop() or a crash
- *   leaves it applied or not at all; the journal re-read after a restart
- *   applies it then, or finds it a duplicate.
+ * - Consecutive groups ready at once (a fetched journal batch, their updates
+ *   in hand) are applied in one PostgreSQL transaction, bounded by
+ *   applier.maxBatchBytes and applier.maxBatchGroups, never past stopAtTime,
+ *   cut before a gap (run/batchRule.ts); each group keeps its own order
+ *   check, history row, metrics, onGroup call and applied-state note. stop()
+ *   or a crash leaves a batch applied or not at all; the journal re-read
+ *   after a restart applies it then, or finds its groups duplicates.
  * - Halts (status 'halted', the reason logged and in status(), metric
  *   xrc_applier_halted = 1) on a group out of order, a record that does not
  *   decode, parts that do not form a group, an update the store cannot hold,

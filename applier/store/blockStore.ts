@@ -1,8 +1,14 @@
 /**
  * The secondary block store of one session, in its own PostgreSQL schema
  * (tables and storage choices: blockStoreDdl.ts). It applies consistency
- * groups whole and in order, each in one transaction with the control row
- * and a history row, and reads volume images consistent with one group.
+ * groups whole and in order, one or several consecutive groups per
+ * transaction (each with its history row, the control row once at the
+ * last), and reads volume images consistent with one group.
+ *
+ * In a batch each group still writes its own blocks (DELETE + COPY) in
+ * order, not one merged write for the batch: a resync window can turn the
+ * image inconsistent at any group, and its copy on write must save each
+ * block as of the group before it.
  *
  * Block data travels in binary both ways. Measured on the development
  * machine (PostgreSQL 15 on the same host, 2 cores; groups of 2000 blocks of
