@@ -87,6 +87,8 @@ export function createApplier(options: ApplierOptions): Applier {
 interface Progress {
   lastApplied: AppliedMark | undefined
   groupsApplied: number
+  /** PostgreSQL transactions that applied groups (a batch of several is one). */
+  transactions: number
   duplicatesSkipped: number
 }
 
@@ -109,7 +111,12 @@ class ApplierService implements Applier {
   readonly #ending: StageEnding = createStageEnding()
   // aborts the retry backoff of a failing apply when stop() is called
   readonly #stopping = new AbortController()
-  readonly #progress: Progress = { lastApplied: undefined, groupsApplied: 0, duplicatesSkipped: 0 }
+  readonly #progress: Progress = {
+    lastApplied: undefined,
+    groupsApplied: 0,
+    transactions: 0,
+    duplicatesSkipped: 0,
+  }
   #feed: JournalFeed | undefined
   #updates: UpdatesReader | undefined
   // journal offsets of the markers announced to the updates reader, not released yet
@@ -295,6 +302,7 @@ class ApplierService implements Applier {
         return false
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      if (result.outcomes.includes('applied')) this.#progress.transactions++
       for (const [i, outcome] of result.outcomes.entries()) {
         if (!this.#applied(batch[i] as AssembledGroup, outcome, seconds)) return false
       }
@@ -500,8 +508,8 @@ class ApplierService implements Applier {
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the PostgreSQL pool did not end in time; left to end by itself')
       this.#lifecycle.ended()
       const { state, stopReason } = this.#lifecycle
-      const { lastApplied, groupsApplied } = this.#progress
-      log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied }, 'applier stopped')
+      const { lastApplied, groupsApplied, transactions } = this.#progress
+      log.info({ ...markFields(lastApplied), state, stopReason, groupsApplied, transactions }, 'applier stopped')
       this.#ending.end(this.#lifecycle.end())
     })()
     return this.#teardown
