@@ -15,7 +15,7 @@ import type { AssembledGroup } from '../../applier/journal/index.js'
 import { GroupApplier } from '../../applier/run/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool, type PoolClient } from '../../lib/postgres.js'
-import type { ConsistencyGroup } from '../../schemas/journal.js'
+import type { ConsistencyGroup, JournalWindow } from '../../schemas/journal.js'
 import { modelImage, randomGroups, TEST_BLOCK_SIZE, TEST_VOLUMES } from '../kit/journal.js'
 import { createTestSchema, stackInfo } from '../kit/servers.js'
 
@@ -162,6 +162,60 @@ describe('applyGroups', () => {
     expect(await history(schema)).toEqual(expectedHistory([g1 as ConsistencyGroup]))
     await expectImage(store, [g1 as ConsistencyGroup])
     expect((await store.lastApplied())?.groupSeq).toBe(1)
+  })
+})
+
+describe('applyGroups with resync windows', () => {
+  const window = (event: 'BEGIN' | 'END', time: number, consistentUntil = 0): JournalWindow => ({
+    controller: 0,
+    time,
+    event,
+    epoch: 1,
+    consistentUntil,
+    blocks: event === 'BEGIN' ? 3 : 0,
+    reason: event === 'BEGIN' ? 'operator' : '',
+  })
+
+  /** What a store holds: blocks, kept versions, resync rows and image state, in a comparable form. */
+  async function contents(schema: string): Promise<unknown> {
+    const q = async (sql: string): Promise<unknown[]> => (await pool.query(sql.replaceAll('S.', `"${schema}".`))).rows
+    return {
+      blocks: await q(`SELECT volume_id, block::text, group_seq::text, group_time::text, md5(data) FROM S.blocks
+        ORDER BY 1, 2`),
+      versions: await q(`SELECT volume_id, block::text, group_seq::text, group_time::text, md5(data)
+        FROM S.block_versions ORDER BY 1, 2`),
+      resync: await q(`SELECT epoch::text, state, consistent_until::text, end_time::text FROM S.resync ORDER BY 1`),
+      image: await q(`SELECT state, consistent_group_seq::text, consistent_group_time::text FROM S.resync_image`),
+    }
+  }
+
+  it('a batch that opens and closes a window leaves the store exactly as the groups one by one', async () => {
+    const groups = randomGroups(SESSION, 12, { maxUpdates: 10 })
+    const at = (i: number): ConsistencyGroup => groups[i] as ConsistencyGroup
+    // a BEGIN in group 4 (consistent until group 2's time), its END in group 9: groups 4..8 are inconsistent
+    at(3).windows = [window('BEGIN', at(3).groupTime - 1, at(1).groupTime)]
+    at(8).windows = [window('END', at(8).groupTime - 1)]
+    const one = await newStore()
+    for (const g of batchOf(groups)) expect(await one.store.applyGroup(g.group, g.journalOffset)).toBe('applied')
+    const batched = await newStore()
+    // batches that start, straddle and end the window
+    for (const [from, to] of [
+      [0, 2],
+      [2, 6],
+      [6, 7],
+      [7, 12],
+    ] as const) {
+      const outcomes = await batched.store.applyGroups(batchOf(groups.slice(from, to)))
+      expect(outcomes).toEqual(groups.slice(from, to).map(() => 'applied'))
+      const midOne = await newStore()
+      for (const g of batchOf(groups.slice(0, to))) await midOne.store.applyGroup(g.group, g.journalOffset)
+      expect(await contents(batched.schema)).toEqual(await contents(midOne.schema))
+      expect(batched.store.consistency()).toEqual(midOne.store.consistency())
+      expect(batched.store.consistency()?.state).toBe(to === 6 || to === 7 ? 'inconsistent' : 'consistent')
+    }
+    expect(await contents(batched.schema)).toEqual(await contents(one.schema))
+    expect(batched.store.consistency()).toEqual(one.store.consistency())
+    expect(await history(batched.schema)).toEqual(expectedHistory(groups))
   })
 })
 
