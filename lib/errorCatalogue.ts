@@ -269,8 +269,9 @@ export const ERROR_CODES = {
     retriable: false,
     status: 500,
     doc: [
-      'Journal records of a group are not its parts 0..parts-1 in a row (one missing, repeated or foreign); ',
-      'no part of it is applied.',
+      'A marker names updates the updates topic does not hold as it says (a seq missing, a later time, another ',
+      "controller's record), or the records of an older-format group are not its parts 0..parts-1 in a row; ",
+      'nothing of the group is applied.',
     ].join(''),
     messages: {
       default: 'journal offset {offset} (group {groupSeq} part {part} of {parts}): {problem}',
