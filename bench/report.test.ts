@@ -298,7 +298,9 @@ describe('buildReport', () => {
   })
 
   it('reads results saved before the ceilings CPU was measured: those figures n/a, the targets judged', () => {
-    const saved = JSON.parse(readFileSync(new URL('./results/latest.json', import.meta.url), 'utf8')) as Report
+    // a saved run of 2026-12-06 from before that field (a fixture: results/latest.json changes with every full run)
+    const fixture = new URL('./fixtures/results-before-ceiling-cpu.json', import.meta.url)
+    const saved = JSON.parse(readFileSync(fixture, 'utf8')) as Report
     const report = buildReport({
       profile: PROFILES[saved.profile],
       machine: saved.machine,
