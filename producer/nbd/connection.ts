@@ -136,7 +136,10 @@ export class NbdConnection {
     return this.#export
   }
 
-  /** Refuses new requests (NBD_ESHUTDOWN), lets those in progress reply, then closes; resolves once closed. */
+  /**
+   * Reads no further request, lets those in progress reply, then closes; resolves once closed. The client sees
+   * the socket end after its last reply: requests it sent meanwhile get no answer (not NBD_ESHUTDOWN).
+   */
   shutdown(): Promise<void> {
     if (this.#state.shutdown()) this.#socket.end()
     // a client that never reads its replies cannot hold the server: the bound is the caller's
