@@ -9,11 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect, it } from 'vitest'
-import { silentLogger } from '../../lib/logger.js'
 import { openController, type Controller, type ControllerMirror, type ControllerOptions } from './controller.js'
-import { createSessionClock } from '../sessionClock.js'
+import { SMALL_BLOCK_BYTES, smallControllerOptions } from '../../test/kit/controllerOptions.js'
 
-const BS = 512
+const BS = SMALL_BLOCK_BYTES
 let dataDir: string
 
 beforeEach(async () => {
@@ -50,19 +49,7 @@ function standIn(): ControllerMirror & {
 }
 
 function options(mirror: ControllerMirror, overrides: Partial<ControllerOptions> = {}): ControllerOptions {
-  return {
-    session: 's',
-    id: 0,
-    volumes: [{ name: 'a', blocks: 16 }],
-    blockSize: BS,
-    dataDir,
-    clock: createSessionClock(),
-    sidefile: { maxBytes: 1 << 20, waitMs: 50, segmentBytes: 64 * 1024 },
-    maxWriteBytes: 8 * BS,
-    logger: silentLogger,
-    mirror,
-    ...overrides,
-  }
+  return smallControllerOptions(dataDir, { mirror, ...overrides })
 }
 
 const block = (fill: number, blocks = 1): Buffer => Buffer.alloc(blocks * BS, fill)

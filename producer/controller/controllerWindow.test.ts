@@ -9,12 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect, it } from 'vitest'
-import { silentLogger } from '../../lib/logger.js'
 import { windowEnd, type ResyncWindow } from '../../schemas/resyncWindow.js'
 import { openController, type ControllerOptions } from './controller.js'
-import { createSessionClock } from '../sessionClock.js'
+import { SMALL_BLOCK_BYTES, smallControllerOptions } from '../../test/kit/controllerOptions.js'
 
-const BS = 512
+const BS = SMALL_BLOCK_BYTES
 let dataDir: string
 
 beforeEach(async () => {
@@ -25,17 +24,7 @@ afterEach(async () => {
 })
 
 function options(): ControllerOptions {
-  return {
-    session: 's',
-    id: 0,
-    volumes: [{ name: 'a', blocks: 16 }],
-    blockSize: BS,
-    dataDir,
-    clock: createSessionClock(),
-    sidefile: { maxBytes: 1 << 20, waitMs: 50, segmentBytes: 64 * 1024 },
-    maxWriteBytes: 8 * BS,
-    logger: silentLogger,
-  }
+  return smallControllerOptions(dataDir)
 }
 
 const begin: ResyncWindow = { event: 'BEGIN', epoch: 1, consistentUntil: 5, blocks: 2, reason: 'operator' }
