@@ -13,7 +13,7 @@ export {
   type GroupFormer,
 } from './groups/index.js'
 export type { JournalWriterHooks } from './journal/index.js'
-export { parseResumeOffsets, readJournalTail, type JournalTail } from './journal/index.js'
+export { parseOffsetsHeader, readJournalTail, type JournalTail } from './journal/index.js'
 export type { SessionLayout } from './intake/index.js'
 export type { FrozenController } from './intake/index.js'
 export {

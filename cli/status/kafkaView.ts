@@ -17,7 +17,7 @@
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
 import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
-import { parseResumeOffsets } from '../../mover/index.js'
+import { parseOffsetsHeader } from '../../mover/index.js'
 import { HEADERS, sessionTopics } from '../../schemas/topicNames.js'
 import { headerNumber, headerString, partitionOffsets, readRange } from '../../lib/kafka/index.js'
 
@@ -158,7 +158,7 @@ async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: 
       const seq = headerNumber(m, HEADERS.groupSeq)
       const time = headerNumber(m, HEADERS.groupTime)
       if (part !== undefined && parts !== undefined && part === parts - 1 && seq !== undefined && time !== undefined) {
-        const resumeOffsets = parseResumeOffsets(headerString(m, HEADERS.resumeOffsets))
+        const resumeOffsets = parseOffsetsHeader(headerString(m, HEADERS.resumeOffsets))
         lastGroup = { seq, time, offset: Number(m.offset), ...(resumeOffsets ? { resumeOffsets } : {}) }
       }
     },
@@ -207,7 +207,7 @@ async function recoveryWindow(
       const seq = headerNumber(m, HEADERS.groupSeq)
       const time = headerNumber(m, HEADERS.groupTime)
       if (seq === undefined || time === undefined || headerNumber(m, HEADERS.part) !== 0) return
-      const from = parseResumeOffsets(headerString(m, HEADERS.fromOffsets)) ?? new Map<number, number>()
+      const from = parseOffsetsHeader(headerString(m, HEADERS.fromOffsets)) ?? new Map<number, number>()
       if ([...from].every(([p, offset]) => offset >= (lows.get(p) ?? 0))) {
         view.journal.recoverableFrom = { seq, time, offset: Number(m.offset) }
         found.abort()

@@ -5,5 +5,5 @@
 export { type JournalTail, readJournalTail } from './journalTail.js'
 export { type JournalWriter, type JournalWriterHooks, createJournalWriter } from './journalWriter.js'
 export { isFencedError } from './writeFailure.js'
-export { parseResumeOffsets } from './journalParts.js'
+export { parseOffsetsHeader } from './journalParts.js'
 export { type StartPoint, findStartPoint } from './recovery.js'

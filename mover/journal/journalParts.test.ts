@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { JournalRecord } from '../../schemas/journal.js'
 import fc from 'fast-check'
-import { journalHeaders, parseResumeOffsets } from './journalParts.js'
+import { journalHeaders, parseOffsetsHeader } from './journalParts.js'
 
 describe('journal headers', () => {
   it('carry the group fields as decimal strings (a marker is part 0 of 1)', () => {
@@ -44,15 +44,15 @@ describe('journal headers', () => {
             updates: [],
             controllers: marks.map((m) => ({ ...m, lastSeq: 0, lastTime: 0 })),
           })['xrc.resume-offsets']
-          expect(parseResumeOffsets(header)).toEqual(new Map(marks.map((m) => [m.controller, m.resumeOffset])))
+          expect(parseOffsetsHeader(header)).toEqual(new Map(marks.map((m) => [m.controller, m.resumeOffset])))
         },
       ),
     )
   })
 
   it('reads no offsets from a header that is absent or malformed, none from an empty one', () => {
-    expect(parseResumeOffsets('')).toEqual(new Map())
+    expect(parseOffsetsHeader('')).toEqual(new Map())
     for (const bad of [undefined, '1', '1:', ':2', '1:2,', '1:-2', 'a:2', '1:2;3:4'])
-      expect(parseResumeOffsets(bad)).toBeUndefined()
+      expect(parseOffsetsHeader(bad)).toBeUndefined()
   })
 })

@@ -34,7 +34,7 @@ export function journalHeaders(record: JournalRecord): Record<string, string> {
  * The offsets of a journal record's `xrc.resume-offsets` or `xrc.from-offsets` header (journalHeaders); undefined
  * when absent or malformed. An empty header (a marker that reads nothing) is an empty map.
  */
-export function parseResumeOffsets(header: string | undefined): Map<number, number> | undefined {
+export function parseOffsetsHeader(header: string | undefined): Map<number, number> | undefined {
   if (header === undefined) return undefined
   const offsets = new Map<number, number>()
   if (header === '') return offsets
