@@ -27,6 +27,7 @@
  * routed without decoding payloads.
  */
 import { RESYNC_WINDOW_FIELDS, type ResyncWindow } from './resyncWindow.js'
+import { HEADERS } from './topicNames.js'
 
 export const RECORD_SET_SCHEMA = {
   type: 'record',
@@ -89,4 +90,18 @@ export interface RecordSet {
   updates: Update[]
   /** A resync window event at maxTime (HEARTBEAT only); null or absent for every other record set. */
   window?: ResyncWindow | null
+}
+
+/** The Kafka headers of a record set (decimal strings), so readers route and group them without decoding. */
+export function recordSetHeaders(rs: RecordSet): Record<string, string> {
+  return {
+    [HEADERS.session]: rs.session,
+    [HEADERS.controller]: String(rs.controller),
+    [HEADERS.kind]: rs.kind,
+    [HEADERS.firstSeq]: String(rs.firstSeq),
+    [HEADERS.lastSeq]: String(rs.lastSeq),
+    [HEADERS.minTime]: String(rs.minTime),
+    [HEADERS.maxTime]: String(rs.maxTime),
+    ...(rs.window ? { [HEADERS.window]: `${rs.window.event}:${rs.window.epoch}` } : {}),
+  }
 }

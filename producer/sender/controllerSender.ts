@@ -13,7 +13,8 @@ import type { Controller } from '../controller/index.js'
 import type { OutboundMessage, Transport } from './kafkaTransport.js'
 import type { Outbox, Rider } from './outbox.js'
 import { kafkaRecordOverheadBytes } from '../../schemas/wireSizes.js'
-import { cutStream, heartbeatRecordSet, lastSeqOf, recordSetHeaders, type Cut } from './recordSets.js'
+import { recordSetHeaders } from '../../schemas/recordSet.js'
+import { cutStream, heartbeatRecordSet, lastSeqOf, type Cut } from './recordSets.js'
 
 export type SenderController = Pick<Controller, 'id' | 'readPending' | 'acknowledge' | 'takeHeartbeat' | 'coverTime'>
 /** Durable entries a controller has not had acknowledged yet. */

@@ -5,14 +5,8 @@ import { RECORD_SET_SCHEMA, type RecordSet, type Update } from '../../schemas/re
 import { RESYNC_WINDOW_REASON_MAX, windowEnd, type ResyncWindow } from '../../schemas/resyncWindow.js'
 import { HEADERS } from '../../schemas/topicNames.js'
 import { recordSetBaseBytes } from '../../schemas/wireSizes.js'
-import {
-  cutRecordSets,
-  cutStream,
-  heartbeatRecordSet,
-  lastSeqOf,
-  recordSetHeaders,
-  type StreamItem,
-} from './recordSets.js'
+import { cutRecordSets, cutStream, heartbeatRecordSet, lastSeqOf, type StreamItem } from './recordSets.js'
+import { recordSetHeaders } from '../../schemas/recordSet.js'
 
 const type = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
 

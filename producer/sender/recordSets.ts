@@ -14,7 +14,6 @@
  */
 import type { RecordSet, Update } from '../../schemas/recordSet.js'
 import type { ResyncWindow } from '../../schemas/resyncWindow.js'
-import { HEADERS } from '../../schemas/topicNames.js'
 import { recordSetBaseBytes, recordSetUpdateBytes, recordSetWindowBytes } from '../../schemas/wireSizes.js'
 import type { WindowEntry } from '../sidefile/index.js'
 
@@ -164,18 +163,4 @@ export function cutStream<T extends StreamItem>(
   }
   flush()
   return cuts
-}
-
-/** The Kafka headers of a record set (decimal strings), so the mover can form groups without decoding it. */
-export function recordSetHeaders(rs: RecordSet): Record<string, string> {
-  return {
-    [HEADERS.session]: rs.session,
-    [HEADERS.controller]: String(rs.controller),
-    [HEADERS.kind]: rs.kind,
-    [HEADERS.firstSeq]: String(rs.firstSeq),
-    [HEADERS.lastSeq]: String(rs.lastSeq),
-    [HEADERS.minTime]: String(rs.minTime),
-    [HEADERS.maxTime]: String(rs.maxTime),
-    ...(rs.window ? { [HEADERS.window]: `${rs.window.event}:${rs.window.epoch}` } : {}),
-  }
 }

@@ -19,13 +19,14 @@ import { createMover, readDeadLetters, type Mover } from '../../mover/index.js'
 import { createCodec } from '../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
-import { HEADERS, moverGroupId, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
+import { moverGroupId, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { ScriptedControllers } from '../integration/moverKit.js'
 import { type JournalEntry, resolveJournal } from '../kit/markerReader.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
 import type { StageDriver } from './stageContract.js'
 import { followTopic } from './topicFollower.js'
+import { recordSetHeaders } from '../../schemas/recordSet.js'
 
 const BLOCK = 512
 const CONTROLLERS = [0, 1, 2]
@@ -90,15 +91,7 @@ export const moverDriver: StageDriver<Mover> = {
     const wire = (rs: RecordSet): { partition: number; value: Buffer; headers: Record<string, string> } => ({
       partition: rs.controller,
       value: codec.encode(rs),
-      headers: {
-        [HEADERS.session]: rs.session,
-        [HEADERS.controller]: String(rs.controller),
-        [HEADERS.kind]: rs.kind,
-        [HEADERS.firstSeq]: String(rs.firstSeq),
-        [HEADERS.lastSeq]: String(rs.lastSeq),
-        [HEADERS.minTime]: String(rs.minTime),
-        [HEADERS.maxTime]: String(rs.maxTime),
-      },
+      headers: recordSetHeaders(rs),
     })
     return {
       create: () => createMover({ config, logger: silentLogger }),

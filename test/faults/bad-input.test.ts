@@ -23,10 +23,10 @@ import { waitFor } from '../../lib/retry.js'
 import { createMover, type Mover, type MoverStatus } from '../../mover/index.js'
 import { readDeadLetters, summarizeDeadLetters, type DeadLetterEntry } from '../../mover/index.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { HEADERS } from '../../schemas/topicNames.js'
 import { CLI } from '../kit/services.js'
 import { stackInfo, testKafka } from '../kit/servers.js'
 import { BLOCK, expectJournalMatches, moverSession, readGroups, type MoverSession } from '../integration/moverKit.js'
+import { recordSetHeaders } from '../../schemas/recordSet.js'
 
 const run = promisify(execFile)
 let kafka: Kafka
@@ -71,19 +71,7 @@ async function sendRaw(s: MoverSession, partition: number, value: Buffer, header
 
 /** Sends a record set (with the producer's headers); resolves with its offset. */
 async function sendSet(s: MoverSession, rs: RecordSet): Promise<number> {
-  return sendRaw(s, rs.controller, s.codec.encode(rs), headersOf(rs))
-}
-
-function headersOf(rs: RecordSet): IHeaders {
-  return {
-    [HEADERS.session]: rs.session,
-    [HEADERS.controller]: String(rs.controller),
-    [HEADERS.kind]: rs.kind,
-    [HEADERS.firstSeq]: String(rs.firstSeq),
-    [HEADERS.lastSeq]: String(rs.lastSeq),
-    [HEADERS.minTime]: String(rs.minTime),
-    [HEADERS.maxTime]: String(rs.maxTime),
-  }
+  return sendRaw(s, rs.controller, s.codec.encode(rs), recordSetHeaders(rs))
 }
 
 /** Heartbeats of every controller; resolves once a group reached their time. */
@@ -251,7 +239,7 @@ describe('bad input on the updates topic', () => {
         code: 'XRC_RECORD_TOO_LARGE',
         controller: 1,
         discard: false,
-        send: () => sendRaw(s, 1, Buffer.alloc(80 * 1024, 2), headersOf(c.forge(1, (rs) => rs))),
+        send: () => sendRaw(s, 1, Buffer.alloc(80 * 1024, 2), recordSetHeaders(c.forge(1, (rs) => rs))),
       },
       {
         // a record set the producer sent but that never arrived: the next one shows the gap

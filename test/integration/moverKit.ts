@@ -15,10 +15,11 @@ import { waitFor } from '../../lib/retry.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type ConsistencyGroup, type JournalRecord } from '../../schemas/journal.js'
 import { RECORD_SET_SCHEMA, type RecordSet, type Update } from '../../schemas/recordSet.js'
-import { HEADERS, moverGroupId, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
+import { moverGroupId, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
 import { type JournalEntry, type ResolvedGroup, resolveJournal } from '../kit/markerReader.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
+import { recordSetHeaders } from '../../schemas/recordSet.js'
 
 export const BLOCK = 512
 export const CONTROLLERS = [0, 1, 2]
@@ -98,15 +99,7 @@ export async function moverSession(
           partition: rs.controller,
           key: String(rs.controller),
           value: codec.encode(rs),
-          headers: {
-            [HEADERS.session]: rs.session,
-            [HEADERS.controller]: String(rs.controller),
-            [HEADERS.kind]: rs.kind,
-            [HEADERS.firstSeq]: String(rs.firstSeq),
-            [HEADERS.lastSeq]: String(rs.lastSeq),
-            [HEADERS.minTime]: String(rs.minTime),
-            [HEADERS.maxTime]: String(rs.maxTime),
-          },
+          headers: recordSetHeaders(rs),
         })),
       })
     },
