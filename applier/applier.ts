@@ -17,7 +17,7 @@
  *   consumer-group offsets: the secondary itself says what it holds.
  * - Consecutive groups ready at once (a fetched journal batch, their updates
  *   in hand) are applied in one PostgreSQL transaction, bounded by
- *   applier.maxBatchBytes and applier.maxBatchGroups, never past stopAtTime,
+ *   applier.maxBatchBytes and applier.maxBatchGroups, never past the stop point,
  *   cut before a gap (run/batchRule.ts); each group keeps its own order
  *   check, history row, metrics, onGroup call and applied-state note. stop()
  *   or a crash leaves a batch applied or not at all; the journal re-read
@@ -26,8 +26,16 @@
  *   xrc_applier_halted = 1) on a group out of order, a record that does not
  *   decode, parts that do not form a group, an update the store cannot hold,
  *   or PostgreSQL failing beyond the retries. It never skips a group.
- * - stopAtTime: applies the groups with T <= stopAtTime, then stops (recover
- *   to a past consistency time).
+ * - stopAtTime / stopAtGroup: applies the groups with T <= stopAtTime and
+ *   seq <= stopAtGroup, then stops (recover to a past consistency time or
+ *   group; run/groupSteps.ts).
+ * - A delayed secondary (applier.delayMs): a group is applied only once its
+ *   T is that old (run/delayGate.ts); meanwhile the journal batch in hand
+ *   waits and the backlog stays in Kafka. status(), /health and the metrics
+ *   show the delay held.
+ * - Snapshot retention (applier.snapshots): after a commit, at most every
+ *   few seconds and in the background, the snapshots beyond the limits are
+ *   deleted (snapshotCare.ts); a failure is logged, not fatal.
  * - Tells the primary what it holds: after each commit (and at start-up) its
  *   last group and image state go to the session's applied topic, at most
  *   one record per applier.feedbackMs (feedback/appliedPublisher.ts).
@@ -35,10 +43,21 @@
 import type { Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
 import { XrcError, errorMessage } from '../lib/errors.js'
-import { createFaultPoints } from '../lib/faultPoints.js'
-import { checkUpdatesRetention, connectAdmin, createKafka, ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
+import { createFaultPoints, type FaultPoints } from '../lib/faultPoints.js'
+import {
+  checkUpdatesRetention,
+  connectAdmin,
+  createKafka,
+  ensureTopic,
+  journalTopicSpec,
+  kafkaAccessError,
+  lastRefusal,
+  stagePermissions,
+} from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
+import { OutageWatch, outageStatus } from '../lib/outage.js'
+import { createOutageMetrics, type OutageMetrics } from '../lib/outageMetrics.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { waitFor } from '../lib/retry.js'
 import { createStageEnding, settleWithin, type StageEnd, type StageEnding } from '../lib/stage.js'
@@ -48,6 +67,7 @@ import { isMarker } from '../schemas/markers.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics, valueSubject } from '../schemas/topicNames.js'
 import { createApplierMetrics, type ApplierMetrics } from './applierMetrics.js'
+import { CodeRecomputer, createSegmentCodes } from './codes/index.js'
 import { appliedNote, createAppliedPublisher, type AppliedPublisher } from './feedback/index.js'
 import { registerImageMetrics } from './imageMetrics.js'
 import type { AppliedMark, AssembledGroup } from './journal/index.js'
@@ -61,15 +81,22 @@ import {
 import {
   addToBatch,
   ApplierLifecycle,
+  DelayGate,
   GroupApplier,
   joinsBatch,
+  rpoNowMs,
+  StallWatch,
+  stallReason,
   startStep,
   stepAfter,
   stepBefore,
+  tighterBound,
+  type StopAt,
   type BatchCandidate,
   type BatchResult,
 } from './run/index.js'
-import { createBlockStore, type ApplyOutcome, type BlockStore } from './store/index.js'
+import { SnapshotCare } from './snapshotCare.js'
+import { createBlockStore, createSnapshots, type ApplyOutcome, type BlockStore } from './store/index.js'
 import type { Applier, ApplierOptions, ApplierStatus } from './applierApi.js'
 
 export type { Applier, ApplierOptions, ApplierStatus, GroupEvent } from './applierApi.js'
@@ -102,12 +129,26 @@ class ApplierService implements Applier {
   readonly #session: string
   readonly #schema: string
   readonly #topic: string
+  /** Where a run to a goal (replay) stops; empty for the service. */
+  readonly #stopAt: StopAt
   readonly #log: Logger
   readonly #pool: Pool
   readonly #ownPool: boolean
   readonly #applierMetrics: ApplierMetrics
   readonly #groups: GroupApplier
+  readonly #delay: DelayGate
+  /** Snapshot retention after commits, and the snapshots' space for the metrics. */
+  readonly #snapshots: SnapshotCare
   readonly #lifecycle = new ApplierLifecycle()
+  /** The outage of PostgreSQL or the registry being ridden out, if any. */
+  readonly #outage = new OutageWatch()
+  /** The Kafka client of the current run, for the refusals kafkajs only logged (lastRefusal). */
+  #kafka: Kafka | undefined
+  readonly #outageMetrics: OutageMetrics
+  readonly #stall: StallWatch
+  #watchdog: NodeJS.Timeout | undefined
+  // keeps the segment codes valid behind the applies (applier/codes/)
+  readonly #codes: CodeRecomputer
   readonly #ending: StageEnding = createStageEnding()
   // aborts the retry backoff of a failing apply when stop() is called
   readonly #stopping = new AbortController()
@@ -130,25 +171,71 @@ class ApplierService implements Applier {
     this.#session = config.session.name
     this.#schema = options.schema ?? config.applier.schema
     this.#topic = sessionTopics(this.#session).journal
+    this.#stopAt = { time: options.stopAtTime, group: options.stopAtGroup }
     this.#log = options.logger.child({ component: 'applier', session: this.#session, schema: this.#schema })
     this.#ownPool = options.pool === undefined
     this.#pool =
       options.pool ??
-      createPool({ url: config.database.url, logger: options.logger, applicationName: `xrc-applier-${this.#session}` })
+      createPool({
+        url: config.database.url,
+        logger: options.logger,
+        applicationName: `xrc-applier-${this.#session}`,
+        timeouts: {
+          statementTimeoutMs: config.applier.statementTimeoutMs,
+          lockTimeoutMs: config.applier.lockTimeoutMs,
+          idleInTransactionTimeoutMs: config.applier.idleInTransactionTimeoutMs,
+        },
+      })
     this.metrics = options.metrics ?? new Registry()
-    this.#applierMetrics = createApplierMetrics(this.metrics, { journalLag: () => this.#journalLag() })
+    this.#delay = new DelayGate({ delayMs: config.applier.delayMs, logger: this.#log })
+    this.#stall = new StallWatch(config.applier.stallAfterMs, Date.now())
+    const faults = createFaultPoints(config.faults.point, this.#log)
+    this.#snapshots = this.#snapshotCare(faults)
+    this.#applierMetrics = createApplierMetrics(this.metrics, {
+      journalLag: () => this.#journalLag(),
+      delayHeld: () => this.#delay.held(),
+      rpoNow: () => rpoNowMs(this.#progress.lastApplied?.groupTime, this.#stall.lag, Date.now()),
+      snapshotSpace: () => this.#snapshots.space(),
+    })
+    this.#outageMetrics = createOutageMetrics(this.metrics, 'applier', () => this.#outage.current)
     this.store = createBlockStore({
       pool: this.#pool,
       schema: this.#schema,
       session: this.#session,
       blockSize: config.session.blockSize,
+      segmentBlocks: config.session.segmentBlocks,
       volumes: config.session.controllers.flatMap((c) => c.volumes),
       journalPartition: JOURNAL_PARTITION,
       logger: options.logger,
-      faults: createFaultPoints(config.faults.point, this.#log),
+      faults,
     })
     registerImageMetrics(this.metrics, () => this.store.consistency())
-    this.#groups = new GroupApplier(this.store, this.#applierMetrics, this.#log)
+    this.#codes = new CodeRecomputer({
+      codes: createSegmentCodes({
+        pool: this.#pool,
+        schema: this.#schema,
+        segmentBlocks: config.session.segmentBlocks,
+        blockSize: config.session.blockSize,
+      }),
+      blockSize: config.session.blockSize,
+      bytesPerSecond: config.applier.codeRecomputeBytesPerSecond,
+      logger: this.#log,
+    })
+    this.#groups = new GroupApplier(this.store, this.#applierMetrics, this.#log, {
+      watch: this.#outage,
+      metrics: this.#outageMetrics,
+    })
+  }
+
+  /** Retention and space of this secondary's snapshots (snapshotCare.ts). */
+  #snapshotCare(faults: FaultPoints): SnapshotCare {
+    const { pool, schema } = { pool: this.#pool, schema: this.#schema }
+    return new SnapshotCare({
+      snapshots: createSnapshots({ pool, schema, session: this.#session, logger: this.#log, faults }),
+      limits: this.#options.config.applier.snapshots,
+      logger: this.#log,
+      onRetired: (count) => this.#applierMetrics.snapshotsRetired.inc(count),
+    })
   }
 
   get done(): Promise<StageEnd> {
@@ -159,7 +246,8 @@ class ApplierService implements Applier {
     this.#lifecycle.begin()
     try {
       await this.#open()
-    } catch (err) {
+    } catch (cause) {
+      const err = this.#refusal(cause) ?? cause
       if (this.#lifecycle.halted) return
       if (this.#stopping.signal.aborted) return // stop() won the race; nothing to report
       this.#log.error({ err }, 'applier could not start')
@@ -191,11 +279,64 @@ class ApplierService implements Applier {
       ...(stopReason ? { stopReason } : {}),
       ...(halt !== undefined ? { halt } : {}),
       ...(image ? { image } : {}),
+      ...(this.#delay.delayMs > 0 ? { delay: this.#delay.held() } : {}),
+      ...this.#troubleStatus(),
     }
   }
 
+  /**
+   * 'unavailable' (503) while running through an outage or stalled (the watchdog), with the reason; else as
+   * the lifecycle says ('halted' answers 503 too).
+   */
   health(): HealthReport {
-    return { ...this.status(), status: this.#lifecycle.health() }
+    const status = this.status()
+    const lifecycle = this.#lifecycle.health()
+    const trouble = status.outage?.reason ?? status.stall?.reason
+    if (lifecycle === 'ok' && trouble !== undefined) return { ...status, status: 'unavailable', reason: trouble }
+    const halt = status.halt
+    return {
+      ...status,
+      status: lifecycle,
+      ...(halt ? { reason: `${halt.code ?? 'unexpected'}: ${halt.message}` } : {}),
+    }
+  }
+
+  /** The outage ridden out and the stall, while running. */
+  #troubleStatus(): Pick<ApplierStatus, 'outage' | 'stall'> {
+    if (this.#lifecycle.state !== 'running') return {}
+    const now = Date.now()
+    const outage = outageStatus(this.#outage.current, now)
+    const stall = this.#stall.stall(now)
+    return {
+      ...(outage ? { outage } : {}),
+      ...(stall
+        ? { stall: { since: new Date(stall.since).toISOString(), lag: stall.lag, reason: stallReason(stall, now) } }
+        : {}),
+    }
+  }
+
+  /** Registry decodes retried during its outage: the applier's outage, shown and counted. */
+  #registryRetry(err: unknown): void {
+    this.#outage.failed('registry', err, Date.now())
+    this.#outageMetrics.retried('registry')
+  }
+
+  /**
+   * The watchdog: observes the journal lag every quarter of applier.stallAfterMs (at most every second), so
+   * health() can say stalled without asking the broker. Stopped by the teardown.
+   */
+  #startWatchdog(): void {
+    const everyMs = Math.min(1000, Math.max(50, Math.floor(this.#stall.stallAfterMs / 4)))
+    let observing = false
+    this.#watchdog = setInterval(() => {
+      if (observing) return
+      observing = true
+      void this.#journalLag()
+        .catch(() => undefined)
+        .then((lag) => this.#stall.observe(lag, Date.now(), this.#delay.held().groupsWaiting > 0))
+        .finally(() => (observing = false))
+    }, everyMs)
+    this.#watchdog.unref()
   }
 
   async waitCaughtUp(waitOptions: { timeoutMs?: number; untilOffset?: number } = {}): Promise<boolean> {
@@ -227,7 +368,7 @@ class ApplierService implements Applier {
 
   /** The start: the store read, the publisher and the journal topic ready, then the feed followed. */
   async #open(): Promise<void> {
-    const { config, stopAtTime } = this.#options
+    const { config } = this.#options
     await this.store.init().catch((err: unknown) => {
       throw postgresStartError(err, config.database.url)
     })
@@ -236,20 +377,22 @@ class ApplierService implements Applier {
     await this.store.readConsistency()
     if (lastApplied) this.#applierMetrics.consistencyTime.set(lastApplied.groupTime / 1e6)
     this.#applierMetrics.halted.set(0)
-    const { fromOffset, finished } = startStep(lastApplied, stopAtTime)
-    this.#log.info({ ...markFields(lastApplied), fromOffset, stopAtTime }, 'applier starting')
+    const { fromOffset, finished } = startStep(lastApplied, this.#stopAt)
+    this.#log.info({ ...markFields(lastApplied), fromOffset, stopAt: this.#stopAt }, 'applier starting')
     if (finished) {
       this.#finish()
       return
     }
+    this.#codes.start()
     const codec = this.#options.codec ?? (await this.#createCodec())
     const kafka =
       this.#options.kafka ??
       createKafka({
-        brokers: config.kafka.brokers,
+        connection: config.kafka,
         clientId: `${config.kafka.clientId}-applier`,
         logger: this.#options.logger,
       })
+    this.#kafka = kafka
     if (this.#options.publishApplied ?? true) this.#startPublisher(kafka)
     // the applier may start before the mover: whichever starts first creates the journal
     if (this.#options.createJournalTopic ?? true) await this.#ensureJournalTopic(kafka)
@@ -263,11 +406,14 @@ class ApplierService implements Applier {
       logger: this.#log,
       groupPrefix: `xrc.${this.#session}.applier`,
       onRecord: (record, offset) => this.#announce(updates, record, offset),
-      onGroups: (groups) => this.#onGroups(groups),
+      onGroups: (groups, keepAlive) => this.#onGroups(groups, keepAlive),
       onError: (err, offset) => this.#halt(err, offset),
+      onRetry: (err) => this.#registryRetry(err),
     })
     this.#feed = feed
     if (!this.#lifecycle.run()) return // stop() came first
+    this.#stall.applied(Date.now()) // the watchdog counts from the start
+    this.#startWatchdog()
     await feed.start()
   }
 
@@ -277,20 +423,21 @@ class ApplierService implements Applier {
    * to the store in batches (#collect: the head, then the next ones ready
    * now, run/batchRule.ts), each batch one transaction; then each group is
    * counted, reported and noted, in order. A group past the stop time is
-   * left unapplied; a failure the retries cannot get past halts (the groups
+   * left unapplied; a group younger than applier.delayMs waits for its time
+   * first (#delay); a failure the retries cannot get past halts (the groups
    * before it in its batch committed and are counted); a stop() during the
-   * backoff leaves the batch to be read again on restart.
+   * backoff or the delay leaves the batch to be read again on restart.
    */
-  async #onGroups(groups: readonly AssembledGroup[]): Promise<boolean> {
-    const { stopAtTime } = this.#options
+  async #onGroups(groups: readonly AssembledGroup[], keepAlive: () => Promise<void>): Promise<boolean> {
     let next = 0
     while (next < groups.length) {
       if (this.#lifecycle.state !== 'running') return false
       const head = groups[next] as AssembledGroup
-      if (stepBefore(head.group.groupTime, stopAtTime) === 'stop-time') {
+      if (stepBefore(head.group, this.#stopAt) === 'stop-time') {
         this.#finish()
         return false
       }
+      if (!(await this.#heldForDelay(head, groups.length - next, keepAlive))) return false
       const started = process.hrtime.bigint()
       let batch: AssembledGroup[]
       let result: BatchResult
@@ -302,7 +449,10 @@ class ApplierService implements Applier {
         return false
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      if (result.outcomes.includes('applied')) this.#progress.transactions++
+      if (result.outcomes.includes('applied')) {
+        this.#progress.transactions++
+        this.#snapshots.afterCommit()
+      }
       for (const [i, outcome] of result.outcomes.entries()) {
         if (!this.#applied(batch[i] as AssembledGroup, outcome, seconds)) return false
       }
@@ -324,8 +474,13 @@ class ApplierService implements Applier {
    * the next marker becomes the head.
    */
   async #collect(groups: readonly AssembledGroup[], from: number): Promise<AssembledGroup[]> {
-    const { config, stopAtTime } = this.#options
-    const limits = { maxBytes: config.applier.maxBatchBytes, maxGroups: config.applier.maxBatchGroups, stopAtTime }
+    const { config } = this.#options
+    const limits = {
+      maxBytes: config.applier.maxBatchBytes,
+      maxGroups: config.applier.maxBatchGroups,
+      // a group the delay holds back ends the batch as a stop time would
+      stopAt: { ...this.#stopAt, time: tighterBound(this.#stopAt.time, this.#delay.bound()) },
+    }
     const head = await this.#resolve(groups[from] as AssembledGroup)
     const batch = [head]
     let sofar = addToBatch(undefined, batchCandidate(head))
@@ -341,9 +496,20 @@ class ApplierService implements Applier {
     return batch
   }
 
+  /**
+   * Waits until the delay lets `head` apply (a group applied already, read
+   * again, is skipped at once): false when stop() comes first.
+   */
+  async #heldForDelay(head: AssembledGroup, inHand: number, keepAlive: () => Promise<void>): Promise<boolean> {
+    if (head.group.groupSeq <= (this.#progress.lastApplied?.groupSeq ?? 0)) return true
+    const held = await this.#delay.hold(head.group.groupTime, inHand, this.#stopping.signal, keepAlive)
+    return held && this.#lifecycle.state === 'running'
+  }
+
   /** Counts, reports and notes one group of a committed batch; false when the run stops after it. */
   #applied(assembled: AssembledGroup, outcome: ApplyOutcome, seconds: number): boolean {
     const { group, lastOffset } = assembled
+    this.#stall.applied(Date.now())
     this.#groups.record(assembled, outcome, seconds)
     this.#noteProgress(assembled, outcome)
     this.#options.onGroup?.({
@@ -353,7 +519,7 @@ class ApplierService implements Applier {
       outcome,
       updates: group.updates.length,
     })
-    if (stepAfter(group.groupTime, this.#options.stopAtTime) === 'stop-time') {
+    if (stepAfter(group, this.#stopAt) === 'stop-time') {
       this.#finish()
       return false
     }
@@ -418,6 +584,7 @@ class ApplierService implements Applier {
       groupPrefix: `xrc.${this.#session}.applier.updates`,
       readAheadBytes: config.applier.readAheadBytes,
       onError: (err) => this.#halt(err),
+      onRetry: (err) => this.#registryRetry(err),
       onHeldBytes: (bytes) => {
         metrics.updatesHeldBytes.set(bytes)
         const { peak } = this.#updates?.heldBytes() ?? { peak: bytes }
@@ -432,7 +599,7 @@ class ApplierService implements Applier {
    * primary creates it) is checked by the mover, which waits for it.
    */
   async #checkRetention(kafka: Kafka, updatesTopic: string): Promise<void> {
-    const admin = await connectAdmin(kafka, this.#options.config.kafka.brokers)
+    const admin = await connectAdmin(kafka, this.#options.config.kafka)
     try {
       const topics = await admin.listTopics()
       if (!topics.includes(updatesTopic) || !topics.includes(this.#topic)) {
@@ -447,7 +614,7 @@ class ApplierService implements Applier {
 
   #createUpdatesCodec(topic: string): Promise<AvroCodec<RecordSet>> {
     return createCodec<RecordSet>({
-      registryUrl: this.#options.config.schemaRegistry.url,
+      registry: this.#options.config.schemaRegistry,
       subject: valueSubject(topic),
       schema: RECORD_SET_SCHEMA,
     })
@@ -465,7 +632,8 @@ class ApplierService implements Applier {
     this.#publisher?.note(appliedNote(this.#session, this.#schema, mark, this.store.consistency()))
   }
 
-  #halt(err: unknown, offset?: number): void {
+  #halt(cause: unknown, offset?: number): void {
+    const err = this.#refusal(cause) ?? cause
     if (!this.#lifecycle.halt(err)) return
     this.#applierMetrics.halted.set(1)
     const context = err instanceof XrcError ? { code: err.code, ...err.context } : {}
@@ -476,10 +644,17 @@ class ApplierService implements Applier {
     void this.#tearDown()
   }
 
+  /** Kafka refusing this applier (a login, a certificate, an ACL) as the catalogue's error naming what it needs. */
+  #refusal(err: unknown): XrcError | undefined {
+    return kafkaAccessError(err, this.#options.config.kafka, {
+      permissions: stagePermissions(this.#session, 'applier'),
+      ...(this.#kafka === undefined ? {} : { logged: lastRefusal(this.#kafka) }),
+    })
+  }
+
   #finish(): void {
     this.#lifecycle.reachStopTime()
-    const { stopAtTime } = this.#options
-    this.#log.info({ stopAtTime, ...markFields(this.#progress.lastApplied) }, 'reached the stop time')
+    this.#log.info({ stopAt: this.#stopAt, ...markFields(this.#progress.lastApplied) }, 'reached the stop point')
     void this.#tearDown()
   }
 
@@ -487,6 +662,8 @@ class ApplierService implements Applier {
   #tearDown(): Promise<void> {
     this.#teardown ??= (async () => {
       const log = this.#log
+      clearInterval(this.#watchdog)
+      await this.#codes.stop()
       // a group whose COMMIT a server holds commits or not as a whole: what is not waited for is as after a crash
       const reader = this.#feed
         ?.stop()
@@ -498,6 +675,8 @@ class ApplierService implements Applier {
         .catch((err: unknown) => log.warn({ err }, 'updates reader did not stop cleanly'))
       if (!(await settleWithin(updates, STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the updates reader did not stop in time')
+      if (!(await settleWithin(this.#snapshots.stop(), STOP_CLOSE_MS)))
+        log.warn({ waitedMs: STOP_CLOSE_MS }, 'snapshot retention did not end in time')
       // the last state noted goes to the applied topic if it can within its own bound
       if (!(await settleWithin(this.#publisher?.stop(), STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'the applied-state publisher did not stop in time')
@@ -519,11 +698,12 @@ class ApplierService implements Applier {
     const { config } = this.#options
     this.#publisher = createAppliedPublisher({
       kafka,
-      brokers: config.kafka.brokers,
+      connection: config.kafka,
       topic: sessionTopics(this.#session).applied,
-      registryUrl: config.schemaRegistry.url,
+      registry: config.schemaRegistry,
       secondary: this.#schema,
       intervalMs: config.applier.feedbackMs,
+      replication: config.topics,
       logger: this.#log,
     })
     // what the secondary holds as it starts: a primary that has not heard yet learns it now
@@ -532,9 +712,14 @@ class ApplierService implements Applier {
 
   async #ensureJournalTopic(kafka: Kafka): Promise<void> {
     const { config } = this.#options
-    const admin = await connectAdmin(kafka, config.kafka.brokers)
+    const admin = await connectAdmin(kafka, config.kafka)
     try {
-      await ensureTopic(admin, journalTopicSpec(this.#topic, config.mover.journalRecordMaxBytes), this.#log)
+      await ensureTopic(
+        admin,
+        journalTopicSpec(this.#topic, config.mover.journalRecordMaxBytes),
+        this.#log,
+        config.topics,
+      )
     } finally {
       await admin.disconnect()
     }
@@ -542,7 +727,7 @@ class ApplierService implements Applier {
 
   #createCodec(): Promise<AvroCodec<JournalRecord>> {
     return createCodec<JournalRecord>({
-      registryUrl: this.#options.config.schemaRegistry.url,
+      registry: this.#options.config.schemaRegistry,
       subject: valueSubject(this.#topic),
       schema: JOURNAL_SCHEMA,
     })

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import type { ErrorCode } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
+import type { OutageStatus } from '../lib/outage.js'
 import type { Pool } from '../lib/postgres.js'
 import type { Stage } from '../lib/stage.js'
 import type { AvroCodec } from '../schemas/codec.js'
@@ -14,7 +15,7 @@ import type { JournalRecord } from '../schemas/journal.js'
 import type { RecordSet } from '../schemas/recordSet.js'
 import type { AppliedMark } from './journal/index.js'
 import type { ImageState } from './resync/index.js'
-import type { ApplierState, StopReason } from './run/index.js'
+import type { ApplierState, DelayHeld, StopReason } from './run/index.js'
 import type { ApplyOutcome, BlockStore } from './store/index.js'
 
 export interface ApplierOptions {
@@ -34,6 +35,8 @@ export interface ApplierOptions {
   schema?: string
   /** Consistency time T (microseconds): apply the groups with groupTime <= T, then stop. */
   stopAtTime?: number
+  /** Group seq N: apply the groups up to N, then stop (with stopAtTime too: whichever comes first). */
+  stopAtGroup?: number
   /**
    * Create the journal topic when missing (the service: true, the default);
    * replay passes false, a missing journal is an error there.
@@ -73,6 +76,12 @@ export interface ApplierStatus {
   halt?: { code: ErrorCode | undefined; message: string }
   /** Whether the image is consistent, or a resync is being applied (with the group it falls back on); after start. */
   image?: ImageState
+  /** A delayed secondary (applier.delayMs > 0): the delay, the groups waiting for it and the oldest one's age. */
+  delay?: DelayHeld
+  /** An outage of PostgreSQL or the registry the applier rides out (retrying with backoff as long as it lasts). */
+  outage?: OutageStatus
+  /** The watchdog (applier.stallAfterMs): groups wait in the journal and none was applied for that long. */
+  stall?: { since: string; lag: number; reason: string }
 }
 
 /**
@@ -80,8 +89,10 @@ export interface ApplierStatus {
  * applied commit (or never begin it) and aborts a retry's backoff; `done`
  * reports 'halted' with the code on a group out of order, a record that does
  * not decode, parts that do not form a group, an update the store cannot hold
- * (and 'failed' for PostgreSQL failing beyond the retries with its own
- * error); 'stopped' with reason 'finished' at the stop time.
+ * (and 'failed' for an error of PostgreSQL no retry mends, with its own
+ * error); an outage of PostgreSQL or the registry never ends it (health()
+ * says 'unavailable' meanwhile, as it does when the watchdog finds it
+ * stalled); 'stopped' with reason 'finished' at the stop time.
  */
 export interface Applier extends Stage<ApplierStatus> {
   readonly name: 'applier'

@@ -4,6 +4,8 @@
  * (lib/metrics.ts createMetricsRegistry), so it is not repeated here.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { DelayHeld } from './run/index.js'
+import type { SnapshotSpace } from './store/index.js'
 
 export interface ApplierMetrics {
   groupsApplied: Counter
@@ -17,7 +19,7 @@ export interface ApplierMetrics {
   batchGroups: Histogram
   /** Consistency time T of the last applied group, seconds since the epoch. */
   consistencyTime: Gauge
-  /** Recovery point: wall clock minus the group's T when it was applied, milliseconds. */
+  /** Recovery point: wall clock minus the last group's T when it was applied, growing while groups wait, ms. */
   rpoMs: Gauge
   /** The same, as a distribution over groups (seconds), for percentiles. */
   rpoSeconds: Histogram
@@ -29,6 +31,18 @@ export interface ApplierMetrics {
   updatesHeldBytes: Gauge
   /** The most bytes of the updates topic held at once since start. */
   updatesHeldPeakBytes: Gauge
+  /** applier.delayMs, seconds (0: not a delayed secondary). */
+  delaySeconds: Gauge
+  /** Groups in hand waiting for the delay (read at scrape time). */
+  delayWaitingGroups: Gauge
+  /** Age of the oldest group waiting for the delay, seconds; 0 when none waits (read at scrape time). */
+  delayOldestWaitingSeconds: Gauge
+  /** Snapshots of the secondary by state, active or pending (read at scrape time, cached). */
+  snapshots: Gauge
+  /** Stored bytes of the block versions snapshots keep (read at scrape time, cached). */
+  snapshotBytesHeld: Gauge
+  /** Snapshots deleted by retention (applier.snapshots). */
+  snapshotsRetired: Counter
 }
 
 /**
@@ -38,10 +52,18 @@ export interface ApplierMetrics {
  */
 export function createApplierMetrics(
   registry: Registry,
-  sources: { journalLag?: () => Promise<number | undefined> } = {},
+  sources: {
+    journalLag?: () => Promise<number | undefined>
+    delayHeld?: () => DelayHeld
+    /** The recovery point now while groups wait (it grows during a stall); undefined keeps the last applied's. */
+    rpoNow?: () => number | undefined
+    snapshotSpace?: () => Promise<SnapshotSpace | undefined>
+  } = {},
 ): ApplierMetrics {
   const registers = [registry]
   return {
+    ...delayMetrics(registers, sources.delayHeld),
+    ...snapshotMetrics(registers, sources.snapshotSpace),
     groupsApplied: new Counter({
       name: 'xrc_applier_groups_applied_total',
       help: 'Consistency groups applied to the secondary',
@@ -86,8 +108,14 @@ export function createApplierMetrics(
     }),
     rpoMs: new Gauge({
       name: 'xrc_applier_rpo_milliseconds',
-      help: 'Wall clock minus the consistency time of the last group, when it was applied',
+      help:
+        'Recovery point: wall clock minus the consistency time of the last group applied, measured when it was ' +
+        'applied, and growing with the wall clock while the journal holds groups not applied (a stall)',
       registers,
+      collect() {
+        const rpo = sources.rpoNow?.()
+        if (rpo !== undefined) this.set(rpo)
+      },
     }),
     rpoSeconds: new Histogram({
       name: 'xrc_applier_rpo_seconds',
@@ -118,6 +146,75 @@ export function createApplierMetrics(
     updatesHeldPeakBytes: new Gauge({
       name: 'xrc_applier_updates_held_peak_bytes',
       help: 'The most bytes of the updates topic held at once since the applier started',
+      registers,
+    }),
+  }
+}
+
+/** The delay a delayed secondary holds (applier.delayMs), read at scrape time. */
+function delayMetrics(
+  registers: Registry[],
+  held: (() => DelayHeld) | undefined,
+): Pick<ApplierMetrics, 'delaySeconds' | 'delayWaitingGroups' | 'delayOldestWaitingSeconds'> {
+  return {
+    delaySeconds: new Gauge({
+      name: 'xrc_applier_delay_seconds',
+      help: 'The delay a delayed secondary applies groups with (applier.delayMs); 0: none',
+      registers,
+      collect() {
+        if (held) this.set(held().delayMs / 1000)
+      },
+    }),
+    delayWaitingGroups: new Gauge({
+      name: 'xrc_applier_delay_waiting_groups',
+      help: 'Groups read from the journal and waiting for the delay (the rest of the backlog waits in Kafka)',
+      registers,
+      collect() {
+        if (held) this.set(held().groupsWaiting)
+      },
+    }),
+    delayOldestWaitingSeconds: new Gauge({
+      name: 'xrc_applier_delay_oldest_waiting_seconds',
+      help: 'Age of the oldest group waiting for the delay (wall clock minus its consistency time); 0: none waits',
+      registers,
+      collect() {
+        if (held) this.set((held().oldestWaitingMs ?? 0) / 1000)
+      },
+    }),
+  }
+}
+
+/** The snapshots' count and space (SnapshotCare caches the read), and what retention deleted. */
+function snapshotMetrics(
+  registers: Registry[],
+  space: (() => Promise<SnapshotSpace | undefined>) | undefined,
+): Pick<ApplierMetrics, 'snapshots' | 'snapshotBytesHeld' | 'snapshotsRetired'> {
+  return {
+    snapshots: new Gauge({
+      name: 'xrc_applier_snapshots',
+      help: 'Snapshots of the secondary by state: active (pinning a group) or pending (waiting for their target)',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        // a scrape must not fail because PostgreSQL is slow: keep the last values then
+        const s = await space?.()
+        if (s === undefined) return
+        this.set({ state: 'active' }, s.active)
+        this.set({ state: 'pending' }, s.pending)
+      },
+    }),
+    snapshotBytesHeld: new Gauge({
+      name: 'xrc_applier_snapshot_bytes_held',
+      help: 'Stored bytes of the block versions snapshots keep (copy on write), after compression',
+      registers,
+      async collect() {
+        const s = await space?.()
+        if (s !== undefined) this.set(s.bytes)
+      },
+    }),
+    snapshotsRetired: new Counter({
+      name: 'xrc_applier_snapshots_retired_total',
+      help: 'Snapshots deleted by retention (applier.snapshots.maxCount, maxAgeMs)',
       registers,
     }),
   }

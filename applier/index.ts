@@ -13,6 +13,35 @@ export {
 export { createBlockStore, type ApplyOutcome, type BlockStore, type BlockStoreOptions } from './store/index.js'
 export type { AppliedMark } from './journal/index.js'
 export type { ExportResult } from './store/index.js'
+export { createImageRanges, type ImageRanges, type RangeImage, type StoreLayout } from './store/index.js'
+export {
+  LIVE_IMAGE,
+  createSnapshots,
+  type BlockRange,
+  type CopyResult,
+  type DeleteResult,
+  type RetentionLimits,
+  type SnapshotDiff,
+  type SnapshotInfo,
+  type SnapshotRequest,
+  type SnapshotSpace,
+  type Snapshots,
+  type SnapshotsOptions,
+  type VolumeDiff,
+} from './store/index.js'
+export {
+  createDrills,
+  drillSnapshotName,
+  drillTables,
+  type DrillHistoryEntry,
+  type DrillImage,
+  type DrillInfo,
+  type DrillLease,
+  type Drills,
+  type StopProgress,
+  type StopResult,
+} from './drill/index.js'
+export { createSegmentCodes, type SegmentCodeRead, type SegmentCodes, type VolumeCodes } from './codes/index.js'
 export { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './replay.js'
 export {
   rebaseSecondary,
@@ -25,3 +54,4 @@ export { GroupAssembler, createUpdatesReader, type UpdatesReader } from './journ
 export { resyncTables } from './resync/index.js'
 export { appliedNote, publishAppliedOnce } from './feedback/index.js'
 export { BLOCK_ROW_COLUMNS, type BlockRow, encodeBlockRows, storeTables } from './store/index.js'
+export { type FenceResult, type SeedResult, fenceSecondary, readFence, seedImage } from './store/index.js'

@@ -1,11 +1,13 @@
 /**
- * Replay from the journal: rebuilds a secondary from the journal's first
- * group into an empty schema, up to the journal's end or up to a
- * consistency time T (recover to a past group), as long as the journal
- * still retains group 1 and the updates topic the updates its markers name
- * (else XRC_UPDATES_GONE). It is the applier run to a goal: the same reads
- * (markers resolved against the updates topic), order checks and
- * transactions, so a replayed image is the applied image.
+ * Replay from the journal: rebuilds a secondary into an empty schema, up to
+ * the journal's end, a consistency time T or a group N (recover to a past
+ * group). It starts from the empty image (the journal must still retain
+ * group 1 and the updates its markers name, else XRC_UPDATES_GONE) or from
+ * a base seeded into the empty schema first (a snapshot: `seed`), and then
+ * applies the groups after the base. It is the applier run to a goal: the
+ * same reads (markers resolved against the updates topic), order checks and
+ * transactions, so a replayed image is the applied image. Which base a
+ * target starts from is recoveryPlan.ts's decision.
  */
 import type { Kafka } from 'kafkajs'
 import type { Registry } from 'prom-client'
@@ -27,6 +29,14 @@ export interface ReplayOptions {
   schema?: string
   /** Consistency time T (microseconds): stop after the last group with groupTime <= T. */
   stopAtTime?: number
+  /** Group seq N: stop after group N. */
+  stopAtGroup?: number
+  /**
+   * Fills the empty target schema with a base image and its control row (a
+   * snapshot's, applier/store/snapshots.ts) before the journal is followed
+   * from the group after it; the target is checked empty first.
+   */
+  seed?: (schema: string) => Promise<void>
   /** After each group: groups applied so far and the journal offset replay runs to. */
   onProgress?: (progress: ReplayProgress) => void
   /** Longest wait for the journal's end, ms (default one hour). */
@@ -47,14 +57,16 @@ export interface ReplayProgress {
 }
 
 export interface ReplaySummary {
-  /** Groups applied. */
+  /** Groups applied (after the base). */
   groups: number
+  /** The group the seeded base held; undefined when replay started from the empty image. */
+  baseGroupSeq: number | undefined
   /** Consistency time of the last group applied; undefined when none was. */
   lastGroupTime: number | undefined
   lastGroupSeq: number | undefined
   /** Block updates applied. */
   blocks: number
-  /** 'stop-time': the next group was after T (or at T). 'journal-end': the journal ran out first. */
+  /** 'stop-time': the stop point (T or N) was reached. 'journal-end': the journal ran out first. */
   stoppedBy: 'stop-time' | 'journal-end'
   journalEnd: number
 }
@@ -72,7 +84,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { config } = options
   const kafka =
     options.kafka ??
-    createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-replay`, logger: options.logger })
+    createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-replay`, logger: options.logger })
   const applier = createApplier({
     config,
     logger: options.logger,
@@ -82,6 +94,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     publishApplied: false,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
     ...(options.stopAtTime !== undefined ? { stopAtTime: options.stopAtTime } : {}),
+    ...(options.stopAtGroup !== undefined ? { stopAtGroup: options.stopAtGroup } : {}),
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.codec ? { codec: options.codec } : {}),
@@ -115,16 +128,25 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         session: options.config.session.name,
       })
     }
+    let baseGroupSeq: number | undefined
+    if (options.seed !== undefined) {
+      await options.seed(applier.store.schema)
+      baseGroupSeq = (await applier.store.lastApplied())?.groupSeq
+    }
     // replay runs to the end the journal has now; groups committed later are the applier's job
     journalEnd = await journalEndOffset(kafka, sessionTopics(options.config.session.name).journal)
-    log.info({ journalEnd, stopAtTime: options.stopAtTime }, 'replay starting')
+    const { stopAtTime, stopAtGroup } = options
+    log.info({ journalEnd, stopAtTime, stopAtGroup, baseGroupSeq }, 'replay starting')
     await applier.start()
     const caughtUp = applier.waitCaughtUp({ untilOffset: journalEnd, timeoutMs: options.timeoutMs ?? 3_600_000 })
     await Promise.race([caughtUp, applier.done])
+    if (applier.status().state === 'halted') await caughtUp // rethrows the halt error
+    // groups committed after the journal's end was read may still be applying: the summary counts them too
+    await applier.stop()
     const final = applier.status()
-    if (final.state === 'halted') await caughtUp // rethrows the halt error
     const summary: ReplaySummary = {
       groups,
+      baseGroupSeq,
       lastGroupTime: final.lastApplied?.groupTime,
       lastGroupSeq: final.lastApplied?.groupSeq,
       blocks,

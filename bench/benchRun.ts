@@ -30,7 +30,7 @@ import { postgresCopyCeiling, type CopyCeilingResult } from './postgresCeiling.j
 import type { BenchProfile } from './profiles.js'
 import { nowMs } from './protocol.js'
 import type { ProcessUsage } from './resourceMonitor.js'
-import { differences, latencySummary, median, round, type LatencySummary } from './stats.js'
+import { concat, differences, latencySummary, median, round, type LatencySummary } from './stats.js'
 
 /** CPU per mirrored block (µs) and memory (MiB) of each process, in one phase. */
 export interface StageUsage {
@@ -147,16 +147,6 @@ function withGroupInterval(config: Config, groupIntervalMs: number): Config {
 /** The latest session time among the acknowledged writes. */
 function maxTime(times: Float64Array): number {
   return times.reduce((m, t) => (Number.isNaN(t) ? m : Math.max(m, t)), Number.NEGATIVE_INFINITY)
-}
-
-function concat(parts: Float64Array[]): Float64Array {
-  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 
 function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
@@ -334,6 +324,53 @@ export function sustainedRate(commit: Float64Array, fromMs: number, toMs: number
   return inWindow / ((toMs - fromMs) / 1000)
 }
 
+/** What the warm-up and the highest rate take from a profile (the failover bench runs them too). */
+export type RateProfile = Pick<
+  BenchProfile,
+  'warmupMs' | 'warmupRate' | 'maxMs' | 'maxSettleMs' | 'concurrency' | 'window' | 'drainTimeoutMs'
+>
+
+/** Low-rate writes first, so connections, JIT and caches are warm. */
+export async function warmUp(harness: PipelineHarness, profile: RateProfile, log: (m: string) => void): Promise<void> {
+  log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
+  await harness.runPhase(
+    { mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 },
+    { seed: 1, drainTimeoutMs: profile.drainTimeoutMs },
+  )
+}
+
+/** The windowed closed loop: the rate committed after the settling period, and the groups at that rate. */
+export async function measureHighestRate(
+  harness: PipelineHarness,
+  profile: RateProfile,
+  log: (m: string) => void,
+): Promise<{ pipeline: RunResult['pipeline']; blocksPerSec: number }> {
+  log(
+    `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not ` +
+      `yet on the secondary, ${profile.maxMs} ms`,
+  )
+  const max = await harness.runPhase(
+    { mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window },
+    { seed: 2, drainTimeoutMs: profile.drainTimeoutMs },
+  )
+  const from = max.load.startedMs + profile.maxSettleMs
+  const to = max.load.endedMs
+  const blocksPerSec = sustainedRate(max.commit, from, to)
+  const pipeline = {
+    blocksPerSec: round(blocksPerSec),
+    mibPerSec: round((blocksPerSec * 4096) / MIB, 1),
+    medianGroupBlocks: median(harness.groups.sizesBetween(from, to)),
+    blocks: max.acked,
+    errors: max.load.errors,
+    usage: usageByStage(max.usage, max.acked),
+  }
+  log(
+    `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ` +
+      `${pipeline.medianGroupBlocks} blocks`,
+  )
+  return { pipeline, blocksPerSec }
+}
+
 /** Host write delays of the write path's slices, per variant. */
 interface WritePathDelays {
   mirrored: Float64Array[]
@@ -368,42 +405,12 @@ class PipelinePhases {
     return { pipeline, rpo50, rpo80, writePath, groupIntervals, backlog }
   }
 
-  async #warmUp(): Promise<void> {
-    const profile = this.#profile
-    this.#log(`  warm-up: ${profile.warmupRate} writes/s for ${profile.warmupMs} ms`)
-    await this.#harness.runPhase(
-      { mode: 'open', rate: profile.warmupRate, durationMs: profile.warmupMs, maxInFlight: 10_000 },
-      { seed: 1, ...this.#drain },
-    )
+  #warmUp(): Promise<void> {
+    return warmUp(this.#harness, this.#profile, this.#log)
   }
 
-  /** The windowed closed loop: the rate committed after the settling period, and the groups at that rate. */
-  async #highestRate(): Promise<{ pipeline: RunResult['pipeline']; blocksPerSec: number }> {
-    const profile = this.#profile
-    this.#log(
-      `  highest sustained rate: ${profile.concurrency} writers, at most ${profile.window} writes not ` +
-        `yet on the secondary, ${profile.maxMs} ms`,
-    )
-    const max = await this.#harness.runPhase(
-      { mode: 'closed', concurrency: profile.concurrency, durationMs: profile.maxMs, window: profile.window },
-      { seed: 2, ...this.#drain },
-    )
-    const from = max.load.startedMs + profile.maxSettleMs
-    const to = max.load.endedMs
-    const blocksPerSec = sustainedRate(max.commit, from, to)
-    const pipeline = {
-      blocksPerSec: round(blocksPerSec),
-      mibPerSec: round((blocksPerSec * 4096) / MIB, 1),
-      medianGroupBlocks: median(this.#harness.groups.sizesBetween(from, to)),
-      blocks: max.acked,
-      errors: max.load.errors,
-      usage: usageByStage(max.usage, max.acked),
-    }
-    this.#log(
-      `    ${pipeline.blocksPerSec} blocks/s (${pipeline.mibPerSec} MiB/s), median group ` +
-        `${pipeline.medianGroupBlocks} blocks`,
-    )
-    return { pipeline, blocksPerSec }
+  #highestRate(): Promise<{ pipeline: RunResult['pipeline']; blocksPerSec: number }> {
+    return measureHighestRate(this.#harness, this.#profile, this.#log)
   }
 
   /** An open-loop phase at `fraction` of the highest rate. */

@@ -29,8 +29,16 @@ export interface BenchSession {
   /** PostgreSQL schema of the COPY ceiling. */
   ceilingSchema: string
   kafka: Kafka
-  /** Removes topics, groups, subjects, schemas and files; reports (does not throw) what it could not remove. */
+  /**
+   * Removes topics, groups, subjects, schemas and files; reports (does not throw) what it could not remove.
+   * Sessions adopted (see `adopt`) go too.
+   */
   cleanup(options?: { keepDir?: boolean }): Promise<string[]>
+  /**
+   * A further session the run made from this one (a failover's takeover session, say), whose topics, groups,
+   * subjects and PostgreSQL schema the cleanup removes as well; its files are expected in this session's folder.
+   */
+  adopt(session: { name: string; schema: string }): void
 }
 
 /**
@@ -41,6 +49,8 @@ export interface BenchSession {
 export async function createBenchSession(options: {
   load: LoadOptions
   blocksPerVolume: number
+  /** Sizes of some volumes by name (c0v0, ...), blocks, instead of blocksPerVolume. */
+  volumeBlocks?: Readonly<Record<string, number>>
   logLevel?: string
 }): Promise<BenchSession> {
   const name = `bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`
@@ -49,7 +59,7 @@ export async function createBenchSession(options: {
     id,
     volumes: Array.from({ length: BENCH_LAYOUT.volumesPerController }, (_, v) => ({
       name: `c${id}v${v}`,
-      blocks: options.blocksPerVolume,
+      blocks: options.volumeBlocks?.[`c${id}v${v}`] ?? options.blocksPerVolume,
     })),
   }))
   const overrides = options.load.overrides ?? {}
@@ -65,19 +75,23 @@ export async function createBenchSession(options: {
     },
   })
   const kafka = createKafka({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     clientId: `xrc-bench-${name}`,
     logger: silentLogger,
     level: logLevel.NOTHING,
   })
   const ceilingTopic = `xrc.${name}.ceiling`
   const ceilingSchema = `${name}_ceiling`
+  const adopted: { name: string; schema: string }[] = []
   return {
     config,
     dir,
     ceilingTopic,
     ceilingSchema,
     kafka,
+    adopt(session) {
+      adopted.push(session)
+    },
     async cleanup(cleanupOptions = {}) {
       const problems: string[] = []
       const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
@@ -88,14 +102,15 @@ export async function createBenchSession(options: {
         }
       }
       // by prefix, not by a list: every topic, group and subject the session's stages made, kinds added later too
-      const prefix = `xrc.${name}.`
+      const prefixes = [name, ...adopted.map((a) => a.name)].map((n) => `xrc.${n}.`)
+      const ours = (s: string): boolean => prefixes.some((p) => s.startsWith(p))
       const admin = kafka.admin()
       await attempt('kafka', async () => {
         await admin.connect()
         try {
-          const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix))
+          const mine = (await admin.listTopics()).filter(ours)
           if (mine.length > 0) await admin.deleteTopics({ topics: mine })
-          const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix))
+          const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter(ours)
           // a group still settling goes with its topics' offsets
           if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined)
         } finally {
@@ -105,14 +120,13 @@ export async function createBenchSession(options: {
       await attempt('registry subjects', async () => {
         const res = await fetch(`${config.schemaRegistry.url}/subjects`)
         const subjects = res.ok ? ((await res.json()) as string[]) : []
-        for (const subject of subjects.filter((s) => s.startsWith(prefix)))
-          await deleteSubject(config.schemaRegistry.url, subject)
+        for (const subject of subjects.filter(ours)) await deleteSubject(config.schemaRegistry.url, subject)
       })
       await attempt('postgresql', async () => {
         const client = new pg.Client({ connectionString: config.database.url })
         await client.connect()
         try {
-          for (const s of [config.applier.schema, ceilingSchema])
+          for (const s of [config.applier.schema, ceilingSchema, ...adopted.map((a) => a.schema)])
             await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`)
         } finally {
           await client.end()

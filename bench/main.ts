@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 /**
  * `npm run bench [-- --quick] [-- --runs N] [-- --backlog blocks] [-- --config file] [-- --cpu-prof] [-- --render]`,
- * `npm run bench -- --nbd [--seconds 60]` (fio through the NBD front end only, bench/nbd/nbdBench.ts):
+ * `npm run bench -- --nbd [--seconds 60]` (fio through the NBD front end only, bench/nbd/nbdBench.ts),
+ * `npm run bench -- --snapshots [--quick]` (issue 14's snapshot targets only, bench/snapshots/snapshotBench.ts),
+ * `npm run bench -- --failover [--quick]` (issue 17's verify and failback targets only, bench/failover/):
  * the benchmark's composition root. It reads its flags and the environment
  * (through loadConfig, like every xrc process), runs the measurements on
  * the local stack (benchRun.ts), and writes the results:
  *   full run:  bench/results/latest.json and BENCHMARKS.md
  *   --quick:   bench/results/quick.json and bench/results/quick.md
  *   --render:  no measuring; the Markdown again from the saved JSON
+ * and, after the runs (full and --quick alike), issue 17's failover bench on
+ * a session of its own: bench/results/failover(-quick).json and .md.
  * A missed target is reported, never an error: the exit code is non-zero
  * only when the harness itself fails (the stack is unreachable, a stage
  * dies, a phase never drains).
@@ -28,8 +32,12 @@ import { REPO_ROOT } from '../stack/paths.js'
 import { createBenchSession } from './benchSession.js'
 import { benchRun, type RunResult } from './benchRun.js'
 import { describeMachine, loadAverage } from './machine.js'
+import { FAILOVER_PROFILES, runFailoverBench } from './failover/failoverBench.js'
+import { renderFailoverReport } from './failover/failoverReport.js'
 import { renderNbdReport, runNbdBench } from './nbd/nbdBench.js'
 import { PROFILES, type BenchProfile } from './profiles.js'
+import { renderSnapshotReport } from './snapshots/snapshotReport.js'
+import { SNAPSHOT_PROFILES, runSnapshotBench } from './snapshots/snapshotBench.js'
 import { buildReport, renderMarkdown, type Report } from './report.js'
 
 const log = (message: string): void => void process.stderr.write(`bench: ${message}\n`)
@@ -38,7 +46,7 @@ const log = (message: string): void => void process.stderr.write(`bench: ${messa
 async function preflight(config: Config): Promise<void> {
   const hint = 'start the local stack with `npm run stack -- up`'
   const admin = createKafka({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     clientId: 'xrc-bench-preflight',
     logger: silentLogger,
     level: logLevel.NOTHING,
@@ -80,6 +88,8 @@ async function main(): Promise<void> {
       backlog: { type: 'string' },
       render: { type: 'boolean', default: false },
       nbd: { type: 'boolean', default: false },
+      snapshots: { type: 'boolean', default: false },
+      failover: { type: 'boolean', default: false },
       seconds: { type: 'string' },
     },
     strict: true,
@@ -92,6 +102,8 @@ async function main(): Promise<void> {
   }
   if (values.render) return render(resultsDir, outputs)
   if (values.nbd) return nbd(resultsDir, values.config, values.seconds)
+  if (values.snapshots) return snapshots(resultsDir, values.config, values.quick)
+  if (values.failover) return failover(resultsDir, values.config, values.quick)
   const runs = values.runs === undefined ? base.runs : Number(values.runs)
   if (!Number.isInteger(runs) || runs < 1)
     throw new XrcError('XRC_USAGE', {
@@ -149,6 +161,17 @@ async function main(): Promise<void> {
   log(`done in ${Math.round(report.durationSeconds)} s: ${outputs.json}, ${outputs.markdown}`)
   for (const t of report.targets)
     log(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS'} ${t.name}: ${t.measured}`)
+  await failover(resultsDir, values.config, profile.name === 'quick')
+}
+
+/** `--failover`: verify while the pipeline runs, failover and failback (issue 17); also the end of every run. */
+async function failover(resultsDir: string, configFile: string | undefined, quick: boolean): Promise<void> {
+  const load: LoadOptions = { env: process.env, ...(configFile !== undefined ? { file: configFile } : {}) }
+  await preflight(loadConfig(load))
+  const report = await runFailoverBench({ load, profile: FAILOVER_PROFILES[quick ? 'quick' : 'full'], resultsDir, log })
+  const stem = quick ? 'failover-quick' : 'failover'
+  log(`failover: done in ${Math.round(report.durationSeconds)} s: ${join(resultsDir, `${stem}.json`)}, .md`)
+  for (const line of renderFailoverReport(report).trim().split('\n').slice(0, 8)) log(`  ${line}`)
 }
 
 /** `--nbd`: fio through the primary's NBD exports, mirrored, suspended and against a plain file. */
@@ -166,6 +189,17 @@ async function nbd(resultsDir: string, configFile: string | undefined, secondsFl
   const report = await runNbdBench({ load, seconds, resultsDir, log })
   log(`nbd: ${join(resultsDir, 'nbd.json')}, ${join(resultsDir, 'nbd.md')}`)
   for (const line of renderNbdReport(report).trim().split('\n')) log(`  ${line}`)
+}
+
+/** `--snapshots`: snapshot creation, apply with snapshots held, recovery via a snapshot (issue 14). */
+async function snapshots(resultsDir: string, configFile: string | undefined, quick: boolean): Promise<void> {
+  const load: LoadOptions = { env: process.env, ...(configFile !== undefined ? { file: configFile } : {}) }
+  await preflight(loadConfig(load))
+  const profile = SNAPSHOT_PROFILES[quick ? 'quick' : 'full']
+  const report = await runSnapshotBench({ load, profile, resultsDir, log })
+  const stem = quick ? 'snapshots-quick' : 'snapshots'
+  log(`snapshots: done in ${Math.round(report.durationSeconds)} s: ${join(resultsDir, `${stem}.json`)}, .md`)
+  for (const line of renderSnapshotReport(report).trim().split('\n').slice(0, 9)) log(`  ${line}`)
 }
 
 /** Writes the JSON and the Markdown, each renamed into place so an interrupted write never leaves half a report. */

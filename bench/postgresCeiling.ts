@@ -95,7 +95,7 @@ export async function postgresCopyCeiling(options: {
         await client.query('BEGIN')
         const copy = client.query(
           pgCopyStreams.from(
-            `COPY ${store.tables.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`,
+            `COPY ${store.tables.blockRows} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`,
           ),
         )
         await pipeline(Readable.from(encodeBlockRows(rowsOf(done, n), seq, seq)), copy)

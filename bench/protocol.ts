@@ -62,11 +62,35 @@ export interface LoadResult {
   loopDelay?: { p50: number; p99: number; max: number }
 }
 
+/** Blocks `first` .. `first + count - 1` of a volume. */
+export interface BlockRange {
+  volume: string
+  first: number
+  count: number
+}
+
+/** What a writeRanges request did. */
+export interface RangesWritten {
+  writes: number
+  bytes: number
+  /** Session time of the latest write, µs (wait for the secondary to commit it). */
+  lastTime: number
+  startedMs: number
+  endedMs: number
+}
+
 /** Requests a stage answers (each stage takes only its own; see stageProcess.ts). */
 export type StageRequest =
   | { op: 'load'; spec: LoadSpec; seed: number }
   /** The same writes to plain files (pwrite + fdatasync), no mirroring. */
   | { op: 'baseline'; spec: LoadSpec; seed: number }
+  /**
+   * Primary: these block ranges written in order through the primary, `blocksPerWrite` blocks per write (random
+   * data), `concurrency` writes at a time: fills a volume, or changes chosen segments (the failover bench).
+   */
+  | { op: 'writeRanges'; ranges: BlockRange[]; blocksPerWrite: number; concurrency: number }
+  /** Primary: its HTTP API on a free loopback port (started on first ask), as `xrc verify` and failback reach it. */
+  | { op: 'api' }
   /** Mover: the last journaled group. */
   | { op: 'status' }
   | { op: 'stop' }

@@ -34,6 +34,47 @@ export interface Target {
   met: boolean | undefined
 }
 
+/** What every bench section's report opens with: when, which profile, the command, the machine and its load. */
+export interface BenchReportHead {
+  generatedAt: string
+  profile: 'quick' | 'full'
+  command: string
+  durationSeconds: number
+  machine: { cores: number; node: string; postgres: string; kafka: string }
+  /** 1-minute load average at the start and the end: above the core count, other work competed. */
+  load: { start: number; end: number }
+}
+
+/** A target's Met cell: yes, **no**, or figure (a figure asked for, with no bound, or not measured). */
+export const metCell = (met: boolean | undefined): string => (met === undefined ? 'figure' : met ? 'yes' : '**no**')
+
+/**
+ * The opening of a bench section's Markdown report: its title, the command, machine and load (flagged noisy when
+ * the load passed the core count), and the targets' table.
+ */
+export function reportHead(
+  title: string,
+  r: {
+    command: string
+    machine: { cores: number; node: string; postgres: string; kafka: string }
+    load: { start: number; end: number }
+    targets: readonly Target[]
+  },
+): string[] {
+  const noisy = r.load.start > r.machine.cores || r.load.end > r.machine.cores
+  return [
+    title,
+    '',
+    `\`${r.command}\` on ${r.machine.cores} cores, Node ${r.machine.node}, PostgreSQL ${r.machine.postgres}, ` +
+      `Kafka ${r.machine.kafka}; load average ${r.load.start} → ${r.load.end}` +
+      (noisy ? ' (above the core count: other work ran, the figures are noisy).' : '.'),
+    '',
+    '| Target | Goal | Measured | Met |',
+    '| --- | --- | --- | --- |',
+    ...r.targets.map((t) => `| ${t.name} | ${t.goal} | ${t.measured} | ${metCell(t.met)} |`),
+  ]
+}
+
 /** The JSON document (bench/results/*.json); BENCHMARKS.md is rendered from it. */
 export interface Report {
   generatedAt: string
@@ -509,7 +550,9 @@ const METHOD = `## Running it
 (\`bench/results/quick.*\`; CI runs it). Flags: \`--runs N\`, \`--backlog <blocks>\`, \`--config <file>\`
 (settings of the pipeline under test, e.g. \`{"mover": {"groupIntervalMs": 40}}\`), \`--cpu-prof\` (V8
 profiles of the stage processes in \`bench/results/profiles/\`), \`--render\` (this file again from
-\`bench/results/latest.json\`, no measuring).
+\`bench/results/latest.json\`, no measuring). Both end with issue 17's verify and failback bench on a session of
+its own (\`bench/results/failover.*\`, \`failover-quick.*\` for \`--quick\`; \`--failover\` runs only it; its
+figures are quoted under Findings).
 
 ## How it is measured
 

@@ -17,8 +17,9 @@ import { createLogger, type Logger } from '../lib/logger.js'
 import { reportEnd, type Stage } from '../lib/stage.js'
 import { waitFor } from '../lib/retry.js'
 import { createMover } from '../mover/index.js'
-import { createPrimary } from '../producer/index.js'
+import { createPrimary, startHttpApi, type HttpApi } from '../producer/index.js'
 import { openBaselineFiles } from './baselineFiles.js'
+import { writeRanges } from './failover/blockRanges.js'
 import { createWorkload, runLoad, type CommitFeed } from './loadGenerator.js'
 import {
   nowMs,
@@ -88,9 +89,20 @@ async function primaryStage(config: Config, logger: Logger, feed: CommitFeed): P
   const volumes = config.session.controllers.flatMap((c) => c.volumes)
   const workloadFor = (seed: number): ReturnType<typeof createWorkload> =>
     createWorkload({ controllers: config.session.controllers, blockSize: config.session.blockSize, seed })
+  // started on first ask only: the pipeline's own phases never have it listening
+  let api: Promise<HttpApi> | undefined
   return {
     stage: primary,
     async handle(request) {
+      if (request.op === 'api') {
+        api ??= startHttpApi({ primary, port: 0, host: '127.0.0.1', logger })
+        return { url: (await api).url }
+      }
+      if (request.op === 'writeRanges')
+        return writeRanges(async (r, data) => (await primary.write({ volume: r.volume, block: r.first, data })).time, {
+          ...request,
+          blockSize: config.session.blockSize,
+        })
       if (request.op === 'load') {
         const workload = workloadFor(request.seed)
         return withLoopDelay(() =>

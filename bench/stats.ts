@@ -80,3 +80,14 @@ export function round(v: number, digits = 0): number {
   const f = 10 ** digits
   return Math.round(v * f) / f
 }
+
+/** The parts one after another, in one array. */
+export function concat(parts: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}

@@ -7,12 +7,13 @@
 import type { Config } from '../lib/config.js'
 import { redactUrl } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka/index.js'
+import { createKafka, kafkaAccessError } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createStack } from '../stack/index.js'
 import { pingKafka } from '../stack/kafka.js'
 import { checkPostgres } from '../stack/postgres.js'
-import { localRegistryUrl, pingRegistry } from '../stack/registry.js'
+import { localRegistryUrl } from '../stack/registry.js'
+import { registryFetch } from '../schemas/registryClient.js'
 
 /** True when the config's Kafka and registry are the local stack's. */
 export function usesLocalStack(config: Config): boolean {
@@ -47,24 +48,37 @@ export async function ensureStack(config: Config, say: (line: string) => void): 
   )
 }
 
-/** Throws XRC_KAFKA_UNREACHABLE, naming the setting, unless a broker answers within 5 s. */
+/**
+ * Throws XRC_KAFKA_UNREACHABLE, naming the setting, unless a broker answers
+ * within 5 s; XRC_KAFKA_AUTH_FAILED or XRC_KAFKA_TLS_FAILED when one answers
+ * but refuses this client.
+ */
 export async function requireKafka(config: Config): Promise<void> {
-  await pingKafka(config.kafka.brokers, 5000).catch((err: unknown) => {
-    throw new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: config.kafka.brokers.join(','), cause: err })
+  await pingKafka(config.kafka, 5000).catch((err: unknown) => {
+    throw (
+      kafkaAccessError(err, config.kafka) ??
+      new XrcError('XRC_KAFKA_UNREACHABLE', { brokers: config.kafka.brokers.join(','), cause: err })
+    )
   })
 }
 
 /** Throws XRC_REGISTRY_UNREACHABLE, naming the setting, unless the registry answers within 5 s. */
 export async function requireRegistry(config: Config): Promise<void> {
-  await pingRegistry(config.schemaRegistry.url, 5000).catch((err: unknown) => {
+  // through the configured connection: its credentials and CA, so a refused login shows here and not later
+  const res = await registryFetch(config.schemaRegistry, '/subjects', { timeoutMs: 5000 }).catch((err: unknown) => {
     throw new XrcError('XRC_REGISTRY_UNREACHABLE', { url: config.schemaRegistry.url, cause: err })
   })
+  if (res.status !== 200)
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', {
+      url: config.schemaRegistry.url,
+      cause: new Error(`GET /subjects answered ${res.status}${res.status === 401 ? ' (schemaRegistry.username)' : ''}`),
+    })
 }
 
 /** Throws XRC_NOT_FOUND unless `topic` exists (a misspelt session name, most often). */
 export async function requireTopic(config: Config, topic: string, logger: Logger): Promise<void> {
   const admin = createKafka({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     clientId: `${config.kafka.clientId}-admin`,
     logger,
   }).admin()

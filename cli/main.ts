@@ -11,12 +11,16 @@ import { Command, CommanderError } from 'commander'
 import { ConfigError, XrcError, errorMessage } from '../lib/errors.js'
 import { registerAuditCommand } from './commands/audit.js'
 import { registerDemoCommand } from './commands/demo.js'
+import { registerFailoverCommands } from './commands/failover.js'
+import { registerDrillCommands } from './commands/drill.js'
 import { registerReplayCommand } from './commands/replay.js'
 import { registerResyncCommands } from './commands/resync.js'
 import { registerServiceCommands } from './commands/services.js'
 import { registerSessionCommands } from './commands/session.js'
+import { registerSnapshotCommands } from './commands/snapshot.js'
 import { registerStatusCommand } from './commands/status.js'
 import { registerVolumeCommands } from './commands/volume.js'
+import { registerVerifyCommand } from './commands/verify.js'
 import { registerWriteCommand } from './commands/write.js'
 import { registerStackCommands } from './commands/stack.js'
 import { refuseUnknownCommands } from './unknownCommand.js'
@@ -44,6 +48,10 @@ registerReplayCommand(program)
 registerWriteCommand(program)
 registerVolumeCommands(program)
 registerResyncCommands(program)
+registerSnapshotCommands(program)
+registerVerifyCommand(program)
+registerFailoverCommands(program)
+registerDrillCommands(program)
 refuseUnknownCommands(program)
 
 try {

@@ -12,6 +12,7 @@ import { createKafka } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
 import pg from 'pg'
+import { registryFetch, type RegistryConnection } from '../schemas/registryClient.js'
 import { moverGroupId, sessionTopics, valueSubject } from '../schemas/topicNames.js'
 
 /** The names a session occupies. */
@@ -45,7 +46,7 @@ export function isEmptyFootprint(f: SessionFootprint): boolean {
 /** Finds what of the session exists in Kafka, PostgreSQL and on disk. */
 export async function sessionFootprint(config: Config, names: SessionNames, logger: Logger): Promise<SessionFootprint> {
   const topics = Object.values(sessionTopics(names.session))
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-admin`, logger })
+  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-admin`, logger })
   const admin = kafka.admin()
   await admin.connect()
   let existing: string[]
@@ -77,7 +78,7 @@ export async function sessionFootprint(config: Config, names: SessionNames, logg
 export async function removeSession(config: Config, names: SessionNames, logger: Logger): Promise<void> {
   const log = logger.child({ component: 'session-removal', session: names.session })
   const topics = Object.values(sessionTopics(names.session))
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-admin`, logger })
+  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-admin`, logger })
   const admin = kafka.admin()
   await admin.connect()
   try {
@@ -91,7 +92,7 @@ export async function removeSession(config: Config, names: SessionNames, logger:
   } finally {
     await admin.disconnect()
   }
-  for (const topic of topics) await deleteSubject(config.schemaRegistry.url, valueSubject(topic))
+  for (const topic of topics) await deleteSubject(config.schemaRegistry, valueSubject(topic))
   const client = new pg.Client({ connectionString: config.database.url })
   await client.connect()
   try {
@@ -104,12 +105,12 @@ export async function removeSession(config: Config, names: SessionNames, logger:
 }
 
 /** Deletes a registry subject for good (soft delete, then permanent); a missing subject is fine. */
-async function deleteSubject(registryUrl: string, subject: string): Promise<void> {
-  const base = `${registryUrl}/subjects/${encodeURIComponent(subject)}`
+async function deleteSubject(registry: RegistryConnection, subject: string): Promise<void> {
+  const path = `/subjects/${encodeURIComponent(subject)}`
   try {
-    await fetch(base, { method: 'DELETE' })
-    await fetch(`${base}?permanent=true`, { method: 'DELETE' })
+    await registryFetch(registry, path, { method: 'DELETE' })
+    await registryFetch(registry, `${path}?permanent=true`, { method: 'DELETE' })
   } catch (err) {
-    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'deleteSubject', subject, url: registryUrl, cause: err })
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'deleteSubject', subject, url: registry.url, cause: err })
   }
 }

@@ -13,6 +13,17 @@ import { z } from 'zod'
 import { ConfigError, type ConfigIssue } from './errors.js'
 import { FAULT_POINTS, FAULT_SPEC_PATTERN } from './faultPoints.js'
 import { JOURNAL_SINGLE_BLOCK_FRAMING_BYTES } from '../schemas/wireSizes.js'
+import { hideSecret } from './secrets.js'
+import {
+  checkPem,
+  KafkaSaslSchema,
+  KafkaTlsSchema,
+  resolveKafkaSecurity,
+  type KafkaSasl,
+  type KafkaTls,
+} from './kafkaSecuritySettings.js'
+
+export { type KafkaSasl, type KafkaTls, saslSettings } from './kafkaSecuritySettings.js'
 
 const port = z.number().int().min(1).max(65535)
 const ms = z.number().int().positive()
@@ -54,6 +65,32 @@ export const ConfigSchema = z.strictObject({
           "Kafka bootstrap servers, host:port; default: the local stack's broker, 127.0.0.1 at stack.kafkaPort",
         ),
       clientId: z.string().default('xrc').describe("Prefix of the Kafka client ids of xrc's processes"),
+      tls: KafkaTlsSchema,
+      sasl: KafkaSaslSchema,
+    })
+    .prefault({}),
+  topics: z
+    .strictObject({
+      replicationFactor: z
+        .number()
+        .int()
+        .min(1)
+        .max(16)
+        .optional()
+        .describe(
+          "Replication factor of the session's topics when xrc creates them; default: 3 on a cluster of at least " +
+            'three brokers, else 1',
+        ),
+      minInsyncReplicas: z
+        .number()
+        .int()
+        .min(1)
+        .max(16)
+        .optional()
+        .describe(
+          "min.insync.replicas of the session's topics when xrc creates them (acks=all waits for this many); " +
+            'default: 2 where the replication factor is at least 3, else 1',
+        ),
     })
     .prefault({}),
   schemaRegistry: z
@@ -65,6 +102,30 @@ export const ConfigSchema = z.strictObject({
           "Confluent-compatible schema registry API; default: the local stack's Apicurio at " +
             'stack.registryPort, path /apis/ccompat/v7',
         ),
+      username: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('User name for HTTP basic authentication to the schema registry; needs schemaRegistry.password'),
+      password: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Password for basic authentication to the schema registry; give it in XRC_SCHEMA_REGISTRY_PASSWORD ' +
+            'rather than in a shared file; never logged, printed or kept in an error; only over https (or loopback)',
+        ),
+      caFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "PEM file of the certificate authorities an https registry's certificate is checked against; default: " +
+            "Node's bundled public CAs",
+        ),
+      timeoutMs: ms
+        .default(10_000)
+        .describe('Longest one request to the schema registry may take before it counts as failed, ms'),
     })
     .prefault({}),
   database: z
@@ -97,6 +158,35 @@ export const ConfigSchema = z.strictObject({
         ),
       kafkaPort: port.default(9092).describe('Port of the local Kafka broker'),
       controllerPort: port.default(9093).describe("Port of the local broker's KRaft controller listener"),
+      securePort: port
+        .default(9094)
+        .describe(
+          'Port of the secured local broker (`xrc stack up --secure`): SASL_SSL only, SCRAM-SHA-512, ACLs; ' +
+            'its CA, users and their passwords are written under stack.dir/tls',
+        ),
+      secureControllerPort: port.default(9095).describe("Port of the secured local broker's KRaft controller listener"),
+      brokers: z
+        .number()
+        .int()
+        .min(1)
+        .max(5)
+        .default(1)
+        .describe(
+          'Nodes of the local Kafka (`xrc stack up --brokers N`): 1 is the broker at stack.kafkaPort; more is a ' +
+            'KRaft cluster of combined broker+controller nodes at stack.clusterPort and stack.clusterControllerPort',
+        ),
+      clusterPort: port
+        .default(19092)
+        .describe('Client port of the first node of the local cluster (stack.brokers > 1); node n takes this + n - 1'),
+      clusterControllerPort: port
+        .default(19192)
+        .describe("KRaft controller port of the local cluster's first node; node n takes this + n - 1"),
+      clusterHeapMb: z
+        .number()
+        .int()
+        .min(256)
+        .default(512)
+        .describe('Java heap of each node of the local cluster (stack.brokers > 1), MiB'),
       registryPort: port
         .default(8081)
         .describe('Port of the local schema registry (its management interface takes this port + 1000)'),
@@ -162,6 +252,17 @@ export const ConfigSchema = z.strictObject({
             ' id 0..1023 is the partition of the updates topic; volume names unique in the session; ' +
             'sizes in blocks. Default: 4 controllers of 2 volumes of 1024 blocks (vol0..vol7)',
         ),
+      segmentBlocks: z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 20)
+        .default(256)
+        .describe(
+          'Blocks per segment of the per-segment codes (checksums) that verify and failback compare; both sites ' +
+            'use this one setting. 256 blocks of 4 KiB = 1 MiB: a code per MiB is 32 bytes per MiB held, one ' +
+            'hash over a contiguous read on the primary, and a failback copies at most 1 MiB per differing segment',
+        ),
       dataDir: z
         .string()
         .default('.xrc')
@@ -203,9 +304,41 @@ export const ConfigSchema = z.strictObject({
         .max(65535)
         .default(7070)
         .describe(
-          "Port of the primary's HTTP API on 127.0.0.1 (block writes and reads, /v1/status, /metrics," +
+          "Port of the primary's HTTP API on producer.apiHost (block writes and reads, /v1/status, /metrics," +
             ' /health); 0 = any free port',
         ),
+      apiHost: z
+        .string()
+        .min(1)
+        .default('127.0.0.1')
+        .describe(
+          "Address the primary's HTTP API listens on; an address other than loopback (127.0.0.0/8, ::1, " +
+            'localhost) needs producer.apiToken, or the primary refuses to start',
+        ),
+      apiToken: z
+        .string()
+        .min(16, 'at least 16 characters (e.g. `openssl rand -hex 32`)')
+        .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces (it travels in an HTTP header)')
+        .optional()
+        .describe(
+          "Bearer token the primary's HTTP API asks of every request but /health and /metrics " +
+            '(Authorization: Bearer <token>), and which the CLI sends; give it in XRC_PRIMARY_API_TOKEN rather ' +
+            'than in a shared file; never logged, printed or kept in an error; unset = no token asked',
+        ),
+      apiAllowedHosts: z
+        .array(z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, 'a host name or address'))
+        .default([])
+        .describe(
+          "Names besides localhost, 127.0.0.1, [::1] and producer.apiHost that the primary's HTTP API accepts " +
+            'in the Host header (the names clients reach it by); any other Host is refused with 403, against ' +
+            'DNS rebinding',
+        ),
+      apiMaxReadBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(16 * 1024 * 1024)
+        .describe("Most block bytes one read of the primary's HTTP API returns (count x session.blockSize), bytes"),
     })
     .prefault({}),
   nbd: z
@@ -287,13 +420,32 @@ export const ConfigSchema = z.strictObject({
           'Update bytes buffered per updates partition before the mover pauses it (resumed when ' +
             'groups drain it), bytes',
         ),
+      maxClockSkewMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe(
+          "Largest skew between the controllers' clocks the mover accepts, as it estimates them from when it " +
+            'reads their record sets; above it (for clockSkewSustainMs) the mover halts with XRC_CLOCK_SKEW; ' +
+            '0 = not checked, ms',
+        ),
+      clockSkewSustainMs: ms
+        .default(10_000)
+        .describe(
+          'How long the estimated skew must stay above maxClockSkewMs before the mover halts (a passing delay, ' +
+            'such as a partition leader moving, is not skew), ms',
+        ),
       metricsPort: z
         .number()
         .int()
         .min(0)
         .max(65535)
-        .default(0)
-        .describe("Port of the mover's /metrics and /health on 127.0.0.1; 0 = any free port"),
+        .default(7071)
+        .describe(
+          "Port of the mover's /metrics and /health on 127.0.0.1, fixed so Prometheus can scrape it " +
+            '(the primary serves them on producer.apiPort, 7070; the applier on 7072); 0 = any free port',
+        ),
     })
     .prefault({}),
   applier: z
@@ -311,8 +463,11 @@ export const ConfigSchema = z.strictObject({
         .int()
         .min(0)
         .max(65535)
-        .default(0)
-        .describe("Port of the applier's /metrics and /health on 127.0.0.1; 0 = any free port"),
+        .default(7072)
+        .describe(
+          "Port of the applier's /metrics and /health on 127.0.0.1, fixed so Prometheus can scrape it; a " +
+            'second applier on the same host (another applier.schema) needs its own; 0 = any free port',
+        ),
       feedbackMs: ms
         .default(1000)
         .describe(
@@ -344,6 +499,80 @@ export const ConfigSchema = z.strictObject({
         .min(1)
         .default(64)
         .describe('Groups the applier applies at most in one PostgreSQL transaction'),
+      statementTimeoutMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(60_000)
+        .describe(
+          "PostgreSQL statement_timeout of the applier's connections: a statement running longer is cancelled " +
+            'and its transaction retried (a batch is at most applier.maxBatchBytes); 0 = none, ms',
+        ),
+      lockTimeoutMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(30_000)
+        .describe(
+          "PostgreSQL lock_timeout of the applier's connections: a wait for a lock (the control row another " +
+            'applier of the same schema holds) ends with an error and is retried, shown in /health; 0 = none, ms',
+        ),
+      idleInTransactionTimeoutMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(60_000)
+        .describe(
+          "PostgreSQL idle_in_transaction_session_timeout of the applier's connections: the server ends the " +
+            'session of an applier paused inside a transaction (SIGSTOP, a hung host), so its locks do not hold ' +
+            'another applier forever; 0 = none, ms',
+        ),
+      stallAfterMs: ms
+        .default(30_000)
+        .describe(
+          'Watchdog: /health answers 503 (unavailable) when the journal has groups not yet applied and none was ' +
+            'applied for this long (a stalled or paused applier, a lock held elsewhere); meanwhile the RPO gauge ' +
+            'grows with the wall clock, ms',
+        ),
+      codeRecomputeBytesPerSecond: z
+        .number()
+        .int()
+        .min(0)
+        .default(16 * 1024 * 1024)
+        .describe(
+          'Rate at which the applier recomputes the codes of segments that groups wrote (their valid flag ' +
+            'cleared), in segment bytes read; a code is set valid only if its segment was not written meanwhile; ' +
+            '0 = never recompute, bytes/s',
+        ),
+      delayMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'A delayed secondary: the applier applies a group only once its consistency time is this old by the ' +
+            'wall clock (a copy that a logical corruption reaches only after the delay); the backlog waits in ' +
+            'Kafka, so the journal and updates retention must cover it; 0 = apply at once, ms',
+        ),
+      snapshots: z
+        .strictObject({
+          maxCount: z
+            .number()
+            .int()
+            .positive()
+            .optional()
+            .describe(
+              'Snapshot retention: the applier keeps at most this many active snapshots of its secondary, ' +
+                'deleting the oldest (by group time) a few seconds after a commit; unset = no count limit',
+            ),
+          maxAgeMs: ms
+            .optional()
+            .describe(
+              'Snapshot retention: the applier deletes active snapshots whose group is older than this by the ' +
+                'session clock; pending snapshots are never retired; unset = no age limit, ms',
+            ),
+        })
+        .prefault({}),
     })
     .prefault({}),
   resync: z
@@ -411,32 +640,118 @@ export const ConfigSchema = z.strictObject({
 
 type Parsed = z.infer<typeof ConfigSchema>
 
+/**
+ * Where and how to reach the schema registry: what every registry client is
+ * made from (schemas/registryClient.ts). `password` is non-enumerable: pass
+ * this object on, never a spread copy of it.
+ */
+export type RegistryConnection = Readonly<{
+  url: string
+  username?: string
+  password?: string
+  caFile?: string
+  timeoutMs?: number
+}>
+
+/**
+ * Where and how to reach Kafka: what every Kafka client is made from
+ * (lib/kafka createKafka). `sasl.password` is non-enumerable: pass this
+ * object on, never a spread copy of it.
+ */
+export type KafkaConnection = Readonly<{
+  brokers: readonly string[]
+  /** TLS settings when TLS is on, else undefined. */
+  tls?: KafkaTls | undefined
+  /** SASL settings when a mechanism is set, else undefined. */
+  sasl?: KafkaSasl | undefined
+}>
+
 /** The resolved, frozen configuration. */
 export type Config = Readonly<
   Omit<Parsed, 'kafka' | 'schemaRegistry' | 'applier'> & {
-    kafka: Readonly<{ brokers: readonly string[]; clientId: string }>
-    schemaRegistry: Readonly<{ url: string }>
+    kafka: KafkaConnection & Readonly<{ clientId: string }>
+    schemaRegistry: RegistryConnection
     applier: Readonly<Parsed['applier'] & { schema: string }>
   }
 >
 
 /** Environment variables read, and the setting each one sets. */
-export const ENV_VARS: Readonly<Record<string, { path: string; parse: 'string' | 'int' | 'list'; doc: string }>> = {
+export const ENV_VARS: Readonly<
+  Record<string, { path: string; parse: 'string' | 'int' | 'list' | 'boolean'; doc: string }>
+> = {
   KAFKA_BROKERS: { path: 'kafka.brokers', parse: 'list', doc: 'Kafka bootstrap servers, comma-separated host:port' },
+  XRC_KAFKA_TLS: { path: 'kafka.tls.enabled', parse: 'boolean', doc: 'true: connect to Kafka over TLS' },
+  XRC_KAFKA_TLS_CA_FILE: { path: 'kafka.tls.caFile', parse: 'string', doc: "PEM file of the brokers' CAs" },
+  XRC_KAFKA_TLS_CERT_FILE: { path: 'kafka.tls.certFile', parse: 'string', doc: 'PEM client certificate (mutual TLS)' },
+  XRC_KAFKA_TLS_KEY_FILE: {
+    path: 'kafka.tls.keyFile',
+    parse: 'string',
+    doc: "PEM private key of the client's certificate",
+  },
+  XRC_KAFKA_TLS_SERVERNAME: {
+    path: 'kafka.tls.servername',
+    parse: 'string',
+    doc: "name the brokers' certificates hold",
+  },
+  XRC_KAFKA_SASL_MECHANISM: {
+    path: 'kafka.sasl.mechanism',
+    parse: 'string',
+    doc: 'SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN',
+  },
+  XRC_KAFKA_SASL_USERNAME: { path: 'kafka.sasl.username', parse: 'string', doc: 'SASL user name' },
+  XRC_KAFKA_SASL_PASSWORD: { path: 'kafka.sasl.password', parse: 'string', doc: 'SASL password (never logged)' },
   SCHEMA_REGISTRY_URL: { path: 'schemaRegistry.url', parse: 'string', doc: 'Confluent-compatible schema registry URL' },
+  XRC_SCHEMA_REGISTRY_USERNAME: {
+    path: 'schemaRegistry.username',
+    parse: 'string',
+    doc: 'schema registry basic auth user',
+  },
+  XRC_SCHEMA_REGISTRY_PASSWORD: {
+    path: 'schemaRegistry.password',
+    parse: 'string',
+    doc: 'schema registry basic auth password (never logged)',
+  },
+  XRC_SCHEMA_REGISTRY_CA_FILE: {
+    path: 'schemaRegistry.caFile',
+    parse: 'string',
+    doc: "PEM file of the registry's CAs",
+  },
+  XRC_SCHEMA_REGISTRY_TIMEOUT_MS: {
+    path: 'schemaRegistry.timeoutMs',
+    parse: 'int',
+    doc: 'schema registry request timeout, ms',
+  },
   DATABASE_URL: { path: 'database.url', parse: 'string', doc: 'PostgreSQL connection string of the secondary' },
   LOG_LEVEL: { path: 'log.level', parse: 'string', doc: 'pino log level' },
   XRC_STACK_DIR: { path: 'stack.dir', parse: 'string', doc: 'local stack folder' },
   XRC_KAFKA_PORT: { path: 'stack.kafkaPort', parse: 'int', doc: 'local broker port' },
   XRC_KAFKA_CONTROLLER_PORT: { path: 'stack.controllerPort', parse: 'int', doc: 'local KRaft controller port' },
   XRC_REGISTRY_PORT: { path: 'stack.registryPort', parse: 'int', doc: 'local schema registry port' },
+  XRC_STACK_BROKERS: { path: 'stack.brokers', parse: 'int', doc: 'nodes of the local Kafka (1, or a cluster of 3)' },
+  XRC_TOPIC_REPLICATION_FACTOR: {
+    path: 'topics.replicationFactor',
+    parse: 'int',
+    doc: "replication factor of the session's topics",
+  },
+  XRC_TOPIC_MIN_INSYNC_REPLICAS: {
+    path: 'topics.minInsyncReplicas',
+    parse: 'int',
+    doc: "min.insync.replicas of the session's topics",
+  },
   XRC_SESSION: { path: 'session.name', parse: 'string', doc: 'session name' },
   XRC_DATA_DIR: { path: 'session.dataDir', parse: 'string', doc: 'primary site data folder' },
   XRC_API_PORT: { path: 'producer.apiPort', parse: 'int', doc: "primary's HTTP API port" },
+  XRC_API_HOST: { path: 'producer.apiHost', parse: 'string', doc: "address the primary's HTTP API listens on" },
+  XRC_PRIMARY_API_TOKEN: {
+    path: 'producer.apiToken',
+    parse: 'string',
+    doc: "bearer token of the primary's HTTP API (never logged)",
+  },
   XRC_NBD_PORT: { path: 'nbd.port', parse: 'int', doc: "primary's NBD TCP port" },
   XRC_MOVER_METRICS_PORT: { path: 'mover.metricsPort', parse: 'int', doc: "mover's metrics port" },
   XRC_APPLIER_METRICS_PORT: { path: 'applier.metricsPort', parse: 'int', doc: "applier's metrics port" },
   XRC_APPLIER_SCHEMA: { path: 'applier.schema', parse: 'string', doc: 'PostgreSQL schema of the secondary' },
+  XRC_APPLIER_DELAY_MS: { path: 'applier.delayMs', parse: 'int', doc: "applier's delay (a delayed secondary), ms" },
   XRC_FAULT_POINT: { path: 'faults.point', parse: 'string', doc: 'fault suite only: a fault point to fire' },
 }
 
@@ -460,7 +775,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
         throw new Error('top level must be a JSON object')
       fromFile = parsed as Record<string, unknown>
     } catch (err) {
-      issues.push({ setting: `config file ${options.file}`, message: err instanceof Error ? err.message : String(err) })
+      // V8 quotes the text around a JSON syntax error, which may hold a password: the token is enough
+      const message = (err instanceof Error ? err.message : String(err)).replace(
+        /, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s,
+        ' (not valid JSON)',
+      )
+      issues.push({ setting: `config file ${options.file}`, message })
     }
   }
   const fromEnv: Record<string, unknown> = {}
@@ -472,6 +792,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
       value = Number(raw)
       if (!Number.isInteger(value)) {
         issues.push({ setting: `${key} (${spec.path})`, message: `expected an integer, got "${raw}"` })
+        continue
+      }
+    } else if (spec.parse === 'boolean') {
+      value = BOOLEANS[raw.trim().toLowerCase()]
+      if (value === undefined) {
+        issues.push({ setting: `${key} (${spec.path})`, message: `expected true or false, got "${raw}"` })
         continue
       }
     } else if (spec.parse === 'list') {
@@ -516,6 +842,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
         `${JOURNAL_SINGLE_BLOCK_FRAMING_BYTES} bytes of framing`,
     })
   }
+  const { replicationFactor, minInsyncReplicas } = c.topics
+  if (replicationFactor !== undefined && minInsyncReplicas !== undefined && minInsyncReplicas > replicationFactor) {
+    issues.push({
+      setting: 'topics.minInsyncReplicas',
+      message: `must not exceed topics.replicationFactor (${replicationFactor}): no write could be acknowledged`,
+    })
+  }
+  const schemaRegistry = resolveRegistry(c.schemaRegistry, c.stack.registryPort, issues)
+  const security = resolveKafkaSecurity(c.kafka, issues)
   if (c.mover.groupMinIntervalMs > c.mover.groupIntervalMs) {
     issues.push({
       setting: 'mover.groupMinIntervalMs',
@@ -525,13 +860,60 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (issues.length > 0) throw new ConfigError(issues)
   const resolved = {
     ...c,
-    kafka: { ...c.kafka, brokers: c.kafka.brokers ?? [`127.0.0.1:${c.stack.kafkaPort}`] },
-    schemaRegistry: {
-      url: (c.schemaRegistry.url ?? `http://127.0.0.1:${c.stack.registryPort}/apis/ccompat/v7`).replace(/\/+$/, ''),
+    kafka: {
+      clientId: c.kafka.clientId,
+      brokers: c.kafka.brokers ?? localBrokers(c.stack),
+      tls: security.tls,
+      sasl: security.sasl,
     },
+    schemaRegistry,
     applier: { ...c.applier, schema: c.applier.schema ?? defaultSchemaName(c.session.name) },
+    producer: hideSecret(withoutKey(c.producer, 'apiToken'), 'apiToken', c.producer.apiToken),
   }
   return deepFreeze(resolved)
+}
+
+/**
+ * The registry's connection, its password non-enumerable; issues (each
+ * naming its setting) for a user without a password or the reverse, a
+ * password that would cross the network in clear, and a CA file that is not
+ * a readable PEM certificate.
+ */
+function resolveRegistry(r: Parsed['schemaRegistry'], registryPort: number, issues: ConfigIssue[]): RegistryConnection {
+  const url = (r.url ?? `http://127.0.0.1:${registryPort}/apis/ccompat/v7`).replace(/\/+$/, '')
+  if (r.username !== undefined && r.password === undefined)
+    issues.push({ setting: 'schemaRegistry.password', message: 'schemaRegistry.username needs a password' })
+  if (r.password !== undefined && r.username === undefined)
+    issues.push({ setting: 'schemaRegistry.username', message: 'schemaRegistry.password needs a user name' })
+  const { protocol, hostname } = new URL(url)
+  if (r.password !== undefined && protocol !== 'https:' && !isLoopbackHost(hostname))
+    issues.push({
+      setting: 'schemaRegistry.password',
+      message: `basic authentication over ${protocol}// would send the password in clear: use an https:// URL`,
+    })
+  if (r.caFile !== undefined) {
+    if (protocol !== 'https:')
+      issues.push({ setting: 'schemaRegistry.caFile', message: `a CA file needs an https:// URL, not ${url}` })
+    checkPem('schemaRegistry.caFile', r.caFile, 'certificate', issues)
+  }
+  const resolved = {
+    url,
+    ...(r.username !== undefined ? { username: r.username } : {}),
+    ...(r.caFile !== undefined ? { caFile: r.caFile } : {}),
+    timeoutMs: r.timeoutMs,
+  }
+  return hideSecret(resolved, 'password', r.password)
+}
+
+/** localhost or a loopback address (a URL's hostname: IPv6 in brackets). */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
+}
+
+/** The local stack's client addresses: its one broker, or every node of its cluster (stack.brokers > 1). */
+export function localBrokers(stack: Parsed['stack']): string[] {
+  if (stack.brokers === 1) return [`127.0.0.1:${stack.kafkaPort}`]
+  return Array.from({ length: stack.brokers }, (_, i) => `127.0.0.1:${stack.clusterPort + i}`)
 }
 
 /** The secondary's PostgreSQL schema for a session name. */
@@ -548,6 +930,22 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparseable url)'
   }
+}
+
+/** A copy of `obj` without `key` (a secret re-added non-enumerable by hideSecret). */
+function withoutKey<T extends object, K extends keyof T>(obj: T, key: K): T {
+  const copy = { ...obj }
+  delete copy[key]
+  return copy
+}
+
+const BOOLEANS: Readonly<Record<string, boolean>> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -25,6 +25,10 @@ export const ERROR_CODES = {
       issues: 'invalid configuration:\n{issues}',
       faultPoint: 'faults.point "{value}" is not <point>:<kill|stop>[:<n>] with a point of {points}',
       topicPartitions: '{role} {topic} has {have} partitions; {partitionsFrom} needs {rule} {partitions}',
+      topicReplication: [
+        '{role} {topic} needs {replicationFactor} replicas but the cluster has {brokers} brokers; ',
+        'lower topics.replicationFactor (XRC_TOPIC_REPLICATION_FACTOR) or add brokers',
+      ],
       topicMaxMessageBytes: [
         '{role} {topic} has max.message.bytes {have}, ',
         'below the {need} a record of {setting} ({maxRecordBytes}) needs; ',
@@ -61,7 +65,29 @@ export const ERROR_CODES = {
     doc: 'A command was called with bad arguments.',
     messages: {
       badOption: '{option} takes {expected}, got "{value}"',
+      nbdReadOnly: '{command} refused: NBD export "{export}" serves {image}, read-only',
+      drillName: [
+        'drill name "{name}" is not 1-64 letters, digits, ".", "_", "@" or "-" ',
+        'starting with a letter or digit',
+      ],
+      drillNothingApplied: [
+        'the secondary of session "{session}" has applied no group yet: there is no image to drill on ',
+        '(start the applier and let it apply)',
+      ],
+      drillGroupNotApplied: [
+        'a drill at group {atGroup}: the secondary of session "{session}" has applied up to group {groupSeq}; ',
+        'a drill runs on an applied group (the newest, or one a snapshot pins)',
+      ],
+      drillGroupNotPinned: [
+        'a drill at group {atGroup}: the secondary of session "{session}" keeps the image of the newest group ',
+        '({groupSeq}) and of the groups its snapshots pin ({pinned}) only; ',
+        'take a snapshot at a group to drill on it later (xrc snapshot create --at-group)',
+      ],
       methodNotAllowed: '{method} is not allowed on {path}: use {use}',
+      readTooLarge: [
+        'a read of {count} blocks of {blockSize} bytes is {bytes} bytes, over producer.apiMaxReadBytes ',
+        '({maxBytes} bytes): read at most {maxBlocks} blocks a request',
+      ],
       unknownVolume: 'volume "{volume}" is not in session {session} (session.controllers: {volumes})',
       noSuchPartition: '--partition: {topic} has partitions {partitions}',
       unreadableFile: 'cannot read {file}: {cause}',
@@ -104,11 +130,43 @@ export const ERROR_CODES = {
       notOpen: '{component} is {state}: open() it before {what}',
       negativeOffset: '{what} must be a non-negative integer, got {value}',
       blockOutsideVolume: 'block {block} is outside volume "{volume}" (0..{lastBlock})',
+      targetOutsideWindow: [
+        '{target} is outside the recovery window: {window}. ',
+        "Snapshots (xrc snapshot list) and the topics' retention set the window (xrc replay --window)",
+      ],
       replayTargetNotEmptySchema: [
         'schema "{schema}" already holds group {groupSeq} (time {groupTime}): ',
         'replay rebuilds into an empty schema',
       ],
       nothingToRollBack: 'the secondary of session "{session}" is {state}: there is nothing to roll back',
+      snapshotName: [
+        'snapshot name "{name}" is not 1-128 letters, digits, ".", "_", ":", "@" or "-" ',
+        'starting with a letter or digit',
+      ],
+      snapshotNameReserved: 'snapshot name "{name}" is reserved: a diff takes it for the live image',
+      snapshotOfDrill:
+        'snapshot "{name}" is a drill\'s own: it is made by xrc drill start and removed by xrc drill stop',
+      snapshotTwoTargets: [
+        'a snapshot takes one target, a group or a time, not both ',
+        '(got group {atGroup}, time {atTime})',
+      ],
+      snapshotBadTarget: 'a snapshot at a {what} takes a positive integer, got {value}',
+      snapshotTargetPassed: [
+        'a snapshot at {what} {value}: the secondary of session "{session}" has already applied group ',
+        '{groupSeq} (time {groupTime}), so that target is not ahead; ',
+        'create it without a target to pin group {groupSeq}',
+      ],
+      snapshotNothingApplied: [
+        'the secondary of session "{session}" has applied no group yet, so there is nothing to pin: ',
+        'give a target group or time to take the snapshot once it is applied',
+      ],
+      retentionLimit: 'a snapshot retention {limit} takes a positive integer, got {value}',
+      noRetentionLimit: 'a snapshot retention needs a count or an age limit',
+      copySameSchema: 'a snapshot is copied into another schema, not into its own ({schema})',
+      copyTargetNotEmpty: [
+        'schema "{schema}" already holds {what}: a snapshot is copied into an empty store ',
+        '(drop the schema or name another)',
+      ],
     },
   },
   XRC_STACK_INSTALL_FAILED: {
@@ -160,7 +218,48 @@ export const ERROR_CODES = {
       deadLetter: 'could not dead-letter {topic} partition {partition} offset {offset}: {cause}',
       send: 'send to {topic} partition {partitions} failed: {cause}',
       sendMany: 'send to {topic} partitions {partitions} failed: {cause}',
+      notWritten: 'sends to {topic} left partitions {partitions} unwritten, though Kafka answered: sent again',
       topicPartitions: 'topic {topic} has {have} of the {partitions} partitions the session needs',
+      callDeadline: 'Kafka did not answer {what} within {timeoutMs} ms: the client is dropped and made anew',
+      fetchStalled: 'a fetch of {topic} from broker {nodeId} had no answer for {waitedMs} ms: the reader is made anew',
+    },
+  },
+  XRC_KAFKA_AUTH_FAILED: {
+    retriable: false,
+    status: 502,
+    doc: 'Kafka refused the SASL credentials (kafka.sasl): no retry mends it, so the service stops and says so.',
+    messages: {
+      default: [
+        'Kafka at {brokers} refused authentication: SASL {mechanism} as user "{username}" failed ({cause}); ',
+        'check kafka.sasl.username (XRC_KAFKA_SASL_USERNAME) and the password (XRC_KAFKA_SASL_PASSWORD)',
+      ],
+      noCredentials: [
+        'Kafka at {brokers} refused authentication ({cause}): no SASL credentials are configured; ',
+        'set kafka.sasl (XRC_KAFKA_SASL_MECHANISM, XRC_KAFKA_SASL_USERNAME, XRC_KAFKA_SASL_PASSWORD)',
+      ],
+    },
+  },
+  XRC_KAFKA_TLS_FAILED: {
+    retriable: false,
+    status: 502,
+    doc: [
+      'The TLS handshake with a broker failed (an untrusted, expired or misnamed certificate, or no TLS at the port): ',
+      'no retry mends it, so the service stops and says so.',
+    ].join(''),
+    messages: { default: 'TLS with Kafka broker {broker} failed: {cause} ({tlsCode}); {hint}' },
+  },
+  XRC_KAFKA_NOT_AUTHORIZED: {
+    retriable: false,
+    status: 403,
+    doc: [
+      'A Kafka ACL refuses this stage something its job needs (a topic, its transactional id, a consumer group); ',
+      'the error names the permission to grant.',
+    ].join(''),
+    messages: {
+      default: [
+        'Kafka refused {principal} {kafkaError}: it needs {permission} ({cause}); ',
+        'grant it with kafka-acls (README, "Running against a secured Kafka")',
+      ],
     },
   },
   XRC_REGISTRY_UNREACHABLE: {
@@ -209,6 +308,10 @@ export const ERROR_CODES = {
       closedWhileConnecting: '{component} closed while connecting',
       groupAborted: 'group {groupSeq} aborted: the mover is stopping',
       notTakingWrites: 'the primary of session {session} is {state}, not taking writes',
+      quiesced: [
+        'the primary of session {session} is quiesced for a failback and takes no writes ',
+        '(POST /v1/unquiesce takes them again)',
+      ],
       controller: 'controller {controller} is closed',
       volume: 'volume {volume} is closed',
       sidefile: 'sidefile {dir} is closed',
@@ -237,6 +340,19 @@ export const ERROR_CODES = {
       mustExceed: [
         "controller {controller}: {what} has time {time}, earlier than the controller's latest time {latest} ",
         '(all later writes must exceed it)',
+      ],
+    },
+  },
+  XRC_CLOCK_SKEW: {
+    retriable: false,
+    status: 500,
+    doc: "The controllers' clocks disagree by more than mover.maxClockSkewMs: groups would no longer be consistent.",
+    messages: {
+      default: [
+        "the controllers' clocks disagree by {skewMs} ms (controller {ahead} leads, controller {behind} lags), ",
+        'above mover.maxClockSkewMs = {maxSkewMs} for {forMs} ms: a write that depends on another across ',
+        "controllers could get an earlier time, so no more groups are cut; synchronise the hosts' clocks (NTP, PTP) ",
+        "and restart the mover (offsets from the mover's clock: {offsets})",
       ],
     },
   },
@@ -310,6 +426,9 @@ export const ERROR_CODES = {
       invalidAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): {cause}',
       truncatedAvroValue: 'not a valid Avro {subject} value (schema id {schemaId}): truncated',
       trailingBytes: 'not a valid Avro {subject} value (schema id {schemaId}): {trailing} trailing bytes',
+      walkTruncated:
+        'not a valid Avro {subject} value (schema id {schemaId}): truncated in {field} at byte {at} of {bytes}',
+      walkInvalid: 'not a valid Avro {subject} value (schema id {schemaId}): {field} at byte {at}: {problem}',
       shortHeader: 'not in the Confluent wire format: {bytes} bytes, fewer than the {headerBytes}-byte header',
       magicByte: 'not in the Confluent wire format: magic byte {magic}, expected {expected}',
       wireFormat: 'not in the Confluent wire format ({bytes} bytes, first byte {firstByte})',
@@ -472,8 +591,15 @@ export const ERROR_CODES = {
   XRC_FENCED: {
     retriable: false,
     status: 409,
-    doc: 'Another instance took over this transactional id.',
+    doc: [
+      'Another instance took over: a second mover claimed the transactional id, ',
+      'or `xrc failover` fenced the secondary (its applier applies nothing more).',
+    ].join(''),
     messages: {
+      secondary: [
+        'the secondary of session "{session}" was fenced by the failover to session "{fencedBy}": ',
+        'group {groupSeq} and every later one of this session is not applied',
+      ],
       default: 'transactional id {transactionalId} was taken over by another mover; this one commits nothing more',
       journalGroup: [
         'transactional id {transactionalId} was taken over by another mover (or the broker expired the transaction); ',
@@ -525,8 +651,23 @@ export const ERROR_CODES = {
       ],
       storeNotInitialised: 'no secondary in schema "{schema}": run init() (the applier does) first',
       storeVolume: 'volume "{volume}" is not in the secondary of session "{session}"',
+      codesVolume: 'volume "{volume}" is not in the secondary in schema "{schema}"',
+      nothingApplied: [
+        'the secondary in schema "{schema}" has applied no group yet: ',
+        'there is no consistency time to verify against (start the applier and let it apply)',
+      ],
       controlRow: 'schema "{schema}" has no control row for session "{session}": run init() first',
       noSecondary: 'no secondary of session "{session}" in schema "{schema}"',
+      snapshot: 'no snapshot "{name}" in the secondary of session "{session}" (schema {schema})',
+      servedSnapshotGone: [
+        'snapshot "{name}" of the secondary of session "{session}" (schema {schema}) was deleted ',
+        'while it was served over NBD',
+      ],
+      noDrill: 'no drill runs in session "{session}" (schema {schema}): start one with xrc drill start',
+      drillSnapshotGone: [
+        'snapshot "{snapshot}" of drill "{name}" is gone (deleted by hand, or by snapshot retention): ',
+        'stop the drill (xrc drill stop) and start another',
+      ],
     },
   },
   XRC_PRIMARY_UNREACHABLE: {
@@ -539,6 +680,54 @@ export const ERROR_CODES = {
         'or pass --primary <url> if it listens elsewhere',
       ],
       write: 'write {volume}/{block} failed: {cause}',
+    },
+  },
+  XRC_API_UNAUTHORIZED: {
+    retriable: false,
+    status: 401,
+    doc: [
+      "A request to the primary's HTTP API without the bearer token it asks for (producer.apiToken), ",
+      'or with another one.',
+    ].join(''),
+    messages: {
+      missing: [
+        "the primary's HTTP API needs a bearer token: send Authorization: Bearer <token> ",
+        '(the CLI sends producer.apiToken, XRC_PRIMARY_API_TOKEN)',
+      ],
+      wrong: [
+        "the bearer token was refused: it is not the primary's producer.apiToken ",
+        '(check XRC_PRIMARY_API_TOKEN where the request came from)',
+      ],
+    },
+  },
+  XRC_API_HOST_REFUSED: {
+    retriable: false,
+    status: 403,
+    doc: [
+      "A request to the primary's HTTP API named a Host that is not one of its names (a guard against DNS ",
+      'rebinding): add the name clients use to producer.apiAllowedHosts.',
+    ].join(''),
+    messages: {
+      default: [
+        'Host "{host}" is not a name of this primary\'s HTTP API (it answers to {accepted}): ',
+        'add the name clients reach it by to producer.apiAllowedHosts',
+      ],
+      missing: "a request to the primary's HTTP API must name its Host (one of {accepted})",
+    },
+  },
+  XRC_API_UNPROTECTED: {
+    retriable: false,
+    status: 500,
+    doc: [
+      "The primary's HTTP API was to listen on an address other than loopback without a token: it refuses to ",
+      'start rather than take block writes from the network unauthenticated.',
+    ].join(''),
+    messages: {
+      default: [
+        "refusing to start the primary's HTTP API on {host}, which is not a loopback address, without a token: ",
+        'set producer.apiToken (XRC_PRIMARY_API_TOKEN, e.g. `openssl rand -hex 32`) or listen on 127.0.0.1 ',
+        '(producer.apiHost, XRC_API_HOST)',
+      ],
     },
   },
   XRC_ROLLED_BACK: {
@@ -556,6 +745,48 @@ export const ERROR_CODES = {
       noRebase: 'the secondary of session "{session}" was rolled back; it is not rebased on a new journal',
     },
   },
+  XRC_CONFLICT: {
+    retriable: false,
+    status: 409,
+    doc: [
+      'A request conflicts with what the secondary holds or is doing: a snapshot name already taken, ',
+      'a snapshot asked of an image that is not consistent (a resync being applied) or not pinned yet.',
+    ].join(''),
+    messages: {
+      snapshotNameTaken: 'a snapshot named "{name}" already exists in the secondary of session "{session}"',
+      snapshotWhileInconsistent: [
+        'the secondary of session "{session}" is inconsistent (a resync is being applied after group {groupSeq}), ',
+        'so a snapshot now would not be a consistent image: give a target group or time ',
+        '(it is taken at the first consistent group from it), or wait for the resync to end',
+      ],
+      liveImageInconsistent: [
+        'the live image of the secondary of session "{session}" is inconsistent (a resync is being applied ',
+        'after group {groupSeq}): serve a snapshot, or wait for the resync to end',
+      ],
+      snapshotPending: [
+        'snapshot "{name}" is pending (target {target}): it pins a group once the applier reaches it, ',
+        'and has no image before',
+      ],
+      drillRunning: [
+        'drill "{name}" already runs in session "{session}" (group {groupSeq}, started {startedAt}): ',
+        'stop it first (xrc drill stop), or serve it again (xrc drill serve)',
+      ],
+      drillStopping: [
+        'drill "{name}" of session "{session}" is being stopped: ',
+        'run xrc drill stop to finish discarding it',
+      ],
+      drillServed: 'drill "{name}" of session "{session}" is already served over NBD by {holder}',
+      drillInconsistent: [
+        'the secondary of session "{session}" is inconsistent (a resync is being applied after group {groupSeq}): ',
+        'start the drill --at-group of a snapshot taken before the resync, or wait for the resync to end',
+      ],
+      drillServerHolds: [
+        'drill "{name}": its NBD server ({holder}) did not let go within {timeoutMs} ms: ',
+        'stop that process, then run xrc drill stop again',
+      ],
+      drillEnded: 'drill "{name}" of session "{session}" is no longer running: its overlay takes no more writes',
+    },
+  },
   XRC_NBD_PROTOCOL: {
     retriable: false,
     status: 400,
@@ -565,6 +796,53 @@ export const ERROR_CODES = {
       'the reason is logged and the connection closed.',
     ].join(''),
     messages: { default: 'the NBD peer broke the protocol ({nbdReason}): {problem}' },
+  },
+  XRC_FAILOVER_REFUSED: {
+    retriable: false,
+    status: 409,
+    doc: [
+      '`xrc failover` or `xrc failback` refused because a precondition does not hold ',
+      '(a primary it would replace still answers, groups not applied yet, another takeover); ',
+      'the message names it and what to do.',
+    ].join(''),
+    messages: {
+      primaryAnswers: [
+        'the primary of session "{session}" still answers at {url}: a failover would fence a running site. ',
+        'Stop it, or pass --force if it is cut off from its writers and must be replaced anyway',
+      ],
+      groupsNotApplied: [
+        '{groups} group(s) of session "{session}" are journaled but not applied to the secondary after ',
+        '{waitedMs} ms: start the applier (xrc applier) so they are applied, or pass --force to fail over ',
+        'without them (their writes are counted as lost)',
+      ],
+      fencedByOther: [
+        'the secondary of session "{session}" was already fenced by a failover to session "{fencedBy}", ',
+        'not "{newSession}": that session is the primary now',
+      ],
+      targetInUse: [
+        'the primary folder {dir} of session "{newSession}" is in use (controller state without a finished ',
+        'failover record): refusing to overwrite volumes a primary may have written; choose another --new-session',
+      ],
+      noConfigFile: "{command} writes the new session's config from the old one: give it with --config <file>",
+      sameSession: '--new-session must name a new session, not "{session}" itself',
+      notFailedOver: [
+        'session "{session}" is not the product of a failover (no {file}): ',
+        'failback returns a session made by xrc failover to its original site',
+      ],
+      takeoverStillWriting: [
+        'the primary of session "{session}" at {url} still takes writes after quiescing: ',
+        '{detail}',
+      ],
+      imageMoved: [
+        'the secondary of session "{session}" moved while volume "{volume}" was written (group {found}, ',
+        'expected {expected}): something applied to a fenced image; run the failover again',
+      ],
+      quiesceFailed: 'the primary of session "{session}" at {url} could not be quiesced: {detail}',
+      volumeMissing: [
+        'the original site\'s volume file {file} of volume "{volume}" is missing: failback copies into the ',
+        'volumes as they were when the site went down; restore them, or rebuild the site with a full copy',
+      ],
+    },
   },
   XRC_SERVICE_RUNNING: {
     retriable: false,

@@ -21,6 +21,8 @@ export const FAULT_POINTS = [
   'applier.before-commit',
   /** Applier: COMMIT returned; nothing else happened yet. */
   'applier.after-commit',
+  /** Snapshots: a delete or a retention run has deleted its snapshots and freed their versions; COMMIT is next. */
+  'snapshots.before-commit',
   /** Mover: the group's parts and offsets are sent in its transaction; the commit is next. */
   'mover.before-commit',
   /** Mover: the commit request is on its way (its outcome unknown to the mover). */

@@ -15,14 +15,24 @@ export function createMetricsRegistry(labels: Record<string, string>): Registry 
   return registry
 }
 
+/**
+ * A service's health. 'halted': an operator must decide; 'unavailable': it
+ * rides out an outage of a server it needs, or its work is stalled (the
+ * reason says which), and goes on by itself once that ends. Both answer 503.
+ */
 export interface HealthReport {
-  status: 'ok' | 'degraded' | 'halted' | 'starting'
+  status: 'ok' | 'degraded' | 'halted' | 'unavailable' | 'starting'
   [key: string]: unknown
+}
+
+/** The HTTP status of a health report: 503 for halted and unavailable, else 200. */
+export function healthStatusCode(h: HealthReport): 200 | 503 {
+  return h.status === 'halted' || h.status === 'unavailable' ? 503 : 200
 }
 
 /**
  * Serves /metrics and /health on 127.0.0.1:`port` (0 = any free port).
- * /health answers 200 for ok/starting/degraded, 503 for halted.
+ * /health answers 200 for ok/starting/degraded, 503 for halted and unavailable (healthStatusCode).
  */
 export async function serveMetrics(options: {
   registry: Registry
@@ -39,7 +49,7 @@ export async function serveMetrics(options: {
           res.end(body)
         } else if (req.url === '/health') {
           const h = options.health()
-          res.writeHead(h.status === 'halted' ? 503 : 200, { 'content-type': 'application/json' })
+          res.writeHead(healthStatusCode(h), { 'content-type': 'application/json' })
           res.end(JSON.stringify(h, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
         } else {
           res.writeHead(404).end()

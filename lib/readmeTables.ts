@@ -1,7 +1,7 @@
 /**
- * The README's generated tables: every setting of the config schema (with
- * its environment variable, default and description) and the error
- * catalogue. They are generated, never hand-written, so the documentation
+ * The README's generated sections: every setting of the config schema (with
+ * its environment variable, default and description), the error
+ * catalogue, and each stage's Kafka ACLs as commands. They are generated, never hand-written, so the documentation
  * cannot drift from the code: `npm run docs` rewrites the README's marked
  * sections, and lib/readmeTables.test.ts fails when they disagree.
  *
@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { ConfigSchema, ENV_VARS } from './config.js'
 import { ERROR_CODES } from './errors.js'
+import { STAGES, kafkaAclsCommands, stageAcls } from './kafka/stageAcls.js'
 
 /** One documented setting. */
 export interface SettingDoc {
@@ -80,9 +81,18 @@ export function errorTable(): string {
   return ['| code | retriable | HTTP status | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n')
 }
 
+/** The ACLs of each stage of session `demo` as kafka-acls.sh commands (a shell block). */
+export function aclCommands(): string {
+  const lines = STAGES.flatMap((stage) => [
+    `# ${stage}`,
+    ...kafkaAclsCommands(stageAcls('demo', stage), `User:xrc-${stage}`, 'admin.properties'),
+  ])
+  return ['```sh', ...lines, '```'].join('\n')
+}
+
 /** The generated sections by name. */
 export function generatedSections(): Record<string, string> {
-  return { config: configTable(), errors: errorTable() }
+  return { config: configTable(), errors: errorTable(), acls: aclCommands() }
 }
 
 /** The body of section `name` in `text`, or undefined when its markers are missing. */

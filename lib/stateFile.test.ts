@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -20,6 +20,18 @@ describe('state files', () => {
     expect(await readStateFile(path, validate, () => ({ n: -1 }))).toEqual({ n: 8 })
     expect(await readdir(join(dir, 'sub'))).toEqual(['state.json'])
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ n: 8 })
+  })
+
+  it('makes the file 0600 and its new folder 0700, also over a temp file a crash left with a wider mode', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'xrc-state-'))
+    const path = join(dir, 'sub', 'state.json')
+    await writeStateFile(path, { n: 1 })
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+    expect((await stat(join(dir, 'sub'))).mode & 0o777).toBe(0o700)
+    await writeFile(`${path}.tmp`, 'torn', { mode: 0o644 })
+    await chmod(`${path}.tmp`, 0o644)
+    await writeStateFile(path, { n: 2 })
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
   })
 
   it('names the file and the fault when it is damaged', async () => {

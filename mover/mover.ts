@@ -39,9 +39,18 @@ import { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
-import { checkUpdatesRetention, connectAdmin, createKafka } from '../lib/kafka/index.js'
+import {
+  checkUpdatesRetention,
+  connectAdmin,
+  createKafka,
+  kafkaAccessError,
+  lastRefusal,
+  stagePermissions,
+} from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
+import { outageSource, outageStatus, type Outage } from '../lib/outage.js'
+import { createOutageMetrics, type OutageMetrics } from '../lib/outageMetrics.js'
 import { STOPPED, createStageEnding, endOf, settleWithin, type StageEnd } from '../lib/stage.js'
 import { createCodec } from '../schemas/codec.js'
 import type { ResumeCommand } from '../schemas/control.js'
@@ -50,7 +59,7 @@ import { RECORD_SET_SCHEMA, type RecordSet } from '../schemas/recordSet.js'
 import { sessionTopics, valueSubject, type SessionTopics } from '../schemas/topicNames.js'
 import { Supervisor, WakeableSleep } from './control/index.js'
 import type { FormedGroup } from './groups/index.js'
-import { createBadInputDesk, type BadInputDesk, type UpdatesIntake } from './intake/index.js'
+import { createBadInputDesk, type BadInputDesk, type SkewReading, type UpdatesIntake } from './intake/index.js'
 import { markerSetAsideRoom } from '../schemas/wireSizes.js'
 import { createJournalWriter, type JournalWriter, type StartPoint } from './journal/index.js'
 import { journalHooks } from './journalHooks.js'
@@ -99,6 +108,7 @@ class MoverService {
   readonly #log: Logger
   readonly #kafka: Kafka
   readonly #moverMetrics: MoverMetrics
+  readonly #outageMetrics: OutageMetrics
   /** The session's controller ids, ascending (= updates partitions). */
   readonly #controllerIds: number[]
   readonly #badInput: BadInputDesk
@@ -128,7 +138,7 @@ class MoverService {
     this.#log = options.logger.child({ component: 'mover', session: this.#session })
     this.#kafka =
       options.kafka ??
-      createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
+      createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
     this.metrics = options.metrics ?? new Registry()
     this.#moverMetrics = createMoverMetrics(this.metrics)
     this.#controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
@@ -142,11 +152,13 @@ class MoverService {
       groupMinIntervalMs: config.mover.groupMinIntervalMs,
       groupMaxBytes: config.mover.groupMaxBytes,
     })
+    this.#outageMetrics = createOutageMetrics(this.metrics, 'mover', () => this.#supervisor.outage.current)
     this.#badInput = createBadInputDesk({
       kafka: this.#kafka,
       session: this.#session,
       topics: this.#topics,
       maxRecordSetBytes: config.mover.maxRecordSetBytes,
+      replication: config.topics,
       metrics: this.#moverMetrics,
       logger: options.logger,
       log: this.#log,
@@ -163,7 +175,8 @@ class MoverService {
     this.#starting = this.#startOnce()
     try {
       await this.#starting
-    } catch (err) {
+    } catch (cause) {
+      const err = this.#refusal(cause) ?? cause
       await this.#abandonStart(err)
       throw err
     }
@@ -210,6 +223,7 @@ class MoverService {
   status(): MoverStatus {
     const run = this.#pipeline?.current
     const halt = this.#supervisor.halt
+    const outage = halt === undefined ? outageStatus(this.#supervisor.outage.current, Date.now()) : undefined
     return {
       state: this.#state,
       session: this.#session,
@@ -226,8 +240,10 @@ class MoverService {
       duplicateRecordSets: this.#pipeline?.duplicateRecordSets() ?? 0,
       startedFrom: this.#startedFrom,
       frozen: run?.intake.frozen() ?? [],
+      ...clockSkewStatus(run?.intake.clockSkew()),
       ...this.#badInput.counts(),
       ...(halt ? { halt: { code: halt.code, message: halt.message, context: halt.context } } : {}),
+      ...(outage ? { outage } : {}),
     }
   }
 
@@ -261,11 +277,17 @@ class MoverService {
 
   /** Waits for the updates topic; creates the journal topic when missing. */
   async #prepareTopics(): Promise<void> {
-    const admin = await connectAdmin(this.#kafka, this.#config.kafka.brokers)
+    const admin = await connectAdmin(this.#kafka, this.#config.kafka)
     try {
       const partitions = Math.max(...this.#controllerIds) + 1
       await awaitUpdatesTopic(admin, this.#topics.updates, partitions, this.#options.topicWaitMs ?? 30_000)
-      await ensureJournalTopic(admin, this.#topics.journal, this.#config.mover.journalRecordMaxBytes, this.#log)
+      await ensureJournalTopic(
+        admin,
+        this.#topics.journal,
+        this.#config.mover.journalRecordMaxBytes,
+        this.#log,
+        this.#config.topics,
+      )
       // the updates topic is the journal's data: it must keep updates as long as the journal keeps markers
       await checkUpdatesRetention(admin, this.#topics.updates, this.#topics.journal)
     } finally {
@@ -274,11 +296,11 @@ class MoverService {
   }
 
   async #openCodecs(): Promise<PipelineDeps['codecs']> {
-    const registryUrl = this.#config.schemaRegistry.url
+    const registry = this.#config.schemaRegistry
     const { updates: updatesTopic, journal: journalTopic } = this.#topics
     const [updates, journal] = await Promise.all([
-      createCodec<RecordSet>({ registryUrl, subject: valueSubject(updatesTopic), schema: RECORD_SET_SCHEMA }),
-      createCodec<JournalRecord>({ registryUrl, subject: valueSubject(journalTopic), schema: JOURNAL_SCHEMA }),
+      createCodec<RecordSet>({ registry, subject: valueSubject(updatesTopic), schema: RECORD_SET_SCHEMA }),
+      createCodec<JournalRecord>({ registry, subject: valueSubject(journalTopic), schema: JOURNAL_SCHEMA }),
     ])
     return { updates, journal }
   }
@@ -313,7 +335,16 @@ class MoverService {
 
   // ---- halts and restart requests
 
-  #haltWith(err: unknown): void {
+  /** Kafka refusing this mover (a login, a certificate, an ACL) as the catalogue's error naming what it needs. */
+  #refusal(err: unknown): XrcError | undefined {
+    return kafkaAccessError(err, this.#config.kafka, {
+      permissions: stagePermissions(this.#session, 'mover'),
+      logged: lastRefusal(this.#kafka),
+    })
+  }
+
+  #haltWith(cause: unknown): void {
+    const err = this.#refusal(cause) ?? cause
     // stopping: what fails now is the teardown's doing (a closed writer), not a reason to halt
     if (this.#supervisor.stopping && isXrcError(err, 'XRC_CLOSED')) return
     const halt = this.#supervisor.haltWith(err)
@@ -330,7 +361,9 @@ class MoverService {
   /** Retriable trouble in the intake (the registry, the dead-letter topic) or the reader: restart the pipeline. */
   #restartFor(intake: UpdatesIntake, err: unknown): void {
     if (this.#pipeline?.current?.intake !== intake || this.#supervisor.restartPending) return
-    this.#log.warn({ err }, 'restarting the pipeline')
+    const outage = this.#supervisor.outage.failed(outageSource(err, 'kafka'), err, Date.now())
+    this.#outageMetrics.retried(outage.source)
+    this.#log.warn({ err, source: outage.source, retries: outage.retries }, 'restarting the pipeline')
     this.#supervisor.requestRestart(err)
     this.#sleep.wake()
   }
@@ -397,14 +430,26 @@ class MoverService {
     this.#supervisor.beginRestart()
     try {
       await this.#restartPipeline()
-      this.#supervisor.restarted()
+      this.#outageEnded(this.#supervisor.restarted())
       if (this.#supervisor.halt === undefined) this.#state = 'running'
     } catch (err) {
-      const verdict = this.#supervisor.restartFailed(err)
+      const verdict = this.#supervisor.restartFailed(err, Date.now())
       if (verdict.kind === 'halt') return this.#haltWith(verdict.error)
-      this.#log.warn({ err, attempt: verdict.failures }, 'restarting the mover failed; trying again')
+      const outage = this.#supervisor.outage.current as Outage
+      this.#outageMetrics.retried(outage.source)
+      this.#log.warn(
+        { err, attempt: verdict.failures, delayMs: verdict.delayMs, source: outage.source },
+        'restarting the mover failed; trying again as long as the outage lasts',
+      )
       await this.#sleep.sleep(verdict.delayMs)
     }
+  }
+
+  /** Logs the end of an outage the mover rode out (nothing when there was none). */
+  #outageEnded(outage: Outage | undefined): void {
+    if (outage === undefined) return
+    const { source, retries } = outage
+    this.#log.info({ source, retries, lastedMs: Date.now() - outage.since }, 'the outage is over: the mover goes on')
   }
 
   /** Cuts the next group (if anything moved) and journals it; false when the loop must end. */
@@ -420,14 +465,17 @@ class MoverService {
     } catch (err) {
       return this.#journalFailed(group, err)
     }
-    this.#supervisor.journaled()
+    this.#outageEnded(this.#supervisor.journaled())
     this.#onJournaled(group)
     return true
   }
 
-  /** A group was not journaled: restart from the journal tail, or halt; false when the loop must end. */
-  #journalFailed(group: FormedGroup, err: unknown): boolean {
-    const verdict = this.#supervisor.journalFailed(err)
+  /**
+   * A group was not journaled: restart from the journal tail (after the backoff when writes keep failing), or
+   * halt; false when the loop must end.
+   */
+  async #journalFailed(group: FormedGroup, err: unknown): Promise<boolean> {
+    const verdict = this.#supervisor.journalFailed(err, Date.now())
     if (verdict.kind === 'exit') return false
     if (isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) {
       this.#moverMetrics.journalFailures.inc()
@@ -436,9 +484,13 @@ class MoverService {
         'journaling a group failed; restarting from the journal tail',
       )
     }
-    if (verdict.kind !== 'halt') return true
-    this.#haltWith(verdict.error)
-    return false
+    if (verdict.kind === 'halt') {
+      this.#haltWith(verdict.error)
+      return false
+    }
+    this.#outageMetrics.retried('kafka')
+    if (verdict.delayMs > 0) await this.#sleep.sleep(verdict.delayMs)
+    return true
   }
 
   #onJournaled(group: FormedGroup): void {
@@ -452,4 +504,11 @@ class MoverService {
       'group journaled',
     )
   }
+}
+
+/** The status' clock skew figures (milliseconds) from the intake's reading. */
+function clockSkewStatus(r: SkewReading | undefined): Pick<MoverStatus, 'clockSkew'> {
+  if (r === undefined) return {}
+  const offsetsMs = Object.fromEntries([...r.offsets].map(([c, o]) => [String(c), Math.round(o / 1000)]))
+  return { clockSkew: { skewMs: Math.round(r.skewUs / 1000), offsetsMs } }
 }

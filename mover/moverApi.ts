@@ -8,6 +8,7 @@ import type { Config } from '../lib/config.js'
 import type { ErrorCode, ErrorContext } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
+import type { OutageStatus } from '../lib/outage.js'
 import type { Stage } from '../lib/stage.js'
 import type { DiscardedSeqs } from './groups/index.js'
 import type { JournalWriterHooks } from './journal/index.js'
@@ -48,17 +49,26 @@ export interface MoverStatus {
   startedFrom: StartPoint['source'] | undefined
   /** Controllers frozen at a broken stream: the session is halted for them until an operator resumes them. */
   frozen: FrozenController[]
+  /**
+   * The controllers' clock skew as the mover estimates it (mover/intake/clockSkew.ts), milliseconds: the greatest
+   * offset from the mover's clock less the smallest, and each controller's offset; absent while unchecked or
+   * before a controller was heard at the end of its partition.
+   */
+  clockSkew?: { skewMs: number; offsetsMs: Record<string, number> }
   /** Records dead-lettered by this process, by error code. */
   deadLettered: Record<string, number>
   /** Seqs discarded by operator decisions since this process started. */
   discarded: (DiscardedSeqs & { requestedBy: string })[]
   halt?: { code: ErrorCode; message: string; context: ErrorContext }
+  /** An outage of Kafka or the registry the mover rides out (restarting with backoff as long as it lasts). */
+  outage?: OutageStatus
 }
 
 /**
  * The mover as a pipeline stage (lib/stage.ts). `done` reports 'halted' with
- * the code when the mover is fenced (XRC_FENCED), meets input it must not
- * skip, or gives up restarting; a frozen controller does not end the stage
+ * the code when the mover is fenced (XRC_FENCED) or meets input it must not
+ * skip; an outage of Kafka or the registry never ends it (it restarts with
+ * backoff as long as the outage lasts, health() says unavailable); a frozen controller does not end the stage
  * (it waits for `xrc session resume`; health() says halted meanwhile).
  */
 export interface Mover extends Stage<MoverStatus> {
@@ -81,6 +91,6 @@ export interface Mover extends Stage<MoverStatus> {
    */
   stop(options?: { abort?: boolean }): Promise<void>
   status(): MoverStatus
-  /** For the /health endpoint: 'halted' answers 503 (a halt, or a frozen controller). */
+  /** For the /health endpoint: 'halted' (a halt, a frozen controller) and 'unavailable' (an outage) answer 503. */
   health(): HealthReport
 }

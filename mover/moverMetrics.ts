@@ -19,6 +19,8 @@ export interface MoverMetrics {
   /** Block bytes read and not yet journaled, per updates partition. */
   bufferedBytes: Gauge<'partition'>
   pausedPartitions: Gauge
+  /** The skew between the controllers' clocks as the mover estimates it (intake/clockSkew.ts). */
+  clockSkew: Gauge
   duplicateRecordSets: Counter
   duplicateUpdates: Counter
   /** Transactions that failed or whose outcome was unknown (each followed by a restart from the journal). */
@@ -78,6 +80,11 @@ export function createMoverMetrics(registry: Registry): MoverMetrics {
     pausedPartitions: new Gauge({
       name: 'xrc_mover_paused_partitions',
       help: 'Updates partitions paused for backpressure',
+      registers,
+    }),
+    clockSkew: new Gauge({
+      name: 'xrc_mover_clock_skew_seconds',
+      help: "Skew between the controllers' clocks as the mover estimates it (greatest offset less the smallest)",
       registers,
     }),
     duplicateRecordSets: new Counter({

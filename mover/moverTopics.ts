@@ -7,7 +7,7 @@ import type { Admin } from 'kafkajs'
 import { XrcError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import { waitFor } from '../lib/retry.js'
-import { ensureTopic, journalTopicSpec } from '../lib/kafka/index.js'
+import { ensureTopic, journalTopicSpec, type TopicReplication } from '../lib/kafka/index.js'
 
 /** Creates the journal topic when missing; refuses an existing one that cannot serve (see lib/kafka/topicAdmin.ts). */
 export async function ensureJournalTopic(
@@ -15,8 +15,9 @@ export async function ensureJournalTopic(
   topic: string,
   maxRecordBytes: number,
   logger: Logger,
+  replication: TopicReplication,
 ): Promise<void> {
-  await ensureTopic(admin, journalTopicSpec(topic, maxRecordBytes), logger)
+  await ensureTopic(admin, journalTopicSpec(topic, maxRecordBytes), logger, replication)
 }
 
 /**

@@ -16,7 +16,7 @@ import type { RecordSet } from '../schemas/recordSet.js'
 import { moverGroupId, type SessionTopics } from '../schemas/topicNames.js'
 import { createGroupFormer, type GroupFormer } from './groups/index.js'
 import type { BadInputDesk } from './intake/index.js'
-import { createUpdatesIntake, type UpdatesIntake } from './intake/index.js'
+import { ClockSkew, createUpdatesIntake, type UpdatesIntake } from './intake/index.js'
 import { findStartPoint, type StartPoint } from './journal/index.js'
 import type { MoverMetrics } from './moverMetrics.js'
 
@@ -105,8 +105,25 @@ function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): Pi
     onRestart: (err) => deps.onRestart(intake, err),
     onHalt: (err) => deps.onHalt(err),
     onCuttable: () => deps.onCuttable(),
+    ...clockSkewOf(deps.config.mover),
   })
   return { start, former, intake, reader }
+}
+
+/**
+ * The run's clock skew check (intake/clockSkew.ts), unless mover.maxClockSkewMs is 0: estimates over windows of
+ * the sustain time (at least 1 s), so a controller's estimate covers the last one to two of them.
+ */
+function clockSkewOf(mover: { maxClockSkewMs: number; clockSkewSustainMs: number }): { clockSkew?: ClockSkew } {
+  if (mover.maxClockSkewMs === 0) return {}
+  const sustainUs = mover.clockSkewSustainMs * 1000
+  return {
+    clockSkew: new ClockSkew({
+      maxSkewUs: mover.maxClockSkewMs * 1000,
+      windowUs: Math.max(1_000_000, sustainUs),
+      sustainUs,
+    }),
+  }
 }
 
 /** The mover's current run, replaced whole on every restart. */

@@ -23,12 +23,16 @@ export {
   type PrimaryOptions,
   type PrimaryStatus,
   type WriteRequest,
+  type PrimarySegmentCode,
   type WriteAck,
 } from './primary.js'
-export { startHttpApi, type HttpApi, type HttpApiOptions } from './httpApi.js'
+export { startHttpApi, DEFAULT_MAX_READ_BYTES, type HttpApi, type HttpApiOptions } from './httpApi.js'
+export { apiAccess, clientHost, type ApiAccess } from './apiAccess.js'
 export { startNbdServer, type NbdServer, type NbdStatus, type NbdExportStatus } from './nbd/index.js'
 export { createSessionClock, wallMicros, type SessionClock } from './sessionClock.js'
-export { volumePath, primaryDir } from './controller/index.js'
+export { type VolumeFile, openVolumeFile, volumePath, primaryDir } from './controller/index.js'
 export { controllerDir } from './controller/index.js'
 export type { SidefileFullEvent } from './sidefile/index.js'
+export { scanSidefileWrites, type SidefileWrite } from './sidefile/index.js'
 export type { MirrorState, MirrorStatus, ResyncProgress, SuspendReason } from './mirror/index.js'
+export { loadMirrorRecord } from './mirror/index.js'

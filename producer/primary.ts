@@ -41,6 +41,7 @@ import {
   openController,
   type Controller,
   type ControllerStatus,
+  type PrimarySegmentCode,
   type WriteAck,
 } from './controller/index.js'
 import { createKafkaTransport, type Transport } from './sender/index.js'
@@ -51,7 +52,7 @@ import { createSender, type KafkaState, type Sender } from './sender/index.js'
 import { createSessionClock, type SessionClock } from './sessionClock.js'
 import type { SidefileFullEvent } from './sidefile/index.js'
 
-export type { WriteAck } from './controller/index.js'
+export type { PrimarySegmentCode, WriteAck } from './controller/index.js'
 
 /** Events of a primary, for what reacts to trouble (the suspend issue). */
 export interface PrimaryEvents {
@@ -118,6 +119,8 @@ export interface Primary extends Stage<PrimaryStatus> {
   readonly registry: Registry
   /** Largest data of one write, bytes (whole blocks that fit one record set). */
   readonly maxWriteBytes: number
+  /** Bytes per block (session.blockSize). */
+  readonly blockSize: number
   /**
    * Writes whole blocks through the owning controller; resolves once the
    * write is durable in the sidefile and on the volume. Errors (XrcError):
@@ -127,6 +130,13 @@ export interface Primary extends Stage<PrimaryStatus> {
   write(request: WriteRequest): Promise<WriteAck>
   /** Reads `count` blocks from the primary volume. */
   read(volume: string, block: number, count: number): Promise<Buffer>
+  /**
+   * The codes of `count` segments of a volume from segment `from` (clipped to
+   * the volume), each with the time of its last write (controller/segmentCodes.ts).
+   */
+  segmentCodes(volume: string, from: number, count: number): Promise<PrimarySegmentCode[]>
+  /** The segment size of the codes and the session's volumes (all controllers'). */
+  readonly segmentLayout: { segmentBlocks: number; volumes: readonly { name: string; blocks: number }[] }
   status(): PrimaryStatus
   health(): HealthReport
   /** Suspends the session (operator): writes go on, marked for resync; no automatic resume. */
@@ -141,6 +151,18 @@ export interface Primary extends Stage<PrimaryStatus> {
    * block not confirmed applied on the secondary (see producer/mirror/).
    */
   rebase(): Promise<{ blocks: number; volumeBlocks: number }>
+  /**
+   * Quiesces host writes (a failback's swap of roles): new writes are refused
+   * (XRC_CLOSED, reason quiesced: certainly not taken), those in progress
+   * finish; resolves with the latest session time once none is in progress,
+   * so every write this primary acknowledged has a time at or below it.
+   * Sending, heartbeats and reads go on. Safe to call again.
+   */
+  quiesce(): Promise<{ time: number }>
+  /** Takes host writes again after quiesce(). */
+  unquiesce(): void
+  /** Whether host writes are quiesced. */
+  readonly quiesced: boolean
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends keyof PrimaryEvents>(event: K, listener: (payload: PrimaryEvents[K]) => void): () => void
 }
@@ -157,6 +179,8 @@ class PrimarySite implements Primary {
   readonly controllerIds: readonly number[]
   readonly registry: Registry
   readonly maxWriteBytes: number
+  readonly blockSize: number
+  readonly segmentLayout: Primary['segmentLayout']
   readonly name = 'primary'
   readonly stopBoundMs: number
   readonly #options: PrimaryOptions
@@ -177,6 +201,9 @@ class PrimarySite implements Primary {
   #sender: Sender | undefined
   #inflight = 0
   #idle: (() => void) | undefined
+  /** Waiters of quiesce() for the writes in progress to finish. */
+  #drained: (() => void)[] = []
+  #quiesced = false
   readonly #ending = createStageEnding()
   readonly #flushTimeoutMs: number
   #stopped: Promise<void> | undefined
@@ -208,6 +235,11 @@ class PrimarySite implements Primary {
     this.#resyncMetrics = createResyncMetrics(this.registry, () => this.#mirror.status())
     // one record set must hold the largest write (schemas/wireSizes.ts)
     this.maxWriteBytes = maxWriteBytes(config.mover.maxRecordSetBytes, session, config.session.blockSize)
+    this.blockSize = config.session.blockSize
+    this.segmentLayout = {
+      segmentBlocks: config.session.segmentBlocks,
+      volumes: config.session.controllers.flatMap((c) => c.volumes),
+    }
     const sidefileMaxBytes = config.producer.sidefileMaxBytes
     this.#segmentBytes = Math.min(8 << 20, Math.max(64 << 10, Math.floor(sidefileMaxBytes / 8)))
     this.#flushTimeoutMs = options.flushTimeoutMs ?? 5000
@@ -295,8 +327,26 @@ class PrimarySite implements Primary {
     this.#ending.end(STOPPED)
   }
 
+  get quiesced(): boolean {
+    return this.#quiesced
+  }
+
+  async quiesce(): Promise<{ time: number }> {
+    this.#checkRunning()
+    if (!this.#quiesced) this.#log.info('host writes quiesced')
+    this.#quiesced = true
+    if (this.#inflight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve))
+    return { time: this.#clock.last() }
+  }
+
+  unquiesce(): void {
+    if (this.#quiesced) this.#log.info('host writes taken again')
+    this.#quiesced = false
+  }
+
   async write({ volume, block, data, after }: WriteRequest): Promise<WriteAck> {
     this.#checkRunning()
+    if (this.#quiesced) throw new XrcError('XRC_CLOSED', { reason: 'quiesced', session: this.session })
     const c = this.#route(volume)
     const label = { controller: String(c.id) }
     const metrics = this.#metrics
@@ -312,13 +362,21 @@ class PrimarySite implements Primary {
       metrics.writeErrors.inc({ ...label, code: isXrcError(err) ? err.code : 'unexpected' })
       throw err
     } finally {
-      if (--this.#inflight === 0) this.#idle?.()
+      if (--this.#inflight === 0) {
+        this.#idle?.()
+        for (const drained of this.#drained.splice(0)) drained()
+      }
     }
   }
 
   async read(volume: string, block: number, count: number): Promise<Buffer> {
     this.#checkRunning()
     return this.#route(volume).read(volume, block, count)
+  }
+
+  async segmentCodes(volume: string, from: number, count: number): Promise<PrimarySegmentCode[]> {
+    this.#checkRunning()
+    return this.#route(volume).segmentCodes(volume, { from, count })
   }
 
   status(): PrimaryStatus {
@@ -406,6 +464,7 @@ class PrimarySite implements Primary {
         id,
         volumes: cfg.volumes,
         blockSize: config.session.blockSize,
+        segmentBlocks: config.session.segmentBlocks,
         dataDir: config.session.dataDir,
         clock: this.#clock,
         sidefile: {
@@ -469,16 +528,18 @@ class PrimarySite implements Primary {
     const kafka =
       this.#options.kafka ??
       createKafka({
-        brokers: config.kafka.brokers,
+        connection: config.kafka,
         clientId: `${config.kafka.clientId}-producer-${this.session}`,
         logger: this.#log,
       })
     const transport = createKafkaTransport({
       kafka,
+      connection: config.kafka,
       topic: this.topic,
       partitions: Math.max(...this.#all.map((c) => c.id)) + 1,
-      registryUrl: config.schemaRegistry.url,
+      registry: config.schemaRegistry,
       maxRecordSetBytes: config.mover.maxRecordSetBytes,
+      replication: config.topics,
       logger: this.#log,
       ...(codec ? { codec } : {}),
     })

@@ -14,6 +14,7 @@
 import avro from 'avsc'
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { XrcError, errorMessage } from '../lib/errors.js'
+import { createSchemaRegistry, registryFetch, type RegistryConnection } from './registryClient.js'
 import { WIRE_HEADER_BYTES } from './wireSizes.js'
 
 export const MAGIC_BYTE = 0
@@ -30,7 +31,8 @@ export interface AvroCodec<T> {
 }
 
 export interface CodecOptions {
-  registryUrl: string
+  /** The registry and how to reach it (config.schemaRegistry, or registryAt(url)). */
+  registry: RegistryConnection
   subject: string
   schema: object
   /** Compatibility level set on a new subject. */
@@ -42,10 +44,9 @@ export interface CodecOptions {
  * returns a codec for it.
  */
 export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T>> {
-  const registry = new SchemaRegistry({ host: options.registryUrl })
   const schemaId = await registerSchema(
-    registry,
-    options.registryUrl,
+    createSchemaRegistry(options.registry),
+    options.registry,
     options.subject,
     options.schema,
     options.compatibility ?? COMPATIBILITY.BACKWARD,
@@ -85,7 +86,7 @@ export interface AvroDecoder<T> {
  * no write access to the registry and never races the writer's registration.
  */
 export function createDecoder<T>(
-  options: Pick<CodecOptions, 'registryUrl' | 'subject' | 'schema'> & {
+  options: Pick<CodecOptions, 'registry' | 'subject' | 'schema'> & {
     /** The writer schema this process registered itself (createCodec), read without a resolver. */
     known?: { id: number; type: avro.Type }
   },
@@ -99,7 +100,7 @@ export function createDecoder<T>(
   async function resolverFor(id: number): Promise<ReturnType<avro.Type['createResolver']> | 'same'> {
     const known = resolvers.get(id)
     if (known !== undefined) return known
-    const writerSchema = await fetchSchemaById(options.registryUrl, id)
+    const writerSchema = await fetchSchemaById(options.registry, id)
     let writer: avro.Type
     try {
       writer = avro.Type.forSchema(writerSchema as avro.Schema)
@@ -165,7 +166,7 @@ export function readWireHeader(buf: Buffer | null | undefined): number {
 
 async function registerSchema(
   registry: SchemaRegistry,
-  url: string,
+  conn: RegistryConnection,
   subject: string,
   schema: object,
   compatibility: COMPATIBILITY,
@@ -182,24 +183,24 @@ async function registerSchema(
       // already exists"). The subject is configured by then, so the next attempt only registers.
       if (!last && /already exists/i.test(errorMessage(err))) continue
       if ((err as Error).name !== 'ConfluentSchemaRegistryCompatibilityError' || last) {
-        throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'register', subject, url, cause: err })
+        throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'register', subject, url: conn.url, cause: err })
       }
       // The subject exists with another compatibility level (Apicurio answers NONE for subjects it did not
       // configure): keep the subject's own level. Read again at each attempt: another process may be setting
       // it at this moment (NONE read, then BACKWARD set by the other, was a start-up failure of the fault suite).
-      const res = await fetch(`${url}/config/${encodeURIComponent(subject)}`)
+      const res = await registryFetch(conn, `/config/${encodeURIComponent(subject)}`)
       level = ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel?.toUpperCase() as
         COMPATIBILITY | undefined
     }
   }
 }
 
-async function fetchSchemaById(url: string, id: number): Promise<unknown> {
+async function fetchSchemaById(conn: RegistryConnection, id: number): Promise<unknown> {
   let res: Response
   try {
-    res = await fetch(`${url}/schemas/ids/${id}`)
+    res = await registryFetch(conn, `/schemas/ids/${id}`)
   } catch (err) {
-    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'lookup', url, schemaId: id, cause: err })
+    throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'lookup', url: conn.url, schemaId: id, cause: err })
   }
   if (res.status === 404) throw new XrcError('XRC_DECODE_FAILED', { reason: 'unknownSchema', schemaId: id })
   if (!res.ok)

@@ -22,6 +22,24 @@ export function stackVersions(): { kafka: string; apicurio: string } {
   return { kafka: get('kafka.version'), apicurio: get('apicurio.version') }
 }
 
+/** The files of one Kafka node under a stack folder, named by its client port. */
+export interface KafkaNodeFiles {
+  dataDir: string
+  configFile: string
+  logFile: string
+  pidFile: string
+}
+
+/** Where the node of client port `port` keeps its data, config, log and PID file under `root`. */
+export function kafkaNodeFiles(root: string, kafkaVersion: string, port: number): KafkaNodeFiles {
+  return {
+    dataDir: join(root, 'data', `kafka-${kafkaVersion}-${port}`),
+    configFile: join(root, 'data', `server-${port}.properties`),
+    logFile: join(root, 'logs', `kafka-${port}.log`),
+    pidFile: join(root, 'run', `kafka-${port}.pid`),
+  }
+}
+
 export interface StackPaths {
   root: string
   kafkaLibs: string
@@ -37,22 +55,23 @@ export interface StackPaths {
 
 /**
  * Where things are. Jars are shared by every instance; data, logs and PID
- * files are named by port, so a test can run a private broker or registry
+ * files are named by port (each node of a local cluster too), so a test can run a private broker or registry
  * (its own ports) beside the shared one without touching it.
  */
 export function stackPaths(config: Config): StackPaths {
   const root = resolve(REPO_ROOT, config.stack.dir)
   const v = stackVersions()
   const { kafkaPort: kp, registryPort: rp } = config.stack
+  const broker = kafkaNodeFiles(root, v.kafka, kp)
   return {
     root,
     kafkaLibs: join(root, `kafka-${v.kafka}`, 'libs'),
     apicurioHome: join(root, `apicurio-${v.apicurio}`),
     downloads: join(root, 'downloads'),
-    kafkaData: join(root, 'data', `kafka-${v.kafka}-${kp}`),
-    kafkaConfig: join(root, 'data', `server-${kp}.properties`),
-    kafkaLog: join(root, 'logs', `kafka-${kp}.log`),
-    kafkaPid: join(root, 'run', `kafka-${kp}.pid`),
+    kafkaData: broker.dataDir,
+    kafkaConfig: broker.configFile,
+    kafkaLog: broker.logFile,
+    kafkaPid: broker.pidFile,
     registryLog: join(root, 'logs', `registry-${rp}.log`),
     registryPid: join(root, 'run', `registry-${rp}.pid`),
   }

@@ -7,6 +7,8 @@
  *   local processes), brought up when it is not running and left running.
  * - XRC_TEST_STACK=testcontainers: containers started with testcontainers,
  *   for machines with a Docker engine and no Java.
+ * Either way XRC_STACK_BROKERS=3 runs Kafka as a three-node cluster (topics of
+ * factor 3, min ISR 2) instead of the single broker.
  */
 import type { TestProject } from 'vitest/node'
 import { loadConfig } from '../lib/config.js'
@@ -18,7 +20,7 @@ import type { StackInfo } from './kit/stackInfo.js'
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   if (process.env.XRC_TEST_STACK === 'testcontainers') {
     const { startContainers } = await import('./kit/containers.js')
-    const started = await startContainers()
+    const started = await startContainers(loadConfig({ env: process.env }).stack.brokers)
     project.provide('stack', started.info)
     return started.stop
   }

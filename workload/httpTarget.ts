@@ -3,17 +3,20 @@
  * process: `xrc primary`), so a workload survives the primary being killed.
  */
 import { XrcError } from '../lib/errors.js'
-import { primaryRefusal } from '../cli/primaryClient.js'
+import { fetchPrimary, primaryEndpoint, primaryRefusal } from '../cli/primaryClient.js'
 import type { WriteAck, WriteTarget } from './dependentWrites.js'
 
-export function httpWriteTarget(baseUrl: () => string, timeoutMs = 10_000): WriteTarget {
+/** `token`: the primary's producer.apiToken, when it asks for one. */
+export function httpWriteTarget(baseUrl: () => string, timeoutMs = 10_000, token?: string): WriteTarget {
   return {
     async write({ volume, block, data, after }) {
       const query = after !== undefined ? `?after=${after}` : ''
-      const url = `${baseUrl()}/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}${query}`
+      const path = `/v1/volumes/${encodeURIComponent(volume)}/blocks/${block}${query}`
+      const primary = primaryEndpoint(baseUrl(), token)
+      const url = `${primary.url}${path}`
       let res: Response
       try {
-        res = await fetch(url, {
+        res = await fetchPrimary(primary, path, {
           method: 'POST',
           body: data,
           headers: { 'content-type': 'application/octet-stream' },

@@ -17,9 +17,18 @@
  * - stop() publishes the last state noted if it can within a bound.
  */
 import type { Kafka, Producer } from 'kafkajs'
+import type { KafkaConnection } from '../../lib/config.js'
 import { Backoff } from '../../lib/backoff.js'
 import { errorMessage } from '../../lib/errors.js'
-import { appliedTopicSpec, connectAdmin, ensureTopic } from '../../lib/kafka/index.js'
+import {
+  KAFKA_CALL_DEADLINE_MS,
+  appliedTopicSpec,
+  connectAdmin,
+  ensureTopic,
+  withinDeadline,
+  type TopicReplication,
+} from '../../lib/kafka/index.js'
+import { settleWithin } from '../../lib/stage.js'
 import type { Logger } from '../../lib/logger.js'
 import { sleep } from '../../lib/sleep.js'
 import { APPLIED_STATE_SCHEMA, imageOnWire, type AppliedState } from '../../schemas/appliedState.js'
@@ -27,6 +36,7 @@ import { createCodec, type AvroCodec } from '../../schemas/codec.js'
 import { valueSubject } from '../../schemas/topicNames.js'
 import type { AppliedMark } from '../journal/index.js'
 import type { ImageState } from '../resync/index.js'
+import type { RegistryConnection } from '../../schemas/registryClient.js'
 
 /** A state to publish; publishedAt is set when it goes. */
 export type AppliedNote = Omit<AppliedState, 'publishedAt'>
@@ -63,13 +73,15 @@ export interface AppliedPublisher {
 
 export interface AppliedPublisherOptions {
   kafka: Kafka
-  brokers: readonly string[]
+  connection: KafkaConnection
   topic: string
-  registryUrl: string
+  registry: RegistryConnection
   /** The secondary's name (the Kafka key). */
   secondary: string
   /** Least time between two records, ms (applier.feedbackMs). */
   intervalMs: number
+  /** topics.*: replication of the topic when created here (unset: the cluster's defaults). */
+  replication?: TopicReplication
   logger: Logger
   /** A ready codec for the topic's value subject; made (the schema registered) on first use otherwise. */
   codec?: AvroCodec<AppliedState>
@@ -177,7 +189,8 @@ class KafkaAppliedPublisher implements AppliedPublisher {
   async #sendPending(flushing: boolean): Promise<void> {
     const state = this.#pending as AppliedNote
     try {
-      await this.#publish(state)
+      // bounded (lib/kafka/callDeadline.ts): a send to a broker that died under it must not stop the feedback for good
+      await withinDeadline(this.#publish(state), 2 * KAFKA_CALL_DEADLINE_MS, 'the publish of the applied state')
       if (this.#pending === state) this.#pending = undefined
       this.#lastSentAt = Date.now()
       this.#backoff.reset()
@@ -188,7 +201,7 @@ class KafkaAppliedPublisher implements AppliedPublisher {
     } catch (err) {
       const reset = this.#producer
       this.#producer = undefined
-      await reset?.disconnect().catch(() => undefined)
+      await settleWithin(reset?.disconnect(), KAFKA_CALL_DEADLINE_MS)
       this.#log.warn(
         { err: errorMessage(err), attempt: this.#backoff.attempts + 1 },
         'could not publish the applied state; the primary keeps both change generations meanwhile',
@@ -214,14 +227,14 @@ class KafkaAppliedPublisher implements AppliedPublisher {
   async #connect(): Promise<{ producer: Producer; codec: AvroCodec<AppliedState> }> {
     const { kafka, topic } = this.#options
     if (this.#producer === undefined) {
-      const admin = await connectAdmin(kafka, this.#options.brokers)
+      const admin = await connectAdmin(kafka, this.#options.connection)
       try {
-        await ensureTopic(admin, appliedTopicSpec(topic), this.#log)
+        await ensureTopic(admin, appliedTopicSpec(topic), this.#log, this.#options.replication)
       } finally {
         await admin.disconnect()
       }
       this.#codec ??= await createCodec<AppliedState>({
-        registryUrl: this.#options.registryUrl,
+        registry: this.#options.registry,
         subject: valueSubject(topic),
         schema: APPLIED_STATE_SCHEMA,
       })

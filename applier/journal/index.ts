@@ -4,7 +4,7 @@
  */
 export { type AppliedMark, checkGroupOrder } from './applyOrder.js'
 export { type AssembledGroup, GroupAssembler } from './groupAssembler.js'
-export { JOURNAL_PARTITION, type JournalFeed, createJournalFeed } from './journalFeed.js'
+export { JOURNAL_FETCH_BYTES, JOURNAL_PARTITION, type JournalFeed, createJournalFeed } from './journalFeed.js'
 export { type BufferEffects, UpdatesBuffer } from './updatesBuffer.js'
 export {
   DEFAULT_READ_AHEAD_BYTES,

@@ -11,17 +11,32 @@
  * consumer giving up) go to `onError` once, and the feed takes no further
  * records: the caller halts; nothing is skipped.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
-import { retry } from '../../lib/retry.js'
+import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
 import { GroupAssembler, type AssembledGroup } from './groupAssembler.js'
+import { decodeRidingOutages } from './registryDecode.js'
 
 /** The journal has one partition. */
 export const JOURNAL_PARTITION = 0
+
+/**
+ * Bytes of the journal fetched at once. Every record of a fetch is decoded,
+ * announced and held until its group is applied, and a marker (some 700
+ * bytes on the wire with its transaction's commit marker) costs a few KiB of
+ * heap as a message with its headers, a decoded record and a group: with the
+ * consumer's 4 MiB a late applier took in the whole backlog's markers at once
+ * (thousands, more the longer the backlog, the idle groups cut while it
+ * caught up included), so its memory grew with the backlog. 256 KiB is some
+ * 400 markers, more than the updates reader prefetches (32) and a batch
+ * takes (applier.maxBatchGroups, 64); a record larger than this (a group of
+ * the older format) still comes whole (the broker returns the first record
+ * batch of a fetch whatever its size).
+ */
+export const JOURNAL_FETCH_BYTES = 256 * 1024
 
 export interface JournalFeedOptions {
   kafka: Kafka
@@ -41,10 +56,14 @@ export interface JournalFeedOptions {
   /**
    * Takes the whole groups of a fetched batch (at least one), in journal
    * order; resolves false to take no more (the feed goes idle until stopped).
+   * One that waits long (a delayed secondary) calls `keepAlive` now and then
+   * (within the reader's 30 s session timeout), so the reader keeps its place.
    */
-  onGroups: (groups: readonly AssembledGroup[]) => Promise<boolean>
+  onGroups: (groups: readonly AssembledGroup[], keepAlive: () => Promise<void>) => Promise<boolean>
   /** The first error that stops the feed, with the journal offset it concerns (absent: the consumer failed). */
   onError: (err: unknown, offset?: number) => void
+  /** A decode that failed because the registry is out of reach, retried as long as it lasts. */
+  onRetry?: (err: unknown) => void
 }
 
 export interface JournalFeed {
@@ -66,8 +85,9 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
   // restarts a crashed consumer from the private group's start) and was handled
   let lastTaken = options.fromOffset - 1
   let accepting = true
-  let admin: Admin | undefined
+  const offsets = new TopicOffsets(options.kafka, options.topic)
   let reader: PartitionReader | undefined
+  const stopping = new AbortController()
 
   function fail(err: unknown, offset?: number): void {
     if (!accepting) return
@@ -77,8 +97,11 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
 
   async function decode(value: Buffer | null, offset: number): Promise<JournalRecord> {
     if (value === null) throw new XrcError('XRC_DECODE_FAILED', { reason: 'noJournalValue', offset: String(offset) })
-    // only the registry being out of reach is worth another try; a bad record never is
-    return retry(() => options.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+    // only the registry being out of reach is worth another try (as long as it lasts); a bad record never is
+    return decodeRidingOutages(() => options.codec.decode(value), {
+      signal: stopping.signal,
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    })
   }
 
   return {
@@ -90,6 +113,7 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
         isolation: 'read_committed',
         groupPrefix: options.groupPrefix,
         logger: options.logger,
+        maxBytesPerPartition: JOURNAL_FETCH_BYTES,
         onCrash: (err) => fail(err),
         onPosition: (partition, next) => {
           if (partition === JOURNAL_PARTITION && next > position) position = next
@@ -122,7 +146,7 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
             }
           }
           try {
-            if (groups.length > 0 && accepting && !(await options.onGroups(groups))) {
+            if (groups.length > 0 && accepting && !(await options.onGroups(groups, batch.heartbeat))) {
               accepting = false
               return
             }
@@ -138,21 +162,16 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
 
     async stop() {
       accepting = false
+      stopping.abort()
       await reader?.stop()
-      await admin?.disconnect()
-      admin = undefined
+      await offsets.close()
     },
 
     position: () => position,
 
     async endOffset() {
-      if (admin === undefined) {
-        admin = options.kafka.admin()
-        await admin.connect()
-      }
       // the admin client lists offsets read_committed: the last stable offset
-      const offsets = await admin.fetchTopicOffsets(options.topic)
-      const p = offsets.find((o) => o.partition === JOURNAL_PARTITION)
+      const p = (await offsets.fetch()).find((o) => o.partition === JOURNAL_PARTITION)
       return p === undefined ? 0 : Number(p.offset)
     },
   }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import type { JournalRecord } from '../../schemas/journal.js'
+import type { JournalRecord, UpdatesRange } from '../../schemas/journal.js'
 import { resolveMarker, type ReadRecordSet } from '../../schemas/markers.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { UPDATE_OVERHEAD_BYTES, UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
+import { RAW_OVERHEAD_BYTES, UPDATE_OVERHEAD_BYTES, UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
 
 const BLOCK = 256
 
@@ -11,6 +11,20 @@ const BLOCK = 256
 interface Stream {
   entries: ({ recordSet: RecordSet } | { garbage: true })[]
   markers: JournalRecord[]
+}
+
+/** Group 1's marker, reading one range of controller 0. */
+function markerOver(range: UpdatesRange): JournalRecord {
+  return {
+    session: 's',
+    groupSeq: 1,
+    groupTime: 1_000_000,
+    part: 0,
+    parts: 1,
+    updates: [],
+    controllers: [],
+    ranges: [range],
+  }
 }
 
 function recordSet(seqs: number[]): RecordSet {
@@ -179,32 +193,14 @@ describe('UpdatesBuffer', () => {
       entries: [{ recordSet: recordSet([1, 2]) }, { garbage: true }, { recordSet: recordSet([3]) }],
       markers: [],
     }
-    const m: JournalRecord = {
-      session: 's',
-      groupSeq: 1,
-      groupTime: 1_000_000,
-      part: 0,
-      parts: 1,
-      updates: [],
-      controllers: [],
-      ranges: [{ controller: 0, fromOffset: 0, toOffset: 3, firstSeq: 1, lastSeq: 3, setAside: [1] }],
-    }
+    const m = markerOver({ controller: 0, fromOffset: 0, toOffset: 3, firstSeq: 1, lastSeq: 3, setAside: [1] })
     stream.markers.push(m)
     drive(stream, [0, 0, 0, 1, 2], 1 << 20, 2)
   })
 
   it('keeps a range full of re-sends at one copy of each seq', () => {
     const buffer = new UpdatesBuffer({ readAheadBytes: 1 << 20 })
-    const m: JournalRecord = {
-      session: 's',
-      groupSeq: 1,
-      groupTime: 1_000_000,
-      part: 0,
-      parts: 1,
-      updates: [],
-      controllers: [],
-      ranges: [{ controller: 0, fromOffset: 0, toOffset: 1000, firstSeq: 1, lastSeq: 4, setAside: [] }],
-    }
+    const m = markerOver({ controller: 0, fromOffset: 0, toOffset: 1000, firstSeq: 1, lastSeq: 4, setAside: [] })
     buffer.announce(m, 0)
     const set = recordSet([1, 2, 3, 4])
     for (let o = 0; o < 1000; o++) {
@@ -213,6 +209,18 @@ describe('UpdatesBuffer', () => {
     }
     expect(buffer.heldBytes).toBe(UPDATE_OVERHEAD_BYTES + 4 * (BLOCK + UPDATE_OVERHEAD_BYTES))
     expect(buffer.headReady()).toBe(true)
+  })
+
+  it('counts each raw record read ahead with its overhead, so tiny records pause a partition by their number', () => {
+    const readAheadBytes = 64 * 1024
+    const buffer = new UpdatesBuffer({ readAheadBytes })
+    const m = markerOver({ controller: 0, fromOffset: 0, toOffset: 0, firstSeq: 1, lastSeq: 0, setAside: [] })
+    buffer.announce(m, 0)
+    // heartbeats: some 60 bytes of value each; by their values alone 1,000 would be 60 KB, under the bound
+    let offset = 0
+    while (!buffer.shouldPause(0)) expect(buffer.arrive(0, offset++, Buffer.alloc(60))).toBe('raw')
+    expect(offset).toBe(Math.ceil(readAheadBytes / (60 + RAW_OVERHEAD_BYTES)))
+    expect(buffer.heldBytes).toBe(offset * (60 + RAW_OVERHEAD_BYTES))
   })
 
   it('re-seeks when a later marker reads below what is held, and reports a gap above the next offset', () => {

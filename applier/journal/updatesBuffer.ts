@@ -37,6 +37,13 @@ import type { RecordSet, Update } from '../../schemas/recordSet.js'
 /** Bytes counted per update held besides its data (the object and its strings, roughly). */
 export const UPDATE_OVERHEAD_BYTES = 64
 
+/**
+ * Bytes counted per raw record held besides its value (its entry and its
+ * Buffer object, roughly): read-ahead of tiny records (heartbeats, some 60
+ * bytes of value) costs more heap than its values say.
+ */
+export const RAW_OVERHEAD_BYTES = 128
+
 export interface UpdatesBufferOptions {
   /** Bytes a partition may hold beyond the head marker's needs before it is paused. */
   readAheadBytes: number
@@ -116,6 +123,10 @@ function readsAny(range: UpdatesRange): boolean {
   return range.toOffset > range.fromOffset
 }
 
+function rawBytes(value: Buffer): number {
+  return value.length + RAW_OVERHEAD_BYTES
+}
+
 function updateBytes(u: Update): number {
   return u.data.length + UPDATE_OVERHEAD_BYTES
 }
@@ -191,7 +202,7 @@ export class UpdatesBuffer {
     if (offset >= p.horizon) {
       // a copy: the value is a slice of its whole fetch response, which would stay in memory as long as it is held
       p.raw.push({ offset, value: Buffer.from(value) })
-      p.rawBytes += value.length
+      p.rawBytes += rawBytes(value)
       return 'raw'
     }
     if (this.#readBySomeone(partition, p, offset)) {
@@ -335,7 +346,7 @@ export class UpdatesBuffer {
           stay.push(raw)
           continue
         }
-        p.rawBytes -= raw.value.length
+        p.rawBytes -= rawBytes(raw.value)
         if (readsOffset(r, raw.offset)) {
           p.decoding.add(raw.offset)
           effects.decode.push({ partition, offset: raw.offset, value: raw.value })

@@ -21,19 +21,36 @@
  * - A marker that needs offsets below what is held (a seek back) re-seeks
  *   the partition.
  */
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
+import type { Kafka, KafkaMessage } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
-import { retry } from '../../lib/retry.js'
+import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
 import type { AvroDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { resolveMarker } from '../../schemas/markers.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import { decodeRidingOutages } from './registryDecode.js'
 import { UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
 
 /** Default bytes held per updates partition beyond the head marker's needs. */
 export const DEFAULT_READ_AHEAD_BYTES = 2 * 1024 * 1024
+
+/**
+ * Most bytes fetched at once per updates partition (less when readAheadBytes
+ * is small: a quarter of it, at least 64 KiB). kafkajs holds a fetch's
+ * messages whole until each partition's batch is handled, at over a KiB of
+ * heap per message (its headers are a Buffer each) whatever its size: 2 MiB
+ * of an idle controller's heartbeats (some 200 bytes each; what a late
+ * applier reads at the end of a backlog, as much as the catch-up lasted) is
+ * some 10,000 messages, over 10 MiB per partition. 512 KiB is still eight
+ * full record sets (64 KiB) per partition per fetch.
+ */
+export const UPDATES_FETCH_BYTES = 512 * 1024
+
+/** The fetch size per updates partition for a read-ahead bound (see UPDATES_FETCH_BYTES). */
+export function updatesFetchBytes(readAheadBytes: number): number {
+  return Math.max(64 * 1024, Math.min(Math.floor(readAheadBytes / 4), UPDATES_FETCH_BYTES))
+}
 
 export interface UpdatesReaderOptions {
   kafka: Kafka
@@ -55,6 +72,8 @@ export interface UpdatesReaderOptions {
   onError: (err: unknown) => void
   /** Called with the bytes held whenever they change (a gauge). */
   onHeldBytes?: (bytes: number) => void
+  /** A decode that failed because the registry is out of reach, retried as long as it lasts. */
+  onRetry?: (err: unknown) => void
 }
 
 export interface UpdatesReader {
@@ -85,10 +104,11 @@ class UpdatesReaderImpl implements UpdatesReader {
   readonly #buffer: UpdatesBuffer
   #reader: PartitionReader | undefined
   #readerStarted: Promise<void> | undefined
-  #admin: Admin | undefined
+  readonly #offsets: TopicOffsets
   #serial: Promise<void> = Promise.resolve()
   #failed: unknown
   #stopped = false
+  readonly #stopping = new AbortController()
   #peak = 0
   readonly #paused = new Set<number>()
   #wake: (() => void) | undefined
@@ -96,6 +116,7 @@ class UpdatesReaderImpl implements UpdatesReader {
   constructor(options: UpdatesReaderOptions) {
     this.#o = options
     this.#log = options.logger.child({ component: 'updates-reader', topic: options.topic })
+    this.#offsets = new TopicOffsets(options.kafka, options.topic)
     this.#buffer = new UpdatesBuffer({
       readAheadBytes: options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
       ...(options.maxActive !== undefined ? { maxActive: options.maxActive } : {}),
@@ -157,11 +178,11 @@ class UpdatesReaderImpl implements UpdatesReader {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    this.#stopping.abort()
     this.#wake?.()
     await this.#readerStarted?.catch(() => undefined)
     await this.#reader?.stop()
-    await this.#admin?.disconnect()
-    this.#admin = undefined
+    await this.#offsets.close()
   }
 
   // ---- internals
@@ -208,7 +229,7 @@ class UpdatesReaderImpl implements UpdatesReader {
       isolation: 'read_uncommitted',
       groupPrefix: this.#o.groupPrefix,
       logger: this.#o.logger,
-      maxBytesPerPartition: Math.max(64 * 1024, Math.min(this.#o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES, 4 << 20)),
+      maxBytesPerPartition: updatesFetchBytes(this.#o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES),
       onCrash: (err) => {
         this.#fail(err)
         this.#o.onError(err)
@@ -288,17 +309,20 @@ class UpdatesReaderImpl implements UpdatesReader {
   }
 
   async #logStart(partition: number): Promise<number> {
-    if (this.#admin === undefined) {
-      this.#admin = this.#o.kafka.admin()
-      await this.#admin.connect()
-    }
-    const offsets = await this.#admin.fetchTopicOffsets(this.#o.topic)
+    const offsets = await this.#offsets.fetch({
+      signal: this.#stopping.signal,
+      onRetry: (err) =>
+        this.#log.warn({ err, partition }, 'listing the updates offsets again: the cluster is settling'),
+    })
     return Number(offsets.find((o) => o.partition === partition)?.low ?? 0)
   }
 
   async #decode(partition: number, offset: number, value: Buffer): Promise<RecordSet> {
     try {
-      return await retry(() => this.#o.codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+      return await decodeRidingOutages(() => this.#o.codec.decode(value), {
+        signal: this.#stopping.signal,
+        ...(this.#o.onRetry ? { onRetry: this.#o.onRetry } : {}),
+      })
     } catch (cause) {
       const head = this.#buffer.head
       throw new XrcError('XRC_DECODE_FAILED', {

@@ -20,12 +20,15 @@
  *   3. after the blocks are written, a group past every end time turns the
  *      image consistent again: saved versions are dropped, rows are 'done'.
  * `rollbackSecondary` puts the saved versions back and the control row to
- * the last consistent group: the secondary as it was before the resync.
+ * the last consistent group: the secondary as it was before the resync
+ * (snapshots keep their images: none pins a group after it, and the
+ * versions superseded since are back in blocks, so they are dropped).
  */
 import { XrcError } from '../../lib/errors.js'
 import type { Pool, PoolClient } from '../../lib/postgres.js'
 import type { ConsistencyGroup, JournalWindow } from '../../schemas/journal.js'
 import type { StoreTables } from '../store/index.js'
+import { dropRolledBackVersionsSql } from '../store/snapshotSql.js'
 import type { BlockRow } from '../store/index.js'
 import type { AppliedMark } from '../journal/index.js'
 import {
@@ -248,6 +251,14 @@ export async function rollbackSecondary(
       `INSERT INTO ${store.blocks} (volume_id, block, group_seq, group_time, data)
        SELECT volume_id, block, group_seq, group_time, data FROM ${t.versions} WHERE data IS NOT NULL`,
     )
+    // the blocks put back change their segments: their codes are not valid any more (applier/codes/)
+    await client.query(
+      `INSERT INTO ${store.segmentCodes} AS s (volume_id, segment, generation, valid)
+       SELECT DISTINCT v.volume_id, v.block / c.segment_blocks, 1, false
+       FROM ${t.versions} v, ${store.control} c WHERE c.session = $1 AND c.segment_blocks IS NOT NULL
+       ON CONFLICT (volume_id, segment) DO UPDATE SET generation = s.generation + 1, valid = false`,
+      [session],
+    )
     const versions = await client.query<{ n: bigint }>(`SELECT count(*) AS n FROM ${t.versions}`)
     // by time, not seq: after a rebase the new journal numbers its groups from 1 again, with later times
     const undone = await client.query(
@@ -269,6 +280,7 @@ export async function rollbackSecondary(
       ],
     )
     await client.query(`DELETE FROM ${t.versions}`)
+    await dropRolledBackSnapshotVersions(client, store, groupSeq === 0 ? undefined : groupTime)
     await client.query(`UPDATE ${t.image} SET state = 'rolled-back', updated_at = now() WHERE session = $1`, [session])
     await client.query(
       `UPDATE ${t.resync} SET state = 'rolled-back', updated_at = now() WHERE state IN ('running', 'sent')`,
@@ -282,6 +294,22 @@ export async function rollbackSecondary(
   } finally {
     client.release()
   }
+}
+
+/**
+ * Snapshot versions that groups after the last consistent one (at
+ * `consistentTime`; undefined: none) superseded are dropped: the rollback
+ * put each one back in blocks (see dropRolledBackVersionsSql). A store made
+ * before snapshots has no such table.
+ */
+async function dropRolledBackSnapshotVersions(
+  client: PoolClient,
+  store: StoreTables,
+  consistentTime: number | undefined,
+): Promise<void> {
+  const exists = await client.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [store.snapshotVersions])
+  if (!exists.rows[0]?.r) return
+  await client.query(dropRolledBackVersionsSql(store), [consistentTime ?? null])
 }
 
 /** What a rebase did. */

@@ -23,7 +23,7 @@
  *                   overwrites it (copy on write; data NULL = the block had
  *                   no row, reads as zeros). Dropped once consistent again.
  */
-import { ident } from '../../lib/postgres.js'
+import { createSchemaIfMissing, ident } from '../../lib/postgres.js'
 
 export interface ResyncTables {
   resync: string
@@ -43,7 +43,7 @@ export type ResyncRowState = 'running' | 'sent' | 'done' | 'rolled-back'
 export function resyncDdl(schema: string): string[] {
   const t = resyncTables(schema)
   return [
-    `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`,
+    createSchemaIfMissing(ident(schema)),
     `CREATE TABLE IF NOT EXISTS ${t.resync} (
       controller int PRIMARY KEY,
       epoch bigint NOT NULL,

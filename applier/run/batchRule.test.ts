@@ -32,9 +32,17 @@ describe('batchLength', () => {
 
   it('never goes past the stop time', () => {
     const groups = run(1, [1, 1, 1, 1])
-    expect(batchLength(groups, { ...limits, stopAtTime: 1015 })).toBe(2)
-    expect(batchLength(groups, { ...limits, stopAtTime: 1010 })).toBe(2)
-    expect(batchLength(groups, { ...limits, stopAtTime: 999 })).toBe(0)
+    expect(batchLength(groups, { ...limits, stopAt: { time: 1015 } })).toBe(2)
+    expect(batchLength(groups, { ...limits, stopAt: { time: 1010 } })).toBe(2)
+    expect(batchLength(groups, { ...limits, stopAt: { time: 999 } })).toBe(0)
+  })
+
+  it('never goes past the stop group, nor past the stop time when both are given', () => {
+    const groups = run(1, [1, 1, 1, 1])
+    const seqs = groups.map((g) => g.groupSeq)
+    expect(batchLength(groups, { ...limits, stopAt: { group: seqs[2] } })).toBe(3)
+    expect(batchLength(groups, { ...limits, stopAt: { group: (seqs[0] as number) - 1 } })).toBe(0)
+    expect(batchLength(groups, { ...limits, stopAt: { group: seqs[2], time: 1010 } })).toBe(2)
   })
 
   it('property: a batch is a non-empty prefix of consecutive groups within every bound, cut only by one', () => {
@@ -61,7 +69,7 @@ describe('batchLength', () => {
             return { groupSeq: seq, groupTime: 1000 + time, lastOffset: offset, bytes: s.bytes }
           })
           const stopAtTime = stopOffset === undefined ? undefined : 1000 + stopOffset
-          const n = batchLength(ready, { maxBytes, maxGroups, stopAtTime })
+          const n = batchLength(ready, { maxBytes, maxGroups, stopAt: { time: stopAtTime } })
           const head = ready[0] as BatchCandidate
           if (stopAtTime !== undefined && head.groupTime > stopAtTime) return n === 0
           expect(n).toBeGreaterThanOrEqual(1)

@@ -7,20 +7,20 @@
  *   later journal offset (anything else, a gap included, ends the batch, so
  *   the groups before it commit and the store then judges it on its own);
  * - the block data stays within `maxBytes` (the head may exceed it alone);
- * - the stop time allows it (replay): the one before it did not reach the
- *   stop time, and it is not past it.
+ * - the stop point allows it (replay): the one before it did not reach the
+ *   stop point, and it is not past it.
  * Groups of the older format join like markers: the batch keeps journal
  * order, so what the older format carries is applied in its place.
  */
-import { stepAfter, stepBefore } from './groupSteps.js'
+import { stepAfter, stepBefore, type StopAt } from './groupSteps.js'
 
 export interface BatchLimits {
   /** Block data bytes at most in one transaction (0: one group per transaction). */
   maxBytes: number
   /** Groups at most in one transaction (>= 1). */
   maxGroups: number
-  /** Replay's stop time (microseconds), if any. */
-  stopAtTime?: number | undefined
+  /** Replay's stop point (a consistency time in microseconds and/or a group seq), if any. */
+  stopAt?: StopAt
 }
 
 /** What the rule looks at of a group. */
@@ -47,9 +47,7 @@ export function joinsBatch(sofar: BatchSoFar, next: BatchCandidate, limits: Batc
   if (next.groupSeq !== last.groupSeq + 1 || next.groupTime <= last.groupTime || next.lastOffset <= last.lastOffset)
     return false
   if (sofar.bytes + next.bytes > limits.maxBytes) return false
-  return (
-    stepAfter(last.groupTime, limits.stopAtTime) === 'next' && stepBefore(next.groupTime, limits.stopAtTime) === 'apply'
-  )
+  return stepAfter(last, limits.stopAt ?? {}) === 'next' && stepBefore(next, limits.stopAt ?? {}) === 'apply'
 }
 
 /** The batch with `next` added. */
@@ -64,7 +62,7 @@ export function addToBatch(sofar: BatchSoFar | undefined, next: BatchCandidate):
  */
 export function batchLength(ready: readonly BatchCandidate[], limits: BatchLimits): number {
   const head = ready[0]
-  if (head === undefined || stepBefore(head.groupTime, limits.stopAtTime) === 'stop-time') return 0
+  if (head === undefined || stepBefore(head, limits.stopAt ?? {}) === 'stop-time') return 0
   let sofar = addToBatch(undefined, head)
   let n = 1
   for (const next of ready.slice(1)) {

@@ -1,10 +1,12 @@
 /**
  * Groups into the store, one transaction per batch of consecutive ready
  * groups, with the retries PostgreSQL failing calls for (a restart, a
- * dropped connection: lib/retry.ts, capped exponential backoff with jitter,
- * bounded attempts), then each group's metrics and log line. What the
- * retries cannot get past is returned with the index of the group it
- * concerns: the applier halts on it.
+ * dropped connection, a lock or statement timeout: lib/retry.ts, capped
+ * exponential backoff with jitter, for as long as the outage lasts, which
+ * status, /health and the metrics show meanwhile: lib/outage.ts), then each
+ * group's metrics and log line. What no retry mends (an SQLSTATE of a fault,
+ * an XrcError that is not retriable) is returned with the index of the
+ * group it concerns: the applier halts on it.
  *
  * - A retriable failure retries the whole batch. After a COMMIT whose
  *   outcome was unknown, the next attempt reads the control row under lock:
@@ -16,17 +18,28 @@
  *   and the halt names the group, exactly as when each group had its own
  *   transaction.
  */
-import { defaultIsRetriable } from '../../lib/retry.js'
 import { isXrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
+import { outageSource, type OutageWatch } from '../../lib/outage.js'
+import type { OutageMetrics } from '../../lib/outageMetrics.js'
+import { isTransientPostgresError } from '../../lib/postgres.js'
 import { retry } from '../../lib/retry.js'
 import type { ApplierMetrics } from '../applierMetrics.js'
 import type { AssembledGroup } from '../journal/index.js'
 import type { ApplyOutcome, BlockStore } from '../store/index.js'
 import { settledOutcome } from './groupSteps.js'
 
-/** Attempts for one transaction when PostgreSQL fails (a restart, a dropped connection); then the applier halts. */
-export const APPLY_RETRY = { attempts: 8, initialDelayMs: 250, maxDelayMs: 8000 } as const
+/**
+ * The backoff of a transaction PostgreSQL failed (a restart, a dropped connection): no bound on the attempts,
+ * an outage is ridden out until it ends or the applier is stopped.
+ */
+export const APPLY_RETRY = { attempts: Number.POSITIVE_INFINITY, initialDelayMs: 250, maxDelayMs: 8000 } as const
+
+/** Where the applier's outage is kept and counted. */
+export interface OutageReport {
+  watch: OutageWatch
+  metrics: OutageMetrics
+}
 
 /** What a batch came to: an outcome per group committed, in order, and the failure that ended it, if any. */
 export interface BatchResult {
@@ -38,17 +51,19 @@ export class GroupApplier {
   readonly #store: BlockStore
   readonly #metrics: ApplierMetrics
   readonly #log: Logger
+  readonly #outage: OutageReport
 
-  constructor(store: BlockStore, metrics: ApplierMetrics, log: Logger) {
+  constructor(store: BlockStore, metrics: ApplierMetrics, log: Logger, outage: OutageReport) {
     this.#store = store
     this.#metrics = metrics
     this.#log = log
+    this.#outage = outage
   }
 
   /**
    * Applies the group, retrying what is retriable until `signal` aborts (a
    * stop: the backoff ends at once and the abort reason is thrown). Throws
-   * the last error when the attempts run out or one is not retriable.
+   * an error no retry mends.
    */
   async apply(assembled: AssembledGroup, signal: AbortSignal): Promise<ApplyOutcome> {
     const [outcome] = await this.#applyTogether([assembled], signal)
@@ -66,7 +81,7 @@ export class GroupApplier {
       return { outcomes: await this.#applyTogether(batch, signal) }
     } catch (err) {
       if (signal.aborted) throw err
-      if (batch.length === 1 || defaultIsRetriable(err)) return { outcomes: [], failure: { err, index: 0 } }
+      if (batch.length === 1 || isTransientPostgresError(err)) return { outcomes: [], failure: { err, index: 0 } }
       this.#log.warn(
         { err, groups: batch.length, firstGroupSeq: batch[0]?.group.groupSeq },
         'a batch of groups failed; applying it one group at a time',
@@ -96,12 +111,16 @@ export class GroupApplier {
       {
         ...APPLY_RETRY,
         signal,
+        isRetriable: isTransientPostgresError,
         onRetry: (err, attempt, delayMs) => {
           if (isXrcError(err, 'XRC_COMMIT_UNKNOWN')) commitUnknown = true
-          this.#log.warn({ err, attempt, delayMs, ...where }, 'apply failed; retrying')
+          const { source } = this.#outage.watch.failed(outageSource(err, 'postgres'), err, Date.now())
+          this.#outage.metrics.retried(source)
+          this.#log.warn({ err, attempt, delayMs, source, ...where }, 'apply failed; retrying as long as it lasts')
         },
       },
     )
+    this.#outageEnded()
     const settled = outcomes.map((o) => settledOutcome(o, commitUnknown))
     // a COMMIT whose outcome was unknown and that landed is the transaction that applied the groups
     if (settled.includes('applied')) {
@@ -114,6 +133,14 @@ export class GroupApplier {
       this.#log.warn({ ...where, lastGroupSeq: last.group.groupSeq, committed }, commitUnknownMessage(batch, committed))
     }
     return settled
+  }
+
+  /** Logs the end of an outage the batch rode out (nothing when there was none). */
+  #outageEnded(): void {
+    const ended = this.#outage.watch.recovered()
+    if (ended === undefined) return
+    const { source, retries } = ended
+    this.#log.info({ source, retries, lastedMs: Date.now() - ended.since }, 'the outage is over: applying goes on')
   }
 
   /** Counts the group in the metrics and the log; `seconds` is how long its apply took. */

@@ -4,7 +4,7 @@
  * and one group applied with its retries and metrics.
  */
 export { ApplierLifecycle, type ApplierState, type StopReason } from './lifecycle.js'
-export { settledOutcome, startStep, stepAfter, stepBefore } from './groupSteps.js'
+export { settledOutcome, startStep, stepAfter, stepBefore, type StopAt } from './groupSteps.js'
 export { APPLY_RETRY, GroupApplier, type BatchResult } from './groupApplier.js'
 export {
   addToBatch,
@@ -14,3 +14,6 @@ export {
   type BatchLimits,
   type BatchSoFar,
 } from './batchRule.js'
+export { delayHeld, delayStep, releasedUpTo, tighterBound, type DelayHeld, type DelayStep } from './delayRule.js'
+export { DelayGate, KEEP_ALIVE_MS } from './delayGate.js'
+export { StallWatch, rpoNowMs, stallReason, type Stall } from './stallWatch.js'

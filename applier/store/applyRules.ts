@@ -15,6 +15,21 @@ export interface ControlRow {
   group_seq: bigint
   group_time: bigint | null
   journal_offset: bigint | null
+  /** Read with the lock only (readControlSql): the newest active snapshot's group time, null when none. */
+  snapshot_pin_time?: bigint | null
+  /** Read with the lock only: how many snapshots wait for their target. */
+  snapshots_pending?: number
+  /** Read with the lock only: the session a failover fenced this image for (fence.ts), null when none. */
+  fenced_by?: string | null
+}
+
+/**
+ * Throws XRC_FENCED when a failover fenced the image (`row.fenced_by` set):
+ * no group is applied past the image the new primary was started from.
+ */
+export function checkNotFenced(row: ControlRow, session: string, groupSeq: number): void {
+  if (row.fenced_by === undefined || row.fenced_by === null) return
+  throw new XrcError('XRC_FENCED', { reason: 'secondary', session, fencedBy: row.fenced_by, groupSeq })
 }
 
 /** Throws XRC_USAGE unless `journalOffset` can be a journal record's offset. */

@@ -8,7 +8,14 @@
  * In a batch each group still writes its own blocks (DELETE + COPY) in
  * order, not one merged write for the batch: a resync window can turn the
  * image inconsistent at any group, and its copy on write must save each
- * block as of the group before it.
+ * block as of the group before it; a pending snapshot can pin any group of
+ * the batch, and snapshot copy on write must keep each version it sees.
+ *
+ * Snapshots (snapshots.ts) cost the apply nothing while none is active: the
+ * newest pin comes with the control row's lock, and without one the DELETE
+ * is the plain one. With one, the same statement marks the replaced rows
+ * the snapshot sees superseded (they stay where they are, data and all) and
+ * deletes the rest (snapshotApply.ts, snapshotSql.ts).
  *
  * Block data travels in binary both ways. Measured on the development
  * machine (PostgreSQL 15 on the same host, 2 cores; groups of 2000 blocks of
@@ -32,12 +39,14 @@ import type { FaultPoints } from '../../lib/faultPoints.js'
 import { silentLogger, type Logger } from '../../lib/logger.js'
 import type { Pool, PoolClient } from '../../lib/postgres.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
+import { invalidateSegmentsSql, segmentsWritten } from '../codes/index.js'
 import { checkGroupOrder, type AppliedMark } from '../journal/index.js'
 import { prepareResyncApply, readImageState, resyncDdl, resyncTables } from '../resync/index.js'
 import type { ImageState, ResyncTables } from '../resync/index.js'
 import {
   checkDuplicateTime,
   checkJournalOffset,
+  checkNotFenced,
   imageAfterCommit,
   markOfControlRow,
   safeNumber,
@@ -48,6 +57,8 @@ import { blockStoreDdl, dataStorageAlter, storeTables, type StoreTables } from '
 import { encodeBlockRows, type BlockRow } from './copyBinary.js'
 import { validateGroup, type StoreLayout, type VolumeLayout } from './groupValidation.js'
 import * as sql from './storeSql.js'
+import { SnapshotApply, type SnapshotApplyContext } from './snapshotApply.js'
+import * as snapshotSql from './snapshotSql.js'
 import { inTransaction } from './transaction.js'
 import { exportVolume, readImages, type ExportResult, type VolumeReadContext } from './volumeReader.js'
 
@@ -63,6 +74,8 @@ export interface BlockStoreOptions {
   blockSize: number
   /** The session's volumes; init() registers them and refuses a size change. */
   volumes: readonly { name: string; blocks: number }[]
+  /** Blocks per segment of the codes (config.session.segmentBlocks; 256 when absent). */
+  segmentBlocks?: number
   /** The journal partition offsets refer to (the journal has one: 0). */
   journalPartition?: number
   logger?: Logger
@@ -111,8 +124,10 @@ export interface BlockStore {
    * control row locked once; per group, in order, the rules of applyGroup
    * against the group before it (a duplicate writes nothing; a gap or a
    * time that does not advance throws and nothing of the batch commits), its
-   * resync window events and consistency decision, its blocks and its
-   * history row; the control row advanced once, to the last applied group;
+   * resync window events and consistency decision, the pending snapshots
+   * that pin the group before it, its blocks (copy on write for the active
+   * snapshots) and its history row; the pending snapshots that pin the last
+   * group; the control row advanced once, to the last applied group;
    * one COMMIT. Returns one outcome per group. Every group is validated
    * before anything is written. XRC_COMMIT_UNKNOWN as for applyGroup: the
    * next attempt finds the committed groups duplicates.
@@ -176,6 +191,8 @@ class PgBlockStore implements BlockStore {
   readonly #resync: ResyncTables
   readonly #log: Logger
   readonly #readCtx: VolumeReadContext
+  readonly #snapshotCtx: SnapshotApplyContext
+  readonly #segmentBlocks: number
   #layout: StoreLayout | undefined
   #image: ImageState | undefined
 
@@ -187,12 +204,14 @@ class PgBlockStore implements BlockStore {
     this.blockSize = options.blockSize
     this.tables = storeTables(options.schema)
     this.#partition = options.journalPartition ?? 0
+    this.#segmentBlocks = options.segmentBlocks ?? 256
     this.#resync = resyncTables(options.schema)
     this.#log = (options.logger ?? silentLogger).child({
       component: 'block-store',
       session: options.session,
       schema: options.schema,
     })
+    this.#snapshotCtx = { tables: this.tables, resync: this.#resync, session: options.session }
     this.#readCtx = {
       pool: options.pool,
       tables: this.tables,
@@ -211,6 +230,7 @@ class PgBlockStore implements BlockStore {
       await this.#setDataStorage(client)
       await this.#claimSchema(client)
       await this.#registerVolumes(client)
+      await this.#keepSegmentSize(client)
       await this.#loadLayout(client)
     })
     this.#log.debug({ volumes: this.#layout?.volumes.size }, 'block store ready')
@@ -289,14 +309,19 @@ class PgBlockStore implements BlockStore {
 
   /**
    * The batch inside its transaction, in the order the invariants need: the
-   * control row locked and, per group, the order decided first against the
-   * group before it; a duplicate writes nothing; a group's resync window
-   * events and the consistency decision before its blocks (copy on write
-   * saves what they overwrite); then its blocks. The control row and the
+   * control row locked (with the snapshot summary) and, per group, the order
+   * decided first against the group before it; a duplicate writes nothing; a
+   * group's resync window events and the consistency decision before its
+   * blocks (copy on write saves what they overwrite), then the snapshots
+   * that pin the group before it (only a consistent one is pinned); then its
+   * blocks, keeping what the newest pin sees. The control row and the
    * history rows last, in one statement, all in one commit.
    */
   async #applyInTransaction(client: PoolClient, batch: readonly PlannedGroup[]): Promise<BatchApplied> {
-    let last = await this.#readMark(client, true)
+    const control = await this.#readControl(client, true)
+    checkNotFenced(control, this.session, batch[0]?.group.groupSeq ?? 0)
+    let last = markOfControlRow(control)
+    const snapshots = await SnapshotApply.open(client, this.#snapshotCtx, control)
     const result: BatchApplied = { outcomes: [], images: [] }
     const recorded: PlannedGroup[] = []
     const tables = { store: this.tables, resync: this.#resync }
@@ -308,22 +333,39 @@ class PgBlockStore implements BlockStore {
         continue
       }
       const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows)
-      await this.#writeBlocks(client, group, rows)
-      result.images.push(await resyncApply.after())
+      const pin = await snapshots.beforeGroup(last, group)
+      await this.#writeBlocks(client, group, rows, pin)
+      const image = await resyncApply.after()
+      snapshots.afterGroup(image)
+      result.images.push(image)
       result.outcomes.push('applied')
       recorded.push(planned)
       last = { groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset }
     }
     if (recorded.length === 0) return result
+    await snapshots.finish(last)
+    await this.#invalidateCodes(client, recorded)
     await this.#recordGroups(client, recorded)
     this.#options.faults?.reach('applier.before-commit')
     return result
   }
 
-  /** Replaces the rows of the group's blocks: DELETE, then binary COPY (see the file comment). */
-  async #writeBlocks(client: PoolClient, group: ConsistencyGroup, rows: readonly BlockRow[]): Promise<void> {
+  /**
+   * Replaces the rows of the group's blocks: DELETE, then binary COPY (see
+   * the file comment). With an active snapshot (`pin`: the newest one's
+   * group time) the rows it still sees are marked superseded instead of
+   * deleted, in the same statement (copy on write).
+   */
+  async #writeBlocks(
+    client: PoolClient,
+    group: ConsistencyGroup,
+    rows: readonly BlockRow[],
+    pin: number | undefined,
+  ): Promise<void> {
     if (rows.length === 0) return
-    await client.query(sql.deleteBlocksSql(this.tables), [rows.map((r) => r.volumeId), rows.map((r) => r.block)])
+    const keys = [rows.map((r) => r.volumeId), rows.map((r) => r.block)]
+    if (pin === undefined) await client.query(sql.deleteBlocksSql(this.tables), keys)
+    else await client.query(snapshotSql.copyOnWriteDeleteSql(this.tables), [...keys, pin, group.groupTime])
     const copy = client.query(pgCopyStreams.from(sql.copyBlocksSql(this.tables)))
     await pipeline(Readable.from(encodeBlockRows(rows, group.groupSeq, group.groupTime)), copy)
     if (copy.rowCount !== rows.length) {
@@ -334,6 +376,19 @@ class PgBlockStore implements BlockStore {
         blocks: rows.length,
       })
     }
+  }
+
+  /**
+   * Clears the valid flag of every segment the batch wrote and bumps its
+   * generation (applier/codes/validFlags.ts): one statement per batch, so a
+   * recomputation that read before this commit cannot set a code valid.
+   */
+  async #invalidateCodes(client: PoolClient, groups: readonly PlannedGroup[]): Promise<void> {
+    const { volumeIds, segments } = segmentsWritten(
+      groups.flatMap((g) => g.rows),
+      this.#segmentBlocks,
+    )
+    if (segments.length > 0) await client.query(invalidateSegmentsSql(this.tables), [volumeIds, segments])
   }
 
   /** The control row advanced to the last group, and a history row per group (one statement). */
@@ -359,12 +414,17 @@ class PgBlockStore implements BlockStore {
     return res.rows[0]?.group_time
   }
 
-  async #readMark(q: Queryable, lock = false): Promise<AppliedMark | undefined> {
+  async #readMark(q: Queryable): Promise<AppliedMark | undefined> {
+    return markOfControlRow(await this.#readControl(q, false))
+  }
+
+  /** The control row; with `lock`, locked FOR UPDATE and with the snapshot summary. */
+  async #readControl(q: Queryable, lock: boolean): Promise<ControlRow> {
     const res = await q.query<ControlRow>(sql.readControlSql(this.tables, lock), [this.session])
     const row = res.rows[0]
     if (row === undefined)
       throw new XrcError('XRC_NOT_FOUND', { reason: 'controlRow', schema: this.schema, session: this.session })
-    return markOfControlRow(row)
+    return row
   }
 
   /** Refuses a schema that holds another session's secondary. */
@@ -407,13 +467,21 @@ class PgBlockStore implements BlockStore {
     })
   }
 
+  /** Codes made with another segment size mean nothing now: they are dropped, to be recomputed. */
+  async #keepSegmentSize(client: PoolClient): Promise<void> {
+    const changed = await client.query(
+      `UPDATE ${this.tables.control} SET segment_blocks = $2 WHERE session = $1 AND segment_blocks IS DISTINCT FROM $2`,
+      [this.session, this.#segmentBlocks],
+    )
+    if ((changed.rowCount ?? 0) > 0) await client.query(`DELETE FROM ${this.tables.segmentCodes}`)
+  }
+
   async #setDataStorage(client: PoolClient): Promise<void> {
     const lz4 = await client.query<{ has: boolean }>(sql.SERVER_HAS_LZ4_SQL)
-    const col = await client.query<{ storage: string; compression: string }>(sql.DATA_COLUMN_STORAGE_SQL, [
-      this.tables.blocks,
-    ])
+    const table = this.tables.blockRows
+    const col = await client.query<{ storage: string; compression: string }>(sql.DATA_COLUMN_STORAGE_SQL, [table])
     const current = col.rows[0] ?? { storage: '', compression: '' }
-    const alter = dataStorageAlter(this.tables, lz4.rows[0]?.has ?? false, current)
+    const alter = dataStorageAlter(table, lz4.rows[0]?.has ?? false, current)
     if (alter !== undefined) await client.query(alter)
   }
 

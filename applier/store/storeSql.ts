@@ -5,9 +5,16 @@
 import { BLOCK_ROW_COLUMNS } from './copyBinary.js'
 import type { StoreTables } from './blockStoreDdl.js'
 
-/** $1 session; FOR UPDATE when `lock` (an apply serializes on it). */
+/**
+ * $1 session; FOR UPDATE when `lock` (an apply serializes on it), and then
+ * with the snapshot summary the apply needs (newest pin, pending count) and
+ * the fence (fence.ts): read in the same statement as the lock, so it is the row's newest version
+ * (see blockStoreDdl.ts).
+ */
 export function readControlSql(t: StoreTables, lock: boolean): string {
-  return `SELECT group_seq, group_time, journal_offset FROM ${t.control} WHERE session = $1${lock ? ' FOR UPDATE' : ''}`
+  const locked = ', snapshot_pin_time, snapshots_pending, fenced_by'
+  const columns = `group_seq, group_time, journal_offset${lock ? locked : ''}`
+  return `SELECT ${columns} FROM ${t.control} WHERE session = $1${lock ? ' FOR UPDATE' : ''}`
 }
 
 /** $1 session, $2 journal partition: the control row of a store that applied nothing yet. */
@@ -22,15 +29,15 @@ export function insertVolumesSql(t: StoreTables): string {
     ON CONFLICT (name) DO NOTHING`
 }
 
-/** $1 volume ids, $2 blocks: the rows a group replaces (COPY then writes them anew). */
+/** $1 volume ids, $2 blocks: the live rows a group replaces (COPY then writes them anew). */
 export function deleteBlocksSql(t: StoreTables): string {
-  return `DELETE FROM ${t.blocks} b USING unnest($1::int[], $2::bigint[]) AS k(volume_id, block)
-    WHERE b.volume_id = k.volume_id AND b.block = k.block`
+  return `DELETE FROM ${t.blockRows} b USING unnest($1::int[], $2::bigint[]) AS k(volume_id, block)
+    WHERE b.volume_id = k.volume_id AND b.block = k.block AND b.superseded_time IS NULL`
 }
 
 /** The COPY a group's block rows go in by (copyBinary.ts encodes them). */
 export function copyBlocksSql(t: StoreTables): string {
-  return `COPY ${t.blocks} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`
+  return `COPY ${t.blockRows} (${BLOCK_ROW_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`
 }
 
 /**
@@ -57,6 +64,6 @@ export function recordGroupsSql(t: StoreTables): string {
 export const SERVER_HAS_LZ4_SQL = `SELECT coalesce('lz4' = ANY(enumvals), false) AS has
   FROM pg_settings WHERE name = 'default_toast_compression'`
 
-/** $1 the blocks table: how its data column is stored now (columns `storage`, `compression`). */
+/** $1 the block rows table: how its data column is stored now (columns `storage`, `compression`). */
 export const DATA_COLUMN_STORAGE_SQL = `SELECT attstorage AS storage, attcompression AS compression
   FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`

@@ -3,7 +3,9 @@
  * REPEATABLE READ transaction together with the control row, so an image is
  * exactly the one as of the group the control row names (an apply committing
  * meanwhile is not seen), and streamed with binary COPY in block order, so
- * memory does not grow with the volume.
+ * memory does not grow with the volume. A snapshot's image is read the same
+ * way, as of the group it pins (snapshotSql.imageRowsSql); the order check
+ * on the rows also catches a block seen twice.
  */
 import { randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
@@ -15,6 +17,7 @@ import { XrcError } from '../../lib/errors.js'
 import type { Pool, PoolClient } from '../../lib/postgres.js'
 import type { StoreTables } from './blockStoreDdl.js'
 import { decodeCopyBinary } from './copyBinary.js'
+import { imageRowsSql } from './snapshotSql.js'
 import type { AppliedMark } from '../journal/index.js'
 import type { VolumeLayout } from './groupValidation.js'
 
@@ -40,8 +43,13 @@ export interface VolumeReadContext {
   tables: StoreTables
   session: string
   blockSize: number
-  /** Reads the control row with the given client (inside the caller's snapshot). */
+  /**
+   * Reads the group the image is as of, with the given client (inside the
+   * caller's snapshot): the control row's, or a snapshot's pinned group.
+   */
   readMark: (client: PoolClient) => Promise<AppliedMark | undefined>
+  /** The image is the one pinned at the group readMark gives (a snapshot's), not the live one. */
+  pinned?: boolean
 }
 
 /** A REPEATABLE READ view of the store: the control row and every block as of one moment. */
@@ -72,8 +80,10 @@ export async function withSnapshot<T>(ctx: VolumeReadContext, fn: (snapshot: Sto
       asOf,
       blocks(volume) {
         // volume.id is an integer from the volumes table; COPY takes no parameters
-        const where = `volume_id = ${Math.trunc(volume.id)}`
-        const rows = `SELECT block, data FROM ${ctx.tables.blocks} WHERE ${where} ORDER BY block`
+        const rows =
+          ctx.pinned === true && asOf !== undefined
+            ? `SELECT block, data FROM (${imageRowsSql(ctx.tables, volume.id, asOf.groupTime)}) r ORDER BY block`
+            : `SELECT block, data FROM ${ctx.tables.blocks} WHERE volume_id = ${Math.trunc(volume.id)} ORDER BY block`
         copy = client.query(copyStreams.to(`COPY (${rows}) TO STDOUT (FORMAT binary)`))
         return storedBlocks(decodeCopyBinary(copy), volume, ctx.blockSize)
       },

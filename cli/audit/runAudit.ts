@@ -20,7 +20,8 @@
  * Where it reads is chosen in auditRange.ts, and each line is made in
  * auditLines.ts (both pure); here is the reading.
  */
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
+import { createSchemaRegistry } from '../../schemas/registryClient.js'
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { GroupAssembler, createUpdatesReader, type UpdatesReader } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
@@ -89,7 +90,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   await requireKafka(o.config)
   await requireRegistry(o.config)
   const kafka = createKafka({
-    brokers: o.config.kafka.brokers,
+    connection: o.config.kafka,
     clientId: `${o.config.kafka.clientId}-audit`,
     logger: o.logger,
   })
@@ -181,7 +182,7 @@ class MarkerResolver {
       kafka: this.#kafka,
       topic: updates,
       codec: createDecoder<RecordSet>({
-        registryUrl: config.schemaRegistry.url,
+        registry: config.schemaRegistry,
         subject: `${updates}-value`,
         schema: RECORD_SET_SCHEMA,
       }),
@@ -214,7 +215,7 @@ class AuditReader {
     this.#kafka = kafka
     this.#topic = topic
     this.#range = range
-    this.#registry = new SchemaRegistry({ host: o.config.schemaRegistry.url })
+    this.#registry = createSchemaRegistry(o.config.schemaRegistry)
     this.#markers = new MarkerResolver(o, kafka)
   }
 

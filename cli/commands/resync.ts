@@ -29,7 +29,7 @@ import { sessionTopics } from '../../schemas/topicNames.js'
 import {
   describeMirror,
   followResync,
-  primaryUrls,
+  primaryEndpoints,
   resumePrimary,
   suspendPrimary,
   type ResyncOutcome,
@@ -110,12 +110,12 @@ function suspendCommand(program: Command): void {
 
 async function suspend(global: GlobalOptions, flags: PrimaryFlags): Promise<void> {
   const config = cliConfig(global)
-  const urls = primaryUrls(flags.primary, config.producer.apiPort)
+  const primaries = primaryEndpoints(flags.primary, config)
   const states = []
-  for (const url of urls) {
-    const m = await suspendPrimary(url)
-    states.push({ url, mirror: m })
-    if (!flags.json) console.log(describeMirror(url, m))
+  for (const primary of primaries) {
+    const m = await suspendPrimary(primary)
+    states.push({ url: primary.url, mirror: m })
+    if (!flags.json) console.log(describeMirror(primary.url, m))
   }
   if (flags.json) console.log(JSON.stringify({ suspended: states }))
 }
@@ -136,14 +136,14 @@ function resumeCommand(program: Command): void {
 
 async function resume(global: GlobalOptions, flags: FollowFlags): Promise<void> {
   const config = cliConfig(global)
-  const urls = primaryUrls(flags.primary, config.producer.apiPort)
+  const primaries = primaryEndpoints(flags.primary, config)
   const started = Date.now()
-  for (const url of urls) {
-    const m = await resumePrimary(url)
-    if (!flags.json) console.log(describeMirror(url, m))
+  for (const primary of primaries) {
+    const m = await resumePrimary(primary)
+    if (!flags.json) console.log(describeMirror(primary.url, m))
   }
   if (!flags.wait) return
-  const outcomes = await followResync(urls, createProgressOutput(process.stderr), flags.timeout)
+  const outcomes = await followResync(primaries, createProgressOutput(process.stderr), flags.timeout)
   const s = summary(outcomes, Date.now() - started)
   console.log(flags.json ? JSON.stringify(s) : resumedLine(s))
 }
@@ -182,15 +182,17 @@ primaries. Then start the mover and the applier again.`,
 async function resync(global: GlobalOptions, flags: FollowFlags): Promise<void> {
   const config = cliConfig(global)
   const logger = commandLogger(global, 'xrc-resync')
-  const urls = primaryUrls(flags.primary, config.producer.apiPort)
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-resync`, logger })
+  const primaries = primaryEndpoints(flags.primary, config)
+  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-resync`, logger })
   const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-resync' })
   const started = Date.now()
   try {
     const say = flags.json ? () => undefined : (line: string) => console.log(line)
-    const r = await reestablish({ config, kafka, pool, primaries: urls, logger, say })
+    const r = await reestablish({ config, kafka, pool, primaries, logger, say })
     say(copyingLine(r))
-    const outcomes = flags.wait ? await followResync(urls, createProgressOutput(process.stderr), flags.timeout) : []
+    const outcomes = flags.wait
+      ? await followResync(primaries, createProgressOutput(process.stderr), flags.timeout)
+      : []
     const s = {
       ...summary(outcomes, Date.now() - started),
       blocksMarked: r.blocks,
@@ -262,13 +264,13 @@ function publishRollback(config: Config, logger: Logger, r: RollbackResult): Pro
   const mark = r.groupSeq === 0 || r.groupTime === undefined ? undefined : { ...r, groupTime: r.groupTime }
   return publishAppliedOnce({
     kafka: createKafka({
-      brokers: config.kafka.brokers,
+      connection: config.kafka,
       clientId: `${config.kafka.clientId}-rollback`,
       logger,
     }),
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     topic: sessionTopics(config.session.name).applied,
-    registryUrl: config.schemaRegistry.url,
+    registry: config.schemaRegistry,
     secondary: config.applier.schema,
     logger,
     note: appliedNote(config.session.name, config.applier.schema, mark, {

@@ -11,7 +11,7 @@ import { createApplier } from '../../applier/index.js'
 import { XrcError } from '../../lib/errors.js'
 import { createMetricsRegistry, serveMetrics, type HealthReport } from '../../lib/metrics.js'
 import { createMover } from '../../mover/index.js'
-import { createPrimary, startHttpApi, startNbdServer } from '../../producer/index.js'
+import { apiAccess, createPrimary, startHttpApi, startNbdServer } from '../../producer/index.js'
 import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
 import { runService, type ServiceEndpoints } from '../runService.js'
 
@@ -55,6 +55,9 @@ export function registerServiceCommands(program: Command): void {
         ...(opts.nbdPort !== undefined ? { nbd: { port: Number(opts.nbdPort) } } : {}),
       })
       const logger = cliLogger(config, 'xrc-primary').child({ session: config.session.name })
+      const { apiHost, apiPort, apiToken, apiAllowedHosts, apiMaxReadBytes } = config.producer
+      // an API that would listen on the network unprotected refuses before anything starts
+      apiAccess({ listenHost: apiHost, token: apiToken })
       const primary = createPrimary({
         config,
         logger,
@@ -66,12 +69,19 @@ export function registerServiceCommands(program: Command): void {
         logger,
         frontEnds: async () => {
           const nbd = await startNbdServer({ primary, config, logger, registry: primary.registry })
-          const api = await startHttpApi({ primary, port: config.producer.apiPort, logger, nbd }).catch(
-            async (err: unknown) => {
-              await nbd.close()
-              throw err
-            },
-          )
+          const api = await startHttpApi({
+            primary,
+            host: apiHost,
+            port: apiPort,
+            token: apiToken,
+            allowedHosts: apiAllowedHosts,
+            maxReadBytes: apiMaxReadBytes,
+            logger,
+            nbd,
+          }).catch(async (err: unknown) => {
+            await nbd.close()
+            throw err
+          })
           return {
             fields: {
               api: api.url,
@@ -119,20 +129,36 @@ export function registerServiceCommands(program: Command): void {
         'the PostgreSQL secondary',
     )
     .option('--metrics-port <port>', 'metrics and health port (0 = any free port)')
-    .action(async (opts: { metricsPort?: string }) => {
-      const config = cliConfig(
-        program.opts<GlobalOptions>(),
-        opts.metricsPort !== undefined ? { applier: { metricsPort: Number(opts.metricsPort) } } : {},
-      )
-      const logger = cliLogger(config, 'xrc-applier').child({ session: config.session.name })
-      const metrics = createMetricsRegistry({ session: config.session.name, service: 'applier' })
+    .option(
+      '--schema <schema>',
+      "PostgreSQL schema of this secondary's block store (applier.schema): a second secondary of the same " +
+        'journal runs with a schema of its own',
+    )
+    .option('--delay-ms <ms>', 'a delayed secondary: apply each group only once it is this old (applier.delayMs)')
+    .action(async (opts: { metricsPort?: string; schema?: string; delayMs?: string }) => {
+      const config = cliConfig(program.opts<GlobalOptions>(), {
+        applier: {
+          ...(opts.metricsPort !== undefined ? { metricsPort: Number(opts.metricsPort) } : {}),
+          ...(opts.schema !== undefined ? { schema: opts.schema } : {}),
+          ...(opts.delayMs !== undefined ? { delayMs: Number(opts.delayMs) } : {}),
+        },
+      })
+      const logger = cliLogger(config, 'xrc-applier').child({
+        session: config.session.name,
+        secondary: config.applier.schema,
+      })
+      const metrics = createMetricsRegistry({
+        session: config.session.name,
+        service: 'applier',
+        secondary: config.applier.schema,
+      })
       const applier = createApplier({ config, logger, metrics })
       await runService({
         stage: applier,
         session: config.session.name,
         logger,
         serve: metricsEndpoint(metrics, config.applier.metricsPort, () => applier.health()),
-        announce: () => ({ schema: config.applier.schema }),
+        announce: () => ({ schema: config.applier.schema, delayMs: config.applier.delayMs }),
       })
     })
 }

@@ -44,7 +44,7 @@ interface SessionContext {
 function sessionContext(program: Command): SessionContext {
   const config = cliConfig(program.opts<GlobalOptions>())
   const logger = cliLogger(config, 'xrc-session')
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-session`, logger })
+  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-session`, logger })
   return { config, logger, kafka }
 }
 
@@ -90,6 +90,7 @@ async function resume(program: Command, opts: ResumeFlags): Promise<void> {
     kafka,
     session: config.session.name,
     logger,
+    replication: config.topics,
     ...(opts.controller !== undefined ? { controller: opts.controller } : {}),
     ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
     discardMissing: opts.discardMissing === true,

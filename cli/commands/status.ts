@@ -12,6 +12,7 @@ import { checkPostgres } from '../../stack/postgres.js'
 import { parseUrl } from '../args.js'
 import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
 import { jsonLine } from '../format.js'
+import { configuredPrimary } from '../primaryClient.js'
 import { collectStatus, type SessionStatus } from '../status/collectStatus.js'
 import { formatStatus } from '../status/formatStatus.js'
 
@@ -57,7 +58,7 @@ clock microseconds since the epoch in JSON.`,
     .action(async (flags: StatusFlags) => {
       const config = cliConfig(program.opts<GlobalOptions>())
       const logger = commandLogger(program.opts<GlobalOptions>(), 'xrc-status')
-      const kafkaReady = await pingKafka(config.kafka.brokers, 3000).then(
+      const kafkaReady = await pingKafka(config.kafka, 3000).then(
         () => undefined,
         (err: unknown) =>
           `no broker answers at ${config.kafka.brokers.join(',')} (KAFKA_BROKERS): ${errorMessage(err)}`,
@@ -68,7 +69,7 @@ clock microseconds since the epoch in JSON.`,
       )
       const kafka =
         kafkaReady === undefined
-          ? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-status`, logger })
+          ? createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-status`, logger })
           : undefined
       const admin = kafka?.admin()
       await admin?.connect()
@@ -87,8 +88,7 @@ clock microseconds since the epoch in JSON.`,
         const statuses: SessionStatus[] = []
         for (const session of sessions) {
           const configured = session === config.session.name
-          const primaryUrl =
-            flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
+          const primary = configuredPrimary(config, flags.primary)
           const moverUrl =
             flags.mover ?? (config.mover.metricsPort ? `http://127.0.0.1:${config.mover.metricsPort}` : undefined)
           const applierUrl =
@@ -100,8 +100,9 @@ clock microseconds since the epoch in JSON.`,
               ...(configured ? { controllerIds: config.session.controllers.map((c) => c.id) } : {}),
               kafka: kafka && admin ? { kafka, admin } : { error: kafkaReady ?? 'not connected' },
               pool: pool ?? { error: pgReady ?? 'not connected' },
+              registry: config.schemaRegistry,
               // the services' addresses are known for the configured session only
-              ...(configured && primaryUrl ? { primaryUrl } : {}),
+              ...(configured && primary ? { primary } : {}),
               ...(configured && moverUrl ? { moverUrl } : {}),
               ...(configured && applierUrl ? { applierUrl } : {}),
               logger,

@@ -21,7 +21,7 @@ import { checkPostgres } from '../../stack/postgres.js'
 import { parseSchemaName, parseUrl } from '../args.js'
 import { cliConfig, commandLogger, volumeOf, type GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
-import { primaryClient } from '../primaryClient.js'
+import { configuredPrimary, primaryClient } from '../primaryClient.js'
 
 interface ExportFlags {
   from: 'secondary' | 'primary'
@@ -121,11 +121,12 @@ async function exportPrimary(
   file: string,
   urlFlag: string | undefined,
 ): Promise<Record<string, unknown> & { summary: string }> {
-  const url = urlFlag ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
+  const primary = configuredPrimary(config, urlFlag)
+  const url = primary?.url
   const bs = config.session.blockSize
-  if (url) {
+  if (primary) {
     try {
-      const client = primaryClient(url)
+      const client = primaryClient(primary)
       const out = await open(file, 'w')
       try {
         const per = Math.max(1, Math.floor((1 << 20) / bs))

@@ -12,7 +12,7 @@ import type { WriteAck } from '../../producer/index.js'
 import { integerArg, parseTime, parseUrl } from '../args.js'
 import { cliConfig, volumeOf, type GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
-import { primaryClient } from '../primaryClient.js'
+import { configuredPrimary, primaryClient } from '../primaryClient.js'
 
 interface WriteFlags {
   primary?: string
@@ -72,9 +72,9 @@ export function registerWriteCommand(program: Command): void {
           volume,
           blocks: size,
         })
-      const url = flags.primary ?? (config.producer.apiPort ? `http://127.0.0.1:${config.producer.apiPort}` : undefined)
-      if (!url) throw new XrcError('XRC_USAGE', { reason: 'primaryUrlNeeded' })
-      const client = primaryClient(url)
+      const primary = configuredPrimary(config, flags.primary)
+      if (!primary) throw new XrcError('XRC_USAGE', { reason: 'primaryUrlNeeded' })
+      const client = primaryClient(primary)
       const perWrite = Math.max(blockSize, Math.floor(CHUNK_BYTES / blockSize) * blockSize)
       const acks: WriteAck[] = []
       let after = flags.after

@@ -359,7 +359,7 @@ async function writeFor(options: DemoOptions, p: Pipeline, w: Watchers): Promise
   let acked = 0
   const started = performance.now()
   const run = runDependentWrites(
-    httpWriteTarget(() => p.apiUrl),
+    httpWriteTarget(() => p.apiUrl, undefined, config.producer.apiToken),
     {
       volumes,
       blockSize: config.session.blockSize,

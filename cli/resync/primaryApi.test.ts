@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { isXrcError } from '../../lib/errors.js'
 import type { MirrorStatus } from '../../producer/index.js'
 import type { ProgressOutput } from '../progress.js'
+import { primaryEndpoint } from '../primaryClient.js'
 import { followResync } from './primaryApi.js'
 
 const changes = { pending: 0, older: 0, newer: 0 }
@@ -60,7 +61,7 @@ describe('followResync', () => {
   it('follows a primary that suspends again on an outage and resumes by itself, to the end of the resync', async () => {
     const p = await fakePrimary([resyncing, outageSuspended, outageSuspended, resyncing, duplex])
     server = p.server
-    const outcomes = await followResync([p.url], out, 30_000)
+    const outcomes = await followResync([primaryEndpoint(p.url)], out, 30_000)
     expect(outcomes.map((o) => o.mirror.state)).toEqual(['duplex'])
     expect(p.polls()).toBeGreaterThanOrEqual(5)
     expect(lines.some((l) => l.includes('waiting for it to resume by itself'))).toBe(true)
@@ -69,7 +70,7 @@ describe('followResync', () => {
   it('stops with XRC_SESSION_HALTED when a primary is suspended in a way it does not resume from by itself', async () => {
     const p = await fakePrimary([resyncing, operatorSuspended])
     server = p.server
-    const err = await followResync([p.url], out, 30_000).catch((e: unknown) => e)
+    const err = await followResync([primaryEndpoint(p.url)], out, 30_000).catch((e: unknown) => e)
     expect(isXrcError(err, 'XRC_SESSION_HALTED')).toBe(true)
     expect(String((err as Error).message)).toMatch(/suspended \(operator/)
   })
@@ -77,7 +78,7 @@ describe('followResync', () => {
   it('gives up with XRC_TIMEOUT when an outage outlasts the timeout', async () => {
     const p = await fakePrimary([outageSuspended])
     server = p.server
-    const err = await followResync([p.url], out, 600).catch((e: unknown) => e)
+    const err = await followResync([primaryEndpoint(p.url)], out, 600).catch((e: unknown) => e)
     expect(isXrcError(err, 'XRC_TIMEOUT')).toBe(true)
   })
 })

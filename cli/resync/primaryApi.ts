@@ -3,37 +3,50 @@
  * suspend, resume, rebase, and following a resync's progress until it ends.
  */
 import { XrcError } from '../../lib/errors.js'
-import { primaryRefusal, primaryUnreachable } from '../primaryClient.js'
+import type { Config } from '../../lib/config.js'
+import {
+  configuredPrimary,
+  fetchPrimary,
+  primaryEndpoint,
+  primaryRefusal,
+  primaryUnreachable,
+} from '../primaryClient.js'
+import type { PrimaryEndpoint } from '../primaryClient.js'
 import type { MirrorStatus } from '../../producer/index.js'
 import type { PrimaryStatus } from '../../producer/index.js'
 import { formatMs } from '../format.js'
 import { progressBar, type ProgressOutput } from '../progress.js'
 
-/** The primaries to address: the --primary URLs, else the configured API port on 127.0.0.1. */
-export function primaryUrls(flags: readonly string[] | undefined, apiPort: number): string[] {
-  if (flags !== undefined && flags.length > 0) return [...flags]
-  if (apiPort === 0) throw new XrcError('XRC_USAGE', { reason: 'primaryUrlNeeded' })
-  return [`http://127.0.0.1:${apiPort}`]
+/**
+ * The primaries to address: the --primary URLs, else the configured API
+ * (producer.apiHost, producer.apiPort); each with the configured token.
+ */
+export function primaryEndpoints(flags: readonly string[] | undefined, config: Config): PrimaryEndpoint[] {
+  if (flags !== undefined && flags.length > 0) return flags.map((url) => primaryEndpoint(url, config.producer.apiToken))
+  const configured = configuredPrimary(config)
+  if (configured === undefined) throw new XrcError('XRC_USAGE', { reason: 'primaryUrlNeeded' })
+  return [configured]
 }
 
-async function call<T>(base: string, path: string, method: 'GET' | 'POST', timeoutMs = 30_000): Promise<T> {
+async function call<T>(primary: PrimaryEndpoint, path: string, method: 'GET' | 'POST', timeoutMs = 30_000): Promise<T> {
   let res: Response
   try {
-    res = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) })
+    res = await fetchPrimary(primary, path, { method, signal: AbortSignal.timeout(timeoutMs) })
   } catch (err) {
-    throw primaryUnreachable(base, err)
+    throw primaryUnreachable(primary.url, err)
   }
   const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string }
-  if (!res.ok) throw primaryRefusal(`${base}${path}`, res.status, body)
+  if (!res.ok) throw primaryRefusal(`${primary.url}${path}`, res.status, body)
   return body
 }
 
-export const suspendPrimary = (base: string): Promise<MirrorStatus> => call<MirrorStatus>(base, '/v1/suspend', 'POST')
-export const resumePrimary = (base: string): Promise<MirrorStatus> => call<MirrorStatus>(base, '/v1/resume', 'POST')
-export const rebasePrimary = (base: string): Promise<{ blocks: number; volumeBlocks: number }> =>
-  call(base, '/v1/rebase', 'POST', 120_000)
-export const primaryStatus = (base: string): Promise<PrimaryStatus> =>
-  call<PrimaryStatus>(base, '/v1/status', 'GET', 5000)
+export const suspendPrimary = (p: PrimaryEndpoint): Promise<MirrorStatus> =>
+  call<MirrorStatus>(p, '/v1/suspend', 'POST')
+export const resumePrimary = (p: PrimaryEndpoint): Promise<MirrorStatus> => call<MirrorStatus>(p, '/v1/resume', 'POST')
+export const rebasePrimary = (p: PrimaryEndpoint): Promise<{ blocks: number; volumeBlocks: number }> =>
+  call(p, '/v1/rebase', 'POST', 120_000)
+export const primaryStatus = (p: PrimaryEndpoint): Promise<PrimaryStatus> =>
+  call<PrimaryStatus>(p, '/v1/status', 'GET', 5000)
 
 /** One line for a primary's mirroring state. */
 export function describeMirror(base: string, m: MirrorStatus): string {
@@ -61,13 +74,15 @@ export interface ResyncOutcome {
  * and finishes.
  */
 export async function followResync(
-  urls: readonly string[],
+  primaries: readonly PrimaryEndpoint[],
   out: ProgressOutput,
   timeoutMs: number,
 ): Promise<ResyncOutcome[]> {
   const started = Date.now()
   for (;;) {
-    const outcomes = await Promise.all(urls.map(async (url) => ({ url, mirror: (await primaryStatus(url)).mirror })))
+    const outcomes = await Promise.all(
+      primaries.map(async (p) => ({ url: p.url, mirror: (await primaryStatus(p)).mirror })),
+    )
     const total = outcomes.reduce((n, o) => n + (o.mirror.resync?.blocksTotal ?? 0), 0)
     const remaining = outcomes.reduce(
       (n, o) => n + (o.mirror.state === 'resyncing' ? (o.mirror.resync?.blocksRemaining ?? 0) : 0),
@@ -96,7 +111,7 @@ export async function followResync(
     )
     if (outcomes.every((o) => o.mirror.state === 'duplex')) {
       out.end()
-      return sentOut(urls, Math.min(30_000, Math.max(0, timeoutMs - (Date.now() - started))))
+      return sentOut(primaries, Math.min(30_000, Math.max(0, timeoutMs - (Date.now() - started))))
     }
     if (Date.now() - started > timeoutMs) {
       out.end()
@@ -111,18 +126,18 @@ export async function followResync(
  * again; waits (at most `boundMs`) until Kafka acknowledged every entry each
  * controller had then, so the figures count all the bytes sent.
  */
-async function sentOut(urls: readonly string[], boundMs: number): Promise<ResyncOutcome[]> {
+async function sentOut(primaries: readonly PrimaryEndpoint[], boundMs: number): Promise<ResyncOutcome[]> {
   const targets = new Map(
     await Promise.all(
-      urls.map(
-        async (url) =>
-          [url, (await primaryStatus(url)).controllers.map((c) => ({ id: c.id, seq: c.nextSeq - 1 }))] as const,
+      primaries.map(
+        async (p) =>
+          [p.url, (await primaryStatus(p)).controllers.map((c) => ({ id: c.id, seq: c.nextSeq - 1 }))] as const,
       ),
     ),
   )
   const deadline = Date.now() + boundMs
   for (;;) {
-    const statuses = await Promise.all(urls.map(async (url) => ({ url, status: await primaryStatus(url) })))
+    const statuses = await Promise.all(primaries.map(async (p) => ({ url: p.url, status: await primaryStatus(p) })))
     const sent = statuses.every(({ url, status }) =>
       (targets.get(url) ?? []).every((t) => (status.controllers.find((c) => c.id === t.id)?.lastSentSeq ?? 0) >= t.seq),
     )

@@ -28,6 +28,7 @@ import type { Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import { ensureTopic, journalTopicSpec, updatesTopicSpec } from '../../lib/kafka/index.js'
 import { moverGroupId, sessionTopics } from '../../schemas/topicNames.js'
+import type { PrimaryEndpoint } from '../primaryClient.js'
 import { rebasePrimary, resumePrimary } from './primaryApi.js'
 
 /** Throws XRC_SERVICE_RUNNING when the session's applier is running, or (given a connected admin) its mover. */
@@ -61,7 +62,7 @@ export async function reestablish(options: {
   config: Config
   kafka: Kafka
   pool: Pool
-  primaries: readonly string[]
+  primaries: readonly PrimaryEndpoint[]
   logger: Logger
   say: (line: string) => void
 }): Promise<ReestablishResult> {
@@ -74,11 +75,11 @@ export async function reestablish(options: {
     await checkServicesStopped(pool, session, admin)
     let blocks = 0
     let volumeBlocks = 0
-    for (const url of options.primaries) {
-      const r = await rebasePrimary(url)
+    for (const primary of options.primaries) {
+      const r = await rebasePrimary(primary)
       blocks += r.blocks
       volumeBlocks += r.volumeBlocks
-      say(`${url}: suspended; ${r.blocks} blocks marked for resync (of ${r.volumeBlocks} in its volumes)`)
+      say(`${primary.url}: suspended; ${r.blocks} blocks marked for resync (of ${r.volumeBlocks} in its volumes)`)
     }
     const existing = new Set(await admin.listTopics())
     const lost = [topics.updates, topics.journal, topics.control].filter((t) => existing.has(t))
@@ -102,11 +103,11 @@ export async function reestablish(options: {
     ]) {
       await waitFor(
         `the ${spec.role} ${spec.topic} made again`,
-        () => ensureTopic(admin, spec, options.logger).then(() => true),
+        () => ensureTopic(admin, spec, options.logger, config.topics).then(() => true),
         { timeoutMs: 60_000, intervalMs: 500 },
       )
     }
-    for (const url of options.primaries) await resumePrimary(url)
+    for (const primary of options.primaries) await resumePrimary(primary)
     return { blocks, volumeBlocks, secondary }
   } finally {
     await admin.disconnect()

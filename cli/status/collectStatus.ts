@@ -9,10 +9,16 @@ import type { Admin, Kafka } from 'kafkajs'
 import { errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Pool } from '../../lib/postgres.js'
+import type { SnapshotSpace } from '../../applier/index.js'
+import { drillView, type DrillView } from './drillView.js'
 import { kafkaView, type KafkaView } from './kafkaView.js'
+import { replicationView, type ReplicationView } from './replicationView.js'
 import { secondaryView, type SecondaryView } from './secondaryView.js'
+import { secondariesView, type SecondaryReport } from './secondariesView.js'
 import type { NbdStatus } from '../../producer/index.js'
+import type { PrimaryEndpoint } from '../primaryClient.js'
 import { primaryNbd, primaryStatus, serviceHealth, type HealthBody, type Reached } from './serviceViews.js'
+import type { RegistryConnection } from '../../schemas/registryClient.js'
 
 export interface ControllerView {
   id: number
@@ -71,7 +77,21 @@ export interface SessionStatus {
     byCode?: Record<string, number>
     frozen?: { controller: number; offset: number; code: string }[]
   }
-  secondary: { schema: string; exists: boolean | undefined }
+  secondary: {
+    schema: string
+    exists: boolean | undefined
+    snapshots?: SnapshotSpace
+    fenced?: SecondaryView['fenced']
+  }
+  /** The secondary's drills: the running one and the last one stopped (xrc drill). */
+  drill?: DrillView
+  /** The session topics' replication factor and under-replicated partitions; undefined without Kafka. */
+  replication?: ReplicationView
+  /**
+   * Every secondary heard on the session's applied topic (several may follow one journal), as each last told the
+   * primary, with the groups it is behind the journal; undefined when the topic could not be read.
+   */
+  secondaries?: (SecondaryReport & { lagGroups: number | undefined })[]
   services: { primary?: ServiceView; mover?: ServiceView; applier?: ServiceView }
   /** The primary's NBD front end (exports, connections, write rates), when its API answers. */
   nbd?: NbdStatus
@@ -85,9 +105,12 @@ export interface StatusSources {
   controllerIds?: readonly number[]
   kafka: { kafka: Kafka; admin: Admin } | { error: string }
   pool: Pool | { error: string }
-  primaryUrl?: string
+  /** The primary's HTTP API, with its token. */
+  primary?: PrimaryEndpoint
   moverUrl?: string
   applierUrl?: string
+  /** The schema registry, to read the applied topic (every secondary heard); without it they are not listed. */
+  registry?: RegistryConnection
   logger: Logger
 }
 
@@ -102,16 +125,28 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       : await secondaryView(src.pool, src.schema, src.session).catch(
           (err: unknown) => void unavailable.push(`PostgreSQL: ${errorMessage(err)}`),
         )
-  const [k, primary, mover, applier, nbd] = await Promise.all([
+  const drill =
+    s?.exists === true && !('error' in src.pool)
+      ? await drillView(src.pool, src.schema, src.session).catch(
+          (err: unknown) => void unavailable.push(`drills: ${errorMessage(err)}`),
+        )
+      : undefined
+  const [k, replication, primary, mover, applier, nbd, heard] = await Promise.all([
     'error' in src.kafka
       ? Promise.resolve(undefined)
       : kafkaView(src.kafka.kafka, src.kafka.admin, src.session, src.logger).catch(
           (err: unknown) => void unavailable.push(`Kafka: ${errorMessage(err)}`),
         ),
-    src.primaryUrl ? primaryStatus(src.primaryUrl) : undefined,
+    'error' in src.kafka
+      ? Promise.resolve(undefined)
+      : replicationView(src.kafka.admin, src.session).catch(
+          (err: unknown) => void unavailable.push(`Kafka replication: ${errorMessage(err)}`),
+        ),
+    src.primary ? primaryStatus(src.primary) : undefined,
     src.moverUrl ? serviceHealth(src.moverUrl) : undefined,
     src.applierUrl ? serviceHealth(src.applierUrl) : undefined,
-    src.primaryUrl ? primaryNbd(src.primaryUrl) : undefined,
+    src.primary ? primaryNbd(src.primary) : undefined,
+    heardSecondaries(src).catch((err: unknown) => void unavailable.push(`applied topic: ${errorMessage(err)}`)),
   ])
   if ('error' in src.kafka) unavailable.push(`Kafka: ${src.kafka.error}`)
   if ('error' in src.pool) unavailable.push(`PostgreSQL: ${src.pool.error}`)
@@ -126,7 +161,7 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
     )
   if (primary?.reachable && primary.body.session !== src.session)
     unavailable.push(`primary: ${primary.url} runs session ${primary.body.session}, not ${src.session}`)
-  if (!src.primaryUrl)
+  if (!src.primary)
     unavailable.push('primary: its API address is unknown (producer.apiPort is 0): pass --primary <url>')
   for (const [name, url, r, setting] of [
     ['mover', src.moverUrl, mover, 'mover.metricsPort'],
@@ -162,7 +197,22 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
       records: k?.deadLetter.records,
       ...(k?.deadLetter.byCode ? { byCode: k.deadLetter.byCode, frozen: k.deadLetter.frozen ?? [] } : {}),
     },
-    secondary: { schema: src.schema, exists: s?.exists },
+    secondary: {
+      schema: src.schema,
+      exists: s?.exists,
+      ...(s?.snapshots ? { snapshots: s.snapshots } : {}),
+      ...(s?.fenced ? { fenced: s.fenced } : {}),
+    },
+    ...(drill ? { drill } : {}),
+    ...(replication ? { replication } : {}),
+    ...(heard
+      ? {
+          secondaries: heard.map((r) => ({
+            ...r,
+            lagGroups: journaled ? Math.max(0, journaled.seq - r.groupSeq) : undefined,
+          })),
+        }
+      : {}),
     services: {
       ...(primary ? { primary: serviceView(primary, p ? { state: p.state } : {}) } : {}),
       ...(mover ? { mover: healthView(mover) } : {}),
@@ -171,6 +221,20 @@ export async function collectStatus(src: StatusSources): Promise<SessionStatus> 
     ...(nbd?.reachable && p ? { nbd: nbd.body } : {}),
     unavailable,
   }
+}
+
+/** The secondaries the applied topic names (undefined without Kafka or the registry's address). */
+async function heardSecondaries(src: StatusSources): Promise<SecondaryReport[] | undefined> {
+  if ('error' in src.kafka || src.registry === undefined) return undefined
+  const { kafka, admin } = src.kafka
+  const existingTopics = new Set(await admin.listTopics())
+  return secondariesView({
+    kafka,
+    existingTopics,
+    session: src.session,
+    registry: src.registry,
+    logger: src.logger,
+  })
 }
 
 function controllerViews(

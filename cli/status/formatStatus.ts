@@ -4,6 +4,9 @@
  */
 import { clockMicros, formatBytes, formatMs, isoMicros } from '../format.js'
 import type { SessionStatus } from './collectStatus.js'
+import { currentText, lastText } from '../drill/drillText.js'
+import type { DrillView } from './drillView.js'
+import { replicationLines } from './replicationView.js'
 
 function ago(micros: number | undefined): string {
   if (micros === undefined) return '-'
@@ -48,9 +51,24 @@ export function formatStatus(s: SessionStatus): string {
       `    controller ${f.controller} froze at updates offset ${f.offset} [${f.code}]: \`xrc session ` +
         `resume --controller ${f.controller}\``,
     )
+  if (s.replication) lines.push(...replicationLines(s.replication))
   lines.push(
     `  secondary          PostgreSQL schema ${s.secondary.schema}${s.secondary.exists === false ? ' (none yet)' : ''}`,
   )
+  const fenced = s.secondary.fenced
+  if (fenced !== undefined)
+    lines.push(
+      `  fenced             by the failover to session ${fenced.by}${fenced.at ? ` at ${fenced.at}` : ''}: ` +
+        'no group of this session is applied any more',
+    )
+  const snap = s.secondary.snapshots
+  if (snap !== undefined)
+    lines.push(
+      `  snapshots          ${snap.active} active, ${snap.pending} pending; ${snap.versions} kept block versions ` +
+        `(${formatBytes(snap.bytes)} stored): xrc snapshot list`,
+    )
+  if (s.drill !== undefined) lines.push(...drillLines(s.drill))
+  if (s.secondaries !== undefined && s.secondaries.length > 0) lines.push(...secondaryLines(s))
   lines.push('  controllers')
   const row = (cells: string[]): string => `    ${cells.map((cell, i) => cell.padEnd(COLUMNS[i] ?? 0)).join('')}`
   lines.push(row(['id', 'latest time', 'last record', 'end offset', 'mover lag', 'sidefile']))
@@ -88,4 +106,23 @@ export function formatStatus(s: SessionStatus): string {
     for (const u of s.unavailable) lines.push(`    ${u}`)
   }
   return lines.join('\n')
+}
+
+/** Every secondary heard on the applied topic, the configured one marked; the slowest holds the primary's discard. */
+function secondaryLines(s: SessionStatus): string[] {
+  const lines = ['  secondaries        (each as it last told the primary; the slowest holds its change generations)']
+  for (const r of s.secondaries ?? []) {
+    const at = r.groupTime === undefined ? 'no group yet' : `group ${r.groupSeq}, T ${isoMicros(r.groupTime)}`
+    const lag = r.lagGroups === undefined ? '' : `, ${r.lagGroups} groups behind`
+    const mine = r.name === s.secondary.schema ? '  (configured)' : ''
+    lines.push(`    ${r.name.padEnd(24)}${at}${lag}, ${r.image.toLowerCase()}${mine}`)
+  }
+  return lines
+}
+
+/** The running drill, if any, and the last one stopped (xrc drill status says the same). */
+function drillLines(d: DrillView): string[] {
+  const lines = d.current ? [`  drill              ${currentText(d.current).replace(/^drill: /, '')}`] : []
+  if (d.last) lines.push(`  last drill         ${lastText(d.last).replace(/^last drill: /, '')}`)
+  return lines
 }

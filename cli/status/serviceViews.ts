@@ -7,14 +7,23 @@
  */
 import { errorMessage } from '../../lib/errors.js'
 import type { NbdStatus, PrimaryStatus } from '../../producer/index.js'
+import { fetchPrimary, type PrimaryEndpoint } from '../primaryClient.js'
 
 export type Reached<T> = { url: string; reachable: true; body: T } | { url: string; reachable: false; reason: string }
 
-async function getJson<T>(url: string, timeoutMs: number): Promise<Reached<T>> {
+/** GET `url` (through `get`, which may add the primary's token) as JSON; a refusal's own message in the reason. */
+async function getJson<T>(
+  url: string,
+  timeoutMs: number,
+  get = (init: RequestInit): Promise<Response> => fetch(url, init),
+): Promise<Reached<T>> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+    const res = await get({ signal: AbortSignal.timeout(timeoutMs) })
     // /health answers 503 with its report when the service is halted
-    if (!res.ok && res.status !== 503) return { url, reachable: false, reason: `answered HTTP ${res.status}` }
+    if (!res.ok && res.status !== 503) {
+      const body = (await res.json().catch(() => ({}))) as { message?: string }
+      return { url, reachable: false, reason: `answered HTTP ${res.status}${body.message ? `: ${body.message}` : ''}` }
+    }
     return { url, reachable: true, body: (await res.json()) as T }
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code
@@ -22,13 +31,15 @@ async function getJson<T>(url: string, timeoutMs: number): Promise<Reached<T>> {
   }
 }
 
-export function primaryStatus(baseUrl: string, timeoutMs = 2000): Promise<Reached<PrimaryStatus>> {
-  return getJson<PrimaryStatus>(`${baseUrl}/v1/status`, timeoutMs)
+export function primaryStatus(primary: PrimaryEndpoint, timeoutMs = 2000): Promise<Reached<PrimaryStatus>> {
+  return getJson<PrimaryStatus>(`${primary.url}/v1/status`, timeoutMs, (init) =>
+    fetchPrimary(primary, '/v1/status', init),
+  )
 }
 
 /** The primary's NBD exports, connections and write rates (GET /v1/nbd). */
-export function primaryNbd(baseUrl: string, timeoutMs = 2000): Promise<Reached<NbdStatus>> {
-  return getJson<NbdStatus>(`${baseUrl}/v1/nbd`, timeoutMs)
+export function primaryNbd(primary: PrimaryEndpoint, timeoutMs = 2000): Promise<Reached<NbdStatus>> {
+  return getJson<NbdStatus>(`${primary.url}/v1/nbd`, timeoutMs, (init) => fetchPrimary(primary, '/v1/nbd', init))
 }
 
 /** A mover's or applier's health report (lib/metrics.ts HealthReport plus the service's status fields). */

@@ -3,8 +3,31 @@
  * CRC-32C, the partition reader at explicit offsets, the bounded topic
  * reader and topic admin.
  */
-export { connectAdmin, createKafka } from './kafka.js'
+export { connectAdmin, createKafka, lastRefusal } from './kafka.js'
+export { KAFKA_CALL_DEADLINE_MS, type PartitionOffsets, TopicOffsets, withinDeadline } from './callDeadline.js'
+export { type AccessContext, authorizationErrorOf, isKafkaAccessFailure, kafkaAccessError } from './accessErrors.js'
+export { kafkajsSecurity } from './clientSecurity.js'
+export {
+  type AclGrant,
+  type AclOperation,
+  type Stage,
+  STAGES,
+  aclEntries,
+  kafkaAclsCommands,
+  permissionPhrase,
+  stageAcls,
+  stagePermissions,
+} from './stageAcls.js'
 export { type PartitionBatch, type PartitionReader, createPartitionReader } from './partitionReader.js'
+export {
+  type PartitionReplicas,
+  type TopicReplication,
+  defaultMinInsyncReplicas,
+  defaultReplicationFactor,
+  describePartitions,
+  isUnderReplicated,
+  resolveReplication,
+} from './replication.js'
 export {
   type Retention,
   type RetentionProblem,
@@ -18,7 +41,9 @@ export {
   controlTopicSpec,
   deadLetterTopicSpec,
   ensureTopic,
+  whileSettling,
   journalTopicSpec,
+  type TopicSpec,
   updatesTopicSpec,
 } from './topicAdmin.js'
 export {

@@ -8,6 +8,8 @@ import { XrcError } from '../errors.js'
 import { retry, waitFor } from '../retry.js'
 import type { Logger } from '../logger.js'
 import { KAFKA_FRAMING_BYTES } from '../../schemas/wireSizes.js'
+import { resolveReplication, type TopicReplication } from './replication.js'
+import { authorizationErrorOf } from './accessErrors.js'
 
 const { ConfigResourceTypes } = kafkajs
 
@@ -36,46 +38,68 @@ export interface TopicSpec {
 }
 
 /**
- * Creates the topic when missing; refuses (XRC_CONFIG_INVALID, naming the
- * setting) an existing one whose partitions or max.message.bytes cannot
- * serve: every record would otherwise fail, and be retried, forever.
+ * Creates the topic when missing, with the replication factor and
+ * min.insync.replicas of `replication` (topics.*; unset: the defaults for
+ * the cluster's broker count, lib/kafka/replication.ts); refuses
+ * (XRC_CONFIG_INVALID, naming the setting) a factor the cluster cannot
+ * place, and an existing topic whose partitions or max.message.bytes
+ * cannot serve: every record would otherwise fail, and be retried, forever.
+ * An existing topic keeps its replication (status shows it).
  */
-export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger): Promise<void> {
+export async function ensureTopic(
+  admin: Admin,
+  spec: TopicSpec,
+  logger: Logger,
+  replication: TopicReplication = {},
+): Promise<void> {
   const need = spec.maxRecordBytes + KAFKA_FRAMING_BYTES
+  const brokers = (await adminRetry(() => admin.describeCluster())).brokers.length
+  const { replicationFactor, minInsyncReplicas } = resolveReplication(replication, brokers)
+  if (replicationFactor > brokers)
+    throw new XrcError('XRC_CONFIG_INVALID', {
+      reason: 'topicReplication',
+      role: spec.role,
+      topic: spec.topic,
+      replicationFactor,
+      brokers,
+    })
   // On a broker that just started, kafkajs's wait for leaders asks for metadata the broker does not have yet
   // and gives up on UNKNOWN_TOPIC_OR_PARTITION (a mover failed to start so): the topic exists then, ask again.
-  const created = await retry(
-    () =>
-      admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: spec.topic,
-            numPartitions: spec.partitions,
-            configEntries: [
-              { name: 'max.message.bytes', value: String(need) },
-              ...Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
-            ],
-          },
-        ],
-      }),
-    {
-      attempts: 8,
-      initialDelayMs: 200,
-      maxDelayMs: 2000,
-      isRetriable: (err) =>
-        ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String((err as { type?: unknown }).type)),
-    },
+  const created = await adminRetry(() =>
+    admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: spec.topic,
+          numPartitions: spec.partitions,
+          replicationFactor,
+          configEntries: [
+            { name: 'max.message.bytes', value: String(need) },
+            { name: 'min.insync.replicas', value: String(minInsyncReplicas) },
+            ...Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
+          ],
+        },
+      ],
+    }),
   )
-  if (created) logger.info({ topic: spec.topic, partitions: spec.partitions }, `created the ${spec.role}`)
+  if (created)
+    logger.info(
+      { topic: spec.topic, partitions: spec.partitions, replicationFactor, minInsyncReplicas },
+      `created the ${spec.role}`,
+    )
   // a topic just created (here or by another process) may not be in the broker's metadata yet: ask again, bounded
+  // ...unless Kafka refuses to describe it (an ACL): that does not settle, so it is not asked again
+  let refused: string | undefined
   const have = await waitFor(
     `the ${spec.role} ${spec.topic} in the broker's metadata`,
-    async () => (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics[0]?.partitions.length,
-    {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-    },
+    async () =>
+      (
+        await admin.fetchTopicMetadata({ topics: [spec.topic] }).catch((err: unknown) => {
+          refused = authorizationErrorOf(err)
+          throw err
+        })
+      ).topics[0]?.partitions.length,
+    { timeoutMs: 30_000, intervalMs: 100, abortIf: () => refused },
   )
   if (spec.partitionRule === 'exact' ? have !== spec.partitions : have < spec.partitions) {
     throw new XrcError('XRC_CONFIG_INVALID', {
@@ -88,10 +112,12 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
       partitions: spec.partitions,
     })
   }
-  const described = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['max.message.bytes'] }],
-  })
+  const described = await adminRetry(() =>
+    admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['max.message.bytes'] }],
+    }),
+  )
   const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
   if (value !== undefined && Number(value) < need) {
     throw new XrcError('XRC_CONFIG_INVALID', {
@@ -104,6 +130,49 @@ export async function ensureTopic(admin: Admin, spec: TopicSpec, logger: Logger)
       maxRecordBytes: spec.maxRecordBytes,
     })
   }
+}
+
+/**
+ * Whether an admin call's error is the cluster still settling rather than a
+ * refusal: kafkajs marks the broker's retriable codes (a topic another
+ * process just created and this broker has not heard of, a leader moving,
+ * a coordinator loading) `retriable`. On a three-node cluster an applier
+ * starting beside a mover that had just created the journal met
+ * UNKNOWN_TOPIC_OR_PARTITION from DescribeConfigs and
+ * exited; kafkajs's own retries had not covered it.
+ */
+export function isSettlingAdminError(err: unknown): boolean {
+  const e = err as { retriable?: unknown; type?: unknown } | null
+  if (e === null || typeof e !== 'object') return false
+  // the broker's answers only: our own errors (a call past its deadline, whose client must be dropped) are not
+  if (err instanceof XrcError) return false
+  return e.retriable === true || ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String(e.type))
+}
+
+/** An admin call of start-up, again while the cluster settles (20 attempts, up to 2 s apart), then its error. */
+function adminRetry<T>(call: () => Promise<T>): Promise<T> {
+  return retry(call, { attempts: 20, initialDelayMs: 200, maxDelayMs: 2000, isRetriable: isSettlingAdminError })
+}
+
+/**
+ * An admin call of a running stage (offsets of a partition, say), asked again
+ * for as long as the cluster answers that it is settling (a leader election
+ * in a rolling restart: LEADER_NOT_AVAILABLE), up to 2 s apart, until
+ * `signal` aborts; any other error at once. An applier halted on such an
+ * answer from ListOffsets in the three-node soak.
+ */
+export function whileSettling<T>(
+  call: () => Promise<T>,
+  options: { signal?: AbortSignal; onRetry?: (err: unknown) => void } = {},
+): Promise<T> {
+  return retry(call, {
+    attempts: Number.MAX_SAFE_INTEGER,
+    initialDelayMs: 200,
+    maxDelayMs: 2000,
+    isRetriable: isSettlingAdminError,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onRetry ? { onRetry: (err: unknown) => options.onRetry?.(err) } : {}),
+  })
 }
 
 /** The journal topic of a session: one partition, records up to mover.journalRecordMaxBytes. */

@@ -1,9 +1,10 @@
 /**
  * Property tests of the mover's supervisor against a model: for any run of
  * restarts, journal writes and their failures, intake restart requests and
- * stops, the loop restarts after retriable failures with the shared backoff,
- * halts on what an operator must decide or after RESTART_POLICY's failures
- * in a row, and never cuts while a restart, a halt or a stop is pending.
+ * stops, the loop restarts after retriable failures with the shared backoff
+ * for as long as they go on (an outage is ridden out, and shown while it
+ * lasts), halts only on what an operator must decide, and never cuts while a
+ * restart, a halt or a stop is pending.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -69,7 +70,7 @@ const errorOf = (code: SampleCode | 'plain'): unknown =>
   code === 'plain' ? new Error('connection refused') : SAMPLE_ERRORS[code]()
 
 describe('Supervisor', () => {
-  it('restarts with the shared backoff, halts after the bound or on a fatal error, never cuts while anything is pending', () => {
+  it('restarts with the shared backoff as long as failures go on, halts on a fatal error, never cuts while anything is pending', () => {
     fc.assert(
       fc.property(
         fc.array(eventArb, { maxLength: 80 }),
@@ -84,10 +85,13 @@ describe('Supervisor', () => {
           // the model
           let failures = 0
           let retries = 0
+          let outageSince: number | undefined
+          let now = 0
           let pending = false
           let halt: XrcError | undefined
           let stopping = false
           for (const e of events) {
+            now += 1000
             const step = s.next(0, () => 0)
             if (stopping || halt) {
               expect(step).toEqual({ kind: 'exit' })
@@ -99,31 +103,22 @@ describe('Supervisor', () => {
               case 'restart-ok':
                 if (!pending) break
                 s.beginRestart()
-                s.restarted()
+                expect(s.restarted()?.since).toBe(outageSince)
+                outageSince = undefined
                 pending = false
                 break
               case 'restart-failed': {
                 if (!pending) break
                 const err = errorOf(e.code)
                 s.beginRestart()
-                const v = s.restartFailed(err)
+                const v = s.restartFailed(err, now)
                 if (e.code === 'XRC_DECODE_FAILED') {
                   expect(v).toEqual({ kind: 'halt', error: err })
                   halt = err as XrcError
                   break
                 }
                 failures++
-                if (failures >= RESTART_POLICY.maxFailuresInARow) {
-                  expect(v.kind).toBe('halt')
-                  if (v.kind === 'halt') {
-                    expect(v.error.code).toBe(e.code === 'plain' ? 'XRC_SESSION_HALTED' : e.code)
-                    expect(v.error.message).toContain(
-                      `gave up after ${RESTART_POLICY.maxFailuresInARow} failed attempts`,
-                    )
-                    halt = v.error
-                  }
-                  break
-                }
+                outageSince ??= now
                 const cap = Math.min(RESTART_POLICY.initialDelayMs * 2 ** retries, RESTART_POLICY.maxDelayMs)
                 retries++
                 expect(v).toEqual({ kind: 'retry', delayMs: Math.round(r * cap), failures })
@@ -131,13 +126,14 @@ describe('Supervisor', () => {
               }
               case 'write-ok':
                 if (pending) break
-                s.journaled()
+                expect(s.journaled()?.since).toBe(outageSince)
+                outageSince = undefined
                 failures = 0
                 retries = 0
                 break
               case 'write-failed': {
                 if (pending) break
-                const v = s.journalFailed(errorOf(e.code))
+                const v = s.journalFailed(errorOf(e.code), now)
                 if (e.code === 'XRC_CLOSED') {
                   expect(v).toEqual({ kind: 'exit' })
                   stopping = true // only a stop aborts a write
@@ -145,11 +141,18 @@ describe('Supervisor', () => {
                 } else if (e.code === 'XRC_FENCED') {
                   expect(v.kind).toBe('halt')
                   halt = (v as { error: XrcError }).error
-                } else if (++failures >= RESTART_POLICY.maxFailuresInARow) {
-                  expect(v.kind).toBe('halt')
-                  halt = (v as { error: XrcError }).error
                 } else {
-                  expect(v).toEqual({ kind: 'restart', failures })
+                  failures++
+                  outageSince ??= now
+                  let delayMs = 0
+                  if (failures > 1) {
+                    delayMs = Math.round(
+                      r * Math.min(RESTART_POLICY.initialDelayMs * 2 ** retries, RESTART_POLICY.maxDelayMs),
+                    )
+                    retries++
+                  }
+                  expect(v).toEqual({ kind: 'restart', failures, delayMs })
+                  expect(s.outage.current?.source).toBe('kafka')
                   pending = true
                 }
                 break
@@ -171,7 +174,8 @@ describe('Supervisor', () => {
             }
             if (halt !== undefined && s.halt === undefined) s.haltWith(halt) // the shell records a verdict's halt
             expect(s.failures).toBe(failures)
-            expect(failures).toBeLessThan(RESTART_POLICY.maxFailuresInARow + 1)
+            // never a halt for failures in a row: only a fatal error, a stop or the shell halts
+            expect(s.outage.current?.since).toBe(outageSince)
           }
         },
       ),
@@ -192,7 +196,7 @@ describe('Supervisor', () => {
     const t = new Supervisor({ groupMinIntervalMs: 0, groupIntervalMs: 10, groupMaxBytes: 10 })
     t.requestRestart(first)
     t.beginRestart()
-    expect(t.restartFailed(new Error('broker down')).kind).toBe('retry')
+    expect(t.restartFailed(new Error('broker down'), 0).kind).toBe('retry')
     expect(t.next(0, () => 0)).toEqual({ kind: 'restart', reason: first })
   })
 
@@ -217,7 +221,23 @@ describe('Supervisor', () => {
     expect(plain.message).toBe('mover halted: boom')
   })
 
-  it('has one bound: 8 failures in a row, 250 ms doubling to 8 s', () => {
-    expect(RESTART_POLICY).toEqual({ maxFailuresInARow: 8, initialDelayMs: 250, maxDelayMs: 8000 })
+  it('has one backoff and no bound on the attempts: 250 ms doubling to 8 s', () => {
+    expect(RESTART_POLICY).toEqual({ initialDelayMs: 250, maxDelayMs: 8000 })
+  })
+
+  it('rides out an outage far longer than the old bound of 8, the delay capped, then recovers', () => {
+    const s = new Supervisor({ groupMinIntervalMs: 0, groupIntervalMs: 10, groupMaxBytes: 10, random: () => 0.999 })
+    s.requestRestart(new Error('reader crashed'))
+    for (let i = 1; i <= 1000; i++) {
+      s.beginRestart()
+      const v = s.restartFailed(new XrcError('XRC_REGISTRY_UNREACHABLE', 'down'), i * 1000)
+      expect(v.kind).toBe('retry')
+      if (v.kind === 'retry') expect(v.delayMs).toBeLessThanOrEqual(RESTART_POLICY.maxDelayMs)
+    }
+    expect(s.outage.current).toMatchObject({ source: 'registry', since: 1000, retries: 1000 })
+    s.beginRestart()
+    expect(s.restarted()?.retries).toBe(1000)
+    expect(s.outage.current).toBeUndefined()
+    expect(s.halt).toBeUndefined()
   })
 })

@@ -10,32 +10,33 @@
  *   while it restarts (by the new run, whose reader may deliver before its
  *   start returns) is kept for another restart after it, never dropped.
  * - A failed restart is tried again after a capped exponential backoff with
- *   full jitter (lib/backoff.ts), unless its error is not retriable (a
- *   journal that does not decode, a topic that does not fit: trying again
- *   will not mend it), which halts.
- * - A failed journal write restarts the pipeline from the journal tail at
- *   once; being fenced or a sizing bug halts; an abort because the mover is
- *   stopping ends the loop.
- * - RESTART_POLICY.maxFailuresInARow failures in a row (failed restarts and
- *   failed writes alike; a journaled group ends the run) halt the mover: an
- *   operator must look.
+ *   full jitter (lib/backoff.ts), for as long as the outage lasts, unless its
+ *   error is not retriable (a journal that does not decode, a topic that
+ *   does not fit: trying again will not mend it), which halts.
+ * - A failed journal write restarts the pipeline from the journal tail: at
+ *   once the first time, after the backoff when writes keep failing; being
+ *   fenced or a sizing bug halts; an abort because the mover is stopping
+ *   ends the loop.
+ * - The mover never gives up on an outage of Kafka or the registry by
+ *   itself: the outage in progress (lib/outage.ts: which server, since when,
+ *   attempts failed) is what status, /health (503 with the reason) and the
+ *   metrics show; it ends when a restart succeeds or a group is journaled.
+ *   Halts are for what an operator must decide.
  * - Once halted, the first halt error stays and the loop exits.
  */
 import { Backoff } from '../../lib/backoff.js'
-import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
+import { XrcError, isXrcError } from '../../lib/errors.js'
+import { OutageWatch, failureVerdict, outageSource, type Outage } from '../../lib/outage.js'
 import { CutCadence } from './cutCadence.js'
 
 export interface RestartPolicy {
-  /** Failures in a row (failed restarts, failed journal writes) at which the mover halts. */
-  readonly maxFailuresInARow: number
   /** Backoff between failed restarts: first delay (ms), doubled up to maxDelayMs, full jitter. */
   readonly initialDelayMs: number
   readonly maxDelayMs: number
 }
 
-/** The mover's restart bound and backoff: the one place they are set. */
+/** The mover's restart backoff (no bound on the attempts: an outage is ridden out): the one place it is set. */
 export const RESTART_POLICY: RestartPolicy = Object.freeze({
-  maxFailuresInARow: 8,
   initialDelayMs: 250,
   maxDelayMs: 8000,
 })
@@ -55,15 +56,16 @@ export interface HaltVerdict {
   error: XrcError
 }
 
-/** What a failed restart means: try again after delayMs, or halt. */
+/** What a failed restart means: try again after delayMs (as long as the outage lasts), or halt. */
 export type RestartFailedVerdict = { kind: 'retry'; delayMs: number; failures: number } | HaltVerdict
 
 /**
- * What a failed journal write means: restart from the journal tail now (the
- * restart is requested), halt, or leave the loop (the write was aborted
- * because the mover is stopping).
+ * What a failed journal write means: restart from the journal tail after
+ * delayMs (0 the first time; the restart is requested), halt, or leave the
+ * loop (the write was aborted because the mover is stopping).
  */
-export type JournalFailedVerdict = { kind: 'restart'; failures: number } | HaltVerdict | { kind: 'exit' }
+export type JournalFailedVerdict =
+  { kind: 'restart'; failures: number; delayMs: number } | HaltVerdict | { kind: 'exit' }
 
 export interface SupervisorOptions {
   groupIntervalMs: number
@@ -77,6 +79,8 @@ export interface SupervisorOptions {
 export class Supervisor {
   readonly cadence: CutCadence
   readonly policy: RestartPolicy
+  /** The outage of Kafka or the registry being ridden out, if any. */
+  readonly outage = new OutageWatch()
   readonly #backoff: Backoff
   #stopping = false
   #halt: XrcError | undefined
@@ -150,49 +154,40 @@ export class Supervisor {
     this.#pending = undefined
   }
 
-  /** The pipeline restarted. */
-  restarted(): void {
+  /** The pipeline restarted: the servers answer again; returns the outage that ended, if one was ridden out. */
+  restarted(): Outage | undefined {
     this.#restarting = undefined
+    return this.outage.recovered()
   }
 
-  /** A restart failed with `err`: unless it halts, the restart stays requested. */
-  restartFailed(err: unknown): RestartFailedVerdict {
+  /** A restart failed with `err` at `now`: unless it halts, the restart stays requested. */
+  restartFailed(err: unknown, now: number): RestartFailedVerdict {
     const reason = this.#restarting ?? { reason: err }
     this.#restarting = undefined
-    if (isXrcError(err) && !err.retriable) return { kind: 'halt', error: err }
-    if (this.#givesUp()) return { kind: 'halt', error: this.#gaveUp(err) }
+    if (failureVerdict(err) === 'halt') return { kind: 'halt', error: haltError(err) }
+    this.#failures++
+    this.outage.failed(outageSource(err, 'kafka'), err, now)
     this.#pending ??= reason
     return { kind: 'retry', delayMs: this.#backoff.next(), failures: this.#failures }
   }
 
-  /** A group was journaled: the failures in a row and the backoff start again. */
-  journaled(): void {
+  /** A group was journaled: the failures in a row, the backoff and any outage end. */
+  journaled(): Outage | undefined {
     this.#failures = 0
     this.#backoff.reset()
+    return this.outage.recovered()
   }
 
-  /** Journaling a group failed with `err`. */
-  journalFailed(err: unknown): JournalFailedVerdict {
+  /** Journaling a group failed with `err` at `now`. */
+  journalFailed(err: unknown, now: number): JournalFailedVerdict {
     if (isXrcError(err, 'XRC_CLOSED')) return { kind: 'exit' }
     // fenced, or a sizing bug
     if (!isXrcError(err, 'XRC_JOURNAL_WRITE_FAILED')) return { kind: 'halt', error: haltError(err) }
-    if (this.#givesUp()) return { kind: 'halt', error: this.#gaveUp(err) }
-    this.#pending = { reason: err }
-    return { kind: 'restart', failures: this.#failures }
-  }
-
-  /** Counts a failure; true when it is the last one allowed. */
-  #givesUp(): boolean {
     this.#failures++
-    return this.#failures >= this.policy.maxFailuresInARow
-  }
-
-  #gaveUp(err: unknown): XrcError {
-    return new XrcError(
-      isXrcError(err) ? err.code : 'XRC_SESSION_HALTED',
-      `mover gave up after ${this.#failures} failed attempts in a row: ${errorMessage(err)}`,
-      { cause: err },
-    )
+    this.outage.failed('kafka', err, now)
+    this.#pending = { reason: err }
+    // the first failure restarts at once (a leader moved); writes that keep failing back off
+    return { kind: 'restart', failures: this.#failures, delayMs: this.#failures > 1 ? this.#backoff.next() : 0 }
   }
 }
 

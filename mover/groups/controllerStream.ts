@@ -30,7 +30,8 @@
  */
 import { XrcError } from '../../lib/errors.js'
 import type { ControllerMark, DiscardedRange, JournalWindow, UpdatesRange } from '../../schemas/journal.js'
-import type { RecordSet, Update } from '../../schemas/recordSet.js'
+import type { RecordSet } from '../../schemas/recordSet.js'
+import { viewOf, type RecordSetView } from '../../schemas/updateList.js'
 import type { AddOutcome, DiscardedSeqs } from './groupFormer.js'
 import { UpdateBuffer } from './updateBuffer.js'
 
@@ -104,14 +105,14 @@ export class ControllerStream {
   }
 
   /** Takes a record set already checked against the session's layout (see GroupFormer.add for the throws). */
-  add(offset: number, rs: RecordSet): AddOutcome {
-    const outcome = this.#add(offset, rs)
+  add(offset: number, recordSet: RecordSet | RecordSetView): AddOutcome {
+    const outcome = this.#add(offset, viewOf(recordSet))
     if (outcome.kind === 'duplicate') this.#aside(offset, false)
     if (outcome.discarded !== undefined) this.#discards.push(outcome.discarded)
     return outcome
   }
 
-  #add(offset: number, rs: RecordSet): AddOutcome {
+  #add(offset: number, rs: RecordSetView): AddOutcome {
     this.#checkOffset(offset)
     let discarded: DiscardedSeqs | undefined
     if (this.#nextSeq !== undefined) {
@@ -207,9 +208,9 @@ export class ControllerStream {
       }
     }
     // what the next range can hold: from the buffer's head (or the next record set) on
-    const head = this.buffer.first()
+    const head = this.buffer.head()
     const nextOffset = head?.offset ?? this.#nextOffset ?? 0
-    const nextSeq = head?.update.seq ?? this.#nextSeq ?? 0
+    const nextSeq = head?.seq ?? this.#nextSeq ?? 0
     if (this.#asides.length > 0 && (this.#asides[0] as AsideOffset).offset < nextOffset)
       this.#asides = this.#asides.filter((a) => a.offset >= nextOffset)
     if (this.#discards.length > 0) this.#discards = this.#discards.filter((d) => d.lastSeq >= nextSeq)
@@ -248,7 +249,7 @@ export class ControllerStream {
 
   /** The mark of this controller after a cut: its last journaled seq and time, and where to read again. */
   mark(): ControllerMark {
-    const head = this.buffer.first()
+    const head = this.buffer.head()
     if (this.#nextSeq === undefined || this.#nextOffset === undefined)
       throw new Error(`invariant: controller ${this.id} covers time ${this.#covered} but has no seq`)
     // a window event still waiting before the first buffered write: a restart reads again from it. A BEGIN
@@ -265,7 +266,7 @@ export class ControllerStream {
     }
     // lastTime: every write of this controller up to it is journaled (>= the group's time, maybe later)
     return head
-      ? { controller: this.id, lastSeq: head.update.seq - 1, lastTime: head.update.time - 1, resumeOffset: head.offset }
+      ? { controller: this.id, lastSeq: head.seq - 1, lastTime: head.time - 1, resumeOffset: head.offset }
       : {
           controller: this.id,
           lastSeq: this.#nextSeq - 1,
@@ -285,13 +286,13 @@ export class ControllerStream {
     }
   }
 
-  #isStale(rs: RecordSet): boolean {
+  #isStale(rs: RecordSetView): boolean {
     const nextSeq = this.#nextSeq as number
     return rs.kind === 'HEARTBEAT' ? rs.firstSeq < nextSeq : rs.lastSeq < nextSeq
   }
 
   /** Every seq was taken before: a re-send, dropped; unless its times are later (another stream's seqs). */
-  #duplicate(offset: number, rs: RecordSet): AddOutcome {
+  #duplicate(offset: number, rs: RecordSetView): AddOutcome {
     // a re-send carries the times it had; seqs seen before with later times are another stream's
     // (say, a controller that lost its state and counts again): +1 because a restored latest may
     // be one below the true time of the last seq (see mark())
@@ -311,7 +312,7 @@ export class ControllerStream {
   }
 
   /** Seqs nextSeq..firstSeq-1 are missing: never skipped unless the operator accepted it. */
-  #gap(offset: number, rs: RecordSet, nextSeq: number): DiscardedSeqs {
+  #gap(offset: number, rs: RecordSetView, nextSeq: number): DiscardedSeqs {
     if (!this.#acceptGap) {
       throw new XrcError('XRC_SEQUENCE_GAP', {
         controller: this.id,
@@ -326,7 +327,7 @@ export class ControllerStream {
     return { controller: this.id, firstSeq: nextSeq, lastSeq: rs.firstSeq - 1 }
   }
 
-  #heartbeat(offset: number, rs: RecordSet): AddOutcome {
+  #heartbeat(offset: number, rs: RecordSetView): AddOutcome {
     if (this.#latest !== undefined && rs.maxTime < this.#latest)
       this.#regression(offset, `heartbeat (next seq ${rs.firstSeq})`, rs.maxTime)
     this.#advance({ nextSeq: rs.firstSeq, latest: rs.maxTime, covered: rs.maxTime, offset })
@@ -340,20 +341,21 @@ export class ControllerStream {
   }
 
   /** Buffers the record set's updates not taken before (all of them after an accepted gap). */
-  #updates(offset: number, rs: RecordSet, discarded: DiscardedSeqs | undefined): AddOutcome {
+  #updates(offset: number, rs: RecordSetView, discarded: DiscardedSeqs | undefined): AddOutcome {
     const dropped = this.#nextSeq === undefined || discarded ? 0 : this.#nextSeq - rs.firstSeq
-    const kept = dropped === 0 ? rs.updates : rs.updates.slice(dropped)
-    const first = kept[0] as Update
-    const last = kept[kept.length - 1] as Update
+    const list = rs.updates
+    const kept = list.length - dropped
+    const firstTime = list.time(dropped)
+    const lastTime = list.time(list.length - 1)
     // covered is latest - 1 after a write (equal times allowed)
     // and latest after a heartbeat or a restore (strictly later)
-    if (this.#covered !== undefined && first.time <= this.#covered)
-      this.#regression(offset, `seq ${first.seq}`, first.time)
-    this.buffer.push(offset, kept)
-    this.#advance({ nextSeq: rs.lastSeq + 1, latest: last.time, covered: last.time - 1, offset })
+    if (this.#covered !== undefined && firstTime <= this.#covered)
+      this.#regression(offset, `seq ${list.seq(dropped)}`, firstTime)
+    this.buffer.push(offset, list, dropped)
+    this.#advance({ nextSeq: rs.lastSeq + 1, latest: lastTime, covered: lastTime - 1, offset })
     return dropped === 0
-      ? { kind: 'accepted', updates: kept.length }
-      : { kind: 'overlap', updates: kept.length, droppedUpdates: dropped }
+      ? { kind: 'accepted', updates: kept }
+      : { kind: 'overlap', updates: kept, droppedUpdates: dropped }
   }
 
   #advance(to: { nextSeq: number; latest: number; covered: number; offset: number }): void {

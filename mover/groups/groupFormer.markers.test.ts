@@ -19,11 +19,14 @@
  * duplicates; and seqs lost before a record set, which the operator
  * discards (the missing seqs may turn up later in a re-send).
  */
+import avro from 'avsc'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isXrcError } from '../../lib/errors.js'
 import { resolveMarker, readsOffset, type ReadRecordSet } from '../../schemas/markers.js'
-import type { RecordSet, Update } from '../../schemas/recordSet.js'
+import { RECORD_SET_SCHEMA, type RecordSet, type Update } from '../../schemas/recordSet.js'
+import { walkRecordSet } from '../../schemas/recordSetWalk.js'
+import type { RecordSetView } from '../../schemas/updateList.js'
 import type { SessionLayout } from '../intake/index.js'
 import { createGroupFormer, type FormedGroup, type GroupFormer, markerOf } from './groupFormer.js'
 
@@ -197,16 +200,32 @@ function partitionOf(id: number, other: number, p: typeof partitionArb extends f
   return out
 }
 
+/** How the former is given a record set: as decoded, or walked from its wire encoding as the mover does. */
+type View = (rs: RecordSet) => RecordSet | RecordSetView
+
+const recordSetType = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
+const walks = new WeakMap<RecordSet, RecordSetView>()
+const walkedView: View = (rs) => {
+  let w = walks.get(rs)
+  if (w === undefined) {
+    const wire = Buffer.concat([Buffer.from([0, 0, 0, 0, 1]), recordSetType.toBuffer({ window: null, ...rs })])
+    w = walkRecordSet(wire, 5, 'test-value', 1)
+    walks.set(rs, w)
+  }
+  return w
+}
+
 /** Feeds one record as the intake would: a bad one is dead-lettered, a gap's record taken once the operator discards. */
-function feed(former: GroupFormer, controller: number, e: Entry): void {
+function feed(former: GroupFormer, controller: number, e: Entry, view: View): void {
   if ('undecodable' in e || e.recordSet.controller !== controller) return former.skipped(controller, e.offset)
+  const recordSet = view(e.recordSet)
   try {
-    former.add(e.offset, e.recordSet)
+    former.add(e.offset, recordSet)
   } catch (err) {
     if (!isXrcError(err, 'XRC_SEQUENCE_GAP')) return former.skipped(controller, e.offset)
     former.discardMissing(controller)
     try {
-      former.add(e.offset, e.recordSet)
+      former.add(e.offset, recordSet)
     } catch {
       former.skipped(controller, e.offset)
     }
@@ -239,7 +258,7 @@ const asResolved = (g: FormedGroup) => ({
 })
 
 /** Runs a scenario; returns every group cut. */
-function run(sc: typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never) {
+function run(sc: typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never, view: View = (rs) => rs) {
   const ids = IDS.slice(0, sc.partitions.length)
   const partitions = new Map(
     ids.map((id, i) => [id, partitionOf(id, ids.find((x) => x !== id) ?? 99, sc.partitions[i] as never)]),
@@ -263,7 +282,7 @@ function run(sc: typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never) {
       const at = position.get(id) as number
       const e = partitions.get(id)?.[at]
       if (e === undefined) continue
-      feed(former, id, e)
+      feed(former, id, e, view)
       position.set(id, at + 1)
     } else if (step < 92) {
       cut()
@@ -282,7 +301,7 @@ function run(sc: typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never) {
   // the end: everything read, then cut until nothing moves
   for (const id of ids) {
     const entries = partitions.get(id) ?? []
-    for (let at = position.get(id) as number; at < entries.length; at++) feed(former, id, entries[at] as Entry)
+    for (let at = position.get(id) as number; at < entries.length; at++) feed(former, id, entries[at] as Entry, view)
   }
   for (let before = -1; before !== groups.length;) {
     before = groups.length
@@ -322,5 +341,20 @@ describe('markers: resolveMarker(marker, the updates partitions) is the group th
     expect(groupsSeen).toBeGreaterThan(1000)
     expect(withSetAside).toBeGreaterThan(50)
     expect(withDiscarded).toBeGreaterThan(5)
+  }, 300_000)
+
+  it('the same groups, marks and markers when every record set is walked from its wire encoding, not decoded', () => {
+    fc.assert(
+      fc.property(scenarioArb, (sc) => {
+        const decoded = run(sc).groups
+        const walked = run(sc, walkedView).groups
+        expect(walked.map(markerOf)).toEqual(decoded.map(markerOf))
+        expect(walked.map(asResolved)).toEqual(decoded.map(asResolved))
+        expect(walked.map((g) => [g.bytes, g.blocks, g.writes, g.duplicatesLeft])).toEqual(
+          decoded.map((g) => [g.bytes, g.blocks, g.writes, g.duplicatesLeft]),
+        )
+      }),
+      { numRuns: Number(process.env.XRC_PROPERTY_RUNS ?? 300) },
+    )
   }, 300_000)
 })

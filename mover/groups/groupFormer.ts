@@ -51,6 +51,7 @@ import type {
   UpdatesRange,
 } from '../../schemas/journal.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import { viewOf, type RecordSetView } from '../../schemas/updateList.js'
 import { ControllerStream, type TakenSeqs } from './controllerStream.js'
 import { boundGroup, type SizedUpdate } from './groupBound.js'
 import { orderGroupUpdates } from '../../schemas/journalOrder.js'
@@ -157,7 +158,7 @@ export interface GroupFormer {
    * changes nothing, so the caller may set the record aside and go on with
    * this controller (the mover freezes it) or with the others.
    */
-  add(offset: number, recordSet: RecordSet): AddOutcome
+  add(offset: number, recordSet: RecordSet | RecordSetView): AddOutcome
   /** The seq the controller's next record set must start at; undefined before its first one. */
   expectedSeq(controller: number): number | undefined
   /**
@@ -218,7 +219,8 @@ class ConsistencyGroupFormer implements GroupFormer {
     for (const mark of restore?.controllers ?? []) this.#streams.get(mark.controller)?.restore(mark)
   }
 
-  add(offset: number, rs: RecordSet): AddOutcome {
+  add(offset: number, recordSet: RecordSet | RecordSetView): AddOutcome {
+    const rs = viewOf(recordSet)
     checkRecordSet(rs, this.#layout, this.#volumes, { partition: rs.controller, offset: String(offset) })
     return (this.#streams.get(rs.controller) as ControllerStream).add(offset, rs)
   }
@@ -266,7 +268,7 @@ class ConsistencyGroupFormer implements GroupFormer {
     }
     const blockSize = this.#layout.blockSize
     let updates: JournalUpdate[] | undefined
-    const bytes = taken.reduce((n, x) => n + x.update.data.length, 0)
+    const bytes = taken.reduce((n, x) => n + x.bytes, 0)
     const windows: JournalWindow[] = [...this.#streams.values()].flatMap((s) => s.takeWindows(time))
     windows.sort((a, b) => a.time - b.time || a.controller - b.controller)
     this.#groupSeq += 1
@@ -305,12 +307,7 @@ class ConsistencyGroupFormer implements GroupFormer {
     const t = this.consistencyTime()
     if (t === undefined) return 0
     let sum = 0
-    for (const s of this.#streams.values()) {
-      for (const u of s.buffer.pending()) {
-        if (u.time > t || sum >= limit) break
-        sum += u.data.length
-      }
-    }
+    for (const s of this.#streams.values()) sum = s.buffer.bytesUpTo(t, sum, limit)
     return sum
   }
 
@@ -322,10 +319,8 @@ class ConsistencyGroupFormer implements GroupFormer {
   #takeUpTo(t: number): Candidate[] {
     const taken: Candidate[] = []
     for (const s of this.#streams.values()) {
-      for (const { offset, update } of s.buffer.pendingWithOffsets()) {
-        if (update.time > t) break
-        taken.push({ controller: s.id, update, bytes: update.data.length, offset })
-      }
+      const controller = s.id
+      s.buffer.takeUpTo(t, (offset, update, bytes) => taken.push({ controller, update, bytes, offset }))
     }
     return taken
   }

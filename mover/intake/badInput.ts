@@ -6,6 +6,7 @@
  * seqs. One per mover; it outlives the pipeline's restarts.
  */
 import type { Kafka } from 'kafkajs'
+import type { TopicReplication } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import type { ResumeCommand } from '../../schemas/control.js'
 import { moverGroupId, type SessionTopics } from '../../schemas/topicNames.js'
@@ -34,6 +35,7 @@ export function createBadInputDesk(options: {
   session: string
   topics: SessionTopics
   maxRecordSetBytes: number
+  replication: TopicReplication
   metrics: MoverMetrics
   logger: Logger
   log: Logger
@@ -52,6 +54,7 @@ export function createBadInputDesk(options: {
         topic: options.topics.deadLetter,
         sourceTopic: options.topics.updates,
         maxRecordSetBytes: options.maxRecordSetBytes,
+        replication: options.replication,
         logger: options.logger,
       })
       await writer.open()
@@ -59,6 +62,7 @@ export function createBadInputDesk(options: {
         kafka: options.kafka,
         session: options.session,
         topic: options.topics.control,
+        replication: options.replication,
         logger: options.logger,
         groupPrefix: `${moverGroupId(options.session)}.control`,
         onResume: options.onResume,

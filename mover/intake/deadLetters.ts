@@ -5,6 +5,8 @@
  *
  *   xrc.dlq.topic, xrc.dlq.partition, xrc.dlq.offset   where it was read
  *   xrc.dlq.error-code, xrc.dlq.error-message          why (lib/errors.ts)
+ *   __connect.errors.*                                 the same as Kafka Connect's dead-letter
+ *                                                      queue writes them (connectHeaders.ts)
  *   xrc.dlq.action                                     what the mover did:
  *     skipped  not part of its partition's stream (undecodable, another
  *              controller's): set aside, the stream goes on; if it was
@@ -23,8 +25,15 @@ import type { ErrorCode } from '../../lib/errors.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { scanTopic } from '../../lib/kafka/index.js'
-import { deadLetterTopicSpec, ensureTopic } from '../../lib/kafka/index.js'
+import {
+  KAFKA_CALL_DEADLINE_MS,
+  deadLetterTopicSpec,
+  ensureTopic,
+  withinDeadline,
+  type TopicReplication,
+} from '../../lib/kafka/index.js'
 import { HEADERS } from '../../schemas/topicNames.js'
+import { CONNECT_HEADER_PREFIX, connectErrorHeaders } from './connectHeaders.js'
 
 export type DeadLetterAction = 'skipped' | 'dropped' | 'frozen'
 
@@ -60,6 +69,8 @@ export interface DeadLetterWriterOptions {
   sourceTopic: string
   /** mover.maxRecordSetBytes: a longer value is left out (its size is in the message). */
   maxRecordSetBytes: number
+  /** topics.*: replication of the topic when created here (unset: the cluster's defaults). */
+  replication?: TopicReplication
   logger: Logger
 }
 
@@ -73,7 +84,12 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
       const admin = options.kafka.admin()
       await admin.connect()
       try {
-        await ensureTopic(admin, deadLetterTopicSpec(options.topic, options.maxRecordSetBytes), log)
+        await ensureTopic(
+          admin,
+          deadLetterTopicSpec(options.topic, options.maxRecordSetBytes),
+          log,
+          options.replication,
+        )
       } finally {
         await admin.disconnect()
       }
@@ -94,6 +110,8 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
         throw new XrcError('XRC_CLOSED', { reason: 'notOpen', component: 'the dead-letter writer' })
       const tooLong = letter.value !== null && letter.value.length > options.maxRecordSetBytes
       const message = tooLong ? `${letter.message} (value of ${letter.value?.length} bytes left out)` : letter.message
+      // header values are bytes: keep the message whole but bounded
+      const boundedMessage = message.slice(0, 4000)
       const headers: IHeaders = {
         ...(letter.headers ?? {}),
         [HEADERS.session]: options.session,
@@ -101,16 +119,24 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
         [HEADERS.sourcePartition]: String(letter.partition),
         [HEADERS.sourceOffset]: String(letter.offset),
         [HEADERS.errorCode]: letter.code,
-        // header values are bytes: keep the message whole but bounded
-        [HEADERS.errorMessage]: message.slice(0, 4000),
+        [HEADERS.errorMessage]: boundedMessage,
         [HEADERS.deadLetterAction]: letter.action,
+        ...connectErrorHeaders({
+          session: options.session,
+          topic: options.sourceTopic,
+          partition: letter.partition,
+          offset: letter.offset,
+          code: letter.code,
+          message: boundedMessage,
+        }),
       }
       try {
-        await producer.send({
+        const sent = producer.send({
           topic: options.topic,
           acks: -1,
           messages: [{ key: `${letter.partition}:${letter.offset}`, value: tooLong ? null : letter.value, headers }],
         })
+        await withinDeadline(sent, KAFKA_CALL_DEADLINE_MS, `the dead letter of offset ${letter.offset}`)
       } catch (err) {
         throw new XrcError('XRC_KAFKA_UNREACHABLE', {
           reason: 'deadLetter',
@@ -158,6 +184,8 @@ export interface DeadLetterEntry {
   valueBytes: number
   /** The controller its headers name, when they do. */
   controller: number | undefined
+  /** Its Kafka Connect headers (`__connect.errors.*`, connectHeaders.ts) by name, when it has them. */
+  connect?: Record<string, string>
 }
 
 /** Counts by error code over distinct source records (a record dead-lettered twice counts once). */
@@ -192,6 +220,7 @@ export async function readDeadLetters(options: {
     onMessage: (m) => {
       const h = (name: string): string => m.headers?.[name]?.toString() ?? ''
       const controller = m.headers?.[HEADERS.controller] === undefined ? undefined : Number(h(HEADERS.controller))
+      const connect = Object.keys(m.headers ?? {}).filter((name) => name.startsWith(CONNECT_HEADER_PREFIX))
       entries.push({
         offset: Number(m.offset),
         timestamp: new Date(Number(m.timestamp)).toISOString(),
@@ -203,6 +232,7 @@ export async function readDeadLetters(options: {
         action: h(HEADERS.deadLetterAction),
         valueBytes: m.value?.length ?? 0,
         controller: Number.isSafeInteger(controller) ? controller : undefined,
+        ...(connect.length > 0 ? { connect: Object.fromEntries(connect.map((name) => [name, h(name)])) } : {}),
       })
     },
   })

@@ -12,5 +12,6 @@ export {
   summarizeDeadLetters,
 } from './deadLetters.js'
 export { type SessionLayout, type VolumeIndex, checkRecordSet, indexVolumes } from './recordSetRules.js'
+export { ClockSkew, type ClockSkewOptions, type SkewReading } from './clockSkew.js'
 export { type ResumeRequest, resumeFrozen } from './resume.js'
 export { type FrozenController, type UpdatesIntake, createUpdatesIntake, frozenMessage } from './updatesIntake.js'

@@ -7,7 +7,7 @@
 import type { Kafka } from 'kafkajs'
 import type { Logger } from '../../lib/logger.js'
 import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
-import { controlTopicSpec, ensureTopic } from '../../lib/kafka/index.js'
+import { controlTopicSpec, ensureTopic, type TopicReplication } from '../../lib/kafka/index.js'
 import { decodeCommand, encodeCommand, resumeKey, type ResumeCommand } from '../../schemas/control.js'
 import { errorMessage } from '../../lib/errors.js'
 
@@ -23,6 +23,7 @@ export function createCommandFeed(options: {
   kafka: Kafka
   session: string
   topic: string
+  replication?: TopicReplication
   logger: Logger
   groupPrefix: string
   onResume: (command: ResumeCommand) => void
@@ -35,7 +36,7 @@ export function createCommandFeed(options: {
       const admin = options.kafka.admin()
       await admin.connect()
       try {
-        await ensureTopic(admin, controlTopicSpec(options.topic), log)
+        await ensureTopic(admin, controlTopicSpec(options.topic), log, options.replication)
       } finally {
         await admin.disconnect()
       }
@@ -85,12 +86,13 @@ export async function requestResume(options: {
   kafka: Kafka
   topic: string
   command: ResumeCommand
+  replication?: TopicReplication
   logger: Logger
 }): Promise<void> {
   const admin = options.kafka.admin()
   await admin.connect()
   try {
-    await ensureTopic(admin, controlTopicSpec(options.topic), options.logger)
+    await ensureTopic(admin, controlTopicSpec(options.topic), options.logger, options.replication)
   } finally {
     await admin.disconnect()
   }

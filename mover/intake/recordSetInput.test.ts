@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { XrcError } from '../../lib/errors.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
+import { WalkedUpdates } from '../../schemas/recordSetWalk.js'
 import { HEADERS } from '../../schemas/topicNames.js'
+import { updatesOf } from '../../schemas/updateList.js'
 import { isFencedError } from '../journal/index.js'
 import { decodeRecordSet } from './recordSetInput.js'
 
@@ -54,7 +56,36 @@ describe('decoding a record of the updates topic', () => {
       [HEADERS.minTime]: '10',
       [HEADERS.maxTime]: '10',
     }
-    expect(await decodeRecordSet(message(codec.encode(rs), headers), 2, codec, 4096)).toEqual({ ...rs, window: null })
+    const got = await decodeRecordSet(message(codec.encode(rs), headers), 2, codec, 4096)
+    expect({ ...got, updates: updatesOf(got.updates) }).toEqual({ ...rs, window: null })
+  })
+
+  it("walks a value of the codec's own schema id without decoding it, and decodes any other id", async () => {
+    const decoded: Buffer[] = []
+    const wire = (id: number): Buffer => {
+      const header = Buffer.alloc(5)
+      header.writeInt32BE(id, 1)
+      return Buffer.concat([header, type.toBuffer(rs)])
+    }
+    const wireCodec: AvroCodec<RecordSet> = {
+      ...codec,
+      schemaId: 7,
+      decode: async (buf) => {
+        decoded.push(buf)
+        return type.fromBuffer(buf.subarray(5)) as RecordSet
+      },
+    }
+    const walked = await decodeRecordSet(message(wire(7)), 2, wireCodec, 4096)
+    expect(walked.updates).toBeInstanceOf(WalkedUpdates)
+    expect(decoded).toHaveLength(0)
+    const other = await decodeRecordSet(message(wire(8)), 2, wireCodec, 4096)
+    expect(decoded).toHaveLength(1)
+    expect({ ...walked, updates: updatesOf(walked.updates) }).toEqual({ ...other, updates: updatesOf(other.updates) })
+    const err = await failure(decodeRecordSet(message(wire(7).subarray(0, 40)), 2, wireCodec, 4096))
+    expect(err.code).toBe('XRC_DECODE_FAILED')
+    expect(err.message).toMatch(
+      /^updates partition 2 offset 7: not a valid Avro test-value value \(schema id 7\): truncated in/,
+    )
   })
 
   it('refuses a record with no value, naming partition and offset', async () => {

@@ -1,15 +1,20 @@
 /**
- * A Kafka record of the updates topic turned into a RecordSet: size bound,
- * Avro decoding through the registry, and agreement between the partition,
- * the Kafka headers and the decoded header. Every failure is an XrcError
- * naming the partition and offset; the registry being out of reach is
- * retried a few times, a bad record never.
+ * A Kafka record of the updates topic turned into a record set: size bound,
+ * Avro reading, and agreement between the partition, the Kafka headers and
+ * the record set's header. A value written with the schema id of `codec`
+ * (RECORD_SET_SCHEMA, registered by this process) is walked without a copy
+ * (schemas/recordSetWalk.ts); any other id is decoded through the registry
+ * with avsc (a writer schema of another version needs the resolver). Every
+ * failure is an XrcError naming the partition and offset; the registry
+ * being out of reach is retried a few times, a bad record never.
  */
 import type { KafkaMessage } from 'kafkajs'
 import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
 import { retry } from '../../lib/retry.js'
-import type { AvroCodec } from '../../schemas/codec.js'
+import { MAGIC_BYTE, WIRE_HEADER_BYTES, type AvroCodec } from '../../schemas/codec.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import { walkRecordSet } from '../../schemas/recordSetWalk.js'
+import { viewOf, type RecordSetView } from '../../schemas/updateList.js'
 import { HEADERS } from '../../schemas/topicNames.js'
 
 const HEADER_FIELDS = [
@@ -26,7 +31,7 @@ export async function decodeRecordSet(
   partition: number,
   codec: AvroCodec<RecordSet>,
   maxBytes: number,
-): Promise<RecordSet> {
+): Promise<RecordSetView> {
   const context = { partition, offset: message.offset }
   const where = `updates partition ${partition} offset ${message.offset}`
   if (message.value === null) throw new XrcError('XRC_DECODE_FAILED', { reason: 'noRecordValue', where, ...context })
@@ -39,9 +44,11 @@ export async function decodeRecordSet(
       maxBytes,
       ...context,
     })
-  let rs: RecordSet
+  let rs: RecordSetView
   try {
-    rs = await retry(() => codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 })
+    rs = walks(value, codec)
+      ? walkRecordSet(value, WIRE_HEADER_BYTES, codec.subject, codec.schemaId)
+      : viewOf(await retry(() => codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 }))
   } catch (err) {
     throw new XrcError(isXrcError(err) ? err.code : 'XRC_DECODE_FAILED', `${where}: ${errorMessage(err)}`, {
       cause: err,
@@ -76,4 +83,9 @@ export async function decodeRecordSet(
     }
   }
   return rs
+}
+
+/** Whether `value` is in the wire format with the schema id of `codec`, whose schema the walk reads. */
+function walks(value: Buffer, codec: AvroCodec<RecordSet>): boolean {
+  return value.length >= WIRE_HEADER_BYTES && value[0] === MAGIC_BYTE && value.readInt32BE(1) === codec.schemaId
 }

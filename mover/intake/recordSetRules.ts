@@ -7,6 +7,7 @@
  */
 import { XrcError, type ErrorContext } from '../../lib/errors.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import { viewOf, type RecordSetView } from '../../schemas/updateList.js'
 import { RESYNC_WINDOW_REASON_MAX } from '../../schemas/resyncWindow.js'
 
 /** The part of the session's configuration the mover checks record sets against (config.session has this shape). */
@@ -38,11 +39,12 @@ export function indexVolumes(layout: SessionLayout): VolumeIndex {
  *   RESYNC_WINDOW_REASON_MAX characters (schemas/resyncWindow.ts).
  */
 export function checkRecordSet(
-  rs: RecordSet,
+  recordSet: RecordSet | RecordSetView,
   layout: SessionLayout,
   volumes: VolumeIndex,
   where: ErrorContext = {},
 ): void {
+  const rs = viewOf(recordSet)
   const context: ErrorContext = {
     session: layout.name,
     controller: rs.controller,
@@ -70,52 +72,64 @@ export function checkRecordSet(
     if (!Number.isSafeInteger(v) || v < min) fail(`${name} ${v} is not an integer >= ${min}`)
   }
   if (rs.minTime > rs.maxTime) fail(`minTime ${rs.minTime} after maxTime ${rs.maxTime}`)
-  if (rs.kind === 'HEARTBEAT') {
-    if (rs.updates.length > 0) fail(`a heartbeat carries ${rs.updates.length} updates`)
-    if (rs.firstSeq !== rs.lastSeq + 1) fail('a heartbeat must have firstSeq = lastSeq + 1 (the next seq)')
-    if (rs.minTime !== rs.maxTime) fail('a heartbeat must have minTime = maxTime')
-    const w = rs.window
-    if (w) {
-      for (const [name, v] of [
-        ['epoch', w.epoch],
-        ['consistentUntil', w.consistentUntil],
-        ['blocks', w.blocks],
-      ] as const) {
-        if (!Number.isSafeInteger(v) || v < 0) fail(`resync window ${name} ${v} is not an integer >= 0`)
-      }
-      // the window opens after S: the controller's stream held every change up to S
-      if (w.event === 'BEGIN' && w.consistentUntil >= rs.maxTime)
-        fail(`resync window of epoch ${w.epoch} begins at ${rs.maxTime}, not after its S ${w.consistentUntil}`)
-      if (w.reason.length > RESYNC_WINDOW_REASON_MAX)
-        fail(`resync window reason of ${w.reason.length} characters (at most ${RESYNC_WINDOW_REASON_MAX})`)
-    }
-    return
-  }
+  if (rs.kind === 'HEARTBEAT') return checkHeartbeat(rs, fail)
   if (rs.window) fail(`a ${rs.kind} record set carries a resync window event (only a heartbeat may)`)
-  if (rs.updates.length === 0) fail(`a ${rs.kind} record set with no updates`)
-  if (rs.lastSeq - rs.firstSeq + 1 !== rs.updates.length)
-    fail(`${rs.updates.length} updates for ${rs.lastSeq - rs.firstSeq + 1} seqs`)
+  checkUpdates(rs, layout.blockSize, owned as ReadonlyMap<string, number>, fail)
+}
+
+/** A heartbeat: no updates, the next seq, one time, and a well-formed window event if any. */
+function checkHeartbeat(rs: RecordSetView, fail: (what: string) => never): void {
+  if (rs.updates.length > 0) fail(`a heartbeat carries ${rs.updates.length} updates`)
+  if (rs.firstSeq !== rs.lastSeq + 1) fail('a heartbeat must have firstSeq = lastSeq + 1 (the next seq)')
+  if (rs.minTime !== rs.maxTime) fail('a heartbeat must have minTime = maxTime')
+  const w = rs.window
+  if (!w) return
+  for (const [name, v] of [
+    ['epoch', w.epoch],
+    ['consistentUntil', w.consistentUntil],
+    ['blocks', w.blocks],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) fail(`resync window ${name} ${v} is not an integer >= 0`)
+  }
+  // the window opens after S: the controller's stream held every change up to S
+  if (w.event === 'BEGIN' && w.consistentUntil >= rs.maxTime)
+    fail(`resync window of epoch ${w.epoch} begins at ${rs.maxTime}, not after its S ${w.consistentUntil}`)
+  if (w.reason.length > RESYNC_WINDOW_REASON_MAX)
+    fail(`resync window reason of ${w.reason.length} characters (at most ${RESYNC_WINDOW_REASON_MAX})`)
+}
+
+/** UPDATES and RESYNC: seqs in order, times non-decreasing within the header's, whole blocks inside a volume. */
+function checkUpdates(
+  rs: RecordSetView,
+  blockSize: number,
+  owned: ReadonlyMap<string, number>,
+  fail: (what: string) => never,
+): void {
+  const list = rs.updates
+  if (list.length === 0) fail(`a ${rs.kind} record set with no updates`)
+  if (rs.lastSeq - rs.firstSeq + 1 !== list.length)
+    fail(`${list.length} updates for ${rs.lastSeq - rs.firstSeq + 1} seqs`)
   let previousTime = rs.minTime
-  rs.updates.forEach((u, i) => {
-    if (u.seq !== rs.firstSeq + i) fail(`update ${i} has seq ${u.seq}, expected ${rs.firstSeq + i}`)
-    if (!Number.isSafeInteger(u.time) || u.time < previousTime || u.time > rs.maxTime) {
+  for (let i = 0; i < list.length; i++) {
+    const seq = list.seq(i)
+    const time = list.time(i)
+    if (seq !== rs.firstSeq + i) fail(`update ${i} has seq ${seq}, expected ${rs.firstSeq + i}`)
+    if (!Number.isSafeInteger(time) || time < previousTime || time > rs.maxTime) {
       fail(
-        `seq ${u.seq} has time ${u.time}, outside ${previousTime}..${rs.maxTime} ` +
-          '(times are non-decreasing in seq order)',
+        `seq ${seq} has time ${time}, outside ${previousTime}..${rs.maxTime} (times are non-decreasing in seq order)`,
       )
     }
-    previousTime = u.time
-    const size = (owned as ReadonlyMap<string, number>).get(u.volume)
-    if (size === undefined)
-      fail(`seq ${u.seq} writes volume "${u.volume}", not a volume of controller ${rs.controller}`)
-    if (u.data.length === 0 || u.data.length % layout.blockSize !== 0)
-      fail(`seq ${u.seq} carries ${u.data.length} bytes, not whole blocks of ${layout.blockSize}`)
-    const blocks = u.data.length / layout.blockSize
-    if (!Number.isSafeInteger(u.block) || u.block < 0 || u.block + blocks > (size as number)) {
-      fail(
-        `seq ${u.seq} writes blocks ${u.block}..${u.block + blocks - 1} ` +
-          `of volume "${u.volume}", which has ${size} blocks`,
-      )
+    previousTime = time
+    const volume = list.volume(i)
+    const size = owned.get(volume)
+    if (size === undefined) fail(`seq ${seq} writes volume "${volume}", not a volume of controller ${rs.controller}`)
+    const bytes = list.bytes(i)
+    if (bytes === 0 || bytes % blockSize !== 0)
+      fail(`seq ${seq} carries ${bytes} bytes, not whole blocks of ${blockSize}`)
+    const blocks = bytes / blockSize
+    const block = list.block(i)
+    if (!Number.isSafeInteger(block) || block < 0 || block + blocks > (size as number)) {
+      fail(`seq ${seq} writes blocks ${block}..${block + blocks - 1} of volume "${volume}", which has ${size} blocks`)
     }
-  })
+  }
 }

@@ -24,12 +24,15 @@ import type { Logger } from '../../lib/logger.js'
 import type { ResumeCommand } from '../../schemas/control.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 import { readDeadLetters, summarizeDeadLetters } from './deadLetters.js'
+import type { TopicReplication } from '../../lib/kafka/index.js'
 import { requestResume } from './operatorCommands.js'
 
 export interface ResumeRequest {
   kafka: Kafka
   session: string
   logger: Logger
+  /** topics.*: replication of the control topic if it is created here. */
+  replication?: TopicReplication
   /** The controller to resume; all controllers with a freeze on record when absent. */
   controller?: number
   /** The updates offset it froze at; default: its last freeze in the dead-letter topic. Needs `controller`. */
@@ -81,7 +84,13 @@ export async function resumeFrozen(request: ResumeRequest): Promise<ResumeComman
     requestedBy,
   }))
   for (const command of commands)
-    await requestResume({ kafka: request.kafka, topic: topics.control, command, logger: request.logger })
+    await requestResume({
+      kafka: request.kafka,
+      topic: topics.control,
+      command,
+      logger: request.logger,
+      ...(request.replication ? { replication: request.replication } : {}),
+    })
   return commands
 }
 

@@ -30,15 +30,17 @@
  */
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { PartitionBatch } from '../../lib/kafka/index.js'
-import { type XrcError, isXrcError, type ErrorCode } from '../../lib/errors.js'
+import { XrcError, isXrcError, type ErrorCode } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { ResumeCommand } from '../../schemas/control.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import type { RecordSetView } from '../../schemas/updateList.js'
 import type { DeadLetter, DeadLetterAction } from './deadLetters.js'
 import type { AddOutcome, DiscardedSeqs, GroupFormer } from '../groups/index.js'
 import type { MoverMetrics } from '../moverMetrics.js'
 import { Backpressure } from './backpressure.js'
+import type { ClockSkew, SkewReading } from './clockSkew.js'
 import {
   type ClaimedSeqs,
   type Disposition,
@@ -91,6 +93,10 @@ export interface UpdatesIntakeOptions {
   onHalt(err: unknown): void
   /** A write became cuttable (T covers it): the control loop cuts it without waiting out an idle interval. */
   onCuttable(): void
+  /** The controllers' clock skew, sampled from record sets read at the end of their partition; absent: unchecked. */
+  clockSkew?: ClockSkew
+  /** The mover's clock, microseconds since the epoch (default: the wall clock). */
+  now?: () => number
 }
 
 export interface UpdatesIntake {
@@ -103,6 +109,8 @@ export interface UpdatesIntake {
   lag(): Record<string, number>
   duplicateRecordSets(): number
   frozen(): FrozenController[]
+  /** The controllers' clock skew as estimated now; undefined when unchecked or no controller was heard. */
+  clockSkew(): SkewReading | undefined
 }
 
 type Verdict = 'next' | 'stop'
@@ -126,6 +134,11 @@ class PartitionsIntake implements UpdatesIntake {
   readonly #lag = new Map<number, number>()
   #duplicates = 0
   #open = true
+  /**
+   * The Kafka timestamp of the last record set fed from the batch being taken, microseconds: the primary's wall
+   * clock when it sent it (CreateTime, kafkajs's Date.now()), the clock its session clock reads (a skew sample).
+   */
+  #batchTime: number | undefined
 
   constructor(options: UpdatesIntakeOptions) {
     this.#options = options
@@ -137,8 +150,10 @@ class PartitionsIntake implements UpdatesIntake {
   }
 
   async onBatch(batch: PartitionBatch): Promise<void> {
+    this.#batchTime = undefined
     if (!(await this.#takeAll(batch))) return
     this.#noteLag(batch)
+    if (!this.#sampleSkew(batch)) return
     const { partition } = batch
     const buffered = this.#former.bufferedBytes(partition)
     this.#metrics.bufferedBytes.set({ partition: String(partition) }, buffered)
@@ -183,6 +198,45 @@ class PartitionsIntake implements UpdatesIntake {
     return [...this.#frozen.values()]
   }
 
+  clockSkew(): SkewReading | undefined {
+    return this.#options.clockSkew?.reading(this.#now())
+  }
+
+  #now(): number {
+    return this.#options.now?.() ?? Date.now() * 1000
+  }
+
+  /**
+   * A batch that ends at its partition's end gives a clock skew sample: the
+   * send time of the last record set it fed, against the mover's clock (see
+   * clockSkew.ts; a backlog is old, not skewed). False when the skew has been above the bound
+   * too long: the run halts (XRC_CLOCK_SKEW), no group is cut past it.
+   */
+  #sampleSkew(batch: PartitionBatch): boolean {
+    const skew = this.#options.clockSkew
+    if (skew === undefined) return true
+    const now = this.#now()
+    if (this.#batchTime !== undefined && this.#lag.get(batch.partition) === 0)
+      skew.sample(batch.partition, this.#batchTime, now)
+    const reading = skew.reading(now)
+    this.#metrics.clockSkew.set((reading?.skewUs ?? 0) / 1e6)
+    const over = skew.check(now, reading) // the reading once per batch: this is the mover's hot path
+    if (over === undefined) return true
+    this.#fail(
+      new XrcError('XRC_CLOCK_SKEW', {
+        skewMs: Math.round(over.skewUs / 1000),
+        ahead: over.ahead,
+        behind: over.behind,
+        maxSkewMs: Math.round(skew.maxSkewUs / 1000),
+        forMs: Math.round((now - over.sinceUs) / 1000),
+        offsets: [...over.offsets]
+          .map(([c, o]) => `controller ${c} ${o >= 0 ? '+' : ''}${Math.round(o / 1000)} ms`)
+          .join(', '),
+      }),
+    )
+    return false
+  }
+
   /** Takes the batch's records in offset order; false when it stopped (closed, frozen, failed) before the end. */
   async #takeAll(batch: PartitionBatch): Promise<boolean> {
     const { partition } = batch
@@ -213,7 +267,7 @@ class PartitionsIntake implements UpdatesIntake {
   }
 
   async #take(partition: number, m: KafkaMessage): Promise<Verdict> {
-    let rs: RecordSet
+    let rs: RecordSetView
     try {
       rs = await decodeRecordSet(m, partition, this.#options.codec, this.#options.maxRecordSetBytes)
     } catch (err) {
@@ -228,7 +282,7 @@ class PartitionsIntake implements UpdatesIntake {
   async #feed(
     partition: number,
     m: KafkaMessage,
-    rs: RecordSet,
+    rs: RecordSetView,
     decision: ResumeCommand | undefined,
   ): Promise<Verdict> {
     let outcome: AddOutcome
@@ -238,6 +292,7 @@ class PartitionsIntake implements UpdatesIntake {
       const disposition = dispositionOfRefused(err, () => this.#claimsNext(partition, rs))
       return this.#dispose(partition, m, err, disposition, rs)
     }
+    if (outcome.kind !== 'duplicate') this.#batchTime = Number(m.timestamp) * 1000
     if (outcome.discarded) {
       this.#metrics.discardedSeqs.inc(outcome.discarded.lastSeq - outcome.discarded.firstSeq + 1)
       if (decision) this.#options.onDiscard(outcome.discarded, decision)
@@ -252,7 +307,7 @@ class PartitionsIntake implements UpdatesIntake {
     m: KafkaMessage,
     err: unknown,
     disposition: Disposition,
-    rs: RecordSet | undefined,
+    rs: RecordSetView | undefined,
   ): Promise<Verdict> {
     switch (disposition.kind) {
       case 'fail':
@@ -271,7 +326,7 @@ class PartitionsIntake implements UpdatesIntake {
     partition: number,
     m: KafkaMessage,
     err: XrcError,
-    rs: RecordSet | undefined,
+    rs: RecordSetView | undefined,
     takeable: boolean,
   ): Promise<Verdict> {
     const offset = Number(m.offset)

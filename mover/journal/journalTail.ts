@@ -15,7 +15,8 @@
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPartitionReader } from '../../lib/kafka/index.js'
+import { KAFKA_CALL_DEADLINE_MS, createPartitionReader, withinDeadline } from '../../lib/kafka/index.js'
+import { settleWithin } from '../../lib/stage.js'
 import { retry, waitFor } from '../../lib/retry.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { ControllerMark, JournalRecord } from '../../schemas/journal.js'
@@ -54,16 +55,21 @@ function isLastPart(m: KafkaMessage): boolean {
 /** The last complete group of the journal, or undefined when it holds none. */
 export async function readJournalTail(options: JournalTailOptions): Promise<JournalTail | undefined> {
   const admin = options.kafka.admin()
-  await admin.connect()
   let low: number
   let end: number
   try {
+    await withinDeadline(admin.connect(), KAFKA_CALL_DEADLINE_MS, `the connect of an admin client`)
     // the admin client lists offsets read_committed: the last stable offset
-    const p = (await admin.fetchTopicOffsets(options.topic)).find((o) => o.partition === 0)
+    const offsets = await withinDeadline(
+      admin.fetchTopicOffsets(options.topic),
+      KAFKA_CALL_DEADLINE_MS,
+      `the offsets of ${options.topic}`,
+    )
+    const p = offsets.find((o) => o.partition === 0)
     low = Number(p?.low ?? 0)
     end = Number(p?.offset ?? 0)
   } finally {
-    await admin.disconnect()
+    await settleWithin(admin.disconnect(), KAFKA_CALL_DEADLINE_MS)
   }
   for (let window = options.initialWindow ?? 64; ; window *= 4) {
     const from = Math.max(low, end - window)

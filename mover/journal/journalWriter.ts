@@ -19,6 +19,10 @@
  *   one took over cannot tell the two apart: it claims the id back and the
  *   second mover is the one fenced. One mover journals either way, and each
  *   re-reads the tail after claiming, so the journal stays whole.)
+ * - A call of the Kafka client that has not settled within its deadline
+ *   (lib/kafka/callDeadline.ts: a transactional call to a broker that died
+ *   under it can stay pending for good) fails the write or the open() like
+ *   any other error; the producer is dropped without waiting on it.
  * - Anything else: XRC_JOURNAL_WRITE_FAILED, with `committed: 'no'` before
  *   the commit was sent and `'unknown'` after. Either way the writer is
  *   unusable until `open()` makes a new producer: a delayed commit or abort
@@ -29,6 +33,8 @@
  */
 import type { Kafka, Message, Producer, Transaction } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
+import { KAFKA_CALL_DEADLINE_MS, withinDeadline } from '../../lib/kafka/index.js'
+import { settleWithin } from '../../lib/stage.js'
 import type { Logger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
@@ -58,6 +64,8 @@ export interface JournalWriterOptions {
   transactionTimeoutMs: number
   logger: Logger
   hooks?: JournalWriterHooks
+  /** How long one call of the Kafka client may stay pending (ms); KAFKA_CALL_DEADLINE_MS by default. */
+  callDeadlineMs?: number
 }
 
 /** What a journaled group took. */
@@ -96,6 +104,9 @@ export interface JournalWriter {
  * transaction is abandoned with its producer, never retried in place.
  */
 export const JOURNAL_PRODUCER_RETRY = { retries: 12, initialRetryTime: 10, maxRetryTime: 2000 } as const
+
+/** How long dropping a producer waits for its disconnect (a dead broker may never answer it). */
+const DROP_PRODUCER_MS = 5000
 
 /** A journal record ready to send, with its encoded size. */
 type JournalMessage = Message & { value: Buffer }
@@ -138,10 +149,10 @@ class TransactionalJournalWriter implements JournalWriter {
       retry: JOURNAL_PRODUCER_RETRY,
     })
     this.#producer = p
-    await p.connect()
+    await this.#call(p.connect(), 'connect')
     // kafkajs sends InitProducerId on a producer's first transaction: ending an empty one claims the id now
-    const tx = await p.transaction()
-    await tx.abort()
+    const tx = await this.#call(p.transaction(), 'InitProducerId')
+    await this.#call(tx.abort(), 'the abort of an empty transaction')
     this.#state = 'ready'
     this.#log.info({ transactionalId: this.#transactionalId }, 'claimed the transactional id')
   }
@@ -153,7 +164,7 @@ class TransactionalJournalWriter implements JournalWriter {
     const attempt = { began: Date.now(), phase: 'begin' as WritePhase }
     let tx: Transaction
     try {
-      tx = await producer.transaction()
+      tx = await this.#call(producer.transaction(), 'the begin of a transaction')
     } catch (err) {
       this.#state = 'broken'
       throw this.#failure(err, attempt, group)
@@ -164,9 +175,9 @@ class TransactionalJournalWriter implements JournalWriter {
       this.#state = 'broken'
       if (attempt.phase === 'send' && tx.isActive()) {
         // not needed for safety (the next InitProducerId aborts it) but frees the broker's transaction early
-        await tx
-          .abort()
-          .catch((abortErr: unknown) => this.#log.debug({ err: abortErr }, 'abort after a failed send failed too'))
+        await this.#call(tx.abort(), 'the abort after a failed send').catch((abortErr: unknown) =>
+          this.#log.debug({ err: abortErr }, 'abort after a failed send failed too'),
+        )
       }
       throw this.#failure(err, attempt, group)
     }
@@ -227,10 +238,13 @@ class TransactionalJournalWriter implements JournalWriter {
   ): Promise<void> {
     const { hooks } = this.#options
     attempt.phase = 'send'
-    await tx.send({ topic: this.#options.topic, acks: -1, messages: [message] })
+    await this.#call(
+      tx.send({ topic: this.#options.topic, acks: -1, messages: [message] }),
+      `the send of group ${group.groupSeq}`,
+    )
     await hooks?.beforeCommit?.(group)
     if (this.#abortRequested) {
-      await tx.abort()
+      await this.#call(tx.abort(), `the abort of group ${group.groupSeq}`)
       throw new XrcError('XRC_CLOSED', {
         reason: 'groupAborted',
         session: group.session,
@@ -239,7 +253,7 @@ class TransactionalJournalWriter implements JournalWriter {
       })
     }
     attempt.phase = 'commit'
-    const committing = tx.commit()
+    const committing = this.#call(tx.commit(), `the commit of group ${group.groupSeq}`)
     if (hooks?.duringCommit) {
       committing.catch(() => undefined) // awaited below
       await hooks.duringCommit(group)
@@ -270,12 +284,20 @@ class TransactionalJournalWriter implements JournalWriter {
     return failure
   }
 
+  /** `work`, failed once it has been pending past the call deadline (the producer is then dropped by open()). */
+  #call<T>(work: Promise<T>, what: string): Promise<T> {
+    return withinDeadline(work, this.#options.callDeadlineMs ?? KAFKA_CALL_DEADLINE_MS, what)
+  }
+
   async #dropProducer(): Promise<void> {
     const old = this.#producer
     this.#producer = undefined
-    // a failed disconnect leaves nothing to undo: the next InitProducerId fences whatever it still holds
-    await old
-      ?.disconnect()
+    if (old === undefined) return
+    // a failed or hung disconnect leaves nothing to undo: the next InitProducerId fences whatever it still holds
+    const disconnected = old
+      .disconnect()
       .catch((err: unknown) => this.#log.warn({ err }, 'disconnecting the old transactional producer failed'))
+    if (!(await settleWithin(disconnected, DROP_PRODUCER_MS)))
+      this.#log.warn({ waitedMs: DROP_PRODUCER_MS }, 'the old transactional producer did not disconnect; left behind')
   }
 }

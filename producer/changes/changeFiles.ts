@@ -28,7 +28,7 @@ import { XrcError } from '../../lib/errors.js'
 import { ChangeBitmap } from './changeBitmap.js'
 import type { GenerationsState } from './changeGenerations.js'
 import { createGroupCommit } from '../sidefile/index.js'
-import { syncDir } from '../../lib/stateFile.js'
+import { DATA_DIR_MODE, DATA_FILE_MODE, syncDir } from '../../lib/stateFile.js'
 
 const MAGIC = 0x58524347 // "XRCG"
 const VERSION = 1
@@ -62,12 +62,12 @@ export async function openPendingFiles(
   dir: string,
   volumes: readonly { name: string; blocks: number }[],
 ): Promise<PendingFiles> {
-  await mkdir(dir, { recursive: true })
+  await mkdir(dir, { recursive: true, mode: DATA_DIR_MODE })
   const files = new Map<string, PendingFile>()
   try {
     for (const v of volumes) {
       const path = join(dir, `${v.name}.pending`)
-      const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644)
+      const fh = await open(path, constants.O_RDWR | constants.O_CREAT, DATA_FILE_MODE)
       const bytes = Math.ceil(v.blocks / 8)
       const raw = Buffer.alloc(bytes)
       const { bytesRead } = await fh.read(raw, 0, bytes, 0)
@@ -230,11 +230,13 @@ export async function loadGenerations(
 
 /** Replaces the generations file atomically and durably. */
 export async function saveGenerations(dir: string, state: Readonly<GenerationsState>): Promise<void> {
-  await mkdir(dir, { recursive: true })
+  await mkdir(dir, { recursive: true, mode: DATA_DIR_MODE })
   const path = join(dir, 'generations.bin')
   const tmp = `${path}.tmp`
-  const fh = await open(tmp, 'w')
+  const fh = await open(tmp, 'w', DATA_FILE_MODE)
   try {
+    // a temp file left by a crash keeps its old mode through 'w'
+    await fh.chmod(DATA_FILE_MODE)
     await fh.writeFile(encodeGenerations(state))
     await fh.sync()
   } finally {

@@ -55,6 +55,7 @@ import { redoSidefile } from './controllerRecovery.js'
 import { ControllerStateFile, loadControllerState, type ControllerState } from './controllerState.js'
 import { openVolumeFile, primaryDir, volumePath, type VolumeFile } from './volumeFile.js'
 import { VolumeOrder } from './volumeOrder.js'
+import { SegmentWriteTimes, computeSegmentCodes, type PrimarySegmentCode } from './segmentCodes.js'
 
 export { TIME_CEILING_LEASE_US } from './controllerState.js'
 
@@ -83,6 +84,8 @@ export interface ControllerOptions {
   onDurable?: () => void
   /** Suspend and resync (producer/mirror/); without it every write is captured and sent. */
   mirror?: ControllerMirror
+  /** Blocks per segment of the codes verify compares (session.segmentBlocks; 256 when absent). */
+  segmentBlocks?: number
 }
 
 /**
@@ -159,6 +162,8 @@ export interface Controller {
    * read time, the data holds every write stamped before that time.
    */
   readAfterWrites(volume: string, block: number, count: number): Promise<Buffer>
+  /** The codes of segments of a volume, each with its last write time (segmentCodes.ts). */
+  segmentCodes(volume: string, range: { from: number; count: number }): Promise<PrimarySegmentCode[]>
   /**
    * Appends resync reads as RESYNC entries in one synchronous step: each
    * takes the next seq, all take one fresh tick, and `stamped(time)` runs in
@@ -269,6 +274,8 @@ class StorageController implements Controller {
   readonly #stateFile: ControllerStateFile
   // concurrent marked writes to a volume share one fdatasync
   readonly #volumeSyncs: Map<string, () => Promise<void>>
+  // per segment, the time of the last write (segmentCodes.ts)
+  readonly #writeTimes: SegmentWriteTimes
   #lastSeq: number
   #latestTime: number
   #lastSentSeq: number
@@ -296,6 +303,7 @@ class StorageController implements Controller {
     this.recoveredTime = Math.max(s.state.timeCeiling, this.#latestTime)
     this.#stateFile = new ControllerStateFile(s.dir, s.state, () => this.#lastSentSeq)
     this.#volumeSyncs = new Map([...s.volumes].map(([name, v]) => [name, createGroupCommit(() => v.sync())]))
+    this.#writeTimes = new SegmentWriteTimes(opts.volumes, opts.segmentBlocks ?? 256, this.recoveredTime)
   }
 
   owns(volume: string): boolean {
@@ -338,6 +346,13 @@ class StorageController implements Controller {
     const v = this.#volumeOf(volume)
     this.#checkRange(v, block, count)
     return this.#order.tail(volume).then(() => v.read(block, count))
+  }
+
+  /** The codes of segments of a volume, each with its last write time (segmentCodes.ts). */
+  segmentCodes(volume: string, range: { from: number; count: number }): Promise<PrimarySegmentCode[]> {
+    this.#checkOpen()
+    const v = this.#volumeOf(volume)
+    return computeSegmentCodes(v, this.#writeTimes, (block, count) => this.readAfterWrites(volume, block, count), range)
   }
 
   appendResync(entries: readonly ResyncEntry[], stamped: (time: number) => void): Promise<void> | undefined {
@@ -451,6 +466,7 @@ class StorageController implements Controller {
       const seq = ++this.#lastSeq
       const time = this.#clock.tick()
       this.#latestTime = time
+      this.#writeTimes.wrote(volume, block, data.length / this.#opts.blockSize, time)
       ack = { controller: this.id, seq, time }
       applied = this.#order.after(volume, durable, () => v.write(block, data))
       applied.catch(() => undefined) // observed below, or through append()'s own rejection
@@ -467,6 +483,7 @@ class StorageController implements Controller {
     const volume = v.name
     const time = this.#clock.tick()
     const count = data.length / this.#opts.blockSize
+    this.#writeTimes.wrote(volume, block, count, time)
     // the mark is durable before the volume changes; the ceiling keeps the clock above this time after a restart
     const marked = Promise.all([marking.mark(volume, block, count, time), this.coverTime(time)]).then(() => undefined)
     await this.#order.after(volume, marked, () => v.write(block, data))

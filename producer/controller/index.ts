@@ -12,4 +12,5 @@ export {
   controllerDir,
   openController,
 } from './controller.js'
-export { primaryDir, volumePath } from './volumeFile.js'
+export { type PrimarySegmentCode } from './segmentCodes.js'
+export { type VolumeFile, openVolumeFile, primaryDir, volumePath } from './volumeFile.js'

@@ -12,6 +12,7 @@ import { constants } from 'node:fs'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { XrcError } from '../../lib/errors.js'
+import { DATA_DIR_MODE, DATA_FILE_MODE } from '../../lib/stateFile.js'
 
 /** The folder of a session's primary site: volume files and per-controller state. */
 export function primaryDir(dataDir: string, session: string): string {
@@ -50,8 +51,8 @@ export async function openVolumeFile(options: {
 }): Promise<VolumeFile> {
   const { path, name, blocks, blockSize } = options
   const size = blocks * blockSize
-  await mkdir(dirname(path), { recursive: true })
-  const fh: FileHandle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644)
+  await mkdir(dirname(path), { recursive: true, mode: DATA_DIR_MODE })
+  const fh: FileHandle = await open(path, constants.O_RDWR | constants.O_CREAT, DATA_FILE_MODE)
   try {
     const actual = (await fh.stat()).size
     if (actual > size) {

@@ -1,9 +1,10 @@
 /**
- * The primary's ear for its secondary: follows the session's applied topic
- * (schemas/appliedState.ts, written by the applier after its commits) and
- * hands on the latest state of the configured secondary (the record key is
- * its name). This is all the primary learns of the secondary site, and it
- * learns it through Kafka only.
+ * The primary's ear for its secondaries: follows the session's applied topic
+ * (schemas/appliedState.ts, written by each applier after its commits) and
+ * hands on the latest state of every secondary (the record key is its name),
+ * and a tombstone (a null value) as that secondary forgotten; the mirror
+ * takes the minimum over them (secondaries.ts). This is all the primary
+ * learns of the secondary site, and it learns it through Kafka only.
  *
  * - Safe when silent: Kafka, the registry or the topic out of reach only
  *   delays the next state (the follower retries with backoff, as long as
@@ -20,23 +21,26 @@ import type { Kafka } from 'kafkajs'
 import { Backoff } from '../../lib/backoff.js'
 import { settleWithin } from '../../lib/stage.js'
 import { errorMessage } from '../../lib/errors.js'
-import { appliedTopicSpec, createPartitionReader, ensureTopic } from '../../lib/kafka/index.js'
+import { appliedTopicSpec, createPartitionReader, ensureTopic, type TopicReplication } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { APPLIED_STATE_SCHEMA, type AppliedState } from '../../schemas/appliedState.js'
 import { createDecoder } from '../../schemas/codec.js'
 import { valueSubject } from '../../schemas/topicNames.js'
+import type { RegistryConnection } from '../../schemas/registryClient.js'
 
 export interface AppliedFollowerOptions {
   kafka: Kafka
   topic: string
-  registryUrl: string
-  /** The secondary whose state counts (its name is the record key: applier.schema). */
-  secondary: string
+  registry: RegistryConnection
   /** Prefix of the private reader group. */
   groupPrefix: string
+  /** topics.*: replication of the topic when created here (unset: the cluster's defaults). */
+  replication?: TopicReplication
   logger: Logger
-  /** A state of the secondary, newer than any handed on before in this run of the reader. */
+  /** A state of a secondary, newer than any of it handed on before in this run of the reader. */
   onState(state: AppliedState): void
+  /** A secondary removed for good (a tombstone for its key): it no longer holds the discard back. */
+  onForget(secondary: string): void
 }
 
 /** How long stop() waits for the reader to leave before it goes on without it. */
@@ -44,11 +48,11 @@ export const FOLLOWER_CLOSE_MS = 2000
 
 /** Follows until stop(). */
 export function followAppliedState(options: AppliedFollowerOptions): { stop: () => Promise<void> } {
-  const { kafka, topic, secondary } = options
-  const log = options.logger.child({ component: 'applied-follower', topic, secondary })
+  const { kafka, topic } = options
+  const log = options.logger.child({ component: 'applied-follower', topic })
   const stopping = new AbortController()
   const decoder = createDecoder<AppliedState>({
-    registryUrl: options.registryUrl,
+    registry: options.registry,
     subject: valueSubject(topic),
     schema: APPLIED_STATE_SCHEMA,
   })
@@ -64,9 +68,9 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
 
   /** One reader from the topic's start until it fails or stop(); resolves then. */
   async function follow(): Promise<void> {
-    const end = await appliedTopicEnd(kafka, topic, log, untilStopped)
+    const end = await appliedTopicEnd(kafka, topic, log, untilStopped, options.replication)
     if (end === 'stopped') return
-    const catchUp = new CatchUp(end, options.onState)
+    const catchUp = new CatchUp(end, options)
     let failed: ((err: Error) => void) | undefined
     const failure = new Promise<Error>((resolve) => (failed = resolve))
     const reader = createPartitionReader({
@@ -79,7 +83,12 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
       onPosition: (_partition, next) => catchUp.position(next),
       onBatch: async (batch) => {
         for (const m of batch.messages) {
-          if (m.key?.toString() !== secondary || m.value === null) continue
+          const secondary = m.key?.toString()
+          if (secondary === undefined) continue
+          if (m.value === null) {
+            catchUp.read(secondary, undefined, Number(m.offset))
+            continue
+          }
           let state: AppliedState
           try {
             state = await decoder.decode(m.value)
@@ -88,7 +97,7 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
             log.warn({ err: errorMessage(err), offset: m.offset }, 'an applied-state record does not decode; skipped')
             continue
           }
-          catchUp.read(state, Number(m.offset))
+          catchUp.read(secondary, state, Number(m.offset))
         }
       },
     })
@@ -142,12 +151,14 @@ async function appliedTopicEnd(
   topic: string,
   log: Logger,
   untilStopped: <T>(step: Promise<T>) => Promise<T | 'stopped'>,
+  replication: TopicReplication = {},
 ): Promise<number | 'stopped'> {
   const admin = kafka.admin()
   try {
     if ((await untilStopped(admin.connect())) === 'stopped') return 'stopped'
     // the primary may start before any applier: whichever comes first makes the topic
-    if ((await untilStopped(ensureTopic(admin, appliedTopicSpec(topic), log))) === 'stopped') return 'stopped'
+    if ((await untilStopped(ensureTopic(admin, appliedTopicSpec(topic), log, replication))) === 'stopped')
+      return 'stopped'
     const offsets = await untilStopped(admin.fetchTopicOffsets(topic))
     if (offsets === 'stopped') return 'stopped'
     return Number(offsets.find((p) => p.partition === 0)?.offset ?? 0)
@@ -156,16 +167,19 @@ async function appliedTopicEnd(
   }
 }
 
-/** Until the end of the moment the reader began is read, only the latest state is kept; then each is handed on. */
+/**
+ * Until the end of the moment the reader began is read, only the latest state of each secondary is kept (undefined:
+ * forgotten); then each is handed on.
+ */
 class CatchUp {
   readonly #end: number
-  readonly #onState: (state: AppliedState) => void
+  readonly #to: Pick<AppliedFollowerOptions, 'onState' | 'onForget'>
   #caughtUp: boolean
-  #latest: AppliedState | undefined
+  readonly #latest = new Map<string, AppliedState | undefined>()
 
-  constructor(end: number, onState: (state: AppliedState) => void) {
+  constructor(end: number, to: Pick<AppliedFollowerOptions, 'onState' | 'onForget'>) {
     this.#end = end
-    this.#onState = onState
+    this.#to = to
     this.#caughtUp = end === 0
   }
 
@@ -177,15 +191,18 @@ class CatchUp {
     }
   }
 
-  /** A state read at `offset`. */
-  read(state: AppliedState, offset: number): void {
-    this.#latest = state
+  /** The state of `secondary` read at `offset` (undefined: a tombstone). */
+  read(secondary: string, state: AppliedState | undefined, offset: number): void {
+    this.#latest.set(secondary, state)
     if (!this.#caughtUp && offset + 1 >= this.#end) this.#caughtUp = true
     if (this.#caughtUp) this.#handOn()
   }
 
   #handOn(): void {
-    if (this.#latest !== undefined) this.#onState(this.#latest)
-    this.#latest = undefined
+    for (const [secondary, state] of this.#latest) {
+      if (state === undefined) this.#to.onForget(secondary)
+      else this.#to.onState(state)
+    }
+    this.#latest.clear()
   }
 }

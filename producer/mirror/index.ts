@@ -7,3 +7,4 @@
 export { type MirrorState, type MirrorStatus, type ResyncProgress, type SuspendReason, createMirror } from './mirror.js'
 export { createResyncMetrics } from './resyncMetrics.js'
 export { FOLLOWER_CLOSE_MS } from './appliedFollower.js'
+export { type MirrorRecord, loadMirrorRecord } from './mirrorRecord.js'

@@ -35,10 +35,11 @@
  * - rebase (`xrc resync`, after the journal or updates topic was lost):
  *   suspends with S = 0 and folds the change generations into the marks, so
  *   the resync copies exactly the blocks the secondary may lack.
- * - feedback: the applier publishes its last applied group on the session's
- *   applied topic; the primary follows it (appliedFollower.ts), and its
- *   consistency time discards older change generations. Nothing heard,
- *   nothing discarded: both generations stay.
+ * - feedback: each applier publishes its last applied group on the session's
+ *   applied topic; the primary follows it (appliedFollower.ts), and the
+ *   minimum over every secondary heard (secondaries.ts: the slowest one)
+ *   discards older change generations. Nothing heard, nothing discarded:
+ *   both generations stay.
  */
 import type { Kafka } from 'kafkajs'
 import { Backoff } from '../../lib/backoff.js'
@@ -58,6 +59,7 @@ import { mirrorStatus, type MirrorStatus } from './mirrorStatus.js'
 import { MirrorUnits, type MirrorUnit } from './mirrorUnits.js'
 import { ProgressCounter } from './resyncProgress.js'
 import { runResync } from './resyncRunner.js'
+import { confirmedAcross } from './secondaries.js'
 
 export type { MirrorState, SuspendReason } from './mirrorRecord.js'
 export type { MirrorStatus } from './mirrorStatus.js'
@@ -135,7 +137,8 @@ class SessionMirror implements Mirror {
   #resuming: Promise<MirrorStatus> | undefined
   #progress: ProgressCounter | undefined
   #confirmedTime: number | undefined
-  #secondary: AppliedState | undefined
+  /** The latest state of each secondary heard on the applied topic, by name. */
+  readonly #secondaries = new Map<string, AppliedState>()
   #markedWrites = 0
   /** Marked writes whose mark is not yet made: a resync is not done while any is. */
   #marking = 0
@@ -238,7 +241,7 @@ class SessionMirror implements Mirror {
       staleCopies: this.#units.staleCopies(),
       progress: this.#progress,
       confirmedTime: this.#confirmedTime,
-      secondary: this.#secondary,
+      secondaries: this.#secondaries,
     })
   }
 
@@ -435,20 +438,29 @@ class SessionMirror implements Mirror {
     return followAppliedState({
       kafka,
       topic: sessionTopics(config.session.name).applied,
-      registryUrl: config.schemaRegistry.url,
-      secondary: config.applier.schema,
+      registry: config.schemaRegistry,
       groupPrefix: `xrc.${config.session.name}.primary`,
+      replication: config.topics,
       logger: this.#log,
-      onState: (applied) => this.#onApplied(applied),
+      onState: (applied) => {
+        this.#secondaries.set(applied.secondary, applied)
+        this.#confirm()
+      },
+      onForget: (secondary) => {
+        if (!this.#secondaries.delete(secondary)) return
+        this.#log.info({ secondary }, 'secondary forgotten: it no longer holds back the change generations')
+        this.#confirm()
+      },
     })
   }
 
-  #onApplied(applied: AppliedState): void {
-    this.#secondary = applied
-    // every stream write up to its time is on the secondary, committed: the older generation may go
-    if (applied.groupTime === null) return
-    this.#confirmedTime = applied.groupTime
-    this.#units.confirm(applied.groupTime, () => this.#options.clock.tick())
+  /** Every stream write up to the time every secondary holds is committed on each: the older generation may go. */
+  #confirm(): void {
+    const time = confirmedAcross(this.#secondaries)
+    // a secondary heard with no group yet: nothing is confirmed now (what was discarded before stays discarded; a
+    // time below it discards nothing more)
+    this.#confirmedTime = time
+    if (time !== undefined) this.#units.confirm(time, () => this.#options.clock.tick())
   }
 }
 

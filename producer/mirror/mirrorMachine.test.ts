@@ -275,4 +275,13 @@ describe('mirror state machine', () => {
     expect(step(s, { type: 'end-appended', epoch: 3, endTime: 9 }).state).toEqual(s)
     expect(step(s, { type: 'runners-ended', epoch: 3, allDone: true }).effects).toEqual([])
   })
+
+  it('a BEGIN reported durable for another epoch than the next is stale: the epoch does not move back', () => {
+    let s: MachineState = { ...INITIAL, running: true, state: 'resyncing', epoch: 1, consistentUntil: 7 }
+    s = step(s, { type: 'suspend', reason: 'kafka-unreachable', tick: () => 1000, now: 'x' }).state
+    // the window of epoch 1 was suspended; its BEGIN reported again must not reopen it
+    expect(step(s, { type: 'begin-durable', epoch: 1 })).toEqual({ state: s, effects: [] })
+    expect(step(s, { type: 'begin-durable', epoch: 3 })).toEqual({ state: s, effects: [] })
+    expect(step(s, { type: 'begin-durable', epoch: 2 }).state).toMatchObject({ state: 'resyncing', epoch: 2 })
+  })
 })

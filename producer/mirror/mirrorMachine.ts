@@ -146,7 +146,9 @@ function resume(s: MachineState): Transition {
 }
 
 function beginDurable(s: MachineState, epoch: number): Transition {
-  if (s.state !== 'suspended') return unchanged(s)
+  // only the BEGIN a resume asked for (the next epoch): a report of an older one is stale, and taking its epoch
+  // would move the epoch back and let that epoch's END, asked before the suspension, end this window
+  if (s.state !== 'suspended' || epoch !== s.epoch + 1) return unchanged(s)
   const next: MachineState = { ...s, epoch, state: 'resyncing' }
   return { state: next, effects: [{ type: 'save', record: recordOf(next) }] }
 }

@@ -7,6 +7,7 @@ import type { ChangeCounts } from '../changes/index.js'
 import type { MachineState } from './mirrorMachine.js'
 import { resumesByItself, type MirrorState, type SuspendReason } from './mirrorRecord.js'
 import type { ProgressCounter, ResyncProgress } from './resyncProgress.js'
+import { slowestSecondary } from './secondaries.js'
 
 export interface MirrorStatus {
   state: MirrorState
@@ -19,12 +20,26 @@ export interface MirrorStatus {
   markedWrites: number
   resync?: ResyncProgress
   changes: ChangeCounts
-  /** The consistency time of the last group the secondary said it applied (the applied topic). */
+  /**
+   * The consistency time every secondary heard holds (the minimum of what each said it applied, on the applied
+   * topic): the older change generation is discarded up to it.
+   */
   confirmedTime?: number
-  /** The secondary's last applied state as it told it: group, image state, when it said so. */
-  secondary?: { groupSeq: number; groupTime?: number; image: SecondaryImage; publishedAt: string }
+  /** The slowest secondary's last applied state as it told it (the one that holds the discard back). */
+  secondary?: SecondaryStatus
+  /** Every secondary heard, by name, as each told it. */
+  secondaries?: SecondaryStatus[]
   /** Suspended by an outage or a full sidefile with resync.autoResume on: it resumes (and resyncs) by itself. */
   resumesItself?: boolean
+}
+
+/** A secondary's last applied state as it told it: its name, group, image state, when it said so. */
+export interface SecondaryStatus {
+  name: string
+  groupSeq: number
+  groupTime?: number
+  image: SecondaryImage
+  publishedAt: string
 }
 
 export interface StatusInputs {
@@ -35,11 +50,12 @@ export interface StatusInputs {
   staleCopies: number
   progress: ProgressCounter | undefined
   confirmedTime: number | undefined
-  secondary: AppliedState | undefined
+  secondaries: ReadonlyMap<string, AppliedState>
 }
 
-function secondaryStatus(secondary: AppliedState): NonNullable<MirrorStatus['secondary']> {
+function secondaryStatus(secondary: AppliedState): SecondaryStatus {
   return {
+    name: secondary.secondary,
     groupSeq: secondary.groupSeq,
     ...(secondary.groupTime !== null ? { groupTime: secondary.groupTime } : {}),
     image: secondary.image,
@@ -51,6 +67,8 @@ function secondaryStatus(secondary: AppliedState): NonNullable<MirrorStatus['sec
 export function mirrorStatus(i: StatusInputs): MirrorStatus {
   const { state, reason, since, consistentUntil, epoch } = i.machine
   const resync = i.progress?.snapshot(state === 'resyncing' ? i.changes.pending : 0, i.staleCopies)
+  const slowest = slowestSecondary(i.secondaries)
+  const heard = [...i.secondaries.values()].sort((a, b) => a.secondary.localeCompare(b.secondary))
   return {
     state,
     epoch,
@@ -61,7 +79,7 @@ export function mirrorStatus(i: StatusInputs): MirrorStatus {
     ...(state !== 'duplex' ? { consistentUntil } : {}),
     ...(resync ? { resync } : {}),
     ...(i.confirmedTime !== undefined ? { confirmedTime: i.confirmedTime } : {}),
-    ...(i.secondary !== undefined ? { secondary: secondaryStatus(i.secondary) } : {}),
+    ...(slowest !== undefined ? { secondary: secondaryStatus(slowest), secondaries: heard.map(secondaryStatus) } : {}),
     ...(state === 'suspended' && resumesByItself(reason, i.autoResume) ? { resumesItself: true } : {}),
   }
 }

@@ -58,7 +58,7 @@ import {
   type AcceptedRequest,
   type RefusedRequest,
 } from './transmission.js'
-import type { VolumeExport } from './volumeExport.js'
+import type { AttachedExport, VolumeExport } from './volumeExport.js'
 
 export const SERVER_HANDSHAKE_FLAGS = HANDSHAKE_FLAGS.FIXED_NEWSTYLE | HANDSHAKE_FLAGS.NO_ZEROES
 
@@ -107,6 +107,8 @@ export class NbdConnection {
   /** NBD_OPT_STRUCTURED_REPLY was acknowledged: READs answer with chunks, errors carry their message. */
   #structured = false
   #export: VolumeExport | undefined
+  /** The export's view for this connection, when it gives one (VolumeExport.attach): detached on close. */
+  #attached: AttachedExport | undefined
   /** Bytes of a refused WRITE's payload still to be read and dropped. */
   #discarding = 0
 
@@ -172,6 +174,7 @@ export class NbdConnection {
     const inflight = this.#state.inflight
     const was = this.#state.closed()
     this.#queue.clear()
+    this.#attached?.detach()
     if (was === 'transmission' && inflight > 0)
       this.#log.info({ inflight }, 'NBD client gone with requests in progress: they finish, their replies are dropped')
     this.#ctx.onClosed()
@@ -256,8 +259,10 @@ export class NbdConnection {
 
   #enterTransmission(name: string): void {
     clearTimeout(this.#handshakeTimer)
-    const exp = this.#ctx.exports.get(name)
-    if (!exp) throw new Error(`negotiation chose export ${name}, which the server does not hold`)
+    const shared = this.#ctx.exports.get(name)
+    if (!shared) throw new Error(`negotiation chose export ${name}, which the server does not hold`)
+    this.#attached = shared.attach?.()
+    const exp = this.#attached ?? shared
     this.#export = exp
     this.#state.transmit()
     this.#ctx.onTransmission(exp)

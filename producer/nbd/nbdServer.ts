@@ -15,7 +15,10 @@
  * connections (#accept through ConnectionGate, #serve, #negotiation),
  * status (per-export ExportStats) and the stop (close, #drain). What is
  * decided without I/O lives in admission.ts, exportStats.ts and
- * listenPlan.ts, each with its property tests.
+ * listenPlan.ts, each with its property tests. It serves an ExportSet:
+ * the primary's volumes (startNbdServer, PrimaryVolumeExport), or any other
+ * exports (startNbdFrontEnd: the secondary's read-only images,
+ * readOnlyExport.ts), with the transmission flags the set advertises.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { lstat, mkdir, unlink } from 'node:fs/promises'
@@ -80,6 +83,25 @@ export interface NbdServerOptions {
   registry: Registry
 }
 
+/** What a front end serves: its exports, what a client is told of each, and the flags they advertise. */
+export interface ExportSet {
+  exports: ReadonlyMap<string, VolumeExport>
+  descriptions: ReadonlyMap<string, ExportDescription>
+  /** Transmission flags of every export (EXPORT_FLAGS for the primary's). */
+  transmissionFlags: number
+  /** The preferred block size advertised. */
+  blockSize: number
+}
+
+/** Where and how a front end listens: the nbd settings, nbd.socket '' meaning `defaultSocketPath`. */
+export interface NbdFrontEndOptions {
+  exportSet: ExportSet
+  settings: Config['nbd']
+  defaultSocketPath: string
+  logger: Logger
+  registry: Registry
+}
+
 /** The Unix socket of a primary process: nbd.sock, or nbd-<ids>.sock for a process running some controllers. */
 export function defaultSocketPath(config: Config, controllerIds: readonly number[]): string {
   const all = config.session.controllers.map((c) => c.id)
@@ -120,10 +142,7 @@ function listenOn(server: Server, target: { port: number; host: string } | { pat
 }
 
 /** The exports of the controllers this process runs, one per volume, and what a client is told of each. */
-function volumeExports(options: NbdServerOptions): {
-  exports: Map<string, VolumeExport>
-  descriptions: Map<string, ExportDescription>
-} {
+function volumeExports(options: NbdServerOptions): ExportSet {
   const { primary, config } = options
   const blockSize = config.session.blockSize
   const exports = new Map<string, VolumeExport>()
@@ -149,7 +168,7 @@ function volumeExports(options: NbdServerOptions): {
       })
     }
   }
-  return { exports, descriptions }
+  return { exports, descriptions, transmissionFlags: EXPORT_FLAGS, blockSize }
 }
 
 /** An export no connection has entered or written to (every export has its stats: never seen). */ const NO_COUNTS = {
@@ -161,7 +180,19 @@ function volumeExports(options: NbdServerOptions): {
 } as const
 
 /** Starts the NBD server of a primary: listening once it resolves. */
-export async function startNbdServer(options: NbdServerOptions): Promise<NbdServer> {
+export function startNbdServer(options: NbdServerOptions): Promise<NbdServer> {
+  const { primary, config, logger, registry } = options
+  return startNbdFrontEnd({
+    exportSet: volumeExports(options),
+    settings: config.nbd,
+    defaultSocketPath: defaultSocketPath(config, primary.controllerIds),
+    logger,
+    registry,
+  })
+}
+
+/** Starts an NBD server of any export set: listening once it resolves. */
+export async function startNbdFrontEnd(options: NbdFrontEndOptions): Promise<NbdServer> {
   const server = new NbdFrontEnd(options)
   await server.listen()
   return server
@@ -174,7 +205,7 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
  */
 export class NbdFrontEnd implements NbdServer {
   readonly exports: ReadonlyMap<string, VolumeExport>
-  readonly #options: NbdServerOptions
+  readonly #options: NbdFrontEndOptions
   readonly #settings: Config['nbd']
   readonly #log: Logger
   readonly #descriptions: ReadonlyMap<string, ExportDescription>
@@ -187,14 +218,13 @@ export class NbdFrontEnd implements NbdServer {
   #tcpUrl: string | undefined
   #socketPath: string | undefined
 
-  constructor(options: NbdServerOptions) {
+  constructor(options: NbdFrontEndOptions) {
     this.#options = options
-    this.#settings = options.config.nbd
+    this.#settings = options.settings
     this.#log = options.logger.child({ component: 'nbd' })
-    const { exports, descriptions } = volumeExports(options)
+    const { exports, descriptions, blockSize } = options.exportSet
     this.exports = exports
     this.#descriptions = descriptions
-    const blockSize = options.config.session.blockSize
     const first = exports.values().next().value
     this.#blockSizes = { minimum: 1, preferred: blockSize, maximum: first?.maxPayload ?? blockSize }
     this.#stats = new Map([...exports.keys()].map((n) => [n, new ExportStats()]))
@@ -245,9 +275,8 @@ export class NbdFrontEnd implements NbdServer {
   }
 
   async #listenUnix(): Promise<void> {
-    const { config, primary } = this.#options
     const setting = this.#settings.socket
-    const plan = socketPlan(setting, setting === '' ? defaultSocketPath(config, primary.controllerIds) : '')
+    const plan = socketPlan(setting, setting === '' ? this.#options.defaultSocketPath : '')
     if (plan.kind === 'none') return
     if (plan.kind === 'too-long') {
       if (plan.explicit)
@@ -318,7 +347,7 @@ export class NbdFrontEnd implements NbdServer {
   #negotiation(): Omit<NegotiationContext, 'noZeroes'> {
     return {
       exports: this.#descriptions,
-      transmissionFlags: EXPORT_FLAGS,
+      transmissionFlags: this.#options.exportSet.transmissionFlags,
       blockSizes: this.#blockSizes,
       shuttingDown: this.#gate.closing,
     }

@@ -24,12 +24,18 @@
  * only for the writes still in progress that were received before it.
  */
 import { XrcError } from '../../lib/errors.js'
-import type { Primary } from '../primary.js'
+import type { Primary, WriteRequest } from '../primary.js'
 import { BlockRangeLock } from './rangeLock.js'
 import { blockSpan, isAligned, mergeIntoBlocks, splitRange, type BlockSpan } from './requests.js'
 
-/** What an export needs of the primary. */
-export type ExportPrimary = Pick<Primary, 'read' | 'write'>
+/**
+ * What an export needs of the primary: reads and writes of whole blocks. A drill's copy of the secondary
+ * (cli/drill/drillServer.ts) gives the same over its overlay, so it is served by the same export.
+ */
+export interface ExportPrimary {
+  read: Primary['read']
+  write(request: WriteRequest): Promise<unknown>
+}
 
 export interface VolumeExport {
   readonly name: string
@@ -48,6 +54,21 @@ export interface VolumeExport {
   flush(): Promise<void>
   /** Writes in progress. */
   readonly writesInFlight: number
+  /**
+   * The export as one connection sees it, for an export that gives each
+   * connection a view of its own (the secondary's live image, pinned at one
+   * group per connection: readOnlyExport.ts). The connection uses the view
+   * once in the transmission phase and detaches it when its socket closes
+   * (requests still in progress on it finish first). Absent: the export is
+   * shared as it is (the primary's).
+   */
+  attach?(): AttachedExport
+}
+
+/** One connection's view of an export (VolumeExport.attach). */
+export interface AttachedExport extends VolumeExport {
+  /** The connection is gone: release what the view holds once its requests in progress have finished. */
+  detach(): void
 }
 
 /**

@@ -8,10 +8,12 @@
  * the sidefiles, so memory stays bounded. The first failure of a streak
  * sets `unreachableSince` (status, metrics, the suspend trigger); the first
  * success after it clears it. XRC_CONFIG_INVALID (a setting Kafka refuses)
- * is never retried.
+ * and Kafka's refusal of this client (XRC_KAFKA_AUTH_FAILED, _TLS_FAILED,
+ * _NOT_AUTHORIZED) are never retried.
  */
 import { Backoff } from '../../lib/backoff.js'
 import { XrcError, errorMessage } from '../../lib/errors.js'
+import { isKafkaAccessFailure } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 
 export type KafkaState = 'connecting' | 'connected' | 'unreachable' | 'stopped' | 'failed'
@@ -114,7 +116,8 @@ export class SendRetry {
         return result
       } catch (err) {
         if (err instanceof Stopped) throw err
-        if (err instanceof XrcError && err.code === 'XRC_CONFIG_INVALID') throw err
+        // a setting Kafka refuses, or a login, certificate or ACL it refuses: waiting mends neither
+        if (err instanceof XrcError && (err.code === 'XRC_CONFIG_INVALID' || isKafkaAccessFailure(err))) throw err
         for (const id of controllers) this.#options.onSendError?.(id, err)
         link.failed(err, started, controllers[0])
         const wake = this.#wake.signal

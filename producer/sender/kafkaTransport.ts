@@ -14,10 +14,23 @@
 import kafkajs, { type Kafka, type Producer } from 'kafkajs'
 import { XrcError, errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { ensureTopic, updatesTopicSpec } from '../../lib/kafka/index.js'
+import type { KafkaConnection } from '../../lib/config.js'
+import {
+  connectAdmin,
+  ensureTopic,
+  kafkaAccessError,
+  permissionPhrase,
+  updatesTopicSpec,
+  type TopicReplication,
+} from '../../lib/kafka/index.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { valueSubject } from '../../schemas/topicNames.js'
+import { unwrittenBatches } from './sendCoverage.js'
+import type { RegistryConnection } from '../../schemas/registryClient.js'
+
+/** Produce calls one send makes at most for partitions the answer does not show written. */
+const SEND_ROUNDS = 3
 
 // kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
 const { Partitioners } = kafkajs
@@ -68,15 +81,19 @@ export interface Transport {
 
 export interface KafkaTransportOptions {
   kafka: Kafka
+  /** config.kafka: names the brokers and the SASL user when Kafka refuses this client. */
+  connection: KafkaConnection
   topic: string
   /** Partitions the topic needs: the session's highest controller id + 1. */
   partitions: number
-  registryUrl: string
+  registry: RegistryConnection
   /**
    * The largest record set the mover accepts (mover.maxRecordSetBytes);
    * also the topic's max.message.bytes less framing.
    */
   maxRecordSetBytes: number
+  /** topics.*: replication of the topic when created here (unset: the cluster's defaults). */
+  replication?: TopicReplication
   logger: Logger
   /** A ready codec (tests); made from the registry otherwise. */
   codec?: AvroCodec<RecordSet>
@@ -105,13 +122,17 @@ class KafkaTransport implements Transport {
 
   async open(): Promise<{ maxBatchBytes: number }> {
     if (this.#closed) throw new XrcError('XRC_CLOSED', { component: 'transport' })
-    await this.#prepareTopic()
+    await this.#prepareTopic().catch((err: unknown) => {
+      throw this.#accessError(err) ?? err
+    })
     this.#codec ??= await createCodec<RecordSet>({
-      registryUrl: this.#options.registryUrl,
+      registry: this.#options.registry,
       subject: valueSubject(this.#topic),
       schema: RECORD_SET_SCHEMA,
     })
-    await this.#connected()
+    await this.#connected().catch((err: unknown) => {
+      throw this.#accessError(err) ?? err
+    })
     return { maxBatchBytes: this.#options.maxRecordSetBytes }
   }
 
@@ -124,17 +145,12 @@ class KafkaTransport implements Transport {
     if (this.#closed) throw new XrcError('XRC_CLOSED', { component: 'transport' })
     try {
       const p = await this.#connected()
-      // one topic, several partitions: kafkajs makes one produce request of it (one broker leads them all here;
-      // with several brokers, one request per broker)
-      await p.send({
-        topic: this.#topic,
-        acks: -1,
-        messages: batches.flatMap((b) =>
-          b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
-        ),
-      })
+      await this.#sendAll(p, batches)
       this.#failures = 0
     } catch (err) {
+      // refused, not out of reach: the sender stops on it instead of retrying
+      const refused = this.#accessError(err)
+      if (refused !== undefined) throw refused
       const retriable = (err as { retriable?: boolean }).retriable !== false
       if (!retriable || ++this.#failures >= 3) {
         this.#failures = 0
@@ -146,6 +162,31 @@ class KafkaTransport implements Transport {
         { reason: batches.length > 1 ? 'sendMany' : 'send', topic: this.#topic, partitions, cause: err },
         { retriable },
       )
+    }
+  }
+
+  /**
+   * One produce call for every partition (kafkajs makes one request per leading broker of it), then again for any
+   * partition the answer does not show written (sendCoverage.ts): a few times, then a retriable failure, so the
+   * sender resends the same record sets and nothing is ever taken as sent that is not.
+   */
+  async #sendAll(p: Producer, batches: readonly PartitionBatch[]): Promise<void> {
+    let pending = batches
+    for (let attempt = 1; ; attempt++) {
+      const written = await p.send({
+        topic: this.#topic,
+        acks: -1,
+        messages: pending.flatMap((b) =>
+          b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
+        ),
+      })
+      const unwritten = unwrittenBatches(this.#topic, pending, written)
+      if (unwritten.length === 0) return
+      const partitions = unwritten.map((b) => b.partition).join(',')
+      if (attempt >= SEND_ROUNDS)
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', { reason: 'notWritten', topic: this.#topic, partitions })
+      this.#log.warn({ partitions, attempt }, 'a send left partitions unwritten (a leader moved): sending them again')
+      pending = unwritten
     }
   }
 
@@ -224,12 +265,23 @@ class KafkaTransport implements Transport {
       .catch((err: unknown) => this.#log.warn({ err }, 'disconnecting the old Kafka producer failed'))
   }
 
+  /** The non-retriable error of a refused login, TLS handshake or ACL, naming what a send needs; else undefined. */
+  #accessError(err: unknown): XrcError | undefined {
+    return kafkaAccessError(err, this.#options.connection, {
+      permission: permissionPhrase('WRITE', { resourceType: 'TOPIC', name: this.#topic }),
+    })
+  }
+
   async #prepareTopic(): Promise<void> {
     const { kafka, partitions, maxRecordSetBytes } = this.#options
-    const admin = kafka.admin()
-    await admin.connect()
+    const admin = await connectAdmin(kafka, this.#options.connection)
     try {
-      await ensureTopic(admin, updatesTopicSpec(this.#topic, partitions, maxRecordSetBytes), this.#log)
+      await ensureTopic(
+        admin,
+        updatesTopicSpec(this.#topic, partitions, maxRecordSetBytes),
+        this.#log,
+        this.#options.replication,
+      )
     } finally {
       await admin.disconnect()
     }

@@ -15,3 +15,4 @@ export {
   writeEntrySize,
 } from './sidefileEntry.js'
 export { ENTRY_HEADER_BYTES } from './sidefileFormat.js'
+export { type SidefileWrite, scanSidefileWrites } from './sidefileScan.js'

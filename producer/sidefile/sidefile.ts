@@ -33,7 +33,7 @@ import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { syncDir } from '../../lib/stateFile.js'
+import { DATA_DIR_MODE, DATA_FILE_MODE, syncDir } from '../../lib/stateFile.js'
 import { ENTRY_HEADER_BYTES, entryHeader, parseEntryAt, segmentFileName } from './sidefileFormat.js'
 import { SidefileLedger, type SegmentSpan } from './sidefileLedger.js'
 import { readAt, recoverSegments, writeAll } from './sidefileSegments.js'
@@ -152,7 +152,7 @@ interface Waiter {
 
 /** Opens a sidefile, recovering it (torn tail truncated, stale segments removed). */
 export async function openSidefile(options: SidefileOptions): Promise<Sidefile> {
-  await mkdir(options.dir, { recursive: true })
+  await mkdir(options.dir, { recursive: true, mode: DATA_DIR_MODE })
   const recovered = await recoverSegments(options.dir, options.logger)
   // every segment has its file open from here on: flush() creates new ones, read() and trim() find them open
   const files = new Map<SegmentSpan, FileHandle>()
@@ -375,7 +375,7 @@ class SegmentedSidefile implements Sidefile {
     let fh = this.#files.get(seg)
     const created = fh === undefined
     if (fh === undefined) {
-      fh = await open(this.#path(seg), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644)
+      fh = await open(this.#path(seg), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, DATA_FILE_MODE)
       this.#files.set(seg, fh)
     }
     await writeAll(

@@ -27,6 +27,7 @@ import { deleteSubject, stackInfo } from '../kit/servers.js'
 import type { StageDriver } from './stageContract.js'
 import { followTopic } from './topicFollower.js'
 import { recordSetHeaders } from '../../schemas/recordSet.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 const BLOCK = 512
 const CONTROLLERS = [0, 1, 2]
@@ -66,7 +67,7 @@ export const moverDriver: StageDriver<Mover> = {
       },
     })
     const kafka = createKafka({
-      brokers,
+      connection: { brokers },
       clientId: uniqueName('contract'),
       logger: silentLogger,
       level: logLevel.NOTHING,
@@ -78,8 +79,16 @@ export const moverDriver: StageDriver<Mover> = {
       topics: [{ topic: topics.updates, numPartitions: CONTROLLERS.length }],
     })
     const [codec, journalCodec] = await Promise.all([
-      createCodec<RecordSet>({ registryUrl, subject: valueSubject(topics.updates), schema: RECORD_SET_SCHEMA }),
-      createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA }),
+      createCodec<RecordSet>({
+        registry: registryAt(registryUrl),
+        subject: valueSubject(topics.updates),
+        schema: RECORD_SET_SCHEMA,
+      }),
+      createCodec<JournalRecord>({
+        registry: registryAt(registryUrl),
+        subject: valueSubject(topics.journal),
+        schema: JOURNAL_SCHEMA,
+      }),
     ])
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()

@@ -31,6 +31,7 @@ import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
 import type { StageDriver } from './stageContract.js'
 import { followTopic } from './topicFollower.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 const BLOCK = 512
 const CONTROLLERS = [0, 1, 2]
@@ -79,14 +80,14 @@ export const primaryDriver: StageDriver<Primary> = {
     })
     const topic = sessionTopics(name).updates
     const kafka = createKafka({
-      brokers,
+      connection: { brokers },
       clientId: uniqueName('contract'),
       logger: silentLogger,
       level: logLevel.NOTHING,
     })
     const follower = followTopic(kafka, topic, CONTROLLERS.length)
     const codec = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: valueSubject(topic),
       schema: RECORD_SET_SCHEMA,
     })

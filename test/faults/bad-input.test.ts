@@ -2,7 +2,8 @@
  * Bad input on the updates topic, every kind the README's bad-input table
  * lists, against the real broker and registry with the mover in this process: each record goes
  * to the session's dead-letter topic with headers naming its source topic,
- * partition, offset, error code and message; it is counted by code in the
+ * partition, offset, error code and message (xrc's own and Kafka Connect's
+ * `__connect.errors.*`); it is counted by code in the
  * metrics and in status. Records that do not belong to a stream are set
  * aside and the session goes on; one that breaks a controller's stream
  * freezes that controller (T waits, the others' writes are kept, status and
@@ -168,6 +169,17 @@ describe('bad input on the updates topic', () => {
       expect(e.sourceTopic).toBe(s.topics.updates)
       expect(e.message).toMatch(/\S/)
       expect(e.action).toBe(e.code === 'XRC_DUPLICATE_SEQUENCE' ? 'dropped' : 'skipped')
+      // Kafka Connect's dead-letter headers, so Connect's DLQ tooling reads the same source and reason
+      expect(e.connect).toMatchObject({
+        '__connect.errors.topic': s.topics.updates,
+        '__connect.errors.partition': String(e.sourcePartition),
+        '__connect.errors.offset': String(e.sourceOffset),
+        '__connect.errors.connector.name': `xrc-mover-${s.session}`,
+        '__connect.errors.stage':
+          e.code === 'XRC_DECODE_FAILED' || e.code === 'XRC_RECORD_TOO_LARGE' ? 'VALUE_CONVERTER' : 'TASK_PUT',
+        '__connect.errors.exception.class.name': `XrcError[${e.code}]`,
+        '__connect.errors.exception.message': e.message,
+      })
     }
     expect(entries.find((e) => e.code === 'XRC_RECORD_TOO_LARGE')?.message).toMatch(/over mover.maxRecordSetBytes/)
     const byCode = { XRC_DECODE_FAILED: 3, XRC_INVALID_RECORD: 1, XRC_DUPLICATE_SEQUENCE: 1, XRC_RECORD_TOO_LARGE: 1 }

@@ -28,7 +28,7 @@ afterAll(async () => {
 
 it('creates topics and reads one from an offset right after the broker started', async () => {
   const kafka = createKafka({
-    brokers: [broker.address],
+    connection: { brokers: [broker.address] },
     clientId: uniqueName('fresh'),
     logger: silentLogger,
     level: logLevel.NOTHING,

@@ -11,6 +11,7 @@ import { createCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA } from '../../schemas/recordSet.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 const subjects: string[] = []
 
@@ -24,7 +25,7 @@ it('registers a new subject from many processes at once, all with the same id', 
     subjects.push(subject)
     const codecs = await Promise.all(
       Array.from({ length: 6 }, () =>
-        createCodec({ registryUrl: stackInfo().registryUrl, subject, schema: RECORD_SET_SCHEMA }),
+        createCodec({ registry: registryAt(stackInfo().registryUrl), subject, schema: RECORD_SET_SCHEMA }),
       ),
     )
     expect(new Set(codecs.map((c) => c.schemaId)).size).toBe(1)

@@ -16,6 +16,7 @@ import { createStack } from '../../stack/index.js'
 import type { StackInfo } from '../kit/stackInfo.js'
 import { figuresTable, total, type ScenarioFigures } from './harness/figures.js'
 import { runScenario } from './harness/scenario.js'
+import { releaseSharedCluster } from './scenarios/clusterFaults.js'
 import { ALL_SCENARIOS } from './scenarios/index.js'
 
 const { values } = parseArgs({
@@ -60,6 +61,8 @@ while (Date.now() < deadline) {
   )
 }
 
+// the three-node scenarios' private cluster, if one ran
+await releaseSharedCluster()
 const t = total(runs)
 console.log(`\nsoak figures (${minutes} min, ${t.runs} runs)\n${figuresTable(runs)}\n`)
 console.log(JSON.stringify({ soakMinutes: minutes, ...t }))

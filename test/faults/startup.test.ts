@@ -58,6 +58,9 @@ function configFile(name: string, settings: Record<string, unknown>): string {
       controllers: [{ id: 0, volumes: [{ name: 'v0', blocks: 8 }] }],
     },
     producer: { apiPort: 0 },
+    // the runs go side by side: any free metrics port, not the fixed defaults
+    mover: { metricsPort: 0 },
+    applier: { metricsPort: 0 },
   }
   writeFileSync(file, JSON.stringify({ ...base, ...settings }))
   return file

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
 import { createApplier, type Applier, type ApplierOptions } from '../../applier/index.js'
+import { JOURNAL_FETCH_BYTES } from '../../applier/journal/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
@@ -165,6 +166,29 @@ describe('applier', () => {
       [2, 5, 40],
       [3, 7, g3.updates.length],
     ])
+  })
+
+  it('applies a group of the older format whose record is larger than the journal fetch (JOURNAL_FETCH_BYTES)', async () => {
+    const s = await newSession()
+    const [g1, g2] = randomGroups(s.journal.session, 2, { maxUpdates: 3 })
+    if (!g1 || !g2) throw new Error('two groups')
+    // group 1 in one record of 100 blocks (over 400 KiB): the broker returns it whole to a smaller fetch
+    g1.updates = Array.from({ length: 100 }, (_, i) => ({
+      controller: 0,
+      seq: 1 + i,
+      time: g1.groupTime,
+      volume: i < 64 ? 'va' : 'vb',
+      block: i < 64 ? i : i - 64,
+      data: randomBytes(TEST_BLOCK_SIZE),
+    }))
+    expect(g1.updates.length * TEST_BLOCK_SIZE).toBeGreaterThan(JOURNAL_FETCH_BYTES)
+    await s.journal.write(toRecords(g1), { asIs: true })
+    await s.journal.write(toRecords(g2), { asIs: true })
+    const applier = s.newApplier()
+    await applier.start()
+    expect(await applier.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    await s.expectImage(applier, [g1, g2])
+    expect(await s.appliedSeqs()).toEqual([1, 2])
   })
 
   it('never applies a group from an aborted Kafka transaction', async () => {

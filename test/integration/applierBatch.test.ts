@@ -14,6 +14,8 @@ import { createApplierMetrics } from '../../applier/applierMetrics.js'
 import type { AssembledGroup } from '../../applier/journal/index.js'
 import { GroupApplier } from '../../applier/run/index.js'
 import { silentLogger } from '../../lib/logger.js'
+import { OutageWatch } from '../../lib/outage.js'
+import { createOutageMetrics } from '../../lib/outageMetrics.js'
 import { createPool, type Pool, type PoolClient } from '../../lib/postgres.js'
 import type { ConsistencyGroup, JournalWindow } from '../../schemas/journal.js'
 import { modelImage, randomGroups, TEST_BLOCK_SIZE, TEST_VOLUMES } from '../kit/journal.js'
@@ -222,7 +224,8 @@ describe('applyGroups with resync windows', () => {
 describe('GroupApplier.applyBatch', () => {
   function applierOf(store: BlockStore): { groups: GroupApplier; transactions: () => Promise<number> } {
     const registry = new Registry()
-    const groups = new GroupApplier(store, createApplierMetrics(registry), silentLogger)
+    const outage = { watch: new OutageWatch(), metrics: createOutageMetrics(registry, 'applier', () => undefined) }
+    const groups = new GroupApplier(store, createApplierMetrics(registry), silentLogger, outage)
     return {
       groups,
       async transactions() {

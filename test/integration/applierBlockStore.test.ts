@@ -73,7 +73,7 @@ describe('block store', () => {
     ])
     const col = await pool.query<{ storage: string; compression: string }>(
       `SELECT attstorage AS storage, attcompression AS compression FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`,
-      [`"${schema}".blocks`],
+      [`"${schema}".block_rows`],
     )
     // lz4 on this server (see applier/store/blockStoreDdl.ts), else EXTERNAL
     expect([

@@ -1,14 +1,22 @@
 /**
  * Replay from the journal on the real stack: a rebuild from offset 0 into an
  * empty schema is byte-identical to the secondary the applier kept, and a
- * replay stopped at a past consistency time T is the image as of T.
+ * replay stopped at a past consistency time T or group N is the image as of
+ * T or N.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka } from 'kafkajs'
-import { createApplier, createBlockStore, replay, type BlockStore, type ReplayProgress } from '../../applier/index.js'
+import {
+  createApplier,
+  createBlockStore,
+  createSnapshots,
+  replay,
+  type BlockStore,
+  type ReplayProgress,
+} from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
@@ -150,6 +158,54 @@ describe('replay', () => {
     ).toMatchObject({ groups: 5, lastGroupSeq: 5, stoppedBy: 'stop-time' })
     await expectImages(storeIn(between), 5)
     expect(await storeIn(between).lastApplied()).toMatchObject({ groupSeq: 5, groupTime: g5.groupTime })
+  })
+
+  it('stops at a past group N: the image as of N; with a time too, at whichever comes first', async () => {
+    const toGroup = await freshSchema()
+    expect(
+      await replay({ config: configFor(toGroup), logger: silentLogger, kafka, pool, stopAtGroup: 7 }),
+    ).toMatchObject({ groups: 7, lastGroupSeq: 7, lastGroupTime: groups[6]?.groupTime, stoppedBy: 'stop-time' })
+    await expectImages(storeIn(toGroup), 7)
+    const both = await freshSchema()
+    const t3 = (groups[2] as ConsistencyGroup).groupTime
+    expect(
+      await replay({ config: configFor(both), logger: silentLogger, kafka, pool, stopAtGroup: 7, stopAtTime: t3 }),
+    ).toMatchObject({ groups: 3, lastGroupSeq: 3, stoppedBy: 'stop-time' })
+    await expectImages(storeIn(both), 3)
+  })
+
+  it('starts from a snapshot seeded into the target: only the groups after it are applied, the image as of N', async () => {
+    const live = await freshSchema()
+    const upTo4 = createApplier({ config: configFor(live), logger: silentLogger, kafka, pool, stopAtGroup: 4 })
+    cleanups.push(() => upTo4.stop())
+    await upTo4.start()
+    await upTo4.done
+    const snapshots = createSnapshots({ pool, schema: live, session: journal.session })
+    expect(await snapshots.create({ name: 'g4' })).toMatchObject({ state: 'active', groupSeq: 4 })
+    const rest = createApplier({ config: configFor(live), logger: silentLogger, kafka, pool })
+    cleanups.push(() => rest.stop())
+    await rest.start()
+    expect(await rest.waitCaughtUp({ timeoutMs: 60_000 })).toBe(true)
+    await rest.stop()
+
+    const seed = (schema: string): Promise<void> => snapshots.copyInto('g4', schema).then(() => undefined)
+    const recovered = await freshSchema()
+    const summary = await replay({
+      config: configFor(recovered),
+      logger: silentLogger,
+      kafka,
+      pool,
+      seed,
+      stopAtGroup: 9,
+    })
+    expect(summary).toMatchObject({ baseGroupSeq: 4, groups: 5, lastGroupSeq: 9, stoppedBy: 'stop-time' })
+    await expectImages(storeIn(recovered), 9)
+    // at the snapshot's own group nothing is read from the journal
+    const atSnapshot = await freshSchema()
+    expect(
+      await replay({ config: configFor(atSnapshot), logger: silentLogger, kafka, pool, seed, stopAtGroup: 4 }),
+    ).toMatchObject({ baseGroupSeq: 4, groups: 0, lastGroupSeq: 4 })
+    await expectImages(storeIn(atSnapshot), 4)
   })
 
   it('replays everything when T is past the journal end', async () => {

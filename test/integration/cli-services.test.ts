@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../lib/retry.js'
 import { lastJsonLine, runCli } from '../kit/cli.js'
 import { uniqueName } from '../kit/names.js'
-import { serviceChild, writeConfigFile, type ServiceChild } from '../kit/services.js'
+import { startPipelineServices, type ServiceChild } from '../kit/services.js'
 import { createTestSession, type TestSession } from '../kit/session.js'
 
 let session: TestSession
@@ -28,24 +28,13 @@ const data = randomBytes(3 * BS)
 let ack: { controller: number; seq: number; time: number }
 
 const xrc = (...args: string[]) => runCli(['--config', configFile, ...args], { timeoutMs: 90_000 })
-const base = (url: unknown): string => String(url).replace(/\/metrics$/, '')
 
 beforeAll(async () => {
   session = createTestSession({ controllers: 2, volumesPerController: 1, blocks: 64 })
-  configFile = writeConfigFile(session.dataDir, session.settings)
-  services = (['primary', 'mover', 'applier'] as const).map((service) =>
-    serviceChild({
-      service,
-      configFile,
-      dir: session.dataDir,
-      args: service === 'primary' ? [] : ['--metrics-port', '0'],
-    }),
-  )
-  for (const s of services) await s.start()
-  const [primary, mover, applier] = services
-  api = String(primary?.announced.api)
-  moverUrl = base(mover?.announced.metrics)
-  applierUrl = base(applier?.announced.metrics)
+  ;({ configFile, services, api, moverUrl, applierUrl } = await startPipelineServices(
+    session.dataDir,
+    session.settings,
+  ))
 })
 
 afterAll(async () => {

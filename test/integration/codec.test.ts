@@ -11,6 +11,7 @@ import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { isXrcError } from '../../lib/errors.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 const subjects: string[] = []
 afterAll(async () => {
@@ -49,7 +50,7 @@ async function expectDecodeError(promise: Promise<unknown>, pattern: RegExp): Pr
 describe('record set codec', () => {
   it('round-trips a record set in the Confluent wire format', async () => {
     const codec = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: subject(),
       schema: RECORD_SET_SCHEMA,
     })
@@ -68,13 +69,13 @@ describe('record set codec', () => {
     })
     const s = subject()
     const old = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: s,
       schema: withoutWindows(RECORD_SET_SCHEMA, 'window'),
     })
     // the registry takes the new version under the subject's compatibility level (BACKWARD)
     const now = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: s,
       schema: RECORD_SET_SCHEMA,
     })
@@ -96,7 +97,7 @@ describe('record set codec', () => {
     expect(await old.decode(now.encode(beat))).toEqual(plain)
     // a reader that registers nothing (the primary follows the applied topic so)
     const decoder = createDecoder<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: s,
       schema: RECORD_SET_SCHEMA,
     })
@@ -120,17 +121,17 @@ describe('record set codec', () => {
       fields: named.fields.filter((f) => f.name !== 'ranges' && f.name !== 'discarded'),
     }
     const oldJournal = await createCodec<JournalRecord>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: j,
       schema: withoutWindows(beforeMarkers, 'windows'),
     })
     const windowsJournal = await createCodec<JournalRecord>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: j,
       schema: beforeMarkers,
     })
     const journal = await createCodec<JournalRecord>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: j,
       schema: JOURNAL_SCHEMA,
     })
@@ -150,12 +151,12 @@ describe('record set codec', () => {
   it('registering the same schema again gives the same id', async () => {
     const s = subject()
     const a = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: s,
       schema: RECORD_SET_SCHEMA,
     })
     const b = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: s,
       schema: RECORD_SET_SCHEMA,
     })
@@ -166,9 +167,13 @@ describe('record set codec', () => {
     const s = subject()
     const v1 = { type: 'record', name: 'Probe', namespace: 'xrc.test', fields: [{ name: 'a', type: 'long' }] }
     const v2 = { ...v1, fields: [...v1.fields, { name: 'b', type: 'string', default: 'none' }] }
-    const writer = await createCodec<{ a: number }>({ registryUrl: stackInfo().registryUrl, subject: s, schema: v1 })
+    const writer = await createCodec<{ a: number }>({
+      registry: registryAt(stackInfo().registryUrl),
+      subject: s,
+      schema: v1,
+    })
     const reader = await createCodec<{ a: number; b: string }>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: s,
       schema: v2,
     })
@@ -178,7 +183,7 @@ describe('record set codec', () => {
 
   it('names what is wrong with a bad buffer', async () => {
     const codec = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: subject(),
       schema: RECORD_SET_SCHEMA,
     })
@@ -194,7 +199,7 @@ describe('record set codec', () => {
 
   it('refuses to encode a value that does not fit the schema', async () => {
     const codec = await createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: subject(),
       schema: RECORD_SET_SCHEMA,
     })

@@ -271,6 +271,54 @@ describe('mover', () => {
     expectJournalMatches(await readGroups(kafka, admin, s), c.writes, finalTime)
   })
 
+  it("halts (XRC_CLOCK_SKEW) when one controller's host clock lags past mover.maxClockSkewMs for the sustain time, not before", async () => {
+    const s = await session({ mover: { maxClockSkewMs: 500, clockSkewSustainMs: 1000 } })
+    const c = s.controllers
+    const m = mover(s)
+    await m.start()
+    // a round: a heartbeat of every controller, sent together; the mover has read it once T passes it
+    const round = async (sentAt?: (controller: number) => number | undefined): Promise<void> => {
+      const hbs = c.heartbeats()
+      await s.send(hbs, sentAt)
+      const t = Math.min(...hbs.map((h) => h.maxTime))
+      await waitFor('the round read', () => ((m.status().groupTime ?? 0) >= t || m.status().halt ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      })
+    }
+    // the clocks agree: rounds for longer than the sustain time, no halt, a small skew in status
+    const agreeUntil = Date.now() + 2500
+    while (Date.now() < agreeUntil) await round()
+    expect(m.status().halt).toBeUndefined()
+    expect(m.status().clockSkew?.skewMs).toBeLessThan(500)
+    expect(Object.keys(m.status().clockSkew?.offsetsMs ?? {}).sort()).toEqual(CONTROLLERS.map(String))
+    const groupsBefore = m.status().groupSeq
+
+    // controller 2's host clock falls 3 s behind: halted once the skew has lasted the sustain time
+    const lagging = (controller: number) => (controller === 2 ? Date.now() - 3000 : undefined)
+    const laggingSince = Date.now()
+    await waitFor(
+      'the clock skew halt',
+      async () => {
+        if (m.status().halt) return true
+        await round(lagging)
+        return undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 0 },
+    )
+    const halt = m.status().halt
+    expect(halt?.code).toBe('XRC_CLOCK_SKEW')
+    expect(halt?.message).toMatch(/controller 2 lags/)
+    expect(halt?.message).toMatch(/mover\.maxClockSkewMs = 500/)
+    const skewMs = Number(halt?.context?.skewMs)
+    expect(skewMs).toBeGreaterThan(2500)
+    expect(skewMs).toBeLessThan(3500)
+    // not before the sustain time: the samples since the lag began had to stay above the bound for 1 s
+    expect(Date.now() - laggingSince).toBeGreaterThanOrEqual(1000)
+    expect(m.status().state).toBe('halted')
+    expect(groupsBefore).toBeGreaterThan(0)
+  })
+
   it('refuses to start twice', async () => {
     const s = await session()
     const m = mover(s)

@@ -20,6 +20,7 @@ import { uniqueName } from '../kit/names.js'
 import { type JournalEntry, type ResolvedGroup, resolveJournal } from '../kit/markerReader.js'
 import { deleteSubject, stackInfo } from '../kit/servers.js'
 import { recordSetHeaders } from '../../schemas/recordSet.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 export const BLOCK = 512
 export const CONTROLLERS = [0, 1, 2]
@@ -34,8 +35,11 @@ export interface MoverSession {
   journalCodec: AvroCodec<JournalRecord>
   producer: Producer
   controllers: ScriptedControllers
-  /** Sends record sets, each to its controller's partition, with the header fields as Kafka headers. */
-  send(recordSets: RecordSet[]): Promise<void>
+  /**
+   * Sends record sets, each to its controller's partition, with the header fields as Kafka headers; `sentAt`
+   * gives a controller's Kafka timestamp (its host's clock at the send, ms; default: the producer's own).
+   */
+  send(recordSets: RecordSet[], sentAt?: (controller: number) => number | undefined): Promise<void>
   /** Sends raw values (garbage) to a partition. */
   sendRaw(partition: number, value: Buffer): Promise<void>
   cleanup(): Promise<void>
@@ -72,12 +76,12 @@ export async function moverSession(
   })
   const registryUrl = stackInfo().registryUrl
   const codec = await createCodec<RecordSet>({
-    registryUrl,
+    registry: registryAt(registryUrl),
     subject: valueSubject(topics.updates),
     schema: RECORD_SET_SCHEMA,
   })
   const journalCodec = await createCodec<JournalRecord>({
-    registryUrl,
+    registry: registryAt(registryUrl),
     subject: valueSubject(topics.journal),
     schema: JOURNAL_SCHEMA,
   })
@@ -91,16 +95,20 @@ export async function moverSession(
     journalCodec,
     producer,
     controllers: new ScriptedControllers(session, blockSize),
-    async send(recordSets) {
+    async send(recordSets, sentAt) {
       await producer.send({
         topic: topics.updates,
         acks: -1,
-        messages: recordSets.map((rs) => ({
-          partition: rs.controller,
-          key: String(rs.controller),
-          value: codec.encode(rs),
-          headers: recordSetHeaders(rs),
-        })),
+        messages: recordSets.map((rs) => {
+          const at = sentAt?.(rs.controller)
+          return {
+            partition: rs.controller,
+            key: String(rs.controller),
+            value: codec.encode(rs),
+            headers: recordSetHeaders(rs),
+            ...(at === undefined ? {} : { timestamp: String(at) }),
+          }
+        }),
       })
     },
     async sendRaw(partition, value) {

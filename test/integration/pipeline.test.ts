@@ -5,10 +5,12 @@
  * primary's writes up to that group's time (never Y without X); once
  * caught up every volume is byte-identical to the primary's file; a replay
  * from offset 0 rebuilds the same image, and a replay stopped at a past T
- * gives the image as of T.
+ * gives the image as of T. A snapshot taken while the workload runs reads,
+ * after many more groups applied, as the primary's image as of its T (by
+ * the checker, against the write log).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createApplier, replay, type Applier } from '../../applier/index.js'
+import { createApplier, createSnapshots, replay, type Applier, type SnapshotInfo } from '../../applier/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
@@ -19,6 +21,7 @@ import { watchConsistency } from '../../workload/consistencyWatch.js'
 import { runDependentWrites } from '../../workload/dependentWrites.js'
 import { WriteLog } from '../../workload/writeLog.js'
 import { appliedGroupHistory, observeSecondary } from '../../workload/secondaryObserver.js'
+import { observationOfImages } from '../kit/imageObservation.js'
 import { uniqueName } from '../kit/names.js'
 import { createTestSession, workloadVolumes, type TestSession } from '../kit/session.js'
 
@@ -64,12 +67,16 @@ it('mirrors dependent writes across controllers with prefix consistency, and rep
   })
   // run until enough groups with writes in them were observed, bounded in time
   let midpoint: { groupTime: number } | undefined
+  const snapshots = createSnapshots({ pool, schema: config.applier.schema, session: sessionName })
+  let snapshot: SnapshotInfo | undefined
   await waitFor(
     'groups to be applied under load',
     async () => {
       const obs = await observeSecondary(pool, config.applier.schema, sessionName)
-      if (obs && obs.groupSeq >= 20 && midpoint === undefined && log.counts().acked > 100)
+      if (obs && obs.groupSeq >= 20 && midpoint === undefined && log.counts().acked > 100) {
         midpoint = { groupTime: obs.groupTime }
+        snapshot = await snapshots.create({ name: 'mid-workload' })
+      }
       return obs && obs.groupSeq >= 60 && log.counts().acked > 400 ? true : undefined
     },
     { timeoutMs: 60_000, intervalMs: 100 },
@@ -109,7 +116,15 @@ it('mirrors dependent writes across controllers with prefix consistency, and rep
   const pastObs = await observeSecondary(pool, past, sessionName)
   const pastViolations = pastObs ? checkObservation(log, pastObs) : ['no group applied']
 
+  // the snapshot, many groups later: the primary's image as of its T
+  const snapshotImages = (await snapshots.readImages('mid-workload', volumes)).images
+  const snapshotViolations = checkObservation(
+    log,
+    observationOfImages(snapshotImages, snapshot?.groupTime ?? 0, config.session.blockSize),
+  )
+
   const figures = {
+    snapshot: { groupSeq: snapshot?.groupSeq, violations: snapshotViolations.length },
     writesAcknowledged: result.acked,
     groupsApplied: history.groups,
     groupsObserved: report.groupsObserved,
@@ -142,4 +157,7 @@ it('mirrors dependent writes across controllers with prefix consistency, and rep
   expect(partial.lastGroupTime).toBeLessThanOrEqual(pastT)
   expect(partial.groups).toBeLessThan(full.groups)
   expect(pastViolations).toEqual([])
+  expect(snapshot?.state).toBe('active')
+  expect(history.lastSeq - (snapshot?.groupSeq ?? history.lastSeq)).toBeGreaterThanOrEqual(30)
+  expect(snapshotViolations).toEqual([])
 }, 180_000)

@@ -13,6 +13,7 @@ import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo, testKafka } from '../kit/servers.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 export interface ReceivedRecordSet {
   partition: number
@@ -96,7 +97,7 @@ export async function readUpdates(
 ): Promise<{ received: ReceivedRecordSet[]; stop: () => Promise<void> }> {
   const kafka: Kafka = testKafka()
   const codec = await createCodec<RecordSet>({
-    registryUrl: stackInfo().registryUrl,
+    registry: registryAt(stackInfo().registryUrl),
     subject: valueSubject(topic),
     schema: RECORD_SET_SCHEMA,
   })

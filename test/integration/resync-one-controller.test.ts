@@ -37,6 +37,7 @@ import { uniqueName } from '../kit/names.js'
 import { observeImage, watchResync } from '../kit/resyncWatch.js'
 import { testKafka } from '../kit/servers.js'
 import { createTestSession, workloadVolumes, type TestSession } from '../kit/session.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 const OUTAGES = 3
 const OUTAGE_MS = 1500
@@ -260,7 +261,11 @@ async function readJournal(
   topic: string,
   registryUrl: string,
 ): Promise<Pick<JournalRecord, 'groupSeq' | 'groupTime' | 'windows'>[]> {
-  const codec = await createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topic), schema: JOURNAL_SCHEMA })
+  const codec = await createCodec<JournalRecord>({
+    registry: registryAt(registryUrl),
+    subject: valueSubject(topic),
+    schema: JOURNAL_SCHEMA,
+  })
   const records: JournalRecord[] = []
   await scanTopic({
     kafka: testKafka(),

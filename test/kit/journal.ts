@@ -23,6 +23,7 @@ import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { HEADERS, sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from './names.js'
 import { createTestTopics, deleteSubject, stackInfo } from './servers.js'
+import { registryAt } from '../../schemas/registryClient.js'
 
 export interface WriteOptions {
   /** Abort the journal transaction instead of committing it. */
@@ -79,12 +80,12 @@ export async function createTestJournal(
   ])
   const [codec, updatesCodec] = await Promise.all([
     createCodec<JournalRecord>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: valueSubject(topic),
       schema: JOURNAL_SCHEMA,
     }),
     createCodec<RecordSet>({
-      registryUrl: stackInfo().registryUrl,
+      registry: registryAt(stackInfo().registryUrl),
       subject: valueSubject(updatesTopic),
       schema: RECORD_SET_SCHEMA,
     }),

@@ -17,7 +17,12 @@ export function stackInfo() {
 }
 
 export function testKafka(clientId = uniqueName('test')): Kafka {
-  return createKafka({ brokers: stackInfo().kafkaBrokers, clientId, logger: silentLogger, level: logLevel.NOTHING })
+  return createKafka({
+    connection: { brokers: stackInfo().kafkaBrokers },
+    clientId,
+    logger: silentLogger,
+    level: logLevel.NOTHING,
+  })
 }
 
 export function testRegistry(): SchemaRegistry {

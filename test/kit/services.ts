@@ -3,6 +3,7 @@
  * the way an operator runs them, so tests can SIGKILL, SIGSTOP and restart
  * them. Each child's stderr (its log) goes to a file kept for diagnosis.
  */
+import { readFile } from 'node:fs/promises'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -75,15 +76,16 @@ export function serviceChild(options: {
       )
       const lines = createInterface({ input: child.stdout! })
       self.announced = await new Promise<Record<string, unknown>>((res, rej) => {
-        const timer = setTimeout(
-          () =>
+        const timer = setTimeout(() => {
+          // the log goes with the session's directory: its tail goes into the error
+          void logTail(logFile).then((tail) =>
             rej(
               new Error(
-                `${name} did not announce itself within ${options.readyTimeoutMs ?? 60_000} ms (log: ${logFile})`,
+                `${name} did not announce itself within ${options.readyTimeoutMs ?? 60_000} ms (log: ${logFile}):\n${tail}`,
               ),
             ),
-          options.readyTimeoutMs ?? 60_000,
-        )
+          )
+        }, options.readyTimeoutMs ?? 60_000)
         lines.once('line', (line) => {
           clearTimeout(timer)
           try {
@@ -92,9 +94,11 @@ export function serviceChild(options: {
             rej(new Error(`${name} printed "${line}" instead of its JSON announcement`))
           }
         })
-        void exitPromise.then((code) => {
+        void exitPromise.then(async (code) => {
           clearTimeout(timer)
-          rej(new Error(`${name} exited with ${code} before it was ready (log: ${logFile})`))
+          // the log goes with the session's directory: its tail goes into the error
+          const tail = await logTail(logFile)
+          rej(new Error(`${name} exited with ${code} before it was ready (log: ${logFile}):\n${tail}`))
         })
       })
     },
@@ -110,4 +114,54 @@ export function serviceChild(options: {
     },
   }
   return self
+}
+
+/** The last lines of a service's log (what it said before it exited), or why they could not be read. */
+async function logTail(file: string, lines = 20): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
+  } catch (err) {
+    return `(log unreadable: ${String(err)})`
+  }
+}
+
+/** The three services of a session as child processes, started from one config file, and their endpoints. */
+export interface PipelineServices {
+  configFile: string
+  /** primary, mover, applier, in that order. */
+  services: ServiceChild[]
+  /** The primary's HTTP API. */
+  api: string
+  /** The mover's and the applier's /metrics and /health base URLs. */
+  moverUrl: string
+  applierUrl: string
+}
+
+/**
+ * Writes the session's config file in `dir` and starts primary, mover and
+ * applier from it (metrics on free ports), the primary first; `env` adds
+ * variables for one of them (say, its own Kafka user).
+ */
+export async function startPipelineServices(
+  dir: string,
+  settings: Record<string, unknown>,
+  env: Partial<Record<'primary' | 'mover' | 'applier', Record<string, string>>> = {},
+): Promise<PipelineServices> {
+  const configFile = writeConfigFile(dir, settings)
+  const services = (['primary', 'mover', 'applier'] as const).map((service) =>
+    serviceChild({ service, configFile, dir, args: service === 'primary' ? [] : ['--metrics-port', '0'] }),
+  )
+  for (const s of services) {
+    const extra = env[s.name as keyof typeof env]
+    await s.start(extra === undefined ? {} : { env: extra })
+  }
+  const base = (url: unknown): string => String(url).replace(/\/metrics$/, '')
+  const [primary, mover, applier] = services
+  return {
+    configFile,
+    services,
+    api: String(primary?.announced.api),
+    moverUrl: base(mover?.announced.metrics),
+    applierUrl: base(applier?.announced.metrics),
+  }
 }

@@ -53,8 +53,9 @@ export function sessionSettings(options: {
     log: { level: 'warn' },
     session: { name, blockSize: options.blockSize ?? 4096, controllers, dataDir },
     producer: { apiPort: 0, ...(extra.producer as object | undefined) },
-    mover: { groupIntervalMs: 50, ...(extra.mover as object | undefined) },
-    applier: { schema: name, ...(extra.applier as object | undefined) },
+    // any free metrics port: test files run side by side, and the defaults are fixed ports
+    mover: { groupIntervalMs: 50, metricsPort: 0, ...(extra.mover as object | undefined) },
+    applier: { schema: name, metricsPort: 0, ...(extra.applier as object | undefined) },
   }
 }
 

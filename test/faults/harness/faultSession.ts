@@ -62,8 +62,9 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
     log: { level: 'info', ...section('log') },
     session: { name, blockSize: 4096, controllers, dataDir },
     producer: { apiPort: 0, ...section('producer') },
-    mover: { groupIntervalMs: 50, ...section('mover') },
-    applier: { schema: name, ...section('applier') },
+    // any free metrics port: scenarios run side by side, and the defaults are fixed ports
+    mover: { groupIntervalMs: 50, metricsPort: 0, ...section('mover') },
+    applier: { schema: name, metricsPort: 0, ...section('applier') },
   }
   const config = loadConfig({ overrides: settings })
   return {
@@ -76,7 +77,7 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
       const topics = sessionTopics(name)
       if (which.kafka ?? true) {
         const admin = createKafka({
-          brokers: servers.kafkaBrokers,
+          connection: { brokers: servers.kafkaBrokers },
           clientId: uniqueName('cleanup'),
           logger: silentLogger,
           level: logLevel.NOTHING,

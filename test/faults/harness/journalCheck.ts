@@ -22,6 +22,7 @@ import { RECORD_SET_SCHEMA, type RecordSet } from '../../../schemas/recordSet.js
 import { HEADERS, sessionTopics, valueSubject } from '../../../schemas/topicNames.js'
 import { type JournalEntry, resolveJournal } from '../../kit/markerReader.js'
 import { uniqueName } from '../../kit/names.js'
+import { registryAt } from '../../../schemas/registryClient.js'
 
 export interface JournalReport {
   groups: number
@@ -42,7 +43,11 @@ export async function checkJournal(
   registryUrl: string,
   blockSize: number,
 ): Promise<JournalReport> {
-  const codec = await createCodec<JournalRecord>({ registryUrl, subject: valueSubject(topic), schema: JOURNAL_SCHEMA })
+  const codec = await createCodec<JournalRecord>({
+    registry: registryAt(registryUrl),
+    subject: valueSubject(topic),
+    schema: JOURNAL_SCHEMA,
+  })
   const report: JournalReport = {
     groups: 0,
     outOfOrder: 0,
@@ -76,7 +81,7 @@ export async function checkJournal(
       admin,
       updatesTopic,
       updatesCodec: await createCodec<RecordSet>({
-        registryUrl,
+        registry: registryAt(registryUrl),
         subject: valueSubject(updatesTopic),
         schema: RECORD_SET_SCHEMA,
       }),

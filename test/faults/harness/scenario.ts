@@ -177,7 +177,7 @@ async function runPrepared(
     applier: child('applier', 'applier'),
   }
   const kafka = createKafka({
-    brokers: servers.kafkaBrokers,
+    connection: { brokers: servers.kafkaBrokers },
     clientId: uniqueName('fault'),
     logger: silentLogger,
     level: logLevel.NOTHING,
@@ -395,7 +395,11 @@ async function runPrepared(
     clearTimeout(overtime)
     for (const s of all()) await s.kill('SIGKILL')
     await pool.end()
-    if (failures.length > 0) failures.push(`logs kept in ${keepLogs(session.dataDir, `${scenario.name}-${seed}`)}`)
+    if (failures.length > 0) {
+      failures.push(`logs kept in ${keepLogs(session.dataDir, `${scenario.name}-${seed}`)}`)
+      // a CI run keeps only its output: the logs' warnings and last lines go with the failures
+      failures.push(logDigest(session.dataDir))
+    }
     await session.cleanup()
   }
 }
@@ -423,6 +427,21 @@ async function readSecondaryImage(
   )
   for (const r of res.rows) r.data.copy(image, Number(r.block) * blockSize)
   return image
+}
+
+/**
+ * Per service log of a failed run: its last warnings and errors (pino level 40 and up) and its last lines, so a
+ * failure on a machine whose temp folder is gone (CI) still says what each process did last.
+ */
+function logDigest(dataDir: string, warnings = 12, last = 6): string {
+  const parts: string[] = []
+  for (const f of readdirSync(dataDir).filter((n) => n.endsWith('.log'))) {
+    const lines = readFileSync(join(dataDir, f), 'utf8').trimEnd().split('\n')
+    const loud = lines.filter((l) => Number(/"level":(\d+)/.exec(l)?.[1] ?? 0) >= 40).slice(-warnings)
+    const tail = lines.slice(-last).filter((l) => !loud.includes(l))
+    parts.push(`--- ${f}: ${lines.length} lines; last warnings and errors, then last lines`, ...loud, '...', ...tail)
+  }
+  return parts.map((l) => (l.length > 600 ? `${l.slice(0, 600)}…` : l)).join('\n')
 }
 
 /** Copies a failed run's service logs where they outlive the session's cleanup; returns the folder. */

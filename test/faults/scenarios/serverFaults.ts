@@ -96,7 +96,11 @@ export function commitCut(mode: CommitCut): Scenario {
       proxy = await startPgProxy({ host: target.hostname, port: Number(target.port || 5432) })
       const viaProxy = new URL(shared.databaseUrl)
       viaProxy.port = String(proxy.port)
-      return { settings: { database: { url: viaProxy.toString() } }, teardown: () => (proxy as PgProxy).close() }
+      return {
+        // the segment codes' recomputer commits through the same URL: off, so the COMMIT cut is a group's
+        settings: { database: { url: viaProxy.toString() }, applier: { codeRecomputeBytesPerSecond: 0 } },
+        teardown: () => (proxy as PgProxy).close(),
+      }
     },
     async inject(ctx) {
       const p = proxy as PgProxy
