@@ -1,7 +1,16 @@
 import { defineConfig } from 'vitest/config'
 
-// Two projects: `unit` (pure code, beside the sources) and `integration`
-// (real Kafka, schema registry and PostgreSQL; see test/global.setup.ts).
+// Three projects, one after another: `unit` (pure code, beside the sources),
+// `integration` (real Kafka, schema registry and PostgreSQL; see
+// test/global.setup.ts) and `faults` (test/faults/: the services as real
+// processes, faults injected, one file at a time).
+const realServers = {
+  environment: 'node' as const,
+  exclude: ['**/node_modules/**'],
+  testTimeout: 120_000,
+  hookTimeout: 180_000,
+}
+
 export default defineConfig({
   test: {
     projects: [
@@ -15,18 +24,30 @@ export default defineConfig({
       },
       {
         test: {
+          ...realServers,
           name: 'integration',
-          // after the unit project, with its own worker limit
           sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
-          exclude: ['**/node_modules/**'],
-          environment: 'node',
-          globalSetup: ['test/global.setup.ts', 'test/faults/figures.setup.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 180_000,
-          // The machine has 2 cores and one broker: keep integration files few at a time.
+          exclude: [...realServers.exclude, 'test/faults/**'],
+          globalSetup: ['test/global.setup.ts'],
+          // The machine has 2 cores and one broker: two files at a time.
           maxWorkers: 2,
           fileParallelism: true,
+        },
+      },
+      {
+        test: {
+          ...realServers,
+          name: 'faults',
+          // A fault scenario runs a primary, a mover, an applier and private brokers or servers as processes and
+          // waits on them with deadlines: two such files at once on 2 cores (the slowest files, which the
+          // sequencer starts first) turned timeouts of the machine into failures of the scenario. One at a time,
+          // after the integration files.
+          sequence: { groupOrder: 2 },
+          include: ['test/faults/**/*.test.ts'],
+          globalSetup: ['test/global.setup.ts', 'test/faults/figures.setup.ts'],
+          maxWorkers: 1,
+          fileParallelism: false,
         },
       },
     ],

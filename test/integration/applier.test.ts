@@ -14,6 +14,7 @@ import { createApplier, type Applier, type ApplierOptions } from '../../applier/
 import { JOURNAL_FETCH_BYTES } from '../../applier/journal/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
+import { errorMessage } from '../../lib/errors.js'
 import { waitFor } from '../../lib/retry.js'
 import type { ConsistencyGroup, JournalRecord, UpdatesRange } from '../../schemas/journal.js'
 import {
@@ -103,6 +104,9 @@ async function haltedWith(applier: Applier, code: string): Promise<void> {
   await waitFor(`the applier to halt with ${code}`, () => (applier.status().state === 'halted' ? true : undefined), {
     timeoutMs: 60_000,
     intervalMs: 25,
+  }).catch((err: unknown) => {
+    // what it was doing instead: the evidence a failure under CI's load leaves
+    throw new Error(`${errorMessage(err)}; the applier's status: ${JSON.stringify(applier.status())}`, { cause: err })
   })
   expect(applier.status().halt?.code, applier.status().halt?.message).toBe(code)
 }
