@@ -9,6 +9,7 @@ import { createWriteStream, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { REPO_ROOT } from '../../stack/paths.js'
+import { shortTail } from './logDigest.js'
 
 export const CLI = resolve(REPO_ROOT, 'dist', 'cli', 'main.js')
 
@@ -116,10 +117,10 @@ export function serviceChild(options: {
   return self
 }
 
-/** The last lines of a service's log (what it said before it exited), or why they could not be read. */
+/** The last lines of a service's log, short (kit/logDigest.ts): what it said before it exited, or why they could not be read. */
 async function logTail(file: string, lines = 20): Promise<string> {
   try {
-    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
+    return shortTail(await readFile(file, 'utf8'), lines)
   } catch (err) {
     return `(log unreadable: ${String(err)})`
   }

@@ -25,6 +25,7 @@ import { runDependentWrites, type WriteTarget } from '../../../workload/dependen
 import { httpWriteTarget } from '../../../workload/httpTarget.js'
 import { appliedGroupHistory, observeSecondary } from '../../../workload/secondaryObserver.js'
 import { WriteLog } from '../../../workload/writeLog.js'
+import { logDigest } from '../../kit/logDigest.js'
 import { uniqueName } from '../../kit/names.js'
 import { observeImage, watchResync } from '../../kit/resyncWatch.js'
 import { freePort } from '../../kit/ports.js'
@@ -427,21 +428,6 @@ async function readSecondaryImage(
   )
   for (const r of res.rows) r.data.copy(image, Number(r.block) * blockSize)
   return image
-}
-
-/**
- * Per service log of a failed run: its last warnings and errors (pino level 40 and up) and its last lines, so a
- * failure on a machine whose temp folder is gone (CI) still says what each process did last.
- */
-function logDigest(dataDir: string, warnings = 12, last = 6): string {
-  const parts: string[] = []
-  for (const f of readdirSync(dataDir).filter((n) => n.endsWith('.log'))) {
-    const lines = readFileSync(join(dataDir, f), 'utf8').trimEnd().split('\n')
-    const loud = lines.filter((l) => Number(/"level":(\d+)/.exec(l)?.[1] ?? 0) >= 40).slice(-warnings)
-    const tail = lines.slice(-last).filter((l) => !loud.includes(l))
-    parts.push(`--- ${f}: ${lines.length} lines; last warnings and errors, then last lines`, ...loud, '...', ...tail)
-  }
-  return parts.map((l) => (l.length > 600 ? `${l.slice(0, 600)}…` : l)).join('\n')
 }
 
 /** Copies a failed run's service logs where they outlive the session's cleanup; returns the folder. */
