@@ -31,6 +31,11 @@ describe('shortLine', () => {
     expect(shortLine('42').text).toBe('42')
   })
 
+  it('keeps to one line: stacks left out, line breaks joined', () => {
+    const line = pino({ msg: 'consumer crashed', err: { type: 'E', message: 'a\n  Caused by: b' }, stack: 'E\n at x' })
+    expect(shortLine(line).text).toBe('00:00:20.000 INFO xrc-mover: consumer crashed err=E: a | Caused by: b')
+  })
+
   it('clips a long line', () => {
     expect(shortLine(pino({ msg: 'x'.repeat(1000) }), 100).text).toHaveLength(101)
   })

@@ -3,7 +3,7 @@
  * only its output, and only its last part, so a failed run must say in a
  * few kilobytes what each process did last. A pino JSON line becomes one
  * line of time, level, component, message, error and the other fields
- * (pid, hostname, process name and session left out); lines in a row with
+ * (pid, hostname, process name, session and stacks left out); lines in a row with
  * the same level, component and message are counted into the first.
  */
 import { readdirSync, readFileSync } from 'node:fs'
@@ -17,7 +17,7 @@ const LEVEL_NAMES: Record<number, string> = {
   50: 'ERROR',
   60: 'FATAL',
 }
-const LEFT_OUT = new Set(['level', 'time', 'pid', 'hostname', 'name', 'session', 'msg', 'component', 'err'])
+const LEFT_OUT = new Set(['level', 'time', 'pid', 'hostname', 'name', 'session', 'msg', 'component', 'err', 'stack'])
 
 /** One log line, short. */
 export interface ShortLine {
@@ -48,7 +48,9 @@ export function shortLine(line: string, maxChars = 300): ShortLine {
     .filter(([k]) => !LEFT_OUT.has(k))
     .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join('')
-  return { time, level, key: head, text: clip(`${time} ${head}${errText}${fields}`, maxChars) }
+  // one line: a message or field with line breaks (a stack kafkajs logs) is joined with ' | '
+  const text = `${time} ${head}${errText}${fields}`.replace(/\s*\n\s*/g, ' | ')
+  return { time, level, key: head, text: clip(text, maxChars) }
 }
 
 /** Lines in a row with the same key become the first of them, with `(x5 to 12:00:25.621)`. */
