@@ -41,6 +41,7 @@
  *   one record per applier.feedbackMs (feedback/appliedPublisher.ts).
  */
 import type { Kafka } from 'kafkajs'
+import { Backoff } from '../lib/backoff.js'
 import { Registry } from 'prom-client'
 import { XrcError, errorMessage } from '../lib/errors.js'
 import { createFaultPoints, type FaultPoints } from '../lib/faultPoints.js'
@@ -56,7 +57,7 @@ import {
 } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import { OutageWatch, outageStatus } from '../lib/outage.js'
+import { OutageWatch, failureVerdict, outageSource, outageStatus } from '../lib/outage.js'
 import { createOutageMetrics, type OutageMetrics } from '../lib/outageMetrics.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { waitFor } from '../lib/retry.js'
@@ -104,6 +105,15 @@ export type { ApplierState } from './run/index.js'
 
 /** How long stop() waits for the journal reader (with the group in progress), then for the pool, to close. */
 const STOP_CLOSE_MS = 6000
+
+/** The backoff between readings of the journal again while Kafka is out of reach (as the mover's restarts). */
+const RERUN_POLICY = { initialDelayMs: 250, maxDelayMs: 8000 } as const
+
+/** A failure of the readers ridden out as an outage: retriable, of Kafka or the registry (else it halts). */
+function ridesOut(err: unknown): boolean {
+  const source = outageSource(err, 'other')
+  return failureVerdict(err) === 'retry' && (source === 'kafka' || source === 'registry')
+}
 
 /** The applier of `options.config`'s session (see Applier for the contract). */
 export function createApplier(options: ApplierOptions): Applier {
@@ -160,6 +170,11 @@ class ApplierService implements Applier {
   }
   #feed: JournalFeed | undefined
   #updates: UpdatesReader | undefined
+  /** The journal's and the updates' codecs and the Kafka client of the run, kept for reading again (#rerun). */
+  #codec: AvroCodec<JournalRecord> | undefined
+  #updatesCodec: AvroCodec<RecordSet> | undefined
+  /** The readers are being made anew after a Kafka failure (#rerun). */
+  #rerunning = false
   // journal offsets of the markers announced to the updates reader, not released yet
   readonly #announced = new Set<number>()
   #publisher: AppliedPublisher | undefined
@@ -358,7 +373,8 @@ class ApplierService implements Applier {
       () => {
         if (lifecycle.halted) return 'halted' as const
         if (lifecycle.state !== 'running') return 'stopped' as const
-        return feed.position() >= end ? ('caught-up' as const) : undefined
+        // the feed of now: a Kafka failure makes it anew (#rerun)
+        return (this.#feed ?? feed).position() >= end ? ('caught-up' as const) : undefined
       },
       { timeoutMs: waitOptions.timeoutMs ?? 60_000, intervalMs: 25 },
     )
@@ -393,11 +409,22 @@ class ApplierService implements Applier {
         logger: this.#options.logger,
       })
     this.#kafka = kafka
+    this.#codec = codec
     if (this.#options.publishApplied ?? true) this.#startPublisher(kafka)
     // the applier may start before the mover: whichever starts first creates the journal
     if (this.#options.createJournalTopic ?? true) await this.#ensureJournalTopic(kafka)
+    const feed = await this.#readers(kafka, codec, fromOffset)
+    if (!this.#lifecycle.run()) return // stop() came first
+    this.#stall.applied(Date.now()) // the watchdog counts from the start
+    this.#startWatchdog()
+    await feed.start()
+  }
+
+  /** The updates reader and the journal feed from `fromOffset` (not started), made the current ones. */
+  async #readers(kafka: Kafka, codec: AvroCodec<JournalRecord>, fromOffset: number): Promise<JournalFeed> {
     const updates = await this.#createUpdatesReader(kafka)
     this.#updates = updates
+    this.#announced.clear()
     const feed = createJournalFeed({
       kafka,
       topic: this.#topic,
@@ -405,16 +432,93 @@ class ApplierService implements Applier {
       codec,
       logger: this.#log,
       groupPrefix: `xrc.${this.#session}.applier`,
-      onRecord: (record, offset) => this.#announce(updates, record, offset),
-      onGroups: (groups, keepAlive) => this.#onGroups(groups, keepAlive),
-      onError: (err, offset) => this.#halt(err, offset),
+      onRecord: (record, offset) => (this.#feed === feed ? this.#announce(updates, record, offset) : undefined),
+      onGroups: (groups, keepAlive) => this.#onGroups(feed, groups, keepAlive),
+      onError: (err, offset) => (this.#feed === feed ? this.#readFailed(err, offset) : undefined),
       onRetry: (err) => this.#registryRetry(err),
     })
     this.#feed = feed
-    if (!this.#lifecycle.run()) return // stop() came first
-    this.#stall.applied(Date.now()) // the watchdog counts from the start
-    this.#startWatchdog()
-    await feed.start()
+    return feed
+  }
+
+  /**
+   * The journal feed, the updates reader or a marker's updates failed. Kafka
+   * (or the registry) out of reach is an outage, ridden out as long as it
+   * lasts (#rerun: the readers made anew, from the control row); a refusal
+   * or anything else halts.
+   */
+  #readFailed(err: unknown, offset?: number): void {
+    if (this.#lifecycle.state !== 'running' || this.#stopping.signal.aborted) return
+    if (!ridesOut(err) || this.#refusal(err) !== undefined) {
+      this.#halt(err, offset)
+      return
+    }
+    if (this.#rerunning) return
+    this.#rerunning = true
+    const outage = this.#outage.failed(outageSource(err, 'kafka'), err, Date.now())
+    this.#outageMetrics.retried(outage.source)
+    this.#log.warn(
+      { err, source: outage.source, retries: outage.retries, ...markFields(this.#progress.lastApplied) },
+      'the journal or updates reader failed: reading again from the last group applied',
+    )
+    // never awaited from inside the feed's callback (the feed's stop waits for it)
+    void this.#rerun().finally(() => (this.#rerunning = false))
+  }
+
+  /**
+   * Stops the readers, waits the backoff, and follows the journal again from
+   * the last group applied (the same start as a restart of the process:
+   * what was read ahead is read again); again after each failure while it
+   * rides out, until stop() or a halt.
+   */
+  async #rerun(): Promise<void> {
+    const backoff = new Backoff({ initialMs: RERUN_POLICY.initialDelayMs, maxMs: RERUN_POLICY.maxDelayMs })
+    for (;;) {
+      await this.#stopReaders()
+      try {
+        await backoff.wait(this.#stopping.signal)
+      } catch {
+        return // stop() came
+      }
+      if (this.#lifecycle.state !== 'running' || this.#stopping.signal.aborted) return
+      const { fromOffset } = startStep(this.#progress.lastApplied, this.#stopAt)
+      try {
+        const feed = await this.#readers(this.#kafka as Kafka, this.#codec as AvroCodec<JournalRecord>, fromOffset)
+        if (this.#stopping.signal.aborted) return // the teardown stops what is current
+        await feed.start()
+        const ended = this.#outage.recovered()
+        this.#log.info(
+          { fromOffset, ...(ended ? { source: ended.source, retries: ended.retries } : {}) },
+          'reading the journal again',
+        )
+        return
+      } catch (err) {
+        if (this.#stopping.signal.aborted || this.#lifecycle.state !== 'running') return
+        if (!ridesOut(err) || this.#refusal(err) !== undefined) {
+          this.#halt(err)
+          return
+        }
+        const outage = this.#outage.failed(outageSource(err, 'kafka'), err, Date.now())
+        this.#outageMetrics.retried(outage.source)
+        this.#log.warn({ err, source: outage.source, retries: outage.retries }, 'reading the journal again failed')
+      }
+    }
+  }
+
+  /**
+   * Stops the current updates reader (a marker waiting on it gives up), then the feed, which waits for the group
+   * in progress; each within STOP_CLOSE_MS.
+   */
+  async #stopReaders(): Promise<void> {
+    const log = this.#log
+    const updates = this.#updates
+      ?.stop()
+      .catch((err: unknown) => log.warn({ err }, 'updates reader did not stop cleanly'))
+    if (!(await settleWithin(updates, STOP_CLOSE_MS)))
+      log.warn({ waitedMs: STOP_CLOSE_MS }, 'the updates reader did not stop in time')
+    const reader = this.#feed?.stop().catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
+    if (!(await settleWithin(reader, STOP_CLOSE_MS)))
+      log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
   }
 
   /**
@@ -428,21 +532,34 @@ class ApplierService implements Applier {
    * before it in its batch committed and are counted); a stop() during the
    * backoff or the delay leaves the batch to be read again on restart.
    */
-  async #onGroups(groups: readonly AssembledGroup[], keepAlive: () => Promise<void>): Promise<boolean> {
+  async #onGroups(
+    feed: JournalFeed,
+    groups: readonly AssembledGroup[],
+    keepAlive: () => Promise<void>,
+  ): Promise<boolean> {
+    // a feed replaced meanwhile (#rerun) takes no more groups: the new one reads them again
+    const current = (): boolean => this.#lifecycle.state === 'running' && this.#feed === feed
     let next = 0
     while (next < groups.length) {
-      if (this.#lifecycle.state !== 'running') return false
+      if (!current()) return false
       const head = groups[next] as AssembledGroup
       if (stepBefore(head.group, this.#stopAt) === 'stop-time') {
         this.#finish()
         return false
       }
-      if (!(await this.#heldForDelay(head, groups.length - next, keepAlive))) return false
+      if (!(await this.#heldForDelay(head, groups.length - next, keepAlive)) || !current()) return false
       const started = process.hrtime.bigint()
       let batch: AssembledGroup[]
       let result: BatchResult
       try {
         batch = await this.#collect(groups, next)
+      } catch (err) {
+        // a marker's updates not read (Kafka out of reach rides out), not there or not decodable (halts)
+        if (!this.#stopping.signal.aborted && current()) this.#readFailed(err, head.lastOffset)
+        return false
+      }
+      if (!current()) return false
+      try {
         result = await this.#groups.applyBatch(batch, this.#stopping.signal)
       } catch (err) {
         if (!this.#stopping.signal.aborted) this.#halt(err, head.lastOffset)
@@ -573,9 +690,10 @@ class ApplierService implements Applier {
     const { config } = this.#options
     const topic = sessionTopics(this.#session).updates
     await this.#checkRetention(kafka, topic)
-    const codec = this.#options.updatesCodec ?? (await this.#createUpdatesCodec(topic))
+    this.#updatesCodec ??= this.#options.updatesCodec ?? (await this.#createUpdatesCodec(topic))
+    const codec = this.#updatesCodec
     const metrics = this.#applierMetrics
-    return createUpdatesReader({
+    const reader: UpdatesReader = createUpdatesReader({
       kafka,
       topic,
       codec,
@@ -583,7 +701,7 @@ class ApplierService implements Applier {
       logger: this.#log,
       groupPrefix: `xrc.${this.#session}.applier.updates`,
       readAheadBytes: config.applier.readAheadBytes,
-      onError: (err) => this.#halt(err),
+      onError: (err) => (this.#updates === reader ? this.#readFailed(err) : undefined),
       onRetry: (err) => this.#registryRetry(err),
       onHeldBytes: (bytes) => {
         metrics.updatesHeldBytes.set(bytes)
@@ -591,6 +709,7 @@ class ApplierService implements Applier {
         metrics.updatesHeldPeakBytes.set(Math.max(peak, bytes))
       },
     })
+    return reader
   }
 
   /**
@@ -665,16 +784,7 @@ class ApplierService implements Applier {
       clearInterval(this.#watchdog)
       await this.#codes.stop()
       // a group whose COMMIT a server holds commits or not as a whole: what is not waited for is as after a crash
-      const reader = this.#feed
-        ?.stop()
-        .catch((err: unknown) => log.warn({ err }, 'journal reader did not stop cleanly'))
-      if (!(await settleWithin(reader, STOP_CLOSE_MS)))
-        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the journal reader (or the group in progress) did not stop in time')
-      const updates = this.#updates
-        ?.stop()
-        .catch((err: unknown) => log.warn({ err }, 'updates reader did not stop cleanly'))
-      if (!(await settleWithin(updates, STOP_CLOSE_MS)))
-        log.warn({ waitedMs: STOP_CLOSE_MS }, 'the updates reader did not stop in time')
+      await this.#stopReaders()
       if (!(await settleWithin(this.#snapshots.stop(), STOP_CLOSE_MS)))
         log.warn({ waitedMs: STOP_CLOSE_MS }, 'snapshot retention did not end in time')
       // the last state noted goes to the applied topic if it can within its own bound

@@ -179,6 +179,8 @@ class UpdatesReaderImpl implements UpdatesReader {
   async stop(): Promise<void> {
     this.#stopped = true
     this.#stopping.abort()
+    // a resolve waiting on the head gives up: the applier stops, or reads again from its control row
+    this.#failed ??= new XrcError('XRC_CLOSED', { reason: 'stopped', component: 'the updates reader' })
     this.#wake?.()
     await this.#readerStarted?.catch(() => undefined)
     await this.#reader?.stop()

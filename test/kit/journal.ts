@@ -50,6 +50,11 @@ export interface TestJournal {
    * `asIs` the records go to the journal as given.
    */
   write(records: JournalRecord[], options?: WriteOptions): Promise<void>
+  /**
+   * Writes the groups' markers now, in one committed transaction, and returns what writes their updates later:
+   * markers that arrive before their updates, for a test that needs an applier waiting on the updates topic.
+   */
+  writeHeld(records: JournalRecord[]): Promise<() => Promise<void>>
   /** Writes raw values (say, garbage) in one committed transaction. */
   writeRaw(values: Buffer[]): Promise<void>
   /** Appends raw values to an updates partition; resolves with the offset of the first. */
@@ -137,13 +142,28 @@ export async function createTestJournal(
     })
     const base = Number(meta?.baseOffset)
     const w = wire.get(controller)
-    if (w !== undefined) w.end = base + values.length
+    // a held write's updates (writeHeld) land below the end its planning moved on
+    if (w !== undefined) w.end = Math.max(w.end, base + values.length)
     return base
   }
 
   /** A group's writes on the updates topic, and its marker. */
   async function toMarker(group: ConsistencyGroup, options: WriteOptions): Promise<JournalRecord> {
+    const { marker, append } = planMarker(group, options)
+    await append()
+    return marker
+  }
+
+  /**
+   * A group's marker, its ranges where its writes will land (the kit is the only writer of the updates
+   * topic), and `append`, which writes them there.
+   */
+  function planMarker(
+    group: ConsistencyGroup,
+    options: WriteOptions,
+  ): { marker: JournalRecord; append: () => Promise<void> } {
     const ranges: UpdatesRange[] = []
+    const writes: { controller: number; values: Buffer[]; from: number }[] = []
     for (const controller of controllers) {
       const w = wire.get(controller) as { nextSeq: number; end: number }
       // the group's writes of this controller in journal order, renumbered on the wire (seqs are per controller)
@@ -152,6 +172,7 @@ export async function createTestJournal(
         .sort((a, b) => a.time - b.time || a.seq - b.seq)
       const firstSeq = w.nextSeq
       const values: Buffer[] = []
+      const setAside: number[] = []
       const per = options.perRecordSet ?? 4
       for (let i = 0; i < mine.length; i += per) {
         const slice = mine.slice(i, i + per)
@@ -175,21 +196,17 @@ export async function createTestJournal(
             window: null,
           } as RecordSet),
         )
-        if (options.setAsideGarbage === true && i === 0) values.push(Buffer.from('garbage, never decoded'))
+        if (options.setAsideGarbage === true && i === 0) {
+          setAside.push(w.end + values.length)
+          values.push(Buffer.from('garbage, never decoded'))
+        }
       }
       const from = w.end
-      const base = await appendUpdates(controller, values)
-      const garbage = options.setAsideGarbage === true && values.length > 0 ? [base + 1] : []
-      ranges.push({
-        controller,
-        fromOffset: from,
-        toOffset: w.end,
-        firstSeq,
-        lastSeq: w.nextSeq - 1,
-        setAside: garbage,
-      })
+      w.end += values.length
+      writes.push({ controller, values, from })
+      ranges.push({ controller, fromOffset: from, toOffset: w.end, firstSeq, lastSeq: w.nextSeq - 1, setAside })
     }
-    return {
+    const marker: JournalRecord = {
       session: group.session,
       groupSeq: group.groupSeq,
       groupTime: group.groupTime,
@@ -200,6 +217,16 @@ export async function createTestJournal(
       ...(group.windows !== undefined && group.windows.length > 0 ? { windows: group.windows } : {}),
       ranges,
       discarded: [],
+    }
+    return {
+      marker,
+      async append() {
+        for (const { controller, values, from } of writes) {
+          const base = await appendUpdates(controller, values)
+          if (values.length > 0 && base !== from)
+            throw new Error(`test journal: controller ${controller}'s updates landed at ${base}, not ${from}`)
+        }
+      },
     }
   }
 
@@ -249,6 +276,17 @@ export async function createTestJournal(
       for (const group of groupsOf(records)) made.push(await toMarker(group, options))
       await send(made.map(message), options.abort ?? false)
       if (options.abort !== true) markers.push(...made)
+    },
+    async writeHeld(records) {
+      const planned = groupsOf(records).map((g) => planMarker(g, {}))
+      await send(
+        planned.map((p) => message(p.marker)),
+        false,
+      )
+      markers.push(...planned.map((p) => p.marker))
+      return async () => {
+        for (const p of planned) await p.append()
+      }
     },
     writeRaw: (values) =>
       send(
