@@ -13,7 +13,7 @@ import { logLevel, type Admin, type Kafka } from 'kafkajs'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createApplier, type Applier } from '../../applier/index.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafka, createPartitionReader, ensureTopic, journalTopicSpec } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { serveMetrics } from '../../lib/metrics.js'
 import { waitFor } from '../../lib/retry.js'
@@ -38,7 +38,21 @@ beforeAll(async () => {
   })
   admin = kafka.admin()
   await admin.connect()
-}, 180_000)
+  // a broker just started loads its group coordinator first (50 partitions of __consumer_offsets on a busy
+  // machine): one reader joins a group before the test, whose subject is an outage, not a fresh broker
+  const warmUp = uniqueName('warm-up')
+  await ensureTopic(admin, journalTopicSpec(warmUp, 64 * 1024), silentLogger)
+  const reader = createPartitionReader({
+    kafka,
+    topic: warmUp,
+    isolation: 'read_committed',
+    groupPrefix: warmUp,
+    logger: silentLogger,
+    onBatch: async () => undefined,
+  })
+  await reader.start()
+  await reader.stop()
+}, 300_000)
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c()
