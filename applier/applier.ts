@@ -173,8 +173,9 @@ class ApplierService implements Applier {
   /** The journal's and the updates' codecs and the Kafka client of the run, kept for reading again (#rerun). */
   #codec: AvroCodec<JournalRecord> | undefined
   #updatesCodec: AvroCodec<RecordSet> | undefined
-  /** The readers are being made anew after a Kafka failure (#rerun). */
+  /** The readers are being made anew after a Kafka failure (#rerun), and what the new ones reported meanwhile. */
   #rerunning = false
+  #failedMeanwhile: unknown
   // journal offsets of the markers announced to the updates reader, not released yet
   readonly #announced = new Set<number>()
   #publisher: AppliedPublisher | undefined
@@ -453,7 +454,11 @@ class ApplierService implements Applier {
       this.#halt(err, offset)
       return
     }
-    if (this.#rerunning) return
+    if (this.#rerunning) {
+      // the readers being made anew failed as they started: #rerun takes it up once their start returns
+      this.#failedMeanwhile = err
+      return
+    }
     this.#rerunning = true
     const outage = this.#outage.failed(outageSource(err, 'kafka'), err, Date.now())
     this.#outageMetrics.retried(outage.source)
@@ -484,8 +489,11 @@ class ApplierService implements Applier {
       const { fromOffset } = startStep(this.#progress.lastApplied, this.#stopAt)
       try {
         const feed = await this.#readers(this.#kafka as Kafka, this.#codec as AvroCodec<JournalRecord>, fromOffset)
+        // what the stopped readers reported late is not the new ones' failure
+        this.#failedMeanwhile = undefined
         if (this.#stopping.signal.aborted) return // the teardown stops what is current
         await feed.start()
+        if (this.#failedMeanwhile !== undefined) throw this.#failedMeanwhile
         const ended = this.#outage.recovered()
         this.#log.info(
           { fromOffset, ...(ended ? { source: ended.source, retries: ended.retries } : {}) },
