@@ -67,9 +67,10 @@ const REFUSALS = new WeakMap<Kafka, { refusal?: string }>()
  * transaction coordinator answers to the next transaction's
  * AddPartitionsToTxn while it still writes the previous one's markers (six
  * in five seconds at about ten groups a second in a CI fault run's mover
- * log; the Java client retries AddPartitions quietly after 20 ms, KAFKA-5477). Logged at debug: a call they finally fail still fails
- * and is logged by the stage, and the lines no longer fill a service log's
- * warnings (a failed fault run's digest showed nothing else of the mover).
+ * log; the Java client retries AddPartitions quietly after 20 ms,
+ * KAFKA-5477). Logged at debug: a call they finally fail still fails and is
+ * logged by the stage, and the lines no longer fill a service log's warnings
+ * (a failed fault run's digest showed nothing else of the mover).
  */
 const RETRIED_QUIETLY = [/another concurrent operation on the same transaction was ongoing/i]
 
