@@ -450,13 +450,14 @@ class ApplierService implements Applier {
    */
   #readFailed(err: unknown, offset?: number): void {
     if (this.#lifecycle.state !== 'running' || this.#stopping.signal.aborted) return
-    if (!ridesOut(err) || this.#refusal(err) !== undefined) {
-      this.#halt(err, offset)
+    if (this.#rerunning) {
+      // #rerun takes it up: the readers it stops say their last (a marker waiting on the updates reader gives up
+      // with XRC_CLOSED), which it drops; what the new ones say as they start, it judges as its own failure
+      this.#failedMeanwhile = err
       return
     }
-    if (this.#rerunning) {
-      // the readers being made anew failed as they started: #rerun takes it up once their start returns
-      this.#failedMeanwhile = err
+    if (!ridesOut(err) || this.#refusal(err) !== undefined) {
+      this.#halt(err, offset)
       return
     }
     this.#rerunning = true
