@@ -57,7 +57,7 @@ import {
 } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
-import { OutageWatch, failureVerdict, outageSource, outageStatus } from '../lib/outage.js'
+import { OutageWatch, RESTART_POLICY, failureVerdict, outageSource, outageStatus } from '../lib/outage.js'
 import { createOutageMetrics, type OutageMetrics } from '../lib/outageMetrics.js'
 import { createPool, postgresStartError, type Pool } from '../lib/postgres.js'
 import { waitFor } from '../lib/retry.js'
@@ -105,9 +105,6 @@ export type { ApplierState } from './run/index.js'
 
 /** How long stop() waits for the journal reader (with the group in progress), then for the pool, to close. */
 const STOP_CLOSE_MS = 6000
-
-/** The backoff between readings of the journal again while Kafka is out of reach (as the mover's restarts). */
-const RERUN_POLICY = { initialDelayMs: 250, maxDelayMs: 8000 } as const
 
 /** A failure of the readers ridden out as an outage: retriable, of Kafka or the registry (else it halts). */
 function ridesOut(err: unknown): boolean {
@@ -478,7 +475,11 @@ class ApplierService implements Applier {
    * rides out, until stop() or a halt.
    */
   async #rerun(): Promise<void> {
-    const backoff = new Backoff({ initialMs: RERUN_POLICY.initialDelayMs, maxMs: RERUN_POLICY.maxDelayMs })
+    const backoff = new Backoff({
+      initialMs: RESTART_POLICY.initialDelayMs,
+      maxMs: RESTART_POLICY.maxDelayMs,
+      jitter: 'full',
+    })
     for (;;) {
       await this.#stopReaders()
       try {

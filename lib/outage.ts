@@ -25,6 +25,21 @@ const SOURCE_OF_CODE: Partial<Record<ErrorCode, OutageSource>> = {
   XRC_COMMIT_UNKNOWN: 'postgres',
 }
 
+export interface RestartPolicy {
+  /** Backoff between failed restarts: first delay (ms), doubled up to maxDelayMs, full jitter. */
+  readonly initialDelayMs: number
+  readonly maxDelayMs: number
+}
+
+/**
+ * The backoff between restarts of a stage riding out an outage (the mover's pipeline, the applier's readers; no
+ * bound on the attempts): the one place it is set.
+ */
+export const RESTART_POLICY: RestartPolicy = Object.freeze({
+  initialDelayMs: 250,
+  maxDelayMs: 8000,
+})
+
 /**
  * What a failure means: ride out an outage (retry with backoff, as long as
  * it lasts) or halt. Kafka refusing this client (a login, a certificate, an

@@ -26,20 +26,17 @@
  */
 import { Backoff } from '../../lib/backoff.js'
 import { XrcError, isXrcError } from '../../lib/errors.js'
-import { OutageWatch, failureVerdict, outageSource, type Outage } from '../../lib/outage.js'
+import {
+  OutageWatch,
+  RESTART_POLICY,
+  failureVerdict,
+  outageSource,
+  type Outage,
+  type RestartPolicy,
+} from '../../lib/outage.js'
+
+export { RESTART_POLICY, type RestartPolicy }
 import { CutCadence } from './cutCadence.js'
-
-export interface RestartPolicy {
-  /** Backoff between failed restarts: first delay (ms), doubled up to maxDelayMs, full jitter. */
-  readonly initialDelayMs: number
-  readonly maxDelayMs: number
-}
-
-/** The mover's restart backoff (no bound on the attempts: an outage is ridden out): the one place it is set. */
-export const RESTART_POLICY: RestartPolicy = Object.freeze({
-  initialDelayMs: 250,
-  maxDelayMs: 8000,
-})
 
 /** What the control loop does next. */
 export type ControlStep =
