@@ -90,7 +90,15 @@ async function newSession(): Promise<Session> {
 /** deleteRecords on the updates topic (kafkajs finds the partition leader only after a metadata fetch). */
 async function deleteUpdates(topic: string, before: number): Promise<void> {
   await admin.fetchTopicMetadata({ topics: [topic] })
+  const [{ high } = { high: '0' }] = await admin.fetchTopicOffsets(topic)
+  const target = before === -1 ? Number(high) : before
   await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(before) }] })
+  // the applier made next must find them gone: a CI run saw one apply the updates this was to delete
+  await waitFor(
+    `${topic} partition 0 to start at ${target}`,
+    async () => (Number((await admin.fetchTopicOffsets(topic))[0]?.low) >= target ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 20 },
+  )
 }
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i)
