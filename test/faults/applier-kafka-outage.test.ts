@@ -72,7 +72,7 @@ it('rides out a Kafka outage while a marker waits for its updates, then applies 
   cleanups.push(() => journal.cleanup(), pg.drop)
   const base = testConfig(journal.session, pg.schema)
   const config = { ...base, kafka: { ...base.kafka, brokers: [broker.address] } }
-  const groups: ConsistencyGroup[] = randomGroups(journal.session, 3, { maxUpdates: 8 })
+  const groups: ConsistencyGroup[] = randomGroups(journal.session, 3, { maxUpdates: 8, minUpdates: 1 })
   const [g1, g2, g3] = groups as [ConsistencyGroup, ConsistencyGroup, ConsistencyGroup]
   await journal.write(toRecords(g1))
   // marker 2 is in the journal before its updates are on the updates topic: the applier, once it applied

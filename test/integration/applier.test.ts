@@ -400,7 +400,8 @@ describe('applier: markers (the updates topic is the journal)', () => {
 
   it('halts with XRC_UPDATES_GONE on a restart when the partition was emptied past what the next marker needs', async () => {
     const s = await newSession()
-    const groups = randomGroups(s.journal.session, 2, { maxUpdates: 8 })
+    // group 2 needs updates (a random group may have none: its marker would need nothing, and it would apply)
+    const groups = randomGroups(s.journal.session, 2, { maxUpdates: 8, minUpdates: 1 })
     await s.journal.write(toRecords(groups[0] as ConsistencyGroup))
     const first = s.newApplier()
     await first.start()

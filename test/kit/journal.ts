@@ -342,7 +342,13 @@ export function testConfig(session: string, schema: string): Config {
 export function randomGroups(
   session: string,
   count: number,
-  options: { maxUpdates?: number; firstSeq?: number; startTime?: number } = {},
+  options: {
+    maxUpdates?: number
+    /** Fewest updates per group (default: 1 for the first group, 0 for the others). */
+    minUpdates?: number
+    firstSeq?: number
+    startTime?: number
+  } = {},
 ): ConsistencyGroup[] {
   const groups: ConsistencyGroup[] = []
   let time = options.startTime ?? Date.now() * 1000
@@ -350,7 +356,10 @@ export function randomGroups(
   for (let i = 0; i < count; i++) {
     time += 1 + Math.floor(Math.random() * 5000)
     const updates: JournalUpdate[] = []
-    const n = Math.floor(Math.random() * (options.maxUpdates ?? 12)) + (i === 0 ? 1 : 0)
+    const n = Math.max(
+      Math.floor(Math.random() * (options.maxUpdates ?? 12)) + (i === 0 ? 1 : 0),
+      options.minUpdates ?? 0,
+    )
     const used = new Set<string>()
     for (let k = 0; k < n; k++) {
       const v = TEST_VOLUMES[Math.floor(Math.random() * TEST_VOLUMES.length)] ?? TEST_VOLUMES[0]
