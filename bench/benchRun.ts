@@ -1,13 +1,17 @@
 /**
  * One whole bench run on its own session, in this order:
  *   1. Kafka's ceiling (ProducerPerformance, with the CPU of its JVM and of
- *      the broker, then kafkajs sendBatch) on a 4-partition topic of the
- *      session, nothing else running;
+ *      the broker, then kafkajs sendBatch, then the primary's producer on
+ *      each Kafka client library) on a 4-partition topic of the session,
+ *      nothing else running;
  *   2. the pipeline (three stage processes): warm-up; the highest sustained
  *      rate (windowed closed loop); RPO at 50% and 80% of it (open loop);
  *      the same writes as the 50% phase to plain files (write-path cost);
  *      then the applier stopped, a backlog written and journaled, and a
  *      fresh applier started late to catch up, with 1x and 10x the backlog;
+ *      then, for each Kafka client library in turn, the pipeline again with
+ *      the primary's producer on it (kafka.client): warm-up and the highest
+ *      sustained rate, with each stage's CPU;
  *   3. PostgreSQL's ceiling (COPY into the store's tables, with the CPU of
  *      the bench's process and of the backend), with transactions the size
  *      of the pipeline's median group at its top rate.
@@ -17,7 +21,9 @@ import { loadConfig, type Config } from '../lib/config.js'
 import { KAFKA_FRAMING_BYTES } from '../lib/kafka/index.js'
 import { stackPaths } from '../stack/paths.js'
 import type { BenchSession } from './benchSession.js'
+import { KAFKA_CLIENTS, type KafkaClientName } from '../lib/kafka/client/index.js'
 import {
+  clientSend,
   kafkajsSendBatch,
   producerPerformance,
   readBrokerPid,
@@ -86,6 +92,8 @@ export interface RunResult {
     /** `cpu`: the JVM and the broker during the run (absent from results saved before it was measured). */
     producerPerformance: ThroughputResult & { avgLatencyMs: number; p99LatencyMs: number; cpu?: CeilingCpu }
     kafkajsSendBatch: ThroughputResult
+    /** The primary's producer on each client library (absent from results saved before it was measured). */
+    clients?: Partial<Record<KafkaClientName, ThroughputResult & { cpu: CeilingCpu }>>
   }
   /** `copy.cpu`: the bench's process and the backend during the COPYs (absent from results saved before). */
   postgres: { copy: Omit<CopyCeilingResult, 'cpu'> & { cpu?: CeilingCpu } }
@@ -107,6 +115,11 @@ export interface RunResult {
   /** RPO at the 50% rate again, with the mover restarted at a shorter mover.groupIntervalMs. */
   groupIntervals: { groupIntervalMs: number; rpo: RpoPhase }[]
   backlog: BacklogPhase[]
+  /**
+   * The highest sustained rate again with the primary's producer on each client library, one after another on
+   * the same session (absent from results saved before it was measured).
+   */
+  clients?: ClientPhase[]
   /** Settings of the pipeline under test that shape these numbers. */
   settings: Record<string, number>
 }
@@ -164,6 +177,13 @@ function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
   }
 }
 
+/** The pipeline with the primary's producer on one Kafka client library: its highest sustained rate. */
+export interface ClientPhase {
+  client: KafkaClientName
+  blocksPerSec: number
+  usage: UsageByStage
+}
+
 /** What a run needs: its session, the profile, where progress goes. */
 export interface RunOptions {
   session: BenchSession
@@ -185,6 +205,8 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   const loadStart = loadAverage()
   const kafka = await measureKafkaCeiling(session, profile, log)
   const pipelineResult = await runPipeline(options)
+  const clients: ClientPhase[] = []
+  for (const client of KAFKA_CLIENTS) clients.push(await runClientPipeline(options, client))
   const groupBlocks = Math.max(1, Math.round(pipelineResult.pipeline.medianGroupBlocks))
   const copy = await measureCopyCeiling(session, profile, groupBlocks, log)
   return {
@@ -194,6 +216,7 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
     kafka,
     postgres: { copy },
     ...pipelineResult,
+    clients,
     settings: runSettings(config, profile),
   }
 }
@@ -230,7 +253,25 @@ async function measureKafkaCeiling(
       `${round(pp.cpu.clientUsPerBlock)} µs, broker ${round(pp.cpu.serverUsPerBlock)} µs), kafkajs ` +
       `${Math.round(kj.recordsPerSec)} records/s`,
   )
-  return { producerPerformance: pp, kafkajsSendBatch: kj }
+  const clients: Partial<Record<KafkaClientName, ThroughputResult & { cpu: CeilingCpu }>> = {}
+  for (const client of KAFKA_CLIENTS) {
+    const c = await clientSend({
+      client,
+      connection: config.kafka,
+      topic: session.ceilingTopic,
+      partitions: 4,
+      records: profile.kafkaRecords,
+      recordSize: config.session.blockSize,
+      batch: config.producer.maxUpdatesPerRecordSet,
+      ...(brokerPid !== undefined ? { brokerPid } : {}),
+    })
+    log(
+      `  the primary's producer on ${client}: ${Math.round(c.recordsPerSec)} records/s (CPU per block: client ` +
+        `${round(c.cpu.clientUsPerBlock)} µs, broker ${round(c.cpu.serverUsPerBlock)} µs)`,
+    )
+    clients[client] = c
+  }
+  return { producerPerformance: pp, kafkajsSendBatch: kj, clients }
 }
 
 async function createCeilingTopic(session: BenchSession): Promise<void> {
@@ -268,6 +309,34 @@ async function runPipeline(options: RunOptions): Promise<PipelinePart> {
     const pipelineResult = await measurePipeline(harness, profile, session.config, log)
     await harness.close()
     return pipelineResult
+  } catch (err) {
+    harness.kill()
+    throw err
+  }
+}
+
+/**
+ * The pipeline once more with the primary's producer on `client` (the mover and applier as configured), on the same
+ * session: it resumes where the last pipeline stopped. Warm-up, then the highest sustained rate.
+ */
+async function runClientPipeline(options: RunOptions, client: KafkaClientName): Promise<ClientPhase> {
+  const { session, profile, log } = options
+  log(`pipeline with the primary's producer on ${client} (kafka.client)`)
+  const plain = JSON.parse(JSON.stringify(session.config)) as Record<string, unknown> & {
+    kafka: Record<string, unknown>
+  }
+  const config = loadConfig({ overrides: { ...plain, kafka: { ...plain.kafka, client } } })
+  const harness = await startPipeline({
+    config,
+    dir: session.dir,
+    ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+  })
+  try {
+    await harness.startApplier('applier')
+    await warmUp(harness, profile, log)
+    const { pipeline } = await measureHighestRate(harness, profile, log)
+    await harness.close()
+    return { client, blocksPerSec: pipeline.blocksPerSec, usage: pipeline.usage }
   } catch (err) {
     harness.kill()
     throw err

@@ -2,15 +2,19 @@
  * Kafka's own ceiling on this machine: Apache Kafka's ProducerPerformance
  * (from the stack's kafka-tools jars) with 4 KiB records to the same number
  * of partitions, acks=all and idempotence as the producer uses, with the CPU
- * it cost the client and the broker; and the same bytes through plain
- * kafkajs sendBatch, the client xrc is built on.
+ * it cost the client and the broker; the same bytes through plain kafkajs
+ * sendBatch; and through the primary's own producer on each Kafka client
+ * library xrc runs on (kafka.client).
  */
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import type { Kafka } from 'kafkajs'
 import { CompressionTypes } from 'kafkajs'
+import type { KafkaConnection } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
+import { type KafkaClientName, connectIdempotentProducer } from '../lib/kafka/client/index.js'
+import { silentLogger } from '../lib/logger.js'
 import type { StackPaths } from '../stack/paths.js'
 import { readEndedChildrenCpuUs, readProcSample } from './procStats.js'
 
@@ -177,5 +181,69 @@ export async function kafkajsSendBatch(options: {
     }
   } finally {
     await producer.disconnect()
+  }
+}
+
+/**
+ * The same bytes through the primary's own producer (lib/kafka/client) on `client`: each send carries `batch` records
+ * to every partition, one send at a time, as the primary's transport sends; idempotent, acks=all. The client's CPU is
+ * the bench process's own over the span (nothing else of the bench runs meanwhile), the broker's /proc/<pid>.
+ */
+export async function clientSend(options: {
+  client: KafkaClientName
+  connection: KafkaConnection
+  topic: string
+  partitions: number
+  records: number
+  recordSize: number
+  batch: number
+  brokerPid?: number
+}): Promise<ThroughputResult & { cpu: CeilingCpu }> {
+  const producer = await connectIdempotentProducer(options.client, {
+    connection: options.connection,
+    clientId: `xrc-bench-${options.client}`,
+    logger: silentLogger,
+  })
+  const value = Buffer.alloc(options.recordSize, 7)
+  const headers = { 'xrc.controller': '0' }
+  const broker = async (): Promise<Awaited<ReturnType<typeof readProcSample>>> =>
+    options.brokerPid === undefined ? undefined : readProcSample(options.brokerPid)
+  try {
+    const brokerBefore = await broker()
+    const cpuBefore = process.cpuUsage()
+    const started = performance.now()
+    let sent = 0
+    while (sent < options.records) {
+      const per = Math.min(options.batch, Math.ceil((options.records - sent) / options.partitions))
+      const records = Array.from({ length: options.partitions * per }, (_, i) => ({
+        partition: i % options.partitions,
+        key: String(i % options.partitions),
+        value,
+        headers,
+      }))
+      const written = await producer.send(options.topic, records)
+      if (written.size < options.partitions)
+        throw new XrcError('XRC_KAFKA_UNREACHABLE', {
+          reason: 'notWritten',
+          topic: options.topic,
+          partitions: String(options.partitions - written.size),
+        })
+      sent += records.length
+    }
+    const seconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
+    const brokerAfter = await broker()
+    return {
+      records: sent,
+      recordsPerSec: sent / seconds,
+      mbPerSec: (sent * options.recordSize) / seconds / 1024 / 1024,
+      seconds,
+      cpu: {
+        clientUsPerBlock: (cpu.user + cpu.system) / sent,
+        serverUsPerBlock: cpuBetween(brokerBefore, brokerAfter) / sent,
+      },
+    }
+  } finally {
+    await producer.close()
   }
 }

@@ -64,6 +64,8 @@ function run(o: {
   cpu: Shares
   /** p99.9 = p99 × this (1.5 unless said). */
   tail?: number
+  /** The pipeline with the primary's producer on kafkajs, then on platformatic: rate, primary CPU per block. */
+  clients?: [[number, number], [number, number]]
 }): RunResult {
   const tail = (p99: number): LatencySummary => ({ ...lat(p99), p999: p99 * (o.tail ?? 1.5) })
   const rpo = {
@@ -136,6 +138,13 @@ function run(o: {
         catchUp: { applier: use(40, o.hwm10) },
       },
     ],
+    clients: (['kafkajs', 'platformatic'] as const).map((client, i) => {
+      const [rate, primaryCpu] = (o.clients ?? [
+        [400, 100],
+        [500, 60],
+      ])[i] as [number, number]
+      return { client, blocksPerSec: rate, usage: { primary: use(primaryCpu), mover: use(50) } }
+    }),
     settings: { 'mover.groupIntervalMs': 100 },
   }
 }
@@ -163,6 +172,10 @@ const bad = run({
   mirroredP99: 30,
   aloneP99: 10,
   cpu: [237, 152, 108, 91, 80],
+  clients: [
+    [400, 100],
+    [380, 90],
+  ],
 })
 
 describe('ratios', () => {
@@ -211,9 +224,9 @@ describe('buildReport', () => {
     const rate = metric(report, 'highest sustained mirrored rate', 'blocks/s')
     expect(rate?.runs).toEqual([500, 500, 100])
     expect(rate?.median).toBe(500)
-    expect(report.targets.map((t) => t.met)).toEqual([true, true, true, true, true, true])
+    expect(report.targets.map((t) => t.met)).toEqual([true, true, true, true, true, true, true, true])
     const failing = buildReport({ profile: PROFILES.full, machine, results: [bad], durationSeconds: 1 })
-    expect(failing.targets.map((t) => t.met)).toEqual([false, false, false, false, false, false])
+    expect(failing.targets.map((t) => t.met)).toEqual([false, false, false, false, false, false, false, false])
     expect(failing.targets.map((t) => t.measured)).toEqual([
       '0.3× (100 of 333 blocks/s)',
       '668 µs (primary (with the load generator) 237, mover 152, broker 108, PostgreSQL 91, applier 80)',
@@ -221,6 +234,8 @@ describe('buildReport', () => {
       '450 ms',
       '3× (30 ms / 10 ms)',
       '1.5× (150 MiB / 100 MiB)',
+      '0.9×',
+      '0.95× (380 / 400 blocks/s)',
     ])
   })
 
@@ -240,7 +255,7 @@ describe('buildReport', () => {
     })
     const report = buildReport({ profile: PROFILES.full, machine, results: [tailHeavy], durationSeconds: 1 })
     // on the bounds: 1.0× of the ceiling, 320 µs, p99 100 ms, 2×, 1.1× are met
-    expect(report.targets.map((t) => t.met)).toEqual([true, true, true, false, true, true])
+    expect(report.targets.map((t) => t.met)).toEqual([true, true, true, false, true, true, true, true])
     const slow = { ...tailHeavy, pipeline: { ...tailHeavy.pipeline, blocksPerSec: 224 } }
     const judged = buildReport({ profile: PROFILES.full, machine, results: [slow], durationSeconds: 1 })
     expect(judged.targets[0]?.met).toBe(false) // 224 / 500 = 0.448 < 0.45
@@ -276,11 +291,12 @@ describe('buildReport', () => {
       'Combined ceiling (every block through Kafka once and PostgreSQL once)',
       'Pipeline',
     ])
-    expect(sections.slice(-4)).toEqual([
+    expect(sections.slice(-5)).toEqual([
       'Backlog 1x (applier started late)',
       'Backlog 10x (applier started late)',
       'Backlog',
       'Write path (at 50% of the highest rate, alternating slices)',
+      "Kafka client libraries (kafka.client: the primary's producer)",
     ])
     const rows = report.metrics.map((m) => `${m.section} | ${m.label} | ${m.unit}`)
     expect(new Set(rows).size).toBe(rows.length)
@@ -295,6 +311,35 @@ describe('buildReport', () => {
       'default interval: CPU per block, all processes',
     ])
     expect(metric(report, 'mover.groupIntervalMs 40: p99', 'ms')?.median).toBe(good.rpo50.rpo.p99)
+  })
+
+  it("compares the Kafka client libraries: each one's pipeline, and platformatic over kafkajs, judged at 0.7×", () => {
+    const onBound = run({
+      pipeline: 500,
+      kafka: 1000,
+      copy: 1000,
+      rpoP99: 80,
+      hwm1: 100,
+      hwm10: 105,
+      mirroredP99: 15,
+      aloneP99: 10,
+      cpu: [100, 60, 50, 40, 30],
+      clients: [
+        [400, 100],
+        [400, 70],
+      ],
+    })
+    const report = buildReport({ profile: PROFILES.full, machine, results: [onBound], durationSeconds: 1 })
+    expect(metric(report, 'kafkajs: pipeline, primary CPU per mirrored block', 'µs')?.median).toBe(100)
+    expect(metric(report, 'platformatic: pipeline, CPU per mirrored block, all processes', 'µs')?.median).toBe(120)
+    expect(metric(report, 'platformatic / kafkajs: primary CPU per mirrored block', '×')?.median).toBeCloseTo(0.7)
+    const [cpu, rate] = report.targets.slice(-2)
+    expect(cpu?.met).toBe(true) // 0.7× is on the bound
+    expect(rate?.met).toBe(false) // the same rate is not higher
+    // results saved before the clients were compared: n/a, not judged
+    const { clients: _gone, ...older } = onBound
+    const before = buildReport({ profile: PROFILES.full, machine, results: [older], durationSeconds: 1 })
+    expect(before.targets.slice(-2).map((t) => t.met)).toEqual([undefined, undefined])
   })
 
   it('reads results saved before the ceilings CPU was measured: those figures n/a, the targets judged', () => {
@@ -341,7 +386,7 @@ describe('renderMarkdown', () => {
     const rows = table
       .split('\n')
       .filter((l) => l.startsWith('| ') && !l.startsWith('| Target |') && !l.startsWith('| ---'))
-    expect(rows).toHaveLength(6)
+    expect(rows).toHaveLength(8)
     for (const row of rows) expect(row.endsWith('| **no** |')).toBe(true)
   })
 

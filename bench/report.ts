@@ -5,7 +5,8 @@
  * between FINDINGS_BEGIN and FINDINGS_END, which is carried over from the
  * previous file as it is. Pure code.
  */
-import type { BacklogPhase, RpoPhase, RunResult, StageUsage } from './benchRun.js'
+import type { BacklogPhase, ClientPhase, RpoPhase, RunResult, StageUsage } from './benchRun.js'
+import { KAFKA_CLIENTS, type KafkaClientName } from '../lib/kafka/client/index.js'
 import type { CeilingCpu } from './kafkaCeiling.js'
 import type { MachineInfo } from './machine.js'
 import type { BenchProfile } from './profiles.js'
@@ -133,7 +134,64 @@ function figures(intervals: readonly number[]): Figure[] {
     ...peakRssFigures(),
     ...backlogFigures(),
     ...writePathFigures(),
+    ...clientFigures(),
   ]
+}
+
+/** A run's pipeline phase with the primary's producer on `client`, if it ran. */
+function clientPhase(r: RunResult, client: KafkaClientName): ClientPhase | undefined {
+  return r.clients?.find((c) => c.client === client)
+}
+
+/** Of two clients' figures, the second over the first (NaN where either is missing). */
+function clientRatio(
+  r: RunResult,
+  get: (p: ClientPhase) => number | undefined,
+  over: KafkaClientName = 'kafkajs',
+  of: KafkaClientName = 'platformatic',
+): number {
+  const a = clientPhase(r, over)
+  const b = clientPhase(r, of)
+  return a === undefined || b === undefined ? Number.NaN : ratio(get(b) ?? Number.NaN, get(a) ?? Number.NaN)
+}
+
+/** The primary's producer on each client library: its produce ceiling, then the pipeline with it. */
+function clientFigures(): Figure[] {
+  const send = (r: RunResult, c: KafkaClientName): RunResult['kafka']['producerPerformance'] | undefined =>
+    r.kafka.clients?.[c] as RunResult['kafka']['producerPerformance'] | undefined
+  const primary = (p: ClientPhase): number | undefined => p.usage['primary']?.cpuUsPerBlock
+  return inSection("Kafka client libraries (kafka.client: the primary's producer)", [
+    ...KAFKA_CLIENTS.flatMap((c): Row[] => [
+      {
+        label: `${c}: the primary's producer alone (same bytes)`,
+        unit: 'blocks/s',
+        get: (r) => send(r, c)?.recordsPerSec,
+      },
+      { label: `${c}: its CPU per block, client`, unit: 'µs', get: (r) => send(r, c)?.cpu?.clientUsPerBlock },
+      { label: `${c}: its CPU per block, broker`, unit: 'µs', get: (r) => send(r, c)?.cpu?.serverUsPerBlock },
+      {
+        label: `${c}: pipeline, highest sustained rate`,
+        unit: 'blocks/s',
+        get: (r) => clientPhase(r, c)?.blocksPerSec,
+      },
+      {
+        label: `${c}: pipeline, primary CPU per mirrored block`,
+        unit: 'µs',
+        get: (r) => primary(clientPhase(r, c) ?? { client: c, blocksPerSec: 0, usage: {} }),
+      },
+      {
+        label: `${c}: pipeline, CPU per mirrored block, all processes`,
+        unit: 'µs',
+        get: (r) => (clientPhase(r, c) ? sumCpu((clientPhase(r, c) as ClientPhase).usage) : undefined),
+      },
+    ]),
+    { label: 'platformatic / kafkajs: primary CPU per mirrored block', unit: '×', get: (r) => clientRatio(r, primary) },
+    {
+      label: 'platformatic / kafkajs: highest sustained rate',
+      unit: '×',
+      get: (r) => clientRatio(r, (p) => p.blocksPerSec),
+    },
+  ])
 }
 
 function kafkaCeilingFigures(): Figure[] {
@@ -440,6 +498,8 @@ function judgeTargets(results: RunResult[]): Target[] {
   ).join(', ')
   const hwm = (r: RunResult, factor: number): number | undefined =>
     r.backlog.find((b) => b.factor === factor)?.catchUp.applier?.hwmMiB
+  const primaryCpu = (p: ClientPhase): number | undefined => p.usage['primary']?.cpuUsPerBlock
+  const clientRate = (c: KafkaClientName): number => med((r) => clientPhase(r, c)?.blocksPerSec)
   return [
     judge(
       'Highest sustained mirrored rate',
@@ -501,6 +561,21 @@ function judgeTargets(results: RunResult[]): Target[] {
         med((r) => hwm(r, 1)),
         'MiB',
       )} MiB`,
+    ),
+    judge(
+      'Primary CPU per mirrored block on @platformatic/kafka / on kafkajs, same run (issue 16)',
+      '≤ 0.7 ×',
+      med((r) => clientRatio(r, primaryCpu)),
+      '×',
+      (v) => v <= 0.7,
+    ),
+    judge(
+      'Highest sustained rate on @platformatic/kafka / on kafkajs, same run (issue 16)',
+      '> 1 ×',
+      med((r) => clientRatio(r, (p) => p.blocksPerSec)),
+      '×',
+      (v) => v > 1,
+      `${f(clientRate('platformatic'), 'blocks/s')} / ${f(clientRate('kafkajs'), 'blocks/s')} blocks/s`,
     ),
   ]
 }

@@ -14,6 +14,7 @@ import { ConfigError, type ConfigIssue } from './errors.js'
 import { FAULT_POINTS, FAULT_SPEC_PATTERN } from './faultPoints.js'
 import { JOURNAL_SINGLE_BLOCK_FRAMING_BYTES } from '../schemas/wireSizes.js'
 import { hideSecret } from './secrets.js'
+import { KAFKA_CLIENTS, type KafkaClientName } from './kafka/client/types.js'
 import {
   checkPem,
   KafkaSaslSchema,
@@ -65,6 +66,13 @@ export const ConfigSchema = z.strictObject({
           "Kafka bootstrap servers, host:port; default: the local stack's broker, 127.0.0.1 at stack.kafkaPort",
         ),
       clientId: z.string().default('xrc').describe("Prefix of the Kafka client ids of xrc's processes"),
+      client: z
+        .enum(KAFKA_CLIENTS)
+        .default('kafkajs')
+        .describe(
+          "Kafka client library of the hot path (the primary's producer): kafkajs or platformatic " +
+            '(@platformatic/kafka); see the README, "Choosing the Kafka client"',
+        ),
       tls: KafkaTlsSchema,
       sasl: KafkaSaslSchema,
     })
@@ -669,7 +677,7 @@ export type KafkaConnection = Readonly<{
 /** The resolved, frozen configuration. */
 export type Config = Readonly<
   Omit<Parsed, 'kafka' | 'schemaRegistry' | 'applier'> & {
-    kafka: KafkaConnection & Readonly<{ clientId: string }>
+    kafka: KafkaConnection & Readonly<{ clientId: string; client: KafkaClientName }>
     schemaRegistry: RegistryConnection
     applier: Readonly<Parsed['applier'] & { schema: string }>
   }
@@ -680,6 +688,7 @@ export const ENV_VARS: Readonly<
   Record<string, { path: string; parse: 'string' | 'int' | 'list' | 'boolean'; doc: string }>
 > = {
   KAFKA_BROKERS: { path: 'kafka.brokers', parse: 'list', doc: 'Kafka bootstrap servers, comma-separated host:port' },
+  XRC_KAFKA_CLIENT: { path: 'kafka.client', parse: 'string', doc: 'Kafka client library: kafkajs or platformatic' },
   XRC_KAFKA_TLS: { path: 'kafka.tls.enabled', parse: 'boolean', doc: 'true: connect to Kafka over TLS' },
   XRC_KAFKA_TLS_CA_FILE: { path: 'kafka.tls.caFile', parse: 'string', doc: "PEM file of the brokers' CAs" },
   XRC_KAFKA_TLS_CERT_FILE: { path: 'kafka.tls.certFile', parse: 'string', doc: 'PEM client certificate (mutual TLS)' },
@@ -862,6 +871,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     ...c,
     kafka: {
       clientId: c.kafka.clientId,
+      client: c.kafka.client,
       brokers: c.kafka.brokers ?? localBrokers(c.stack),
       tls: security.tls,
       sasl: security.sasl,

@@ -525,15 +525,12 @@ class PrimarySite implements Primary {
 
   #createTransport(): { transport: Transport; kafka: Kafka } {
     const { config, codec } = this.#options
-    const kafka =
-      this.#options.kafka ??
-      createKafka({
-        connection: config.kafka,
-        clientId: `${config.kafka.clientId}-producer-${this.session}`,
-        logger: this.#log,
-      })
+    const clientId = `${config.kafka.clientId}-producer-${this.session}`
+    const kafka = this.#options.kafka ?? createKafka({ connection: config.kafka, clientId, logger: this.#log })
     const transport = createKafkaTransport({
       kafka,
+      client: config.kafka.client,
+      clientId,
       connection: config.kafka,
       topic: this.topic,
       partitions: Math.max(...this.#all.map((c) => c.id)) + 1,

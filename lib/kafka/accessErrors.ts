@@ -58,7 +58,7 @@ export function authorizationErrorOf(err: unknown): string | undefined {
 export function isKafkaAccessFailure(err: unknown): boolean {
   for (const e of causes(err)) {
     if (isAccessCode(e)) return true
-    if (e.name === 'KafkaJSSASLAuthenticationError') return true
+    if (isLoginRefused(e)) return true
     const code = (e as { code?: unknown }).code
     if (typeof code === 'string' && Object.hasOwn(TLS_HINTS, code)) return true
   }
@@ -90,7 +90,7 @@ export function kafkaAccessError(
   const brokers = connection.brokers.join(',')
   for (const e of causes(err)) {
     if (isAccessCode(e)) return e as XrcError
-    if (e.name === 'KafkaJSSASLAuthenticationError') {
+    if (isLoginRefused(e)) {
       const { sasl } = connection
       return sasl === undefined
         ? new XrcError('XRC_KAFKA_AUTH_FAILED', { reason: 'noCredentials', brokers, cause: e })
@@ -122,6 +122,11 @@ export function kafkaAccessError(
     permission: context.permission ?? context.permissions?.[kafkaError] ?? (AUTHORIZATION_ERRORS[kafkaError] as string),
     cause: err,
   })
+}
+
+/** A refused SASL login: kafkajs's error, or a client error of the seam (lib/kafka/client) that says so. */
+function isLoginRefused(e: Error): boolean {
+  return e.name === 'KafkaJSSASLAuthenticationError' || (e as { authentication?: unknown }).authentication === true
 }
 
 function isCoordinatorNotFound(e: Error): boolean {

@@ -1,17 +1,15 @@
 /**
  * The producer's way into Kafka: the session's updates topic (created when
  * missing), the RecordSet codec (schema registered under the topic's value
- * subject), and one kafkajs idempotent producer for all controllers.
+ * subject), and one idempotent producer for all controllers, of the client
+ * library `kafka.client` names (lib/kafka/client).
  *
- * Ordering: kafkajs does not reassign sequence numbers after a failed
- * batch as the Java client does (KAFKA-5494); it serializes produce
- * requests per broker under a lock and rolls the partition's sequence back
- * when a request fails. So the producer runs with maxInFlightRequests 1
- * (what KIP-98 required of idempotence), acks -1, and the sender keeps at
- * most one send in flight per partition and resends the same record sets
- * after a failure: record set N+1 never reaches a partition before N.
+ * Ordering: the producer runs with one request in flight per broker, acks
+ * -1, and the sender keeps at most one send in flight per partition and
+ * resends the same record sets after a failure: record set N+1 never
+ * reaches a partition before N.
  */
-import kafkajs, { type Kafka, type Producer } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import { XrcError, errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { KafkaConnection } from '../../lib/config.js'
@@ -23,6 +21,11 @@ import {
   updatesTopicSpec,
   type TopicReplication,
 } from '../../lib/kafka/index.js'
+import {
+  type IdempotentProducer,
+  type KafkaClientName,
+  connectIdempotentProducer,
+} from '../../lib/kafka/client/index.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
 import { valueSubject } from '../../schemas/topicNames.js'
@@ -31,9 +34,6 @@ import type { RegistryConnection } from '../../schemas/registryClient.js'
 
 /** Produce calls one send makes at most for partitions the answer does not show written. */
 const SEND_ROUNDS = 3
-
-// kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
-const { Partitioners } = kafkajs
 
 export interface OutboundMessage {
   key: string
@@ -80,7 +80,11 @@ export interface Transport {
 }
 
 export interface KafkaTransportOptions {
+  /** The kafkajs client of the topic's admin (and of the producer when `client` is kafkajs). */
   kafka: Kafka
+  /** The library of the producer (kafka.client); kafkajs when unset. */
+  client?: KafkaClientName
+  clientId?: string
   /** config.kafka: names the brokers and the SASL user when Kafka refuses this client. */
   connection: KafkaConnection
   topic: string
@@ -107,7 +111,7 @@ class KafkaTransport implements Transport {
   readonly #options: KafkaTransportOptions
   readonly #topic: string
   readonly #log: Logger
-  #producer: Promise<Producer> | undefined
+  #producer: Promise<IdempotentProducer> | undefined
   #codec: AvroCodec<RecordSet> | undefined
   #closed = false
   // sends failed in a row: a few make the producer be recreated
@@ -170,17 +174,16 @@ class KafkaTransport implements Transport {
    * partition the answer does not show written (sendCoverage.ts): a few times, then a retriable failure, so the
    * sender resends the same record sets and nothing is ever taken as sent that is not.
    */
-  async #sendAll(p: Producer, batches: readonly PartitionBatch[]): Promise<void> {
+  async #sendAll(p: IdempotentProducer, batches: readonly PartitionBatch[]): Promise<void> {
     let pending = batches
     for (let attempt = 1; ; attempt++) {
-      const written = await p.send({
-        topic: this.#topic,
-        acks: -1,
-        messages: pending.flatMap((b) =>
+      const written = await p.send(
+        this.#topic,
+        pending.flatMap((b) =>
           b.messages.map((m) => ({ partition: b.partition, key: m.key, value: m.value, headers: m.headers })),
         ),
-      })
-      const unwritten = unwrittenBatches(this.#topic, pending, written)
+      )
+      const unwritten = unwrittenBatches(pending, written)
       if (unwritten.length === 0) return
       const partitions = unwritten.map((b) => b.partition).join(',')
       if (attempt >= SEND_ROUNDS)
@@ -219,33 +222,29 @@ class KafkaTransport implements Transport {
     const p = this.#producer
     this.#producer = undefined
     await p?.then(
-      (x) => x.disconnect(),
+      (x) => x.close(),
       () => undefined,
     ) // a producer that never connected has nothing to close
   }
 
-  async #connectProducer(): Promise<Producer> {
-    const p = this.#options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      // a few quick retries inside kafkajs; past them the sender backs off and resends the same batch, so an outage
-      // shows in status. kafkajs warns that limited retries may break exactly-once: resending the same batch, in order,
-      // one at a time per partition, is what keeps it (and the mover drops any duplicate by seq).
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+  async #connectProducer(): Promise<IdempotentProducer> {
+    const { kafka, connection, logger } = this.#options
+    const p = await connectIdempotentProducer(this.#options.client ?? 'kafkajs', {
+      kafka,
+      connection,
+      logger,
+      clientId: this.#options.clientId ?? 'xrc-producer',
     })
-    await p.connect()
     if (this.#closed) {
       // closed while connecting (a stop during an outage): leave no connection behind
-      await p.disconnect()
+      await p.close()
       throw new XrcError('XRC_CLOSED', { reason: 'closedWhileConnecting', component: 'transport' })
     }
     return p
   }
 
   /** The shared producer, connected on first use and again after a reset. */
-  #connected(): Promise<Producer> {
+  #connected(): Promise<IdempotentProducer> {
     this.#producer ??= this.#connectProducer().catch((err: unknown) => {
       this.#producer = undefined
       throw err
@@ -261,7 +260,7 @@ class KafkaTransport implements Transport {
     this.#producer = undefined
     this.#log.warn({ topic: this.#topic, reason }, 'recreating the Kafka producer')
     await old
-      ?.then((p) => p.disconnect())
+      ?.then((p) => p.close())
       .catch((err: unknown) => this.#log.warn({ err }, 'disconnecting the old Kafka producer failed'))
   }
 

@@ -22,6 +22,7 @@ import { logLevel } from 'kafkajs'
 import { isXrcError } from '../../lib/errors.js'
 import { loadConfig } from '../../lib/config.js'
 import { createKafka } from '../../lib/kafka/index.js'
+import type { KafkaClientName } from '../../lib/kafka/client/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
@@ -47,8 +48,10 @@ const placement = (item: number): { controller: number; volume: string; block: n
   block: Math.floor(item / 3),
 })
 
-export const primaryDriver: StageDriver<Primary> = {
+/** The primary's contract with its producer on `client` (kafka.client). */
+export const primaryDriver = (client: KafkaClientName): StageDriver<Primary> => ({
   name: 'primary',
+  variant: `kafka.client ${client}`,
   downstream: 'kafka',
   feedsWhileStopped: false,
   inputOnDownstream: false,
@@ -59,7 +62,7 @@ export const primaryDriver: StageDriver<Primary> = {
     const brokers = servers.kafkaBrokers ?? stackInfo().kafkaBrokers
     const config = loadConfig({
       overrides: {
-        kafka: { brokers },
+        kafka: { brokers, client },
         schemaRegistry: { url: stackInfo().registryUrl },
         log: { level: 'silent' },
         session: {
@@ -164,4 +167,4 @@ export const primaryDriver: StageDriver<Primary> = {
       },
     }
   },
-}
+})

@@ -54,6 +54,8 @@ export interface ContractServers {
 /** How the stage under test is made, fed and read (one per stage: test/contract/*.test.ts). */
 export interface StageDriver<S extends Stage> {
   name: StageName
+  /** What sets this run of the stage apart (the Kafka client library of the primary's producer), if anything. */
+  variant?: string
   /** The server the stage's output goes to: case 4 makes it unreachable. */
   downstream: 'kafka' | 'postgres'
   /** Whether items can be fed while no stage runs (its input is a topic, not the stage itself). */
@@ -103,7 +105,7 @@ const count = (streams: number[][]): number => streams.reduce((k, s) => k + s.le
 
 /** Runs the contract for one stage. */
 export function stageContract<S extends Stage>(driver: StageDriver<S>): void {
-  describe(`stage contract: ${driver.name}`, () => {
+  describe(`stage contract: ${driver.name}${driver.variant ? ` (${driver.variant})` : ''}`, () => {
     const cleanups: (() => Promise<unknown>)[] = []
     afterEach(async () => {
       for (const c of cleanups.splice(0).reverse()) await c()

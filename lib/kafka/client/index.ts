@@ -1,0 +1,23 @@
+/**
+ * The seam between the stages and the Kafka client libraries (kafkajs and
+ * @platformatic/kafka): what a stage asks of Kafka, whichever library
+ * `kafka.client` chose. Only this folder imports @platformatic/kafka.
+ */
+import type { Kafka } from 'kafkajs'
+import { connectKafkajsProducer } from './kafkajsProducer.js'
+import { connectPlatformaticProducer } from './platformaticProducer.js'
+import type { IdempotentProducer, KafkaClientName, ProducerOptions } from './types.js'
+
+export { KAFKA_CLIENTS, type IdempotentProducer, type KafkaClientName, type ProduceRecord } from './types.js'
+export { type ClientFailure, KafkaClientError, platformaticFailure } from './clientErrors.js'
+
+/**
+ * A connected idempotent producer of `client`. With kafkajs, `kafka` (a
+ * client the caller already has) is used when given.
+ */
+export function connectIdempotentProducer(
+  client: KafkaClientName,
+  options: ProducerOptions & { kafka?: Kafka },
+): Promise<IdempotentProducer> {
+  return client === 'platformatic' ? connectPlatformaticProducer(options) : connectKafkajsProducer(options)
+}
