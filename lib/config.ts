@@ -68,7 +68,7 @@ export const ConfigSchema = z.strictObject({
       clientId: z.string().default('xrc').describe("Prefix of the Kafka client ids of xrc's processes"),
       client: z
         .enum(KAFKA_CLIENTS)
-        .default('kafkajs')
+        .default('platformatic')
         .describe(
           "Kafka client library of the hot path (the primary's producer): kafkajs or platformatic " +
             '(@platformatic/kafka); see the README, "Choosing the Kafka client"',

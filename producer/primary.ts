@@ -28,6 +28,7 @@ import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
 import { createKafka } from '../lib/kafka/index.js'
+import type { KafkaClientName } from '../lib/kafka/client/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
 import { waitFor } from '../lib/retry.js'
@@ -78,7 +79,8 @@ export interface PrimaryStatus {
   session: string
   state: 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
   topic: string
-  kafka: { state: KafkaState; unreachableSince?: string; lastError?: string }
+  /** `client`: the Kafka client library of the producer (kafka.client). */
+  kafka: { state: KafkaState; client: KafkaClientName; unreachableSince?: string; lastError?: string }
   controllers: (ControllerStatus & { recordSets: number; heartbeats: number; lastHeartbeatTime?: number })[]
   /** Suspend and resync: duplex, suspended or resyncing, with the resync's progress and the change bitmaps' counts. */
   mirror: MirrorStatus
@@ -388,6 +390,7 @@ class PrimarySite implements Primary {
       topic: this.topic,
       kafka: {
         state: s?.kafka.state ?? 'connecting',
+        client: this.#options.config.kafka.client,
         ...(since !== undefined ? { unreachableSince: new Date(since).toISOString() } : {}),
         ...(s?.kafka.lastError ? { lastError: s.kafka.lastError } : {}),
       },
