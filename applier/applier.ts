@@ -55,6 +55,8 @@ import {
   lastRefusal,
   stagePermissions,
 } from '../lib/kafka/index.js'
+import type { KafkaConnection } from '../lib/config.js'
+import type { KafkaClientName } from '../lib/kafka/client/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
 import { OutageWatch, RESTART_POLICY, failureVerdict, outageSource, outageStatus } from '../lib/outage.js'
@@ -425,6 +427,7 @@ class ApplierService implements Applier {
     this.#announced.clear()
     const feed = createJournalFeed({
       kafka,
+      reading: this.#reading(),
       topic: this.#topic,
       fromOffset,
       codec,
@@ -696,6 +699,11 @@ class ApplierService implements Applier {
     if (this.#announced.delete(journalOffset)) this.#updates?.release()
   }
 
+  /** The client library the readers fetch with (kafka.client), and where Kafka is. */
+  #reading(): { client: KafkaClientName; connection: KafkaConnection } {
+    return { client: this.#options.config.kafka.client, connection: this.#options.config.kafka }
+  }
+
   async #createUpdatesReader(kafka: Kafka): Promise<UpdatesReader> {
     const { config } = this.#options
     const topic = sessionTopics(this.#session).updates
@@ -705,6 +713,7 @@ class ApplierService implements Applier {
     const metrics = this.#applierMetrics
     const reader: UpdatesReader = createUpdatesReader({
       kafka,
+      reading: this.#reading(),
       topic,
       codec,
       blockSize: config.session.blockSize,

@@ -70,8 +70,8 @@ export const ConfigSchema = z.strictObject({
         .enum(KAFKA_CLIENTS)
         .default('platformatic')
         .describe(
-          "Kafka client library of the hot path (the primary's producer): kafkajs or platformatic " +
-            '(@platformatic/kafka); see the README, "Choosing the Kafka client"',
+          "Kafka client library of the hot path (the primary's producer, the mover's and applier's readers): " +
+            'platformatic (@platformatic/kafka) or kafkajs; see the README, "Choosing the Kafka client"',
         ),
       tls: KafkaTlsSchema,
       sasl: KafkaSaslSchema,

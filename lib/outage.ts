@@ -53,7 +53,8 @@ export function failureVerdict(err: unknown): 'retry' | 'halt' {
 
 /**
  * The server `err` is the outage of: an XrcError's code names it (through
- * its causes), a kafkajs error is Kafka's; else `fallback` (the caller knows
+ * its causes), a kafkajs error or a client error of the seam
+ * (lib/kafka/client, KafkaClientError) is Kafka's; else `fallback` (the caller knows
  * whom it asked: the applier's store asks PostgreSQL).
  */
 export function outageSource(err: unknown, fallback: OutageSource = 'other'): OutageSource {
@@ -61,7 +62,7 @@ export function outageSource(err: unknown, fallback: OutageSource = 'other'): Ou
     if (isXrcError(e)) {
       const source = SOURCE_OF_CODE[e.code]
       if (source !== undefined) return source
-    } else if (e instanceof Error && e.name.startsWith('KafkaJS')) return 'kafka'
+    } else if (e instanceof Error && (e.name.startsWith('KafkaJS') || e.name === 'KafkaClientError')) return 'kafka'
     e = e instanceof Error ? e.cause : undefined
   }
   return fallback

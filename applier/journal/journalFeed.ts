@@ -14,7 +14,12 @@
 import type { Kafka } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
+import {
+  TopicOffsets,
+  createPartitionReader,
+  type PartitionReader,
+  type PartitionReaderOptions,
+} from '../../lib/kafka/index.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
 import { GroupAssembler, type AssembledGroup } from './groupAssembler.js'
@@ -40,6 +45,8 @@ export const JOURNAL_FETCH_BYTES = 256 * 1024
 
 export interface JournalFeedOptions {
   kafka: Kafka
+  /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
+  reading?: Pick<PartitionReaderOptions, 'client' | 'connection'>
   topic: string
   /** First journal offset to read (the control table's offset + 1; 0 for an empty store). */
   fromOffset: number
@@ -107,6 +114,7 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
   return {
     async start() {
       reader = createPartitionReader({
+        ...options.reading,
         kafka: options.kafka,
         topic: options.topic,
         from: new Map([[JOURNAL_PARTITION, options.fromOffset]]),

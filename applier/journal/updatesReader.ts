@@ -24,7 +24,12 @@
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
+import {
+  TopicOffsets,
+  createPartitionReader,
+  type PartitionReader,
+  type PartitionReaderOptions,
+} from '../../lib/kafka/index.js'
 import type { AvroDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { resolveMarker } from '../../schemas/markers.js'
@@ -54,6 +59,8 @@ export function updatesFetchBytes(readAheadBytes: number): number {
 
 export interface UpdatesReaderOptions {
   kafka: Kafka
+  /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
+  reading?: Pick<PartitionReaderOptions, 'client' | 'connection'>
   /** The session's updates topic. */
   topic: string
   /** Decodes record sets (the applier's session codec, or a decoder that registers nothing). */
@@ -225,6 +232,7 @@ class UpdatesReaderImpl implements UpdatesReader {
   #startReader(from: ReadonlyMap<number, number>): void {
     this.#log.info({ from: Object.fromEntries(from) }, 'reading the updates topic')
     const reader = createPartitionReader({
+      ...this.#o.reading,
       kafka: this.#o.kafka,
       topic: this.#o.topic,
       from,

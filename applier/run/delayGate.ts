@@ -48,7 +48,8 @@ export class DelayGate {
         return true
       }
       this.#waiting = { oldestTime: headTime, groups }
-      const slept = await sleep(Math.min(step.ms, this.#keepAliveMs), signal).then(
+      // a ms past the due time: Node's timers may fire a ms early by Date.now() (a second, 1 ms sleep otherwise)
+      const slept = await sleep(Math.min(step.ms + 1, this.#keepAliveMs), signal).then(
         () => true,
         () => false,
       )

@@ -18,7 +18,12 @@ export {
   stageAcls,
   stagePermissions,
 } from './stageAcls.js'
-export { type PartitionBatch, type PartitionReader, createPartitionReader } from './partitionReader.js'
+export {
+  type PartitionBatch,
+  type PartitionReader,
+  type PartitionReaderOptions,
+  createPartitionReader,
+} from './partitionReader.js'
 export {
   type PartitionReplicas,
   type TopicReplication,

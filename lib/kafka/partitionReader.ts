@@ -17,6 +17,9 @@ import { XrcError, errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { waitFor } from '../retry.js'
 import { KAFKA_CALL_DEADLINE_MS, withinDeadline } from './callDeadline.js'
+import type { KafkaConnection } from '../config.js'
+import { createPlatformaticReader } from './client/platformaticReader.js'
+import type { KafkaClientName } from './client/types.js'
 
 export interface PartitionBatch {
   topic: string
@@ -32,7 +35,14 @@ export interface PartitionBatch {
 }
 
 export interface PartitionReaderOptions {
+  /** The kafkajs client (the reader's library when `client` is not platformatic). */
   kafka: Kafka
+  /**
+   * The library that reads (kafka.client; kafkajs when unset). With platformatic the reader fetches by itself
+   * (lib/kafka/client/platformaticReader.ts) from `connection`, and `groupPrefix` names its client.
+   */
+  client?: KafkaClientName
+  connection?: KafkaConnection
   topic: string
   /** Start offsets per partition; partitions not named start at the earliest offset. */
   from?: ReadonlyMap<number, number>
@@ -68,6 +78,14 @@ export interface PartitionReader {
 }
 
 export function createPartitionReader(options: PartitionReaderOptions): PartitionReader {
+  if (options.client === 'platformatic' && options.connection !== undefined) {
+    const { kafka: _kafka, groupPrefix, connection, ...rest } = options
+    return createPlatformaticReader({ ...rest, connection, clientId: `${groupPrefix}.reader` })
+  }
+  return createKafkajsReader(options)
+}
+
+function createKafkajsReader(options: PartitionReaderOptions): PartitionReader {
   const groupId = `${options.groupPrefix}.reader.${randomUUID()}`
   const log = options.logger.child({ component: 'partition-reader', topic: options.topic })
   const consumer: Consumer = options.kafka.consumer({
