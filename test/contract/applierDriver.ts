@@ -12,6 +12,7 @@
  * shared broker.
  */
 import pg from 'pg'
+import type { KafkaClientName } from '../../lib/kafka/client/index.js'
 import { createApplier, createBlockStore, type Applier, type BlockStore } from '../../applier/index.js'
 import { loadConfig } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
@@ -32,8 +33,10 @@ const block = (item: number): Buffer => {
   return data
 }
 
-export const applierDriver: StageDriver<Applier> = {
+/** The applier's contract with its readers on `client` (kafka.client). */
+export const applierDriver = (client: KafkaClientName): StageDriver<Applier> => ({
   name: 'applier',
+  variant: `kafka.client ${client}`,
   downstream: 'postgres',
   feedsWhileStopped: true,
   inputOnDownstream: false,
@@ -47,7 +50,7 @@ export const applierDriver: StageDriver<Applier> = {
     const schema = uniqueName('cta')
     const config = loadConfig({
       overrides: {
-        kafka: { brokers: stackInfo().kafkaBrokers },
+        kafka: { brokers: stackInfo().kafkaBrokers, client },
         schemaRegistry: { url: stackInfo().registryUrl },
         database: { url: databaseUrl },
         log: { level: 'silent' },
@@ -135,4 +138,4 @@ export const applierDriver: StageDriver<Applier> = {
       },
     }
   },
-}
+})

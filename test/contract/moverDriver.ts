@@ -12,6 +12,7 @@
  * is Kafka (the journal), on the same broker as its input.
  */
 import { logLevel } from 'kafkajs'
+import type { KafkaClientName } from '../../lib/kafka/client/index.js'
 import { loadConfig } from '../../lib/config.js'
 import { createKafka } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
@@ -39,8 +40,10 @@ const placement = (item: number): { controller: number; volume: string; block: n
 /** The scripted controllers write their write's number (from 1) in each block's first bytes. */
 const itemOf = (data: Buffer): number => data.readUInt32BE(0) - 1
 
-export const moverDriver: StageDriver<Mover> = {
+/** The mover's contract with its readers on `client` (kafka.client). */
+export const moverDriver = (client: KafkaClientName): StageDriver<Mover> => ({
   name: 'mover',
+  variant: `kafka.client ${client}`,
   downstream: 'kafka',
   feedsWhileStopped: true,
   inputOnDownstream: true,
@@ -52,7 +55,7 @@ export const moverDriver: StageDriver<Mover> = {
     const registryUrl = stackInfo().registryUrl
     const config = loadConfig({
       overrides: {
-        kafka: { brokers },
+        kafka: { brokers, client },
         schemaRegistry: { url: registryUrl },
         log: { level: 'silent' },
         session: {
@@ -174,4 +177,4 @@ export const moverDriver: StageDriver<Mover> = {
       },
     }
   },
-}
+})

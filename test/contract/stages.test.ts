@@ -1,7 +1,7 @@
 /**
  * The stage contract (stageContract.ts) for every stage of the pipeline: the
- * primary (once per Kafka client library of its producer), the mover and
- * the applier, one after another in this file, so that they share the
+ * primary, the mover and the applier, each on each Kafka client library
+ * (kafka.client), one after another in this file, so that they share the
  * private broker of case 4.
  */
 import { afterAll } from 'vitest'
@@ -11,10 +11,10 @@ import { moverDriver } from './moverDriver.js'
 import { primaryDriver } from './primaryDriver.js'
 import { removePrivateServers, stageContract } from './stageContract.js'
 
-// the primary's producer on each Kafka client library (kafka.client)
+// each stage on each Kafka client library (kafka.client: the primary's producer, the mover's and applier's readers)
 for (const client of KAFKA_CLIENTS) stageContract(primaryDriver(client))
-stageContract(moverDriver)
-stageContract(applierDriver)
+for (const client of KAFKA_CLIENTS) stageContract(moverDriver(client))
+for (const client of KAFKA_CLIENTS) stageContract(applierDriver(client))
 
 afterAll(async () => {
   await removePrivateServers()

@@ -11,6 +11,7 @@
  * (`ctx.check`), not thrown, so the soak can count them and go on.
  */
 import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import type { KafkaClientName } from '../../../lib/kafka/client/index.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { logLevel, type Kafka } from 'kafkajs'
@@ -85,6 +86,22 @@ export interface Scenario {
   inject(ctx: ScenarioContext): Promise<void>
   /** Checks after the services stopped (the journal is whole then). */
   afterRun?: (ctx: ScenarioContext, journal: JournalReport) => Promise<void>
+}
+
+/**
+ * `scenario` with every service on the Kafka client library `client` (kafka.client: the producer and the readers of
+ * the hot path), its name saying so.
+ */
+export function onClient(scenario: Scenario, client: KafkaClientName): Scenario {
+  return {
+    ...scenario,
+    name: `${scenario.name} (${client})`,
+    async prepare(shared) {
+      const prepared = (await scenario.prepare?.(shared)) ?? {}
+      const settings = prepared.settings ?? {}
+      return { ...prepared, settings: { ...settings, kafka: { ...(settings.kafka as object | undefined), client } } }
+    },
+  }
 }
 
 /** A seeded xorshift generator: a run is reproducible from its seed as far as timing allows. */
