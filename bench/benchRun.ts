@@ -10,8 +10,9 @@
  *      then the applier stopped, a backlog written and journaled, and a
  *      fresh applier started late to catch up, with 1x and 10x the backlog;
  *      then, for each Kafka client library in turn, the pipeline again with
- *      the primary's producer on it (kafka.client): warm-up and the highest
- *      sustained rate, with each stage's CPU;
+ *      its hot path on it (kafka.client: the primary's producer, the mover's
+ *      and applier's readers): warm-up and the highest sustained rate, with
+ *      each stage's CPU;
  *   3. PostgreSQL's ceiling (COPY into the store's tables, with the CPU of
  *      the bench's process and of the backend), with transactions the size
  *      of the pipeline's median group at its top rate.
@@ -116,7 +117,7 @@ export interface RunResult {
   groupIntervals: { groupIntervalMs: number; rpo: RpoPhase }[]
   backlog: BacklogPhase[]
   /**
-   * The highest sustained rate again with the primary's producer on each client library, one after another on
+   * The highest sustained rate again with the hot path on each client library (kafka.client), one after another on
    * the same session (absent from results saved before it was measured).
    */
   clients?: ClientPhase[]
@@ -177,7 +178,7 @@ function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
   }
 }
 
-/** The pipeline with the primary's producer on one Kafka client library: its highest sustained rate. */
+/** The pipeline with its hot path on one Kafka client library (kafka.client): its highest sustained rate. */
 export interface ClientPhase {
   client: KafkaClientName
   blocksPerSec: number
@@ -316,12 +317,12 @@ async function runPipeline(options: RunOptions): Promise<PipelinePart> {
 }
 
 /**
- * The pipeline once more with the primary's producer on `client` (the mover and applier as configured), on the same
+ * The pipeline once more with its hot path on `client` (kafka.client of every stage process), on the same
  * session: it resumes where the last pipeline stopped. Warm-up, then the highest sustained rate.
  */
 async function runClientPipeline(options: RunOptions, client: KafkaClientName): Promise<ClientPhase> {
   const { session, profile, log } = options
-  log(`pipeline with the primary's producer on ${client} (kafka.client)`)
+  log(`pipeline with kafka.client ${client}`)
   const plain = JSON.parse(JSON.stringify(session.config)) as Record<string, unknown> & {
     kafka: Record<string, unknown>
   }

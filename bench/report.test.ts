@@ -64,7 +64,7 @@ function run(o: {
   cpu: Shares
   /** p99.9 = p99 × this (1.5 unless said). */
   tail?: number
-  /** The pipeline with the primary's producer on kafkajs, then on platformatic: rate, primary CPU per block. */
+  /** The pipeline with the hot path on kafkajs, then on platformatic: rate, primary CPU per block. */
   clients?: [[number, number], [number, number]]
 }): RunResult {
   const tail = (p99: number): LatencySummary => ({ ...lat(p99), p999: p99 * (o.tail ?? 1.5) })
@@ -296,7 +296,7 @@ describe('buildReport', () => {
       'Backlog 10x (applier started late)',
       'Backlog',
       'Write path (at 50% of the highest rate, alternating slices)',
-      "Kafka client libraries (kafka.client: the primary's producer)",
+      'Kafka client libraries (kafka.client: the hot path)',
     ])
     const rows = report.metrics.map((m) => `${m.section} | ${m.label} | ${m.unit}`)
     expect(new Set(rows).size).toBe(rows.length)

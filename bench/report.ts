@@ -138,7 +138,7 @@ function figures(intervals: readonly number[]): Figure[] {
   ]
 }
 
-/** A run's pipeline phase with the primary's producer on `client`, if it ran. */
+/** A run's pipeline phase with the hot path on `client`, if it ran. */
 function clientPhase(r: RunResult, client: KafkaClientName): ClientPhase | undefined {
   return r.clients?.find((c) => c.client === client)
 }
@@ -155,12 +155,12 @@ function clientRatio(
   return a === undefined || b === undefined ? Number.NaN : ratio(get(b) ?? Number.NaN, get(a) ?? Number.NaN)
 }
 
-/** The primary's producer on each client library: its produce ceiling, then the pipeline with it. */
+/** Each client library: the primary's producer alone, then the pipeline with the hot path on it. */
 function clientFigures(): Figure[] {
   const send = (r: RunResult, c: KafkaClientName): RunResult['kafka']['producerPerformance'] | undefined =>
     r.kafka.clients?.[c] as RunResult['kafka']['producerPerformance'] | undefined
   const primary = (p: ClientPhase): number | undefined => p.usage['primary']?.cpuUsPerBlock
-  return inSection("Kafka client libraries (kafka.client: the primary's producer)", [
+  return inSection('Kafka client libraries (kafka.client: the hot path)', [
     ...KAFKA_CLIENTS.flatMap((c): Row[] => [
       {
         label: `${c}: the primary's producer alone (same bytes)`,
@@ -174,11 +174,11 @@ function clientFigures(): Figure[] {
         unit: 'blocks/s',
         get: (r) => clientPhase(r, c)?.blocksPerSec,
       },
-      {
-        label: `${c}: pipeline, primary CPU per mirrored block`,
+      ...['primary', 'mover', 'kafka broker', 'applier'].map((stage): Row => ({
+        label: `${c}: pipeline, ${stage} CPU per mirrored block`,
         unit: 'µs',
-        get: (r) => primary(clientPhase(r, c) ?? { client: c, blocksPerSec: 0, usage: {} }),
-      },
+        get: (r) => clientPhase(r, c)?.usage[stage]?.cpuUsPerBlock,
+      })),
       {
         label: `${c}: pipeline, CPU per mirrored block, all processes`,
         unit: 'µs',
