@@ -2,7 +2,8 @@
  * One whole bench run on its own session, in this order:
  *   1. Kafka's ceiling (ProducerPerformance, with the CPU of its JVM and of
  *      the broker, then kafkajs sendBatch, then the primary's producer on
- *      each Kafka client library) on a 4-partition topic of the session,
+ *      each Kafka client library, then 300 one-record transactions on each,
+ *      as the mover journals markers) on a 4-partition topic of the session,
  *      nothing else running;
  *   2. the pipeline (three stage processes): warm-up; the highest sustained
  *      rate (windowed closed loop); RPO at 50% and 80% of it (open loop);
@@ -25,6 +26,7 @@ import type { BenchSession } from './benchSession.js'
 import { KAFKA_CLIENTS, type KafkaClientName } from '../lib/kafka/client/index.js'
 import {
   clientSend,
+  clientTransactions,
   kafkajsSendBatch,
   producerPerformance,
   readBrokerPid,
@@ -95,6 +97,8 @@ export interface RunResult {
     kafkajsSendBatch: ThroughputResult
     /** The primary's producer on each client library (absent from results saved before it was measured). */
     clients?: Partial<Record<KafkaClientName, ThroughputResult & { cpu: CeilingCpu }>>
+    /** One-record transactions back to back, as the mover journals markers, on each client library, ms. */
+    transactions?: Partial<Record<KafkaClientName, LatencySummary>>
   }
   /** `copy.cpu`: the bench's process and the backend during the COPYs (absent from results saved before). */
   postgres: { copy: Omit<CopyCeilingResult, 'cpu'> & { cpu?: CeilingCpu } }
@@ -272,7 +276,15 @@ async function measureKafkaCeiling(
     )
     clients[client] = c
   }
-  return { producerPerformance: pp, kafkajsSendBatch: kj, clients }
+  const transactions: Partial<Record<KafkaClientName, LatencySummary>> = {}
+  for (const client of KAFKA_CLIENTS) {
+    const t = latencySummary(
+      await clientTransactions({ client, connection: config.kafka, topic: session.ceilingTopic, transactions: 300 }),
+    )
+    log(`  one-record transactions on ${client}: p50 ${round(t.p50, 1)} ms, p99 ${round(t.p99, 1)} ms`)
+    transactions[client] = t
+  }
+  return { producerPerformance: pp, kafkajsSendBatch: kj, clients, transactions }
 }
 
 async function createCeilingTopic(session: BenchSession): Promise<void> {

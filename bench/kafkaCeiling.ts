@@ -13,7 +13,11 @@ import type { Kafka } from 'kafkajs'
 import { CompressionTypes } from 'kafkajs'
 import type { KafkaConnection } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
-import { type KafkaClientName, connectIdempotentProducer } from '../lib/kafka/client/index.js'
+import {
+  type KafkaClientName,
+  connectIdempotentProducer,
+  createTransactionalProducer,
+} from '../lib/kafka/client/index.js'
 import { silentLogger } from '../lib/logger.js'
 import type { StackPaths } from '../stack/paths.js'
 import { readEndedChildrenCpuUs, readProcSample } from './procStats.js'
@@ -246,4 +250,41 @@ export async function clientSend(options: {
   } finally {
     await producer.close()
   }
+}
+
+/**
+ * Back-to-back transactions of one small record each, as the mover journals a group's marker, through the seam's
+ * transactional producer on `client`: the latency of each (begin, send, commit), ms. The first transaction (which
+ * claims the transactional id) is not counted.
+ */
+export async function clientTransactions(options: {
+  client: KafkaClientName
+  connection: KafkaConnection
+  topic: string
+  transactions: number
+}): Promise<number[]> {
+  const producer = createTransactionalProducer(options.client, {
+    connection: options.connection,
+    clientId: `xrc-bench-tx-${options.client}`,
+    logger: silentLogger,
+    transactionalId: `xrc-bench-tx-${options.client}-${process.pid}-${Date.now()}`,
+    transactionTimeoutMs: 60_000,
+    retries: 12,
+    retryDelayMs: 10,
+  })
+  await producer.connect()
+  const value = Buffer.alloc(200, 1)
+  const latencies: number[] = []
+  try {
+    for (let i = 0; i <= options.transactions; i++) {
+      const began = performance.now()
+      const tx = await producer.begin()
+      await tx.send(options.topic, [{ partition: 0, key: String(i), value, headers: { 'xrc.group-seq': String(i) } }])
+      await tx.commit()
+      if (i > 0) latencies.push(performance.now() - began)
+    }
+  } finally {
+    await producer.close()
+  }
+  return latencies
 }

@@ -170,6 +170,12 @@ function clientFigures(): Figure[] {
       { label: `${c}: its CPU per block, client`, unit: 'µs', get: (r) => send(r, c)?.cpu?.clientUsPerBlock },
       { label: `${c}: its CPU per block, broker`, unit: 'µs', get: (r) => send(r, c)?.cpu?.serverUsPerBlock },
       {
+        label: `${c}: one-record transaction (as a marker), p50`,
+        unit: 'ms',
+        get: (r) => r.kafka.transactions?.[c]?.p50,
+      },
+      { label: `${c}: one-record transaction, p99`, unit: 'ms', get: (r) => r.kafka.transactions?.[c]?.p99 },
+      {
         label: `${c}: pipeline, highest sustained rate`,
         unit: 'blocks/s',
         get: (r) => clientPhase(r, c)?.blocksPerSec,

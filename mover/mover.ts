@@ -263,6 +263,11 @@ class MoverService {
     await this.#badInput.open()
     this.#writer = createJournalWriter({
       kafka: this.#kafka,
+      // on kafkajs whatever kafka.client says: @platformatic/kafka 1.35 adds partitions with AddPartitionsToTxn v5,
+      // which Kafka keeps for brokers (KIP-890): a broker with an authorizer refuses it to a client without
+      // ClusterAction (CLUSTER_AUTHORIZATION_FAILED), so a mover granted only its own ACLs could journal nothing
+      client: 'kafkajs',
+      connection: this.#config.kafka,
       session: this.#session,
       topic: this.#topics.journal,
       codec: codecs.journal,

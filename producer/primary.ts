@@ -93,7 +93,9 @@ export interface PrimaryOptions {
   controllerIds?: readonly number[]
   /**
    * Defaults: a kafkajs client from config.kafka, a registry labelled
-   * {service: producer, session}, the wall-clock session clock.
+   * {service: producer, session}, the wall-clock session clock. The kafkajs
+   * client serves the topic's admin, and the producer only when
+   * kafka.client is kafkajs.
    */
   kafka?: Kafka
   registry?: Registry

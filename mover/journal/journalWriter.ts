@@ -31,8 +31,16 @@
  *   it returns; only then may the caller re-read the journal tail to learn
  *   whether the group landed, so no group is journaled twice.
  */
-import type { Kafka, Message, Producer, Transaction } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
+import type { KafkaConnection } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
+import {
+  type KafkaClientName,
+  type ProduceRecord,
+  type ProducerTransaction,
+  type TransactionalProducer,
+  createTransactionalProducer,
+} from '../../lib/kafka/client/index.js'
 import { KAFKA_CALL_DEADLINE_MS, withinDeadline } from '../../lib/kafka/index.js'
 import { settleWithin } from '../../lib/stage.js'
 import type { Logger } from '../../lib/logger.js'
@@ -55,7 +63,12 @@ export interface JournalWriterHooks {
 }
 
 export interface JournalWriterOptions {
+  /** The kafkajs client (the producer's library when `client` is not platformatic). */
   kafka: Kafka
+  /** The library of the transactional producer (kafka.client); kafkajs when unset. */
+  client?: KafkaClientName
+  /** Where Kafka is (config.kafka): needed with platformatic. */
+  connection?: KafkaConnection
   session: string
   /** The journal topic (one partition). */
   topic: string
@@ -103,13 +116,13 @@ export interface JournalWriter {
  * Bounded: about 10 s of retries in all (as with the defaults before), then the write fails and the
  * transaction is abandoned with its producer, never retried in place.
  */
-export const JOURNAL_PRODUCER_RETRY = { retries: 12, initialRetryTime: 10, maxRetryTime: 2000 } as const
+export const JOURNAL_PRODUCER_RETRY = { retries: 12, retryDelayMs: 10 } as const
 
 /** How long dropping a producer waits for its disconnect (a dead broker may never answer it). */
 const DROP_PRODUCER_MS = 5000
 
-/** A journal record ready to send, with its encoded size. */
-type JournalMessage = Message & { value: Buffer }
+/** A journal record ready to send. */
+type JournalMessage = ProduceRecord
 
 export function createJournalWriter(options: JournalWriterOptions): JournalWriter {
   return new TransactionalJournalWriter(options)
@@ -124,7 +137,7 @@ class TransactionalJournalWriter implements JournalWriter {
   readonly #options: JournalWriterOptions
   readonly #transactionalId: string
   readonly #log: Logger
-  #producer: Producer | undefined
+  #producer: TransactionalProducer | undefined
   #state: 'closed' | 'ready' | 'busy' | 'broken' = 'broken'
   #abortRequested = false
   #fenced = false
@@ -141,17 +154,20 @@ class TransactionalJournalWriter implements JournalWriter {
     if (this.#fenced) throw new XrcError('XRC_FENCED', { transactionalId: this.#transactionalId })
     this.#state = 'broken'
     await this.#dropProducer()
-    const p = this.#options.kafka.producer({
+    const { kafka, client, connection, transactionTimeoutMs } = this.#options
+    const p = createTransactionalProducer(client ?? 'kafkajs', {
+      kafka,
+      connection: connection ?? { brokers: [] },
+      clientId: `${this.#transactionalId}.producer`,
+      logger: this.#log,
       transactionalId: this.#transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: this.#options.transactionTimeoutMs,
-      retry: JOURNAL_PRODUCER_RETRY,
+      transactionTimeoutMs,
+      ...JOURNAL_PRODUCER_RETRY,
     })
     this.#producer = p
     await this.#call(p.connect(), 'connect')
-    // kafkajs sends InitProducerId on a producer's first transaction: ending an empty one claims the id now
-    const tx = await this.#call(p.transaction(), 'InitProducerId')
+    // InitProducerId goes with a producer's first transaction: ending an empty one claims the id now
+    const tx = await this.#call(p.begin(), 'InitProducerId')
     await this.#call(tx.abort(), 'the abort of an empty transaction')
     this.#state = 'ready'
     this.#log.info({ transactionalId: this.#transactionalId }, 'claimed the transactional id')
@@ -162,9 +178,9 @@ class TransactionalJournalWriter implements JournalWriter {
     const message = this.#message(group)
     this.#state = 'busy'
     const attempt = { began: Date.now(), phase: 'begin' as WritePhase }
-    let tx: Transaction
+    let tx: ProducerTransaction
     try {
-      tx = await this.#call(producer.transaction(), 'the begin of a transaction')
+      tx = await this.#call(producer.begin(), 'the begin of a transaction')
     } catch (err) {
       this.#state = 'broken'
       throw this.#failure(err, attempt, group)
@@ -195,7 +211,7 @@ class TransactionalJournalWriter implements JournalWriter {
     await this.#dropProducer()
   }
 
-  #readyProducer(): Producer {
+  #readyProducer(): TransactionalProducer {
     if (this.#state !== 'ready' || this.#producer === undefined) {
       if (this.#state === 'closed') throw new XrcError('XRC_CLOSED', { component: 'journal writer' })
       throw new XrcError('XRC_USAGE', {
@@ -231,17 +247,14 @@ class TransactionalJournalWriter implements JournalWriter {
 
   /** The marker in `tx`, then the commit (or an abort when the mover is stopping). */
   async #sendAndCommit(
-    tx: Transaction,
+    tx: ProducerTransaction,
     group: ConsistencyGroup,
     message: JournalMessage,
     attempt: { phase: WritePhase },
   ): Promise<void> {
     const { hooks } = this.#options
     attempt.phase = 'send'
-    await this.#call(
-      tx.send({ topic: this.#options.topic, acks: -1, messages: [message] }),
-      `the send of group ${group.groupSeq}`,
-    )
+    await this.#call(tx.send(this.#options.topic, [message]), `the send of group ${group.groupSeq}`)
     await hooks?.beforeCommit?.(group)
     if (this.#abortRequested) {
       await this.#call(tx.abort(), `the abort of group ${group.groupSeq}`)
@@ -295,7 +308,7 @@ class TransactionalJournalWriter implements JournalWriter {
     if (old === undefined) return
     // a failed or hung disconnect leaves nothing to undo: the next InitProducerId fences whatever it still holds
     const disconnected = old
-      .disconnect()
+      .close()
       .catch((err: unknown) => this.#log.warn({ err }, 'disconnecting the old transactional producer failed'))
     if (!(await settleWithin(disconnected, DROP_PRODUCER_MS)))
       this.#log.warn({ waitedMs: DROP_PRODUCER_MS }, 'the old transactional producer did not disconnect; left behind')

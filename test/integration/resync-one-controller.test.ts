@@ -95,6 +95,8 @@ beforeAll(async () => {
     volumesPerController: 2,
     blocks: 64,
     extra: {
+      // the outages are made through the kafkajs client given to each primary: its producer must be on kafkajs
+      kafka: { client: 'kafkajs' },
       producer: { sidefileWaitMs: 250 },
       resync: { suspendAfterUnreachableMs: 300, probeMs: 200 },
       applier: { feedbackMs: 250 },

@@ -4,11 +4,24 @@
  * `kafka.client` chose. Only this folder imports @platformatic/kafka.
  */
 import type { Kafka } from 'kafkajs'
-import { connectKafkajsProducer } from './kafkajsProducer.js'
-import { connectPlatformaticProducer } from './platformaticProducer.js'
-import type { IdempotentProducer, KafkaClientName, ProducerOptions } from './types.js'
+import { connectKafkajsProducer, createKafkajsTransactional } from './kafkajsProducer.js'
+import { connectPlatformaticProducer, createPlatformaticTransactional } from './platformaticProducer.js'
+import type {
+  IdempotentProducer,
+  KafkaClientName,
+  ProducerOptions,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from './types.js'
 
-export { KAFKA_CLIENTS, type IdempotentProducer, type KafkaClientName, type ProduceRecord } from './types.js'
+export {
+  KAFKA_CLIENTS,
+  type IdempotentProducer,
+  type KafkaClientName,
+  type ProduceRecord,
+  type ProducerTransaction,
+  type TransactionalProducer,
+} from './types.js'
 export { type ClientFailure, KafkaClientError, platformaticFailure } from './clientErrors.js'
 
 /**
@@ -20,4 +33,15 @@ export function connectIdempotentProducer(
   options: ProducerOptions & { kafka?: Kafka },
 ): Promise<IdempotentProducer> {
   return client === 'platformatic' ? connectPlatformaticProducer(options) : connectKafkajsProducer(options)
+}
+
+/**
+ * A transactional producer of `client`, not connected yet (connect(), then the first begin() claims the id). With
+ * kafkajs, `kafka` (a client the caller already has) is used when given.
+ */
+export function createTransactionalProducer(
+  client: KafkaClientName,
+  options: TransactionalProducerOptions & { kafka?: Kafka },
+): TransactionalProducer {
+  return client === 'platformatic' ? createPlatformaticTransactional(options) : createKafkajsTransactional(options)
 }

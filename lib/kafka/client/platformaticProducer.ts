@@ -8,7 +8,14 @@ import { Producer, ProduceAcks, type SASLOptions } from '@platformatic/kafka'
 import type { KafkaConnection } from '../../config.js'
 import { kafkajsSecurity } from '../clientSecurity.js'
 import { fromPlatformatic } from './clientErrors.js'
-import type { IdempotentProducer, ProduceRecord, ProducerOptions } from './types.js'
+import type {
+  IdempotentProducer,
+  ProduceRecord,
+  ProducerOptions,
+  ProducerTransaction,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from './types.js'
 
 /** @platformatic/kafka's connection options for `connection`: brokers, TLS (files read now) and SASL. */
 export function platformaticConnection(connection: KafkaConnection): {
@@ -37,15 +44,7 @@ class PlatformaticProducer implements IdempotentProducer {
 
   async send(topic: string, records: readonly ProduceRecord[]): Promise<ReadonlySet<number>> {
     try {
-      const result = await this.#producer.send({
-        messages: records.map((r) => ({
-          topic,
-          partition: r.partition,
-          key: r.key,
-          value: r.value,
-          headers: r.headers as Record<string, string>,
-        })),
-      })
+      const result = await this.#producer.send({ messages: toMessages(topic, records) })
       return new Set((result.offsets ?? []).filter((o) => o.topic === topic).map((o) => o.partition))
     } catch (err) {
       throw fromPlatformatic(err)
@@ -89,4 +88,94 @@ function utf8(text?: string): Buffer | undefined {
 /** Closes `client` at once, failing what is in flight; never rejects (nothing to close when it never connected). */
 function closeNow(client: { close(force: boolean, callback: (error?: Error | null) => void): void }): Promise<void> {
   return new Promise((resolve) => client.close(true, () => resolve()))
+}
+
+class PlatformaticTransactionalProducer implements TransactionalProducer {
+  readonly client = 'platformatic' as const
+  readonly #producer: Producer<string, Buffer, string, string>
+
+  constructor(producer: Producer<string, Buffer, string, string>) {
+    this.#producer = producer
+  }
+
+  /** Nothing to do: the library connects on the first request. */
+  connect(): Promise<void> {
+    return Promise.resolve()
+  }
+
+  async begin(): Promise<ProducerTransaction> {
+    // the first begin finds the coordinator and sends InitProducerId
+    const tx = await this.#producer.beginTransaction().catch((err: unknown) => {
+      throw fromPlatformatic(err)
+    })
+    let sent = false
+    const end = async (commit: boolean): Promise<void> => {
+      try {
+        // nothing sent: no partition is in the transaction, and there is nothing to end at the broker
+        if (!sent) await tx.cancel()
+        else if (commit) await tx.commit()
+        else await tx.abort()
+      } catch (err) {
+        throw fromPlatformatic(err)
+      }
+    }
+    return {
+      send: async (topic, records) => {
+        sent = true
+        await tx.send({ messages: toMessages(topic, records) }).catch((err: unknown) => {
+          throw fromPlatformatic(err)
+        })
+      },
+      commit: () => end(true),
+      abort: () => end(false),
+      isActive: () => !tx.completed,
+    }
+  }
+
+  close(): Promise<void> {
+    return closeNow(this.#producer)
+  }
+}
+
+/**
+ * A transactional producer on @platformatic/kafka; it connects on its first begin(). Its `timeout` is the
+ * transaction timeout (the library sends that one setting as InitProducerId's transaction timeout).
+ */
+export function createPlatformaticTransactional(options: TransactionalProducerOptions): TransactionalProducer {
+  const initial = options.retryDelayMs ?? 10
+  const producer = new Producer<string, Buffer, string, string>({
+    clientId: options.clientId,
+    ...platformaticConnection(options.connection),
+    transactionalId: options.transactionalId,
+    // a new producer of the id: InitProducerId with no producer id and epoch (-1, -1), as the Java client sends;
+    // the library's default (0, 0) claims to be producer 0 of epoch 0, and a broker that knows the id answers
+    // PRODUCER_FENCED to every producer after the first (KIP-360)
+    producerId: -1n,
+    producerEpoch: -1,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    maxInflights: 1,
+    autocreateTopics: false,
+    connectTimeout: 3000,
+    requestTimeout: 30_000,
+    timeout: options.transactionTimeoutMs,
+    retries: options.retries ?? 12,
+    retryDelay: (_client, _operation, attempt) => Math.min(initial * 2 ** (attempt - 1), 2000),
+    serializers: { key: utf8, headerKey: utf8, headerValue: utf8 },
+  })
+  return new PlatformaticTransactionalProducer(producer)
+}
+
+/** Records of the seam as @platformatic/kafka's messages to `topic`. */
+function toMessages(
+  topic: string,
+  records: readonly ProduceRecord[],
+): { topic: string; partition: number; key: string; value: Buffer; headers: Record<string, string> }[] {
+  return records.map((r) => ({
+    topic,
+    partition: r.partition,
+    key: r.key,
+    value: r.value,
+    headers: r.headers as Record<string, string>,
+  }))
 }

@@ -45,3 +45,36 @@ export interface ProducerOptions {
   /** Tries of one request inside the library before a send fails (the caller resends then). */
   retries?: number
 }
+
+/** A transactional producer's options: its transactional id and how long a transaction may stay open. */
+export interface TransactionalProducerOptions extends ProducerOptions {
+  transactionalId: string
+  transactionTimeoutMs: number
+  /** First delay between two tries of one request (doubled up to 2 s), ms. */
+  retryDelayMs?: number
+}
+
+/**
+ * A transactional producer (idempotent, acks=all). Its first begin() claims
+ * the transactional id (InitProducerId): it fences any older producer of the
+ * id and settles whatever that one left open. A failed call leaves it
+ * unusable: the caller closes it and makes a new one, so that nothing of an
+ * old transaction can land on a later one.
+ */
+export interface TransactionalProducer {
+  readonly client: KafkaClientName
+  /** Connects to the brokers (the id is claimed by the first begin()). */
+  connect(): Promise<void>
+  begin(): Promise<ProducerTransaction>
+  /** Closes the connections without waiting for what is in flight (the next InitProducerId fences it). */
+  close(): Promise<void>
+}
+
+export interface ProducerTransaction {
+  /** Sends the records as part of the transaction (the first send to a partition adds it). */
+  send(topic: string, records: readonly ProduceRecord[]): Promise<void>
+  commit(): Promise<void>
+  abort(): Promise<void>
+  /** Begun, and neither committed nor aborted. */
+  isActive(): boolean
+}
