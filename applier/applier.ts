@@ -54,9 +54,8 @@ import {
   kafkaAccessError,
   lastRefusal,
   stagePermissions,
+  type ReaderLibrary,
 } from '../lib/kafka/index.js'
-import type { KafkaConnection } from '../lib/config.js'
-import type { KafkaClientName } from '../lib/kafka/client/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
 import { OutageWatch, RESTART_POLICY, failureVerdict, outageSource, outageStatus } from '../lib/outage.js'
@@ -427,7 +426,7 @@ class ApplierService implements Applier {
     this.#announced.clear()
     const feed = createJournalFeed({
       kafka,
-      reading: this.#reading(),
+      library: this.#readerLibrary(),
       topic: this.#topic,
       fromOffset,
       codec,
@@ -700,7 +699,7 @@ class ApplierService implements Applier {
   }
 
   /** The client library the readers fetch with (kafka.client), and where Kafka is. */
-  #reading(): { client: KafkaClientName; connection: KafkaConnection } {
+  #readerLibrary(): ReaderLibrary {
     return { client: this.#options.config.kafka.client, connection: this.#options.config.kafka }
   }
 
@@ -713,7 +712,7 @@ class ApplierService implements Applier {
     const metrics = this.#applierMetrics
     const reader: UpdatesReader = createUpdatesReader({
       kafka,
-      reading: this.#reading(),
+      library: this.#readerLibrary(),
       topic,
       codec,
       blockSize: config.session.blockSize,

@@ -77,8 +77,7 @@ function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): Pi
   // intake is made just below; the reader calls it only once started
   const reader: PartitionReader = createPartitionReader({
     kafka: deps.kafka,
-    client: deps.config.kafka.client,
-    connection: deps.config.kafka,
+    library: { client: deps.config.kafka.client, connection: deps.config.kafka },
     topic: deps.topics.updates,
     from: start.offsets,
     isolation: 'read_committed',

@@ -14,12 +14,7 @@
 import type { Kafka } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import {
-  TopicOffsets,
-  createPartitionReader,
-  type PartitionReader,
-  type PartitionReaderOptions,
-} from '../../lib/kafka/index.js'
+import { TopicOffsets, createPartitionReader, type PartitionReader, type ReaderLibrary } from '../../lib/kafka/index.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
 import { GroupAssembler, type AssembledGroup } from './groupAssembler.js'
@@ -46,7 +41,7 @@ export const JOURNAL_FETCH_BYTES = 256 * 1024
 export interface JournalFeedOptions {
   kafka: Kafka
   /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
-  reading?: Pick<PartitionReaderOptions, 'client' | 'connection'>
+  library?: ReaderLibrary
   topic: string
   /** First journal offset to read (the control table's offset + 1; 0 for an empty store). */
   fromOffset: number
@@ -114,7 +109,7 @@ export function createJournalFeed(options: JournalFeedOptions): JournalFeed {
   return {
     async start() {
       reader = createPartitionReader({
-        ...options.reading,
+        library: options.library,
         kafka: options.kafka,
         topic: options.topic,
         from: new Map([[JOURNAL_PARTITION, options.fromOffset]]),

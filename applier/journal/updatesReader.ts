@@ -24,12 +24,7 @@
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import {
-  TopicOffsets,
-  createPartitionReader,
-  type PartitionReader,
-  type PartitionReaderOptions,
-} from '../../lib/kafka/index.js'
+import { TopicOffsets, createPartitionReader, type PartitionReader, type ReaderLibrary } from '../../lib/kafka/index.js'
 import type { AvroDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { resolveMarker } from '../../schemas/markers.js'
@@ -60,7 +55,7 @@ export function updatesFetchBytes(readAheadBytes: number): number {
 export interface UpdatesReaderOptions {
   kafka: Kafka
   /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
-  reading?: Pick<PartitionReaderOptions, 'client' | 'connection'>
+  library?: ReaderLibrary
   /** The session's updates topic. */
   topic: string
   /** Decodes record sets (the applier's session codec, or a decoder that registers nothing). */
@@ -232,7 +227,7 @@ class UpdatesReaderImpl implements UpdatesReader {
   #startReader(from: ReadonlyMap<number, number>): void {
     this.#log.info({ from: Object.fromEntries(from) }, 'reading the updates topic')
     const reader = createPartitionReader({
-      ...this.#o.reading,
+      library: this.#o.library,
       kafka: this.#o.kafka,
       topic: this.#o.topic,
       from,

@@ -22,6 +22,7 @@ export {
   type PartitionBatch,
   type PartitionReader,
   type PartitionReaderOptions,
+  type ReaderLibrary,
   createPartitionReader,
 } from './partitionReader.js'
 export {

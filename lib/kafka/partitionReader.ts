@@ -34,15 +34,21 @@ export interface PartitionBatch {
   heartbeat: () => Promise<void>
 }
 
+/** A reader's client library and the connection it reads from, always given together. */
+export interface ReaderLibrary {
+  client: KafkaClientName
+  connection: KafkaConnection
+}
+
 export interface PartitionReaderOptions {
   /** The kafkajs client (the reader's library when `client` is not platformatic). */
   kafka: Kafka
   /**
-   * The library that reads (kafka.client; kafkajs when unset). With platformatic the reader fetches by itself
-   * (lib/kafka/client/platformaticReader.ts) from `connection`, and `groupPrefix` names its client.
+   * The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. With
+   * platformatic the reader fetches by itself (lib/kafka/client/platformaticReader.ts), and `groupPrefix` names its
+   * client.
    */
-  client?: KafkaClientName
-  connection?: KafkaConnection
+  library?: ReaderLibrary
   topic: string
   /** Start offsets per partition; partitions not named start at the earliest offset. */
   from?: ReadonlyMap<number, number>
@@ -78,9 +84,9 @@ export interface PartitionReader {
 }
 
 export function createPartitionReader(options: PartitionReaderOptions): PartitionReader {
-  if (options.client === 'platformatic' && options.connection !== undefined) {
-    const { kafka: _kafka, groupPrefix, connection, ...rest } = options
-    return createPlatformaticReader({ ...rest, connection, clientId: `${groupPrefix}.reader` })
+  if (options.library?.client === 'platformatic') {
+    const { kafka: _kafka, library, groupPrefix, ...rest } = options
+    return createPlatformaticReader({ ...rest, connection: library.connection, clientId: `${groupPrefix}.reader` })
   }
   return createKafkajsReader(options)
 }

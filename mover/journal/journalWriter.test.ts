@@ -71,6 +71,7 @@ function group(): FormedGroup {
 function writer(kafka: Kafka): JournalWriter {
   return createJournalWriter({
     kafka,
+    connection: { brokers: ['127.0.0.1:9'] }, // unused: the producer is made of the stand-in `kafka`
     session: 's',
     topic: 'journal',
     codec,

@@ -67,8 +67,8 @@ export interface JournalWriterOptions {
   kafka: Kafka
   /** The library of the transactional producer (kafka.client); kafkajs when unset. */
   client?: KafkaClientName
-  /** Where Kafka is (config.kafka): needed with platformatic. */
-  connection?: KafkaConnection
+  /** Where Kafka is (config.kafka): what a platformatic producer connects to. */
+  connection: KafkaConnection
   session: string
   /** The journal topic (one partition). */
   topic: string
@@ -157,7 +157,7 @@ class TransactionalJournalWriter implements JournalWriter {
     const { kafka, client, connection, transactionTimeoutMs } = this.#options
     const p = createTransactionalProducer(client ?? 'kafkajs', {
       kafka,
-      connection: connection ?? { brokers: [] },
+      connection,
       clientId: `${this.#transactionalId}.producer`,
       logger: this.#log,
       transactionalId: this.#transactionalId,

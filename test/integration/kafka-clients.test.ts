@@ -79,8 +79,7 @@ describe.each(KAFKA_CLIENTS)('Kafka client %s', (client) => {
     const seen: string[] = []
     const reader = createPartitionReader({
       kafka,
-      client,
-      connection,
+      library: { client, connection },
       topic,
       isolation: 'read_committed',
       groupPrefix: uniqueName('clients-reader'),

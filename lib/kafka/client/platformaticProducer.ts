@@ -56,21 +56,35 @@ class PlatformaticProducer implements IdempotentProducer {
   }
 }
 
-/** A connected idempotent producer (its producer id taken) on @platformatic/kafka. */
-export async function connectPlatformaticProducer(options: ProducerOptions): Promise<IdempotentProducer> {
-  const producer = new Producer<string, Buffer, string, string>({
+/**
+ * What both producers share: idempotent, acks=all, one request in flight per broker, string keys and headers. A
+ * new producer asks InitProducerId for no producer id and epoch (-1, -1), as the Java client does: the library's
+ * default (0, 0) claims to be producer 0 of epoch 0, and a broker that knows a transactional id answers
+ * PRODUCER_FENCED to every producer of it after the first (KIP-360).
+ */
+function producerBase(options: ProducerOptions) {
+  return {
     clientId: options.clientId,
     ...platformaticConnection(options.connection),
+    producerId: -1n,
+    producerEpoch: -1,
     idempotent: true,
     acks: ProduceAcks.ALL,
     maxInflights: 1,
     autocreateTopics: false,
     connectTimeout: 3000,
     requestTimeout: 30_000,
+    serializers: { key: utf8, headerKey: utf8, headerValue: utf8 },
+  }
+}
+
+/** A connected idempotent producer (its producer id taken) on @platformatic/kafka. */
+export async function connectPlatformaticProducer(options: ProducerOptions): Promise<IdempotentProducer> {
+  const producer = new Producer<string, Buffer, string, string>({
+    ...producerBase(options),
     timeout: 30_000,
     retries: options.retries ?? 5,
     retryDelay: 100,
-    serializers: { key: utf8, headerKey: utf8, headerValue: utf8 },
   })
   try {
     await producer.initIdempotentProducer({})
@@ -144,24 +158,11 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
 export function createPlatformaticTransactional(options: TransactionalProducerOptions): TransactionalProducer {
   const initial = options.retryDelayMs ?? 10
   const producer = new Producer<string, Buffer, string, string>({
-    clientId: options.clientId,
-    ...platformaticConnection(options.connection),
+    ...producerBase(options),
     transactionalId: options.transactionalId,
-    // a new producer of the id: InitProducerId with no producer id and epoch (-1, -1), as the Java client sends;
-    // the library's default (0, 0) claims to be producer 0 of epoch 0, and a broker that knows the id answers
-    // PRODUCER_FENCED to every producer after the first (KIP-360)
-    producerId: -1n,
-    producerEpoch: -1,
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-    maxInflights: 1,
-    autocreateTopics: false,
-    connectTimeout: 3000,
-    requestTimeout: 30_000,
     timeout: options.transactionTimeoutMs,
     retries: options.retries ?? 12,
     retryDelay: (_client, _operation, attempt) => Math.min(initial * 2 ** (attempt - 1), 2000),
-    serializers: { key: utf8, headerKey: utf8, headerValue: utf8 },
   })
   return new PlatformaticTransactionalProducer(producer)
 }

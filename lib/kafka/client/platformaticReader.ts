@@ -31,7 +31,7 @@ type FetchResponse = fetchV17.FetchResponse
 /** Failed fetch rounds in a row after which the reader counts as crashed. */
 const FAILURES_TO_CRASH = 8
 
-export type PlatformaticReaderOptions = Omit<PartitionReaderOptions, 'kafka' | 'groupPrefix'> & {
+export type PlatformaticReaderOptions = Omit<PartitionReaderOptions, 'kafka' | 'groupPrefix' | 'library'> & {
   connection: KafkaConnection
   clientId: string
 }
@@ -60,6 +60,8 @@ class PlatformaticReader implements PartitionReader {
   #loop: Promise<void> | undefined
   #wake: (() => void) | undefined
   #failures = 0
+  /** The last failed fetch's error: what a crash reports once failures repeat. */
+  #lastFailure: Error | undefined
   readonly #backoff = new Backoff({ initialMs: 100, maxMs: 2000, jitter: 'full' })
 
   constructor(options: PlatformaticReaderOptions) {
@@ -148,7 +150,10 @@ class PlatformaticReader implements PartitionReader {
         this.#backoff.reset()
         continue
       }
-      if (++this.#failures >= FAILURES_TO_CRASH) return
+      if (++this.#failures >= FAILURES_TO_CRASH) {
+        this.#crash(this.#lastFailure ?? new Error(`${FAILURES_TO_CRASH} fetch rounds failed`))
+        return
+      }
       await this.#sleep(this.#backoff.next())
       await this.#readMetadata().catch((err: unknown) => this.#log.debug({ err }, 'reading the metadata failed'))
     }
@@ -235,12 +240,11 @@ class PlatformaticReader implements PartitionReader {
       }
     }
     const failure = platformaticFailure(err)
-    if (!failure.retriable && failure.type !== 'OFFSET_OUT_OF_RANGE' && !STALE.has(failure.type ?? '')) {
-      this.#crash(fromPlatformatic(err))
-      return false
-    }
-    if (this.#failures + 1 >= FAILURES_TO_CRASH) this.#crash(fromPlatformatic(err))
-    else this.#log.debug({ err: fromPlatformatic(err) }, 'a fetch failed: fetching again')
+    this.#lastFailure = fromPlatformatic(err)
+    // what no retry mends crashes now; the rest counts towards the crash bound of the loop (#run)
+    if (!failure.retriable && failure.type !== 'OFFSET_OUT_OF_RANGE' && !STALE.has(failure.type ?? ''))
+      this.#crash(this.#lastFailure)
+    else this.#log.debug({ err: this.#lastFailure }, 'a fetch failed: fetching again')
     return false
   }
 
