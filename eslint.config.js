@@ -30,6 +30,27 @@ export default tseslint.config(
     },
   },
   {
+    // the Kafka seam (lib/kafka/client, README "Choosing the Kafka client"): only it talks to a client library. Tests
+    // may use kafkajs as a tool of their own (records written by hand, its error classes), and the bench measures
+    // kafkajs's own sendBatch as a reference line.
+    files: ['**/*.ts'],
+    ignores: ['lib/kafka/client/**', 'test/**', '**/*.test.ts', 'bench/kafkaCeiling.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'kafkajs', message: 'Kafka goes through the seam: lib/kafka/client (lib/kafka/index.ts).' },
+            {
+              name: '@platformatic/kafka',
+              message: 'Kafka goes through the seam: lib/kafka/client (lib/kafka/index.ts).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: LINE_LENGTH_FOLDERS.map((folder) => `${folder}/**/*.ts`),
     ignores: ['**/*.test.ts'],
     rules: {

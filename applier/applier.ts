@@ -40,7 +40,7 @@
  *   last group and image state go to the session's applied topic, at most
  *   one record per applier.feedbackMs (feedback/appliedPublisher.ts).
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import { Backoff } from '../lib/backoff.js'
 import { Registry } from 'prom-client'
 import { XrcError, errorMessage } from '../lib/errors.js'
@@ -48,13 +48,11 @@ import { createFaultPoints, type FaultPoints } from '../lib/faultPoints.js'
 import {
   checkUpdatesRetention,
   connectAdmin,
-  createKafka,
+  createKafkaClient,
   ensureTopic,
   journalTopicSpec,
   kafkaAccessError,
-  lastRefusal,
   stagePermissions,
-  type ReaderLibrary,
 } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import type { HealthReport } from '../lib/metrics.js'
@@ -151,7 +149,7 @@ class ApplierService implements Applier {
   /** The outage of PostgreSQL or the registry being ridden out, if any. */
   readonly #outage = new OutageWatch()
   /** The Kafka client of the current run, for the refusals kafkajs only logged (lastRefusal). */
-  #kafka: Kafka | undefined
+  #kafka: KafkaClient | undefined
   readonly #outageMetrics: OutageMetrics
   readonly #stall: StallWatch
   #watchdog: NodeJS.Timeout | undefined
@@ -402,8 +400,9 @@ class ApplierService implements Applier {
     const codec = this.#options.codec ?? (await this.#createCodec())
     const kafka =
       this.#options.kafka ??
-      createKafka({
+      createKafkaClient({
         connection: config.kafka,
+        library: config.kafka.client,
         clientId: `${config.kafka.clientId}-applier`,
         logger: this.#options.logger,
       })
@@ -420,13 +419,13 @@ class ApplierService implements Applier {
   }
 
   /** The updates reader and the journal feed from `fromOffset` (not started), made the current ones. */
-  async #readers(kafka: Kafka, codec: AvroCodec<JournalRecord>, fromOffset: number): Promise<JournalFeed> {
+  async #readers(kafka: KafkaClient, codec: AvroCodec<JournalRecord>, fromOffset: number): Promise<JournalFeed> {
     const updates = await this.#createUpdatesReader(kafka)
     this.#updates = updates
     this.#announced.clear()
     const feed = createJournalFeed({
       kafka,
-      library: this.#readerLibrary(),
+      library: this.#options.config.kafka.client,
       topic: this.#topic,
       fromOffset,
       codec,
@@ -492,7 +491,11 @@ class ApplierService implements Applier {
       if (this.#lifecycle.state !== 'running' || this.#stopping.signal.aborted) return
       const { fromOffset } = startStep(this.#progress.lastApplied, this.#stopAt)
       try {
-        const feed = await this.#readers(this.#kafka as Kafka, this.#codec as AvroCodec<JournalRecord>, fromOffset)
+        const feed = await this.#readers(
+          this.#kafka as KafkaClient,
+          this.#codec as AvroCodec<JournalRecord>,
+          fromOffset,
+        )
         // what the stopped readers reported late is not the new ones' failure
         this.#failedMeanwhile = undefined
         if (this.#stopping.signal.aborted) return // the teardown stops what is current
@@ -566,7 +569,7 @@ class ApplierService implements Applier {
       try {
         batch = await this.#collect(groups, next)
       } catch (err) {
-        // a marker's updates not read (Kafka out of reach rides out), not there or not decodable (halts)
+        // a marker's updates not read (KafkaClient out of reach rides out), not there or not decodable (halts)
         if (!this.#stopping.signal.aborted && current()) this.#readFailed(err, head.lastOffset)
         return false
       }
@@ -698,12 +701,7 @@ class ApplierService implements Applier {
     if (this.#announced.delete(journalOffset)) this.#updates?.release()
   }
 
-  /** The client library the readers fetch with (kafka.client), and where Kafka is. */
-  #readerLibrary(): ReaderLibrary {
-    return { client: this.#options.config.kafka.client, connection: this.#options.config.kafka }
-  }
-
-  async #createUpdatesReader(kafka: Kafka): Promise<UpdatesReader> {
+  async #createUpdatesReader(kafka: KafkaClient): Promise<UpdatesReader> {
     const { config } = this.#options
     const topic = sessionTopics(this.#session).updates
     await this.#checkRetention(kafka, topic)
@@ -712,7 +710,7 @@ class ApplierService implements Applier {
     const metrics = this.#applierMetrics
     const reader: UpdatesReader = createUpdatesReader({
       kafka,
-      library: this.#readerLibrary(),
+      library: this.#options.config.kafka.client,
       topic,
       codec,
       blockSize: config.session.blockSize,
@@ -735,8 +733,8 @@ class ApplierService implements Applier {
    * journal's (lib/kafka/retention.ts); an updates topic not created yet (the
    * primary creates it) is checked by the mover, which waits for it.
    */
-  async #checkRetention(kafka: Kafka, updatesTopic: string): Promise<void> {
-    const admin = await connectAdmin(kafka, this.#options.config.kafka)
+  async #checkRetention(kafka: KafkaClient, updatesTopic: string): Promise<void> {
+    const admin = await connectAdmin(kafka)
     try {
       const topics = await admin.listTopics()
       if (!topics.includes(updatesTopic) || !topics.includes(this.#topic)) {
@@ -785,7 +783,7 @@ class ApplierService implements Applier {
   #refusal(err: unknown): XrcError | undefined {
     return kafkaAccessError(err, this.#options.config.kafka, {
       permissions: stagePermissions(this.#session, 'applier'),
-      ...(this.#kafka === undefined ? {} : { logged: lastRefusal(this.#kafka) }),
+      ...(this.#kafka === undefined ? {} : { logged: this.#kafka.lastRefusal() }),
     })
   }
 
@@ -822,11 +820,10 @@ class ApplierService implements Applier {
     return this.#teardown
   }
 
-  #startPublisher(kafka: Kafka): void {
+  #startPublisher(kafka: KafkaClient): void {
     const { config } = this.#options
     this.#publisher = createAppliedPublisher({
       kafka,
-      connection: config.kafka,
       topic: sessionTopics(this.#session).applied,
       registry: config.schemaRegistry,
       secondary: this.#schema,
@@ -838,9 +835,9 @@ class ApplierService implements Applier {
     this.#publisher.note(appliedNote(this.#session, this.#schema, this.#progress.lastApplied, this.store.consistency()))
   }
 
-  async #ensureJournalTopic(kafka: Kafka): Promise<void> {
+  async #ensureJournalTopic(kafka: KafkaClient): Promise<void> {
     const { config } = this.#options
-    const admin = await connectAdmin(kafka, config.kafka)
+    const admin = await connectAdmin(kafka)
     try {
       await ensureTopic(
         admin,

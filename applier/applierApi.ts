@@ -2,7 +2,7 @@
  * What the applier service offers (applier.ts builds it): its options, its
  * status and its contract as a pipeline stage.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import type { ErrorCode } from '../lib/errors.js'
@@ -22,7 +22,7 @@ export interface ApplierOptions {
   config: Config
   logger: Logger
   /** Kafka client; made from config.kafka when absent. */
-  kafka?: Kafka
+  kafka?: KafkaClient
   /** PostgreSQL pool; made from config.database when absent (and then ended by stop()); one passed in stays open. */
   pool?: Pool
   /** Registry for the applier's metrics; a private one when absent. */

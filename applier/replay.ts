@@ -9,7 +9,7 @@
  * transactions, so a replayed image is the applied image. Which base a
  * target starts from is recoveryPlan.ts's decision.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
@@ -18,7 +18,7 @@ import type { Pool } from '../lib/postgres.js'
 import type { AvroCodec } from '../schemas/codec.js'
 import type { JournalRecord } from '../schemas/journal.js'
 import { sessionTopics } from '../schemas/topicNames.js'
-import { createKafka } from '../lib/kafka/index.js'
+import { createKafkaClient } from '../lib/kafka/index.js'
 import { createApplier } from './applier.js'
 import { JOURNAL_PARTITION } from './journal/index.js'
 
@@ -41,7 +41,7 @@ export interface ReplayOptions {
   onProgress?: (progress: ReplayProgress) => void
   /** Longest wait for the journal's end, ms (default one hour). */
   timeoutMs?: number
-  kafka?: Kafka
+  kafka?: KafkaClient
   pool?: Pool
   metrics?: Registry
   codec?: AvroCodec<JournalRecord>
@@ -84,7 +84,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { config } = options
   const kafka =
     options.kafka ??
-    createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-replay`, logger: options.logger })
+    createKafkaClient({
+      connection: config.kafka,
+      library: config.kafka.client,
+      clientId: `${config.kafka.clientId}-replay`,
+      logger: options.logger,
+    })
   const applier = createApplier({
     config,
     logger: options.logger,
@@ -161,7 +166,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
 }
 
 /** The journal's last stable offset (the admin client lists offsets read_committed). */
-async function journalEndOffset(kafka: Kafka, topic: string): Promise<number> {
+async function journalEndOffset(kafka: KafkaClient, topic: string): Promise<number> {
   const admin = kafka.admin()
   await admin.connect()
   try {

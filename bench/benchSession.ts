@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logLevel, type Kafka } from 'kafkajs'
 import pg from 'pg'
 import { loadConfig, type Config, type LoadOptions } from '../lib/config.js'
 import { errorMessage } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka/index.js'
+import { type KafkaClient, createKafkaClient } from '../lib/kafka/index.js'
 import { silentLogger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
 
@@ -28,7 +27,7 @@ export interface BenchSession {
   ceilingTopic: string
   /** PostgreSQL schema of the COPY ceiling. */
   ceilingSchema: string
-  kafka: Kafka
+  kafka: KafkaClient
   /**
    * Removes topics, groups, subjects, schemas and files; reports (does not throw) what it could not remove.
    * Sessions adopted (see `adopt`) go too.
@@ -74,11 +73,12 @@ export async function createBenchSession(options: {
       applier: { ...(overrides.applier as object | undefined), schema: name },
     },
   })
-  const kafka = createKafka({
+  const kafka = createKafkaClient({
     connection: config.kafka,
+    library: config.kafka.client,
     clientId: `xrc-bench-${name}`,
     logger: silentLogger,
-    level: logLevel.NOTHING,
+    logs: 'none',
   })
   const ceilingTopic = `xrc.${name}.ceiling`
   const ceilingSchema = `${name}_ceiling`
@@ -110,7 +110,7 @@ export async function createBenchSession(options: {
         try {
           const mine = (await admin.listTopics()).filter(ours)
           if (mine.length > 0) await admin.deleteTopics({ topics: mine })
-          const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter(ours)
+          const groups = (await admin.listGroups()).filter(ours)
           // a group still settling goes with its topics' offsets
           if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined)
         } finally {

@@ -16,17 +16,16 @@
  * only when the harness itself fails (the stack is unreachable, a stage
  * dies, a phase never drains).
  */
-// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
-import '../lib/kafka/kafkaCrc.js'
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/client/kafkaCrc.ts)
+import '../lib/kafka/client/kafkaCrc.js'
 import '../lib/unfilledBuffers.js'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { logLevel } from 'kafkajs'
 import pg from 'pg'
 import { loadConfig, type Config, type LoadOptions } from '../lib/config.js'
 import { XrcError, errorMessage } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka/index.js'
+import { createKafkaClient } from '../lib/kafka/index.js'
 import { silentLogger } from '../lib/logger.js'
 import { REPO_ROOT } from '../stack/paths.js'
 import { createBenchSession } from './benchSession.js'
@@ -45,11 +44,12 @@ const log = (message: string): void => void process.stderr.write(`bench: ${messa
 /** Fails early, with the command that fixes it, when a server of the stack does not answer. */
 async function preflight(config: Config): Promise<void> {
   const hint = 'start the local stack with `npm run stack -- up`'
-  const admin = createKafka({
+  const admin = createKafkaClient({
     connection: config.kafka,
+    library: config.kafka.client,
     clientId: 'xrc-bench-preflight',
     logger: silentLogger,
-    level: logLevel.NOTHING,
+    logs: 'none',
   }).admin()
   try {
     await admin.connect()

@@ -5,8 +5,8 @@
  * group it commits). It is a composition root: it takes its configuration
  * from the parent's start message, never from the environment.
  */
-// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
-import '../lib/kafka/kafkaCrc.js'
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/client/kafkaCrc.ts)
+import '../lib/kafka/client/kafkaCrc.js'
 import '../lib/unfilledBuffers.js'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'

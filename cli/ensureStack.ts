@@ -7,7 +7,7 @@
 import type { Config } from '../lib/config.js'
 import { redactUrl } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
-import { createKafka, kafkaAccessError } from '../lib/kafka/index.js'
+import { createKafkaClient, kafkaAccessError } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createStack } from '../stack/index.js'
 import { pingKafka } from '../stack/kafka.js'
@@ -77,8 +77,9 @@ export async function requireRegistry(config: Config): Promise<void> {
 
 /** Throws XRC_NOT_FOUND unless `topic` exists (a misspelt session name, most often). */
 export async function requireTopic(config: Config, topic: string, logger: Logger): Promise<void> {
-  const admin = createKafka({
+  const admin = createKafkaClient({
     connection: config.kafka,
+    library: config.kafka.client,
     clientId: `${config.kafka.clientId}-admin`,
     logger,
   }).admin()

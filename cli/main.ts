@@ -4,8 +4,8 @@
  * Exit codes: 0 success, 1 failure at run time, 2 bad arguments or
  * configuration (one clear message naming the setting, never a stack trace).
  */
-// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/kafkaCrc.ts)
-import '../lib/kafka/kafkaCrc.js'
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/client/kafkaCrc.ts)
+import '../lib/kafka/client/kafkaCrc.js'
 import '../lib/unfilledBuffers.js'
 import { Command, CommanderError } from 'commander'
 import { ConfigError, XrcError, errorMessage } from '../lib/errors.js'

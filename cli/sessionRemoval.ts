@@ -8,7 +8,7 @@ import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
-import { createKafka } from '../lib/kafka/index.js'
+import { createKafkaClient } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
 import { ident } from '../lib/postgres.js'
 import pg from 'pg'
@@ -46,7 +46,12 @@ export function isEmptyFootprint(f: SessionFootprint): boolean {
 /** Finds what of the session exists in Kafka, PostgreSQL and on disk. */
 export async function sessionFootprint(config: Config, names: SessionNames, logger: Logger): Promise<SessionFootprint> {
   const topics = Object.values(sessionTopics(names.session))
-  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-admin`, logger })
+  const kafka = createKafkaClient({
+    connection: config.kafka,
+    library: config.kafka.client,
+    clientId: `${config.kafka.clientId}-admin`,
+    logger,
+  })
   const admin = kafka.admin()
   await admin.connect()
   let existing: string[]
@@ -78,7 +83,12 @@ export async function sessionFootprint(config: Config, names: SessionNames, logg
 export async function removeSession(config: Config, names: SessionNames, logger: Logger): Promise<void> {
   const log = logger.child({ component: 'session-removal', session: names.session })
   const topics = Object.values(sessionTopics(names.session))
-  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-admin`, logger })
+  const kafka = createKafkaClient({
+    connection: config.kafka,
+    library: config.kafka.client,
+    clientId: `${config.kafka.clientId}-admin`,
+    logger,
+  })
   const admin = kafka.admin()
   await admin.connect()
   try {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeTlsMaterial, type TlsMaterial } from '../stack/certificates.js'
 import { loadConfig } from './config.js'
 import { ConfigError } from './errors.js'
-import { kafkajsSecurity } from './kafka/clientSecurity.js'
+import { kafkajsSecurity } from './kafka/client/clientSecurity.js'
 
 const PASSWORD = 'pw-Zq81-never-shown'
 

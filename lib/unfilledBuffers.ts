@@ -12,7 +12,7 @@
  * new buffer and exposes only `buf.slice(0, offset)`; readFixed copies the
  * `len` bytes it returns. No setting of either library does this, so the
  * patch is applied when this module loads (the process entry points import
- * it with lib/kafka/kafkaCrc.ts); before it patches, it checks that the
+ * it with lib/kafka/client/kafkaCrc.ts); before it patches, it checks that the
  * library methods still look as this code expects, and otherwise leaves
  * them alone (slower, never wrong): `unfilledBuffers` says which.
  */

@@ -34,7 +34,7 @@
  * memory does not grow with the backlog (the controller holding T back has
  * all of its buffer at or below T, so a paused partition always drains).
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
@@ -42,9 +42,8 @@ import { createFaultPoints } from '../lib/faultPoints.js'
 import {
   checkUpdatesRetention,
   connectAdmin,
-  createKafka,
+  createKafkaClient,
   kafkaAccessError,
-  lastRefusal,
   stagePermissions,
 } from '../lib/kafka/index.js'
 import type { Logger } from '../lib/logger.js'
@@ -106,7 +105,7 @@ class MoverService {
   readonly #session: string
   readonly #topics: SessionTopics
   readonly #log: Logger
-  readonly #kafka: Kafka
+  readonly #kafka: KafkaClient
   readonly #moverMetrics: MoverMetrics
   readonly #outageMetrics: OutageMetrics
   /** The session's controller ids, ascending (= updates partitions). */
@@ -138,7 +137,12 @@ class MoverService {
     this.#log = options.logger.child({ component: 'mover', session: this.#session })
     this.#kafka =
       options.kafka ??
-      createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-mover`, logger: options.logger })
+      createKafkaClient({
+        connection: config.kafka,
+        library: config.kafka.client,
+        clientId: `${config.kafka.clientId}-mover`,
+        logger: options.logger,
+      })
     this.metrics = options.metrics ?? new Registry()
     this.#moverMetrics = createMoverMetrics(this.metrics)
     this.#controllerIds = config.session.controllers.map((c) => c.id).sort((a, b) => a - b)
@@ -267,7 +271,6 @@ class MoverService {
       // which Kafka keeps for brokers (KIP-890): a broker with an authorizer refuses it to a client without
       // ClusterAction (CLUSTER_AUTHORIZATION_FAILED), so a mover granted only its own ACLs could journal nothing
       client: 'kafkajs',
-      connection: this.#config.kafka,
       session: this.#session,
       topic: this.#topics.journal,
       codec: codecs.journal,
@@ -282,7 +285,7 @@ class MoverService {
 
   /** Waits for the updates topic; creates the journal topic when missing. */
   async #prepareTopics(): Promise<void> {
-    const admin = await connectAdmin(this.#kafka, this.#config.kafka)
+    const admin = await connectAdmin(this.#kafka)
     try {
       const partitions = Math.max(...this.#controllerIds) + 1
       await awaitUpdatesTopic(admin, this.#topics.updates, partitions, this.#options.topicWaitMs ?? 30_000)
@@ -344,7 +347,7 @@ class MoverService {
   #refusal(err: unknown): XrcError | undefined {
     return kafkaAccessError(err, this.#config.kafka, {
       permissions: stagePermissions(this.#session, 'mover'),
-      logged: lastRefusal(this.#kafka),
+      logged: this.#kafka.lastRefusal(),
     })
   }
 

@@ -2,7 +2,7 @@
  * The mover's contract: its options, states, status and lifecycle (built
  * by mover.ts).
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import type { ErrorCode, ErrorContext } from '../lib/errors.js'
@@ -19,7 +19,7 @@ export interface MoverOptions {
   config: Config
   logger: Logger
   /** Default: a client for config.kafka. */
-  kafka?: Kafka
+  kafka?: KafkaClient
   /** Registry for the xrc_mover_* metrics; the composition root serves it. Default: a private one. */
   metrics?: Registry
   /** Fault injection around commits (tests). */
@@ -85,7 +85,7 @@ export interface Mover extends Stage<MoverStatus> {
    * Stops cutting groups; the transaction in progress commits first, or
    * with `abort` is aborted if its commit was not sent yet (as a crash would
    * leave it: the next mover starts from the journal). A transaction that
-   * cannot finish within stopBoundMs (Kafka out of reach) is abandoned with
+   * cannot finish within stopBoundMs (KafkaClient out of reach) is abandoned with
    * its producer: the broker aborts it, or the next mover's claim of the
    * transactional id does. Idempotent.
    */

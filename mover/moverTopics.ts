@@ -3,7 +3,7 @@
  * missing: one partition, records up to mover.journalRecordMaxBytes) and the
  * updates topic (the producer creates it; the mover waits for it, bounded).
  */
-import type { Admin } from 'kafkajs'
+import type { KafkaAdmin } from '../lib/kafka/index.js'
 import { XrcError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import { waitFor } from '../lib/retry.js'
@@ -11,7 +11,7 @@ import { ensureTopic, journalTopicSpec, type TopicReplication } from '../lib/kaf
 
 /** Creates the journal topic when missing; refuses an existing one that cannot serve (see lib/kafka/topicAdmin.ts). */
 export async function ensureJournalTopic(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
   maxRecordBytes: number,
   logger: Logger,
@@ -26,7 +26,7 @@ export async function ensureJournalTopic(
  * or XRC_CONFIG_INVALID.
  */
 export async function awaitUpdatesTopic(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
   partitions: number,
   timeoutMs: number,

@@ -6,7 +6,7 @@
  * one (it is read again from the marks) and a dropped run's callbacks are
  * told apart by their intake.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import type { Config } from '../lib/config.js'
 import type { Logger } from '../lib/logger.js'
 import { createPartitionReader, type PartitionReader } from '../lib/kafka/index.js'
@@ -29,7 +29,7 @@ export interface PipelineRun {
 }
 
 export interface PipelineDeps {
-  kafka: Kafka
+  kafka: KafkaClient
   config: Config
   topics: SessionTopics
   /** The session's controller ids, ascending (= updates partitions). */
@@ -77,7 +77,7 @@ function wireRun(deps: PipelineDeps, start: StartPoint, former: GroupFormer): Pi
   // intake is made just below; the reader calls it only once started
   const reader: PartitionReader = createPartitionReader({
     kafka: deps.kafka,
-    library: { client: deps.config.kafka.client, connection: deps.config.kafka },
+    library: deps.config.kafka.client,
     topic: deps.topics.updates,
     from: start.offsets,
     isolation: 'read_committed',

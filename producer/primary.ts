@@ -22,12 +22,12 @@
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../lib/kafka/index.js'
 import type { Registry } from 'prom-client'
 import type { Config } from '../lib/config.js'
 import { XrcError, isXrcError } from '../lib/errors.js'
 import { createFaultPoints } from '../lib/faultPoints.js'
-import { createKafka } from '../lib/kafka/index.js'
+import { createKafkaClient } from '../lib/kafka/index.js'
 import type { KafkaClientName } from '../lib/kafka/client/index.js'
 import type { Logger } from '../lib/logger.js'
 import { createMetricsRegistry, type HealthReport } from '../lib/metrics.js'
@@ -97,7 +97,7 @@ export interface PrimaryOptions {
    * client serves the topic's admin, and the producer only when
    * kafka.client is kafkajs.
    */
-  kafka?: Kafka
+  kafka?: KafkaClient
   registry?: Registry
   clock?: SessionClock
   /** A ready RecordSet codec; registered from config.schemaRegistry otherwise. */
@@ -528,10 +528,12 @@ class PrimarySite implements Primary {
     })
   }
 
-  #createTransport(): { transport: Transport; kafka: Kafka } {
+  #createTransport(): { transport: Transport; kafka: KafkaClient } {
     const { config, codec } = this.#options
     const clientId = `${config.kafka.clientId}-producer-${this.session}`
-    const kafka = this.#options.kafka ?? createKafka({ connection: config.kafka, clientId, logger: this.#log })
+    const kafka =
+      this.#options.kafka ??
+      createKafkaClient({ connection: config.kafka, library: config.kafka.client, clientId, logger: this.#log })
     const transport = createKafkaTransport({
       kafka,
       client: config.kafka.client,

@@ -9,10 +9,10 @@ import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Kafka, logLevel } from 'kafkajs'
 import type { Config, KafkaConnection } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
-import { kafkajsSecurity } from '../lib/kafka/clientSecurity.js'
+import { createKafkaClient } from '../lib/kafka/index.js'
+import { silentLogger } from '../lib/logger.js'
 import { waitFor } from '../lib/retry.js'
 import { saslSettings } from '../lib/kafkaSecuritySettings.js'
 import { scramFormatArgs, serverProperties, type BrokerNode, type BrokerSecurity } from './brokerSettings.js'
@@ -170,16 +170,15 @@ export function startNode(setup: KafkaSetup, node: KafkaNode): void {
 
 /** One admin round trip: resolves with the broker count, throws when none answers. */
 export async function pingKafka(connection: KafkaConnection, timeoutMs = 3000): Promise<number> {
-  const kafka = new Kafka({
+  const kafka = createKafkaClient({
+    connection,
     clientId: 'xrc-stack-probe',
-    brokers: [...connection.brokers],
-    ...kafkajsSecurity(connection),
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: timeoutMs,
-    requestTimeout: timeoutMs,
-    retry: { retries: 0 },
+    logger: silentLogger,
+    logs: 'none',
+    connectionTimeoutMs: timeoutMs,
+    requestTimeoutMs: timeoutMs,
   })
-  const admin = kafka.admin()
+  const admin = kafka.admin({ retries: 0 })
   try {
     await admin.connect()
     const cluster = await admin.describeCluster()

@@ -11,9 +11,8 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { logLevel } from 'kafkajs'
 import type { Config, KafkaConnection } from '../lib/config.js'
-import { STAGES, aclEntries, connectAdmin, createKafka, stageAcls } from '../lib/kafka/index.js'
+import { STAGES, aclEntries, connectAdmin, createKafkaClient, stageAcls } from '../lib/kafka/index.js'
 import { silentLogger } from '../lib/logger.js'
 import type { ScramUser } from './brokerSettings.js'
 import { makeTlsMaterial, type TlsMaterial } from './certificates.js'
@@ -107,11 +106,11 @@ export function writeStageEnvFiles(dir: string, broker: string, material: TlsMat
  * exists changes nothing), as the admin of `connection`.
  */
 export async function grantStageAcls(connection: KafkaConnection, session: string): Promise<void> {
-  const kafka = createKafka({ connection, clientId: 'xrc-stack', logger: silentLogger, level: logLevel.NOTHING })
-  const admin = await connectAdmin(kafka, connection)
+  const kafka = createKafkaClient({ connection, clientId: 'xrc-stack', logger: silentLogger, logs: 'none' })
+  const admin = await connectAdmin(kafka)
   try {
     const acl = STAGES.flatMap((stage) => aclEntries(stageAcls(session, stage), `User:xrc-${stage}`))
-    await admin.createAcls({ acl })
+    await admin.createAcls(acl)
   } finally {
     await admin.disconnect()
   }

@@ -16,15 +16,17 @@
  *   feedback is safe: the primary keeps both generations until it hears.
  * - stop() publishes the last state noted if it can within a bound.
  */
-import type { Kafka, Producer } from 'kafkajs'
-import type { KafkaConnection } from '../../lib/config.js'
 import { Backoff } from '../../lib/backoff.js'
 import { errorMessage } from '../../lib/errors.js'
 import {
   KAFKA_CALL_DEADLINE_MS,
   appliedTopicSpec,
+  type IdempotentProducer,
+  type KafkaClient,
   connectAdmin,
+  connectIdempotentProducer,
   ensureTopic,
+  sendWhole,
   withinDeadline,
   type TopicReplication,
 } from '../../lib/kafka/index.js'
@@ -72,8 +74,7 @@ export interface AppliedPublisher {
 }
 
 export interface AppliedPublisherOptions {
-  kafka: Kafka
-  connection: KafkaConnection
+  kafka: KafkaClient
   topic: string
   registry: RegistryConnection
   /** The secondary's name (the Kafka key). */
@@ -126,7 +127,7 @@ class KafkaAppliedPublisher implements AppliedPublisher {
   #flushDeadline: number | undefined
   #wake = new AbortController()
   #loop: Promise<void> | undefined
-  #producer: Producer | undefined
+  #producer: IdempotentProducer | undefined
   #codec: AvroCodec<AppliedState> | undefined
 
   constructor(options: AppliedPublisherOptions) {
@@ -158,9 +159,7 @@ class KafkaAppliedPublisher implements AppliedPublisher {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.#loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, bound)))])
     clearTimeout(timer)
-    await this.#producer
-      ?.disconnect()
-      .catch((err: unknown) => this.#log.warn({ err }, 'closing the Kafka producer failed'))
+    await this.#producer?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the Kafka producer failed'))
     this.#producer = undefined
     return this.#pending === undefined
   }
@@ -201,7 +200,7 @@ class KafkaAppliedPublisher implements AppliedPublisher {
     } catch (err) {
       const reset = this.#producer
       this.#producer = undefined
-      await settleWithin(reset?.disconnect(), KAFKA_CALL_DEADLINE_MS)
+      await settleWithin(reset?.close(), KAFKA_CALL_DEADLINE_MS)
       this.#log.warn(
         { err: errorMessage(err), attempt: this.#backoff.attempts + 1 },
         'could not publish the applied state; the primary keeps both change generations meanwhile',
@@ -217,17 +216,16 @@ class KafkaAppliedPublisher implements AppliedPublisher {
   async #publish(state: AppliedNote): Promise<void> {
     const ready = await this.#connect()
     const value = ready.codec.encode({ ...state, publishedAt: Date.now() })
-    await ready.producer.send({
-      topic: this.#options.topic,
-      acks: -1,
-      messages: [{ key: this.#options.secondary, value }],
-    })
+    // the applied topic has one partition (appliedTopicSpec), keyed and compacted by secondary
+    await sendWhole(ready.producer, this.#options.topic, [
+      { partition: 0, key: this.#options.secondary, value, headers: {} },
+    ])
   }
 
-  async #connect(): Promise<{ producer: Producer; codec: AvroCodec<AppliedState> }> {
+  async #connect(): Promise<{ producer: IdempotentProducer; codec: AvroCodec<AppliedState> }> {
     const { kafka, topic } = this.#options
     if (this.#producer === undefined) {
-      const admin = await connectAdmin(kafka, this.#options.connection)
+      const admin = await connectAdmin(kafka)
       try {
         await ensureTopic(admin, appliedTopicSpec(topic), this.#log, this.#options.replication)
       } finally {
@@ -238,9 +236,7 @@ class KafkaAppliedPublisher implements AppliedPublisher {
         subject: valueSubject(topic),
         schema: APPLIED_STATE_SCHEMA,
       })
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-      await p.connect()
-      this.#producer = p
+      this.#producer = await connectIdempotentProducer(kafka)
     }
     return { producer: this.#producer, codec: this.#codec as AvroCodec<AppliedState> }
   }

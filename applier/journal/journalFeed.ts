@@ -11,10 +11,10 @@
  * consumer giving up) go to `onError` once, and the feed takes no further
  * records: the caller halts; nothing is skipped.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient, KafkaClientName } from '../../lib/kafka/index.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { TopicOffsets, createPartitionReader, type PartitionReader, type ReaderLibrary } from '../../lib/kafka/index.js'
+import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
 import { GroupAssembler, type AssembledGroup } from './groupAssembler.js'
@@ -39,9 +39,9 @@ export const JOURNAL_PARTITION = 0
 export const JOURNAL_FETCH_BYTES = 256 * 1024
 
 export interface JournalFeedOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
-  library?: ReaderLibrary
+  library?: KafkaClientName
   topic: string
   /** First journal offset to read (the control table's offset + 1; 0 for an empty store). */
   fromOffset: number

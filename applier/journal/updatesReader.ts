@@ -21,10 +21,10 @@
  * - A marker that needs offsets below what is held (a seek back) re-seeks
  *   the partition.
  */
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaClient, KafkaClientName, ReadRecord } from '../../lib/kafka/index.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { TopicOffsets, createPartitionReader, type PartitionReader, type ReaderLibrary } from '../../lib/kafka/index.js'
+import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
 import type { AvroDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { resolveMarker } from '../../schemas/markers.js'
@@ -53,9 +53,9 @@ export function updatesFetchBytes(readAheadBytes: number): number {
 }
 
 export interface UpdatesReaderOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
-  library?: ReaderLibrary
+  library?: KafkaClientName
   /** The session's updates topic. */
   topic: string
   /** Decodes record sets (the applier's session codec, or a decoder that registers nothing). */
@@ -257,7 +257,7 @@ class UpdatesReaderImpl implements UpdatesReader {
     this.#reader.seek(partition, offset)
   }
 
-  async #onBatch(partition: number, messages: KafkaMessage[]): Promise<void> {
+  async #onBatch(partition: number, messages: ReadRecord[]): Promise<void> {
     if (this.#failed !== undefined || this.#stopped) return
     for (const message of messages) {
       const offset = Number(message.offset)

@@ -7,9 +7,19 @@
  * the session, so blocks are overwritten across groups.
  */
 import { randomBytes } from 'node:crypto'
-import type { Admin, Kafka, Producer } from 'kafkajs'
 import type { Config } from '../../lib/config.js'
-import { ensureTopic, journalTopicSpec, updatesTopicSpec } from '../../lib/kafka/index.js'
+import {
+  type IdempotentProducer,
+  type KafkaAdmin,
+  type KafkaClient,
+  type TransactionalProducer,
+  connectIdempotentProducer,
+  createTransactionalProducer,
+  ensureTopic,
+  journalTopicSpec,
+  sendWhole,
+  updatesTopicSpec,
+} from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
@@ -27,7 +37,7 @@ interface Slot {
 }
 
 interface Wire {
-  producer: Producer
+  producer: IdempotentProducer
   codec: AvroCodec<RecordSet>
   topic: string
   session: string
@@ -38,7 +48,7 @@ interface Wire {
 /** Writes `groups` groups (seq 1..groups) to the session's journal; resolves once read_committed readers see them. */
 export async function writeBenchJournal(options: {
   config: Config
-  kafka: Kafka
+  kafka: KafkaClient
   groups: number
   groupBlocks: number
 }): Promise<void> {
@@ -52,11 +62,10 @@ export async function writeBenchJournal(options: {
   )
   const admin = kafka.admin()
   await admin.connect()
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-  const tx = kafka.producer({
+  let producer: IdempotentProducer | undefined
+  const tx = createTransactionalProducer(kafka, {
     transactionalId: `xrc.${session}.bench-journal`,
-    idempotent: true,
-    maxInFlightRequests: 1,
+    transactionTimeoutMs: 60_000,
   })
   try {
     const partitions = Math.max(...config.session.controllers.map((c) => c.id)) + 1
@@ -67,9 +76,9 @@ export async function writeBenchJournal(options: {
       createCodec<RecordSet>({ registry, subject: valueSubject(topics.updates), schema: RECORD_SET_SCHEMA }),
       createCodec<JournalRecord>({ registry, subject: valueSubject(topics.journal), schema: JOURNAL_SCHEMA }),
     ])
-    await Promise.all([producer.connect(), tx.connect()])
+    ;[producer] = await Promise.all([connectIdempotentProducer(kafka), tx.connect()])
     const next = new Map(config.session.controllers.map((c) => [c.id, { seq: 1, end: 0 }]))
-    const wire: Wire = { producer, codec, topic: topics.updates, session, next }
+    const wire: Wire = { producer: producer as IdempotentProducer, codec, topic: topics.updates, session, next }
     const markers: JournalRecord[] = []
     let time = Date.now() * 1000
     for (let g = 1; g <= options.groups; g++) {
@@ -78,7 +87,7 @@ export async function writeBenchJournal(options: {
     }
     await commitMarkers(admin, tx, topics.journal, journalCodec, markers)
   } finally {
-    await Promise.all([producer.disconnect(), tx.disconnect()]).catch(() => undefined)
+    await Promise.all([producer?.close(), tx.close()]).catch(() => undefined)
     await admin.disconnect()
   }
 }
@@ -116,14 +125,15 @@ async function writeGroup(wire: Wire, groupSeq: number, groupTime: number, write
       const bounds = { firstSeq: updates[0]?.seq, lastSeq: updates[updates.length - 1]?.seq }
       values.push(wire.codec.encode({ ...set, ...bounds, minTime: groupTime - 1, maxTime: groupTime - 1 } as RecordSet))
     }
+    // the topic is new and this its only writer (idempotent): its records take the offsets from 0 on, in order
     const from = w.end
     if (values.length > 0) {
-      const [meta] = await wire.producer.send({
-        topic: wire.topic,
-        acks: -1,
-        messages: values.map((value) => ({ partition: controller, key: String(controller), value })),
-      })
-      w.end = Number(meta?.baseOffset) + values.length
+      await sendWhole(
+        wire.producer,
+        wire.topic,
+        values.map((value) => ({ partition: controller, key: String(controller), value, headers: {} })),
+      )
+      w.end += values.length
     }
     ranges.push({ controller, fromOffset: from, toOffset: w.end, firstSeq, lastSeq: w.seq - 1, setAside: [] })
     controllers.push({ controller, lastSeq: w.seq - 1, lastTime: groupTime, resumeOffset: 0 })
@@ -134,17 +144,21 @@ async function writeGroup(wire: Wire, groupSeq: number, groupTime: number, write
 
 /** The markers in one committed transaction; waits until the journal's last stable offset is past it. */
 async function commitMarkers(
-  admin: Admin,
-  tx: Producer,
+  admin: KafkaAdmin,
+  tx: TransactionalProducer,
   topic: string,
   codec: AvroCodec<JournalRecord>,
   markers: JournalRecord[],
 ): Promise<void> {
-  const t = await tx.transaction()
-  const [meta] = await t.send({
+  const logEnd = async (): Promise<number> =>
+    Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0)?.offset)
+  const base = await logEnd()
+  const t = await tx.begin()
+  await t.send(
     topic,
-    acks: -1,
-    messages: markers.map((r) => ({
+    markers.map((r) => ({
+      partition: 0,
+      key: String(r.groupSeq),
       value: codec.encode(r),
       headers: {
         [HEADERS.groupSeq]: String(r.groupSeq),
@@ -153,13 +167,12 @@ async function commitMarkers(
         [HEADERS.parts]: String(r.parts),
       },
     })),
-  })
+  )
   await t.commit()
-  const end = Number(meta?.baseOffset) + markers.length
+  const end = base + markers.length
   await waitFor(
     `the journal's transaction marker at ${topic} offset ${end}`,
-    async () =>
-      Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0)?.offset) > end || undefined,
+    async () => (await logEnd()) > end || undefined,
     { timeoutMs: 60_000, intervalMs: 20 },
   )
 }

@@ -1,4 +1,4 @@
-import type { KafkaMessage } from 'kafkajs'
+import type { ReadRecord } from '../../lib/kafka/index.js'
 import { describe, expect, it } from 'vitest'
 import { XrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
@@ -16,7 +16,7 @@ import {
   whereOf,
 } from './auditLines.js'
 
-const message = (over: Partial<KafkaMessage> = {}): KafkaMessage =>
+const message = (over: Partial<ReadRecord> = {}): ReadRecord =>
   ({
     key: null,
     value: Buffer.alloc(8),
@@ -25,7 +25,7 @@ const message = (over: Partial<KafkaMessage> = {}): KafkaMessage =>
     offset: '7',
     headers: {},
     ...over,
-  }) as KafkaMessage
+  }) as ReadRecord
 
 const where = whereOf('t', 2, message())
 

@@ -4,7 +4,7 @@
  * updates, and the lines for what could not be read. Pure code: the reading
  * is in runAudit.ts.
  */
-import type { IHeaders, KafkaMessage } from 'kafkajs'
+import type { ReadRecord, RecordHeaders } from '../../lib/kafka/index.js'
 import { errorMessage, isXrcError } from '../../lib/errors.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { HEADERS } from '../../schemas/topicNames.js'
@@ -27,12 +27,12 @@ export interface Decoded {
   value: Record<string, unknown>
 }
 
-export function whereOf(topic: string, partition: number, m: KafkaMessage): Where {
+export function whereOf(topic: string, partition: number, m: ReadRecord): Where {
   return { topic, partition, offset: Number(m.offset), timestamp: new Date(Number(m.timestamp)).toISOString() }
 }
 
 /** Kafka headers as text (a repeated header as a list). */
-export function headerText(headers: IHeaders | undefined): Record<string, string | string[]> {
+export function headerText(headers: RecordHeaders | undefined): Record<string, string | string[]> {
   return Object.fromEntries(
     Object.entries(headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]),
   )
@@ -46,7 +46,7 @@ export function updatesLine(where: Where, decoded: Decoded, eachUpdate: boolean)
 /** A dead letter: its headers and size (`recordBytes`), and its value or why that did not decode. */
 export function deadLetterLine(
   where: Where,
-  m: KafkaMessage,
+  m: ReadRecord,
   decoded: Decoded | { error: string },
   eachUpdate: boolean,
 ): AuditLine {
@@ -94,7 +94,7 @@ export function joinedGroupLine(
 }
 
 /** A part of the older format that does not fit the group being joined (the held parts are dropped). */
-export function joinErrorLine(where: Where, err: unknown, m: KafkaMessage): AuditLine {
+export function joinErrorLine(where: Where, err: unknown, m: ReadRecord): AuditLine {
   return {
     ...where,
     error: { code: groupErrorCode(err), message: errorMessage(err) },

@@ -4,7 +4,7 @@
  * time) and the end each stops before (what the broker reports when the
  * audit starts). The choices are pure; `readAuditRange` asks the broker.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { XrcError } from '../../lib/errors.js'
 import { partitionOffsets } from '../../lib/kafka/index.js'
 
@@ -26,7 +26,7 @@ export interface RangeWanted {
   partitions?: readonly number[]
   /** Start offset (every chosen partition). */
   fromOffset?: number
-  /** Start time, ms since the epoch (Kafka record timestamps). */
+  /** Start time, ms since the epoch (KafkaClient record timestamps). */
   fromTimeMs?: number
 }
 
@@ -62,7 +62,7 @@ export function planRange(
  * exist. Throws XRC_USAGE when none of the partitions asked for exists.
  */
 export async function readAuditRange(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   wanted: RangeWanted,
 ): Promise<AuditRange | undefined> {

@@ -22,11 +22,11 @@
  */
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import { createSchemaRegistry } from '../../schemas/registryClient.js'
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaClient, ReadRecord } from '../../lib/kafka/index.js'
 import { GroupAssembler, createUpdatesReader, type UpdatesReader } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import { XrcError, errorMessage } from '../../lib/errors.js'
-import { createKafka, readRange } from '../../lib/kafka/index.js'
+import { createKafkaClient, readRange } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { createDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
@@ -57,7 +57,7 @@ export interface AuditOptions {
   topic: AuditTopic
   /** Start offset (every chosen partition); default: the earliest retained. */
   fromOffset?: number
-  /** Start time, ms since the epoch (Kafka record timestamps). */
+  /** Start time, ms since the epoch (KafkaClient record timestamps). */
   fromTimeMs?: number
   /** Partitions to read (updates: controller ids); default all. */
   partitions?: readonly number[]
@@ -89,8 +89,9 @@ export async function runAudit(o: AuditOptions): Promise<AuditSummary> {
   // one clear error for a server out of reach, rather than retries or one undecodable line per record
   await requireKafka(o.config)
   await requireRegistry(o.config)
-  const kafka = createKafka({
+  const kafka = createKafkaClient({
     connection: o.config.kafka,
+    library: o.config.kafka.client,
     clientId: `${o.config.kafka.clientId}-audit`,
     logger: o.logger,
   })
@@ -135,12 +136,12 @@ async function decodeValue(registry: SchemaRegistry, value: Buffer | null): Prom
  */
 class MarkerResolver {
   readonly #o: AuditOptions
-  readonly #kafka: Kafka
+  readonly #kafka: KafkaClient
   #reader: UpdatesReader | undefined
   /** What a reader reported through onError; it fails the marker being resolved. */
   #failure: unknown
 
-  constructor(o: AuditOptions, kafka: Kafka) {
+  constructor(o: AuditOptions, kafka: KafkaClient) {
     this.#o = o
     this.#kafka = kafka
   }
@@ -198,7 +199,7 @@ class MarkerResolver {
 /** One audit: reads the range and writes a line per record set, dead letter, marker or joined group. */
 class AuditReader {
   readonly #o: AuditOptions
-  readonly #kafka: Kafka
+  readonly #kafka: KafkaClient
   readonly #topic: string
   readonly #range: AuditRange
   readonly #registry: SchemaRegistry
@@ -210,7 +211,7 @@ class AuditReader {
   #lines = 0
   #errors = 0
 
-  constructor(o: AuditOptions, kafka: Kafka, topic: string, range: AuditRange) {
+  constructor(o: AuditOptions, kafka: KafkaClient, topic: string, range: AuditRange) {
     this.#o = o
     this.#kafka = kafka
     this.#topic = topic
@@ -269,7 +270,7 @@ class AuditReader {
     this.#emit(line)
   }
 
-  async #onMessage(partition: number, m: KafkaMessage): Promise<void> {
+  async #onMessage(partition: number, m: ReadRecord): Promise<void> {
     const where = whereOf(this.#topic, partition, m)
     if (this.#o.topic === 'dlq') return this.#deadLetter(where, m)
     let decoded
@@ -286,13 +287,13 @@ class AuditReader {
   }
 
   /** A dead letter: a value that does not decode is shown as such, not counted as an error. */
-  async #deadLetter(where: Where, m: KafkaMessage): Promise<void> {
+  async #deadLetter(where: Where, m: ReadRecord): Promise<void> {
     const decoded = await decodeValue(this.#registry, m.value).catch((err: unknown) => ({ error: errorMessage(err) }))
     this.#emit(deadLetterLine(where, m, decoded, this.#o.eachUpdate))
   }
 
   /** A part of a group of the older format: the group's line once its last part is in. */
-  #part(where: Where, m: KafkaMessage, schemaId: number, record: JournalRecord): void {
+  #part(where: Where, m: ReadRecord, schemaId: number, record: JournalRecord): void {
     const assembler = this.#assemblers.get(where.partition) ?? new GroupAssembler()
     this.#assemblers.set(where.partition, assembler)
     // the audit began inside a group: its earlier parts are before the start offset

@@ -18,7 +18,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { storeTables } from '../../applier/index.js'
 import { appliedNote, publishAppliedOnce, rollbackSecondary, type RollbackResult } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { createPool } from '../../lib/postgres.js'
 import { parseDuration, parseUrl } from '../args.js'
@@ -183,7 +183,12 @@ async function resync(global: GlobalOptions, flags: FollowFlags): Promise<void> 
   const config = cliConfig(global)
   const logger = commandLogger(global, 'xrc-resync')
   const primaries = primaryEndpoints(flags.primary, config)
-  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-resync`, logger })
+  const kafka = createKafkaClient({
+    connection: config.kafka,
+    library: config.kafka.client,
+    clientId: `${config.kafka.clientId}-resync`,
+    logger,
+  })
   const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-resync' })
   const started = Date.now()
   try {
@@ -263,12 +268,12 @@ async function rollback(global: GlobalOptions, flags: { json?: boolean }): Promi
 function publishRollback(config: Config, logger: Logger, r: RollbackResult): Promise<boolean> {
   const mark = r.groupSeq === 0 || r.groupTime === undefined ? undefined : { ...r, groupTime: r.groupTime }
   return publishAppliedOnce({
-    kafka: createKafka({
+    kafka: createKafkaClient({
       connection: config.kafka,
+      library: config.kafka.client,
       clientId: `${config.kafka.clientId}-rollback`,
       logger,
     }),
-    connection: config.kafka,
     topic: sessionTopics(config.session.name).applied,
     registry: config.schemaRegistry,
     secondary: config.applier.schema,

@@ -4,9 +4,9 @@
  * mover/intake/resume.ts for what each choice means).
  */
 import type { Command } from 'commander'
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import type { Config } from '../../lib/config.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import {
   readDeadLetters,
@@ -37,14 +37,19 @@ export function registerSessionCommands(program: Command): void {
 interface SessionContext {
   config: Config
   logger: Logger
-  kafka: Kafka
+  kafka: KafkaClient
 }
 
 /** The CLI's configuration, its logger and a Kafka client, as the session commands use them. */
 function sessionContext(program: Command): SessionContext {
   const config = cliConfig(program.opts<GlobalOptions>())
   const logger = cliLogger(config, 'xrc-session')
-  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-session`, logger })
+  const kafka = createKafkaClient({
+    connection: config.kafka,
+    library: config.kafka.client,
+    clientId: `${config.kafka.clientId}-session`,
+    logger,
+  })
   return { config, logger, kafka }
 }
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import { defaultSchemaName } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { pingKafka } from '../../stack/kafka.js'
 import { checkPostgres } from '../../stack/postgres.js'
@@ -69,7 +69,12 @@ clock microseconds since the epoch in JSON.`,
       )
       const kafka =
         kafkaReady === undefined
-          ? createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-status`, logger })
+          ? createKafkaClient({
+              connection: config.kafka,
+              library: config.kafka.client,
+              clientId: `${config.kafka.clientId}-status`,
+              logger,
+            })
           : undefined
       const admin = kafka?.admin()
       await admin?.connect()

@@ -32,7 +32,7 @@ import {
 } from '../../applier/index.js'
 import { loadConfig, defaultSchemaName, type Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Pool } from '../../lib/postgres.js'
 import { readStateFile, syncDir, writeStateFile } from '../../lib/stateFile.js'
@@ -121,8 +121,9 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverReport> {
     segmentBlocks: config.session.segmentBlocks,
     logger: o.logger,
   })
-  const kafka = createKafka({
+  const kafka = createKafkaClient({
     connection: config.kafka,
+    library: config.kafka.client,
     clientId: `${config.kafka.clientId}-failover`,
     logger: o.logger,
   })

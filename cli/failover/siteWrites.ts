@@ -6,7 +6,7 @@
  * that straddles T is decoded), and the old site's sidefiles when its files
  * can be reached.
  */
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaClient, ReadRecord } from '../../lib/kafka/index.js'
 import type { Config } from '../../lib/config.js'
 import { headerNumber, headerString, partitionOffsets, readRange, scanTopic } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
@@ -29,7 +29,7 @@ export interface JournalAfter {
   resumeOffsets: Map<number, number> | undefined
 }
 
-const isLastPart = (m: KafkaMessage): boolean => {
+const isLastPart = (m: ReadRecord): boolean => {
   const part = headerNumber(m, HEADERS.part)
   const parts = headerNumber(m, HEADERS.parts)
   return part !== undefined && parts !== undefined && part === parts - 1
@@ -40,7 +40,7 @@ const isLastPart = (m: KafkaMessage): boolean => {
  * undefined: none applied, from the start) to its end, read_committed.
  */
 export async function readJournalAfter(
-  kafka: Kafka,
+  kafka: KafkaClient,
   session: string,
   appliedOffset: number | undefined,
   logger: Logger,
@@ -67,7 +67,7 @@ export async function readJournalAfter(
  * controller (the earliest retained offset for one not named) to the end.
  */
 export async function updatesWritesAfter(
-  kafka: Kafka,
+  kafka: KafkaClient,
   config: Config,
   from: ReadonlyMap<number, number> | undefined,
   t: number,

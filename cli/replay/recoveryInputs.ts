@@ -6,7 +6,7 @@
  * through the source secondary's history of applied groups.
  */
 import type { Config } from '../../lib/config.js'
-import { connectAdmin, createKafka } from '../../lib/kafka/index.js'
+import { connectAdmin, createKafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Pool } from '../../lib/postgres.js'
 import { createSnapshots, storeTables, type SnapshotInfo } from '../../applier/index.js'
@@ -19,8 +19,13 @@ export async function readJournalReach(
   config: Config,
   logger: Logger,
 ): Promise<{ reach: JournalReach; gaps: string[] }> {
-  const kafka = createKafka({ connection: config.kafka, clientId: `${config.kafka.clientId}-replay`, logger })
-  const admin = await connectAdmin(kafka, config.kafka)
+  const kafka = createKafkaClient({
+    connection: config.kafka,
+    library: config.kafka.client,
+    clientId: `${config.kafka.clientId}-replay`,
+    logger,
+  })
+  const admin = await connectAdmin(kafka)
   try {
     const view = await kafkaView(kafka, admin, config.session.name, logger)
     const { lastGroup, recoverableFrom } = view.journal

@@ -18,7 +18,7 @@
  *      discard nothing before a group of the new journal is applied);
  *   5. each primary resumes: only the marked blocks are copied.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { storeTables } from '../../applier/index.js'
 import { rebaseSecondary, type RebaseResult } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
@@ -32,7 +32,7 @@ import type { PrimaryEndpoint } from '../primaryClient.js'
 import { rebasePrimary, resumePrimary } from './primaryApi.js'
 
 /** Throws XRC_SERVICE_RUNNING when the session's applier is running, or (given a connected admin) its mover. */
-export async function checkServicesStopped(pool: Pool, session: string, admin?: Admin): Promise<void> {
+export async function checkServicesStopped(pool: Pool, session: string, admin?: KafkaAdmin): Promise<void> {
   const applier = await pool.query<{ n: bigint }>(
     'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
     [`xrc-applier-${session}`],
@@ -40,10 +40,10 @@ export async function checkServicesStopped(pool: Pool, session: string, admin?: 
   if (Number(applier.rows[0]?.n ?? 0) > 0) throw new XrcError('XRC_SERVICE_RUNNING', { reason: 'applier', session })
   if (admin === undefined) return
   const prefix = `${moverGroupId(session)}.reader.`
-  const readers = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix))
+  const readers = (await admin.listGroups()).filter((id) => id.startsWith(prefix))
   if (readers.length === 0) return
   const described = await admin.describeGroups(readers)
-  const live = described.groups.filter((g) => g.state !== 'Empty' && g.state !== 'Dead' && g.members.length > 0)
+  const live = described.filter((g) => g.state !== 'Empty' && g.state !== 'Dead' && g.members > 0)
   if (live.length > 0) {
     throw new XrcError('XRC_SERVICE_RUNNING', { reason: 'mover', session, groupId: live[0]?.groupId ?? '' })
   }
@@ -60,7 +60,7 @@ export interface ReestablishResult {
 /** Steps 1-5 of the file comment; returns once every primary resumed (the resync runs on). */
 export async function reestablish(options: {
   config: Config
-  kafka: Kafka
+  kafka: KafkaClient
   pool: Pool
   primaries: readonly PrimaryEndpoint[]
   logger: Logger

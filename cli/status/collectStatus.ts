@@ -5,7 +5,7 @@
  * cannot be read is named in `unavailable` with the reason; the rest is
  * still reported.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { Pool } from '../../lib/postgres.js'
@@ -103,7 +103,7 @@ export interface StatusSources {
   schema: string
   /** Controller ids the config names for this session (undefined for sessions found only in Kafka). */
   controllerIds?: readonly number[]
-  kafka: { kafka: Kafka; admin: Admin } | { error: string }
+  kafka: { kafka: KafkaClient; admin: KafkaAdmin } | { error: string }
   pool: Pool | { error: string }
   /** The primary's HTTP API, with its token. */
   primary?: PrimaryEndpoint

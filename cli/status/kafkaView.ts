@@ -14,7 +14,7 @@
  *   partition's log start), from which a replay can rebuild;
  * - the dead-letter topic: how many records it holds.
  */
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient, ReadRecord } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { readDeadLetters, summarizeDeadLetters } from '../../mover/index.js'
 import { parseOffsetsHeader } from '../../mover/index.js'
@@ -57,7 +57,12 @@ export interface KafkaView {
 // more parts
 const JOURNAL_TAIL_WINDOW = 64
 
-export async function kafkaView(kafka: Kafka, admin: Admin, session: string, logger: Logger): Promise<KafkaView> {
+export async function kafkaView(
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
+  session: string,
+  logger: Logger,
+): Promise<KafkaView> {
   const topics = sessionTopics(session)
   const existing = new Set(await admin.listTopics())
   const view: KafkaView = {
@@ -95,11 +100,11 @@ export async function kafkaView(kafka: Kafka, admin: Admin, session: string, log
   return view
 }
 
-async function updatesView(kafka: Kafka, admin: Admin, view: KafkaView, logger: Logger): Promise<void> {
+async function updatesView(kafka: KafkaClient, admin: KafkaAdmin, view: KafkaView, logger: Logger): Promise<void> {
   const topic = view.updates.topic
   const offsets = await partitionOffsets(admin, topic)
   const committed = view.journal.lastGroup?.resumeOffsets ?? new Map<number, number>()
-  const last = new Map<number, KafkaMessage>()
+  const last = new Map<number, ReadRecord>()
   const from = new Map([...offsets].map(([p, o]) => [p, Math.max(o.low, o.high - 1)]))
   const to = new Map([...offsets].map(([p, o]) => [p, o.high]))
   const { reachedEnd } = await readRange({
@@ -136,7 +141,7 @@ async function updatesView(kafka: Kafka, admin: Admin, view: KafkaView, logger: 
   }
 }
 
-async function journalView(kafka: Kafka, admin: Admin, view: KafkaView, logger: Logger): Promise<void> {
+async function journalView(kafka: KafkaClient, admin: KafkaAdmin, view: KafkaView, logger: Logger): Promise<void> {
   const topic = view.journal.topic
   const offsets = await partitionOffsets(admin, topic)
   const o = offsets.get(0)
@@ -183,8 +188,8 @@ const RECOVERY_SCAN_MS = 10_000
  * updates itself). Usually the first retained group: the journal keeps no longer than the updates topic.
  */
 async function recoveryWindow(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
   view: KafkaView,
   journal: { low: number; high: number },
   logger: Logger,

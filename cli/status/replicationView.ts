@@ -4,7 +4,7 @@
  * in-sync replicas are fewer than their replicas (or that have no leader),
  * from the cluster's metadata.
  */
-import type { Admin } from 'kafkajs'
+import type { KafkaAdmin } from '../../lib/kafka/index.js'
 import { describePartitions, isUnderReplicated, type PartitionReplicas } from '../../lib/kafka/index.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 
@@ -45,7 +45,7 @@ export function summarizeReplication(
 }
 
 /** The replication of a session's topics, as the cluster's metadata has it now. */
-export async function replicationView(admin: Admin, session: string): Promise<ReplicationView> {
+export async function replicationView(admin: KafkaAdmin, session: string): Promise<ReplicationView> {
   const topics = Object.values(sessionTopics(session))
   const [cluster, partitions] = await Promise.all([admin.describeCluster(), describePartitions(admin, topics)])
   return summarizeReplication(cluster.brokers.length, topics, partitions)

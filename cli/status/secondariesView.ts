@@ -6,7 +6,7 @@
  * one), names them all, wherever their stores are. The primary discards its
  * older change generation up to the slowest of them.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { scanTopic } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { APPLIED_STATE_SCHEMA, type AppliedState, type SecondaryImage } from '../../schemas/appliedState.js'
@@ -28,7 +28,7 @@ export interface SecondaryReport {
 
 /** The secondaries heard on the session's applied topic, by name; [] when the topic does not exist. */
 export async function secondariesView(options: {
-  kafka: Kafka
+  kafka: KafkaClient
   existingTopics: ReadonlySet<string>
   session: string
   registry: RegistryConnection

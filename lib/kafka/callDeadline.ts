@@ -9,7 +9,7 @@
  * the caller gets a retriable error and must drop the client (its call goes
  * on, unobserved) and make a new one.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from './client/index.js'
 import { XrcError } from '../errors.js'
 import { settleWithin } from '../stage.js'
 import { whileSettling } from './topicAdmin.js'
@@ -52,11 +52,11 @@ export interface PartitionOffsets {
  * failed or hung is dropped, and the next call makes a new one.
  */
 export class TopicOffsets {
-  readonly #kafka: Kafka
+  readonly #kafka: KafkaClient
   readonly #topic: string
-  #admin: Admin | undefined
+  #admin: KafkaAdmin | undefined
 
-  constructor(kafka: Kafka, topic: string) {
+  constructor(kafka: KafkaClient, topic: string) {
     this.#kafka = kafka
     this.#topic = topic
   }

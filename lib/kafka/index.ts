@@ -3,10 +3,24 @@
  * CRC-32C, the partition reader at explicit offsets, the bounded topic
  * reader and topic admin.
  */
-export { connectAdmin, createKafka, lastRefusal } from './kafka.js'
+export {
+  type KafkaAdmin,
+  type KafkaClient,
+  type KafkaClientName,
+  type KafkaClientOptions,
+  type ReadRecord,
+  type RecordHeaders,
+  type IdempotentProducer,
+  type TransactionalProducer,
+  connectAdmin,
+  connectIdempotentProducer,
+  createKafkaClient,
+  createTransactionalProducer,
+  producibleHeaders,
+  sendWhole,
+} from './client/index.js'
 export { KAFKA_CALL_DEADLINE_MS, type PartitionOffsets, TopicOffsets, withinDeadline } from './callDeadline.js'
 export { type AccessContext, authorizationErrorOf, isKafkaAccessFailure, kafkaAccessError } from './accessErrors.js'
-export { kafkajsSecurity } from './clientSecurity.js'
 export {
   type AclGrant,
   type AclOperation,
@@ -22,9 +36,8 @@ export {
   type PartitionBatch,
   type PartitionReader,
   type PartitionReaderOptions,
-  type ReaderLibrary,
   createPartitionReader,
-} from './partitionReader.js'
+} from './client/partitionReader.js'
 export {
   type PartitionReplicas,
   type TopicReplication,

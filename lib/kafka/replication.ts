@@ -4,7 +4,7 @@
  * status). The local stack's servers follow the same defaults
  * (stack/brokerSettings.ts).
  */
-import type { Admin } from 'kafkajs'
+import type { KafkaAdmin } from './client/index.js'
 
 /** Replication factor for a cluster of `brokers`: 3 from three brokers on, else 1 (a factor of 2 has no majority). */
 export function defaultReplicationFactor(brokers: number): number {
@@ -49,7 +49,7 @@ export function isUnderReplicated(p: PartitionReplicas): boolean {
 }
 
 /** Every partition of `topics` (those that exist) with its leader, replicas and in-sync replicas. */
-export async function describePartitions(admin: Admin, topics: readonly string[]): Promise<PartitionReplicas[]> {
+export async function describePartitions(admin: KafkaAdmin, topics: readonly string[]): Promise<PartitionReplicas[]> {
   const existing = new Set(await admin.listTopics())
   const wanted = topics.filter((t) => existing.has(t))
   if (wanted.length === 0) return []

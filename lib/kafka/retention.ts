@@ -16,10 +16,8 @@
  * The first problem found is thrown as XRC_UPDATES_GONE reason 'retention',
  * naming both topics and both settings.
  */
-import kafkajs, { type Admin } from 'kafkajs'
+import type { KafkaAdmin } from './client/index.js'
 import { XrcError } from '../errors.js'
-
-const { ConfigResourceTypes } = kafkajs
 
 /** A topic's retention: milliseconds and bytes per partition; -1 = unlimited. */
 export interface Retention {
@@ -48,22 +46,15 @@ export function retentionProblem(updates: Retention, journal: Retention): Retent
 }
 
 /** The effective retention.ms and retention.bytes of each topic (broker defaults included). */
-export async function describeRetention(admin: Admin, topics: readonly string[]): Promise<Map<string, Retention>> {
-  const described = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: topics.map((name) => ({
-      type: ConfigResourceTypes.TOPIC,
-      name,
-      configNames: ['retention.ms', 'retention.bytes'],
-    })),
-  })
+export async function describeRetention(admin: KafkaAdmin, topics: readonly string[]): Promise<Map<string, Retention>> {
+  const described = await admin.topicConfigs(topics, ['retention.ms', 'retention.bytes'])
   const result = new Map<string, Retention>()
-  for (const resource of described.resources) {
+  for (const [topic, configs] of described) {
     const value = (name: string): number => {
-      const v = resource.configEntries.find((e) => e.configName === name)?.configValue
-      return v === undefined || v === null || v === '' ? -1 : Number(v)
+      const v = configs.get(name)
+      return v === undefined || v === '' ? -1 : Number(v)
     }
-    result.set(resource.resourceName, { ms: value('retention.ms'), bytes: value('retention.bytes') })
+    result.set(topic, { ms: value('retention.ms'), bytes: value('retention.bytes') })
   }
   return result
 }
@@ -72,7 +63,11 @@ export async function describeRetention(admin: Admin, topics: readonly string[])
  * Refuses (XRC_UPDATES_GONE, reason 'retention') an updates topic whose
  * retention does not cover the journal topic's; both topics must exist.
  */
-export async function checkUpdatesRetention(admin: Admin, updatesTopic: string, journalTopic: string): Promise<void> {
+export async function checkUpdatesRetention(
+  admin: KafkaAdmin,
+  updatesTopic: string,
+  journalTopic: string,
+): Promise<void> {
   const retention = await describeRetention(admin, [updatesTopic, journalTopic])
   const updates = retention.get(updatesTopic) ?? { ms: -1, bytes: -1 }
   const journal = retention.get(journalTopic) ?? { ms: -1, bytes: -1 }

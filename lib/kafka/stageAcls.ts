@@ -18,8 +18,7 @@
  * DescribeConfigs because each checks their settings (retention, message
  * size). Describe follows from Read and Write in Kafka.
  */
-// kafkajs is CommonJS: its ACL constants are not named exports Node can see
-import kafkajs, { type AclEntry } from 'kafkajs'
+import type { AclAllow } from './client/index.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 
 export type Stage = 'primary' | 'mover' | 'applier'
@@ -132,17 +131,15 @@ export function stagePermissions(session: string, stage: Stage): Record<string, 
   }
 }
 
-/** The grants as kafkajs's createAcls entries allowing them to `principal` (User:NAME) from any host. */
-export function aclEntries(grants: readonly AclGrant[], principal: string): AclEntry[] {
+/** The grants as ACLs allowing them to `principal` (User:NAME) from any host. */
+export function aclEntries(grants: readonly AclGrant[], principal: string): AclAllow[] {
   return grants.flatMap((g) =>
-    g.operations.map((op) => ({
-      resourceType: kafkajs.AclResourceTypes[g.resourceType],
+    g.operations.map((operation) => ({
+      resourceType: g.resourceType,
       resourceName: g.name,
-      resourcePatternType: kafkajs.ResourcePatternTypes[g.pattern],
+      pattern: g.pattern,
       principal,
-      host: '*',
-      operation: kafkajs.AclOperationTypes[op],
-      permissionType: kafkajs.AclPermissionTypes.ALLOW,
+      operation,
     })),
   )
 }

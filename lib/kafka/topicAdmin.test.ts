@@ -1,7 +1,8 @@
-import kafkajs, { type Admin } from 'kafkajs'
+import kafkajs from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { XrcError } from '../errors.js'
 import { silentLogger } from '../logger.js'
+import type { KafkaAdmin } from './client/index.js'
 import { ensureTopic, isSettlingAdminError, journalTopicSpec, whileSettling } from './topicAdmin.js'
 
 /** kafkajs builds protocol errors from the broker's error entry ({ type, code, retriable, message }); its typings say Error. */
@@ -19,7 +20,7 @@ function unknownPartition(): Error {
 }
 
 /** An admin whose calls answer from `script` (an error is thrown, anything else returned). */
-function scriptedAdmin(script: Record<string, unknown[]>): Admin & { calls: string[] } {
+function scriptedAdmin(script: Record<string, unknown[]>): KafkaAdmin & { calls: string[] } {
   const calls: string[] = []
   const answer = (name: string) => async () => {
     calls.push(name)
@@ -32,15 +33,13 @@ function scriptedAdmin(script: Record<string, unknown[]>): Admin & { calls: stri
     describeCluster: answer('describeCluster'),
     createTopics: answer('createTopics'),
     fetchTopicMetadata: answer('fetchTopicMetadata'),
-    describeConfigs: answer('describeConfigs'),
-  } as unknown as Admin & { calls: string[] }
+    topicConfigs: answer('topicConfigs'),
+  } as unknown as KafkaAdmin & { calls: string[] }
 }
 
 const oneBroker = { brokers: [{ nodeId: 1, host: 'h', port: 1 }], controller: 1, clusterId: 'c' }
 const onePartition = { topics: [{ name: 't', partitions: [{ partitionId: 0 }] }] }
-const bigEnough = {
-  resources: [{ configEntries: [{ configName: 'max.message.bytes', configValue: String(10 * 1024 * 1024) }] }],
-}
+const bigEnough = new Map([['t', new Map([['max.message.bytes', String(10 * 1024 * 1024)]])]])
 
 describe('ensureTopic while the cluster settles', () => {
   it('asks DescribeConfigs again when a broker has not heard of the topic yet (seen on a three-node cluster)', async () => {
@@ -48,10 +47,10 @@ describe('ensureTopic while the cluster settles', () => {
       describeCluster: [oneBroker],
       createTopics: [false],
       fetchTopicMetadata: [onePartition],
-      describeConfigs: [unknownPartition(), unknownPartition(), bigEnough],
+      topicConfigs: [unknownPartition(), unknownPartition(), bigEnough],
     })
     await ensureTopic(admin, journalTopicSpec('t', 64 * 1024), silentLogger)
-    expect(admin.calls.filter((c) => c === 'describeConfigs')).toHaveLength(3)
+    expect(admin.calls.filter((c) => c === 'topicConfigs')).toHaveLength(3)
   })
 
   it('asks DescribeCluster and CreateTopics again on retriable answers', async () => {
@@ -59,7 +58,7 @@ describe('ensureTopic while the cluster settles', () => {
       describeCluster: [unknownPartition(), oneBroker],
       createTopics: [unknownPartition(), true],
       fetchTopicMetadata: [onePartition],
-      describeConfigs: [bigEnough],
+      topicConfigs: [bigEnough],
     })
     await ensureTopic(admin, journalTopicSpec('t', 64 * 1024), silentLogger)
     expect(admin.calls).toEqual([
@@ -68,7 +67,7 @@ describe('ensureTopic while the cluster settles', () => {
       'createTopics',
       'createTopics',
       'fetchTopicMetadata',
-      'describeConfigs',
+      'topicConfigs',
     ])
   })
 
@@ -77,12 +76,12 @@ describe('ensureTopic while the cluster settles', () => {
       describeCluster: [oneBroker],
       createTopics: [false],
       fetchTopicMetadata: [onePartition],
-      describeConfigs: [{ resources: [{ configEntries: [{ configName: 'max.message.bytes', configValue: '100' }] }] }],
+      topicConfigs: [new Map([['t', new Map([['max.message.bytes', '100']])]])],
     })
     await expect(ensureTopic(admin, journalTopicSpec('t', 64 * 1024), silentLogger)).rejects.toThrow(
       /mover\.journalRecordMaxBytes/,
     )
-    expect(admin.calls.filter((c) => c === 'describeConfigs')).toHaveLength(1)
+    expect(admin.calls.filter((c) => c === 'topicConfigs')).toHaveLength(1)
   })
 
   it('classifies errors: retriable broker codes settle, others and non-errors do not', () => {

@@ -3,15 +3,13 @@
  * applier each make sure the topics they use exist and can carry their
  * records before they start; whichever starts first creates them.
  */
-import kafkajs, { type Admin } from 'kafkajs'
+import type { KafkaAdmin } from './client/index.js'
 import { XrcError } from '../errors.js'
 import { retry, waitFor } from '../retry.js'
 import type { Logger } from '../logger.js'
 import { KAFKA_FRAMING_BYTES } from '../../schemas/wireSizes.js'
 import { resolveReplication, type TopicReplication } from './replication.js'
 import { authorizationErrorOf } from './accessErrors.js'
-
-const { ConfigResourceTypes } = kafkajs
 
 /** Kafka's framing kept free under max.message.bytes; defined with the other wire sizes. */
 export { KAFKA_FRAMING_BYTES }
@@ -47,7 +45,7 @@ export interface TopicSpec {
  * An existing topic keeps its replication (status shows it).
  */
 export async function ensureTopic(
-  admin: Admin,
+  admin: KafkaAdmin,
   spec: TopicSpec,
   logger: Logger,
   replication: TopicReplication = {},
@@ -112,13 +110,8 @@ export async function ensureTopic(
       partitions: spec.partitions,
     })
   }
-  const described = await adminRetry(() =>
-    admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['max.message.bytes'] }],
-    }),
-  )
-  const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
+  const described = await adminRetry(() => admin.topicConfigs([spec.topic], ['max.message.bytes']))
+  const value = described.get(spec.topic)?.get('max.message.bytes')
   if (value !== undefined && Number(value) < need) {
     throw new XrcError('XRC_CONFIG_INVALID', {
       reason: 'topicMaxMessageBytes',

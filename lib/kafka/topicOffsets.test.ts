@@ -4,14 +4,14 @@
  * the client, and the next lookup makes a new one. Against a stand-in for
  * kafkajs's admin client; fake timers.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from './client/index.js'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { isXrcError } from '../errors.js'
 import { KAFKA_CALL_DEADLINE_MS, TopicOffsets } from './callDeadline.js'
 
 type Answer = 'ok' | 'hang' | 'refused'
 
-function standIn(answers: Answer[]): { kafka: Kafka; admins: { connects: number; disconnects: number }[] } {
+function standIn(answers: Answer[]): { kafka: KafkaClient; admins: { connects: number; disconnects: number }[] } {
   const admins: { connects: number; disconnects: number }[] = []
   const kafka = {
     admin: () => {
@@ -30,9 +30,9 @@ function standIn(answers: Answer[]): { kafka: Kafka; admins: { connects: number;
           if (answer === 'refused') return Promise.reject(new Error('Connection error: ECONNREFUSED'))
           return Promise.resolve([{ partition: 0, offset: '7', high: '7', low: '2' }])
         },
-      } as unknown as Admin
+      } as unknown as KafkaAdmin
     },
-  } as unknown as Kafka
+  } as unknown as KafkaClient
   return { kafka, admins }
 }
 

@@ -10,13 +10,13 @@
  * read_committed reader the last stable offset, for topics written without
  * transactions the high watermark.
  */
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient, ReadRecord } from './client/index.js'
 import { XrcError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { createPartitionReader } from './partitionReader.js'
+import { createPartitionReader } from './client/partitionReader.js'
 
 export interface RangeOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   topic: string
   /** First offset per partition; every partition of interest must be named. */
   from: ReadonlyMap<number, number>
@@ -27,7 +27,7 @@ export interface RangeOptions {
   groupPrefix: string
   logger: Logger
   /** Takes messages in offset order per partition; the next fetch waits for it. */
-  onMessage: (partition: number, message: KafkaMessage) => Promise<void> | void
+  onMessage: (partition: number, message: ReadRecord) => Promise<void> | void
   signal?: AbortSignal
   /** Gives up (resolves with reachedEnd false) after this long; default: no bound. */
   timeoutMs?: number
@@ -42,7 +42,7 @@ export interface RangeResult {
 
 /** Per partition: the earliest offset, and the end (for read_committed readers, the last stable offset). */
 export async function partitionOffsets(
-  admin: Admin,
+  admin: KafkaAdmin,
   topic: string,
 ): Promise<Map<number, { low: number; high: number }>> {
   const offsets = await admin.fetchTopicOffsets(topic)
@@ -96,14 +96,14 @@ export async function readRange(options: RangeOptions): Promise<RangeResult> {
 }
 
 export interface TopicScanOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   topic: string
   partition?: number
   /** First offset (default: the earliest retained). */
   from?: number
   groupPrefix: string
   logger: Logger
-  onMessage: (message: KafkaMessage) => void | Promise<void>
+  onMessage: (message: ReadRecord) => void | Promise<void>
   /** Default 30 s. */
   timeoutMs?: number
 }
@@ -145,14 +145,14 @@ export async function scanTopic(options: TopicScanOptions): Promise<number> {
 }
 
 /** A record header as a string (kafkajs gives Buffers). */
-export function headerString(message: KafkaMessage, name: string): string | undefined {
+export function headerString(message: ReadRecord, name: string): string | undefined {
   const v = message.headers?.[name]
   if (v === undefined || v === null) return undefined
   return Array.isArray(v) ? String(v[v.length - 1]) : String(v)
 }
 
 /** A numeric record header, or undefined. */
-export function headerNumber(message: KafkaMessage, name: string): number | undefined {
+export function headerNumber(message: ReadRecord, name: string): number | undefined {
   const s = headerString(message, name)
   const n = s === undefined ? Number.NaN : Number(s)
   return Number.isFinite(n) ? n : undefined

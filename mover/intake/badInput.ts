@@ -5,7 +5,7 @@
  * and what is reported when a controller freezes or an operator discards
  * seqs. One per mover; it outlives the pipeline's restarts.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import type { TopicReplication } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import type { ResumeCommand } from '../../schemas/control.js'
@@ -31,7 +31,7 @@ export interface BadInputDesk {
 }
 
 export function createBadInputDesk(options: {
-  kafka: Kafka
+  kafka: KafkaClient
   session: string
   topics: SessionTopics
   maxRecordSetBytes: number

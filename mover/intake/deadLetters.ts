@@ -20,11 +20,18 @@
  * record again and dead-letter it again (same key); readers count distinct
  * keys. Within one mover process a record is dead-lettered once.
  */
-import type { IHeaders, Kafka, Producer } from 'kafkajs'
 import type { ErrorCode } from '../../lib/errors.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { scanTopic } from '../../lib/kafka/index.js'
+import {
+  type IdempotentProducer,
+  type KafkaClient,
+  type RecordHeaders,
+  connectIdempotentProducer,
+  producibleHeaders,
+  scanTopic,
+  sendWhole,
+} from '../../lib/kafka/index.js'
 import {
   KAFKA_CALL_DEADLINE_MS,
   deadLetterTopicSpec,
@@ -42,7 +49,7 @@ export interface DeadLetter {
   partition: number
   offset: number
   value: Buffer | null
-  headers: IHeaders | undefined
+  headers: RecordHeaders | undefined
   code: ErrorCode
   message: string
   action: DeadLetterAction
@@ -63,7 +70,7 @@ export interface DeadLetterWriter {
 }
 
 export interface DeadLetterWriterOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   session: string
   topic: string
   sourceTopic: string
@@ -77,7 +84,7 @@ export interface DeadLetterWriterOptions {
 export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLetterWriter {
   const log = options.logger.child({ component: 'dead-letters', topic: options.topic })
   const written = new Map<number, Set<number>>()
-  let producer: Producer | undefined
+  let producer: IdempotentProducer | undefined
 
   return {
     async open() {
@@ -93,14 +100,7 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
       } finally {
         await admin.disconnect()
       }
-      const p = options.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        retry: { retries: 5 },
-      })
-      await p.connect()
-      producer = p
+      producer = await connectIdempotentProducer(options.kafka, { retries: 5 })
     },
 
     async write(letter) {
@@ -112,8 +112,8 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
       const message = tooLong ? `${letter.message} (value of ${letter.value?.length} bytes left out)` : letter.message
       // header values are bytes: keep the message whole but bounded
       const boundedMessage = message.slice(0, 4000)
-      const headers: IHeaders = {
-        ...(letter.headers ?? {}),
+      const headers = {
+        ...producibleHeaders(letter.headers),
         [HEADERS.session]: options.session,
         [HEADERS.sourceTopic]: options.sourceTopic,
         [HEADERS.sourcePartition]: String(letter.partition),
@@ -131,11 +131,9 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
         }),
       }
       try {
-        const sent = producer.send({
-          topic: options.topic,
-          acks: -1,
-          messages: [{ key: `${letter.partition}:${letter.offset}`, value: tooLong ? null : letter.value, headers }],
-        })
+        const sent = sendWhole(producer, options.topic, [
+          { partition: 0, key: `${letter.partition}:${letter.offset}`, value: tooLong ? null : letter.value, headers },
+        ])
         await withinDeadline(sent, KAFKA_CALL_DEADLINE_MS, `the dead letter of offset ${letter.offset}`)
       } catch (err) {
         throw new XrcError('XRC_KAFKA_UNREACHABLE', {
@@ -164,7 +162,7 @@ export function createDeadLetterWriter(options: DeadLetterWriterOptions): DeadLe
     async close() {
       const p = producer
       producer = undefined
-      await p?.disconnect().catch((err: unknown) => log.warn({ err }, 'disconnecting the dead-letter producer failed'))
+      await p?.close().catch((err: unknown) => log.warn({ err }, 'disconnecting the dead-letter producer failed'))
     },
   }
 }
@@ -199,7 +197,7 @@ export interface DeadLetterSummary {
 
 /** Reads a session's dead-letter topic whole (it is small: bad input is rare). */
 export async function readDeadLetters(options: {
-  kafka: Kafka
+  kafka: KafkaClient
   topic: string
   logger: Logger
   groupPrefix: string

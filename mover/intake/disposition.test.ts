@@ -3,7 +3,7 @@
  * record that carries the controller's next seqs never passes over them.
  */
 import fc from 'fast-check'
-import type { KafkaMessage } from 'kafkajs'
+import type { ReadRecord } from '../../lib/kafka/index.js'
 import { describe, expect, it } from 'vitest'
 import { ERROR_CODES, XrcError, type ErrorCode } from '../../lib/errors.js'
 import { HEADERS } from '../../schemas/topicNames.js'
@@ -80,7 +80,7 @@ describe('claimsNextSeq', () => {
 })
 
 describe('claimed seqs', () => {
-  const message = (headers: Record<string, string>): KafkaMessage =>
+  const message = (headers: Record<string, string>): ReadRecord =>
     ({
       offset: '0',
       headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)])),

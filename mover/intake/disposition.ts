@@ -5,7 +5,7 @@
  * carries (or claims by its headers) the controller's next seqs freezes the
  * controller instead of being skipped, so its seqs are never lost unnoticed.
  */
-import type { KafkaMessage } from 'kafkajs'
+import type { ReadRecord } from '../../lib/kafka/index.js'
 import { isXrcError, type ErrorCode, type XrcError } from '../../lib/errors.js'
 import { HEADERS } from '../../schemas/topicNames.js'
 import type { DeadLetterAction } from './deadLetters.js'
@@ -75,7 +75,7 @@ export function claimsNextSeq(
 }
 
 /** Controller and seqs from a record's Kafka headers (the producer sets them), when all are there. */
-export function headerSeqs(m: KafkaMessage): ClaimedSeqs | undefined {
+export function headerSeqs(m: ReadRecord): ClaimedSeqs | undefined {
   const get = (name: string): number => Number(m.headers?.[name]?.toString() ?? Number.NaN)
   const controller = get(HEADERS.controller)
   const firstSeq = get(HEADERS.firstSeq)

@@ -4,10 +4,16 @@
  * the mover follows the topic from its start with `createCommandFeed` and
  * keeps every decision by the record it names.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import { createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
-import { controlTopicSpec, ensureTopic, type TopicReplication } from '../../lib/kafka/index.js'
+import {
+  connectIdempotentProducer,
+  controlTopicSpec,
+  ensureTopic,
+  sendWhole,
+  type TopicReplication,
+} from '../../lib/kafka/index.js'
 import { decodeCommand, encodeCommand, resumeKey, type ResumeCommand } from '../../schemas/control.js'
 import { errorMessage } from '../../lib/errors.js'
 
@@ -20,7 +26,7 @@ export interface CommandFeed {
 }
 
 export function createCommandFeed(options: {
-  kafka: Kafka
+  kafka: KafkaClient
   session: string
   topic: string
   replication?: TopicReplication
@@ -83,7 +89,7 @@ export function createCommandFeed(options: {
 
 /** Writes a resume command to the session's control topic (created when missing); resolves once it is on the topic. */
 export async function requestResume(options: {
-  kafka: Kafka
+  kafka: KafkaClient
   topic: string
   command: ResumeCommand
   replication?: TopicReplication
@@ -96,16 +102,14 @@ export async function requestResume(options: {
   } finally {
     await admin.disconnect()
   }
-  const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-  await producer.connect()
+  const producer = await connectIdempotentProducer(options.kafka)
   try {
     const c = options.command
-    await producer.send({
-      topic: options.topic,
-      acks: -1,
-      messages: [{ key: resumeKey(c.partition, c.offset), value: encodeCommand(c) }],
-    })
+    // a control topic has one partition (controlTopicSpec): commands are read in order
+    await sendWhole(producer, options.topic, [
+      { partition: 0, key: resumeKey(c.partition, c.offset), value: encodeCommand(c), headers: {} },
+    ])
   } finally {
-    await producer.disconnect()
+    await producer.close()
   }
 }

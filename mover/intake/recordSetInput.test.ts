@@ -1,5 +1,5 @@
 import avro from 'avsc'
-import type { KafkaMessage } from 'kafkajs'
+import type { ReadRecord } from '../../lib/kafka/index.js'
 import { describe, expect, it } from 'vitest'
 import { XrcError } from '../../lib/errors.js'
 import type { AvroCodec } from '../../schemas/codec.js'
@@ -33,8 +33,8 @@ const rs: RecordSet = {
   updates: [{ seq: 5, time: 10, volume: 'v', block: 0, data: Buffer.alloc(512) }],
 }
 
-function message(value: Buffer | null, headers: Record<string, string> = {}): KafkaMessage {
-  return { key: null, value, headers, offset: '7', timestamp: '0', attributes: 0 } as KafkaMessage
+function message(value: Buffer | null, headers: Record<string, string> = {}): ReadRecord {
+  return { key: null, value, headers, offset: '7', timestamp: '0', attributes: 0 } as ReadRecord
 }
 
 async function failure(p: Promise<unknown>): Promise<XrcError> {

@@ -8,7 +8,7 @@
  * failure is an XrcError naming the partition and offset; the registry
  * being out of reach is retried a few times, a bad record never.
  */
-import type { KafkaMessage } from 'kafkajs'
+import type { ReadRecord } from '../../lib/kafka/index.js'
 import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
 import { retry } from '../../lib/retry.js'
 import { MAGIC_BYTE, WIRE_HEADER_BYTES, type AvroCodec } from '../../schemas/codec.js'
@@ -27,7 +27,7 @@ const HEADER_FIELDS = [
 ] as const
 
 export async function decodeRecordSet(
-  message: KafkaMessage,
+  message: ReadRecord,
   partition: number,
   codec: AvroCodec<RecordSet>,
   maxBytes: number,

@@ -18,7 +18,7 @@
  *   lacks those writes until their volumes are resynced.
  */
 import { userInfo } from 'node:os'
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { ResumeCommand } from '../../schemas/control.js'
@@ -28,7 +28,7 @@ import type { TopicReplication } from '../../lib/kafka/index.js'
 import { requestResume } from './operatorCommands.js'
 
 export interface ResumeRequest {
-  kafka: Kafka
+  kafka: KafkaClient
   session: string
   logger: Logger
   /** topics.*: replication of the control topic if it is created here. */

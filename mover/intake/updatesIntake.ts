@@ -28,7 +28,7 @@
  * aside and which freezes its controller (disposition.ts), when a
  * partition is paused and resumed (backpressure.ts).
  */
-import type { IHeaders, KafkaMessage } from 'kafkajs'
+import type { ReadRecord, RecordHeaders } from '../../lib/kafka/index.js'
 import type { PartitionBatch } from '../../lib/kafka/index.js'
 import { XrcError, isXrcError, type ErrorCode } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
@@ -266,7 +266,7 @@ class PartitionsIntake implements UpdatesIntake {
     this.#metrics.partitionLag.set({ partition: String(batch.partition) }, behind)
   }
 
-  async #take(partition: number, m: KafkaMessage): Promise<Verdict> {
+  async #take(partition: number, m: ReadRecord): Promise<Verdict> {
     let rs: RecordSetView
     try {
       rs = await decodeRecordSet(m, partition, this.#options.codec, this.#options.maxRecordSetBytes)
@@ -281,7 +281,7 @@ class PartitionsIntake implements UpdatesIntake {
 
   async #feed(
     partition: number,
-    m: KafkaMessage,
+    m: ReadRecord,
     rs: RecordSetView,
     decision: ResumeCommand | undefined,
   ): Promise<Verdict> {
@@ -304,7 +304,7 @@ class PartitionsIntake implements UpdatesIntake {
   /** Acts on a disposition: the record set aside, the controller frozen, or the run failed. */
   async #dispose(
     partition: number,
-    m: KafkaMessage,
+    m: ReadRecord,
     err: unknown,
     disposition: Disposition,
     rs: RecordSetView | undefined,
@@ -324,7 +324,7 @@ class PartitionsIntake implements UpdatesIntake {
   /** The controller's stream is broken at this record: apply the operator's decision, or freeze it. */
   async #breakAt(
     partition: number,
-    m: KafkaMessage,
+    m: ReadRecord,
     err: XrcError,
     rs: RecordSetView | undefined,
     takeable: boolean,
@@ -361,12 +361,12 @@ class PartitionsIntake implements UpdatesIntake {
     return 'stop'
   }
 
-  async #setAside(partition: number, m: KafkaMessage, err: XrcError, action: DeadLetterAction): Promise<void> {
+  async #setAside(partition: number, m: ReadRecord, err: XrcError, action: DeadLetterAction): Promise<void> {
     await this.#options.deadLetter({
       partition,
       offset: Number(m.offset),
       value: m.value,
-      headers: m.headers as IHeaders | undefined,
+      headers: m.headers as RecordHeaders | undefined,
       code: err.code,
       message: err.message,
       action,

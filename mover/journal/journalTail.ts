@@ -12,7 +12,7 @@
  * Call only after the journal writer claimed the transactional id: then no
  * transaction of the journal is open and its end is final while we read.
  */
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaClient, ReadRecord } from '../../lib/kafka/index.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { KAFKA_CALL_DEADLINE_MS, createPartitionReader, withinDeadline } from '../../lib/kafka/index.js'
@@ -31,7 +31,7 @@ export interface JournalTail {
 }
 
 export interface JournalTailOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   topic: string
   session: string
   codec: AvroCodec<JournalRecord>
@@ -43,10 +43,10 @@ export interface JournalTailOptions {
   timeoutMs?: number
 }
 
-const header = (m: KafkaMessage, name: string): string | undefined => m.headers?.[name]?.toString()
+const header = (m: ReadRecord, name: string): string | undefined => m.headers?.[name]?.toString()
 
 /** Whether a journal record is the last part of its group, from its headers (no decoding). */
-function isLastPart(m: KafkaMessage): boolean {
+function isLastPart(m: ReadRecord): boolean {
   const part = header(m, HEADERS.part)
   const parts = header(m, HEADERS.parts)
   return part !== undefined && parts !== undefined && Number(part) === Number(parts) - 1
@@ -81,8 +81,8 @@ export async function readJournalTail(options: JournalTailOptions): Promise<Jour
 }
 
 /** The last message of [from, end) whose headers say it ends a group. */
-async function lastPartIn(options: JournalTailOptions, from: number, end: number): Promise<KafkaMessage | undefined> {
-  let found: KafkaMessage | undefined
+async function lastPartIn(options: JournalTailOptions, from: number, end: number): Promise<ReadRecord | undefined> {
+  let found: ReadRecord | undefined
   let position = from
   let crashed: Error | undefined
   const reader = createPartitionReader({
@@ -119,7 +119,7 @@ async function lastPartIn(options: JournalTailOptions, from: number, end: number
   return found
 }
 
-async function decodeTail(options: JournalTailOptions, m: KafkaMessage): Promise<JournalTail> {
+async function decodeTail(options: JournalTailOptions, m: ReadRecord): Promise<JournalTail> {
   const offset = Number(m.offset)
   const context = { session: options.session, partition: 0, offset: m.offset }
   if (m.value === null) throw new XrcError('XRC_DECODE_FAILED', { reason: 'noJournalValue', ...context })

@@ -10,6 +10,7 @@
 import type { Kafka, Producer, Transaction } from 'kafkajs'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { XrcError, isXrcError } from '../../lib/errors.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
@@ -70,8 +71,13 @@ function group(): FormedGroup {
 
 function writer(kafka: Kafka): JournalWriter {
   return createJournalWriter({
-    kafka,
-    connection: { brokers: ['127.0.0.1:9'] }, // unused: the producer is made of the stand-in `kafka`
+    // the producer is made of the stand-in kafkajs client
+    kafka: createKafkaClient({
+      connection: { brokers: ['127.0.0.1:9'] },
+      clientId: 't',
+      logger: silentLogger,
+      kafkajs: kafka,
+    }),
     session: 's',
     topic: 'journal',
     codec,

@@ -31,8 +31,7 @@
  *   it returns; only then may the caller re-read the journal tail to learn
  *   whether the group landed, so no group is journaled twice.
  */
-import type { Kafka } from 'kafkajs'
-import type { KafkaConnection } from '../../lib/config.js'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { XrcError } from '../../lib/errors.js'
 import {
   type KafkaClientName,
@@ -63,12 +62,9 @@ export interface JournalWriterHooks {
 }
 
 export interface JournalWriterOptions {
-  /** The kafkajs client (the producer's library when `client` is not platformatic). */
-  kafka: Kafka
-  /** The library of the transactional producer (kafka.client); kafkajs when unset. */
+  kafka: KafkaClient
+  /** The library of the transactional producer; kafkajs when unset. */
   client?: KafkaClientName
-  /** Where Kafka is (config.kafka): what a platformatic producer connects to. */
-  connection: KafkaConnection
   session: string
   /** The journal topic (one partition). */
   topic: string
@@ -122,7 +118,7 @@ export const JOURNAL_PRODUCER_RETRY = { retries: 12, retryDelayMs: 10 } as const
 const DROP_PRODUCER_MS = 5000
 
 /** A journal record ready to send. */
-type JournalMessage = ProduceRecord
+type JournalMessage = ProduceRecord & { value: Buffer }
 
 export function createJournalWriter(options: JournalWriterOptions): JournalWriter {
   return new TransactionalJournalWriter(options)
@@ -154,12 +150,10 @@ class TransactionalJournalWriter implements JournalWriter {
     if (this.#fenced) throw new XrcError('XRC_FENCED', { transactionalId: this.#transactionalId })
     this.#state = 'broken'
     await this.#dropProducer()
-    const { kafka, client, connection, transactionTimeoutMs } = this.#options
-    const p = createTransactionalProducer(client ?? 'kafkajs', {
-      kafka,
-      connection,
+    const { kafka, client, transactionTimeoutMs } = this.#options
+    const p = createTransactionalProducer(kafka, {
+      library: client ?? 'kafkajs',
       clientId: `${this.#transactionalId}.producer`,
-      logger: this.#log,
       transactionalId: this.#transactionalId,
       transactionTimeoutMs,
       ...JOURNAL_PRODUCER_RETRY,

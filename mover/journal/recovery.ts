@@ -18,7 +18,7 @@
  * exists. `xrc resync` (cli/resync/reestablish.ts), the way to start again
  * after losing the journal, deletes them anyway.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
 import type { AvroCodec } from '../../schemas/codec.js'
 import type { JournalRecord } from '../../schemas/journal.js'
@@ -37,7 +37,7 @@ export interface StartPoint {
 }
 
 export interface StartPointOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   session: string
   journalTopic: string
   /** Configured controller ids (= updates partitions). */

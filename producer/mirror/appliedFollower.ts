@@ -6,7 +6,7 @@
  * takes the minimum over them (secondaries.ts). This is all the primary
  * learns of the secondary site, and it learns it through Kafka only.
  *
- * - Safe when silent: Kafka, the registry or the topic out of reach only
+ * - Safe when silent: KafkaClient, the registry or the topic out of reach only
  *   delays the next state (the follower retries with backoff, as long as
  *   the primary runs); the mirror discards nothing until it hears, so both
  *   change generations stay.
@@ -17,7 +17,7 @@
  *   createDecoder): the primary needs no write access to the applied
  *   subject.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { Backoff } from '../../lib/backoff.js'
 import { settleWithin } from '../../lib/stage.js'
 import { errorMessage } from '../../lib/errors.js'
@@ -29,7 +29,7 @@ import { valueSubject } from '../../schemas/topicNames.js'
 import type { RegistryConnection } from '../../schemas/registryClient.js'
 
 export interface AppliedFollowerOptions {
-  kafka: Kafka
+  kafka: KafkaClient
   topic: string
   registry: RegistryConnection
   /** Prefix of the private reader group. */
@@ -147,7 +147,7 @@ export function followAppliedState(options: AppliedFollowerOptions): { stop: () 
  * may retry a connection for long), and the admin client is disconnected before this resolves.
  */
 async function appliedTopicEnd(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   log: Logger,
   untilStopped: <T>(step: Promise<T>) => Promise<T | 'stopped'>,

@@ -10,7 +10,7 @@
  * the shell that performs their effects on the controllers, their sidefiles
  * and mirror.json.
  *
- * - suspend (Kafka unreachable for resync.suspendAfterUnreachableMs, a
+ * - suspend (KafkaClient unreachable for resync.suspendAfterUnreachableMs, a
  *   sidefile full for producer.sidefileWaitMs, `xrc suspend`): in one
  *   synchronous step every controller switches to marking (a write is marked
  *   for resync instead of captured) and, coming from duplex, S = a tick: the
@@ -41,7 +41,7 @@
  *   discards older change generations. Nothing heard, nothing discarded:
  *   both generations stay.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { Backoff } from '../../lib/backoff.js'
 import type { Config } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
@@ -114,7 +114,7 @@ export interface MirrorIo {
   /** A new Kafka producer for the next send (the topic was made again). */
   resetKafka(): Promise<void>
   /** The Kafka client through which the secondary's applied state is followed. */
-  kafka: Kafka
+  kafka: KafkaClient
 }
 
 export interface MirrorOptions {
@@ -433,7 +433,7 @@ class SessionMirror implements Mirror {
     }
   }
 
-  #followSecondary(kafka: Kafka): { stop: () => Promise<void> } {
+  #followSecondary(kafka: KafkaClient): { stop: () => Promise<void> } {
     const { config } = this.#options
     return followAppliedState({
       kafka,

@@ -9,7 +9,7 @@
  * resends the same record sets after a failure: record set N+1 never
  * reaches a partition before N.
  */
-import type { Kafka } from 'kafkajs'
+import type { KafkaClient } from '../../lib/kafka/index.js'
 import { XrcError, errorMessage } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import type { KafkaConnection } from '../../lib/config.js'
@@ -81,7 +81,7 @@ export interface Transport {
 
 export interface KafkaTransportOptions {
   /** The kafkajs client of the topic's admin (and of the producer when `client` is kafkajs). */
-  kafka: Kafka
+  kafka: KafkaClient
   /** The library of the producer (kafka.client); kafkajs when unset. */
   client?: KafkaClientName
   clientId?: string
@@ -201,7 +201,7 @@ class KafkaTransport implements Transport {
     const topic = this.#topic
     // a send needs the schema registered too: a registry out of reach at start leaves the transport unopened
     if (this.#codec === undefined) throw new XrcError('XRC_REGISTRY_UNREACHABLE', { reason: 'notRegistered', topic })
-    const admin = this.#options.kafka.admin({ retry: { retries: 0 } })
+    const admin = this.#options.kafka.admin({ retries: 0 })
     await admin.connect()
     try {
       const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0
@@ -228,11 +228,9 @@ class KafkaTransport implements Transport {
   }
 
   async #connectProducer(): Promise<IdempotentProducer> {
-    const { kafka, connection, logger } = this.#options
-    const p = await connectIdempotentProducer(this.#options.client ?? 'kafkajs', {
-      kafka,
-      connection,
-      logger,
+    const { kafka } = this.#options
+    const p = await connectIdempotentProducer(kafka, {
+      library: this.#options.client ?? 'kafkajs',
       clientId: this.#options.clientId ?? 'xrc-producer',
     })
     if (this.#closed) {
@@ -273,7 +271,7 @@ class KafkaTransport implements Transport {
 
   async #prepareTopic(): Promise<void> {
     const { kafka, partitions, maxRecordSetBytes } = this.#options
-    const admin = await connectAdmin(kafka, this.#options.connection)
+    const admin = await connectAdmin(kafka)
     try {
       await ensureTopic(
         admin,

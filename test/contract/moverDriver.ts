@@ -11,10 +11,9 @@
  * dead-lettered with XRC_DECODE_FAILED, the stream goes on. Its downstream
  * is Kafka (the journal), on the same broker as its input.
  */
-import { logLevel } from 'kafkajs'
 import type { KafkaClientName } from '../../lib/kafka/client/index.js'
 import { loadConfig } from '../../lib/config.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createMover, readDeadLetters, type Mover } from '../../mover/index.js'
 import { createCodec } from '../../schemas/codec.js'
@@ -29,6 +28,7 @@ import type { StageDriver } from './stageContract.js'
 import { followTopic } from './topicFollower.js'
 import { recordSetHeaders } from '../../schemas/recordSet.js'
 import { registryAt } from '../../schemas/registryClient.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
 const BLOCK = 512
 const CONTROLLERS = [0, 1, 2]
@@ -69,11 +69,11 @@ export const moverDriver = (client: KafkaClientName): StageDriver<Mover> => ({
         mover: { groupIntervalMs: 40 },
       },
     })
-    const kafka = createKafka({
+    const kafka = createKafkaClient({
       connection: { brokers },
       clientId: uniqueName('contract'),
       logger: silentLogger,
-      level: logLevel.NOTHING,
+      logs: 'none',
     })
     const admin = kafka.admin()
     await admin.connect()
@@ -93,7 +93,7 @@ export const moverDriver = (client: KafkaClientName): StageDriver<Mover> => ({
         schema: JOURNAL_SCHEMA,
       }),
     ])
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    const producer = kafkajsOf(kafka).producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
     const controllers = new ScriptedControllers(session, BLOCK)
     const journal = followTopic(kafka, topics.journal, 1)

@@ -18,10 +18,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logLevel } from 'kafkajs'
 import { isXrcError } from '../../lib/errors.js'
 import { loadConfig } from '../../lib/config.js'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import type { KafkaClientName } from '../../lib/kafka/client/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createCodec } from '../../schemas/codec.js'
@@ -82,11 +81,11 @@ export const primaryDriver = (client: KafkaClientName): StageDriver<Primary> => 
       },
     })
     const topic = sessionTopics(name).updates
-    const kafka = createKafka({
+    const kafka = createKafkaClient({
       connection: { brokers },
       clientId: uniqueName('contract'),
       logger: silentLogger,
-      level: logLevel.NOTHING,
+      logs: 'none',
     })
     const follower = followTopic(kafka, topic, CONTROLLERS.length)
     const codec = await createCodec<RecordSet>({

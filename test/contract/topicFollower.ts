@@ -4,18 +4,18 @@
  * reports now (read_committed), so a driver's output() stays cheap when
  * polled.
  */
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaClient, ReadRecord } from '../../lib/kafka/index.js'
 import { scanTopic } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { uniqueName } from '../kit/names.js'
 
 export interface TopicFollower {
   /** Every message so far, per partition in offset order. */
-  read(): Promise<KafkaMessage[][]>
+  read(): Promise<ReadRecord[][]>
 }
 
-export function followTopic(kafka: Kafka, topic: string, partitions: number): TopicFollower {
-  const seen: KafkaMessage[][] = Array.from({ length: partitions }, () => [])
+export function followTopic(kafka: KafkaClient, topic: string, partitions: number): TopicFollower {
+  const seen: ReadRecord[][] = Array.from({ length: partitions }, () => [])
   const next = Array.from({ length: partitions }, () => 0)
   const groupPrefix = uniqueName('contract-follow')
   return {
@@ -28,7 +28,7 @@ export function followTopic(kafka: Kafka, topic: string, partitions: number): To
           from: next[partition] as number,
           groupPrefix,
           logger: silentLogger,
-          onMessage: (m) => void (seen[partition] as KafkaMessage[]).push(m),
+          onMessage: (m) => void (seen[partition] as ReadRecord[]).push(m),
         })
       }
       return seen

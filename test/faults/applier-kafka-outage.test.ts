@@ -9,11 +9,11 @@
  * whole, in order, once. (It used to halt: the look at the updates topic's
  * log start failed, and the service exited 1 on a mere outage.)
  */
-import { logLevel, type Admin, type Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createApplier, type Applier } from '../../applier/index.js'
-import { createKafka, createPartitionReader, ensureTopic, journalTopicSpec } from '../../lib/kafka/index.js'
+import { createKafkaClient, createPartitionReader, ensureTopic, journalTopicSpec } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { serveMetrics } from '../../lib/metrics.js'
 import { waitFor } from '../../lib/retry.js'
@@ -24,17 +24,17 @@ import { createTestSchema } from '../kit/servers.js'
 import { startPrivateKafka, type PrivateServer } from './harness/privateServers.js'
 
 let broker: PrivateServer
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
   broker = await startPrivateKafka()
-  kafka = createKafka({
+  kafka = createKafkaClient({
     connection: { brokers: [broker.address] },
     clientId: uniqueName('kafka-outage'),
     logger: silentLogger,
-    level: logLevel.NOTHING,
+    logs: 'none',
   })
   admin = kafka.admin()
   await admin.connect()

@@ -8,7 +8,7 @@
  * its RPO gauge growing meanwhile, and carries on once the lock goes.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApplier, type Applier } from '../../applier/index.js'
@@ -21,8 +21,8 @@ import type { ConsistencyGroup } from '../../schemas/journal.js'
 import { createTestJournal, modelImage, randomGroups, testConfig, toRecords, TEST_VOLUMES } from '../kit/journal.js'
 import { createTestSchema, stackInfo, testKafka } from '../kit/servers.js'
 
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {

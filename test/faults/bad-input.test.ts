@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { Admin, IHeaders, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient, RecordHeaders } from '../../lib/kafka/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
@@ -30,8 +30,8 @@ import { BLOCK, expectJournalMatches, moverSession, readGroups, type MoverSessio
 import { recordSetHeaders } from '../../schemas/recordSet.js'
 
 const run = promisify(execFile)
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
@@ -61,7 +61,7 @@ async function start(
 }
 
 /** Sends one raw record to a partition; resolves with its offset. */
-async function sendRaw(s: MoverSession, partition: number, value: Buffer, headers?: IHeaders): Promise<number> {
+async function sendRaw(s: MoverSession, partition: number, value: Buffer, headers?: RecordHeaders): Promise<number> {
   const [meta] = await s.producer.send({
     topic: s.topics.updates,
     acks: -1,

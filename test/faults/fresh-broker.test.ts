@@ -6,15 +6,15 @@
  * initialized" while the group coordinator was still loading (the applier
  * refused to start). Both must simply work.
  */
-import { logLevel } from 'kafkajs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createKafka } from '../../lib/kafka/index.js'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPartitionReader } from '../../lib/kafka/index.js'
 import { waitFor } from '../../lib/retry.js'
 import { ensureTopic, journalTopicSpec } from '../../lib/kafka/index.js'
 import { uniqueName } from '../kit/names.js'
 import { startPrivateKafka, type PrivateServer } from './harness/privateServers.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
 let broker: PrivateServer
 
@@ -27,17 +27,17 @@ afterAll(async () => {
 })
 
 it('creates topics and reads one from an offset right after the broker started', async () => {
-  const kafka = createKafka({
+  const kafka = createKafkaClient({
     connection: { brokers: [broker.address] },
     clientId: uniqueName('fresh'),
     logger: silentLogger,
-    level: logLevel.NOTHING,
+    logs: 'none',
   })
   const admin = kafka.admin()
   await admin.connect()
   const topics = Array.from({ length: 3 }, () => uniqueName('fresh'))
   await Promise.all(topics.map((t) => ensureTopic(admin, journalTopicSpec(t, 64 * 1024), silentLogger)))
-  const producer = kafka.producer()
+  const producer = kafkajsOf(kafka).producer()
   await producer.connect()
   await producer.send({
     topic: topics[0] as string,

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { createApplier, type Applier, type ApplierOptions } from '../../applier/index.js'
 import { JOURNAL_FETCH_BYTES } from '../../applier/journal/index.js'
 import { silentLogger } from '../../lib/logger.js'
@@ -28,9 +28,10 @@ import {
   type TestJournal,
 } from '../kit/journal.js'
 import { createTestSchema, stackInfo, testKafka } from '../kit/servers.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 let pool: Pool
 const cleanups: (() => Promise<void>)[] = []
 
@@ -87,12 +88,18 @@ async function newSession(): Promise<Session> {
   }
 }
 
-/** deleteRecords on the updates topic (kafkajs finds the partition leader only after a metadata fetch). */
+/** deleteRecords on the updates topic, with kafkajs (which finds the partition leader only after a metadata fetch). */
 async function deleteUpdates(topic: string, before: number): Promise<void> {
-  await admin.fetchTopicMetadata({ topics: [topic] })
   const [{ high } = { high: '0' }] = await admin.fetchTopicOffsets(topic)
   const target = before === -1 ? Number(high) : before
-  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(before) }] })
+  const raw = kafkajsOf(kafka).admin()
+  await raw.connect()
+  try {
+    await raw.fetchTopicMetadata({ topics: [topic] })
+    await raw.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(before) }] })
+  } finally {
+    await raw.disconnect()
+  }
   // the applier made next must find them gone: a CI run saw one apply the updates this was to delete
   await waitFor(
     `${topic} partition 0 to start at ${target}`,

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import {
   createApplier,
   createBlockStore,
@@ -33,8 +33,8 @@ import {
 } from '../kit/journal.js'
 import { createTestSchema, stackInfo, testKafka } from '../kit/servers.js'
 
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 let pool: Pool
 let dir: string
 let journal: TestJournal

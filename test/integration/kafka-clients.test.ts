@@ -12,25 +12,21 @@ import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import { isFencedError } from '../../mover/journal/writeFailure.js'
 import { uniqueName } from '../kit/names.js'
-import { stackInfo, testKafka } from '../kit/servers.js'
+import { testKafka } from '../kit/servers.js'
 
 const record = (value: string): ProduceRecord => ({ partition: 0, key: value, value: Buffer.from(value), headers: {} })
 
 describe.each(KAFKA_CLIENTS)('Kafka client %s', (client) => {
   it('reads committed transactions only, and fences an older producer of the same transactional id', async () => {
-    const kafka = testKafka()
+    const kafka = testKafka(uniqueName('clients'), client)
     const topic = uniqueName('clients')
     const admin = kafka.admin()
     await admin.connect()
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
     await admin.disconnect()
-    const connection = { brokers: stackInfo().kafkaBrokers }
     const producer = (transactionalId: string) =>
-      createTransactionalProducer(client, {
-        kafka,
-        connection,
+      createTransactionalProducer(kafka, {
         clientId: uniqueName('tx'),
-        logger: silentLogger,
         transactionalId,
         transactionTimeoutMs: 30_000,
       })
@@ -79,7 +75,6 @@ describe.each(KAFKA_CLIENTS)('Kafka client %s', (client) => {
     const seen: string[] = []
     const reader = createPartitionReader({
       kafka,
-      library: { client, connection },
       topic,
       isolation: 'read_committed',
       groupPrefix: uniqueName('clients-reader'),

@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { saslSettings } from '../../lib/config.js'
-import { connectAdmin, createKafka, stageAcls, type Stage } from '../../lib/kafka/index.js'
+import { connectAdmin, createKafkaClient, stageAcls, type Stage } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
@@ -200,8 +200,8 @@ describe('a secured Kafka (TLS and SCRAM-SHA-512)', () => {
       tls: { caFile: kafka.tls.caFile, checkServerName: true },
       sasl: saslSettings('PLAIN', 'xrc', password),
     }
-    const client = createKafka({ connection, clientId: 'xrc-plain-test', logger: silentLogger })
-    const admin = await connectAdmin(client, connection)
+    const client = createKafkaClient({ connection, clientId: 'xrc-plain-test', logger: silentLogger })
+    const admin = await connectAdmin(client)
     try {
       expect(await admin.listTopics()).toEqual(
         expect.arrayContaining([sessionTopics(session.config.session.name).updates]),
@@ -211,7 +211,7 @@ describe('a secured Kafka (TLS and SCRAM-SHA-512)', () => {
     }
     const wrong = { ...connection, sasl: saslSettings('PLAIN', 'xrc', 'wrong-password-1') }
     await expect(
-      connectAdmin(createKafka({ connection: wrong, clientId: 'xrc-plain-test', logger: silentLogger }), wrong),
+      connectAdmin(createKafkaClient({ connection: wrong, clientId: 'xrc-plain-test', logger: silentLogger })),
     ).rejects.toMatchObject({
       code: 'XRC_KAFKA_AUTH_FAILED',
       message: expect.stringMatching(/SASL PLAIN as user "xrc" failed/),

@@ -6,7 +6,7 @@
  * holds every write exactly once, in contiguous groups, as the model says.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import type { StageEnd } from '../../lib/stage.js'
@@ -22,8 +22,8 @@ import {
   type ScriptedControllers,
 } from './moverKit.js'
 
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {

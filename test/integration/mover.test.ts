@@ -7,7 +7,7 @@
  * gap, garbage dead-lettered and set aside, and backpressure.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { loadConfig } from '../../lib/config.js'
 import { isXrcError } from '../../lib/errors.js'
 import { silentLogger } from '../../lib/logger.js'
@@ -27,9 +27,10 @@ import {
   type MoverSession,
   type ScriptedControllers,
 } from './moverKit.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
@@ -147,7 +148,11 @@ describe('mover', () => {
     expect(asides.length).toBeLessThanOrEqual(1)
     for (const r of asides) expect(r).toMatchObject({ controller: 1, setAside: [expect.any(Number)] })
     // markers carry the marks: no input offsets are committed any more
-    const [committed] = await admin.fetchOffsets({ groupId: moverGroupId(s.session), topics: [s.topics.updates] })
+    const raw = kafkajsOf(kafka).admin()
+    await raw.connect()
+    const [committed] = await raw
+      .fetchOffsets({ groupId: moverGroupId(s.session), topics: [s.topics.updates] })
+      .finally(() => raw.disconnect())
     expect((committed?.partitions ?? []).filter((p) => Number(p.offset) >= 0)).toEqual([])
   })
 

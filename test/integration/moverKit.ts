@@ -6,7 +6,8 @@
  * the journal whose markers are resolved against the updates topic
  * (test/kit/markerReader.ts), and the model the journal is checked against.
  */
-import type { Admin, Kafka, Producer } from 'kafkajs'
+import type { Producer } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { expect } from 'vitest'
 import { loadConfig, type Config } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
@@ -21,6 +22,7 @@ import { type JournalEntry, type ResolvedGroup, resolveJournal } from '../kit/ma
 import { deleteSubject, stackInfo } from '../kit/servers.js'
 import { recordSetHeaders } from '../../schemas/recordSet.js'
 import { registryAt } from '../../schemas/registryClient.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
 export const BLOCK = 512
 export const CONTROLLERS = [0, 1, 2]
@@ -47,8 +49,8 @@ export interface MoverSession {
 
 /** A session of three controllers (two volumes each) with its updates topic created; `mover` overrides mover settings. */
 export async function moverSession(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
   overrides: { mover?: Record<string, unknown>; blockSize?: number } = {},
 ): Promise<MoverSession> {
   const session = uniqueName('mv')
@@ -85,7 +87,7 @@ export async function moverSession(
     subject: valueSubject(topics.journal),
     schema: JOURNAL_SCHEMA,
   })
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  const producer = kafkajsOf(kafka).producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   return {
     session,
@@ -237,8 +239,8 @@ export type { JournalEntry }
 
 /** Every committed journal record, read with read_committed up to the journal's end. */
 export async function readJournal(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
   topic: string,
   codec: AvroCodec<JournalRecord>,
 ): Promise<JournalEntry[]> {
@@ -277,8 +279,8 @@ export async function readJournal(
  * writes nothing else).
  */
 export async function readGroups(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
   s: Pick<MoverSession, 'topics' | 'codec' | 'journalCodec' | 'config'>,
 ): Promise<ResolvedGroup[]> {
   const entries = await readJournal(kafka, admin, s.topics.journal, s.journalCodec)

@@ -5,7 +5,7 @@
  * reach writes go on into the sidefile, the outage shows in status, and a
  * full sidefile refuses writes with XRC_SIDEFILE_FULL and says so on its hook.
  */
-import { Kafka, logLevel } from 'kafkajs'
+import { type KafkaClient, createKafkaClient } from '../../lib/kafka/index.js'
 import { afterEach, expect, it } from 'vitest'
 import { isXrcError } from '../../lib/errors.js'
 import { silentLogger } from '../../lib/logger.js'
@@ -29,13 +29,14 @@ function primaryOf(session: TestSession, extra: Partial<PrimaryOptions> = {}): P
 }
 
 /** A kafkajs client whose only broker is a port nobody listens on. */
-async function unreachableKafka(): Promise<Kafka> {
-  return new Kafka({
+async function unreachableKafka(): Promise<KafkaClient> {
+  return createKafkaClient({
+    connection: { brokers: [`127.0.0.1:${await freePort()}`] },
     clientId: 'unreachable',
-    brokers: [`127.0.0.1:${await freePort()}`],
-    retry: { retries: 0 },
-    connectionTimeout: 500,
-    logLevel: logLevel.NOTHING,
+    logger: silentLogger,
+    logs: 'none',
+    retries: 0,
+    connectionTimeoutMs: 500,
   })
 }
 

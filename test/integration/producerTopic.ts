@@ -6,7 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Consumer, IHeaders, Kafka } from 'kafkajs'
+import type { Consumer } from 'kafkajs'
+import type { KafkaClient, RecordHeaders } from '../../lib/kafka/index.js'
 import { loadConfig, type Config } from '../../lib/config.js'
 import { createCodec } from '../../schemas/codec.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from '../../schemas/recordSet.js'
@@ -14,6 +15,7 @@ import { sessionTopics, valueSubject } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
 import { deleteSubject, stackInfo, testKafka } from '../kit/servers.js'
 import { registryAt } from '../../schemas/registryClient.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
 export interface ReceivedRecordSet {
   partition: number
@@ -82,7 +84,7 @@ export async function testSession(
   }
 }
 
-function headersOf(h: IHeaders | undefined): Record<string, string> {
+function headersOf(h: RecordHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(h ?? {})) out[k] = Array.isArray(v) ? String(v[0]) : String(v)
   return out
@@ -95,14 +97,14 @@ function headersOf(h: IHeaders | undefined): Record<string, string> {
 export async function readUpdates(
   topic: string,
 ): Promise<{ received: ReceivedRecordSet[]; stop: () => Promise<void> }> {
-  const kafka: Kafka = testKafka()
+  const kafka: KafkaClient = testKafka()
   const codec = await createCodec<RecordSet>({
     registry: registryAt(stackInfo().registryUrl),
     subject: valueSubject(topic),
     schema: RECORD_SET_SCHEMA,
   })
   const groupId = uniqueName('prod_reader')
-  const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50, retry: { retries: 10 } })
+  const consumer: Consumer = kafkajsOf(kafka).consumer({ groupId, maxWaitTimeInMs: 50, retry: { retries: 10 } })
   const received: ReceivedRecordSet[] = []
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -129,7 +131,7 @@ export async function readUpdates(
   }
 }
 
-/** Deterministic content of a block, so any copy of it (volume, Kafka) can be checked without bookkeeping. */
+/** Deterministic content of a block, so any copy of it (volume, KafkaClient) can be checked without bookkeeping. */
 export function blockData(volume: string, block: number, blockSize = 512): Buffer {
   return Buffer.alloc(blockSize, `${volume}:${block};`)
 }

@@ -20,6 +20,8 @@
  * calls consistent while it runs (no mixed state), and byte-identical images.
  */
 import type { Kafka } from 'kafkajs'
+import { type KafkaClient, createKafkaClient } from '../../lib/kafka/index.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createApplier, type Applier } from '../../applier/index.js'
 import { scanTopic } from '../../lib/kafka/index.js'
@@ -48,7 +50,7 @@ const primaries: Primary[] = []
 let mover: Mover
 let applier: Applier
 interface Gate {
-  /** Sends and probes fail (Kafka out of reach). */
+  /** Sends and probes fail (KafkaClient out of reach). */
   down: boolean
   /** Sends wait for it (a slow link: nothing fails). */
   held?: Promise<void>
@@ -62,7 +64,8 @@ const slow: Gate = { down: false }
  * A Kafka client whose producers' sends and admins' connects wait while `gate.held` and fail while `gate.down`
  * (consumers pass through).
  */
-function gatedKafka(real: Kafka, gate: Gate): Kafka {
+function gatedKafka(client: KafkaClient, gate: Gate): KafkaClient {
+  const real = kafkajsOf(client)
   const refused = (): Error => Object.assign(new Error('test: Kafka cut off for this primary'), { retriable: true })
   const gated = <T extends object>(inner: T, methods: readonly string[]): T =>
     new Proxy(inner, {
@@ -78,7 +81,7 @@ function gatedKafka(real: Kafka, gate: Gate): Kafka {
         }
       },
     })
-  return new Proxy(real, {
+  const kafkajs = new Proxy(real, {
     get(target, prop) {
       if (prop === 'producer')
         return (...args: Parameters<Kafka['producer']>) => gated(target.producer(...args), ['send', 'sendBatch'])
@@ -87,6 +90,8 @@ function gatedKafka(real: Kafka, gate: Gate): Kafka {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
     },
   })
+  const { connection, clientId, logger } = client
+  return createKafkaClient({ connection, clientId, logger, library: 'kafkajs', logs: 'none', kafkajs })
 }
 
 beforeAll(async () => {

@@ -9,7 +9,7 @@
  * each controller's partition. No database is configured: the primary
  * tells the secondary only through the stream.
  */
-import { Kafka, logLevel } from 'kafkajs'
+import { createKafkaClient } from '../../lib/kafka/index.js'
 import { afterEach, expect, it } from 'vitest'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
@@ -28,12 +28,13 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
     resync: { probeMs: 200 },
   })
   cleanups.push(() => session.cleanup())
-  const unreachable = new Kafka({
+  const unreachable = createKafkaClient({
+    connection: { brokers: [`127.0.0.1:${await freePort()}`] },
     clientId: 'unreachable',
-    brokers: [`127.0.0.1:${await freePort()}`],
-    retry: { retries: 0 },
-    connectionTimeout: 500,
-    logLevel: logLevel.NOTHING,
+    logger: silentLogger,
+    logs: 'none',
+    retries: 0,
+    connectionTimeoutMs: 500,
   })
   const down: Primary = createPrimary({
     config: session.config,

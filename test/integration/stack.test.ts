@@ -5,14 +5,15 @@
  * Confluent wire format, PostgreSQL round trips).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { waitFor } from '../../lib/retry.js'
 import { uniqueName } from '../kit/names.js'
 import { createTestSchema, createTestTopics, deleteSubject, testKafka, testRegistry } from '../kit/servers.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
-let kafka: Kafka
-let admin: Admin
+let kafka: KafkaClient
+let admin: KafkaAdmin
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
@@ -32,7 +33,7 @@ async function consumeAll(
   count: number,
   isolation: 'read_committed' | 'read_uncommitted',
 ): Promise<string[]> {
-  const consumer = kafka.consumer({
+  const consumer = kafkajsOf(kafka).consumer({
     groupId: uniqueName('g'),
     readUncommitted: isolation === 'read_uncommitted',
     maxWaitTimeInMs: 100,
@@ -62,7 +63,7 @@ describe('kafka', () => {
   it('produces and consumes in order', async () => {
     const topic = uniqueName('t')
     cleanups.push(await createTestTopics(admin, [{ topic }]))
-    const producer = kafka.producer({ idempotent: true })
+    const producer = kafkajsOf(kafka).producer({ idempotent: true })
     await producer.connect()
     const values = Array.from({ length: 50 }, (_, i) => `m${i}`)
     await producer.send({ topic, acks: -1, messages: values.map((value) => ({ value })) })
@@ -76,14 +77,22 @@ describe('kafka', () => {
     const groupId = uniqueName('g')
     cleanups.push(await createTestTopics(admin, [{ topic: input }, { topic: output }]))
 
-    const aborted = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 })
+    const aborted = kafkajsOf(kafka).producer({
+      transactionalId: uniqueName('tx'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+    })
     await aborted.connect()
     const tx1 = await aborted.transaction()
     await tx1.send({ topic: output, messages: [{ value: 'aborted' }] })
     await tx1.abort()
     await aborted.disconnect()
 
-    const producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 })
+    const producer = kafkajsOf(kafka).producer({
+      transactionalId: uniqueName('tx'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+    })
     await producer.connect()
     const tx = await producer.transaction()
     await tx.send({ topic: output, messages: [{ value: 'committed-1' }, { value: 'committed-2' }] })
@@ -100,7 +109,9 @@ describe('kafka', () => {
     const all = await consumeAll(output, 3, 'read_uncommitted')
     expect(all).toContain('aborted')
 
-    const offsets = await admin.fetchOffsets({ groupId, topics: [input] })
+    const raw = kafkajsOf(kafka).admin()
+    await raw.connect()
+    const offsets = await raw.fetchOffsets({ groupId, topics: [input] }).finally(() => raw.disconnect())
     expect(offsets[0]?.partitions[0]?.offset).toBe('42')
     await admin.deleteGroups([groupId])
   })

@@ -8,7 +8,8 @@
  * the image the groups make.
  */
 import { randomBytes } from 'node:crypto'
-import type { Admin, Kafka, Producer } from 'kafkajs'
+import type { Producer } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { loadConfig, type Config } from '../../lib/config.js'
 import { waitFor } from '../../lib/retry.js'
 import { createCodec, type AvroCodec } from '../../schemas/codec.js'
@@ -24,6 +25,7 @@ import { HEADERS, sessionTopics, valueSubject } from '../../schemas/topicNames.j
 import { uniqueName } from './names.js'
 import { createTestTopics, deleteSubject, stackInfo } from './servers.js'
 import { registryAt } from '../../schemas/registryClient.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
 
 export interface WriteOptions {
   /** Abort the journal transaction instead of committing it. */
@@ -70,8 +72,8 @@ export interface TestJournal {
  * `controllers`: the session's controller ids (a marker has a range for each).
  */
 export async function createTestJournal(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
   session = uniqueName('s'),
   options: { controllers?: number[] } = {},
 ): Promise<TestJournal> {
@@ -95,12 +97,12 @@ export async function createTestJournal(
       schema: RECORD_SET_SCHEMA,
     }),
   ])
-  const producer: Producer = kafka.producer({
+  const producer: Producer = kafkajsOf(kafka).producer({
     transactionalId: uniqueName('tx'),
     idempotent: true,
     maxInFlightRequests: 1,
   })
-  const updatesProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  const updatesProducer: Producer = kafkajsOf(kafka).producer({ idempotent: true, maxInFlightRequests: 1 })
   await Promise.all([producer.connect(), updatesProducer.connect()])
   /** Per controller: the next seq on the wire and the updates partition's end. */
   const wire = new Map(controllers.map((c) => [c, { nextSeq: 1, end: 0 }]))

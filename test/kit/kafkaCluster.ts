@@ -8,9 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logLevel, type Admin } from 'kafkajs'
 import { loadConfig } from '../../lib/config.js'
-import { createKafka, describePartitions, isUnderReplicated } from '../../lib/kafka/index.js'
+import { createKafkaClient, describePartitions, isUnderReplicated, type KafkaAdmin } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { waitFor } from '../../lib/retry.js'
 import {
@@ -42,7 +41,7 @@ export interface PrivateCluster {
   /** Node id of the leader of a partition (-1 when none), as the running nodes see it. */
   leaderOf(topic: string, partition: number): Promise<number>
   /** Runs `fn` with an admin client of the nodes that are up. */
-  withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
+  withAdmin<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T>
   /** Every partition's replicas, as the running nodes see it. */
   partitions(topics: readonly string[]): ReturnType<typeof describePartitions>
   /** Every node up and registered and every partition of every topic fully in sync; starts or resumes what is not. */
@@ -73,12 +72,12 @@ async function clusterSetup(brokers: number, root: string): Promise<KafkaSetup> 
 
 /** Runs `fn` with an admin client connected to the nodes not `away`, disconnected after. */
 function adminOf(setup: KafkaSetup, away: ReadonlySet<number>) {
-  return async <T>(fn: (a: Admin) => Promise<T>): Promise<T> => {
-    const a = createKafka({
+  return async <T>(fn: (a: KafkaAdmin) => Promise<T>): Promise<T> => {
+    const a = createKafkaClient({
       connection: { brokers: setup.nodes.filter((n) => !away.has(n.nodeId)).map((n) => `${n.host}:${n.port}`) },
       clientId: 'xrc-cluster-kit',
       logger: silentLogger,
-      level: logLevel.NOTHING,
+      logs: 'none',
       requestTimeoutMs: 5000,
     }).admin()
     await a.connect()
@@ -153,7 +152,7 @@ export async function startPrivateCluster(brokers = 3): Promise<PrivateCluster> 
 async function restore(
   setup: KafkaSetup,
   cluster: PrivateCluster,
-  admin: <T>(fn: (a: Admin) => Promise<T>) => Promise<T>,
+  admin: <T>(fn: (a: KafkaAdmin) => Promise<T>) => Promise<T>,
   timeoutMs: number,
 ): Promise<void> {
   for (const n of setup.nodes) {

@@ -12,7 +12,7 @@
  * reads only the offsets a marker names, so a marker that fails to set a
  * dead letter aside fails here too.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaAdmin, KafkaClient } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { partitionOffsets, readRange } from '../../lib/kafka/index.js'
 import type { AvroCodec } from '../../schemas/codec.js'
@@ -35,8 +35,8 @@ export type ResolvedGroup = ConsistencyGroup & { journalOffset: number; marker: 
 
 /** Reads every partition of the updates topic from its start to its end (read_committed), decoding each record set. */
 export async function readUpdatesPartitions(options: {
-  kafka: Kafka
-  admin: Admin
+  kafka: KafkaClient
+  admin: KafkaAdmin
   topic: string
   codec: AvroCodec<RecordSet>
   timeoutMs?: number
@@ -133,8 +133,8 @@ export function resolveGroups(
 
 /** The updates topic read, then `entries` resolved against it (see resolveGroups). */
 export async function resolveJournal(options: {
-  kafka: Kafka
-  admin: Admin
+  kafka: KafkaClient
+  admin: KafkaAdmin
   updatesTopic: string
   updatesCodec: AvroCodec<RecordSet>
   blockSize: number

@@ -12,9 +12,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logLevel, type Admin } from 'kafkajs'
 import { loadConfig, type KafkaConnection } from '../../lib/config.js'
-import { aclEntries, createKafka, type AclGrant } from '../../lib/kafka/index.js'
+import { aclEntries, createKafkaClient, type AclGrant, type KafkaAdmin } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import type { ScramUser } from '../../stack/brokerSettings.js'
 import { makeTlsMaterial, type TlsMaterial } from '../../stack/certificates.js'
@@ -47,7 +46,7 @@ export interface SecureKafka {
   /** Allows `user` what `grants` name (Kafka ACLs; the broker must run the authorizer). */
   grant(user: string, grants: readonly AclGrant[]): Promise<void>
   /** Runs `fn` with an admin client, disconnected after. */
-  withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
+  withAdmin<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T>
   /** Stops the broker and removes its folder. */
   remove(): Promise<void>
 }
@@ -96,12 +95,12 @@ export async function startSecureKafka(options: {
     throw err
   }
   const admin = setupConnection(setup)
-  const withAdmin = async <T>(fn: (a: Admin) => Promise<T>): Promise<T> => {
-    const a = createKafka({
+  const withAdmin = async <T>(fn: (a: KafkaAdmin) => Promise<T>): Promise<T> => {
+    const a = createKafkaClient({
       connection: admin,
       clientId: 'xrc-secure-kit',
       logger: silentLogger,
-      level: logLevel.NOTHING,
+      logs: 'none',
     }).admin()
     await a.connect()
     try {
@@ -125,7 +124,7 @@ export async function startSecureKafka(options: {
       }
     },
     async grant(user, grants) {
-      await withAdmin((a) => a.createAcls({ acl: aclEntries(grants, `User:${user}`) }))
+      await withAdmin((a) => a.createAcls(aclEntries(grants, `User:${user}`)))
     },
     withAdmin,
     remove,

@@ -3,10 +3,9 @@
  * the test that made it.
  */
 import { inject } from 'vitest'
-import { logLevel, type Admin, type Kafka } from 'kafkajs'
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import pg from 'pg'
-import { createKafka } from '../../lib/kafka/index.js'
+import { type KafkaAdmin, type KafkaClient, type KafkaClientName, createKafkaClient } from '../../lib/kafka/index.js'
 import { silentLogger } from '../../lib/logger.js'
 import { ident } from '../../lib/postgres.js'
 import { retry } from '../../lib/retry.js'
@@ -16,12 +15,14 @@ export function stackInfo() {
   return inject('stack')
 }
 
-export function testKafka(clientId = uniqueName('test')): Kafka {
-  return createKafka({
+/** A client of the local stack, as the stages take one (on kafkajs unless `library` says otherwise). */
+export function testKafka(clientId = uniqueName('test'), library?: KafkaClientName): KafkaClient {
+  return createKafkaClient({
     connection: { brokers: stackInfo().kafkaBrokers },
     clientId,
     logger: silentLogger,
-    level: logLevel.NOTHING,
+    logs: 'none',
+    ...(library === undefined ? {} : { library }),
   })
 }
 
@@ -31,7 +32,7 @@ export function testRegistry(): SchemaRegistry {
 
 /** Creates topics (and deletes them in `cleanup`). */
 export async function createTestTopics(
-  admin: Admin,
+  admin: KafkaAdmin,
   topics: { topic: string; numPartitions?: number }[],
 ): Promise<() => Promise<void>> {
   // a busy broker can answer the wait for leaders with UNKNOWN_TOPIC_OR_PARTITION (lib/kafka/topicAdmin.ts retries the same)

@@ -111,7 +111,7 @@ describe('takeRecords', () => {
           for (const r of records) {
             seen.push(BigInt(r.offset))
             expect(r.value?.toString()).toBe(`v${r.offset}`)
-            expect(r.headers['h']?.toString()).toBe(r.offset)
+            expect(r.headers?.['h']?.toString()).toBe(r.offset)
           }
           expect(next).toBe(chunkEnd + 1n)
           position = next

@@ -32,15 +32,17 @@ export interface FetchedRecord {
   headers: readonly (readonly [Buffer | null, Buffer | null])[]
 }
 
-/** A record handed to the reader's caller, shaped as the stages read records (kafkajs's message). */
+/** A record's headers: a header's value as the library gives it (a repeated header as a list). */
+export type RecordHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>
+
+/** A record handed to a reader's caller, whichever library read it. */
 export interface ReadRecord {
   offset: string
   key: Buffer | null
   value: Buffer | null
+  /** Epoch ms, decimal. */
   timestamp: string
-  headers: Record<string, Buffer>
-  attributes: number
-  size: number
+  headers?: RecordHeaders
 }
 
 const TRANSACTIONAL = 0x10
@@ -124,8 +126,6 @@ export function takeRecords(
         value: r.value,
         timestamp: String(batch.firstTimestamp + r.timestampDelta),
         headers,
-        attributes: batch.attributes,
-        size: 0,
       })
     }
   }

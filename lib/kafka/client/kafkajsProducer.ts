@@ -14,7 +14,6 @@
  * send() returns only those: the caller sends the rest again.
  */
 import kafkajs, { type Kafka, type Producer, type RecordMetadata } from 'kafkajs'
-import { createKafka } from '../kafka.js'
 import type {
   IdempotentProducer,
   ProduceRecord,
@@ -54,11 +53,9 @@ class KafkajsProducer implements IdempotentProducer {
   }
 }
 
-/** A connected idempotent producer on kafkajs; of `kafka` when given (tests), else of a client of its own. */
-export async function connectKafkajsProducer(
-  options: ProducerOptions & { kafka?: Kafka },
-): Promise<IdempotentProducer> {
-  const kafka = options.kafka ?? createKafka(options)
+/** A connected idempotent producer on kafkajs, of `kafka`. */
+export async function connectKafkajsProducer(options: ProducerOptions & { kafka: Kafka }): Promise<IdempotentProducer> {
+  const { kafka } = options
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -108,11 +105,11 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
   }
 }
 
-/** A transactional producer on kafkajs (of `kafka` when given), not connected yet. */
+/** A transactional producer on kafkajs, of `kafka`, not connected yet. */
 export function createKafkajsTransactional(
-  options: TransactionalProducerOptions & { kafka?: Kafka },
+  options: TransactionalProducerOptions & { kafka: Kafka },
 ): TransactionalProducer {
-  const kafka = options.kafka ?? createKafka(options)
+  const { kafka } = options
   const initialRetryTime = options.retryDelayMs ?? 10
   const producer = kafka.producer({
     transactionalId: options.transactionalId,

@@ -6,7 +6,7 @@
  */
 import { Producer, ProduceAcks, type SASLOptions } from '@platformatic/kafka'
 import type { KafkaConnection } from '../../config.js'
-import { kafkajsSecurity } from '../clientSecurity.js'
+import { kafkajsSecurity } from './clientSecurity.js'
 import { fromPlatformatic } from './clientErrors.js'
 import type {
   IdempotentProducer,
@@ -36,9 +36,9 @@ export function platformaticConnection(connection: KafkaConnection): {
 
 class PlatformaticProducer implements IdempotentProducer {
   readonly client = 'platformatic' as const
-  readonly #producer: Producer<string, Buffer, string, string>
+  readonly #producer: Producer<string, Buffer | null, string, string | Buffer>
 
-  constructor(producer: Producer<string, Buffer, string, string>) {
+  constructor(producer: Producer<string, Buffer | null, string, string | Buffer>) {
     this.#producer = producer
   }
 
@@ -80,7 +80,7 @@ function producerBase(options: ProducerOptions) {
 
 /** A connected idempotent producer (its producer id taken) on @platformatic/kafka. */
 export async function connectPlatformaticProducer(options: ProducerOptions): Promise<IdempotentProducer> {
-  const producer = new Producer<string, Buffer, string, string>({
+  const producer = new Producer<string, Buffer | null, string, string | Buffer>({
     ...producerBase(options),
     timeout: 30_000,
     retries: options.retries ?? 5,
@@ -95,8 +95,8 @@ export async function connectPlatformaticProducer(options: ProducerOptions): Pro
   return new PlatformaticProducer(producer)
 }
 
-function utf8(text?: string): Buffer | undefined {
-  return text === undefined ? undefined : Buffer.from(text, 'utf8')
+function utf8(text?: string | Buffer): Buffer | undefined {
+  return text === undefined || Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8')
 }
 
 /** Closes `client` at once, failing what is in flight; never rejects (nothing to close when it never connected). */
@@ -106,9 +106,9 @@ function closeNow(client: { close(force: boolean, callback: (error?: Error | nul
 
 class PlatformaticTransactionalProducer implements TransactionalProducer {
   readonly client = 'platformatic' as const
-  readonly #producer: Producer<string, Buffer, string, string>
+  readonly #producer: Producer<string, Buffer | null, string, string | Buffer>
 
-  constructor(producer: Producer<string, Buffer, string, string>) {
+  constructor(producer: Producer<string, Buffer | null, string, string | Buffer>) {
     this.#producer = producer
   }
 
@@ -157,7 +157,7 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
  */
 export function createPlatformaticTransactional(options: TransactionalProducerOptions): TransactionalProducer {
   const initial = options.retryDelayMs ?? 10
-  const producer = new Producer<string, Buffer, string, string>({
+  const producer = new Producer<string, Buffer | null, string, string | Buffer>({
     ...producerBase(options),
     transactionalId: options.transactionalId,
     timeout: options.transactionTimeoutMs,
@@ -171,12 +171,12 @@ export function createPlatformaticTransactional(options: TransactionalProducerOp
 function toMessages(
   topic: string,
   records: readonly ProduceRecord[],
-): { topic: string; partition: number; key: string; value: Buffer; headers: Record<string, string> }[] {
+): { topic: string; partition: number; key: string; value: Buffer | null; headers: Record<string, string | Buffer> }[] {
   return records.map((r) => ({
     topic,
     partition: r.partition,
     key: r.key,
     value: r.value,
-    headers: r.headers as Record<string, string>,
+    headers: r.headers as Record<string, string | Buffer>,
   }))
 }

@@ -15,8 +15,9 @@ export type KafkaClientName = (typeof KAFKA_CLIENTS)[number]
 export interface ProduceRecord {
   partition: number
   key: string
-  value: Buffer
-  headers: Readonly<Record<string, string>>
+  /** null: a record without a value (a tombstone, or a dead letter whose value was left out). */
+  value: Buffer | null
+  headers: Readonly<Record<string, string | Buffer>>
 }
 
 /**

@@ -11,10 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logLevel } from 'kafkajs'
 import pg from 'pg'
 import { loadConfig, type Config } from '../../../lib/config.js'
-import { createKafka } from '../../../lib/kafka/index.js'
+import { createKafkaClient } from '../../../lib/kafka/index.js'
 import { silentLogger } from '../../../lib/logger.js'
 import { ident } from '../../../lib/postgres.js'
 import { volumePath } from '../../../producer/index.js'
@@ -76,11 +75,11 @@ export function createFaultSession(servers: StackInfo, options: FaultSessionOpti
     async cleanup(which = {}) {
       const topics = sessionTopics(name)
       if (which.kafka ?? true) {
-        const admin = createKafka({
+        const admin = createKafkaClient({
           connection: { brokers: servers.kafkaBrokers },
           clientId: uniqueName('cleanup'),
           logger: silentLogger,
-          level: logLevel.NOTHING,
+          logs: 'none',
         }).admin()
         await admin.connect()
         try {

@@ -11,7 +11,7 @@
  *   expired attempt of a group was written under one epoch, never
  *   committed, and the group committed under a later epoch.
  */
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { KafkaClient, ReadRecord } from '../../../lib/kafka/index.js'
 import { silentLogger } from '../../../lib/logger.js'
 import { createPartitionReader } from '../../../lib/kafka/index.js'
 import { waitFor } from '../../../lib/retry.js'
@@ -38,7 +38,7 @@ export interface JournalReport {
 
 /** Reads the journal `topic` (its markers resolved against the session's updates topic, blocks of `blockSize`). */
 export async function checkJournal(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   registryUrl: string,
   blockSize: number,
@@ -125,7 +125,7 @@ export interface JournalAttempt {
 }
 
 /** Every journal record from `from` to the current end, aborted ones included, with its batch's producer id and epoch. */
-export async function readJournalAttempts(kafka: Kafka, topic: string, from: number): Promise<JournalAttempt[]> {
+export async function readJournalAttempts(kafka: KafkaClient, topic: string, from: number): Promise<JournalAttempt[]> {
   const admin = kafka.admin()
   await admin.connect()
   // the admin lists read_committed offsets: call with no transaction open (services stopped), when that is the high watermark
@@ -145,7 +145,7 @@ export async function readJournalAttempts(kafka: Kafka, topic: string, from: num
       for (const m of batch.messages) {
         const h = (name: string): number => Number(m.headers?.[name]?.toString())
         // kafkajs keeps the record batch's header on each message it decoded from it
-        const ctx = (m as KafkaMessage & { batchContext?: { producerId: string; producerEpoch: number } }).batchContext
+        const ctx = (m as ReadRecord & { batchContext?: { producerId: string; producerEpoch: number } }).batchContext
         out.push({
           offset: Number(m.offset),
           groupSeq: h(HEADERS.groupSeq),

@@ -14,8 +14,8 @@ import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import type { KafkaClientName } from '../../../lib/kafka/client/index.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logLevel, type Kafka } from 'kafkajs'
-import { createKafka } from '../../../lib/kafka/index.js'
+import type { KafkaClient } from '../../../lib/kafka/index.js'
+import { createKafkaClient } from '../../../lib/kafka/index.js'
 import { silentLogger } from '../../../lib/logger.js'
 import { createPool, type Pool } from '../../../lib/postgres.js'
 import { waitFor } from '../../../lib/retry.js'
@@ -50,7 +50,7 @@ export interface ScenarioContext {
   session: FaultSession
   services: Services
   /** Kafka of the session (for reading its topics). */
-  kafka: Kafka
+  kafka: KafkaClient
   /** The secondary's database (not through any proxy). */
   pool: Pool
   log: WriteLog
@@ -194,11 +194,11 @@ async function runPrepared(
     mover: child('mover', 'mover'),
     applier: child('applier', 'applier'),
   }
-  const kafka = createKafka({
+  const kafka = createKafkaClient({
     connection: { brokers: servers.kafkaBrokers },
     clientId: uniqueName('fault'),
     logger: silentLogger,
-    level: logLevel.NOTHING,
+    logs: 'none',
   })
   const pool = createPool({ url: servers.databaseUrl, logger: silentLogger, max: 3 })
   const log = new WriteLog()

@@ -1,6 +1,6 @@
 import { logLevel } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { kafkajsLevel } from './kafka.js'
+import { kafkajsLevel } from './kafkaClient.js'
 
 const CONCURRENT =
   'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing'

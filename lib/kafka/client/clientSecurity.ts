@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import type { KafkaConfig, SASLOptions } from 'kafkajs'
-import type { KafkaConnection } from '../config.js'
+import type { KafkaConnection } from '../../config.js'
 
 /** kafkajs's `ssl` and `sasl` options for a connection (files read now). */
 export function kafkajsSecurity(connection: KafkaConnection): Pick<KafkaConfig, 'ssl' | 'sasl'> {

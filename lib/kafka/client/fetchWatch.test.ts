@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { FetchWatch } from './partitionReader.js'
+import { FetchWatch } from './kafkajsReader.js'
 
 const STALL = 1000
 

@@ -1,6 +1,5 @@
 /**
- * Reads chosen partitions of a topic from chosen offsets, in order, as
- * batches, with backpressure (the next fetch waits for `onBatch`).
+ * The partition reader on kafkajs (partitionReader.ts has the interface).
  *
  * kafkajs has no manual assign() and no KIP-447 fencing, so the mirroring
  * path does not use consumer-group rebalancing: each reader joins a private
@@ -12,86 +11,15 @@
  * they asked.
  */
 import { randomUUID } from 'node:crypto'
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
-import { XrcError, errorMessage } from '../errors.js'
-import type { Logger } from '../logger.js'
-import { waitFor } from '../retry.js'
-import { KAFKA_CALL_DEADLINE_MS, withinDeadline } from './callDeadline.js'
-import type { KafkaConnection } from '../config.js'
-import { createPlatformaticReader } from './client/platformaticReader.js'
-import type { KafkaClientName } from './client/types.js'
+import type { Consumer, Kafka } from 'kafkajs'
+import { XrcError, errorMessage } from '../../errors.js'
+import { waitFor } from '../../retry.js'
+import { KAFKA_CALL_DEADLINE_MS, withinDeadline } from '../callDeadline.js'
+import type { PartitionReader, PartitionReaderOptions } from './partitionReader.js'
 
-export interface PartitionBatch {
-  topic: string
-  partition: number
-  messages: KafkaMessage[]
-  /** Offset after the last message of the partition (for read_committed: the last stable offset). */
-  highWatermark: string
-  /**
-   * Tells the group coordinator the reader is alive (kafkajs sends it only if the heartbeat interval passed): for
-   * an `onBatch` that waits longer than the session timeout, so its private group does not drop it.
-   */
-  heartbeat: () => Promise<void>
-}
-
-/** A reader's client library and the connection it reads from, always given together. */
-export interface ReaderLibrary {
-  client: KafkaClientName
-  connection: KafkaConnection
-}
-
-export interface PartitionReaderOptions {
-  /** The kafkajs client (the reader's library when `client` is not platformatic). */
-  kafka: Kafka
-  /**
-   * The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. With
-   * platformatic the reader fetches by itself (lib/kafka/client/platformaticReader.ts), and `groupPrefix` names its
-   * client.
-   */
-  library?: ReaderLibrary
-  topic: string
-  /** Start offsets per partition; partitions not named start at the earliest offset. */
-  from?: ReadonlyMap<number, number>
-  isolation: 'read_committed' | 'read_uncommitted'
-  /** Prefix of the private group id (a unique suffix is added). */
-  groupPrefix: string
-  logger: Logger
-  onBatch: (batch: PartitionBatch) => Promise<void>
-  /** Largest fetch per partition, bytes. */
-  maxBytesPerPartition?: number
-  maxWaitTimeMs?: number
-  /** Called when the consumer crashes (kafkajs gave up); the reader is stopped. */
-  onCrash?: (error: Error) => void
-  /**
-   * Called after each fetched batch is done with the partition's next offset
-   * to read, including batches of only transaction markers or aborted records,
-   * which never reach `onBatch`: how a read_committed reader learns it has
-   * reached the end of a transactional topic.
-   */
-  onPosition?: (partition: number, nextOffset: number) => void
-}
-
-export interface PartitionReader {
-  start(): Promise<void>
-  pause(partitions: number[]): void
-  resume(partitions: number[]): void
-  /**
-   * Reads `partition` again from `offset` (once the reader runs): what is in
-   * flight from before is dropped, as records below a start offset are.
-   */
-  seek(partition: number, offset: number): void
-  stop(): Promise<void>
-}
-
-export function createPartitionReader(options: PartitionReaderOptions): PartitionReader {
-  if (options.library?.client === 'platformatic') {
-    const { kafka: _kafka, library, groupPrefix, ...rest } = options
-    return createPlatformaticReader({ ...rest, connection: library.connection, clientId: `${groupPrefix}.reader` })
-  }
-  return createKafkajsReader(options)
-}
-
-function createKafkajsReader(options: PartitionReaderOptions): PartitionReader {
+export function createKafkajsReader(
+  options: Omit<PartitionReaderOptions, 'kafka' | 'library'> & { kafka: Kafka },
+): PartitionReader {
   const groupId = `${options.groupPrefix}.reader.${randomUUID()}`
   const log = options.logger.child({ component: 'partition-reader', topic: options.topic })
   const consumer: Consumer = options.kafka.consumer({

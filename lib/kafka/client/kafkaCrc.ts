@@ -36,7 +36,7 @@ function install(): { impl: KafkaCrc; reason?: string } {
     return { impl: 'javascript', reason: `@node-rs/crc32 did not load: ${(err as Error).message}` }
   }
   if (require.cache[require.resolve(ENCODER_MODULE)] !== undefined)
-    return { impl: 'javascript', reason: 'kafkajs was loaded before lib/kafka/kafkaCrc.js' }
+    return { impl: 'javascript', reason: 'kafkajs was loaded before lib/kafka/client/kafkaCrc.js' }
   const path = require.resolve(CRC_MODULE)
   const own = require(path) as (input: Buffer) => number
   const samples = [
