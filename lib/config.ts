@@ -70,8 +70,9 @@ export const ConfigSchema = z.strictObject({
         .enum(KAFKA_CLIENTS)
         .default('platformatic')
         .describe(
-          "Kafka client library of the hot path (the primary's producer, the mover's and applier's readers): " +
-            'platformatic (@platformatic/kafka) or kafkajs; see the README, "Choosing the Kafka client"',
+          "Kafka client library of the process (producers, readers, admin calls; the mover's journal " +
+            'transactions stay on kafkajs): platformatic (@platformatic/kafka) or kafkajs; see the README, ' +
+            '"Choosing the Kafka client"',
         ),
       tls: KafkaTlsSchema,
       sasl: KafkaSaslSchema,
