@@ -47,6 +47,8 @@ export interface SecureKafka {
   grant(user: string, grants: readonly AclGrant[]): Promise<void>
   /** Runs `fn` with an admin client, disconnected after. */
   withAdmin<T>(fn: (admin: KafkaAdmin) => Promise<T>): Promise<T>
+  /** The broker's log file (a refused login is one "Failed authentication" line: stack/log4j2.properties). */
+  logFile: string
   /** Stops the broker and removes its folder. */
   remove(): Promise<void>
 }
@@ -127,6 +129,7 @@ export async function startSecureKafka(options: {
       await withAdmin((a) => a.createAcls(aclEntries(grants, `User:${user}`)))
     },
     withAdmin,
+    logFile: node.logFile,
     remove,
   }
 }

@@ -22,8 +22,11 @@ import {
 import type { KafkaConnection } from '../../config.js'
 import type { Logger } from '../../logger.js'
 import type { AclAllow, KafkaAdmin, NewTopic, PartitionOffsets } from './adminTypes.js'
-import { fromPlatformatic, platformaticFailure } from './clientErrors.js'
+import { KafkaClientError, fromPlatformatic, platformaticFailure } from './clientErrors.js'
 import { platformaticConnection } from './platformaticProducer.js'
+
+/** The first wait before a failed call is tried again, ms (doubled up to 2 s). */
+const RETRY_DELAY_MS = 100
 
 /** Kafka's group state names (classic and KIP-848 groups); the library upper-cases them (PREPARINGREBALANCE). */
 const GROUP_STATES = new Map(
@@ -36,15 +39,33 @@ class PlatformaticAdmin implements KafkaAdmin {
   readonly client = 'platformatic' as const
   readonly #admin: Admin
   readonly #log: Logger
+  readonly #retries: number
 
-  constructor(admin: Admin, log: Logger) {
+  constructor(admin: Admin, log: Logger, retries: number) {
     this.#admin = admin
     this.#log = log
+    this.#retries = retries
+  }
+
+  /**
+   * `call`, failures mapped, tried again up to `retries` times while they are retriable. The library's own retries
+   * are off: it tried a refused SASL login again (six logins in the broker's log for one refused mover start), and a
+   * refused login must stay one attempt (an account lock-out policy counts them).
+   */
+  async #call<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await mapped(call)
+      } catch (err) {
+        if (!(err instanceof KafkaClientError) || !err.retriable || attempt >= this.#retries) throw err
+        await sleep(Math.min(RETRY_DELAY_MS * 2 ** attempt, 2000))
+      }
+    }
   }
 
   /** The library connects on the first request: a metadata request, which fails when no broker answers. */
   connect(): Promise<void> {
-    return mapped(async () => {
+    return this.#call(async () => {
       await this.#admin.metadata({ topics: [], forceUpdate: true })
     })
   }
@@ -56,7 +77,7 @@ class PlatformaticAdmin implements KafkaAdmin {
 
   /** Internal topics included, as kafkajs lists them. */
   listTopics(): Promise<string[]> {
-    return mapped(() => this.#admin.listTopics({ includeInternals: true }))
+    return this.#call(() => this.#admin.listTopics({ includeInternals: true }))
   }
 
   /**
@@ -65,7 +86,7 @@ class PlatformaticAdmin implements KafkaAdmin {
    * The broker's own timeout for the request is the library's per client (5 s, kafkajs's default).
    */
   createTopics(options: { topics: readonly NewTopic[]; waitForLeaders?: boolean; timeout?: number }): Promise<boolean> {
-    return mapped(async () => {
+    return this.#call(async () => {
       const created = await Promise.all(options.topics.map((t) => this.#createTopic(t)))
       const fresh = options.topics.filter((_, i) => created[i])
       if (options.waitForLeaders !== false && fresh.length > 0) await this.#waitForLeaders(fresh, options.timeout)
@@ -109,12 +130,12 @@ class PlatformaticAdmin implements KafkaAdmin {
 
   /** An unknown topic is an error (UNKNOWN_TOPIC_OR_PARTITION, after the library's retries); broker timeout 5 s. */
   deleteTopics(options: { topics: readonly string[]; timeout?: number }): Promise<void> {
-    return mapped(() => this.#admin.deleteTopics({ topics: [...options.topics] }))
+    return this.#call(() => this.#admin.deleteTopics({ topics: [...options.topics] }))
   }
 
   /** Asked of the broker each time; no topics: every topic (internal ones aside: the library drops them). */
   fetchTopicMetadata(options: { topics: readonly string[] }) {
-    return mapped(async () => {
+    return this.#call(async () => {
       const names = options.topics.length > 0 ? [...options.topics] : await this.#admin.listTopics()
       const { topics } = await this.#admin.metadata({ topics: [...names], forceUpdate: true })
       return {
@@ -136,7 +157,7 @@ class PlatformaticAdmin implements KafkaAdmin {
 
   /** The end is read_committed (the last stable offset), as kafkajs's admin asks it. */
   fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]> {
-    return mapped(async () => {
+    return this.#call(async () => {
       const partitions = await this.#partitions(topic)
       const [high, low] = await Promise.all([
         this.#listOffsets(topic, partitions, ListOffsetTimestamps.LATEST),
@@ -151,7 +172,7 @@ class PlatformaticAdmin implements KafkaAdmin {
 
   /** The broker answers -1 when no record is that recent: the end then, as kafkajs gives it. */
   fetchTopicOffsetsByTimestamp(topic: string, timestampMs: number) {
-    return mapped(async () => {
+    return this.#call(async () => {
       const partitions = await this.#partitions(topic)
       const [high, found] = await Promise.all([
         this.#listOffsets(topic, partitions, ListOffsetTimestamps.LATEST),
@@ -181,7 +202,7 @@ class PlatformaticAdmin implements KafkaAdmin {
 
   /** The library keeps the first answer's controller and cluster id: its cache is dropped to ask again. */
   describeCluster() {
-    return mapped(async () => {
+    return this.#call(async () => {
       this.#admin.clearMetadata()
       const { brokers, controllerId, id } = await this.#admin.metadata({ topics: [], forceUpdate: true })
       return {
@@ -193,7 +214,7 @@ class PlatformaticAdmin implements KafkaAdmin {
   }
 
   topicConfigs(topics: readonly string[], names: readonly string[]): Promise<Map<string, Map<string, string>>> {
-    return mapped(async () => {
+    return this.#call(async () => {
       const described = await this.#admin.describeConfigs({
         includeSynonyms: false,
         resources: topics.map((t) => ({
@@ -211,11 +232,11 @@ class PlatformaticAdmin implements KafkaAdmin {
 
   /** Groups of every type (an empty filter), as kafkajs's ListGroups v2 asks; the library lists classic ones only. */
   listGroups(): Promise<string[]> {
-    return mapped(async () => [...(await this.#admin.listGroups({ types: [] })).keys()])
+    return this.#call(async () => [...(await this.#admin.listGroups({ types: [] })).keys()])
   }
 
   describeGroups(groupIds: readonly string[]) {
-    return mapped(async () => {
+    return this.#call(async () => {
       if (groupIds.length === 0) return []
       const groups = await this.#admin.describeGroups({ groups: [...groupIds] })
       return groupIds.flatMap((groupId) => {
@@ -228,13 +249,13 @@ class PlatformaticAdmin implements KafkaAdmin {
   }
 
   deleteGroups(groupIds: readonly string[]): Promise<void> {
-    return mapped(async () => {
+    return this.#call(async () => {
       if (groupIds.length > 0) await this.#admin.deleteGroups({ groups: [...groupIds] })
     })
   }
 
   createAcls(acls: readonly AclAllow[]): Promise<void> {
-    return mapped(() =>
+    return this.#call(() =>
       this.#admin.createAcls({
         creations: acls.map((a) => ({
           resourceType: ResourceTypes[a.resourceType],
@@ -284,8 +305,7 @@ export function platformaticAdmin(options: {
     autocreateTopics: false,
     connectTimeout: 3000,
     requestTimeout: 30_000,
-    retries: options.retries ?? 5,
-    retryDelay: 100,
+    retries: 0, // tried again in PlatformaticAdmin.#call
   })
-  return new PlatformaticAdmin(admin, options.logger.child({ component: 'kafka-admin' }))
+  return new PlatformaticAdmin(admin, options.logger.child({ component: 'kafka-admin' }), options.retries ?? 5)
 }
