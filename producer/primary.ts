@@ -92,10 +92,9 @@ export interface PrimaryOptions {
   /** Controllers run by this process (default: every controller of the session). */
   controllerIds?: readonly number[]
   /**
-   * Defaults: a kafkajs client from config.kafka, a registry labelled
-   * {service: producer, session}, the wall-clock session clock. The kafkajs
-   * client serves the topic's admin, and the producer only when
-   * kafka.client is kafkajs.
+   * Defaults: a client of config.kafka on kafka.client, a registry
+   * labelled {service: producer, session}, the wall-clock session clock.
+   * The producer runs on kafka.client whichever client is given.
    */
   kafka?: KafkaClient
   registry?: Registry

@@ -40,7 +40,7 @@ export const JOURNAL_FETCH_BYTES = 256 * 1024
 
 export interface JournalFeedOptions {
   kafka: KafkaClient
-  /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
+  /** The library that reads (kafka.client); the client's own when unset. */
   library?: KafkaClientName
   topic: string
   /** First journal offset to read (the control table's offset + 1; 0 for an empty store). */

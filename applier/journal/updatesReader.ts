@@ -54,7 +54,7 @@ export function updatesFetchBytes(readAheadBytes: number): number {
 
 export interface UpdatesReaderOptions {
   kafka: KafkaClient
-  /** The library that reads (kafka.client) and where Kafka is (config.kafka); kafkajs, of `kafka`, when unset. */
+  /** The library that reads (kafka.client); the client's own when unset. */
   library?: KafkaClientName
   /** The session's updates topic. */
   topic: string

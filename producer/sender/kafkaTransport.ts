@@ -80,7 +80,7 @@ export interface Transport {
 }
 
 export interface KafkaTransportOptions {
-  /** The kafkajs client of the topic's admin (and of the producer when `client` is kafkajs). */
+  /** The client of the topic's admin and of the producer. */
   kafka: KafkaClient
   /** The library of the producer (kafka.client); kafkajs when unset. */
   client?: KafkaClientName
