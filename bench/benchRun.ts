@@ -182,11 +182,16 @@ function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
   }
 }
 
-/** The pipeline with its hot path on one Kafka client library (kafka.client): its highest sustained rate. */
+/**
+ * The pipeline with every stage on one Kafka client library (kafka.client): its highest sustained rate, then RPO at
+ * the same offered rate for each library (half the first pipeline's highest rate).
+ */
 export interface ClientPhase {
   client: KafkaClientName
   blocksPerSec: number
   usage: UsageByStage
+  /** Absent in results of runs before it was measured. */
+  rpo?: RpoPhase
 }
 
 /** What a run needs: its session, the profile, where progress goes. */
@@ -211,7 +216,8 @@ export async function benchRun(options: RunOptions): Promise<RunResult> {
   const kafka = await measureKafkaCeiling(session, profile, log)
   const pipelineResult = await runPipeline(options)
   const clients: ClientPhase[] = []
-  for (const client of KAFKA_CLIENTS) clients.push(await runClientPipeline(options, client))
+  const rpoRate = pipelineResult.pipeline.blocksPerSec * 0.5
+  for (const client of KAFKA_CLIENTS) clients.push(await runClientPipeline(options, client, rpoRate))
   const groupBlocks = Math.max(1, Math.round(pipelineResult.pipeline.medianGroupBlocks))
   const copy = await measureCopyCeiling(session, profile, groupBlocks, log)
   return {
@@ -329,10 +335,10 @@ async function runPipeline(options: RunOptions): Promise<PipelinePart> {
 }
 
 /**
- * The pipeline once more with its hot path on `client` (kafka.client of every stage process), on the same
- * session: it resumes where the last pipeline stopped. Warm-up, then the highest sustained rate.
+ * The pipeline once more on `client` (kafka.client of every stage process), on the same session: it resumes where
+ * the last pipeline stopped. Warm-up, the highest sustained rate, then RPO at `rpoRate` (the same for each client).
  */
-async function runClientPipeline(options: RunOptions, client: KafkaClientName): Promise<ClientPhase> {
+async function runClientPipeline(options: RunOptions, client: KafkaClientName, rpoRate: number): Promise<ClientPhase> {
   const { session, profile, log } = options
   log(`pipeline with kafka.client ${client}`)
   const plain = JSON.parse(JSON.stringify(session.config)) as Record<string, unknown> & {
@@ -348,12 +354,38 @@ async function runClientPipeline(options: RunOptions, client: KafkaClientName): 
     await harness.startApplier('applier')
     await warmUp(harness, profile, log)
     const { pipeline } = await measureHighestRate(harness, profile, log)
+    const rpo = await rpoAt(harness, profile, rpoRate, 3, `RPO at ${Math.round(rpoRate)} writes/s`, log)
     await harness.close()
-    return { client, blocksPerSec: pipeline.blocksPerSec, usage: pipeline.usage }
+    return { client, blocksPerSec: pipeline.blocksPerSec, usage: pipeline.usage, rpo }
   } catch (err) {
     harness.kill()
     throw err
   }
+}
+
+/** An open-loop phase at `rate` writes/s for the profile's RPO time: RPO and its parts. */
+async function rpoAt(
+  harness: PipelineHarness,
+  profile: BenchProfile,
+  offered: number,
+  seed: number,
+  what: string,
+  log: (m: string) => void,
+): Promise<RpoPhase> {
+  const rate = Math.max(1, offered)
+  log(`  ${what}: ${Math.round(rate)} writes/s for ${profile.rpoMs} ms (open loop)`)
+  const p = await harness.runPhase(
+    { mode: 'open', rate, durationMs: profile.rpoMs, maxInFlight: 10_000 },
+    { seed, drainTimeoutMs: profile.drainTimeoutMs },
+  )
+  const r = rpoPhase(p, rate)
+  log(
+    `    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ` +
+      `${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ` +
+      `${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ` +
+      `ms`,
+  )
+  return r
 }
 
 /** COPY into the store's tables, in transactions of `groupBlocks` (the pipeline's median group at its top rate). */
@@ -496,26 +528,8 @@ class PipelinePhases {
   }
 
   /** An open-loop phase at `fraction` of the highest rate. */
-  async #rpo(
-    blocksPerSec: number,
-    fraction: number,
-    seed: number,
-    what = `RPO at ${fraction * 100}%`,
-  ): Promise<RpoPhase> {
-    const rate = Math.max(1, blocksPerSec * fraction)
-    this.#log(`  ${what}: ${Math.round(rate)} writes/s for ${this.#profile.rpoMs} ms (open loop)`)
-    const p = await this.#harness.runPhase(
-      { mode: 'open', rate, durationMs: this.#profile.rpoMs, maxInFlight: 10_000 },
-      { seed, ...this.#drain },
-    )
-    const r = rpoPhase(p, rate)
-    this.#log(
-      `    RPO p50 ${r.rpo.p50} ms, p99 ${r.rpo.p99} ms, p99.9 ${r.rpo.p999} ms (to the journal p50 ` +
-        `${r.toJournal.p50}, p99 ${r.toJournal.p99}; journal to secondary p50 ` +
-        `${r.journalToSecondary.p50}, p99 ${r.journalToSecondary.p99}); write p99 ${r.writeLatency.p99} ` +
-        `ms`,
-    )
-    return r
+  #rpo(blocksPerSec: number, fraction: number, seed: number, what = `RPO at ${fraction * 100}%`): Promise<RpoPhase> {
+    return rpoAt(this.#harness, this.#profile, blocksPerSec * fraction, seed, what, this.#log)
   }
 
   /** Alternating slices at `rate`: mirrored; mirrored with the secondary frozen; plain files alone. */

@@ -143,6 +143,11 @@ function clientPhase(r: RunResult, client: KafkaClientName): ClientPhase | undef
   return r.clients?.find((c) => c.client === client)
 }
 
+/** The RPO phase of a run's pipeline on `client` (the same offered rate for each), if it ran. */
+function clientRpo(r: RunResult, client: KafkaClientName): RpoPhase | undefined {
+  return clientPhase(r, client)?.rpo
+}
+
 /** Of two clients' figures, the second over the first (NaN where either is missing). */
 function clientRatio(
   r: RunResult,
@@ -190,6 +195,10 @@ function clientFigures(): Figure[] {
         unit: 'µs',
         get: (r) => (clientPhase(r, c) ? sumCpu((clientPhase(r, c) as ClientPhase).usage) : undefined),
       },
+      { label: `${c}: RPO at half the pipeline's highest rate, p50`, unit: 'ms', get: (r) => clientRpo(r, c)?.rpo.p50 },
+      { label: `${c}: RPO, p99`, unit: 'ms', get: (r) => clientRpo(r, c)?.rpo.p99 },
+      { label: `${c}: RPO, p99.9`, unit: 'ms', get: (r) => clientRpo(r, c)?.rpo.p999 },
+      { label: `${c}: RPO, journal to secondary p99`, unit: 'ms', get: (r) => clientRpo(r, c)?.journalToSecondary.p99 },
     ]),
     { label: 'platformatic / kafkajs: primary CPU per mirrored block', unit: '×', get: (r) => clientRatio(r, primary) },
     {
