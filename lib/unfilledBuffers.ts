@@ -6,8 +6,9 @@
  * in: memory cleared only to be overwritten, once per block per process.
  *
  * Both are fixed here by replacing the one method each (kafkajs's
- * Encoder.prototype.ensureAvailable, avsc's Tap.prototype.readFixed) with
- * one that takes Buffer.allocUnsafe for memory it overwrites whole before
+ * Encoder.prototype.ensureAvailable, in the Kafka seam's kafkajsEncoder.ts;
+ * avsc's Tap.prototype.readFixed) with one that takes Buffer.allocUnsafe
+ * for memory it overwrites whole before
  * anything reads it: the Encoder copies what it has written so far into the
  * new buffer and exposes only `buf.slice(0, offset)`; readFixed copies the
  * `len` bytes it returns. No setting of either library does this, so the
@@ -17,13 +18,10 @@
  * them alone (slower, never wrong): `unfilledBuffers` says which.
  */
 import { createRequire } from 'node:module'
+import { patchKafkajsEncoder } from './kafka/client/kafkajsEncoder.js'
 
 const require = createRequire(import.meta.url)
 
-interface EncoderLike {
-  buf: Buffer
-  offset: number
-}
 interface TapLike {
   buf: Buffer
   pos: number
@@ -34,21 +32,7 @@ export const unfilledBuffers: { kafkajsEncoder: boolean; avscTap: boolean; reaso
 
 function install(): { kafkajsEncoder: boolean; avscTap: boolean; reasons: string[] } {
   const reasons: string[] = []
-  const kafkajsEncoder = patch(reasons, 'kafkajs Encoder', () => {
-    const Encoder = require('kafkajs/src/protocol/encoder.js') as {
-      prototype: { ensureAvailable: (length: number) => void }
-      nextPowerOfTwo: (n: number) => number
-    }
-    const own = Encoder.prototype.ensureAvailable.toString()
-    if (!own.includes('Buffer.alloc(newLength)')) return 'ensureAvailable changed'
-    Encoder.prototype.ensureAvailable = function ensureAvailable(this: EncoderLike, length: number): void {
-      if (this.offset + length <= this.buf.length) return
-      const grown = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(this.offset + length))
-      this.buf.copy(grown, 0, 0, this.offset)
-      this.buf = grown
-    }
-    return undefined
-  })
+  const kafkajsEncoder = patch(reasons, 'kafkajs Encoder', patchKafkajsEncoder)
   const avscTap = patch(reasons, 'avsc Tap', () => {
     const { Tap } = require('avsc/lib/utils.js') as {
       Tap: { prototype: { readFixed: (len: number) => Buffer | undefined } }
