@@ -19,6 +19,7 @@ import {
   ResourceTypes,
   TimeoutError,
 } from '@platformatic/kafka'
+import { Backoff } from '../../backoff.js'
 import type { KafkaConnection } from '../../config.js'
 import type { Logger } from '../../logger.js'
 import type { AclAllow, KafkaAdmin, NewTopic, PartitionOffsets } from './adminTypes.js'
@@ -53,12 +54,13 @@ class PlatformaticAdmin implements KafkaAdmin {
    * refused login must stay one attempt (an account lock-out policy counts them).
    */
   async #call<T>(call: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+    const backoff = new Backoff({ initialMs: RETRY_DELAY_MS, maxMs: 2000 })
+    for (;;) {
       try {
         return await mapped(call)
       } catch (err) {
-        if (!(err instanceof KafkaClientError) || !err.retriable || attempt >= this.#retries) throw err
-        await sleep(Math.min(RETRY_DELAY_MS * 2 ** attempt, 2000))
+        if (!(err instanceof KafkaClientError) || !err.retriable || backoff.attempts >= this.#retries) throw err
+        await backoff.wait()
       }
     }
   }
