@@ -427,7 +427,12 @@ class MoverService {
         await this.#restart()
         continue
       }
-      if (step.waitMs > 0) await this.#sleep.sleep(step.waitMs)
+      if (step.waitMs > 0) {
+        // woken early (a write became cuttable, a stop, a restart request): the step is asked again, so a cut
+        // still keeps the floor (mover.groupMinIntervalMs) and a stop is not delayed by one more group
+        await this.#sleep.sleep(step.waitMs)
+        continue
+      }
       if (!(await this.#cutAndJournal())) return
     }
   }

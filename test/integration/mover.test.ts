@@ -156,6 +156,29 @@ describe('mover', () => {
     expect((committed?.partitions ?? []).filter((p) => Number(p.offset) >= 0)).toEqual([])
   })
 
+  it('keeps mover.groupMinIntervalMs between cuts while writes keep arriving (each write wakes the loop)', async () => {
+    const floorMs = 300
+    const s = await session({ mover: { groupMinIntervalMs: floorMs, groupIntervalMs: 2000 } })
+    const c = s.controllers
+    const cuts: number[] = []
+    const m = mover(s, { beforeCommit: (g) => void (g.updates.length > 0 && cuts.push(performance.now())) })
+    await m.start()
+    // a write with every controller's heartbeat every 20 ms for 1.5 s: each makes a write cuttable
+    const began = performance.now()
+    while (performance.now() - began < 1500) {
+      await s.send([...traffic(c, 1), ...c.heartbeats()])
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const finalTime = await finish(s)
+    await waitFor('the last group', reached(m, finalTime), { timeoutMs: 30_000, intervalMs: 20 })
+    const lastedMs = performance.now() - began
+    await m.stop()
+    expectJournalMatches(await readGroups(kafka, admin, s), c.writes, finalTime)
+    // a cut every commit (about one per write) would make dozens; the floor allows one per floorMs and the first
+    expect(cuts.length).toBeGreaterThan(1)
+    expect(cuts.length).toBeLessThanOrEqual(Math.ceil(lastedMs / floorMs) + 1)
+  })
+
   it('journals a group larger than journalRecordMaxBytes as one small marker, and an aborted attempt leaves none visible', async () => {
     const s = await session({ blockSize: 4096, mover: { journalRecordMaxBytes: 64 * 1024 } })
     const c = s.controllers
