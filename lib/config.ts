@@ -399,8 +399,10 @@ export const ConfigSchema = z.strictObject({
         .number()
         .int()
         .nonnegative()
-        .default(10)
-        .describe('Shortest spacing of consistency groups: a waiting write is cut this long after the last cut, ms'),
+        .default(20)
+        .describe(
+          'Shortest spacing of consistency groups: a waiting write is cut this long after the last cut (each group costs CPU in every stage), ms',
+        ),
       groupMaxBytes: z
         .number()
         .int()
