@@ -13,6 +13,8 @@ import { waitFor } from '../../lib/retry.js'
 import { isFencedError } from '../../mover/journal/writeFailure.js'
 import { uniqueName } from '../kit/names.js'
 import { testKafka } from '../kit/servers.js'
+import { kafkajsOf } from '../../lib/kafka/client/kafkaClient.js'
+import { keptCoordinators } from '../../lib/kafka/client/kafkajsProducer.js'
 
 const record = (value: string): ProduceRecord => ({ partition: 0, key: value, value: Buffer.from(value), headers: {} })
 
@@ -89,4 +91,39 @@ describe.each(KAFKA_CLIENTS)('Kafka client %s', (client) => {
     }
     expect(seen).toEqual(['a1', 'a2', 'd'])
   }, 120_000)
+})
+
+describe('kafkajs transactions', () => {
+  it('look the transaction coordinator up once, not before every call to it (kafkajsCoordinator.ts)', async () => {
+    expect(keptCoordinators).toEqual({ kept: true })
+    const kafka = kafkajsOf(testKafka(uniqueName('coordinator'), 'kafkajs'))
+    const topic = uniqueName('coordinator')
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await admin.disconnect()
+    const producer = kafka.producer({ transactionalId: uniqueName('txid'), idempotent: true, maxInFlightRequests: 1 })
+    const requests = new Map<string, number>()
+    producer.on(producer.events.REQUEST, (e) =>
+      requests.set(e.payload.apiName, (requests.get(e.payload.apiName) ?? 0) + 1),
+    )
+    await producer.connect()
+    const transactions = 5
+    try {
+      for (let i = 0; i < transactions; i++) {
+        const tx = await producer.transaction()
+        await tx.send({ topic, messages: [{ partition: 0, value: `v${i}` }] })
+        await tx.commit()
+      }
+    } finally {
+      await producer.disconnect()
+    }
+    expect(requests.get('EndTxn')).toBe(transactions)
+    expect(requests.get('Produce')).toBe(transactions)
+    // (AddPartitionsToTxn may be sent again: CONCURRENT_TRANSACTIONS while the last commit's markers are written)
+    expect(requests.get('AddPartitionsToTxn')).toBeGreaterThanOrEqual(transactions)
+    // FindCoordinator (kafkajs calls it GroupCoordinator): kafkajs's own sent one before InitProducerId and two per
+    // transaction (11 here)
+    expect(requests.get('GroupCoordinator')).toBe(1)
+  }, 60_000)
 })

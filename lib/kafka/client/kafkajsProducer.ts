@@ -22,9 +22,16 @@ import type {
   TransactionalProducer,
   TransactionalProducerOptions,
 } from './types.js'
+import { patchKafkajsCoordinator } from './kafkajsCoordinator.js'
 
 // kafkajs is CommonJS: Node's ESM loader sees only some of its named exports, so take these from the default export
 const { Partitioners } = kafkajs
+
+/** Whether kafkajs keeps a transaction coordinator it found (kafkajsCoordinator.ts), or why not. */
+export const keptCoordinators: { kept: boolean; reason?: string } = (() => {
+  const reason = patchKafkajsCoordinator()
+  return reason === undefined ? { kept: true } : { kept: false, reason }
+})()
 
 /** The partitions of `topic` a kafkajs answer shows written (errorCode 0). */
 export function writtenPartitions(topic: string, answer: readonly RecordMetadata[]): Set<number> {
