@@ -70,6 +70,8 @@ export interface RpoPhase {
   /** Host write latency, from when it was due to its acknowledgement. */
   writeLatency: LatencySummary
   usage: UsageByStage
+  /** Groups the secondary committed per second, from the phase's first write to the commit of its last. */
+  groupsPerSec?: number
   errors: number
 }
 
@@ -117,8 +119,11 @@ export interface RunResult {
    * plain files alone.
    */
   writePath: { rate: number; mirrored: LatencySummary; primaryOnly: LatencySummary; baseline: LatencySummary }
-  /** RPO at the 50% rate again, with the mover restarted at a shorter mover.groupIntervalMs. */
-  groupIntervals: { groupIntervalMs: number; rpo: RpoPhase }[]
+  /**
+   * RPO at the 50% rate again, with the mover restarted at another mover.groupMinIntervalMs (the floor between cuts)
+   * (absent from results saved before it was measured: they tried mover.groupIntervalMs instead).
+   */
+  groupFloors?: { groupMinIntervalMs: number; rpo: RpoPhase }[]
   backlog: BacklogPhase[]
   /**
    * The highest sustained rate again with the hot path on each client library (kafka.client), one after another on
@@ -132,7 +137,7 @@ export interface RunResult {
 const MIB = 1024 * 1024
 
 /** What the pipeline phases measure (the rest of a run is the ceilings and the context). */
-type PipelinePart = Pick<RunResult, 'pipeline' | 'rpo50' | 'rpo80' | 'writePath' | 'groupIntervals' | 'backlog'>
+type PipelinePart = Pick<RunResult, 'pipeline' | 'rpo50' | 'rpo80' | 'writePath' | 'groupFloors' | 'backlog'>
 
 /** Folds per-process usage into per-stage figures (the applier's PostgreSQL backends summed). */
 export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number): UsageByStage {
@@ -156,10 +161,10 @@ export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number
   return out
 }
 
-/** The same configuration with another group interval (validated again: it is a whole config). */
-function withGroupInterval(config: Config, groupIntervalMs: number): Config {
+/** The same configuration with another floor between cuts (validated again: it is a whole config). */
+function withGroupFloor(config: Config, groupMinIntervalMs: number): Config {
   const plain = JSON.parse(JSON.stringify(config)) as Record<string, unknown> & { mover: Record<string, unknown> }
-  return loadConfig({ overrides: { ...plain, mover: { ...plain.mover, groupIntervalMs } } })
+  return loadConfig({ overrides: { ...plain, mover: { ...plain.mover, groupMinIntervalMs } } })
 }
 
 /** The latest session time among the acknowledged writes. */
@@ -178,6 +183,7 @@ function rpoPhase(phase: PhaseOutcome, rate: number): RpoPhase {
     journalToSecondary: latencySummary(differences(commit, phase.journalCommit)),
     writeLatency: latencySummary(differences(load.ack, load.due)),
     usage: usageByStage(phase.usage, phase.acked),
+    groupsPerSec: round(phase.groupsPerSec),
     errors: load.errors,
   }
 }
@@ -416,6 +422,7 @@ function runSettings(config: Config, profile: BenchProfile): Record<string, numb
     'producer.maxUpdatesPerRecordSet': config.producer.maxUpdatesPerRecordSet,
     'producer.heartbeatMs': config.producer.heartbeatMs,
     'mover.groupIntervalMs': config.mover.groupIntervalMs,
+    'mover.groupMinIntervalMs': config.mover.groupMinIntervalMs,
     'mover.groupMaxBytes': config.mover.groupMaxBytes,
     'bench.concurrency': profile.concurrency,
     'bench.window': profile.window,
@@ -514,9 +521,9 @@ class PipelinePhases {
     const rpo50 = await this.#rpo(blocksPerSec, 0.5, 3)
     const rpo80 = await this.#rpo(blocksPerSec, 0.8, 4)
     const writePath = await this.#writePath(rpo50.rate)
-    const groupIntervals = await this.#groupIntervals(blocksPerSec)
+    const groupFloors = await this.#groupFloors(blocksPerSec)
     const backlog = await this.#backlogs()
-    return { pipeline, rpo50, rpo80, writePath, groupIntervals, backlog }
+    return { pipeline, rpo50, rpo80, writePath, groupFloors, backlog }
   }
 
   #warmUp(): Promise<void> {
@@ -577,19 +584,22 @@ class PipelinePhases {
     delays.baseline.push(differences(baseline.ack, baseline.due))
   }
 
-  /** The 50% phase again with the mover restarted at each shorter interval; then the default mover is back. */
-  async #groupIntervals(blocksPerSec: number): Promise<RunResult['groupIntervals']> {
+  /** The 50% phase again with the mover restarted at each other floor between cuts; then the default mover is back. */
+  async #groupFloors(blocksPerSec: number): Promise<NonNullable<RunResult['groupFloors']>> {
     const config = this.#config
-    const groupIntervals: RunResult['groupIntervals'] = []
-    for (const ms of this.#profile.groupIntervalsMs.filter((x) => x !== config.mover.groupIntervalMs)) {
-      await this.#harness.restartMover(withGroupInterval(config, ms))
-      groupIntervals.push({
-        groupIntervalMs: ms,
-        rpo: await this.#rpo(blocksPerSec, 0.5, 30 + ms, `RPO at 50% with mover.groupIntervalMs ${ms}`),
+    const floors: NonNullable<RunResult['groupFloors']> = []
+    const tried = this.#profile.groupFloorsMs.filter(
+      (x) => x !== config.mover.groupMinIntervalMs && x <= config.mover.groupIntervalMs,
+    )
+    for (const ms of tried) {
+      await this.#harness.restartMover(withGroupFloor(config, ms))
+      floors.push({
+        groupMinIntervalMs: ms,
+        rpo: await this.#rpo(blocksPerSec, 0.5, 30 + ms, `RPO at 50% with mover.groupMinIntervalMs ${ms}`),
       })
     }
-    if (groupIntervals.length > 0) await this.#harness.restartMover(config)
-    return groupIntervals
+    if (floors.length > 0) await this.#harness.restartMover(config)
+    return floors
   }
 
   /** With the applier stopped: 1x and 10x the backlog, each caught up by a late applier. */

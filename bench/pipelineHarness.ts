@@ -53,6 +53,16 @@ export class GroupLog {
     })
   }
 
+  /** Groups committed between two instants, epoch ms, those that only moved the time included. */
+  countBetween(fromMs: number, toMs: number): number {
+    let n = 0
+    for (let i = 0; i < this.length; i++) {
+      const c = this.commits[i] as number
+      if (c >= fromMs && c <= toMs) n++
+    }
+    return n
+  }
+
   /** Sizes (updates) of the groups committed between two instants, epoch ms. */
   sizesBetween(fromMs: number, toMs: number): number[] {
     const out: number[] = []
@@ -77,6 +87,8 @@ export interface PhaseOutcome {
   usage: Record<string, ProcessUsage>
   /** When the last write was committed, epoch ms. */
   drainedMs: number
+  /** Groups the secondary committed per second, from the phase's start to `drainedMs`. */
+  groupsPerSec: number
 }
 
 /** The running pipeline, as the bench drives and measures it. */
@@ -297,6 +309,7 @@ class Pipeline implements PipelineHarness {
 
   async runPhase(spec: LoadSpec, options: { seed: number; drainTimeoutMs: number }): Promise<PhaseOutcome> {
     const meter = await this.monitor.begin()
+    const startMs = nowMs()
     const load = await this.primary.request<LoadResult>({ op: 'load', spec, seed: options.seed })
     const { acked, last } = acknowledged(load.time)
     if (acked > 0) await this.waitCommitted(last, options.drainTimeoutMs)
@@ -309,6 +322,8 @@ class Pipeline implements PipelineHarness {
       acked,
       usage,
       drainedMs,
+      groupsPerSec:
+        drainedMs > startMs ? (this.groups.countBetween(startMs, drainedMs) * 1000) / (drainedMs - startMs) : 0,
     }
   }
 

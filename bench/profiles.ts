@@ -35,10 +35,11 @@ export interface BenchProfile {
   writePathSliceMs: number
   /**
    * The RPO phase at 50% again with the mover restarted at each of these
-   * mover.groupIntervalMs (the group interval sets RPO's floor): what a
-   * shorter interval buys, and costs, on this machine.
+   * mover.groupMinIntervalMs (the floor between cuts: a busy stream is cut
+   * that often): what more groups buy in RPO, and cost in CPU, on this
+   * machine.
    */
-  groupIntervalsMs: number[]
+  groupFloorsMs: number[]
   /** Backlog of the late applier, blocks; the second backlog is ten times this. */
   backlogBlocks: number
   /** Bound on waiting for the secondary to catch up after a phase. */
@@ -62,7 +63,7 @@ export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
     rpoMs: 3000,
     writePathRounds: 1,
     writePathSliceMs: 1500,
-    groupIntervalsMs: [25],
+    groupFloorsMs: [10],
     backlogBlocks: 1000,
     drainTimeoutMs: 120_000,
   },
@@ -81,7 +82,7 @@ export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
     rpoMs: 30_000,
     writePathRounds: 8,
     writePathSliceMs: 3000,
-    groupIntervalsMs: [50, 25],
+    groupFloorsMs: [10, 40],
     backlogBlocks: 40_000,
     drainTimeoutMs: 600_000,
   },

@@ -77,6 +77,7 @@ function run(o: {
     journalToSecondary: lat(o.rpoP99 / 2),
     writeLatency: lat(o.mirroredP99),
     usage: {},
+    groupsPerSec: 40,
     errors: 0,
   }
   const [primary, mover, broker, postgres, applier] = o.cpu
@@ -118,7 +119,7 @@ function run(o: {
     },
     rpo50: rpo,
     rpo80: rpo,
-    groupIntervals: [],
+    groupFloors: [],
     writePath: { rate: 100, mirrored: lat(o.mirroredP99), primaryOnly: lat(o.mirroredP99), baseline: lat(o.aloneP99) },
     backlog: [
       {
@@ -281,8 +282,8 @@ describe('buildReport', () => {
     ).toBeDefined()
   })
 
-  it('lists each section once, its rows together, the shorter group intervals longest first', () => {
-    const tried = { ...good, groupIntervals: [20, 40].map((ms) => ({ groupIntervalMs: ms, rpo: good.rpo50 })) }
+  it('lists each section once, its rows together, the other floors between cuts lowest first', () => {
+    const tried = { ...good, groupFloors: [40, 10].map((ms) => ({ groupMinIntervalMs: ms, rpo: good.rpo50 })) }
     const report = buildReport({ profile: PROFILES.full, machine, results: [tried], durationSeconds: 1 })
     const sections = report.metrics.map((m) => m.section).filter((s, i, all) => s !== all[i - 1])
     expect(new Set(sections).size).toBe(sections.length)
@@ -301,17 +302,25 @@ describe('buildReport', () => {
     ])
     const rows = report.metrics.map((m) => `${m.section} | ${m.label} | ${m.unit}`)
     expect(new Set(rows).size).toBe(rows.length)
-    const intervals = report.metrics.filter((m) => m.section.includes('shorter group interval')).map((m) => m.label)
-    expect(intervals).toEqual([
-      ...[40, 20].flatMap((ms) => [
-        `mover.groupIntervalMs ${ms}: p50`,
-        `mover.groupIntervalMs ${ms}: p99`,
-        `mover.groupIntervalMs ${ms}: p99.9`,
-        `mover.groupIntervalMs ${ms}: CPU per block, all processes`,
+    const floors = report.metrics.filter((m) => m.section.includes('another floor between cuts')).map((m) => m.label)
+    expect(floors).toEqual(
+      [10, 40].flatMap((ms) => [
+        `mover.groupMinIntervalMs ${ms}: p50`,
+        `mover.groupMinIntervalMs ${ms}: p99`,
+        `mover.groupMinIntervalMs ${ms}: p99.9`,
+        `mover.groupMinIntervalMs ${ms}: groups committed`,
+        `mover.groupMinIntervalMs ${ms}: CPU per block, all processes`,
       ]),
-      'default interval: CPU per block, all processes',
-    ])
-    expect(metric(report, 'mover.groupIntervalMs 40: p99', 'ms')?.median).toBe(good.rpo50.rpo.p99)
+    )
+    expect(metric(report, 'mover.groupMinIntervalMs 40: p99', 'ms')?.median).toBe(good.rpo50.rpo.p99)
+    // each RPO phase says how many groups it cut: every group costs each stage CPU
+    expect(
+      report.metrics.filter((m) => m.label === 'groups committed' && m.unit === 'per s').map((m) => m.median),
+    ).toEqual([40, 40])
+    // results saved before the floors were tried (they tried mover.groupIntervalMs) still render, without these rows
+    const { groupFloors: _, ...older } = tried
+    const old = buildReport({ profile: PROFILES.full, machine, results: [older], durationSeconds: 1 })
+    expect(old.metrics.filter((m) => m.section.includes('another floor between cuts'))).toEqual([])
   })
 
   it("compares the Kafka client libraries: each one's pipeline, and platformatic over kafkajs, judged at 0.7×", () => {
