@@ -99,7 +99,7 @@ export interface RunResult {
     kafkajsSendBatch: ThroughputResult
     /** The primary's producer on each client library (absent from results saved before it was measured). */
     clients?: Partial<Record<KafkaClientName, ThroughputResult & { cpu: CeilingCpu }>>
-    /** One-record transactions back to back, as the mover journals markers, on each client library, ms. */
+    /** One-record transactions, one per mover.groupMinIntervalMs as the mover journals markers when busy, ms. */
     transactions?: Partial<Record<KafkaClientName, LatencySummary>>
   }
   /** `copy.cpu`: the bench's process and the backend during the COPYs (absent from results saved before). */
@@ -291,7 +291,13 @@ async function measureKafkaCeiling(
   const transactions: Partial<Record<KafkaClientName, LatencySummary>> = {}
   for (const client of KAFKA_CLIENTS) {
     const t = latencySummary(
-      await clientTransactions({ client, connection: config.kafka, topic: session.ceilingTopic, transactions: 300 }),
+      await clientTransactions({
+        client,
+        connection: config.kafka,
+        topic: session.ceilingTopic,
+        transactions: 300,
+        spacingMs: config.mover.groupMinIntervalMs,
+      }),
     )
     log(`  one-record transactions on ${client}: p50 ${round(t.p50, 1)} ms, p99 ${round(t.p99, 1)} ms`)
     transactions[client] = t

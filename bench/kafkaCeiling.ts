@@ -256,15 +256,17 @@ export async function clientSend(options: {
 }
 
 /**
- * Back-to-back transactions of one small record each, as the mover journals a group's marker, through the seam's
- * transactional producer on `client`: the latency of each (begin, send, commit), ms. The first transaction (which
- * claims the transactional id) is not counted.
+ * Transactions of one small record each, as the mover journals a group's marker, through the seam's transactional
+ * producer on `client`, each begun `spacingMs` after the one before began (the mover's floor between cuts,
+ * mover.groupMinIntervalMs, when it is busy): the latency of each (begin, send, commit), ms. The first transaction
+ * (which claims the transactional id) is not counted.
  */
 export async function clientTransactions(options: {
   client: KafkaClientName
   connection: KafkaConnection
   topic: string
   transactions: number
+  spacingMs: number
 }): Promise<number[]> {
   const producer = createTransactionalProducer(benchClient(options.connection, options.client), {
     transactionalId: `xrc-bench-tx-${options.client}-${process.pid}-${Date.now()}`,
@@ -276,8 +278,11 @@ export async function clientTransactions(options: {
   const value = Buffer.alloc(200, 1)
   const latencies: number[] = []
   try {
+    let began = Number.NEGATIVE_INFINITY
     for (let i = 0; i <= options.transactions; i++) {
-      const began = performance.now()
+      const wait = began + options.spacingMs - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      began = performance.now()
       const tx = await producer.begin()
       await tx.send(options.topic, [{ partition: 0, key: String(i), value, headers: { 'xrc.group-seq': String(i) } }])
       await tx.commit()

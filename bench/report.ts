@@ -175,7 +175,7 @@ function clientFigures(): Figure[] {
       { label: `${c}: its CPU per block, client`, unit: 'µs', get: (r) => send(r, c)?.cpu?.clientUsPerBlock },
       { label: `${c}: its CPU per block, broker`, unit: 'µs', get: (r) => send(r, c)?.cpu?.serverUsPerBlock },
       {
-        label: `${c}: one-record transaction (as a marker), p50`,
+        label: `${c}: one-record transaction (as a marker, one per mover.groupMinIntervalMs), p50`,
         unit: 'ms',
         get: (r) => r.kafka.transactions?.[c]?.p50,
       },
