@@ -401,7 +401,8 @@ export const ConfigSchema = z.strictObject({
         .nonnegative()
         .default(20)
         .describe(
-          'Shortest spacing of consistency groups: a waiting write is cut this long after the last cut (each group costs CPU in every stage), ms',
+          'Shortest spacing of consistency groups: a waiting write is cut this long after the last cut ' +
+            '(each group costs CPU in every stage), ms',
         ),
       groupMaxBytes: z
         .number()
