@@ -11,8 +11,11 @@
  * next call looks it up again, as kafkajs always did (but for
  * CONCURRENT_TRANSACTIONS: the coordinator itself, still busy with the
  * previous transaction's markers). A moved coordinator
- * answers NOT_COORDINATOR, a dead one fails to connect; kafkajs retries
- * both (through its producer's retrier), and the retry finds the new one.
+ * answers NOT_COORDINATOR, a dead one fails to connect: a send's
+ * AddPartitionsToTxn is retried by kafkajs's producer retrier, which looks
+ * the coordinator up again; a failed EndTxn fails the journal write, and the
+ * mover goes on with a new producer (a new cluster: nothing kept), as
+ * before.
  * Only transaction coordinators are kept: consumer groups look theirs up
  * as before.
  *
