@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { XrcError } from '../lib/errors.js'
 import { RECORD_SET_SCHEMA, type RecordSet } from './recordSet.js'
-import { walkRecordSet } from './recordSetWalk.js'
+import { walkRecordSet, walkedRecordSet, walksAs } from './recordSetWalk.js'
 import { updatesOf } from './updateList.js'
 
 const longType = avro.Type.forSchema('long')
@@ -169,6 +169,39 @@ describe('walking a record set', () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it('gives the record set avsc decodes, its block data views of the walked buffer (no copy)', () => {
+    fc.assert(
+      fc.property(recordSetArb, (rs) => {
+        const buf = wire(rs)
+        const d = decoded(buf)
+        fc.pre(d.ok)
+        const w = walkedRecordSet(walkRecordSet(buf, HEADER.length, 'test-value', 9))
+        expect(w).toEqual((d as { value: RecordSet }).value)
+        for (const u of w.updates) expect(u.data.buffer).toBe(buf.buffer)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('walks only the wire format with its own schema id', () => {
+    const buf = wire({
+      session: 's',
+      controller: 0,
+      kind: 'HEARTBEAT',
+      firstSeq: 1,
+      lastSeq: 0,
+      minTime: 5,
+      maxTime: 5,
+      updates: [],
+      window: null,
+    })
+    expect(walksAs(buf, 9)).toBe(true)
+    expect(walksAs(buf, 10)).toBe(false) // another version: the registry and avsc
+    expect(walksAs(buf, undefined)).toBe(false) // a decoder that registered nothing
+    expect(walksAs(Buffer.concat([Buffer.from([1]), buf.subarray(1)]), 9)).toBe(false) // not magic byte 0
+    expect(walksAs(buf.subarray(0, 4), 9)).toBe(false)
   })
 
   it('reads an updates array written in several blocks (negative counts with block sizes)', () => {

@@ -18,9 +18,10 @@
  * XRC_DECODE_FAILED, as the decode's are.
  */
 import { XrcError } from '../lib/errors.js'
-import type { RecordSetKind, Update } from './recordSet.js'
+import type { RecordSet, RecordSetKind, Update } from './recordSet.js'
 import type { ResyncWindow, ResyncWindowEvent } from './resyncWindow.js'
 import type { RecordSetView, UpdateList } from './updateList.js'
+import { WIRE_HEADER_BYTES } from './wireSizes.js'
 
 const KINDS: readonly RecordSetKind[] = ['UPDATES', 'HEARTBEAT', 'RESYNC']
 const EVENTS: readonly ResyncWindowEvent[] = ['BEGIN', 'END']
@@ -50,6 +51,27 @@ export function walkRecordSet(buf: Buffer, start: number, subject: string, schem
   const updates = walkUpdates(c)
   const window = walkWindow(c)
   if (c.pos !== buf.length) c.invalid('value', `${buf.length - c.pos} trailing bytes`)
+  return { session, controller, kind, firstSeq, lastSeq, minTime, maxTime, updates, window }
+}
+
+/**
+ * Whether `value` is in the Confluent wire format (magic byte 0) with schema id `schemaId`: a record set of the
+ * schema version this process registered, which the walk reads. Any other id goes through the registry and avsc.
+ */
+export function walksAs(value: Buffer, schemaId: number | undefined): boolean {
+  return (
+    schemaId !== undefined && value.length >= WIRE_HEADER_BYTES && value[0] === 0 && value.readInt32BE(1) === schemaId
+  )
+}
+
+/**
+ * A walked record set as a RecordSet: one Update object per update, its data a view of the walked buffer (no
+ * copy). Whoever holds an update holds that whole buffer.
+ */
+export function walkedRecordSet(w: WalkedRecordSet): RecordSet {
+  const updates: Update[] = new Array<Update>(w.updates.length)
+  for (let i = 0; i < updates.length; i++) updates[i] = w.updates.update(i)
+  const { session, controller, kind, firstSeq, lastSeq, minTime, maxTime, window } = w
   return { session, controller, kind, firstSeq, lastSeq, minTime, maxTime, updates, window }
 }
 

@@ -3,7 +3,13 @@ import fc from 'fast-check'
 import type { JournalRecord, UpdatesRange } from '../../schemas/journal.js'
 import { resolveMarker, type ReadRecordSet } from '../../schemas/markers.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { RAW_OVERHEAD_BYTES, UPDATE_OVERHEAD_BYTES, UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
+import {
+  RAW_OVERHEAD_BYTES,
+  UPDATE_OVERHEAD_BYTES,
+  UpdatesBuffer,
+  detached,
+  type BufferEffects,
+} from './updatesBuffer.js'
 
 const BLOCK = 256
 
@@ -209,6 +215,33 @@ describe('UpdatesBuffer', () => {
     }
     expect(buffer.heldBytes).toBe(UPDATE_OVERHEAD_BYTES + 4 * (BLOCK + UPDATE_OVERHEAD_BYTES))
     expect(buffer.headReady()).toBe(true)
+  })
+
+  it('holds a read-ahead value as it is when it is the whole of its memory, else a copy', () => {
+    const own = Buffer.allocUnsafeSlow(8192)
+    expect(detached(own)).toBe(own)
+    const response = Buffer.allocUnsafeSlow(65536).fill(7)
+    const view = response.subarray(100, 8292)
+    const copy = detached(view)
+    expect(copy).not.toBe(view)
+    expect(copy.buffer).not.toBe(response.buffer)
+    expect(copy.equals(view)).toBe(true)
+    expect(detached(response.subarray(0, 8192)).buffer).not.toBe(response.buffer) // a head of a larger buffer too
+  })
+
+  it('copies the updates it keeps out of a record set it takes only in part, so what it holds is what it counts', () => {
+    const buffer = new UpdatesBuffer({ readAheadBytes: 1 << 20 })
+    buffer.announce(markerOver({ controller: 0, fromOffset: 0, toOffset: 2, firstSeq: 1, lastSeq: 4, setAside: [] }), 0)
+    expect(buffer.arrive(0, 0, Buffer.alloc(40))).toBe('decode')
+    buffer.admit(0, 0, recordSet([1, 2]))
+    const record = Buffer.alloc(4 * BLOCK)
+    const resent = recordSet([1, 2, 3, 4])
+    resent.updates.forEach((u, i) => (u.data = record.subarray(i * BLOCK, (i + 1) * BLOCK)))
+    expect(buffer.arrive(0, 1, Buffer.alloc(40))).toBe('decode')
+    buffer.admit(0, 1, resent) // seqs 1 and 2 again: only 3 and 4 are kept
+    const taken = buffer.readForHead(0).flatMap((r) => r.recordSet.updates.filter((u) => u.seq > 2))
+    expect(taken.map((u) => u.seq)).toEqual([3, 4])
+    for (const u of taken) expect(u.data.buffer).not.toBe(record.buffer)
   })
 
   it('counts each raw record read ahead with its overhead, so tiny records pause a partition by their number', () => {

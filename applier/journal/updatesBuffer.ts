@@ -123,6 +123,14 @@ function readsAny(range: UpdatesRange): boolean {
   return range.toOffset > range.fromOffset
 }
 
+/**
+ * `value` itself when it is the whole of its memory (a record the Kafka client copied out of its response),
+ * else a copy of it: a view keeps its whole buffer (a fetch response's chunk) alive as long as it is held.
+ */
+export function detached(value: Buffer): Buffer {
+  return value.byteOffset === 0 && value.buffer.byteLength === value.length ? value : Buffer.from(value)
+}
+
 function rawBytes(value: Buffer): number {
   return value.length + RAW_OVERHEAD_BYTES
 }
@@ -200,8 +208,7 @@ export class UpdatesBuffer {
     if (offset > p.next) return 'gap'
     p.next = offset + 1
     if (offset >= p.horizon) {
-      // a copy: the value is a slice of its whole fetch response, which would stay in memory as long as it is held
-      p.raw.push({ offset, value: Buffer.from(value) })
+      p.raw.push({ offset, value: detached(value) })
       p.rawBytes += rawBytes(value)
       return 'raw'
     }
@@ -249,10 +256,14 @@ export class UpdatesBuffer {
     for (const u of recordSet.updates) if (this.#keep(partition, p, offset, u.seq)) kept.push(u)
     const foreign = recordSet.controller !== partition
     if (kept.length === 0 && !foreign && recordSet.session === this.head?.marker.session) return
+    // a walked update's data is a view of its whole record: when some of it is dropped, what is kept is copied out,
+    // so that the bytes held are the bytes counted
+    const updates =
+      kept.length === recordSet.updates.length ? kept : kept.map((u) => ({ ...u, data: Buffer.from(u.data) }))
     const entry: HeldEntry = {
       offset,
-      recordSet: { ...recordSet, updates: kept },
-      bytes: kept.reduce((n, u) => n + updateBytes(u), UPDATE_OVERHEAD_BYTES),
+      recordSet: { ...recordSet, updates },
+      bytes: updates.reduce((n, u) => n + updateBytes(u), UPDATE_OVERHEAD_BYTES),
     }
     insertSorted(p.held, entry)
     p.heldBytes += entry.bytes

@@ -25,12 +25,13 @@ import type { KafkaClient, KafkaClientName, ReadRecord } from '../../lib/kafka/i
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
 import { TopicOffsets, createPartitionReader, type PartitionReader } from '../../lib/kafka/index.js'
-import type { AvroDecoder } from '../../schemas/codec.js'
+import { WIRE_HEADER_BYTES, type AvroDecoder } from '../../schemas/codec.js'
 import type { ConsistencyGroup, JournalRecord } from '../../schemas/journal.js'
 import { resolveMarker } from '../../schemas/markers.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
+import { walkRecordSet, walkedRecordSet, walksAs } from '../../schemas/recordSetWalk.js'
 import { decodeRidingOutages } from './registryDecode.js'
-import { UpdatesBuffer, type BufferEffects } from './updatesBuffer.js'
+import { UpdatesBuffer, detached, type BufferEffects } from './updatesBuffer.js'
 
 /** Default bytes held per updates partition beyond the head marker's needs. */
 export const DEFAULT_READ_AHEAD_BYTES = 2 * 1024 * 1024
@@ -58,8 +59,12 @@ export interface UpdatesReaderOptions {
   library?: KafkaClientName
   /** The session's updates topic. */
   topic: string
-  /** Decodes record sets (the applier's session codec, or a decoder that registers nothing). */
-  codec: Pick<AvroDecoder<RecordSet>, 'decode'>
+  /**
+   * Decodes record sets (the applier's session codec, or a decoder that registers nothing). Values of `schemaId`,
+   * when given (the version this process registered), are walked instead (schemas/recordSetWalk.ts): no copy of
+   * the block data, no Avro object per update.
+   */
+  codec: Pick<AvroDecoder<RecordSet>, 'decode'> & { readonly schemaId?: number; readonly subject?: string }
   blockSize: number
   logger: Logger
   /** Prefix of the reader's private consumer group. */
@@ -324,6 +329,11 @@ class UpdatesReaderImpl implements UpdatesReader {
 
   async #decode(partition: number, offset: number, value: Buffer): Promise<RecordSet> {
     try {
+      const { schemaId, subject } = this.#o.codec
+      if (walksAs(value, schemaId))
+        return walkedRecordSet(
+          walkRecordSet(detached(value), WIRE_HEADER_BYTES, subject ?? this.#o.topic, schemaId as number),
+        )
       return await decodeRidingOutages(() => this.#o.codec.decode(value), {
         signal: this.#stopping.signal,
         ...(this.#o.onRetry ? { onRetry: this.#o.onRetry } : {}),

@@ -11,9 +11,9 @@
 import type { ReadRecord } from '../../lib/kafka/index.js'
 import { XrcError, errorMessage, isXrcError } from '../../lib/errors.js'
 import { retry } from '../../lib/retry.js'
-import { MAGIC_BYTE, WIRE_HEADER_BYTES, type AvroCodec } from '../../schemas/codec.js'
+import { WIRE_HEADER_BYTES, type AvroCodec } from '../../schemas/codec.js'
 import type { RecordSet } from '../../schemas/recordSet.js'
-import { walkRecordSet } from '../../schemas/recordSetWalk.js'
+import { walkRecordSet, walksAs } from '../../schemas/recordSetWalk.js'
 import { viewOf, type RecordSetView } from '../../schemas/updateList.js'
 import { HEADERS } from '../../schemas/topicNames.js'
 
@@ -46,7 +46,7 @@ export async function decodeRecordSet(
     })
   let rs: RecordSetView
   try {
-    rs = walks(value, codec)
+    rs = walksAs(value, codec.schemaId)
       ? walkRecordSet(value, WIRE_HEADER_BYTES, codec.subject, codec.schemaId)
       : viewOf(await retry(() => codec.decode(value), { attempts: 5, initialDelayMs: 200, maxDelayMs: 3000 }))
   } catch (err) {
@@ -83,9 +83,4 @@ export async function decodeRecordSet(
     }
   }
   return rs
-}
-
-/** Whether `value` is in the wire format with the schema id of `codec`, whose schema the walk reads. */
-function walks(value: Buffer, codec: AvroCodec<RecordSet>): boolean {
-  return value.length >= WIRE_HEADER_BYTES && value[0] === MAGIC_BYTE && value.readInt32BE(1) === codec.schemaId
 }
