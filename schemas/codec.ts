@@ -57,20 +57,39 @@ export async function createCodec<T>(options: CodecOptions): Promise<AvroCodec<T
     schemaId,
     subject: options.subject,
     encode(value: T): Buffer {
-      let body: Buffer
+      let out: Buffer
       try {
-        body = type.toBuffer(value)
+        out = encodeAfterHeader(type, value)
       } catch (err) {
         throw new XrcError('XRC_INVALID_RECORD', { reason: 'schemaMismatch', subject: options.subject, cause: err })
       }
-      const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length)
       out[0] = MAGIC_BYTE
       out.writeInt32BE(schemaId, 1)
-      body.copy(out, WIRE_HEADER_BYTES)
       return out
     },
     decode: decoder.decode,
   }
+}
+
+/** Where small values are written before they are copied out at their size (avsc's toBuffer does the same). */
+const SCRATCH = Buffer.allocUnsafe(1024)
+
+/**
+ * `value`'s Avro encoding after WIRE_HEADER_BYTES left for the header, in a buffer of exactly that size, its bytes
+ * copied once: a value that fits SCRATCH is written there and copied out; a larger one is measured first (avsc
+ * goes on counting past the end of a buffer without writing) and written into its own buffer. (`toBuffer` and a
+ * copy behind a header would copy every block of a record set twice.)
+ */
+function encodeAfterHeader(type: avro.Type, value: unknown): Buffer {
+  const end = type.encode(value, SCRATCH, WIRE_HEADER_BYTES)
+  if (end >= 0) {
+    const out = Buffer.allocUnsafe(end)
+    SCRATCH.copy(out, WIRE_HEADER_BYTES, WIRE_HEADER_BYTES, end)
+    return out
+  }
+  const out = Buffer.allocUnsafe(SCRATCH.length - end) // encode returned the bytes missing, negated
+  type.encode(value, out, WIRE_HEADER_BYTES)
+  return out
 }
 
 /** Reads wire-format values of a subject as `schema`; registers nothing. */

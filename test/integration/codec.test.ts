@@ -4,6 +4,7 @@
  * the record-set and journal schemas among them), and a clear
  * XRC_DECODE_FAILED for every way a buffer can be wrong.
  */
+import avro from 'avsc'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createCodec, createDecoder, readWireHeader } from '../../schemas/codec.js'
 import { JOURNAL_SCHEMA, type JournalRecord } from '../../schemas/journal.js'
@@ -48,6 +49,32 @@ async function expectDecodeError(promise: Promise<unknown>, pattern: RegExp): Pr
 }
 
 describe('record set codec', () => {
+  it('encodes exactly the wire header and avsc bytes, small values and large ones, each in a buffer of its size', async () => {
+    const codec = await createCodec<RecordSet>({
+      registry: registryAt(stackInfo().registryUrl),
+      subject: subject(),
+      schema: RECORD_SET_SCHEMA,
+    })
+    const type = avro.Type.forSchema(RECORD_SET_SCHEMA as unknown as avro.Schema)
+    const header = Buffer.alloc(5)
+    header.writeInt32BE(codec.schemaId, 1)
+    // around the 1 KiB written in place, and far past it
+    for (const bytes of [0, 1, 900, 1000, 1024, 1100, 4096, 65_536, 1_048_576]) {
+      const rs: RecordSet = {
+        ...sample,
+        updates: bytes === 0 ? [] : [{ ...sample.updates[0]!, data: Buffer.alloc(bytes, bytes % 251) }],
+      }
+      const buf = codec.encode(rs)
+      expect(buf.equals(Buffer.concat([header, type.toBuffer(rs)])), `${bytes} bytes of data`).toBe(true)
+      expect(buf.buffer.byteLength === buf.length || buf.length < 4096, `${bytes} bytes: its own memory`).toBe(true)
+      const back = await codec.decode(buf)
+      expect(back.updates.map((u) => u.data.equals(rs.updates[0]!.data))).toEqual(rs.updates.map(() => true))
+    }
+    expect(() => codec.encode({ ...sample, kind: 'NOPE' } as unknown as RecordSet)).toThrow(
+      /schemaMismatch|does not fit|invalid/i,
+    )
+  })
+
   it('round-trips a record set in the Confluent wire format', async () => {
     const codec = await createCodec<RecordSet>({
       registry: registryAt(stackInfo().registryUrl),
