@@ -4,6 +4,7 @@
  * mover, the producer killed with record sets in flight, one controller's
  * producer paused.
  */
+import { errorMessage } from '../../../lib/errors.js'
 import { waitFor } from '../../../lib/retry.js'
 import { scanTopic } from '../../../lib/kafka/index.js'
 import { silentLogger } from '../../../lib/logger.js'
@@ -149,13 +150,40 @@ export const controllerPaused: Scenario = {
         return highest > last || undefined
       },
       { timeoutMs: 60_000, intervalMs: 100 },
-    )
+    ).catch(async (err: unknown) => {
+      throw new Error(`${errorMessage(err)} (T ${highest}, last report ${last}); ${await whereHeld(ctx, victim, id)}`)
+    })
   },
+}
+
+/**
+ * What each stage says when T does not move past a resumed controller: did its primary send again (the
+ * partition's end, its heartbeats and last acknowledged seq), and what does the mover report? For the failure's
+ * message, so that a run that fails once says which stage held.
+ */
+async function whereHeld(ctx: ScenarioContext, victim: ServiceChild, controller: number): Promise<string> {
+  const health = async (svc: ServiceChild): Promise<string> => {
+    const url = svc.announced.metrics
+    if (typeof url !== 'string') return 'no metrics address'
+    return fetch(url.replace(/\/metrics$/, '/health'), { signal: AbortSignal.timeout(3000) }).then(
+      (r) => r.text(),
+      (e: unknown) => `unanswered: ${errorMessage(e)}`,
+    )
+  }
+  const offsets = await admin(ctx).catch((e: unknown) => errorMessage(e))
+  const end = typeof offsets === 'string' ? 0 : Number(offsets.find((o) => o.partition === controller)?.offset ?? 0)
+  const lastTime = end > 0 ? await lastMaxTime(ctx, controller, end).catch(() => 'unread') : 'none'
+  return [
+    `updates partition ends ${JSON.stringify(offsets)}`,
+    `controller ${controller}'s last record set maxTime ${lastTime}`,
+    `its primary: heartbeats ${await metricOf(victim, 'xrc_producer_heartbeats_total')}, ` +
+      `last sent seq ${await metricOf(victim, 'xrc_producer_last_sent_seq')}, health ${await health(victim)}`,
+    `mover health ${await health(ctx.services.mover)}`,
+  ].join('; ')
 }
 
 /** The max time of the last record set a controller sent (its last report), once its partition is still. */
 async function lastReport(ctx: ScenarioContext, controller: number): Promise<number> {
-  const topic = sessionTopics(ctx.session.config.session.name).updates
   const end = async (): Promise<number> =>
     Number((await admin(ctx)).find((o) => o.partition === controller)?.offset ?? 0)
   let previous = -1
@@ -171,12 +199,17 @@ async function lastReport(ctx: ScenarioContext, controller: number): Promise<num
     },
     { timeoutMs: 30_000, intervalMs: 100 },
   )
+  return lastMaxTime(ctx, controller, previous)
+}
+
+/** The maxTime header of the record before `end` in a controller's partition. */
+async function lastMaxTime(ctx: ScenarioContext, controller: number, end: number): Promise<number> {
   let time = 0
   await scanTopic({
     kafka: ctx.kafka,
-    topic,
+    topic: sessionTopics(ctx.session.config.session.name).updates,
     partition: controller,
-    from: previous - 1,
+    from: end - 1,
     groupPrefix: uniqueName('last-report'),
     logger: silentLogger,
     onMessage: (m) => void (time = Number(m.headers?.[HEADERS.maxTime]?.toString() ?? 0)),
