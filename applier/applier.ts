@@ -93,6 +93,7 @@ import {
   tighterBound,
   type StopAt,
   type BatchCandidate,
+  type ApplyTiming,
   type BatchResult,
 } from './run/index.js'
 import { SnapshotCare } from './snapshotCare.js'
@@ -574,19 +575,24 @@ class ApplierService implements Applier {
         return false
       }
       if (!current()) return false
+      const collected = process.hrtime.bigint()
       try {
         result = await this.#groups.applyBatch(batch, this.#stopping.signal)
       } catch (err) {
         if (!this.#stopping.signal.aborted) this.#halt(err, head.lastOffset)
         return false
       }
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      // the transaction, and before it the wait for the batch's updates to be read
+      const timing = {
+        seconds: Number(process.hrtime.bigint() - collected) / 1e9,
+        readMs: Number((collected - started) / 1_000_000n),
+      }
       if (result.outcomes.includes('applied')) {
         this.#progress.transactions++
         this.#snapshots.afterCommit()
       }
       for (const [i, outcome] of result.outcomes.entries()) {
-        if (!this.#applied(batch[i] as AssembledGroup, outcome, seconds)) return false
+        if (!this.#applied(batch[i] as AssembledGroup, outcome, timing)) return false
       }
       if (result.failure !== undefined) {
         const failed = batch[result.failure.index] as AssembledGroup
@@ -639,10 +645,10 @@ class ApplierService implements Applier {
   }
 
   /** Counts, reports and notes one group of a committed batch; false when the run stops after it. */
-  #applied(assembled: AssembledGroup, outcome: ApplyOutcome, seconds: number): boolean {
+  #applied(assembled: AssembledGroup, outcome: ApplyOutcome, timing: ApplyTiming): boolean {
     const { group, lastOffset } = assembled
     this.#stall.applied(Date.now())
-    this.#groups.record(assembled, outcome, seconds)
+    this.#groups.record(assembled, outcome, timing)
     this.#noteProgress(assembled, outcome)
     this.#options.onGroup?.({
       groupSeq: group.groupSeq,

@@ -42,6 +42,12 @@ export interface OutageReport {
 }
 
 /** What a batch came to: an outcome per group committed, in order, and the failure that ended it, if any. */
+/** How long a batch took: its transaction (with its retries), and the wait for its updates before it. */
+export interface ApplyTiming {
+  seconds: number
+  readMs: number
+}
+
 export interface BatchResult {
   outcomes: ApplyOutcome[]
   failure?: { err: unknown; index: number }
@@ -143,8 +149,11 @@ export class GroupApplier {
     this.#log.info({ source, retries, lastedMs: Date.now() - ended.since }, 'the outage is over: applying goes on')
   }
 
-  /** Counts the group in the metrics and the log; `seconds` is how long its apply took. */
-  record({ group, lastOffset }: AssembledGroup, outcome: ApplyOutcome, seconds: number): void {
+  /**
+   * Counts the group in the metrics and the log: `seconds` is how long its batch's transaction took, `readMs` how
+   * long the batch waited for its updates to be read before it.
+   */
+  record({ group, lastOffset }: AssembledGroup, outcome: ApplyOutcome, { seconds, readMs }: ApplyTiming): void {
     const fields = { groupSeq: group.groupSeq, groupTime: group.groupTime, offset: lastOffset }
     const logged = { ...fields, updates: group.updates.length }
     if (outcome === 'duplicate') {
@@ -161,7 +170,7 @@ export class GroupApplier {
     const rpoMs = Date.now() - group.groupTime / 1000
     m.rpoMs.set(rpoMs)
     m.rpoSeconds.observe(Math.max(0, rpoMs) / 1000)
-    this.#log.debug({ ...logged, ms: Math.round(seconds * 1000) }, 'group applied')
+    this.#log.debug({ ...logged, ms: Math.round(seconds * 1000), readMs }, 'group applied')
   }
 }
 

@@ -5,7 +5,7 @@
  */
 export { ApplierLifecycle, type ApplierState, type StopReason } from './lifecycle.js'
 export { settledOutcome, startStep, stepAfter, stepBefore, type StopAt } from './groupSteps.js'
-export { APPLY_RETRY, GroupApplier, type BatchResult } from './groupApplier.js'
+export { APPLY_RETRY, GroupApplier, type ApplyTiming, type BatchResult } from './groupApplier.js'
 export {
   addToBatch,
   batchLength,
