@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KAFKA_CLIENTS } from '../../lib/kafka/client/index.js'
+import { errorMessage } from '../../lib/errors.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
@@ -119,11 +120,19 @@ describe.each(KAFKA_CLIENTS)('with the primary on %s', (client) => {
       volumes: workloadVolumes(config),
     })
     const lastAcked = log.lastAckedTime()
-    await waitFor(
-      'the secondary to catch up',
-      async () => ((await store.lastApplied())?.groupTime ?? 0) >= lastAcked || undefined,
-      { timeoutMs: 60_000, intervalMs: 100 },
-    )
+    const appliedTime = async (): Promise<number> => (await store.lastApplied())?.groupTime ?? 0
+    const appliedAtStart = await appliedTime()
+    await waitFor('the secondary to catch up', async () => (await appliedTime()) >= lastAcked || undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    }).catch(async (err: unknown) => {
+      // whether the applier stood still or only fell short says where to look
+      const now = await appliedTime()
+      throw new Error(
+        `${errorMessage(err)}: the secondary's T ${now} (${appliedAtStart} when the wait began), ` +
+          `the last acknowledged write ${lastAcked}; kills ${kills.join(',')}`,
+      )
+    })
     // in-doubt writes the primary kept are mirrored too: wait until the images agree
     const volumes = workloadVolumes(config).map((v) => v.name)
     let identical = 0

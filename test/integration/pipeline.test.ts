@@ -80,7 +80,9 @@ describe.each(KAFKA_CLIENTS)('with the primary on %s', (client) => {
           midpoint = { groupTime: obs.groupTime }
           snapshot = await snapshots.create({ name: 'mid-workload' })
         }
-        return obs && obs.groupSeq >= 60 && log.counts().acked > 400 ? true : undefined
+        // the watch checks a group each time it sees a new one: as many as the assertions below want
+        const observed = watch.current().groupsObserved
+        return obs && obs.groupSeq >= 60 && log.counts().acked > 400 && observed > 10 ? true : undefined
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     )
