@@ -41,13 +41,13 @@ export interface OutageReport {
   metrics: OutageMetrics
 }
 
-/** What a batch came to: an outcome per group committed, in order, and the failure that ended it, if any. */
 /** How long a batch took: its transaction (with its retries), and the wait for its updates before it. */
 export interface ApplyTiming {
   seconds: number
   readMs: number
 }
 
+/** What a batch came to: an outcome per group committed, in order, and the failure that ended it, if any. */
 export interface BatchResult {
   outcomes: ApplyOutcome[]
   failure?: { err: unknown; index: number }

@@ -51,7 +51,7 @@ export async function ensureTopic(
   replication: TopicReplication = {},
 ): Promise<void> {
   const need = spec.maxRecordBytes + KAFKA_FRAMING_BYTES
-  const brokers = (await adminRetry(() => admin.describeCluster())).brokers.length
+  const brokers = (await startupRetry(() => admin.describeCluster())).brokers.length
   const { replicationFactor, minInsyncReplicas } = resolveReplication(replication, brokers)
   if (replicationFactor > brokers)
     throw new XrcError('XRC_CONFIG_INVALID', {
@@ -63,7 +63,7 @@ export async function ensureTopic(
     })
   // On a broker that just started, kafkajs's wait for leaders asks for metadata the broker does not have yet
   // and gives up on UNKNOWN_TOPIC_OR_PARTITION (a mover failed to start so): the topic exists then, ask again.
-  const created = await adminRetry(() =>
+  const created = await startupRetry(() =>
     admin.createTopics({
       waitForLeaders: true,
       topics: [
@@ -110,7 +110,7 @@ export async function ensureTopic(
       partitions: spec.partitions,
     })
   }
-  const described = await adminRetry(() => admin.topicConfigs([spec.topic], ['max.message.bytes']))
+  const described = await startupRetry(() => admin.topicConfigs([spec.topic], ['max.message.bytes']))
   const value = described.get(spec.topic)?.get('max.message.bytes')
   if (value !== undefined && Number(value) < need) {
     throw new XrcError('XRC_CONFIG_INVALID', {
@@ -142,9 +142,22 @@ export function isSettlingAdminError(err: unknown): boolean {
   return e.retriable === true || ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(String(e.type))
 }
 
-/** An admin call of start-up, again while the cluster settles (20 attempts, up to 2 s apart), then its error. */
-function adminRetry<T>(call: () => Promise<T>): Promise<T> {
-  return retry(call, { attempts: 20, initialDelayMs: 200, maxDelayMs: 2000, isRetriable: isSettlingAdminError })
+/**
+ * A call of start-up (an admin call, a reader's first metadata), again while the cluster settles (20 attempts, up
+ * to 2 s apart), then its error; not again once `stopped()` says the caller stopped.
+ */
+export function startupRetry<T>(
+  call: () => Promise<T>,
+  options: { stopped?: () => boolean; onRetry?: (err: unknown, attempt: number) => void } = {},
+): Promise<T> {
+  const { stopped, onRetry } = options
+  return retry(call, {
+    attempts: 20,
+    initialDelayMs: 200,
+    maxDelayMs: 2000,
+    isRetriable: (err) => !(stopped?.() ?? false) && isSettlingAdminError(err),
+    ...(onRetry ? { onRetry } : {}),
+  })
 }
 
 /**

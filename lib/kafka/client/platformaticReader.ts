@@ -21,9 +21,8 @@ import type { KafkaConnection } from '../../config.js'
 import type { Logger } from '../../logger.js'
 import { Backoff } from '../../backoff.js'
 import { XrcError } from '../../errors.js'
-import { retry } from '../../retry.js'
 import { KAFKA_CALL_DEADLINE_MS, withinDeadline } from '../callDeadline.js'
-import { isSettlingAdminError } from '../topicAdmin.js'
+import { startupRetry } from '../topicAdmin.js'
 import type { PartitionBatch, PartitionReader, PartitionReaderOptions } from './partitionReader.js'
 import { fromPlatformatic, platformaticFailure } from './clientErrors.js'
 import { takeRecords, type FetchedBatch } from './fetchedRecords.js'
@@ -106,25 +105,20 @@ class PlatformaticReader implements PartitionReader {
 
   /**
    * `call` (each try within KAFKA_CALL_DEADLINE_MS), asked again while the cluster answers that it is settling, as
-   * the start-up admin calls are (topicAdmin.ts isSettlingAdminError; 20 tries up to 2 s apart): a topic just
-   * created may not be known yet to the broker that leads a partition of it ("This server does not host this
-   * topic-partition" from ListOffsets: a mover exited on it at the start of a fresh three-broker cluster in the
-   * soak). Any other failure (an unknown topic, a refused login, an ACL) is thrown at once.
+   * the start-up admin calls are (topicAdmin.ts startupRetry): a topic just created may not be known yet to the
+   * broker that leads a partition of it ("This server does not host this topic-partition" from ListOffsets: a
+   * mover exited on it at the start of a fresh three-broker cluster in the soak). Any other failure (an unknown
+   * topic, a refused login, an ACL) is thrown at once.
    */
   #untilAnswered<T>(what: string, call: () => Promise<T>): Promise<T> {
-    return retry(
-      () =>
-        withinDeadline(call(), KAFKA_CALL_DEADLINE_MS, what).catch((err: unknown) => {
-          throw err instanceof XrcError ? err : fromPlatformatic(err)
-        }),
-      {
-        attempts: 20,
-        initialDelayMs: 200,
-        maxDelayMs: 2000,
-        isRetriable: (err) => !this.#stopped && isSettlingAdminError(err),
-        onRetry: (err, attempt) => this.#log.debug({ err, attempt }, `${what} failed: asking again`),
-      },
-    )
+    const once = (): Promise<T> =>
+      withinDeadline(call(), KAFKA_CALL_DEADLINE_MS, what).catch((err: unknown) => {
+        throw err instanceof XrcError ? err : fromPlatformatic(err)
+      })
+    return startupRetry(once, {
+      stopped: () => this.#stopped,
+      onRetry: (err, attempt) => this.#log.debug({ err, attempt }, `${what} failed: asking again`),
+    })
   }
 
   pause(partitions: number[]): void {
