@@ -11,7 +11,9 @@
  *   (c) fio on a plain file: 4 KiB random writes at queue depth 16 with
  *       O_DIRECT|O_DSYNC (libaio), each write durable when it completes, as an
  *       acknowledged NBD write is; and psync with fsync=1 at depth 1 for reference
- * Targets: (a) IOPS >= 0.8 x (b), (a) p99 <= 1.5 x (b). Results go to
+ * Each phase starts once the secondary has applied every write of the one
+ * before (its lag is reported), so no phase shares the cores with the last
+ * one's backlog. Targets: (a) IOPS >= 0.8 x (b), (a) p99 <= 1.5 x (b). Results go to
  * bench/results/nbd.json and bench/results/nbd.md; a missed target is
  * reported, never an error.
  */
@@ -41,7 +43,15 @@ export interface NbdBenchReport {
   seconds: number
   fio: string
   phases: Record<string, FioFigures>
+  /** Per mirrored phase: seconds from its end until the secondary had applied every write (before the next phase). */
+  catchUpSeconds?: Record<string, number>
   targets: { name: string; measured: string; met: boolean }[]
+}
+
+/** The parts of the primary's /v1/status the bench waits on. */
+interface PrimaryStatusJson {
+  controllers: { latestTime: number; sidefile: { entries: number } }[]
+  mirror: { secondaries?: { groupTime?: number }[] }
 }
 
 interface Service {
@@ -131,24 +141,40 @@ export async function runNbdBench(options: {
       `--runtime=${Math.max(3, Math.round(seconds / 3))}`,
       '--time_based',
     ]
+    const status = async (): Promise<PrimaryStatusJson> =>
+      (await (await fetch(`${announced.api}/v1/status`)).json()) as PrimaryStatusJson
     const drained = async (): Promise<void> => {
       await waitFor(
         'the sidefiles to drain',
-        async () => {
-          const st = (await (await fetch(`${announced.api}/v1/status`)).json()) as {
-            controllers: { sidefile: { entries: number } }[]
-          }
-          return st.controllers.every((c) => c.sidefile.entries === 0) || undefined
-        },
+        async () => (await status()).controllers.every((c) => c.sidefile.entries === 0) || undefined,
         { timeoutMs: 300_000, intervalMs: 500 },
       )
+    }
+    // A phase starts on an idle pipeline: the mover and applier applying the last phase's backlog on the same
+    // cores would lower the next phase's figures (the suspended phase, after the frozen one, met a backlog of
+    // every write of that phase). The seconds it took are the mirror's lag at the end of the phase.
+    const catchUpSeconds: Record<string, number> = {}
+    const caughtUp = async (phase: string): Promise<void> => {
+      const began = Date.now()
+      await waitFor(
+        'the secondary to apply every write',
+        async () => {
+          const st = await status()
+          const newest = Math.max(...st.controllers.map((c) => c.latestTime))
+          const heard = st.mirror.secondaries ?? []
+          return (heard.length > 0 && heard.every((s) => (s.groupTime ?? 0) >= newest)) || undefined
+        },
+        { timeoutMs: 600_000, intervalMs: 250 },
+      )
+      catchUpSeconds[phase] = Math.round((Date.now() - began) / 100) / 10
+      log(`nbd: ${phase}: the secondary caught up ${catchUpSeconds[phase]} s after the phase`)
     }
     const phases: Record<string, FioFigures> = {}
     log(`nbd: (a) mirrored, 4 KiB random writes for ${seconds} s`)
     phases['a-mirrored-rand4k'] = await fio(session.dir, [...random, uri('c0v0')])
-    await drained()
+    await caughtUp('a-mirrored-rand4k')
     phases['a-mirrored-seq64k'] = await fio(session.dir, [...sequential, uri('c1v0')])
-    await drained()
+    await caughtUp('a-mirrored-seq64k')
     log('nbd: (a) mirrored, mover and applier frozen')
     for (const s of services.slice(1)) s.child.kill('SIGSTOP')
     try {
@@ -157,6 +183,7 @@ export async function runNbdBench(options: {
     } finally {
       for (const s of services.slice(1)) s.child.kill('SIGCONT')
     }
+    await caughtUp('a-mirrored-rand4k-mover-applier-frozen')
     log('nbd: (b) suspended')
     const suspended = await fetch(`${announced.api}/v1/suspend`, { method: 'POST' })
     if (!suspended.ok) throw new XrcError('XRC_USAGE', `suspend answered ${suspended.status}`)
@@ -193,6 +220,7 @@ export async function runNbdBench(options: {
       seconds,
       fio: (await run('fio', ['--version'])).stdout.trim(),
       phases,
+      catchUpSeconds,
       targets: [
         {
           name: '(a) mirrored IOPS >= 0.8 x (b) suspended',
@@ -219,13 +247,15 @@ export async function runNbdBench(options: {
 export function renderNbdReport(r: NbdBenchReport): string {
   const rows = Object.entries(r.phases).map(
     ([name, f]) =>
-      `| ${name} | ${f.iops} | ${f.mibPerSecond} | ${f.latencyMs.p50} | ${f.latencyMs.p99} | ${f.latencyMs.p999} |`,
+      `| ${name} | ${f.iops} | ${f.mibPerSecond} | ${f.latencyMs.p50} | ${f.latencyMs.p99} | ${f.latencyMs.p999} | ${
+        r.catchUpSeconds?.[name] !== undefined ? `${r.catchUpSeconds[name]} s` : ''
+      } |`,
   )
   return [
     `# NBD benchmark (${r.generatedAt}, ${r.seconds} s per random phase, ${r.fio})`,
     '',
-    '| phase | IOPS | MiB/s | p50 ms | p99 ms | p99.9 ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| phase | IOPS | MiB/s | p50 ms | p99 ms | p99.9 ms | caught up after |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
     ...r.targets.map((t) => `- ${t.met ? 'met' : 'MISSED'}: ${t.name}: ${t.measured}`),
