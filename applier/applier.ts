@@ -232,6 +232,7 @@ class ApplierService implements Applier {
       }),
       blockSize: config.session.blockSize,
       bytesPerSecond: config.applier.codeRecomputeBytesPerSecond,
+      quietMs: config.applier.codeRecomputeQuietMs,
       logger: this.#log,
     })
     this.#groups = new GroupApplier(this.store, this.#applierMetrics, this.#log, {

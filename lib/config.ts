@@ -556,6 +556,16 @@ export const ConfigSchema = z.strictObject({
             'cleared), in segment bytes read; a code is set valid only if its segment was not written meanwhile; ' +
             '0 = never recompute, bytes/s',
         ),
+      codeRecomputeQuietMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(2000)
+        .describe(
+          'The recomputer hashes a segment only once no group wrote it for this long: a segment still being ' +
+            'written would have its code invalidated again before it was set (under random writes over a small ' +
+            'volume, every recomputation was), ms',
+        ),
       delayMs: z
         .number()
         .int()

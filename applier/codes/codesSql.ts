@@ -47,11 +47,18 @@ export function validateCodesSql(t: StoreTables): string {
       WHERE s.generation = EXCLUDED.generation`
 }
 
-/** $1 limit: segments whose code is not valid, invalidated ones first, then those without a row. */
+/**
+ * $1 limit, $2 blocks per segment, $3 and $4 the (volume id, segment) to
+ * read on from, exclusive ((-1, -1) from the start): segments whose code is
+ * not valid with their generation, invalidated ones first (in (volume,
+ * segment) order from there, by the partial index of invalid codes), then
+ * those without a row (generation 0).
+ */
 export function segmentsToRecomputeSql(t: StoreTables): string {
-  return `(SELECT volume_id, segment FROM ${t.segmentCodes} WHERE NOT valid ORDER BY volume_id, segment LIMIT $1)
+  return `(SELECT volume_id, segment, generation FROM ${t.segmentCodes}
+      WHERE NOT valid AND (volume_id, segment) > ($3::int, $4::bigint) ORDER BY volume_id, segment LIMIT $1)
     UNION ALL
-    (SELECT v.id AS volume_id, g.segment FROM ${t.volumes} v
+    (SELECT v.id AS volume_id, g.segment, 0::bigint AS generation FROM ${t.volumes} v
       CROSS JOIN LATERAL generate_series(0, (v.blocks + $2 - 1) / $2 - 1) AS g(segment)
       WHERE NOT EXISTS (SELECT 1 FROM ${t.segmentCodes} c WHERE c.volume_id = v.id AND c.segment = g.segment)
       ORDER BY v.id, g.segment LIMIT $1)

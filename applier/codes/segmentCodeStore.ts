@@ -7,6 +7,7 @@
 import { XrcError } from '../../lib/errors.js'
 import type { Pool, PoolClient } from '../../lib/postgres.js'
 import { storeTables, type StoreTables } from '../store/blockStoreDdl.js'
+import type { SegmentCandidate } from './quietSegments.js'
 import * as sql from './codesSql.js'
 
 export interface SegmentCodesOptions {
@@ -47,8 +48,11 @@ export interface SegmentCodes {
   readonly segmentBlocks: number
   /** In one REPEATABLE READ snapshot: the last applied group and the codes of `segments` of `volume`. */
   read(volume: string, segments: readonly number[]): Promise<VolumeCodes>
-  /** Up to `limit` segments whose code is not valid (invalidated first, then those without a code). */
-  toRecompute(limit: number): Promise<SegmentKey[]>
+  /**
+   * Up to `limit` segments whose code is not valid, with their generation: invalidated ones first, in (volume,
+   * segment) order after `after` (from the start without it), then those without a row (generation 0).
+   */
+  toRecompute(limit: number, after?: SegmentKey): Promise<SegmentCandidate[]>
   /**
    * Computes the codes of `segments` in one snapshot and sets each valid
    * unless its segment was written since (validFlags.mayValidate). Returns
@@ -86,12 +90,16 @@ export function createSegmentCodes(options: SegmentCodesOptions): SegmentCodes {
         const v = await volumeByName(c, t, volume)
         return { asOf, volumeBlocks: v.blocks, codes: await compute(c, v.id, v.blocks, segments) }
       }),
-    async toRecompute(limit) {
-      const res = await options.pool.query<{ volume_id: number; segment: bigint }>(sql.segmentsToRecomputeSql(t), [
-        limit,
-        options.segmentBlocks,
-      ])
-      return res.rows.map((r) => ({ volumeId: r.volume_id, segment: Number(r.segment) }))
+    async toRecompute(limit, after) {
+      const res = await options.pool.query<{ volume_id: number; segment: bigint; generation: bigint }>(
+        sql.segmentsToRecomputeSql(t),
+        [limit, options.segmentBlocks, after?.volumeId ?? -1, after?.segment ?? -1],
+      )
+      return res.rows.map((r) => ({
+        volumeId: r.volume_id,
+        segment: Number(r.segment),
+        generation: Number(r.generation),
+      }))
     },
     async recompute(segments) {
       const computed = await inSnapshot(options.pool, async (c) => {
