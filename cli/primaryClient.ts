@@ -7,7 +7,8 @@
 import type { Config } from '../lib/config.js'
 import { XrcError, errorMessage, type XrcErrorOptions } from '../lib/errors.js'
 import { hideSecret } from '../lib/secrets.js'
-import { clientHost, type PrimarySegmentCode, type WriteAck } from '../producer/index.js'
+import { clientHost } from '../producer/apiAccess.js'
+import type { PrimarySegmentCode, WriteAck } from '../producer/index.js'
 
 /** A primary's HTTP API as a client reaches it: its base URL and the bearer token it asks for. */
 export interface PrimaryEndpoint {
