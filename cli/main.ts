@@ -3,8 +3,21 @@
  * The `xrc` command: the composition root of every xrc-kafka process.
  * Exit codes: 0 success, 1 failure at run time, 2 bad arguments or
  * configuration (one clear message naming the setting, never a stack trace).
+ *
+ * A command loads only what it runs. This file and cli/commands/*.ts import
+ * at the top only what the definitions (names, arguments, options, help
+ * texts, parsers) and their print helpers need, all of it light: commander,
+ * node builtins, lib/errors, cli/args, text helpers (cli/format,
+ * cli/progress...), a help text's constant from its own small module rather
+ * than a barrel, and `import type` of anything. The work (cli/context with
+ * zod and pino, and all that loads kafkajs, @platformatic/kafka, pg, avsc or
+ * prom-client) the function that runs it imports at its start:
+ * `const { runAudit } = await import('../audit/runAudit.js')`. So help and
+ * mistakes answer at once (loading every service first took 1.2 s of CPU),
+ * and test/integration/cli-usage.test.ts checks that they load none of it.
  */
-// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/client/kafkaCrc.ts)
+// first: kafkajs must find the native CRC-32C when it loads (lib/kafka/client/kafkaCrc.ts). Both load only
+// the few files of kafkajs and avsc they patch, so they stay here, before any command loads its work.
 import '../lib/kafka/client/kafkaCrc.js'
 import '../lib/unfilledBuffers.js'
 import { Command, CommanderError } from 'commander'

@@ -5,8 +5,8 @@
  */
 import { Command, Option } from 'commander'
 import { integerArg, parseTime } from '../args.js'
-import { runAudit, type AuditTopic } from '../audit/runAudit.js'
-import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
+import type { AuditTopic } from '../audit/runAudit.js'
+import type { GlobalOptions } from '../context.js'
 import { jsonLine } from '../format.js'
 
 interface AuditFlags {
@@ -64,6 +64,8 @@ Lines: {"topic","partition","offset","timestamp","schemaId", header fields...,
 with "error" and the audit goes on.`,
     )
     .action(async (flags: AuditFlags) => {
+      const { cliConfig, commandLogger } = await import('../context.js')
+      const { runAudit } = await import('../audit/runAudit.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       const logger = commandLogger(program.opts<GlobalOptions>(), 'xrc-audit').child({ session: config.session.name })
       const stop = new AbortController()

@@ -5,13 +5,10 @@
  */
 import { basename } from 'node:path'
 import type { Command } from 'commander'
-import { silentLogger } from '../../lib/logger.js'
 import { integerArg, parseDuration } from '../args.js'
-import { cliConfig, type GlobalOptions } from '../context.js'
-import { autoDemoName } from '../demo/demoSession.js'
-import { removeEarlierDemos, runDemo, type DemoResult } from '../demo/runDemo.js'
+import type { GlobalOptions } from '../context.js'
+import type { DemoResult } from '../demo/runDemo.js'
 import { clockMicros, formatMs, isoMicros, jsonLine } from '../format.js'
-import { stopServices } from '../serviceProcess.js'
 
 interface DemoFlags {
   duration?: number
@@ -54,6 +51,11 @@ Exit code 0 only when every volume is byte-identical to the primary and the
 checker saw no mixed state.`,
     )
     .action(async (flags: DemoFlags) => {
+      const { cliConfig } = await import('../context.js')
+      const { removeEarlierDemos, runDemo } = await import('../demo/runDemo.js')
+      const { autoDemoName } = await import('../demo/demoSession.js')
+      const { silentLogger } = await import('../../lib/logger.js')
+      const { stopServices } = await import('../serviceProcess.js')
       const global = program.opts<GlobalOptions>()
       if (flags.clean) {
         const config = cliConfig(global)

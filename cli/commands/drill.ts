@@ -12,18 +12,15 @@
  * JSON line when serving, as the services do; logs go to stderr.
  */
 import type { Command } from 'commander'
-import { createDrills, type Drills, type StopProgress } from '../../applier/index.js'
+import type { Drills, StopProgress } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPool } from '../../lib/postgres.js'
-import { checkPostgres } from '../../stack/postgres.js'
 import { integerArg, parseSchemaName } from '../args.js'
-import { cliConfig, cliLogger, commandLogger, type GlobalOptions } from '../context.js'
-import { startDrillServer, type DrillServer } from '../drill/drillServer.js'
+import type { GlobalOptions } from '../context.js'
+import type { DrillServer } from '../drill/drillServer.js'
 import { currentText, groupText, lastText, sourceText } from '../drill/drillText.js'
 import { formatMs, jsonLine } from '../format.js'
 import { createProgressOutput, progressBar } from '../progress.js'
-import { controllersOf } from '../snapshot/imageServer.js'
 import { nextSignal, parseListen, serveSettings } from './snapshotServe.js'
 
 interface CommonFlags {
@@ -111,6 +108,10 @@ async function withDrills(
   name: string,
   work: (drills: Drills, config: Config) => Promise<void>,
 ): Promise<void> {
+  const { cliConfig, commandLogger } = await import('../context.js')
+  const { checkPostgres } = await import('../../stack/postgres.js')
+  const { createPool } = await import('../../lib/postgres.js')
+  const { createDrills } = await import('../../applier/index.js')
   const opts = program.opts<GlobalOptions>()
   const config = cliConfig(opts)
   const logger = commandLogger(opts, name)
@@ -126,6 +127,10 @@ async function withDrills(
 }
 
 async function startCommand(program: Command, flags: StartFlags): Promise<void> {
+  const { cliConfig, cliLogger, commandLogger } = await import('../context.js')
+  const { checkPostgres } = await import('../../stack/postgres.js')
+  const { createPool } = await import('../../lib/postgres.js')
+  const { createDrills } = await import('../../applier/index.js')
   const opts = program.opts<GlobalOptions>()
   const config = cliConfig(opts)
   const logger = (flags.serve ? cliLogger(config, 'xrc-drill') : commandLogger(opts, 'xrc-drill')).child({
@@ -158,6 +163,10 @@ async function startCommand(program: Command, flags: StartFlags): Promise<void> 
 }
 
 async function serveCommand(program: Command, flags: ServeFlags): Promise<void> {
+  const { cliConfig, cliLogger } = await import('../context.js')
+  const { checkPostgres } = await import('../../stack/postgres.js')
+  const { createPool } = await import('../../lib/postgres.js')
+  const { createDrills } = await import('../../applier/index.js')
   const config = cliConfig(program.opts<GlobalOptions>())
   const logger = cliLogger(config, 'xrc-drill').child({ session: config.session.name })
   await checkPostgres(config.database.url, 5000)
@@ -183,6 +192,8 @@ async function serveDrill(
   flags: ServeFlags,
   how: { startMs?: number; discardOnFailure: boolean },
 ): Promise<void> {
+  const { startDrillServer } = await import('../drill/drillServer.js')
+  const { controllersOf } = await import('../snapshot/imageServer.js')
   const schema = flags.schema ?? config.applier.schema
   let server: DrillServer | undefined
   let signalledBy: NodeJS.Signals | undefined

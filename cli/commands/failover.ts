@@ -7,19 +7,11 @@
  */
 import type { Command } from 'commander'
 import { XrcError } from '../../lib/errors.js'
-import { createPool } from '../../lib/postgres.js'
 import { parseDuration, parseSchemaName, parseUrl } from '../args.js'
-import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
 import { createProgressOutput } from '../progress.js'
-import {
-  runFailback,
-  runFailover,
-  type FailbackProgress,
-  type FailbackReport,
-  type FailoverReport,
-} from '../failover/index.js'
-import { configuredPrimary, primaryClient, primaryQuiesce } from '../primaryClient.js'
+import type { FailbackProgress, FailbackReport, FailoverReport } from '../failover/index.js'
 import { progressBar } from '../progress.js'
 import { integerArg } from '../args.js'
 
@@ -125,6 +117,10 @@ export function registerFailoverCommands(program: Command): void {
     .option('--catch-up <duration>', 'longest wait for the secondary to pass the quiesce time', parseDuration, 60_000)
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: FailbackFlags) => {
+      const { cliConfig, commandLogger } = await import('../context.js')
+      const { configuredPrimary, primaryClient, primaryQuiesce } = await import('../primaryClient.js')
+      const { createPool } = await import('../../lib/postgres.js')
+      const { runFailback } = await import('../failover/index.js')
       const opts = program.opts<GlobalOptions>()
       const config = cliConfig(opts)
       const primary = configuredPrimary(config, flags.primary)
@@ -177,6 +173,10 @@ export function registerFailoverCommands(program: Command): void {
     )
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: FailoverFlags) => {
+      const { cliConfig, commandLogger } = await import('../context.js')
+      const { configuredPrimary } = await import('../primaryClient.js')
+      const { createPool } = await import('../../lib/postgres.js')
+      const { runFailover } = await import('../failover/index.js')
       const opts = program.opts<GlobalOptions>()
       if (opts.config === undefined)
         throw new XrcError('XRC_FAILOVER_REFUSED', { reason: 'noConfigFile', command: 'xrc failover' })

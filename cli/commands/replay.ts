@@ -8,29 +8,17 @@
  * reads, order checks and transactions as the applier).
  */
 import { Option, type Command } from 'commander'
-import { replay, type ReplaySummary } from '../../applier/index.js'
-import { storeTables } from '../../applier/index.js'
-import {
-  describeWindow,
-  planRecovery,
-  recoveryWindow,
-  type JournalReach,
-  type RecoveryBase,
-  type RecoveryTarget,
-  type SnapshotBase,
-} from '../../applier/recoveryPlan.js'
+import type { ReplaySummary } from '../../applier/index.js'
+import type { JournalReach, RecoveryBase, RecoveryTarget, SnapshotBase } from '../../applier/recoveryPlan.js'
 import type { Config } from '../../lib/config.js'
 import { XrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPool, ident, type Pool } from '../../lib/postgres.js'
+import type { Pool } from '../../lib/postgres.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
-import { checkPostgres } from '../../stack/postgres.js'
 import { integerArg, parseSchemaName, parseTime } from '../args.js'
-import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
-import { requireKafka, requireRegistry, requireTopic } from '../ensureStack.js'
+import type { GlobalOptions } from '../context.js'
 import { formatMs, isoMicros, jsonLine } from '../format.js'
 import { createProgressOutput, progressBar } from '../progress.js'
-import { readJournalReach, resolveTarget, seedFromSnapshot, snapshotBases } from '../replay/recoveryInputs.js'
 
 interface ReplayFlags {
   into?: string
@@ -84,6 +72,10 @@ then export from it: xrc volume export vol0 vol0.img --schema xrc_demo_copy
 A target outside the window is refused, naming the window (xrc replay --window).`,
     )
     .action(async (flags: ReplayFlags) => {
+      const { cliConfig, commandLogger } = await import('../context.js')
+      const { createPool } = await import('../../lib/postgres.js')
+      const { checkPostgres } = await import('../../stack/postgres.js')
+      const { requireKafka, requireRegistry, requireTopic } = await import('../ensureStack.js')
       const opts = program.opts<GlobalOptions>()
       const config = cliConfig(opts)
       const logger = commandLogger(opts, 'xrc-replay')
@@ -109,6 +101,7 @@ async function recoveryInputs(
   pool: Pool,
   flags: ReplayFlags,
 ): Promise<{ reach: JournalReach; gaps: string[]; bases: SnapshotBase[]; source: string }> {
+  const { readJournalReach, snapshotBases } = await import('../replay/recoveryInputs.js')
   const source = flags.from ?? config.applier.schema
   const [{ reach, gaps }, bases] = await Promise.all([
     readJournalReach(config, logger),
@@ -119,6 +112,7 @@ async function recoveryInputs(
 
 /** `--window`: the recoverable groups, in words or as JSON. */
 async function printWindow(config: Config, logger: Logger, pool: Pool, flags: ReplayFlags): Promise<void> {
+  const { describeWindow, recoveryWindow } = await import('../../applier/recoveryPlan.js')
   const { reach, gaps, bases, source } = await recoveryInputs(config, logger, pool, flags)
   const window = recoveryWindow(reach, bases)
   if (flags.json) {
@@ -136,6 +130,7 @@ async function printWindow(config: Config, logger: Logger, pool: Pool, flags: Re
 
 /** The replay itself: target resolved and planned, base seeded, then the journal applied to the target. */
 async function runReplay(config: Config, logger: Logger, pool: Pool, flags: ReplayFlags): Promise<void> {
+  const { replay } = await import('../../applier/index.js')
   const schema = flags.into ?? config.applier.schema
   const progress = createProgressOutput(flags.json ? process.stderr : process.stdout, { plainEveryMs: 2000 })
   const started = performance.now()
@@ -180,6 +175,8 @@ async function planReplay(
   pool: Pool,
   flags: ReplayFlags,
 ): Promise<{ base: RecoveryBase; seed?: (schema: string) => Promise<void> }> {
+  const { planRecovery } = await import('../../applier/recoveryPlan.js')
+  const { resolveTarget, seedFromSnapshot } = await import('../replay/recoveryInputs.js')
   const { reach, bases, source } = await recoveryInputs(config, logger, pool, flags)
   const asked: RecoveryTarget | undefined =
     flags.toGroup !== undefined
@@ -212,6 +209,8 @@ async function prepareTarget(
   replace: boolean,
   say: (line: string) => void,
 ): Promise<void> {
+  const { storeTables } = await import('../../applier/index.js')
+  const { ident } = await import('../../lib/postgres.js')
   const t = storeTables(schema)
   const exists = await pool.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [t.control])
   if (!exists.rows[0]?.r) return

@@ -15,26 +15,16 @@
  * object on the last line.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { storeTables } from '../../applier/index.js'
-import { appliedNote, publishAppliedOnce, rollbackSecondary, type RollbackResult } from '../../applier/index.js'
+import type { RollbackResult } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
-import { createKafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPool } from '../../lib/postgres.js'
 import { parseDuration, parseUrl } from '../args.js'
-import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { formatMs } from '../format.js'
 import { createProgressOutput } from '../progress.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
-import {
-  describeMirror,
-  followResync,
-  primaryEndpoints,
-  resumePrimary,
-  suspendPrimary,
-  type ResyncOutcome,
-} from '../resync/primaryApi.js'
-import { checkServicesStopped, reestablish, type ReestablishResult } from '../resync/reestablish.js'
+import type { ResyncOutcome } from '../resync/primaryApi.js'
+import type { ReestablishResult } from '../resync/reestablish.js'
 
 interface PrimaryFlags {
   primary?: string[]
@@ -109,6 +99,8 @@ function suspendCommand(program: Command): void {
 }
 
 async function suspend(global: GlobalOptions, flags: PrimaryFlags): Promise<void> {
+  const { cliConfig } = await import('../context.js')
+  const { describeMirror, primaryEndpoints, suspendPrimary } = await import('../resync/primaryApi.js')
   const config = cliConfig(global)
   const primaries = primaryEndpoints(flags.primary, config)
   const states = []
@@ -135,6 +127,8 @@ function resumeCommand(program: Command): void {
 }
 
 async function resume(global: GlobalOptions, flags: FollowFlags): Promise<void> {
+  const { cliConfig } = await import('../context.js')
+  const { describeMirror, followResync, primaryEndpoints, resumePrimary } = await import('../resync/primaryApi.js')
   const config = cliConfig(global)
   const primaries = primaryEndpoints(flags.primary, config)
   const started = Date.now()
@@ -180,6 +174,11 @@ primaries. Then start the mover and the applier again.`,
 }
 
 async function resync(global: GlobalOptions, flags: FollowFlags): Promise<void> {
+  const { cliConfig, commandLogger } = await import('../context.js')
+  const { followResync, primaryEndpoints } = await import('../resync/primaryApi.js')
+  const { reestablish } = await import('../resync/reestablish.js')
+  const { createKafkaClient } = await import('../../lib/kafka/index.js')
+  const { createPool } = await import('../../lib/postgres.js')
   const config = cliConfig(global)
   const logger = commandLogger(global, 'xrc-resync')
   const primaries = primaryEndpoints(flags.primary, config)
@@ -242,6 +241,10 @@ function rollbackCommand(program: Command): void {
 }
 
 async function rollback(global: GlobalOptions, flags: { json?: boolean }): Promise<void> {
+  const { cliConfig, commandLogger } = await import('../context.js')
+  const { checkServicesStopped } = await import('../resync/reestablish.js')
+  const { rollbackSecondary, storeTables } = await import('../../applier/index.js')
+  const { createPool } = await import('../../lib/postgres.js')
   const config = cliConfig(global)
   const logger = commandLogger(global, 'xrc-rollback')
   const pool = createPool({ url: config.database.url, logger, max: 2, applicationName: 'xrc-rollback' })
@@ -265,7 +268,9 @@ async function rollback(global: GlobalOptions, flags: { json?: boolean }): Promi
  * The image went back: a primary still following the applied topic hears it (Kafka may be gone with the primary's
  * site; the rollback stands without it, and what the primary heard before was true then). False when not told.
  */
-function publishRollback(config: Config, logger: Logger, r: RollbackResult): Promise<boolean> {
+async function publishRollback(config: Config, logger: Logger, r: RollbackResult): Promise<boolean> {
+  const { appliedNote, publishAppliedOnce } = await import('../../applier/index.js')
+  const { createKafkaClient } = await import('../../lib/kafka/index.js')
   const mark = r.groupSeq === 0 || r.groupTime === undefined ? undefined : { ...r, groupTime: r.groupTime }
   return publishAppliedOnce({
     kafka: createKafkaClient({

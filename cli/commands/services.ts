@@ -7,13 +7,10 @@
  */
 import type { Command } from 'commander'
 import type { Registry } from 'prom-client'
-import { createApplier } from '../../applier/index.js'
 import { XrcError } from '../../lib/errors.js'
-import { createMetricsRegistry, serveMetrics, type HealthReport } from '../../lib/metrics.js'
-import { createMover } from '../../mover/index.js'
-import { apiAccess, createPrimary, startHttpApi, startNbdServer } from '../../producer/index.js'
-import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
-import { runService, type ServiceEndpoints } from '../runService.js'
+import type { HealthReport } from '../../lib/metrics.js'
+import type { GlobalOptions } from '../context.js'
+import type { ServiceEndpoints } from '../runService.js'
 
 function parseIds(value: string): number[] {
   const ids = value.split(',').map((s) => Number(s.trim()))
@@ -34,6 +31,7 @@ function metricsEndpoint(
   health: () => HealthReport,
 ): () => Promise<ServiceEndpoints> {
   return async () => {
+    const { serveMetrics } = await import('../../lib/metrics.js')
     const server = await serveMetrics({ registry, port, health })
     return { fields: { metrics: `http://127.0.0.1:${server.port}/metrics` }, close: () => server.close() }
   }
@@ -50,6 +48,9 @@ export function registerServiceCommands(program: Command): void {
     .option('--api-port <port>', 'HTTP API port (0 = any free port)')
     .option('--nbd-port <port>', "NBD TCP port (0 = any free port, -1 = none; 10809 is NBD's own)")
     .action(async (opts: { controllers?: string; apiPort?: string; nbdPort?: string }) => {
+      const { cliConfig, cliLogger } = await import('../context.js')
+      const { runService } = await import('../runService.js')
+      const { apiAccess, createPrimary, startHttpApi, startNbdServer } = await import('../../producer/index.js')
       const config = cliConfig(program.opts<GlobalOptions>(), {
         ...(opts.apiPort !== undefined ? { producer: { apiPort: Number(opts.apiPort) } } : {}),
         ...(opts.nbdPort !== undefined ? { nbd: { port: Number(opts.nbdPort) } } : {}),
@@ -107,6 +108,10 @@ export function registerServiceCommands(program: Command): void {
     )
     .option('--metrics-port <port>', 'metrics and health port (0 = any free port)')
     .action(async (opts: { metricsPort?: string }) => {
+      const { cliConfig, cliLogger } = await import('../context.js')
+      const { runService } = await import('../runService.js')
+      const { createMetricsRegistry } = await import('../../lib/metrics.js')
+      const { createMover } = await import('../../mover/index.js')
       const config = cliConfig(
         program.opts<GlobalOptions>(),
         opts.metricsPort !== undefined ? { mover: { metricsPort: Number(opts.metricsPort) } } : {},
@@ -136,6 +141,10 @@ export function registerServiceCommands(program: Command): void {
     )
     .option('--delay-ms <ms>', 'a delayed secondary: apply each group only once it is this old (applier.delayMs)')
     .action(async (opts: { metricsPort?: string; schema?: string; delayMs?: string }) => {
+      const { cliConfig, cliLogger } = await import('../context.js')
+      const { runService } = await import('../runService.js')
+      const { createMetricsRegistry } = await import('../../lib/metrics.js')
+      const { createApplier } = await import('../../applier/index.js')
       const config = cliConfig(program.opts<GlobalOptions>(), {
         applier: {
           ...(opts.metricsPort !== undefined ? { metricsPort: Number(opts.metricsPort) } : {}),

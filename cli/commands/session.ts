@@ -6,19 +6,12 @@
 import type { Command } from 'commander'
 import type { KafkaClient } from '../../lib/kafka/index.js'
 import type { Config } from '../../lib/config.js'
-import { createKafkaClient } from '../../lib/kafka/index.js'
 import type { Logger } from '../../lib/logger.js'
-import {
-  readDeadLetters,
-  summarizeDeadLetters,
-  type DeadLetterEntry,
-  type DeadLetterSummary,
-} from '../../mover/index.js'
-import { resumeFrozen } from '../../mover/index.js'
+import type { DeadLetterEntry, DeadLetterSummary } from '../../mover/index.js'
 import type { ResumeCommand } from '../../schemas/control.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 import { integerArg } from '../args.js'
-import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 
 interface ResumeFlags {
   controller?: number
@@ -41,7 +34,9 @@ interface SessionContext {
 }
 
 /** The CLI's configuration, its logger and a Kafka client, as the session commands use them. */
-function sessionContext(program: Command): SessionContext {
+async function sessionContext(program: Command): Promise<SessionContext> {
+  const { cliConfig, cliLogger } = await import('../context.js')
+  const { createKafkaClient } = await import('../../lib/kafka/index.js')
   const config = cliConfig(program.opts<GlobalOptions>())
   const logger = cliLogger(config, 'xrc-session')
   const kafka = createKafkaClient({
@@ -90,7 +85,8 @@ next one to start) applies it.`,
 }
 
 async function resume(program: Command, opts: ResumeFlags): Promise<void> {
-  const { config, logger, kafka } = sessionContext(program)
+  const { resumeFrozen } = await import('../../mover/index.js')
+  const { config, logger, kafka } = await sessionContext(program)
   const commands = await resumeFrozen({
     kafka,
     session: config.session.name,
@@ -122,7 +118,8 @@ function deadLettersCommand(session: Command, program: Command): void {
 }
 
 async function deadLetters(program: Command, opts: { json?: boolean }): Promise<void> {
-  const { config, logger, kafka } = sessionContext(program)
+  const { readDeadLetters, summarizeDeadLetters } = await import('../../mover/index.js')
+  const { config, logger, kafka } = await sessionContext(program)
   const topic = sessionTopics(config.session.name).deadLetter
   const entries = await readDeadLetters({
     kafka,

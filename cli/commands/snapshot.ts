@@ -8,20 +8,12 @@
  */
 import { registerSnapshotServe } from './snapshotServe.js'
 import { Option, type Command } from 'commander'
-import {
-  createSnapshots,
-  LIVE_IMAGE,
-  type DeleteResult,
-  type SnapshotDiff,
-  type SnapshotInfo,
-  type Snapshots,
-} from '../../applier/index.js'
+import type { DeleteResult, SnapshotDiff, SnapshotInfo, Snapshots } from '../../applier/index.js'
+// from its own module, not the applier barrel: the help text shows it
+import { LIVE_IMAGE } from '../../applier/store/snapshotRules.js'
 import type { Config } from '../../lib/config.js'
-import { createFaultPoints } from '../../lib/faultPoints.js'
-import { createPool } from '../../lib/postgres.js'
-import { checkPostgres } from '../../stack/postgres.js'
 import { integerArg, parseSchemaName, parseTime } from '../args.js'
-import { cliConfig, commandLogger, volumeOf, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { formatBytes, formatMs, isoMicros, jsonLine } from '../format.js'
 import { createProgressOutput } from '../progress.js'
 
@@ -75,7 +67,8 @@ export function registerSnapshotCommands(program: Command): void {
       .argument('<volume>', 'volume name')
       .argument('<file>', 'output file (replaced)'),
   ).action((name: string, volume: string, file: string, flags: CommonFlags) =>
-    withSnapshots(program, flags, 'xrc-snapshot', (s, config) => {
+    withSnapshots(program, flags, 'xrc-snapshot', async (s, config) => {
+      const { volumeOf } = await import('../context.js')
       volumeOf(config, volume)
       return exportSnapshot(s, { name, volume, file }, flags)
     }),
@@ -132,6 +125,11 @@ async function withSnapshots(
   name: string,
   work: (snapshots: Snapshots, config: Config) => Promise<void>,
 ): Promise<void> {
+  const { cliConfig, commandLogger } = await import('../context.js')
+  const { checkPostgres } = await import('../../stack/postgres.js')
+  const { createPool } = await import('../../lib/postgres.js')
+  const { createFaultPoints } = await import('../../lib/faultPoints.js')
+  const { createSnapshots } = await import('../../applier/index.js')
   const opts = program.opts<GlobalOptions>()
   const config = cliConfig(opts)
   const logger = commandLogger(opts, name)

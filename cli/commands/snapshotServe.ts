@@ -12,11 +12,9 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import type { Config } from '../../lib/config.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPool } from '../../lib/postgres.js'
-import { checkPostgres } from '../../stack/postgres.js'
 import { parseSchemaName } from '../args.js'
-import { cliConfig, cliLogger, type GlobalOptions } from '../context.js'
-import { controllersOf, MAX_LIVE_CONNECTIONS, startImageServer, type ImageServer } from '../snapshot/imageServer.js'
+import type { GlobalOptions } from '../context.js'
+import type { ImageServer } from '../snapshot/imageServer.js'
 
 interface ServeFlags {
   volume?: string[]
@@ -64,6 +62,7 @@ Without --listen or --socket it listens on TCP, nbd.host, any free port. The rea
 Writes, trims and write-zeroes are refused (NBD_EPERM); the exports are advertised read-only.`,
     )
     .action(async (image: string, flags: ServeFlags) => {
+      const { cliConfig, cliLogger } = await import('../context.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       const logger = cliLogger(config, 'xrc-snapshot-serve').child({ session: config.session.name })
       await serve(config, logger, image, flags)
@@ -72,6 +71,9 @@ Writes, trims and write-zeroes are refused (NBD_EPERM); the exports are advertis
 
 /** Serves until a signal, then closes: requests in progress reply, connections end, the pool closes. */
 async function serve(config: Config, logger: Logger, image: string, flags: ServeFlags): Promise<void> {
+  const { checkPostgres } = await import('../../stack/postgres.js')
+  const { createPool } = await import('../../lib/postgres.js')
+  const { controllersOf, MAX_LIVE_CONNECTIONS, startImageServer } = await import('../snapshot/imageServer.js')
   await checkPostgres(config.database.url, 5000)
   const settings = serveSettings(config.nbd, flags)
   const max = image === 'live' ? Math.min(settings.maxConnections, MAX_LIVE_CONNECTIONS) + 2 : 8

@@ -1,7 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
-import { grantComposeAcls, writeComposeTls } from '../../stack/composeTls.js'
-import { createStack } from '../../stack/index.js'
-import { cliConfig, type GlobalOptions } from '../context.js'
+import type { Stack } from '../../stack/index.js'
+import type { GlobalOptions } from '../context.js'
 
 /** --brokers: 1 (the single broker) or a cluster of 3 to 5 nodes. */
 function brokerCount(value: string): number {
@@ -11,7 +10,9 @@ function brokerCount(value: string): number {
   return n
 }
 
-function stackOf(program: Command, opts: { brokers?: number; secure?: boolean }): ReturnType<typeof createStack> {
+async function stackOf(program: Command, opts: { brokers?: number; secure?: boolean }): Promise<Stack> {
+  const { cliConfig } = await import('../context.js')
+  const { createStack } = await import('../../stack/index.js')
   const overrides = opts.brokers === undefined ? {} : { stack: { brokers: opts.brokers } }
   return createStack(cliConfig(program.opts<GlobalOptions>(), overrides), { secure: opts.secure === true })
 }
@@ -37,13 +38,13 @@ export function registerStackCommands(program: Command): void {
         'session.name); CA, passwords and env files under stack.dir/tls',
     )
     .action(async (opts: { brokers?: number; secure?: boolean }) => {
-      await stackOf(program, opts).up((line) => console.log(line))
+      await (await stackOf(program, opts)).up((line) => console.log(line))
     })
   stack
     .command('down')
     .description('stop the services that `stack up` started (nothing else): the broker and any local cluster')
     .action(async () => {
-      await stackOf(program, {}).down((line) => console.log(line))
+      await (await stackOf(program, {})).down((line) => console.log(line))
     })
   stack
     .command('compose-tls')
@@ -53,6 +54,8 @@ export function registerStackCommands(program: Command): void {
     )
     .option('--grant', "grant each stage's ACLs on the running secured container (as `stack up --secure` does)")
     .action(async (opts: { grant?: boolean }) => {
+      const { cliConfig } = await import('../context.js')
+      const { grantComposeAcls, writeComposeTls } = await import('../../stack/composeTls.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       const made = writeComposeTls(config)
       console.log(`secured broker's files: ${made.dir} (users.json, an env file per stage)`)
@@ -76,7 +79,7 @@ export function registerStackCommands(program: Command): void {
     )
     .option('--json', 'print one JSON array')
     .action(async (opts: { json?: boolean; brokers?: number }) => {
-      const st = await stackOf(program, opts).status()
+      const st = await (await stackOf(program, opts)).status()
       if (opts.json) console.log(JSON.stringify(st))
       else
         for (const s of st) {

@@ -3,18 +3,12 @@
  * Exit code 1 only when neither Kafka nor PostgreSQL could be read.
  */
 import type { Command } from 'commander'
-import { defaultSchemaName } from '../../lib/config.js'
 import { errorMessage } from '../../lib/errors.js'
-import { createKafkaClient } from '../../lib/kafka/index.js'
-import { createPool, type Pool } from '../../lib/postgres.js'
-import { pingKafka } from '../../stack/kafka.js'
-import { checkPostgres } from '../../stack/postgres.js'
+import type { Pool } from '../../lib/postgres.js'
 import { parseUrl } from '../args.js'
-import { cliConfig, commandLogger, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { jsonLine } from '../format.js'
-import { configuredPrimary } from '../primaryClient.js'
-import { collectStatus, type SessionStatus } from '../status/collectStatus.js'
-import { formatStatus } from '../status/formatStatus.js'
+import type { SessionStatus } from '../status/collectStatus.js'
 
 interface StatusFlags {
   json?: boolean
@@ -56,6 +50,15 @@ read is listed under "unavailable" (JSON: "unavailable"). Times are session
 clock microseconds since the epoch in JSON.`,
     )
     .action(async (flags: StatusFlags) => {
+      const { cliConfig, commandLogger } = await import('../context.js')
+      const { defaultSchemaName } = await import('../../lib/config.js')
+      const { createKafkaClient } = await import('../../lib/kafka/index.js')
+      const { createPool } = await import('../../lib/postgres.js')
+      const { pingKafka } = await import('../../stack/kafka.js')
+      const { checkPostgres } = await import('../../stack/postgres.js')
+      const { configuredPrimary } = await import('../primaryClient.js')
+      const { collectStatus } = await import('../status/collectStatus.js')
+      const { formatStatus } = await import('../status/formatStatus.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       const logger = commandLogger(program.opts<GlobalOptions>(), 'xrc-status')
       const kafkaReady = await pingKafka(config.kafka, 3000).then(

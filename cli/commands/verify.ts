@@ -6,13 +6,11 @@
  */
 import type { Command } from 'commander'
 import { XrcError } from '../../lib/errors.js'
-import { createPool } from '../../lib/postgres.js'
 import { integerArg, parseUrl } from '../args.js'
-import { cliConfig, commandLogger, volumeOf, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { formatBytes, formatMs, isoMicros, jsonLine } from '../format.js'
-import { configuredPrimary, primaryClient } from '../primaryClient.js'
 import { createProgressOutput, progressBar } from '../progress.js'
-import { runVerify, type VerifyProgress, type VerifyReport } from '../verify/runVerify.js'
+import type { VerifyProgress, VerifyReport } from '../verify/runVerify.js'
 
 interface VerifyFlags {
   volume?: string
@@ -58,6 +56,10 @@ export function registerVerifyCommand(program: Command): void {
     .option('--primary <url>', "the primary's HTTP API (default: http://127.0.0.1:<producer.apiPort>)", parseUrl)
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: VerifyFlags) => {
+      const { cliConfig, commandLogger, volumeOf } = await import('../context.js')
+      const { configuredPrimary, primaryClient } = await import('../primaryClient.js')
+      const { createPool } = await import('../../lib/postgres.js')
+      const { runVerify } = await import('../verify/runVerify.js')
       const opts = program.opts<GlobalOptions>()
       const config = cliConfig(opts)
       const volumes =

@@ -11,17 +11,12 @@
 import { copyFile, open, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Command, Option } from 'commander'
-import { createBlockStore } from '../../applier/index.js'
 import type { Config } from '../../lib/config.js'
 import { XrcError, isXrcError } from '../../lib/errors.js'
 import type { Logger } from '../../lib/logger.js'
-import { createPool } from '../../lib/postgres.js'
-import { volumePath } from '../../producer/index.js'
-import { checkPostgres } from '../../stack/postgres.js'
 import { parseSchemaName, parseUrl } from '../args.js'
-import { cliConfig, commandLogger, volumeOf, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
-import { configuredPrimary, primaryClient } from '../primaryClient.js'
 
 interface ExportFlags {
   from: 'secondary' | 'primary'
@@ -48,6 +43,7 @@ export function registerVolumeCommands(program: Command): void {
     .option('--primary <url>', "the primary's HTTP API (default: http://127.0.0.1:<producer.apiPort>)", parseUrl)
     .option('--json', 'print the result as one JSON object')
     .action(async (name: string, file: string, flags: ExportFlags) => {
+      const { cliConfig, commandLogger, volumeOf } = await import('../context.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       const v = volumeOf(config, name)
       const logger = commandLogger(program.opts<GlobalOptions>(), 'xrc-volume')
@@ -62,7 +58,9 @@ export function registerVolumeCommands(program: Command): void {
     .command('path')
     .description("print the path of the primary's volume file (compare with cmp)")
     .argument('<volume>', 'volume name')
-    .action((name: string) => {
+    .action(async (name: string) => {
+      const { cliConfig, volumeOf } = await import('../context.js')
+      const { volumePath } = await import('../../producer/controller/volumeFile.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       volumeOf(config, name)
       console.log(resolve(volumePath(config.session.dataDir, config.session.name, name)))
@@ -76,6 +74,9 @@ async function exportSecondary(
   file: string,
   schemaFlag: string | undefined,
 ): Promise<Record<string, unknown> & { summary: string }> {
+  const { checkPostgres } = await import('../../stack/postgres.js')
+  const { createPool } = await import('../../lib/postgres.js')
+  const { createBlockStore } = await import('../../applier/index.js')
   const schema = schemaFlag ?? config.applier.schema
   await checkPostgres(config.database.url, 5000)
   const pool = createPool({ url: config.database.url, logger, max: 1, applicationName: 'xrc-volume-export' })
@@ -121,6 +122,8 @@ async function exportPrimary(
   file: string,
   urlFlag: string | undefined,
 ): Promise<Record<string, unknown> & { summary: string }> {
+  const { configuredPrimary, primaryClient } = await import('../primaryClient.js')
+  const { volumePath } = await import('../../producer/controller/volumeFile.js')
   const primary = configuredPrimary(config, urlFlag)
   const url = primary?.url
   const bs = config.session.blockSize

@@ -10,9 +10,8 @@ import type { Command } from 'commander'
 import { XrcError } from '../../lib/errors.js'
 import type { WriteAck } from '../../producer/index.js'
 import { integerArg, parseTime, parseUrl } from '../args.js'
-import { cliConfig, volumeOf, type GlobalOptions } from '../context.js'
+import type { GlobalOptions } from '../context.js'
 import { formatBytes, isoMicros, jsonLine } from '../format.js'
-import { configuredPrimary, primaryClient } from '../primaryClient.js'
 
 interface WriteFlags {
   primary?: string
@@ -54,6 +53,8 @@ export function registerWriteCommand(program: Command): void {
     .option('--pad', 'zero-fill a last partial block instead of refusing it')
     .option('--json', 'print the acknowledgements as one JSON object')
     .action(async (volume: string, block: number, file: string | undefined, flags: WriteFlags) => {
+      const { cliConfig, volumeOf } = await import('../context.js')
+      const { configuredPrimary, primaryClient } = await import('../primaryClient.js')
       const config = cliConfig(program.opts<GlobalOptions>())
       const blockSize = config.session.blockSize
       const size = volumeOf(config, volume).blocks
