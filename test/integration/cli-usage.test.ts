@@ -3,13 +3,16 @@
  * command (found from `xrc help`, so new ones are covered too) answers
  * --help with exit 0; bad arguments and bad configuration give one clear
  * message naming the option or setting, exit 2, and never a stack trace; a
- * write with no primary running says what to do (exit 1).
+ * write with no primary running says what to do (exit 1). Help and a
+ * mistake load none of the services' packages (cli/main.ts: a command loads
+ * its work when it runs).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { runCli, stackEnv, type CliResult } from '../kit/cli.js'
+import { modulesLoadedBy, runCli, stackEnv, type CliResult } from '../kit/cli.js'
 import { freePort } from '../kit/ports.js'
 
 const STACK_TRACE = /\n\s+at .+:\d+:\d+/
@@ -83,6 +86,30 @@ describe('--help', () => {
       }),
     )
   }, 240_000)
+})
+
+describe('help and mistakes load none of the services', () => {
+  // each one's entry module, what `import 'pkg'` loads: cli/main.ts's start-up patches load a few other files of
+  // kafkajs and avsc (lib/kafka/client/kafkaCrc.ts, lib/unfilledBuffers.ts), not the libraries
+  const require = createRequire(import.meta.url)
+  const SERVICE_PACKAGES = ['kafkajs', '@platformatic/kafka', 'pg', 'avsc', 'prom-client']
+  const entries = new Map(SERVICE_PACKAGES.map((p) => [require.resolve(p), p]))
+  const cases: [string[], number][] = [
+    [['--help'], 0],
+    [['snapshot', 'list', '--help'], 0],
+    [['bogus'], 2],
+    [['replay', '--to-time', 'yesterday'], 2],
+  ]
+  for (const [args, code] of cases) {
+    it(`xrc ${args.join(' ')}`, async () => {
+      const { result, modules } = await modulesLoadedBy(args)
+      expect(result.code, result.stderr).toBe(code)
+      // the recorder saw the CLI itself and commander: it did record
+      expect(modules).toEqual(expect.arrayContaining([require.resolve('commander')]))
+      expect(modules.some((m) => m.endsWith(join('dist', 'cli', 'main.js')))).toBe(true)
+      expect(modules.flatMap((m) => entries.get(m) ?? [])).toEqual([])
+    })
+  }
 })
 
 describe('bad arguments and configuration: one message, exit 2', () => {
