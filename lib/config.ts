@@ -564,7 +564,7 @@ export const ConfigSchema = z.strictObject({
         .describe(
           'The recomputer hashes a segment only once no group wrote it for this long: a segment still being ' +
             'written would have its code invalidated again before it was set (under random writes over a small ' +
-            'volume, every recomputation was), ms',
+            'volume, more than half of those it hashed were), ms',
         ),
       delayMs: z
         .number()
