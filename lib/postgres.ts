@@ -15,6 +15,11 @@ export type PoolClient = pg.PoolClient
 // soon, but offsets and times must never silently round.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => BigInt(v))
 
+/** `value` as an SQL string literal, for the few statements sent without parameters (node-postgres's escaping). */
+export function sqlLiteral(value: string): string {
+  return pg.escapeLiteral(value)
+}
+
 /**
  * Server-side bounds of a pool's sessions (ms; 0 = none), sent at connect: a statement, a lock wait and a
  * transaction left idle (a paused process holding its locks) end with an error instead of lasting forever.

@@ -5,13 +5,15 @@
 import type { StoreTables } from '../store/blockStoreDdl.js'
 
 /**
- * $1 volume ids, $2 segments (validFlags.segmentsWritten: once each): the
- * apply's one statement per batch. Clears the valid flag and bumps the
- * generation, creating the row (generation 1) of a segment without one.
+ * $1 volume ids, $2 segments (validFlags.segmentsWritten: once each; other
+ * parameter numbers by `volumeIds`, `segments`): clears the valid flag and
+ * bumps the generation, creating the row (generation 1) of a segment
+ * without one. The apply runs it once per batch, inside the statement that
+ * records the batch's groups (storeSql.ts recordGroupsSql).
  */
-export function invalidateSegmentsSql(t: StoreTables): string {
+export function invalidateSegmentsSql(t: StoreTables, volumeIds = '$1', segments = '$2'): string {
   return `INSERT INTO ${t.segmentCodes} AS s (volume_id, segment, generation, valid)
-    SELECT v, g, 1, false FROM unnest($1::int[], $2::bigint[]) AS k(v, g)
+    SELECT v, g, 1, false FROM unnest(${volumeIds}::int[], ${segments}::bigint[]) AS k(v, g)
     ON CONFLICT (volume_id, segment) DO UPDATE SET generation = s.generation + 1, valid = false`
 }
 

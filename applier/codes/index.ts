@@ -5,7 +5,6 @@
  * keeps them valid (codeRecomputer.ts).
  */
 export { CodeRecomputer, type CodeRecomputerOptions } from './codeRecomputer.js'
-export { invalidateSegmentsSql } from './codesSql.js'
 export {
   createSegmentCodes,
   type SegmentCodeRead,

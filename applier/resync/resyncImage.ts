@@ -98,7 +98,20 @@ export async function applyWindowEvents(
   }
 }
 
-/** Runs at the start of a group's apply; `after` runs once its blocks are written, in the same transaction. */
+/** What a group's apply does about a resync: `after` runs once its blocks are written, in the same transaction. */
+export interface ResyncApply {
+  /** Nothing is known of a resync and the image is consistent (the common case): `after` does nothing. */
+  quiet: boolean
+  after: () => Promise<ImageState | undefined>
+}
+
+const QUIET: ResyncApply = { quiet: true, after: async () => undefined }
+
+/**
+ * Runs at the start of a group's apply. `knownQuiet`: an earlier group of
+ * the same transaction found it quiet (ResyncApply.quiet); a group without
+ * window events changes nothing of it, so it is not read again.
+ */
 export async function prepareResyncApply(
   client: PoolClient,
   t: { store: StoreTables; resync: ResyncTables },
@@ -106,9 +119,12 @@ export async function prepareResyncApply(
   last: AppliedMark | undefined,
   group: ConsistencyGroup,
   rows: readonly BlockRow[],
-): Promise<{ after: () => Promise<ImageState | undefined> }> {
+  knownQuiet = false,
+): Promise<ResyncApply> {
+  const events = group.windows !== undefined && group.windows.length > 0
+  if (knownQuiet && !events) return QUIET
   // before the decision below: the events of this group open or close windows as of its time
-  if (group.windows !== undefined && group.windows.length > 0) await applyWindowEvents(client, t.resync, group.windows)
+  if (events) await applyWindowEvents(client, t.resync, group.windows ?? [])
   const res = await client.query<{
     rows: { state: ResyncRowState; until: string; end: string | null }[]
     image: string | null
@@ -128,8 +144,8 @@ export async function prepareResyncApply(
   if (found?.image === 'rolled-back' || resync.some((r) => r.state === 'rolled-back')) {
     throw new XrcError('XRC_ROLLED_BACK', { session, groupSeq: group.groupSeq })
   }
-  // nothing is known of a resync and the image is consistent: the common case costs this one query
-  if (resync.length === 0 && found?.image !== 'inconsistent') return { after: async () => undefined }
+  // nothing is known of a resync and the image is consistent: the common case costs this one query a transaction
+  if (resync.length === 0 && found?.image !== 'inconsistent') return QUIET
   const inconsistent = isInconsistentAt(resync, group.groupTime)
   if (inconsistent) {
     if (found?.image !== 'inconsistent') {
@@ -153,6 +169,7 @@ export async function prepareResyncApply(
     }
   }
   return {
+    quiet: false,
     async after() {
       if (!inconsistent) {
         // past every end time: consistent again, the fallback image is no longer needed

@@ -37,9 +37,9 @@ import { pipeline } from 'node:stream/promises'
 import { XrcError } from '../../lib/errors.js'
 import type { FaultPoints } from '../../lib/faultPoints.js'
 import { silentLogger, type Logger } from '../../lib/logger.js'
-import type { Pool, PoolClient } from '../../lib/postgres.js'
+import { sqlLiteral, type Pool, type PoolClient } from '../../lib/postgres.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
-import { invalidateSegmentsSql, segmentsWritten } from '../codes/index.js'
+import { segmentsWritten } from '../codes/index.js'
 import { checkGroupOrder, type AppliedMark } from '../journal/index.js'
 import { prepareResyncApply, readImageState, resyncDdl, resyncTables } from '../resync/index.js'
 import type { ImageState, ResyncTables } from '../resync/index.js'
@@ -249,9 +249,15 @@ class PgBlockStore implements BlockStore {
       return { group, journalOffset, rows: validateGroup(group, layout) }
     })
     let applied: BatchApplied = { outcomes: [], images: [] }
-    await inTransaction(this.#pool, async (client) => {
-      applied = await this.#applyInTransaction(client, planned)
-    })
+    // the control row is locked in the BEGIN's round trip (inTransaction's opening statement)
+    const lockControl = sql.readControlSql(this.tables, true, sqlLiteral(this.session))
+    await inTransaction<void, ControlRow>(
+      this.#pool,
+      async (client, opened) => {
+        applied = await this.#applyInTransaction(client, planned, this.#controlRowOf(opened))
+      },
+      lockControl,
+    )
     if (applied.outcomes.includes('applied')) {
       // the image after each group, in order: the last one's is the image now
       for (const written of applied.images) this.#image = imageAfterCommit(this.#image, written)
@@ -317,14 +323,18 @@ class PgBlockStore implements BlockStore {
    * blocks, keeping what the newest pin sees. The control row and the
    * history rows last, in one statement, all in one commit.
    */
-  async #applyInTransaction(client: PoolClient, batch: readonly PlannedGroup[]): Promise<BatchApplied> {
-    const control = await this.#readControl(client, true)
+  async #applyInTransaction(
+    client: PoolClient,
+    batch: readonly PlannedGroup[],
+    control: ControlRow,
+  ): Promise<BatchApplied> {
     checkNotFenced(control, this.session, batch[0]?.group.groupSeq ?? 0)
     let last = markOfControlRow(control)
     const snapshots = await SnapshotApply.open(client, this.#snapshotCtx, control)
     const result: BatchApplied = { outcomes: [], images: [] }
     const recorded: PlannedGroup[] = []
     const tables = { store: this.tables, resync: this.#resync }
+    let resyncQuiet = false
     for (const planned of batch) {
       const { group, journalOffset, rows } = planned
       if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
@@ -332,7 +342,8 @@ class PgBlockStore implements BlockStore {
         result.outcomes.push('duplicate')
         continue
       }
-      const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows)
+      const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows, resyncQuiet)
+      resyncQuiet = resyncApply.quiet
       const pin = await snapshots.beforeGroup(last, group)
       await this.#writeBlocks(client, group, rows, pin)
       const image = await resyncApply.after()
@@ -344,7 +355,6 @@ class PgBlockStore implements BlockStore {
     }
     if (recorded.length === 0) return result
     await snapshots.finish(last)
-    await this.#invalidateCodes(client, recorded)
     await this.#recordGroups(client, recorded)
     this.#options.faults?.reach('applier.before-commit')
     return result
@@ -379,20 +389,15 @@ class PgBlockStore implements BlockStore {
   }
 
   /**
-   * Clears the valid flag of every segment the batch wrote and bumps its
-   * generation (applier/codes/validFlags.ts): one statement per batch, so a
-   * recomputation that read before this commit cannot set a code valid.
+   * The control row advanced to the last group, a history row per group, and the valid flag of every segment the
+   * batch wrote cleared with its generation bumped (applier/codes/validFlags.ts), so a recomputation that read
+   * before this commit cannot set a code valid: one statement.
    */
-  async #invalidateCodes(client: PoolClient, groups: readonly PlannedGroup[]): Promise<void> {
+  async #recordGroups(client: PoolClient, groups: readonly PlannedGroup[]): Promise<void> {
     const { volumeIds, segments } = segmentsWritten(
       groups.flatMap((g) => g.rows),
       this.#segmentBlocks,
     )
-    if (segments.length > 0) await client.query(invalidateSegmentsSql(this.tables), [volumeIds, segments])
-  }
-
-  /** The control row advanced to the last group, and a history row per group (one statement). */
-  async #recordGroups(client: PoolClient, groups: readonly PlannedGroup[]): Promise<void> {
     const res = await client.query(sql.recordGroupsSql(this.tables), [
       this.session,
       this.#partition,
@@ -400,6 +405,8 @@ class PgBlockStore implements BlockStore {
       groups.map((g) => g.group.groupTime),
       groups.map((g) => g.journalOffset),
       groups.map((g) => g.rows.length),
+      volumeIds,
+      segments,
     ])
     if (res.rowCount !== groups.length)
       throw new XrcError('XRC_NOT_FOUND', { reason: 'controlRow', schema: this.schema, session: this.session })
@@ -415,13 +422,17 @@ class PgBlockStore implements BlockStore {
   }
 
   async #readMark(q: Queryable): Promise<AppliedMark | undefined> {
-    return markOfControlRow(await this.#readControl(q, false))
+    return markOfControlRow(await this.#readControl(q))
   }
 
-  /** The control row; with `lock`, locked FOR UPDATE and with the snapshot summary. */
-  async #readControl(q: Queryable, lock: boolean): Promise<ControlRow> {
-    const res = await q.query<ControlRow>(sql.readControlSql(this.tables, lock), [this.session])
-    const row = res.rows[0]
+  /** The control row, not locked (an apply locks it with the snapshot summary: applyGroups). */
+  async #readControl(q: Queryable): Promise<ControlRow> {
+    const res = await q.query<ControlRow>(sql.readControlSql(this.tables, false), [this.session])
+    return this.#controlRowOf(res.rows)
+  }
+
+  #controlRowOf(rows: readonly ControlRow[]): ControlRow {
+    const row = rows[0]
     if (row === undefined)
       throw new XrcError('XRC_NOT_FOUND', { reason: 'controlRow', schema: this.schema, session: this.session })
     return row

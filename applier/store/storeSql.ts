@@ -3,18 +3,21 @@
  * do. Parameters are listed with each.
  */
 import { BLOCK_ROW_COLUMNS } from './copyBinary.js'
+import { invalidateSegmentsSql } from '../codes/codesSql.js'
 import type { StoreTables } from './blockStoreDdl.js'
 
 /**
- * $1 session; FOR UPDATE when `lock` (an apply serializes on it), and then
- * with the snapshot summary the apply needs (newest pin, pending count) and
- * the fence (fence.ts): read in the same statement as the lock, so it is the row's newest version
- * (see blockStoreDdl.ts).
+ * $1 session (or `session`, an SQL literal: lib/postgres.ts sqlLiteral, for a
+ * statement sent without parameters); FOR UPDATE when `lock` (an apply
+ * serializes on it), and then with the snapshot summary the apply needs
+ * (newest pin, pending count) and the fence (fence.ts): read in the same
+ * statement as the lock, so it is the row's newest version (see
+ * blockStoreDdl.ts).
  */
-export function readControlSql(t: StoreTables, lock: boolean): string {
+export function readControlSql(t: StoreTables, lock: boolean, session = '$1'): string {
   const locked = ', snapshot_pin_time, snapshots_pending, fenced_by'
   const columns = `group_seq, group_time, journal_offset${lock ? locked : ''}`
-  return `SELECT ${columns} FROM ${t.control} WHERE session = $1${lock ? ' FOR UPDATE' : ''}`
+  return `SELECT ${columns} FROM ${t.control} WHERE session = ${session}${lock ? ' FOR UPDATE' : ''}`
 }
 
 /** $1 session, $2 journal partition: the control row of a store that applied nothing yet. */
@@ -42,11 +45,14 @@ export function copyBlocksSql(t: StoreTables): string {
 
 /**
  * $1 session, $2 journal partition, $3 group seqs, $4 group times, $5 journal offsets, $6 updates (one element
- * per group, in order): the control row advanced to the last group and one history row per group, in one
- * statement (one round trip); it inserts the rows exactly when the session's control row exists.
+ * per group, in order), $7 volume ids, $8 segments (the segments the groups wrote, once each): the control row
+ * advanced to the last group, one history row per group and the written segments' codes invalidated
+ * (codesSql.ts invalidateSegmentsSql), in one statement (one round trip); it inserts the history rows exactly
+ * when the session's control row exists.
  */
 export function recordGroupsSql(t: StoreTables): string {
-  return `WITH h AS (
+  return `WITH codes AS (${invalidateSegmentsSql(t, '$7', '$8')}
+    ), h AS (
       SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::int[])
         WITH ORDINALITY AS h(group_seq, group_time, journal_offset, updates, n)
     ), control AS (

@@ -164,6 +164,73 @@ describe('block store', () => {
     expect((await store.readBlock('va', 0)).equals(good.data)).toBe(false)
   })
 
+  it('clears the code of each segment a batch writes and bumps its generation, in the commit that writes it', async () => {
+    const pg = await createTestSchema('xrc_store')
+    cleanups.push(pg.drop)
+    const store = createBlockStore({
+      pool,
+      schema: pg.schema,
+      session: SESSION,
+      blockSize: TEST_BLOCK_SIZE,
+      volumes: TEST_VOLUMES,
+      segmentBlocks: 4,
+      logger: silentLogger,
+    })
+    await store.init()
+    const codes = async (): Promise<string[]> =>
+      (
+        await pool.query<{ c: string }>(
+          `SELECT v.name || '/' || c.segment || ' g' || c.generation || (CASE WHEN c.valid THEN ' valid' ELSE '' END) AS c
+           FROM "${pg.schema}".segment_codes c JOIN "${pg.schema}".volumes v ON v.id = c.volume_id ORDER BY 1`,
+        )
+      ).rows.map((r) => r.c)
+    const group = (seq: number, blocks: [string, number][]): ConsistencyGroup => ({
+      session: SESSION,
+      groupSeq: seq,
+      groupTime: seq * 10,
+      updates: blocks.map(([volume, block]) => ({ ...update(volume, block), seq, time: seq * 10 })),
+      controllers: [{ controller: 0, lastSeq: seq, lastTime: seq * 10, resumeOffset: 0 }],
+    })
+    expect(
+      await store.applyGroup(
+        group(1, [
+          ['va', 0],
+          ['va', 5],
+          ['vb', 2],
+        ]),
+        0,
+      ),
+    ).toBe('applied')
+    expect(await codes()).toEqual(['va/0 g1', 'va/1 g1', 'vb/0 g1'])
+    await pool.query(`UPDATE "${pg.schema}".segment_codes SET valid = true, code = sha256('x'), computed_at = now()`) // as the recomputer would
+    // a batch of two groups: va segment 0 twice, va segment 2 once; each written segment bumped once
+    const batch = [
+      group(2, [['va', 1]]),
+      group(3, [
+        ['va', 2],
+        ['va', 9],
+      ]),
+    ]
+    expect(await store.applyGroups(batch.map((g, i) => ({ group: g, journalOffset: 1 + i })))).toEqual([
+      'applied',
+      'applied',
+    ])
+    expect(await codes()).toEqual(['va/0 g2', 'va/1 g1 valid', 'va/2 g1', 'vb/0 g1 valid'])
+    // a refused group changes no code
+    await expect(
+      store.applyGroup(
+        group(4, [
+          ['va', 13],
+          ['nope', 0],
+        ]),
+        3,
+      ),
+    ).rejects.toMatchObject({
+      code: 'XRC_INVALID_RECORD',
+    })
+    expect(await codes()).toEqual(['va/0 g2', 'va/1 g1 valid', 'va/2 g1', 'vb/0 g1 valid'])
+  })
+
   it('applies a group of 2000 blocks of 4 KiB whole, and overwrites it', async () => {
     const { store } = await newStore([{ name: 'big', blocks: 8192 }])
     const write = (seq: number, first: number): ConsistencyGroup => ({

@@ -171,3 +171,73 @@ it('becomes consistent again with the group that carries the end and drops the v
     await s.drop()
   }
 })
+
+it('applies a batch of groups in one transaction as it applies them one by one, window events amid quiet groups', async () => {
+  // the apply reads the resync state once while a batch is quiet and again at a group with window events
+  const one = await createTestSchema('xrc_image_one')
+  const batched = await createTestSchema('xrc_image_batch')
+  const stores = [one, batched].map((s) =>
+    createBlockStore({ pool, schema: s.schema, session, blockSize: TEST_BLOCK_SIZE, volumes: TEST_VOLUMES }),
+  )
+  const [byOne, byBatch] = stores as [BlockStore, BlockStore]
+  try {
+    for (const s of stores) await s.init()
+    const g = (n: number, t: number, blocks: number[], windows: JournalWindow[] = []): ConsistencyGroup => ({
+      session,
+      groupSeq: n,
+      groupTime: t,
+      updates: blocks.map((block, i) => ({
+        controller: 0,
+        seq: n * 10 + i,
+        time: t,
+        volume: 'va',
+        block,
+        data: randomBytes(TEST_BLOCK_SIZE),
+      })),
+      controllers: [{ controller: 0, lastSeq: n * 10 + blocks.length - 1, lastTime: t, resumeOffset: 0 }],
+      ...(windows.length > 0 ? { windows } : {}),
+    })
+    const groups = [
+      g(1, 10, [0, 1]),
+      g(2, 20, [2]),
+      g(3, 30, [0, 3], [begin(1, 25, 28)]), // the window opens amid the batch: the groups from here are inconsistent
+      g(4, 40, [4, 1]), // no events, after a group that had some: its versions are kept too
+      g(5, 50, [5]),
+      g(6, 60, [2, 6], [end(1, 55)]), // consistent again, the versions dropped
+      g(7, 70, [7]),
+      g(8, 80, [1], [begin(2, 75, 78)]),
+      g(9, 90, [8, 9]),
+    ]
+    const state = async (s: BlockStore, schemaName: string) => ({
+      images: [...(await s.readImages()).images].map(([v, b]) => [v, b.toString('hex')]),
+      consistency: s.consistency(),
+      versions: (
+        await pool.query(`SELECT volume_id, block, group_seq FROM "${schemaName}".block_versions ORDER BY 1, 2`)
+      ).rows,
+      resync: (
+        await pool.query(`SELECT epoch::text, state, consistent_until::text FROM "${schemaName}".resync ORDER BY 1`)
+      ).rows,
+    })
+    // batches cut so that each ends with a window open, closed, or opened anew; after each, both stores agree
+    const batches = [groups.slice(0, 4), groups.slice(4, 7), groups.slice(7)]
+    const states: unknown[] = []
+    let offset = 0
+    for (const batch of batches) {
+      for (const group of batch) expect(await byOne.applyGroup(group, offset + batch.indexOf(group))).toBe('applied')
+      const outcomes = await byBatch.applyGroups(batch.map((group, i) => ({ group, journalOffset: offset + i })))
+      expect(outcomes).toEqual(batch.map(() => 'applied'))
+      offset += batch.length
+      const expected = await state(byOne, one.schema)
+      expect(await state(byBatch, batched.schema)).toEqual(expected)
+      states.push(expected.consistency)
+    }
+    expect(states).toEqual([
+      { state: 'inconsistent', consistentGroup: { groupSeq: 2, groupTime: 20 }, retainedVersions: 4 },
+      { state: 'consistent', retainedVersions: 0 },
+      { state: 'inconsistent', consistentGroup: { groupSeq: 7, groupTime: 70 }, retainedVersions: 3 },
+    ])
+  } finally {
+    await one.drop()
+    await batched.drop()
+  }
+})
