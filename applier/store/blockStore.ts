@@ -54,7 +54,7 @@ import {
   type ControlRow,
 } from './applyRules.js'
 import { blockStoreDdl, dataStorageAlter, storeTables, type StoreTables } from './blockStoreDdl.js'
-import { encodeBlockRows, type BlockRow } from './copyBinary.js'
+import { encodeGroupsRows, lastWriters, type BlockRow } from './copyBinary.js'
 import { validateGroup, type StoreLayout, type VolumeLayout } from './groupValidation.js'
 import * as sql from './storeSql.js'
 import { SnapshotApply, type SnapshotApplyContext } from './snapshotApply.js'
@@ -335,6 +335,13 @@ class PgBlockStore implements BlockStore {
     const recorded: PlannedGroup[] = []
     const tables = { store: this.tables, resync: this.#resync }
     let resyncQuiet = false
+    // groups whose blocks nothing reads before the batch's end (no snapshot, no resync): written together, the
+    // last writer per block, in one DELETE and one COPY
+    let unwritten: PlannedGroup[] = []
+    const writeUnwritten = async (): Promise<void> => {
+      if (unwritten.length > 0) await this.#writeBlocks(client, lastWriters(unwritten), undefined)
+      unwritten = []
+    }
     for (const planned of batch) {
       const { group, journalOffset, rows } = planned
       if (checkGroupOrder(last, group, journalOffset) === 'duplicate') {
@@ -342,10 +349,16 @@ class PgBlockStore implements BlockStore {
         result.outcomes.push('duplicate')
         continue
       }
+      // a resync step that is not known to be quiet may read the blocks the groups before wrote (their versions)
+      if (!(resyncQuiet && (group.windows?.length ?? 0) === 0)) await writeUnwritten()
       const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows, resyncQuiet)
       resyncQuiet = resyncApply.quiet
       const pin = await snapshots.beforeGroup(last, group)
-      await this.#writeBlocks(client, group, rows, pin)
+      if (resyncApply.quiet && snapshots.idle) unwritten.push(planned)
+      else {
+        await writeUnwritten()
+        await this.#writeBlocks(client, [planned], pin)
+      }
       const image = await resyncApply.after()
       snapshots.afterGroup(image)
       result.images.push(image)
@@ -353,6 +366,7 @@ class PgBlockStore implements BlockStore {
       recorded.push(planned)
       last = { groupSeq: group.groupSeq, groupTime: group.groupTime, journalOffset }
     }
+    await writeUnwritten()
     if (recorded.length === 0) return result
     await snapshots.finish(last)
     await this.#recordGroups(client, recorded)
@@ -361,27 +375,33 @@ class PgBlockStore implements BlockStore {
   }
 
   /**
-   * Replaces the rows of the group's blocks: DELETE, then binary COPY (see
-   * the file comment). With an active snapshot (`pin`: the newest one's
-   * group time) the rows it still sees are marked superseded instead of
-   * deleted, in the same statement (copy on write).
+   * Replaces the rows of the groups' blocks: DELETE, then binary COPY (see
+   * the file comment), each row with its group's seq and time; the groups
+   * name a block once among them (lastWriters). With an active snapshot
+   * (`pin`: the newest one's group time; then one group at a time) the rows
+   * it still sees are marked superseded instead of deleted, in the same
+   * statement (copy on write).
    */
   async #writeBlocks(
     client: PoolClient,
-    group: ConsistencyGroup,
-    rows: readonly BlockRow[],
+    groups: readonly { group: ConsistencyGroup; rows: readonly BlockRow[] }[],
     pin: number | undefined,
   ): Promise<void> {
+    const rows = groups.flatMap((g) => g.rows)
     if (rows.length === 0) return
     const keys = [rows.map((r) => r.volumeId), rows.map((r) => r.block)]
+    const groupTime = (groups[groups.length - 1] as { group: ConsistencyGroup }).group.groupTime
     if (pin === undefined) await client.query(sql.deleteBlocksSql(this.tables), keys)
-    else await client.query(snapshotSql.copyOnWriteDeleteSql(this.tables), [...keys, pin, group.groupTime])
+    else await client.query(snapshotSql.copyOnWriteDeleteSql(this.tables), [...keys, pin, groupTime])
     const copy = client.query(pgCopyStreams.from(sql.copyBlocksSql(this.tables)))
-    await pipeline(Readable.from(encodeBlockRows(rows, group.groupSeq, group.groupTime)), copy)
+    const encoded = encodeGroupsRows(
+      groups.map((g) => ({ rows: g.rows, groupSeq: g.group.groupSeq, groupTime: g.group.groupTime })),
+    )
+    await pipeline(Readable.from(encoded), copy)
     if (copy.rowCount !== rows.length) {
       throw new XrcError('XRC_INVALID_RECORD', {
         reason: 'copyShort',
-        groupSeq: group.groupSeq,
+        groupSeq: seqRange(groups.map((g) => g.group.groupSeq)),
         written: copy.rowCount,
         blocks: rows.length,
       })
@@ -520,4 +540,9 @@ class PgBlockStore implements BlockStore {
       throw new XrcError('XRC_NOT_FOUND', { reason: 'storeVolume', volume: name, session: this.session })
     return v
   }
+}
+
+/** A group's seq, or the first and last of several ("3..5"), as an error names them. */
+function seqRange(seqs: readonly number[]): number | string {
+  return seqs.length === 1 ? (seqs[0] as number) : `${seqs[0]}..${seqs[seqs.length - 1]}`
 }

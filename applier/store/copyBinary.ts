@@ -33,41 +33,82 @@ export const BLOCK_ROW_COLUMNS = ['volume_id', 'block', 'group_seq', 'group_time
  * int8, data bytea) as a binary COPY stream, yielded in chunks of about
  * `chunkBytes` so a large group is never one huge buffer.
  */
-export function* encodeBlockRows(
+export function encodeBlockRows(
   rows: Iterable<BlockRow>,
   groupSeq: number,
   groupTime: number,
   chunkBytes = 256 * 1024,
 ): Generator<Buffer> {
+  return encodeGroupsRows([{ rows, groupSeq, groupTime }], chunkBytes)
+}
+
+/** The rows of one group, with the group's seq and time that each row is written with. */
+export interface GroupRows {
+  rows: Iterable<BlockRow>
+  groupSeq: number
+  groupTime: number
+}
+
+/** As encodeBlockRows, the rows of several groups in one stream, each row with its own group's seq and time. */
+export function* encodeGroupsRows(groups: Iterable<GroupRows>, chunkBytes = 256 * 1024): Generator<Buffer> {
   const head = Buffer.alloc(COPY_SIGNATURE.length + 8)
   COPY_SIGNATURE.copy(head)
   let pending: Buffer[] = [head]
   let pendingBytes = head.length
   const TUPLE_HEAD = 2 + (4 + 4) + 3 * (4 + 8) + 4
-  for (const row of rows) {
-    const h = Buffer.allocUnsafe(TUPLE_HEAD)
-    let o = h.writeInt16BE(BLOCK_ROW_COLUMNS.length, 0)
-    o = h.writeInt32BE(4, o)
-    o = h.writeInt32BE(row.volumeId, o)
-    o = h.writeInt32BE(8, o)
-    o = h.writeBigInt64BE(BigInt(row.block), o)
-    o = h.writeInt32BE(8, o)
-    o = h.writeBigInt64BE(BigInt(groupSeq), o)
-    o = h.writeInt32BE(8, o)
-    o = h.writeBigInt64BE(BigInt(groupTime), o)
-    h.writeInt32BE(row.data.length, o)
-    pending.push(h, row.data)
-    pendingBytes += h.length + row.data.length
-    if (pendingBytes >= chunkBytes) {
-      yield Buffer.concat(pending, pendingBytes)
-      pending = []
-      pendingBytes = 0
+  for (const { rows, groupSeq, groupTime } of groups) {
+    const seq = BigInt(groupSeq)
+    const time = BigInt(groupTime)
+    for (const row of rows) {
+      const h = Buffer.allocUnsafe(TUPLE_HEAD)
+      let o = h.writeInt16BE(BLOCK_ROW_COLUMNS.length, 0)
+      o = h.writeInt32BE(4, o)
+      o = h.writeInt32BE(row.volumeId, o)
+      o = h.writeInt32BE(8, o)
+      o = h.writeBigInt64BE(BigInt(row.block), o)
+      o = h.writeInt32BE(8, o)
+      o = h.writeBigInt64BE(seq, o)
+      o = h.writeInt32BE(8, o)
+      o = h.writeBigInt64BE(time, o)
+      h.writeInt32BE(row.data.length, o)
+      pending.push(h, row.data)
+      pendingBytes += h.length + row.data.length
+      if (pendingBytes >= chunkBytes) {
+        yield Buffer.concat(pending, pendingBytes)
+        pending = []
+        pendingBytes = 0
+      }
     }
   }
   const trailer = Buffer.alloc(2)
   trailer.writeInt16BE(-1)
   pending.push(trailer)
   yield Buffer.concat(pending, pendingBytes + 2)
+}
+
+/**
+ * Of groups applied in one transaction, in order, each group's rows that no
+ * later group of them writes again (each group's rows name a block once):
+ * what the blocks table holds after all of them, written at once.
+ */
+export function lastWriters<G extends { rows: readonly BlockRow[] }>(
+  groups: readonly G[],
+): (G & { rows: BlockRow[] })[] {
+  const later = new Map<number, Set<number>>()
+  const out: (G & { rows: BlockRow[] })[] = []
+  for (let i = groups.length - 1; i >= 0; i--) {
+    const g = groups[i] as G
+    const kept: BlockRow[] = []
+    for (const row of g.rows) {
+      let blocks = later.get(row.volumeId)
+      if (blocks === undefined) later.set(row.volumeId, (blocks = new Set()))
+      if (!blocks.has(row.block)) kept.push(row)
+    }
+    // after the group's own rows were judged: a group's rows never hide each other
+    for (const row of kept) (later.get(row.volumeId) as Set<number>).add(row.block)
+    out.push({ ...g, rows: kept })
+  }
+  return out.reverse()
 }
 
 /** One decoded tuple: each field's bytes, or null for SQL NULL. */

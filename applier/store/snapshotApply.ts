@@ -103,6 +103,11 @@ export class SnapshotApply {
     return this.#pin
   }
 
+  /** No snapshot is active or pending: none pins a group of this transaction, no row is kept for one. */
+  get idle(): boolean {
+    return this.#pin === undefined && this.#pending.length === 0
+  }
+
   /** After a group's blocks: the image it left (the resync step's answer; undefined: consistent). */
   afterGroup(image: ImageState | undefined): void {
     this.#image = image?.state ?? 'consistent'

@@ -231,6 +231,40 @@ describe('block store', () => {
     expect(await codes()).toEqual(['va/0 g2', 'va/1 g1 valid', 'va/2 g1', 'vb/0 g1 valid'])
   })
 
+  it('writes a batch of groups that write the same blocks as their last writers, each row with its group', async () => {
+    const { store, schema } = await newStore()
+    const groups = randomGroups(SESSION, 12, { minUpdates: 8, maxUpdates: 20 }) // over 112 blocks: they overlap
+    const { store: byOne } = await newStore()
+    for (const [i, g] of groups.entries()) expect(await byOne.applyGroup(g, i)).toBe('applied')
+    const batches = [groups.slice(0, 1), groups.slice(1, 6), groups.slice(6)]
+    let offset = 0
+    for (const batch of batches) {
+      expect(await store.applyGroups(batch.map((group, i) => ({ group, journalOffset: offset + i })))).toEqual(
+        batch.map(() => 'applied'),
+      )
+      offset += batch.length
+    }
+    for (const v of TEST_VOLUMES) {
+      const image = (await store.readImage(v.name)).image
+      expect(image.equals(modelImage(groups, v.name, groups.length)), v.name).toBe(true)
+      expect(image.equals((await byOne.readImage(v.name)).image), v.name).toBe(true)
+    }
+    // each block's row carries the seq and time of the last group that wrote it, and is there once
+    const lastWriter = new Map<string, ConsistencyGroup>()
+    for (const g of groups) for (const u of g.updates) lastWriter.set(`${u.volume}/${u.block}`, g)
+    const rows = await pool.query<{ k: string; seq: bigint; time: bigint }>(
+      `SELECT v.name || '/' || b.block AS k, b.group_seq AS seq, b.group_time AS time
+       FROM "${schema}".blocks b JOIN "${schema}".volumes v ON v.id = b.volume_id`,
+    )
+    expect(rows.rows).toHaveLength(lastWriter.size)
+    expect(groups.reduce((n, g) => n + g.updates.length, 0)).toBeGreaterThan(lastWriter.size + 10)
+    for (const r of rows.rows) {
+      expect(Number(r.seq), r.k).toBe(lastWriter.get(r.k)?.groupSeq)
+      expect(Number(r.time), r.k).toBe(lastWriter.get(r.k)?.groupTime)
+    }
+    expect(await historyCount(schema)).toBe(groups.length)
+  })
+
   it('applies a group of 2000 blocks of 4 KiB whole, and overwrites it', async () => {
     const { store } = await newStore([{ name: 'big', blocks: 8192 }])
     const write = (seq: number, first: number): ConsistencyGroup => ({
