@@ -8,6 +8,7 @@ export {
   type RollbackResult,
   applyWindowEvents,
   prepareResyncApply,
+  staysQuiet,
   readImageState,
   rebaseSecondary,
   rollbackSecondary,

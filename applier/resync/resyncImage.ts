@@ -108,10 +108,17 @@ export interface ResyncApply {
 const QUIET: ResyncApply = { quiet: true, after: async () => undefined }
 
 /**
- * Runs at the start of a group's apply. `knownQuiet`: an earlier group of
- * the same transaction found it quiet (ResyncApply.quiet); a group without
- * window events changes nothing of it, so it is not read again.
+ * Whether the resync step of `group` stays quiet without reading anything:
+ * an earlier group of the same transaction found it quiet
+ * (ResyncApply.quiet), and a group without window events changes nothing
+ * of it. Otherwise the step reads the resync state, and may read the blocks
+ * the groups before wrote (the versions it keeps).
  */
+export function staysQuiet(knownQuiet: boolean, group: Pick<ConsistencyGroup, 'windows'>): boolean {
+  return knownQuiet && (group.windows === undefined || group.windows.length === 0)
+}
+
+/** Runs at the start of a group's apply; `knownQuiet`: see staysQuiet. */
 export async function prepareResyncApply(
   client: PoolClient,
   t: { store: StoreTables; resync: ResyncTables },
@@ -121,10 +128,9 @@ export async function prepareResyncApply(
   rows: readonly BlockRow[],
   knownQuiet = false,
 ): Promise<ResyncApply> {
-  const events = group.windows !== undefined && group.windows.length > 0
-  if (knownQuiet && !events) return QUIET
+  if (staysQuiet(knownQuiet, group)) return QUIET
   // before the decision below: the events of this group open or close windows as of its time
-  if (events) await applyWindowEvents(client, t.resync, group.windows ?? [])
+  if (group.windows !== undefined && group.windows.length > 0) await applyWindowEvents(client, t.resync, group.windows)
   const res = await client.query<{
     rows: { state: ResyncRowState; until: string; end: string | null }[]
     image: string | null

@@ -41,7 +41,7 @@ import { sqlLiteral, type Pool, type PoolClient } from '../../lib/postgres.js'
 import type { ConsistencyGroup } from '../../schemas/journal.js'
 import { segmentsWritten } from '../codes/index.js'
 import { checkGroupOrder, type AppliedMark } from '../journal/index.js'
-import { prepareResyncApply, readImageState, resyncDdl, resyncTables } from '../resync/index.js'
+import { prepareResyncApply, readImageState, resyncDdl, resyncTables, staysQuiet } from '../resync/index.js'
 import type { ImageState, ResyncTables } from '../resync/index.js'
 import {
   checkDuplicateTime,
@@ -349,8 +349,8 @@ class PgBlockStore implements BlockStore {
         result.outcomes.push('duplicate')
         continue
       }
-      // a resync step that is not known to be quiet may read the blocks the groups before wrote (their versions)
-      if (!(resyncQuiet && (group.windows?.length ?? 0) === 0)) await writeUnwritten()
+      // a resync step that does not stay quiet may read the blocks the groups before wrote
+      if (!staysQuiet(resyncQuiet, group)) await writeUnwritten()
       const resyncApply = await prepareResyncApply(client, tables, this.session, last, group, rows, resyncQuiet)
       resyncQuiet = resyncApply.quiet
       const pin = await snapshots.beforeGroup(last, group)

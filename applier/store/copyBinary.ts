@@ -91,11 +91,10 @@ export function* encodeGroupsRows(groups: Iterable<GroupRows>, chunkBytes = 256 
  * later group of them writes again (each group's rows name a block once):
  * what the blocks table holds after all of them, written at once.
  */
-export function lastWriters<G extends { rows: readonly BlockRow[] }>(
-  groups: readonly G[],
-): (G & { rows: BlockRow[] })[] {
+export function lastWriters<G extends { rows: readonly BlockRow[] }>(groups: readonly G[]): readonly G[] {
+  if (groups.length < 2) return groups // the common batch: nothing hides anything, no set of its blocks to build
   const later = new Map<number, Set<number>>()
-  const out: (G & { rows: BlockRow[] })[] = []
+  const out: G[] = []
   for (let i = groups.length - 1; i >= 0; i--) {
     const g = groups[i] as G
     const kept: BlockRow[] = []
