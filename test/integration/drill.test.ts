@@ -272,7 +272,14 @@ describe('xrc drill', () => {
         expect(await count(`SELECT count(*) AS n FROM ${t.drillBlocks}`)).toBe(0)
         expect(await count(`SELECT count(*) AS n FROM ${t.drills}`)).toBe(0)
         expect(await count(`SELECT count(*) AS n FROM ${ident(schema)}.snapshots`)).toBe(0)
-        expect(await count(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'xrc-drill'`)).toBe(0)
+        // the server process has exited; PostgreSQL ends its backends a moment later
+        await waitFor(
+          'the connections of the drill server closed',
+          async () =>
+            (await count(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'xrc-drill'`)) === 0 ||
+            undefined,
+          { timeoutMs: 10_000, intervalMs: 50 },
+        )
         await expect(run('qemu-io', ['-f', 'raw', '-c', 'read 0 4096', uri('c0v0', 'unix')])).rejects.toThrow()
         await expect(run('nbdinfo', [uri('c0v0', 'tcp')])).rejects.toThrow()
       } finally {

@@ -13,6 +13,7 @@ import { silentLogger } from '../../lib/logger.js'
 import { createPool, ident, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import type { MirrorStatus } from '../../producer/index.js'
+import { encodeBlock } from '../../workload/blockContent.js'
 import { checkObservation } from '../../workload/checker.js'
 import { runDependentWrites, type WorkloadResult } from '../../workload/dependentWrites.js'
 import { httpWriteTarget } from '../../workload/httpTarget.js'
@@ -37,8 +38,9 @@ beforeAll(async () => {
     controllers: 2,
     volumesPerController: 1,
     blocks: 512,
-    // a slow resync (64 blocks a second per controller), so the primary dies in its middle
-    extra: { resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 256 * 1024 } },
+    // a slow resync (8 blocks a second per controller, after a burst of one second's worth), so the primary dies in
+    // its middle
+    extra: { resync: { groupBlocks: 4, maxGroupsInFlight: 1, maxBytesPerSecond: 32 * 1024 } },
   })
   ;({ configFile, services, api } = await startPipelineServices(session.dataDir, session.settings))
   pool = createPool({ url: session.config.database.url, logger: silentLogger, max: 2 })
@@ -52,6 +54,13 @@ afterAll(async () => {
   await pool?.end()
   await session?.cleanup()
 })
+
+/** The workload's writers keep to the first WRITERS × BLOCKS_PER_WRITER blocks of each volume (the hot set). */
+const WRITERS = 4
+const BLOCKS_PER_WRITER = 32
+/** Blocks past the hot set written once while suspended: marks only the resync clears (the hot set's are cleared by
+ * the workload's next writes within seconds of the resume). */
+const COLD_BLOCKS = 128
 
 async function mirror(): Promise<MirrorStatus> {
   return ((await (await fetch(`${api}/v1/status`)).json()) as { mirror: MirrorStatus }).mirror
@@ -68,26 +77,30 @@ it('rolls back the unfinished resync and takes over from the last consistent ima
   const log = new WriteLog()
   const stop = new AbortController()
   let run: Promise<WorkloadResult> | undefined
+  const target = httpWriteTarget(() => api, 5000)
   try {
-    run = runDependentWrites(
-      httpWriteTarget(() => api, 5000),
-      {
-        volumes: workloadVolumes(config),
-        blockSize: config.session.blockSize,
-        writers: 4,
-        blocksPerWriter: 32,
-        signal: stop.signal,
-        seed: 11,
-        log,
-        onError: () => 200,
-      },
-    )
+    run = runDependentWrites(target, {
+      volumes: workloadVolumes(config),
+      blockSize: config.session.blockSize,
+      writers: WRITERS,
+      blocksPerWriter: BLOCKS_PER_WRITER,
+      signal: stop.signal,
+      seed: 11,
+      log,
+      onError: () => 200,
+    })
     await waitFor('writes acknowledged', () => (log.counts().acked >= 100 ? true : undefined), { timeoutMs: 60_000 })
     expect((await post('/v1/suspend')).state).toBe('suspended')
     await waitFor('blocks marked', async () => ((await mirror()).changes.pending >= 100 ? true : undefined), {
       timeoutMs: 60_000,
       intervalMs: 50,
     })
+    for (const v of workloadVolumes(config))
+      for (let block = WRITERS * BLOCKS_PER_WRITER; block < WRITERS * BLOCKS_PER_WRITER + COLD_BLOCKS; block++) {
+        const rec = log.begin(v.name, block)
+        const data = encodeBlock(config.session.blockSize, rec.id, rec.dependsOn)
+        log.ack(rec.id, (await target.write({ volume: v.name, block, data })).time)
+      }
     expect((await post('/v1/resume')).state).toBe('resyncing')
     await waitFor(
       'the secondary inconsistent, a resync being applied',
@@ -97,6 +110,7 @@ it('rolls back the unfinished resync and takes over from the last consistent ima
           : undefined,
       { timeoutMs: 60_000, intervalMs: 50 },
     )
+    expect((await mirror()).state).toBe('resyncing')
     await (services[0] as ServiceChild).kill('SIGKILL')
   } finally {
     stop.abort()

@@ -225,7 +225,8 @@ it('a quiet resync sends the changed blocks within 5%; a secondary left mid-resy
   const slow = loadConfig({
     overrides: {
       ...session.settings,
-      resync: { groupBlocks: 2, maxGroupsInFlight: 1, maxBytesPerSecond: 64 * 1024 },
+      // one 2-block group a second per controller: the resync lasts about 20 s, and is in its middle when stopped
+      resync: { groupBlocks: 2, maxGroupsInFlight: 1, maxBytesPerSecond: 8 * 1024 },
     },
   })
   primary = createPrimary({ config: slow, logger: silentLogger })

@@ -264,19 +264,23 @@ it('creates a snapshot in about the same time on a large volume as on a small on
   await small.apply([small.group(ALL_BLOCKS)])
   const { createSnapshots } = await import('../../applier/index.js')
   const bigSnapshots = createSnapshots({ pool, schema: big.schema, session: 'big' })
-  const timeCreates = async (create: (name: string) => Promise<unknown>): Promise<number> => {
-    const ms: number[] = []
-    for (let i = 0; i < 7; i++) {
-      const t0 = performance.now()
-      await create(`c${i}`)
-      ms.push(performance.now() - t0)
-    }
-    return ms.sort((a, b) => a - b)[3] as number
+  const timed = async (create: () => Promise<unknown>): Promise<number> => {
+    const t0 = performance.now()
+    await create()
+    return performance.now() - t0
   }
-  const smallMs = await timeCreates((name) => small.snapshots.create({ name }))
-  const bigMs = await timeCreates((name) => bigSnapshots.create({ name }))
-  expect(bigMs).toBeLessThan(100)
-  expect(bigMs).toBeLessThan(smallMs * 4 + 10)
+  // alternated, so a busy moment of the machine falls on both sides alike
+  const smallTimes: number[] = []
+  const bigTimes: number[] = []
+  for (let i = 0; i < 7; i++) {
+    smallTimes.push(await timed(() => small.snapshots.create({ name: `c${i}` })))
+    bigTimes.push(await timed(() => bigSnapshots.create({ name: `c${i}` })))
+  }
+  const median = (ms: number[]): number => ms.sort((x, y) => x - y)[3] as number
+  const [smallMs, bigMs] = [median(smallTimes), median(bigTimes)]
+  // copying 64 MiB would take most of a second here
+  expect(bigMs).toBeLessThan(1000)
+  expect(bigMs).toBeLessThan(smallMs * 4 + 50)
   const versions = await pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM "${big.schema}".snapshot_versions`)
   expect(Number(versions.rows[0]?.n)).toBe(0)
 })
