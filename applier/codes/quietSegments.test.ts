@@ -63,18 +63,20 @@ describe('QuietSegments', () => {
       fc.property(fc.array(pass, { minLength: 1, maxLength: 60 }), (passes) => {
         const q = new QuietSegments(QUIET_MS)
         const generation = [1, 1, 1, 1]
-        // per segment: when its generation last changed, and when the filter last lost sight of it
-        const changedAt = [0, 0, 0, 0]
-        const observedSince: (number | undefined)[] = [undefined, undefined, undefined, undefined]
+        // per segment: since when, and at which generation, the filter has watched it (undefined: it lost sight of
+        // it). By generation, not by time: a write in the same millisecond as an observation comes after it
+        const observed: ({ since: number; generation: number } | undefined)[] = [
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+        ]
         const seenInScan = [-1, -1, -1, -1]
         let scan = 0
         let now = 0
         for (const p of passes) {
           now += p.advanceMs
-          for (const s of p.written) {
-            generation[s] = (generation[s] as number) + 1
-            changedAt[s] = now
-          }
+          for (const s of p.written) generation[s] = (generation[s] as number) + 1
           const candidates = p.seen.map((segment) => ({
             volumeId: 1,
             segment,
@@ -84,9 +86,9 @@ describe('QuietSegments', () => {
           expect(picked.length).toBeLessThanOrEqual(p.limit)
           const pickedSet = new Set(picked.map((c) => c.segment))
           for (const c of candidates) {
-            const since = observedSince[c.segment]
-            // the filter's view: observed at this generation since `since` (it may have seen it later than it changed)
-            const watched = since !== undefined && since >= (changedAt[c.segment] as number) ? since : undefined
+            const o = observed[c.segment]
+            // the filter's view: watched at this very generation since `o.since`
+            const watched = o !== undefined && o.generation === c.generation ? o.since : undefined
             if (pickedSet.has(c.segment)) {
               // safety: seen at this very generation at least quietMs ago
               expect(watched).toBeDefined()
@@ -95,14 +97,14 @@ describe('QuietSegments', () => {
               // liveness: a quiet segment is left out only for the limit
               expect(picked.length).toBe(p.limit)
             }
-            if (watched === undefined) observedSince[c.segment] = now
+            if (watched === undefined) observed[c.segment] = { since: now, generation: c.generation }
             seenInScan[c.segment] = scan
           }
           q.done(picked)
-          for (const c of picked) observedSince[c.segment] = undefined
+          for (const c of picked) observed[c.segment] = undefined
           if (p.endScan) {
             q.endScan()
-            for (let s = 0; s < 4; s++) if (seenInScan[s] !== scan) observedSince[s] = undefined
+            for (let s = 0; s < 4; s++) if (seenInScan[s] !== scan) observed[s] = undefined
             scan++
           }
           expect(q.size).toBeLessThanOrEqual(4)
