@@ -37,6 +37,7 @@ import { loadAverage } from './machine.js'
 import { startPipeline, type PhaseOutcome, type PipelineHarness } from './pipelineHarness.js'
 import { postgresCopyCeiling, type CopyCeilingResult } from './postgresCeiling.js'
 import type { BenchProfile } from './profiles.js'
+import { fillVolumes, type FillResult } from './fill.js'
 import { nowMs } from './protocol.js'
 import type { ProcessUsage } from './resourceMonitor.js'
 import { concat, differences, latencySummary, median, round, type LatencySummary } from './stats.js'
@@ -111,6 +112,11 @@ export interface RunResult {
     blocks: number
     errors: number
     usage: UsageByStage
+    /**
+     * The volumes filled through the pipeline before the highest rate was measured (absent: measured on an empty
+     * store, as results saved before session 15 were).
+     */
+    filled?: FillResult
   }
   rpo50: RpoPhase
   rpo80: RpoPhase
@@ -523,7 +529,10 @@ class PipelinePhases {
 
   async measure(): Promise<PipelinePart> {
     await this.#warmUp()
-    const { pipeline, blocksPerSec } = await this.#highestRate()
+    const filled = await this.#fill()
+    const highest = await this.#highestRate()
+    const pipeline = filled ? { ...highest.pipeline, filled } : highest.pipeline
+    const { blocksPerSec } = highest
     const rpo50 = await this.#rpo(blocksPerSec, 0.5, 3)
     const rpo80 = await this.#rpo(blocksPerSec, 0.8, 4)
     const writePath = await this.#writePath(rpo50.rate)
@@ -534,6 +543,14 @@ class PipelinePhases {
 
   #warmUp(): Promise<void> {
     return warmUp(this.#harness, this.#profile, this.#log)
+  }
+
+  /** Every block of every volume once, when the profile asks for it: the secondary then holds them all. */
+  async #fill(): Promise<FillResult | undefined> {
+    const fill = this.#profile.fill
+    if (!fill) return undefined
+    const volumes = this.#config.session.controllers.flatMap((c) => c.volumes)
+    return fillVolumes(this.#harness, volumes, { ...fill, drainTimeoutMs: this.#profile.drainTimeoutMs }, this.#log)
   }
 
   #highestRate(): Promise<{ pipeline: RunResult['pipeline']; blocksPerSec: number }> {

@@ -44,6 +44,11 @@ export interface BenchProfile {
   backlogBlocks: number
   /** Bound on waiting for the secondary to catch up after a phase. */
   drainTimeoutMs: number
+  /**
+   * Every block of every volume written once through the pipeline before the highest rate is measured, so the
+   * secondary holds them all as a running mirror's does (bench/fill.ts); absent: measured on an empty store.
+   */
+  fill?: { blocksPerWrite: number; concurrency: number; chunkBlocks: number }
 }
 
 /** The two profiles; `--runs` and `--backlog` override theirs. */
@@ -85,5 +90,6 @@ export const PROFILES: Readonly<Record<BenchProfile['name'], BenchProfile>> = {
     groupFloorsMs: [10, 40],
     backlogBlocks: 40_000,
     drainTimeoutMs: 600_000,
+    fill: { blocksPerWrite: 64, concurrency: 8, chunkBlocks: 8192 },
   },
 }

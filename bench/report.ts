@@ -292,6 +292,11 @@ function pipelineFigures(): Figure[] {
       unit: 'blocks/s',
       get: (r, m) => ratio(m.cores * 1e6, sumCpu(r.pipeline.usage)),
     },
+    {
+      label: 'filling every volume through the pipeline first (every block once, to the secondary)',
+      unit: 'MiB/s',
+      get: (r) => r.pipeline.filled?.mibPerSec,
+    },
   ])
 }
 
@@ -638,8 +643,8 @@ export function carriedFindings(previous: string | undefined): string {
 
 const METHOD = `## Running it
 
-\`npm run bench\` (3 runs, about 20 minutes, on the local stack: \`npm run stack -- up\`) writes this file and
-\`bench/results/latest.json\`; \`npm run bench -- --quick\` runs everything once, small, in about a minute
+\`npm run bench\` (3 runs, about 35 minutes on two cores, on the local stack: \`npm run stack -- up\`) writes this
+file and \`bench/results/latest.json\`; \`npm run bench -- --quick\` runs everything once, small, in about a minute
 (\`bench/results/quick.*\`; CI runs it). Flags: \`--runs N\`, \`--backlog <blocks>\`, \`--config <file>\`
 (settings of the pipeline under test, e.g. \`{"mover": {"groupIntervalMs": 40}}\`), \`--cpu-prof\` (V8
 profiles of the stage processes in \`bench/results/profiles/\`), \`--render\` (this file again from
@@ -667,10 +672,13 @@ figures are quoted under Findings).
   written; the primary's figures include the load generator (a buffer copy and a function call per write, and
   three numbers kept per write: 400k writes hold about 10 MiB). The broker and PostgreSQL serve every client
   of the shared stack: their figures are the bench's own only on a quiet machine.
-- Highest sustained rate: 64 writers in a closed loop, each waiting while 16384 writes are not yet committed
-  on the secondary, so the backlog stays bounded and the rate is one the whole pipeline keeps up with; the
-  rate is writes committed per second after a settling period, from host write acknowledged to committed on
-  the secondary.
+- Highest sustained rate: first every block of every volume is written once through the pipeline (64 blocks
+  per write), so the secondary holds them all as a running mirror's does and each measured write replaces a
+  block there (on a store still filling, most writes add one, which the secondary took about twice as fast:
+  the results before session 15's were measured so); then 64 writers in a closed loop, each waiting while
+  16384 writes are not yet committed on the secondary, so the backlog stays bounded and the rate is one the
+  whole pipeline keeps up with; the rate is writes committed per second after a settling period, from host
+  write acknowledged to committed on the secondary.
 - RPO: open loop at a fixed rate (50% and 80% of the highest); write *i* is due at start + *i*/rate, and its
   RPO is the commit time of the first group whose consistency time covers the write, minus when the write was
   due (so a stall counts against every write it held back: no coordinated omission). HdrHistogram, 3

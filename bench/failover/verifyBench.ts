@@ -11,8 +11,8 @@ import { primaryClient, primaryEndpoint } from '../../cli/primaryClient.js'
 import type { Config } from '../../lib/config.js'
 import type { Pool } from '../../lib/postgres.js'
 import { measureHighestRate, warmUp, type RateProfile } from '../benchRun.js'
+import { fillVolumes } from '../fill.js'
 import type { PhaseOutcome, PipelineHarness } from '../pipelineHarness.js'
-import type { RangesWritten } from '../protocol.js'
 import { pairOrder } from '../snapshots/snapshotReport.js'
 import { concat, differences, latencySummary, round } from '../stats.js'
 import {
@@ -55,7 +55,18 @@ export async function measureVerify(options: {
 }): Promise<FailoverBenchReport['verify']> {
   const { harness, config, profile, log } = options
   await warmUp(harness, profile, log)
-  const fill = await fillVolume(harness, options.volume, profile, log)
+  const { seconds, mibPerSec } = await fillVolumes(
+    harness,
+    [{ name: options.volume, blocks: profile.volumeBlocks }],
+    {
+      blocksPerWrite: profile.fillBlocksPerWrite,
+      concurrency: profile.fillConcurrency,
+      chunkBlocks: profile.fillChunkBlocks,
+      drainTimeoutMs: profile.drainTimeoutMs,
+    },
+    log,
+  )
+  const fill = { seconds, mibPerSec }
   const { blocksPerSec } = await measureHighestRate(harness, profile, log)
   const rate = Math.max(1, blocksPerSec * 0.5)
   const { url } = await harness.primary.request<{ url: string }>({ op: 'api' })
@@ -102,41 +113,6 @@ export async function measureVerify(options: {
     p99Ratio: p99Ratio(rpoWith, rpoWithout),
     ...verifyTotals(phases),
   }
-}
-
-/**
- * Writes every block of `volume` in order, `fillChunkBlocks` at a time: a
- * chunk is written while the pipeline takes the one before, so the backlog
- * stays within two chunks (far from the sidefile's bound, which would suspend
- * the session). Timed to the secondary's commit of the last write.
- */
-async function fillVolume(
-  harness: PipelineHarness,
-  volume: string,
-  profile: VerifyProfile,
-  log: Log,
-): Promise<{ seconds: number; mibPerSec: number }> {
-  log(
-    `  filling ${volume}: ${profile.volumeBlocks} blocks through the pipeline, ${profile.fillBlocksPerWrite} per write`,
-  )
-  const started = Date.now()
-  let before: number | undefined
-  for (let first = 0; first < profile.volumeBlocks; first += profile.fillChunkBlocks) {
-    const count = Math.min(profile.fillChunkBlocks, profile.volumeBlocks - first)
-    const written = await harness.primary.request<RangesWritten>({
-      op: 'writeRanges',
-      ranges: [{ volume, first, count }],
-      blocksPerWrite: profile.fillBlocksPerWrite,
-      concurrency: profile.fillConcurrency,
-    })
-    if (before !== undefined) await harness.waitCommitted(before, profile.drainTimeoutMs)
-    before = written.lastTime
-  }
-  if (before !== undefined) await harness.waitCommitted(before, profile.drainTimeoutMs)
-  const seconds = (Date.now() - started) / 1000
-  const mibPerSec = round((profile.volumeBlocks * 4096) / 2 ** 20 / seconds, 1)
-  log(`    filled in ${round(seconds, 1)} s (${mibPerSec} MiB/s)`)
-  return { seconds: round(seconds, 1), mibPerSec }
 }
 
 /** One open-loop phase at `rate`, with verify passes running through it or not. */
