@@ -11,13 +11,17 @@ import type { PipelineHarness } from './pipelineHarness.js'
 import type { RangesWritten } from './protocol.js'
 import { round } from './stats.js'
 
-export interface FillOptions {
+/** How a bench profile fills its volumes. */
+export interface FillSettings {
   /** Blocks per write: large writes, since the fill is not what is measured. */
   blocksPerWrite: number
   /** Writes in flight. */
   concurrency: number
   /** Blocks written before waiting for the secondary to commit the chunk before. */
   chunkBlocks: number
+}
+
+export interface FillOptions extends FillSettings {
   /** Bound on waiting for the secondary to commit a chunk. */
   drainTimeoutMs: number
 }

@@ -3,6 +3,8 @@
  * reports (several runs, medians); `quick` runs every measurement once,
  * small, in about a minute, so CI keeps the harness working.
  */
+import type { FillSettings } from './fill.js'
+
 export interface BenchProfile {
   name: 'quick' | 'full'
   /** Whole runs (each on its own session); the report takes medians. */
@@ -48,7 +50,7 @@ export interface BenchProfile {
    * Every block of every volume written once through the pipeline before the highest rate is measured, so the
    * secondary holds them all as a running mirror's does (bench/fill.ts); absent: measured on an empty store.
    */
-  fill?: { blocksPerWrite: number; concurrency: number; chunkBlocks: number }
+  fill?: FillSettings
 }
 
 /** The two profiles; `--runs` and `--backlog` override theirs. */

@@ -41,9 +41,7 @@ const VERIFIED = 'c0v0'
 const shared = {
   concurrency: 64,
   window: 16_384,
-  fillBlocksPerWrite: 64,
-  fillConcurrency: 8,
-  fillChunkBlocks: 8192,
+  fill: { blocksPerWrite: 64, concurrency: 8, chunkBlocks: 8192 },
   verifyBoundMiBps: 64,
   verifyRetries: 5,
   verifyCatchUpMs: 30_000,

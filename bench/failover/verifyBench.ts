@@ -11,7 +11,7 @@ import { primaryClient, primaryEndpoint } from '../../cli/primaryClient.js'
 import type { Config } from '../../lib/config.js'
 import type { Pool } from '../../lib/postgres.js'
 import { measureHighestRate, warmUp, type RateProfile } from '../benchRun.js'
-import { fillVolumes } from '../fill.js'
+import { fillVolumes, type FillSettings } from '../fill.js'
 import type { PhaseOutcome, PipelineHarness } from '../pipelineHarness.js'
 import { pairOrder } from '../snapshots/snapshotReport.js'
 import { concat, differences, latencySummary, round } from '../stats.js'
@@ -26,10 +26,8 @@ import {
 export interface VerifyProfile extends RateProfile {
   /** The verified volume's size, blocks (1 GiB: 262,144). */
   volumeBlocks: number
-  /** Filling it: blocks per write, writes in flight, and blocks written before waiting on the one chunk before. */
-  fillBlocksPerWrite: number
-  fillConcurrency: number
-  fillChunkBlocks: number
+  /** Filling it through the pipeline first. */
+  fill: FillSettings
   /** Each phase, ms, and pairs of phases (without, with; ABBA). */
   phaseMs: number
   pairs: number
@@ -55,18 +53,12 @@ export async function measureVerify(options: {
 }): Promise<FailoverBenchReport['verify']> {
   const { harness, config, profile, log } = options
   await warmUp(harness, profile, log)
-  const { seconds, mibPerSec } = await fillVolumes(
+  const fill = await fillVolumes(
     harness,
     [{ name: options.volume, blocks: profile.volumeBlocks }],
-    {
-      blocksPerWrite: profile.fillBlocksPerWrite,
-      concurrency: profile.fillConcurrency,
-      chunkBlocks: profile.fillChunkBlocks,
-      drainTimeoutMs: profile.drainTimeoutMs,
-    },
+    { ...profile.fill, drainTimeoutMs: profile.drainTimeoutMs },
     log,
   )
-  const fill = { seconds, mibPerSec }
   const { blocksPerSec } = await measureHighestRate(harness, profile, log)
   const rate = Math.max(1, blocksPerSec * 0.5)
   const { url } = await harness.primary.request<{ url: string }>({ op: 'api' })

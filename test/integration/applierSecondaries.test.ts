@@ -139,9 +139,8 @@ it('a delayed secondary trails by its delay, holds back the primary, and catches
   expect(held?.delayMs).toBe(DELAY_MS)
   expect(held?.groupsWaiting).toBeGreaterThan(0)
   // a group is applied once it is DELAY_MS old, and the status can be read between that and its apply (2,513 ms
-  // seen in a full run at load 8): the oldest waiting group is at most the delay plus that moment, which a loaded
-  // machine stretches as much as the live one's apply
-  expect(held?.oldestWaitingMs).toBeLessThanOrEqual(DELAY_MS + liveRpo + GROUP_INTERVAL_MS + 500)
+  // seen in a full run at load 8): the oldest waiting group is at most the delay plus that moment
+  expect(held?.oldestWaitingMs).toBeLessThanOrEqual(DELAY_MS + GROUP_INTERVAL_MS + 500)
   expect(metrics).toMatch(/xrc_applier_delay_seconds\S* 2\.5$/m)
 
   // the primary's discard follows the slower secondary, not the live one far ahead

@@ -13,7 +13,6 @@ import { silentLogger } from '../../lib/logger.js'
 import { createPool, ident, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import type { MirrorStatus } from '../../producer/index.js'
-import { encodeBlock } from '../../workload/blockContent.js'
 import { checkObservation } from '../../workload/checker.js'
 import { runDependentWrites, type WorkloadResult } from '../../workload/dependentWrites.js'
 import { httpWriteTarget } from '../../workload/httpTarget.js'
@@ -21,7 +20,7 @@ import { WriteLog } from '../../workload/writeLog.js'
 import { lastJsonLine, runCli } from '../kit/cli.js'
 import { logWithout, observationOfImages } from '../kit/imageObservation.js'
 import { uniqueName } from '../kit/names.js'
-import { observeImage } from '../kit/resyncWatch.js'
+import { observeImage, writeColdBlocks } from '../kit/resyncWatch.js'
 import { startPipelineServices, type ServiceChild } from '../kit/services.js'
 import { createTestSession, workloadVolumes, type TestSession } from '../kit/session.js'
 
@@ -58,8 +57,7 @@ afterAll(async () => {
 /** The workload's writers keep to the first WRITERS × BLOCKS_PER_WRITER blocks of each volume (the hot set). */
 const WRITERS = 4
 const BLOCKS_PER_WRITER = 32
-/** Blocks past the hot set written once while suspended: marks only the resync clears (the hot set's are cleared by
- * the workload's next writes within seconds of the resume). */
+/** Blocks past the hot set written once while suspended (writeColdBlocks). */
 const COLD_BLOCKS = 128
 
 async function mirror(): Promise<MirrorStatus> {
@@ -95,12 +93,14 @@ it('rolls back the unfinished resync and takes over from the last consistent ima
       timeoutMs: 60_000,
       intervalMs: 50,
     })
-    for (const v of workloadVolumes(config))
-      for (let block = WRITERS * BLOCKS_PER_WRITER; block < WRITERS * BLOCKS_PER_WRITER + COLD_BLOCKS; block++) {
-        const rec = log.begin(v.name, block)
-        const data = encodeBlock(config.session.blockSize, rec.id, rec.dependsOn)
-        log.ack(rec.id, (await target.write({ volume: v.name, block, data })).time)
-      }
+    await writeColdBlocks({
+      target,
+      log,
+      volumes: workloadVolumes(config),
+      blockSize: config.session.blockSize,
+      first: WRITERS * BLOCKS_PER_WRITER,
+      end: WRITERS * BLOCKS_PER_WRITER + COLD_BLOCKS,
+    })
     expect((await post('/v1/resume')).state).toBe('resyncing')
     await waitFor(
       'the secondary inconsistent, a resync being applied',

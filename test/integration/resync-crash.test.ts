@@ -13,11 +13,10 @@ import { createPool, type Pool } from '../../lib/postgres.js'
 import { waitFor } from '../../lib/retry.js'
 import { createMover, type Mover } from '../../mover/index.js'
 import type { MirrorStatus } from '../../producer/index.js'
-import { encodeBlock } from '../../workload/blockContent.js'
 import { runDependentWrites } from '../../workload/dependentWrites.js'
 import { httpWriteTarget } from '../../workload/httpTarget.js'
 import { WriteLog } from '../../workload/writeLog.js'
-import { observeImage, watchResync } from '../kit/resyncWatch.js'
+import { observeImage, watchResync, writeColdBlocks } from '../kit/resyncWatch.js'
 import { serviceChild, writeConfigFile, type ServiceChild } from '../kit/services.js'
 import { createTestSession, workloadVolumes, type TestSession } from '../kit/session.js'
 
@@ -113,14 +112,14 @@ it('goes on with a resync after the primary is SIGKILLed in its middle, and ends
     timeoutMs: 60_000,
     intervalMs: 50,
   })
-  // the workload writes its hot set again at once after the resume, which clears most of its marks within seconds;
-  // every block past it is written once now, so the resync alone has these marks to send (32 per volume)
-  for (const v of workloadVolumes(config))
-    for (let block = WRITERS * BLOCKS_PER_WRITER; block < v.blocks; block++) {
-      const rec = log.begin(v.name, block)
-      const data = encodeBlock(config.session.blockSize, rec.id, rec.dependsOn)
-      log.ack(rec.id, (await target.write({ volume: v.name, block, data })).time)
-    }
+  // every block past the hot set once (32 per volume): marks the resync alone sends
+  await writeColdBlocks({
+    target,
+    log,
+    volumes: workloadVolumes(config),
+    blockSize: config.session.blockSize,
+    first: WRITERS * BLOCKS_PER_WRITER,
+  })
   const resumed = await post('/v1/resume')
   expect(resumed.state).toBe('resyncing')
   const total = resumed.resync?.blocksTotal ?? 0

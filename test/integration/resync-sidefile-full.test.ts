@@ -54,9 +54,7 @@ it('suspends on a full sidefile, keeps writes within the wait bound, and resyncs
   const ms = performance.now() - began
   expect(waited.seq).toBe(0) // marked, not refused
   expect(ms).toBeGreaterThanOrEqual(90)
-  // the wait bound, then the suspension saved, a mark and a volume sync (fsyncs, slow on a busy disk): not the
-  // producer's 500 ms flush timeout on top
-  expect(ms).toBeLessThan(100 + 400)
+  expect(ms).toBeLessThan(100 + 200) // the wait bound, then a mark and a volume sync
   expect(full).toHaveLength(1)
   expect(down.status().mirror).toMatchObject({ state: 'suspended', reason: 'sidefile-full' })
   const marked = new Set(['v2a/9'])
