@@ -387,6 +387,7 @@ class ApplierService implements Applier {
     await this.store.init().catch((err: unknown) => {
       throw postgresStartError(err, config.database.url)
     })
+    for (const w of await this.store.serverWarnings()) this.#log.warn(w.fields, w.message)
     const lastApplied = await this.store.lastApplied()
     this.#progress.lastApplied = lastApplied
     await this.store.readConsistency()

@@ -57,6 +57,7 @@ import { blockStoreDdl, dataStorageAlter, storeTables, type StoreTables } from '
 import { encodeGroupsRows, lastWriters, type BlockRow } from './copyBinary.js'
 import { validateGroup, type StoreLayout, type VolumeLayout } from './groupValidation.js'
 import * as sql from './storeSql.js'
+import { CHECKED_SETTINGS, SERVER_SETTINGS_SQL, serverWarnings, type ServerWarning } from './serverChecks.js'
 import { SnapshotApply, type SnapshotApplyContext } from './snapshotApply.js'
 import * as snapshotSql from './snapshotSql.js'
 import { inTransaction } from './transaction.js'
@@ -105,6 +106,8 @@ export interface BlockStore {
    * volume with another size or block size.
    */
   init(): Promise<void>
+  /** What the server's settings put at stake for this store (serverChecks.ts): none when all is well. */
+  serverWarnings(): Promise<ServerWarning[]>
   /**
    * Applies a whole group in one transaction: its blocks, the control row
    * (locked FOR UPDATE, so concurrent appliers serialize) and an
@@ -264,6 +267,11 @@ class PgBlockStore implements BlockStore {
       this.#options.faults?.reach('applier.after-commit')
     }
     return applied.outcomes
+  }
+
+  async serverWarnings(): Promise<ServerWarning[]> {
+    const res = await this.#pool.query<{ name: string; setting: string }>(SERVER_SETTINGS_SQL, [CHECKED_SETTINGS])
+    return serverWarnings(Object.fromEntries(res.rows.map((r) => [r.name, r.setting])), this.tables.blockRows)
   }
 
   lastApplied(): Promise<AppliedMark | undefined> {

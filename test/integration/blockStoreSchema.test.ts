@@ -197,3 +197,17 @@ it('opens an existing store while a reader holds its tables: no ALTER waits for 
     reader.release()
   }
 })
+
+it("warns of the server's settings as pg_settings has them", async () => {
+  const pg = await createTestSchema('xrc_srv')
+  cleanups.push(pg.drop)
+  const store = openStore(pg.schema)
+  await store.init()
+  const res = await pool.query<{ name: string; setting: string }>(
+    `SELECT name, setting FROM pg_settings WHERE name IN ('autovacuum', 'fsync', 'full_page_writes')`,
+  )
+  const off = res.rows.filter((r) => r.setting === 'off').map((r) => r.name)
+  const warnings = await store.serverWarnings()
+  expect(warnings.map((w) => w.fields.setting).sort()).toEqual(off.sort())
+  for (const w of warnings) expect(w.fields.table).toBe(store.tables.blockRows)
+})
