@@ -51,7 +51,7 @@ export interface StageUsage {
   hwmMiB: number
 }
 
-/** Usage per stage name (primary, mover, applier, kafka broker, postgres (applier backends)). */
+/** Usage per stage name (primary, mover, applier, kafka broker, postgres (applier backends), postgres (server)). */
 export type UsageByStage = Record<string, StageUsage>
 
 /** An open-loop phase at a fixed rate: RPO, its split at the journal, and the host write latency. */
@@ -161,6 +161,7 @@ export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number
   }
   for (const [name, u] of Object.entries(usage)) {
     if (name.startsWith('postgres backend')) add('postgres (applier backends)', u)
+    else if (name.startsWith('postgres server')) add('postgres (server)', u)
     else if (name.startsWith('applier')) add('applier', u)
     else add(name, u)
   }

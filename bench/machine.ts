@@ -6,7 +6,7 @@
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import type { Config } from '../lib/config.js'
 import { stackVersions } from '../stack/paths.js'
-import { postgresVersion } from './postgresCeiling.js'
+import { postgresSettings, postgresVersion } from './postgresCeiling.js'
 
 /** The machine and the versions of what ran on it. */
 export interface MachineInfo {
@@ -17,9 +17,17 @@ export interface MachineInfo {
   node: string
   kafka: string
   postgres: string
+  /**
+   * The PostgreSQL server settings the secondary's cost depends on (POSTGRES_SETTINGS), as the server shows them:
+   * its buffers, WAL and checkpoints, and whether autovacuum runs. Missing in reports made before they were recorded.
+   */
+  postgresSettings?: Record<string, string>
 }
 
-/** Cores, memory, kernel, and the Node, Kafka (from stack/pom.xml) and PostgreSQL (asked of the server) versions. */
+/**
+ * Cores, memory, kernel, the Node, Kafka (from stack/pom.xml) and PostgreSQL (asked of the server) versions, and the
+ * server's settings that matter to the secondary.
+ */
 export async function describeMachine(config: Config): Promise<MachineInfo> {
   const list = cpus()
   return {
@@ -30,6 +38,7 @@ export async function describeMachine(config: Config): Promise<MachineInfo> {
     node: process.version,
     kafka: stackVersions().kafka,
     postgres: await postgresVersion(config),
+    postgresSettings: await postgresSettings(config),
   }
 }
 

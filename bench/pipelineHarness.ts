@@ -11,6 +11,7 @@ import type { Config } from '../lib/config.js'
 import { XrcError } from '../lib/errors.js'
 import { stackPaths } from '../stack/paths.js'
 import { readBrokerPid } from './kafkaCeiling.js'
+import { readParentPid } from './procStats.js'
 import { nowMs, type GroupCommit, type LoadResult, type LoadSpec, type StageName } from './protocol.js'
 import { createResourceMonitor, type ProcessUsage, type ResourceMonitor } from './resourceMonitor.js'
 import { commitTimes } from './schedule.js'
@@ -183,7 +184,11 @@ class StageStarter {
     return h
   }
 
-  /** Tracks the applier's PostgreSQL backends (found by application name). */
+  /**
+   * Tracks the applier's PostgreSQL backends (found by application name) and the server's own processes: those that
+   * write what the backends leave (checkpointer, background writer, WAL writer), the autovacuum launcher, and the
+   * postmaster with its ended children, which is where a finished autovacuum worker's CPU lands.
+   */
   async trackBackends(): Promise<void> {
     const client = new pg.Client({ connectionString: this.config.database.url })
     await client.connect()
@@ -192,6 +197,16 @@ class StageStarter {
         `xrc-applier-${this.config.session.name}`,
       ])
       for (const r of res.rows) await this.monitor.track(`postgres backend ${r.pid}`, r.pid)
+      const server = await client.query<{ pid: number; backend_type: string }>(
+        'SELECT pid, backend_type FROM pg_stat_activity WHERE backend_type = ANY($1)',
+        [POSTGRES_SERVER_PROCESSES],
+      )
+      for (const r of server.rows) await this.monitor.track(`postgres server ${r.backend_type}`, r.pid)
+      const own = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+      const postmaster = await readParentPid(own.rows[0]?.pid ?? 0)
+      if (postmaster !== undefined && postmaster > 1) {
+        await this.monitor.track('postgres server postmaster', postmaster, { withEndedChildren: true })
+      }
     } finally {
       await client.end()
     }
@@ -202,6 +217,9 @@ class StageStarter {
     for (const h of this.#started) h.kill()
   }
 }
+
+/** The PostgreSQL server's own processes the bench counts (pg_stat_activity's backend_type). */
+const POSTGRES_SERVER_PROCESSES = ['checkpointer', 'background writer', 'walwriter', 'autovacuum launcher']
 
 /** Waits for the secondary to commit up to a session time; each commit heard releases the waits it covers. */
 export class CommitWaits {

@@ -128,6 +128,31 @@ export async function postgresCopyCeiling(options: {
 }
 
 /** The server's version string, e.g. "15.20 (Debian 15.20-0+deb12u1)". */
+/** The server settings a report records (machine.ts): what a replacing write's cost and the store's growth hang on. */
+export const POSTGRES_SETTINGS = [
+  'shared_buffers',
+  'wal_buffers',
+  'max_wal_size',
+  'checkpoint_timeout',
+  'autovacuum',
+  'synchronous_commit',
+] as const
+
+/** The server's POSTGRES_SETTINGS as SHOW prints them (with units: 128MB, 5min). */
+export async function postgresSettings(config: Config): Promise<Record<string, string>> {
+  const pool = createPool({ url: config.database.url, logger: silentLogger, max: 1, applicationName: 'xrc-bench' })
+  try {
+    const out: Record<string, string> = {}
+    for (const name of POSTGRES_SETTINGS) {
+      const res = await pool.query<Record<string, string>>(`SHOW ${name}`)
+      out[name] = res.rows[0]?.[name] ?? 'unknown'
+    }
+    return out
+  } finally {
+    await pool.end()
+  }
+}
+
 export async function postgresVersion(config: Config): Promise<string> {
   const pool = createPool({ url: config.database.url, logger: silentLogger, max: 1, applicationName: 'xrc-bench' })
   try {

@@ -39,6 +39,22 @@ export function parseStatChildCpuTicks(text: string): { user: number; system: nu
   return ticksAt(statFields(text), 13, 14, 'cutime/cstime')
 }
 
+/** The parent's pid (field 4) from the text of /proc/<pid>/stat. */
+export function parseStatParentPid(text: string): number {
+  const ppid = Number(statFields(text)[1])
+  if (!Number.isInteger(ppid) || ppid < 0) throw new RangeError('not a /proc/<pid>/stat line: ppid missing')
+  return ppid
+}
+
+/** A process's parent pid; undefined when it has exited (or is not readable). */
+export async function readParentPid(pid: number): Promise<number | undefined> {
+  try {
+    return parseStatParentPid(await readFile(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
 /** VmRSS and VmHWM in KiB from the text of /proc/<pid>/status. */
 export function parseStatusMemory(text: string): { rssKb: number; hwmKb: number } {
   const get = (key: string): number => {
@@ -73,17 +89,26 @@ export interface ProcSample {
   hwmKb: number
 }
 
-/** Reads a process's CPU and memory; undefined when it has exited (or is not readable). */
-export async function readProcSample(pid: number): Promise<ProcSample | undefined> {
+/**
+ * Reads a process's CPU and memory; undefined when it has exited (or is not readable). With `withEndedChildren` its
+ * CPU includes that of its children that ended and were reaped (cutime + cstime): a server that forks a process per
+ * task (PostgreSQL's autovacuum workers) is counted whole that way.
+ */
+export async function readProcSample(
+  pid: number,
+  options: { withEndedChildren?: boolean } = {},
+): Promise<ProcSample | undefined> {
   try {
     const [stat, status] = await Promise.all([
       readFile(`/proc/${pid}/stat`, 'utf8'),
       readFile(`/proc/${pid}/status`, 'utf8'),
     ])
     const { rssKb, hwmKb } = parseStatusMemory(status)
-    const ticks = parseStatCpuTicks(stat)
+    const own = parseStatCpuTicks(stat)
+    const ended = options.withEndedChildren ? parseStatChildCpuTicks(stat) : { user: 0, system: 0 }
+    const system = own.system + ended.system
     const us = 1e6 / clockTicksPerSecond()
-    return { pid, cpuUs: (ticks.user + ticks.system) * us, sysUs: ticks.system * us, rssKb, hwmKb }
+    return { pid, cpuUs: (own.user + ended.user + system) * us, sysUs: system * us, rssKb, hwmKb }
   } catch (err) {
     // gone, not ours to read, or exiting (a zombie's status has no Vm* lines): no sample
     if (err instanceof RangeError) return undefined

@@ -35,13 +35,23 @@ export interface Target {
   met: boolean | undefined
 }
 
+/** The machine as a report's opening names it. */
+type HeadMachine = Pick<MachineInfo, 'cores' | 'node' | 'postgres' | 'kafka' | 'postgresSettings'>
+
+/** The server settings a report recorded, as `name value` pairs (empty when it recorded none). */
+export function settingsText(settings: Record<string, string> | undefined): string {
+  return Object.entries(settings ?? {})
+    .map(([name, value]) => `${name} ${value}`)
+    .join(', ')
+}
+
 /** What every bench section's report opens with: when, which profile, the command, the machine and its load. */
 export interface BenchReportHead {
   generatedAt: string
   profile: 'quick' | 'full'
   command: string
   durationSeconds: number
-  machine: { cores: number; node: string; postgres: string; kafka: string }
+  machine: HeadMachine
   /** 1-minute load average at the start and the end: above the core count, other work competed. */
   load: { start: number; end: number }
 }
@@ -57,16 +67,18 @@ export function reportHead(
   title: string,
   r: {
     command: string
-    machine: { cores: number; node: string; postgres: string; kafka: string }
+    machine: HeadMachine
     load: { start: number; end: number }
     targets: readonly Target[]
   },
 ): string[] {
   const noisy = r.load.start > r.machine.cores || r.load.end > r.machine.cores
+  const settings = settingsText(r.machine.postgresSettings)
   return [
     title,
     '',
-    `\`${r.command}\` on ${r.machine.cores} cores, Node ${r.machine.node}, PostgreSQL ${r.machine.postgres}, ` +
+    `\`${r.command}\` on ${r.machine.cores} cores, Node ${r.machine.node}, PostgreSQL ${r.machine.postgres}` +
+      `${settings ? ` (${settings})` : ''}, ` +
       `Kafka ${r.machine.kafka}; load average ${r.load.start} → ${r.load.end}` +
       (noisy ? ' (above the core count: other work ran, the figures are noisy).' : '.'),
     '',
@@ -102,6 +114,7 @@ export const STAGES: readonly { key: string; name: string }[] = [
   { key: 'mover', name: 'mover' },
   { key: 'kafka broker', name: 'broker' },
   { key: 'postgres (applier backends)', name: 'PostgreSQL' },
+  { key: 'postgres (server)', name: 'PostgreSQL server processes' },
   { key: 'applier', name: 'applier' },
 ]
 
@@ -512,13 +525,11 @@ export function judge(
 function judgeTargets(results: RunResult[]): Target[] {
   const med = (get: (r: RunResult) => number | undefined): number => median(results.map((r) => get(r) ?? Number.NaN))
   const f = formatValue
-  const shares = STAGES.map(
-    (s) =>
-      `${s.name} ${f(
-        med((r) => r.pipeline.usage[s.key]?.cpuUsPerBlock),
-        'µs',
-      )}`,
-  ).join(', ')
+  // a stage the runs did not measure (the server's processes, before reports counted them) is left out
+  const shares = STAGES.map((s) => ({ name: s.name, us: med((r) => r.pipeline.usage[s.key]?.cpuUsPerBlock) }))
+    .filter((s) => Number.isFinite(s.us))
+    .map((s) => `${s.name} ${f(s.us, 'µs')}`)
+    .join(', ')
   const hwm = (r: RunResult, factor: number): number | undefined =>
     r.backlog.find((b) => b.factor === factor)?.catchUp.applier?.hwmMiB
   const primaryCpu = (p: ClientPhase): number | undefined => p.usage['primary']?.cpuUsPerBlock
@@ -734,6 +745,8 @@ export function renderMarkdown(report: Report, previous: string | undefined): st
     `| Kafka | ${m.kafka} (single node, KRaft, local) |`,
     `| PostgreSQL | ${m.postgres} (local) |`,
   )
+  const settings = settingsText(m.postgresSettings)
+  if (settings) lines.push(`| PostgreSQL settings | ${settings} |`)
   const loads = report.results.map((r) => `${r.loadAverage.start} → ${r.loadAverage.end}`).join('; ')
   const busiest = Math.max(...report.results.flatMap((r) => [r.loadAverage.start, r.loadAverage.end]))
   // the bench's own five processes (two of them JVMs) keep the load average above the core count: only well above

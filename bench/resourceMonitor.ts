@@ -32,8 +32,9 @@ export interface PhaseMeter {
 export interface ResourceMonitor {
   /**
    * Follows a process under a name (a stage, the broker, a PostgreSQL backend); replaces an earlier one of that name.
+   * With `withEndedChildren` its CPU includes its ended children's (procStats.ts readProcSample).
    */
-  track(name: string, pid: number): Promise<void>
+  track(name: string, pid: number, options?: { withEndedChildren?: boolean }): Promise<void>
   untrack(name: string): void
   /** Starts measuring a phase: CPU from now, RSS peaks from now. */
   begin(): Promise<PhaseMeter>
@@ -48,15 +49,15 @@ interface Open {
 
 /** Samples every tracked process every `intervalMs` (100 ms) while a phase is open. */
 export function createResourceMonitor(options: { intervalMs?: number } = {}): ResourceMonitor {
-  const tracked = new Map<string, number>()
+  const tracked = new Map<string, { pid: number; withEndedChildren: boolean }>()
   const phases = new Set<Open>()
   let sampling = false
 
   async function sampleAll(): Promise<Map<string, ProcSample>> {
     const out = new Map<string, ProcSample>()
     await Promise.all(
-      [...tracked].map(async ([name, pid]) => {
-        const s = await readProcSample(pid)
+      [...tracked].map(async ([name, { pid, withEndedChildren }]) => {
+        const s = await readProcSample(pid, { withEndedChildren })
         if (s !== undefined) out.set(name, s)
       }),
     )
@@ -85,9 +86,10 @@ export function createResourceMonitor(options: { intervalMs?: number } = {}): Re
   timer.unref()
 
   return {
-    async track(name, pid) {
-      tracked.set(name, pid)
-      const s = await readProcSample(pid)
+    async track(name, pid, options = {}) {
+      const withEndedChildren = options.withEndedChildren ?? false
+      tracked.set(name, { pid, withEndedChildren })
+      const s = await readProcSample(pid, { withEndedChildren })
       if (s !== undefined) record(new Map([[name, s]]))
     },
     untrack: (name) => void tracked.delete(name),

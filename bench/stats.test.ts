@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { parseStatChildCpuTicks, parseStatCpuTicks, parseStatusMemory } from './procStats.js'
+import { execFileSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import {
+  clockTicksPerSecond,
+  parseStatChildCpuTicks,
+  parseStatCpuTicks,
+  parseStatParentPid,
+  parseStatusMemory,
+  readProcSample,
+} from './procStats.js'
 import { differences, latencySummary, median, ratio, round } from './stats.js'
 
 describe('latencySummary', () => {
@@ -64,6 +73,24 @@ describe('/proc parsing', () => {
     const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 100 0 0 0 1500 250 900 80 20 0 11 0 123 456 789'
     expect(parseStatChildCpuTicks(stat)).toEqual({ user: 900, system: 80 })
     expect(() => parseStatChildCpuTicks('7 (x) S 1 2 3')).toThrow(RangeError)
+  })
+
+  it('reads the parent pid, the field after the state', () => {
+    const stat = '4242 (postgres: (x) y) S 917 4242 4242 0 -1 4194304 100 0 0 0 1500 250 900 80 20 0 11 0 123 456 789'
+    expect(parseStatParentPid(stat)).toBe(917)
+    expect(() => parseStatParentPid('7 (x) S')).toThrow(RangeError)
+  })
+
+  it('counts ended children in a sample only when asked', async () => {
+    // a child that burns CPU and ends, so this process has ended children's time to count
+    execFileSync('sh', ['-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'])
+    const own = await readProcSample(process.pid)
+    const whole = await readProcSample(process.pid, { withEndedChildren: true })
+    const ended = parseStatChildCpuTicks(await readFile('/proc/self/stat', 'utf8'))
+    const us = 1e6 / clockTicksPerSecond()
+    expect(ended.user + ended.system).toBeGreaterThan(0)
+    // this process keeps running between the two reads: its own time only grows
+    expect((whole?.cpuUs ?? 0) - (own?.cpuUs ?? 0)).toBeGreaterThanOrEqual((ended.user + ended.system) * us)
   })
 
   it('reads VmRSS and VmHWM', () => {
