@@ -10,16 +10,13 @@ describe('sustainedRate', () => {
 })
 
 describe('usageByStage', () => {
-  it('sums the applier processes and its PostgreSQL backends, per block', () => {
+  it('sums the applier processes, and takes the PostgreSQL server whole, per block', () => {
     const u = (cpuUs: number) => ({ pid: 1, cpuUs, sysUs: cpuUs / 2, peakRssKb: 1024, hwmKb: 2048 })
-    const out = usageByStage(
-      { mover: u(100), 'applier-late': u(200), 'postgres backend 7': u(300), 'postgres backend 8': u(100) },
-      10,
-    )
+    const out = usageByStage({ mover: u(100), applier: u(100), 'applier-late': u(100), 'postgres server': u(400) }, 10)
     expect(out).toEqual({
       mover: { cpuUsPerBlock: 10, sysUsPerBlock: 5, peakRssMiB: 1, hwmMiB: 2 },
-      applier: { cpuUsPerBlock: 20, sysUsPerBlock: 10, peakRssMiB: 1, hwmMiB: 2 },
-      'postgres (applier backends)': { cpuUsPerBlock: 40, sysUsPerBlock: 20, peakRssMiB: 2, hwmMiB: 4 },
+      applier: { cpuUsPerBlock: 20, sysUsPerBlock: 10, peakRssMiB: 2, hwmMiB: 4 },
+      'postgres (server)': { cpuUsPerBlock: 40, sysUsPerBlock: 20, peakRssMiB: 1, hwmMiB: 2 },
     })
   })
 })

@@ -51,7 +51,7 @@ export interface StageUsage {
   hwmMiB: number
 }
 
-/** Usage per stage name (primary, mover, applier, kafka broker, postgres (applier backends), postgres (server)). */
+/** Usage per stage name (primary, mover, applier, kafka broker, postgres (server): the whole PostgreSQL server). */
 export type UsageByStage = Record<string, StageUsage>
 
 /** An open-loop phase at a fixed rate: RPO, its split at the journal, and the host write latency. */
@@ -145,7 +145,7 @@ const MIB = 1024 * 1024
 /** What the pipeline phases measure (the rest of a run is the ceilings and the context). */
 type PipelinePart = Pick<RunResult, 'pipeline' | 'rpo50' | 'rpo80' | 'writePath' | 'groupFloors' | 'backlog'>
 
-/** Folds per-process usage into per-stage figures (the applier's PostgreSQL backends summed). */
+/** Folds per-process usage into per-stage figures (appliers started one after another summed). */
 export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number): UsageByStage {
   const out: UsageByStage = {}
   const add = (stage: string, u: ProcessUsage): void => {
@@ -160,8 +160,7 @@ export function usageByStage(usage: Record<string, ProcessUsage>, blocks: number
     }
   }
   for (const [name, u] of Object.entries(usage)) {
-    if (name.startsWith('postgres backend')) add('postgres (applier backends)', u)
-    else if (name.startsWith('postgres server')) add('postgres (server)', u)
+    if (name === 'postgres server') add('postgres (server)', u)
     else if (name.startsWith('applier')) add('applier', u)
     else add(name, u)
   }

@@ -185,27 +185,19 @@ class StageStarter {
   }
 
   /**
-   * Tracks the applier's PostgreSQL backends (found by application name) and the server's own processes: those that
-   * write what the backends leave (checkpointer, background writer, WAL writer), the autovacuum launcher, and the
-   * postmaster with its ended children, which is where a finished autovacuum worker's CPU lands.
+   * Tracks the PostgreSQL server whole: the postmaster with its children, live and ended (the applier's connections,
+   * opened whenever its pools open them; the checkpointer, background writer and WAL writer, which write what the
+   * backends leave; autovacuum workers). The bench is the server's only user while it measures, but for the schema
+   * registry's idle connections.
    */
-  async trackBackends(): Promise<void> {
+  async trackPostgres(): Promise<void> {
     const client = new pg.Client({ connectionString: this.config.database.url })
     await client.connect()
     try {
-      const res = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
-        `xrc-applier-${this.config.session.name}`,
-      ])
-      for (const r of res.rows) await this.monitor.track(`postgres backend ${r.pid}`, r.pid)
-      const server = await client.query<{ pid: number; backend_type: string }>(
-        'SELECT pid, backend_type FROM pg_stat_activity WHERE backend_type = ANY($1)',
-        [POSTGRES_SERVER_PROCESSES],
-      )
-      for (const r of server.rows) await this.monitor.track(`postgres server ${r.backend_type}`, r.pid)
       const own = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
       const postmaster = await readParentPid(own.rows[0]?.pid ?? 0)
       if (postmaster !== undefined && postmaster > 1) {
-        await this.monitor.track('postgres server postmaster', postmaster, { withEndedChildren: true })
+        await this.monitor.track('postgres server', postmaster, { withChildren: true })
       }
     } finally {
       await client.end()
@@ -217,9 +209,6 @@ class StageStarter {
     for (const h of this.#started) h.kill()
   }
 }
-
-/** The PostgreSQL server's own processes the bench counts (pg_stat_activity's backend_type). */
-const POSTGRES_SERVER_PROCESSES = ['checkpointer', 'background writer', 'walwriter', 'autovacuum launcher']
 
 /** Waits for the secondary to commit up to a session time; each commit heard releases the waits it covers. */
 export class CommitWaits {
@@ -298,7 +287,7 @@ class Pipeline implements PipelineHarness {
     const applier = await this.#stages.start('applier', name)
     this.#applier = applier
     applier.onGroup((g) => this.#onGroup(g))
-    await this.#stages.trackBackends()
+    await this.#stages.trackPostgres()
     return applier
   }
 

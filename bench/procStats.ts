@@ -90,13 +90,14 @@ export interface ProcSample {
 }
 
 /**
- * Reads a process's CPU and memory; undefined when it has exited (or is not readable). With `withEndedChildren` its
- * CPU includes that of its children that ended and were reaped (cutime + cstime): a server that forks a process per
- * task (PostgreSQL's autovacuum workers) is counted whole that way.
+ * Reads a process's CPU and memory; undefined when it has exited (or is not readable). With `withChildren` its CPU
+ * is that of the whole server it runs: its own, its live children's (/proc/<pid>/task/<pid>/children) and that of
+ * its children that ended and were reaped (cutime + cstime). A server that forks a process per connection or task
+ * (PostgreSQL) is counted whole that way, connections opened or closed meanwhile included; its memory stays its own.
  */
 export async function readProcSample(
   pid: number,
-  options: { withEndedChildren?: boolean } = {},
+  options: { withChildren?: boolean } = {},
 ): Promise<ProcSample | undefined> {
   try {
     const [stat, status] = await Promise.all([
@@ -104,11 +105,15 @@ export async function readProcSample(
       readFile(`/proc/${pid}/status`, 'utf8'),
     ])
     const { rssKb, hwmKb } = parseStatusMemory(status)
-    const own = parseStatCpuTicks(stat)
-    const ended = options.withEndedChildren ? parseStatChildCpuTicks(stat) : { user: 0, system: 0 }
-    const system = own.system + ended.system
+    const ticks = parseStatCpuTicks(stat)
+    if (options.withChildren) {
+      const ended = parseStatChildCpuTicks(stat)
+      const live = await liveChildrenTicks(pid)
+      ticks.user += ended.user + live.user
+      ticks.system += ended.system + live.system
+    }
     const us = 1e6 / clockTicksPerSecond()
-    return { pid, cpuUs: (own.user + ended.user + system) * us, sysUs: system * us, rssKb, hwmKb }
+    return { pid, cpuUs: (ticks.user + ticks.system) * us, sysUs: ticks.system * us, rssKb, hwmKb }
   } catch (err) {
     // gone, not ours to read, or exiting (a zombie's status has no Vm* lines): no sample
     if (err instanceof RangeError) return undefined
@@ -116,6 +121,36 @@ export async function readProcSample(
     if (code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES') return undefined
     throw err
   }
+}
+
+/** The pids in the text of /proc/<pid>/task/<tid>/children (space separated). */
+export function parseChildren(text: string): number[] {
+  return text
+    .split(/\s+/)
+    .filter((t) => t !== '')
+    .map((t) => {
+      const pid = Number(t)
+      if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`not a children list: ${JSON.stringify(t)}`)
+      return pid
+    })
+}
+
+/** CPU ticks of a process's live children (a child gone meanwhile counts nothing here: it is in cutime). */
+async function liveChildrenTicks(pid: number): Promise<{ user: number; system: number }> {
+  const sum = { user: 0, system: 0 }
+  const children = parseChildren(await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8'))
+  await Promise.all(
+    children.map(async (child) => {
+      try {
+        const t = parseStatCpuTicks(await readFile(`/proc/${child}/stat`, 'utf8'))
+        sum.user += t.user
+        sum.system += t.system
+      } catch {
+        // ended between the listing and the read: reaped, it is in the parent's cutime
+      }
+    }),
+  )
+  return sum
 }
 
 /**

@@ -113,7 +113,7 @@ function run(o: {
         primary: use(primary),
         mover: use(mover),
         'kafka broker': use(broker),
-        'postgres (applier backends)': use(postgres),
+        'postgres (server)': use(postgres),
         applier: use(applier),
       },
     },
@@ -381,28 +381,12 @@ describe('renderMarkdown', () => {
     expect(again).toBe(md)
   })
 
-  it("counts the server's own processes in the CPU per block, and names the server's settings", () => {
-    const counted = {
-      ...bad,
-      pipeline: { ...bad.pipeline, usage: { ...bad.pipeline.usage, 'postgres (server)': use(20) } },
-    }
+  it("names the PostgreSQL server's settings when the run recorded them", () => {
     const withSettings = { ...machine, postgresSettings: { shared_buffers: '128MB', autovacuum: 'off' } }
-    const report = buildReport({
-      profile: PROFILES.full,
-      machine: withSettings,
-      results: [counted],
-      durationSeconds: 1,
-    })
-    expect(report.targets[1]?.measured).toBe(
-      '688 µs (primary (with the load generator) 237, mover 152, broker 108, PostgreSQL 91, ' +
-        'PostgreSQL server processes 20, applier 80)',
-    )
-    const md = renderMarkdown(report, '')
-    expect(md).toContain('| PostgreSQL settings | shared_buffers 128MB, autovacuum off |')
-    // a report of a machine that recorded none has no such row
-    expect(
-      renderMarkdown(buildReport({ profile: PROFILES.full, machine, results: [bad], durationSeconds: 1 }), ''),
-    ).not.toContain('PostgreSQL settings')
+    const report = buildReport({ profile: PROFILES.full, machine: withSettings, results: [bad], durationSeconds: 1 })
+    expect(renderMarkdown(report, '')).toContain('| PostgreSQL settings | shared_buffers 128MB, autovacuum off |')
+    const without = buildReport({ profile: PROFILES.full, machine, results: [bad], durationSeconds: 1 })
+    expect(renderMarkdown(without, '')).not.toContain('PostgreSQL settings')
   })
 
   it('shows a missed target as no', () => {

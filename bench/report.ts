@@ -113,8 +113,7 @@ export const STAGES: readonly { key: string; name: string }[] = [
   { key: 'primary', name: 'primary (with the load generator)' },
   { key: 'mover', name: 'mover' },
   { key: 'kafka broker', name: 'broker' },
-  { key: 'postgres (applier backends)', name: 'PostgreSQL' },
-  { key: 'postgres (server)', name: 'PostgreSQL server processes' },
+  { key: 'postgres (server)', name: 'PostgreSQL' },
   { key: 'applier', name: 'applier' },
 ]
 

@@ -32,9 +32,9 @@ export interface PhaseMeter {
 export interface ResourceMonitor {
   /**
    * Follows a process under a name (a stage, the broker, a PostgreSQL backend); replaces an earlier one of that name.
-   * With `withEndedChildren` its CPU includes its ended children's (procStats.ts readProcSample).
+   * With `withChildren` its CPU is that of it and its children, live and ended (procStats.ts readProcSample).
    */
-  track(name: string, pid: number, options?: { withEndedChildren?: boolean }): Promise<void>
+  track(name: string, pid: number, options?: { withChildren?: boolean }): Promise<void>
   untrack(name: string): void
   /** Starts measuring a phase: CPU from now, RSS peaks from now. */
   begin(): Promise<PhaseMeter>
@@ -49,15 +49,15 @@ interface Open {
 
 /** Samples every tracked process every `intervalMs` (100 ms) while a phase is open. */
 export function createResourceMonitor(options: { intervalMs?: number } = {}): ResourceMonitor {
-  const tracked = new Map<string, { pid: number; withEndedChildren: boolean }>()
+  const tracked = new Map<string, { pid: number; withChildren: boolean }>()
   const phases = new Set<Open>()
   let sampling = false
 
   async function sampleAll(): Promise<Map<string, ProcSample>> {
     const out = new Map<string, ProcSample>()
     await Promise.all(
-      [...tracked].map(async ([name, { pid, withEndedChildren }]) => {
-        const s = await readProcSample(pid, { withEndedChildren })
+      [...tracked].map(async ([name, { pid, withChildren }]) => {
+        const s = await readProcSample(pid, { withChildren })
         if (s !== undefined) out.set(name, s)
       }),
     )
@@ -87,9 +87,9 @@ export function createResourceMonitor(options: { intervalMs?: number } = {}): Re
 
   return {
     async track(name, pid, options = {}) {
-      const withEndedChildren = options.withEndedChildren ?? false
-      tracked.set(name, { pid, withEndedChildren })
-      const s = await readProcSample(pid, { withEndedChildren })
+      const withChildren = options.withChildren ?? false
+      tracked.set(name, { pid, withChildren })
+      const s = await readProcSample(pid, { withChildren })
       if (s !== undefined) record(new Map([[name, s]]))
     },
     untrack: (name) => void tracked.delete(name),

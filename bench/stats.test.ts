@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import {
   clockTicksPerSecond,
+  parseChildren,
   parseStatChildCpuTicks,
   parseStatCpuTicks,
   parseStatParentPid,
@@ -62,6 +63,15 @@ describe('median, ratio, differences, round', () => {
   })
 })
 
+/** Waits until a process has used some CPU (at least two clock ticks). */
+async function waitForCpu(pid: number): Promise<void> {
+  for (;;) {
+    const t = parseStatCpuTicks(await readFile(`/proc/${pid}/stat`, 'utf8'))
+    if (t.user + t.system >= 2) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 describe('/proc parsing', () => {
   it('reads utime and stime after a command name with spaces and parentheses', () => {
     const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 100 0 0 0 1500 250 0 0 20 0 11 0 123 456 789'
@@ -81,16 +91,32 @@ describe('/proc parsing', () => {
     expect(() => parseStatParentPid('7 (x) S')).toThrow(RangeError)
   })
 
-  it('counts ended children in a sample only when asked', async () => {
-    // a child that burns CPU and ends, so this process has ended children's time to count
+  it('reads a children list', () => {
+    expect(parseChildren('9889 9890 12403 ')).toEqual([9889, 9890, 12403])
+    expect(parseChildren('')).toEqual([])
+    expect(() => parseChildren('12 x')).toThrow(RangeError)
+  })
+
+  it('counts children, live and ended, in a sample only when asked', async () => {
+    // a child that burns CPU and ends, and one that burns CPU and lives on while the samples are read
     execFileSync('sh', ['-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'])
-    const own = await readProcSample(process.pid)
-    const whole = await readProcSample(process.pid, { withEndedChildren: true })
-    const ended = parseStatChildCpuTicks(await readFile('/proc/self/stat', 'utf8'))
-    const us = 1e6 / clockTicksPerSecond()
-    expect(ended.user + ended.system).toBeGreaterThan(0)
-    // this process keeps running between the two reads: its own time only grows
-    expect((whole?.cpuUs ?? 0) - (own?.cpuUs ?? 0)).toBeGreaterThanOrEqual((ended.user + ended.system) * us)
+    const live = spawn('sh', ['-c', 'i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done'])
+    try {
+      await waitForCpu(live.pid ?? 0)
+      const own = await readProcSample(process.pid)
+      const whole = await readProcSample(process.pid, { withChildren: true })
+      const ended = parseStatChildCpuTicks(await readFile('/proc/self/stat', 'utf8'))
+      const liveTicks = parseStatCpuTicks(await readFile(`/proc/${live.pid}/stat`, 'utf8'))
+      const us = 1e6 / clockTicksPerSecond()
+      expect(ended.user + ended.system).toBeGreaterThan(0)
+      // this process keeps running between the reads: its own time only grows; the live child's too (read last)
+      const children = (whole?.cpuUs ?? 0) - (own?.cpuUs ?? 0)
+      expect(children).toBeGreaterThanOrEqual(
+        (ended.user + ended.system) * us + 0.5 * (liveTicks.user + liveTicks.system) * us,
+      )
+    } finally {
+      live.kill()
+    }
   })
 
   it('reads VmRSS and VmHWM', () => {
