@@ -136,7 +136,7 @@ export interface HarnessOptions {
   execArgv?: string[]
 }
 
-/** Starts the primary, the mover and an applier, and tracks them, the broker and the applier's PostgreSQL backends. */
+/** Starts the primary, the mover and an applier, and tracks them, the broker and the PostgreSQL server. */
 export async function startPipeline(options: HarnessOptions): Promise<PipelineHarness> {
   const stages = new StageStarter(options, createResourceMonitor())
   let primary: StageHandle
