@@ -715,9 +715,10 @@ const TARGETS_NOTE = `Judged on the medians over the runs (the targets are meant
 The combined ceiling is 1 / (1/ProducerPerformance + 1/COPY) of the same run: every mirrored block goes through
 Kafka once and PostgreSQL once on this machine. The CPU per mirrored block counts every process of the pipeline
 (the primary with the load generator inside it, the mover, the broker, the whole PostgreSQL server: the applier's
-connections, the server's own processes and autovacuum, the applier); each stage's share is its median. RPO is counted from when each write was due on the open-loop
-schedule (start + *i*/rate), not from when it was issued or acknowledged. The demo's target (\`npm run demo\` on a
-quiet machine, RPO p99 ≤ 250 ms) is measured by hand, not here.`
+connections, the server's own processes and autovacuum, the applier); each stage's share is its median. RPO is
+counted from when each write was due on the open-loop schedule (start + *i*/rate), not from when it was issued or
+acknowledged. The demo's target (\`npm run demo\` on a quiet machine, RPO p99 ≤ 250 ms) is measured by hand, not
+here.`
 
 /** A load average above this many per core means more than the bench ran (its own processes stay well under it). */
 export const BUSY_LOAD_PER_CORE = 3
