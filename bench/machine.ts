@@ -42,6 +42,15 @@ export async function describeMachine(config: Config): Promise<MachineInfo> {
   }
 }
 
+/** The machine as a report's opening names it. */
+export type HeadMachine = Pick<MachineInfo, 'cores' | 'node' | 'postgres' | 'kafka' | 'postgresSettings'>
+
+/** The part of `machine` a report's opening names. */
+export function headMachine(machine: MachineInfo): HeadMachine {
+  const { cores, node, postgres, kafka, postgresSettings } = machine
+  return { cores, node, postgres, kafka, postgresSettings }
+}
+
 /** The 1-minute load average: above the core count, other work was competing for the CPUs. */
 export function loadAverage(): number {
   return Math.round((loadavg()[0] ?? 0) * 100) / 100

@@ -8,7 +8,7 @@
 import type { BacklogPhase, ClientPhase, RpoPhase, RunResult, StageUsage } from './benchRun.js'
 import { KAFKA_CLIENTS, type KafkaClientName } from '../lib/kafka/client/index.js'
 import type { CeilingCpu } from './kafkaCeiling.js'
-import type { MachineInfo } from './machine.js'
+import type { HeadMachine, MachineInfo } from './machine.js'
 import type { BenchProfile } from './profiles.js'
 import { median, ratio, round } from './stats.js'
 
@@ -34,9 +34,6 @@ export interface Target {
   /** undefined when it could not be measured. */
   met: boolean | undefined
 }
-
-/** The machine as a report's opening names it. */
-type HeadMachine = Pick<MachineInfo, 'cores' | 'node' | 'postgres' | 'kafka' | 'postgresSettings'>
 
 /** The server settings a report recorded, as `name value` pairs (empty when it recorded none). */
 export function settingsText(settings: Record<string, string> | undefined): string {

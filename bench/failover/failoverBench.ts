@@ -20,7 +20,7 @@ import type { LoadOptions } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool } from '../../lib/postgres.js'
 import { createBenchSession } from '../benchSession.js'
-import { describeMachine, loadAverage } from '../machine.js'
+import { describeMachine, headMachine, loadAverage } from '../machine.js'
 import { startPipeline } from '../pipelineHarness.js'
 import { round } from '../stats.js'
 import { measureFailback, type FailbackProfile } from './failbackBench.js'
@@ -137,13 +137,7 @@ export async function runFailoverBench(options: {
       profile: profile.name,
       command: `npm run bench -- --failover${profile.name === 'quick' ? ' --quick' : ''}`,
       durationSeconds: round((Date.now() - began) / 1000, 1),
-      machine: {
-        cores: machine.cores,
-        node: machine.node,
-        postgres: machine.postgres,
-        kafka: machine.kafka,
-        postgresSettings: machine.postgresSettings,
-      },
+      machine: headMachine(machine),
       load: { start: loadStart, end: loadAverage() },
       verify,
       failback,

@@ -22,7 +22,7 @@ import type { LoadOptions } from '../../lib/config.js'
 import { silentLogger } from '../../lib/logger.js'
 import { createPool, type Pool } from '../../lib/postgres.js'
 import { createBenchSession } from '../benchSession.js'
-import { describeMachine, loadAverage } from '../machine.js'
+import { describeMachine, headMachine, loadAverage } from '../machine.js'
 import { ratio, round } from '../stats.js'
 import { createBenchVolume, type BenchVolume } from './benchVolume.js'
 import { measureRecovery, type RecoveryProfile } from './recoveryBench.js'
@@ -85,13 +85,7 @@ export async function runSnapshotBench(options: {
       profile: profile.name,
       command: `npm run bench -- --snapshots${profile.name === 'quick' ? ' --quick' : ''}`,
       durationSeconds: round((Date.now() - began) / 1000, 1),
-      machine: {
-        cores: machine.cores,
-        node: machine.node,
-        postgres: machine.postgres,
-        kafka: machine.kafka,
-        postgresSettings: machine.postgresSettings,
-      },
+      machine: headMachine(machine),
       load: { start: loadStart, end: loadAverage() },
       creation,
       apply,
