@@ -13,6 +13,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { defaultSchemaName } from '../../lib/config.js'
+import { ident } from '../../lib/postgres.js'
 import { sessionTopics } from '../../schemas/topicNames.js'
 import { uniqueName } from '../kit/names.js'
 import { freePort } from '../kit/ports.js'
@@ -42,6 +45,11 @@ afterAll(async () => {
   const existing = new Set(await admin.listTopics())
   await admin.deleteTopics({ topics: Object.values(sessionTopics(session)).filter((t) => existing.has(t)) })
   await admin.disconnect()
+  // the applier that started made its store in the session's default schema
+  const client = new pg.Client({ connectionString: stackInfo().databaseUrl })
+  await client.connect()
+  await client.query(`DROP SCHEMA IF EXISTS ${ident(defaultSchemaName(session))} CASCADE`)
+  await client.end()
   rmSync(dir, { recursive: true, force: true })
 })
 
