@@ -6,7 +6,7 @@
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import type { Config } from '../lib/config.js'
 import { stackVersions } from '../stack/paths.js'
-import { postgresSettings, postgresVersion } from './postgresCeiling.js'
+import { postgresServer } from './postgresCeiling.js'
 
 /** The machine and the versions of what ran on it. */
 export interface MachineInfo {
@@ -30,6 +30,7 @@ export interface MachineInfo {
  */
 export async function describeMachine(config: Config): Promise<MachineInfo> {
   const list = cpus()
+  const server = await postgresServer(config)
   return {
     cores: list.length,
     cpuModel: list[0]?.model.trim() ?? 'unknown',
@@ -37,8 +38,8 @@ export async function describeMachine(config: Config): Promise<MachineInfo> {
     kernel: release(),
     node: process.version,
     kafka: stackVersions().kafka,
-    postgres: await postgresVersion(config),
-    postgresSettings: await postgresSettings(config),
+    postgres: server.version,
+    postgresSettings: server.settings,
   }
 }
 

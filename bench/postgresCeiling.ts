@@ -127,7 +127,6 @@ export async function postgresCopyCeiling(options: {
   }
 }
 
-/** The server's version string, e.g. "15.20 (Debian 15.20-0+deb12u1)". */
 /** The server settings a report records (machine.ts): what a replacing write's cost and the store's growth hang on. */
 export const POSTGRES_SETTINGS = [
   'shared_buffers',
@@ -138,26 +137,20 @@ export const POSTGRES_SETTINGS = [
   'synchronous_commit',
 ] as const
 
-/** The server's POSTGRES_SETTINGS as SHOW prints them (with units: 128MB, 5min). */
-export async function postgresSettings(config: Config): Promise<Record<string, string>> {
+/**
+ * The server's version string, e.g. "15.20 (Debian 15.20-0+deb12u1)", and its POSTGRES_SETTINGS as SHOW prints them
+ * (with units: 128MB, 5min), in one query.
+ */
+export async function postgresServer(config: Config): Promise<{ version: string; settings: Record<string, string> }> {
   const pool = createPool({ url: config.database.url, logger: silentLogger, max: 1, applicationName: 'xrc-bench' })
   try {
-    const out: Record<string, string> = {}
-    for (const name of POSTGRES_SETTINGS) {
-      const res = await pool.query<Record<string, string>>(`SHOW ${name}`)
-      out[name] = res.rows[0]?.[name] ?? 'unknown'
-    }
-    return out
-  } finally {
-    await pool.end()
-  }
-}
-
-export async function postgresVersion(config: Config): Promise<string> {
-  const pool = createPool({ url: config.database.url, logger: silentLogger, max: 1, applicationName: 'xrc-bench' })
-  try {
-    const res = await pool.query<{ server_version: string }>('SHOW server_version')
-    return res.rows[0]?.server_version ?? 'unknown'
+    const res = await pool.query<{ name: string; value: string }>(
+      `SELECT name, current_setting(name) AS value FROM unnest($1::text[]) AS name`,
+      [['server_version', ...POSTGRES_SETTINGS]],
+    )
+    const all = Object.fromEntries(res.rows.map((r) => [r.name, r.value]))
+    const { server_version: version = 'unknown', ...settings } = all
+    return { version, settings }
   } finally {
     await pool.end()
   }

@@ -521,7 +521,7 @@ export function judge(
 function judgeTargets(results: RunResult[]): Target[] {
   const med = (get: (r: RunResult) => number | undefined): number => median(results.map((r) => get(r) ?? Number.NaN))
   const f = formatValue
-  // a stage the runs did not measure (the server's processes, before reports counted them) is left out
+  // a stage the runs did not measure is left out (PostgreSQL in reports made before it was counted whole)
   const shares = STAGES.map((s) => ({ name: s.name, us: med((r) => r.pipeline.usage[s.key]?.cpuUsPerBlock) }))
     .filter((s) => Number.isFinite(s.us))
     .map((s) => `${s.name} ${f(s.us, 'µs')}`)

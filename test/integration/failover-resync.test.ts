@@ -96,8 +96,7 @@ it('rolls back the unfinished resync and takes over from the last consistent ima
     await writeColdBlocks({
       target,
       log,
-      volumes: workloadVolumes(config),
-      blockSize: config.session.blockSize,
+      config,
       first: WRITERS * BLOCKS_PER_WRITER,
       end: WRITERS * BLOCKS_PER_WRITER + COLD_BLOCKS,
     })

@@ -116,8 +116,7 @@ it('goes on with a resync after the primary is SIGKILLed in its middle, and ends
   await writeColdBlocks({
     target,
     log,
-    volumes: workloadVolumes(config),
-    blockSize: config.session.blockSize,
+    config,
     first: WRITERS * BLOCKS_PER_WRITER,
   })
   const resumed = await post('/v1/resume')

@@ -9,11 +9,13 @@
  */
 import { storeTables } from '../../applier/index.js'
 import { resyncTables } from '../../applier/index.js'
+import type { Config } from '../../lib/config.js'
 import type { Pool } from '../../lib/postgres.js'
 import { decodeBlockHead, encodeBlock, HEAD_BYTES, type BlockHead } from '../../workload/blockContent.js'
 import { checkObservation, type Violation } from '../../workload/checker.js'
 import type { WriteTarget } from '../../workload/dependentWrites.js'
 import { blockKey, type WriteLog } from '../../workload/writeLog.js'
+import { workloadVolumes } from './session.js'
 
 export interface ImageObservation {
   groupSeq: number
@@ -126,8 +128,8 @@ export function percentile(values: readonly number[], p: number): number {
 
 /**
  * Writes blocks `first` up to `end` (the volume's end by default) of every
- * volume once through `target`, each logged in `log` so the checker knows
- * it. Written while suspended past a workload's hot set, they are marks only
+ * volume of the session (`config`) once through `target`, each logged in
+ * `log` so the checker knows it. Written while suspended past a workload's hot set, they are marks only
  * the resync clears: the hot set's own marks are cleared by the workload's
  * next writes within seconds of the resume, and a resync of those alone can
  * end before a test looks.
@@ -135,16 +137,15 @@ export function percentile(values: readonly number[], p: number): number {
 export async function writeColdBlocks(options: {
   target: WriteTarget
   log: WriteLog
-  volumes: readonly { name: string; blocks: number }[]
-  blockSize: number
+  config: Config
   first: number
   end?: number
 }): Promise<void> {
-  const { target, log } = options
-  for (const v of options.volumes)
+  const { target, log, config } = options
+  for (const v of workloadVolumes(config))
     for (let block = options.first; block < Math.min(options.end ?? v.blocks, v.blocks); block++) {
       const rec = log.begin(v.name, block)
-      const data = encodeBlock(options.blockSize, rec.id, rec.dependsOn)
+      const data = encodeBlock(config.session.blockSize, rec.id, rec.dependsOn)
       log.ack(rec.id, (await target.write({ volume: v.name, block, data })).time)
     }
 }
